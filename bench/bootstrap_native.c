@@ -1,0 +1,321 @@
+/* bootstrap_native.c — the fastest possible Lambda custom runtime (`provided`): an echo function.
+ *
+ * It speaks the Lambda Runtime API over ONE blocking keep-alive TCP connection (TCP_NODELAY) to
+ * $AWS_LAMBDA_RUNTIME_API: GET .../invocation/next, then POST .../invocation/<id>/response with the
+ * event body echoed back, then read the 202, forever. Raw sockets, no libcurl, no allocation on
+ * the steady path, one send() per request. It exists so the benchmark measures Nimbus, not the
+ * runtime.
+ *
+ * It must never guess: anything it does not understand (a non-200 /next, a non-2xx on /response,
+ * a malformed or chunked reply) is fatal — one line on stderr and exit(1), as a real runtime that
+ * lost its platform would. A connection the server closed between requests is simply reopened.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_HEADER   (64 * 1024)
+#define MAX_BODY     (7 * 1024 * 1024)    /* Lambda caps payloads at 6 MB; leave room */
+#define REQID_MAX    128
+
+static struct {
+    char host[256];
+    char port[16];
+    int fd;
+    char *buf;                /* response bytes; a response is consumed from its start */
+    size_t len, cap;
+} rt = { .fd = -1 };
+
+/* The parsed head of one response; pointers are into rt.buf. */
+struct resp {
+    int status;
+    size_t head_len;
+    size_t body_len;
+    int close;                /* server said Connection: close */
+    char reqid[REQID_MAX];
+    char ctype[128];
+};
+
+__attribute__((format(printf, 1, 2), noreturn))
+static void fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bootstrap_native: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static void rt_disconnect(void)
+{
+    if (rt.fd >= 0)
+        close(rt.fd);
+    rt.fd = -1;
+    rt.len = 0;
+}
+
+/* The address is parsed, not resolved: getaddrinfo would drag NSS into a static binary, and the
+ * platform always hands out a numeric address. Only "localhost" gets a name lookup of sorts. */
+static void rt_parse_addr(struct sockaddr_in *sa)
+{
+    char *e;
+    unsigned long port = strtoul(rt.port, &e, 10);
+    if (*e || port == 0 || port > 65535)
+        fatal("bad port '%s' in AWS_LAMBDA_RUNTIME_API", rt.port);
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((unsigned short)port);
+    const char *h = strcmp(rt.host, "localhost") == 0 ? "127.0.0.1" : rt.host;
+    if (inet_pton(AF_INET, h, &sa->sin_addr) != 1)
+        fatal("AWS_LAMBDA_RUNTIME_API host '%s' is not an IPv4 address", rt.host);
+}
+
+/* Connect, retrying briefly: the platform may still be setting the listener up. */
+static void rt_connect(void)
+{
+    struct sockaddr_in sa;
+    rt_parse_addr(&sa);
+    int err = 0;
+    for (int attempt = 0; attempt < 50; attempt++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            fatal("socket: %s", strerror(errno));
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            rt.fd = fd;
+            rt.len = 0;
+            return;
+        }
+        err = errno;
+        close(fd);
+        if (err != ECONNREFUSED && err != EINTR && err != EAGAIN)
+            break;
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    fatal("cannot connect to runtime API %s:%s: %s", rt.host, rt.port, strerror(err));
+}
+
+/* Send all of iov. Returns 0, or -1 if the connection is gone (the caller reconnects). */
+static int rt_sendv(struct iovec *iov, int n)
+{
+    while (n > 0) {
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+        ssize_t w = sendmsg(rt.fd, &mh, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+/* Read more bytes into rt.buf. Returns bytes read, 0 on EOF, -1 on error. */
+static ssize_t rt_fill(void)
+{
+    if (rt.cap - rt.len < 16384) {
+        size_t n = rt.cap ? rt.cap * 2 : 65536;
+        if (n > MAX_HEADER + MAX_BODY + 65536)
+            fatal("response from runtime API too large");
+        char *p = realloc(rt.buf, n);
+        if (!p)
+            fatal("out of memory");
+        rt.buf = p;
+        rt.cap = n;
+    }
+    for (;;) {
+        ssize_t r = recv(rt.fd, rt.buf + rt.len, rt.cap - rt.len, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r > 0)
+            rt.len += (size_t)r;
+        return r;
+    }
+}
+
+static void copy_value(char *dst, size_t cap, const char *v, size_t vlen, const char *what)
+{
+    if (vlen >= cap)
+        fatal("%s header too long (%zu bytes)", what, vlen);
+    memcpy(dst, v, vlen);
+    dst[vlen] = 0;
+}
+
+/* Parse the head in rt.buf[0, head_len). */
+static void parse_head(struct resp *r, const char *hend)
+{
+    const char *b = rt.buf;
+    if (r->head_len < 12 || memcmp(b, "HTTP/1.", 7) != 0 || b[8] != ' ')
+        fatal("malformed status line from runtime API");
+    r->status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
+    int have_len = 0;
+    const char *p = memchr(b, '\n', (size_t)(hend - b)) + 1;
+    while (p < hend + 2) {
+        const char *eol = memchr(p, '\n', (size_t)(hend + 2 - p));
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (!colon)
+            fatal("malformed header line from runtime API");
+        size_t nlen = (size_t)(colon - p);
+        const char *v = colon + 1;
+        while (v < eol && (*v == ' ' || *v == '\t'))
+            v++;
+        const char *ve = eol;
+        while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+        size_t vlen = (size_t)(ve - v);
+#define IS(name) (nlen == sizeof(name) - 1 && strncasecmp(p, name, nlen) == 0)
+        if (IS("Content-Length")) {
+            char num[24], *e;
+            copy_value(num, sizeof num, v, vlen, "Content-Length");
+            errno = 0;
+            unsigned long long n = strtoull(num, &e, 10);
+            if (!vlen || *e || errno || n > MAX_BODY)
+                fatal("bad Content-Length '%s' from runtime API", num);
+            r->body_len = (size_t)n;
+            have_len = 1;
+        } else if (IS("Transfer-Encoding")) {
+            fatal("runtime API sent Transfer-Encoding; only Content-Length is supported");
+        } else if (IS("Connection")) {
+            r->close = vlen == 5 && strncasecmp(v, "close", 5) == 0;
+        } else if (IS("Lambda-Runtime-Aws-Request-Id")) {
+            copy_value(r->reqid, sizeof r->reqid, v, vlen, "Lambda-Runtime-Aws-Request-Id");
+        } else if (IS("Content-Type")) {
+            copy_value(r->ctype, sizeof r->ctype, v, vlen, "Content-Type");
+        }
+#undef IS
+        p = eol + 1;
+    }
+    if (!have_len && r->status != 204 && r->status != 304)
+        fatal("runtime API response (status %d) without Content-Length", r->status);
+}
+
+/* Send one request (head + optional body) and read the whole response into rt.buf.
+ * A connection the server closed is reopened and the request sent again, but only if no byte
+ * of the response had arrived. Returns with r filled; the body is at rt.buf + r->head_len. */
+static void rt_roundtrip(const char *head, size_t head_len, const char *body, size_t body_len,
+                         struct resp *r)
+{
+    for (int attempt = 0;; attempt++) {
+        if (attempt == 3)
+            fatal("runtime API keeps closing the connection");
+        if (rt.fd < 0)
+            rt_connect();
+        rt.len = 0;
+        struct iovec iov[2] = { { (void *)head, head_len }, { (void *)body, body_len } };
+        if (rt_sendv(iov, body_len ? 2 : 1) < 0) {
+            rt_disconnect();
+            continue;
+        }
+        const char *hend = NULL;
+        ssize_t n = 1;
+        while (!hend) {
+            n = rt_fill();
+            if (n <= 0)
+                break;
+            hend = memmem(rt.buf, rt.len, "\r\n\r\n", 4);
+            if (!hend && rt.len > MAX_HEADER)
+                fatal("response head from runtime API too large");
+        }
+        if (!hend) {
+            if (rt.len == 0) {          /* closed before answering: stale keep-alive connection */
+                rt_disconnect();
+                continue;
+            }
+            fatal("runtime API connection lost mid-response: %s", n < 0 ? strerror(errno) : "EOF");
+        }
+        memset(r, 0, sizeof *r);
+        r->head_len = (size_t)(hend - rt.buf) + 4;
+        parse_head(r, hend);
+        while (rt.len < r->head_len + r->body_len) {
+            n = rt_fill();
+            if (n <= 0)
+                fatal("runtime API connection lost mid-body: %s", n < 0 ? strerror(errno) : "EOF");
+        }
+        if (rt.len > r->head_len + r->body_len)
+            fatal("runtime API sent bytes past the response");
+        return;
+    }
+}
+
+int main(void)
+{
+    const char *api = getenv("AWS_LAMBDA_RUNTIME_API");
+    if (!api || !*api)
+        fatal("AWS_LAMBDA_RUNTIME_API is not set");
+    const char *colon = strrchr(api, ':');
+    if (!colon || colon == api || (size_t)(colon - api) >= sizeof rt.host || !colon[1] ||
+        strlen(colon + 1) >= sizeof rt.port)
+        fatal("AWS_LAMBDA_RUNTIME_API must be host:port, got '%s'", api);
+    memcpy(rt.host, api, (size_t)(colon - api));
+    rt.host[colon - api] = 0;
+    strcpy(rt.port, colon + 1);
+
+    char next_req[512];
+    int nl = snprintf(next_req, sizeof next_req,
+                      "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: %s\r\n"
+                      "User-Agent: nimbus-bench-bootstrap/1\r\n\r\n", api);
+    if (nl < 0 || (size_t)nl >= sizeof next_req)
+        fatal("AWS_LAMBDA_RUNTIME_API too long");
+
+    char *event = NULL;       /* the event body, copied out of rt.buf before the POST reuses it */
+    size_t event_cap = 0;
+    struct resp r;
+    for (;;) {
+        rt_roundtrip(next_req, (size_t)nl, NULL, 0, &r);
+        if (r.status != 200)
+            fatal("GET /runtime/invocation/next answered %d", r.status);
+        if (!r.reqid[0])
+            fatal("GET /runtime/invocation/next: no Lambda-Runtime-Aws-Request-Id");
+        size_t elen = r.body_len;
+        if (elen > event_cap) {
+            char *p = realloc(event, elen);
+            if (!p)
+                fatal("out of memory");
+            event = p;
+            event_cap = elen;
+        }
+        if (elen)
+            memcpy(event, rt.buf + r.head_len, elen);
+        if (r.close)
+            rt_disconnect();
+
+        char post[768];
+        int pl = snprintf(post, sizeof post,
+                          "POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: %s\r\n"
+                          "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                          r.reqid, api, r.ctype[0] ? r.ctype : "application/json", elen);
+        if (pl < 0 || (size_t)pl >= sizeof post)
+            fatal("response head too long");
+        char reqid[REQID_MAX];
+        memcpy(reqid, r.reqid, sizeof reqid);
+        rt_roundtrip(post, (size_t)pl, event, elen, &r);
+        if (r.status < 200 || r.status > 299)
+            fatal("POST /runtime/invocation/%s/response answered %d", reqid, r.status);
+        if (r.close)
+            rt_disconnect();
+    }
+}

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the Debian packages Nimbus needs to build, test and benchmark.
+# Idempotent: asks dpkg first, runs `apt-get update` at most once, and only
+# when something is missing.
+set -eu
+PKGS="gcc clang make cmake ninja-build pkg-config \
+  node-llhttp libcjson-dev libsqlite3-dev libarchive-dev libseccomp-dev \
+  libcurl4-openssl-dev libssl-dev libcriterion-dev \
+  zip unzip curl ca-certificates python3"
+missing=""
+for p in $PKGS; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "deps: missing packages:$missing (run as root, or install them)" >&2
+  exit 1
+fi
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,287 @@
+/* cli.c — the client's edge: subcommand dispatch, the option parser every
+ * subcommand shares, help texts, and the one place where an err_t becomes a
+ * line on stderr and an exit code.
+ *
+ * Must never: print anything from helpers (only cli_main prints errors), exit
+ * the process (main.c owns that), or know the wire format of a subcommand.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+typedef struct {
+    const char *name;
+    int (*run)(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+    void (*usage)(FILE *out);
+} cli_command_t;
+
+static const cli_command_t cli_commands[] = {
+    {"deploy", cli_cmd_deploy, cli_usage_deploy},
+    {"invoke", cli_cmd_invoke, cli_usage_invoke},
+    {"list", cli_cmd_list, cli_usage_list},
+    {"get", cli_cmd_get, cli_usage_get},
+    {"delete", cli_cmd_delete, cli_usage_delete},
+    {"logs", cli_cmd_logs, cli_usage_logs},
+};
+
+static const cli_command_t *cli_find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
+        if (strcmp(cli_commands[i].name, name) == 0) return &cli_commands[i];
+    return NULL;
+}
+
+void cli_usage(FILE *out)
+{
+    fputs("Usage: nimbus <command> [arguments] [options]\n"
+          "\n"
+          "Nimbus runs AWS Lambda-compatible functions on this machine.\n"
+          "\n"
+          "Commands:\n"
+          "  serve [--listen HOST:PORT] [--data-dir DIR]\n"
+          "        run the platform: the Lambda API and the function instances\n"
+          "  deploy NAME DIR|ZIP --runtime R --handler H [--memory MB] [--timeout S]\n"
+          "         [--env K=V]... [--description TEXT]\n"
+          "        create a function, or update its code and configuration\n"
+          "  invoke NAME [--payload JSON|@FILE|-] [--log] [--qualifier Q] [--async|--dry-run]\n"
+          "        call a function and print its result\n"
+          "  list [--json]\n"
+          "        list functions\n"
+          "  get NAME\n"
+          "        show a function's configuration\n"
+          "  delete NAME\n"
+          "        delete a function\n"
+          "  logs NAME [--request-id ID] [--since DURATION|EPOCH_MS] [--follow] [--limit N]\n"
+          "        print a function's log lines\n"
+          "  help [COMMAND]\n"
+          "        show this text or a command's usage\n"
+          "\n"
+          "Client options (every command but serve):\n"
+          "  --endpoint URL   the Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
+          CLI_DEFAULT_ENDPOINT ")\n"
+          "  -h, --help       show the command's usage\n",
+          out);
+}
+
+/* ---- option parsing ---------------------------------------------------- */
+
+void cli_args_init(cli_args_t *a, int argc, char **argv)
+{
+    a->argc = argc;
+    a->argv = argv;
+    a->next = 1;
+    a->only_positional = false;
+}
+
+int cli_usage_fail(cli_ctx_t *ctx, err_t *err, const char *fmt, ...)
+{
+    ctx->usage_error = true;
+    if (!err) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    err->code = ERR_INVALID;
+    err->sys_errno = 0;
+    return -1;
+}
+
+int cli_args_next(cli_ctx_t *ctx, cli_args_t *a, const cli_opt_t *opts, const char **val,
+                  err_t *err)
+{
+    *val = NULL;
+    if (a->next >= a->argc) return CLI_ARG_END;
+    const char *arg = a->argv[a->next++];
+
+    if (a->only_positional || arg[0] != '-' || arg[1] == '\0') {
+        *val = arg;   /* "-" alone is a positional (stdin) */
+        return CLI_ARG_POSITIONAL;
+    }
+    if (strcmp(arg, "--") == 0) {
+        a->only_positional = true;
+        return cli_args_next(ctx, a, opts, val, err);
+    }
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) return CLI_ARG_HELP;
+    if (arg[1] != '-') {
+        cli_usage_fail(ctx, err, "unknown option %s", arg);
+        return CLI_ARG_ERROR;
+    }
+
+    const char *name = arg + 2;
+    const char *eq = strchr(name, '=');
+    size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+
+    bool is_endpoint = name_len == 8 && strncmp(name, "endpoint", 8) == 0;
+    int index = -1;
+    for (int i = 0; !is_endpoint && opts && opts[i].name; i++) {
+        if (strlen(opts[i].name) == name_len && strncmp(opts[i].name, name, name_len) == 0) {
+            index = i;
+            break;
+        }
+    }
+    if (!is_endpoint && index < 0) {
+        cli_usage_fail(ctx, err, "unknown option --%.*s", (int)name_len, name);
+        return CLI_ARG_ERROR;
+    }
+
+    bool has_arg = is_endpoint || opts[index].has_arg;
+    if (!has_arg) {
+        if (eq) {
+            cli_usage_fail(ctx, err, "option --%.*s takes no value", (int)name_len, name);
+            return CLI_ARG_ERROR;
+        }
+        return index;
+    }
+    if (eq) {
+        *val = eq + 1;
+    } else if (a->next < a->argc) {
+        /* The value is taken as is even when it starts with '-': "--payload -". */
+        *val = a->argv[a->next++];
+    } else {
+        cli_usage_fail(ctx, err, "option --%.*s needs a value", (int)name_len, name);
+        return CLI_ARG_ERROR;
+    }
+    if (is_endpoint) {
+        if (**val == '\0') {
+            cli_usage_fail(ctx, err, "--endpoint needs a URL");
+            return CLI_ARG_ERROR;
+        }
+        ctx->endpoint = *val;
+        return cli_args_next(ctx, a, opts, val, err);
+    }
+    return index;
+}
+
+int cli_parse_long(cli_ctx_t *ctx, const char *what, const char *s, long min, long max,
+                   long *out, err_t *err)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (s[0] == '\0' || *end != '\0' || errno == ERANGE || v < min || v > max ||
+        !(s[0] >= '0' && s[0] <= '9'))
+        return cli_usage_fail(ctx, err, "%s must be a whole number from %ld to %ld, not '%s'",
+                              what, min, max, s);
+    *out = v;
+    return 0;
+}
+
+/* ---- small shared helpers ---------------------------------------------- */
+
+int cli_read_file(const char *path, buf_t *out, err_t *err)
+{
+    bool is_stdin = strcmp(path, "-") == 0;
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return err_sys(err, "%s", path);
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            err_sys(err, "read %s", is_stdin ? "stdin" : path);
+            if (!is_stdin) close(fd);
+            return -1;
+        }
+        if (n == 0) break;
+        buf_append(out, chunk, (size_t)n);
+    }
+    if (!is_stdin) close(fd);
+    if (!out->data) buf_append(out, "", 0);   /* an empty file is still a body */
+    return 0;
+}
+
+static volatile sig_atomic_t cli_sigint_seen;
+
+static void cli_on_sigint(int sig)
+{
+    (void)sig;
+    cli_sigint_seen = 1;
+}
+
+void cli_catch_sigint(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = cli_on_sigint;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: the poll sleep must wake up at once. */
+    sigaction(SIGINT, &sa, NULL);
+}
+
+bool cli_interrupted(void)
+{
+    return cli_sigint_seen != 0;
+}
+
+/* ---- the edge ----------------------------------------------------------- */
+
+static int cli_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_usage(stdout);
+        return 0;
+    }
+    const cli_command_t *c = cli_find_command(argv[1]);
+    if (!c) {
+        if (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "help") == 0) {
+            cli_usage(stdout);
+            return 0;
+        }
+        fprintf(stderr, "nimbus help: unknown command '%s' (see 'nimbus --help')\n", argv[1]);
+        return 2;
+    }
+    c->usage(stdout);
+    return 0;
+}
+
+int cli_main(int argc, char **argv)
+{
+    if (argc < 1 || !argv || !argv[0]) {
+        cli_usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[0], "help") == 0) return cli_help(argc, argv);
+    const cli_command_t *c = cli_find_command(argv[0]);
+    if (!c) {
+        fprintf(stderr, "nimbus: unknown command '%s' (see 'nimbus --help')\n", argv[0]);
+        return 2;
+    }
+
+    const char *env = getenv(CLI_ENDPOINT_ENV);
+    cli_ctx_t ctx = {
+        .cmd = c->name,
+        .endpoint = env && *env ? env : CLI_DEFAULT_ENDPOINT,
+    };
+    err_t err;
+    err_clear(&err);
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "nimbus %s: cannot initialise libcurl\n", ctx.cmd);
+        return 1;
+    }
+    int rc = c->run(&ctx, argc, argv, &err);
+    cli_http_close(&ctx);
+    curl_global_cleanup();
+
+    /* A full disk or a closed pipe must not pass for success. */
+    if (fflush(stdout) != 0 && rc >= 0) {
+        err_sys(&err, "write to stdout");
+        rc = -1;
+    }
+    if (rc >= 0) return rc;
+    if (ctx.usage_error) {
+        fprintf(stderr, "nimbus %s: %s (see 'nimbus %s --help')\n", ctx.cmd, err.msg, ctx.cmd);
+        return 2;
+    }
+    fprintf(stderr, "nimbus %s: %s\n", ctx.cmd, err.msg);
+    return 1;
+}

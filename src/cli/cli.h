@@ -1,0 +1,149 @@
+/* cli.h — the `nimbus` command-line client: every subcommand except `serve`.
+ *
+ * Each subcommand is a thin client of the daemon's HTTP API (the Lambda REST
+ * API, /2015-03-31/..., plus /nimbus/v1/... for logs). The CLI owns flag
+ * parsing, packaging a directory as a ZIP, and turning one HTTP exchange
+ * into output. Errors travel as err_t up to cli_main, which prints exactly
+ * one line `nimbus <cmd>: <message>` on stderr and returns the exit code:
+ * 0 success, 1 failure, 2 bad command line.
+ *
+ * The first part of this header is the contract with src/main.c and the unit
+ * tests; the second part is shared only between the src/cli/ files files.
+ */
+#ifndef NIMBUS_CLI_H
+#define NIMBUS_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "err.h"
+#include "util.h"
+
+#define CLI_DEFAULT_ENDPOINT "http://127.0.0.1:8080"
+#define CLI_ENDPOINT_ENV "NIMBUS_ENDPOINT"
+
+/* Run one client subcommand; argv[0] is the subcommand name ("deploy",
+ * "invoke", "list", "get", "delete", "logs", or "help"). Returns the process
+ * exit code. Prints only the command's output and at most one error line. */
+int cli_main(int argc, char **argv);
+
+/* `nimbus --help`: the list of all subcommands, `serve` included. */
+void cli_usage(FILE *out);
+
+/* Zip the tree under `dir` into `out` (appended), in memory. Entry names are
+ * relative to `dir` ("bootstrap", "lib/x.py", "lib/" for directories),
+ * sorted, dotfiles included; unix permission bits and mtimes are kept;
+ * symlinks are stored as symlinks and never followed (only `dir` itself may
+ * be a symlink). FIFOs, sockets and devices are refused with ERR_ZIP. */
+int cli_zip_dir(const char *dir, buf_t *out, err_t *err);
+
+/* ---- shared between src/cli/ files ---------------------------------------- */
+
+typedef struct cli_ctx {
+    const char *cmd;          /* subcommand name, prefixes every error line */
+    const char *endpoint;     /* base URL as given (--endpoint, env, default) */
+    bool usage_error;         /* the failure is the caller's command line: exit 2 */
+    void *curl;               /* CURL easy handle, created on first request and
+                                 reused so --follow keeps its connection */
+} cli_ctx_t;
+
+/* One option a subcommand accepts. --endpoint and --help/-h are handled by
+ * the parser itself for every subcommand. */
+typedef struct {
+    const char *name;         /* long name without "--"; NULL ends a table */
+    bool has_arg;             /* takes a value: "--name V" or "--name=V" */
+} cli_opt_t;
+
+typedef struct {
+    int argc;
+    char **argv;
+    int next;                 /* index of the next argv element to look at */
+    bool only_positional;     /* seen "--" */
+} cli_args_t;
+
+enum {
+    CLI_ARG_END = -1,         /* nothing left */
+    CLI_ARG_ERROR = -2,       /* err is set (usage error) */
+    CLI_ARG_POSITIONAL = -3,  /* *val is a positional argument */
+    CLI_ARG_HELP = -4,        /* --help or -h */
+};
+
+/* argv[0] is the subcommand name and is skipped. */
+void cli_args_init(cli_args_t *a, int argc, char **argv);
+/* Next option (its index in `opts`, with *val its value or NULL), or one of
+ * the CLI_ARG_* values. Options and positionals may be interleaved. */
+int cli_args_next(cli_ctx_t *ctx, cli_args_t *a, const cli_opt_t *opts, const char **val,
+                  err_t *err);
+
+/* Record a command-line mistake: sets err (ERR_INVALID) and ctx->usage_error
+ * so the edge exits 2 and points at `--help`. Returns -1. */
+int cli_usage_fail(cli_ctx_t *ctx, err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Strict decimal integer in [min, max] for option `what`; usage error else. */
+int cli_parse_long(cli_ctx_t *ctx, const char *what, const char *s, long min, long max,
+                   long *out, err_t *err);
+
+/* Read a whole file ("-" = stdin), binary-safe, appended to `out`. */
+int cli_read_file(const char *path, buf_t *out, err_t *err);
+
+/* Set by SIGINT once cli_catch_sigint() has been called; an HTTP request in
+ * progress is then abandoned (cli_http answers ERR_INTERNAL "interrupted"). */
+void cli_catch_sigint(void);
+bool cli_interrupted(void);
+
+/* One HTTP request to the daemon. */
+typedef struct {
+    const char *method;       /* "GET", "POST", "PUT", "DELETE" */
+    const char *path;         /* already escaped, with query string: "/2015-03-31/..." */
+    const char *const *headers; /* NULL-terminated "Name: value" list, or NULL */
+    const void *body;         /* request body or NULL */
+    size_t body_len;
+} cli_req_t;
+
+typedef struct {
+    long status;              /* HTTP status code */
+    buf_t body;               /* response body, byte-exact */
+    char error_type[128];     /* x-amzn-ErrorType without any ":..." suffix, or "" */
+    char function_error[64];  /* X-Amz-Function-Error, or "" */
+    char *log_result;         /* X-Amz-Log-Result (base64), malloc'd, or NULL */
+} cli_resp_t;
+
+/* Send `req` and collect the answer, whatever its status. Fails only when no
+ * HTTP answer came: "cannot reach Nimbus at URL: <why> (is `nimbus serve`
+ * running?)". Free `resp` with cli_resp_free even on failure. */
+int cli_http(cli_ctx_t *ctx, const cli_req_t *req, cli_resp_t *resp, err_t *err);
+void cli_resp_free(cli_resp_t *resp);
+/* 0 for a 2xx answer; otherwise fills err with "<ErrorType>: <Message>" from
+ * the Lambda error header/body and returns -1. */
+int cli_resp_check(const cli_resp_t *resp, err_t *err);
+/* The body parsed as JSON (caller deletes), or NULL with err set. */
+cJSON *cli_resp_json(const cli_resp_t *resp, err_t *err);
+/* Percent-encode one path segment or query value (everything but
+ * unreserved characters). malloc'd; aborts on out-of-memory. */
+char *cli_escape(const char *s);
+/* Free the CURL handle kept in ctx. */
+void cli_http_close(cli_ctx_t *ctx);
+
+/* Subcommands: parse argv, act, print. Return the exit code when there is
+ * nothing left to print (0, or 1 after invoke printed a function error), or
+ * -1 with err set (ctx->usage_error marks command-line mistakes). */
+int cli_cmd_deploy(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_invoke(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_list(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_get(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_delete(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_logs(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+
+/* Per-subcommand usage text (for --help and `nimbus help CMD`). */
+void cli_usage_deploy(FILE *out);
+void cli_usage_invoke(FILE *out);
+void cli_usage_list(FILE *out);
+void cli_usage_get(FILE *out);
+void cli_usage_delete(FILE *out);
+void cli_usage_logs(FILE *out);
+
+#endif

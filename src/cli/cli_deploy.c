@@ -1,0 +1,265 @@
+/* cli_deploy.c — `nimbus deploy`: package the code (zip a directory, or take
+ * a .zip as is), CreateFunction, and on 409 fall back to UpdateFunctionCode +
+ * UpdateFunctionConfiguration, so one command both creates and redeploys.
+ *
+ * Must never: change settings the caller did not give on an update (only
+ * Runtime and Handler are always sent), or print more than one line.
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+void cli_usage_deploy(FILE *out)
+{
+    fputs("Usage: nimbus deploy NAME DIR|ZIP --runtime R --handler H [options]\n"
+          "\n"
+          "Create function NAME from a directory (zipped for you, permissions kept)\n"
+          "or a .zip file. If NAME exists, its code and configuration are updated.\n"
+          "\n"
+          "Options:\n"
+          "  --runtime R          runtime, e.g. provided.al2023, python3.12, nodejs20.x\n"
+          "  --handler H          handler, e.g. main.handler\n"
+          "  --memory MB          memory size in MB (default 128 on create)\n"
+          "  --timeout S          timeout in seconds (default 3 on create)\n"
+          "  --env K=V            environment variable; repeat for more\n"
+          "  --description TEXT   description\n"
+          "  --endpoint URL       Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
+          CLI_DEFAULT_ENDPOINT ")\n"
+          "  -h, --help           show this help\n",
+          out);
+}
+
+typedef struct {
+    const char *name;
+    const char *code_path;
+    const char *runtime;
+    const char *handler;
+    const char *description;
+    long memory;         /* 0 = not given */
+    long timeout;        /* 0 = not given */
+    cJSON *env;          /* Variables object, NULL = not given */
+} deploy_args_t;
+
+enum { OPT_RUNTIME, OPT_HANDLER, OPT_MEMORY, OPT_TIMEOUT, OPT_ENV, OPT_DESCRIPTION };
+static const cli_opt_t deploy_opts[] = {
+    [OPT_RUNTIME] = {"runtime", true},   [OPT_HANDLER] = {"handler", true},
+    [OPT_MEMORY] = {"memory", true},     [OPT_TIMEOUT] = {"timeout", true},
+    [OPT_ENV] = {"env", true},           [OPT_DESCRIPTION] = {"description", true},
+    {NULL, false},
+};
+
+static int deploy_add_env(cli_ctx_t *ctx, deploy_args_t *d, const char *kv, err_t *err)
+{
+    /* Split at the first '=' only: values may contain '=' themselves. */
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) return cli_usage_fail(ctx, err, "--env expects KEY=VALUE, not '%s'", kv);
+    size_t klen = (size_t)(eq - kv);
+    char *key = strndup(kv, klen);
+    if (!key) abort();
+    if (!d->env) d->env = cJSON_CreateObject();
+    cJSON_DeleteItemFromObjectCaseSensitive(d->env, key);   /* the last one wins */
+    cJSON_AddStringToObject(d->env, key, eq + 1);
+    free(key);
+    return 0;
+}
+
+/* Returns 1 when --help was asked, 0 when parsed, -1 on a usage error. */
+static int deploy_parse(cli_ctx_t *ctx, int argc, char **argv, deploy_args_t *d, err_t *err)
+{
+    cli_args_t a;
+    cli_args_init(&a, argc, argv);
+    const char *val;
+    int npos = 0;
+    for (;;) {
+        int opt = cli_args_next(ctx, &a, deploy_opts, &val, err);
+        switch (opt) {
+        case CLI_ARG_END: goto done;
+        case CLI_ARG_ERROR: return -1;
+        case CLI_ARG_HELP: return 1;
+        case CLI_ARG_POSITIONAL:
+            if (npos == 0) d->name = val;
+            else if (npos == 1) d->code_path = val;
+            else return cli_usage_fail(ctx, err, "unexpected argument '%s'", val);
+            npos++;
+            break;
+        case OPT_RUNTIME: d->runtime = val; break;
+        case OPT_HANDLER: d->handler = val; break;
+        case OPT_DESCRIPTION: d->description = val; break;
+        case OPT_MEMORY:
+            if (cli_parse_long(ctx, "--memory", val, 1, 1L << 20, &d->memory, err) < 0) return -1;
+            break;
+        case OPT_TIMEOUT:
+            if (cli_parse_long(ctx, "--timeout", val, 1, 1L << 20, &d->timeout, err) < 0)
+                return -1;
+            break;
+        case OPT_ENV:
+            if (deploy_add_env(ctx, d, val, err) < 0) return -1;
+            break;
+        default: return cli_usage_fail(ctx, err, "internal: unhandled option");
+        }
+    }
+done:
+    if (!d->name || !d->name[0]) return cli_usage_fail(ctx, err, "missing NAME and DIR|ZIP");
+    if (!d->code_path || !d->code_path[0]) return cli_usage_fail(ctx, err, "missing DIR|ZIP");
+    if (!d->runtime || !d->runtime[0]) return cli_usage_fail(ctx, err, "missing --runtime");
+    if (!d->handler || !d->handler[0]) return cli_usage_fail(ctx, err, "missing --handler");
+    return 0;
+}
+
+/* The deployment package, as the ZIP bytes the API wants. */
+static int deploy_load_code(const char *path, buf_t *zip, err_t *err)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) return err_sys(err, "%s", path);
+    if (S_ISDIR(st.st_mode)) return cli_zip_dir(path, zip, err);
+    if (!S_ISREG(st.st_mode))
+        return err_set(err, ERR_INVALID, "%s: not a directory or a .zip file", path);
+    if (cli_read_file(path, zip, err) < 0) return -1;
+    size_t n = strlen(path);
+    bool zip_name = n >= 4 && strcasecmp(path + n - 4, ".zip") == 0;
+    bool zip_magic = zip->len >= 4 && memcmp(zip->data, "PK", 2) == 0 &&
+                     (memcmp(zip->data + 2, "\3\4", 2) == 0 || memcmp(zip->data + 2, "\5\6", 2) == 0);
+    if (!zip_name && !zip_magic)
+        return err_set(err, ERR_INVALID, "%s: not a directory or a .zip file", path);
+    return 0;
+}
+
+static void deploy_add_settings(cJSON *o, const deploy_args_t *d)
+{
+    cJSON_AddStringToObject(o, "Runtime", d->runtime);
+    cJSON_AddStringToObject(o, "Handler", d->handler);
+    if (d->memory) cJSON_AddNumberToObject(o, "MemorySize", (double)d->memory);
+    if (d->timeout) cJSON_AddNumberToObject(o, "Timeout", (double)d->timeout);
+    if (d->env) {
+        cJSON *env = cJSON_AddObjectToObject(o, "Environment");
+        cJSON_AddItemToObject(env, "Variables", cJSON_Duplicate(d->env, 1));
+    }
+    if (d->description) cJSON_AddStringToObject(o, "Description", d->description);
+}
+
+/* Send `body` (consumed) as JSON; the answer, whatever its status, is left
+ * in *resp for the caller to judge (a 409 on create means "update"). */
+static int deploy_send(cli_ctx_t *ctx, const char *method, const char *path, cJSON *body,
+                       cli_resp_t *resp, err_t *err)
+{
+    char *text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    if (!text) abort();
+    static const char *const hdrs[] = {"Content-Type: application/json", NULL};
+    cli_req_t req = {.method = method, .path = path, .headers = hdrs,
+                     .body = text, .body_len = strlen(text)};
+    int rc = cli_http(ctx, &req, resp, err);
+    free(text);
+    return rc;
+}
+
+static int deploy_expect_ok(cli_resp_t *resp, cJSON **out, err_t *err)
+{
+    int rc = cli_resp_check(resp, err);
+    if (rc == 0) {
+        *out = cli_resp_json(resp, err);
+        if (!*out) rc = -1;
+    }
+    cli_resp_free(resp);
+    return rc;
+}
+
+static int deploy_update(cli_ctx_t *ctx, const deploy_args_t *d, const char *b64, cJSON **out,
+                         err_t *err)
+{
+    char *ename = cli_escape(d->name);
+    buf_t path = {0};
+    cli_resp_t resp;
+    cJSON *answer = NULL;
+    int rc = -1;
+
+    cJSON *code = cJSON_CreateObject();
+    cJSON_AddItemToObject(code, "ZipFile", cJSON_CreateStringReference(b64));
+    buf_appendf(&path, "/2015-03-31/functions/%s/code", ename);
+    if (deploy_send(ctx, "PUT", path.data, code, &resp, err) < 0) {
+        cli_resp_free(&resp);
+        goto out;
+    }
+    if (deploy_expect_ok(&resp, &answer, err) < 0) goto out;
+    cJSON_Delete(answer);
+
+    cJSON *conf = cJSON_CreateObject();
+    deploy_add_settings(conf, d);
+    buf_reset(&path);
+    buf_appendf(&path, "/2015-03-31/functions/%s/configuration", ename);
+    if (deploy_send(ctx, "PUT", path.data, conf, &resp, err) < 0) {
+        cli_resp_free(&resp);
+        goto out;
+    }
+    rc = deploy_expect_ok(&resp, out, err);
+out:
+    buf_free(&path);
+    free(ename);
+    return rc;
+}
+
+static const char *deploy_str(const cJSON *o, const char *key, const char *fallback)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : fallback;
+}
+
+static long deploy_num(const cJSON *o, const char *key, long fallback)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (long)v->valuedouble : fallback;
+}
+
+int cli_cmd_deploy(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
+{
+    deploy_args_t d = {0};
+    buf_t zip = {0};
+    char *b64 = NULL;
+    cJSON *answer = NULL;
+    int rc = deploy_parse(ctx, argc, argv, &d, err);
+    if (rc != 0) {
+        cJSON_Delete(d.env);
+        if (rc > 0) cli_usage_deploy(stdout);
+        return rc > 0 ? 0 : -1;
+    }
+
+    rc = -1;
+    if (deploy_load_code(d.code_path, &zip, err) < 0) goto out;
+    b64 = util_base64_encode(zip.data, zip.len, NULL);
+    buf_free(&zip);
+
+    cJSON *create = cJSON_CreateObject();
+    cJSON_AddStringToObject(create, "FunctionName", d.name);
+    deploy_add_settings(create, &d);
+    cJSON *code = cJSON_AddObjectToObject(create, "Code");
+    /* A reference, not a copy: the package can be tens of megabytes. */
+    cJSON_AddItemToObject(code, "ZipFile", cJSON_CreateStringReference(b64));
+
+    cli_resp_t resp;
+    if (deploy_send(ctx, "POST", "/2015-03-31/functions", create, &resp, err) < 0) {
+        cli_resp_free(&resp);
+        goto out;
+    }
+    if (resp.status == 409 &&
+        (!resp.error_type[0] || strcmp(resp.error_type, "ResourceConflictException") == 0)) {
+        cli_resp_free(&resp);
+        if (deploy_update(ctx, &d, b64, &answer, err) < 0) goto out;
+    } else if (deploy_expect_ok(&resp, &answer, err) < 0) {
+        goto out;
+    }
+
+    printf("deployed %s (runtime %s, handler %s, %ld MB, %ld s) sha256 %s\n",
+           deploy_str(answer, "FunctionName", d.name), deploy_str(answer, "Runtime", d.runtime),
+           deploy_str(answer, "Handler", d.handler), deploy_num(answer, "MemorySize", d.memory),
+           deploy_num(answer, "Timeout", d.timeout), deploy_str(answer, "CodeSha256", "?"));
+    rc = 0;
+out:
+    cJSON_Delete(answer);
+    cJSON_Delete(d.env);
+    free(b64);
+    buf_free(&zip);
+    return rc;
+}

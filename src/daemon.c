@@ -1,0 +1,289 @@
+/* daemon.c — `nimbus serve`: assembles the parts, routes the public API,
+ * handles signals and the graceful drain.
+ *
+ * Owns the daemon_t, the public HTTP routing table and the answers' error
+ * shapes (the edge: only here and in the HTTP layer do errors become
+ * output). Must never: exit while a call it accepted is unanswered.
+ */
+#define _GNU_SOURCE
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cgroup.h"
+#include "control.h"
+#include "invoke.h"
+#include "logs.h"
+#include "router.h"
+#include "runtime_api.h"
+#include "util.h"
+
+void daemon_config_defaults(daemon_config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
+    c->listen_port = 8080;
+    snprintf(c->data_dir, sizeof c->data_dir, "data");
+    c->max_zip_bytes = 52428800;
+    c->max_unzipped_bytes = 262144000;
+    c->invoke_max_bytes = 6291456;
+    c->max_instances_per_fn = 100;
+    c->workers = 4;
+}
+
+/* ---- answers ---- */
+
+void daemon_respond_json(http_exchange_t *ex, int status, char *json)
+{
+    static const http_header_t h[] = { { "Content-Type", "application/json" } };
+    if (!json) { http_respond(ex, status, h, 1, NULL, 0); return; }
+    http_respond_owned(ex, status, h, 1, json, strlen(json));
+}
+
+void daemon_respond_error(http_exchange_t *ex, int status, const char *type, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char rid[37];
+    util_uuid4(rid);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "Type", status >= 500 ? "Service" : "User");
+    /* The SDK models name the member "Message" for some exceptions and
+     * "message" for others (lambda-api.md §3.2); send both spellings' owner
+     * what it expects. */
+    bool capital = strcmp(type, "ResourceNotFoundException") == 0 || strcmp(type, "ServiceException") == 0 ||
+                   strcmp(type, "InvalidRuntimeException") == 0;
+    cJSON_AddStringToObject(o, capital ? "Message" : "message", msg);
+    if (strcmp(type, "TooManyRequestsException") == 0) cJSON_AddStringToObject(o, "Reason", "");
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    http_header_t h[] = { { "Content-Type", "application/json" }, { "x-amzn-ErrorType", type },
+                          { "x-amzn-RequestId", rid } };
+    http_respond_owned(ex, status, h, 3, body, strlen(body));
+}
+
+void daemon_respond_err(http_exchange_t *ex, const err_t *err)
+{
+    switch (err->code) {
+    case ERR_VALIDATION: daemon_respond_error(ex, 400, "ValidationException", "%s", err->msg); break;
+    case ERR_INVALID:
+    case ERR_ZIP: daemon_respond_error(ex, 400, "InvalidParameterValueException", "%s", err->msg); break;
+    case ERR_NOT_FOUND: daemon_respond_error(ex, 404, "ResourceNotFoundException", "%s", err->msg); break;
+    case ERR_CONFLICT: daemon_respond_error(ex, 409, "ResourceConflictException", "%s", err->msg); break;
+    case ERR_TOO_LARGE:
+        /* Lambda answers an oversized deployment package with 400. */
+        daemon_respond_error(ex, 400, "InvalidParameterValueException", "%s", err->msg);
+        break;
+    default: daemon_respond_error(ex, 500, "ServiceException", "%s", err->msg); break;
+    }
+}
+
+/* ---- routing ---- */
+
+static const char FN_PREFIX[] = "/2015-03-31/functions";
+
+static size_t api_body_limit(const http_request_t *req, void *arg)
+{
+    daemon_t *d = arg;
+    const char *p = req->path;
+    size_t plen = strlen(p);
+    if (plen > 12 && strcmp(p + plen - 12, "/invocations") == 0) return d->cfg.invoke_max_bytes + 4096;
+    if (strncmp(p, FN_PREFIX, sizeof FN_PREFIX - 1) == 0)
+        return d->cfg.max_zip_bytes / 3 * 4 + 8 + 1024 * 1024;  /* base64 ZIP + settings */
+    return 1024 * 1024;
+}
+
+static void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
+{
+    daemon_t *d = arg;
+    const char *p = req->path;
+    if (strncmp(p, FN_PREFIX, sizeof FN_PREFIX - 1) == 0 &&
+        (p[sizeof FN_PREFIX - 1] == '/' || p[sizeof FN_PREFIX - 1] == '\0')) {
+        const char *rest = p + sizeof FN_PREFIX - 1;
+        size_t rl = strlen(rest);
+        static const char inv[] = "/invocations";
+        if (rl > sizeof inv && strcmp(rest + rl - (sizeof inv - 1), inv) == 0 && rest[0] == '/') {
+            if (strcmp(req->method, "POST") != 0) {
+                daemon_respond_error(ex, 405, "MethodNotAllowedException", "Invoke needs POST");
+                return;
+            }
+            char *seg = strndup(rest + 1, rl - 1 - (sizeof inv - 1));
+            char *name = seg ? util_url_decode(seg, strlen(seg)) : NULL;
+            char *qual = util_query_param(req->query, "Qualifier");
+            if (name && !strchr(name, '/')) invoke_handle(d, ex, name, qual);
+            else daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found");
+            free(seg);
+            free(name);
+            free(qual);
+            return;
+        }
+        control_handle(d, ex, req, rest);
+        return;
+    }
+    static const char LOGS_PRE[] = "/nimbus/v1/functions/";
+    if (strncmp(p, LOGS_PRE, sizeof LOGS_PRE - 1) == 0 && strcmp(req->method, "GET") == 0) {
+        const char *name = p + sizeof LOGS_PRE - 1, *slash = strchr(name, '/');
+        if (slash && strcmp(slash, "/logs") == 0) {
+            char *raw = strndup(name, (size_t)(slash - name));
+            char *dec = raw ? util_url_decode(raw, strlen(raw)) : NULL;
+            if (dec && router_find(d->router, dec)) logs_handle_query(d->logs, ex, dec, req->query);
+            else daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found: %s", dec ? dec : "");
+            free(raw);
+            free(dec);
+            return;
+        }
+    }
+    static const char CODE_PRE[] = "/nimbus/v1/code/";
+    if (strncmp(p, CODE_PRE, sizeof CODE_PRE - 1) == 0 && strcmp(req->method, "GET") == 0) {
+        control_get_code(d, ex, p + sizeof CODE_PRE - 1);
+        return;
+    }
+    if (strcmp(p, "/nimbus/v1/health") == 0) {
+        char *s = NULL;
+        if (asprintf(&s, "{\"status\":\"%s\",\"functions\":%zu,\"instances\":%u,\"cgroup\":\"%s\"}",
+                     d->stopping ? "stopping" : "ok", router_count(d->router),
+                     router_instance_count(d->router), cgroup_version()) < 0)
+            s = NULL;
+        daemon_respond_json(ex, 200, s);
+        return;
+    }
+    daemon_respond_error(ex, 404, "UnknownOperationException", "Unknown operation %s %s", req->method, p);
+}
+
+/* ---- signals and the drain ---- */
+
+static void drain_check(loop_t *l, void *arg);
+
+static void api_drained(void *arg)
+{
+    daemon_t *d = arg;
+    /* Every accepted call is answered: end the instances, then stop once
+     * they are gone and pending writes (logs) are done. */
+    router_stop_all(d->router);
+    loop_timer_add(d->loop, 10, drain_check, d);
+}
+
+static void drain_check(loop_t *l, void *arg)
+{
+    daemon_t *d = arg;
+    if (router_instance_count(d->router) == 0 && loop_pending_work(l) == 0) {
+        loop_stop(l);
+        return;
+    }
+    loop_timer_add(l, 10, drain_check, d);
+}
+
+static void signal_cb(loop_t *l, int fd, uint32_t events, void *arg)
+{
+    (void)events; (void)l;
+    daemon_t *d = arg;
+    struct signalfd_siginfo si;
+    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (d->stopping) continue;
+        d->stopping = true;
+        fprintf(stderr, "nimbus: %s received, finishing in-flight calls\n", strsignal((int)si.ssi_signo));
+        http_server_shutdown(d->api, api_drained, d);
+    }
+}
+
+static int mkdir_p(const char *dir, err_t *err)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) < 0 && errno != EEXIST) return err_sys(err, "mkdir %s", tmp);
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) < 0 && errno != EEXIST) return err_sys(err, "mkdir %s", tmp);
+    return 0;
+}
+
+static int setup(daemon_t *d, int *sigfd, err_t *err)
+{
+    char path[700];
+    if (mkdir_p(d->cfg.data_dir, err) < 0) return -1;
+    if (!realpath(d->cfg.data_dir, path)) return err_sys(err, "data dir %s", d->cfg.data_dir);
+    snprintf(d->cfg.data_dir, sizeof d->cfg.data_dir, "%s", path);
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    *sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (*sigfd < 0) return err_sys(err, "signalfd");
+
+    if (!(d->loop = loop_new(d->cfg.workers, err))) return -1;
+    snprintf(path, sizeof path, "%s/nimbus.db", d->cfg.data_dir);
+    if (!(d->store = store_open(path, err))) return err_wrap(err, "store %s", path);
+    snprintf(path, sizeof path, "%s/code", d->cfg.data_dir);
+    codestore_limits_t lim = { .max_zip_bytes = d->cfg.max_zip_bytes,
+                               .max_unzipped_bytes = d->cfg.max_unzipped_bytes };
+    if (!(d->code = codestore_open(path, &lim, err))) return err_wrap(err, "code store %s", path);
+    if (!(d->logs = logs_new(d, err))) return -1;
+    if (!(d->router = router_new(d))) return err_set(err, ERR_SYS, "out of memory");
+    if (control_load(d, err) < 0) return err_wrap(err, "loading functions");
+
+    http_server_config_t api = { .on_request = api_handle, .arg = d, .body_limit = api_body_limit };
+    if (!(d->api = http_server_new(d->loop, &api, err))) return -1;
+    http_server_config_t rapi = { .on_request = runtime_api_handle, .arg = d,
+                                  .body_limit = runtime_api_body_limit,
+                                  /* a runtime may wait in /next for hours */
+                                  .idle_timeout_ms = 24u * 3600u * 1000u };
+    if (!(d->rapi = http_server_new(d->loop, &rapi, err))) return -1;
+    if (loop_add_fd(d->loop, *sigfd, EPOLLIN, signal_cb, d, err) < 0) return -1;
+    int port = 0;
+    d->api_fd = http_server_listen_tcp(d->api, d->cfg.listen_host, d->cfg.listen_port, NULL, &port, err);
+    if (d->api_fd < 0) return err_wrap(err, "listen %s:%d", d->cfg.listen_host, d->cfg.listen_port);
+    d->cfg.listen_port = port;
+    return 0;
+}
+
+static void teardown(daemon_t *d)
+{
+    if (d->logs) logs_free(d->logs);
+    http_server_free(d->api);
+    http_server_free(d->rapi);
+    router_free(d->router);
+    loop_free(d->loop);
+    codestore_close(d->code);
+    store_close(d->store);
+}
+
+int daemon_serve(const daemon_config_t *cfg)
+{
+    daemon_t d = { .cfg = *cfg, .api_fd = -1 };
+    err_t err = { 0 };
+    int sigfd = -1;
+    if (setup(&d, &sigfd, &err) < 0) {
+        fprintf(stderr, "nimbus serve: %s\n", err.msg);
+        teardown(&d);
+        if (sigfd >= 0) close(sigfd);
+        return 1;
+    }
+    if (!cgroup_available())
+        fprintf(stderr, "nimbus: no usable memory cgroup: Max Memory Used counts the bootstrap process only\n");
+    printf("nimbus: listening on http://%s:%d\n", d.cfg.listen_host, d.cfg.listen_port);
+    fflush(stdout);
+    int rc = loop_run(d.loop, &err) < 0 ? 1 : 0;
+    if (rc) fprintf(stderr, "nimbus serve: %s\n", err.msg);
+    teardown(&d);
+    close(sigfd);
+    return rc;
+}

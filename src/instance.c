@@ -1,0 +1,367 @@
+/* instance.c — instances: the activator's cold start, output capture, the
+ * state counters the router schedules on, and the end of an instance.
+ *
+ * Owns each instance_t from instance_start() until its process has exited
+ * and its resources are released (on a worker: emptying a cgroup may wait).
+ * Must never: reuse an instance after its call timed out or its process
+ * exited, or leave a process of its tree running after it is gone.
+ */
+#include "instance.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "invoke.h"
+#include "logs.h"
+#include "runtime_api.h"
+
+#define INIT_TIMEOUT_MS 10000u   /* Lambda's init phase limit */
+#define TERM_GRACE_MS 2000u      /* SIGTERM -> SIGKILL */
+#define MAX_LINE (256u * 1024u)  /* longer output lines are split */
+
+static unsigned long g_instance_seq;
+
+/* Keep fn's counters and idle list in step with the state: the router's
+ * scheduling decisions read only these. */
+static void set_state(instance_t *in, instance_state_t st)
+{
+    router_fn_t *fn = in->fn;
+    if (in->state == st) return;
+    if (in->state == INST_STARTING) fn->n_starting--;
+    if (in->state == INST_RETURNING) fn->n_returning--;
+    if (in->state == INST_IDLE) list_remove(&in->idle_link);
+    in->state = st;
+    if (st == INST_STARTING) fn->n_starting++;
+    if (st == INST_RETURNING) fn->n_returning++;
+}
+
+/* ---- output ---- */
+
+static void emit_line(router_t *r, instance_t *in, const char *p, size_t n)
+{
+    if (n && p[n - 1] == '\r') n--;
+    if (in->call) invoke_log(r, in->call, p, n);
+    else logs_emit(router_daemon(r)->logs, in->fn->cfg.name, "", p, n);
+}
+
+static void consume(router_t *r, instance_t *in, buf_t *pending, const char *p, size_t n)
+{
+    while (n) {
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) : n;
+        if (nl && pending->len == 0) {
+            emit_line(r, in, p, take);           /* common case: no copy */
+        } else {
+            buf_append(pending, p, take);
+            if (nl || pending->len >= MAX_LINE) {
+                emit_line(r, in, pending->data, pending->len);
+                buf_reset(pending);
+            }
+        }
+        if (!nl) break;
+        p += take + 1;
+        n -= take + 1;
+    }
+}
+
+/* Read what is in one pipe now. Returns false at EOF/error. */
+static bool read_pipe(router_t *r, instance_t *in, int fd, buf_t *pending)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t k = read(fd, buf, sizeof buf);
+        if (k > 0) {
+            consume(r, in, pending, buf, (size_t)k);
+            if ((size_t)k < sizeof buf) return true;
+            continue;
+        }
+        if (k < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+        return false;
+    }
+}
+
+static void flush_partial(router_t *r, instance_t *in)
+{
+    if (in->out_line.len) emit_line(r, in, in->out_line.data, in->out_line.len);
+    if (in->err_line.len) emit_line(r, in, in->err_line.data, in->err_line.len);
+    buf_reset(&in->out_line);
+    buf_reset(&in->err_line);
+}
+
+void instance_drain_output(router_t *r, instance_t *in)
+{
+    if (in->proc.out_fd >= 0) read_pipe(r, in, in->proc.out_fd, &in->out_line);
+    if (in->proc.err_fd >= 0) read_pipe(r, in, in->proc.err_fd, &in->err_line);
+}
+
+static void pipe_cb(loop_t *l, int fd, uint32_t events, void *arg)
+{
+    (void)events;
+    instance_t *in = arg;
+    buf_t *pending = fd == in->proc.out_fd ? &in->out_line : &in->err_line;
+    if (!read_pipe(in->router, in, fd, pending)) loop_del_fd(l, fd);  /* EOF: the pidfd tells the rest */
+}
+
+/* ---- end of an instance ---- */
+
+typedef struct {
+    router_t *r;
+    instance_t *in;
+} release_job_t;
+
+static void release_work(void *arg)
+{
+    release_job_t *j = arg;
+    sandbox_release(&j->in->proc);
+}
+
+static void release_done(loop_t *l, void *arg)
+{
+    (void)l;
+    release_job_t *j = arg;
+    instance_t *in = j->in;
+    router_t *r = j->r;
+    daemon_t *d = router_daemon(r);
+    char hex[65];
+    memcpy(hex, in->code_hex, sizeof hex);
+    router_instance_removed(r, in);
+    router_fn_unref(r, in->fn);
+    buf_free(&in->out_line);
+    buf_free(&in->err_line);
+    free(in->init_error_body);
+    free(in);
+    free(j);
+    /* The last instance on replaced code lets its tree go. */
+    control_collect_code(d, hex);
+}
+
+static void exit_status_text(int code, int status, char *out, size_t n)
+{
+    if (code == CLD_EXITED && status == 0) snprintf(out, n, "Runtime exited without providing a reason");
+    else if (code == CLD_EXITED) snprintf(out, n, "Runtime exited with error: exit status %d", status);
+    else snprintf(out, n, "Runtime exited with error: signal: %s", strsignal(status));
+}
+
+static void instance_exited(router_t *r, instance_t *in)
+{
+    daemon_t *d = router_daemon(r);
+    router_fn_t *fn = in->fn;
+    in->exited = true;
+    instance_drain_output(r, in);
+    flush_partial(r, in);
+    /* Kill the rest of its tree while the leader's pid still names the
+     * process group (it is a zombie until reaped below). */
+    sandbox_kill(&in->proc);
+    int code = CLD_EXITED, status = 0;
+    sandbox_reap(&in->proc, &code, &status);
+    char why[160];
+    exit_status_text(code, status, why, sizeof why);
+
+    loop_del_fd(d->loop, in->proc.pidfd);
+    loop_del_fd(d->loop, in->proc.out_fd);
+    loop_del_fd(d->loop, in->proc.err_fd);
+    loop_timer_cancel(d->loop, in->init_timer);
+    loop_timer_cancel(d->loop, in->kill_timer);
+    in->init_timer = in->kill_timer = NULL;
+
+    bool was_starting = in->state == INST_STARTING;
+    call_t *c = in->call;
+    in->call = NULL;
+    set_state(in, INST_STOPPING);
+    list_remove(&in->fn_link);
+    fn->n_instances--;
+    /* Closes its runtime-API connections; the parked /next's abort sees
+     * `exited` and does nothing. */
+    http_server_unlisten(d->rapi, in->proc.api_fd);
+    in->proc.api_fd = -1;
+    in->next_ex = NULL;
+
+    if (c) {
+        invoke_fail(r, c, "Runtime.ExitError", "%s", why);
+    } else if (was_starting && fn->n_queued > fn->n_starting + fn->n_returning) {
+        /* Init failed and nothing else on its way would serve the oldest
+         * waiting call: that call gets the init error. */
+        list_node_t *n = list_first(&fn->queue);
+        call_t *head = list_entry(n, call_t, link);
+        list_remove(n);
+        fn->n_queued--;
+        if (in->init_error && in->init_error_len)
+            invoke_fail_function(r, head, in->init_error_body, in->init_error_len);
+        else if (in->init_error)
+            invoke_fail(r, head, in->init_error_type[0] ? in->init_error_type : "Runtime.Unknown", "%s", why);
+        else
+            invoke_fail(r, head, "Runtime.ExitError", "%s", why);
+    }
+
+    release_job_t *j = malloc(sizeof *j);
+    if (!j) abort();
+    *j = (release_job_t){ .r = r, .in = in };
+    loop_submit(d->loop, release_work, release_done, j);
+    router_schedule(r, fn);
+}
+
+static void pidfd_cb(loop_t *l, int fd, uint32_t events, void *arg)
+{
+    (void)l; (void)fd; (void)events;
+    instance_t *in = arg;
+    instance_exited(in->router, in);
+}
+
+static void init_timeout_cb(loop_t *l, void *arg)
+{
+    (void)l;
+    instance_t *in = arg;
+    in->init_timer = NULL;
+    router_t *r = in->router;
+    logs_emit(router_daemon(r)->logs, in->fn->cfg.name, "", "INIT_REPORT Status: timeout", 27);
+    instance_kill(r, in);
+}
+
+static void kill_timer_cb(loop_t *l, void *arg)
+{
+    (void)l;
+    instance_t *in = arg;
+    in->kill_timer = NULL;
+    sandbox_kill(&in->proc);
+}
+
+void instance_kill(router_t *r, instance_t *in)
+{
+    (void)r;
+    if (in->exited) return;
+    set_state(in, INST_STOPPING);
+    sandbox_kill(&in->proc);
+}
+
+void instance_terminate(router_t *r, instance_t *in)
+{
+    if (in->exited || in->kill_timer) return;
+    set_state(in, INST_STOPPING);
+    sandbox_terminate(&in->proc);
+    in->kill_timer = loop_timer_add(router_daemon(r)->loop, TERM_GRACE_MS, kill_timer_cb, in);
+}
+
+/* ---- the activator ---- */
+
+typedef struct {
+    char *items[64 + 256];
+    size_t n;
+} envlist_t;
+
+static void env_add(envlist_t *e, const char *k, const char *v)
+{
+    if (e->n + 1 >= sizeof e->items / sizeof e->items[0]) return;
+    size_t len = strlen(k) + strlen(v) + 2;
+    char *s = malloc(len);
+    if (!s) return;
+    snprintf(s, len, "%s=%s", k, v);
+    e->items[e->n++] = s;
+}
+
+static void env_free(envlist_t *e)
+{
+    for (size_t i = 0; i < e->n; i++) free(e->items[i]);
+}
+
+static void build_env(const router_fn_t *fn, const instance_t *in, envlist_t *e)
+{
+    const function_config_t *c = &fn->cfg;
+    char buf[256];
+    env_add(e, "PATH", "/usr/local/bin:/usr/bin:/bin:/opt/bin");
+    env_add(e, "LANG", "en_US.UTF-8");
+    env_add(e, "TZ", ":UTC");
+    env_add(e, "_HANDLER", c->handler);
+    env_add(e, "LAMBDA_TASK_ROOT", fn->code_dir);
+    env_add(e, "LAMBDA_RUNTIME_DIR", "/var/runtime");
+    env_add(e, "AWS_LAMBDA_FUNCTION_NAME", c->name);
+    env_add(e, "AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
+    snprintf(buf, sizeof buf, "%d", c->memory_mb);
+    env_add(e, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", buf);
+    snprintf(buf, sizeof buf, "/aws/lambda/%s", c->name);
+    env_add(e, "AWS_LAMBDA_LOG_GROUP_NAME", buf);
+    char day[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(day, sizeof day, "%Y/%m/%d", &tm);
+    snprintf(buf, sizeof buf, "%s/[$LATEST]%s", day, in->id);
+    env_add(e, "AWS_LAMBDA_LOG_STREAM_NAME", buf);
+    env_add(e, "AWS_REGION", NIMBUS_REGION);
+    env_add(e, "AWS_DEFAULT_REGION", NIMBUS_REGION);
+    env_add(e, "AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand");
+    for (size_t i = 0; i < c->nenv; i++) env_add(e, c->env[i].key, c->env[i].value);
+    e->items[e->n] = NULL;
+}
+
+instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err)
+{
+    daemon_t *d = router_daemon(r);
+    char exe[600];
+    snprintf(exe, sizeof exe, "%s/bootstrap", fn->code_dir);
+    if (access(exe, X_OK) < 0) {
+        err_set(err, ERR_INVALID, "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]");
+        return NULL;
+    }
+    instance_t *in = calloc(1, sizeof *in);
+    if (!in) { err_set(err, ERR_SYS, "out of memory"); return NULL; }
+    snprintf(in->id, sizeof in->id, "%08lx%08x", ++g_instance_seq, (unsigned)getpid());
+    in->fn = fn;
+    in->router = r;
+    in->generation = fn->generation;
+    memcpy(in->code_hex, fn->cfg.code_hex, sizeof in->code_hex);
+    in->state = INST_STOPPING;   /* set_state below counts the transition */
+
+    envlist_t env = { .n = 0 };
+    build_env(fn, in, &env);
+    char *argv[] = { exe, NULL };
+    char cgname[64];
+    snprintf(cgname, sizeof cgname, "nimbus-%s", in->id);
+    sandbox_spec_t spec = { .id = cgname, .code_dir = fn->code_dir, .exe = exe, .argv = argv,
+                            .env = env.items, .memory_mb = fn->cfg.memory_mb };
+    in->spawn_ns = loop_now_ns();
+    int rc = sandbox_spawn(&spec, &in->proc, err);
+    env_free(&env);
+    if (rc < 0) { free(in); return NULL; }
+
+    if (loop_add_fd(d->loop, in->proc.pidfd, EPOLLIN, pidfd_cb, in, err) < 0 ||
+        loop_add_fd(d->loop, in->proc.out_fd, EPOLLIN, pipe_cb, in, err) < 0 ||
+        loop_add_fd(d->loop, in->proc.err_fd, EPOLLIN, pipe_cb, in, err) < 0 ||
+        http_server_listen_fd(d->rapi, in->proc.api_fd, in, err) < 0) {
+        /* Cannot watch it: end it at once. */
+        loop_del_fd(d->loop, in->proc.pidfd);
+        loop_del_fd(d->loop, in->proc.out_fd);
+        loop_del_fd(d->loop, in->proc.err_fd);
+        sandbox_release(&in->proc);
+        free(in);
+        return NULL;
+    }
+    router_fn_ref(fn);
+    list_push_back(&fn->instances, &in->fn_link);
+    fn->n_instances++;
+    set_state(in, INST_STARTING);
+    router_instance_added(r, in);
+    in->init_timer = loop_timer_add(d->loop, INIT_TIMEOUT_MS, init_timeout_cb, in);
+    return in;
+}
+
+void instance_deliver(router_t *r, instance_t *in, call_t *c)
+{
+    set_state(in, INST_BUSY);
+    in->call = c;
+    if (in->calls_served++ == 0) {
+        c->cold = true;
+        c->init_ns = in->init_ns;
+    }
+    invoke_started(r, c, in);
+    http_exchange_t *ex = in->next_ex;
+    in->next_ex = NULL;
+    runtime_api_send_event(in, c, ex);
+}
+
+void instance_set_state(instance_t *in, instance_state_t st) { set_state(in, st); }

@@ -1,0 +1,82 @@
+/* main.c — the `nimbus` binary: `serve` runs the platform, every other
+ * subcommand is a client of its HTTP API (src/cli/). Only flag parsing for
+ * `serve` lives here. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "daemon.h"
+
+static void serve_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: nimbus serve [--listen HOST:PORT] [--data-dir DIR]\n"
+            "                    [--max-zip-bytes N] [--max-unzipped-bytes N] [--workers N]\n"
+            "\n"
+            "Run the Nimbus platform: the Lambda-compatible API on HOST:PORT\n"
+            "(default 127.0.0.1:8080; port 0 picks a free one) with its state in DIR\n"
+            "(default ./data). SIGTERM or SIGINT finishes in-flight calls, then exits 0.\n");
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || v == 0) return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int serve_main(int argc, char **argv)
+{
+    daemon_config_t cfg;
+    daemon_config_defaults(&cfg);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { serve_usage(stdout); return 0; }
+        if (!v) { fprintf(stderr, "nimbus serve: %s needs a value (see nimbus serve --help)\n", a); return 2; }
+        i++;
+        if (strcmp(a, "--listen") == 0) {
+            const char *colon = strrchr(v, ':');
+            char *end;
+            long port = colon ? strtol(colon + 1, &end, 10) : -1;
+            if (!colon || colon == v || (size_t)(colon - v) >= sizeof cfg.listen_host || !colon[1] || *end ||
+                port < 0 || port > 65535) {
+                fprintf(stderr, "nimbus serve: --listen wants HOST:PORT, got '%s'\n", v);
+                return 2;
+            }
+            memcpy(cfg.listen_host, v, (size_t)(colon - v));
+            cfg.listen_host[colon - v] = '\0';
+            cfg.listen_port = (int)port;
+        } else if (strcmp(a, "--data-dir") == 0) {
+            snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", v);
+        } else if (strcmp(a, "--max-zip-bytes") == 0 || strcmp(a, "--max-unzipped-bytes") == 0) {
+            size_t *dst = a[6] == 'z' ? &cfg.max_zip_bytes : &cfg.max_unzipped_bytes;
+            if (parse_size(v, dst) < 0) { fprintf(stderr, "nimbus serve: %s wants a positive number\n", a); return 2; }
+        } else if (strcmp(a, "--workers") == 0) {
+            size_t n;
+            if (parse_size(v, &n) < 0 || n > 64) { fprintf(stderr, "nimbus serve: --workers wants 1..64\n"); return 2; }
+            cfg.workers = (int)n;
+        } else {
+            fprintf(stderr, "nimbus serve: unknown option %s (see nimbus serve --help)\n", a);
+            return 2;
+        }
+    }
+    return daemon_serve(&cfg);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        cli_usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "serve") == 0) return serve_main(argc - 1, argv + 1);
+    return cli_main(argc - 1, argv + 1);
+}

@@ -1,0 +1,251 @@
+/* router.c — the name table and the scheduler of every function's pool.
+ *
+ * Owns: router_fn_t objects (a sorted array for lookups and ListFunctions
+ * order) and the decisions "which instance serves this call" and "start
+ * another instance". Must never: do I/O on the call path, or start more
+ * instances than calls that would otherwise wait.
+ */
+#include "router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codestore.h"
+#include "instance.h"
+#include "invoke.h"
+
+struct router {
+    daemon_t *d;
+    router_fn_t **fns;   /* sorted by name */
+    size_t nfns, cap;
+    list_node_t all;     /* every live instance (instance_t.all_link) */
+    unsigned n_instances;
+};
+
+router_t *router_new(daemon_t *d)
+{
+    router_t *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->d = d;
+    list_init(&r->all);
+    return r;
+}
+
+daemon_t *router_daemon(router_t *r) { return r->d; }
+
+static size_t lower_bound(const router_t *r, const char *name, bool *found)
+{
+    size_t lo = 0, hi = r->nfns;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(r->fns[mid]->cfg.name, name);
+        if (c == 0) { *found = true; return mid; }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+router_fn_t *router_find(router_t *r, const char *name)
+{
+    bool found;
+    size_t i = lower_bound(r, name, &found);
+    return found ? r->fns[i] : NULL;
+}
+
+size_t router_count(const router_t *r) { return r->nfns; }
+router_fn_t *router_at(router_t *r, size_t i) { return i < r->nfns ? r->fns[i] : NULL; }
+
+size_t router_index_after(const router_t *r, const char *marker)
+{
+    bool found;
+    size_t i = lower_bound(r, marker, &found);
+    return found ? i + 1 : i;
+}
+
+static void set_code_dir(router_t *r, router_fn_t *fn)
+{
+    codestore_tree_path(r->d->code, fn->cfg.code_hex, fn->code_dir, sizeof fn->code_dir);
+}
+
+router_fn_t *router_add(router_t *r, const function_config_t *cfg)
+{
+    bool found;
+    size_t i = lower_bound(r, cfg->name, &found);
+    if (found) return NULL;
+    if (r->nfns == r->cap) {
+        size_t n = r->cap ? r->cap * 2 : 16;
+        router_fn_t **p = realloc(r->fns, n * sizeof *p);
+        if (!p) return NULL;
+        r->fns = p;
+        r->cap = n;
+    }
+    router_fn_t *fn = calloc(1, sizeof *fn);
+    if (!fn) return NULL;
+    function_config_copy(&fn->cfg, cfg);
+    list_init(&fn->instances);
+    list_init(&fn->idle);
+    list_init(&fn->queue);
+    fn->refs = 1;  /* the name table's */
+    set_code_dir(r, fn);
+    memmove(r->fns + i + 1, r->fns + i, (r->nfns - i) * sizeof *r->fns);
+    r->fns[i] = fn;
+    r->nfns++;
+    return fn;
+}
+
+/* Retire idle instances of older generations now; busy ones go when their
+ * call ends (instance.c checks the generation on /next). */
+static void retire_stale_idle(router_t *r, router_fn_t *fn)
+{
+    list_each(n, &fn->idle) {
+        instance_t *in = list_entry(n, instance_t, idle_link);
+        if (in->generation != fn->generation || fn->deleted) instance_terminate(r, in);
+    }
+}
+
+void router_update(router_t *r, router_fn_t *fn, const function_config_t *cfg)
+{
+    function_config_free(&fn->cfg);
+    function_config_copy(&fn->cfg, cfg);
+    set_code_dir(r, fn);
+    fn->generation++;
+    retire_stale_idle(r, fn);
+    /* Starting instances run the old code too; they retire on their first
+     * /next. Calls waiting for them need new ones. */
+    router_schedule(r, fn);
+}
+
+void router_remove(router_t *r, router_fn_t *fn)
+{
+    bool found;
+    size_t i = lower_bound(r, fn->cfg.name, &found);
+    if (!found || r->fns[i] != fn) return;
+    memmove(r->fns + i, r->fns + i + 1, (r->nfns - i - 1) * sizeof *r->fns);
+    r->nfns--;
+    fn->deleted = true;
+    list_each(n, &fn->queue) {
+        call_t *c = list_entry(n, call_t, link);
+        char arn[160];
+        function_arn(fn->cfg.name, NULL, arn, sizeof arn);
+        char msg[256];
+        snprintf(msg, sizeof msg, "Function not found: %s", arn);
+        invoke_reject(r, c, 404, "ResourceNotFoundException", msg);
+    }
+    retire_stale_idle(r, fn);
+    list_each(n, &fn->instances) {
+        instance_t *in = list_entry(n, instance_t, fn_link);
+        if (in->state == INST_STARTING) instance_terminate(r, in);
+    }
+    router_fn_unref(r, fn);
+}
+
+void router_fn_ref(router_fn_t *fn) { fn->refs++; }
+
+void router_fn_unref(router_t *r, router_fn_t *fn)
+{
+    (void)r;
+    if (--fn->refs > 0) return;
+    function_config_free(&fn->cfg);
+    free(fn);
+}
+
+void router_enqueue(router_t *r, call_t *c)
+{
+    list_push_back(&c->fn->queue, &c->link);
+    c->fn->n_queued++;
+    router_schedule(r, c->fn);
+}
+
+static call_t *dequeue(router_fn_t *fn)
+{
+    list_node_t *n = list_first(&fn->queue);
+    if (!n) return NULL;
+    list_remove(n);
+    fn->n_queued--;
+    return list_entry(n, call_t, link);
+}
+
+void router_schedule(router_t *r, router_fn_t *fn)
+{
+    /* Warm path: most recently parked instance first, so the others cool
+     * down and can be reclaimed. */
+    while (fn->n_queued && !list_empty(&fn->idle)) {
+        instance_t *in = list_entry(fn->idle.prev, instance_t, idle_link);
+        call_t *c = dequeue(fn);
+        instance_deliver(r, in, c);
+    }
+    if (fn->deleted || r->d->stopping) return;
+    /* Cold path: one new instance per call that nothing on its way will
+     * take, all started now, in parallel. */
+    unsigned coming = fn->n_starting + fn->n_returning;
+    while (fn->n_queued > coming && fn->n_instances < (unsigned)r->d->cfg.max_instances_per_fn) {
+        err_t err;
+        instance_t *in = instance_start(r, fn, &err);
+        if (!in) {
+            /* Nothing would ever serve the head call: fail it with the
+             * reason (e.g. no bootstrap). */
+            call_t *c = dequeue(fn);
+            if (err.code == ERR_INVALID)
+                invoke_fail(r, c, "Runtime.InvalidEntrypoint", "%s", err.msg);
+            else
+                invoke_fail(r, c, "Sandbox.Failure", "%s", err.msg);
+            continue;
+        }
+        coming++;
+    }
+}
+
+void router_instance_ready(router_t *r, instance_t *in)
+{
+    router_fn_t *fn = in->fn;
+    call_t *c = dequeue(fn);
+    if (c) {
+        instance_deliver(r, in, c);
+        return;
+    }
+    in->state = INST_IDLE;
+    list_push_back(&fn->idle, &in->idle_link);
+}
+
+bool router_code_in_use(const router_t *r, const char *hex)
+{
+    for (size_t i = 0; i < r->nfns; i++) {
+        router_fn_t *fn = r->fns[i];
+        if (strcmp(fn->cfg.code_hex, hex) == 0) return true;
+    }
+    list_each(n, &r->all) {
+        instance_t *in = list_entry(n, instance_t, all_link);
+        if (strcmp(in->code_hex, hex) == 0) return true;
+    }
+    return false;
+}
+
+void router_instance_added(router_t *r, instance_t *in)
+{
+    list_push_back(&r->all, &in->all_link);
+    r->n_instances++;
+}
+
+void router_instance_removed(router_t *r, instance_t *in)
+{
+    list_remove(&in->all_link);
+    r->n_instances--;
+}
+
+unsigned router_instance_count(const router_t *r) { return r->n_instances; }
+
+void router_stop_all(router_t *r)
+{
+    list_each(n, &r->all) instance_terminate(r, list_entry(n, instance_t, all_link));
+}
+
+void router_free(router_t *r)
+{
+    if (!r) return;
+    for (size_t i = 0; i < r->nfns; i++) router_fn_unref(r, r->fns[i]);
+    free(r->fns);
+    free(r);
+}

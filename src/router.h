@@ -1,0 +1,86 @@
+/* router.h — functions in memory, and their instance pools.
+ *
+ * The router resolves a name to the live state of a function (its current
+ * configuration, its instances, the calls waiting for one) and decides, on
+ * every change, what happens next: a waiting call goes to an idle instance
+ * (warm start), or the activator starts one more instance if fewer are on
+ * their way than calls are waiting (cold start; one per waiting call, all in
+ * parallel), within the per-function limit. Everything here is memory; no
+ * I/O on this path. Loop thread only.
+ */
+#ifndef NIMBUS_ROUTER_H
+#define NIMBUS_ROUTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon.h"
+#include "function.h"
+#include "list.h"
+
+typedef struct instance instance_t;
+typedef struct call call_t;
+
+typedef struct router_fn {
+    function_config_t cfg;    /* the live ($LATEST) configuration */
+    char code_dir[512];       /* extracted tree of cfg.code_hex */
+    uint64_t generation;      /* bumped by every code/config update: older
+                                 instances finish their call and retire */
+    list_node_t instances;    /* every live instance (instance_t.fn_link) */
+    list_node_t idle;         /* instances parked in /next (instance_t.idle_link) */
+    list_node_t queue;        /* calls waiting for an instance (call_t.link) */
+    unsigned n_instances;     /* live instances, any state */
+    unsigned n_starting;      /* spawned, first /next not seen yet */
+    unsigned n_returning;     /* answered a call, next /next not seen yet */
+    unsigned n_queued;
+    unsigned refs;            /* instances + calls pointing here */
+    bool deleted;             /* gone from the name table; freed at refs 0 */
+    bool updating;            /* a write is in progress (Lambda answers 409) */
+} router_fn_t;
+
+router_t *router_new(daemon_t *d);
+/* Ends every instance (SIGKILL) and frees all state. */
+void router_free(router_t *r);
+
+/* Lookup by exact name (NULL when unknown). */
+router_fn_t *router_find(router_t *r, const char *name);
+/* Add a function (takes a copy of cfg). Name must be new. */
+router_fn_t *router_add(router_t *r, const function_config_t *cfg);
+/* Replace a function's configuration (code and/or settings). Instances on
+ * the old generation finish their calls and are retired; idle ones go
+ * now. */
+void router_update(router_t *r, router_fn_t *fn, const function_config_t *cfg);
+/* Remove from the name table. Waiting calls are failed with 404, running
+ * ones finish, instances are retired. */
+void router_remove(router_t *r, router_fn_t *fn);
+/* Functions in name order: the i-th, or NULL past the end. */
+router_fn_t *router_at(router_t *r, size_t i);
+size_t router_count(const router_t *r);
+/* Index of the first function whose name is > marker (for paging). */
+size_t router_index_after(const router_t *r, const char *marker);
+
+/* Take or drop a reference on a function's state. */
+void router_fn_ref(router_fn_t *fn);
+void router_fn_unref(router_t *r, router_fn_t *fn);
+
+/* Queue a call and run the scheduler. */
+void router_enqueue(router_t *r, call_t *c);
+/* Run the scheduler for fn: hand waiting calls to idle instances and start
+ * instances for the rest. */
+void router_schedule(router_t *r, router_fn_t *fn);
+/* An instance asks for work (its /next arrived): give it the next waiting
+ * call or park it. Returns true if it was parked. */
+void router_instance_ready(router_t *r, instance_t *in);
+/* True when the code tree `hex` is used by a function or a live instance. */
+bool router_code_in_use(const router_t *r, const char *hex);
+/* Live instances over all functions. */
+unsigned router_instance_count(const router_t *r);
+/* SIGTERM every instance (shutdown). */
+void router_stop_all(router_t *r);
+/* Instances register here while they live (any function, even deleted). */
+void router_instance_added(router_t *r, instance_t *in);
+void router_instance_removed(router_t *r, instance_t *in);
+
+daemon_t *router_daemon(router_t *r);
+
+#endif

@@ -1,0 +1,693 @@
+"""Shared helpers for the Nimbus end-to-end tests.
+
+Starts `nimbus serve` on a fresh data directory, talks to it over HTTP
+(http.client, or a raw socket for pipelining / chunked / malformed input),
+builds function ZIPs in memory and provides shell bootstraps that speak the
+Lambda Runtime API with curl.
+
+Standard library only. Every socket and subprocess has a timeout: the suite
+must never hang.
+"""
+
+import base64
+import hashlib
+import http.client
+import io
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+LISTEN_RE = re.compile(r'^nimbus: listening on http://([0-9.]+):(\d+)\s*$')
+ACCOUNT = '000000000000'
+REGION = 'us-east-1'
+ROLE = 'arn:aws:iam::000000000000:role/nimbus-test-role'
+
+
+def nimbus_bin():
+    """Path of the binary under test (NIMBUS_BIN, default build-asan/nimbus)."""
+    b = os.environ.get('NIMBUS_BIN', 'build-asan/nimbus')
+    if os.path.isabs(b):
+        return b
+    if os.path.exists(b):
+        return os.path.abspath(b)
+    return os.path.join(REPO, b)
+
+
+def function_arn(name):
+    return 'arn:aws:lambda:%s:%s:function:%s' % (REGION, ACCOUNT, name)
+
+
+_name_counter = itertools.count(1)
+
+
+def uniq(prefix):
+    """A function name unique within the run (Lambda name charset)."""
+    return '%s-%d-%s' % (prefix, next(_name_counter), uuid.uuid4().hex[:6])
+
+
+def tail(data, n=4000):
+    if isinstance(data, bytes):
+        data = data.decode('utf-8', 'replace')
+    return data if len(data) <= n else '...' + data[-n:]
+
+
+# ---------------------------------------------------------------- server
+
+_live_servers = []          # every Server started and not yet stopped
+_live_lock = threading.Lock()
+
+
+def kill_all_servers():
+    """Last resort (watchdog): SIGKILL the process groups of servers we started."""
+    with _live_lock:
+        servers = list(_live_servers)
+    for s in servers:
+        s.kill()
+
+
+class Server:
+    """One `nimbus serve` process on a fresh (or given) data directory.
+
+    The data directory is <base>/data where <base> is a private temp dir, so
+    a ZIP entry escaping with ../ lands in <base> where tests can look for it.
+    """
+
+    def __init__(self, extra_args=(), data_dir=None, base_dir=None):
+        self.extra_args = list(extra_args)
+        self.own_base = data_dir is None
+        if data_dir is None:
+            self.base = tempfile.mkdtemp(prefix='nimbus-it-')
+            self.data_dir = os.path.join(self.base, 'data')
+            os.mkdir(self.data_dir)
+        else:
+            self.base = base_dir or os.path.dirname(data_dir)
+            self.data_dir = data_dir
+        self.proc = None
+        self.host = None
+        self.port = None
+        self._out = []
+        self._err = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._threads = []
+        self.exit_code = None
+
+    # -- output buffers
+    def stdout_text(self):
+        with self._lock:
+            return b''.join(self._out).decode('utf-8', 'replace')
+
+    def stderr_text(self):
+        with self._lock:
+            return b''.join(self._err).decode('utf-8', 'replace')
+
+    def _drain(self, stream, buf, watch_ready):
+        pending = b''
+        while True:
+            try:
+                chunk = stream.read1(65536) if hasattr(stream, 'read1') else stream.read(65536)
+            except (OSError, ValueError):
+                break
+            if not chunk:
+                break
+            with self._lock:
+                buf.append(chunk)
+            if watch_ready and not self._ready.is_set():
+                pending += chunk
+                while b'\n' in pending:
+                    line, pending = pending.split(b'\n', 1)
+                    m = LISTEN_RE.match(line.decode('utf-8', 'replace'))
+                    if m:
+                        self.host, self.port = m.group(1), int(m.group(2))
+                        self._ready.set()
+                        break
+        if watch_ready:
+            self._ready.set()   # wake the waiter: the process closed stdout
+
+    def start(self, timeout=15.0):
+        binary = nimbus_bin()
+        if not os.path.exists(binary):
+            raise AssertionError('nimbus binary not found: %s (set NIMBUS_BIN)' % binary)
+        cmd = [binary, 'serve', '--listen', '127.0.0.1:0', '--data-dir', self.data_dir] + self.extra_args
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        with _live_lock:
+            _live_servers.append(self)
+        for stream, buf, watch in ((self.proc.stdout, self._out, True), (self.proc.stderr, self._err, False)):
+            t = threading.Thread(target=self._drain, args=(stream, buf, watch), daemon=True)
+            t.start()
+            self._threads.append(t)
+        self._ready.wait(timeout)
+        if self.port is None:
+            rc = self.proc.poll()
+            self.kill()
+            raise AssertionError(
+                'server did not print "nimbus: listening on http://127.0.0.1:<port>" within %.0f s '
+                '(exit code %s)\ncommand: %s\nstdout:\n%s\nstderr:\n%s'
+                % (timeout, rc, ' '.join(cmd), tail(self.stdout_text()), tail(self.stderr_text())))
+        return self
+
+    @property
+    def url(self):
+        return 'http://%s:%d' % (self.host, self.port)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def describe_death(self):
+        return 'server exited with code %s; stderr tail:\n%s' % (self.proc.poll(), tail(self.stderr_text()))
+
+    def _forget(self):
+        with _live_lock:
+            if self in _live_servers:
+                _live_servers.remove(self)
+
+    def kill(self):
+        """SIGKILL the server's process group (it was started in its own session)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                try:
+                    self.proc.kill()
+                except OSError:
+                    pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        self._join()
+        self._forget()
+
+    def _join(self):
+        for t in self._threads:
+            t.join(2)
+
+    def terminate(self, timeout=10.0):
+        """SIGTERM and wait. Returns (exit_code or None if it had to be killed)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+            self.kill()
+        self._join()
+        self._forget()
+        self.exit_code = rc
+        return rc
+
+    def stop(self, timeout=10.0):
+        """SIGTERM; assert exit code 0 within `timeout` (then SIGKILL)."""
+        already_dead = self.proc is not None and self.proc.poll() is not None
+        rc = self.terminate(timeout)
+        self.cleanup()
+        if already_dead:
+            raise AssertionError('server had already exited before SIGTERM: code %s\nstderr:\n%s'
+                                 % (rc, tail(self.stderr_text())))
+        if rc is None:
+            raise AssertionError('server did not exit within %.0f s of SIGTERM (killed)\nstderr:\n%s'
+                                 % (timeout, tail(self.stderr_text())))
+        if rc != 0:
+            raise AssertionError('server exited with code %s after SIGTERM (expected 0)\nstderr:\n%s'
+                                 % (rc, tail(self.stderr_text())))
+
+    def cleanup(self):
+        if self.own_base and not os.environ.get('NIMBUS_KEEP'):
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def client(self):
+        return Client(self.host, self.port)
+
+
+# ---------------------------------------------------------------- HTTP
+
+def lower_headers(pairs):
+    d = {}
+    for k, v in pairs:
+        k = k.lower()
+        d[k] = v if k not in d else d[k] + ', ' + v
+    return d
+
+
+def error_type(headers):
+    """x-amzn-ErrorType without an optional ':<uri>' suffix (the SDK strips it)."""
+    return headers.get('x-amzn-errortype', '').split(':')[0].strip()
+
+
+class Client:
+    """One fresh connection per request (keep-alive is tested with RawHttp)."""
+
+    def __init__(self, host, port):
+        self.host = host
+        self.port = port
+
+    @property
+    def url(self):
+        return 'http://%s:%d' % (self.host, self.port)
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            data = r.read()
+            return r.status, lower_headers(r.getheaders()), data
+        finally:
+            conn.close()
+
+    def api(self, method, path, obj=None, timeout=30):
+        """JSON request; returns (status, headers, parsed JSON or None, raw body)."""
+        body = None
+        headers = {}
+        if obj is not None:
+            body = json.dumps(obj).encode()
+            headers['Content-Type'] = 'application/json'
+        st, h, data = self.request(method, path, body, headers, timeout)
+        try:
+            parsed = json.loads(data) if data else None
+        except ValueError:
+            parsed = None
+        return st, h, parsed, data
+
+    def create_function(self, name, code, runtime='provided', handler='x.handler', memory=128,
+                        timeout=3, env=None, extra=None, http_timeout=60):
+        """CreateFunction. `code` is a dict for make_zip or raw zip bytes.
+        memory/timeout None leaves them out of the request."""
+        zbytes = code if isinstance(code, (bytes, bytearray)) else make_zip(code)
+        req = {'FunctionName': name, 'Role': ROLE, 'Runtime': runtime, 'Handler': handler,
+               'Code': {'ZipFile': base64.b64encode(zbytes).decode()}}
+        if memory is not None:
+            req['MemorySize'] = memory
+        if timeout is not None:
+            req['Timeout'] = timeout
+        if env is not None:
+            req['Environment'] = {'Variables': env}
+        if extra:
+            req.update(extra)
+        return self.api('POST', '/2015-03-31/functions', req, timeout=http_timeout)
+
+    def update_code(self, name, code):
+        zbytes = code if isinstance(code, (bytes, bytearray)) else make_zip(code)
+        return self.api('PUT', '/2015-03-31/functions/%s/code' % name,
+                        {'ZipFile': base64.b64encode(zbytes).decode()}, timeout=60)
+
+    def invoke(self, name, payload=b'{}', headers=None, timeout=60):
+        if isinstance(payload, str):
+            payload = payload.encode()
+        h = {'Content-Type': 'application/json'}
+        h.update(headers or {})
+        return self.request('POST', '/2015-03-31/functions/%s/invocations' % name, payload, h, timeout)
+
+
+class RawHttp:
+    """A raw HTTP/1.1 connection: write exactly the bytes given, parse responses."""
+
+    def __init__(self, host, port, timeout=15):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = bytearray()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        d = self.sock.recv(1 << 20)
+        if not d:
+            raise EOFError('connection closed by server')
+        self.buf += d
+
+    def _take_line(self):
+        while True:
+            i = self.buf.find(b'\r\n')
+            if i >= 0:
+                line = bytes(self.buf[:i])
+                del self.buf[:i + 2]
+                return line
+            self._fill()
+
+    def _take(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def read_response(self, head_request=False):
+        """Returns (status, headers lowercased, body). 1xx responses are skipped."""
+        while True:
+            status_line = self._take_line()
+            parts = status_line.split(b' ', 2)
+            if len(parts) < 2 or not parts[0].startswith(b'HTTP/1.'):
+                raise AssertionError('bad status line: %r' % status_line)
+            status = int(parts[1])
+            pairs = []
+            while True:
+                line = self._take_line()
+                if not line:
+                    break
+                k, _, v = line.partition(b':')
+                pairs.append((k.decode('latin-1').strip(), v.decode('latin-1').strip()))
+            headers = lower_headers(pairs)
+            if 100 <= status < 200:
+                continue
+            break
+        if head_request or status in (204, 304):
+            return status, headers, b''
+        if 'chunked' in headers.get('transfer-encoding', '').lower():
+            body = bytearray()
+            while True:
+                size = int(self._take_line().split(b';')[0], 16)
+                if size == 0:
+                    while self._take_line():
+                        pass
+                    break
+                body += self._take(size)
+                self._take_line()
+            return status, headers, bytes(body)
+        if 'content-length' in headers:
+            return status, headers, self._take(int(headers['content-length']))
+        body = bytearray(self.buf)
+        self.buf.clear()
+        while True:
+            try:
+                d = self.sock.recv(1 << 20)
+            except ConnectionResetError:
+                break
+            if not d:
+                break
+            body += d
+        return status, headers, bytes(body)
+
+    def read_response_tolerant(self):
+        """Like read_response but survives a reset after the response bytes arrived
+        (a server that closes with unread input makes the kernel send RST)."""
+        try:
+            return self.read_response()
+        except (ConnectionResetError, BrokenPipeError, EOFError) as e:
+            if self.buf:
+                raise AssertionError('partial response before %s: %r' % (type(e).__name__, bytes(self.buf[:300])))
+            raise AssertionError('no response, connection ended with %s' % type(e).__name__)
+
+    def at_eof(self, timeout=5):
+        """True if the server closes the connection (EOF or reset) within `timeout`."""
+        self.sock.settimeout(timeout)
+        try:
+            d = self.sock.recv(1)
+            return d == b''
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+
+def request_bytes(method, path, body=b'', headers=None, host='127.0.0.1'):
+    """Serialise one HTTP/1.1 request with Content-Length (unless headers set framing)."""
+    h = [('Host', host)]
+    h += list((headers or {}).items())
+    names = {k.lower() for k, _ in h}
+    if body and 'content-length' not in names and 'transfer-encoding' not in names:
+        h.append(('Content-Length', str(len(body))))
+    elif not body and method in ('POST', 'PUT') and 'content-length' not in names \
+            and 'transfer-encoding' not in names:
+        h.append(('Content-Length', '0'))
+    out = ('%s %s HTTP/1.1\r\n' % (method, path)).encode()
+    for k, v in h:
+        out += ('%s: %s\r\n' % (k, v)).encode('latin-1')
+    return out + b'\r\n' + body
+
+
+def chunked(body, sizes, trailers=None):
+    """Encode `body` as chunks of the given sizes (the last size repeats)."""
+    out = bytearray()
+    i = 0
+    k = 0
+    while i < len(body):
+        n = sizes[min(k, len(sizes) - 1)]
+        piece = body[i:i + n]
+        out += b'%x\r\n' % len(piece) + piece + b'\r\n'
+        i += n
+        k += 1
+    out += b'0\r\n'
+    for name, value in (trailers or {}).items():
+        out += ('%s: %s\r\n' % (name, value)).encode()
+    out += b'\r\n'
+    return bytes(out)
+
+
+def send_streaming_and_read(host, port, head, body_len, chunk=1 << 16, timeout=30):
+    """Send request `head` then `body_len` filler bytes from a thread while reading the
+    response on this one, so a server that answers 413 early does not deadlock us."""
+    raw = RawHttp(host, port, timeout=timeout)
+    raw.send(head)
+    stop = threading.Event()
+
+    def pump():
+        left = body_len
+        block = b'"' + b'a' * (chunk - 1)
+        try:
+            while left > 0 and not stop.is_set():
+                n = min(left, len(block))
+                raw.sock.sendall(block[:n])
+                left -= n
+        except OSError:
+            pass
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    try:
+        return raw.read_response_tolerant()
+    finally:
+        stop.set()
+        raw.close()
+        t.join(5)
+
+
+# ---------------------------------------------------------------- ZIP
+
+def make_zip(files):
+    """files: {path: bytes | str | (bytes|str, mode)} -> ZIP bytes.
+    mode is the full st_mode-style value or permission bits (0o755 -> regular file);
+    use S_IFLNK|0o777 (0o120777) for a symlink whose content is the target."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as z:
+        for path, spec in files.items():
+            if isinstance(spec, tuple):
+                data, mode = spec
+            else:
+                data, mode = spec, 0o644
+            if isinstance(data, str):
+                data = data.encode()
+            if mode & 0o170000 == 0:
+                mode |= 0o100000
+            info = zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0))
+            info.create_system = 3        # Unix, so external_attr's high half is the mode
+            info.external_attr = (mode & 0xFFFF) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    return buf.getvalue()
+
+
+def sha256_b64(data):
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- bootstraps
+
+# Shell prelude for bootstraps: a tiny Lambda runtime in POSIX sh + curl.
+#   next            GET /next; sets REQ_ID, EVENT; the raw event is in "$T/ev", headers in "$T/h"
+#   hdr NAME        value of response header NAME from the last /next
+#   respond STR     POST STR as the response for REQ_ID
+#   respond_file F [CT]  POST file F (byte exact) with Content-Type CT (default application/json)
+#   probe ARGS...   run curl ARGS, set P_STATUS (HTTP code) and P_BODY (base64 of the body)
+PRELUDE = r'''
+API="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"
+T=$(mktemp -d)
+hdr() { grep -i "^$1:" "$T/h" | head -n 1 | cut -d: -f2- | sed 's/^ *//' | tr -d '\r'; }
+next() {
+  : > "$T/ev"; : > "$T/h"
+  curl -sS -D "$T/h" -o "$T/ev" "$API/invocation/next" || return 1
+  REQ_ID=$(hdr Lambda-Runtime-Aws-Request-Id)
+  EVENT=$(cat "$T/ev")
+}
+respond_file() {
+  curl -sS -o /dev/null -X POST -H "Content-Type: ${2:-application/json}" --data-binary @"$1" \
+    "$API/invocation/$REQ_ID/response"
+}
+respond() { printf '%s' "$1" > "$T/out"; respond_file "$T/out"; }
+probe() { P_STATUS=$(curl -sS -o "$T/pb" -w '%{http_code}' "$@"); P_BODY=$(base64 -w0 < "$T/pb"); }
+'''
+
+
+def bootstrap(body, shell='/bin/sh'):
+    """A bootstrap script: shebang + PRELUDE + body."""
+    return '#!%s\n%s\n%s\n' % (shell, PRELUDE, body)
+
+
+def fn_files(script, extra=None):
+    files = {'bootstrap': (script, 0o755)}
+    files.update(extra or {})
+    return files
+
+
+ECHO = bootstrap('while next; do respond_file "$T/ev"; done')
+
+# Returns the number of calls this instance has served (warm-start counter).
+COUNTER = bootstrap('N=0\nwhile next; do N=$((N+1)); respond "$N"; done')
+
+
+def echo_files():
+    return fn_files(ECHO)
+
+
+# ---------------------------------------------------------------- logs
+
+REPORT_RE_TMPL = (r'REPORT RequestId: %s\s+Duration: \d+\.\d\d ms\s+Billed Duration: \d+ ms\s+'
+                  r'Memory Size: %d MB\s+Max Memory Used: \d+ MB')
+
+
+def report_re(request_id, memory=128):
+    return re.compile(REPORT_RE_TMPL % (re.escape(request_id), memory))
+
+
+def decode_log_result(headers):
+    v = headers.get('x-amz-log-result')
+    if v is None:
+        raise AssertionError('no X-Amz-Log-Result header; headers: %r' % headers)
+    return base64.b64decode(v)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---------------------------------------------------------------- test base
+
+class ServerTestCase(unittest.TestCase):
+    """One server per class. A failure to start it fails every test of the class
+    (with the reason) instead of a single class-level error. If the server dies
+    during a test, that test fails with the server's stderr and a fresh server
+    is started for the following tests."""
+
+    server_args = ()
+    server = None
+    server_error = None
+
+    @classmethod
+    def class_setup(cls):
+        """Hook: create shared functions etc. (cls.c is the client)."""
+
+    @classmethod
+    def _start_server(cls):
+        cls.server = None
+        cls.server_error = None
+        try:
+            cls.server = Server(cls.server_args).start()
+            cls.c = cls.server.client()
+            cls.class_setup()
+        except Exception as e:   # reported by every test's setUp
+            cls.server_error = '%s: %s' % (type(e).__name__, e)
+
+    @classmethod
+    def setUpClass(cls):
+        cls._start_server()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server is not None:
+            s, cls.server = cls.server, None
+            s.stop()
+
+    def setUp(self):
+        cls = type(self)
+        if cls.server is not None and not cls.server.alive():
+            old = cls.server
+            old.terminate(1)
+            old.cleanup()
+            cls._start_server()
+        if cls.server_error:
+            self.fail('server setup failed: ' + cls.server_error)
+
+    def tearDown(self):
+        s = type(self).server
+        if s is not None and not s.alive():
+            self.fail('server died during this test: ' + s.describe_death())
+
+    # -- helpers that assert
+    def new_function(self, name=None, code=None, **kw):
+        name = name or uniq('fn')
+        st, h, body, raw = self.c.create_function(name, code if code is not None else echo_files(), **kw)
+        self.assertEqual(st, 201, 'CreateFunction %s -> %s %s' % (name, st, raw[:500]))
+        return name, body
+
+    def invoke_ok(self, name, payload=b'{}', headers=None, timeout=60):
+        st, h, body = self.c.invoke(name, payload, headers, timeout)
+        self.assertEqual(st, 200, 'invoke %s -> %s %r' % (name, st, body[:500]))
+        self.assertNotIn('x-amz-function-error', h, 'unexpected function error: %r' % body[:500])
+        return h, body
+
+    def assertJsonError(self, status, headers, raw, want_status, want_type):
+        self.assertEqual(status, want_status, 'body: %r' % raw[:500])
+        self.assertEqual(error_type(headers), want_type, 'headers: %r body: %r' % (headers, raw[:500]))
+
+    def assertFunctionError(self, headers, body, want_type):
+        self.assertEqual(headers.get('x-amz-function-error'), 'Unhandled',
+                         'headers: %r body: %r' % (headers, body[:500]))
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            self.fail('function error body is not JSON: %r' % body[:500])
+        self.assertEqual(doc.get('errorType'), want_type, 'body: %r' % body[:500])
+        return doc
+
+
+def wait_for(pred, timeout=5.0, interval=0.1):
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= end:
+            return v
+        time.sleep(interval)
+
+
+def run_cli(args, timeout=30, input=None):
+    """Run `nimbus ARGS...`; returns CompletedProcess with bytes stdout/stderr."""
+    return subprocess.run([nimbus_bin()] + list(args), input=input, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=timeout)

@@ -1,0 +1,472 @@
+/* test_function.c — function: validation rules and messages, API JSON,
+ * the stored document's round trip. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "function.h"
+#include "util.h"
+
+/* Applies `json` to a fresh config; returns the result and leaves the
+ * error in *err. */
+static int apply(function_config_t *c, const char *json, bool create, err_t *err)
+{
+    cJSON *b = cJSON_Parse(json);
+    cr_assert_not_null(b, "bad test JSON: %s", json);
+    err_clear(err);
+    int rc = function_config_apply_json(c, b, create, err);
+    cJSON_Delete(b);
+    return rc;
+}
+
+static void expect_error(const char *json, bool create, err_code_t code, const char *msg)
+{
+    function_config_t c;
+    function_config_init(&c);
+    err_t err;
+    int rc = apply(&c, json, create, &err);
+    cr_assert_eq(rc, -1, "accepted %s", json);
+    cr_assert_eq(err.code, code, "%s: code %d, message: %s", json, err.code, err.msg);
+    if (msg) cr_assert_str_eq(err.msg, msg, "for %s", json);
+    function_config_free(&c);
+}
+
+#define BASE "\"FunctionName\":\"f\",\"Runtime\":\"provided\",\"Handler\":\"h\""
+
+Test(function, create_defaults)
+{
+    function_config_t c;
+    function_config_init(&c);
+    err_t err;
+    cr_assert_eq(apply(&c, "{" BASE "}", true, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(c.name, "f");
+    cr_assert_str_eq(c.runtime, "provided");
+    cr_assert_str_eq(c.handler, "h");
+    cr_assert_eq(c.memory_mb, 128);
+    cr_assert_eq(c.timeout_s, 3);
+    cr_assert_str_eq(c.version, "$LATEST");
+    cr_assert_str_eq(c.role, "arn:aws:iam::000000000000:role/nimbus");
+    cr_assert_eq(c.nenv, 0);
+    function_config_free(&c);
+}
+
+Test(function, memory_size_bounds)
+{
+    expect_error("{" BASE ",\"MemorySize\":64}", true, ERR_VALIDATION,
+                 "1 validation error detected: Value '64' at 'memorySize' failed to satisfy "
+                 "constraint: Member must have value greater than or equal to 128");
+    expect_error("{" BASE ",\"MemorySize\":10241}", true, ERR_VALIDATION,
+                 "1 validation error detected: Value '10241' at 'memorySize' failed to satisfy "
+                 "constraint: Member must have value less than or equal to 10240");
+    expect_error("{" BASE ",\"MemorySize\":\"256\"}", true, ERR_INVALID,
+                 "MemorySize must be an integer");
+    expect_error("{" BASE ",\"MemorySize\":256.5}", true, ERR_INVALID, NULL);
+    function_config_t c;
+    function_config_init(&c);
+    err_t err;
+    cr_assert_eq(apply(&c, "{" BASE ",\"MemorySize\":128}", true, &err), 0);
+    cr_assert_eq(apply(&c, "{\"MemorySize\":10240}", false, &err), 0);
+    cr_assert_eq(c.memory_mb, 10240);
+    function_config_free(&c);
+}
+
+Test(function, timeout_bounds)
+{
+    expect_error("{" BASE ",\"Timeout\":0}", true, ERR_VALIDATION,
+                 "1 validation error detected: Value '0' at 'timeout' failed to satisfy "
+                 "constraint: Member must have value greater than or equal to 1");
+    expect_error("{" BASE ",\"Timeout\":901}", true, ERR_VALIDATION,
+                 "1 validation error detected: Value '901' at 'timeout' failed to satisfy "
+                 "constraint: Member must have value less than or equal to 900");
+    expect_error("{\"Timeout\":true}", false, ERR_INVALID, "Timeout must be an integer");
+    function_config_t c;
+    function_config_init(&c);
+    err_t err;
+    cr_assert_eq(apply(&c, "{" BASE ",\"Timeout\":900}", true, &err), 0);
+    cr_assert_eq(c.timeout_s, 900);
+    cr_assert_eq(apply(&c, "{\"Timeout\":1}", false, &err), 0);
+    cr_assert_eq(c.timeout_s, 1);
+    function_config_free(&c);
+}
+
+Test(function, two_validation_errors_reported_together)
+{
+    expect_error("{" BASE ",\"Timeout\":0,\"MemorySize\":1}", true, ERR_VALIDATION,
+                 "2 validation errors detected: Value '1' at 'memorySize' failed to satisfy "
+                 "constraint: Member must have value greater than or equal to 128; Value '0' at "
+                 "'timeout' failed to satisfy constraint: Member must have value greater than or "
+                 "equal to 1");
+}
+
+Test(function, function_name_rules)
+{
+    char long_name[80];
+    memset(long_name, 'a', 65);
+    long_name[65] = '\0';
+    char json[256];
+    snprintf(json, sizeof json, "{\"FunctionName\":\"%s\",\"Runtime\":\"provided\",\"Handler\":\"h\"}",
+             long_name);
+    char want[256];
+    snprintf(want, sizeof want,
+             "1 validation error detected: Value '%s' at 'functionName' failed to satisfy "
+             "constraint: Member must have length less than or equal to 64",
+             long_name);
+    expect_error(json, true, ERR_VALIDATION, want);
+    expect_error("{\"FunctionName\":\"bad name\",\"Runtime\":\"provided\",\"Handler\":\"h\"}", true,
+                 ERR_VALIDATION,
+                 "1 validation error detected: Value 'bad name' at 'functionName' failed to "
+                 "satisfy constraint: Member must satisfy regular expression pattern: "
+                 "[a-zA-Z0-9-_]+");
+    expect_error("{\"Runtime\":\"provided\",\"Handler\":\"h\"}", true, ERR_VALIDATION,
+                 "1 validation error detected: Value null at 'functionName' failed to satisfy "
+                 "constraint: Member must not be null");
+    expect_error("{\"FunctionName\":7,\"Runtime\":\"provided\",\"Handler\":\"h\"}", true,
+                 ERR_INVALID, "FunctionName must be a string");
+    expect_error("{\"FunctionName\":\"arn:aws:lambda:us-east-1:000000000000:function:f\","
+                 "\"Runtime\":\"provided\",\"Handler\":\"h\"}",
+                 true, ERR_VALIDATION, NULL);
+
+    memset(long_name, 'a', 64);
+    long_name[64] = '\0';
+    cr_assert(function_name_valid(long_name));
+    cr_assert(function_name_valid("My_func-1"));
+    cr_assert_not(function_name_valid(""));
+    cr_assert_not(function_name_valid("a.b"));
+    cr_assert_not(function_name_valid("a:b"));
+    cr_assert_not(function_name_valid(NULL));
+    long_name[64] = 'a';
+    long_name[65] = '\0';
+    cr_assert_not(function_name_valid(long_name));
+}
+
+Test(function, handler_description_role_lengths)
+{
+    char h[140];
+    memset(h, 'h', 129);
+    h[129] = '\0';
+    char json[1024];
+    snprintf(json, sizeof json, "{\"Handler\":\"%s\"}", h);
+    expect_error(json, false, ERR_VALIDATION, NULL);
+    h[128] = '\0';
+    snprintf(json, sizeof json, "{\"Handler\":\"%s\"}", h);
+    function_config_t c;
+    function_config_init(&c);
+    err_t err;
+    cr_assert_eq(apply(&c, json, false, &err), 0, "%s", err.msg);
+    cr_assert_eq(strlen(c.handler), 128);
+
+    char d[300];
+    memset(d, 'd', 257);
+    d[257] = '\0';
+    snprintf(json, sizeof json, "{\"Description\":\"%s\"}", d);
+    expect_error(json, false, ERR_VALIDATION, NULL);
+    d[256] = '\0';
+    snprintf(json, sizeof json, "{\"Description\":\"%s\"}", d);
+    cr_assert_eq(apply(&c, json, false, &err), 0);
+    cr_assert_eq(strlen(c.description), 256);
+
+    cr_assert_eq(apply(&c, "{\"Role\":\"arn:aws:iam::123456789012:role/x\"}", false, &err), 0);
+    cr_assert_str_eq(c.role, "arn:aws:iam::123456789012:role/x");
+    function_config_free(&c);
+    expect_error("{\"Handler\":\"a b\"}", false, ERR_VALIDATION, NULL);
+}
+
+Test(function, runtime_unknown_lists_valid_ones)
+{
+    function_config_t c;
+    function_config_init(&c);
+    err_t err;
+    cr_assert_eq(apply(&c, "{\"FunctionName\":\"f\",\"Runtime\":\"cobol9\",\"Handler\":\"h\"}", true,
+                       &err),
+                 -1);
+    cr_assert_eq(err.code, ERR_INVALID);
+    cr_assert(strstr(err.msg, "Value cobol9 at 'runtime' failed to satisfy constraint: Member "
+                              "must satisfy enum value set: [") == err.msg,
+              "%s", err.msg);
+    for (const char *const *r = function_runtimes(); *r; r++) {
+        char item[40];
+        snprintf(item, sizeof item, "%s", *r);
+        cr_assert(strstr(err.msg, item), "%s missing from %s", *r, err.msg);
+    }
+    cr_assert(strstr(err.msg, "provided.al2023, python3.11"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "] or be a valid ARN"), "%s", err.msg);
+    cr_assert(function_runtime_valid("provided.al2023"));
+    cr_assert(function_runtime_valid("nodejs20.x"));
+    cr_assert_not(function_runtime_valid("python2.7"));
+    cr_assert_not(function_runtime_valid(NULL));
+    function_config_free(&c);
+}
+
+Test(function, create_requires_runtime_and_handler)
+{
+    expect_error("{\"FunctionName\":\"f\",\"Handler\":\"h\"}", true, ERR_INVALID, NULL);
+    expect_error("{\"FunctionName\":\"f\",\"Runtime\":\"provided\"}", true, ERR_INVALID, NULL);
+    expect_error("[1]", true, ERR_INVALID, NULL);
+    /* update needs neither */
+    function_config_t c;
+    function_config_init(&c);
+    err_t err;
+    cr_assert_eq(apply(&c, "{}", false, &err), 0);
+    function_config_free(&c);
+}
+
+Test(function, env_vars_and_replace_on_update)
+{
+    function_config_t c;
+    function_config_init(&c);
+    err_t err;
+    cr_assert_eq(apply(&c,
+                       "{" BASE ",\"Environment\":{\"Variables\":{\"MyEnv\":\"4=4\",\"B_2\":\"x\","
+                       "\"EMPTY\":\"\"}}}",
+                       true, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(c.nenv, 3);
+    cr_assert_str_eq(c.env[0].key, "MyEnv");
+    cr_assert_str_eq(c.env[0].value, "4=4");
+    cr_assert_str_eq(c.env[1].key, "B_2");
+    cr_assert_str_eq(c.env[2].value, "");
+
+    /* Update with Environment replaces the whole map. */
+    cr_assert_eq(apply(&c, "{\"Environment\":{\"Variables\":{\"ONLY\":\"1\"}}}", false, &err), 0);
+    cr_assert_eq(c.nenv, 1);
+    cr_assert_str_eq(c.env[0].key, "ONLY");
+    /* Update without Environment keeps it. */
+    cr_assert_eq(apply(&c, "{\"Timeout\":5}", false, &err), 0);
+    cr_assert_eq(c.nenv, 1);
+    /* Empty map clears it. */
+    cr_assert_eq(apply(&c, "{\"Environment\":{\"Variables\":{}}}", false, &err), 0);
+    cr_assert_eq(c.nenv, 0);
+    function_config_free(&c);
+
+    expect_error("{\"Environment\":{\"Variables\":{\"A1\":5}}}", false, ERR_INVALID, NULL);
+    expect_error("{\"Environment\":{\"Variables\":[]}}", false, ERR_INVALID, NULL);
+    expect_error("{\"Environment\":{\"Variables\":{\"1ABC\":\"x\"}}}", false, ERR_VALIDATION,
+                 "1 validation error detected: Value at 'environment.variables' failed to "
+                 "satisfy constraint: Map keys must satisfy constraint: [Member must satisfy "
+                 "regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]");
+    expect_error("{\"Environment\":{\"Variables\":{\"A-B\":\"x\"}}}", false, ERR_VALIDATION, NULL);
+}
+
+Test(function, env_reserved_keys_rejected)
+{
+    expect_error("{\"Environment\":{\"Variables\":{\"OK_1\":\"x\",\"AWS_REGION\":\"eu-west-1\"}}}",
+                 false, ERR_INVALID,
+                 "Lambda was unable to configure your environment variables because the "
+                 "environment variables you have provided contains reserved keys that are "
+                 "currently not supported for modification. Reserved keys used in this request: "
+                 "AWS_REGION");
+    expect_error("{\"Environment\":{\"Variables\":{\"_HANDLER\":\"x\"}}}", false, ERR_INVALID,
+                 NULL);
+    expect_error("{\"Environment\":{\"Variables\":{\"LAMBDA_TASK_ROOT\":\"/\"}}}", false,
+                 ERR_INVALID, NULL);
+    function_config_t c;
+    function_config_init(&c);
+    err_t err;
+    /* Not reserved: TZ-like user vars and near misses. */
+    cr_assert_eq(apply(&c, "{\"Environment\":{\"Variables\":{\"AWS_REGIONS\":\"x\",\"PATH\":\"/x\"}}}",
+                       false, &err),
+                 0, "%s", err.msg);
+    function_config_free(&c);
+}
+
+Test(function, env_4kb_limit)
+{
+    /* keys + values exactly 4096 bytes: accepted; one more: refused. */
+    size_t vlen = 4096 - 3;
+    char *val = malloc(vlen + 2);
+    memset(val, 'v', vlen + 1);
+    val[vlen] = '\0';
+    char *json = malloc(vlen + 100);
+    sprintf(json, "{\"Environment\":{\"Variables\":{\"BIG\":\"%s\"}}}", val);
+    function_config_t c;
+    function_config_init(&c);
+    err_t err;
+    cr_assert_eq(apply(&c, json, false, &err), 0, "%s", err.msg);
+    function_config_free(&c);
+    val[vlen] = 'v';
+    val[vlen + 1] = '\0';
+    sprintf(json, "{\"Environment\":{\"Variables\":{\"BIG\":\"%s\"}}}", val);
+    function_config_init(&c);
+    cr_assert_eq(apply(&c, json, false, &err), -1);
+    cr_assert_eq(err.code, ERR_INVALID);
+    cr_assert(strstr(err.msg, "Lambda was unable to configure your environment variables because "
+                              "the environment variables you have provided exceeded the 4KB "
+                              "limit. String measured: {\"BIG\":\"vvv") == err.msg,
+              "%s", err.msg);
+    function_config_free(&c);
+    free(val);
+    free(json);
+}
+
+Test(function, failed_update_leaves_config_alone)
+{
+    function_config_t c;
+    function_config_init(&c);
+    err_t err;
+    cr_assert_eq(apply(&c, "{" BASE ",\"Environment\":{\"Variables\":{\"KEEP\":\"1\"}}}", true,
+                       &err),
+                 0);
+    cr_assert_eq(apply(&c, "{\"Timeout\":10,\"Environment\":{\"Variables\":{\"AWS_REGION\":\"x\"}}}",
+                       false, &err),
+                 -1);
+    cr_assert_eq(c.timeout_s, 3);
+    cr_assert_eq(c.nenv, 1);
+    cr_assert_str_eq(c.env[0].key, "KEEP");
+    function_config_free(&c);
+}
+
+Test(function, architectures)
+{
+    function_config_t c;
+    function_config_init(&c);
+    err_t err;
+    cr_assert_eq(apply(&c, "{" BASE ",\"Architectures\":[\"x86_64\"]}", true, &err), 0);
+    function_config_free(&c);
+    expect_error("{\"Architectures\":[\"arm64\"]}", false, ERR_INVALID, NULL);
+    expect_error("{\"Architectures\":[\"mips\"]}", false, ERR_VALIDATION, NULL);
+    expect_error("{\"PackageType\":\"Image\"}", false, ERR_INVALID, NULL);
+    expect_error("{\"PackageType\":\"Tar\"}", false, ERR_VALIDATION, NULL);
+}
+
+static function_config_t sample(void)
+{
+    function_config_t c;
+    function_config_init(&c);
+    err_t err;
+    cr_assert_eq(apply(&c,
+                       "{\"FunctionName\":\"hello\",\"Runtime\":\"python3.11\",\"Handler\":"
+                       "\"app.handler\",\"Description\":\"d \\\"q\\\" \\u00e9\",\"MemorySize\":256,"
+                       "\"Timeout\":30,\"Environment\":{\"Variables\":{\"Z_LAST\":\"z\",\"A_FIRST\":"
+                       "\"a=b=c\",\"M_MID\":\"line\\nbreak\"}}}",
+                       true, &err),
+                 0, "%s", err.msg);
+    strcpy(c.code_sha256, "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    strcpy(c.code_hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    c.code_size = 123456789;
+    function_config_touch(&c);
+    return c;
+}
+
+Test(function, serialize_round_trip)
+{
+    function_config_t c = sample();
+    char *doc = function_config_serialize(&c);
+    function_config_t d;
+    err_t err;
+    cr_assert_eq(function_config_deserialize(&d, doc, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(d.name, c.name);
+    cr_assert_str_eq(d.runtime, c.runtime);
+    cr_assert_str_eq(d.handler, c.handler);
+    cr_assert_str_eq(d.description, c.description);
+    cr_assert_str_eq(d.role, c.role);
+    cr_assert_eq(d.memory_mb, 256);
+    cr_assert_eq(d.timeout_s, 30);
+    cr_assert_str_eq(d.code_sha256, c.code_sha256);
+    cr_assert_str_eq(d.code_hex, c.code_hex);
+    cr_assert_eq(d.code_size, 123456789);
+    cr_assert_str_eq(d.last_modified, c.last_modified);
+    cr_assert_str_eq(d.revision_id, c.revision_id);
+    cr_assert_str_eq(d.version, "$LATEST");
+    cr_assert_eq(d.nenv, 3);
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_str_eq(d.env[i].key, c.env[i].key);
+        cr_assert_str_eq(d.env[i].value, c.env[i].value);
+    }
+    cr_assert_str_eq(d.env[0].key, "Z_LAST");
+    cr_assert_str_eq(d.env[1].value, "a=b=c");
+    /* Serialising again gives the same document. */
+    char *doc2 = function_config_serialize(&d);
+    cr_assert_str_eq(doc, doc2);
+    free(doc);
+    free(doc2);
+
+    function_config_t e;
+    function_config_copy(&e, &c);
+    cr_assert_eq(e.nenv, 3);
+    cr_assert_neq(e.env, c.env);
+    cr_assert_str_eq(e.env[2].value, "line\nbreak");
+    function_config_free(&e);
+    function_config_free(&d);
+    function_config_free(&c);
+}
+
+Test(function, deserialize_rejects_garbage)
+{
+    function_config_t d;
+    err_t err;
+    cr_assert_eq(function_config_deserialize(&d, "not json", &err), -1);
+    cr_assert_eq(function_config_deserialize(&d, "{}", &err), -1);
+    cr_assert_eq(function_config_deserialize(&d, "{\"name\":\"f\",\"env\":[[\"A\"]]}", &err), -1);
+    cr_assert_eq(function_config_deserialize(&d, "{\"name\":\"f\",\"v\":99}", &err), -1);
+    char big[200];
+    snprintf(big, sizeof big, "{\"name\":\"%070d\"}", 1);
+    cr_assert_eq(function_config_deserialize(&d, big, &err), -1);
+}
+
+Test(function, touch_changes_revision_and_time)
+{
+    function_config_t c;
+    function_config_init(&c);
+    function_config_touch(&c);
+    char rev[37];
+    strcpy(rev, c.revision_id);
+    cr_assert_eq(strlen(c.revision_id), 36);
+    cr_assert_eq(strlen(c.last_modified), 28);
+    cr_assert(strstr(c.last_modified, "+0000"));
+    function_config_touch(&c);
+    cr_assert_str_neq(rev, c.revision_id);
+}
+
+Test(function, api_json)
+{
+    function_config_t c = sample();
+    cJSON *j = function_config_to_api_json(&c);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "FunctionName")->valuestring, "hello");
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "FunctionArn")->valuestring,
+                     "arn:aws:lambda:us-east-1:000000000000:function:hello");
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "Runtime")->valuestring, "python3.11");
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "Handler")->valuestring, "app.handler");
+    cr_assert_eq(cJSON_GetObjectItem(j, "CodeSize")->valuedouble, 123456789);
+    cr_assert_eq(cJSON_GetObjectItem(j, "MemorySize")->valueint, 256);
+    cr_assert_eq(cJSON_GetObjectItem(j, "Timeout")->valueint, 30);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "Version")->valuestring, "$LATEST");
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "State")->valuestring, "Active");
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "LastUpdateStatus")->valuestring, "Successful");
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "PackageType")->valuestring, "Zip");
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "CodeSha256")->valuestring, c.code_sha256);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "RevisionId")->valuestring, c.revision_id);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "LastModified")->valuestring, c.last_modified);
+    cr_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "Architectures"), 0)->valuestring,
+                     "x86_64");
+    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "EphemeralStorage"), "Size")->valueint,
+                 512);
+    cr_assert_str_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(j, "TracingConfig"), "Mode")->valuestring,
+        "PassThrough");
+    cJSON *vars = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "Environment"), "Variables");
+    cr_assert_str_eq(cJSON_GetObjectItem(vars, "A_FIRST")->valuestring, "a=b=c");
+    cJSON_Delete(j);
+
+    /* No variables: no Environment member. */
+    function_config_free(&c);
+    cr_assert_eq(c.nenv, 0);
+    j = function_config_to_api_json(&c);
+    cr_assert_null(cJSON_GetObjectItem(j, "Environment"));
+    cJSON_Delete(j);
+
+    strcpy(c.version, "3");
+    j = function_config_to_api_json(&c);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "FunctionArn")->valuestring,
+                     "arn:aws:lambda:us-east-1:000000000000:function:hello:3");
+    cJSON_Delete(j);
+}
+
+Test(function, arn)
+{
+    char buf[128];
+    function_arn("f", NULL, buf, sizeof buf);
+    cr_assert_str_eq(buf, "arn:aws:lambda:us-east-1:000000000000:function:f");
+    function_arn("f", "$LATEST", buf, sizeof buf);
+    cr_assert_str_eq(buf, "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST");
+}

@@ -1,0 +1,364 @@
+/* test_store.c — store (SQLite): schema version, functions, logs, reopen,
+ * concurrent appends. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+
+static char dir[64];
+static char path[128];
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/nimbus-store-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/nimbus.db", dir);
+}
+
+static void teardown(void)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static store_t *open_ok(void)
+{
+    err_t err = {0};
+    store_t *s = store_open(path, &err);
+    cr_assert_not_null(s, "open: %s", err.msg);
+    return s;
+}
+
+static int pragma_int(const char *sql)
+{
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    int v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+Test(store, schema_version_written_and_wal)
+{
+    store_t *s = open_ok();
+    cr_assert_geq(store_schema_version(), 1);
+    store_close(s);
+    cr_assert_eq(pragma_int("PRAGMA user_version"), store_schema_version());
+
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    /* Opening again does not re-run migrations (they would fail on
+     * existing tables). */
+    s = open_ok();
+    store_close(s);
+}
+
+Test(store, newer_schema_refused)
+{
+    store_t *s = open_ok();
+    store_close(s);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", store_schema_version() + 1);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    err_t err = {0};
+    cr_assert_null(store_open(path, &err));
+    cr_assert(strstr(err.msg, "newer"), "%s", err.msg);
+}
+
+Test(store, open_bad_path_fails)
+{
+    err_t err = {0};
+    cr_assert_null(store_open("/nonexistent-dir/x/y.db", &err));
+    cr_assert_neq(err.code, ERR_NONE);
+}
+
+typedef struct {
+    int n;
+    char names[8][16];
+    char configs[8][64];
+} collect_t;
+
+static void collect(const char *name, const char *config, void *arg)
+{
+    collect_t *c = arg;
+    cr_assert_lt(c->n, 8);
+    snprintf(c->names[c->n], sizeof c->names[0], "%s", name);
+    snprintf(c->configs[c->n], sizeof c->configs[0], "%s", config);
+    c->n++;
+}
+
+Test(store, functions_crud)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    cr_assert_eq(store_function_insert(s, "beta", "{\"b\":1}", "hexb", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_function_insert(s, "alpha", "{\"a\":1}", "hexa", &err), 0);
+    cr_assert_eq(store_function_insert(s, "alpha", "{\"a\":2}", "hexa", &err), -1);
+    cr_assert_eq(err.code, ERR_CONFLICT);
+
+    cr_assert_eq(store_function_update(s, "alpha", "{\"a\":3}", "hexc", &err), 0);
+    cr_assert_eq(store_function_update(s, "nope", "{}", "x", &err), -1);
+    cr_assert_eq(err.code, ERR_NOT_FOUND);
+    cr_assert(strstr(err.msg, "function:nope"), "%s", err.msg);
+
+    collect_t c = {0};
+    cr_assert_eq(store_function_each(s, collect, &c, &err), 0);
+    cr_assert_eq(c.n, 2);
+    cr_assert_str_eq(c.names[0], "alpha");
+    cr_assert_str_eq(c.configs[0], "{\"a\":3}");
+    cr_assert_str_eq(c.names[1], "beta");
+
+    cr_assert_eq(store_code_referenced(s, "hexc", &err), 1);
+    cr_assert_eq(store_code_referenced(s, "hexa", &err), 0);
+    cr_assert_eq(store_code_referenced(s, "hexb", &err), 1);
+
+    cr_assert_eq(store_function_delete(s, "beta", &err), 0);
+    cr_assert_eq(store_function_delete(s, "beta", &err), -1);
+    cr_assert_eq(err.code, ERR_NOT_FOUND);
+    cr_assert_eq(store_code_referenced(s, "hexb", &err), 0);
+
+    c.n = 0;
+    cr_assert_eq(store_function_each(s, collect, &c, &err), 0);
+    cr_assert_eq(c.n, 1);
+    /* Insert after delete works again. */
+    cr_assert_eq(store_function_insert(s, "beta", "{}", "hexb", &err), 0);
+    store_close(s);
+}
+
+static void reenter(const char *name, const char *config, void *arg)
+{
+    /* The callback may use the store: each must not hold its lock. */
+    err_t err = {0};
+    cr_assert_eq(store_code_referenced(arg, "zzz", &err), 0);
+    (void)name;
+    (void)config;
+}
+
+Test(store, each_callback_may_reenter)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    cr_assert_eq(store_function_insert(s, "f", "{}", "h", &err), 0);
+    cr_assert_eq(store_function_each(s, reenter, s, &err), 0);
+    store_close(s);
+}
+
+static void add_log(store_t *s, const char *fn, const char *req, int64_t ts, const char *line)
+{
+    store_log_t r = {0};
+    snprintf(r.function, sizeof r.function, "%s", fn);
+    snprintf(r.request_id, sizeof r.request_id, "%s", req);
+    r.ts_ms = ts;
+    r.line = (char *)line;
+    err_t err = {0};
+    cr_assert_eq(store_logs_append(s, &r, 1, &err), 0, "%s", err.msg);
+    cr_assert_gt(r.id, 0);
+}
+
+Test(store, logs_append_and_query)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    store_log_t recs[3] = {
+        {.function = "f", .request_id = "r1", .ts_ms = 1000, .line = "START r1"},
+        {.function = "f", .request_id = "r1", .ts_ms = 1001, .line = "hello \"world\" é"},
+        {.function = "f", .request_id = "", .ts_ms = 1002, .line = ""},
+    };
+    cr_assert_eq(store_logs_append(s, recs, 3, &err), 0, "%s", err.msg);
+    cr_assert_lt(recs[0].id, recs[1].id);
+    cr_assert_lt(recs[1].id, recs[2].id);
+    add_log(s, "g", "r9", 1500, "other function");
+    add_log(s, "f", "r2", 2000, "second call");
+    add_log(s, "f", "r2", 3000, "second call end");
+    cr_assert_eq(store_logs_append(s, NULL, 0, &err), 0);
+
+    store_log_t *out;
+    size_t n;
+    store_log_query_t q = {.function = "f"};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0);
+    cr_assert_eq(n, 5);
+    cr_assert_str_eq(out[0].line, "START r1");
+    cr_assert_str_eq(out[1].line, "hello \"world\" é");
+    cr_assert_str_eq(out[2].request_id, "");
+    cr_assert_str_eq(out[2].line, "");
+    cr_assert_str_eq(out[3].function, "f");
+    cr_assert_eq(out[3].ts_ms, 2000);
+    for (size_t i = 1; i < n; i++) cr_assert_lt(out[i - 1].id, out[i].id);
+    int64_t third = out[2].id;
+    store_logs_free(out, n);
+
+    q = (store_log_query_t){.function = "f", .request_id = "r1"};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(out[1].request_id, "r1");
+    store_logs_free(out, n);
+
+    q = (store_log_query_t){.function = "f", .since_ms = 1002};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0);
+    cr_assert_eq(n, 3);
+    store_logs_free(out, n);
+
+    q = (store_log_query_t){.function = "f", .since_ms = 1001, .until_ms = 2000};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(out[2].ts_ms, 2000);
+    store_logs_free(out, n);
+
+    q = (store_log_query_t){.function = "f", .after_id = third};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(out[0].line, "second call");
+    store_logs_free(out, n);
+
+    q = (store_log_query_t){.function = "f", .limit = 2};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(out[0].line, "START r1");
+    store_logs_free(out, n);
+
+    q = (store_log_query_t){.function = "none"};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0);
+    cr_assert_eq(n, 0);
+    store_logs_free(out, n);
+
+    cr_assert_eq(store_logs_delete_function(s, "f", &err), 0);
+    q = (store_log_query_t){.function = "f"};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0);
+    cr_assert_eq(n, 0);
+    store_logs_free(out, n);
+    q = (store_log_query_t){.function = "g"};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0);
+    cr_assert_eq(n, 1);
+    store_logs_free(out, n);
+    store_close(s);
+}
+
+Test(store, default_limit_is_1000)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    static store_log_t recs[1200];
+    for (int i = 0; i < 1200; i++) {
+        snprintf(recs[i].function, sizeof recs[i].function, "f");
+        recs[i].ts_ms = i;
+        recs[i].line = "x";
+    }
+    cr_assert_eq(store_logs_append(s, recs, 1200, &err), 0);
+    store_log_t *out;
+    size_t n;
+    store_log_query_t q = {.function = "f"};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0);
+    cr_assert_eq(n, 1000);
+    store_logs_free(out, n);
+    store_close(s);
+}
+
+Test(store, reopen_keeps_data)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    cr_assert_eq(store_function_insert(s, "keep", "{\"k\":true}", "abc", &err), 0);
+    add_log(s, "keep", "r", 5, "persisted line");
+    store_close(s);
+
+    s = open_ok();
+    collect_t c = {0};
+    cr_assert_eq(store_function_each(s, collect, &c, &err), 0);
+    cr_assert_eq(c.n, 1);
+    cr_assert_str_eq(c.names[0], "keep");
+    cr_assert_str_eq(c.configs[0], "{\"k\":true}");
+    store_log_t *out;
+    size_t n;
+    store_log_query_t q = {.function = "keep"};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(out[0].line, "persisted line");
+    int64_t id = out[0].id;
+    store_logs_free(out, n);
+    /* Ids keep increasing across a reopen. */
+    store_log_t r = {.function = "keep", .ts_ms = 6, .line = "later"};
+    cr_assert_eq(store_logs_append(s, &r, 1, &err), 0);
+    cr_assert_gt(r.id, id);
+    store_close(s);
+}
+
+#define THREADS 4
+#define BATCHES 50
+#define PER_BATCH 10
+
+typedef struct {
+    store_t *s;
+    int t;
+} worker_arg_t;
+
+static void *appender(void *p)
+{
+    worker_arg_t *a = p;
+    for (int b = 0; b < BATCHES; b++) {
+        store_log_t recs[PER_BATCH];
+        char lines[PER_BATCH][32];
+        memset(recs, 0, sizeof recs);
+        for (int i = 0; i < PER_BATCH; i++) {
+            snprintf(recs[i].function, sizeof recs[i].function, "f");
+            snprintf(recs[i].request_id, sizeof recs[i].request_id, "t%d", a->t);
+            snprintf(lines[i], sizeof lines[i], "t%d b%d i%d", a->t, b, i);
+            recs[i].line = lines[i];
+            recs[i].ts_ms = b;
+        }
+        err_t err = {0};
+        if (store_logs_append(a->s, recs, PER_BATCH, &err) != 0) return (void *)1;
+        for (int i = 1; i < PER_BATCH; i++)
+            if (recs[i].id != recs[i - 1].id + 1) return (void *)2; /* one transaction */
+    }
+    return NULL;
+}
+
+Test(store, concurrent_appends)
+{
+    store_t *s = open_ok();
+    pthread_t th[THREADS];
+    worker_arg_t args[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        args[i] = (worker_arg_t){s, i};
+        pthread_create(&th[i], NULL, appender, &args[i]);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        void *rv;
+        pthread_join(th[i], &rv);
+        cr_assert_null(rv, "thread %d failed: %p", i, rv);
+    }
+    err_t err = {0};
+    store_log_t *out;
+    size_t n;
+    store_log_query_t q = {.function = "f", .limit = 100000};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0);
+    cr_assert_eq(n, THREADS * BATCHES * PER_BATCH);
+    store_logs_free(out, n);
+    q = (store_log_query_t){.function = "f", .request_id = "t2", .limit = 100000};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0);
+    cr_assert_eq(n, BATCHES * PER_BATCH);
+    store_logs_free(out, n);
+    store_close(s);
+}
