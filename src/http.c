@@ -124,7 +124,7 @@ static int conn_flush(http_conn_t *c)
         http_exchange_t *ex = c->q_head;
         if (!ex) return 0;
         if (continue_pending(ex)) {
-            ssize_t w = send(c->fd, CONTINUE_100 + ex->cont_off, CONTINUE_LEN - ex->cont_off,
+            ssize_t w = send(c->fd, &CONTINUE_100[ex->cont_off], CONTINUE_LEN - ex->cont_off,
                              MSG_NOSIGNAL);
             if (w < 0) {
                 if (errno == EINTR) continue;
@@ -173,6 +173,7 @@ static int conn_flush(http_conn_t *c)
             c->wr_off = 0;
             c->q_head = h->next;
             if (!c->q_head) c->q_tail = NULL;
+            c->nqueued--;
             http_exchange_free(h);
         }
         /* A short write means the socket buffer is full: wait for EPOLLOUT
@@ -182,6 +183,14 @@ static int conn_flush(http_conn_t *c)
 }
 
 /* ---- reading ---- */
+
+/* Reading pauses at a request boundary while max_pipeline exchanges wait,
+ * answered or not: a client that pipelines without reading its responses
+ * must not make us queue them without bound. */
+static bool conn_full(const http_conn_t *c)
+{
+    return c->nqueued - (c->cur ? 1u : 0u) >= c->s->cfg.max_pipeline;
+}
 
 static void conn_deliver(http_conn_t *c)
 {
@@ -200,9 +209,7 @@ static void conn_deliver(http_conn_t *c)
  * the buffer is empty, reading stops, or the pipeline is full. */
 static void conn_parse(http_conn_t *c)
 {
-    unsigned max = c->s->cfg.max_pipeline;
-    while (!c->doomed && !c->failed && !c->read_closed && c->rpos < c->rlen &&
-           c->nunanswered < max) {
+    while (!c->doomed && !c->failed && !c->read_closed && c->rpos < c->rlen && !conn_full(c)) {
         size_t used = 0;
         int r = http_conn_execute(c, c->rbuf + c->rpos, c->rlen - c->rpos, &used);
         if (r == -2) {
@@ -328,7 +335,7 @@ static void conn_update(http_conn_t *c)
         conn_free_now(c);
         return;
     }
-    bool full = c->nunanswered >= c->s->cfg.max_pipeline;
+    bool full = conn_full(c);
     if (!c->failed && !c->lingering && !c->read_closed && !full && c->rpos < c->rlen)
         c->kick = true;
 

@@ -78,6 +78,7 @@ struct http_conn {
     http_exchange_t *cur;        /* exchange whose body is arriving (the tail) */
     http_exchange_t *completed;  /* set by on_message_complete, delivered by the caller */
     unsigned nunanswered;        /* delivered and not answered */
+    unsigned nqueued;            /* exchanges in the FIFO (cur included) */
     size_t wr_off;               /* bytes of q_head's response already written */
 
     /* Scratch for the head (and trailers) being parsed; reused per request. */

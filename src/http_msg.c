@@ -9,6 +9,7 @@
  * handler (http.c delivers completed requests outside llhttp), or emit a
  * header that could split a response.
  */
+#define _GNU_SOURCE   /* strcasestr */
 #include "http_internal.h"
 
 #include <stdio.h>
@@ -72,6 +73,7 @@ static int on_message_begin(llhttp_t *p)
 {
     http_conn_t *c = conn_of(p);
     c->in_head = true;
+    c->head_bytes = 0;
     c->req_in_progress = true;
     c->req_start = c->now;
     c->hb_len = 0;
@@ -141,6 +143,7 @@ static void fifo_append(http_conn_t *c, http_exchange_t *ex)
     if (c->q_tail) c->q_tail->next = ex;
     else c->q_head = ex;
     c->q_tail = ex;
+    c->nqueued++;
 }
 
 static int on_headers_complete(llhttp_t *p)
@@ -200,7 +203,8 @@ static int on_headers_complete(llhttp_t *p)
 
     bool chunked = (p->flags & F_CHUNKED) != 0;
     if (!chunked && (p->flags & F_CONTENT_LENGTH)) {
-        if (p->content_length > ex->body_limit) return cb_fail(c, 413);
+        if (p->content_length > ex->body_limit || p->content_length >= SIZE_MAX / 2)
+            return cb_fail(c, 413);
         if (p->content_length > 0) {
             /* One allocation for the whole body, and room for its NUL. */
             req->body = malloc((size_t)p->content_length + 1);
@@ -382,6 +386,7 @@ void http_conn_drop_partial(http_conn_t *c)
     if (prev) prev->next = NULL;
     else c->q_head = NULL;
     c->q_tail = prev;
+    c->nqueued--;
     if (c->q_head == NULL) c->wr_off = 0;
     http_exchange_free(ex);
 }

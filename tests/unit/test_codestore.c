@@ -410,7 +410,7 @@ Test(codestore, entry_through_symlink_refused)
 Test(codestore, device_fifo_socket_refused)
 {
     codestore_t *cs = open_cs(0, 0, 0);
-    unsigned modes[] = {S_IFCHR | 0644, S_IFBLK | 0644, S_IFIFO | 0644, S_IFSOCK | 0644};
+    unsigned modes[] = {S_IFCHR | 0644, S_IFBLK | 0644, S_IFSOCK | 0644};
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
         ent_t ents[] = {{.name = "ok.txt", .data = "ok"}, {.name = "dev", .data = NULL}};
         size_t len;
@@ -419,6 +419,23 @@ Test(codestore, device_fifo_socket_refused)
         expect_refused(cs, zip, len, ERR_ZIP, "'dev'");
         free(zip);
     }
+    /* libarchive's ZIP reader reports a FIFO claim as a regular file; either
+     * way no FIFO (which would block a reader) may appear in the tree. */
+    ent_t ents[] = {{.name = "fifo", .data = NULL}};
+    size_t len;
+    unsigned char *zip = make_zip(ents, 1, 0, "store", &len);
+    patch_mode(zip, len, "fifo", S_IFIFO | 0644);
+    codestore_entry_t ent;
+    err_t err = {0};
+    if (codestore_put(cs, zip, len, &ent, &err) == 0) {
+        char p[600];
+        struct stat st;
+        cr_assert_eq(lstat(tree_file(cs, ent.hex, "fifo", p, sizeof p), &st), 0);
+        cr_assert(S_ISREG(st.st_mode), "mode %o", st.st_mode);
+    } else {
+        cr_assert_eq(err.code, ERR_ZIP, "%s", err.msg);
+    }
+    free(zip);
     codestore_close(cs);
 }
 

@@ -1,0 +1,40 @@
+#!/bin/sh
+# `make run`: start Nimbus on its defaults, deploy the examples, say how to
+# call them, then stay in the foreground until Ctrl-C.
+set -u
+BUILD=${1:-build}
+NIMBUS="$BUILD/nimbus"
+LISTEN=${NIMBUS_LISTEN:-127.0.0.1:8080}
+DATA=${NIMBUS_DATA:-data}
+ENDPOINT="http://$LISTEN"
+LOG=$(mktemp)
+"$NIMBUS" serve --listen "$LISTEN" --data-dir "$DATA" >"$LOG" 2>&1 &
+PID=$!
+trap 'kill -TERM $PID 2>/dev/null; wait $PID; rm -f "$LOG"; exit 0' INT TERM
+i=0
+until grep -q "listening on" "$LOG"; do
+  i=$((i + 1))
+  if [ $i -gt 100 ] || ! kill -0 $PID 2>/dev/null; then
+    echo "nimbus failed to start:" >&2; cat "$LOG" >&2; exit 1
+  fi
+  sleep 0.1
+done
+cat "$LOG"
+export NIMBUS_ENDPOINT="$ENDPOINT"
+"$NIMBUS" deploy hello examples/hello-shell --runtime provided --handler function.handler
+"$NIMBUS" deploy echo examples/echo --runtime provided --handler echo.handler
+cat <<MSG
+
+Nimbus is running on $ENDPOINT (data in $DATA). Try:
+  $NIMBUS invoke hello --payload '{"name":"Ada"}' --log
+  curl -s -X POST $ENDPOINT/2015-03-31/functions/hello/invocations -d '{"name":"Ada"}'
+  $NIMBUS invoke echo --payload '{"any":"json"}'
+  $NIMBUS list
+  $NIMBUS logs hello
+(NIMBUS_ENDPOINT=$ENDPOINT is the default endpoint.) Ctrl-C stops it.
+MSG
+tail -n +2 -f "$LOG" &
+TAIL=$!
+wait $PID
+kill $TAIL 2>/dev/null
+rm -f "$LOG"
