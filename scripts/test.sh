@@ -7,7 +7,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
 echo "== unit tests ($BUILD/unit_tests)"
-"$BUILD/unit_tests" --jobs 2 || status=1
+"$BUILD/unit_tests" -j2 || status=1
 echo "== integration tests ($BUILD/nimbus)"
 NIMBUS_BIN="$BUILD/nimbus" /usr/bin/python3 tests/integration/run.py || status=1
 exit $status

@@ -434,6 +434,7 @@ static int respond(http_exchange_t *ex, int status, const http_header_t *headers
         free(owned);
         return -1;
     }
+    if (!body) len = 0;
     http_conn_t *c = ex->conn;
     if (!c) {   /* its connection died and nobody asked to hear about it */
         free(owned);

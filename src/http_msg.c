@@ -480,7 +480,11 @@ int http_exchange_build_response(http_exchange_t *ex, int status, const http_hea
         }
         hlen += strlen(h->name) + 2 + strlen(h->value) + 2;
     }
-    if (client_close && c) c->read_closed = true;
+    if (client_close && c) {
+        /* No further request will be read, so one half received is moot. */
+        c->read_closed = true;
+        http_conn_drop_partial(c);
+    }
     /* Say close only on the connection's last response. */
     bool will_close = c && c->read_closed && ex->next == NULL;
     bool say_keep = !will_close && ex->http10;

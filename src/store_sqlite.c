@@ -329,6 +329,10 @@ int store_logs_append(store_t *s, store_log_t *recs, size_t n, err_t *err)
 {
     if (n == 0) return 0;
     pthread_mutex_lock(&s->mu);
+    /* Log lines are not acknowledged to anyone: commit them without an
+     * fsync (WAL + NORMAL). The next FULL commit of a function write syncs
+     * the WAL, these frames included. Saves an fdatasync per batch. */
+    sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     int ret = step_done(s, stmt(s, ST_BEGIN), err, "begin log append");
     for (size_t i = 0; ret == 0 && i < n; i++) {
         sqlite3_stmt *st = stmt(s, ST_LOG_INSERT);
@@ -344,6 +348,7 @@ int store_logs_append(store_t *s, store_log_t *recs, size_t n, err_t *err)
         sqlite3_step(stmt(s, ST_ROLLBACK));
         sqlite3_reset(s->st[ST_ROLLBACK]);
     }
+    sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
     pthread_mutex_unlock(&s->mu);
     return ret;
 }
