@@ -40,5 +40,10 @@ run: build
 bench: build
 	@sh bench/run.sh $(BUILD)
 
+# libFuzzer target for the HTTP parser glue: `make fuzz FUZZ_SECONDS=60`.
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	@sh tests/fuzz/build.sh $(FUZZ_SECONDS)
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD)

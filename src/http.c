@@ -523,7 +523,8 @@ static void listener_cb(loop_t *l, int fd, uint32_t events, void *arg)
             return;
         }
         int one = 1;
-        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);   /* fails harmlessly on AF_UNIX */
+        /* Fails harmlessly on AF_UNIX. */
+        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (!conn_new(li->s, cfd, li->id, li->ctx, NULL)) close(cfd);
     }
 }

@@ -83,9 +83,20 @@ static int on_message_begin(llhttp_t *p)
     return 0;
 }
 
-static int on_url(llhttp_t *p, const char *at, size_t n) { return span_append(conn_of(p), SPAN_URL, at, n); }
-static int on_header_field(llhttp_t *p, const char *at, size_t n) { return span_append(conn_of(p), SPAN_FIELD, at, n); }
-static int on_header_value(llhttp_t *p, const char *at, size_t n) { return span_append(conn_of(p), SPAN_VALUE, at, n); }
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    return span_append(conn_of(p), SPAN_URL, at, n);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    return span_append(conn_of(p), SPAN_FIELD, at, n);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    return span_append(conn_of(p), SPAN_VALUE, at, n);
+}
 
 static int on_url_complete(llhttp_t *p)
 {
@@ -245,7 +256,8 @@ static int on_chunk_header(llhttp_t *p)
     http_exchange_t *ex = c->cur;
     if (!ex || p->content_length == 0) return 0;
     if (p->content_length > ex->body_limit - ex->req.body_len) return cb_fail(c, 413);
-    if (body_reserve(ex, ex->req.body_len + (size_t)p->content_length + 1) < 0) return cb_fail(c, -1);
+    if (body_reserve(ex, ex->req.body_len + (size_t)p->content_length + 1) < 0)
+        return cb_fail(c, -1);
     return 0;
 }
 

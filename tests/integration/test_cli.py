@@ -17,7 +17,7 @@ done''')
 
 HELLO_FUNCTION = r'''handler() {
   name=$(printf '%s' "$1" | sed -n 's/.*"name" *: *"\([^"]*\)".*/\1/p')
-  printf '{"greeting":"Hello, %s!","k":"%s","handler":"%s"}' "$name" "$K" "$_HANDLER"
+  printf '{"greeting":"Hello, %s!","k":"%s","handler":"%s"}' "$name" "$HELLO_KEY" "$_HANDLER"
 }
 '''
 
@@ -51,14 +51,14 @@ class CliTest(ServerTestCase):
 
     def deploy(self, name):
         p = self.cli('deploy', name, self.src, '--runtime', 'provided', '--handler', 'function.handler',
-                     '--env', 'K=V')
+                     '--env', 'HELLO_KEY=V')
         self.assertEqual(p.returncode, 0, 'deploy failed: %r %r' % (p.stdout, p.stderr))
         return p
 
     def api_deploy(self, name):
         """Create the same function through the HTTP API (tests that are not about deploy)."""
         files = {'bootstrap': (HELLO_BOOTSTRAP, 0o755), 'function.sh': (HELLO_FUNCTION, 0o644)}
-        self.new_function(name, files, handler='function.handler', env={'K': 'V'})
+        self.new_function(name, files, handler='function.handler', env={'HELLO_KEY': 'V'})
 
     def test_deploy_creates_function(self):
         self.deploy('hello')
@@ -66,7 +66,7 @@ class CliTest(ServerTestCase):
         self.assertEqual(st, 200, raw[:300])
         self.assertEqual(cfg['Runtime'], 'provided')
         self.assertEqual(cfg['Handler'], 'function.handler')
-        self.assertEqual(cfg['Environment']['Variables'], {'K': 'V'})
+        self.assertEqual(cfg['Environment']['Variables'], {'HELLO_KEY': 'V'})
         st, h, body = self.c.invoke('hello', b'{"name":"Ada"}')
         self.assertEqual(st, 200, body[:300])
         self.assertEqual(json.loads(body), {'greeting': 'Hello, Ada!', 'k': 'V', 'handler': 'function.handler'})

@@ -165,3 +165,53 @@ class HttpTest(ServerTestCase):
             r.send(self.get_fn(self.echo))
             st, h, body = r.read_response()
             self.assertEqual(st, 200, body[:300])
+
+    def test_expect_100_continue_on_invoke(self):
+        payload = b'{"expect":"continue"}'
+        with self.raw() as r:
+            head = (b'POST /2015-03-31/functions/%s/invocations HTTP/1.1\r\nHost: x\r\n'
+                    b'Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n'
+                    % (self.echo.encode(), len(payload)))
+            r.send(head)
+            r.sock.settimeout(3)
+            line = r._take_line()
+            self.assertEqual(line, b'HTTP/1.1 100 Continue')
+            while r._take_line():
+                pass
+            r.sock.settimeout(15)
+            r.send(payload)
+            st, h, body = r.read_response()
+            self.assertEqual((st, body), (200, payload))
+
+    def test_keep_alive_survives_error_responses(self):
+        with self.raw() as r:
+            r.send(request_bytes('GET', '/2015-03-31/functions/%s' % uniq('nosuch')))
+            st, h, body = r.read_response()
+            self.assertEqual(st, 404, body[:300])
+            r.send(self.invoke_req(self.echo, b'not json{'))
+            st, h, body = r.read_response()
+            self.assertEqual(st, 400, body[:300])
+            r.send(self.invoke_req(self.echo, b'{"after":"errors"}'))
+            st, h, body = r.read_response()
+            self.assertEqual((st, body), (200, b'{"after":"errors"}'))
+
+    def test_client_disconnect_during_invoke_leaves_function_usable(self):
+        name = uniq('disc')
+        self.new_function(name, fn_files(SLOW_ECHO), timeout=10)
+        with self.raw() as r:
+            r.send(self.invoke_req(name, b'{"abandoned":true}'))
+            time.sleep(0.3)
+        st, h, body = self.c.invoke(name, b'{"next":true}', timeout=30)
+        self.assertEqual((st, body), (200, b'{"next":true}'))
+        self.assertNotIn('x-amz-function-error', h)
+
+    def test_partial_request_then_close_does_not_hurt_server(self):
+        with self.raw() as r:
+            r.send(b'POST /2015-03-31/functions/%s/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"par'
+                   % self.echo.encode())
+        with self.raw() as r:
+            r.send(b'GET /2015-03-31/functi')
+        with self.raw() as r:
+            r.send(self.get_fn(self.echo))
+            st, h, body = r.read_response()
+            self.assertEqual(st, 200, body[:300])

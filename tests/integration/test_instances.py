@@ -233,3 +233,80 @@ class GracefulShutdownTest(unittest.TestCase):
         finally:
             s.kill()
             s.cleanup()
+
+
+class InstancesStressTest(ServerTestCase):
+
+    def test_six_concurrent_calls_all_succeed(self):
+        name, _ = self.new_function(uniq('conc6'), fn_files(CONCURRENT), timeout=20)
+        results = [None] * 6
+
+        def call(i):
+            try:
+                results[i] = self.c.invoke(name, b'{}', timeout=60)
+            except Exception as e:
+                results[i] = e
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(70)
+        for r in results:
+            self.assertIsInstance(r, tuple, 'call failed: %r' % (r,))
+            self.assertEqual(r[0], 200, r[2][:300])
+            self.assertNotIn('x-amz-function-error', r[1], r[2][:300])
+            self.assertEqual(r[2], json.dumps(r[1].get('x-amzn-requestid')).encode())
+
+    def test_delete_during_call_answers_and_then_404(self):
+        name, _ = self.new_function(uniq('delcall'), answer_after('x', 1), timeout=10)
+        result = {}
+
+        def call():
+            try:
+                result['r'] = self.c.invoke(name, b'{}', timeout=30)
+            except Exception as e:
+                result['r'] = e
+
+        t = threading.Thread(target=call)
+        t.start()
+        time.sleep(0.5)
+        st, h, raw = self.c.request('DELETE', '/2015-03-31/functions/%s' % name)
+        self.assertEqual(st, 204, raw[:300])
+        t.join(30)
+        self.assertIsInstance(result.get('r'), tuple, 'in-flight call got no HTTP answer: %r' % (result.get('r'),))
+        st, h, body = self.c.invoke(name, b'{}')
+        self.assertEqual(st, 404, body[:300])
+
+    def test_many_sequential_calls_reuse_one_instance(self):
+        name, _ = self.new_function(uniq('seq'), fn_files(COUNTER))
+        bodies = [self.invoke_ok(name)[1] for _ in range(30)]
+        self.assertEqual(bodies, [str(i).encode() for i in range(1, 31)])
+
+
+class ShutdownCleanupTest(unittest.TestCase):
+
+    def test_sigterm_leaves_no_instance_processes(self):
+        pid_dir = tempfile.mkdtemp(prefix='nimbus-it-pids-')
+        self.addCleanup(shutil.rmtree, pid_dir, True)
+        pidfile = os.path.join(pid_dir, 'pids')
+        script = bootstrap('sleep 300 &\necho "$$ $!" > "$PIDFILE"\nwhile next; do respond \'"up"\'; done')
+        s = Server().start()
+        try:
+            c = s.client()
+            st, h, cfg, raw = c.create_function('idle', fn_files(script), env={'PIDFILE': pidfile})
+            self.assertEqual(st, 201, raw[:300])
+            st, h, body = c.invoke('idle', b'{}')
+            self.assertEqual((st, body), (200, b'"up"'))
+            with open(pidfile) as f:
+                pids = [int(p) for p in f.read().split()]
+            self.assertEqual(len(pids), 2)
+            self.assertEqual(s.terminate(10), 0, s.stderr_text()[-2000:])
+            deadline = time.monotonic() + 2.0
+            while any(not pid_gone(p) for p in pids) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            alive = {p: cmdline(p) for p in pids if not pid_gone(p)}
+            self.assertEqual(alive, {}, 'instance processes outlived the server')
+        finally:
+            s.kill()
+            s.cleanup()

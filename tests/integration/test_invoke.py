@@ -35,7 +35,7 @@ while true; do
   REQ_ID=$(curl -sS -D - -o /dev/null "$API/invocation/next" | grep -i '^lambda-runtime-aws-request-id:' | cut -d: -f2- | tr -d ' \\r')
   [ -n "$REQ_ID" ] || exit 1
   x=$(head -c 60000000 /dev/zero | tr '\\0' a)
-  curl -sS -o /dev/null -X POST --data-binary "{\\"len\\":${#x}}" "$API/invocation/$REQ_ID/response"
+  curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary "{\\"len\\":${#x}}" "$API/invocation/$REQ_ID/response"
   unset x
 done
 '''

@@ -50,7 +50,10 @@ static void on_abort(http_exchange_t *ex, void *arg)
     T.aborted++;
 }
 
-static void copy(char *dst, size_t cap, const char *s) { snprintf(dst, cap, "%s", s ? s : "(null)"); }
+static void copy(char *dst, size_t cap, const char *s)
+{
+    snprintf(dst, cap, "%s", s ? s : "(null)");
+}
 
 static void on_req(http_exchange_t *ex, http_request_t *req, void *arg)
 {
@@ -345,7 +348,8 @@ Test(http, keep_alive_three_requests, .fini = teardown)
     for (int i = 0; i < 3; i++) {
         char req[128], body[8];
         snprintf(body, sizeof body, "r%d", i);
-        snprintf(req, sizeof req, "POST /k HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n%s", body);
+        snprintf(req, sizeof req, "POST /k HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n%s",
+                 body);
         cli_send(c, req);
         expect_ok(c, body);
         cr_assert_eq(http_server_connection_count(T.srv), 1);
@@ -424,7 +428,8 @@ Test(http, expect_100_continue_over_limit_gets_413, .fini = teardown)
     cfg.max_body_bytes = 10;
     start(cfg);
     cli_t *c = cli_open(T.port);
-    cli_send(c, "POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 50\r\n\r\n");
+    cli_send(c, "POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                "Content-Length: 50\r\n\r\n");
     expect_error(c, 413, NULL);
     cr_assert_eq(T.nreq, 0);
     cli_close(c);
@@ -496,7 +501,8 @@ Test(http, chunked_over_limit_413, .fini = teardown)
     chunk[60] = '\0';
     char req[512];
     snprintf(req, sizeof req,
-             "POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3c\r\n%s\r\n", chunk);
+             "POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3c\r\n%s\r\n",
+             chunk);
     cli_send(c, req);
     cli_expect_silence(c, 10);   /* 60 bytes are within the limit */
     cli_send(c, "3c\r\n");       /* the next chunk's size alone breaks it */
@@ -535,7 +541,8 @@ Test(http, body_limit_callback, .fini = teardown)
     T.limit_small = 10;
     start(cfg);
     cli_t *c = cli_open(T.port);
-    cli_send(c, "POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 20\r\n\r\n01234567890123456789");
+    cli_send(c, "POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 20\r\n\r\n"
+                "01234567890123456789");
     expect_error(c, 413, "{\"Type\":\"User\",\"Message\":\"Request must be smaller than 10 "
                          "bytes for the operation\"}");
     cli_close(c);
@@ -845,7 +852,8 @@ Test(http, request_split_byte_by_byte, .fini = teardown)
 {
     start(cfg0());
     cli_t *c = cli_open(T.port);
-    const char *req = "POST /slow?q=1 HTTP/1.1\r\nHost: t\r\nX-Val: abc\r\nContent-Length: 3\r\n\r\nxyz";
+    const char *req =
+        "POST /slow?q=1 HTTP/1.1\r\nHost: t\r\nX-Val: abc\r\nContent-Length: 3\r\n\r\nxyz";
     for (const char *p = req; *p; p++) {
         cli_sendn(c, p, 1);
         pump(0);
@@ -921,7 +929,8 @@ Test(http, handler_close_drops_half_received_next_request, .fini = teardown)
     start(cfg);
     T.mode = MODE_HOLD;
     cli_t *c = cli_open(T.port);
-    cli_send(c, "GET /1 HTTP/1.1\r\nHost: t\r\n\r\nPOST /2 HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+    cli_send(c, "GET /1 HTTP/1.1\r\nHost: t\r\n\r\n"
+                "POST /2 HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
     cr_assert(pump_until(&T.nheld, 1, 2000));
     pump(5);
     http_header_t h[] = { { "Connection", "close" } };
