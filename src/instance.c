@@ -331,7 +331,7 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err)
 
     if (loop_add_fd(d->loop, in->proc.pidfd, EPOLLIN, pidfd_cb, in, err) < 0 ||
         loop_add_fd(d->loop, in->proc.out_fd, EPOLLIN, pipe_cb, in, err) < 0 ||
-        loop_add_fd(d->loop, in->proc.err_fd, EPOLLIN, pipe_cb, in, err) < 0 ||
+        (in->proc.err_fd >= 0 && loop_add_fd(d->loop, in->proc.err_fd, EPOLLIN, pipe_cb, in, err) < 0) ||
         http_server_listen_fd(d->rapi, in->proc.api_fd, in, err) < 0) {
         /* Cannot watch it: end it at once. */
         loop_del_fd(d->loop, in->proc.pidfd);

@@ -25,7 +25,7 @@
 
 typedef struct {
     const sandbox_spec_t *spec;
-    int out_w, err_w;        /* write ends for the child */
+    int out_w;               /* write end for the child's stdout+stderr */
     const cgroup_t *cg;
     char *const *envp;
     volatile int child_errno; /* set by the child if exec fails */
@@ -46,8 +46,10 @@ static int child_main(void *arg)
     if (chdir(a->spec->code_dir) < 0) { a->stage = 2; goto fail; }
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) { dup2(devnull, 0); close(devnull); }
+    /* One pipe for both, as Lambda merges them into one log stream: order
+     * between the two is kept, and draining it is one read. */
     dup2(a->out_w, 1);
-    dup2(a->err_w, 2);
+    dup2(a->out_w, 2);
     /* Everything else the daemon holds is O_CLOEXEC. */
     execve(a->spec->exe, a->spec->argv, a->envp);
     a->stage = 3;
@@ -78,13 +80,13 @@ int sandbox_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err)
 {
     memset(p, 0, sizeof *p);
     p->pidfd = p->out_fd = p->err_fd = p->api_fd = -1;
-    int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
+    int outp[2] = { -1, -1 };
     char **envp = NULL;
     char *stack = NULL;
     const size_t stack_size = 64 * 1024;
 
     if (make_api_socket(p, err) < 0) return -1;
-    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+    if (pipe2(outp, O_CLOEXEC) < 0) {
         err_sys(err, "pipe");
         goto fail;
     }
@@ -103,7 +105,7 @@ int sandbox_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err)
     stack = malloc(stack_size);
     if (!stack) { err_set(err, ERR_SYS, "out of memory"); goto fail; }
 
-    child_args_t a = { .spec = spec, .out_w = outp[1], .err_w = errp[1], .cg = p->cg, .envp = envp };
+    child_args_t a = { .spec = spec, .out_w = outp[1], .cg = p->cg, .envp = envp };
     int pidfd = -1;
     pid_t pid = clone(child_main, stack + stack_size, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
                       &a, &pidfd);
@@ -122,19 +124,14 @@ int sandbox_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err)
         goto fail;
     }
     close(outp[1]);
-    close(errp[1]);
     p->out_fd = outp[0];
-    p->err_fd = errp[0];
     fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
-    fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
     free(stack);
     free(envp);
     return 0;
 fail:
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2; i++)
         if (outp[i] >= 0) close(outp[i]);
-        if (errp[i] >= 0) close(errp[i]);
-    }
     if (p->api_fd >= 0) close(p->api_fd);
     p->api_fd = -1;
     if (p->cg) cgroup_destroy(p->cg);

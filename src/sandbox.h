@@ -32,7 +32,8 @@ typedef struct {
 typedef struct {
     pid_t pid;               /* the instance's first process */
     int pidfd;               /* readable when it exits */
-    int out_fd, err_fd;      /* read ends of its stdout/stderr (non-blocking) */
+    int out_fd;              /* read end of its stdout+stderr, one pipe (non-blocking) */
+    int err_fd;              /* always -1: stderr shares out_fd */
     int api_fd;              /* listening runtime-API socket (non-blocking) */
     char api_addr[32];       /* "127.0.0.1:PORT" as given to the runtime */
     cgroup_t *cg;            /* its cgroup, or NULL when unavailable */

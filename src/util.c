@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,23 +38,27 @@ static void fill_random_sys(void *p, size_t n)
 /* Every call takes a request id and a trace id: serve them from a per-thread
  * pool of kernel randomness, so the warm path makes one getrandom() per ~200
  * calls instead of three per call. Bytes are used once and wiped. A child
- * after fork() would share the pool, so it is refilled when the pid changes. */
+ * made by fork() must not reuse its parent's pool: an atfork handler empties
+ * it (the daemon's own children exec at once, but tests and the CLI fork). */
+static __thread uint8_t g_pool[4096];
+static __thread size_t g_avail;
+static pthread_once_t g_pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_forget(void) { g_avail = 0; }
+static void pool_init(void) { pthread_atfork(NULL, NULL, pool_forget); }
+
 static void fill_random(void *p, size_t n)
 {
-    static __thread uint8_t pool[4096];
-    static __thread size_t avail;
-    static __thread pid_t owner;
-    if (n > sizeof pool) { fill_random_sys(p, n); return; }
-    pid_t me = getpid();
-    if (owner != me) { avail = 0; owner = me; }
-    if (avail < n) {
-        fill_random_sys(pool, sizeof pool);
-        avail = sizeof pool;
+    if (n > sizeof g_pool) { fill_random_sys(p, n); return; }
+    pthread_once(&g_pool_once, pool_init);
+    if (g_avail < n) {
+        fill_random_sys(g_pool, sizeof g_pool);
+        g_avail = sizeof g_pool;
     }
-    uint8_t *src = pool + sizeof pool - avail;
+    uint8_t *src = g_pool + sizeof g_pool - g_avail;
     memcpy(p, src, n);
     memset(src, 0, n);
-    avail -= n;
+    g_avail -= n;
 }
 
 void util_uuid4(char out[37])
