@@ -94,11 +94,21 @@ static void flush_partial(router_t *r, instance_t *in)
     buf_reset(&in->err_line);
 }
 
-void instance_drain_output(router_t *r, instance_t *in)
+/* Output the instance wrote before the event being handled (e.g. before
+ * posting its answer) is already in the pipe, and the pipe is then either
+ * handled (an earlier batch) or reported in the current epoll batch: read
+ * only in that case, so the warm path makes no read() that would find
+ * nothing. `force` reads regardless (the instance has exited). */
+static void drain(router_t *r, instance_t *in, bool force)
 {
-    if (in->proc.out_fd >= 0) read_pipe(r, in, in->proc.out_fd, &in->out_line);
-    if (in->proc.err_fd >= 0) read_pipe(r, in, in->proc.err_fd, &in->err_line);
+    loop_t *l = router_daemon(r)->loop;
+    int fd = in->proc.out_fd;
+    if (fd >= 0 && (force || loop_fd_ready_pending(l, fd))) read_pipe(r, in, fd, &in->out_line);
+    fd = in->proc.err_fd;
+    if (fd >= 0 && (force || loop_fd_ready_pending(l, fd))) read_pipe(r, in, fd, &in->err_line);
 }
+
+void instance_drain_output(router_t *r, instance_t *in) { drain(r, in, false); }
 
 static void pipe_cb(loop_t *l, int fd, uint32_t events, void *arg)
 {
@@ -153,7 +163,7 @@ static void instance_exited(router_t *r, instance_t *in)
     daemon_t *d = router_daemon(r);
     router_fn_t *fn = in->fn;
     in->exited = true;
-    instance_drain_output(r, in);
+    drain(r, in, true);
     flush_partial(r, in);
     /* Kill the rest of its tree while the leader's pid still names the
      * process group (it is a zombie until reaped below). */

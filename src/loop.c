@@ -45,6 +45,8 @@ typedef struct {
 struct loop {
     int epfd;
     bool stopping;
+    struct epoll_event *batch;  /* events of the current epoll_wait */
+    int batch_n, batch_i;       /* its size, and the next to dispatch */
     fd_slot_t *fds;       /* indexed by fd */
     size_t nfds;
 
@@ -111,12 +113,19 @@ static void *worker_main(void *p)
         w->work(w->arg);
 
         pthread_mutex_lock(&l->mu);
+        bool was_empty = l->done.head == NULL;
         queue_push(&l->done, w);
-        uint64_t one = 1;
-        /* The eventfd counter only saturates at 2^64-2; a failed write can
-         * only mean the loop is gone, and then nobody reads `done` anyway. */
-        ssize_t r = write(l->evfd, &one, sizeof one);
-        (void)r;
+        pthread_mutex_unlock(&l->mu);
+        /* Wake the loop only for the first finished item: it drains the
+         * whole queue. Written outside the lock so the loop thread never
+         * waits on a worker's syscall. The counter only saturates at
+         * 2^64-2; a failed write means the loop is gone. */
+        if (was_empty) {
+            uint64_t one = 1;
+            ssize_t r = write(l->evfd, &one, sizeof one);
+            (void)r;
+        }
+        pthread_mutex_lock(&l->mu);
     }
     pthread_mutex_unlock(&l->mu);
     return NULL;
@@ -361,16 +370,27 @@ int loop_run(loop_t *l, err_t *err)
             if (errno == EINTR) continue;
             return err_sys(err, "epoll_wait");
         }
+        l->batch = evs;
+        l->batch_n = n;
         for (int i = 0; i < n && !l->stopping; i++) {
+            l->batch_i = i + 1;
             int fd = evs[i].data.fd;
             /* A callback earlier in this batch may have removed this fd. */
             if ((size_t)fd >= l->nfds || !l->fds[fd].used) continue;
             fd_slot_t s = l->fds[fd];
             s.fn(l, fd, evs[i].events, s.arg);
         }
+        l->batch_n = 0;
         run_timers(l);
     }
     return 0;
+}
+
+bool loop_fd_ready_pending(const loop_t *l, int fd)
+{
+    for (int i = l->batch_i; i < l->batch_n; i++)
+        if (l->batch[i].data.fd == fd) return true;
+    return false;
 }
 
 void loop_stop(loop_t *l) { l->stopping = true; }

@@ -141,6 +141,7 @@ class Server:
     def start(self, timeout=15.0):
         binary = nimbus_bin()
         if not os.path.exists(binary):
+            self.cleanup()
             raise AssertionError('nimbus binary not found: %s (set NIMBUS_BIN)' % binary)
         cmd = [binary, 'serve', '--listen', '127.0.0.1:0', '--data-dir', self.data_dir] + self.extra_args
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -155,6 +156,7 @@ class Server:
         if self.port is None:
             rc = self.proc.poll()
             self.kill()
+            self.cleanup()
             raise AssertionError(
                 'server did not print "nimbus: listening on http://127.0.0.1:<port>" within %.0f s '
                 '(exit code %s)\ncommand: %s\nstdout:\n%s\nstderr:\n%s'

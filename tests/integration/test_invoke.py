@@ -127,6 +127,12 @@ class InvokeTest(ServerTestCase):
         st, h, body = send_streaming_and_read(self.server.host, self.server.port, head, n)
         self.assertEqual(st, 413, body[:300])
 
+    def test_body_of_exactly_6mib_accepted(self):
+        payload = b'"' + b'c' * (6291456 - 2) + b'"'
+        h, body = self.invoke_ok(self.echo, payload, timeout=120)
+        self.assertEqual(len(body), 6291456)
+        self.assertEqual(body, payload)
+
     def test_non_json_body_400_invalid_request_content(self):
         st, h, body = self.c.invoke(self.echo, b'not json{')
         self.assertJsonError(st, h, body, 400, 'InvalidRequestContentException')
