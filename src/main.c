@@ -12,11 +12,14 @@ static void serve_usage(FILE *f)
 {
     fprintf(f,
             "usage: nimbus serve [--listen HOST:PORT] [--data-dir DIR]\n"
-            "                    [--max-zip-bytes N] [--max-unzipped-bytes N] [--workers N]\n"
+            "                    [--max-zip-bytes N] [--max-unzipped-bytes N]\n"
+            "                    [--max-invoke-bytes N] [--workers N]\n"
             "\n"
             "Run the Nimbus platform: the Lambda-compatible API on HOST:PORT\n"
             "(default 127.0.0.1:8080; port 0 picks a free one) with its state in DIR\n"
-            "(default ./data). SIGTERM or SIGINT finishes in-flight calls, then exits 0.\n");
+            "(default ./data). SIGTERM or SIGINT finishes in-flight calls, then exits 0.\n"
+            "Limits: deployment package 50 MB zipped / 250 MB unzipped, invoke payload\n"
+            "6 MB (6291456 bytes), as Lambda's.\n");
 }
 
 static int parse_size(const char *s, size_t *out)
@@ -52,8 +55,10 @@ static int serve_main(int argc, char **argv)
             cfg.listen_port = (int)port;
         } else if (strcmp(a, "--data-dir") == 0) {
             snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", v);
-        } else if (strcmp(a, "--max-zip-bytes") == 0 || strcmp(a, "--max-unzipped-bytes") == 0) {
-            size_t *dst = a[6] == 'z' ? &cfg.max_zip_bytes : &cfg.max_unzipped_bytes;
+        } else if (strcmp(a, "--max-zip-bytes") == 0 || strcmp(a, "--max-unzipped-bytes") == 0 ||
+                   strcmp(a, "--max-invoke-bytes") == 0) {
+            size_t *dst = a[6] == 'z' ? &cfg.max_zip_bytes
+                        : a[6] == 'u' ? &cfg.max_unzipped_bytes : &cfg.invoke_max_bytes;
             if (parse_size(v, dst) < 0) { fprintf(stderr, "nimbus serve: %s wants a positive number\n", a); return 2; }
         } else if (strcmp(a, "--workers") == 0) {
             size_t n;
