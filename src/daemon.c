@@ -25,6 +25,7 @@
 #include "invoke.h"
 #include "logs.h"
 #include "router.h"
+#include "runtime.h"
 #include "runtime_api.h"
 #include "util.h"
 
@@ -229,6 +230,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     *sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (*sigfd < 0) return err_sys(err, "signalfd");
 
+    if (runtime_set_dir(d->cfg.runtime_dir[0] ? d->cfg.runtime_dir : NULL, err) < 0) return -1;
     if (!(d->loop = loop_new(d->cfg.workers, err))) return -1;
     snprintf(path, sizeof path, "%s/nimbus.db", d->cfg.data_dir);
     if (!(d->store = store_open(path, err))) return err_wrap(err, "store %s", path);

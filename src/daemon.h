@@ -24,6 +24,7 @@ typedef struct {
     size_t invoke_max_bytes;     /* sync payload limit, 6 MB (6291456) */
     int max_instances_per_fn;    /* default 100 */
     int workers;                 /* worker threads for blocking work */
+    char runtime_dir[512];       /* --runtime-dir: language bootstraps ("" = default) */
 } daemon_config_t;
 
 typedef struct daemon {

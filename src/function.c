@@ -95,6 +95,8 @@ void function_config_init(function_config_t *c)
     memset(c, 0, sizeof *c);
     c->memory_mb = 128;
     c->timeout_s = 3;
+    c->instance_concurrency = 1;
+    c->http_port = 9000;
     strcpy(c->role, DEFAULT_ROLE);
     strcpy(c->version, "$LATEST");
 }
@@ -364,8 +366,8 @@ int function_config_apply_json(function_config_t *c, const cJSON *body, bool cre
 
     const char *name = NULL, *runtime = NULL, *handler = NULL, *desc = NULL, *role = NULL;
     const char *pkg = NULL;
-    bool has_mem, has_timeout;
-    double mem = 0, timeout = 0;
+    bool has_mem, has_timeout, has_conc, has_port;
+    double mem = 0, timeout = 0, conc = 0, port = 0;
     if ((create && want_string(member(body, "FunctionName"), "FunctionName", &name, err)) ||
         want_string(member(body, "Runtime"), "Runtime", &runtime, err) ||
         want_string(member(body, "Handler"), "Handler", &handler, err) ||
@@ -373,8 +375,12 @@ int function_config_apply_json(function_config_t *c, const cJSON *body, bool cre
         want_string(member(body, "Role"), "Role", &role, err) ||
         want_string(member(body, "PackageType"), "PackageType", &pkg, err) ||
         want_int(member(body, "MemorySize"), "MemorySize", &has_mem, &mem, err) ||
-        want_int(member(body, "Timeout"), "Timeout", &has_timeout, &timeout, err))
+        want_int(member(body, "Timeout"), "Timeout", &has_timeout, &timeout, err) ||
+        want_int(member(body, "InstanceConcurrency"), "InstanceConcurrency", &has_conc, &conc, err) ||
+        want_int(member(body, "HttpPort"), "HttpPort", &has_port, &port, err))
         return -1;
+    const cJSON *init = member(body, "Initializer");
+    if (init && !cJSON_IsBool(init)) return err_set(err, ERR_INVALID, "Initializer must be a boolean");
 
     verrs_t v = {0};
     function_env_t *env = NULL;
@@ -412,6 +418,8 @@ int function_config_apply_json(function_config_t *c, const cJSON *body, bool cre
         verr_add(&v, role, "role", "Member must have length greater than or equal to 1");
     if (has_mem && (mem < 128 || mem > 10240)) verr_range(&v, mem, "memorySize", 128, 10240);
     if (has_timeout && (timeout < 1 || timeout > 900)) verr_range(&v, timeout, "timeout", 1, 900);
+    if (has_conc && (conc < 1 || conc > 200)) verr_range(&v, conc, "instanceConcurrency", 1, 200);
+    if (has_port && (port < 1 || port > 65535)) verr_range(&v, port, "httpPort", 1, 65535);
     if (pkg && strcmp(pkg, "Zip") != 0 && strcmp(pkg, "Image") != 0)
         verr_add(&v, pkg, "packageType", "Member must satisfy enum value set: [Image, Zip]");
 
@@ -451,6 +459,9 @@ int function_config_apply_json(function_config_t *c, const cJSON *body, bool cre
     if (role) copy_field(c->role, sizeof c->role, role);
     if (has_mem) c->memory_mb = (int)mem;
     if (has_timeout) c->timeout_s = (int)timeout;
+    if (has_conc) c->instance_concurrency = (int)conc;
+    if (has_port) c->http_port = (int)port;
+    if (init) c->initializer = cJSON_IsTrue(init);
     if (envobj) {
         env_free(c->env, c->nenv);
         c->env = env;
@@ -500,6 +511,11 @@ cJSON *function_config_to_api_json(const function_config_t *c)
     cJSON_AddNumberToObject(eph, "Size", 512);
     cJSON *tr = cJSON_AddObjectToObject(o, "TracingConfig");
     cJSON_AddStringToObject(tr, "Mode", "PassThrough");
+    cJSON_AddNumberToObject(o, "InstanceConcurrency", c->instance_concurrency);
+    if (strcmp(c->runtime, "provided.fc") == 0) {
+        cJSON_AddNumberToObject(o, "HttpPort", c->http_port);
+        cJSON_AddBoolToObject(o, "Initializer", c->initializer);
+    }
     return o;
 }
 
@@ -532,6 +548,9 @@ char *function_config_serialize(const function_config_t *c)
     cJSON_AddStringToObject(o, "last_modified", c->last_modified);
     cJSON_AddStringToObject(o, "revision_id", c->revision_id);
     cJSON_AddStringToObject(o, "version", c->version);
+    cJSON_AddNumberToObject(o, "instance_concurrency", c->instance_concurrency);
+    cJSON_AddNumberToObject(o, "http_port", c->http_port);
+    cJSON_AddBoolToObject(o, "initializer", c->initializer);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s) abort();
@@ -563,6 +582,7 @@ int function_config_deserialize(function_config_t *c, const char *json, err_t *e
         return err_set(err, ERR_INTERNAL, "stored function config is not a JSON object");
     }
     double ver = 1, mem = c->memory_mb, to = c->timeout_s, size = 0;
+    double conc = c->instance_concurrency, port = c->http_port;
     bool ok = doc_number(o, "v", &ver) && ver <= STORE_DOC_VERSION &&
               doc_string(o, "name", c->name, sizeof c->name, true) &&
               doc_string(o, "runtime", c->runtime, sizeof c->runtime, false) &&
@@ -575,7 +595,12 @@ int function_config_deserialize(function_config_t *c, const char *json, err_t *e
               doc_number(o, "code_size", &size) &&
               doc_string(o, "last_modified", c->last_modified, sizeof c->last_modified, false) &&
               doc_string(o, "revision_id", c->revision_id, sizeof c->revision_id, false) &&
-              doc_string(o, "version", c->version, sizeof c->version, false);
+              doc_string(o, "version", c->version, sizeof c->version, false) &&
+              doc_number(o, "instance_concurrency", &conc) && doc_number(o, "http_port", &port);
+    const cJSON *init = cJSON_GetObjectItemCaseSensitive(o, "initializer");
+    c->initializer = cJSON_IsTrue(init);
+    c->instance_concurrency = (int)conc;
+    c->http_port = (int)port;
     c->memory_mb = (int)mem;
     c->timeout_s = (int)to;
     c->code_size = (int64_t)size;

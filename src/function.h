@@ -36,6 +36,12 @@ typedef struct {
     char last_modified[32];  /* "YYYY-MM-DDThh:mm:ss.mmm+0000" */
     char revision_id[37];    /* a new UUID on every change */
     char version[16];        /* "$LATEST" for the live function */
+    /* Nimbus extensions (FC-style), in the API as InstanceConcurrency,
+     * HttpPort and Initializer: */
+    int instance_concurrency; /* calls one instance serves at once, 1..200, default 1 */
+    int http_port;           /* provided.fc: the port the function's HTTP server
+                                listens on inside its instance, default 9000 */
+    bool initializer;        /* provided.fc: call POST /initialize once per instance */
 } function_config_t;
 
 /* Defaults: memory 128, timeout 3, version $LATEST, empty strings. */

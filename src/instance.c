@@ -19,6 +19,7 @@
 #include "control.h"
 #include "invoke.h"
 #include "logs.h"
+#include "runtime.h"
 #include "runtime_api.h"
 
 #define INIT_TIMEOUT_MS 10000u   /* Lambda's init phase limit */
@@ -279,7 +280,7 @@ static void env_free(envlist_t *e)
     for (size_t i = 0; i < e->n; i++) free(e->items[i]);
 }
 
-static void build_env(const router_fn_t *fn, const instance_t *in, envlist_t *e)
+static void build_env(const router_fn_t *fn, const runtime_t *rt, const instance_t *in, envlist_t *e)
 {
     const function_config_t *c = &fn->cfg;
     char buf[256];
@@ -288,7 +289,8 @@ static void build_env(const router_fn_t *fn, const instance_t *in, envlist_t *e)
     env_add(e, "TZ", ":UTC");
     env_add(e, "_HANDLER", c->handler);
     env_add(e, "LAMBDA_TASK_ROOT", fn->code_dir);
-    env_add(e, "LAMBDA_RUNTIME_DIR", "/var/runtime");
+    env_add(e, "LAMBDA_RUNTIME_DIR", rt->bootstrap ? runtime_dir() : "/var/runtime");
+    if (rt->exec_env) env_add(e, "AWS_EXECUTION_ENV", rt->exec_env);
     env_add(e, "AWS_LAMBDA_FUNCTION_NAME", c->name);
     env_add(e, "AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
     snprintf(buf, sizeof buf, "%d", c->memory_mb);
@@ -305,6 +307,11 @@ static void build_env(const router_fn_t *fn, const instance_t *in, envlist_t *e)
     env_add(e, "AWS_REGION", NIMBUS_REGION);
     env_add(e, "AWS_DEFAULT_REGION", NIMBUS_REGION);
     env_add(e, "AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand");
+    if (c->instance_concurrency > 1) {
+        /* The name AWS' own runtime clients read to pull calls concurrently. */
+        snprintf(buf, sizeof buf, "%d", c->instance_concurrency);
+        env_add(e, "AWS_LAMBDA_MAX_CONCURRENCY", buf);
+    }
     for (size_t i = 0; i < c->nenv; i++) env_add(e, c->env[i].key, c->env[i].value);
     e->items[e->n] = NULL;
 }
@@ -312,12 +319,15 @@ static void build_env(const router_fn_t *fn, const instance_t *in, envlist_t *e)
 instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err)
 {
     daemon_t *d = router_daemon(r);
-    char exe[600];
-    snprintf(exe, sizeof exe, "%s/bootstrap", fn->code_dir);
-    if (access(exe, X_OK) < 0) {
-        err_set(err, ERR_INVALID, "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]");
+    const runtime_t *rt = runtime_find(fn->cfg.runtime);
+    if (!rt) {
+        err_set(err, ERR_INVALID, "Runtime %s is not supported", fn->cfg.runtime);
         return NULL;
     }
+    char exe[600], argstore[700];
+    char *argv[8];
+    if (runtime_command(rt, fn->code_dir, exe, sizeof exe, argv, argstore, sizeof argstore, err) < 0)
+        return NULL;
     instance_t *in = calloc(1, sizeof *in);
     if (!in) { err_set(err, ERR_SYS, "out of memory"); return NULL; }
     snprintf(in->id, sizeof in->id, "%08lx%08x", ++g_instance_seq, (unsigned)getpid());
@@ -328,8 +338,7 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err)
     in->state = INST_STOPPING;   /* set_state below counts the transition */
 
     envlist_t env = { .n = 0 };
-    build_env(fn, in, &env);
-    char *argv[] = { exe, NULL };
+    build_env(fn, rt, in, &env);
     char cgname[64];
     snprintf(cgname, sizeof cgname, "nimbus-%s", in->id);
     sandbox_spec_t spec = { .id = cgname, .code_dir = fn->code_dir, .exe = exe, .argv = argv,

@@ -13,7 +13,7 @@ static void serve_usage(FILE *f)
     fprintf(f,
             "usage: nimbus serve [--listen HOST:PORT] [--data-dir DIR]\n"
             "                    [--max-zip-bytes N] [--max-unzipped-bytes N]\n"
-            "                    [--max-invoke-bytes N] [--workers N]\n"
+            "                    [--max-invoke-bytes N] [--workers N] [--runtime-dir DIR]\n"
             "\n"
             "Run the Nimbus platform: the Lambda-compatible API on HOST:PORT\n"
             "(default 127.0.0.1:8080; port 0 picks a free one) with its state in DIR\n"
@@ -53,6 +53,8 @@ static int serve_main(int argc, char **argv)
             memcpy(cfg.listen_host, v, (size_t)(colon - v));
             cfg.listen_host[colon - v] = '\0';
             cfg.listen_port = (int)port;
+        } else if (strcmp(a, "--runtime-dir") == 0) {
+            snprintf(cfg.runtime_dir, sizeof cfg.runtime_dir, "%s", v);
         } else if (strcmp(a, "--data-dir") == 0) {
             snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", v);
         } else if (strcmp(a, "--max-zip-bytes") == 0 || strcmp(a, "--max-unzipped-bytes") == 0 ||

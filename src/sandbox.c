@@ -96,12 +96,17 @@ int sandbox_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err)
     }
     size_t n = 0;
     while (spec->env[n]) n++;
-    envp = calloc(n + 2, sizeof *envp);
-    char api_env[64];
+    envp = calloc(n + 4, sizeof *envp);
+    /* The runtime API's address, under Lambda's name and SCF's two. */
+    char api_env[64], scf_host[64], scf_port[64];
     snprintf(api_env, sizeof api_env, "AWS_LAMBDA_RUNTIME_API=%s", p->api_addr);
+    snprintf(scf_host, sizeof scf_host, "SCF_RUNTIME_API=127.0.0.1");
+    snprintf(scf_port, sizeof scf_port, "SCF_RUNTIME_API_PORT=%s", strchr(p->api_addr, ':') + 1);
     if (!envp) { err_set(err, ERR_SYS, "out of memory"); goto fail; }
     memcpy(envp, spec->env, n * sizeof *envp);
     envp[n] = api_env;
+    envp[n + 1] = scf_host;
+    envp[n + 2] = scf_port;
     stack = malloc(stack_size);
     if (!stack) { err_set(err, ERR_SYS, "out of memory"); goto fail; }
 
