@@ -28,18 +28,116 @@
 
 static unsigned long g_instance_seq;
 
-/* Keep fn's counters and idle list in step with the state: the router's
- * scheduling decisions read only these. */
+/* Keep fn's counters and idle list in step: the router's scheduling reads
+ * only these. fn->n_starting counts instances in init; fn->n_returning
+ * counts slots whose /next is on its way. */
+static void idle_update(instance_t *in)
+{
+    bool want = in->state == INST_READY && in->n_parked > 0;
+    if (want && !list_linked(&in->idle_link)) list_push_back(&in->fn->idle, &in->idle_link);
+    if (!want) list_remove(&in->idle_link);
+}
+
 static void set_state(instance_t *in, instance_state_t st)
 {
     router_fn_t *fn = in->fn;
     if (in->state == st) return;
     if (in->state == INST_STARTING) fn->n_starting--;
-    if (in->state == INST_RETURNING) fn->n_returning--;
-    if (in->state == INST_IDLE) list_remove(&in->idle_link);
-    in->state = st;
     if (st == INST_STARTING) fn->n_starting++;
-    if (st == INST_RETURNING) fn->n_returning++;
+    if (st == INST_STOPPING) {
+        fn->n_returning -= in->n_returning;
+        in->n_returning = 0;
+    }
+    in->state = st;
+    idle_update(in);
+}
+
+void instance_answered(instance_t *in, call_t *c)
+{
+    list_remove(&c->inst_link);
+    in->n_busy--;
+    memcpy(in->answered[in->answered_next], c->request_id, 37);
+    in->answered_next = (in->answered_next + 1) % in->n_answered_slots;
+    if (in->state == INST_READY) {
+        in->n_returning++;
+        in->fn->n_returning++;
+    }
+}
+
+bool instance_was_answered(const instance_t *in, const char *id)
+{
+    for (unsigned i = 0; i < in->n_answered_slots; i++)
+        if (id[0] && strcmp(in->answered[i], id) == 0) return true;
+    return false;
+}
+
+call_t *instance_find_call(const instance_t *in, const char *id)
+{
+    list_each(n, &in->calls) {
+        call_t *c = list_entry(n, call_t, inst_link);
+        if (strcmp(c->request_id, id) == 0) return c;
+    }
+    return NULL;
+}
+
+/* Started on code or settings since replaced, or its function or the
+ * daemon is going away. */
+static bool stale(router_t *r, const instance_t *in)
+{
+    return in->generation != in->fn->generation || in->fn->deleted || router_daemon(r)->stopping;
+}
+
+static void unpark(instance_t *in, http_exchange_t *ex)
+{
+    for (unsigned i = 0; i < in->n_parked; i++) {
+        if (in->parked[i] != ex) continue;
+        in->parked[i] = in->parked[--in->n_parked];
+        idle_update(in);
+        return;
+    }
+}
+
+static void parked_aborted(http_exchange_t *ex, void *arg)
+{
+    instance_t *in = arg;
+    if (in->exited) return;
+    /* The runtime hung up while waiting. Its slot is gone until it asks
+     * again (then it counts as a new /next). */
+    unpark(in, ex);
+}
+
+void instance_park(router_t *r, instance_t *in, http_exchange_t *ex)
+{
+    router_fn_t *fn = in->fn;
+    if (in->n_returning) {
+        in->n_returning--;
+        fn->n_returning--;
+    }
+    in->parked[in->n_parked++] = ex;
+    http_exchange_on_abort(ex, parked_aborted, in);
+    if (in->state != INST_READY) return;
+    if (stale(r, in)) {
+        /* Its code or settings were replaced (or it is going away): it
+         * finished its call, it takes no other. */
+        instance_terminate(r, in);
+        return;
+    }
+    idle_update(in);
+    router_instance_ready(r, in);
+}
+
+void instance_ready(router_t *r, instance_t *in)
+{
+    daemon_t *d = router_daemon(r);
+    in->init_ns = loop_now_ns() - in->spawn_ns;
+    loop_timer_cancel(d->loop, in->init_timer);
+    in->init_timer = NULL;
+    if (stale(r, in)) {
+        instance_terminate(r, in);   /* started on replaced code: never serves */
+        return;
+    }
+    set_state(in, INST_READY);
+    router_schedule(r, in->fn);
 }
 
 /* ---- output ---- */
@@ -47,7 +145,10 @@ static void set_state(instance_t *in, instance_state_t st)
 static void emit_line(router_t *r, instance_t *in, const char *p, size_t n)
 {
     if (n && p[n - 1] == '\r') n--;
-    if (in->call) invoke_log(r, in->call, p, n);
+    /* One call running: the line is its. Several (InstanceConcurrency > 1):
+     * the runtime tags lines with the request id itself, as Lambda's do;
+     * they go to the function's log under the instance. */
+    if (in->n_busy == 1) invoke_log(r, list_entry(in->calls.next, call_t, inst_link), p, n);
     else logs_emit(router_daemon(r)->logs, in->fn->cfg.name, "", p, n);
 }
 
@@ -146,6 +247,8 @@ static void release_done(loop_t *l, void *arg)
     buf_free(&in->out_line);
     buf_free(&in->err_line);
     free(in->init_error_body);
+    free(in->parked);
+    free(in->answered);
     free(in);
     free(j);
     /* The last instance on replaced code lets its tree go. */
@@ -182,20 +285,22 @@ static void instance_exited(router_t *r, instance_t *in)
     in->init_timer = in->kill_timer = NULL;
 
     bool was_starting = in->state == INST_STARTING;
-    call_t *c = in->call;
-    in->call = NULL;
     set_state(in, INST_STOPPING);
     list_remove(&in->fn_link);
     fn->n_instances--;
     /* Closes its runtime-API connections; the parked /next's abort sees
      * `exited` and does nothing. */
+    in->n_parked = 0;
     http_server_unlisten(d->rapi, in->proc.api_fd);
     in->proc.api_fd = -1;
-    in->next_ex = NULL;
 
-    if (c) {
+    while (!list_empty(&in->calls)) {
+        call_t *c = list_entry(in->calls.next, call_t, inst_link);
+        list_remove(&c->inst_link);
+        in->n_busy--;
         invoke_fail(r, c, "Runtime.ExitError", "%s", why);
-    } else if (was_starting && fn->n_queued > fn->n_starting + fn->n_returning) {
+    }
+    if (was_starting && fn->n_queued > fn->n_starting * (unsigned)fn->cfg.instance_concurrency + fn->n_returning) {
         /* Init failed and nothing else on its way would serve the oldest
          * waiting call: that call gets the init error. */
         list_node_t *n = list_first(&fn->queue);
@@ -333,6 +438,19 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err)
     snprintf(in->id, sizeof in->id, "%08lx%08x", ++g_instance_seq, (unsigned)getpid());
     in->fn = fn;
     in->router = r;
+    in->rt = rt;
+    in->capacity = (unsigned)(fn->cfg.instance_concurrency > 0 ? fn->cfg.instance_concurrency : 1);
+    in->parked = calloc(in->capacity, sizeof *in->parked);
+    in->n_answered_slots = 2 * in->capacity;
+    in->answered = calloc(in->n_answered_slots, sizeof *in->answered);
+    list_init(&in->calls);
+    if (!in->parked || !in->answered) {
+        free(in->parked);
+        free(in->answered);
+        free(in);
+        err_set(err, ERR_SYS, "out of memory");
+        return NULL;
+    }
     in->generation = fn->generation;
     memcpy(in->code_hex, fn->cfg.code_hex, sizeof in->code_hex);
     in->state = INST_STOPPING;   /* set_state below counts the transition */
@@ -346,7 +464,7 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err)
     in->spawn_ns = loop_now_ns();
     int rc = sandbox_spawn(&spec, &in->proc, err);
     env_free(&env);
-    if (rc < 0) { free(in); return NULL; }
+    if (rc < 0) { free(in->parked); free(in->answered); free(in); return NULL; }
 
     if (loop_add_fd(d->loop, in->proc.pidfd, EPOLLIN, pidfd_cb, in, err) < 0 ||
         loop_add_fd(d->loop, in->proc.out_fd, EPOLLIN, pipe_cb, in, err) < 0 ||
@@ -357,6 +475,8 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err)
         loop_del_fd(d->loop, in->proc.out_fd);
         loop_del_fd(d->loop, in->proc.err_fd);
         sandbox_release(&in->proc);
+        free(in->parked);
+        free(in->answered);
         free(in);
         return NULL;
     }
@@ -371,16 +491,15 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err)
 
 void instance_deliver(router_t *r, instance_t *in, call_t *c)
 {
-    set_state(in, INST_BUSY);
-    in->call = c;
+    /* Most recent /next first: its connection is the warmest. */
+    http_exchange_t *ex = in->parked[--in->n_parked];
+    idle_update(in);
+    list_push_back(&in->calls, &c->inst_link);
+    in->n_busy++;
     if (in->calls_served++ == 0) {
         c->cold = true;
         c->init_ns = in->init_ns;
     }
     invoke_started(r, c, in);
-    http_exchange_t *ex = in->next_ex;
-    in->next_ex = NULL;
     runtime_api_send_event(in, c, ex);
 }
-
-void instance_set_state(instance_t *in, instance_state_t st) { set_state(in, st); }

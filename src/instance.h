@@ -19,54 +19,73 @@
 #include "util.h"
 
 typedef enum {
-    INST_STARTING,   /* spawned, has not asked for work yet (init) */
-    INST_IDLE,       /* parked in /next, in fn->idle */
-    INST_BUSY,       /* serving `call` */
-    INST_RETURNING,  /* answered; its next /next is on the way */
+    INST_STARTING,   /* spawned, not ready for calls yet (init) */
+    INST_READY,      /* takes calls: each parked /next is a free slot */
     INST_STOPPING,   /* killed or retiring; waiting for the process to exit */
 } instance_state_t;
 
+/* An instance serves up to `capacity` calls at once (the function's
+ * InstanceConcurrency, 1 by default). Each slot is, at any time, a parked
+ * /next (free), a running call (busy), or a call answered whose next /next
+ * is on its way (returning). The router counts free and returning slots,
+ * never guesses. */
 struct instance {
-    char id[40];               /* "<fn>-<n>", names its cgroup and log stream */
+    char id[40];               /* names its cgroup and log stream */
     router_fn_t *fn;           /* its function (holds a ref) */
     router_t *router;          /* for callbacks from the loop */
     uint64_t generation;       /* fn generation it was started on */
     char code_hex[65];         /* code it runs (kept until it exits) */
+    const struct runtime *rt;  /* its runtime (what API it speaks) */
     instance_state_t state;
     sandbox_proc_t proc;
-    http_exchange_t *next_ex;  /* its parked /next, if any */
-    call_t *call;              /* the call it serves (BUSY) */
-    char last_id[37];          /* last call answered: a second answer is a 403 */
-    bool ready_seen;           /* it has called /next at least once */
+    unsigned capacity;         /* slots */
+    http_exchange_t **parked;  /* parked /next requests (free slots) */
+    unsigned n_parked;
+    list_node_t calls;         /* running calls (call_t.inst_link) */
+    unsigned n_busy;
+    unsigned n_returning;      /* answered; their /next has not come back */
+    char (*answered)[37];      /* ids answered lately: a repeat answer is a 403 */
+    unsigned n_answered_slots, answered_next;
+    bool ready_seen;           /* it has asked for work at least once */
+    bool init_ready;           /* SCF: it posted /runtime/init/ready */
     bool init_error;           /* it posted /runtime/init/error */
     char *init_error_body;     /* what it posted there (malloc'd) */
     size_t init_error_len;
     char init_error_type[128];
     uint64_t spawn_ns;         /* when the activator started it */
-    uint64_t init_ns;          /* spawn -> first /next (Init Duration) */
+    uint64_t init_ns;          /* spawn -> ready (Init Duration) */
     unsigned calls_served;
     buf_t out_line, err_line;  /* partial output lines */
     loop_timer_t *init_timer;  /* kills an instance stuck in init */
-    list_node_t fn_link;       /* in fn->instances */
-    list_node_t idle_link;     /* in fn->idle while IDLE */
-    list_node_t all_link;      /* in the router's list of all instances */
     loop_timer_t *kill_timer;  /* SIGKILL after the grace of a SIGTERM */
     bool exited;               /* its first process is gone; being released */
+    void *fc;                  /* provided.fc: the daemon's HTTP client side */
+    list_node_t fn_link;       /* in fn->instances */
+    list_node_t idle_link;     /* in fn->idle while READY with a parked /next */
+    list_node_t all_link;      /* in the router's list of all instances */
 };
 
 /* The activator: start a new instance of fn (cold start). On failure the
  * error says why (missing bootstrap -> ERR_INVALID with Lambda's
  * Runtime.InvalidEntrypoint text). */
 instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err);
-/* Give a call to an IDLE instance: answers its parked /next. */
+/* Give a call to an instance with a free slot: answers a parked /next. */
 void instance_deliver(router_t *r, instance_t *in, call_t *c);
-/* End an instance now (timeout, retirement, shutdown): SIGKILL its tree. */
+/* A /next arrived: park it as a free slot (and let the router use it). */
+void instance_park(router_t *r, instance_t *in, http_exchange_t *next_ex);
+/* The instance is ready for calls (first /next, or SCF's init/ready). */
+void instance_ready(router_t *r, instance_t *in);
+/* A call on the instance was answered by its runtime. */
+void instance_answered(instance_t *in, call_t *c);
+/* True if `id` was answered by this instance lately. */
+bool instance_was_answered(const instance_t *in, const char *id);
+/* The running call with that request id, or NULL. */
+call_t *instance_find_call(const instance_t *in, const char *id);
+/* End an instance now (timeout, shutdown): SIGKILL its tree. */
 void instance_kill(router_t *r, instance_t *in);
 /* Ask the instance to stop (SIGTERM, then SIGKILL after a grace period). */
 void instance_terminate(router_t *r, instance_t *in);
-/* Move to a state, keeping the function's counters and idle list true. */
-void instance_set_state(instance_t *in, instance_state_t st);
-/* Read whatever output is already in its pipes (before END is written). */
+/* Read output already waiting in its pipe (before END is written). */
 void instance_drain_output(router_t *r, instance_t *in);
 
 #endif

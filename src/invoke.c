@@ -100,7 +100,10 @@ static void finish(router_t *r, call_t *c, const char *body, size_t len, const c
         list_remove(&c->link);
         c->fn->n_queued--;
     }
-    if (c->inst && c->inst->call == c) c->inst->call = NULL;
+    if (c->inst && list_linked(&c->inst_link)) {
+        list_remove(&c->inst_link);
+        c->inst->n_busy--;
+    }
     if (c->ex) {
         http_header_t h[6];
         size_t n = 0;
@@ -172,8 +175,10 @@ static void deadline_cb(loop_t *l, void *arg)
     instance_t *in = c->state == CALL_RUNNING ? c->inst : NULL;
     if (in) {
         /* The instance may be mid-handler: its state cannot be trusted, so
-         * it ends with the call (never reused). */
-        in->call = NULL;
+         * it ends with the call (never reused). Other calls it was running
+         * end with it (Runtime.ExitError). */
+        list_remove(&c->inst_link);
+        in->n_busy--;
         instance_kill(r, in);
     }
     invoke_fail(r, c, "Sandbox.Timedout", "Task timed out after %d.00 seconds", c->fn->cfg.timeout_s);

@@ -40,6 +40,7 @@ struct call {
     loop_timer_t *timer;        /* fires at the deadline */
     buf_t log;                  /* this call's log (tail kept for Tail) */
     list_node_t link;           /* in fn->queue while QUEUED */
+    list_node_t inst_link;      /* in inst->calls while RUNNING */
 };
 
 /* HTTP handler for POST /2015-03-31/functions/{name}/invocations. `name`

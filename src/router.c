@@ -180,7 +180,7 @@ void router_schedule(router_t *r, router_fn_t *fn)
     if (fn->deleted || r->d->stopping) return;
     /* Cold path: one new instance per call that nothing on its way will
      * take, all started now, in parallel. */
-    unsigned coming = fn->n_starting + fn->n_returning;
+    unsigned coming = fn->n_starting * (unsigned)fn->cfg.instance_concurrency + fn->n_returning;
     while (fn->n_queued > coming && fn->n_instances < (unsigned)r->d->cfg.max_instances_per_fn) {
         err_t err;
         instance_t *in = instance_start(r, fn, &err);
@@ -200,14 +200,12 @@ void router_schedule(router_t *r, router_fn_t *fn)
 
 void router_instance_ready(router_t *r, instance_t *in)
 {
-    router_fn_t *fn = in->fn;
-    call_t *c = dequeue(fn);
-    if (c) {
+    /* A slot just freed: the oldest waiting call takes it. */
+    while (in->n_parked && in->state == INST_READY) {
+        call_t *c = dequeue(in->fn);
+        if (!c) return;
         instance_deliver(r, in, c);
-        return;
     }
-    in->state = INST_IDLE;
-    list_push_back(&fn->idle, &in->idle_link);
 }
 
 bool router_code_in_use(const router_t *r, const char *hex)

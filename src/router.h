@@ -30,8 +30,8 @@ typedef struct router_fn {
     list_node_t idle;         /* instances parked in /next (instance_t.idle_link) */
     list_node_t queue;        /* calls waiting for an instance (call_t.link) */
     unsigned n_instances;     /* live instances, any state */
-    unsigned n_starting;      /* spawned, first /next not seen yet */
-    unsigned n_returning;     /* answered a call, next /next not seen yet */
+    unsigned n_starting;      /* instances spawned, not ready for calls yet */
+    unsigned n_returning;     /* slots that answered a call, next /next not seen yet */
     unsigned n_queued;
     unsigned refs;            /* instances + calls pointing here */
     bool deleted;             /* gone from the name table; freed at refs 0 */
@@ -68,8 +68,7 @@ void router_enqueue(router_t *r, call_t *c);
 /* Run the scheduler for fn: hand waiting calls to idle instances and start
  * instances for the rest. */
 void router_schedule(router_t *r, router_fn_t *fn);
-/* An instance asks for work (its /next arrived): give it the next waiting
- * call or park it. Returns true if it was parked. */
+/* An instance has a free slot (a /next was parked): give it waiting calls. */
 void router_instance_ready(router_t *r, instance_t *in);
 /* True when the code tree `hex` is used by a function or a live instance. */
 bool router_code_in_use(const router_t *r, const char *hex);

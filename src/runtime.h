@@ -22,7 +22,7 @@ typedef enum {
     RUNTIME_API_FC,       /* serves HTTP; the daemon POSTs /invoke to it */
 } runtime_api_kind_t;
 
-typedef struct {
+typedef struct runtime {
     const char *name;          /* "python3.11" */
     runtime_api_kind_t api;
     const char *interpreter;   /* absolute path, or NULL: exec the bootstrap itself */

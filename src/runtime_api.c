@@ -18,6 +18,7 @@
 
 #include "logs.h"
 #include "router.h"
+#include "runtime.h"
 
 #define RESPONSE_MAX 6291556u   /* 6 MiB + 100, as Lambda's RAPID */
 
@@ -42,7 +43,7 @@ void runtime_api_send_event(instance_t *in, call_t *c, http_exchange_t *ex)
     char deadline[32], arn[200];
     snprintf(deadline, sizeof deadline, "%llu", (unsigned long long)c->deadline_wall_ms);
     function_arn(fn->cfg.name, NULL, arn, sizeof arn);
-    http_header_t h[6];
+    http_header_t h[7];
     size_t n = 0;
     h[n++] = (http_header_t){ "Content-Type", "application/json" };
     h[n++] = (http_header_t){ "Lambda-Runtime-Aws-Request-Id", c->request_id };
@@ -50,55 +51,41 @@ void runtime_api_send_event(instance_t *in, call_t *c, http_exchange_t *ex)
     h[n++] = (http_header_t){ "Lambda-Runtime-Invoked-Function-Arn", arn };
     h[n++] = (http_header_t){ "Lambda-Runtime-Trace-Id", c->trace_id };
     if (c->client_context) h[n++] = (http_header_t){ "Lambda-Runtime-Client-Context", c->client_context };
+    if (in->rt->api == RUNTIME_API_SCF) h[n++] = (http_header_t){ "Request_Id", c->request_id };
     http_respond(ex, 200, h, n, c->payload, c->payload_len);
-}
-
-static void next_aborted(http_exchange_t *ex, void *arg)
-{
-    (void)ex;
-    instance_t *in = arg;
-    if (in->exited) return;
-    /* The runtime hung up while parked. It may come back; until then it is
-     * not idle. */
-    in->next_ex = NULL;
-    if (in->state == INST_IDLE) instance_set_state(in, INST_RETURNING);
 }
 
 static void handle_next(daemon_t *d, http_exchange_t *ex, instance_t *in)
 {
-    router_fn_t *fn = in->fn;
-    if (in->state == INST_BUSY && in->call) {
-        /* /next again before answering: the same event again (RIE does). */
-        runtime_api_send_event(in, in->call, ex);
+    if (in->capacity == 1 && in->n_busy == 1) {
+        /* /next again before answering: the same event again (RIE and SCF
+         * both do this). */
+        runtime_api_send_event(in, list_entry(in->calls.next, call_t, inst_link), ex);
         return;
     }
-    if (in->next_ex) {
+    if (in->n_parked + in->n_busy >= in->capacity) {
         reply_json(ex, 403, "InvalidStateTransition",
-                   "State transition from Ready to Ready failed for runtime. Error: another /next is pending");
+                   "State transition from Ready to Ready failed for runtime. Error: more /next requests than InstanceConcurrency");
         return;
     }
+    /* Parked even when stopping, so the exchange ends with the instance.
+     * Parked before the instance is declared ready, so the scheduler sees
+     * this free slot and does not start another instance for the call
+     * that is waiting for it. */
+    instance_park(d->router, in, ex);
     if (!in->ready_seen) {
         in->ready_seen = true;
-        in->init_ns = loop_now_ns() - in->spawn_ns;
-        loop_timer_cancel(d->loop, in->init_timer);
-        in->init_timer = NULL;
+        /* SCF runtimes say when they are ready; no event before that. */
+        if (in->rt->api != RUNTIME_API_SCF || in->init_ready) instance_ready(d->router, in);
     }
-    in->next_ex = ex;
-    http_exchange_on_abort(ex, next_aborted, in);
-    if (in->state == INST_STOPPING) return;   /* retiring: it gets nothing */
-    if (in->generation != fn->generation || fn->deleted || d->stopping) {
-        instance_terminate(d->router, in);
-        return;
-    }
-    router_instance_ready(d->router, in);
 }
 
-/* Check that `id` names the instance's current call; answers 400/403 and
- * returns NULL if not. */
+/* The running call `id` names, or an answer (400/403) and NULL. */
 static call_t *current_call(http_exchange_t *ex, instance_t *in, const char *id, const char *to)
 {
-    if (in->call && strcmp(in->call->request_id, id) == 0) return in->call;
-    if (id[0] && strcmp(in->last_id, id) == 0) {
+    call_t *c = instance_find_call(in, id);
+    if (c) return c;
+    if (instance_was_answered(in, id)) {
         char msg[200];
         snprintf(msg, sizeof msg,
                  "State transition from RuntimeResponseSent to %s failed for runtime. Error: State transition is not allowed",
@@ -110,13 +97,7 @@ static call_t *current_call(http_exchange_t *ex, instance_t *in, const char *id,
     return NULL;
 }
 
-/* The instance answered its call: it owes us a /next next. */
-static void call_answered(instance_t *in, call_t *c)
-{
-    memcpy(in->last_id, c->request_id, sizeof in->last_id);
-    in->call = NULL;
-    if (in->state == INST_BUSY) instance_set_state(in, INST_RETURNING);
-}
+static void call_answered(instance_t *in, call_t *c) { instance_answered(in, c); }
 
 static char *error_doc(const char *type, const char *msg, size_t *len)
 {
@@ -230,6 +211,47 @@ static void handle_init_error(http_exchange_t *ex, http_request_t *req, instance
     reply_accepted(ex);
 }
 
+static void not_found(http_exchange_t *ex);
+static void method_not_allowed(http_exchange_t *ex);
+
+/* Tencent SCF's custom-runtime API: no version prefix, no request id in
+ * the answer's path (lambda-api.md §5). An SCF instance serves one call at
+ * a time, so "the" call is its running one. */
+static void handle_scf(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance_t *in,
+                       const char *rest, bool get, bool post)
+{
+    if (strcmp(rest, "init/ready") == 0) {
+        if (!post) { method_not_allowed(ex); return; }
+        if (!in->init_ready) {
+            in->init_ready = true;
+            in->ready_seen = true;
+            if (in->state == INST_STARTING) instance_ready(d->router, in);
+        }
+        reply_accepted(ex);
+        return;
+    }
+    if (strcmp(rest, "init/error") == 0) {
+        if (!post) { method_not_allowed(ex); return; }
+        handle_init_error(ex, req, in);
+        return;
+    }
+    if (strcmp(rest, "invocation/next") == 0) {
+        if (!get) { method_not_allowed(ex); return; }
+        handle_next(d, ex, in);
+        return;
+    }
+    bool resp = strcmp(rest, "invocation/response") == 0, error = strcmp(rest, "invocation/error") == 0;
+    if (resp || error) {
+        if (!post) { method_not_allowed(ex); return; }
+        call_t *c = in->n_busy ? list_entry(in->calls.next, call_t, inst_link) : NULL;
+        if (!c) { reply_json(ex, 400, "InvalidRequestID", "No invocation in progress"); return; }
+        if (resp) handle_response(d, ex, req, in, c->request_id);
+        else handle_error(d, ex, req, in, c->request_id);
+        return;
+    }
+    not_found(ex);
+}
+
 size_t runtime_api_body_limit(const http_request_t *req, void *arg)
 {
     (void)req; (void)arg;
@@ -287,6 +309,10 @@ void runtime_api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
             }
         }
         not_found(ex);
+        return;
+    }
+    if (in->rt->api == RUNTIME_API_SCF && strncmp(p, "/runtime/", 9) == 0) {
+        handle_scf(d, ex, req, in, p + 9, get, post);
         return;
     }
     if (strcmp(p, "/2018-06-01/ping") == 0) {
