@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "fc.h"
 #include "invoke.h"
 #include "logs.h"
 #include "runtime.h"
@@ -114,7 +115,7 @@ void instance_park(router_t *r, instance_t *in, http_exchange_t *ex)
         fn->n_returning--;
     }
     in->parked[in->n_parked++] = ex;
-    http_exchange_on_abort(ex, parked_aborted, in);
+    if (ex) http_exchange_on_abort(ex, parked_aborted, in);   /* NULL: an FC slot */
     if (in->state != INST_READY) return;
     if (stale(r, in)) {
         /* Its code or settings were replaced (or it is going away): it
@@ -300,6 +301,7 @@ static void instance_exited(router_t *r, instance_t *in)
         in->n_busy--;
         invoke_fail(r, c, "Runtime.ExitError", "%s", why);
     }
+    fc_instance_gone(r, in);
     if (was_starting && fn->n_queued > fn->n_starting * (unsigned)fn->cfg.instance_concurrency + fn->n_returning) {
         /* Init failed and nothing else on its way would serve the oldest
          * waiting call: that call gets the init error. */
@@ -336,6 +338,18 @@ static void init_timeout_cb(loop_t *l, void *arg)
     in->init_timer = NULL;
     router_t *r = in->router;
     logs_emit(router_daemon(r)->logs, in->fn->cfg.name, "", "INIT_REPORT Status: timeout", 27);
+    if (in->rt->api == RUNTIME_API_FC && !in->init_error) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "The CA's http server cannot be started: no server listening on port %d after %u ms",
+                 in->fc_port, INIT_TIMEOUT_MS);
+        in->init_error = true;
+        snprintf(in->init_error_type, sizeof in->init_error_type, "FunctionNotStarted");
+        in->init_error_body = NULL;
+        buf_t b = { 0 };
+        buf_appendf(&b, "{\"errorType\":\"FunctionNotStarted\",\"errorMessage\":\"%s\"}", msg);
+        in->init_error_body = buf_steal(&b, &in->init_error_len);
+    }
     instance_kill(r, in);
 }
 
@@ -355,12 +369,21 @@ void instance_kill(router_t *r, instance_t *in)
     sandbox_kill(&in->proc);
 }
 
-void instance_terminate(router_t *r, instance_t *in)
+static void terminate_now(router_t *r, instance_t *in)
 {
     if (in->exited || in->kill_timer) return;
-    set_state(in, INST_STOPPING);
     sandbox_terminate(&in->proc);
     in->kill_timer = loop_timer_add(router_daemon(r)->loop, TERM_GRACE_MS, kill_timer_cb, in);
+}
+
+void instance_terminate(router_t *r, instance_t *in)
+{
+    if (in->exited || in->kill_timer || in->state == INST_STOPPING) return;
+    bool was_ready = in->state == INST_READY;
+    set_state(in, INST_STOPPING);
+    /* FC's lifecycle hook: the server hears it is about to be stopped. */
+    if (was_ready && in->rt->api == RUNTIME_API_FC) fc_pre_stop(r, in, terminate_now);
+    else terminate_now(r, in);
 }
 
 /* ---- the activator ---- */
@@ -412,6 +435,15 @@ static void build_env(const router_fn_t *fn, const runtime_t *rt, const instance
     env_add(e, "AWS_REGION", NIMBUS_REGION);
     env_add(e, "AWS_DEFAULT_REGION", NIMBUS_REGION);
     env_add(e, "AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand");
+    if (rt->api == RUNTIME_API_FC) {
+        snprintf(buf, sizeof buf, "%d", in->fc_port);
+        env_add(e, "FC_SERVER_PORT", buf);
+        env_add(e, "FC_FUNCTION_NAME", c->name);
+        env_add(e, "FC_FUNCTION_HANDLER", c->handler);
+        snprintf(buf, sizeof buf, "%d", c->memory_mb);
+        env_add(e, "FC_FUNCTION_MEMORY_SIZE", buf);
+        env_add(e, "FC_REGION", NIMBUS_REGION);
+    }
     if (c->instance_concurrency > 1) {
         /* The name AWS' own runtime clients read to pull calls concurrently. */
         snprintf(buf, sizeof buf, "%d", c->instance_concurrency);
@@ -455,6 +487,12 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err)
     memcpy(in->code_hex, fn->cfg.code_hex, sizeof in->code_hex);
     in->state = INST_STOPPING;   /* set_state below counts the transition */
 
+    if (rt->api == RUNTIME_API_FC && (in->fc_port = fc_pick_port(err)) < 0) {
+        free(in->parked);
+        free(in->answered);
+        free(in);
+        return NULL;
+    }
     envlist_t env = { .n = 0 };
     build_env(fn, rt, in, &env);
     char cgname[64];
@@ -486,6 +524,10 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err)
     set_state(in, INST_STARTING);
     router_instance_added(r, in);
     in->init_timer = loop_timer_add(d->loop, INIT_TIMEOUT_MS, init_timeout_cb, in);
+    if (rt->api == RUNTIME_API_FC && fc_instance_started(r, in, err) < 0) {
+        instance_kill(r, in);   /* reaped and released through its pidfd */
+        return NULL;
+    }
     return in;
 }
 
@@ -501,5 +543,6 @@ void instance_deliver(router_t *r, instance_t *in, call_t *c)
         c->init_ns = in->init_ns;
     }
     invoke_started(r, c, in);
-    runtime_api_send_event(in, c, ex);
+    if (in->rt->api == RUNTIME_API_FC) fc_invoke(r, in, c);
+    else runtime_api_send_event(in, c, ex);
 }

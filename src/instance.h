@@ -60,6 +60,7 @@ struct instance {
     loop_timer_t *kill_timer;  /* SIGKILL after the grace of a SIGTERM */
     bool exited;               /* its first process is gone; being released */
     void *fc;                  /* provided.fc: the daemon's HTTP client side */
+    int fc_port;               /* provided.fc: where its server listens */
     list_node_t fn_link;       /* in fn->instances */
     list_node_t idle_link;     /* in fn->idle while READY with a parked /next */
     list_node_t all_link;      /* in the router's list of all instances */

@@ -100,6 +100,7 @@ static void finish(router_t *r, call_t *c, const char *body, size_t len, const c
         list_remove(&c->link);
         c->fn->n_queued--;
     }
+    if (c->transport_end) c->transport_end(c);
     if (c->inst && list_linked(&c->inst_link)) {
         list_remove(&c->inst_link);
         c->inst->n_busy--;

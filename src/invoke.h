@@ -41,6 +41,9 @@ struct call {
     buf_t log;                  /* this call's log (tail kept for Tail) */
     list_node_t link;           /* in fn->queue while QUEUED */
     list_node_t inst_link;      /* in inst->calls while RUNNING */
+    void *transport;            /* how it reached its instance, when that is not
+                                   the runtime API (provided.fc's connection) */
+    void (*transport_end)(call_t *c); /* told when the call ends any other way */
 };
 
 /* HTTP handler for POST /2015-03-31/functions/{name}/invocations. `name`

@@ -31,6 +31,7 @@ static const cli_command_t cli_commands[] = {
     {"get", cli_cmd_get, cli_usage_get},
     {"delete", cli_cmd_delete, cli_usage_delete},
     {"logs", cli_cmd_logs, cli_usage_logs},
+    {"init", cli_cmd_init, cli_usage_init},
 };
 
 static const cli_command_t *cli_find_command(const char *name)
@@ -62,6 +63,8 @@ void cli_usage(FILE *out)
           "        delete a function\n"
           "  logs NAME [--request-id ID] [--since DURATION|EPOCH_MS] [--follow] [--limit N]\n"
           "        print a function's log lines\n"
+          "  init NAME --template python|node|c|bash|scf|fc [--dir DIR]\n"
+          "        create a function from a template, ready to deploy\n"
           "  help [COMMAND]\n"
           "        show this text or a command's usage\n"
           "\n"

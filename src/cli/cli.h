@@ -26,7 +26,7 @@
 #define CLI_ENDPOINT_ENV "NIMBUS_ENDPOINT"
 
 /* Run one client subcommand; argv[0] is the subcommand name ("deploy",
- * "invoke", "list", "get", "delete", "logs", or "help"). Returns the process
+ * "invoke", "list", "get", "delete", "logs", "init", or "help"). Returns the process
  * exit code. Prints only the command's output and at most one error line. */
 int cli_main(int argc, char **argv);
 
@@ -137,6 +137,8 @@ int cli_cmd_list(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_get(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_delete(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_logs(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+/* `init` scaffolds a function from a template; it never calls the daemon. */
+int cli_cmd_init(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 
 /* Per-subcommand usage text (for --help and `nimbus help CMD`). */
 void cli_usage_deploy(FILE *out);
@@ -145,5 +147,6 @@ void cli_usage_list(FILE *out);
 void cli_usage_get(FILE *out);
 void cli_usage_delete(FILE *out);
 void cli_usage_logs(FILE *out);
+void cli_usage_init(FILE *out);
 
 #endif
