@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""bench/runtimes.py BUILD_DIR — warm and cold latency per runtime, next to the
+bare start of each interpreter measured in the same run.
+
+For every runtime an echo function is deployed on a fresh `nimbus serve`:
+  warm  = loadgen, 1 connection, BENCH_DURATION s (default 3) after a warm-up call;
+  cold  = BENCH_COLD samples (default 20): UpdateFunctionConfiguration (a new
+          Description retires the warm instance), then one timed invoke; the
+          REPORT's Init Duration is collected from the log tail too;
+  floor = the interpreter alone, spawned and reaped BENCH_COLD times
+          (/usr/bin/python3 -S -c pass, /usr/bin/node -e 0, /bin/bash -c :, and
+          the static native bootstrap's own exec for provided/C).
+Prints a table and writes BUILD_DIR/bench-runtimes.txt. Exit 1 only if
+something could not be run at all.
+"""
+import base64, http.client, io, json, os, re, shutil, signal, statistics, subprocess
+import sys, tempfile, time, zipfile
+
+BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NIMBUS = os.path.join(BUILD, 'nimbus')
+LOADGEN = os.path.join(BUILD, 'bench', 'loadgen')
+NATIVE = os.path.join(BUILD, 'bench', 'bootstrap_native')
+CLIB = os.path.join(BUILD, 'runtimes', 'c', 'libnimbus-runtime.a')
+DUR = os.environ.get('BENCH_DURATION', '3')
+COLD = int(os.environ.get('BENCH_COLD', '20'))
+
+PY_ECHO = 'def handler(event, context):\n    return event\n'
+NODE_ECHO = 'exports.handler = async (event) => event;\n'
+BASH_ECHO = 'handler() { printf "%s" "$1"; }\n'
+C_ECHO = r'''#include "nimbus_runtime.h"
+static int handler(const nimbus_request *req, nimbus_response *res)
+{ nimbus_response_set(res, req->body, req->body_len, "application/json"); return 0; }
+int main(void) { return nimbus_runtime_run(handler); }
+'''
+FC_SERVER = r'''#!/usr/bin/python3
+import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def log_message(self, *a): pass
+    def do_POST(self):
+        b = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        self.send_response(200); self.send_header('x-fc-status', '200')
+        self.send_header('Content-Length', str(len(b))); self.end_headers(); self.wfile.write(b)
+    do_GET = do_POST
+http.server.HTTPServer(('0.0.0.0', int(os.environ['FC_SERVER_PORT'])), H).serve_forever()
+'''
+
+
+def zipped(files):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, 'w') as z:
+        for name, (data, mode) in files.items():
+            info = zipfile.ZipInfo(name, (2024, 1, 1, 0, 0, 0))
+            info.create_system = 3
+            info.external_attr = (0o100000 | mode) << 16
+            z.writestr(info, data)
+    return buf.getvalue()
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+def spawn_floor(argv, n):
+    """Median/p99 ms of spawning argv and reaping it (posix_spawn: cost
+    independent of this process' size)."""
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        pid = os.posix_spawn(argv[0], argv, {'PATH': '/usr/bin:/bin'})
+        os.waitpid(pid, 0)
+        ts.append((time.perf_counter() - t) * 1000)
+    return statistics.median(ts), pct(ts, 99)
+
+
+class Api:
+    def __init__(self, port):
+        self.port = port
+
+    def call(self, method, path, body=None, headers=None):
+        c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=120)
+        data = json.dumps(body).encode() if isinstance(body, dict) else body
+        c.request(method, path, body=data, headers=headers or {})
+        r = c.getresponse()
+        out = (r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read())
+        c.close()
+        return out
+
+
+def functions(tmp):
+    fns = []
+    if os.access(NATIVE, os.X_OK):
+        fns.append(('provided (native C)', 'provided', 'x.y',
+                    {'bootstrap': (open(NATIVE, 'rb').read(), 0o755)}, 'native'))
+    if os.path.exists(CLIB):
+        exe = os.path.join(tmp, 'c-bootstrap')
+        src = os.path.join(tmp, 'c_echo.c')
+        open(src, 'w').write(C_ECHO)
+        r = subprocess.run(['cc', '-O2', '-static', src, '-I', os.path.join(ROOT, 'runtimes', 'c'),
+                            CLIB, '-lpthread', '-o', exe], capture_output=True)
+        if r.returncode == 0:
+            fns.append(('C library', 'provided', 'x.y', {'bootstrap': (open(exe, 'rb').read(), 0o755)}, 'native'))
+        else:
+            print('bench: C library echo did not build: %s' % r.stderr.decode()[-300:], file=sys.stderr)
+    fns.append(('python3.11', 'python3.11', 'app.handler', {'app.py': (PY_ECHO, 0o644)}, 'python'))
+    fns.append(('nodejs20.x', 'nodejs20.x', 'index.handler', {'index.js': (NODE_ECHO, 0o644)}, 'node'))
+    fns.append(('bash', 'bash', 'fn.handler', {'fn.sh': (BASH_ECHO, 0o644)}, 'bash'))
+    fns.append(('provided.fc (py server)', 'provided.fc', 'x.y', {'bootstrap': (FC_SERVER, 0o755)}, 'python'))
+    scf = os.path.join(ROOT, 'examples', 'scf-hello', 'bootstrap')
+    if os.path.exists(scf):
+        fns.append(('provided.scf (sh+curl)', 'provided.scf', 'x.y',
+                    {'bootstrap': (open(scf, 'rb').read(), 0o755)}, 'bash'))
+    return fns
+
+
+def main():
+    for f in (NIMBUS, LOADGEN):
+        if not os.access(f, os.X_OK):
+            sys.exit('bench: missing %s (run make build)' % f)
+    tmp = tempfile.mkdtemp(prefix='nimbus-rtbench.')
+    srv = subprocess.Popen([NIMBUS, 'serve', '--listen', '127.0.0.1:0', '--data-dir', os.path.join(tmp, 'data')],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        line = srv.stdout.readline().decode()
+        m = re.search(r':(\d+)\s*$', line)
+        if not m:
+            sys.exit('bench: nimbus serve did not start: %r' % line)
+        port = int(m.group(1))
+        api = Api(port)
+        floors = {
+            'python': spawn_floor(['/usr/bin/python3', '-S', '-c', 'pass'], COLD),
+            'node': spawn_floor(['/usr/bin/node', '-e', '0'], COLD),
+            'bash': spawn_floor(['/bin/bash', '-c', ':'], COLD),
+            'native': spawn_floor([NATIVE, '--version'], COLD) if os.access(NATIVE, os.X_OK) else (0, 0),
+        }
+        rows = []
+        for label, runtime, handler, files, floor in functions(tmp):
+            name = re.sub(r'[^a-z0-9]+', '-', label.lower()).strip('-')[:40]
+            st, h, raw = api.call('POST', '/2015-03-31/functions', {
+                'FunctionName': name, 'Runtime': runtime, 'Handler': handler, 'Timeout': 30,
+                'MemorySize': 256, 'Code': {'ZipFile': base64.b64encode(zipped(files)).decode()}})
+            if st != 201:
+                print('bench: deploy %s failed: %s %s' % (label, st, raw[:200]), file=sys.stderr)
+                continue
+            inv = '/2015-03-31/functions/%s/invocations' % name
+            colds, inits, errors = [], [], 0
+            for i in range(COLD):
+                api.call('PUT', '/2015-03-31/functions/%s/configuration' % name, {'Description': 'cold %d' % i})
+                time.sleep(0.05)
+                t = time.perf_counter()
+                st, h, body = api.call('POST', inv, b'{"hello":"world"}', {'X-Amz-Log-Type': 'Tail'})
+                colds.append((time.perf_counter() - t) * 1000)
+                if st != 200 or 'x-amz-function-error' in h:
+                    errors += 1
+                tail = base64.b64decode(h.get('x-amz-log-result', '')).decode('utf-8', 'replace')
+                m = re.search(r'Init Duration: ([\d.]+) ms', tail)
+                if m:
+                    inits.append(float(m.group(1)))
+            api.call('POST', inv, b'{}')
+            out = subprocess.run([LOADGEN, '--url', 'http://127.0.0.1:%d%s' % (port, inv), '--connections', '1',
+                                  '--duration', DUR, '--warmup', '1', '--body', '{"hello":"world"}'],
+                                 capture_output=True, timeout=int(DUR) + 30).stdout.decode()
+            w = dict(kv.split('=') for kv in out.split())
+            errors += int(w.get('errors', 0))
+            rows.append((label, float(w['p50_us']) / 1000, float(w['p99_us']) / 1000, float(w['rps']),
+                         statistics.median(colds), pct(colds, 99),
+                         statistics.median(inits) if inits else float('nan'), floors[floor], floor, errors))
+        lines = ['Nimbus runtimes benchmark: %s, %d cold samples, warm = %s s on 1 connection' %
+                 (time.strftime('%Y-%m-%d %H:%M:%S'), COLD, DUR), '',
+                 '%-24s | %9s | %9s | %8s | %9s | %9s | %9s | %-22s | %s' % (
+                     'runtime', 'warm p50', 'warm p99', 'warm r/s', 'cold p50', 'cold p99', 'init p50',
+                     'bare start p50/p99', 'errors'),
+                 '-' * 24 + '-+-' + '-+-'.join(['-' * 9] * 2 + ['-' * 8] + ['-' * 9] * 3 + ['-' * 22]) + '-+-------']
+        for (label, wp50, wp99, rps, cp50, cp99, ip50, fl, fname, errors) in rows:
+            lines.append('%-24s | %6.2f ms | %6.2f ms | %8.0f | %6.1f ms | %6.1f ms | %6.1f ms | %-6s %5.1f / %5.1f ms | %d' % (
+                label, wp50, wp99, rps, cp50, cp99, ip50, fname, fl[0], fl[1], errors))
+        lines += ['', 'cold = client-measured latency of the first call on a new instance (spawn, runtime start,',
+                  'handler import, the call); init = the REPORT line\'s Init Duration (spawn -> first /next);',
+                  'bare start = exec + exit of the interpreter alone. Goals: python cold <= 10 ms, node <= 30 ms.']
+        text = '\n'.join(lines)
+        print(text)
+        with open(os.path.join(BUILD, 'bench-runtimes.txt'), 'w') as f:
+            f.write(text + '\n')
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        try:
+            srv.wait(15)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
