@@ -73,7 +73,7 @@ static void write_report(router_t *r, call_t *c, const char *status)
 {
     if (c->state != CALL_RUNNING) return;
     instance_t *in = c->inst;
-    if (in) instance_drain_output(r, in);
+    /* Its output was read when it answered, timed out or exited. */
     double ms = (double)(loop_now_ns() - c->start_ns) / 1e6;
     double init_ms = c->cold ? (double)c->init_ns / 1e6 : 0;
     /* Custom runtimes are billed for init too, rounded up to the ms. */
@@ -178,6 +178,7 @@ static void deadline_cb(loop_t *l, void *arg)
         /* The instance may be mid-handler: its state cannot be trusted, so
          * it ends with the call (never reused). Other calls it was running
          * end with it (Runtime.ExitError). */
+        instance_drain_output(r, in);   /* its output so far is this call's */
         list_remove(&c->inst_link);
         in->n_busy--;
         instance_kill(r, in);

@@ -45,8 +45,6 @@ typedef struct {
 struct loop {
     int epfd;
     bool stopping;
-    struct epoll_event *batch;  /* events of the current epoll_wait */
-    int batch_n, batch_i;       /* its size, and the next to dispatch */
     fd_slot_t *fds;       /* indexed by fd */
     size_t nfds;
 
@@ -370,27 +368,16 @@ int loop_run(loop_t *l, err_t *err)
             if (errno == EINTR) continue;
             return err_sys(err, "epoll_wait");
         }
-        l->batch = evs;
-        l->batch_n = n;
         for (int i = 0; i < n && !l->stopping; i++) {
-            l->batch_i = i + 1;
             int fd = evs[i].data.fd;
             /* A callback earlier in this batch may have removed this fd. */
             if ((size_t)fd >= l->nfds || !l->fds[fd].used) continue;
             fd_slot_t s = l->fds[fd];
             s.fn(l, fd, evs[i].events, s.arg);
         }
-        l->batch_n = 0;
         run_timers(l);
     }
     return 0;
-}
-
-bool loop_fd_ready_pending(const loop_t *l, int fd)
-{
-    for (int i = l->batch_i; i < l->batch_n; i++)
-        if (l->batch[i].data.fd == fd) return true;
-    return false;
 }
 
 void loop_stop(loop_t *l) { l->stopping = true; }

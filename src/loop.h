@@ -56,12 +56,6 @@ void loop_timer_cancel(loop_t *l, loop_timer_t *t);
  * `done(loop, arg)` on the loop thread (done may be NULL). FIFO per worker
  * pool; no ordering between concurrently running items. */
 void loop_submit(loop_t *l, loop_work_fn work, loop_done_fn done, void *arg);
-/* True if `fd` was reported ready by the current epoll_wait and its
- * callback has not run yet. Lets a callback learn, without a syscall,
- * whether another fd already has data waiting (e.g. an instance's output
- * written before the answer that is being handled). */
-bool loop_fd_ready_pending(const loop_t *l, int fd);
-
 /* Number of submitted items whose done callback has not run yet. */
 unsigned loop_pending_work(const loop_t *l);
 
