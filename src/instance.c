@@ -33,6 +33,7 @@ static unsigned long g_instance_seq;
  * only these. fn->n_starting counts instances in init; fn->n_returning
  * counts slots whose /next is on its way. */
 static void drain(router_t *r, instance_t *in);
+static void flush_partial(router_t *r, instance_t *in);
 
 static void idle_update(instance_t *in)
 {
@@ -60,6 +61,8 @@ void instance_answered(instance_t *in, call_t *c)
     /* What it printed before answering belongs to this call: read it while
      * the call is still the instance's. */
     drain(in->router, in);
+    /* Text without a final newline (print(x, end="")) is this call's too. */
+    flush_partial(in->router, in);
     list_remove(&c->inst_link);
     in->n_busy--;
     memcpy(in->answered[in->answered_next], c->request_id, 37);

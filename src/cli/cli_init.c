@@ -37,8 +37,8 @@ static const init_template_t INIT_TEMPLATES[] = {
     {"node", "nodejs20.x", "index.handler", ".mjs .js .cjs", false},
     {"c", "provided", "bootstrap", NULL, true},
     {"bash", "bash", "function.handler", ".sh", false},
-    {"scf", "provided.scf", "bootstrap", NULL, false},
-    {"fc", "provided.fc", "bootstrap", NULL, false},
+    {"scf", "provided.scf", "index.main_handler", NULL, false},
+    {"fc", "provided.fc", "index.handler", NULL, false},
 };
 #define INIT_TEMPLATE_LIST "python, node, c, bash, scf, fc"
 
@@ -58,8 +58,9 @@ void cli_usage_init(FILE *out)
           "Templates: " INIT_TEMPLATE_LIST ".\n"
           "  python  app.py, runtime python3.11      node  index.mjs, runtime nodejs20.x\n"
           "  c       main.c + Makefile (libnimbus-runtime), runtime provided\n"
-          "  bash    function.sh, runtime bash       scf   shell bootstrap, provided.scf\n"
-          "  fc      HTTP server bootstrap, runtime provided.fc\n"
+          "  bash    function.sh, runtime bash\n"
+          "  scf     bootstrap + index.sh (shell and curl), runtime provided.scf\n"
+          "  fc      bootstrap + server.py (an HTTP server), runtime provided.fc\n"
           "\n"
           "Options:\n"
           "  --template T       which template (required)\n"
