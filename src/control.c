@@ -26,7 +26,7 @@
  * concurrent deploy of the same ZIP just reused. */
 static pthread_mutex_t g_code_mu = PTHREAD_MUTEX_INITIALIZER;
 
-typedef enum { JOB_CREATE, JOB_UPDATE_CODE, JOB_UPDATE_CONFIG, JOB_DELETE, JOB_GET_ZIP } job_kind_t;
+typedef enum { JOB_CREATE, JOB_UPDATE_CODE, JOB_UPDATE_CONFIG, JOB_DELETE, JOB_GET_ZIP, JOB_CONCURRENCY } job_kind_t;
 
 typedef struct {
     daemon_t *d;
@@ -41,6 +41,7 @@ typedef struct {
     size_t zip_len;
     err_t err;
     int rc;
+    int reserved;                /* JOB_CONCURRENCY: the new value, -1 to delete */
 } job_t;
 
 static void job_abort(http_exchange_t *ex, void *arg)
@@ -82,6 +83,12 @@ static int save(job_t *j, bool insert)
 static int do_write(job_t *j)
 {
     if (j->kind == JOB_DELETE) return store_function_delete(j->d->store, j->name, &j->err);
+    if (j->kind == JOB_CONCURRENCY) {
+        /* A limit, not something instances run with: stored, and no new
+         * generation of instances. */
+        j->cfg.reserved_concurrency = j->reserved;
+        return save(j, false);
+    }
     cJSON *body = cJSON_ParseWithLength(j->body, j->body_len);
     if (!cJSON_IsObject(body)) {
         cJSON_Delete(body);
@@ -145,6 +152,14 @@ static void respond_config(http_exchange_t *ex, int status, const function_confi
     cJSON_Delete(o);
 }
 
+static void respond_concurrency(http_exchange_t *ex, int status, int reserved)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (reserved >= 0) cJSON_AddNumberToObject(o, "ReservedConcurrentExecutions", reserved);
+    daemon_respond_json(ex, status, cJSON_PrintUnformatted(o));
+    cJSON_Delete(o);
+}
+
 static void job_done(loop_t *l, void *arg)
 {
     (void)l;
@@ -175,6 +190,13 @@ static void job_done(loop_t *l, void *arg)
     } else if (j->kind == JOB_CREATE) {
         fn = router_add(d->router, &j->cfg);
         if (j->ex) respond_config(j->ex, 201, &j->cfg);
+    } else if (j->kind == JOB_CONCURRENCY) {
+        if (fn) {
+            fn->cfg.reserved_concurrency = j->reserved;
+            router_schedule(d->router, fn);
+        }
+        if (j->ex && j->reserved < 0) http_respond(j->ex, 204, NULL, 0, NULL, 0);
+        else if (j->ex) respond_concurrency(j->ex, 200, j->reserved);
     } else if (j->kind == JOB_DELETE) {
         if (fn) {
             memcpy(j->old_hex, fn->cfg.code_hex, sizeof j->old_hex);
@@ -261,6 +283,10 @@ static void get_function(daemon_t *d, http_exchange_t *ex, http_request_t *req, 
     snprintf(loc, sizeof loc, "http://%s/nimbus/v1/code/%s.zip", host ? host : "127.0.0.1", fn->cfg.code_hex);
     cJSON_AddStringToObject(code, "Location", loc);
     cJSON_AddObjectToObject(o, "Tags");
+    if (fn->cfg.reserved_concurrency >= 0) {
+        cJSON *conc = cJSON_AddObjectToObject(o, "Concurrency");
+        cJSON_AddNumberToObject(conc, "ReservedConcurrentExecutions", fn->cfg.reserved_concurrency);
+    }
     (void)d;
     daemon_respond_json(ex, 200, cJSON_PrintUnformatted(o));
     cJSON_Delete(o);
@@ -368,6 +394,58 @@ void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const
     if (!j) { daemon_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
     function_config_free(&j->cfg);
     function_config_copy(&j->cfg, &fn->cfg);
+    submit(j);
+}
+
+void control_handle_concurrency(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *seg)
+{
+    char *decoded = util_url_decode(seg, strlen(seg));
+    char name[300];
+    path_name(decoded ? decoded : seg, name, sizeof name);
+    free(decoded);
+    router_fn_t *fn = function_name_valid(name) ? router_find(d->router, name) : NULL;
+    if (!fn) {
+        char arn[400];
+        function_arn(name, NULL, arn, sizeof arn);
+        daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found: %s", arn);
+        return;
+    }
+    const char *m = req->method;
+    if (strcmp(m, "GET") == 0) { respond_concurrency(ex, 200, fn->cfg.reserved_concurrency); return; }
+    int value = -1;
+    if (strcmp(m, "PUT") == 0) {
+        cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "ReservedConcurrentExecutions");
+        bool ok = cJSON_IsNumber(v) && v->valuedouble == (double)(int)v->valuedouble;
+        value = ok ? (int)v->valuedouble : -1;
+        cJSON_Delete(body);
+        if (!ok || value < 0) {
+            daemon_respond_error(ex, 400, "ValidationException",
+                                 "1 validation error detected: Value at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 0");
+            return;
+        }
+        if (value > d->cfg.account_concurrency) {
+            daemon_respond_error(ex, 400, "InvalidParameterValueException",
+                                 "Specified ReservedConcurrentExecutions for function (%d) is above the account's concurrency limit of [%d].",
+                                 value, d->cfg.account_concurrency);
+            return;
+        }
+    } else if (strcmp(m, "DELETE") != 0) {
+        daemon_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
+        return;
+    }
+    if (fn->updating) {
+        char arn[200];
+        function_arn(name, NULL, arn, sizeof arn);
+        daemon_respond_error(ex, 409, "ResourceConflictException",
+                             "The operation cannot be performed at this time. An update is in progress for resource: %s", arn);
+        return;
+    }
+    job_t *j = job_new(d, ex, JOB_CONCURRENCY, name);
+    if (!j) { daemon_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
+    function_config_free(&j->cfg);
+    function_config_copy(&j->cfg, &fn->cfg);
+    j->reserved = value;
     submit(j);
 }
 

@@ -17,6 +17,10 @@ void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const
 /* Remove the code tree `hex` if no function and no live instance uses it
  * any more (runs the check and removal on a worker). */
 void control_collect_code(daemon_t *d, const char *hex);
+/* PutFunctionConcurrency (PUT /2017-10-31/functions/NAME/concurrency),
+ * GetFunctionConcurrency (GET /2019-09-30/...), DeleteFunctionConcurrency
+ * (DELETE /2017-10-31/...). `seg` is the raw NAME path segment. */
+void control_handle_concurrency(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *seg);
 /* GET /nimbus/v1/code/<hex>.zip: the stored ZIP (GetFunction's
  * Code.Location). */
 void control_get_code(daemon_t *d, http_exchange_t *ex, const char *hex);

@@ -22,6 +22,7 @@
 
 #include "cgroup.h"
 #include "control.h"
+#include "instance.h"
 #include "invoke.h"
 #include "logs.h"
 #include "router.h"
@@ -39,6 +40,10 @@ void daemon_config_defaults(daemon_config_t *c)
     c->max_unzipped_bytes = 262144000;
     c->invoke_max_bytes = 6291456;
     c->max_instances_per_fn = 100;
+    c->account_concurrency = 1000;
+    c->keep_alive_s = 120;
+    c->throttle_wait_ms = 5000;
+    c->max_queue = 10000;
     c->workers = 4;
 }
 
@@ -134,9 +139,31 @@ static void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
         control_handle(d, ex, req, rest);
         return;
     }
+    /* Concurrency lives under two other API dates. */
+    static const char C1[] = "/2017-10-31/functions/", C2[] = "/2019-09-30/functions/";
+    if (strncmp(p, C1, sizeof C1 - 1) == 0 || strncmp(p, C2, sizeof C2 - 1) == 0) {
+        const char *seg = p + sizeof C1 - 1, *slash = strchr(seg, '/');
+        if (slash && strcmp(slash, "/concurrency") == 0) {
+            char *name = strndup(seg, (size_t)(slash - seg));
+            if (name) control_handle_concurrency(d, ex, req, name);
+            else daemon_respond_error(ex, 500, "ServiceException", "out of memory");
+            free(name);
+            return;
+        }
+    }
     static const char LOGS_PRE[] = "/nimbus/v1/functions/";
     if (strncmp(p, LOGS_PRE, sizeof LOGS_PRE - 1) == 0 && strcmp(req->method, "GET") == 0) {
         const char *name = p + sizeof LOGS_PRE - 1, *slash = strchr(name, '/');
+        if (slash && strcmp(slash, "/instances") == 0) {
+            char *raw = strndup(name, (size_t)(slash - name));
+            char *dec = raw ? util_url_decode(raw, strlen(raw)) : NULL;
+            router_fn_t *fn = dec ? router_find(d->router, dec) : NULL;
+            if (fn) daemon_respond_json(ex, 200, instance_list_json(fn));
+            else daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found: %s", dec ? dec : "");
+            free(raw);
+            free(dec);
+            return;
+        }
         if (slash && strcmp(slash, "/logs") == 0) {
             char *raw = strndup(name, (size_t)(slash - name));
             char *dec = raw ? util_url_decode(raw, strlen(raw)) : NULL;
@@ -154,9 +181,9 @@ static void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
     }
     if (strcmp(p, "/nimbus/v1/health") == 0) {
         char *s = NULL;
-        if (asprintf(&s, "{\"status\":\"%s\",\"functions\":%zu,\"instances\":%u,\"cgroup\":\"%s\"}",
+        if (asprintf(&s, "{\"status\":\"%s\",\"functions\":%zu,\"instances\":%u,\"inflight\":%u,\"cgroup\":\"%s\"}",
                      d->stopping ? "stopping" : "ok", router_count(d->router),
-                     router_instance_count(d->router), cgroup_version()) < 0)
+                     router_instance_count(d->router), router_inflight(d->router), cgroup_version()) < 0)
             s = NULL;
         daemon_respond_json(ex, 200, s);
         return;

@@ -23,6 +23,11 @@ typedef struct {
     size_t max_unzipped_bytes;   /* --max-unzipped-bytes, default 250 MB */
     size_t invoke_max_bytes;     /* sync payload limit, 6 MB (6291456) */
     int max_instances_per_fn;    /* default 100 */
+    int account_concurrency;     /* --account-concurrency: calls in flight, all functions (1000) */
+    int keep_alive_s;            /* --keep-alive: idle instance reclaimed after (120 s) */
+    int throttle_wait_ms;        /* --throttle-wait-ms: how long a call over the limits
+                                    waits for room before its 429 (5000) */
+    int max_queue;               /* waiting calls per function before an immediate 429 */
     int workers;                 /* worker threads for blocking work */
     char runtime_dir[512];       /* --runtime-dir: language bootstraps ("" = default) */
 } daemon_config_t;

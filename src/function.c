@@ -97,6 +97,7 @@ void function_config_init(function_config_t *c)
     c->timeout_s = 3;
     c->instance_concurrency = 1;
     c->http_port = 9000;
+    c->reserved_concurrency = -1;
     strcpy(c->role, DEFAULT_ROLE);
     strcpy(c->version, "$LATEST");
 }
@@ -366,8 +367,8 @@ int function_config_apply_json(function_config_t *c, const cJSON *body, bool cre
 
     const char *name = NULL, *runtime = NULL, *handler = NULL, *desc = NULL, *role = NULL;
     const char *pkg = NULL;
-    bool has_mem, has_timeout, has_conc, has_port;
-    double mem = 0, timeout = 0, conc = 0, port = 0;
+    bool has_mem, has_timeout, has_conc, has_port, has_ka;
+    double mem = 0, timeout = 0, conc = 0, port = 0, ka = 0;
     if ((create && want_string(member(body, "FunctionName"), "FunctionName", &name, err)) ||
         want_string(member(body, "Runtime"), "Runtime", &runtime, err) ||
         want_string(member(body, "Handler"), "Handler", &handler, err) ||
@@ -377,7 +378,8 @@ int function_config_apply_json(function_config_t *c, const cJSON *body, bool cre
         want_int(member(body, "MemorySize"), "MemorySize", &has_mem, &mem, err) ||
         want_int(member(body, "Timeout"), "Timeout", &has_timeout, &timeout, err) ||
         want_int(member(body, "InstanceConcurrency"), "InstanceConcurrency", &has_conc, &conc, err) ||
-        want_int(member(body, "HttpPort"), "HttpPort", &has_port, &port, err))
+        want_int(member(body, "HttpPort"), "HttpPort", &has_port, &port, err) ||
+        want_int(member(body, "KeepAliveSeconds"), "KeepAliveSeconds", &has_ka, &ka, err))
         return -1;
     const cJSON *init = member(body, "Initializer");
     if (init && !cJSON_IsBool(init)) return err_set(err, ERR_INVALID, "Initializer must be a boolean");
@@ -420,6 +422,7 @@ int function_config_apply_json(function_config_t *c, const cJSON *body, bool cre
     if (has_timeout && (timeout < 1 || timeout > 900)) verr_range(&v, timeout, "timeout", 1, 900);
     if (has_conc && (conc < 1 || conc > 200)) verr_range(&v, conc, "instanceConcurrency", 1, 200);
     if (has_port && (port < 1 || port > 65535)) verr_range(&v, port, "httpPort", 1, 65535);
+    if (has_ka && (ka < 0 || ka > 86400)) verr_range(&v, ka, "keepAliveSeconds", 0, 86400);
     if (pkg && strcmp(pkg, "Zip") != 0 && strcmp(pkg, "Image") != 0)
         verr_add(&v, pkg, "packageType", "Member must satisfy enum value set: [Image, Zip]");
 
@@ -461,6 +464,7 @@ int function_config_apply_json(function_config_t *c, const cJSON *body, bool cre
     if (has_timeout) c->timeout_s = (int)timeout;
     if (has_conc) c->instance_concurrency = (int)conc;
     if (has_port) c->http_port = (int)port;
+    if (has_ka) c->keep_alive_s = (int)ka;
     if (init) c->initializer = cJSON_IsTrue(init);
     if (envobj) {
         env_free(c->env, c->nenv);
@@ -512,6 +516,7 @@ cJSON *function_config_to_api_json(const function_config_t *c)
     cJSON *tr = cJSON_AddObjectToObject(o, "TracingConfig");
     cJSON_AddStringToObject(tr, "Mode", "PassThrough");
     cJSON_AddNumberToObject(o, "InstanceConcurrency", c->instance_concurrency);
+    if (c->keep_alive_s) cJSON_AddNumberToObject(o, "KeepAliveSeconds", c->keep_alive_s);
     if (strcmp(c->runtime, "provided.fc") == 0) {
         cJSON_AddNumberToObject(o, "HttpPort", c->http_port);
         cJSON_AddBoolToObject(o, "Initializer", c->initializer);
@@ -551,6 +556,8 @@ char *function_config_serialize(const function_config_t *c)
     cJSON_AddNumberToObject(o, "instance_concurrency", c->instance_concurrency);
     cJSON_AddNumberToObject(o, "http_port", c->http_port);
     cJSON_AddBoolToObject(o, "initializer", c->initializer);
+    cJSON_AddNumberToObject(o, "keep_alive_s", c->keep_alive_s);
+    cJSON_AddNumberToObject(o, "reserved_concurrency", c->reserved_concurrency);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s) abort();
@@ -582,7 +589,7 @@ int function_config_deserialize(function_config_t *c, const char *json, err_t *e
         return err_set(err, ERR_INTERNAL, "stored function config is not a JSON object");
     }
     double ver = 1, mem = c->memory_mb, to = c->timeout_s, size = 0;
-    double conc = c->instance_concurrency, port = c->http_port;
+    double conc = c->instance_concurrency, port = c->http_port, ka = 0, rc = -1;
     bool ok = doc_number(o, "v", &ver) && ver <= STORE_DOC_VERSION &&
               doc_string(o, "name", c->name, sizeof c->name, true) &&
               doc_string(o, "runtime", c->runtime, sizeof c->runtime, false) &&
@@ -596,7 +603,10 @@ int function_config_deserialize(function_config_t *c, const char *json, err_t *e
               doc_string(o, "last_modified", c->last_modified, sizeof c->last_modified, false) &&
               doc_string(o, "revision_id", c->revision_id, sizeof c->revision_id, false) &&
               doc_string(o, "version", c->version, sizeof c->version, false) &&
-              doc_number(o, "instance_concurrency", &conc) && doc_number(o, "http_port", &port);
+              doc_number(o, "instance_concurrency", &conc) && doc_number(o, "http_port", &port) &&
+              doc_number(o, "keep_alive_s", &ka) && doc_number(o, "reserved_concurrency", &rc);
+    c->keep_alive_s = (int)ka;
+    c->reserved_concurrency = (int)rc;
     const cJSON *init = cJSON_GetObjectItemCaseSensitive(o, "initializer");
     c->initializer = cJSON_IsTrue(init);
     c->instance_concurrency = (int)conc;

@@ -42,6 +42,9 @@ typedef struct {
     int http_port;           /* provided.fc: the port the function's HTTP server
                                 listens on inside its instance, default 9000 */
     bool initializer;        /* provided.fc: call POST /initialize once per instance */
+    int keep_alive_s;        /* KeepAliveSeconds: idle instance reclaimed after it;
+                                0 = the server's --keep-alive */
+    int reserved_concurrency; /* PutFunctionConcurrency; -1 = none reserved */
 } function_config_t;
 
 /* Defaults: memory 128, timeout 3, version $LATEST, empty strings. */

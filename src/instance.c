@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "control.h"
 #include "fc.h"
 #include "invoke.h"
@@ -35,11 +37,38 @@ static unsigned long g_instance_seq;
 static void drain(router_t *r, instance_t *in);
 static void flush_partial(router_t *r, instance_t *in);
 
+static void keepalive_cb(loop_t *l, void *arg)
+{
+    (void)l;
+    instance_t *in = arg;
+    in->keepalive_timer = NULL;
+    /* Idle for its whole keep-alive: reclaim it (scale to zero). */
+    if (in->state == INST_READY && in->n_busy == 0 && in->n_returning == 0) instance_terminate(in->router, in);
+}
+
+/* Arm the keep-alive while the instance does nothing at all (ready, no
+ * call running, none answered and coming back); disarm otherwise. A call
+ * longer than the keep-alive is never cut: the timer only runs while idle. */
+static void keepalive_update(instance_t *in)
+{
+    loop_t *l = router_daemon(in->router)->loop;
+    bool idle = in->state == INST_READY && in->n_busy == 0 && in->n_returning == 0;
+    if (idle && !in->keepalive_timer) {
+        int s = in->fn->cfg.keep_alive_s > 0 ? in->fn->cfg.keep_alive_s
+                                             : router_daemon(in->router)->cfg.keep_alive_s;
+        in->keepalive_timer = loop_timer_add(l, (uint64_t)s * 1000u, keepalive_cb, in);
+    } else if (!idle && in->keepalive_timer) {
+        loop_timer_cancel(l, in->keepalive_timer);
+        in->keepalive_timer = NULL;
+    }
+}
+
 static void idle_update(instance_t *in)
 {
     bool want = in->state == INST_READY && in->n_parked > 0;
     if (want && !list_linked(&in->idle_link)) list_push_back(&in->fn->idle, &in->idle_link);
     if (!want) list_remove(&in->idle_link);
+    keepalive_update(in);
 }
 
 static void set_state(instance_t *in, instance_state_t st)
@@ -71,6 +100,7 @@ void instance_answered(instance_t *in, call_t *c)
         in->n_returning++;
         in->fn->n_returning++;
     }
+    keepalive_update(in);
 }
 
 bool instance_was_answered(const instance_t *in, const char *id)
@@ -288,7 +318,8 @@ static void instance_exited(router_t *r, instance_t *in)
     loop_del_fd(d->loop, in->proc.err_fd);
     loop_timer_cancel(d->loop, in->init_timer);
     loop_timer_cancel(d->loop, in->kill_timer);
-    in->init_timer = in->kill_timer = NULL;
+    loop_timer_cancel(d->loop, in->keepalive_timer);
+    in->init_timer = in->kill_timer = in->keepalive_timer = NULL;
 
     bool was_starting = in->state == INST_STARTING;
     set_state(in, INST_STOPPING);
@@ -543,6 +574,7 @@ void instance_deliver(router_t *r, instance_t *in, call_t *c)
     idle_update(in);
     list_push_back(&in->calls, &c->inst_link);
     in->n_busy++;
+    keepalive_update(in);
     if (in->calls_served++ == 0) {
         c->cold = true;
         c->init_ns = in->init_ns;
@@ -550,4 +582,30 @@ void instance_deliver(router_t *r, instance_t *in, call_t *c)
     invoke_started(r, c, in);
     if (in->rt->api == RUNTIME_API_FC) fc_invoke(r, in, c);
     else runtime_api_send_event(in, c, ex);
+}
+
+char *instance_list_json(router_fn_t *fn)
+{
+    static const char *const names[] = { "Starting", "Ready", "Stopping" };
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "Instances");
+    uint64_t now = loop_now_ns();
+    list_each(n, &fn->instances) {
+        instance_t *in = list_entry(n, instance_t, fn_link);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "Id", in->id);
+        cJSON_AddStringToObject(e, "Version", "$LATEST");
+        cJSON_AddStringToObject(e, "State", names[in->state]);
+        cJSON_AddNumberToObject(e, "Pid", in->proc.pid);
+        cJSON_AddNumberToObject(e, "AgeMs", (double)((now - in->spawn_ns) / 1000000u));
+        cJSON_AddNumberToObject(e, "CallsServed", in->calls_served);
+        cJSON_AddNumberToObject(e, "Busy", in->n_busy);
+        cJSON_AddNumberToObject(e, "Capacity", in->capacity);
+        cJSON_AddNumberToObject(e, "PeakMemoryBytes", (double)sandbox_memory_peak(&in->proc));
+        if (in->ready_seen) cJSON_AddNumberToObject(e, "InitDurationMs", (double)in->init_ns / 1e6);
+        cJSON_AddItemToArray(arr, e);
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
 }

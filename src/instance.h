@@ -58,6 +58,7 @@ struct instance {
     buf_t out_line, err_line;  /* partial output lines */
     loop_timer_t *init_timer;  /* kills an instance stuck in init */
     loop_timer_t *kill_timer;  /* SIGKILL after the grace of a SIGTERM */
+    loop_timer_t *keepalive_timer; /* armed while wholly idle: reclaim at expiry */
     bool exited;               /* its first process is gone; being released */
     void *fc;                  /* provided.fc: the daemon's HTTP client side */
     int fc_port;               /* provided.fc: where its server listens */
@@ -86,6 +87,10 @@ call_t *instance_find_call(const instance_t *in, const char *id);
 void instance_kill(router_t *r, instance_t *in);
 /* Ask the instance to stop (SIGTERM, then SIGKILL after a grace period). */
 void instance_terminate(router_t *r, instance_t *in);
+/* GET /nimbus/v1/functions/NAME/instances: {"Instances":[{Id, Version,
+ * State, Pid, AgeMs, CallsServed, Busy, Capacity, MemoryBytes,
+ * PeakMemoryBytes, InitDurationMs}]} as a malloc'd string. */
+char *instance_list_json(router_fn_t *fn);
 /* Read output already waiting in its pipe (before END is written). */
 void instance_drain_output(router_t *r, instance_t *in);
 

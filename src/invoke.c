@@ -23,9 +23,12 @@
 #define LOG_TAIL_BYTES 4096u
 #define LOG_KEEP_BYTES (64u * 1024u)  /* a call's own log kept for the tail */
 
+static void throttle(router_t *r, call_t *c, const char *reason);
+
 static void call_free(router_t *r, call_t *c)
 {
     loop_timer_cancel(router_daemon(r)->loop, c->timer);
+    loop_timer_cancel(router_daemon(r)->loop, c->throttle_timer);
     free(c->payload);
     free(c->client_context);
     buf_free(&c->log);
@@ -64,6 +67,9 @@ void invoke_started(router_t *r, call_t *c, instance_t *in)
     c->state = CALL_RUNNING;
     c->inst = in;
     c->start_ns = loop_now_ns();
+    loop_timer_cancel(router_daemon(r)->loop, c->throttle_timer);
+    c->throttle_timer = NULL;
+    router_call_started(r, c->fn);
     sandbox_memory_reset(&in->proc);
     log_printf(r, c, "START RequestId: %s Version: $LATEST", c->request_id);
 }
@@ -121,8 +127,14 @@ static void finish(router_t *r, call_t *c, const char *body, size_t len, const c
         http_respond(c->ex, 200, h, n, body, len);
         free(tail);
     }
+    bool was_running = c->state == CALL_RUNNING;
+    router_fn_t *fn = c->fn;
+    router_fn_ref(fn);
     c->state = CALL_DONE;
     call_free(r, c);
+    /* Last: it may hand the freed concurrency to a waiting call. */
+    if (was_running) router_call_ended(r, fn);
+    router_fn_unref(r, fn);
 }
 
 void invoke_complete(router_t *r, call_t *c, const char *body, size_t len, const char *content_type)
@@ -173,6 +185,11 @@ static void deadline_cb(loop_t *l, void *arg)
     call_t *c = arg;
     router_t *r = c->router;
     c->timer = NULL;
+    if (c->state == CALL_QUEUED) {
+        /* Never reached an instance: held back by a limit, that is a 429. */
+        const char *reason = router_throttle_reason(r, c->fn);
+        if (reason) { throttle(r, c, reason); return; }
+    }
     instance_t *in = c->state == CALL_RUNNING ? c->inst : NULL;
     if (in) {
         /* The instance may be mid-handler: its state cannot be trusted, so
@@ -184,6 +201,40 @@ static void deadline_cb(loop_t *l, void *arg)
         instance_kill(r, in);
     }
     invoke_fail(r, c, "Sandbox.Timedout", "Task timed out after %d.00 seconds", c->fn->cfg.timeout_s);
+}
+
+/* Lambda's throttle answer: 429 TooManyRequestsException with its Reason
+ * and Retry-After. The call never ran. */
+static void throttle(router_t *r, call_t *c, const char *reason)
+{
+    if (c->ex) {
+        char rid[37];
+        util_uuid4(rid);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "Type", "User");
+        cJSON_AddStringToObject(o, "message", "Rate Exceeded.");
+        cJSON_AddStringToObject(o, "Reason", reason);
+        char *body = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        http_header_t h[] = { { "Content-Type", "application/json" },
+                              { "x-amzn-ErrorType", "TooManyRequestsException" },
+                              { "x-amzn-RequestId", rid }, { "Retry-After", "1" } };
+        http_respond_owned(c->ex, 429, h, 4, body, strlen(body));
+        c->ex = NULL;
+    }
+    finish(r, c, NULL, 0, NULL, false);
+}
+
+static void throttle_cb(loop_t *l, void *arg)
+{
+    (void)l;
+    call_t *c = arg;
+    c->throttle_timer = NULL;
+    if (c->state != CALL_QUEUED) return;
+    const char *reason = router_throttle_reason(c->router, c->fn);
+    /* Not over a limit, only waiting for an instance that is starting: it
+     * keeps waiting, up to its own deadline. */
+    if (reason) throttle(c->router, c, reason);
 }
 
 static void caller_gone(http_exchange_t *ex, void *arg)
@@ -311,6 +362,21 @@ void invoke_handle(daemon_t *d, http_exchange_t *ex, const char *path_name, cons
         return;
     }
 
+    if (fn->cfg.reserved_concurrency == 0 || fn->n_queued >= (unsigned)d->cfg.max_queue) {
+        /* Throttled outright: nothing may run, or the wait line is full. */
+        free(client_context);
+        char rid[37];
+        util_uuid4(rid);
+        const char *reason = fn->cfg.reserved_concurrency == 0 ? "ReservedFunctionConcurrentInvocationLimitExceeded"
+                                                               : "ConcurrentInvocationLimitExceeded";
+        char body[200];
+        int n = snprintf(body, sizeof body, "{\"Type\":\"User\",\"message\":\"Rate Exceeded.\",\"Reason\":\"%s\"}", reason);
+        http_header_t h[] = { { "Content-Type", "application/json" },
+                              { "x-amzn-ErrorType", "TooManyRequestsException" },
+                              { "x-amzn-RequestId", rid }, { "Retry-After", "1" } };
+        http_respond(ex, 429, h, 4, body, (size_t)n);
+        return;
+    }
     call_t *c = calloc(1, sizeof *c);
     if (!c) { free(client_context); daemon_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
     util_uuid4(c->request_id);
@@ -336,5 +402,9 @@ void invoke_handle(daemon_t *d, http_exchange_t *ex, const char *path_name, cons
     c->timer = loop_timer_add(d->loop, timeout_ms, deadline_cb, c);
     http_exchange_on_abort(ex, caller_gone, c);
     c->state = CALL_QUEUED;
+    /* Over the limits a call waits at most --throttle-wait-ms (and never
+     * past its deadline) before its 429. */
+    uint64_t wait = (uint64_t)d->cfg.throttle_wait_ms;
+    if (wait < timeout_ms) c->throttle_timer = loop_timer_add(d->loop, wait, throttle_cb, c);
     router_enqueue(d->router, c);
 }

@@ -38,6 +38,7 @@ struct call {
     uint64_t init_ns;           /* Init Duration if this call cold-started */
     bool cold;
     loop_timer_t *timer;        /* fires at the deadline */
+    loop_timer_t *throttle_timer; /* while QUEUED: end of the wait for room (429) */
     buf_t log;                  /* this call's log (tail kept for Tail) */
     list_node_t link;           /* in fn->queue while QUEUED */
     list_node_t inst_link;      /* in inst->calls while RUNNING */

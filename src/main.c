@@ -14,12 +14,16 @@ static void serve_usage(FILE *f)
             "usage: nimbus serve [--listen HOST:PORT] [--data-dir DIR]\n"
             "                    [--max-zip-bytes N] [--max-unzipped-bytes N]\n"
             "                    [--max-invoke-bytes N] [--workers N] [--runtime-dir DIR]\n"
+            "                    [--account-concurrency N] [--max-instances N]\n"
+            "                    [--keep-alive SECONDS] [--throttle-wait-ms MS]\n"
             "\n"
             "Run the Nimbus platform: the Lambda-compatible API on HOST:PORT\n"
             "(default 127.0.0.1:8080; port 0 picks a free one) with its state in DIR\n"
             "(default ./data). SIGTERM or SIGINT finishes in-flight calls, then exits 0.\n"
             "Limits: deployment package 50 MB zipped / 250 MB unzipped, invoke payload\n"
-            "6 MB (6291456 bytes), as Lambda's.\n");
+            "6 MB (6291456 bytes), as Lambda's. Concurrency: 1000 calls in flight per\n"
+            "account, 100 instances per function; a call over a limit waits up to\n"
+            "5000 ms for room, then gets 429. Idle instances are reclaimed after 120 s.\n");
 }
 
 static int parse_size(const char *s, size_t *out)
@@ -62,6 +66,16 @@ static int serve_main(int argc, char **argv)
             size_t *dst = a[6] == 'z' ? &cfg.max_zip_bytes
                         : a[6] == 'u' ? &cfg.max_unzipped_bytes : &cfg.invoke_max_bytes;
             if (parse_size(v, dst) < 0) { fprintf(stderr, "nimbus serve: %s wants a positive number\n", a); return 2; }
+        } else if (strcmp(a, "--account-concurrency") == 0 || strcmp(a, "--keep-alive") == 0 ||
+                   strcmp(a, "--throttle-wait-ms") == 0 || strcmp(a, "--max-instances") == 0) {
+            size_t n;
+            if (parse_size(v, &n) < 0 || n > 100000000) {
+                fprintf(stderr, "nimbus serve: %s wants a positive number\n", a);
+                return 2;
+            }
+            int *dst = a[2] == 'a' ? &cfg.account_concurrency : a[2] == 'k' ? &cfg.keep_alive_s
+                     : a[2] == 't' ? &cfg.throttle_wait_ms : &cfg.max_instances_per_fn;
+            *dst = (int)n;
         } else if (strcmp(a, "--workers") == 0) {
             size_t n;
             if (parse_size(v, &n) < 0 || n > 64) { fprintf(stderr, "nimbus serve: --workers wants 1..64\n"); return 2; }
@@ -79,6 +93,10 @@ int main(int argc, char **argv)
     if (argc < 2) {
         cli_usage(stderr);
         return 2;
+    }
+    if (strcmp(argv[1], "help") == 0 && argc > 2) {
+        if (strcmp(argv[2], "serve") == 0) { serve_usage(stdout); return 0; }
+        return cli_main(argc - 1, argv + 1);   /* `nimbus help CMD` */
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         cli_usage(stdout);

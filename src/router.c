@@ -21,6 +21,9 @@ struct router {
     size_t nfns, cap;
     list_node_t all;     /* every live instance (instance_t.all_link) */
     unsigned n_instances;
+    unsigned inflight;   /* calls running, all functions */
+    bool starved;        /* a call waited on the account limit: when a call
+                            ends, look at every function's queue */
 };
 
 router_t *router_new(daemon_t *d)
@@ -168,11 +171,67 @@ static call_t *dequeue(router_fn_t *fn)
     return list_entry(n, call_t, link);
 }
 
+static unsigned max_instances(const router_t *r, const router_fn_t *fn)
+{
+    unsigned max = (unsigned)r->d->cfg.max_instances_per_fn;
+    if (fn->cfg.reserved_concurrency >= 0 && (unsigned)fn->cfg.reserved_concurrency < max)
+        max = (unsigned)fn->cfg.reserved_concurrency;
+    return max;
+}
+
+/* May one more call of fn run now? */
+static bool can_run(router_t *r, const router_fn_t *fn)
+{
+    if (fn->cfg.reserved_concurrency >= 0 && fn->inflight >= (unsigned)fn->cfg.reserved_concurrency)
+        return false;
+    if (r->inflight >= (unsigned)r->d->cfg.account_concurrency) {
+        r->starved = true;
+        return false;
+    }
+    return true;
+}
+
+const char *router_throttle_reason(const router_t *r, const router_fn_t *fn)
+{
+    bool reserved = fn->cfg.reserved_concurrency >= 0;
+    if (reserved && fn->inflight >= (unsigned)fn->cfg.reserved_concurrency)
+        return "ReservedFunctionConcurrentInvocationLimitExceeded";
+    if (r->inflight >= (unsigned)r->d->cfg.account_concurrency) return "ConcurrentInvocationLimitExceeded";
+    /* No room for another instance and none on its way: over the
+     * function's instance limit. */
+    if (fn->n_instances >= max_instances(r, fn) && fn->n_starting == 0 && fn->n_returning == 0)
+        return reserved ? "ReservedFunctionConcurrentInvocationLimitExceeded" : "ConcurrentInvocationLimitExceeded";
+    return NULL;
+}
+
+unsigned router_inflight(const router_t *r) { return r->inflight; }
+
+void router_call_started(router_t *r, router_fn_t *fn)
+{
+    r->inflight++;
+    fn->inflight++;
+}
+
+void router_call_ended(router_t *r, router_fn_t *fn)
+{
+    r->inflight--;
+    fn->inflight--;
+    if (r->starved && r->inflight < (unsigned)r->d->cfg.account_concurrency) {
+        /* Room freed on the account: every function with waiting calls
+         * gets a turn, in name order. */
+        r->starved = false;
+        for (size_t i = 0; i < r->nfns; i++)
+            if (r->fns[i]->n_queued) router_schedule(r, r->fns[i]);
+    } else if (fn->n_queued) {
+        router_schedule(r, fn);
+    }
+}
+
 void router_schedule(router_t *r, router_fn_t *fn)
 {
     /* Warm path: most recently parked instance first, so the others cool
      * down and can be reclaimed. */
-    while (fn->n_queued && !list_empty(&fn->idle)) {
+    while (fn->n_queued && !list_empty(&fn->idle) && can_run(r, fn)) {
         instance_t *in = list_entry(fn->idle.prev, instance_t, idle_link);
         call_t *c = dequeue(fn);
         instance_deliver(r, in, c);
@@ -181,7 +240,7 @@ void router_schedule(router_t *r, router_fn_t *fn)
     /* Cold path: one new instance per call that nothing on its way will
      * take, all started now, in parallel. */
     unsigned coming = fn->n_starting * (unsigned)fn->cfg.instance_concurrency + fn->n_returning;
-    while (fn->n_queued > coming && fn->n_instances < (unsigned)r->d->cfg.max_instances_per_fn) {
+    while (fn->n_queued > coming && fn->n_instances < max_instances(r, fn) && can_run(r, fn)) {
         err_t err;
         instance_t *in = instance_start(r, fn, &err);
         if (!in) {
@@ -201,7 +260,7 @@ void router_schedule(router_t *r, router_fn_t *fn)
 void router_instance_ready(router_t *r, instance_t *in)
 {
     /* A slot just freed: the oldest waiting call takes it. */
-    while (in->n_parked && in->state == INST_READY) {
+    while (in->n_parked && in->state == INST_READY && can_run(r, in->fn)) {
         call_t *c = dequeue(in->fn);
         if (!c) return;
         instance_deliver(r, in, c);

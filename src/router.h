@@ -33,6 +33,7 @@ typedef struct router_fn {
     unsigned n_starting;      /* instances spawned, not ready for calls yet */
     unsigned n_returning;     /* slots that answered a call, next /next not seen yet */
     unsigned n_queued;
+    unsigned inflight;        /* calls running (its concurrency) */
     unsigned refs;            /* instances + calls pointing here */
     bool deleted;             /* gone from the name table; freed at refs 0 */
     bool updating;            /* a write is in progress (Lambda answers 409) */
@@ -81,5 +82,19 @@ void router_instance_added(router_t *r, instance_t *in);
 void router_instance_removed(router_t *r, instance_t *in);
 
 daemon_t *router_daemon(router_t *r);
+
+/* Concurrency accounting: a call started running / stopped running. Limits:
+ * the account's calls in flight (--account-concurrency), the function's
+ * reserved concurrency, and at most --max-instances per function (or the
+ * reserved concurrency, when lower). */
+void router_call_started(router_t *r, router_fn_t *fn);
+void router_call_ended(router_t *r, router_fn_t *fn);
+/* Why a waiting call of fn cannot run now — Lambda's throttle Reason
+ * ("ReservedFunctionConcurrentInvocationLimitExceeded",
+ * "ConcurrentInvocationLimitExceeded") — or NULL when it is only waiting
+ * for an instance that is on its way. */
+const char *router_throttle_reason(const router_t *r, const router_fn_t *fn);
+/* Calls in flight over all functions. */
+unsigned router_inflight(const router_t *r);
 
 #endif
