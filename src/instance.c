@@ -171,8 +171,12 @@ void instance_ready(router_t *r, instance_t *in)
     in->init_ns = loop_now_ns() - in->spawn_ns;
     loop_timer_cancel(d->loop, in->init_timer);
     in->init_timer = NULL;
+    in->reached_ready = true;        /* its init worked, whatever follows */
     if (stale(r, in)) {
-        instance_terminate(r, in);   /* started on replaced code: never serves */
+        /* Started on replaced code: it never serves. The calls that were
+         * counting on it need a fresh instance. */
+        instance_terminate(r, in);
+        router_schedule(r, in->fn);
         return;
     }
     set_state(in, INST_READY);
@@ -321,7 +325,8 @@ static void instance_exited(router_t *r, instance_t *in)
     loop_timer_cancel(d->loop, in->keepalive_timer);
     in->init_timer = in->kill_timer = in->keepalive_timer = NULL;
 
-    bool was_starting = in->state == INST_STARTING;
+    /* Never became ready (even if killed while starting): an init failure. */
+    bool was_starting = !in->reached_ready;
     set_state(in, INST_STOPPING);
     list_remove(&in->fn_link);
     fn->n_instances--;
@@ -377,8 +382,8 @@ static void init_timeout_cb(loop_t *l, void *arg)
     if (in->rt->api == RUNTIME_API_FC && !in->init_error) {
         char msg[200];
         snprintf(msg, sizeof msg,
-                 "The CA's http server cannot be started: no server listening on port %d after %u ms",
-                 in->fc_port, INIT_TIMEOUT_MS);
+                 "The CA's http server cannot be started: no server listening on port %d after %llu ms",
+                 in->fc_port, (unsigned long long)((loop_now_ns() - in->spawn_ns) / 1000000u));
         in->init_error = true;
         snprintf(in->init_error_type, sizeof in->init_error_type, "FunctionNotStarted");
         in->init_error_body = NULL;
@@ -559,7 +564,13 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err)
     fn->n_instances++;
     set_state(in, INST_STARTING);
     router_instance_added(r, in);
-    in->init_timer = loop_timer_add(d->loop, INIT_TIMEOUT_MS, init_timeout_cb, in);
+    /* FC: a server that never listens must fail its call with a clear
+     * FunctionNotStarted, so the start-up wait ends just before the call's
+     * own deadline when that is shorter than Lambda's 10 s init limit. */
+    uint64_t init_ms = INIT_TIMEOUT_MS;
+    uint64_t fn_ms = (uint64_t)fn->cfg.timeout_s * 1000u;
+    if (rt->api == RUNTIME_API_FC && fn_ms - 100 < init_ms) init_ms = fn_ms - 100;
+    in->init_timer = loop_timer_add(d->loop, init_ms, init_timeout_cb, in);
     if (rt->api == RUNTIME_API_FC && fc_instance_started(r, in, err) < 0) {
         instance_kill(r, in);   /* reaped and released through its pidfd */
         return NULL;

@@ -47,6 +47,7 @@ struct instance {
     char (*answered)[37];      /* ids answered lately: a repeat answer is a 403 */
     unsigned n_answered_slots, answered_next;
     bool ready_seen;           /* it has asked for work at least once */
+    bool reached_ready;        /* it became READY (else its end is an init failure) */
     bool init_ready;           /* SCF: it posted /runtime/init/ready */
     bool init_error;           /* it posted /runtime/init/error */
     char *init_error_body;     /* what it posted there (malloc'd) */

@@ -73,11 +73,10 @@ static void handle_next(daemon_t *d, http_exchange_t *ex, instance_t *in)
      * this free slot and does not start another instance for the call
      * that is waiting for it. */
     instance_park(d->router, in, ex);
-    if (!in->ready_seen) {
-        in->ready_seen = true;
-        /* SCF runtimes say when they are ready; no event before that. */
-        if (in->rt->api != RUNTIME_API_SCF || in->init_ready) instance_ready(d->router, in);
-    }
+    in->ready_seen = true;
+    /* SCF runtimes say when they are ready; no event before that. */
+    if (in->state == INST_STARTING && (in->rt->api != RUNTIME_API_SCF || in->init_ready))
+        instance_ready(d->router, in);
 }
 
 /* The running call `id` names, or an answer (400/403) and NULL. */
@@ -225,7 +224,9 @@ static void handle_scf(daemon_t *d, http_exchange_t *ex, http_request_t *req, in
         if (!in->init_ready) {
             in->init_ready = true;
             in->ready_seen = true;
-            if (in->state == INST_STARTING) instance_ready(d->router, in);
+            /* Ready with a slot to give; else its first /next makes it so
+             * (ready without a slot would look like no capacity at all). */
+            if (in->state == INST_STARTING && in->n_parked) instance_ready(d->router, in);
         }
         reply_accepted(ex);
         return;
