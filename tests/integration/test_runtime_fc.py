@@ -1,0 +1,325 @@
+"""Alibaba FC HTTP-server runtime (provided.fc): the function is an HTTP server Nimbus calls.
+
+lambda-api.md §6: ./bootstrap starts a server on 0.0.0.0:$FC_SERVER_PORT
+(FC's CAPort, function field "HttpPort", default 9000; Nimbus gives each
+instance its own port while instances share the network). Nimbus waits for
+the port (a server that never listens is a clear error within the start-up
+timeout: 10 s, or the call's own deadline when the function's Timeout is
+shorter), POSTs /initialize once per instance when "Initializer" is true,
+POSTs /invoke per call (body = the event; x-fc-request-id and the other
+x-fc-* headers), treats `x-fc-status: 404` or an HTTP status >= 400 as a
+function error, and GETs /pre-stop before reclaiming an instance.
+The examples/fc-hello function is deployed too.
+"""
+
+import base64
+import json
+import os
+import threading
+import time
+import urllib.parse
+
+from nimbus_testlib import REPO, ServerTestCase, uniq, wait_for
+
+RUNTIME = 'provided.fc'
+
+BOOTSTRAP = '#!/bin/sh\nexec /usr/bin/python3 -u server.py\n'
+
+# The test server: ops chosen by the event's "op".
+SERVER = r'''
+import json, os, signal, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCK = threading.Lock()
+STATE = {'calls': 0, 'inits': 0}
+
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def reply(self, status, data, fc_status=None, ctype='application/json'):
+        if not isinstance(data, bytes):
+            data = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header('Content-Type', ctype)
+        self.send_header('Content-Length', str(len(data)))
+        if fc_status is not None:
+            self.send_header('x-fc-status', str(fc_status))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        n = int(self.headers.get('Content-Length') or 0)
+        body = self.rfile.read(n) if n else b''
+        if self.path == '/initialize':
+            with LOCK:
+                STATE['inits'] += 1
+            print('initialize called pid=%d' % os.getpid(), flush=True)
+            if os.environ.get('INIT_FAIL'):
+                return self.reply(500, {'errorType': 'InitBroken', 'errorMessage': 'initializer failed'}, 404)
+            return self.reply(200, {'ok': True}, 200)
+        if self.path != '/invoke':
+            return self.reply(400, {'errorType': 'BadPath', 'errorMessage': self.path}, 404)
+        ev = json.loads(body) if body else {}
+        op = ev.get('op') if isinstance(ev, dict) else None
+        with LOCK:
+            STATE['calls'] += 1
+            calls, inits = STATE['calls'], STATE['inits']
+        rid = self.headers.get('x-fc-request-id', '')
+        print('fc-test-log op=%s rid=%s' % (op, rid), flush=True)
+        if op == 'fail404':
+            return self.reply(404, {'errorType': 'HandlerError', 'errorMessage': 'failed with 404'}, 404)
+        if op == 'fail500':
+            return self.reply(500, {'errorType': 'ServerError', 'errorMessage': 'failed with 500'})
+        if op == 'fcstatus404':
+            return self.reply(200, {'errorType': 'StatusError', 'errorMessage': 'x-fc-status only'}, 404)
+        if op == 'raw':
+            return self.reply(200, body, 200, 'application/octet-stream')
+        start = time.time()
+        if op == 'sleep':
+            time.sleep(ev.get('secs', 0))
+        self.reply(200, {
+            'requestId': rid, 'calls': calls, 'inits': inits, 'pid': os.getpid(),
+            'headers': {k.lower(): v for k, v in self.headers.items() if k.lower().startswith('x-fc-')},
+            'contentType': self.headers.get('Content-Type'), 'event': ev,
+            'start': start, 'end': time.time(), 'port': int(os.environ.get('FC_SERVER_PORT', '0')),
+        }, 200)
+
+    def do_GET(self):
+        if self.path == '/pre-stop':
+            print('pre-stop-marker pid=%d calls=%d' % (os.getpid(), STATE['calls']), flush=True)
+            return self.reply(200, {'ok': True}, 200)
+        self.reply(404, {'errorType': 'BadPath', 'errorMessage': self.path}, 404)
+
+    def log_message(self, *a):
+        pass
+
+
+signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+srv = ThreadingHTTPServer(('0.0.0.0', int(os.environ.get('FC_SERVER_PORT') or 9000)), H)
+srv.daemon_threads = True
+srv.serve_forever()
+'''
+
+
+def server_files():
+    return {'bootstrap': (BOOTSTRAP, 0o755), 'server.py': SERVER}
+
+
+def dir_files(path):
+    """A folder's files as a make_zip dict (relative paths, modes kept)."""
+    out = {}
+    for root, _, names in os.walk(path):
+        for n in names:
+            full = os.path.join(root, n)
+            with open(full, 'rb') as f:
+                out[os.path.relpath(full, path)] = (f.read(), os.stat(full).st_mode & 0o777)
+    return out
+
+
+class FcRuntimeTest(ServerTestCase):
+
+    def deploy(self, files=None, initializer=True, prefix='fc', extra=None, **kw):
+        x = {'HttpPort': 9000, 'Initializer': initializer}
+        x.update(extra or {})
+        name, _ = self.new_function(uniq(prefix), files or server_files(), runtime=RUNTIME,
+                                    handler='index.handler', extra=x, **kw)
+        return name
+
+    def call_json(self, name, event, headers=None, timeout=60):
+        h, body = self.invoke_ok(name, json.dumps(event), headers, timeout)
+        try:
+            return h, json.loads(body)
+        except ValueError:
+            self.fail('result is not JSON: %r' % body[:300])
+
+    def function_log_text(self, name, needles, timeout=5.0):
+        """All stored log lines of the function; waits until every needle is there."""
+        path = '/nimbus/v1/functions/%s/logs' % urllib.parse.quote(name)
+        text = ''
+
+        def ready():
+            nonlocal text
+            st, h, body, raw = self.c.api('GET', path)
+            self.assertEqual(st, 200, raw[:300])
+            text = '\n'.join(e.get('message', '') for e in body.get('events', []))
+            return all(n in text for n in needles)
+        wait_for(ready, timeout, 0.2)
+        return text
+
+    # ------------------------------------------------------------ success
+
+    def test_success_with_fc_headers(self):
+        name = self.deploy(memory=256)
+        h, doc = self.call_json(name, {'op': 'echo', 'x': [1, 'two']})
+        rid = h['x-amzn-requestid']
+        self.assertEqual(doc['event'], {'op': 'echo', 'x': [1, 'two']})
+        self.assertEqual(doc['requestId'], rid)
+        fc = doc['headers']
+        self.assertEqual(fc.get('x-fc-request-id'), rid)
+        self.assertEqual(fc.get('x-fc-function-name'), name)
+        self.assertEqual(fc.get('x-fc-function-memory'), '256')
+        self.assertEqual(fc.get('x-fc-function-handler'), 'index.handler')
+        self.assertEqual(fc.get('x-fc-control-path'), '/invoke')
+        self.assertEqual(doc['contentType'], 'application/octet-stream')
+        self.assertGreater(doc['port'], 0)
+
+    def test_body_bytes_round_trip(self):
+        name = self.deploy()
+        ev = json.dumps({'op': 'raw', 's': 'héllo 😀 中文', 'pad': 'z' * 100000}, ensure_ascii=False).encode()
+        h, body = self.invoke_ok(name, ev)
+        self.assertEqual(body, ev)
+
+    def test_initializer_called_once_per_instance_and_state_kept(self):
+        name = self.deploy()
+        docs = [self.call_json(name, {'op': 'echo', 'i': i})[1] for i in range(3)]
+        self.assertEqual([d['inits'] for d in docs], [1, 1, 1], docs)
+        self.assertEqual([d['calls'] for d in docs], [1, 2, 3], docs)
+        self.assertEqual(len({d['pid'] for d in docs}), 1, docs)
+
+    def test_no_initializer_when_not_asked(self):
+        name = self.deploy(initializer=False)
+        h, doc = self.call_json(name, {'op': 'echo'})
+        self.assertEqual(doc['inits'], 0)
+
+    def test_initializer_failure_is_a_function_error(self):
+        name = self.deploy(env={'INIT_FAIL': '1'})
+        t0 = time.monotonic()
+        st, h, body = self.c.invoke(name, b'{"op":"echo"}')
+        self.assertEqual(st, 200, body[:300])
+        self.assertEqual(h.get('x-amz-function-error'), 'Unhandled', body[:300])
+        self.assertLess(time.monotonic() - t0, 5.0)
+
+    # ------------------------------------------------------------ errors
+
+    def test_fc_status_404_is_a_function_error(self):
+        name = self.deploy()
+        st, h, body = self.c.invoke(name, b'{"op":"fail404"}')
+        self.assertEqual(st, 200, body[:300])
+        doc = self.assertFunctionError(h, body, 'HandlerError')
+        self.assertEqual(doc['errorMessage'], 'failed with 404')
+
+    def test_x_fc_status_404_alone_is_a_function_error(self):
+        name = self.deploy()
+        st, h, body = self.c.invoke(name, b'{"op":"fcstatus404"}')
+        self.assertEqual(st, 200, body[:300])
+        self.assertFunctionError(h, body, 'StatusError')
+
+    def test_http_500_is_a_function_error(self):
+        name = self.deploy()
+        st, h, body = self.c.invoke(name, b'{"op":"fail500"}')
+        self.assertEqual(st, 200, body[:300])
+        doc = self.assertFunctionError(h, body, 'ServerError')
+        self.assertEqual(doc['errorMessage'], 'failed with 500')
+        # The instance still serves.
+        h, doc = self.call_json(name, {'op': 'echo'})
+        self.assertEqual(doc['calls'], 2)
+
+    def test_server_that_never_listens_is_a_clear_error(self):
+        # Assumed start-up timeout: 10 s, or the call's deadline when the
+        # function's Timeout is shorter (here 2 s).
+        files = {'bootstrap': ('#!/bin/sh\necho "not listening"\nexec sleep 60\n', 0o755)}
+        name = self.deploy(files, timeout=2)
+        t0 = time.monotonic()
+        st, h, body = self.c.invoke(name, b'{}')
+        elapsed = time.monotonic() - t0
+        self.assertEqual(st, 200, body[:300])
+        self.assertEqual(h.get('x-amz-function-error'), 'Unhandled', body[:300])
+        doc = json.loads(body)
+        self.assertIn(doc.get('errorType'), ('FunctionNotStarted', 'Runtime.InitError'), doc)
+        self.assertIn("http server cannot be started", doc.get('errorMessage', ''), doc)
+        self.assertLess(elapsed, 6.0)
+
+    # ------------------------------------------------------------ timeout
+
+    def test_timeout_then_next_call_works(self):
+        name = self.deploy(timeout=1)
+        t0 = time.monotonic()
+        st, h, body = self.c.invoke(name, json.dumps({'op': 'sleep', 'secs': 5}))
+        elapsed = time.monotonic() - t0
+        self.assertEqual(st, 200, body[:300])
+        doc = self.assertFunctionError(h, body, 'Sandbox.Timedout')
+        self.assertIn('Task timed out after 1.00 seconds', doc['errorMessage'])
+        self.assertLess(elapsed, 4.0)
+        h, doc = self.call_json(name, {'op': 'echo'})
+        self.assertEqual(doc['calls'], 1, 'a fresh instance after the timeout: %r' % doc)
+
+    # ------------------------------------------------------------ logs and pre-stop
+
+    def test_server_output_in_call_log_tail(self):
+        name = self.deploy()
+        h, doc = self.call_json(name, {'op': 'echo'}, {'X-Amz-Log-Type': 'Tail'})
+        tail = base64.b64decode(h['x-amz-log-result']).decode('utf-8', 'replace')
+        self.assertIn('fc-test-log op=echo rid=%s' % h['x-amzn-requestid'], tail)
+
+    def test_pre_stop_called_when_instance_reclaimed(self):
+        name = self.deploy()
+        h, doc = self.call_json(name, {'op': 'echo'})
+        pid = doc['pid']
+        # Changing the configuration retires the idle instance.
+        st, hh, body, raw = self.c.api('PUT', '/2015-03-31/functions/%s/configuration' % name,
+                                       {'Description': 'reclaim the old instance'})
+        self.assertEqual(st, 200, raw[:300])
+        marker = 'pre-stop-marker pid=%d' % pid
+        text = self.function_log_text(name, [marker])
+        self.assertIn(marker, text)
+        # The new configuration gets a new instance (and its own /initialize).
+        h, doc2 = self.call_json(name, {'op': 'echo'})
+        self.assertNotEqual(doc2['pid'], pid)
+        self.assertEqual((doc2['inits'], doc2['calls']), (1, 1))
+
+    # ------------------------------------------------------------ concurrency
+
+    def test_instance_concurrency_overlaps_on_one_instance(self):
+        n = 3
+        name = self.deploy(extra={'InstanceConcurrency': n}, timeout=20)
+        self.call_json(name, {'op': 'echo'})       # cold start out of the way
+        results = [None] * n
+
+        def one(i):
+            try:
+                results[i] = self.c.invoke(name, json.dumps({'op': 'sleep', 'secs': 1, 'i': i}), timeout=30)
+            except Exception as e:     # reported below
+                results[i] = e
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(40)
+        elapsed = time.monotonic() - t0
+        docs = []
+        for i, r in enumerate(results):
+            self.assertIsInstance(r, tuple, 'call %d failed: %r' % (i, r))
+            st, h, body = r
+            self.assertEqual(st, 200, body[:300])
+            self.assertNotIn('x-amz-function-error', h, body[:300])
+            doc = json.loads(body)
+            self.assertEqual(doc['requestId'], h['x-amzn-requestid'])
+            docs.append(doc)
+        self.assertEqual(len({d['pid'] for d in docs}), 1, 'calls ran on several instances: %r' % docs)
+        self.assertLess(max(d['start'] for d in docs), min(d['end'] for d in docs), 'calls did not overlap')
+        self.assertLess(elapsed, 2.5, 'calls took %.2f s: not concurrent' % elapsed)
+
+    # ------------------------------------------------------------ example
+
+    def test_example_fc_hello_deploys_and_answers(self):
+        files = dir_files(os.path.join(REPO, 'examples', 'fc-hello'))
+        self.assertIn('bootstrap', files)
+        name = self.deploy(files, prefix='fc-hello')
+        h, doc = self.call_json(name, {'name': 'Ada'}, {'X-Amz-Log-Type': 'Tail'})
+        self.assertEqual(doc['message'], 'Hello, Ada!')
+        self.assertEqual(doc['requestId'], h['x-amzn-requestid'])
+        self.assertEqual(doc['headers'].get('x-fc-function-name'), name)
+        self.assertEqual(doc['initializeCalls'], 1)
+        tail = base64.b64decode(h['x-amz-log-result']).decode('utf-8', 'replace')
+        self.assertIn('FC Invoke Start RequestId: %s' % h['x-amzn-requestid'], tail)
+        self.assertIn('greeting Ada', tail)
+        h, doc2 = self.call_json(name, {})
+        self.assertEqual(doc2['message'], 'Hello, world!')
+        self.assertEqual(doc2['calls'], doc['calls'] + 1)
+        st, h, body = self.c.invoke(name, json.dumps({'name': 'fail'}))
+        self.assertEqual(st, 200, body[:300])
+        err = self.assertFunctionError(h, body, 'ValueError')
+        self.assertIn("refusing to greet 'fail'", err['errorMessage'])

@@ -1,0 +1,247 @@
+"""Tencent SCF custom runtime (provided.scf): the function's own bootstrap on SCF's API.
+
+lambda-api.md §5: the API at http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT
+with no version prefix; no event before POST /runtime/init/ready; GET
+/runtime/invocation/next gives the event with its id in the `Request_Id`
+header (the same event again if asked twice within a call); POST
+/runtime/invocation/response or /error with no id in the path.
+Bootstraps here are shell + curl, as in Tencent's documentation; the
+examples/scf-hello function is deployed too.
+"""
+
+import base64
+import json
+import os
+import shutil
+import tempfile
+import time
+
+from nimbus_testlib import REPO, ServerTestCase, uniq
+
+RUNTIME = 'provided.scf'
+
+# Shell prelude for SCF bootstraps.
+#   ready           POST /runtime/init/ready
+#   next            GET /next; sets REQ_ID (Request_Id header) and EVENT; raw event in "$T/ev"
+#   respond STR     POST STR to /runtime/invocation/response
+#   fail STR        POST STR to /runtime/invocation/error
+#   now_ms          wall clock in epoch ms
+SCF_PRELUDE = r'''
+API="http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT/runtime"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+hdr() { grep -i "^$1:" "$2" | head -n 1 | cut -d: -f2- | sed 's/^ *//' | tr -d '\r'; }
+now_ms() { date +%s%3N; }
+ready() { curl -sS -o /dev/null -X POST -d ' ' "$API/init/ready"; }
+next() {
+  : > "$T/ev"; : > "$T/h"
+  curl -sS -D "$T/h" -o "$T/ev" "$API/invocation/next" || return 1
+  REQ_ID=$(hdr Request_Id "$T/h")
+  EVENT=$(cat "$T/ev")
+}
+respond() {
+  printf '%s' "$1" > "$T/out"
+  curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary @"$T/out" \
+    "$API/invocation/response"
+}
+fail() {
+  printf '%s' "$1" > "$T/out"
+  curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary @"$T/out" \
+    "$API/invocation/error"
+}
+'''
+
+
+def scf_bootstrap(body):
+    return '#!/bin/bash\n%s\n%s\n' % (SCF_PRELUDE, body)
+
+
+# Answers with its request id, the event, and how many calls it has served.
+ECHO = scf_bootstrap(r'''
+N=0
+ready
+while next; do
+  N=$((N+1))
+  case $EVENT in
+    *'"sleep"'*) sleep "$(printf '%s' "$EVENT" | sed -n 's/.*"sleep": *\([0-9.]*\).*/\1/p')" ;;
+  esac
+  respond "{\"rid\":\"$REQ_ID\",\"n\":$N,\"pid\":$$,\"event\":$EVENT}"
+done''')
+
+ERROR_DOC = '{"errorMessage":"scf boom","errorType":"ScfError","stackTrace":["at handler"]}'
+ERRORS = scf_bootstrap(r'''
+ready
+while next; do
+  fail '%s'
+done''' % ERROR_DOC)
+
+# Asks for an event before it is ready (in the background), then takes a
+# second to initialise; the event must not come before init/ready.
+GATED = scf_bootstrap(r'''
+START=$(now_ms)
+( curl -sS -D "$T/h1" -o "$T/ev1" "$API/invocation/next"; now_ms > "$T/got1" ) &
+BG=$!
+sleep 1
+READY_AT=$(now_ms)
+ready
+wait $BG
+if [ -n "$(hdr Request_Id "$T/h1")" ]; then
+  EARLY=true; GOT_AT=$(cat "$T/got1"); REQ_ID=$(hdr Request_Id "$T/h1")
+else
+  EARLY=false; next; GOT_AT=$(now_ms)
+fi
+respond "{\"start\":$START,\"readyAt\":$READY_AT,\"gotAt\":$GOT_AT,\"early\":$EARLY,\"rid\":\"$REQ_ID\"}"
+while next; do respond '"warm"'; done''')
+
+# Never says it is ready: it must never get an event (it would leave a mark).
+NEVER_READY = scf_bootstrap(r'''
+while true; do
+  curl -sS -D "$T/h" -o "$T/ev" "$API/invocation/next" || exit 1
+  if [ -n "$(hdr Request_Id "$T/h")" ]; then echo got-event >> "$MARK"; fi
+  sleep 0.1
+done''')
+
+# /next twice within one call: the same event and the same id both times.
+TWICE = scf_bootstrap(r'''
+ready
+while next; do
+  ID1=$REQ_ID; cp "$T/ev" "$T/ev1"
+  next
+  if cmp -s "$T/ev" "$T/ev1"; then SAME=true; else SAME=false; fi
+  respond "{\"same\":$SAME,\"id1\":\"$ID1\",\"id2\":\"$REQ_ID\"}"
+done''')
+
+
+def dir_files(path):
+    """A folder's files as a make_zip dict (relative paths, modes kept)."""
+    out = {}
+    for root, _, names in os.walk(path):
+        for n in names:
+            full = os.path.join(root, n)
+            with open(full, 'rb') as f:
+                out[os.path.relpath(full, path)] = (f.read(), os.stat(full).st_mode & 0o777)
+    return out
+
+
+class ScfRuntimeTest(ServerTestCase):
+
+    def deploy(self, script, prefix='scf', **kw):
+        name, _ = self.new_function(uniq(prefix), {'bootstrap': (script, 0o755)}, runtime=RUNTIME,
+                                    handler='index.main_handler', **kw)
+        return name
+
+    def call_json(self, name, event, headers=None, timeout=60):
+        h, body = self.invoke_ok(name, json.dumps(event), headers, timeout)
+        try:
+            return h, json.loads(body)
+        except ValueError:
+            self.fail('result is not JSON: %r' % body[:300])
+
+    # ------------------------------------------------------------ success
+
+    def test_success_event_and_request_id_header(self):
+        name = self.deploy(ECHO)
+        h, doc = self.call_json(name, {'hello': 'scf', 'n': [1, 2]})
+        self.assertEqual(doc['event'], {'hello': 'scf', 'n': [1, 2]})
+        self.assertTrue(doc['rid'], 'no Request_Id header on /next: %r' % doc)
+        self.assertEqual(doc['rid'], h['x-amzn-requestid'])
+
+    def test_unicode_event_round_trip(self):
+        name = self.deploy(ECHO)
+        h, doc = self.call_json(name, {'s': 'héllo 😀 中文'})
+        self.assertEqual(doc['event'], {'s': 'héllo 😀 中文'})
+
+    def test_state_kept_across_warm_calls(self):
+        name = self.deploy(ECHO)
+        docs = [self.call_json(name, {'i': i})[1] for i in range(3)]
+        self.assertEqual([d['n'] for d in docs], [1, 2, 3])
+        self.assertEqual(len({d['pid'] for d in docs}), 1, docs)
+        self.assertEqual(len({d['rid'] for d in docs}), 3, docs)
+
+    # ------------------------------------------------------------ errors
+
+    def test_error_posted_without_id_reaches_caller(self):
+        name = self.deploy(ERRORS)
+        st, h, body = self.c.invoke(name, b'{}')
+        self.assertEqual(st, 200, body[:300])
+        doc = self.assertFunctionError(h, body, 'ScfError')
+        self.assertEqual(doc, json.loads(ERROR_DOC))
+        # And again: the instance took its next call.
+        st, h, body = self.c.invoke(name, b'{}')
+        self.assertFunctionError(h, body, 'ScfError')
+
+    # ------------------------------------------------------------ init/ready
+
+    def test_no_event_before_init_ready(self):
+        name = self.deploy(GATED, timeout=10)
+        t0 = time.monotonic()
+        h, doc = self.call_json(name, {})
+        elapsed = time.monotonic() - t0
+        self.assertEqual(doc['rid'], h['x-amzn-requestid'])
+        self.assertGreaterEqual(doc['readyAt'] - doc['start'], 900, doc)
+        self.assertGreaterEqual(doc['gotAt'], doc['readyAt'], 'event delivered before init/ready: %r' % doc)
+        self.assertGreaterEqual(elapsed, 0.9)
+        self.assertLess(elapsed, 6.0)
+        # Warm now: no wait.
+        t0 = time.monotonic()
+        h, body = self.invoke_ok(name, b'{}')
+        self.assertEqual(body, b'"warm"')
+        self.assertLess(time.monotonic() - t0, 0.9)
+
+    def test_never_ready_gets_no_event(self):
+        tmp = tempfile.mkdtemp(prefix='nimbus-scf-')
+        try:
+            mark = os.path.join(tmp, 'mark')
+            name = self.deploy(NEVER_READY, timeout=2, env={'MARK': mark})
+            t0 = time.monotonic()
+            st, h, body = self.c.invoke(name, b'{}')
+            elapsed = time.monotonic() - t0
+            self.assertEqual(st, 200, body[:300])
+            self.assertEqual(h.get('x-amz-function-error'), 'Unhandled', body[:300])
+            self.assertLess(elapsed, 8.0)
+            self.assertFalse(os.path.exists(mark), 'a runtime that never posted init/ready got an event')
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # ------------------------------------------------------------ /next twice
+
+    def test_repeat_next_within_a_call_returns_same_event(self):
+        name = self.deploy(TWICE)
+        for i in range(2):
+            h, doc = self.call_json(name, {'i': i, 'pad': 'p' * 1000})
+            self.assertTrue(doc['same'], doc)
+            self.assertEqual(doc['id1'], h['x-amzn-requestid'])
+            self.assertEqual(doc['id2'], h['x-amzn-requestid'])
+
+    # ------------------------------------------------------------ timeout
+
+    def test_timeout_then_next_call_works(self):
+        name = self.deploy(ECHO, timeout=1)
+        t0 = time.monotonic()
+        st, h, body = self.c.invoke(name, json.dumps({'sleep': 5}))
+        elapsed = time.monotonic() - t0
+        self.assertEqual(st, 200, body[:300])
+        doc = self.assertFunctionError(h, body, 'Sandbox.Timedout')
+        self.assertIn('Task timed out after 1.00 seconds', doc['errorMessage'])
+        self.assertLess(elapsed, 4.0)
+        h, doc = self.call_json(name, {'after': 'timeout'})
+        self.assertEqual(doc['event'], {'after': 'timeout'})
+        self.assertEqual(doc['n'], 1, 'a fresh instance after the timeout')
+
+    # ------------------------------------------------------------ example
+
+    def test_example_scf_hello_deploys_and_answers(self):
+        files = dir_files(os.path.join(REPO, 'examples', 'scf-hello'))
+        self.assertIn('bootstrap', files)
+        name, _ = self.new_function(uniq('scf-hello'), files, runtime=RUNTIME, handler='index.main_handler')
+        h, doc = self.call_json(name, {'name': 'Ada'}, {'X-Amz-Log-Type': 'Tail'})
+        self.assertEqual(doc['message'], 'Hello, Ada!')
+        self.assertEqual(doc['requestId'], h['x-amzn-requestid'])
+        self.assertIn('greeting Ada', base64.b64decode(h['x-amz-log-result']).decode('utf-8', 'replace'))
+        h, doc2 = self.call_json(name, {})
+        self.assertEqual(doc2['message'], 'Hello, world!')
+        self.assertEqual(doc2['calls'], doc['calls'] + 1)
+        st, h, body = self.c.invoke(name, json.dumps({'name': 'fail'}))
+        self.assertEqual(st, 200, body[:300])
+        err = self.assertFunctionError(h, body, 'HandlerError')
+        self.assertIn('status 3', err['errorMessage'])
