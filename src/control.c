@@ -20,6 +20,7 @@
 #include "logs.h"
 #include "router.h"
 #include "util.h"
+#include "version.h"
 
 /* Held by workers from "code stored" to "row written" and from "code
  * unreferenced?" to "code removed", so a collection never deletes a tree a
@@ -200,7 +201,13 @@ static void job_done(loop_t *l, void *arg)
     } else if (j->kind == JOB_DELETE) {
         if (fn) {
             memcpy(j->old_hex, fn->cfg.code_hex, sizeof j->old_hex);
+            /* Its versions' code goes too, once nothing runs it. */
+            size_t nv = fn->nversions;
+            char (*hexes)[65] = nv ? calloc(nv, sizeof *hexes) : NULL;
+            for (size_t i = 0; hexes && i < nv; i++) memcpy(hexes[i], fn->versions[i]->cfg.code_hex, 65);
             router_remove(d->router, fn);
+            for (size_t i = 0; hexes && i < nv; i++) control_collect_code(d, hexes[i]);
+            free(hexes);
         }
         logs_delete_function(d->logs, j->name);
         if (j->ex) http_respond(j->ex, 204, NULL, 0, NULL, 0);
@@ -322,15 +329,19 @@ static void list_functions(daemon_t *d, http_exchange_t *ex, http_request_t *req
     free(max);
 }
 
-/* A name in a control-plane path: plain, or an ARN (qualifiers are not
- * supported on $LATEST-only operations here). */
-static void path_name(const char *seg, char *out, size_t n)
+/* A name in a control-plane path: plain, name:qualifier, or an ARN. The
+ * qualifier (if any) goes to `qual`. */
+static void path_name(const char *seg, char *out, size_t n, char *qual, size_t qn)
 {
     const char *p = strstr(seg, "function:");
     if (p && (strncmp(seg, "arn:", 4) == 0 || p - seg == 13)) seg = p + 9;
     snprintf(out, n, "%s", seg);
+    qual[0] = '\0';
     char *colon = strchr(out, ':');
-    if (colon && strcmp(colon + 1, "$LATEST") == 0) *colon = '\0';
+    if (colon) {
+        snprintf(qual, qn, "%s", colon + 1);
+        *colon = '\0';
+    }
 }
 
 void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *rest)
@@ -348,7 +359,7 @@ void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const
         return;
     }
     /* rest = "/NAME[/sub]" */
-    char seg[300], sub[64] = "";
+    char seg[300], sub[200] = "";
     const char *s = rest + 1, *slash = strchr(s, '/');
     size_t len = slash ? (size_t)(slash - s) : strlen(s);
     if (len >= sizeof seg || (slash && strlen(slash + 1) >= sizeof sub)) {
@@ -359,9 +370,12 @@ void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const
     seg[len] = '\0';
     if (slash) snprintf(sub, sizeof sub, "%s", slash + 1);
     char *decoded = util_url_decode(seg, strlen(seg));
-    char name[300];
-    path_name(decoded ? decoded : seg, name, sizeof name);
+    char name[300], qual[140];
+    path_name(decoded ? decoded : seg, name, sizeof name, qual, sizeof qual);
     free(decoded);
+    char *qparam = util_query_param(req->query, "Qualifier");
+    if (qparam) snprintf(qual, sizeof qual, "%s", qparam);
+    free(qparam);
 
     router_fn_t *fn = function_name_valid(name) ? router_find(d->router, name) : NULL;
     if (!fn) {
@@ -370,10 +384,20 @@ void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const
         daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found: %s", arn);
         return;
     }
+    if (strcmp(sub, "versions") == 0 || strncmp(sub, "aliases", 7) == 0) {
+        version_handle(d, ex, req, fn, sub);
+        return;
+    }
     job_kind_t kind;
-    if (!*sub && strcmp(m, "GET") == 0) { get_function(d, ex, req, fn); return; }
-    if (strcmp(sub, "configuration") == 0 && strcmp(m, "GET") == 0) {
-        respond_config(ex, 200, &fn->cfg);
+    if ((!*sub || strcmp(sub, "configuration") == 0) && strcmp(m, "GET") == 0) {
+        router_fn_t *v = version_for_read(d, ex, fn, qual);
+        if (!v) return;
+        if (*sub) respond_config(ex, 200, &v->cfg);
+        else get_function(d, ex, req, v);
+        return;
+    }
+    if (!*sub && strcmp(m, "DELETE") == 0 && qual[0]) {
+        version_delete(d, ex, fn, qual);
         return;
     }
     if (!*sub && strcmp(m, "DELETE") == 0) kind = JOB_DELETE;
@@ -400,8 +424,8 @@ void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const
 void control_handle_concurrency(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *seg)
 {
     char *decoded = util_url_decode(seg, strlen(seg));
-    char name[300];
-    path_name(decoded ? decoded : seg, name, sizeof name);
+    char name[300], qual[140];
+    path_name(decoded ? decoded : seg, name, sizeof name, qual, sizeof qual);
     free(decoded);
     router_fn_t *fn = function_name_valid(name) ? router_find(d->router, name) : NULL;
     if (!fn) {

@@ -29,6 +29,7 @@
 #include "runtime.h"
 #include "runtime_api.h"
 #include "util.h"
+#include "version.h"
 
 void daemon_config_defaults(daemon_config_t *c)
 {
@@ -138,6 +139,19 @@ static void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
         }
         control_handle(d, ex, req, rest);
         return;
+    }
+    static const char PC[] = "/2019-12-02/functions/";
+    if (strncmp(p, PC, sizeof PC - 1) == 0) {
+        const char *seg = p + sizeof PC - 1, *slash = strchr(seg, '/');
+        if (slash && strcmp(slash, "/provisioned-concurrency") == 0) {
+            char *raw = strndup(seg, (size_t)(slash - seg));
+            char *name = raw ? util_url_decode(raw, strlen(raw)) : NULL;
+            if (name) version_handle_provisioned(d, ex, req, name);
+            else daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found");
+            free(raw);
+            free(name);
+            return;
+        }
     }
     /* Concurrency lives under two other API dates. */
     static const char C1[] = "/2017-10-31/functions/", C2[] = "/2019-09-30/functions/";
@@ -267,7 +281,6 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     if (!(d->code = codestore_open(path, &lim, err))) return err_wrap(err, "code store %s", path);
     if (!(d->logs = logs_new(d, err))) return -1;
     if (!(d->router = router_new(d))) return err_set(err, ERR_SYS, "out of memory");
-    if (control_load(d, err) < 0) return err_wrap(err, "loading functions");
 
     http_server_config_t api = { .on_request = api_handle, .arg = d, .body_limit = api_body_limit };
     if (!(d->api = http_server_new(d->loop, &api, err))) return -1;
@@ -277,6 +290,9 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
                                   .idle_timeout_ms = 24u * 3600u * 1000u };
     if (!(d->rapi = http_server_new(d->loop, &rapi, err))) return -1;
     if (loop_add_fd(d->loop, *sigfd, EPOLLIN, signal_cb, d, err) < 0) return -1;
+    /* After the servers exist: loading may start provisioned instances. */
+    if (control_load(d, err) < 0) return err_wrap(err, "loading functions");
+    if (version_load(d, err) < 0) return err_wrap(err, "loading versions and aliases");
     int port = 0;
     d->api_fd = http_server_listen_tcp(d->api, d->cfg.listen_host, d->cfg.listen_port, NULL, &port, err);
     if (d->api_fd < 0) return err_wrap(err, "listen %s:%d", d->cfg.listen_host, d->cfg.listen_port);

@@ -558,6 +558,10 @@ char *function_config_serialize(const function_config_t *c)
     cJSON_AddBoolToObject(o, "initializer", c->initializer);
     cJSON_AddNumberToObject(o, "keep_alive_s", c->keep_alive_s);
     cJSON_AddNumberToObject(o, "reserved_concurrency", c->reserved_concurrency);
+    cJSON_AddNumberToObject(o, "last_version", c->last_version);
+    cJSON_AddStringToObject(o, "published_revision", c->published_revision);
+    cJSON_AddNumberToObject(o, "provisioned", c->provisioned);
+    cJSON_AddStringToObject(o, "provisioned_qualifier", c->provisioned_qualifier);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s) abort();
@@ -589,7 +593,7 @@ int function_config_deserialize(function_config_t *c, const char *json, err_t *e
         return err_set(err, ERR_INTERNAL, "stored function config is not a JSON object");
     }
     double ver = 1, mem = c->memory_mb, to = c->timeout_s, size = 0;
-    double conc = c->instance_concurrency, port = c->http_port, ka = 0, rc = -1;
+    double conc = c->instance_concurrency, port = c->http_port, ka = 0, rc = -1, lv = 0, prov = 0;
     bool ok = doc_number(o, "v", &ver) && ver <= STORE_DOC_VERSION &&
               doc_string(o, "name", c->name, sizeof c->name, true) &&
               doc_string(o, "runtime", c->runtime, sizeof c->runtime, false) &&
@@ -604,7 +608,12 @@ int function_config_deserialize(function_config_t *c, const char *json, err_t *e
               doc_string(o, "revision_id", c->revision_id, sizeof c->revision_id, false) &&
               doc_string(o, "version", c->version, sizeof c->version, false) &&
               doc_number(o, "instance_concurrency", &conc) && doc_number(o, "http_port", &port) &&
-              doc_number(o, "keep_alive_s", &ka) && doc_number(o, "reserved_concurrency", &rc);
+              doc_number(o, "keep_alive_s", &ka) && doc_number(o, "reserved_concurrency", &rc) &&
+              doc_number(o, "last_version", &lv) && doc_number(o, "provisioned", &prov) &&
+              doc_string(o, "published_revision", c->published_revision, sizeof c->published_revision, false) &&
+              doc_string(o, "provisioned_qualifier", c->provisioned_qualifier, sizeof c->provisioned_qualifier, false);
+    c->last_version = (int)lv;
+    c->provisioned = (int)prov;
     c->keep_alive_s = (int)ka;
     c->reserved_concurrency = (int)rc;
     const cJSON *init = cJSON_GetObjectItemCaseSensitive(o, "initializer");

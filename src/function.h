@@ -45,6 +45,10 @@ typedef struct {
     int keep_alive_s;        /* KeepAliveSeconds: idle instance reclaimed after it;
                                 0 = the server's --keep-alive */
     int reserved_concurrency; /* PutFunctionConcurrency; -1 = none reserved */
+    int last_version;        /* $LATEST: highest version ever published (never reused) */
+    char published_revision[37]; /* $LATEST: RevisionId when last published */
+    int provisioned;         /* a version: provisioned instances kept warm (0 = none) */
+    char provisioned_qualifier[130]; /* the qualifier it was configured on (version or alias) */
 } function_config_t;
 
 /* Defaults: memory 128, timeout 3, version $LATEST, empty strings. */

@@ -52,7 +52,7 @@ static void keepalive_cb(loop_t *l, void *arg)
 static void keepalive_update(instance_t *in)
 {
     loop_t *l = router_daemon(in->router)->loop;
-    bool idle = in->state == INST_READY && in->n_busy == 0 && in->n_returning == 0;
+    bool idle = in->state == INST_READY && in->n_busy == 0 && in->n_returning == 0 && !in->provisioned;
     if (idle && !in->keepalive_timer) {
         int s = in->fn->cfg.keep_alive_s > 0 ? in->fn->cfg.keep_alive_s
                                              : router_daemon(in->router)->cfg.keep_alive_s;
@@ -461,7 +461,7 @@ static void build_env(const router_fn_t *fn, const runtime_t *rt, const instance
     env_add(e, "LAMBDA_RUNTIME_DIR", rt->bootstrap ? runtime_dir() : "/var/runtime");
     if (rt->exec_env) env_add(e, "AWS_EXECUTION_ENV", rt->exec_env);
     env_add(e, "AWS_LAMBDA_FUNCTION_NAME", c->name);
-    env_add(e, "AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
+    env_add(e, "AWS_LAMBDA_FUNCTION_VERSION", c->version);
     snprintf(buf, sizeof buf, "%d", c->memory_mb);
     env_add(e, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", buf);
     snprintf(buf, sizeof buf, "/aws/lambda/%s", c->name);
@@ -471,11 +471,11 @@ static void build_env(const router_fn_t *fn, const runtime_t *rt, const instance
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(day, sizeof day, "%Y/%m/%d", &tm);
-    snprintf(buf, sizeof buf, "%s/[$LATEST]%s", day, in->id);
+    snprintf(buf, sizeof buf, "%s/[%s]%s", day, c->version, in->id);
     env_add(e, "AWS_LAMBDA_LOG_STREAM_NAME", buf);
     env_add(e, "AWS_REGION", NIMBUS_REGION);
     env_add(e, "AWS_DEFAULT_REGION", NIMBUS_REGION);
-    env_add(e, "AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand");
+    env_add(e, "AWS_LAMBDA_INITIALIZATION_TYPE", in->provisioned ? "provisioned-concurrency" : "on-demand");
     if (rt->api == RUNTIME_API_FC) {
         snprintf(buf, sizeof buf, "%d", in->fc_port);
         env_add(e, "FC_SERVER_PORT", buf);
@@ -494,7 +494,7 @@ static void build_env(const router_fn_t *fn, const runtime_t *rt, const instance
     e->items[e->n] = NULL;
 }
 
-instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err)
+instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t *err)
 {
     daemon_t *d = router_daemon(r);
     const runtime_t *rt = runtime_find(fn->cfg.runtime);
@@ -512,6 +512,7 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err)
     in->fn = fn;
     in->router = r;
     in->rt = rt;
+    in->provisioned = provisioned;
     in->capacity = (unsigned)(fn->cfg.instance_concurrency > 0 ? fn->cfg.instance_concurrency : 1);
     in->parked = calloc(in->capacity, sizeof *in->parked);
     in->n_answered_slots = 2 * in->capacity;
@@ -586,7 +587,7 @@ void instance_deliver(router_t *r, instance_t *in, call_t *c)
     list_push_back(&in->calls, &c->inst_link);
     in->n_busy++;
     keepalive_update(in);
-    if (in->calls_served++ == 0) {
+    if (in->calls_served++ == 0 && !in->provisioned) {
         c->cold = true;
         c->init_ns = in->init_ns;
     }
@@ -601,11 +602,15 @@ char *instance_list_json(router_fn_t *fn)
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "Instances");
     uint64_t now = loop_now_ns();
-    list_each(n, &fn->instances) {
+    /* $LATEST's instances, then each published version's. */
+    for (size_t k = 0; k <= fn->nversions; k++) {
+    router_fn_t *f = k == 0 ? fn : fn->versions[k - 1];
+    list_each(n, &f->instances) {
         instance_t *in = list_entry(n, instance_t, fn_link);
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "Id", in->id);
-        cJSON_AddStringToObject(e, "Version", "$LATEST");
+        cJSON_AddStringToObject(e, "Version", f->cfg.version);
+        cJSON_AddBoolToObject(e, "Provisioned", in->provisioned);
         cJSON_AddStringToObject(e, "State", names[in->state]);
         cJSON_AddNumberToObject(e, "Pid", in->proc.pid);
         cJSON_AddNumberToObject(e, "AgeMs", (double)((now - in->spawn_ns) / 1000000u));
@@ -616,7 +621,14 @@ char *instance_list_json(router_fn_t *fn)
         if (in->ready_seen) cJSON_AddNumberToObject(e, "InitDurationMs", (double)in->init_ns / 1e6);
         cJSON_AddItemToArray(arr, e);
     }
+    }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
+}
+
+void instance_unprovision(instance_t *in)
+{
+    in->provisioned = false;
+    keepalive_update(in);
 }

@@ -48,6 +48,8 @@ struct instance {
     unsigned n_answered_slots, answered_next;
     bool ready_seen;           /* it has asked for work at least once */
     bool reached_ready;        /* it became READY (else its end is an init failure) */
+    bool provisioned;          /* started ahead of calls (provisioned concurrency):
+                                  never reclaimed idle, its calls are not cold starts */
     bool init_ready;           /* SCF: it posted /runtime/init/ready */
     bool init_error;           /* it posted /runtime/init/error */
     char *init_error_body;     /* what it posted there (malloc'd) */
@@ -71,7 +73,9 @@ struct instance {
 /* The activator: start a new instance of fn (cold start). On failure the
  * error says why (missing bootstrap -> ERR_INVALID with Lambda's
  * Runtime.InvalidEntrypoint text). */
-instance_t *instance_start(router_t *r, router_fn_t *fn, err_t *err);
+instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t *err);
+/* No longer one of its version's provisioned instances. */
+void instance_unprovision(instance_t *in);
 /* Give a call to an instance with a free slot: answers a parked /next. */
 void instance_deliver(router_t *r, instance_t *in, call_t *c);
 /* A /next arrived: park it as a free slot (and let the router use it). */

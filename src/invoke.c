@@ -71,7 +71,7 @@ void invoke_started(router_t *r, call_t *c, instance_t *in)
     c->throttle_timer = NULL;
     router_call_started(r, c->fn);
     sandbox_memory_reset(&in->proc);
-    log_printf(r, c, "START RequestId: %s Version: $LATEST", c->request_id);
+    log_printf(r, c, "START RequestId: %s Version: %s", c->request_id, c->fn->cfg.version);
 }
 
 /* END and REPORT, for a call that reached an instance. */
@@ -115,7 +115,7 @@ static void finish(router_t *r, call_t *c, const char *body, size_t len, const c
         http_header_t h[6];
         size_t n = 0;
         h[n++] = (http_header_t){ "Content-Type", ctype ? ctype : "application/json" };
-        h[n++] = (http_header_t){ "X-Amz-Executed-Version", "$LATEST" };
+        h[n++] = (http_header_t){ "X-Amz-Executed-Version", c->fn->cfg.version };
         h[n++] = (http_header_t){ "x-amzn-RequestId", c->request_id };
         if (function_error) h[n++] = (http_header_t){ "X-Amz-Function-Error", "Unhandled" };
         char *tail = NULL;
@@ -303,10 +303,12 @@ void invoke_handle(daemon_t *d, http_exchange_t *ex, const char *path_name, cons
         }
         snprintf(qual, sizeof qual, "%s", qualifier);
     }
-    router_fn_t *fn = router_find(d->router, name);
+    router_fn_t *latest = router_find(d->router, name);
+    /* A version, or an alias's (weighted) pick of one. */
+    router_fn_t *fn = latest ? router_resolve(d->router, latest, qual) : NULL;
     char arn[256];
     function_arn(name, qual[0] ? qual : NULL, arn, sizeof arn);
-    if (!fn || (qual[0] && strcmp(qual, "$LATEST") != 0)) {
+    if (!fn) {
         daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found: %s", arn);
         return;
     }
@@ -382,6 +384,7 @@ void invoke_handle(daemon_t *d, http_exchange_t *ex, const char *path_name, cons
     util_uuid4(c->request_id);
     c->router = d->router;
     c->fn = fn;
+    snprintf(c->qualifier, sizeof c->qualifier, "%s", qual);
     router_fn_ref(fn);
     c->ex = ex;
     c->client_context = client_context;

@@ -29,6 +29,7 @@ struct call {
     size_t payload_len;
     char *client_context;       /* decoded X-Amz-Client-Context, or NULL */
     char trace_id[96];          /* Lambda-Runtime-Trace-Id */
+    char qualifier[130];        /* as invoked (version or alias), "" for none */
     bool log_tail;              /* X-Amz-Log-Type: Tail */
     uint64_t arrive_ns;         /* monotonic, when the request arrived */
     uint64_t deadline_ns;       /* monotonic deadline */

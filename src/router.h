@@ -21,8 +21,22 @@
 typedef struct instance instance_t;
 typedef struct call call_t;
 
+/* An alias: a name for one version, or a weighted split between two. */
+typedef struct {
+    char name[129];
+    char version[16];          /* FunctionVersion: "$LATEST" or "N" */
+    char extra_version[16];    /* RoutingConfig's additional version, "" if none */
+    double extra_weight;       /* its share of calls, 0..1 */
+    char *doc;                 /* the AliasConfiguration JSON as stored (malloc'd) */
+} router_alias_t;
+
 typedef struct router_fn {
-    function_config_t cfg;    /* the live ($LATEST) configuration */
+    function_config_t cfg;    /* the configuration ($LATEST's, or a version's: immutable) */
+    struct router_fn *latest; /* a version: its function's $LATEST state (not a ref) */
+    struct router_fn **versions; /* $LATEST: published versions, ascending (each holds a ref) */
+    size_t nversions;
+    router_alias_t *aliases;  /* $LATEST: its aliases, by name */
+    size_t naliases;
     char code_dir[512];       /* extracted tree of cfg.code_hex */
     uint64_t generation;      /* bumped by every code/config update: older
                                  instances finish their call and retire */
@@ -54,6 +68,28 @@ void router_update(router_t *r, router_fn_t *fn, const function_config_t *cfg);
 /* Remove from the name table. Waiting calls are failed with 404, running
  * ones finish, instances are retired. */
 void router_remove(router_t *r, router_fn_t *fn);
+/* A published version of `latest` by number string ("3"), or NULL. */
+router_fn_t *router_find_version(router_fn_t *latest, const char *version);
+/* Add a published version (copy of cfg, cfg.version = its number). */
+router_fn_t *router_add_version(router_t *r, router_fn_t *latest, const function_config_t *cfg);
+/* Remove a version: its waiting calls fail, its instances retire. */
+void router_remove_version(router_t *r, router_fn_t *version);
+/* Aliases of `latest`. */
+router_alias_t *router_find_alias(router_fn_t *latest, const char *name);
+/* Add or replace an alias from its stored document; false if malformed. */
+bool router_put_alias(router_fn_t *latest, const char *doc);
+void router_remove_alias(router_fn_t *latest, const char *name);
+/* True when an alias points at `version` (its main or its extra version). */
+const char *router_alias_using(const router_fn_t *latest, const char *version);
+/* Resolve an invoke's qualifier: NULL/"" /$LATEST, a version number, or an
+ * alias (a weighted draw between its versions). NULL when unknown. */
+router_fn_t *router_resolve(router_t *r, router_fn_t *latest, const char *qualifier);
+/* Set a version's provisioned instances (0 removes); the router starts or
+ * releases instances to match, and replaces crashed ones. */
+void router_set_provisioned(router_t *r, router_fn_t *version, int n);
+/* Provisioned instances of a version that are ready for calls. */
+unsigned router_provisioned_ready(const router_fn_t *version);
+
 /* Functions in name order: the i-th, or NULL past the end. */
 router_fn_t *router_at(router_t *r, size_t i);
 size_t router_count(const router_t *r);

@@ -42,7 +42,7 @@ void runtime_api_send_event(instance_t *in, call_t *c, http_exchange_t *ex)
     router_fn_t *fn = in->fn;
     char deadline[32], arn[200];
     snprintf(deadline, sizeof deadline, "%llu", (unsigned long long)c->deadline_wall_ms);
-    function_arn(fn->cfg.name, NULL, arn, sizeof arn);
+    function_arn(fn->cfg.name, c->qualifier[0] ? c->qualifier : NULL, arn, sizeof arn);
     http_header_t h[7];
     size_t n = 0;
     h[n++] = (http_header_t){ "Content-Type", "application/json" };

@@ -35,6 +35,25 @@ int store_function_each(store_t *s, store_function_fn fn, void *arg, err_t *err)
 /* 1 if any function references code `code_hex`, 0 if none, -1 on error. */
 int store_code_referenced(store_t *s, const char *code_hex, err_t *err);
 
+/* Published versions (immutable configuration + code) and aliases, keyed by
+ * function. A function's delete removes its versions and aliases too;
+ * store_code_referenced() counts versions' code as referenced. */
+int store_version_insert(store_t *s, const char *function, int version, const char *config_json,
+                         const char *code_hex, err_t *err);           /* ERR_CONFLICT if it exists */
+/* Rewrite a version's stored document (its code never changes). */
+int store_version_update(store_t *s, const char *function, int version, const char *config_json,
+                         err_t *err);                                 /* ERR_NOT_FOUND */
+int store_version_delete(store_t *s, const char *function, int version, err_t *err);
+/* Insert or replace an alias document. */
+int store_alias_put(store_t *s, const char *function, const char *alias, const char *doc_json,
+                    err_t *err);
+int store_alias_delete(store_t *s, const char *function, const char *alias, err_t *err);
+/* fn(function, key, doc, arg) for every version (key = the number) or alias
+ * (key = its name), in function then key order. */
+typedef void (*store_child_fn)(const char *function, const char *key, const char *doc, void *arg);
+int store_version_each(store_t *s, store_child_fn fn, void *arg, err_t *err);
+int store_alias_each(store_t *s, store_child_fn fn, void *arg, err_t *err);
+
 /* Log lines. */
 typedef struct {
     int64_t id;             /* assigned by the store, increasing */

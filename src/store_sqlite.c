@@ -39,6 +39,19 @@ static const char *const migrations[] = {
     "  line TEXT NOT NULL);"
     "CREATE INDEX logs_function_id ON logs(function, id);"
     "CREATE INDEX logs_function_request ON logs(function, request_id);",
+    /* 2: published versions and aliases */
+    "CREATE TABLE versions ("
+    "  function TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  config TEXT NOT NULL,"
+    "  code_hex TEXT NOT NULL,"
+    "  PRIMARY KEY(function, version));"
+    "CREATE INDEX versions_code ON versions(code_hex);"
+    "CREATE TABLE aliases ("
+    "  function TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  doc TEXT NOT NULL,"
+    "  PRIMARY KEY(function, name));",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -52,6 +65,15 @@ enum {
     ST_LOG_QUERY,
     ST_LOG_QUERY_REQ,
     ST_LOG_DELETE,
+    ST_VER_INSERT,
+    ST_VER_UPDATE,
+    ST_VER_DELETE,
+    ST_VER_EACH,
+    ST_VER_DELETE_ALL,
+    ST_ALIAS_PUT,
+    ST_ALIAS_DELETE,
+    ST_ALIAS_EACH,
+    ST_ALIAS_DELETE_ALL,
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
@@ -65,7 +87,17 @@ static const char *const statements[ST_COUNT] = {
                      "updated_ms = ?4 WHERE name = ?1",
     [ST_FN_DELETE] = "DELETE FROM functions WHERE name = ?1",
     [ST_FN_EACH] = "SELECT name, config FROM functions ORDER BY name",
-    [ST_CODE_REF] = "SELECT 1 FROM functions WHERE code_hex = ?1 LIMIT 1",
+    [ST_CODE_REF] = "SELECT 1 FROM functions WHERE code_hex = ?1 "
+                    "UNION ALL SELECT 1 FROM versions WHERE code_hex = ?1 LIMIT 1",
+    [ST_VER_INSERT] = "INSERT INTO versions(function, version, config, code_hex) VALUES(?1, ?2, ?3, ?4)",
+    [ST_VER_UPDATE] = "UPDATE versions SET config = ?3 WHERE function = ?1 AND version = ?2",
+    [ST_VER_DELETE] = "DELETE FROM versions WHERE function = ?1 AND version = ?2",
+    [ST_VER_EACH] = "SELECT function, version, config FROM versions ORDER BY function, version",
+    [ST_VER_DELETE_ALL] = "DELETE FROM versions WHERE function = ?1",
+    [ST_ALIAS_PUT] = "INSERT OR REPLACE INTO aliases(function, name, doc) VALUES(?1, ?2, ?3)",
+    [ST_ALIAS_DELETE] = "DELETE FROM aliases WHERE function = ?1 AND name = ?2",
+    [ST_ALIAS_EACH] = "SELECT function, name, doc FROM aliases ORDER BY function, name",
+    [ST_ALIAS_DELETE_ALL] = "DELETE FROM aliases WHERE function = ?1",
     [ST_LOG_INSERT] = "INSERT INTO logs(function, request_id, ts_ms, line) VALUES(?1, ?2, ?3, ?4)",
     /* Two query shapes so each can use its own index: "(?2 IS NULL OR
      * request_id = ?2)" would hide the (function, request_id) index. */
@@ -254,22 +286,6 @@ int store_function_update(store_t *s, const char *name, const char *config_json,
     return ret;
 }
 
-int store_function_delete(store_t *s, const char *name, err_t *err)
-{
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = stmt(s, ST_FN_DELETE);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int ret = step_done(s, st, err, "delete function");
-    if (ret == 0 && sqlite3_changes(s->db) == 0) ret = not_found(err, name);
-    pthread_mutex_unlock(&s->mu);
-    return ret;
-}
-
-typedef struct {
-    char *name;
-    char *config;
-} fn_row_t;
-
 static char *col_dup(sqlite3_stmt *st, int i)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
@@ -280,6 +296,128 @@ static char *col_dup(sqlite3_stmt *st, int i)
     p[n] = '\0';
     return p;
 }
+
+int store_function_delete(store_t *s, const char *name, err_t *err)
+{
+    /* The function, its versions and its aliases go together. */
+    pthread_mutex_lock(&s->mu);
+    int ret = step_done(s, stmt(s, ST_BEGIN), err, "begin delete");
+    sqlite3_stmt *st = stmt(s, ST_FN_DELETE);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (ret == 0) ret = step_done(s, st, err, "delete function");
+    if (ret == 0 && sqlite3_changes(s->db) == 0) ret = not_found(err, name);
+    for (int k = 0; ret == 0 && k < 2; k++) {
+        st = stmt(s, k ? ST_ALIAS_DELETE_ALL : ST_VER_DELETE_ALL);
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        ret = step_done(s, st, err, "delete versions and aliases");
+    }
+    if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit delete");
+    if (ret != 0 && !sqlite3_get_autocommit(s->db)) step_done(s, stmt(s, ST_ROLLBACK), NULL, "rollback");
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+/* One statement with (text function, int-or-text key, text doc[, text hex]). */
+static int child_write(store_t *s, int which, const char *function, int version, const char *key,
+                       const char *doc, const char *hex, err_t *err, const char *what)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, which);
+    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+    if (key) sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    else sqlite3_bind_int(st, 2, version);
+    if (doc) sqlite3_bind_text(st, 3, doc, -1, SQLITE_STATIC);
+    if (hex) sqlite3_bind_text(st, 4, hex, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    int ret = 0;
+    if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT)
+        ret = err_set(err, ERR_CONFLICT, "%s %s:%s already exists", what, function, key ? key : "");
+    else if (rc != SQLITE_DONE)
+        ret = db_error(s, err, what);
+    else if (sqlite3_changes(s->db) == 0)
+        ret = err_set(err, ERR_NOT_FOUND, "%s not found", what);
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+int store_version_insert(store_t *s, const char *function, int version, const char *config_json,
+                         const char *code_hex, err_t *err)
+{
+    return child_write(s, ST_VER_INSERT, function, version, NULL, config_json, code_hex, err, "version");
+}
+
+int store_version_update(store_t *s, const char *function, int version, const char *config_json, err_t *err)
+{
+    return child_write(s, ST_VER_UPDATE, function, version, NULL, config_json, NULL, err, "version");
+}
+
+int store_version_delete(store_t *s, const char *function, int version, err_t *err)
+{
+    return child_write(s, ST_VER_DELETE, function, version, NULL, NULL, NULL, err, "version");
+}
+
+int store_alias_put(store_t *s, const char *function, const char *alias, const char *doc_json, err_t *err)
+{
+    return child_write(s, ST_ALIAS_PUT, function, 0, alias, doc_json, NULL, err, "alias");
+}
+
+int store_alias_delete(store_t *s, const char *function, const char *alias, err_t *err)
+{
+    return child_write(s, ST_ALIAS_DELETE, function, 0, alias, NULL, NULL, err, "alias");
+}
+
+typedef struct {
+    char *function, *key, *doc;
+} child_row_t;
+
+/* Rows are copied out first so `fn` runs without the mutex. */
+static int child_each(store_t *s, int which, store_child_fn fn, void *arg, err_t *err)
+{
+    child_row_t *rows = NULL;
+    size_t n = 0, cap = 0;
+    int ret = 0, rc;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, which);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            rows = realloc(rows, cap * sizeof *rows);
+            if (!rows) abort();
+        }
+        rows[n].function = col_dup(st, 0);
+        rows[n].key = col_dup(st, 1);
+        rows[n].doc = col_dup(st, 2);
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) ret = db_error(s, err, "list versions/aliases");
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (ret == 0) fn(rows[i].function, rows[i].key, rows[i].doc, arg);
+        free(rows[i].function);
+        free(rows[i].key);
+        free(rows[i].doc);
+    }
+    free(rows);
+    return ret;
+}
+
+int store_version_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
+{
+    return child_each(s, ST_VER_EACH, fn, arg, err);
+}
+
+int store_alias_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
+{
+    return child_each(s, ST_ALIAS_EACH, fn, arg, err);
+}
+
+typedef struct {
+    char *name;
+    char *config;
+} fn_row_t;
+
 
 int store_function_each(store_t *s, store_function_fn fn, void *arg, err_t *err)
 {

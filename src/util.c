@@ -61,6 +61,13 @@ static void fill_random(void *p, size_t n)
     g_avail -= n;
 }
 
+double util_random_unit(void)
+{
+    uint64_t x;
+    fill_random(&x, sizeof x);
+    return (double)(x >> 11) * (1.0 / 9007199254740992.0);   /* 53 random bits */
+}
+
 void util_uuid4(char out[37])
 {
     uint8_t u[16];

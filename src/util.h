@@ -44,6 +44,10 @@ void buf_reset(buf_t *b);            /* len = 0, keep memory */
 void buf_free(buf_t *b);
 char *buf_steal(buf_t *b, size_t *len); /* hand over data (never NULL), reset b */
 
+/* A uniformly distributed double in [0, 1), from the kernel's randomness
+ * (for weighted alias routing). */
+double util_random_unit(void);
+
 /* Percent-decode `in` (n bytes) into a malloc'd string; NULL if malformed. */
 char *util_url_decode(const char *in, size_t n);
 /* Value of `key` in an application/x-www-form-urlencoded query string,
