@@ -596,15 +596,9 @@ void instance_deliver(router_t *r, instance_t *in, call_t *c)
     else runtime_api_send_event(in, c, ex);
 }
 
-char *instance_list_json(router_fn_t *fn)
+static void add_instances(cJSON *arr, const router_fn_t *f, uint64_t now)
 {
     static const char *const names[] = { "Starting", "Ready", "Stopping" };
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(o, "Instances");
-    uint64_t now = loop_now_ns();
-    /* $LATEST's instances, then each published version's. */
-    for (size_t k = 0; k <= fn->nversions; k++) {
-    router_fn_t *f = k == 0 ? fn : fn->versions[k - 1];
     list_each(n, &f->instances) {
         instance_t *in = list_entry(n, instance_t, fn_link);
         cJSON *e = cJSON_CreateObject();
@@ -621,7 +615,16 @@ char *instance_list_json(router_fn_t *fn)
         if (in->ready_seen) cJSON_AddNumberToObject(e, "InitDurationMs", (double)in->init_ns / 1e6);
         cJSON_AddItemToArray(arr, e);
     }
-    }
+}
+
+char *instance_list_json(router_fn_t *fn)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "Instances");
+    uint64_t now = loop_now_ns();
+    /* $LATEST's instances, then each published version's. */
+    add_instances(arr, fn, now);
+    for (size_t k = 0; k < fn->nversions; k++) add_instances(arr, fn->versions[k], now);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
