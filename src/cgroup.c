@@ -1,7 +1,8 @@
-/* cgroup.c — per-instance control groups on cgroup v1 (memory controller
- * hierarchy) or v2 (unified). Owns the group directories and the fds of the
- * files read on the warm path (peak memory), opened once so a read is one
- * pread. Must never: touch groups it did not create.
+/* cgroup.c — per-instance control groups on cgroup v1 (the memory, cpu and
+ * pids hierarchies) or v2 (unified). Owns the group directories, their
+ * limits and the fds of the files read on the warm path (peak memory),
+ * opened once so a read is one pread. Must never: touch groups it did not
+ * create.
  */
 #include "cgroup.h"
 
@@ -18,13 +19,18 @@
 typedef enum { CG_UNKNOWN, CG_NONE, CG_V1, CG_V2 } cg_mode_t;
 
 struct cgroup {
-    char dir[512];     /* the group's directory */
+    char dir[512];     /* the group's directory (v1: in the memory hierarchy) */
     char procs[540];   /* its cgroup.procs, written by cgroup_enter_self */
+    char extra[2][512];      /* v1: the group in the cpu and pids hierarchies ("" none) */
+    char extra_procs[2][540];
     int peak_fd;       /* memory.max_usage_in_bytes (v1) / memory.peak (v2) */
+    unsigned applied;  /* cgroup_limits_applied() */
 };
 
 static cg_mode_t g_mode = CG_UNKNOWN;
 static char g_parent[512]; /* Nimbus' parent group directory */
+static char g_v1_extra[2][512]; /* v1 cpu and pids parents ("" when unusable) */
+static unsigned g_v2_ctrl;      /* v2: controllers enabled for children (4 cpu, 8 pids) */
 
 /* Find our own group of `controller` ("memory" for v1, "" for v2) in
  * /proc/self/cgroup, so groups nest under whatever we were started in. */
@@ -87,7 +93,18 @@ static void probe(void)
         self_group("memory", rel, sizeof rel) == 0) {
         snprintf(g_parent, sizeof g_parent, "/sys/fs/cgroup/memory%s",
                  strcmp(rel, "/") == 0 ? "" : rel);
-        if (try_parent(g_parent)) { g_mode = CG_V1; return; }
+        if (try_parent(g_parent)) {
+            g_mode = CG_V1;
+            static const char *const ctl[2] = { "cpu", "pids" };
+            for (int i = 0; i < 2; i++) {
+                char base[600];
+                snprintf(base, sizeof base, "/sys/fs/cgroup/%s", ctl[i]);
+                if (self_group(ctl[i], rel, sizeof rel) < 0 || access(base, F_OK) < 0) continue;
+                snprintf(g_v1_extra[i], sizeof g_v1_extra[i], "%s%s", base, strcmp(rel, "/") == 0 ? "" : rel);
+                if (!try_parent(g_v1_extra[i])) g_v1_extra[i][0] = '\0';
+            }
+            return;
+        }
     }
     if (self_group("", rel, sizeof rel) == 0) {
         const char *roots[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
@@ -110,6 +127,8 @@ static void probe(void)
             if (mkdir(sub, 0755) < 0 && errno != EEXIST) continue;
             snprintf(ctrl, sizeof ctrl, "%s/cgroup.subtree_control", sub);
             if (write_str(ctrl, "+memory") < 0) { rmdir(sub); continue; }
+            if (write_str(ctrl, "+cpu") == 0) g_v2_ctrl |= 4;
+            if (write_str(ctrl, "+pids") == 0) g_v2_ctrl |= 8;
             snprintf(g_parent, sizeof g_parent, "%s", sub);
             g_mode = CG_V2;
             return;
@@ -153,31 +172,54 @@ cgroup_t *cgroup_create(const char *name, err_t *err)
     return cg;
 }
 
-int cgroup_enter_self(const cgroup_t *cg)
+static int enter(const char *procs)
 {
-    int fd = open(cg->procs, O_WRONLY | O_CLOEXEC);
+    int fd = open(procs, O_WRONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     ssize_t w = write(fd, "0", 1);
     close(fd);
     return w == 1 ? 0 : -1;
 }
 
-int64_t cgroup_memory_peak(const cgroup_t *cg)
+int cgroup_enter_self(const cgroup_t *cg)
 {
-    if (!cg || cg->peak_fd < 0) return -1;
+    if (enter(cg->procs) < 0) return -1;
+    for (int i = 0; i < 2; i++)
+        if (cg->extra[i][0] && enter(cg->extra_procs[i]) < 0) return -1;
+    return 0;
+}
+
+int64_t cgroup_fd_memory_peak(int fd)
+{
+    if (fd < 0) return -1;
     char buf[64];
-    ssize_t r = pread(cg->peak_fd, buf, sizeof buf - 1, 0);
+    ssize_t r = pread(fd, buf, sizeof buf - 1, 0);
     if (r <= 0) return -1;
     buf[r] = '\0';
     return strtoll(buf, NULL, 10);
 }
 
-int cgroup_memory_peak_reset(cgroup_t *cg)
+int cgroup_fd_memory_peak_reset(int fd)
 {
-    if (!cg || cg->peak_fd < 0) return -1;
     /* v1: writing 0 resets max_usage to the current usage. v2 (>= 6.12):
      * any write to memory.peak resets it for this fd. */
-    return pwrite(cg->peak_fd, "0", 1, 0) == 1 ? 0 : -1;
+    return fd >= 0 && pwrite(fd, "0", 1, 0) == 1 ? 0 : -1;
+}
+
+int64_t cgroup_memory_peak(const cgroup_t *cg) { return cg ? cgroup_fd_memory_peak(cg->peak_fd) : -1; }
+
+int cgroup_memory_peak_reset(cgroup_t *cg) { return cg ? cgroup_fd_memory_peak_reset(cg->peak_fd) : -1; }
+
+static int kill_procs(const char *procs)
+{
+    FILE *f = fopen(procs, "re");
+    if (!f) return 0;
+    int n = 0, pid;
+    while (fscanf(f, "%d", &pid) == 1) {
+        if (pid > 0 && kill(pid, SIGKILL) == 0) n++;
+    }
+    fclose(f);
+    return n;
 }
 
 int cgroup_kill_all(const cgroup_t *cg)
@@ -188,14 +230,7 @@ int cgroup_kill_all(const cgroup_t *cg)
         snprintf(p, sizeof p, "%s/cgroup.kill", cg->dir);
         if (write_str(p, "1") == 0) return 1;
     }
-    FILE *f = fopen(cg->procs, "re");
-    if (!f) return 0;
-    int n = 0, pid;
-    while (fscanf(f, "%d", &pid) == 1) {
-        if (pid > 0 && kill(pid, SIGKILL) == 0) n++;
-    }
-    fclose(f);
-    return n;
+    return kill_procs(cg->procs);
 }
 
 void cgroup_destroy(cgroup_t *cg)
@@ -204,11 +239,158 @@ void cgroup_destroy(cgroup_t *cg)
     if (cg->peak_fd >= 0) close(cg->peak_fd);
     /* Processes take a moment to leave after SIGKILL; rmdir fails with
      * EBUSY until they have. Bounded: at most ~200 ms. */
+    cg->peak_fd = -1;
     for (int i = 0; i < 200; i++) {
-        if (rmdir(cg->dir) == 0 || errno == ENOENT) break;
+        if (cgroup_try_remove(cg) == 0) return;
         cgroup_kill_all(cg);
         struct timespec ts = { 0, 1000000 };
         nanosleep(&ts, NULL);
     }
     free(cg);
+}
+
+int cgroup_try_remove(cgroup_t *cg)
+{
+    if (cg->peak_fd >= 0) close(cg->peak_fd);
+    cg->peak_fd = -1;
+    /* The memory (or v2) group goes last: it names the group while the
+     * others are removed. */
+    for (int i = 0; i < 2; i++) {
+        if (!cg->extra[i][0]) continue;
+        if (rmdir(cg->extra[i]) < 0 && errno != ENOENT) return -1;
+        cg->extra[i][0] = '\0';
+    }
+    if (rmdir(cg->dir) < 0 && errno != ENOENT) return -1;
+    free(cg);
+    return 0;
+}
+
+/* ---- limits ---- */
+
+void cgroup_limits_for(int memory_mb, int pids_max, cgroup_limits_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->memory_bytes = (int64_t)memory_mb * 1024 * 1024;
+    out->cpu_period_us = 100000;
+    out->cpu_quota_us = out->cpu_period_us * memory_mb / 1769;
+    if (out->cpu_quota_us < 1000) out->cpu_quota_us = 1000;   /* the kernel's minimum */
+    out->pids_max = pids_max;
+}
+
+static int write_in(const char *dir, const char *file, const char *val)
+{
+    char p[640];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    return write_str(p, val);
+}
+
+static int apply_v1(cgroup_t *cg, const cgroup_limits_t *lim, err_t *err)
+{
+    char v[64];
+    if (lim->memory_bytes > 0) {
+        snprintf(v, sizeof v, "%lld", (long long)lim->memory_bytes);
+        if (write_in(cg->dir, "memory.limit_in_bytes", v) < 0) return err_sys(err, "memory limit in %s", cg->dir);
+        cg->applied |= 1;
+        /* No swap on top of the limit, where the kernel accounts swap. */
+        if (write_in(cg->dir, "memory.memsw.limit_in_bytes", v) == 0) cg->applied |= 2;
+    }
+    if (cg->extra[0][0] && lim->cpu_quota_us > 0) {
+        snprintf(v, sizeof v, "%lld", (long long)(lim->cpu_period_us ? lim->cpu_period_us : 100000));
+        if (write_in(cg->extra[0], "cpu.cfs_period_us", v) < 0) return err_sys(err, "cpu period in %s", cg->extra[0]);
+        snprintf(v, sizeof v, "%lld", (long long)lim->cpu_quota_us);
+        if (write_in(cg->extra[0], "cpu.cfs_quota_us", v) < 0) return err_sys(err, "cpu quota in %s", cg->extra[0]);
+        cg->applied |= 4;
+    }
+    if (cg->extra[1][0] && lim->pids_max > 0) {
+        snprintf(v, sizeof v, "%d", lim->pids_max);
+        if (write_in(cg->extra[1], "pids.max", v) < 0) return err_sys(err, "pids limit in %s", cg->extra[1]);
+        cg->applied |= 8;
+    }
+    return 0;
+}
+
+static int apply_v2(cgroup_t *cg, const cgroup_limits_t *lim, err_t *err)
+{
+    char v[64];
+    if (lim->memory_bytes > 0) {
+        snprintf(v, sizeof v, "%lld", (long long)lim->memory_bytes);
+        if (write_in(cg->dir, "memory.max", v) < 0) return err_sys(err, "memory limit in %s", cg->dir);
+        cg->applied |= 1;
+        if (write_in(cg->dir, "memory.swap.max", "0") == 0) cg->applied |= 2;
+        /* One OOM kill ends the whole instance, as the pid namespace would. */
+        write_in(cg->dir, "memory.oom.group", "1");
+    }
+    if ((g_v2_ctrl & 4) && lim->cpu_quota_us > 0) {
+        snprintf(v, sizeof v, "%lld %lld", (long long)lim->cpu_quota_us,
+                 (long long)(lim->cpu_period_us ? lim->cpu_period_us : 100000));
+        if (write_in(cg->dir, "cpu.max", v) < 0) return err_sys(err, "cpu limit in %s", cg->dir);
+        cg->applied |= 4;
+    }
+    if ((g_v2_ctrl & 8) && lim->pids_max > 0) {
+        snprintf(v, sizeof v, "%d", lim->pids_max);
+        if (write_in(cg->dir, "pids.max", v) < 0) return err_sys(err, "pids limit in %s", cg->dir);
+        cg->applied |= 8;
+    }
+    return 0;
+}
+
+cgroup_t *cgroup_create_limited(const char *name, const cgroup_limits_t *lim, err_t *err)
+{
+    cgroup_t *cg = cgroup_create(name, err);
+    if (!cg) return NULL;
+    if (g_mode == CG_V1) {
+        for (int i = 0; i < 2; i++) {
+            if (!g_v1_extra[i][0]) continue;
+            snprintf(cg->extra[i], sizeof cg->extra[i], "%s/%s", g_v1_extra[i], name);
+            snprintf(cg->extra_procs[i], sizeof cg->extra_procs[i], "%s/cgroup.procs", cg->extra[i]);
+            if (mkdir(cg->extra[i], 0755) < 0 && errno != EEXIST) {
+                err_sys(err, "mkdir %s", cg->extra[i]);
+                cg->extra[i][0] = '\0';
+                cgroup_destroy(cg);
+                return NULL;
+            }
+        }
+    }
+    if ((g_mode == CG_V1 ? apply_v1(cg, lim, err) : apply_v2(cg, lim, err)) < 0) {
+        cgroup_destroy(cg);
+        return NULL;
+    }
+    return cg;
+}
+
+unsigned cgroup_limits_applied(const cgroup_t *cg) { return cg ? cg->applied : 0; }
+
+static int open_in(const cgroup_t *cg, const char *file, int flags)
+{
+    char p[640];
+    snprintf(p, sizeof p, "%s/%s", cg->dir, file);
+    return open(p, flags | O_CLOEXEC);
+}
+
+int cgroup_open_peak(const cgroup_t *cg)
+{
+    const char *f = g_mode == CG_V1 ? "memory.max_usage_in_bytes" : "memory.peak";
+    int fd = open_in(cg, f, O_RDWR);
+    return fd >= 0 ? fd : open_in(cg, f, O_RDONLY);
+}
+
+int cgroup_open_oom_events(const cgroup_t *cg)
+{
+    return open_in(cg, g_mode == CG_V1 ? "memory.oom_control" : "memory.events", O_RDONLY);
+}
+
+int64_t cgroup_fd_oom_kills(int fd)
+{
+    if (fd < 0) return -1;
+    char buf[512];
+    ssize_t r = pread(fd, buf, sizeof buf - 1, 0);
+    if (r <= 0) return -1;
+    buf[r] = '\0';
+    /* "oom_kill N" in both v1's memory.oom_control and v2's memory.events. */
+    for (char *line = buf; line && *line; ) {
+        if (strncmp(line, "oom_kill ", 9) == 0) return strtoll(line + 9, NULL, 10);
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    return -1;
 }

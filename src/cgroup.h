@@ -26,7 +26,7 @@ const char *cgroup_version(void);
 
 /* Create the group `name` (unique per instance) under Nimbus' parent. */
 cgroup_t *cgroup_create(const char *name, err_t *err);
-/* Move the calling process into the group. Async-signal-safe (open, write,
+/* Move the calling process into the group (every hierarchy it spans). Async-signal-safe (open, write,
  * close only), so a freshly cloned child may call it before exec. */
 int cgroup_enter_self(const cgroup_t *cg);
 /* Highest memory use of the group since creation or the last reset, bytes;
@@ -38,5 +38,37 @@ int cgroup_memory_peak_reset(cgroup_t *cg);
 int cgroup_kill_all(const cgroup_t *cg);
 /* Kill what is left, wait briefly for the group to empty, remove it. */
 void cgroup_destroy(cgroup_t *cg);
+
+/* ---- limits (the sandbox's spawner) ---- */
+
+typedef struct {
+    int64_t memory_bytes;    /* hard limit, no swap on top; 0 = none */
+    int64_t cpu_quota_us;    /* CFS quota per period; 0 = none */
+    int64_t cpu_period_us;   /* CFS period (100000 when 0) */
+    int pids_max;            /* 0 = none */
+} cgroup_limits_t;
+
+/* The limits of a function with `memory_mb`: memory = MemorySize, CPU
+ * proportional to memory (1769 MB = one full CPU, as Lambda), `pids_max`. */
+void cgroup_limits_for(int memory_mb, int pids_max, cgroup_limits_t *out);
+/* Like cgroup_create, with the limits applied on every controller there is
+ * (v1: memory, cpu, pids hierarchies; v2: one group). A controller that is
+ * missing is skipped; a limit that cannot be written is an error. */
+cgroup_t *cgroup_create_limited(const char *name, const cgroup_limits_t *lim, err_t *err);
+/* Which limits are in force (bit 1 memory, 2 memory+swap, 4 cpu, 8 pids). */
+unsigned cgroup_limits_applied(const cgroup_t *cg);
+/* New fds for another process to read: the memory peak (O_RDWR where the
+ * kernel allows, so a write resets it) and the OOM-kill counter file
+ * (v1 memory.oom_control, v2 memory.events). -1 when missing. */
+int cgroup_open_peak(const cgroup_t *cg);
+int cgroup_open_oom_events(const cgroup_t *cg);
+/* The same operations on such an fd. */
+int64_t cgroup_fd_memory_peak(int fd);
+int cgroup_fd_memory_peak_reset(int fd);
+/* Processes the kernel's OOM killer killed in the group so far, -1 unknown. */
+int64_t cgroup_fd_oom_kills(int fd);
+/* Remove the group without waiting: 0 and `cg` is freed when it was empty
+ * (or gone), -1 (EBUSY) while processes remain; call again later. */
+int cgroup_try_remove(cgroup_t *cg);
 
 #endif

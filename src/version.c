@@ -407,8 +407,9 @@ static void aliases(daemon_t *d, http_exchange_t *ex, http_request_t *req, route
         return;
     }
     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(body, "Name");
-    const char *name = create ? (cJSON_IsString(nm) ? nm->valuestring : "") : alias;
-    if (create && !alias_name_ok(name)) {
+    char name[130];   /* a copy: the body is freed before the job uses it */
+    snprintf(name, sizeof name, "%s", create ? (cJSON_IsString(nm) ? nm->valuestring : "") : alias);
+    if (create && (!alias_name_ok(name) || strlen(nm->valuestring) > 128)) {
         daemon_respond_error(ex, 400, "ValidationException",
                              "1 validation error detected: Value '%s' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)",
                              name);
