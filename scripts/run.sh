@@ -21,16 +21,30 @@ until grep -q "listening on" "$LOG"; do
 done
 cat "$LOG"
 export NIMBUS_ENDPOINT="$ENDPOINT"
+# One example per runtime.
 "$NIMBUS" deploy hello examples/hello-shell --runtime provided --handler function.handler
 "$NIMBUS" deploy echo examples/echo --runtime provided --handler echo.handler
+"$NIMBUS" deploy python-hello examples/python-hello --runtime python3.11 --handler app.handler
+"$NIMBUS" deploy node-hello examples/node-hello --runtime nodejs20.x --handler index.handler
+"$NIMBUS" deploy bash-hello examples/bash-hello --runtime bash --handler hello.handler
+if make -s -C examples/c-hello BUILD="$(cd "$BUILD" && pwd)" >/dev/null; then
+  "$NIMBUS" deploy c-hello examples/c-hello --runtime provided --handler bootstrap
+else
+  echo "(c-hello not built: see examples/c-hello/Makefile)" >&2
+fi
+"$NIMBUS" deploy scf-hello examples/scf-hello --runtime provided.scf --handler index.main_handler
+"$NIMBUS" deploy fc-hello examples/fc-hello --runtime provided.fc --handler index.handler \
+  --http-port 9000 --initializer
 cat <<MSG
 
 Nimbus is running on $ENDPOINT (data in $DATA). Try:
   $NIMBUS invoke hello --payload '{"name":"Ada"}' --log
   curl -s -X POST $ENDPOINT/2015-03-31/functions/hello/invocations -d '{"name":"Ada"}'
-  $NIMBUS invoke echo --payload '{"any":"json"}'
+  $NIMBUS invoke python-hello --payload '{"name":"Ada"}'     (also node-hello, bash-hello,
+  $NIMBUS invoke c-hello --payload '{"name":"Ada"}'           c-hello, scf-hello, fc-hello, echo)
   $NIMBUS list
-  $NIMBUS logs hello
+  $NIMBUS instances hello
+  $NIMBUS logs hello --follow
 (NIMBUS_ENDPOINT=$ENDPOINT is the default endpoint.) Ctrl-C stops it.
 MSG
 tail -n +2 -f "$LOG" &

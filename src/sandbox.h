@@ -7,13 +7,22 @@
  * it must live in the instance's own network namespace (DESIGN decision 4);
  * the address the runtime must call is returned in `api_addr`.
  *
- * Today an instance is a plain child process in its own session and
- * process group, in its own cgroup when one is available; isolation
- * (namespaces, mounts, seccomp, limits) is added behind this same interface.
+ * Two modes, chosen once at start-up (sandbox_configure):
+ *  - sandboxed (the spawner builds it, spawner.h): new pid, mount, ipc, uts,
+ *    cgroup and (unless Network is "host") net namespaces; a read-only root
+ *    with /usr, the code at /var/task and the runtime dir at /var/runtime;
+ *    a size-limited /tmp; an unprivileged uid without capabilities,
+ *    no_new_privs, a seccomp deny-list; cgroup limits (memory without swap,
+ *    CPU in proportion to memory, pids). Paths given to the runtime (exe,
+ *    argv, env) are already those inside the sandbox; code_dir is the host's.
+ *  - unsandboxed (--insecure-no-sandbox): a plain child process in its own
+ *    session and process group, in its own cgroup (accounting only) when
+ *    one is available.
  */
 #ifndef NIMBUS_SANDBOX_H
 #define NIMBUS_SANDBOX_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -27,6 +36,8 @@ typedef struct {
     char *const *argv;       /* its argv */
     char *const *env;        /* environment, without AWS_LAMBDA_RUNTIME_API */
     int memory_mb;           /* function memory (for limits) */
+    int tmp_mb;              /* size of /tmp (EphemeralStorage), 0 = 512 */
+    bool net_host;           /* Network "host": no network namespace of its own */
 } sandbox_spec_t;
 
 typedef struct {
@@ -36,8 +47,28 @@ typedef struct {
     int err_fd;              /* always -1: stderr shares out_fd */
     int api_fd;              /* listening runtime-API socket (non-blocking) */
     char api_addr[32];       /* "127.0.0.1:PORT" as given to the runtime */
-    cgroup_t *cg;            /* its cgroup, or NULL when unavailable */
+    cgroup_t *cg;            /* unsandboxed: its cgroup, or NULL when unavailable */
+    /* sandboxed: */
+    bool sandboxed;
+    bool own_net;            /* in a network namespace of its own */
+    uint32_t handle;         /* the spawner's name for it */
+    int status_fd;           /* its init's report of how the runtime ended */
+    int peak_fd;             /* cgroup memory peak (-1 none) */
+    int oom_fd;              /* cgroup OOM-kill counter (-1 none) */
+    int64_t memory_limit;    /* bytes, 0 when no limit is in force */
+    unsigned limits;         /* cgroup_limits_applied() bits */
+    uint64_t spawn_ns;       /* how long sandbox_spawn took (sandbox ready) */
+    /* The spawner's breakdown, microseconds: cgroup, clone (until the child
+     * runs), mounts, network, privileges + seccomp, exec, spawner total. */
+    uint32_t phase_us[7];
 } sandbox_proc_t;
+
+#define SANDBOX_UID 993       /* the sandbox user, inside (and on the host as root) */
+#define SANDBOX_PIDS_MAX 512  /* processes and threads per instance */
+
+/* Choose the mode (before the first spawn). */
+void sandbox_configure(bool sandboxed);
+bool sandbox_enabled(void);
 
 /* Start the instance. On failure nothing is left behind. */
 int sandbox_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err);
@@ -58,5 +89,11 @@ void sandbox_memory_reset(sandbox_proc_t *p);
  * hundred ms while the cgroup empties: call from a worker). Does not close
  * api_fd (the HTTP server owns it once served). */
 void sandbox_release(sandbox_proc_t *p);
+/* Did the kernel's OOM killer kill a process of the instance (its memory
+ * limit was reached)? */
+bool sandbox_oom_killed(const sandbox_proc_t *p);
+/* A non-blocking TCP socket from which 127.0.0.1 is the instance's own
+ * loopback (made in its network namespace when it has one). */
+int sandbox_socket(sandbox_proc_t *p, err_t *err);
 
 #endif

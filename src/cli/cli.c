@@ -32,6 +32,7 @@ static const cli_command_t cli_commands[] = {
     {"delete", cli_cmd_delete, cli_usage_delete},
     {"logs", cli_cmd_logs, cli_usage_logs},
     {"init", cli_cmd_init, cli_usage_init},
+    {"instances", cli_cmd_instances, cli_usage_instances},
 };
 
 static const cli_command_t *cli_find_command(const char *name)

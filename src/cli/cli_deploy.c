@@ -26,6 +26,10 @@ void cli_usage_deploy(FILE *out)
           "  --timeout S          timeout in seconds (default 3 on create)\n"
           "  --env K=V            environment variable; repeat for more\n"
           "  --description TEXT   description\n"
+          "  --instance-concurrency N  calls one instance serves at once (Nimbus)\n"
+          "  --keep-alive S       idle instances reclaimed after S seconds (Nimbus)\n"
+          "  --http-port N        provided.fc: the port its server listens on\n"
+          "  --initializer        provided.fc: call POST /initialize once per instance\n"
           "  --endpoint URL       Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
           CLI_DEFAULT_ENDPOINT ")\n"
           "  -h, --help           show this help\n",
@@ -40,14 +44,21 @@ typedef struct {
     const char *description;
     long memory;         /* 0 = not given */
     long timeout;        /* 0 = not given */
+    long concurrency;    /* InstanceConcurrency, 0 = not given */
+    long keep_alive;     /* KeepAliveSeconds, -1 = not given */
+    long http_port;      /* HttpPort, 0 = not given */
+    bool initializer;    /* Initializer: true */
     cJSON *env;          /* Variables object, NULL = not given */
 } deploy_args_t;
 
-enum { OPT_RUNTIME, OPT_HANDLER, OPT_MEMORY, OPT_TIMEOUT, OPT_ENV, OPT_DESCRIPTION };
+enum { OPT_RUNTIME, OPT_HANDLER, OPT_MEMORY, OPT_TIMEOUT, OPT_ENV, OPT_DESCRIPTION, OPT_CONC, OPT_KEEPALIVE,
+       OPT_HTTP_PORT, OPT_INITIALIZER };
 static const cli_opt_t deploy_opts[] = {
     [OPT_RUNTIME] = {"runtime", true},   [OPT_HANDLER] = {"handler", true},
     [OPT_MEMORY] = {"memory", true},     [OPT_TIMEOUT] = {"timeout", true},
     [OPT_ENV] = {"env", true},           [OPT_DESCRIPTION] = {"description", true},
+    [OPT_CONC] = {"instance-concurrency", true}, [OPT_KEEPALIVE] = {"keep-alive", true},
+    [OPT_HTTP_PORT] = {"http-port", true},       [OPT_INITIALIZER] = {"initializer", false},
     {NULL, false},
 };
 
@@ -98,6 +109,16 @@ static int deploy_parse(cli_ctx_t *ctx, int argc, char **argv, deploy_args_t *d,
         case OPT_ENV:
             if (deploy_add_env(ctx, d, val, err) < 0) return -1;
             break;
+        case OPT_CONC:
+            if (cli_parse_long(ctx, "--instance-concurrency", val, 1, 200, &d->concurrency, err) < 0) return -1;
+            break;
+        case OPT_KEEPALIVE:
+            if (cli_parse_long(ctx, "--keep-alive", val, 0, 86400, &d->keep_alive, err) < 0) return -1;
+            break;
+        case OPT_HTTP_PORT:
+            if (cli_parse_long(ctx, "--http-port", val, 1, 65535, &d->http_port, err) < 0) return -1;
+            break;
+        case OPT_INITIALIZER: d->initializer = true; break;
         default: return cli_usage_fail(ctx, err, "internal: unhandled option");
         }
     }
@@ -138,6 +159,10 @@ static void deploy_add_settings(cJSON *o, const deploy_args_t *d)
         cJSON_AddItemToObject(env, "Variables", cJSON_Duplicate(d->env, 1));
     }
     if (d->description) cJSON_AddStringToObject(o, "Description", d->description);
+    if (d->concurrency) cJSON_AddNumberToObject(o, "InstanceConcurrency", (double)d->concurrency);
+    if (d->keep_alive >= 0) cJSON_AddNumberToObject(o, "KeepAliveSeconds", (double)d->keep_alive);
+    if (d->http_port) cJSON_AddNumberToObject(o, "HttpPort", (double)d->http_port);
+    if (d->initializer) cJSON_AddBoolToObject(o, "Initializer", true);
 }
 
 /* Send `body` (consumed) as JSON; the answer, whatever its status, is left
@@ -216,6 +241,7 @@ static long deploy_num(const cJSON *o, const char *key, long fallback)
 int cli_cmd_deploy(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
 {
     deploy_args_t d = {0};
+    d.keep_alive = -1;
     buf_t zip = {0};
     char *b64 = NULL;
     cJSON *answer = NULL;
