@@ -22,6 +22,7 @@
 
 #include "cgroup.h"
 #include "control.h"
+#include "exec.h"
 #include "instance.h"
 #include "invoke.h"
 #include "logs.h"
@@ -166,9 +167,27 @@ static void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
         }
     }
     static const char LOGS_PRE[] = "/nimbus/v1/functions/";
-    if (strncmp(p, LOGS_PRE, sizeof LOGS_PRE - 1) == 0 && strcmp(req->method, "GET") == 0) {
+    if (strncmp(p, LOGS_PRE, sizeof LOGS_PRE - 1) == 0) {
+        bool get = strcmp(req->method, "GET") == 0;
         const char *name = p + sizeof LOGS_PRE - 1, *slash = strchr(name, '/');
-        if (slash && strcmp(slash, "/instances") == 0) {
+        /* .../NAME/instances/ID/exec */
+        if (slash && strncmp(slash, "/instances/", 11) == 0 && strcmp(req->method, "POST") == 0) {
+            const char *id = slash + 11, *tail = strchr(id, '/');
+            if (tail && strcmp(tail, "/exec") == 0) {
+                char *raw = strndup(name, (size_t)(slash - name));
+                char *dec = raw ? util_url_decode(raw, strlen(raw)) : NULL;
+                char iid[64];
+                snprintf(iid, sizeof iid, "%.*s", (int)(tail - id), id);
+                router_fn_t *fn = dec ? router_find(d->router, dec) : NULL;
+                instance_t *in = fn ? instance_find(fn, iid) : NULL;
+                if (in) exec_handle(d, ex, req, in);
+                else daemon_respond_error(ex, 404, "ResourceNotFoundException", "Instance not found: %s", iid);
+                free(raw);
+                free(dec);
+                return;
+            }
+        }
+        if (get && slash && strcmp(slash, "/instances") == 0) {
             char *raw = strndup(name, (size_t)(slash - name));
             char *dec = raw ? util_url_decode(raw, strlen(raw)) : NULL;
             router_fn_t *fn = dec ? router_find(d->router, dec) : NULL;
@@ -178,7 +197,7 @@ static void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
             free(dec);
             return;
         }
-        if (slash && strcmp(slash, "/logs") == 0) {
+        if (get && slash && strcmp(slash, "/logs") == 0) {
             char *raw = strndup(name, (size_t)(slash - name));
             char *dec = raw ? util_url_decode(raw, strlen(raw)) : NULL;
             if (dec && router_find(d->router, dec)) logs_handle_query(d->logs, ex, dec, req->query);

@@ -630,6 +630,24 @@ char *instance_list_json(router_fn_t *fn)
     return s;
 }
 
+instance_t *instance_find(router_fn_t *fn, const char *id)
+{
+    instance_t *best = NULL;
+    for (size_t k = 0; k <= fn->nversions; k++) {
+        router_fn_t *f = k == 0 ? fn : fn->versions[k - 1];
+        list_each(n, &f->instances) {
+            instance_t *in = list_entry(n, instance_t, fn_link);
+            if (in->exited) continue;
+            if (id[0] && strcmp(id, "latest") != 0) {
+                if (strcmp(in->id, id) == 0) return in;
+            } else if (in->state == INST_READY && (!best || in->spawn_ns > best->spawn_ns)) {
+                best = in;
+            }
+        }
+    }
+    return best;
+}
+
 void instance_unprovision(instance_t *in)
 {
     in->provisioned = false;

@@ -96,6 +96,9 @@ void instance_terminate(router_t *r, instance_t *in);
  * State, Pid, AgeMs, CallsServed, Busy, Capacity, MemoryBytes,
  * PeakMemoryBytes, InitDurationMs}]} as a malloc'd string. */
 char *instance_list_json(router_fn_t *fn);
+/* A live instance of fn (any version) by id; "" or "latest" picks the
+ * most recently started ready one. NULL when none. */
+instance_t *instance_find(router_fn_t *fn, const char *id);
 /* Read output already waiting in its pipe (before END is written). */
 void instance_drain_output(router_t *r, instance_t *in);
 

@@ -33,6 +33,7 @@ static const cli_command_t cli_commands[] = {
     {"logs", cli_cmd_logs, cli_usage_logs},
     {"init", cli_cmd_init, cli_usage_init},
     {"instances", cli_cmd_instances, cli_usage_instances},
+    {"exec", cli_cmd_exec, cli_usage_exec},
 };
 
 static const cli_command_t *cli_find_command(const char *name)

@@ -140,6 +140,7 @@ int cli_cmd_logs(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 /* `init` scaffolds a function from a template; it never calls the daemon. */
 int cli_cmd_init(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_instances(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_exec(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 
 /* Per-subcommand usage text (for --help and `nimbus help CMD`). */
 void cli_usage_deploy(FILE *out);
@@ -150,5 +151,6 @@ void cli_usage_delete(FILE *out);
 void cli_usage_logs(FILE *out);
 void cli_usage_init(FILE *out);
 void cli_usage_instances(FILE *out);
+void cli_usage_exec(FILE *out);
 
 #endif

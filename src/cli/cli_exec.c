@@ -1,0 +1,82 @@
+/* cli_exec.c — `nimbus exec NAME [--instance ID] [--timeout S] -- CMD...`:
+ * run CMD inside a live instance of NAME and print what it wrote; exit with
+ * its exit code. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void cli_usage_exec(FILE *out)
+{
+    fputs("Usage: nimbus exec NAME [--instance ID] [--timeout S] -- CMD [ARG...]\n"
+          "\n"
+          "Run CMD inside a live instance of function NAME: in its sandbox (namespaces,\n"
+          "root, cgroup), as its user, in its working directory, with its environment.\n"
+          "Prints the command's output (stdout and stderr) and exits with its code.\n"
+          "\n"
+          "Options:\n"
+          "  --instance ID    which instance (see `nimbus instances NAME`); default: the\n"
+          "                   most recently started ready one\n"
+          "  --timeout S      kill the command after S seconds (default 30)\n"
+          "  --endpoint URL   Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
+          CLI_DEFAULT_ENDPOINT ")\n"
+          "  -h, --help       show this help\n",
+          out);
+}
+
+int cli_cmd_exec(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
+{
+    enum { OPT_INSTANCE, OPT_TIMEOUT };
+    static const cli_opt_t opts[] = { [OPT_INSTANCE] = { "instance", true }, [OPT_TIMEOUT] = { "timeout", true },
+                                      { NULL, false } };
+    cli_args_t a;
+    cli_args_init(&a, argc, argv);
+    const char *val, *name = NULL, *instance = "latest";
+    long timeout = 30;
+    cJSON *cmd = cJSON_CreateArray();
+    for (;;) {
+        int opt = cli_args_next(ctx, &a, opts, &val, err);
+        if (opt == CLI_ARG_END) break;
+        if (opt == CLI_ARG_ERROR) { cJSON_Delete(cmd); return -1; }
+        if (opt == CLI_ARG_HELP) { cJSON_Delete(cmd); cli_usage_exec(stdout); return 0; }
+        if (opt == CLI_ARG_POSITIONAL) {
+            if (!name) name = val;
+            else cJSON_AddItemToArray(cmd, cJSON_CreateString(val));
+        } else if (opt == OPT_INSTANCE) {
+            instance = val;
+        } else if (cli_parse_long(ctx, "--timeout", val, 1, 3600, &timeout, err) < 0) {
+            cJSON_Delete(cmd);
+            return -1;
+        }
+    }
+    if (!name || !*name) { cJSON_Delete(cmd); return cli_usage_fail(ctx, err, "missing NAME"); }
+    if (cJSON_GetArraySize(cmd) == 0) { cJSON_Delete(cmd); return cli_usage_fail(ctx, err, "missing CMD (after --)"); }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "Command", cmd);
+    cJSON_AddNumberToObject(body, "TimeoutSeconds", (double)timeout);
+    char *text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    char *ename = cli_escape(name), *eid = cli_escape(instance);
+    buf_t path = { 0 };
+    buf_appendf(&path, "/nimbus/v1/functions/%s/instances/%s/exec", ename, eid);
+    free(ename);
+    free(eid);
+    static const char *const hdrs[] = { "Content-Type: application/json", NULL };
+    cli_req_t req = { .method = "POST", .path = path.data, .headers = hdrs, .body = text, .body_len = strlen(text) };
+    cli_resp_t resp;
+    int rc = cli_http(ctx, &req, &resp, err);
+    buf_free(&path);
+    free(text);
+    cJSON *j = NULL;
+    if (rc == 0 && cli_resp_check(&resp, err) == 0) j = cli_resp_json(&resp, err);
+    cli_resp_free(&resp);
+    if (!j) return -1;
+    const cJSON *out = cJSON_GetObjectItemCaseSensitive(j, "Output");
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "ExitCode");
+    if (cJSON_IsString(out)) fputs(out->valuestring, stdout);
+    fflush(stdout);
+    int exit_code = cJSON_IsNumber(code) ? (int)code->valuedouble : 1;
+    cJSON_Delete(j);
+    /* The command's own exit code, as `docker exec` does. */
+    exit(exit_code);
+}

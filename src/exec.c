@@ -1,0 +1,269 @@
+/* exec.c — `nimbus exec`: a command started in an instance's world.
+ *
+ * The daemon forks; the child joins the instance's cgroup, then each of its
+ * namespaces that differs from the daemon's (user first, mount last), forks
+ * again so the command lands inside the pid namespace, takes the
+ * instance's root and working directory, its uid/gid and no_new_privs, and
+ * execs with the instance's environment. Output comes back through a pipe
+ * the loop reads; the answer goes when the command exits or times out.
+ * Must never: block the loop, or leave the command running past its timeout.
+ */
+#define _GNU_SOURCE
+#include "exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "util.h"
+
+#define OUTPUT_MAX (1024u * 1024u)
+
+typedef struct {
+    daemon_t *d;
+    http_exchange_t *ex;       /* NULL once the client went away */
+    pid_t pid;
+    int pidfd, out_fd;
+    buf_t out;
+    bool truncated, out_eof, exited;
+    int status;
+    loop_timer_t *timer;
+} exec_job_t;
+
+static void job_finish(exec_job_t *j)
+{
+    if (!j->exited || !j->out_eof) return;
+    loop_t *l = j->d->loop;
+    loop_timer_cancel(l, j->timer);
+    if (j->ex) {
+        cJSON *o = cJSON_CreateObject();
+        int code = WIFEXITED(j->status) ? WEXITSTATUS(j->status) : 128 + WTERMSIG(j->status);
+        cJSON_AddNumberToObject(o, "ExitCode", code);
+        cJSON_AddStringToObject(o, "Output", j->out.data ? j->out.data : "");
+        if (j->truncated) cJSON_AddBoolToObject(o, "Truncated", true);
+        daemon_respond_json(j->ex, 200, cJSON_PrintUnformatted(o));
+        cJSON_Delete(o);
+    }
+    buf_free(&j->out);
+    free(j);
+}
+
+static void out_cb(loop_t *l, int fd, uint32_t events, void *arg)
+{
+    (void)events;
+    exec_job_t *j = arg;
+    char buf[65536];
+    ssize_t k = read(fd, buf, sizeof buf);
+    if (k > 0) {
+        size_t keep = j->out.len < OUTPUT_MAX ? OUTPUT_MAX - j->out.len : 0;
+        if ((size_t)k > keep) j->truncated = true;
+        buf_append(&j->out, buf, (size_t)k < keep ? (size_t)k : keep);
+        return;
+    }
+    if (k < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    loop_del_fd(l, fd);
+    close(fd);
+    j->out_eof = true;
+    job_finish(j);
+}
+
+static void exit_cb(loop_t *l, int fd, uint32_t events, void *arg)
+{
+    (void)events;
+    exec_job_t *j = arg;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0) return;
+    j->status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status;
+    loop_del_fd(l, fd);
+    close(fd);
+    j->exited = true;
+    job_finish(j);
+}
+
+static void timeout_cb(loop_t *l, void *arg)
+{
+    (void)l;
+    exec_job_t *j = arg;
+    j->timer = NULL;
+    kill(-j->pid, SIGKILL);   /* its process group: the command and what it started */
+    kill(j->pid, SIGKILL);
+}
+
+static void gone(http_exchange_t *ex, void *arg)
+{
+    (void)ex;
+    ((exec_job_t *)arg)->ex = NULL;
+}
+
+/* ---- in the child (single-threaded after fork) ---- */
+
+static void die(const char *what)
+{
+    dprintf(2, "nimbus exec: %s: %s\n", what, strerror(errno));
+    _exit(126);
+}
+
+static void enter_namespaces(pid_t target)
+{
+    /* user first (it grants the rights for the others), mount last, pid
+     * applies to the next fork. */
+    static const struct { const char *name; int flag; } ns[] = {
+        { "user", CLONE_NEWUSER }, { "cgroup", CLONE_NEWCGROUP }, { "ipc", CLONE_NEWIPC },
+        { "uts", CLONE_NEWUTS },   { "net", CLONE_NEWNET },       { "pid", CLONE_NEWPID },
+        { "mnt", CLONE_NEWNS },
+    };
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        char path[64], self[64];
+        struct stat a, b;
+        snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)target, ns[i].name);
+        snprintf(self, sizeof self, "/proc/self/ns/%s", ns[i].name);
+        if (stat(path, &a) < 0 || stat(self, &b) < 0) continue;   /* kernel without it */
+        if (a.st_ino == b.st_ino && a.st_dev == b.st_dev) continue;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, ns[i].flag) < 0) die(path);
+        close(fd);
+    }
+}
+
+static void read_ids(pid_t target, uid_t *uid, gid_t *gid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)target);
+    FILE *f = fopen(path, "re");
+    if (!f) die(path);
+    unsigned u, g;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "Uid: %*u %u", &u) == 1) *uid = u;
+        if (sscanf(line, "Gid: %*u %u", &g) == 1) *gid = g;
+    }
+    fclose(f);
+}
+
+static char **read_environ(pid_t target)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)target);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die(path);
+    buf_t b = { 0 };
+    char chunk[8192];
+    ssize_t k;
+    while ((k = read(fd, chunk, sizeof chunk)) > 0) buf_append(&b, chunk, (size_t)k);
+    close(fd);
+    size_t n = 0;
+    for (size_t i = 0; i < b.len; i++) n += b.data[i] == '\0';
+    char **env = calloc(n + 1, sizeof *env);
+    if (!env) _exit(126);
+    size_t k2 = 0;
+    for (size_t i = 0; i < b.len && k2 < n; i += strlen(b.data + i) + 1) env[k2++] = b.data + i;
+    return env;
+}
+
+static void child(const instance_t *in, char **argv, int out_w)
+{
+    pid_t target = in->proc.pid;
+    setsid();
+    dup2(out_w, 1);
+    dup2(out_w, 2);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    if (in->proc.cg && cgroup_enter_self(in->proc.cg) < 0) die("join the instance's cgroup");
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    read_ids(target, &uid, &gid);
+    char **env = read_environ(target);
+    char cwd[512] = "/";
+    char link[64];
+    snprintf(link, sizeof link, "/proc/%d/cwd", (int)target);
+    ssize_t n = readlink(link, cwd, sizeof cwd - 1);
+    cwd[n > 0 ? n : 1] = '\0';
+    char rootp[64];
+    snprintf(rootp, sizeof rootp, "/proc/%d/root", (int)target);
+    int rootfd = open(rootp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0) die(rootp);
+    enter_namespaces(target);
+    if (fchdir(rootfd) < 0 || chroot(".") < 0) die("enter the instance's root");
+    if (chdir(cwd) < 0 && chdir("/") < 0) die("chdir");
+    /* The pid namespace applies to children: the command is one. */
+    pid_t p = fork();
+    if (p < 0) die("fork");
+    if (p > 0) {
+        int st;
+        while (waitpid(p, &st, 0) < 0 && errno == EINTR) {}
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    }
+    if (setgroups(0, NULL) < 0 && errno != EPERM) die("setgroups");
+    if (setgid(gid) < 0 || setuid(uid) < 0) die("drop to the instance's user");
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    execvpe(argv[0], argv, env);
+    die(argv[0]);
+}
+
+void exec_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance_t *in)
+{
+    if (in->exited || in->state == INST_STOPPING) {
+        daemon_respond_error(ex, 409, "ResourceConflictException", "Instance %s is stopping", in->id);
+        return;
+    }
+    cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
+    const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(body, "Command");
+    const cJSON *to = cJSON_GetObjectItemCaseSensitive(body, "TimeoutSeconds");
+    int n = cJSON_IsArray(cmd) ? cJSON_GetArraySize(cmd) : 0;
+    char **argv = n > 0 && n < 256 ? calloc((size_t)n + 1, sizeof *argv) : NULL;
+    for (int i = 0; argv && i < n; i++) {
+        const cJSON *a = cJSON_GetArrayItem(cmd, i);
+        if (!cJSON_IsString(a)) { free(argv); argv = NULL; break; }
+        argv[i] = a->valuestring;
+    }
+    if (!argv) {
+        cJSON_Delete(body);
+        daemon_respond_error(ex, 400, "InvalidParameterValueException", "Command must be a non-empty array of strings");
+        return;
+    }
+    double timeout = cJSON_IsNumber(to) && to->valuedouble > 0 && to->valuedouble <= 3600 ? to->valuedouble : 30;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        free(argv);
+        cJSON_Delete(body);
+        daemon_respond_error(ex, 500, "ServiceException", "pipe: %s", strerror(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        child(in, argv, p[1]);
+    }
+    free(argv);
+    cJSON_Delete(body);
+    close(p[1]);
+    int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    if (pid < 0 || pidfd < 0) {
+        if (pid > 0) { kill(pid, SIGKILL); waitpid(pid, NULL, 0); }
+        close(p[0]);
+        daemon_respond_error(ex, 500, "ServiceException", "fork: %s", strerror(errno));
+        return;
+    }
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    exec_job_t *j = calloc(1, sizeof *j);
+    if (!j) abort();
+    *j = (exec_job_t){ .d = d, .ex = ex, .pid = pid, .pidfd = pidfd, .out_fd = p[0] };
+    err_t err;
+    if (loop_add_fd(d->loop, p[0], EPOLLIN, out_cb, j, &err) < 0 ||
+        loop_add_fd(d->loop, pidfd, EPOLLIN, exit_cb, j, &err) < 0)
+        abort();   /* epoll_ctl on fresh fds only fails out of memory */
+    j->timer = loop_timer_add(d->loop, (uint64_t)(timeout * 1000), timeout_cb, j);
+    http_exchange_on_abort(ex, gone, j);
+}

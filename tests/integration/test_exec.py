@@ -1,0 +1,66 @@
+"""`nimbus exec`: a command runs inside a live instance — its working
+directory, environment, cgroup, and (when sandboxed) its own pid namespace
+where PID 1 is the instance's runtime and the code is at /var/task."""
+import json
+import os
+import subprocess
+import time
+
+from nimbus_testlib import ServerTestCase, COUNTER, fn_files, nimbus_bin, uniq
+
+
+class ExecTest(ServerTestCase):
+    def nimbus(self, *args, timeout=60):
+        # --endpoint before the command: everything after `--` is the command's
+        return subprocess.run([nimbus_bin(), args[0], '--endpoint', 'http://127.0.0.1:%d' % self.server.port]
+                              + list(args[1:]), capture_output=True, timeout=timeout)
+
+    def warm(self):
+        name, _ = self.new_function(uniq('exec'), fn_files(COUNTER), env={'EXEC_MARK': 'in-the-instance'})
+        st, h, body = self.c.invoke(name)
+        self.assertEqual(st, 200)
+        st, h, raw = self.c.request('GET', '/nimbus/v1/functions/%s/instances' % name)
+        inst = json.loads(raw)['Instances'][0]
+        return name, inst
+
+    def test_exec_runs_inside_the_instance(self):
+        name, inst = self.warm()
+        pid = inst['Pid']
+        p = self.nimbus('exec', name, '--instance', inst['Id'], '--', 'sh', '-c',
+                        'pwd; echo "mark=$EXEC_MARK"; echo "root=$LAMBDA_TASK_ROOT"; ls; cat /proc/self/cgroup; '
+                        'cat /proc/1/cmdline | tr "\\0" " "; echo')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.decode()
+        self.assertIn('mark=in-the-instance', out)
+        self.assertIn('bootstrap', out.split('root=')[1])          # it sees the function's code
+        task_root = [l for l in out.splitlines() if l.startswith('root=')][0][5:]
+        self.assertEqual(out.splitlines()[0], task_root, 'runs in the instance working directory')
+        with open('/proc/%d/cgroup' % pid) as f:
+            want = [l.strip() for l in f if ':memory:' in l or l.startswith('0::')]
+        for line in want:
+            if 'nimbus' in line:
+                self.assertIn(line.split(':', 2)[2], out, 'joined the instance cgroup')
+        sandboxed = os.stat('/proc/%d/ns/pid' % pid).st_ino != os.stat('/proc/self/ns/pid').st_ino
+        if sandboxed:
+            self.assertEqual(task_root, '/var/task')
+            first = out.strip().splitlines()[-1]
+            self.assertTrue('bootstrap' in first or 'python' in first or 'sh' in first, first)
+
+    def test_exit_code_default_instance_and_errors(self):
+        name, inst = self.warm()
+        p = self.nimbus('exec', name, '--', 'sh', '-c', 'echo out; echo err >&2; exit 7')
+        self.assertEqual(p.returncode, 7)
+        self.assertIn(b'out', p.stdout)
+        self.assertIn(b'err', p.stdout)
+        p = self.nimbus('exec', name, '--instance', 'nope', '--', 'true')
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(len(p.stderr.decode().strip().splitlines()), 1)
+        p = self.nimbus('exec', name)
+        self.assertEqual(p.returncode, 2)
+        t = time.time()
+        p = self.nimbus('exec', name, '--timeout', '1', '--', 'sleep', '30')
+        self.assertLess(time.time() - t, 10)
+        self.assertNotEqual(p.returncode, 0)
+        # the instance still serves calls
+        st, h, body = self.c.invoke(name)
+        self.assertEqual(st, 200)
