@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <ftw.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +32,8 @@
 #include "router.h"
 #include "runtime.h"
 #include "runtime_api.h"
+#include "sandbox.h"
+#include "spawner.h"
 #include "util.h"
 #include "version.h"
 
@@ -207,6 +212,11 @@ static void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
             return;
         }
     }
+    static const char EXEC_PRE[] = "/nimbus/v1/execs/";
+    if (strncmp(p, EXEC_PRE, sizeof EXEC_PRE - 1) == 0 && strcmp(req->method, "GET") == 0) {
+        exec_poll(d, ex, p + sizeof EXEC_PRE - 1, req->query);
+        return;
+    }
     static const char CODE_PRE[] = "/nimbus/v1/code/";
     if (strncmp(p, CODE_PRE, sizeof CODE_PRE - 1) == 0 && strcmp(req->method, "GET") == 0) {
         control_get_code(d, ex, p + sizeof CODE_PRE - 1);
@@ -259,6 +269,9 @@ static void signal_cb(loop_t *l, int fd, uint32_t events, void *arg)
         http_server_shutdown(d->api, api_drained, d);
     }
 }
+
+static uid_t g_run_uid;
+static gid_t g_run_gid;
 
 static int mkdir_p(const char *dir, err_t *err)
 {
@@ -319,6 +332,56 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     return 0;
 }
 
+/* The sandbox's spawner is forked here, first: before any thread, the
+ * store or a listening socket exists (DESIGN decision 5). */
+static int start_sandbox(daemon_t *d, err_t *err)
+{
+    char path[700], why[200];
+    if (!d->cfg.sandbox) {
+        fprintf(stderr,
+                "nimbus: WARNING: --insecure-no-sandbox: functions run as plain processes of this user,\n"
+                "nimbus: WARNING: with no isolation, no limits and access to everything it can reach.\n"
+                "nimbus: WARNING: Never run code you do not trust this way.\n");
+        sandbox_configure(false);
+        return 0;
+    }
+    if (!spawner_supported(why, sizeof why))
+        return err_set(err, ERR_SYS,
+                       "cannot sandbox instances: %s; run as root, or pass --insecure-no-sandbox to run "
+                       "functions without isolation", why);
+    if (mkdir_p(d->cfg.data_dir, err) < 0) return -1;
+    if (!realpath(d->cfg.data_dir, path)) return err_sys(err, "data dir %s", d->cfg.data_dir);
+    snprintf(d->cfg.data_dir, sizeof d->cfg.data_dir, "%s", path);
+    if (runtime_set_dir(d->cfg.runtime_dir[0] ? d->cfg.runtime_dir : NULL, err) < 0) return -1;
+    spawner_config_t sc = { .data_dir = d->cfg.data_dir, .runtime_dir = runtime_dir(),
+                            .uid = SANDBOX_UID, .gid = SANDBOX_UID };
+    if (spawner_start(&sc, err) < 0) return -1;
+    sandbox_configure(true);
+    return 0;
+}
+
+/* --user: the daemon gives up root once everything privileged is open;
+ * the spawner keeps building sandboxes. Its data becomes the user's. */
+static int chown_cb(const char *p, const struct stat *st, int type, struct FTW *f)
+{
+    (void)st; (void)type; (void)f;
+    if (lchown(p, g_run_uid, g_run_gid) < 0) return -1;
+    return 0;
+}
+
+static int drop_user(daemon_t *d, err_t *err)
+{
+    if (!d->cfg.user[0]) return 0;
+    struct passwd *pw = getpwnam(d->cfg.user);
+    if (!pw) return err_set(err, ERR_INVALID, "--user %s: no such user", d->cfg.user);
+    g_run_uid = pw->pw_uid;
+    g_run_gid = pw->pw_gid;
+    if (nftw(d->cfg.data_dir, chown_cb, 16, FTW_PHYS) != 0) return err_sys(err, "chown %s", d->cfg.data_dir);
+    if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+        return err_sys(err, "drop to user %s", d->cfg.user);
+    return 0;
+}
+
 static void teardown(daemon_t *d)
 {
     if (d->logs) logs_free(d->logs);
@@ -328,6 +391,7 @@ static void teardown(daemon_t *d)
     loop_free(d->loop);
     codestore_close(d->code);
     store_close(d->store);
+    spawner_stop();
 }
 
 int daemon_serve(const daemon_config_t *cfg)
@@ -335,7 +399,7 @@ int daemon_serve(const daemon_config_t *cfg)
     daemon_t d = { .cfg = *cfg, .api_fd = -1 };
     err_t err = { 0 };
     int sigfd = -1;
-    if (setup(&d, &sigfd, &err) < 0) {
+    if (start_sandbox(&d, &err) < 0 || setup(&d, &sigfd, &err) < 0 || drop_user(&d, &err) < 0) {
         fprintf(stderr, "nimbus serve: %s\n", err.msg);
         teardown(&d);
         if (sigfd >= 0) close(sigfd);

@@ -31,9 +31,16 @@
 
 #define OUTPUT_MAX (1024u * 1024u)
 
-typedef struct {
+typedef struct exec_job {
     daemon_t *d;
-    http_exchange_t *ex;       /* NULL once the client went away */
+    http_exchange_t *ex;       /* NULL once the client went away (or streaming) */
+    bool stream;               /* output is fetched with exec_poll */
+    char id[37];
+    http_exchange_t *poll;     /* a parked GET waiting for output */
+    size_t poll_off;
+    loop_timer_t *poll_timer;
+    loop_timer_t *reap_timer;  /* forget a finished stream nobody fetched */
+    struct exec_job *next;     /* in the list of streamed jobs */
     pid_t pid;
     int pidfd, out_fd;
     buf_t out;
@@ -42,11 +49,60 @@ typedef struct {
     loop_timer_t *timer;
 } exec_job_t;
 
+static exec_job_t *g_streams;   /* streamed jobs, by id (few at a time) */
+
+static void stream_forget(exec_job_t *j)
+{
+    for (exec_job_t **pp = &g_streams; *pp; pp = &(*pp)->next)
+        if (*pp == j) { *pp = j->next; break; }
+    loop_timer_cancel(j->d->loop, j->poll_timer);
+    loop_timer_cancel(j->d->loop, j->reap_timer);
+    buf_free(&j->out);
+    free(j);
+}
+
+/* Answer the parked poll with what it has not seen; true when that was
+ * the end (the job may then be forgotten). */
+static bool poll_answer(exec_job_t *j)
+{
+    http_exchange_t *ex = j->poll;
+    j->poll = NULL;
+    loop_timer_cancel(j->d->loop, j->poll_timer);
+    j->poll_timer = NULL;
+    size_t off = j->poll_off <= j->out.len ? j->poll_off : j->out.len;
+    bool done = j->exited && j->out_eof;
+    cJSON *o = cJSON_CreateObject();
+    char *chunk = strndup(j->out.data ? j->out.data + off : "", j->out.len - off);
+    cJSON_AddStringToObject(o, "Output", chunk ? chunk : "");
+    free(chunk);
+    cJSON_AddNumberToObject(o, "Offset", (double)j->out.len);
+    cJSON_AddBoolToObject(o, "Done", done && off == j->out.len);
+    if (done) {
+        int code = WIFEXITED(j->status) ? WEXITSTATUS(j->status) : 128 + WTERMSIG(j->status);
+        cJSON_AddNumberToObject(o, "ExitCode", code);
+    }
+    daemon_respond_json(ex, 200, cJSON_PrintUnformatted(o));
+    cJSON_Delete(o);
+    return done;
+}
+
+/* New output or the end: wake a parked poll. May free j. */
+static void stream_progress(exec_job_t *j)
+{
+    if (j->poll && (j->out.len > j->poll_off || (j->exited && j->out_eof)) && poll_answer(j)) stream_forget(j);
+}
+
 static void job_finish(exec_job_t *j)
 {
+    if (j->exited && j->out_eof) {
+        loop_timer_cancel(j->d->loop, j->timer);
+        j->timer = NULL;
+    }
+    if (j->stream) {
+        stream_progress(j);   /* last: it may free j */
+        return;
+    }
     if (!j->exited || !j->out_eof) return;
-    loop_t *l = j->d->loop;
-    loop_timer_cancel(l, j->timer);
     if (j->ex) {
         cJSON *o = cJSON_CreateObject();
         int code = WIFEXITED(j->status) ? WEXITSTATUS(j->status) : 128 + WTERMSIG(j->status);
@@ -70,6 +126,7 @@ static void out_cb(loop_t *l, int fd, uint32_t events, void *arg)
         size_t keep = j->out.len < OUTPUT_MAX ? OUTPUT_MAX - j->out.len : 0;
         if ((size_t)k > keep) j->truncated = true;
         buf_append(&j->out, buf, (size_t)k < keep ? (size_t)k : keep);
+        if (j->stream) stream_progress(j);
         return;
     }
     if (k < 0 && (errno == EAGAIN || errno == EINTR)) return;
@@ -212,6 +269,57 @@ static void child(const instance_t *in, char **argv, int out_w)
     die(argv[0]);
 }
 
+static void reap_cb(loop_t *l, void *arg)
+{
+    (void)l;
+    exec_job_t *j = arg;
+    j->reap_timer = NULL;
+    if (j->poll) { http_respond(j->poll, 410, NULL, 0, NULL, 0); j->poll = NULL; }
+    stream_forget(j);
+}
+
+static void poll_timeout_cb(loop_t *l, void *arg)
+{
+    (void)l;
+    exec_job_t *j = arg;
+    j->poll_timer = NULL;
+    if (j->poll && poll_answer(j)) stream_forget(j);   /* nothing new: an empty chunk, poll again */
+}
+
+static void poll_gone(http_exchange_t *ex, void *arg)
+{
+    (void)ex;
+    exec_job_t *j = arg;
+    j->poll = NULL;
+    loop_timer_cancel(j->d->loop, j->poll_timer);
+    j->poll_timer = NULL;
+}
+
+void exec_poll(daemon_t *d, http_exchange_t *ex, const char *id, const char *query)
+{
+    exec_job_t *j = g_streams;
+    while (j && strcmp(j->id, id) != 0) j = j->next;
+    if (!j) {
+        daemon_respond_error(ex, 404, "ResourceNotFoundException", "Exec not found: %s", id);
+        return;
+    }
+    if (j->poll) {
+        daemon_respond_error(ex, 409, "ResourceConflictException", "Exec %s is already being read", id);
+        return;
+    }
+    char *off = util_query_param(query, "offset");
+    j->poll_off = off ? (size_t)strtoull(off, NULL, 10) : 0;
+    free(off);
+    j->poll = ex;
+    http_exchange_on_abort(ex, poll_gone, j);
+    bool done = j->exited && j->out_eof;
+    if (j->out.len > j->poll_off || done) {
+        if (poll_answer(j)) stream_forget(j);   /* the end, fetched: the job is over */
+        return;
+    }
+    j->poll_timer = loop_timer_add(d->loop, 20000, poll_timeout_cb, j);
+}
+
 void exec_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance_t *in)
 {
     if (in->exited || in->state == INST_STOPPING) {
@@ -221,6 +329,7 @@ void exec_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance
     cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(body, "Command");
     const cJSON *to = cJSON_GetObjectItemCaseSensitive(body, "TimeoutSeconds");
+    bool stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "Stream"));
     int n = cJSON_IsArray(cmd) ? cJSON_GetArraySize(cmd) : 0;
     char **argv = n > 0 && n < 256 ? calloc((size_t)n + 1, sizeof *argv) : NULL;
     for (int i = 0; argv && i < n; i++) {
@@ -265,5 +374,18 @@ void exec_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance
         loop_add_fd(d->loop, pidfd, EPOLLIN, exit_cb, j, &err) < 0)
         abort();   /* epoll_ctl on fresh fds only fails out of memory */
     j->timer = loop_timer_add(d->loop, (uint64_t)(timeout * 1000), timeout_cb, j);
+    if (stream) {
+        j->stream = true;
+        j->ex = NULL;
+        util_uuid4(j->id);
+        j->next = g_streams;
+        g_streams = j;
+        /* Whatever happens to the reader, the job goes away eventually. */
+        j->reap_timer = loop_timer_add(d->loop, (uint64_t)(timeout * 1000) + 60000, reap_cb, j);
+        char *s = NULL;
+        if (asprintf(&s, "{\"ExecId\":\"%s\"}", j->id) < 0) s = NULL;
+        daemon_respond_json(ex, 201, s);
+        return;
+    }
     http_exchange_on_abort(ex, gone, j);
 }

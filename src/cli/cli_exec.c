@@ -54,6 +54,7 @@ int cli_cmd_exec(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "Command", cmd);
     cJSON_AddNumberToObject(body, "TimeoutSeconds", (double)timeout);
+    cJSON_AddBoolToObject(body, "Stream", true);
     char *text = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
     char *ename = cli_escape(name), *eid = cli_escape(instance);
@@ -71,12 +72,36 @@ int cli_cmd_exec(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     if (rc == 0 && cli_resp_check(&resp, err) == 0) j = cli_resp_json(&resp, err);
     cli_resp_free(&resp);
     if (!j) return -1;
-    const cJSON *out = cJSON_GetObjectItemCaseSensitive(j, "Output");
-    const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "ExitCode");
-    if (cJSON_IsString(out)) fputs(out->valuestring, stdout);
-    fflush(stdout);
-    int exit_code = cJSON_IsNumber(code) ? (int)code->valuedouble : 1;
+    const cJSON *idj = cJSON_GetObjectItemCaseSensitive(j, "ExecId");
+    char *exec_id = cJSON_IsString(idj) ? strdup(idj->valuestring) : NULL;
     cJSON_Delete(j);
+    if (!exec_id) return err_set(err, ERR_INTERNAL, "the server did not start the command");
+    /* Stream: each poll returns what the command wrote since `offset`, as
+     * soon as there is some (or after a while, empty). */
+    double offset = 0;
+    int exit_code = -1;
+    for (;;) {
+        buf_t p2 = { 0 };
+        buf_appendf(&p2, "/nimbus/v1/execs/%s?offset=%.0f", exec_id, offset);
+        cli_req_t get = { .method = "GET", .path = p2.data };
+        rc = cli_http(ctx, &get, &resp, err);
+        buf_free(&p2);
+        j = NULL;
+        if (rc == 0 && cli_resp_check(&resp, err) == 0) j = cli_resp_json(&resp, err);
+        cli_resp_free(&resp);
+        if (!j) { free(exec_id); return -1; }
+        const cJSON *out = cJSON_GetObjectItemCaseSensitive(j, "Output");
+        const cJSON *off = cJSON_GetObjectItemCaseSensitive(j, "Offset");
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "ExitCode");
+        if (cJSON_IsString(out)) fputs(out->valuestring, stdout);
+        fflush(stdout);
+        if (cJSON_IsNumber(off)) offset = off->valuedouble;
+        bool done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "Done"));
+        if (done) exit_code = cJSON_IsNumber(code) ? (int)code->valuedouble : 1;
+        cJSON_Delete(j);
+        if (done) break;
+    }
+    free(exec_id);
     /* The command's own exit code, as `docker exec` does. */
     exit(exit_code);
 }

@@ -64,3 +64,38 @@ class ExecTest(ServerTestCase):
         # the instance still serves calls
         st, h, body = self.c.invoke(name)
         self.assertEqual(st, 200)
+
+
+class ExecStreamTest(ServerTestCase):
+    def test_output_streams_while_the_command_runs(self):
+        name, _ = self.new_function(uniq('xstream'), fn_files(COUNTER))
+        self.assertEqual(self.c.invoke(name)[0], 200)
+        url = 'http://127.0.0.1:%d' % self.server.port
+        p = subprocess.Popen([nimbus_bin(), 'exec', name, '--endpoint', url, '--', 'sh', '-c',
+                              'echo first; sleep 4; echo second'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        t0 = time.time()
+        first = p.stdout.readline()
+        t_first = time.time() - t0
+        rest, err = p.communicate(timeout=30)
+        self.assertEqual(first, b'first\n')
+        self.assertLess(t_first, 3.5, 'the first line arrived before the command ended (4 s later)')
+        self.assertEqual(rest, b'second\n')
+        self.assertEqual(p.returncode, 0, err)
+
+    def test_stream_api_offsets(self):
+        name, _ = self.new_function(uniq('xapi'), fn_files(COUNTER))
+        self.assertEqual(self.c.invoke(name)[0], 200)
+        st, h, raw = self.c.request('POST', '/nimbus/v1/functions/%s/instances/latest/exec' % name,
+                                    json.dumps({'Command': ['sh', '-c', 'printf abc; exit 4'], 'Stream': True}).encode())
+        self.assertEqual(st, 201, raw)
+        xid = json.loads(raw)['ExecId']
+        out, off, done = b'', 0, False
+        while not done:
+            st, h, raw = self.c.request('GET', '/nimbus/v1/execs/%s?offset=%d' % (xid, off))
+            self.assertEqual(st, 200, raw)
+            doc = json.loads(raw)
+            out += doc['Output'].encode()
+            off, done = doc['Offset'], doc['Done']
+        self.assertEqual((out, doc['ExitCode']), (b'abc', 4))
+        st, h, raw = self.c.request('GET', '/nimbus/v1/execs/%s?offset=0' % xid)
+        self.assertEqual(st, 404, 'a finished stream that was read to its end is gone')
