@@ -122,6 +122,9 @@ void cli_resp_free(cli_resp_t *resp);
 int cli_resp_check(const cli_resp_t *resp, err_t *err);
 /* The body parsed as JSON (caller deletes), or NULL with err set. */
 cJSON *cli_resp_json(const cli_resp_t *resp, err_t *err);
+/* One request whose answer must be 2xx JSON: the parsed document, or NULL
+ * with err set (unreachable, an API error, or not JSON). */
+cJSON *cli_request_json(cli_ctx_t *ctx, const cli_req_t *req, err_t *err);
 /* Percent-encode one path segment or query value (everything but
  * unreserved characters). malloc'd; aborts on out-of-memory. */
 char *cli_escape(const char *s);

@@ -64,13 +64,9 @@ int cli_cmd_exec(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     free(eid);
     static const char *const hdrs[] = { "Content-Type: application/json", NULL };
     cli_req_t req = { .method = "POST", .path = path.data, .headers = hdrs, .body = text, .body_len = strlen(text) };
-    cli_resp_t resp;
-    int rc = cli_http(ctx, &req, &resp, err);
+    cJSON *j = cli_request_json(ctx, &req, err);
     buf_free(&path);
     free(text);
-    cJSON *j = NULL;
-    if (rc == 0 && cli_resp_check(&resp, err) == 0) j = cli_resp_json(&resp, err);
-    cli_resp_free(&resp);
     if (!j) return -1;
     const cJSON *idj = cJSON_GetObjectItemCaseSensitive(j, "ExecId");
     char *exec_id = cJSON_IsString(idj) ? strdup(idj->valuestring) : NULL;
@@ -84,11 +80,8 @@ int cli_cmd_exec(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         buf_t p2 = { 0 };
         buf_appendf(&p2, "/nimbus/v1/execs/%s?offset=%.0f", exec_id, offset);
         cli_req_t get = { .method = "GET", .path = p2.data };
-        rc = cli_http(ctx, &get, &resp, err);
+        j = cli_request_json(ctx, &get, err);
         buf_free(&p2);
-        j = NULL;
-        if (rc == 0 && cli_resp_check(&resp, err) == 0) j = cli_resp_json(&resp, err);
-        cli_resp_free(&resp);
         if (!j) { free(exec_id); return -1; }
         const cJSON *out = cJSON_GetObjectItemCaseSensitive(j, "Output");
         const cJSON *off = cJSON_GetObjectItemCaseSensitive(j, "Offset");

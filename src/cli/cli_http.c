@@ -250,3 +250,12 @@ int cli_resp_check(const cli_resp_t *resp, err_t *err)
     cJSON_Delete(j);
     return -1;
 }
+
+cJSON *cli_request_json(cli_ctx_t *ctx, const cli_req_t *req, err_t *err)
+{
+    cli_resp_t resp;
+    if (cli_http(ctx, req, &resp, err) < 0) return NULL;
+    cJSON *j = cli_resp_check(&resp, err) == 0 ? cli_resp_json(&resp, err) : NULL;
+    cli_resp_free(&resp);
+    return j;
+}

@@ -57,13 +57,9 @@ int cli_cmd_instances(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     buf_t path = {0};
     buf_appendf(&path, "/nimbus/v1/functions/%s/instances", ename);
     free(ename);
-    cli_resp_t resp;
     cli_req_t req = {.method = "GET", .path = path.data};
-    int rc = cli_http(ctx, &req, &resp, err);
+    cJSON *j = cli_request_json(ctx, &req, err);
     buf_free(&path);
-    cJSON *j = NULL;
-    if (rc == 0 && cli_resp_check(&resp, err) == 0) j = cli_resp_json(&resp, err);
-    cli_resp_free(&resp);
     if (!j) return -1;
     if (json) {
         char *text = cJSON_Print(j);

@@ -215,13 +215,9 @@ int cli_cmd_get(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     buf_t path = {0};
     buf_appendf(&path, "/2015-03-31/functions/%s", ename);
     free(ename);
-    cli_resp_t resp;
     cli_req_t req = {.method = "GET", .path = path.data};
-    int rc = cli_http(ctx, &req, &resp, err);
+    cJSON *j = cli_request_json(ctx, &req, err);
     buf_free(&path);
-    cJSON *j = NULL;
-    if (rc == 0 && cli_resp_check(&resp, err) == 0) j = cli_resp_json(&resp, err);
-    cli_resp_free(&resp);
     if (!j) return -1;
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
