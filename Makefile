@@ -40,6 +40,7 @@ run: build
 bench: build
 	@sh bench/run.sh $(BUILD)
 	@/usr/bin/python3 bench/runtimes.py $(BUILD)
+	@/usr/bin/python3 bench/sandbox.py $(BUILD)
 	@/usr/bin/python3 bench/burst.py $(BUILD)
 
 # libFuzzer target for the HTTP parser glue: `make fuzz FUZZ_SECONDS=60`.

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -271,7 +272,9 @@ void cgroup_limits_for(int memory_mb, int pids_max, cgroup_limits_t *out)
 {
     memset(out, 0, sizeof *out);
     out->memory_bytes = (int64_t)memory_mb * 1024 * 1024;
-    out->cpu_period_us = 100000;
+    /* A 1 s period: a short call runs at full speed on what the function
+     * saved while idle; only sustained use is held to its share. */
+    out->cpu_period_us = 1000000;
     out->cpu_quota_us = out->cpu_period_us * memory_mb / 1769;
     if (out->cpu_quota_us < 1000) out->cpu_quota_us = 1000;   /* the kernel's minimum */
     out->pids_max = pids_max;
@@ -299,6 +302,8 @@ static int apply_v1(cgroup_t *cg, const cgroup_limits_t *lim, err_t *err)
         if (write_in(cg->extra[0], "cpu.cfs_period_us", v) < 0) return err_sys(err, "cpu period in %s", cg->extra[0]);
         snprintf(v, sizeof v, "%lld", (long long)lim->cpu_quota_us);
         if (write_in(cg->extra[0], "cpu.cfs_quota_us", v) < 0) return err_sys(err, "cpu quota in %s", cg->extra[0]);
+        /* Unused quota carries over up to one more quota (kernels >= 5.14). */
+        write_in(cg->extra[0], "cpu.cfs_burst_us", v);
         cg->applied |= 4;
     }
     if (cg->extra[1][0] && lim->pids_max > 0) {
@@ -324,6 +329,8 @@ static int apply_v2(cgroup_t *cg, const cgroup_limits_t *lim, err_t *err)
         snprintf(v, sizeof v, "%lld %lld", (long long)lim->cpu_quota_us,
                  (long long)(lim->cpu_period_us ? lim->cpu_period_us : 100000));
         if (write_in(cg->dir, "cpu.max", v) < 0) return err_sys(err, "cpu limit in %s", cg->dir);
+        snprintf(v, sizeof v, "%lld", (long long)lim->cpu_quota_us);
+        write_in(cg->dir, "cpu.max.burst", v);
         cg->applied |= 4;
     }
     if ((g_v2_ctrl & 8) && lim->pids_max > 0) {
@@ -393,4 +400,60 @@ int64_t cgroup_fd_oom_kills(int fd)
         if (line) line++;
     }
     return -1;
+}
+
+void cgroup_dirs(const cgroup_t *cg, char dirs[3][256])
+{
+    snprintf(dirs[0], 256, "%s", cg->dir);
+    snprintf(dirs[1], 256, "%s", cg->extra[0]);
+    snprintf(dirs[2], 256, "%s", cg->extra[1]);
+}
+
+cgroup_t *cgroup_attach(const char dirs[3][256])
+{
+    if (!dirs[0][0]) return NULL;
+    cgroup_t *cg = calloc(1, sizeof *cg);
+    if (!cg) return NULL;
+    cg->peak_fd = -1;
+    snprintf(cg->dir, sizeof cg->dir, "%s", dirs[0]);
+    snprintf(cg->procs, sizeof cg->procs, "%s/cgroup.procs", cg->dir);
+    for (int i = 0; i < 2; i++) {
+        if (!dirs[i + 1][0]) continue;
+        snprintf(cg->extra[i], sizeof cg->extra[i], "%s", dirs[i + 1]);
+        snprintf(cg->extra_procs[i], sizeof cg->extra_procs[i], "%s/cgroup.procs", cg->extra[i]);
+    }
+    return cg;
+}
+
+void cgroup_forget(cgroup_t *cg)
+{
+    if (!cg) return;
+    if (cg->peak_fd >= 0) close(cg->peak_fd);
+    free(cg);
+}
+
+static void sweep_dir(const char *parent)
+{
+    DIR *d = parent[0] ? opendir(parent) : NULL;
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strncmp(n, "nimbus-", 7) != 0 || strlen(n) != 7 + 16 || strspn(n + 7, "0123456789abcdef") != 16)
+            continue;
+        pid_t owner = (pid_t)strtol(n + 7 + 8, NULL, 16);
+        if (owner <= 0 || kill(owner, 0) == 0 || errno != ESRCH) continue;
+        char p[700];
+        snprintf(p, sizeof p, "%s/%s", parent, n);
+        rmdir(p);   /* fails harmlessly while anything is still in it */
+    }
+    closedir(d);
+}
+
+void cgroup_sweep_stale(void)
+{
+    if (!cgroup_available()) return;
+    sweep_dir(g_parent);
+    sweep_dir(g_v1_extra[0]);
+    sweep_dir(g_v1_extra[1]);
 }

@@ -67,6 +67,16 @@ int64_t cgroup_fd_memory_peak(int fd);
 int cgroup_fd_memory_peak_reset(int fd);
 /* Processes the kernel's OOM killer killed in the group so far, -1 unknown. */
 int64_t cgroup_fd_oom_kills(int fd);
+/* The group's directories (memory or v2, then v1 cpu and pids; "" when
+ * absent), for another process to name it. */
+void cgroup_dirs(const cgroup_t *cg, char dirs[3][256]);
+/* A handle on a group another process made, by those directories: only
+ * for cgroup_enter_self (and cgroup_forget); it is not removed here. */
+cgroup_t *cgroup_attach(const char dirs[3][256]);
+void cgroup_forget(cgroup_t *cg);
+/* Remove empty groups "nimbus-<16 hex>" left by a Nimbus that was killed
+ * (the last 8 hex digits name its daemon's pid, which must be gone). */
+void cgroup_sweep_stale(void);
 /* Remove the group without waiting: 0 and `cg` is freed when it was empty
  * (or gone), -1 (EBUSY) while processes remain; call again later. */
 int cgroup_try_remove(cgroup_t *cg);

@@ -405,7 +405,7 @@ int daemon_serve(const daemon_config_t *cfg)
         if (sigfd >= 0) close(sigfd);
         return 1;
     }
-    if (!cgroup_available())
+    if (!d.cfg.sandbox && !cgroup_available())
         fprintf(stderr, "nimbus: no usable memory cgroup: Max Memory Used counts the bootstrap process only\n");
     printf("nimbus: listening on http://%s:%d\n", d.cfg.listen_host, d.cfg.listen_port);
     fflush(stdout);

@@ -30,6 +30,8 @@ typedef struct {
     int max_queue;               /* waiting calls per function before an immediate 429 */
     int workers;                 /* worker threads for blocking work */
     char runtime_dir[512];       /* --runtime-dir: language bootstraps ("" = default) */
+    bool sandbox;                /* instances in sandboxes (--sandbox / --insecure-no-sandbox) */
+    char user[64];               /* --user: drop to this user after start-up ("" = stay) */
 } daemon_config_t;
 
 typedef struct daemon {

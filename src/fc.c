@@ -175,8 +175,10 @@ static fc_conn_t *conn_new(fc_state_t *fs, err_t *err)
     fc_conn_t *c = calloc(1, sizeof *c);
     if (!c) { err_set(err, ERR_SYS, "out of memory"); return NULL; }
     c->fs = fs;
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) { err_sys(err, "socket"); free(c); return NULL; }
+    /* Made inside the instance's network namespace when it has one: there
+     * 127.0.0.1 is the instance's own loopback. */
+    c->fd = sandbox_socket(&fs->in->proc, err);
+    if (c->fd < 0) { free(c); return NULL; }
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)fs->port) };

@@ -98,6 +98,7 @@ void function_config_init(function_config_t *c)
     c->instance_concurrency = 1;
     c->http_port = 9000;
     c->reserved_concurrency = -1;
+    c->ephemeral_mb = 512;
     strcpy(c->role, DEFAULT_ROLE);
     strcpy(c->version, "$LATEST");
 }
@@ -383,6 +384,13 @@ int function_config_apply_json(function_config_t *c, const cJSON *body, bool cre
         return -1;
     const cJSON *init = member(body, "Initializer");
     if (init && !cJSON_IsBool(init)) return err_set(err, ERR_INVALID, "Initializer must be a boolean");
+    const char *network = NULL;
+    if (want_string(member(body, "Network"), "Network", &network, err)) return -1;
+    bool has_eph = false;
+    double eph = 0;
+    const cJSON *ephobj = member(body, "EphemeralStorage");
+    if (ephobj && !cJSON_IsObject(ephobj)) return err_set(err, ERR_INVALID, "EphemeralStorage must be an object");
+    if (ephobj && want_int(member(ephobj, "Size"), "EphemeralStorage.Size", &has_eph, &eph, err)) return -1;
 
     verrs_t v = {0};
     function_env_t *env = NULL;
@@ -423,6 +431,10 @@ int function_config_apply_json(function_config_t *c, const cJSON *body, bool cre
     if (has_conc && (conc < 1 || conc > 200)) verr_range(&v, conc, "instanceConcurrency", 1, 200);
     if (has_port && (port < 1 || port > 65535)) verr_range(&v, port, "httpPort", 1, 65535);
     if (has_ka && (ka < 0 || ka > 86400)) verr_range(&v, ka, "keepAliveSeconds", 0, 86400);
+    if (network && strcmp(network, "none") != 0 && strcmp(network, "host") != 0)
+        verr_add(&v, network, "network", "Member must satisfy enum value set: [none, host]");
+    if (ephobj && !has_eph) verr_add(&v, NULL, "ephemeralStorage.size", "Member must not be null");
+    if (has_eph && (eph < 512 || eph > 10240)) verr_range(&v, eph, "ephemeralStorage.size", 512, 10240);
     if (pkg && strcmp(pkg, "Zip") != 0 && strcmp(pkg, "Image") != 0)
         verr_add(&v, pkg, "packageType", "Member must satisfy enum value set: [Image, Zip]");
 
@@ -466,6 +478,8 @@ int function_config_apply_json(function_config_t *c, const cJSON *body, bool cre
     if (has_port) c->http_port = (int)port;
     if (has_ka) c->keep_alive_s = (int)ka;
     if (init) c->initializer = cJSON_IsTrue(init);
+    if (network) c->network_host = strcmp(network, "host") == 0;
+    if (has_eph) c->ephemeral_mb = (int)eph;
     if (envobj) {
         env_free(c->env, c->nenv);
         c->env = env;
@@ -512,7 +526,8 @@ cJSON *function_config_to_api_json(const function_config_t *c)
     cJSON *arch = cJSON_AddArrayToObject(o, "Architectures");
     cJSON_AddItemToArray(arch, cJSON_CreateString("x86_64"));
     cJSON *eph = cJSON_AddObjectToObject(o, "EphemeralStorage");
-    cJSON_AddNumberToObject(eph, "Size", 512);
+    cJSON_AddNumberToObject(eph, "Size", c->ephemeral_mb);
+    cJSON_AddStringToObject(o, "Network", c->network_host ? "host" : "none");
     cJSON *tr = cJSON_AddObjectToObject(o, "TracingConfig");
     cJSON_AddStringToObject(tr, "Mode", "PassThrough");
     cJSON_AddNumberToObject(o, "InstanceConcurrency", c->instance_concurrency);
@@ -558,6 +573,8 @@ char *function_config_serialize(const function_config_t *c)
     cJSON_AddBoolToObject(o, "initializer", c->initializer);
     cJSON_AddNumberToObject(o, "keep_alive_s", c->keep_alive_s);
     cJSON_AddNumberToObject(o, "reserved_concurrency", c->reserved_concurrency);
+    cJSON_AddBoolToObject(o, "network_host", c->network_host);
+    cJSON_AddNumberToObject(o, "ephemeral_mb", c->ephemeral_mb);
     cJSON_AddNumberToObject(o, "last_version", c->last_version);
     cJSON_AddStringToObject(o, "published_revision", c->published_revision);
     cJSON_AddNumberToObject(o, "provisioned", c->provisioned);
@@ -618,6 +635,10 @@ int function_config_deserialize(function_config_t *c, const char *json, err_t *e
     c->reserved_concurrency = (int)rc;
     const cJSON *init = cJSON_GetObjectItemCaseSensitive(o, "initializer");
     c->initializer = cJSON_IsTrue(init);
+    c->network_host = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "network_host"));
+    double ephd = c->ephemeral_mb;
+    ok = ok && doc_number(o, "ephemeral_mb", &ephd);
+    c->ephemeral_mb = (int)ephd;
     c->instance_concurrency = (int)conc;
     c->http_port = (int)port;
     c->memory_mb = (int)mem;

@@ -45,6 +45,9 @@ typedef struct {
     int keep_alive_s;        /* KeepAliveSeconds: idle instance reclaimed after it;
                                 0 = the server's --keep-alive */
     int reserved_concurrency; /* PutFunctionConcurrency; -1 = none reserved */
+    bool network_host;       /* Network: "host" (the host's network) or "none"
+                                (default: loopback only, in its own namespace) */
+    int ephemeral_mb;        /* EphemeralStorage.Size: /tmp in MB, 512..10240 */
     int last_version;        /* $LATEST: highest version ever published (never reused) */
     char published_revision[37]; /* $LATEST: RevisionId when last published */
     int provisioned;         /* a version: provisioned instances kept warm (0 = none) */

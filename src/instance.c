@@ -314,8 +314,15 @@ static void instance_exited(router_t *r, instance_t *in)
     sandbox_kill(&in->proc);
     int code = CLD_EXITED, status = 0;
     sandbox_reap(&in->proc, &code, &status);
-    char why[160];
+    char why[200];
     exit_status_text(code, status, why, sizeof why);
+    /* The cgroup's OOM killer ended it: its memory limit, not a crash. */
+    const char *etype = "Runtime.ExitError";
+    if (sandbox_oom_killed(&in->proc)) {
+        etype = "Runtime.OutOfMemory";
+        size_t k = strlen(why);
+        snprintf(why + k, sizeof why - k, ". Runtime.OutOfMemory: memory limit of %d MB exceeded", fn->cfg.memory_mb);
+    }
 
     loop_del_fd(d->loop, in->proc.pidfd);
     loop_del_fd(d->loop, in->proc.out_fd);
@@ -340,7 +347,7 @@ static void instance_exited(router_t *r, instance_t *in)
         call_t *c = list_entry(in->calls.next, call_t, inst_link);
         list_remove(&c->inst_link);
         in->n_busy--;
-        invoke_fail(r, c, "Runtime.ExitError", "%s", why);
+        invoke_fail(r, c, etype, "%s", why);
     }
     fc_instance_gone(r, in);
     if (was_starting && fn->n_queued > fn->n_starting * (unsigned)fn->cfg.instance_concurrency + fn->n_returning) {
@@ -355,7 +362,7 @@ static void instance_exited(router_t *r, instance_t *in)
         else if (in->init_error)
             invoke_fail(r, head, in->init_error_type[0] ? in->init_error_type : "Runtime.Unknown", "%s", why);
         else
-            invoke_fail(r, head, "Runtime.ExitError", "%s", why);
+            invoke_fail(r, head, etype, "%s", why);
     }
 
     release_job_t *j = malloc(sizeof *j);
@@ -457,8 +464,9 @@ static void build_env(const router_fn_t *fn, const runtime_t *rt, const instance
     env_add(e, "LANG", "en_US.UTF-8");
     env_add(e, "TZ", ":UTC");
     env_add(e, "_HANDLER", c->handler);
-    env_add(e, "LAMBDA_TASK_ROOT", fn->code_dir);
-    env_add(e, "LAMBDA_RUNTIME_DIR", rt->bootstrap ? runtime_dir() : "/var/runtime");
+    /* Sandboxed, the code and the runtime dir are mounted at Lambda's paths. */
+    env_add(e, "LAMBDA_TASK_ROOT", sandbox_enabled() ? "/var/task" : fn->code_dir);
+    env_add(e, "LAMBDA_RUNTIME_DIR", rt->bootstrap && !sandbox_enabled() ? runtime_dir() : "/var/runtime");
     if (rt->exec_env) env_add(e, "AWS_EXECUTION_ENV", rt->exec_env);
     env_add(e, "AWS_LAMBDA_FUNCTION_NAME", c->name);
     env_add(e, "AWS_LAMBDA_FUNCTION_VERSION", c->version);
@@ -529,7 +537,10 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
     memcpy(in->code_hex, fn->cfg.code_hex, sizeof in->code_hex);
     in->state = INST_STOPPING;   /* set_state below counts the transition */
 
-    if (rt->api == RUNTIME_API_FC && (in->fc_port = fc_pick_port(err)) < 0) {
+    /* In its own network namespace the server listens on its HttpPort;
+     * sharing the host's, it needs a free port of its own. */
+    if (rt->api == RUNTIME_API_FC && sandbox_enabled() && !fn->cfg.network_host) in->fc_port = fn->cfg.http_port;
+    else if (rt->api == RUNTIME_API_FC && (in->fc_port = fc_pick_port(err)) < 0) {
         free(in->parked);
         free(in->answered);
         free(in);
@@ -540,7 +551,8 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
     char cgname[64];
     snprintf(cgname, sizeof cgname, "nimbus-%s", in->id);
     sandbox_spec_t spec = { .id = cgname, .code_dir = fn->code_dir, .exe = exe, .argv = argv,
-                            .env = env.items, .memory_mb = fn->cfg.memory_mb };
+                            .env = env.items, .memory_mb = fn->cfg.memory_mb,
+                            .tmp_mb = fn->cfg.ephemeral_mb, .net_host = fn->cfg.network_host };
     in->spawn_ns = loop_now_ns();
     int rc = sandbox_spawn(&spec, &in->proc, err);
     env_free(&env);
@@ -613,6 +625,10 @@ static void add_instances(cJSON *arr, const router_fn_t *f, uint64_t now)
         cJSON_AddNumberToObject(e, "Capacity", in->capacity);
         cJSON_AddNumberToObject(e, "PeakMemoryBytes", (double)sandbox_memory_peak(&in->proc));
         if (in->ready_seen) cJSON_AddNumberToObject(e, "InitDurationMs", (double)in->init_ns / 1e6);
+        /* Cold-start phases: the sandbox built, then the runtime's own init
+         * (interpreter start + handler import) until its first /next. */
+        cJSON_AddNumberToObject(e, "SandboxMs", (double)in->proc.spawn_ns / 1e6);
+        if (in->ready_seen) cJSON_AddNumberToObject(e, "RuntimeInitMs", (double)(in->init_ns - in->proc.spawn_ns) / 1e6);
         cJSON_AddItemToArray(arr, e);
     }
 }

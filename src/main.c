@@ -16,6 +16,7 @@ static void serve_usage(FILE *f)
             "                    [--max-invoke-bytes N] [--workers N] [--runtime-dir DIR]\n"
             "                    [--account-concurrency N] [--max-instances N]\n"
             "                    [--keep-alive SECONDS] [--throttle-wait-ms MS]\n"
+            "                    [--sandbox | --insecure-no-sandbox] [--user NAME]\n"
             "\n"
             "Run the Nimbus platform: the Lambda-compatible API on HOST:PORT\n"
             "(default 127.0.0.1:8080; port 0 picks a free one) with its state in DIR\n"
@@ -23,7 +24,11 @@ static void serve_usage(FILE *f)
             "Limits: deployment package 50 MB zipped / 250 MB unzipped, invoke payload\n"
             "6 MB (6291456 bytes), as Lambda's. Concurrency: 1000 calls in flight per\n"
             "account, 100 instances per function; a call over a limit waits up to\n"
-            "5000 ms for room, then gets 429. Idle instances are reclaimed after 120 s.\n");
+            "5000 ms for room, then gets 429. Idle instances are reclaimed after 120 s.\n"
+            "Isolation: --sandbox runs every instance in namespaces with cgroup limits,\n"
+            "seccomp and no privileges (needs root); --insecure-no-sandbox runs them as\n"
+            "plain processes. --user NAME: the daemon drops to NAME after start-up (the\n"
+            "sandbox's spawner stays privileged).\n");
 }
 
 static int parse_size(const char *s, size_t *out)
@@ -43,6 +48,10 @@ static int serve_main(int argc, char **argv)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { serve_usage(stdout); return 0; }
+        if (strcmp(a, "--sandbox") == 0 || strcmp(a, "--insecure-no-sandbox") == 0) {
+            cfg.sandbox = a[2] == 's';
+            continue;
+        }
         if (!v) { fprintf(stderr, "nimbus serve: %s needs a value (see nimbus serve --help)\n", a); return 2; }
         i++;
         if (strcmp(a, "--listen") == 0) {
@@ -59,6 +68,8 @@ static int serve_main(int argc, char **argv)
             cfg.listen_port = (int)port;
         } else if (strcmp(a, "--runtime-dir") == 0) {
             snprintf(cfg.runtime_dir, sizeof cfg.runtime_dir, "%s", v);
+        } else if (strcmp(a, "--user") == 0) {
+            snprintf(cfg.user, sizeof cfg.user, "%s", v);
         } else if (strcmp(a, "--data-dir") == 0) {
             snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", v);
         } else if (strcmp(a, "--max-zip-bytes") == 0 || strcmp(a, "--max-unzipped-bytes") == 0 ||

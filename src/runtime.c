@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sandbox.h"
+
 static const runtime_t RUNTIMES[] = {
     { "provided", RUNTIME_API_LAMBDA, NULL, NULL, NULL },
     { "provided.al2", RUNTIME_API_LAMBDA, NULL, NULL, NULL },
@@ -64,6 +66,8 @@ int runtime_command(const runtime_t *rt, const char *code_dir, char *exe, size_t
         if (access(exe, X_OK) < 0)
             return err_set(err, ERR_INVALID,
                            "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]");
+        /* In a sandbox the code is at /var/task (checked above on the host). */
+        if (sandbox_enabled()) snprintf(exe, exe_len, "/var/task/bootstrap");
         snprintf(storage, storage_len, "%s", exe);
         argv[0] = storage;
         argv[1] = NULL;
@@ -75,6 +79,8 @@ int runtime_command(const runtime_t *rt, const char *code_dir, char *exe, size_t
     if (access(storage, R_OK) < 0)
         return err_sys(err, "runtime %s: bootstrap %s", rt->name, storage);
     if (access(exe, X_OK) < 0) return err_sys(err, "runtime %s: interpreter %s", rt->name, exe);
+    /* The runtime dir is mounted read-only at /var/runtime in a sandbox. */
+    if (sandbox_enabled()) snprintf(storage, storage_len, "/var/runtime/%s", rt->bootstrap);
     size_t k = 0;
     argv[k++] = (char *)rt->interpreter;
     if (strcmp(rt->interpreter, "/usr/bin/python3") == 0) argv[k++] = (char *)"-S";

@@ -1,6 +1,7 @@
-/* sandbox.c — process creation for instances (no isolation yet).
+/* sandbox.c — instances' process trees: in a sandbox built by the spawner
+ * (spawner.c), or, with --insecure-no-sandbox, as plain child processes.
  *
- * Uses clone(CLONE_VM|CLONE_VFORK) so starting a process costs the same
+ * Unsandboxed, it uses clone(CLONE_VM|CLONE_VFORK) so starting a process costs the same
  * whatever the daemon's size (a fork would copy its page tables). The child
  * runs on its own small stack, only calls async-signal-safe functions, and
  * reports an exec failure through a shared variable the parent reads after
@@ -21,7 +22,22 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "spawner.h"
+
+static bool g_sandboxed;
+
+void sandbox_configure(bool sandboxed) { g_sandboxed = sandboxed; }
+bool sandbox_enabled(void) { return g_sandboxed; }
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 typedef struct {
     const sandbox_spec_t *spec;
@@ -76,10 +92,20 @@ static int make_api_socket(sandbox_proc_t *p, err_t *err)
     return 0;
 }
 
+static int spawn_plain(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err);
+
 int sandbox_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err)
 {
     memset(p, 0, sizeof *p);
-    p->pidfd = p->out_fd = p->err_fd = p->api_fd = -1;
+    p->pidfd = p->out_fd = p->err_fd = p->api_fd = p->status_fd = p->peak_fd = p->oom_fd = -1;
+    uint64_t t0 = mono_ns();
+    int rc = g_sandboxed ? spawner_spawn(spec, p, err) : spawn_plain(spec, p, err);
+    p->spawn_ns = mono_ns() - t0;
+    return rc;
+}
+
+static int spawn_plain(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err)
+{
     int outp[2] = { -1, -1 };
     char **envp = NULL;
     char *stack = NULL;
@@ -146,19 +172,45 @@ fail:
     return -1;
 }
 
+/* Sandboxed: the pid namespace's init. SIGKILL ends the namespace; it
+ * forwards SIGTERM to the runtime. A daemon that dropped its privileges
+ * may not signal it: the spawner does. */
+static void signal_init(sandbox_proc_t *p, int sig)
+{
+    if (p->pidfd >= 0 && syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) == 0) return;
+    if (errno == ESRCH) return;   /* already gone */
+    spawner_signal(p->handle, sig);
+}
+
 void sandbox_kill(sandbox_proc_t *p)
 {
+    if (p->sandboxed) { signal_init(p, SIGKILL); return; }
     if (p->pid > 0) kill(-p->pid, SIGKILL);
     if (p->cg) cgroup_kill_all(p->cg);
 }
 
 void sandbox_terminate(sandbox_proc_t *p)
 {
+    if (p->sandboxed) { signal_init(p, SIGTERM); return; }
     if (p->pid > 0) kill(-p->pid, SIGTERM);
 }
 
 int sandbox_reap(sandbox_proc_t *p, int *si_code, int *status)
 {
+    if (p->sandboxed) {
+        /* The init is the spawner's child, not ours: it reports how the
+         * runtime ended on a pipe before exiting. Nothing there means the
+         * init itself was killed (timeout, OOM, shutdown). */
+        int32_t rep[2];
+        if (p->status_fd >= 0 && read(p->status_fd, rep, sizeof rep) == (ssize_t)sizeof rep) {
+            *si_code = rep[0];
+            *status = rep[1];
+        } else {
+            *si_code = CLD_KILLED;
+            *status = SIGKILL;
+        }
+        return 0;
+    }
     siginfo_t si;
     memset(&si, 0, sizeof si);
     if (p->pidfd < 0 || waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG) < 0) return -1;
@@ -185,6 +237,7 @@ static int64_t proc_hwm(pid_t pid)
 
 int64_t sandbox_memory_peak(const sandbox_proc_t *p)
 {
+    if (p->sandboxed) return cgroup_fd_memory_peak(p->peak_fd);
     if (p->cg) {
         int64_t v = cgroup_memory_peak(p->cg);
         if (v >= 0) return v;
@@ -194,6 +247,7 @@ int64_t sandbox_memory_peak(const sandbox_proc_t *p)
 
 void sandbox_memory_reset(sandbox_proc_t *p)
 {
+    if (p->sandboxed) { cgroup_fd_memory_peak_reset(p->peak_fd); return; }
     if (p->cg && cgroup_memory_peak_reset(p->cg) == 0) return;
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/clear_refs", (int)p->pid);
@@ -205,8 +259,28 @@ void sandbox_memory_reset(sandbox_proc_t *p)
     }
 }
 
+static void close_fd(int *fd)
+{
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
 void sandbox_release(sandbox_proc_t *p)
 {
+    if (p->sandboxed) {
+        /* The spawner kills what is left and removes the cgroup once empty,
+         * without making this thread wait. */
+        spawner_release(p->handle);
+        close_fd(&p->pidfd);
+        close_fd(&p->out_fd);
+        close_fd(&p->err_fd);
+        close_fd(&p->status_fd);
+        close_fd(&p->peak_fd);
+        close_fd(&p->oom_fd);
+        cgroup_forget(p->cg);
+        p->cg = NULL;
+        return;
+    }
     sandbox_kill(p);
     if (p->cg) cgroup_destroy(p->cg);
     p->cg = NULL;
@@ -214,4 +288,18 @@ void sandbox_release(sandbox_proc_t *p)
     if (p->out_fd >= 0) close(p->out_fd);
     if (p->err_fd >= 0) close(p->err_fd);
     p->pidfd = p->out_fd = p->err_fd = -1;
+}
+
+bool sandbox_oom_killed(const sandbox_proc_t *p)
+{
+    /* The group is new with the instance: any OOM kill in it is its own. */
+    return p->sandboxed && cgroup_fd_oom_kills(p->oom_fd) > 0;
+}
+
+int sandbox_socket(sandbox_proc_t *p, err_t *err)
+{
+    if (p->sandboxed && p->own_net) return spawner_net_socket(p->handle, err);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return err_sys(err, "socket");
+    return fd;
 }

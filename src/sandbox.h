@@ -47,7 +47,8 @@ typedef struct {
     int err_fd;              /* always -1: stderr shares out_fd */
     int api_fd;              /* listening runtime-API socket (non-blocking) */
     char api_addr[32];       /* "127.0.0.1:PORT" as given to the runtime */
-    cgroup_t *cg;            /* unsandboxed: its cgroup, or NULL when unavailable */
+    cgroup_t *cg;            /* its cgroup, or NULL when unavailable (sandboxed: a
+                                handle to join it, the spawner owns the group) */
     /* sandboxed: */
     bool sandboxed;
     bool own_net;            /* in a network namespace of its own */

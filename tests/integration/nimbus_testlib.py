@@ -144,6 +144,10 @@ class Server:
             self.cleanup()
             raise AssertionError('nimbus binary not found: %s (set NIMBUS_BIN)' % binary)
         cmd = [binary, 'serve', '--listen', '127.0.0.1:0', '--data-dir', self.data_dir] + self.extra_args
+        # NIMBUS_SANDBOX=1 / 0: run the whole suite with the sandbox on / off.
+        sbx = os.environ.get('NIMBUS_SANDBOX')
+        if sbx in ('0', '1') and not any(a in ('--sandbox', '--insecure-no-sandbox') for a in self.extra_args):
+            cmd.append('--sandbox' if sbx == '1' else '--insecure-no-sandbox')
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True)
         with _live_lock:

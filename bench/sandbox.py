@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""bench/sandbox.py BUILD_DIR — the sandbox's costs (issue 3), in one table:
+
+  - cold start of the native echo bootstrap fully sandboxed (spawner: namespaces, cgroup limits,
+    root, seccomp, no privileges) until its first /next, p50/p99, with the spawner's per-phase
+    breakdown, next to the floor measured in the same run (plain fork+exec of the same binary,
+    and the same binary behind plain `unshare`), from BUILD/bench/coldstart;
+  - instances per second the spawner builds back to back;
+  - the daemon's RSS with 200 idle warm instances (`nimbus serve --sandbox`, provisioned
+    concurrency 200 on the native bootstrap).
+Needs root (the spawner). Knobs: BENCH_COLD_N (default 200), BENCH_IDLE (default 200).
+Target: sandboxed cold start p50 <= 5 ms.
+"""
+import base64, http.client, io, json, os, re, shutil, signal, subprocess, sys, tempfile, time, zipfile
+
+BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
+N = int(os.environ.get('BENCH_COLD_N', '200'))
+IDLE = int(os.environ.get('BENCH_IDLE', '200'))
+NATIVE = os.path.join(BUILD, 'bench', 'bootstrap_native')
+COLD = os.path.join(BUILD, 'bench', 'coldstart')
+NIMBUS = os.path.join(BUILD, 'nimbus')
+
+
+def rss_kb(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    return 0
+
+
+def api(port, method, path, obj=None):
+    c = http.client.HTTPConnection('127.0.0.1', port, timeout=120)
+    c.request(method, path, body=json.dumps(obj).encode() if obj is not None else None,
+              headers={'Content-Type': 'application/json'})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
+def idle_rss():
+    base = tempfile.mkdtemp(prefix='nimbus-bench-sbx-')
+    p = subprocess.Popen([NIMBUS, 'serve', '--sandbox', '--listen', '127.0.0.1:0', '--data-dir',
+                          os.path.join(base, 'data'), '--max-instances', str(IDLE + 10)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        line = p.stdout.readline().decode()
+        m = re.search(r':(\d+)\s*$', line)
+        if not m:
+            raise RuntimeError('nimbus serve did not start: %r' % line)
+        port = int(m.group(1))
+        time.sleep(0.3)
+        rss0 = rss_kb(p.pid)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, 'w') as z:
+            info = zipfile.ZipInfo('bootstrap')
+            info.external_attr = (0o100755 & 0xFFFF) << 16
+            with open(NATIVE, 'rb') as f:
+                z.writestr(info, f.read())
+        st, body = api(port, 'POST', '/2015-03-31/functions', {
+            'FunctionName': 'idle', 'Runtime': 'provided', 'Handler': 'x', 'Role': 'r', 'MemorySize': 128,
+            'Code': {'ZipFile': base64.b64encode(buf.getvalue()).decode()}})
+        if st != 201:
+            raise RuntimeError('create: %s %r' % (st, body[:200]))
+        st, body = api(port, 'POST', '/2015-03-31/functions/idle/versions', {})
+        if st != 201:
+            raise RuntimeError('publish: %s %r' % (st, body[:200]))
+        st, body = api(port, 'PUT', '/2019-12-02/functions/idle/provisioned-concurrency?Qualifier=1',
+                       {'ProvisionedConcurrentExecutions': IDLE})
+        if st != 202:
+            raise RuntimeError('provisioned concurrency: %s %r' % (st, body[:200]))
+        t0 = time.time()
+        ready = 0
+        while time.time() - t0 < 120:
+            st, body = api(port, 'GET', '/nimbus/v1/functions/idle/instances')
+            inst = json.loads(body).get('Instances', [])
+            ready = sum(1 for i in inst if i['State'] == 'Ready')
+            if ready >= IDLE:
+                break
+            time.sleep(0.2)
+        st, body = api(port, 'POST', '/2015-03-31/functions/idle/invocations?Qualifier=1', {'x': 1})
+        time.sleep(0.5)
+        rss1 = rss_kb(p.pid)
+        sandbox_ms = sorted(i['SandboxMs'] for i in inst if 'SandboxMs' in i)
+        return rss0, rss1, ready, sandbox_ms
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(5)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main():
+    if os.geteuid() != 0:
+        print('bench/sandbox.py: skipped (needs root for the spawner)')
+        return 0
+    out = subprocess.run([COLD, NATIVE, str(N)], capture_output=True, text=True, timeout=600)
+    rows, phases, thr = {}, {}, ''
+    for line in out.stdout.splitlines():
+        kv = dict(x.split('=', 1) for x in line.split() if '=' in x)
+        if 'row' in kv:
+            rows[kv['row']] = (float(kv['p50']), float(kv['p99']))
+        elif 'phase' in kv:
+            phases[kv['phase']] = (float(kv['p50']), float(kv['p99']))
+        elif line.startswith('throughput'):
+            thr = kv
+    if out.returncode != 0 or 'sandbox' not in rows:
+        print(out.stdout, out.stderr)
+        return 1
+    rss0, rss1, ready, sms = idle_rss()
+    lines = ['', '== sandbox: cold start of the native bootstrap until its first /next (n=%d each, interleaved)' % N,
+             '| start | p50 ms | p99 ms |', '|---|---|---|']
+    names = {'fork+exec': 'floor: fork+exec, host loopback', 'unshare': 'floor: unshare -p -m -i -u --mount-proc',
+             'sandbox_ready': 'sandboxed: spawn request answered', 'sandbox': 'sandboxed: first /next'}
+    for k in ('fork+exec', 'unshare', 'sandbox_ready', 'sandbox'):
+        lines.append('| %s | %.2f | %.2f |' % (names[k], rows[k][0], rows[k][1]))
+    lines += ['', '| spawner phase | p50 ms | p99 ms |', '|---|---|---|']
+    for k in ('cgroup', 'clone', 'mounts', 'network', 'privileges', 'exec', 'spawner_total'):
+        lines.append('| %s | %.3f | %.3f |' % (k, phases[k][0], phases[k][1]))
+    lines += ['', 'spawner throughput: %s instances in %s s = %s instances/s' % (
+        thr.get('instances'), thr.get('seconds'), thr.get('per_second')),
+        'daemon RSS: %d kB at start, %d kB with %d idle warm sandboxed instances (%.1f kB each)' % (
+            rss0, rss1, ready, (rss1 - rss0) / max(ready, 1)),
+        'target p50 <= 5 ms: %s (%.2f ms)' % ('PASS' if rows['sandbox'][0] <= 5.0 else 'MISS', rows['sandbox'][0])]
+    text = '\n'.join(lines) + '\n'
+    sys.stdout.write(text)
+    with open(os.path.join(BUILD, 'bench-sandbox.txt'), 'w') as f:
+        f.write(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

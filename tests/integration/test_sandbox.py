@@ -1,0 +1,494 @@
+"""The instance sandbox (issue 3): every escape attempt is a function deployed and invoked for
+real, and must fail while the platform stays healthy and the next call succeeds; abuse (fork bomb,
+memory hog, full /tmp, CPU spinner, leftover processes) must stay inside the instance.
+
+These run against `nimbus serve --sandbox` whatever the default is."""
+
+import errno
+import json
+import os
+import signal
+import socket
+import stat
+import threading
+import time
+import unittest
+import uuid
+
+from nimbus_testlib import ServerTestCase, sha256_hex, make_zip, uniq, wait_for
+
+
+def src(text):
+    lines = text.strip('\n').split('\n')
+    pad = len(lines[0]) - len(lines[0].lstrip())
+    return '\n'.join(line[pad:] for line in lines) + '\n'
+
+
+# One handler, many probes: each returns what happened, never raises.
+PROBE = src('''
+    import ctypes, errno, os, socket, stat, subprocess
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+
+    def err(e):
+        return {'errno': e.errno, 'name': errno.errorcode.get(e.errno, '?')}
+
+    def try_call(f):
+        try:
+            return {'ok': f()}
+        except OSError as e:
+            return err(e)
+
+    def rc(v):
+        e = ctypes.get_errno()
+        return {'ret': v, 'errno': e, 'name': errno.errorcode.get(e, '?')}
+
+    def handler(event, context):
+        op = event['op']
+        if op == 'read':
+            return try_call(lambda: open(event['path'], 'rb').read(64).hex())
+        if op == 'listdir':
+            return try_call(lambda: sorted(os.listdir(event['path'])))
+        if op == 'write':
+            def w():
+                with open(event['path'], 'w') as f:
+                    f.write('x')
+                return True
+            return try_call(w)
+        if op == 'kill0':
+            return try_call(lambda: os.kill(event['pid'], 0))
+        if op == 'procs':
+            return sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
+        if op == 'ptrace':
+            PTRACE_ATTACH, PTRACE_TRACEME = 16, 0
+            out = {'attach1': rc(libc.ptrace(PTRACE_ATTACH, 1, None, None))}
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0 if libc.ptrace(PTRACE_TRACEME, 0, None, None) == 0 else 1)
+            _, st = os.waitpid(pid, 0)
+            out['traceme_ok'] = os.waitstatus_to_exitcode(st) == 0
+            p = subprocess.run(['strace', '-f', '/bin/true'], capture_output=True, timeout=10)
+            out['strace_rc'] = p.returncode
+            out['strace_err'] = p.stderr.decode(errors='replace')[-300:]
+            return out
+        if op == 'mount':
+            os.makedirs('/tmp/m', exist_ok=True)
+            return rc(libc.mount(b'tmpfs', b'/tmp/m', b'tmpfs', 0, None))
+        if op == 'module':
+            r = {'init_module': rc(libc.syscall(175, None, 0, b''))}
+            fd = os.open('/var/task/app.py', os.O_RDONLY)
+            r['finit_module'] = rc(libc.syscall(313, fd, b'', 0))
+            return r
+        if op == 'unshare':
+            flags = {'user': 0x10000000, 'net': 0x40000000, 'mnt': 0x00020000, 'pid': 0x20000000}
+            r = {k: rc(libc.unshare(v)) for k, v in flags.items()}
+            # clone(2) itself with a namespace flag (SIGCHLD = 17)
+            r['clone_newuser'] = rc(libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0))
+            p = subprocess.run(['unshare', '-U', 'true'], capture_output=True, timeout=10)
+            r['unshare_cmd_rc'] = p.returncode
+            return r
+        if op == 'connect':
+            def c():
+                s = socket.create_connection(('127.0.0.1', event['port']), timeout=2)
+                s.close()
+                return True
+            return try_call(c)
+        if op == 'setuid':
+            st = os.stat('/usr/bin/su')
+            p = subprocess.run(['/usr/bin/su', '-c', 'id -u', 'root'], stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=10)
+            q = subprocess.run(['/usr/bin/mount', '-t', 'tmpfs', 'none', '/tmp'], capture_output=True, timeout=10)
+            return {'setuid_bit': bool(st.st_mode & stat.S_ISUID), 'su_rc': p.returncode,
+                    'su_out': p.stdout.decode(errors='replace'), 'mount_rc': q.returncode,
+                    'nnp': open('/proc/self/status').read().split('NoNewPrivs:')[1].split()[0]}
+        if op == 'env':
+            r = {'env': dict(os.environ)}
+            r['init_environ'] = try_call(lambda: open('/proc/1/environ', 'rb').read().decode(errors='replace'))
+            return r
+        if op == 'whoami':
+            s = open('/proc/self/status').read()
+            caps = {l.split(':')[0]: l.split(':')[1].strip() for l in s.splitlines() if l.startswith('Cap')}
+            return {'uid': os.getuid(), 'gid': os.getgid(), 'caps': caps,
+                    'seccomp': s.split('Seccomp:')[1].split()[0], 'cwd': os.getcwd(),
+                    'task_root': os.environ.get('LAMBDA_TASK_ROOT'), 'hostname': socket.gethostname()}
+        return {'unknown': op}
+''')
+
+
+def skip_unless_root():
+    if os.geteuid() != 0:
+        raise unittest.SkipTest('the sandbox needs root on this host')
+
+
+class SandboxEscapeTest(ServerTestCase):
+    server_args = ('--sandbox',)
+    MARKER = 'NIMBUS_TEST_DAEMON_SECRET'
+
+    @classmethod
+    def setUpClass(cls):
+        skip_unless_root()
+        os.environ[cls.MARKER] = 'daemon-only-' + uuid.uuid4().hex
+        try:
+            super().setUpClass()
+        finally:
+            os.environ.pop(cls.MARKER, None)
+
+    @classmethod
+    def class_setup(cls):
+        cls.probe = uniq('probe')
+        st, h, body, raw = cls.c.create_function(cls.probe, {'app.py': PROBE}, runtime='python3.11',
+                                                 handler='app.handler', memory=256, timeout=20,
+                                                 env={'MY_OWN_VAR': 'mine'})
+        assert st == 201, raw
+        cls.other = uniq('other')
+        cls.other_zip = make_zip({'bootstrap': ('#!/bin/sh\nexit 0\n', 0o755), 'secret.txt': 'other-function-secret'})
+        st, h, body, raw = cls.c.create_function(cls.other, cls.other_zip)
+        assert st == 201, raw
+
+    def call(self, op, **kw):
+        kw['op'] = op
+        st, h, body = self.c.invoke(self.probe, json.dumps(kw).encode(), timeout=60)
+        self.assertEqual(st, 200, body[:500])
+        self.assertNotIn('x-amz-function-error', h, body[:1000])
+        return json.loads(body)
+
+    def tearDown(self):
+        # After every attempt the platform answers and the function still works.
+        if type(self).server is not None and type(self).server.alive():
+            doc = self.call('whoami')
+            self.assertEqual(doc['uid'], 993)
+        super().tearDown()
+
+    def assertDenied(self, r, *names):
+        self.assertIn(r.get('name'), names, r)
+
+    def test_runs_unprivileged_with_seccomp_in_var_task(self):
+        doc = self.call('whoami')
+        self.assertEqual((doc['uid'], doc['gid']), (993, 993))
+        for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'):
+            self.assertEqual(int(doc['caps'][k], 16), 0, doc)
+        self.assertEqual(doc['seccomp'], '2')
+        self.assertEqual(doc['cwd'], '/var/task')
+        self.assertEqual(doc['task_root'], '/var/task')
+
+    def test_cannot_read_host_shadow(self):
+        self.assertTrue(os.path.exists('/etc/shadow'))
+        self.assertDenied(self.call('read', path='/etc/shadow'), 'ENOENT', 'EACCES')
+        self.assertDenied(self.call('read', path='/proc/1/root/etc/shadow'), 'ENOENT', 'EACCES')
+
+    def test_cannot_read_another_functions_code(self):
+        host = os.path.join(self.server.data_dir, 'code', sha256_hex(self.other_zip), 'tree', 'secret.txt')
+        self.assertTrue(os.path.exists(host), host)
+        self.assertDenied(self.call('read', path=host), 'ENOENT', 'EACCES')
+        self.assertEqual(self.call('listdir', path='/var/task')['ok'], ['app.py'])
+
+    def test_cannot_read_data_dir_or_sqlite(self):
+        db = os.path.join(self.server.data_dir, 'nimbus.db')
+        self.assertTrue(os.path.exists(db))
+        self.assertDenied(self.call('read', path=db), 'ENOENT', 'EACCES')
+        self.assertDenied(self.call('listdir', path=self.server.data_dir), 'ENOENT', 'EACCES')
+
+    def test_cannot_write_var_task_or_root(self):
+        self.assertDenied(self.call('write', path='/var/task/app.py'), 'EROFS', 'EACCES')
+        self.assertDenied(self.call('write', path='/var/task/new.py'), 'EROFS', 'EACCES')
+        self.assertDenied(self.call('write', path='/etc/passwd'), 'EROFS', 'EACCES')
+        self.assertTrue(self.call('write', path='/tmp/fine')['ok'])
+
+    def test_cannot_see_or_signal_host_processes(self):
+        daemon = self.server.proc.pid
+        self.assertDenied(self.call('kill0', pid=daemon), 'ESRCH')
+        self.assertDenied(self.call('kill0', pid=os.getpid()), 'ESRCH')
+        procs = self.call('procs')
+        # its init (1), its runtime and what the runtime started: nothing of the host
+        self.assertIn(1, procs)
+        self.assertLess(len(procs), 8, procs)
+        self.assertNotIn(daemon, procs)
+
+    def test_cannot_ptrace(self):
+        r = self.call('ptrace')
+        self.assertDenied(r['attach1'], 'EPERM')
+        self.assertFalse(r['traceme_ok'], r)
+        self.assertNotEqual(r['strace_rc'], 0, r)
+
+    def test_cannot_mount(self):
+        self.assertDenied(self.call('mount'), 'EPERM')
+
+    def test_cannot_load_a_module(self):
+        r = self.call('module')
+        self.assertDenied(r['init_module'], 'EPERM')
+        self.assertDenied(r['finit_module'], 'EPERM')
+
+    def test_cannot_create_namespaces(self):
+        r = self.call('unshare')
+        for k in ('user', 'net', 'mnt', 'pid', 'clone_newuser'):
+            self.assertDenied(r[k], 'EPERM')
+        self.assertNotEqual(r['unshare_cmd_rc'], 0)
+
+    def test_network_none_reaches_no_host_loopback_service(self):
+        self.assertDenied(self.call('connect', port=self.server.port), 'ECONNREFUSED', 'ENETUNREACH')
+        # another service on the host's loopback
+        srv = socket.socket()
+        srv.bind(('127.0.0.1', 0))
+        srv.listen(8)
+        self.addCleanup(srv.close)
+        port = srv.getsockname()[1]
+        self.assertDenied(self.call('connect', port=port), 'ECONNREFUSED', 'ENETUNREACH')
+        srv.settimeout(0.2)
+        self.assertRaises(socket.timeout, srv.accept)
+
+    def test_network_host_is_an_opt_in(self):
+        name = uniq('hostnet')
+        st, h, body, raw = self.c.create_function(name, {'app.py': PROBE}, runtime='python3.11',
+                                                  handler='app.handler', memory=256, timeout=20,
+                                                  extra={'Network': 'host'})
+        self.assertEqual(st, 201, raw)
+        self.assertEqual(body['Network'], 'host')
+        srv = socket.socket()
+        srv.bind(('127.0.0.1', 0))
+        srv.listen(8)
+        self.addCleanup(srv.close)
+        st, h, out = self.c.invoke(name, json.dumps({'op': 'connect', 'port': srv.getsockname()[1]}).encode())
+        self.assertEqual(json.loads(out), {'ok': True})
+        st, h, cfg, raw = self.c.api('GET', '/2015-03-31/functions/%s/configuration' % self.probe)
+        self.assertEqual(cfg['Network'], 'none')
+
+    def test_setuid_binaries_do_not_escalate(self):
+        r = self.call('setuid')
+        self.assertTrue(r['setuid_bit'], r)
+        self.assertEqual(r['nnp'], '1')
+        self.assertNotEqual(r['su_rc'], 0, r)
+        self.assertNotIn('0', r['su_out'].split(), r)
+        self.assertNotEqual(r['mount_rc'], 0, r)
+
+    def test_cannot_see_the_daemons_environment(self):
+        r = self.call('env')
+        env = r['env']
+        self.assertEqual(env.get('MY_OWN_VAR'), 'mine')
+        self.assertNotIn(self.MARKER, env)
+        leaked = [k for k in env if k in os.environ and k not in ('PATH', 'LANG', 'TZ', 'PWD')
+                  and not k.startswith(('AWS_', 'LAMBDA_', '_HANDLER', 'SCF_'))]
+        self.assertEqual(leaked, [], env)
+        init = r['init_environ']
+        self.assertTrue('errno' in init or self.MARKER not in init.get('ok', ''), init)
+
+
+FORK_BOMB = src('''
+    import os, time
+    def handler(event, context):
+        n = 0
+        try:
+            while n < 5000:
+                pid = os.fork()
+                if pid == 0:
+                    time.sleep(60)
+                    os._exit(0)
+                n += 1
+        except OSError as e:
+            return {'forked': n, 'errno': e.errno}
+        return {'forked': n}
+''')
+
+MEMORY_HOG = src('''
+    import os
+    calls = 0
+    def handler(event, context):
+        global calls
+        calls += 1
+        if event.get('hog'):
+            chunks = []
+            while True:
+                chunks.append(bytearray(16 * 1024 * 1024))
+        return {'calls': calls, 'pid': os.getpid()}
+''')
+
+TMP_FILL = src('''
+    import errno, os
+    def handler(event, context):
+        block = b'x' * (1 << 20)
+        n = 0
+        try:
+            with open('/tmp/' + event['name'], 'wb') as f:
+                while n < 4096:
+                    f.write(block)
+                    f.flush()
+                    n += 1
+        except OSError as e:
+            return {'mb': n, 'errno': e.errno}
+        return {'mb': n}
+''')
+
+SPINNER = src('''
+    import time
+    def handler(event, context):
+        w0, c0 = time.monotonic(), time.process_time()
+        while time.monotonic() - w0 < event['seconds']:
+            pass
+        return {'wall': time.monotonic() - w0, 'cpu': time.process_time() - c0}
+''')
+
+BACKGROUND = src('''
+    import os, subprocess
+    def handler(event, context):
+        # a double-forked, session-leading sleeper: not a child of anything we wait for
+        subprocess.Popen(['setsid', 'sh', '-c', 'sleep 300 & sleep 300 & exit 0'],
+                         env=dict(os.environ, BG_MARKER=event['marker']))
+        if event.get('hang'):
+            import time
+            time.sleep(60)
+        return {'started': True}
+''')
+
+
+def host_pids_with_env(marker):
+    found = []
+    for p in os.listdir('/proc'):
+        if not p.isdigit():
+            continue
+        try:
+            with open('/proc/%s/environ' % p, 'rb') as f:
+                if marker.encode() in f.read():
+                    found.append(int(p))
+        except OSError:
+            pass
+    return found
+
+
+class SandboxContainmentTest(ServerTestCase):
+    server_args = ('--sandbox',)
+
+    @classmethod
+    def setUpClass(cls):
+        skip_unless_root()
+        super().setUpClass()
+
+    def py(self, code, **kw):
+        name, _ = self.new_function(uniq('contain'), {'app.py': code}, runtime='python3.11',
+                                    handler='app.handler', **kw)
+        return name
+
+    def invoke_json(self, name, event, timeout=120):
+        st, h, body = self.c.invoke(name, json.dumps(event).encode(), timeout=timeout)
+        self.assertEqual(st, 200, body[:500])
+        return h, json.loads(body)
+
+    def test_fork_bomb_hits_the_pids_limit_and_the_daemon_keeps_answering(self):
+        bomb = self.py(FORK_BOMB, memory=1024, timeout=60)
+        echo = self.py('def handler(e, c):\n    return e\n', memory=128)
+        self.invoke_json(echo, {'warm': 1})
+        result = {}
+
+        def go():
+            result['r'] = self.invoke_json(bomb, {})
+        t = threading.Thread(target=go)
+        t.start()
+        # the daemon answers other calls while the bomb runs
+        for i in range(3):
+            h, doc = self.invoke_json(echo, {'i': i}, timeout=30)
+            self.assertEqual(doc, {'i': i})
+        t.join(90)
+        h, doc = result['r']
+        self.assertNotIn('x-amz-function-error', h, doc)
+        self.assertEqual(doc.get('errno'), errno.EAGAIN, doc)
+        self.assertLess(doc['forked'], 512, doc)
+        self.assertGreater(doc['forked'], 10, doc)
+        # and the next call succeeds
+        h, doc = self.invoke_json(echo, {'after': True})
+        self.assertEqual(doc, {'after': True})
+
+    def test_memory_hog_gets_a_typed_oom_error_and_the_next_call_a_fresh_instance(self):
+        name = self.py(MEMORY_HOG, memory=128, timeout=30)
+        h, doc = self.invoke_json(name, {})
+        self.assertEqual(doc['calls'], 1)
+        h, doc = self.invoke_json(name, {'hog': True})
+        self.assertEqual(h.get('x-amz-function-error'), 'Unhandled', doc)
+        self.assertEqual(doc['errorType'], 'Runtime.OutOfMemory', doc)
+        self.assertIn('memory limit of 128 MB', doc['errorMessage'])
+        h, doc = self.invoke_json(name, {})
+        self.assertNotIn('x-amz-function-error', h, doc)
+        self.assertEqual(doc['calls'], 1, 'a fresh instance after the OOM')
+
+    def test_filling_tmp_is_enospc_inside_and_host_tmp_untouched(self):
+        name = self.py(TMP_FILL, memory=1024, timeout=60, extra={'EphemeralStorage': {'Size': 512}})
+        fname = 'nimbus-fill-' + uuid.uuid4().hex
+        h, doc = self.invoke_json(name, {'name': fname})
+        self.assertNotIn('x-amz-function-error', h, doc)
+        self.assertEqual(doc.get('errno'), errno.ENOSPC, doc)
+        self.assertLessEqual(doc['mb'], 512)
+        self.assertGreater(doc['mb'], 400)
+        self.assertFalse(os.path.exists('/tmp/' + fname))
+        st, h, cfg, raw = self.c.api('GET', '/2015-03-31/functions/%s/configuration' % name)
+        self.assertEqual(cfg['EphemeralStorage'], {'Size': 512})
+        # the instance still works
+        h, doc = self.invoke_json(name, {'name': 'small'})
+        self.assertEqual(doc.get('errno'), errno.ENOSPC, 'its /tmp is still full: same instance')
+
+    def test_ephemeral_storage_is_validated(self):
+        for bad in (511, 10241):
+            st, h, body, raw = self.c.create_function(uniq('eph'), {'app.py': 'x'}, runtime='python3.11',
+                                                      handler='app.handler',
+                                                      extra={'EphemeralStorage': {'Size': bad}})
+            self.assertEqual(st, 400, raw)
+            self.assertIn('ephemeralStorage.size', raw.decode())
+        st, h, body, raw = self.c.create_function(uniq('net'), {'app.py': 'x'}, runtime='python3.11',
+                                                  handler='app.handler', extra={'Network': 'vpc'})
+        self.assertEqual(st, 400, raw)
+
+    def test_cpu_spinner_gets_its_memory_share_of_a_cpu(self):
+        small = self.py(SPINNER, memory=128, timeout=30)
+        h, doc = self.invoke_json(small, {'seconds': 4})
+        share = doc['cpu'] / doc['wall']
+        # 128/1769 = 0.072 of a CPU, plus at most one period's saved quota
+        self.assertLess(share, 0.2, doc)
+        self.assertGreater(share, 0.03, doc)
+        big = self.py(SPINNER, memory=3538, timeout=30)
+        h, doc2 = self.invoke_json(big, {'seconds': 2})
+        self.assertGreater(doc2['cpu'] / doc2['wall'], 3 * share, (doc, doc2))
+
+    def _no_survivors(self, marker):
+        left = wait_for(lambda: not host_pids_with_env(marker), timeout=5)
+        self.assertTrue(left, 'processes survived the instance: %r' % host_pids_with_env(marker))
+
+    def test_background_processes_do_not_survive_a_timeout(self):
+        name = self.py(BACKGROUND, memory=256, timeout=2)
+        marker = 'bg-' + uuid.uuid4().hex
+        h, doc = self.invoke_json(name, {'marker': marker, 'hang': True})
+        self.assertEqual(doc.get('errorType'), 'Sandbox.Timedout', doc)
+        self._no_survivors(marker)
+        h, doc = self.invoke_json(name, {'marker': 'x'})
+        self.assertEqual(doc, {'started': True})
+
+    def test_background_processes_do_not_survive_reclaim(self):
+        name = self.py(BACKGROUND, memory=256, timeout=5)
+        marker = 'bg-' + uuid.uuid4().hex
+        h, doc = self.invoke_json(name, {'marker': marker})
+        self.assertEqual(doc, {'started': True})
+        self.assertTrue(wait_for(lambda: len(host_pids_with_env(marker)) >= 2, timeout=5))
+        # a configuration change retires the idle instance
+        st, h, cfg, raw = self.c.api('PUT', '/2015-03-31/functions/%s/configuration' % name, {'Timeout': 6})
+        self.assertEqual(st, 200, raw)
+        self._no_survivors(marker)
+
+    def test_instances_api_reports_cold_start_phases(self):
+        name = self.py('def handler(e, c):\n    return 1\n', memory=128)
+        self.invoke_json(name, {})
+        st, h, raw = self.c.request('GET', '/nimbus/v1/functions/%s/instances' % name)
+        inst = json.loads(raw)['Instances'][0]
+        self.assertGreater(inst['SandboxMs'], 0)
+        self.assertGreater(inst['RuntimeInitMs'], 0)
+        self.assertAlmostEqual(inst['SandboxMs'] + inst['RuntimeInitMs'], inst['InitDurationMs'], delta=0.01)
+
+
+class StartupTest(unittest.TestCase):
+    def test_insecure_mode_warns_loudly_and_reports_unsandboxed(self):
+        from nimbus_testlib import Server, echo_files
+        s = Server(['--insecure-no-sandbox']).start()
+        try:
+            self.assertIn('WARNING', s.stderr_text())
+            self.assertIn('--insecure-no-sandbox', s.stderr_text())
+        finally:
+            s.stop()
+
+
+if __name__ == '__main__':
+    unittest.main()
