@@ -52,6 +52,7 @@ void daemon_config_defaults(daemon_config_t *c)
     c->throttle_wait_ms = 5000;
     c->max_queue = 10000;
     c->workers = 4;
+    c->sandbox = true;   /* secure by default; --insecure-no-sandbox opts out */
 }
 
 /* ---- answers ---- */

@@ -78,8 +78,8 @@ static void set_state(instance_t *in, instance_state_t st)
     if (in->state == INST_STARTING) fn->n_starting--;
     if (st == INST_STARTING) fn->n_starting++;
     if (st == INST_STOPPING) {
-        fn->n_returning -= in->n_returning;
-        in->n_returning = 0;
+        fn->n_returning -= in->n_returning + in->n_expected;
+        in->n_returning = in->n_expected = 0;
     }
     in->state = st;
     idle_update(in);
@@ -151,6 +151,9 @@ void instance_park(router_t *r, instance_t *in, http_exchange_t *ex)
     if (in->n_returning) {
         in->n_returning--;
         fn->n_returning--;
+    } else if (in->n_expected) {
+        in->n_expected--;
+        fn->n_returning--;
     }
     in->parked[in->n_parked++] = ex;
     if (ex) http_exchange_on_abort(ex, parked_aborted, in);   /* NULL: an FC slot */
@@ -180,6 +183,15 @@ void instance_ready(router_t *r, instance_t *in)
         return;
     }
     set_state(in, INST_READY);
+    /* Its other slots' first /next requests are on their way (a runtime
+     * with N pullers opens them one after another): count them as
+     * returning, or the router would start instances for calls these
+     * slots are about to take. */
+    unsigned open = in->n_parked + in->n_busy;
+    if (in->capacity > open) {
+        in->n_expected = in->capacity - open;
+        in->fn->n_returning += in->n_expected;
+    }
     router_schedule(r, in->fn);
 }
 

@@ -44,6 +44,8 @@ struct instance {
     list_node_t calls;         /* running calls (call_t.inst_link) */
     unsigned n_busy;
     unsigned n_returning;      /* answered; their /next has not come back */
+    unsigned n_expected;       /* slots never opened yet since it became ready
+                                  (counted as coming, not as busy) */
     char (*answered)[37];      /* ids answered lately: a repeat answer is a 403 */
     unsigned n_answered_slots, answered_next;
     bool ready_seen;           /* it has asked for work at least once */

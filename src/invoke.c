@@ -19,6 +19,7 @@
 
 #include "instance.h"
 #include "logs.h"
+#include "sandbox.h"
 
 #define LOG_TAIL_BYTES 4096u
 #define LOG_KEEP_BYTES (64u * 1024u)  /* a call's own log kept for the tail */
@@ -91,8 +92,11 @@ static void write_report(router_t *r, call_t *c, const char *status)
                             (long long)((peak + 1048575) / 1048576));
     char init[48] = "";
     if (c->cold) snprintf(init, sizeof init, "\tInit Duration: %.2f ms", init_ms);
-    char st[32] = "";
+    char st[48] = "";
     if (status) snprintf(st, sizeof st, "\tStatus: %s", status);
+    /* Said in every report, not just at start-up: these numbers come from
+     * an instance with no isolation. */
+    if (!sandbox_enabled()) snprintf(st + strlen(st), sizeof st - strlen(st), "\t(unsandboxed)");
     log_printf(r, c, "END RequestId: %s", c->request_id);
     log_printf(r, c, "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %ld ms\tMemory Size: %d MB%s%s%s",
                c->request_id, ms, billed, c->fn->cfg.memory_mb, mem, init, st);

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "daemon.h"
+#include "util.h"
 
 static void serve_usage(FILE *f)
 {
@@ -25,10 +26,11 @@ static void serve_usage(FILE *f)
             "6 MB (6291456 bytes), as Lambda's. Concurrency: 1000 calls in flight per\n"
             "account, 100 instances per function; a call over a limit waits up to\n"
             "5000 ms for room, then gets 429. Idle instances are reclaimed after 120 s.\n"
-            "Isolation: --sandbox runs every instance in namespaces with cgroup limits,\n"
-            "seccomp and no privileges (needs root); --insecure-no-sandbox runs them as\n"
-            "plain processes. --user NAME: the daemon drops to NAME after start-up (the\n"
-            "sandbox's spawner stays privileged).\n");
+            "Isolation (the default, --sandbox): every instance runs in its own namespaces\n"
+            "with cgroup limits, seccomp and no privileges (needs root);\n"
+            "--insecure-no-sandbox runs them as plain processes, and says so in every\n"
+            "REPORT. --user NAME: the daemon drops to NAME after start-up (the sandbox's\n"
+            "spawner stays privileged).\n");
 }
 
 static int parse_size(const char *s, size_t *out)
@@ -101,6 +103,7 @@ static int serve_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    util_proctitle_init(argc, argv);
     if (argc < 2) {
         cli_usage(stderr);
         return 2;

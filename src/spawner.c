@@ -21,6 +21,7 @@
  */
 #define _GNU_SOURCE
 #include "spawner.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -406,6 +407,7 @@ __attribute__((noreturn)) static void init_main(init_ctx_t *c)
     setsid();
     /* Show as what it is in ps (its comm), not as the spawner. */
     prctl(PR_SET_NAME, "nimbus-init", 0, 0, 0);
+    util_proctitle_set("nimbus-init");   /* and not the daemon's argv in /proc/1/cmdline */
     /* Keep only what this instance needs: not the daemon's socket, nor
      * other instances' pidfds. */
     int keep[3] = { c->out_w, c->status_w, c->sync };
@@ -871,6 +873,7 @@ int spawner_start(const spawner_config_t *cfg, err_t *err)
         close(sv[0]);
         close(ready[0]);
         prctl(PR_SET_NAME, "nimbus-spawner", 0, 0, 0);
+        util_proctitle_set("nimbus-spawner");
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         signal(SIGPIPE, SIG_IGN);
         signal(SIGINT, SIG_IGN);    /* the daemon decides when to stop */

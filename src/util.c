@@ -356,3 +356,24 @@ char *util_query_param(const char *query, const char *key)
     }
     return NULL;
 }
+
+static char *g_title;       /* argv[0]'s bytes, through the end of the last argument */
+static size_t g_title_len;
+
+void util_proctitle_init(int argc, char **argv)
+{
+    if (argc < 1 || !argv[0]) return;
+    char *end = argv[0] + strlen(argv[0]) + 1;
+    /* Only the run of arguments that sit back to back (they always do). */
+    for (int i = 1; i < argc && argv[i] == end; i++) end = argv[i] + strlen(argv[i]) + 1;
+    g_title = argv[0];
+    g_title_len = (size_t)(end - argv[0]);
+}
+
+void util_proctitle_set(const char *title)
+{
+    if (!g_title || g_title_len < 2) return;
+    memset(g_title, 0, g_title_len);
+    size_t n = strlen(title);
+    memcpy(g_title, title, n < g_title_len - 1 ? n : g_title_len - 1);
+}

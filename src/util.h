@@ -48,6 +48,13 @@ char *buf_steal(buf_t *b, size_t *len); /* hand over data (never NULL), reset b 
  * (for weighted alias routing). */
 double util_random_unit(void);
 
+/* Process title: remember where main()'s argv strings are, then overwrite
+ * them so /proc/<pid>/cmdline of a forked child (the spawner, an instance's
+ * init) shows its role and not the daemon's command line (which names the
+ * data directory). */
+void util_proctitle_init(int argc, char **argv);
+void util_proctitle_set(const char *title);
+
 /* Percent-decode `in` (n bytes) into a malloc'd string; NULL if malformed. */
 char *util_url_decode(const char *in, size_t n);
 /* Value of `key` in an application/x-www-form-urlencoded query string,

@@ -148,6 +148,7 @@ class Server:
         sbx = os.environ.get('NIMBUS_SANDBOX')
         if sbx in ('0', '1') and not any(a in ('--sandbox', '--insecure-no-sandbox') for a in self.extra_args):
             cmd.append('--sandbox' if sbx == '1' else '--insecure-no-sandbox')
+        self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True)
         with _live_lock:

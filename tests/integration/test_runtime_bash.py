@@ -93,18 +93,25 @@ def dir_files(path):
     return out
 
 
+# One full CPU under the sandbox's quota (see class_setup).
+SHELL_MEMORY = 1769
+
 class BashRuntimeTest(ServerTestCase):
 
     @classmethod
     def class_setup(cls):
         cls.main = uniq('bash-main')
+        # Shell runtimes spend their CPU spawning curl: give the test functions a
+        # whole CPU (1769 MB, as Lambda) so the sandbox's CPU quota does not turn
+        # behaviour tests into CPU-starvation tests.
         st, h, body, raw = cls.c.create_function(cls.main, main_files(), runtime=RUNTIME,
-                                                 handler='main.main', timeout=10)
+                                                 handler='main.main', timeout=10, memory=SHELL_MEMORY)
         if st != 201:
             raise AssertionError('CreateFunction -> %s %r' % (st, raw[:300]))
 
     # -- helpers
     def deploy(self, files, handler='main.main', prefix='bash', **kw):
+        kw.setdefault('memory', SHELL_MEMORY)
         name, _ = self.new_function(uniq(prefix), files, runtime=RUNTIME, handler=handler, **kw)
         return name
 
@@ -302,7 +309,7 @@ main() {
         self.assertEqual(doc['functionName'], self.main)
         self.assertEqual(doc['version'], '$LATEST')
         self.assertEqual(doc['arn'], function_arn(self.main))
-        self.assertEqual(doc['memory'], '128')
+        self.assertEqual(doc['memory'], str(SHELL_MEMORY))
         self.assertEqual(doc['requestId'], rid)
         self.assertEqual(doc['logGroup'], '/aws/lambda/%s' % self.main)
         self.assertTrue(doc['logStream'])

@@ -126,6 +126,9 @@ def dir_files(path):
 class ScfRuntimeTest(ServerTestCase):
 
     def deploy(self, script, prefix='scf', **kw):
+        # The shell+curl bootstraps spend their CPU spawning curl: a whole CPU
+        # (1769 MB) keeps the sandbox's quota out of these behaviour tests.
+        kw.setdefault('memory', 1769)
         name, _ = self.new_function(uniq(prefix), {'bootstrap': (script, 0o755)}, runtime=RUNTIME,
                                     handler='index.main_handler', **kw)
         return name
