@@ -82,7 +82,7 @@ def main():
             info.external_attr = 0o100755 << 16
             z.writestr(info, open(NATIVE, 'rb').read())
         st, raw = request(port, 'POST', '/2015-03-31/functions', json.dumps({
-            'FunctionName': 'burst', 'Runtime': 'provided', 'Handler': 'x.y', 'Timeout': 30,
+            'FunctionName': 'burst', 'Runtime': 'provided', 'Handler': 'x.y', 'Timeout': 30, 'MemorySize': 1769,
             'Code': {'ZipFile': base64.b64encode(buf.getvalue()).decode()}}).encode())
         if st != 201:
             sys.exit('bench: deploy failed: %s %s' % (st, raw[:200]))

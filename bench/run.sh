@@ -236,7 +236,7 @@ if ! cp "$BOOTSTRAP" "$TMP/fn/bootstrap" || ! chmod 755 "$TMP/fn/bootstrap"; the
     nimbus_fail "cannot stage bootstrap"
 fi
 timeout -k 5 60 "$NIMBUS" deploy bench-echo "$TMP/fn" --runtime provided --handler bench.handler \
-    --memory 128 --timeout 30 --endpoint "$ENDPOINT" >"$TMP/deploy.out" 2>&1 ||
+    --memory 1769 --timeout 30 --endpoint "$ENDPOINT" >"$TMP/deploy.out" 2>&1 ||
     nimbus_fail "nimbus deploy failed (exit $?): $(tail -n 20 "$TMP/deploy.out")"
 timeout -k 5 60 "$NIMBUS" invoke bench-echo --endpoint "$ENDPOINT" >"$TMP/invoke.out" 2>&1 ||
     nimbus_fail "warm-up invoke failed (exit $?): $(tail -n 20 "$TMP/invoke.out")"

@@ -2,7 +2,8 @@
 """bench/runtimes.py BUILD_DIR — warm and cold latency per runtime, next to the
 bare start of each interpreter measured in the same run.
 
-For every runtime an echo function is deployed on a fresh `nimbus serve`:
+For every runtime an echo function (1769 MB: one full CPU under the sandbox's
+quota, as on Lambda) is deployed on a fresh `nimbus serve`:
   warm  = loadgen, 1 connection, BENCH_DURATION s (default 3) after a warm-up call;
   cold  = BENCH_COLD samples (default 20): UpdateFunctionConfiguration (a new
           Description retires the warm instance), then one timed invoke; the
@@ -110,8 +111,10 @@ def functions(tmp):
     fns.append(('provided.fc (py server)', 'provided.fc', 'x.y', {'bootstrap': (FC_SERVER, 0o755)}, 'python'))
     scf = os.path.join(ROOT, 'examples', 'scf-hello', 'bootstrap')
     if os.path.exists(scf):
-        fns.append(('provided.scf (sh+curl)', 'provided.scf', 'x.y',
-                    {'bootstrap': (open(scf, 'rb').read(), 0o755)}, 'bash'))
+        idx = os.path.join(ROOT, 'examples', 'scf-hello', 'index.sh')
+        fns.append(('provided.scf (sh+curl)', 'provided.scf', 'index.main_handler',
+                    {'bootstrap': (open(scf, 'rb').read(), 0o755), 'index.sh': (open(idx, 'rb').read(), 0o644)},
+                    'bash'))
     return fns
 
 
@@ -140,7 +143,7 @@ def main():
             name = re.sub(r'[^a-z0-9]+', '-', label.lower()).strip('-')[:40]
             st, h, raw = api.call('POST', '/2015-03-31/functions', {
                 'FunctionName': name, 'Runtime': runtime, 'Handler': handler, 'Timeout': 30,
-                'MemorySize': 256, 'Code': {'ZipFile': base64.b64encode(zipped(files)).decode()}})
+                'MemorySize': 1769, 'Code': {'ZipFile': base64.b64encode(zipped(files)).decode()}})
             if st != 201:
                 print('bench: deploy %s failed: %s %s' % (label, st, raw[:200]), file=sys.stderr)
                 continue
