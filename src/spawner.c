@@ -1,5 +1,6 @@
 /* spawner.c — the privileged helper process: builds each instance's
- * sandbox and ends it (spawner.h), plus the daemon's side of its socket.
+ * sandbox and ends it (spawner.h). The daemon's side of its socket is
+ * spawner_client.c; the messages are spawner_proto.h.
  *
  * At start it makes a private mount namespace for itself and, once, a
  * template root there: a tmpfs holding read-only binds of /usr (and
@@ -50,47 +51,11 @@
 
 #include "cgroup.h"
 #include "seccomp_filter.h"
+#include "spawner_proto.h"
 
 #define ROOT_DIR "/run/nimbus-sandbox"   /* the template root's mount point (spawner's ns only) */
 #define API_PORT 9001
-#define MAX_MSG (128 * 1024)
 #define INIT_WAIT_MS 10000
-
-enum { SP_SPAWN = 1, SP_SIGNAL, SP_RELEASE, SP_NETSOCK };
-
-typedef struct {
-    uint32_t type;
-    uint32_t handle;
-    int32_t sig;
-    uint32_t memory_mb, tmp_mb, flags, nargv, nenv;
-    char id[64];
-    char code_dir[512];
-    /* then: exe\0, argv[0..nargv)\0..., env[0..nenv)\0... */
-} sp_req_t;
-
-#define SPF_NET_HOST 1u
-
-enum { FD_PIDFD, FD_OUT, FD_STATUS, FD_API, FD_PEAK, FD_OOM, FD_N };
-
-typedef struct {
-    int32_t err;             /* 0 or an errno */
-    char msg[256];
-    int32_t pid;
-    uint32_t handle;
-    uint32_t api_port;
-    uint32_t fdmask;         /* which FD_* follow, in order */
-    uint32_t limits;
-    int64_t memory_limit;
-    uint32_t phase_us[7];
-    char cgdirs[3][256];      /* its cgroup, for `nimbus exec` to join */
-} sp_resp_t;
-
-/* init -> spawner, once: how the start went. */
-typedef struct {
-    int32_t err, stage;
-    uint32_t port;
-    uint64_t t_run, t_mounts, t_net, t_priv, t_exec;
-} sp_ready_t;
 
 static const char *const STAGES[] = { "", "join cgroup", "mount code", "mount /tmp", "pivot_root",
                                       "mount /proc", "network", "runtime API socket", "drop privileges",
@@ -103,58 +68,6 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
-{
-    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-    union {
-        char b[CMSG_SPACE(sizeof(int) * FD_N)];
-        struct cmsghdr align;
-    } u;
-    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-    if (nfds > 0) {
-        memset(&u, 0, sizeof u);
-        m.msg_control = u.b;
-        m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-    }
-    ssize_t w;
-    do w = sendmsg(sock, &m, MSG_NOSIGNAL);
-    while (w < 0 && errno == EINTR);
-    return w == (ssize_t)len ? 0 : -1;
-}
-
-/* Returns the message length (0 at EOF, -1 error); fds received go to fds[]. */
-static ssize_t recv_fds(int sock, void *buf, size_t len, int *fds, int *nfds)
-{
-    struct iovec iov = { .iov_base = buf, .iov_len = len };
-    union {
-        char b[CMSG_SPACE(sizeof(int) * FD_N)];
-        struct cmsghdr align;
-    } u;
-    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b };
-    ssize_t r;
-    do r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
-    while (r < 0 && errno == EINTR);
-    int n = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); r >= 0 && c; c = CMSG_NXTHDR(&m, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        for (int i = 0; i < k; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            if (n < FD_N) fds[n++] = fd;
-            else close(fd);
-        }
-    }
-    if (nfds) *nfds = n;
-    else for (int i = 0; i < n; i++) close(fds[i]);
-    return r;
 }
 
 /* ======================= the spawner process ======================= */
@@ -396,7 +309,7 @@ __attribute__((noreturn)) static void init_fail(const init_ctx_t *c, int stage, 
 {
     r->err = errno ? errno : EIO;
     r->stage = stage;
-    send_fds(c->sync, r, sizeof *r, NULL, 0);
+    sp_send(c->sync, r, sizeof *r, NULL, 0);
     _exit(127);
 }
 
@@ -494,7 +407,7 @@ __attribute__((noreturn)) static void init_main(init_ctx_t *c)
     }
     g_runtime_pid = pid;
     r.t_exec = now_ns();
-    send_fds(c->sync, &r, sizeof r, &api, 1);
+    sp_send(c->sync, &r, sizeof r, &api, 1);
     close(api);
     close(c->sync);
     close(c->out_w);
@@ -566,7 +479,7 @@ static void reply_err(sp_resp_t *resp, int e, const char *fmt, const char *arg)
 {
     resp->err = e ? e : EIO;
     snprintf(resp->msg, sizeof resp->msg, fmt, arg, strerror(resp->err));
-    send_fds(S.sock, resp, sizeof *resp, NULL, 0);
+    sp_send(S.sock, resp, sizeof *resp, NULL, 0);
 }
 
 static void do_spawn(const sp_req_t *req, size_t len)
@@ -613,7 +526,7 @@ static void do_spawn(const sp_req_t *req, size_t len)
         cgroup_limits_for((int)req->memory_mb, SANDBOX_PIDS_MAX, &lim);
         err_t cerr;
         cg = cgroup_create_limited(id, &lim, &cerr);
-        if (!cg) { resp.err = EIO; snprintf(resp.msg, sizeof resp.msg, "%s", cerr.msg); send_fds(S.sock, &resp, sizeof resp, NULL, 0); si = -1; goto out; }
+        if (!cg) { resp.err = EIO; snprintf(resp.msg, sizeof resp.msg, "%s", cerr.msg); sp_send(S.sock, &resp, sizeof resp, NULL, 0); si = -1; goto out; }
         resp.limits = cgroup_limits_applied(cg);
         if (resp.limits & 1) resp.memory_limit = lim.memory_bytes;
     }
@@ -652,7 +565,7 @@ static void do_spawn(const sp_req_t *req, size_t len)
     int nf = 0, api = -1;
     struct pollfd pf = { .fd = sync[0], .events = POLLIN };
     if (poll(&pf, 1, INIT_WAIT_MS) == 1) {
-        ssize_t k = recv_fds(sync[0], &r, sizeof r, &api, &nf);
+        ssize_t k = sp_recv(sync[0], &r, sizeof r, &api, &nf);
         if (k != (ssize_t)sizeof r) { r.err = EIO; r.stage = 0; }
         if (nf == 0) api = -1;
         if (r.err && api >= 0) { close(api); api = -1; }
@@ -701,7 +614,7 @@ static void do_spawn(const sp_req_t *req, size_t len)
     int list[FD_N], n = 0;
     for (int i = 0; i < FD_N; i++)
         if (fds[i] >= 0) { list[n++] = fds[i]; resp.fdmask |= 1u << i; }
-    send_fds(S.sock, &resp, sizeof resp, list, n);
+    sp_send(S.sock, &resp, sizeof resp, list, n);
     si = -1;
     for (int i = 0; i < FD_N; i++)
         if (i != FD_PIDFD && fds[i] >= 0) close(fds[i]);
@@ -735,7 +648,7 @@ static void do_netsock(uint32_t handle)
     int e = errno;
     if (setns(S.self_netns, CLONE_NEWNET) < 0) _exit(1);   /* cannot go home: never serve from there */
     if (fd < 0) { reply_err(&resp, e, "%ssocket: %s", ""); return; }
-    send_fds(S.sock, &resp, sizeof resp, &fd, 1);
+    sp_send(S.sock, &resp, sizeof resp, &fd, 1);
     close(fd);
 }
 
@@ -807,7 +720,7 @@ __attribute__((noreturn)) static void spawner_main(void)
         }
         reap_and_collect();
         if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        ssize_t k = recv_fds(S.sock, buf, MAX_MSG, NULL, NULL);
+        ssize_t k = sp_recv(S.sock, buf, MAX_MSG, NULL, NULL);
         if (k <= 0) break;                    /* the daemon is gone */
         if ((size_t)k < sizeof(sp_req_t)) continue;
         sp_req_t *req = (sp_req_t *)buf;
@@ -829,31 +742,7 @@ __attribute__((noreturn)) static void spawner_main(void)
     _exit(0);
 }
 
-/* ======================= the daemon's side ======================= */
-
-static int g_sock = -1;
-static pid_t g_pid = -1;
-
-bool spawner_supported(char *why, size_t n)
-{
-    if (geteuid() == 0) return true;
-    snprintf(why, n, "the sandbox needs root (user-namespace mode is not implemented yet)");
-    return false;
-}
-
-bool spawner_running(void) { return g_sock >= 0; }
-
-void spawner_stop(void)
-{
-    if (g_sock < 0) return;
-    close(g_sock);
-    g_sock = -1;
-    /* It ends every instance before exiting: wait, so nothing of them
-     * outlives the daemon. */
-    waitpid(g_pid, NULL, 0);
-    g_pid = -1;
-}
-pid_t spawner_pid(void) { return g_pid; }
+/* ======================= starting it (the daemon) ======================= */
 
 int spawner_start(const spawner_config_t *cfg, err_t *err)
 {
@@ -917,101 +806,7 @@ int spawner_start(const spawner_config_t *cfg, err_t *err)
         waitpid(pid, NULL, 0);
         return err_set(err, ERR_SYS, "sandbox spawner: %s", k > 1 ? msg + 1 : "failed to start");
     }
-    g_sock = sv[0];
-    g_pid = pid;
+    spawner_client_attach(sv[0], pid);
     return 0;
 }
 
-static int request(const void *req, size_t len, sp_resp_t *resp, int *fds, int *nfds, err_t *err)
-{
-    if (g_sock < 0) return err_set(err, ERR_SYS, "the sandbox spawner is not running");
-    if (send_fds(g_sock, req, len, NULL, 0) < 0) return err_sys(err, "sandbox spawner");
-    ssize_t k = recv_fds(g_sock, resp, sizeof *resp, fds, nfds);
-    if (k != (ssize_t)sizeof *resp) {
-        for (int i = 0; i < *nfds; i++) close(fds[i]);
-        return err_set(err, ERR_SYS, "the sandbox spawner is gone");
-    }
-    if (resp->err) {
-        for (int i = 0; i < *nfds; i++) close(fds[i]);
-        errno = resp->err;
-        return err_set(err, ERR_SYS, "%s", resp->msg);
-    }
-    return 0;
-}
-
-int spawner_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err)
-{
-    size_t len = sizeof(sp_req_t) + strlen(spec->exe) + 1;
-    uint32_t nargv = 0, nenv = 0;
-    for (; spec->argv[nargv]; nargv++) len += strlen(spec->argv[nargv]) + 1;
-    for (; spec->env[nenv]; nenv++) len += strlen(spec->env[nenv]) + 1;
-    if (len > MAX_MSG) return err_set(err, ERR_INVALID, "environment too large for the sandbox");
-    char *buf = calloc(1, len);
-    if (!buf) return err_set(err, ERR_SYS, "out of memory");
-    sp_req_t *req = (sp_req_t *)buf;
-    req->type = SP_SPAWN;
-    req->memory_mb = (uint32_t)spec->memory_mb;
-    req->tmp_mb = (uint32_t)(spec->tmp_mb > 0 ? spec->tmp_mb : 512);
-    req->flags = spec->net_host ? SPF_NET_HOST : 0;
-    req->nargv = nargv;
-    req->nenv = nenv;
-    snprintf(req->id, sizeof req->id, "%s", spec->id);
-    snprintf(req->code_dir, sizeof req->code_dir, "%s", spec->code_dir);
-    char *q = (char *)(req + 1);
-    q = stpcpy(q, spec->exe) + 1;
-    for (uint32_t i = 0; i < nargv; i++) q = stpcpy(q, spec->argv[i]) + 1;
-    for (uint32_t i = 0; i < nenv; i++) q = stpcpy(q, spec->env[i]) + 1;
-    sp_resp_t resp;
-    int fds[FD_N], nf = 0;
-    int rc = request(buf, len, &resp, fds, &nf, err);
-    free(buf);
-    if (rc < 0) return -1;
-    int got[FD_N], k = 0;
-    for (int i = 0; i < FD_N; i++) got[i] = (resp.fdmask & (1u << i)) && k < nf ? fds[k++] : -1;
-    p->sandboxed = true;
-    p->own_net = !spec->net_host;
-    p->handle = resp.handle;
-    p->pid = resp.pid;
-    p->pidfd = got[FD_PIDFD];
-    p->out_fd = got[FD_OUT];
-    p->status_fd = got[FD_STATUS];
-    p->api_fd = got[FD_API];
-    p->peak_fd = got[FD_PEAK];
-    p->oom_fd = got[FD_OOM];
-    p->memory_limit = resp.memory_limit;
-    p->limits = resp.limits;
-    memcpy(p->phase_us, resp.phase_us, sizeof p->phase_us);
-    p->cg = cgroup_attach(resp.cgdirs);
-    snprintf(p->api_addr, sizeof p->api_addr, "127.0.0.1:%u", resp.api_port);
-    if (p->pidfd < 0 || p->out_fd < 0 || p->api_fd < 0 || p->status_fd < 0) {
-        for (int i = 0; i < FD_N; i++) if (got[i] >= 0) close(got[i]);
-        cgroup_forget(p->cg);
-        p->cg = NULL;
-        spawner_release(resp.handle);
-        return err_set(err, ERR_SYS, "sandbox spawner sent an incomplete instance");
-    }
-    fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
-    fcntl(p->status_fd, F_SETFL, O_NONBLOCK);
-    return 0;
-}
-
-static void one_way(uint32_t type, uint32_t handle, int sig)
-{
-    if (g_sock < 0) return;
-    sp_req_t req = { .type = type, .handle = handle, .sig = sig };
-    send_fds(g_sock, &req, sizeof req, NULL, 0);
-}
-
-void spawner_signal(uint32_t handle, int sig) { one_way(SP_SIGNAL, handle, sig); }
-void spawner_release(uint32_t handle) { one_way(SP_RELEASE, handle, 0); }
-
-int spawner_net_socket(uint32_t handle, err_t *err)
-{
-    sp_req_t req = { .type = SP_NETSOCK, .handle = handle };
-    sp_resp_t resp;
-    int fds[FD_N], nf = 0;
-    if (request(&req, sizeof req, &resp, fds, &nf, err) < 0) return -1;
-    if (nf < 1) return err_set(err, ERR_SYS, "sandbox spawner sent no socket");
-    for (int i = 1; i < nf; i++) close(fds[i]);
-    return fds[0];
-}
