@@ -245,6 +245,29 @@ static void submit(job_t *j)
     loop_submit(j->d->loop, job_work, job_done, j);
 }
 
+bool control_busy(http_exchange_t *ex, const router_fn_t *fn)
+{
+    if (!fn->updating) return false;
+    char arn[200];
+    function_arn(fn->cfg.name, NULL, arn, sizeof arn);
+    daemon_respond_error(ex, 409, "ResourceConflictException",
+                         "The operation cannot be performed at this time. An update is in progress for resource: %s", arn);
+    return true;
+}
+
+/* A write on an existing function: Lambda's 409 while another is in
+ * progress, else a job starting from a copy of its configuration. NULL
+ * after answering. */
+static job_t *write_job(daemon_t *d, http_exchange_t *ex, router_fn_t *fn, job_kind_t kind)
+{
+    if (control_busy(ex, fn)) return NULL;
+    job_t *j = job_new(d, ex, kind, fn->cfg.name);
+    if (!j) { daemon_respond_error(ex, 500, "ServiceException", "out of memory"); return NULL; }
+    function_config_free(&j->cfg);
+    function_config_copy(&j->cfg, &fn->cfg);
+    return j;
+}
+
 /* ---- collection of unused code ---- */
 
 typedef struct {
@@ -407,18 +430,8 @@ void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const
         daemon_respond_error(ex, 404, "ResourceNotFoundException", "Unknown operation %s %s", m, req->path);
         return;
     }
-    if (fn->updating) {
-        char arn[200];
-        function_arn(name, NULL, arn, sizeof arn);
-        daemon_respond_error(ex, 409, "ResourceConflictException",
-                             "The operation cannot be performed at this time. An update is in progress for resource: %s", arn);
-        return;
-    }
-    job_t *j = job_new(d, ex, kind, name);
-    if (!j) { daemon_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
-    function_config_free(&j->cfg);
-    function_config_copy(&j->cfg, &fn->cfg);
-    submit(j);
+    job_t *j = write_job(d, ex, fn, kind);
+    if (j) submit(j);
 }
 
 void control_handle_concurrency(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *seg)
@@ -458,17 +471,8 @@ void control_handle_concurrency(daemon_t *d, http_exchange_t *ex, http_request_t
         daemon_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
         return;
     }
-    if (fn->updating) {
-        char arn[200];
-        function_arn(name, NULL, arn, sizeof arn);
-        daemon_respond_error(ex, 409, "ResourceConflictException",
-                             "The operation cannot be performed at this time. An update is in progress for resource: %s", arn);
-        return;
-    }
-    job_t *j = job_new(d, ex, JOB_CONCURRENCY, name);
-    if (!j) { daemon_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
-    function_config_free(&j->cfg);
-    function_config_copy(&j->cfg, &fn->cfg);
+    job_t *j = write_job(d, ex, fn, JOB_CONCURRENCY);
+    if (!j) return;
     j->reserved = value;
     submit(j);
 }

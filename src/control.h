@@ -10,6 +10,7 @@
 #define NIMBUS_CONTROL_H
 
 #include "daemon.h"
+#include "router.h"
 
 /* Route a request under /2015-03-31/functions. `rest` is the path after
  * "/2015-03-31/functions" ("", "/", "/NAME", "/NAME/code", ...). */
@@ -24,6 +25,9 @@ void control_handle_concurrency(daemon_t *d, http_exchange_t *ex, http_request_t
 /* GET /nimbus/v1/code/<hex>.zip: the stored ZIP (GetFunction's
  * Code.Location). */
 void control_get_code(daemon_t *d, http_exchange_t *ex, const char *hex);
+/* One write at a time per function: answers Lambda's 409 "update in
+ * progress" and returns true when one is running. */
+bool control_busy(http_exchange_t *ex, const router_fn_t *fn);
 /* Load every stored function into the router (start-up, blocking). */
 int control_load(daemon_t *d, err_t *err);
 

@@ -167,16 +167,6 @@ static void vjob_submit(vjob_t *j, router_fn_t *latest)
     loop_submit(j->d->loop, vjob_work, vjob_done, j);
 }
 
-static bool busy(http_exchange_t *ex, router_fn_t *latest)
-{
-    if (!latest->updating) return false;
-    char arn[200];
-    function_arn(latest->cfg.name, NULL, arn, sizeof arn);
-    daemon_respond_error(ex, 409, "ResourceConflictException",
-                         "The operation cannot be performed at this time. An update is in progress for resource: %s", arn);
-    return true;
-}
-
 static void not_found(http_exchange_t *ex, const char *name, const char *qualifier)
 {
     char arn[300];
@@ -282,7 +272,7 @@ void version_delete(daemon_t *d, http_exchange_t *ex, router_fn_t *latest, const
                              "Unable to delete version because the following aliases reference it: [%s]", alias);
         return;
     }
-    if (busy(ex, latest)) return;
+    if (control_busy(ex, latest)) return;
     vjob_t *j = vjob_new(d, ex, V_DELETE, latest, q);
     if (j) vjob_submit(j, latest);
 }
@@ -390,7 +380,7 @@ static void aliases(daemon_t *d, http_exchange_t *ex, http_request_t *req, route
     }
     if (alias && strcmp(m, "GET") == 0) { daemon_respond_json(ex, 200, strdup(a->doc)); return; }
     if (alias && strcmp(m, "DELETE") == 0) {
-        if (busy(ex, latest)) return;
+        if (control_busy(ex, latest)) return;
         vjob_t *j = vjob_new(d, ex, V_ALIAS_DELETE, latest, alias);
         if (j) vjob_submit(j, latest);
         return;
@@ -423,7 +413,7 @@ static void aliases(daemon_t *d, http_exchange_t *ex, http_request_t *req, route
         cJSON_Delete(body);
         return;
     }
-    if (busy(ex, latest)) { cJSON_Delete(body); return; }
+    if (control_busy(ex, latest)) { cJSON_Delete(body); return; }
     char *doc = alias_doc(ex, latest, body, name, update ? a : NULL);
     cJSON_Delete(body);
     if (!doc) return;
@@ -438,7 +428,7 @@ void version_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, route
 {
     if (strcmp(sub, "versions") == 0) {
         if (strcmp(req->method, "POST") == 0) {
-            if (!busy(ex, latest)) publish(d, ex, req, latest);
+            if (!control_busy(ex, latest)) publish(d, ex, req, latest);
         } else if (strcmp(req->method, "GET") == 0) {
             list_versions(ex, req, latest);
         } else {
@@ -514,7 +504,7 @@ void version_handle_provisioned(daemon_t *d, http_exchange_t *ex, http_request_t
         free(q);
         return;
     }
-    if (busy(ex, latest)) { free(q); return; }
+    if (control_busy(ex, latest)) { free(q); return; }
     vjob_t *j = vjob_new(d, ex, V_PROVISIONED, latest, NULL);
     if (!j) { free(q); return; }
     function_config_free(&j->cfg);
