@@ -181,11 +181,9 @@ static void job_done(loop_t *l, void *arg)
         if (j->ex) {
             if (j->err.code == ERR_CONFLICT && j->kind == JOB_CREATE)
                 daemon_respond_error(j->ex, 409, "ResourceConflictException", "Function already exist: %s", j->cfg.name);
-            else if (j->err.code == ERR_NOT_FOUND) {
-                char arn[200];
-                function_arn(j->name, NULL, arn, sizeof arn);
-                daemon_respond_error(j->ex, 404, "ResourceNotFoundException", "Function not found: %s", arn);
-            } else
+            else if (j->err.code == ERR_NOT_FOUND)
+                daemon_respond_not_found(j->ex, j->name, NULL);
+            else
                 daemon_respond_err(j->ex, &j->err);
         }
     } else if (j->kind == JOB_CREATE) {
@@ -367,6 +365,19 @@ static void path_name(const char *seg, char *out, size_t n, char *qual, size_t q
     }
 }
 
+/* The function a raw path segment names (plain, name:qualifier or ARN);
+ * the qualifier goes to `qual`. NULL after answering 404. */
+static router_fn_t *find_named(daemon_t *d, http_exchange_t *ex, const char *seg, char *qual, size_t qn)
+{
+    char *decoded = util_url_decode(seg, strlen(seg));
+    char name[300];
+    path_name(decoded ? decoded : seg, name, sizeof name, qual, qn);
+    free(decoded);
+    router_fn_t *fn = function_name_valid(name) ? router_find(d->router, name) : NULL;
+    if (!fn) daemon_respond_not_found(ex, name, NULL);
+    return fn;
+}
+
 void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *rest)
 {
     const char *m = req->method;
@@ -392,21 +403,12 @@ void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const
     memcpy(seg, s, len);
     seg[len] = '\0';
     if (slash) snprintf(sub, sizeof sub, "%s", slash + 1);
-    char *decoded = util_url_decode(seg, strlen(seg));
-    char name[300], qual[140];
-    path_name(decoded ? decoded : seg, name, sizeof name, qual, sizeof qual);
-    free(decoded);
+    char qual[140];
+    router_fn_t *fn = find_named(d, ex, seg, qual, sizeof qual);
+    if (!fn) return;
     char *qparam = util_query_param(req->query, "Qualifier");
     if (qparam) snprintf(qual, sizeof qual, "%s", qparam);
     free(qparam);
-
-    router_fn_t *fn = function_name_valid(name) ? router_find(d->router, name) : NULL;
-    if (!fn) {
-        char arn[400];
-        function_arn(name, NULL, arn, sizeof arn);
-        daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found: %s", arn);
-        return;
-    }
     if (strcmp(sub, "versions") == 0 || strncmp(sub, "aliases", 7) == 0) {
         version_handle(d, ex, req, fn, sub);
         return;
@@ -436,17 +438,9 @@ void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const
 
 void control_handle_concurrency(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *seg)
 {
-    char *decoded = util_url_decode(seg, strlen(seg));
-    char name[300], qual[140];
-    path_name(decoded ? decoded : seg, name, sizeof name, qual, sizeof qual);
-    free(decoded);
-    router_fn_t *fn = function_name_valid(name) ? router_find(d->router, name) : NULL;
-    if (!fn) {
-        char arn[400];
-        function_arn(name, NULL, arn, sizeof arn);
-        daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found: %s", arn);
-        return;
-    }
+    char qual[140];
+    router_fn_t *fn = find_named(d, ex, seg, qual, sizeof qual);
+    if (!fn) return;
     const char *m = req->method;
     if (strcmp(m, "GET") == 0) { respond_concurrency(ex, 200, fn->cfg.reserved_concurrency); return; }
     int value = -1;

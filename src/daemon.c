@@ -81,12 +81,18 @@ void daemon_respond_error(http_exchange_t *ex, int status, const char *type, con
     bool capital = strcmp(type, "ResourceNotFoundException") == 0 || strcmp(type, "ServiceException") == 0 ||
                    strcmp(type, "InvalidRuntimeException") == 0;
     cJSON_AddStringToObject(o, capital ? "Message" : "message", msg);
-    if (strcmp(type, "TooManyRequestsException") == 0) cJSON_AddStringToObject(o, "Reason", "");
     char *body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     http_header_t h[] = { { "Content-Type", "application/json" }, { "x-amzn-ErrorType", type },
                           { "x-amzn-RequestId", rid } };
     http_respond_owned(ex, status, h, 3, body, strlen(body));
+}
+
+void daemon_respond_not_found(http_exchange_t *ex, const char *name, const char *qualifier)
+{
+    char arn[400];
+    function_arn(name, qualifier, arn, sizeof arn);
+    daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found: %s", arn);
 }
 
 void daemon_respond_err(http_exchange_t *ex, const err_t *err)
@@ -118,6 +124,38 @@ static size_t api_body_limit(const http_request_t *req, void *arg)
     if (strncmp(p, FN_PREFIX, sizeof FN_PREFIX - 1) == 0)
         return d->cfg.max_zip_bytes / 3 * 4 + 8 + 1024 * 1024;  /* base64 ZIP + settings */
     return 1024 * 1024;
+}
+
+/* Nimbus' own per-function routes, /nimbus/v1/functions/NAME/SUB: the
+ * name is decoded and looked up once for all of them. Returns false when
+ * SUB is none of them. */
+static bool native_function_route(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *name,
+                                  const char *sub)
+{
+    bool get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
+    const char *tail = strncmp(sub, "/instances/", 11) == 0 ? strchr(sub + 11, '/') : NULL;
+    bool exec = post && tail && strcmp(tail, "/exec") == 0;
+    bool list = get && strcmp(sub, "/instances") == 0, logs = get && strcmp(sub, "/logs") == 0;
+    if (!exec && !list && !logs) return false;
+    char *raw = strndup(name, (size_t)(sub - name));
+    char *dec = raw ? util_url_decode(raw, strlen(raw)) : NULL;
+    router_fn_t *fn = dec ? router_find(d->router, dec) : NULL;
+    if (!fn) {
+        daemon_respond_not_found(ex, dec ? dec : "", NULL);
+    } else if (exec) {
+        char iid[64];
+        snprintf(iid, sizeof iid, "%.*s", (int)(tail - (sub + 11)), sub + 11);
+        instance_t *in = instance_find(fn, iid);
+        if (in) exec_handle(d, ex, req, in);
+        else daemon_respond_error(ex, 404, "ResourceNotFoundException", "Instance not found: %s", iid);
+    } else if (list) {
+        daemon_respond_json(ex, 200, instance_list_json(fn));
+    } else {
+        logs_handle_query(d->logs, ex, dec, req->query);
+    }
+    free(raw);
+    free(dec);
+    return true;
 }
 
 static void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
@@ -172,46 +210,10 @@ static void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
             return;
         }
     }
-    static const char LOGS_PRE[] = "/nimbus/v1/functions/";
-    if (strncmp(p, LOGS_PRE, sizeof LOGS_PRE - 1) == 0) {
-        bool get = strcmp(req->method, "GET") == 0;
-        const char *name = p + sizeof LOGS_PRE - 1, *slash = strchr(name, '/');
-        /* .../NAME/instances/ID/exec */
-        if (slash && strncmp(slash, "/instances/", 11) == 0 && strcmp(req->method, "POST") == 0) {
-            const char *id = slash + 11, *tail = strchr(id, '/');
-            if (tail && strcmp(tail, "/exec") == 0) {
-                char *raw = strndup(name, (size_t)(slash - name));
-                char *dec = raw ? util_url_decode(raw, strlen(raw)) : NULL;
-                char iid[64];
-                snprintf(iid, sizeof iid, "%.*s", (int)(tail - id), id);
-                router_fn_t *fn = dec ? router_find(d->router, dec) : NULL;
-                instance_t *in = fn ? instance_find(fn, iid) : NULL;
-                if (in) exec_handle(d, ex, req, in);
-                else daemon_respond_error(ex, 404, "ResourceNotFoundException", "Instance not found: %s", iid);
-                free(raw);
-                free(dec);
-                return;
-            }
-        }
-        if (get && slash && strcmp(slash, "/instances") == 0) {
-            char *raw = strndup(name, (size_t)(slash - name));
-            char *dec = raw ? util_url_decode(raw, strlen(raw)) : NULL;
-            router_fn_t *fn = dec ? router_find(d->router, dec) : NULL;
-            if (fn) daemon_respond_json(ex, 200, instance_list_json(fn));
-            else daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found: %s", dec ? dec : "");
-            free(raw);
-            free(dec);
-            return;
-        }
-        if (get && slash && strcmp(slash, "/logs") == 0) {
-            char *raw = strndup(name, (size_t)(slash - name));
-            char *dec = raw ? util_url_decode(raw, strlen(raw)) : NULL;
-            if (dec && router_find(d->router, dec)) logs_handle_query(d->logs, ex, dec, req->query);
-            else daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found: %s", dec ? dec : "");
-            free(raw);
-            free(dec);
-            return;
-        }
+    static const char NATIVE_PRE[] = "/nimbus/v1/functions/";
+    if (strncmp(p, NATIVE_PRE, sizeof NATIVE_PRE - 1) == 0) {
+        const char *name = p + sizeof NATIVE_PRE - 1, *slash = strchr(name, '/');
+        if (slash && native_function_route(d, ex, req, name, slash)) return;
     }
     static const char EXEC_PRE[] = "/nimbus/v1/execs/";
     if (strncmp(p, EXEC_PRE, sizeof EXEC_PRE - 1) == 0 && strcmp(req->method, "GET") == 0) {

@@ -57,6 +57,9 @@ int daemon_serve(const daemon_config_t *cfg);
  * x-amzn-RequestId and {"Type":"User","Message"/"message":...}. */
 void daemon_respond_error(http_exchange_t *ex, int status, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* 404 ResourceNotFoundException "Function not found: <its ARN>" for
+ * `name` (and `qualifier`, or NULL). */
+void daemon_respond_not_found(http_exchange_t *ex, const char *name, const char *qualifier);
 /* Answer with an err_t, mapped to the status and type of its class. */
 void daemon_respond_err(http_exchange_t *ex, const err_t *err);
 /* Answer with a JSON document (takes ownership of `json`, may be NULL for

@@ -209,21 +209,26 @@ static void deadline_cb(loop_t *l, void *arg)
 
 /* Lambda's throttle answer: 429 TooManyRequestsException with its Reason
  * and Retry-After. The call never ran. */
+static void respond_throttled(http_exchange_t *ex, const char *reason)
+{
+    char rid[37];
+    util_uuid4(rid);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "Type", "User");
+    cJSON_AddStringToObject(o, "message", "Rate Exceeded.");
+    cJSON_AddStringToObject(o, "Reason", reason);
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    http_header_t h[] = { { "Content-Type", "application/json" },
+                          { "x-amzn-ErrorType", "TooManyRequestsException" },
+                          { "x-amzn-RequestId", rid }, { "Retry-After", "1" } };
+    http_respond_owned(ex, 429, h, 4, body, strlen(body));
+}
+
 static void throttle(router_t *r, call_t *c, const char *reason)
 {
     if (c->ex) {
-        char rid[37];
-        util_uuid4(rid);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "Type", "User");
-        cJSON_AddStringToObject(o, "message", "Rate Exceeded.");
-        cJSON_AddStringToObject(o, "Reason", reason);
-        char *body = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        http_header_t h[] = { { "Content-Type", "application/json" },
-                              { "x-amzn-ErrorType", "TooManyRequestsException" },
-                              { "x-amzn-RequestId", rid }, { "Retry-After", "1" } };
-        http_respond_owned(c->ex, 429, h, 4, body, strlen(body));
+        respond_throttled(c->ex, reason);
         c->ex = NULL;
     }
     finish(r, c, NULL, 0, NULL, false);
@@ -310,10 +315,8 @@ void invoke_handle(daemon_t *d, http_exchange_t *ex, const char *path_name, cons
     router_fn_t *latest = router_find(d->router, name);
     /* A version, or an alias's (weighted) pick of one. */
     router_fn_t *fn = latest ? router_resolve(d->router, latest, qual) : NULL;
-    char arn[256];
-    function_arn(name, qual[0] ? qual : NULL, arn, sizeof arn);
     if (!fn) {
-        daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found: %s", arn);
+        daemon_respond_not_found(ex, name, qual[0] ? qual : NULL);
         return;
     }
     const char *type = http_request_header(req, "X-Amz-Invocation-Type");
@@ -371,16 +374,8 @@ void invoke_handle(daemon_t *d, http_exchange_t *ex, const char *path_name, cons
     if (fn->cfg.reserved_concurrency == 0 || fn->n_queued >= (unsigned)d->cfg.max_queue) {
         /* Throttled outright: nothing may run, or the wait line is full. */
         free(client_context);
-        char rid[37];
-        util_uuid4(rid);
-        const char *reason = fn->cfg.reserved_concurrency == 0 ? "ReservedFunctionConcurrentInvocationLimitExceeded"
-                                                               : "ConcurrentInvocationLimitExceeded";
-        char body[200];
-        int n = snprintf(body, sizeof body, "{\"Type\":\"User\",\"message\":\"Rate Exceeded.\",\"Reason\":\"%s\"}", reason);
-        http_header_t h[] = { { "Content-Type", "application/json" },
-                              { "x-amzn-ErrorType", "TooManyRequestsException" },
-                              { "x-amzn-RequestId", rid }, { "Retry-After", "1" } };
-        http_respond(ex, 429, h, 4, body, (size_t)n);
+        respond_throttled(ex, fn->cfg.reserved_concurrency == 0 ? "ReservedFunctionConcurrentInvocationLimitExceeded"
+                                                                : "ConcurrentInvocationLimitExceeded");
         return;
     }
     call_t *c = calloc(1, sizeof *c);

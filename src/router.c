@@ -99,14 +99,11 @@ router_fn_t *router_add(router_t *r, const function_config_t *cfg)
     return fn;
 }
 
-/* Retire idle instances of older generations now; busy ones go when their
- * call ends (instance.c checks the generation on /next). */
-static void retire_stale_idle(router_t *r, router_fn_t *fn)
+/* After an update every idle instance runs the old generation: retire
+ * them now; busy ones go when their call ends (stale on their next /next). */
+static void retire_idle(router_t *r, router_fn_t *fn)
 {
-    list_each(n, &fn->idle) {
-        instance_t *in = list_entry(n, instance_t, idle_link);
-        if (in->generation != fn->generation || fn->deleted) instance_terminate(r, in);
-    }
+    list_each(n, &fn->idle) instance_terminate(r, list_entry(n, instance_t, idle_link));
 }
 
 void router_update(router_t *r, router_fn_t *fn, const function_config_t *cfg)
@@ -115,7 +112,7 @@ void router_update(router_t *r, router_fn_t *fn, const function_config_t *cfg)
     function_config_copy(&fn->cfg, cfg);
     set_code_dir(r, fn);
     fn->generation++;
-    retire_stale_idle(r, fn);
+    retire_idle(r, fn);
     /* Starting instances run the old code too; they retire on their first
      * /next. Calls waiting for them need new ones. */
     router_schedule(r, fn);

@@ -37,11 +37,8 @@ typedef struct {
 bool spawner_supported(char *why, size_t n);
 /* Fork the spawner. Call before any thread exists. */
 int spawner_start(const spawner_config_t *cfg, err_t *err);
-bool spawner_running(void);
 /* Close the socket and wait for the spawner to end every instance and exit. */
 void spawner_stop(void);
-/* The spawner's pid (tests, diagnostics). */
-pid_t spawner_pid(void);
 
 /* Daemon side, used by sandbox.c: */
 int spawner_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err);

@@ -27,8 +27,6 @@ bool spawner_supported(char *why, size_t n)
     return false;
 }
 
-bool spawner_running(void) { return g_sock >= 0; }
-
 void spawner_stop(void)
 {
     if (g_sock < 0) return;
@@ -39,7 +37,6 @@ void spawner_stop(void)
     waitpid(g_pid, NULL, 0);
     g_pid = -1;
 }
-pid_t spawner_pid(void) { return g_pid; }
 
 void spawner_client_attach(int sock, pid_t pid)
 {

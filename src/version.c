@@ -99,7 +99,7 @@ static void vjob_done(loop_t *l, void *arg)
     if (j->rc < 0) {
         if (j->ex) daemon_respond_err(j->ex, &j->err);
     } else if (!latest) {
-        if (j->ex) daemon_respond_error(j->ex, 404, "ResourceNotFoundException", "Function not found: %s", j->name);
+        if (j->ex) daemon_respond_not_found(j->ex, j->name, NULL);
     } else {
         switch (j->kind) {
         case V_PUBLISH:
@@ -167,12 +167,6 @@ static void vjob_submit(vjob_t *j, router_fn_t *latest)
     loop_submit(j->d->loop, vjob_work, vjob_done, j);
 }
 
-static void not_found(http_exchange_t *ex, const char *name, const char *qualifier)
-{
-    char arn[300];
-    function_arn(name, qualifier, arn, sizeof arn);
-    daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found: %s", arn);
-}
 
 /* ---- versions ---- */
 
@@ -254,7 +248,7 @@ router_fn_t *version_for_read(daemon_t *d, http_exchange_t *ex, router_fn_t *lat
         router_alias_t *a = router_find_alias(latest, q);
         if (a) v = strcmp(a->version, "$LATEST") == 0 ? latest : router_find_version(latest, a->version);
     }
-    if (!v) not_found(ex, latest->cfg.name, q);
+    if (!v) daemon_respond_not_found(ex, latest->cfg.name, q);
     return v;
 }
 
@@ -265,7 +259,7 @@ void version_delete(daemon_t *d, http_exchange_t *ex, router_fn_t *latest, const
                              "Deletion of aliases or $LATEST through DeleteFunction is not allowed; use DeleteAlias, or delete the whole function without a Qualifier");
         return;
     }
-    if (!router_find_version(latest, q)) { not_found(ex, latest->cfg.name, q); return; }
+    if (!router_find_version(latest, q)) { daemon_respond_not_found(ex, latest->cfg.name, q); return; }
     const char *alias = router_alias_using(latest, q);
     if (alias) {
         daemon_respond_error(ex, 409, "ResourceConflictException",
@@ -307,7 +301,7 @@ static char *alias_doc(http_exchange_t *ex, router_fn_t *latest, const cJSON *bo
         return NULL;
     }
     if (strcmp(version, "$LATEST") != 0 && !router_find_version(latest, version)) {
-        not_found(ex, latest->cfg.name, version);
+        daemon_respond_not_found(ex, latest->cfg.name, version);
         return NULL;
     }
     cJSON *doc = cJSON_CreateObject();
@@ -451,7 +445,7 @@ void version_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, route
 void version_handle_provisioned(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *name)
 {
     router_fn_t *latest = router_find(d->router, name);
-    if (!latest) { not_found(ex, name, NULL); return; }
+    if (!latest) { daemon_respond_not_found(ex, name, NULL); return; }
     char *q = util_query_param(req->query, "Qualifier");
     if (!q || !*q || strcmp(q, "$LATEST") == 0) {
         daemon_respond_error(ex, 400, "InvalidParameterValueException",
