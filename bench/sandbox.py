@@ -5,7 +5,8 @@
     root, seccomp, no privileges) until its first /next, p50/p99, with the spawner's per-phase
     breakdown, next to the floor measured in the same run (plain fork+exec of the same binary,
     and the same binary behind plain `unshare`), from BUILD/bench/coldstart;
-  - instances per second the spawner builds back to back;
+  - the same without the spawner's pool of inits made ahead (--sandbox-pool 0);
+  - instances per second the spawner builds with N requests in flight at once;
   - the daemon's RSS with 200 idle warm instances (`nimbus serve --sandbox`, provisioned
     concurrency 200 on the native bootstrap).
 Needs root (the spawner). Knobs: BENCH_COLD_N (default 200), BENCH_IDLE (default 200).
@@ -99,15 +100,15 @@ def main():
         print('bench/sandbox.py: skipped (needs root for the spawner)')
         return 0
     out = subprocess.run([COLD, NATIVE, str(N)], capture_output=True, text=True, timeout=600)
-    rows, phases, thr = {}, {}, ''
+    rows, phases, thr = {}, {}, {}
     for line in out.stdout.splitlines():
         kv = dict(x.split('=', 1) for x in line.split() if '=' in x)
         if 'row' in kv:
             rows[kv['row']] = (float(kv['p50']), float(kv['p99']))
         elif 'phase' in kv:
             phases[kv['phase']] = (float(kv['p50']), float(kv['p99']))
-        elif line.startswith('throughput'):
-            thr = kv
+        elif 'throughput' in kv:
+            thr[kv['throughput']] = kv
     if out.returncode != 0 or 'sandbox' not in rows:
         print(out.stdout, out.stderr)
         return 1
@@ -115,15 +116,22 @@ def main():
     lines = ['', '== sandbox: cold start of the native bootstrap until its first /next (n=%d each, interleaved)' % N,
              '| start | p50 ms | p99 ms |', '|---|---|---|']
     names = {'fork+exec': 'floor: fork+exec, host loopback', 'unshare': 'floor: unshare -p -m -i -u --mount-proc',
-             'sandbox_ready': 'sandboxed: spawn request answered', 'sandbox': 'sandboxed: first /next'}
-    for k in ('fork+exec', 'unshare', 'sandbox_ready', 'sandbox'):
+             'sandbox_ready': 'sandboxed (pool 4): spawn request answered', 'sandbox': 'sandboxed (pool 4): first /next',
+             'sandbox_nopool_ready': 'sandboxed (no pool): spawn request answered',
+             'sandbox_nopool': 'sandboxed (no pool): first /next'}
+    for k in ('fork+exec', 'unshare', 'sandbox_ready', 'sandbox', 'sandbox_nopool_ready', 'sandbox_nopool'):
         lines.append('| %s | %.2f | %.2f |' % (names[k], rows[k][0], rows[k][1]))
-    lines += ['', '| spawner phase | p50 ms | p99 ms |', '|---|---|---|']
-    for k in ('cgroup', 'clone', 'mounts', 'network', 'privileges', 'exec', 'spawner_total'):
-        lines.append('| %s | %.3f | %.3f |' % (k, phases[k][0], phases[k][1]))
-    lines += ['', 'spawner throughput: %s instances in %s s = %s instances/s' % (
-        thr.get('instances'), thr.get('seconds'), thr.get('per_second')),
-        'daemon RSS: %d kB at start, %d kB with %d idle warm sandboxed instances (%.1f kB each)' % (
+    lines += ['', '| spawner phase (on the request\'s path) | pool p50 | pool p99 | no pool p50 | no pool p99 |',
+              '|---|---|---|---|---|']
+    for k in ('clone', 'cgroup', 'init_wait', 'mounts', 'privileges', 'exec', 'spawner_total'):
+        a, b = phases['sandbox:' + k], phases['sandbox_nopool:' + k]
+        lines.append('| %s | %.3f | %.3f | %.3f | %.3f |' % (k, a[0], a[1], b[0], b[1]))
+    lines.append('')
+    for k, label in (('sandbox', 'pool 4'), ('sandbox_nopool', 'no pool')):
+        t = thr.get(k, {})
+        lines.append('spawner throughput (%s, %s requests at once): %s instances in %s s = %s instances/s' % (
+            label, t.get('instances'), t.get('instances'), t.get('seconds'), t.get('per_second')))
+    lines += ['daemon RSS: %d kB at start, %d kB with %d idle warm sandboxed instances (%.1f kB each)' % (
             rss0, rss1, ready, (rss1 - rss0) / max(ready, 1)),
         'target p50 <= 5 ms: %s (%.2f ms)' % ('PASS' if rows['sandbox'][0] <= 5.0 else 'MISS', rows['sandbox'][0])]
     text = '\n'.join(lines) + '\n'

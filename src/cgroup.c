@@ -173,21 +173,32 @@ cgroup_t *cgroup_create(const char *name, err_t *err)
     return cg;
 }
 
-static int enter(const char *procs)
+static int enter(const char *procs, const char *pid)
 {
     int fd = open(procs, O_WRONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    ssize_t w = write(fd, "0", 1);
+    size_t n = strlen(pid);
+    ssize_t w = write(fd, pid, n);
     close(fd);
-    return w == 1 ? 0 : -1;
+    return w == (ssize_t)n ? 0 : -1;
 }
 
-int cgroup_enter_self(const cgroup_t *cg)
+static int enter_all(const cgroup_t *cg, const char *pid)
 {
-    if (enter(cg->procs) < 0) return -1;
+    if (enter(cg->procs, pid) < 0) return -1;
     for (int i = 0; i < 2; i++)
-        if (cg->extra[i][0] && enter(cg->extra_procs[i]) < 0) return -1;
+        if (cg->extra[i][0] && enter(cg->extra_procs[i], pid) < 0) return -1;
     return 0;
+}
+
+/* "0" names the writer: no formatting, so a vfork child may call it. */
+int cgroup_enter_self(const cgroup_t *cg) { return enter_all(cg, "0"); }
+
+int cgroup_enter(const cgroup_t *cg, pid_t pid)
+{
+    char num[16];
+    snprintf(num, sizeof num, "%d", (int)pid);
+    return enter_all(cg, num);
 }
 
 int64_t cgroup_fd_memory_peak(int fd)
@@ -341,7 +352,7 @@ static int apply_v2(cgroup_t *cg, const cgroup_limits_t *lim, err_t *err)
     return 0;
 }
 
-cgroup_t *cgroup_create_limited(const char *name, const cgroup_limits_t *lim, err_t *err)
+cgroup_t *cgroup_create_all(const char *name, err_t *err)
 {
     cgroup_t *cg = cgroup_create(name, err);
     if (!cg) return NULL;
@@ -358,7 +369,18 @@ cgroup_t *cgroup_create_limited(const char *name, const cgroup_limits_t *lim, er
             }
         }
     }
-    if ((g_mode == CG_V1 ? apply_v1(cg, lim, err) : apply_v2(cg, lim, err)) < 0) {
+    return cg;
+}
+
+int cgroup_apply_limits(cgroup_t *cg, const cgroup_limits_t *lim, err_t *err)
+{
+    return g_mode == CG_V1 ? apply_v1(cg, lim, err) : apply_v2(cg, lim, err);
+}
+
+cgroup_t *cgroup_create_limited(const char *name, const cgroup_limits_t *lim, err_t *err)
+{
+    cgroup_t *cg = cgroup_create_all(name, err);
+    if (cg && cgroup_apply_limits(cg, lim, err) < 0) {
         cgroup_destroy(cg);
         return NULL;
     }

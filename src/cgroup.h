@@ -29,6 +29,8 @@ cgroup_t *cgroup_create(const char *name, err_t *err);
 /* Move the calling process into the group (every hierarchy it spans). Async-signal-safe (open, write,
  * close only), so a freshly cloned child may call it before exec. */
 int cgroup_enter_self(const cgroup_t *cg);
+/* Move process `pid` (with its threads, not its children) into the group. */
+int cgroup_enter(const cgroup_t *cg, pid_t pid);
 /* Highest memory use of the group since creation or the last reset, bytes;
  * -1 if unknown. */
 int64_t cgroup_memory_peak(const cgroup_t *cg);
@@ -55,6 +57,10 @@ void cgroup_limits_for(int memory_mb, int pids_max, cgroup_limits_t *out);
  * (v1: memory, cpu, pids hierarchies; v2: one group). A controller that is
  * missing is skipped; a limit that cannot be written is an error. */
 cgroup_t *cgroup_create_limited(const char *name, const cgroup_limits_t *lim, err_t *err);
+/* The same in two steps: the group on every controller there is, without
+ * limits (made ahead of need), then the limits (0 or -1 with err). */
+cgroup_t *cgroup_create_all(const char *name, err_t *err);
+int cgroup_apply_limits(cgroup_t *cg, const cgroup_limits_t *lim, err_t *err);
 /* Which limits are in force (bit 1 memory, 2 memory+swap, 4 cpu, 8 pids). */
 unsigned cgroup_limits_applied(const cgroup_t *cg);
 /* New fds for another process to read: the memory peak (O_RDWR where the

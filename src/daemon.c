@@ -53,6 +53,7 @@ void daemon_config_defaults(daemon_config_t *c)
     c->max_queue = 10000;
     c->workers = 4;
     c->sandbox = true;   /* secure by default; --insecure-no-sandbox opts out */
+    c->sandbox_pool = 4;
 }
 
 /* ---- answers ---- */
@@ -260,6 +261,12 @@ static void drain_check(loop_t *l, void *arg)
     loop_timer_add(l, 10, drain_check, d);
 }
 
+static void sandbox_cb(loop_t *l, int fd, uint32_t events, void *arg)
+{
+    (void)l; (void)fd; (void)events; (void)arg;
+    sandbox_dispatch();
+}
+
 static void signal_cb(loop_t *l, int fd, uint32_t events, void *arg)
 {
     (void)events; (void)l;
@@ -325,6 +332,10 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
                                   .idle_timeout_ms = 24u * 3600u * 1000u };
     if (!(d->rapi = http_server_new(d->loop, &rapi, err))) return -1;
     if (loop_add_fd(d->loop, *sigfd, EPOLLIN, signal_cb, d, err) < 0) return -1;
+    /* The spawner's answers: instances whose sandbox is ready. */
+    if (sandbox_event_fd() >= 0 &&
+        loop_add_fd(d->loop, sandbox_event_fd(), EPOLLIN, sandbox_cb, d, err) < 0)
+        return -1;
     /* After the servers exist: loading may start provisioned instances. */
     if (control_load(d, err) < 0) return err_wrap(err, "loading functions");
     if (version_load(d, err) < 0) return err_wrap(err, "loading versions and aliases");
@@ -350,16 +361,23 @@ static int start_sandbox(daemon_t *d, err_t *err)
     }
     if (!spawner_supported(why, sizeof why))
         return err_set(err, ERR_SYS,
-                       "cannot sandbox instances: %s; run as root, or pass --insecure-no-sandbox to run "
-                       "functions without isolation", why);
+                       "cannot sandbox instances: %s; run as root or where user namespaces are allowed, "
+                       "or pass --insecure-no-sandbox to run functions without isolation", why);
     if (mkdir_p(d->cfg.data_dir, err) < 0) return -1;
     if (!realpath(d->cfg.data_dir, path)) return err_sys(err, "data dir %s", d->cfg.data_dir);
     snprintf(d->cfg.data_dir, sizeof d->cfg.data_dir, "%s", path);
     if (runtime_set_dir(d->cfg.runtime_dir[0] ? d->cfg.runtime_dir : NULL, err) < 0) return -1;
     spawner_config_t sc = { .data_dir = d->cfg.data_dir, .runtime_dir = runtime_dir(),
-                            .uid = SANDBOX_UID, .gid = SANDBOX_UID };
-    if (spawner_start(&sc, err) < 0) return -1;
+                            .uid = SANDBOX_UID, .gid = SANDBOX_UID, .pool = d->cfg.sandbox_pool };
+    spawner_info_t info;
+    if (spawner_start(&sc, &info, err) < 0) return -1;
     sandbox_configure(true);
+    if (info.rootless)
+        fprintf(stderr, "nimbus: not root: instances are sandboxed in user namespaces (rootless)\n");
+    if (!info.cgroups)
+        fprintf(stderr,
+                "nimbus: WARNING: no cgroup this user may create: memory, CPU and process limits are not\n"
+                "nimbus: WARNING: enforced, and Max Memory Used counts each runtime's own process only.\n");
     return 0;
 }
 

@@ -31,6 +31,7 @@ typedef struct {
     int workers;                 /* worker threads for blocking work */
     char runtime_dir[512];       /* --runtime-dir: language bootstraps ("" = default) */
     bool sandbox;                /* instances in sandboxes (--sandbox / --insecure-no-sandbox) */
+    int sandbox_pool;            /* --sandbox-pool: sandboxes made ahead of calls (4) */
     char user[64];               /* --user: drop to this user after start-up ("" = stay) */
 } daemon_config_t;
 

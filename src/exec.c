@@ -1,7 +1,8 @@
 /* exec.c — `nimbus exec`: a command started in an instance's world.
  *
  * The daemon forks; the child joins the instance's cgroup, then each of its
- * namespaces that differs from the daemon's (user first, mount last), forks
+ * namespaces that differs from the daemon's (user first, mount last; rootless,
+ * the init's user namespace first and the runtime's nested one last), forks
  * again so the command lands inside the pid namespace, takes the
  * instance's root and working directory, its uid/gid and no_new_privs, and
  * execs with the instance's environment. Output comes back through a pipe
@@ -19,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -173,29 +176,56 @@ static void die(const char *what)
     _exit(126);
 }
 
+static bool same_ns(const char *a, const char *b)
+{
+    struct stat x, y;
+    if (stat(a, &x) < 0 || stat(b, &y) < 0) return true;   /* kernel without it: nothing to join */
+    return x.st_ino == y.st_ino && x.st_dev == y.st_dev;
+}
+
 static void enter_namespaces(pid_t target)
 {
-    /* user first (it grants the rights for the others), mount last, pid
-     * applies to the next fork. */
+    /* Rootless, the runtime is in a user namespace nested in the init's,
+     * which owns the other namespaces: join the outer one first (this
+     * process owns it, so has every right there), then the others, then
+     * the runtime's own, last. As root there is no user namespace to join. */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/user", (int)target);
+    int user_fd = -1, outer_fd = -1;
+    if (!same_ns(path, "/proc/self/ns/user")) {
+        user_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (user_fd < 0) die(path);
+        outer_fd = ioctl(user_fd, NS_GET_PARENT);
+        if (outer_fd >= 0) {
+            struct stat a, b;
+            if (fstat(outer_fd, &a) == 0 && stat("/proc/self/ns/user", &b) == 0 && a.st_ino == b.st_ino &&
+                a.st_dev == b.st_dev) {
+                close(outer_fd);   /* its parent is ours: one level only */
+                outer_fd = -1;
+            }
+        }
+        if (outer_fd >= 0 && setns(outer_fd, CLONE_NEWUSER) < 0) die("the instance's user namespace");
+    }
+    /* mount last: pid applies to the next fork. */
     static const struct { const char *name; int flag; } ns[] = {
-        { "user", CLONE_NEWUSER }, { "cgroup", CLONE_NEWCGROUP }, { "ipc", CLONE_NEWIPC },
-        { "uts", CLONE_NEWUTS },   { "net", CLONE_NEWNET },       { "pid", CLONE_NEWPID },
-        { "mnt", CLONE_NEWNS },
+        { "cgroup", CLONE_NEWCGROUP }, { "ipc", CLONE_NEWIPC }, { "uts", CLONE_NEWUTS },
+        { "net", CLONE_NEWNET },       { "pid", CLONE_NEWPID }, { "mnt", CLONE_NEWNS },
     };
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
-        char path[64], self[64];
-        struct stat a, b;
+        char self[64];
         snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)target, ns[i].name);
         snprintf(self, sizeof self, "/proc/self/ns/%s", ns[i].name);
-        if (stat(path, &a) < 0 || stat(self, &b) < 0) continue;   /* kernel without it */
-        if (a.st_ino == b.st_ino && a.st_dev == b.st_dev) continue;
+        if (same_ns(path, self)) continue;
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || setns(fd, ns[i].flag) < 0) die(path);
         close(fd);
     }
+    if (user_fd >= 0 && setns(user_fd, CLONE_NEWUSER) < 0) die("the runtime's user namespace");
 }
 
-static void read_ids(pid_t target, uid_t *uid, gid_t *gid)
+/* The target's ids (as the reader's user namespace names them), and its
+ * pid in its own pid namespace (the last of NSpid). */
+static void read_ids(pid_t target, uid_t *uid, gid_t *gid, pid_t *inner)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", (int)target);
@@ -203,8 +233,12 @@ static void read_ids(pid_t target, uid_t *uid, gid_t *gid)
     if (!f) die(path);
     unsigned u, g;
     while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "Uid: %*u %u", &u) == 1) *uid = u;
-        if (sscanf(line, "Gid: %*u %u", &g) == 1) *gid = g;
+        if (uid && sscanf(line, "Uid: %*u %u", &u) == 1) *uid = u;
+        if (gid && sscanf(line, "Gid: %*u %u", &g) == 1) *gid = g;
+        if (inner && strncmp(line, "NSpid:", 6) == 0) {
+            char *last = strrchr(line, '\t');
+            *inner = last ? (pid_t)atoi(last + 1) : target;
+        }
     }
     fclose(f);
 }
@@ -238,10 +272,9 @@ static void child(const instance_t *in, char **argv, int out_w)
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     if (in->proc.cg && cgroup_enter_self(in->proc.cg) < 0) die("join the instance's cgroup");
-    uid_t uid = getuid();
-    gid_t gid = getgid();
-    read_ids(target, &uid, &gid);
     char **env = read_environ(target);
+    pid_t inner = target;
+    read_ids(target, NULL, NULL, &inner);
     char cwd[512] = "/";
     char link[64];
     snprintf(link, sizeof link, "/proc/%d/cwd", (int)target);
@@ -252,6 +285,11 @@ static void child(const instance_t *in, char **argv, int out_w)
     int rootfd = open(rootp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) die(rootp);
     enter_namespaces(target);
+    /* Its ids as this (possibly nested) user namespace names them, read
+     * from the instance's own /proc (its mount namespace is ours now). */
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    read_ids(inner, &uid, &gid, NULL);
     if (fchdir(rootfd) < 0 || chroot(".") < 0) die("enter the instance's root");
     if (chdir(cwd) < 0 && chdir("/") < 0) die("chdir");
     /* The pid namespace applies to children: the command is one. */
@@ -324,6 +362,10 @@ void exec_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance
 {
     if (in->exited || in->state == INST_STOPPING) {
         daemon_respond_error(ex, 409, "ResourceConflictException", "Instance %s is stopping", in->id);
+        return;
+    }
+    if (in->spawning) {
+        daemon_respond_error(ex, 409, "ResourceConflictException", "Instance %s is starting", in->id);
         return;
     }
     cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);

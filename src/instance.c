@@ -277,6 +277,7 @@ static void pipe_cb(loop_t *l, int fd, uint32_t events, void *arg)
 typedef struct {
     router_t *r;
     instance_t *in;
+    bool heap;
 } release_job_t;
 
 static void release_work(void *arg)
@@ -302,7 +303,7 @@ static void release_done(loop_t *l, void *arg)
     free(in->parked);
     free(in->answered);
     free(in);
-    free(j);
+    if (j->heap) free(j);
     /* The last instance on replaced code lets its tree go. */
     control_collect_code(d, hex);
 }
@@ -379,7 +380,7 @@ static void instance_exited(router_t *r, instance_t *in)
 
     release_job_t *j = malloc(sizeof *j);
     if (!j) abort();
-    *j = (release_job_t){ .r = r, .in = in };
+    *j = (release_job_t){ .r = r, .in = in, .heap = true };
     loop_submit(d->loop, release_work, release_done, j);
     router_schedule(r, fn);
 }
@@ -514,9 +515,97 @@ static void build_env(const router_fn_t *fn, const runtime_t *rt, const instance
     e->items[e->n] = NULL;
 }
 
-instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t *err)
+/* The sandbox is up: watch the instance's exit, output and runtime-API
+ * socket. On failure nothing is watched and its process is released. */
+static int watch(router_t *r, instance_t *in, err_t *err)
 {
     daemon_t *d = router_daemon(r);
+    if (loop_add_fd(d->loop, in->proc.pidfd, EPOLLIN, pidfd_cb, in, err) < 0 ||
+        loop_add_fd(d->loop, in->proc.out_fd, EPOLLIN, pipe_cb, in, err) < 0 ||
+        (in->proc.err_fd >= 0 && loop_add_fd(d->loop, in->proc.err_fd, EPOLLIN, pipe_cb, in, err) < 0) ||
+        http_server_listen_fd(d->rapi, in->proc.api_fd, in, err) < 0) {
+        loop_del_fd(d->loop, in->proc.pidfd);
+        loop_del_fd(d->loop, in->proc.out_fd);
+        loop_del_fd(d->loop, in->proc.err_fd);
+        if (in->proc.api_fd >= 0) close(in->proc.api_fd);
+        in->proc.api_fd = -1;
+        sandbox_release(&in->proc);
+        return -1;
+    }
+    return 0;
+}
+
+/* Its runtime runs: the init phase (and its limit) starts. */
+static void start_init_clock(router_t *r, instance_t *in)
+{
+    daemon_t *d = router_daemon(r);
+    const router_fn_t *fn = in->fn;
+    /* FC: a server that never listens must fail its call with a clear
+     * FunctionNotStarted, so the start-up wait ends just before the call's
+     * own deadline when that is shorter than Lambda's 10 s init limit. */
+    uint64_t init_ms = INIT_TIMEOUT_MS;
+    uint64_t fn_ms = (uint64_t)fn->cfg.timeout_s * 1000u;
+    if (in->rt->api == RUNTIME_API_FC && fn_ms - 100 < init_ms) init_ms = fn_ms - 100;
+    in->init_timer = loop_timer_add(d->loop, init_ms, init_timeout_cb, in);
+    err_t err;
+    if (in->rt->api == RUNTIME_API_FC && fc_instance_started(r, in, &err) < 0) {
+        logs_emit(d->logs, fn->cfg.name, "", err.msg, strlen(err.msg));
+        instance_kill(r, in);   /* reaped and released through its pidfd: an init failure */
+    }
+}
+
+/* The sandbox could not be built, or the instance was ended before it
+ * was: it goes without ever having run. The oldest waiting call that
+ * nothing else would serve gets the reason. */
+static void spawn_failed(router_t *r, instance_t *in, const err_t *err)
+{
+    router_fn_t *fn = in->fn;
+    daemon_t *d = router_daemon(r);
+    bool ended = in->state == INST_STOPPING;   /* ended while starting: nobody waits on it */
+    in->exited = true;
+    loop_timer_cancel(d->loop, in->kill_timer);
+    loop_timer_cancel(d->loop, in->keepalive_timer);
+    in->kill_timer = in->keepalive_timer = NULL;
+    set_state(in, INST_STOPPING);
+    list_remove(&in->fn_link);
+    fn->n_instances--;
+    if (err && !ended && fn->n_queued > fn->n_starting * (unsigned)fn->cfg.instance_concurrency + fn->n_returning) {
+        list_node_t *n = list_first(&fn->queue);
+        call_t *head = list_entry(n, call_t, link);
+        list_remove(n);
+        fn->n_queued--;
+        invoke_fail(r, head, err->code == ERR_INVALID ? "Runtime.InvalidEntrypoint" : "Sandbox.Failure", "%s",
+                    err->msg);
+    }
+    if (err) logs_emit(d->logs, fn->cfg.name, "", err->msg, strlen(err->msg));
+    release_job_t j = { .r = r, .in = in };
+    release_done(d->loop, &j);
+    router_schedule(r, fn);
+}
+
+/* The spawner answered (sandboxed starts). */
+static void spawned_cb(void *arg, const err_t *err)
+{
+    instance_t *in = arg;
+    router_t *r = in->router;
+    err_t werr;
+    in->spawning = false;
+    if (err) { spawn_failed(r, in, err); return; }
+    if (in->state == INST_STOPPING) {
+        /* Ended while its sandbox was being built (shutdown, deletion, new
+         * code): it never runs. */
+        if (in->proc.api_fd >= 0) close(in->proc.api_fd);
+        in->proc.api_fd = -1;
+        sandbox_release(&in->proc);
+        spawn_failed(r, in, NULL);
+        return;
+    }
+    if (watch(r, in, &werr) < 0) { spawn_failed(r, in, &werr); return; }
+    start_init_clock(r, in);
+}
+
+instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t *err)
+{
     const runtime_t *rt = runtime_find(fn->cfg.runtime);
     if (!rt) {
         err_set(err, ERR_INVALID, "Runtime %s is not supported", fn->cfg.runtime);
@@ -566,40 +655,21 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
                             .env = env.items, .memory_mb = fn->cfg.memory_mb,
                             .tmp_mb = fn->cfg.ephemeral_mb, .net_host = fn->cfg.network_host };
     in->spawn_ns = loop_now_ns();
-    int rc = sandbox_spawn(&spec, &in->proc, err);
+    in->spawning = true;
+    int rc = sandbox_start(&spec, &in->proc, spawned_cb, in, err);
     env_free(&env);
-    if (rc < 0) { free(in->parked); free(in->answered); free(in); return NULL; }
-
-    if (loop_add_fd(d->loop, in->proc.pidfd, EPOLLIN, pidfd_cb, in, err) < 0 ||
-        loop_add_fd(d->loop, in->proc.out_fd, EPOLLIN, pipe_cb, in, err) < 0 ||
-        (in->proc.err_fd >= 0 && loop_add_fd(d->loop, in->proc.err_fd, EPOLLIN, pipe_cb, in, err) < 0) ||
-        http_server_listen_fd(d->rapi, in->proc.api_fd, in, err) < 0) {
-        /* Cannot watch it: end it at once. */
-        loop_del_fd(d->loop, in->proc.pidfd);
-        loop_del_fd(d->loop, in->proc.out_fd);
-        loop_del_fd(d->loop, in->proc.err_fd);
-        sandbox_release(&in->proc);
-        free(in->parked);
-        free(in->answered);
-        free(in);
-        return NULL;
+    if (rc == 1) {
+        /* Started already (unsandboxed): watch it now, or end it. */
+        in->spawning = false;
+        if (watch(r, in, err) < 0) rc = -1;
     }
+    if (rc < 0) { free(in->parked); free(in->answered); free(in); return NULL; }
     router_fn_ref(fn);
     list_push_back(&fn->instances, &in->fn_link);
     fn->n_instances++;
     set_state(in, INST_STARTING);
     router_instance_added(r, in);
-    /* FC: a server that never listens must fail its call with a clear
-     * FunctionNotStarted, so the start-up wait ends just before the call's
-     * own deadline when that is shorter than Lambda's 10 s init limit. */
-    uint64_t init_ms = INIT_TIMEOUT_MS;
-    uint64_t fn_ms = (uint64_t)fn->cfg.timeout_s * 1000u;
-    if (rt->api == RUNTIME_API_FC && fn_ms - 100 < init_ms) init_ms = fn_ms - 100;
-    in->init_timer = loop_timer_add(d->loop, init_ms, init_timeout_cb, in);
-    if (rt->api == RUNTIME_API_FC && fc_instance_started(r, in, err) < 0) {
-        instance_kill(r, in);   /* reaped and released through its pidfd */
-        return NULL;
-    }
+    if (!in->spawning) start_init_clock(r, in);
     return in;
 }
 
@@ -641,6 +711,15 @@ static void add_instances(cJSON *arr, const router_fn_t *f, uint64_t now)
          * (interpreter start + handler import) until its first /next. */
         cJSON_AddNumberToObject(e, "SandboxMs", (double)in->proc.spawn_ns / 1e6);
         if (in->ready_seen) cJSON_AddNumberToObject(e, "RuntimeInitMs", (double)(in->init_ns - in->proc.spawn_ns) / 1e6);
+        if (in->proc.sandboxed) {
+            /* The spawner's side of SandboxMs, on the request's own path. */
+            static const char *const ph[] = { "CloneMs", "CgroupMs", "InitWaitMs", "MountsMs", "PrivilegesMs",
+                                              "ExecMs", "SpawnerMs" };
+            cJSON *b = cJSON_AddObjectToObject(e, "SandboxPhases");
+            for (size_t k = 0; k < sizeof ph / sizeof ph[0]; k++)
+                cJSON_AddNumberToObject(b, ph[k], in->proc.phase_us[k] / 1000.0);
+            cJSON_AddBoolToObject(b, "Pooled", in->proc.pooled);
+        }
         cJSON_AddItemToArray(arr, e);
     }
 }
@@ -665,7 +744,7 @@ instance_t *instance_find(router_fn_t *fn, const char *id)
         router_fn_t *f = k == 0 ? fn : fn->versions[k - 1];
         list_each(n, &f->instances) {
             instance_t *in = list_entry(n, instance_t, fn_link);
-            if (in->exited) continue;
+            if (in->exited || in->spawning) continue;
             if (id[0] && strcmp(id, "latest") != 0) {
                 if (strcmp(in->id, id) == 0) return in;
             } else if (in->state == INST_READY && (!best || in->spawn_ns > best->spawn_ns)) {

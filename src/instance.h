@@ -65,6 +65,7 @@ struct instance {
     loop_timer_t *kill_timer;  /* SIGKILL after the grace of a SIGTERM */
     loop_timer_t *keepalive_timer; /* armed while wholly idle: reclaim at expiry */
     bool exited;               /* its first process is gone; being released */
+    bool spawning;             /* its sandbox is being built (no process, no fds yet) */
     void *fc;                  /* provided.fc: the daemon's HTTP client side */
     int fc_port;               /* provided.fc: where its server listens */
     list_node_t fn_link;       /* in fn->instances */

@@ -17,7 +17,8 @@ static void serve_usage(FILE *f)
             "                    [--max-invoke-bytes N] [--workers N] [--runtime-dir DIR]\n"
             "                    [--account-concurrency N] [--max-instances N]\n"
             "                    [--keep-alive SECONDS] [--throttle-wait-ms MS]\n"
-            "                    [--sandbox | --insecure-no-sandbox] [--user NAME]\n"
+            "                    [--sandbox | --insecure-no-sandbox] [--sandbox-pool N]\n"
+            "                    [--user NAME]\n"
             "\n"
             "Run the Nimbus platform: the Lambda-compatible API on HOST:PORT\n"
             "(default 127.0.0.1:8080; port 0 picks a free one) with its state in DIR\n"
@@ -27,7 +28,9 @@ static void serve_usage(FILE *f)
             "account, 100 instances per function; a call over a limit waits up to\n"
             "5000 ms for room, then gets 429. Idle instances are reclaimed after 120 s.\n"
             "Isolation (the default, --sandbox): every instance runs in its own namespaces\n"
-            "with cgroup limits, seccomp and no privileges (needs root);\n"
+            "with cgroup limits, seccomp and no privileges. As root, or rootless in user\n"
+            "namespaces (cgroup limits then only where the user may create groups).\n"
+            "--sandbox-pool N: sandboxes made ahead of calls, kept ready (default 4, 0 none).\n"
             "--insecure-no-sandbox runs them as plain processes, and says so in every\n"
             "REPORT. --user NAME: the daemon drops to NAME after start-up (the sandbox's\n"
             "spawner stays privileged).\n");
@@ -89,6 +92,11 @@ static int serve_main(int argc, char **argv)
             int *dst = a[2] == 'a' ? &cfg.account_concurrency : a[2] == 'k' ? &cfg.keep_alive_s
                      : a[2] == 't' ? &cfg.throttle_wait_ms : &cfg.max_instances_per_fn;
             *dst = (int)n;
+        } else if (strcmp(a, "--sandbox-pool") == 0) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < 0 || n > 64) { fprintf(stderr, "nimbus serve: --sandbox-pool wants 0..64\n"); return 2; }
+            cfg.sandbox_pool = (int)n;
         } else if (strcmp(a, "--workers") == 0) {
             size_t n;
             if (parse_size(v, &n) < 0 || n > 64) { fprintf(stderr, "nimbus serve: --workers wants 1..64\n"); return 2; }

@@ -94,15 +94,59 @@ static int make_api_socket(sandbox_proc_t *p, err_t *err)
 
 static int spawn_plain(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err);
 
-int sandbox_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err)
+typedef struct {
+    sandbox_done_fn done;
+    void *arg;
+} start_t;
+
+static void started(void *arg, int rc, const err_t *err)
+{
+    start_t st = *(start_t *)arg;
+    free(arg);
+    st.done(st.arg, rc < 0 ? err : NULL);
+}
+
+int sandbox_start(const sandbox_spec_t *spec, sandbox_proc_t *p, sandbox_done_fn done, void *arg, err_t *err)
 {
     memset(p, 0, sizeof *p);
     p->pidfd = p->out_fd = p->err_fd = p->api_fd = p->status_fd = p->peak_fd = p->oom_fd = -1;
-    uint64_t t0 = mono_ns();
-    int rc = g_sandboxed ? spawner_spawn(spec, p, err) : spawn_plain(spec, p, err);
-    p->spawn_ns = mono_ns() - t0;
-    return rc;
+    if (!g_sandboxed) {
+        uint64_t t0 = mono_ns();
+        int rc = spawn_plain(spec, p, err);
+        p->spawn_ns = mono_ns() - t0;
+        return rc < 0 ? -1 : 1;
+    }
+    start_t *st = malloc(sizeof *st);
+    if (!st) return err_set(err, ERR_SYS, "out of memory");
+    *st = (start_t){ .done = done, .arg = arg };
+    if (spawner_spawn(spec, p, started, st, err) < 0) { free(st); return -1; }
+    return 0;
 }
+
+typedef struct {
+    bool finished;
+    err_t err;
+} wait_t;
+
+static void wait_done(void *arg, const err_t *err)
+{
+    wait_t *w = arg;
+    w->finished = true;
+    if (err) w->err = *err;
+}
+
+int sandbox_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err)
+{
+    wait_t w = { .finished = false };
+    int rc = sandbox_start(spec, p, wait_done, &w, err);
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    while (!w.finished) spawner_dispatch(true);
+    if (w.err.msg[0]) { *err = w.err; return -1; }
+    return 0;
+}
+
+int sandbox_event_fd(void) { return g_sandboxed ? spawner_answer_fd() : -1; }
+void sandbox_dispatch(void) { spawner_dispatch(false); }
 
 static int spawn_plain(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err)
 {
@@ -237,7 +281,7 @@ static int64_t proc_hwm(pid_t pid)
 
 int64_t sandbox_memory_peak(const sandbox_proc_t *p)
 {
-    if (p->sandboxed) return cgroup_fd_memory_peak(p->peak_fd);
+    if (p->sandboxed && p->peak_fd >= 0) return cgroup_fd_memory_peak(p->peak_fd);
     if (p->cg) {
         int64_t v = cgroup_memory_peak(p->cg);
         if (v >= 0) return v;
@@ -247,7 +291,7 @@ int64_t sandbox_memory_peak(const sandbox_proc_t *p)
 
 void sandbox_memory_reset(sandbox_proc_t *p)
 {
-    if (p->sandboxed) { cgroup_fd_memory_peak_reset(p->peak_fd); return; }
+    if (p->sandboxed && p->peak_fd >= 0) { cgroup_fd_memory_peak_reset(p->peak_fd); return; }
     if (p->cg && cgroup_memory_peak_reset(p->cg) == 0) return;
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/clear_refs", (int)p->pid);

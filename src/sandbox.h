@@ -8,7 +8,8 @@
  * the address the runtime must call is returned in `api_addr`.
  *
  * Two modes, chosen once at start-up (sandbox_configure):
- *  - sandboxed (the spawner builds it, spawner.h): new pid, mount, ipc, uts,
+ *  - sandboxed (the spawner builds it, spawner.h; rootless: in a user
+ *    namespace of its own): new pid, mount, ipc, uts,
  *    cgroup and (unless Network is "host") net namespaces; a read-only root
  *    with /usr, the code at /var/task and the runtime dir at /var/runtime;
  *    a size-limited /tmp; an unprivileged uid without capabilities,
@@ -58,9 +59,11 @@ typedef struct {
     int oom_fd;              /* cgroup OOM-kill counter (-1 none) */
     int64_t memory_limit;    /* bytes, 0 when no limit is in force */
     unsigned limits;         /* cgroup_limits_applied() bits */
-    uint64_t spawn_ns;       /* how long sandbox_spawn took (sandbox ready) */
-    /* The spawner's breakdown, microseconds: cgroup, clone (until the child
-     * runs), mounts, network, privileges + seccomp, exec, spawner total. */
+    uint64_t spawn_ns;       /* from the request to the sandbox ready (runtime started) */
+    bool pooled;             /* a pre-made init took it (namespaces made ahead) */
+    /* The spawner's breakdown, microseconds, on the request's own path:
+     * clone (0 when pooled), cgroup, waiting for the init, mounts,
+     * privileges + seccomp, exec, the spawner's total. */
     uint32_t phase_us[7];
 } sandbox_proc_t;
 
@@ -71,8 +74,21 @@ typedef struct {
 void sandbox_configure(bool sandboxed);
 bool sandbox_enabled(void);
 
-/* Start the instance. On failure nothing is left behind. */
+/* How a start ended: err NULL when the instance runs, else why not. */
+typedef void (*sandbox_done_fn)(void *arg, const err_t *err);
+/* Start the instance. Returns 1 when it is started already (unsandboxed),
+ * 0 when `done` will say (sandboxed: called from sandbox_dispatch once the
+ * spawner answers), -1 with `err` when it cannot start. On failure nothing
+ * is left behind. `spec` need not outlive the call; `p` must live until
+ * `done`. */
+int sandbox_start(const sandbox_spec_t *spec, sandbox_proc_t *p, sandbox_done_fn done, void *arg, err_t *err);
+/* The same, waiting for the answer (tools and benchmarks; the daemon's
+ * loop never waits). */
 int sandbox_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err);
+/* The fd whose readability means answers are in (-1 unsandboxed), and
+ * what to call then. */
+int sandbox_event_fd(void);
+void sandbox_dispatch(void);
 /* SIGKILL the whole tree (cgroup, else process group). Idempotent; does
  * not reap. */
 void sandbox_kill(sandbox_proc_t *p);

@@ -41,6 +41,8 @@ ssize_t sp_recv(int sock, void *buf, size_t len, int *fds, int *nfds)
         struct cmsghdr align;
     } u;
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b };
+    int mine[FD_N];
+    if (!fds) fds = mine;
     ssize_t r;
     do r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
     while (r < 0 && errno == EINTR);

@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -86,13 +87,25 @@ class Server:
     a ZIP entry escaping with ../ lands in <base> where tests can look for it.
     """
 
-    def __init__(self, extra_args=(), data_dir=None, base_dir=None):
+    def __init__(self, extra_args=(), data_dir=None, base_dir=None, user=None, group=None,
+                 wrapper=(), sandbox_env=True):
+        """Opt-in (defaults change nothing): `user`/`group` run the server as that
+        uid/gid with no supplementary groups (a fresh base dir is chowned to it);
+        `wrapper` is a command prefix that execs the server (e.g. NO_USERNS_WRAPPER);
+        sandbox_env=False ignores NIMBUS_SANDBOX."""
         self.extra_args = list(extra_args)
+        self.user = user
+        self.group = user if group is None and user is not None else group
+        self.wrapper = list(wrapper)
+        self.sandbox_env = sandbox_env
         self.own_base = data_dir is None
         if data_dir is None:
             self.base = tempfile.mkdtemp(prefix='nimbus-it-')
             self.data_dir = os.path.join(self.base, 'data')
             os.mkdir(self.data_dir)
+            if user is not None:
+                for d in (self.base, self.data_dir):
+                    os.chown(d, user, self.group)
         else:
             self.base = base_dir or os.path.dirname(data_dir)
             self.data_dir = data_dir
@@ -146,11 +159,15 @@ class Server:
         cmd = [binary, 'serve', '--listen', '127.0.0.1:0', '--data-dir', self.data_dir] + self.extra_args
         # NIMBUS_SANDBOX=1 / 0: run the whole suite with the sandbox on / off.
         sbx = os.environ.get('NIMBUS_SANDBOX')
-        if sbx in ('0', '1') and not any(a in ('--sandbox', '--insecure-no-sandbox') for a in self.extra_args):
+        if self.sandbox_env and sbx in ('0', '1') and \
+                not any(a in ('--sandbox', '--insecure-no-sandbox') for a in self.extra_args):
             cmd.append('--sandbox' if sbx == '1' else '--insecure-no-sandbox')
         self.cmd = cmd
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+        kw = {}
+        if self.user is not None:
+            kw = {'user': self.user, 'group': self.group, 'extra_groups': []}
+        self.proc = subprocess.Popen(self.wrapper + cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True, **kw)
         with _live_lock:
             _live_servers.append(self)
         for stream, buf, watch in ((self.proc.stdout, self._out, True), (self.proc.stderr, self._err, False)):
@@ -614,6 +631,7 @@ class ServerTestCase(unittest.TestCase):
     is started for the following tests."""
 
     server_args = ()
+    server_kwargs = {}          # more Server(...) arguments (user=, wrapper=, ...)
     server = None
     server_error = None
 
@@ -626,7 +644,7 @@ class ServerTestCase(unittest.TestCase):
         cls.server = None
         cls.server_error = None
         try:
-            cls.server = Server(cls.server_args).start()
+            cls.server = Server(cls.server_args, **cls.server_kwargs).start()
             cls.c = cls.server.client()
             cls.class_setup()
         except Exception as e:   # reported by every test's setUp
@@ -698,3 +716,52 @@ def run_cli(args, timeout=30, input=None):
     """Run `nimbus ARGS...`; returns CompletedProcess with bytes stdout/stderr."""
     return subprocess.run([nimbus_bin()] + list(args), input=input, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, timeout=timeout)
+
+
+# ---------------------------------------------------------------- no user namespaces
+
+def install_no_userns_filter():
+    """Make this process (and everything it execs) a host without user namespaces, as a
+    container under Docker's default seccomp profile: unshare/clone with CLONE_NEWUSER
+    fail with EPERM, clone3 with ENOSYS (so libc falls back to clone). Sets
+    no_new_privs. x86_64 only."""
+    import ctypes
+    import struct
+    ld, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06       # BPF_LD|W|ABS, JMP|JEQ|K, JMP|JSET|K, RET|K
+    allow, errno_ = 0x7fff0000, 0x00050000             # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO
+    eperm, enosys = 1, 38
+    prog = [
+        (ld, 0, 0, 4),                                 # seccomp_data.arch
+        (jeq, 1, 0, 0xC000003E),                       # AUDIT_ARCH_X86_64
+        (ret, 0, 0, errno_ | enosys),
+        (ld, 0, 0, 0),                                 # seccomp_data.nr
+        (jeq, 0, 1, 435),                              # clone3
+        (ret, 0, 0, errno_ | enosys),
+        (jeq, 2, 0, 272),                              # unshare -> test flags
+        (jeq, 1, 0, 56),                               # clone -> test flags
+        (ret, 0, 0, allow),
+        (ld, 0, 0, 16),                                # args[0], low 32 bits
+        (jset, 0, 1, 0x10000000),                      # CLONE_NEWUSER
+        (ret, 0, 0, errno_ | eperm),
+        (ret, 0, 0, allow),
+    ]
+    raw = b''.join(struct.pack('=HBBI', *ins) for ins in prog)
+    buf = ctypes.create_string_buffer(raw, len(raw))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_void_p)]
+    fprog = SockFprog(len(prog), ctypes.addressof(buf))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+    if libc.prctl(38, 1, None, 0, 0) != 0:                          # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), 'PR_SET_NO_NEW_PRIVS')
+    if libc.prctl(22, 2, ctypes.addressof(fprog), 0, 0) != 0:       # PR_SET_SECCOMP, FILTER
+        raise OSError(ctypes.get_errno(), 'PR_SET_SECCOMP')
+
+
+# Command prefix: `NO_USERNS_WRAPPER + [cmd, args...]` runs cmd under install_no_userns_filter().
+NO_USERNS_WRAPPER = [
+    '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable, '-B', '-c',
+    'import os, sys; sys.path.insert(0, %r)\n'
+    'from nimbus_testlib import install_no_userns_filter\n'
+    'install_no_userns_filter(); os.execvp(sys.argv[1], sys.argv[1:])' % HERE]

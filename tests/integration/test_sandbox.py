@@ -477,6 +477,95 @@ class SandboxContainmentTest(ServerTestCase):
         self.assertGreater(inst['SandboxMs'], 0)
         self.assertGreater(inst['RuntimeInitMs'], 0)
         self.assertAlmostEqual(inst['SandboxMs'] + inst['RuntimeInitMs'], inst['InitDurationMs'], delta=0.01)
+        check_phases(self, inst)
+
+
+def check_phases(t, inst):
+    """The spawner's breakdown: every phase there, none negative, the on-path ones adding up to
+    no more than the spawner's total, which is within what the daemon measured."""
+    ph = inst['SandboxPhases']
+    parts = ['CloneMs', 'CgroupMs', 'InitWaitMs', 'MountsMs', 'PrivilegesMs', 'ExecMs']
+    for k in parts + ['SpawnerMs']:
+        t.assertGreaterEqual(ph[k], 0, k)
+    t.assertGreater(ph['SpawnerMs'], 0)
+    t.assertGreater(ph['MountsMs'] + ph['PrivilegesMs'] + ph['ExecMs'], 0)
+    t.assertLessEqual(sum(ph[k] for k in parts), ph['SpawnerMs'] + 0.01)
+    t.assertLessEqual(ph['SpawnerMs'], inst['SandboxMs'] + 0.01)
+    return ph
+
+
+def instances_of(c, name):
+    st, h, raw = c.request('GET', '/nimbus/v1/functions/%s/instances' % name)
+    return json.loads(raw)['Instances']
+
+
+class SandboxPoolTest(ServerTestCase):
+    """Sandboxes made ahead of calls (--sandbox-pool, default 4): a cold start takes one, whose
+    namespaces already exist, so its clone costs the call nothing; with --sandbox-pool 0 every
+    cold start clones its own."""
+    server_args = ('--sandbox',)
+
+    @classmethod
+    def setUpClass(cls):
+        skip_unless_root()
+        super().setUpClass()
+
+    def test_cold_start_takes_a_pooled_sandbox_and_the_pool_refills(self):
+        name, _ = self.new_function(uniq('pool'), {'app.py': 'def handler(e, c):\n    return 1\n'},
+                                    runtime='python3.11', handler='app.handler')
+        # the pool fills once the spawner has been idle for a moment
+        inits = lambda: inits_of(self.server)
+        self.assertTrue(wait_for(lambda: len(inits()) >= 4, timeout=10), inits())
+        st, h, body = self.c.invoke(name, b'{}')
+        self.assertEqual(st, 200, body)
+        ph = check_phases(self, instances_of(self.c, name)[0])
+        self.assertTrue(ph['Pooled'])
+        self.assertEqual(ph['CloneMs'], 0)
+        # the one taken is replaced: 4 waiting again, plus the instance's own init
+        self.assertTrue(wait_for(lambda: len(inits()) >= 5, timeout=10), inits())
+
+
+class NoSandboxPoolTest(ServerTestCase):
+    server_args = ('--sandbox', '--sandbox-pool', '0')
+
+    @classmethod
+    def setUpClass(cls):
+        skip_unless_root()
+        super().setUpClass()
+
+    def test_without_a_pool_every_cold_start_clones(self):
+        name, _ = self.new_function(uniq('nopool'), {'app.py': 'def handler(e, c):\n    return 1\n'},
+                                    runtime='python3.11', handler='app.handler')
+        st, h, body = self.c.invoke(name, b'{}')
+        self.assertEqual(st, 200, body)
+        ph = check_phases(self, instances_of(self.c, name)[0])
+        self.assertFalse(ph['Pooled'])
+        self.assertGreater(ph['CloneMs'], 0)
+        # no init waits for a request: the only one is the instance's
+        self.assertEqual(len(inits_of(self.server)), 1)
+
+
+def comm(pid):
+    try:
+        with open('/proc/%s/comm' % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ''
+
+
+def parent_of(pid):
+    try:
+        with open('/proc/%s/stat' % pid) as f:
+            return int(f.read().rsplit(')', 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def inits_of(server):
+    """The instance inits (pooled or serving) of this server's spawner."""
+    pids = [p for p in os.listdir('/proc') if p.isdigit()]
+    spawners = {int(p) for p in pids if comm(p) == 'nimbus-spawner' and parent_of(p) == server.proc.pid}
+    return [p for p in pids if comm(p) == 'nimbus-init' and parent_of(p) in spawners]
 
 
 class StartupTest(unittest.TestCase):
