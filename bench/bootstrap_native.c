@@ -6,6 +6,9 @@
  * the steady path, one send() per request. It exists so the benchmark measures Nimbus, not the
  * runtime.
  *
+ * With ECHO_HOLD_MS=N in its environment it holds each call N ms before answering, so a burst of
+ * calls needs one instance per call (bench/burst.py's scale-out case).
+ *
  * It must never guess: anything it does not understand (a non-200 /next, a non-2xx on /response,
  * a malformed or chunked reply) is fatal — one line on stderr and exit(1), as a real runtime that
  * lost its platform would. A connection the server closed between requests is simply reopened.
@@ -281,6 +284,8 @@ int main(void)
     if (nl < 0 || (size_t)nl >= sizeof next_req)
         fatal("AWS_LAMBDA_RUNTIME_API too long");
 
+    const char *hold = getenv("ECHO_HOLD_MS");
+    long hold_ms = hold ? strtol(hold, NULL, 10) : 0;
     char *event = NULL;       /* the event body, copied out of rt.buf before the POST reuses it */
     size_t event_cap = 0;
     struct resp r;
@@ -303,6 +308,10 @@ int main(void)
         if (r.close)
             rt_disconnect();
 
+        if (hold_ms > 0) {
+            struct timespec ts = { hold_ms / 1000, (hold_ms % 1000) * 1000000L };
+            nanosleep(&ts, NULL);
+        }
         char post[768];
         int pl = snprintf(post, sizeof post,
                           "POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: %s\r\n"
