@@ -400,6 +400,13 @@ static int drop_user(daemon_t *d, err_t *err)
     if (nftw(d->cfg.data_dir, chown_cb, 16, FTW_PHYS) != 0) return err_sys(err, "chown %s", d->cfg.data_dir);
     if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
         return err_sys(err, "drop to user %s", d->cfg.user);
+    /* Its files were chowned, but the directories above them are not
+     * ours to change: say so now rather than at the first deployment. */
+    if (access(d->cfg.data_dir, R_OK | W_OK | X_OK) < 0)
+        return err_sys(err, "--user %s cannot use the data dir %s (each directory above it must be searchable "
+                       "by that user)", d->cfg.user, d->cfg.data_dir);
+    if (access(runtime_dir(), R_OK | X_OK) < 0)
+        return err_sys(err, "--user %s cannot read the runtime dir %s", d->cfg.user, runtime_dir());
     return 0;
 }
 

@@ -7,9 +7,11 @@ These run against `nimbus serve --sandbox` whatever the default is."""
 import errno
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
+import tempfile
 import threading
 import time
 import unittest
@@ -566,6 +568,77 @@ def inits_of(server):
     pids = [p for p in os.listdir('/proc') if p.isdigit()]
     spawners = {int(p) for p in pids if comm(p) == 'nimbus-spawner' and parent_of(p) == server.proc.pid}
     return [p for p in pids if comm(p) == 'nimbus-init' and parent_of(p) in spawners]
+
+
+def status_ids(pid):
+    with open('/proc/%d/status' % pid) as f:
+        text = f.read()
+    return {k: v.split()[0] for k, v in (l.split(':', 1) for l in text.splitlines() if l.startswith(('Uid', 'Gid')))}
+
+
+class DropUserTest(ServerTestCase):
+    """--user NAME: the daemon gives up root after start-up and keeps working; the spawner, forked
+    before, stays privileged and still builds every sandbox."""
+    server_args = ('--sandbox', '--user', 'nobody')
+
+    @classmethod
+    def setUpClass(cls):
+        skip_unless_root()
+        # the user must be able to reach its data dir: a base it may search (not list)
+        cls.base = tempfile.mkdtemp(prefix='nimbus-it-user-')
+        os.chmod(cls.base, 0o711)
+        cls.server_kwargs = {'data_dir': os.path.join(cls.base, 'data'), 'base_dir': cls.base}
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def test_daemon_runs_as_the_user_and_instances_are_still_sandboxed(self):
+        daemon = self.server.proc.pid
+        self.assertEqual(status_ids(daemon), {'Uid': '65534', 'Gid': '65534'})
+        spawners = [int(p) for p in os.listdir('/proc') if p.isdigit() and comm(p) == 'nimbus-spawner'
+                    and parent_of(p) == daemon]
+        self.assertEqual(len(spawners), 1)
+        self.assertEqual(status_ids(spawners[0])['Uid'], '0')
+        # its data is the user's now
+        self.assertEqual(os.stat(self.server.data_dir).st_uid, 65534)
+        name, _ = self.new_function(uniq('dropuser'), {'app.py': src('''
+            import os
+            def handler(e, c):
+                return {'uid': os.getuid(), 'init': open('/proc/1/comm').read().strip()}
+        ''')}, runtime='python3.11', handler='app.handler')
+        for _ in range(2):   # a cold start and a warm call
+            st, h, body = self.c.invoke(name, b'{}')
+            self.assertEqual(st, 200, body)
+            self.assertEqual(json.loads(body), {'uid': 993, 'init': 'nimbus-init'})
+        # ending an instance (its init is root's) goes through the spawner: nothing survives
+        st, h, doc, raw = self.c.api('DELETE', '/2015-03-31/functions/%s' % name)
+        self.assertEqual(st, 204, raw)
+        self.assertTrue(wait_for(lambda: len(inits_of(self.server)) <= 4, timeout=10), inits_of(self.server))
+
+    def assert_refused(self, args, *words):
+        from nimbus_testlib import Server
+        s = Server(['--sandbox'] + list(args))
+        with self.assertRaises(AssertionError):
+            s.start(timeout=10)
+        try:
+            err = s.stderr_text().strip().splitlines()
+            self.assertEqual(len(err), 1, err)
+            for w in words:
+                self.assertIn(w, err[0])
+            self.assertNotEqual(s.proc.poll(), 0)
+        finally:
+            s.kill()
+            s.cleanup()
+
+    def test_unknown_user_is_a_one_line_error(self):
+        self.assert_refused(['--user', 'no-such-user-nimbus'], 'no-such-user-nimbus')
+
+    def test_data_dir_the_user_cannot_reach_is_a_one_line_error(self):
+        # the default test base dir is root's, mode 0700
+        self.assert_refused(['--user', 'nobody'], '--user nobody', 'data dir')
 
 
 class StartupTest(unittest.TestCase):
