@@ -84,6 +84,40 @@ static bool try_parent(const char *base)
     return true;
 }
 
+/* v2: give the children of `dir` the controllers (memory needed, cpu and
+ * pids when there). */
+static bool v2_enable(const char *dir)
+{
+    char ctrl[640];
+    snprintf(ctrl, sizeof ctrl, "%s/cgroup.subtree_control", dir);
+    if (write_str(ctrl, "+memory") < 0) return false;
+    if (write_str(ctrl, "+cpu") == 0) g_v2_ctrl |= 4;
+    if (write_str(ctrl, "+pids") == 0) g_v2_ctrl |= 8;
+    return true;
+}
+
+/* v2's "no internal processes" rule: a group (but the root) that holds
+ * processes cannot give its children controllers. Move the processes of
+ * `dir` into a leaf beside the instances' groups, as a delegated group's
+ * owner is expected to (they are ours: the daemon, the spawner). */
+static bool v2_make_room(const char *dir)
+{
+    char leaf[600], from[640], to[640];
+    snprintf(leaf, sizeof leaf, "%s/nimbus-procs", dir);
+    if (mkdir(leaf, 0755) < 0 && errno != EEXIST) return false;
+    snprintf(from, sizeof from, "%s/cgroup.procs", dir);
+    snprintf(to, sizeof to, "%s/cgroup.procs", leaf);
+    FILE *f = fopen(from, "re");
+    if (!f) return false;
+    char line[32];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (write_str(to, line) < 0 && errno != ESRCH) { fclose(f); return false; }
+    }
+    fclose(f);
+    return true;
+}
+
 static void probe(void)
 {
     if (g_mode != CG_UNKNOWN) return;
@@ -119,18 +153,12 @@ static void probe(void)
             if (!fgets(buf, sizeof buf, f)) buf[0] = '\0';
             fclose(f);
             if (!strstr(buf, "memory")) continue;
-            snprintf(g_parent, sizeof g_parent, "%s%s", roots[i], strcmp(rel, "/") == 0 ? "" : rel);
-            /* v2: a group with processes cannot enable controllers for its
-             * children, so make a leaf-free "nimbus" subtree and enable
-             * memory in it. */
-            char sub[600], ctrl[640];
-            snprintf(sub, sizeof sub, "%s/nimbus-%d", g_parent, (int)getpid());
-            if (mkdir(sub, 0755) < 0 && errno != EEXIST) continue;
-            snprintf(ctrl, sizeof ctrl, "%s/cgroup.subtree_control", sub);
-            if (write_str(ctrl, "+memory") < 0) { rmdir(sub); continue; }
-            if (write_str(ctrl, "+cpu") == 0) g_v2_ctrl |= 4;
-            if (write_str(ctrl, "+pids") == 0) g_v2_ctrl |= 8;
-            snprintf(g_parent, sizeof g_parent, "%s", sub);
+            char own[600];
+            snprintf(own, sizeof own, "%s%s", roots[i], strcmp(rel, "/") == 0 ? "" : rel);
+            /* Instances' groups are made beside ours, in the group we were
+             * started in (delegated to us, or the root). */
+            if (!v2_enable(own) && !(v2_make_room(own) && v2_enable(own))) continue;
+            snprintf(g_parent, sizeof g_parent, "%s", own);
             g_mode = CG_V2;
             return;
         }

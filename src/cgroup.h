@@ -5,7 +5,9 @@
  * (every process of the group, however it was forked or setsid'd). The
  * sandbox adds limits through the same handle. Groups are made under the
  * daemon's own group (read from /proc/self/cgroup), so a delegated subtree
- * works. Without a usable memory controller (not root, no delegation)
+ * works; on v2 the daemon's processes move to a leaf "nimbus-procs" of that
+ * group first (v2 lets only a group without processes give its children
+ * controllers; the root is the exception). Without a usable memory controller (not root, no delegation)
  * cgroup_available() is false and callers fall back to per-process figures.
  */
 #ifndef NIMBUS_CGROUP_H
@@ -36,7 +38,8 @@ int cgroup_enter(const cgroup_t *cg, pid_t pid);
 int64_t cgroup_memory_peak(const cgroup_t *cg);
 /* Restart peak tracking from the current use (done at each call's start). */
 int cgroup_memory_peak_reset(cgroup_t *cg);
-/* SIGKILL every process in the group; returns how many were signalled. */
+/* SIGKILL every process in the group; returns how many were signalled
+ * (v2, with cgroup.kill: 1). */
 int cgroup_kill_all(const cgroup_t *cg);
 /* Kill what is left, wait briefly for the group to empty, remove it. */
 void cgroup_destroy(cgroup_t *cg);
