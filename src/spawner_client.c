@@ -30,13 +30,23 @@ typedef struct {
     void *arg;
     uint64_t t0;
     bool net_host;
+    char *msg;               /* the request while it waits to be sent (NULL once sent) */
+    size_t len;
 } pending_t;
+
+/* Requests sent and not answered yet, at most: more would fill the
+ * socket's buffer, and a daemon blocked sending while the spawner is
+ * blocked sending answers would be a deadlock. The rest wait here, in
+ * order, and go as answers come back. */
+#define MAX_INFLIGHT 32
+#define MAX_INFLIGHT_BYTES (96 * 1024)
 
 static int g_sock = -1, g_ctl = -1;
 static pid_t g_pid = -1;
 static pending_t *g_pending;
 static size_t g_npending, g_cap;
 static uint32_t g_next_tag;
+static size_t g_inflight, g_inflight_bytes;
 
 static uint64_t now_ns(void)
 {
@@ -66,15 +76,48 @@ bool spawner_supported(char *why, size_t n)
     return false;
 }
 
+/* Take entry i out, keeping the others in order (requests go FIFO). */
+static pending_t take_pending(size_t i)
+{
+    pending_t q = g_pending[i];
+    memmove(g_pending + i, g_pending + i + 1, (g_npending - i - 1) * sizeof *g_pending);
+    g_npending--;
+    if (q.msg) {
+        free(q.msg);
+        q.msg = NULL;
+    } else {
+        g_inflight--;
+        g_inflight_bytes -= q.len;
+    }
+    return q;
+}
+
 static void fail_all_pending(const char *msg)
 {
     /* Every request still out gets its answer: the spawner is gone. */
     while (g_npending) {
-        pending_t q = g_pending[--g_npending];
+        pending_t q = take_pending(g_npending - 1);
         err_t err = { 0 };
         err_set(&err, ERR_SYS, "%s", msg);
         q.done(q.arg, -1, &err);
     }
+}
+
+/* Send waiting requests while the window allows. Returns -1 with errno
+ * when a send failed (the spawner is gone). */
+static int pump(void)
+{
+    for (size_t i = 0; i < g_npending; i++) {
+        pending_t *q = &g_pending[i];
+        if (!q->msg) continue;
+        if (g_inflight && (g_inflight >= MAX_INFLIGHT || g_inflight_bytes + q->len > MAX_INFLIGHT_BYTES)) break;
+        if (sp_send(g_sock, q->msg, q->len, NULL, 0) < 0) return -1;
+        free(q->msg);
+        q->msg = NULL;
+        g_inflight++;
+        g_inflight_bytes += q->len;
+    }
+    return 0;
 }
 
 void spawner_stop(void)
@@ -132,16 +175,15 @@ int spawner_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, spawner_done_fn
     q = stpcpy(q, spec->exe) + 1;
     for (uint32_t i = 0; i < nargv; i++) q = stpcpy(q, spec->argv[i]) + 1;
     for (uint32_t i = 0; i < nenv; i++) q = stpcpy(q, spec->env[i]) + 1;
-    uint32_t tag = req->tag;
-    int rc = sp_send(g_sock, buf, len, NULL, 0);
-    int e = errno;
-    free(buf);
-    if (rc < 0) {
+    g_pending[g_npending++] = (pending_t){ .tag = req->tag, .p = p, .done = done, .arg = arg, .t0 = now_ns(),
+                                           .net_host = spec->net_host, .msg = buf, .len = len };
+    if (pump() < 0) {
+        int e = errno;
+        /* Ours is the last, still unsent: take it back; `done` is not called. */
+        take_pending(g_npending - 1);
         errno = e;
         return err_sys(err, "sandbox spawner");
     }
-    g_pending[g_npending++] = (pending_t){ .tag = tag, .p = p, .done = done, .arg = arg, .t0 = now_ns(),
-                                           .net_host = spec->net_host };
     return 0;
 }
 
@@ -200,15 +242,14 @@ void spawner_dispatch(bool wait)
             return;
         }
         size_t i = 0;
-        while (i < g_npending && g_pending[i].tag != resp.tag) i++;
+        while (i < g_npending && (g_pending[i].tag != resp.tag || g_pending[i].msg)) i++;
         if (i == g_npending) {
             /* Nobody asked (cannot happen): do not leak what it holds. */
             for (int j = 0; j < nf; j++) close(fds[j]);
             if (!resp.err) spawner_release(resp.handle);
             continue;
         }
-        pending_t q = g_pending[i];
-        g_pending[i] = g_pending[--g_npending];
+        pending_t q = take_pending(i);
         q.p->spawn_ns = now_ns() - q.t0;
         err_t err = { 0 };
         int rc = 0;
@@ -222,6 +263,10 @@ void spawner_dispatch(bool wait)
         }
         q.done(q.arg, rc, rc < 0 ? &err : NULL);
         wait = false;   /* one came: take the rest that are there, without waiting */
+        if (pump() < 0) {
+            fail_all_pending("the sandbox spawner is gone");
+            return;
+        }
     }
 }
 

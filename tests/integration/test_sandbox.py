@@ -527,6 +527,38 @@ class SandboxPoolTest(ServerTestCase):
         self.assertTrue(wait_for(lambda: len(inits()) >= 5, timeout=10), inits())
 
 
+class ManyStartsAtOnceTest(ServerTestCase):
+    """200 sandboxes asked for at once, each request carrying 4 KB of environment: more than the
+    daemon-spawner socket holds, and more fds on their way back than a process may have open.
+    The daemon must neither wedge (it once did: blocked sending requests while the spawner was
+    blocked sending answers) nor lose a start."""
+    server_args = ('--sandbox', '--max-instances', '200')
+
+    @classmethod
+    def setUpClass(cls):
+        skip_unless_root()
+        super().setUpClass()
+
+    def test_many_provisioned_instances_with_large_environments_all_start(self):
+        from nimbus_testlib import ECHO, fn_files
+        N = 200
+        env = {'BIG_%d' % i: chr(ord('a') + i) * 390 for i in range(10)}   # ~4 KB, Lambda's limit
+        name, _ = self.new_function(uniq('many'), fn_files(ECHO), env=env, memory=128)
+        st, h, doc, raw = self.c.api('POST', '/2015-03-31/functions/%s/versions' % name, {})
+        self.assertEqual(st, 201, raw)
+        path = '/2019-12-02/functions/%s/provisioned-concurrency?Qualifier=1' % name
+        st, h, doc, raw = self.c.api('PUT', path, {'ProvisionedConcurrentExecutions': N}, timeout=30)
+        self.assertEqual(st, 202, raw)
+        ready = lambda: self.c.api('GET', path, timeout=30)[2].get('Status') == 'READY'
+        self.assertTrue(wait_for(ready, timeout=120, interval=0.5), self.c.api('GET', path)[3])
+        st, h, raw = self.c.request('GET', '/nimbus/v1/functions/%s/instances' % name, timeout=30)
+        inst = json.loads(raw)['Instances']
+        self.assertEqual(sum(1 for i in inst if i['State'] == 'Ready' and i['Provisioned']), N)
+        st, h, body = self.c.request('POST', '/2015-03-31/functions/%s/invocations?Qualifier=1' % name,
+                                     b'{"k":1}', timeout=30)
+        self.assertEqual((st, body), (200, b'{"k":1}'))
+
+
 class NoSandboxPoolTest(ServerTestCase):
     server_args = ('--sandbox', '--sandbox-pool', '0')
 
