@@ -13,29 +13,13 @@ Measures, in one run:
     and the difference per instance.
 Target here: 0 -> 100 ready instances serving 100 calls in <= 1 s, 0 errors.
 """
-import base64, http.client, io, json, os, re, signal, shutil, subprocess, sys, tempfile, threading, time, zipfile
+import http.client, json, os, sys, threading, time
+
+from nimbus_bench import Served, call, create_function, rss_kb
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
 N = int(os.environ.get('BENCH_BURST', '100'))
-NIMBUS = os.path.join(BUILD, 'nimbus')
 NATIVE = os.path.join(BUILD, 'bench', 'bootstrap_native')
-
-
-def rss_kb(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return 0
-
-
-def request(port, method, path, body=None):
-    c = http.client.HTTPConnection('127.0.0.1', port, timeout=60)
-    c.request(method, path, body=body)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, data
 
 
 def burst(port, name):
@@ -71,24 +55,13 @@ HOLD_MS = 1500   # longer than the scale-out itself, so no call can wait for a b
 
 
 def deploy(port, name, env):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, 'w') as z:
-        info = zipfile.ZipInfo('bootstrap', (2024, 1, 1, 0, 0, 0))
-        info.create_system = 3
-        info.external_attr = 0o100755 << 16
-        z.writestr(info, open(NATIVE, 'rb').read())
-    st, raw = request(port, 'POST', '/2015-03-31/functions', json.dumps({
-        'FunctionName': name, 'Runtime': 'provided', 'Handler': 'x.y', 'Timeout': 30, 'MemorySize': 1769,
-        'Environment': {'Variables': env},
-        'Code': {'ZipFile': base64.b64encode(buf.getvalue()).decode()}}).encode())
-    if st != 201:
-        sys.exit('bench: deploy failed: %s %s' % (st, raw[:200]))
+    create_function(port, name, 'provided', 'x.y', {'bootstrap': (open(NATIVE, 'rb').read(), 0o755)}, env=env)
 
 
 def ready_times(port, name, t0):
     """Seconds from t0 until each instance of `name` became ready, from the daemon's own account
     (AgeMs: since its start; InitDurationMs: start to ready), sorted; and how many started."""
-    st, raw = request(port, 'GET', '/nimbus/v1/functions/%s/instances' % name)
+    st, h, raw = call(port, 'GET', '/nimbus/v1/functions/%s/instances' % name)
     now = time.perf_counter()
     inst = json.loads(raw)['Instances']
     times = sorted(now - i['AgeMs'] / 1000.0 + i['InitDurationMs'] / 1000.0 - t0
@@ -106,14 +79,8 @@ def timed_burst(port, name):
 def main():
     if not os.access(NATIVE, os.X_OK):
         sys.exit('bench: missing %s (make build)' % NATIVE)
-    tmp = tempfile.mkdtemp(prefix='nimbus-burst.')
-    srv = subprocess.Popen([NIMBUS, 'serve', '--listen', '127.0.0.1:0', '--data-dir', os.path.join(tmp, 'd'),
-                            '--max-instances', str(max(N, 100))], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    try:
-        m = re.search(r':(\d+)\s*$', srv.stdout.readline().decode())
-        if not m:
-            sys.exit('bench: nimbus serve did not start')
-        port = int(m.group(1))
+    with Served(BUILD, ['--max-instances', str(max(N, 100))], prefix='nimbus-burst.') as srv:
+        port = srv.port
         deploy(port, 'burst', {})
         deploy(port, 'hold', {'ECHO_HOLD_MS': str(HOLD_MS)})
         time.sleep(0.3)
@@ -152,13 +119,6 @@ def main():
         print(text)
         with open(os.path.join(BUILD, 'bench-burst.txt'), 'w') as f:
             f.write(text + '\n')
-    finally:
-        srv.send_signal(signal.SIGTERM)
-        try:
-            srv.wait(20)
-        except subprocess.TimeoutExpired:
-            srv.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == '__main__':

@@ -14,8 +14,9 @@ quota, as on Lambda) is deployed on a fresh `nimbus serve`:
 Prints a table and writes BUILD_DIR/bench-runtimes.txt. Exit 1 only if
 something could not be run at all.
 """
-import base64, http.client, io, json, os, re, shutil, signal, statistics, subprocess
-import sys, tempfile, time, zipfile
+import base64, os, re, statistics, subprocess, sys, time
+
+from nimbus_bench import Served, call, create_function
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,17 +49,6 @@ http.server.HTTPServer(('0.0.0.0', int(os.environ['FC_SERVER_PORT'])), H).serve_
 '''
 
 
-def zipped(files):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, 'w') as z:
-        for name, (data, mode) in files.items():
-            info = zipfile.ZipInfo(name, (2024, 1, 1, 0, 0, 0))
-            info.create_system = 3
-            info.external_attr = (0o100000 | mode) << 16
-            z.writestr(info, data)
-    return buf.getvalue()
-
-
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
@@ -74,20 +64,6 @@ def spawn_floor(argv, n):
         os.waitpid(pid, 0)
         ts.append((time.perf_counter() - t) * 1000)
     return statistics.median(ts), pct(ts, 99)
-
-
-class Api:
-    def __init__(self, port):
-        self.port = port
-
-    def call(self, method, path, body=None, headers=None):
-        c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=120)
-        data = json.dumps(body).encode() if isinstance(body, dict) else body
-        c.request(method, path, body=data, headers=headers or {})
-        r = c.getresponse()
-        out = (r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read())
-        c.close()
-        return out
 
 
 def functions(tmp):
@@ -122,16 +98,9 @@ def main():
     for f in (NIMBUS, LOADGEN):
         if not os.access(f, os.X_OK):
             sys.exit('bench: missing %s (run make build)' % f)
-    tmp = tempfile.mkdtemp(prefix='nimbus-rtbench.')
-    srv = subprocess.Popen([NIMBUS, 'serve', '--listen', '127.0.0.1:0', '--data-dir', os.path.join(tmp, 'data')],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    try:
-        line = srv.stdout.readline().decode()
-        m = re.search(r':(\d+)\s*$', line)
-        if not m:
-            sys.exit('bench: nimbus serve did not start: %r' % line)
-        port = int(m.group(1))
-        api = Api(port)
+    with Served(BUILD, prefix='nimbus-rtbench.') as srv:
+        port, tmp = srv.port, srv.tmp
+        api = lambda *a: call(port, *a)
         floors = {
             'python': spawn_floor(['/usr/bin/python3', '-S', '-c', 'pass'], COLD),
             'node': spawn_floor(['/usr/bin/node', '-e', '0'], COLD),
@@ -141,19 +110,14 @@ def main():
         rows = []
         for label, runtime, handler, files, floor in functions(tmp):
             name = re.sub(r'[^a-z0-9]+', '-', label.lower()).strip('-')[:40]
-            st, h, raw = api.call('POST', '/2015-03-31/functions', {
-                'FunctionName': name, 'Runtime': runtime, 'Handler': handler, 'Timeout': 30,
-                'MemorySize': 1769, 'Code': {'ZipFile': base64.b64encode(zipped(files)).decode()}})
-            if st != 201:
-                print('bench: deploy %s failed: %s %s' % (label, st, raw[:200]), file=sys.stderr)
-                continue
+            create_function(port, name, runtime, handler, files)
             inv = '/2015-03-31/functions/%s/invocations' % name
             colds, inits, errors = [], [], 0
             for i in range(COLD):
-                api.call('PUT', '/2015-03-31/functions/%s/configuration' % name, {'Description': 'cold %d' % i})
+                api('PUT', '/2015-03-31/functions/%s/configuration' % name, {'Description': 'cold %d' % i})
                 time.sleep(0.05)
                 t = time.perf_counter()
-                st, h, body = api.call('POST', inv, b'{"hello":"world"}', {'X-Amz-Log-Type': 'Tail'})
+                st, h, body = api('POST', inv, b'{"hello":"world"}', {'X-Amz-Log-Type': 'Tail'})
                 colds.append((time.perf_counter() - t) * 1000)
                 if st != 200 or 'x-amz-function-error' in h:
                     errors += 1
@@ -161,7 +125,7 @@ def main():
                 m = re.search(r'Init Duration: ([\d.]+) ms', tail)
                 if m:
                     inits.append(float(m.group(1)))
-            api.call('POST', inv, b'{}')
+            api('POST', inv, b'{}')
             out = subprocess.run([LOADGEN, '--url', 'http://127.0.0.1:%d%s' % (port, inv), '--connections', '1',
                                   '--duration', DUR, '--warmup', '1', '--body', '{"hello":"world"}'],
                                  capture_output=True, timeout=int(DUR) + 30).stdout.decode()
@@ -186,13 +150,6 @@ def main():
         print(text)
         with open(os.path.join(BUILD, 'bench-runtimes.txt'), 'w') as f:
             f.write(text + '\n')
-    finally:
-        srv.send_signal(signal.SIGTERM)
-        try:
-            srv.wait(15)
-        except subprocess.TimeoutExpired:
-            srv.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == '__main__':

@@ -12,58 +12,29 @@
 Needs root (the spawner). Knobs: BENCH_COLD_N (default 200), BENCH_IDLE (default 200).
 Target: sandboxed cold start p50 <= 5 ms.
 """
-import base64, http.client, io, json, os, re, shutil, signal, subprocess, sys, tempfile, time, zipfile
+import json, os, subprocess, sys, time
+
+from nimbus_bench import Served, call, create_function, rss_kb
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
 N = int(os.environ.get('BENCH_COLD_N', '200'))
 IDLE = int(os.environ.get('BENCH_IDLE', '200'))
 NATIVE = os.path.join(BUILD, 'bench', 'bootstrap_native')
 COLD = os.path.join(BUILD, 'bench', 'coldstart')
-NIMBUS = os.path.join(BUILD, 'nimbus')
-
-
-def rss_kb(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return 0
 
 
 def api(port, method, path, obj=None):
-    c = http.client.HTTPConnection('127.0.0.1', port, timeout=120)
-    c.request(method, path, body=json.dumps(obj).encode() if obj is not None else None,
-              headers={'Content-Type': 'application/json'})
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, data
+    st, h, data = call(port, method, path, obj)
+    return st, data
 
 
 def idle_rss():
-    base = tempfile.mkdtemp(prefix='nimbus-bench-sbx-')
-    p = subprocess.Popen([NIMBUS, 'serve', '--sandbox', '--listen', '127.0.0.1:0', '--data-dir',
-                          os.path.join(base, 'data'), '--max-instances', str(IDLE + 10)],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        line = p.stdout.readline().decode()
-        m = re.search(r':(\d+)\s*$', line)
-        if not m:
-            raise RuntimeError('nimbus serve did not start: %r' % line)
-        port = int(m.group(1))
+    with Served(BUILD, ['--sandbox', '--max-instances', str(IDLE + 10)], prefix='nimbus-bench-sbx-') as srv:
+        port = srv.port
         time.sleep(0.3)
-        rss0 = rss_kb(p.pid)
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, 'w') as z:
-            info = zipfile.ZipInfo('bootstrap')
-            info.external_attr = (0o100755 & 0xFFFF) << 16
-            with open(NATIVE, 'rb') as f:
-                z.writestr(info, f.read())
-        st, body = api(port, 'POST', '/2015-03-31/functions', {
-            'FunctionName': 'idle', 'Runtime': 'provided', 'Handler': 'x', 'Role': 'r', 'MemorySize': 128,
-            'Code': {'ZipFile': base64.b64encode(buf.getvalue()).decode()}})
-        if st != 201:
-            raise RuntimeError('create: %s %r' % (st, body[:200]))
+        rss0 = rss_kb(srv.pid)
+        create_function(port, 'idle', 'provided', 'x', {'bootstrap': (open(NATIVE, 'rb').read(), 0o755)},
+                        memory=128)
         st, body = api(port, 'POST', '/2015-03-31/functions/idle/versions', {})
         if st != 201:
             raise RuntimeError('publish: %s %r' % (st, body[:200]))
@@ -82,17 +53,9 @@ def idle_rss():
             time.sleep(0.2)
         st, body = api(port, 'POST', '/2015-03-31/functions/idle/invocations?Qualifier=1', {'x': 1})
         time.sleep(0.5)
-        rss1 = rss_kb(p.pid)
+        rss1 = rss_kb(srv.pid)
         sandbox_ms = sorted(i['SandboxMs'] for i in inst if 'SandboxMs' in i)
         return rss0, rss1, ready, sandbox_ms
-    finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(5)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def main():

@@ -57,6 +57,7 @@ typedef struct fc_state {
     loop_timer_t *probe_timer;
     loop_timer_t *prestop_timer;
     fc_conn_t *prestop;
+    fc_conn_t *starting;                      /* the probe's (then /initialize's) connection */
     void (*prestop_then)(router_t *, instance_t *);
 } fc_state_t;
 
@@ -339,6 +340,7 @@ static void finished(fc_conn_t *c, bool ok)
     router_t *r = fs->r;
     loop_t *l = router_daemon(r)->loop;
     bool failed_status = c->status >= 400 || strcmp(c->fc_status, "404") == 0;
+    if (fs->starting == c) fs->starting = NULL;
     switch (c->kind) {
     case REQ_PROBE:
         if (!ok) {                      /* not listening yet */
@@ -353,6 +355,7 @@ static void finished(fc_conn_t *c, bool ok)
             util_uuid4(rid);
             fc_headers(in, rid, "/initialize", h, &n, mem, to);
             conn_send(c, REQ_INIT, "POST", "/initialize", h, n, NULL, 0);
+            fs->starting = c;
             return;
         }
         became_ready(fs, c);
@@ -414,6 +417,7 @@ static void probe(loop_t *l, void *arg)
     fc_conn_t *c = conn_new(fs, &err);
     if (!c) { start_probe(fs); return; }
     c->kind = REQ_PROBE;
+    fs->starting = c;
 }
 
 int fc_instance_started(router_t *r, instance_t *in, err_t *err)
@@ -493,6 +497,8 @@ void fc_instance_gone(router_t *r, instance_t *in)
         conn_close(c);
     }
     if (fs->prestop) conn_close(fs->prestop);
+    /* A probe or /initialize still in flight holds fs: it must not outlive it. */
+    if (fs->starting) conn_close(fs->starting);
     free(fs);
     in->fc = NULL;
 }
