@@ -52,7 +52,8 @@ typedef struct {
 bool spawner_supported(char *why, size_t n);
 /* Fork the spawner. Call before any thread exists. */
 int spawner_start(const spawner_config_t *cfg, spawner_info_t *info, err_t *err);
-/* Close the sockets and wait for the spawner to end every instance and exit. */
+/* Close the sockets and wait for the spawner to end every instance and exit;
+ * spawn requests still out are dropped (their `done` is never called). */
 void spawner_stop(void);
 
 /* ---- the daemon's side, used by sandbox.c ---- */
