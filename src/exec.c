@@ -263,6 +263,27 @@ static char **read_environ(pid_t target)
     return env;
 }
 
+/* What a pre-started runtime was given (its /proc environ is what it
+ * started with), with the runtime API's address as the init adds it. */
+static char **given_environ(const instance_t *in)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < in->env_len; i++) n += in->env_block[i] == '\0';
+    char **env = calloc(n + 4, sizeof *env);
+    static char api[64], scf_host[64], scf_port[64];
+    if (!env) _exit(126);
+    size_t k = 0;
+    for (size_t i = 0; i < in->env_len && k < n; i += strlen(in->env_block + i) + 1) env[k++] = in->env_block + i;
+    const char *colon = strrchr(in->proc.api_addr, ':');
+    snprintf(api, sizeof api, "AWS_LAMBDA_RUNTIME_API=%s", in->proc.api_addr);
+    snprintf(scf_host, sizeof scf_host, "SCF_RUNTIME_API=127.0.0.1");
+    snprintf(scf_port, sizeof scf_port, "SCF_RUNTIME_API_PORT=%s", colon ? colon + 1 : "");
+    env[k++] = api;
+    env[k++] = scf_host;
+    env[k++] = scf_port;
+    return env;
+}
+
 static void child(const instance_t *in, char **argv, int out_w)
 {
     pid_t target = in->proc.pid;
@@ -272,7 +293,7 @@ static void child(const instance_t *in, char **argv, int out_w)
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     if (in->proc.cg && cgroup_enter_self(in->proc.cg) < 0) die("join the instance's cgroup");
-    char **env = read_environ(target);
+    char **env = in->proc.prestarted ? given_environ(in) : read_environ(target);
     pid_t inner = target;
     read_ids(target, NULL, NULL, &inner);
     char cwd[512] = "/";

@@ -300,6 +300,7 @@ static void release_done(loop_t *l, void *arg)
     buf_free(&in->out_line);
     buf_free(&in->err_line);
     free(in->init_error_body);
+    free(in->env_block);
     free(in->parked);
     free(in->answered);
     free(in);
@@ -653,7 +654,15 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
     snprintf(cgname, sizeof cgname, "nimbus-%s", in->id);
     sandbox_spec_t spec = { .id = cgname, .code_dir = fn->code_dir, .exe = exe, .argv = argv,
                             .env = env.items, .memory_mb = fn->cfg.memory_mb,
-                            .tmp_mb = fn->cfg.ephemeral_mb, .net_host = fn->cfg.network_host };
+                            .tmp_mb = fn->cfg.ephemeral_mb, .net_host = fn->cfg.network_host,
+                            .prestart = rt->prestart };
+    if (rt->prestart) {
+        /* `nimbus exec` gives a command the instance's environment: a
+         * pre-started runtime's /proc environ is the one it started with. */
+        buf_t b = { 0 };
+        for (size_t i = 0; i < env.n; i++) buf_append(&b, env.items[i], strlen(env.items[i]) + 1);
+        in->env_block = buf_steal(&b, &in->env_len);
+    }
     in->spawn_ns = loop_now_ns();
     in->spawning = true;
     int rc = sandbox_start(&spec, &in->proc, spawned_cb, in, err);
@@ -663,7 +672,7 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
         in->spawning = false;
         if (watch(r, in, err) < 0) rc = -1;
     }
-    if (rc < 0) { free(in->parked); free(in->answered); free(in); return NULL; }
+    if (rc < 0) { free(in->env_block); free(in->parked); free(in->answered); free(in); return NULL; }
     router_fn_ref(fn);
     list_push_back(&fn->instances, &in->fn_link);
     fn->n_instances++;
@@ -719,6 +728,7 @@ static void add_instances(cJSON *arr, const router_fn_t *f, uint64_t now)
             for (size_t k = 0; k < sizeof ph / sizeof ph[0]; k++)
                 cJSON_AddNumberToObject(b, ph[k], in->proc.phase_us[k] / 1000.0);
             cJSON_AddBoolToObject(b, "Pooled", in->proc.pooled);
+            cJSON_AddBoolToObject(b, "Prestarted", in->proc.prestarted);
         }
         cJSON_AddItemToArray(arr, e);
     }

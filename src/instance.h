@@ -66,6 +66,9 @@ struct instance {
     loop_timer_t *keepalive_timer; /* armed while wholly idle: reclaim at expiry */
     bool exited;               /* its first process is gone; being released */
     bool spawning;             /* its sandbox is being built (no process, no fds yet) */
+    char *env_block;           /* the environment it was given, NUL-separated (runtimes that
+                                  may be pre-started only: their /proc environ is not it) */
+    size_t env_len;
     void *fc;                  /* provided.fc: the daemon's HTTP client side */
     int fc_port;               /* provided.fc: where its server listens */
     list_node_t fn_link;       /* in fn->instances */

@@ -30,7 +30,8 @@ static void serve_usage(FILE *f)
             "Isolation (the default, --sandbox): every instance runs in its own namespaces\n"
             "with cgroup limits, seccomp and no privileges. As root, or rootless in user\n"
             "namespaces (cgroup limits then only where the user may create groups).\n"
-            "--sandbox-pool N: sandboxes made ahead of calls, kept ready (default 4, 0 none).\n"
+            "--sandbox-pool N: sandboxes made ahead of calls, kept ready (default 4, 0 none;\n"
+            "python and node also get one with the interpreter started).\n"
             "--insecure-no-sandbox runs them as plain processes, and says so in every\n"
             "REPORT. --user NAME: the daemon drops to NAME after start-up (the sandbox's\n"
             "spawner stays privileged).\n");

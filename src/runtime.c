@@ -11,18 +11,18 @@
 #include "sandbox.h"
 
 static const runtime_t RUNTIMES[] = {
-    { "provided", RUNTIME_API_LAMBDA, NULL, NULL, NULL },
-    { "provided.al2", RUNTIME_API_LAMBDA, NULL, NULL, NULL },
-    { "provided.al2023", RUNTIME_API_LAMBDA, NULL, NULL, NULL },
-    { "provided.scf", RUNTIME_API_SCF, NULL, NULL, NULL },
-    { "provided.fc", RUNTIME_API_FC, NULL, NULL, NULL },
+    { "provided", RUNTIME_API_LAMBDA, NULL, NULL, NULL, false },
+    { "provided.al2", RUNTIME_API_LAMBDA, NULL, NULL, NULL, false },
+    { "provided.al2023", RUNTIME_API_LAMBDA, NULL, NULL, NULL, false },
+    { "provided.scf", RUNTIME_API_SCF, NULL, NULL, NULL, false },
+    { "provided.fc", RUNTIME_API_FC, NULL, NULL, NULL, false },
     /* -S: no site-packages scan at start (saves ~4 ms); the bootstrap adds
      * the task root and Debian's dist-packages itself. */
-    { "python3.11", RUNTIME_API_LAMBDA, "/usr/bin/python3", "python/bootstrap.py", "AWS_Lambda_python3.11" },
-    { "python3", RUNTIME_API_LAMBDA, "/usr/bin/python3", "python/bootstrap.py", "AWS_Lambda_python3.11" },
-    { "nodejs20.x", RUNTIME_API_LAMBDA, "/usr/bin/node", "node/bootstrap.js", "AWS_Lambda_nodejs20.x" },
-    { "nodejs", RUNTIME_API_LAMBDA, "/usr/bin/node", "node/bootstrap.js", "AWS_Lambda_nodejs20.x" },
-    { "bash", RUNTIME_API_LAMBDA, "/bin/bash", "bash/bootstrap.sh", "AWS_Lambda_bash" },
+    { "python3.11", RUNTIME_API_LAMBDA, "/usr/bin/python3", "python/bootstrap.py", "AWS_Lambda_python3.11", true },
+    { "python3", RUNTIME_API_LAMBDA, "/usr/bin/python3", "python/bootstrap.py", "AWS_Lambda_python3.11", true },
+    { "nodejs20.x", RUNTIME_API_LAMBDA, "/usr/bin/node", "node/bootstrap.js", "AWS_Lambda_nodejs20.x", true },
+    { "nodejs", RUNTIME_API_LAMBDA, "/usr/bin/node", "node/bootstrap.js", "AWS_Lambda_nodejs20.x", true },
+    { "bash", RUNTIME_API_LAMBDA, "/bin/bash", "bash/bootstrap.sh", "AWS_Lambda_bash", false },
 };
 
 static char g_dir[PATH_MAX];

@@ -29,6 +29,9 @@ typedef struct runtime {
     const char *bootstrap;     /* relative to the runtime dir, or NULL: the
                                   function's own <code>/bootstrap */
     const char *exec_env;      /* AWS_EXECUTION_ENV value, or NULL (provided) */
+    bool prestart;             /* may start before its call is known (the spawner keeps one
+                                  waiting): its bootstrap reads the environment from fd 3
+                                  when _NIMBUS_PRESTART_FD is set */
 } runtime_t;
 
 /* The runtime of that name, or NULL. */

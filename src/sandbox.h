@@ -39,6 +39,7 @@ typedef struct {
     int memory_mb;           /* function memory (for limits) */
     int tmp_mb;              /* size of /tmp (EphemeralStorage), 0 = 512 */
     bool net_host;           /* Network "host": no network namespace of its own */
+    bool prestart;           /* the runtime may be one started ahead (runtime_t.prestart) */
 } sandbox_spec_t;
 
 typedef struct {
@@ -61,6 +62,7 @@ typedef struct {
     unsigned limits;         /* cgroup_limits_applied() bits */
     uint64_t spawn_ns;       /* from the request to the sandbox ready (runtime started) */
     bool pooled;             /* a pre-made init took it (namespaces made ahead) */
+    bool prestarted;         /* and its runtime was already started */
     /* The spawner's breakdown, microseconds, on the request's own path:
      * clone (0 when pooled), cgroup, waiting for the init, mounts,
      * privileges + seccomp, exec, the spawner's total. */

@@ -41,6 +41,7 @@
 
 #define INIT_WAIT_MS 10000
 #define POOL_MAX 64
+#define PRESTART_KINDS 8     /* runtimes kept pre-started, one init each */
 #define POOL_IDLE_MS 2
 
 static uint64_t now_ns(void)
@@ -70,12 +71,22 @@ typedef struct {
     /* serving: */
     uint32_t tag;
     int slot;
-    bool pooled;
+    bool pooled, prestarted;
     uint64_t t0, t_cg, t_fwd, deadline;
     char exe[256], code_dir[512];
     uint32_t limits;
     int64_t memory_limit;
 } init_t;
+
+/* A runtime command to keep one init pre-started for (python, node), once
+ * a request has asked for it. */
+typedef struct {
+    char key[1024];          /* exe, then argv, separated by \x1f */
+    char *exe;
+    char **argv;
+    init_t *ready;
+    int failures;
+} prekind_t;
 
 static struct {
     spawner_config_t cfg;
@@ -90,6 +101,8 @@ static struct {
     unsigned cg_seq;         /* cgroups made */
     init_t *pool[POOL_MAX];
     int npool, pool_failures;
+    prekind_t pre[PRESTART_KINDS];
+    int npre;
     init_t **busy;           /* inits serving a request */
     size_t nbusy, cap_busy;
 } S;
@@ -147,7 +160,7 @@ static void init_discard(init_t *in)
     init_close(in);
 }
 
-static init_t *init_clone(bool own_net)
+static init_t *init_clone(bool own_net, const prekind_t *pk)
 {
     init_t *in = calloc(1, sizeof *in);
     if (!in) return NULL;
@@ -187,7 +200,11 @@ static init_t *init_clone(bool own_net)
     /* A fork (no CLONE_VM): the init keeps running after the runtime's
      * exec, so it must not share the spawner's memory. */
     long pid = syscall(SYS_clone, flags, NULL, &in->pidfd, NULL, 0);
-    if (pid == 0) spawner_init_main(&S.env, in->cg, out[1], status[1], sync[1], own_net);
+    if (pid == 0) {
+        spawner_prestart_t pre = { pk ? pk->exe : NULL, pk ? pk->argv : NULL };
+        spawner_init_main(&S.env, in->cg, out[1], status[1], sync[1], own_net, pk ? &pre : NULL,
+                          100 + S.seq % 30000);
+    }
     int e = errno;
     close(out[1]);
     close(status[1]);
@@ -201,6 +218,7 @@ static init_t *init_clone(bool own_net)
         errno = e;
         return NULL;
     }
+    S.seq++;
     in->t_cloned = now_ns();
     in->pid = (pid_t)pid;
     in->sync = sync[0];
@@ -211,7 +229,7 @@ static init_t *init_clone(bool own_net)
 
 static void pool_refill(void)
 {
-    init_t *in = init_clone(true);
+    init_t *in = init_clone(true, NULL);
     if (!in) { S.pool_failures++; return; }
     S.pool[S.npool++] = in;
 }
@@ -231,6 +249,54 @@ static bool pool_wanted(void)
     /* Only while no spawn is in flight: making one competes with the
      * inits' own mounts (the kernel's mount lock) and delays answers. */
     return S.nbusy == 0 && S.npool < S.cfg.pool && S.npool < POOL_MAX && S.pool_failures < 3;
+}
+
+/* ---- pre-started runtimes ---- */
+
+/* The kind of a request that allows a pre-started runtime (made when
+ * `create`), or NULL. */
+static prekind_t *prekind_for(const sp_req_t *req, size_t len, bool create)
+{
+    if (!(req->flags & SPF_PRESTART) || (req->flags & SPF_NET_HOST) || S.env.rootless || S.cfg.pool <= 0)
+        return NULL;
+    char key[1024];
+    size_t k = 0;
+    const char *q = (const char *)(req + 1), *end = (const char *)req + len;
+    for (uint32_t i = 0; i <= req->nargv && q < end; i++) {
+        int w = snprintf(key + k, sizeof key - k, "%s%s", i ? "\x1f" : "", q);
+        if (w < 0 || (size_t)w >= sizeof key - k) return NULL;
+        k += (size_t)w;
+        q += strlen(q) + 1;
+    }
+    for (int i = 0; i < S.npre; i++)
+        if (strcmp(S.pre[i].key, key) == 0) return &S.pre[i];
+    if (!create || S.npre == PRESTART_KINDS) return NULL;
+    prekind_t *pk = &S.pre[S.npre];
+    memset(pk, 0, sizeof *pk);
+    snprintf(pk->key, sizeof pk->key, "%s", key);
+    pk->argv = calloc(req->nargv + 1, sizeof *pk->argv);
+    q = (const char *)(req + 1);
+    pk->exe = strdup(q);
+    for (uint32_t i = 0; pk->argv && i < req->nargv; i++) {
+        q += strlen(q) + 1;
+        pk->argv[i] = strdup(q);
+    }
+    if (!pk->exe || !pk->argv) return NULL;
+    S.npre++;
+    return pk;
+}
+
+static prekind_t *prestart_wanted(void)
+{
+    if (S.nbusy) return NULL;
+    for (int i = 0; i < S.npre; i++)
+        if (!S.pre[i].ready && S.pre[i].failures < 3) return &S.pre[i];
+    return NULL;
+}
+
+static void prestart_refill(prekind_t *pk)
+{
+    if (!(pk->ready = init_clone(true, pk))) pk->failures++;
 }
 
 /* ---- answers ---- */
@@ -291,7 +357,8 @@ static void spawn_finish(size_t i, int fail)
         return;
     }
     sp_resp_t resp = { .tag = in->tag, .api_port = r.port, .limits = in->limits,
-                       .memory_limit = in->memory_limit, .pooled = in->pooled };
+                       .memory_limit = in->memory_limit, .pooled = in->pooled,
+                       .prestarted = in->prestarted };
     /* The runtime's pid on the host (the init's only child): what
      * diagnostics and `nimbus exec` look at. Signals go to the init. */
     resp.pid = (int32_t)in->pid;
@@ -356,10 +423,14 @@ static void do_spawn(sp_req_t *req, size_t len)
     if (si < 0) { answer_err(req->tag, ENOMEM, "sandbox: too many instances"); return; }
     bool own_net = !(req->flags & SPF_NET_HOST);
     init_t *in = NULL;
-    bool pooled = own_net && S.npool > 0;
-    if (pooled) in = S.pool[--S.npool];
-    else if (!(in = init_clone(own_net))) { answer_err(req->tag, errno, "sandbox: clone: %s", strerror(errno)); return; }
+    prekind_t *pk = prekind_for(req, len, true);
+    bool prestarted = pk && pk->ready;
+    bool pooled = prestarted || (own_net && S.npool > 0);
+    if (prestarted) { in = pk->ready; pk->ready = NULL; }
+    else if (pooled) in = S.pool[--S.npool];
+    else if (!(in = init_clone(own_net, NULL))) { answer_err(req->tag, errno, "sandbox: clone: %s", strerror(errno)); return; }
     in->pooled = pooled;
+    in->prestarted = prestarted;
     in->t0 = t0;
     in->tag = req->tag;
     in->slot = si;
@@ -388,7 +459,6 @@ static void do_spawn(sp_req_t *req, size_t len)
     s->pidfd = in->pidfd;
     s->netns = -1;
     s->cg = cg;
-    req->runtime_pid = 100 + S.seq++ % 30000;
     in->t_fwd = now_ns();
     in->deadline = in->t_fwd + (uint64_t)INIT_WAIT_MS * 1000000u;
     S.busy[S.nbusy++] = in;
@@ -470,6 +540,8 @@ static void reap_and_collect(void)
 static void shutdown_all(void)
 {
     while (S.npool) init_discard(S.pool[--S.npool]);
+    for (int i = 0; i < S.npre; i++)
+        if (S.pre[i].ready) init_discard(S.pre[i].ready);
     while (S.nbusy) {
         init_t *in = S.busy[--S.nbusy];
         in->pidfd = -1;   /* the slot's */
@@ -518,7 +590,7 @@ __attribute__((noreturn)) static void spawner_main(void)
     size_t cap = 0;
     if (!buf || sfd < 0) _exit(1);
     for (;;) {
-        size_t need = 3 + S.nbusy + (size_t)S.npool;
+        size_t need = 3 + S.nbusy + (size_t)S.npool + (size_t)S.npre;
         if (need > cap) {
             cap = need * 2;
             pf = realloc(pf, cap * sizeof *pf);
@@ -530,6 +602,10 @@ __attribute__((noreturn)) static void spawner_main(void)
         size_t nb = S.nbusy;
         for (size_t i = 0; i < nb; i++) pf[3 + i] = (struct pollfd){ .fd = S.busy[i]->sync, .events = POLLIN };
         for (int i = 0; i < S.npool; i++) pf[3 + nb + (size_t)i] = (struct pollfd){ .fd = S.pool[i]->sync, .events = POLLIN };
+        /* Pre-started inits (one per kind, -1 when none: poll skips it). */
+        size_t pre0 = 3 + nb + (size_t)S.npool;
+        for (int i = 0; i < S.npre; i++)
+            pf[pre0 + (size_t)i] = (struct pollfd){ .fd = S.pre[i].ready ? S.pre[i].ready->sync : -1, .events = POLLIN };
         int timeout = -1;
         uint64_t now = now_ns();
         for (size_t i = 0; i < nb; i++) {
@@ -540,10 +616,14 @@ __attribute__((noreturn)) static void spawner_main(void)
         /* Refill once idle for a moment: an answer just sent wakes the
          * daemon, which the scheduler may put on this CPU; a clone right
          * away would keep it waiting (measured: 1-2 ms per cold start). */
-        if (pool_wanted() && (timeout < 0 || timeout > POOL_IDLE_MS)) timeout = POOL_IDLE_MS;
+        if ((pool_wanted() || prestart_wanted()) && (timeout < 0 || timeout > POOL_IDLE_MS)) timeout = POOL_IDLE_MS;
         int n = poll(pf, need, timeout);
         if (n < 0 && errno != EINTR) break;
-        if (n == 0 && pool_wanted()) pool_refill();   /* nothing waiting: make an init ahead of time */
+        if (n == 0) {   /* nothing waiting: make an init ahead of time */
+            prekind_t *pk;
+            if (pool_wanted()) pool_refill();
+            else if ((pk = prestart_wanted())) prestart_refill(pk);
+        }
         if (n <= 0) { reap_and_collect(); now = now_ns(); }
         if (pf[2].revents) {
             struct signalfd_siginfo si;
@@ -560,6 +640,15 @@ __attribute__((noreturn)) static void spawner_main(void)
         for (int i = S.npool; i-- > 0;) {
             size_t k = 3 + nb + (size_t)i;
             if (k < need && pf[k].revents && i < S.npool && S.pool[i]->sync == pf[k].fd) pool_drop(i);
+        }
+        /* A pre-started init that spoke before its request failed (or its runtime did). */
+        for (int i = 0; i < S.npre; i++) {
+            size_t k = pre0 + (size_t)i;
+            if (pf[k].fd >= 0 && pf[k].revents && S.pre[i].ready && S.pre[i].ready->sync == pf[k].fd) {
+                init_discard(S.pre[i].ready);
+                S.pre[i].ready = NULL;
+                S.pre[i].failures++;
+            }
         }
         if ((pf[1].revents & (POLLIN | POLLHUP | POLLERR)) && !serve_socket(S.ctl, buf)) break;
         if ((pf[0].revents & (POLLIN | POLLHUP | POLLERR)) && !serve_socket(S.sock, buf)) break;
@@ -581,6 +670,7 @@ static int spawner_setup(const spawner_config_t *cfg, bool *rootless, err_t *err
     S.cfg.data_dir = S.data_dir;
     S.cfg.runtime_dir = S.runtime_dir;
     S.env.uid = cfg->uid;
+    snprintf(S.env.code_root, sizeof S.env.code_root, "%s", S.code_root);
     S.env.gid = cfg->gid;
     S.env.rootless = geteuid() != 0;
     *rootless = S.env.rootless;

@@ -15,7 +15,9 @@
  * builds several at once (each instance's init does its own mounts while
  * the spawner serves the next request). The spawner keeps a few inits made
  * ahead of requests (`pool`): their namespaces, loopback and runtime-API
- * socket exist before a call needs them. A socket in an instance's network
+ * socket exist before a call needs them; for runtimes that allow it
+ * (spawn requests with `prestart`), one per runtime command has the runtime
+ * itself started and waiting for its environment. A socket in an instance's network
  * namespace is asked for by one thread at a time (the loop thread);
  * one-way requests (signal, release) may come from any thread. The spawner
  * ends every instance and exits when the daemon's end of the sockets close.

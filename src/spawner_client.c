@@ -169,7 +169,7 @@ int spawner_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, spawner_done_fn
     req->tag = ++g_next_tag;
     req->memory_mb = (uint32_t)spec->memory_mb;
     req->tmp_mb = (uint32_t)(spec->tmp_mb > 0 ? spec->tmp_mb : 512);
-    req->flags = spec->net_host ? SPF_NET_HOST : 0;
+    req->flags = (spec->net_host ? SPF_NET_HOST : 0) | (spec->prestart ? SPF_PRESTART : 0);
     req->nargv = nargv;
     req->nenv = nenv;
     snprintf(req->code_dir, sizeof req->code_dir, "%s", spec->code_dir);
@@ -208,6 +208,7 @@ static int take_answer(const sp_resp_t *resp, const int *fds, int nf, const pend
     p->memory_limit = resp->memory_limit;
     p->limits = resp->limits;
     p->pooled = resp->pooled != 0;
+    p->prestarted = resp->prestarted != 0;
     memcpy(p->phase_us, resp->phase_us, sizeof p->phase_us);
     p->cg = resp->cgdirs[0][0] ? cgroup_attach(resp->cgdirs) : NULL;
     snprintf(p->api_addr, sizeof p->api_addr, "127.0.0.1:%u", resp->api_port);

@@ -215,8 +215,10 @@ int spawner_build_root(const char *runtime_dir, uid_t sandbox_uid, err_t *err)
     }
     if (mount("nimbus-root", ROOT_DIR, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
         return err_sys(err, "spawner: tmpfs root");
+    /* .code: where a pre-started init sees the code store until its
+     * request names the code (then it is unmounted). */
     static const char *const dirs[] = { "usr", "etc", "dev", "proc", "tmp", "var", "var/task", "var/runtime",
-                                        "opt", "root" };
+                                        "opt", "root", ".code" };
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", ROOT_DIR, dirs[i]);
         if (mkdir(p, 0755) < 0) return err_sys(err, "mkdir %s", p);
@@ -262,6 +264,8 @@ typedef struct {
     const char *exe;
     char *const *argv, *const *envp;
     int out_w, devnull;
+    int cfg_r;                       /* pre-started: where its configuration will come (as fd 3) */
+    const spawner_env_t *env;
 } exec_args_t;
 
 static int runtime_main(void *arg)
@@ -275,10 +279,62 @@ static int runtime_main(void *arg)
     dup2(a->devnull, 0);
     dup2(a->out_w, 1);
     dup2(a->out_w, 2);
+    if (a->cfg_r >= 0) {
+        /* Pre-started, the init keeps its privileges for the request's
+         * mounts: the runtime gives up its own here (raw calls: this is a
+         * vfork child; they change this task's credentials only). */
+        gid_t g = a->env->gid;
+        if (dup2(a->cfg_r, 3) < 0 || syscall(SYS_setgroups, 1, &g) < 0 || syscall(SYS_setresgid, g, g, g) < 0 ||
+            syscall(SYS_setresuid, a->env->uid, a->env->uid, a->env->uid) < 0 ||
+            prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
+            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || seccomp_filter_install(&a->env->filter) < 0 ||
+            chdir("/var/task") < 0)
+            goto fail;
+    }
     /* Every other fd is O_CLOEXEC. */
     execve(a->exe, a->argv, a->envp);
+fail:
     g_exec_errno = errno;
     _exit(127);
+}
+
+/* Start the runtime (vfork+exec); its pid, or -1 with errno. */
+static pid_t start_runtime(exec_args_t *ea)
+{
+    struct sigaction sa = { .sa_handler = forward_term };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    g_exec_errno = 0;
+    pid_t pid = clone(runtime_main, g_init_stack + sizeof g_init_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, ea);
+    if (pid < 0) return -1;
+    if (g_exec_errno) {
+        errno = g_exec_errno;
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    g_runtime_pid = pid;
+    return pid;
+}
+
+static void set_rlimits(void)
+{
+    struct rlimit core = { 0, 0 };
+    setrlimit(RLIMIT_CORE, &core);
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && (nofile.rlim_max > 1024 || nofile.rlim_cur > 1024)) {
+        nofile.rlim_cur = nofile.rlim_max = 1024;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+}
+
+/* pivot_root with new and old root the same directory, then detach the
+ * old one stacked beneath: no host mount remains in the namespace. */
+static int enter_root(void)
+{
+    if (chdir(ROOT_DIR) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
+        chdir("/") < 0)
+        return -1;
+    return 0;
 }
 
 static int lo_up(void)
@@ -400,8 +456,61 @@ static const char *unpack(char *buf, size_t len, char ***argv, char ***envp)
     return ptrs[0];
 }
 
+/* The environment a pre-started runtime runs with until its request:
+ * nothing about any function. */
+static char *const PRESTART_ENV[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin", "LANG=en_US.UTF-8", "TZ=:UTC",
+                                      "LAMBDA_TASK_ROOT=/var/task", "LAMBDA_RUNTIME_DIR=/var/runtime",
+                                      "_NIMBUS_PRESTART_FD=3", NULL };
+
+/* Pre-started: the root entered before the request, with the code store
+ * in view at /.code, and the runtime started, waiting on `*cfg_w`. */
+static pid_t prestart(const spawner_env_t *env, const spawner_prestart_t *pre, int out_w, int devnull, int *cfg_w)
+{
+    int cfg[2];
+    if (bind_ro(env->code_root, ROOT_DIR "/.code", MS_NODEV) < 0 || enter_root() < 0 ||
+        pipe2(cfg, O_CLOEXEC) < 0)
+        return -1;
+    exec_args_t ea = { .exe = pre->exe, .argv = pre->argv, .envp = PRESTART_ENV, .out_w = out_w,
+                       .devnull = devnull, .cfg_r = cfg[0], .env = env };
+    pid_t pid = start_runtime(&ea);
+    close(cfg[0]);
+    *cfg_w = cfg[1];
+    return pid;
+}
+
+/* The runtime's pid inside: the spawner's sequence, not always 2, so pids
+ * in logs and in the function's own output tell instances apart. */
+static void set_next_pid(unsigned pid)
+{
+    int lp = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+    if (lp < 0) return;
+    char num[16];
+    int n = snprintf(num, sizeof num, "%u", pid - 1);
+    ssize_t wr = write(lp, num, (size_t)n);
+    (void)wr;
+    close(lp);
+}
+
+/* Its configuration, NUL-separated (what the runtime reads from fd 3). */
+static int send_env(int fd, char *const *envp)
+{
+    for (size_t i = 0; envp[i]; i++) {
+        const char *q = envp[i];
+        size_t left = strlen(q) + 1;
+        while (left) {
+            ssize_t w = write(fd, q, left);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) return -1;
+            q += w;
+            left -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
 __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const cgroup_t *cg, int out_w,
-                                                 int status_w, int sync, bool own_net)
+                                                 int status_w, int sync, bool own_net,
+                                                 const spawner_prestart_t *pre, unsigned runtime_pid)
 {
     init_state_t st = { .sync = sync, .r = { .t_run = now_ns() } };
     sp_ready_t *r = &st.r;
@@ -415,6 +524,8 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
 
     /* ---- what needs no request ---- */
     if (cg && cgroup_enter_self(cg) < 0) init_fail(&st, 1);
+    /* Its cgroup namespace starts at its own group. */
+    unshare(CLONE_NEWCGROUP);
     if (own_net && lo_up() < 0) init_fail(&st, 2);
     int api = api_socket(own_net, &r->port);
     if (api < 0) init_fail(&st, 3);
@@ -426,6 +537,12 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
      * rootless: the runtime's nested user namespace starts with a full one,
      * so it is dropped there, after that namespace is made. */
     if (!env->rootless && drop_bounding_set(env) < 0) init_fail(&st, 10);
+    set_rlimits();
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int cfg_w = -1;
+    pid_t pid = -1;
+    if (pre) set_next_pid(runtime_pid);
+    if (pre && (pid = prestart(env, pre, out_w, devnull, &cfg_w)) < 0) init_fail(&st, ST_EXEC);
     r->t_prepared = now_ns();
 
     /* ---- the request ---- */
@@ -438,19 +555,24 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     char **argv = NULL, **envp = NULL;
     const char *exe = unpack(buf, (size_t)k, &argv, &envp);
     if (!exe) { errno = EINVAL; init_fail(&st, 5); }
-    /* Its cgroup namespace starts at its own group (the spawner moved it
-     * there before sending the request). */
-    unshare(CLONE_NEWCGROUP);
 
     /* ---- the root ---- */
-    if (bind_ro(req->code_dir, ROOT_DIR "/var/task", MS_NODEV) < 0) init_fail(&st, 6);
     snprintf(p, sizeof p, "size=%um,mode=1777", req->tmp_mb ? req->tmp_mb : 512);
-    if (mount("tmpfs", ROOT_DIR "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, p) < 0) init_fail(&st, 7);
-    /* pivot_root with new and old root the same directory, then detach the
-     * old one stacked beneath: no host mount remains in the namespace. */
-    if (chdir(ROOT_DIR) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
-        chdir("/") < 0)
-        init_fail(&st, 8);
+    if (pre) {
+        /* Already inside: the request's code from the store, then the store
+         * out of view for good. */
+        size_t n = strlen(env->code_root);
+        char src[700];
+        if (strncmp(req->code_dir, env->code_root, n) != 0) { errno = EACCES; init_fail(&st, 6); }
+        snprintf(src, sizeof src, "/.code%s", req->code_dir + n);
+        if (bind_ro(src, "/var/task", MS_NODEV) < 0) init_fail(&st, 6);
+        if (umount2("/.code", MNT_DETACH) < 0) init_fail(&st, 6);
+        if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, p) < 0) init_fail(&st, 7);
+    } else {
+        if (bind_ro(req->code_dir, ROOT_DIR "/var/task", MS_NODEV) < 0) init_fail(&st, 6);
+        if (mount("tmpfs", ROOT_DIR "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, p) < 0) init_fail(&st, 7);
+        if (enter_root() < 0) init_fail(&st, 8);
+    }
     r->t_mounts = now_ns();
 
     /* The runtime API's address, under Lambda's name and SCF's two. */
@@ -463,25 +585,9 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     envp[ne + 1] = scf_host;
     envp[ne + 2] = scf_port;
     envp[ne + 3] = NULL;
-    /* The runtime's pid inside: the spawner's sequence, not always 2, so
-     * pids in logs and in the function's own output tell instances apart. */
-    int lp = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
-    if (lp >= 0) {
-        char num[16];
-        int n = snprintf(num, sizeof num, "%u", req->runtime_pid - 1);
-        ssize_t wr = write(lp, num, (size_t)n);
-        (void)wr;
-        close(lp);
-    }
+    if (!pre) set_next_pid(runtime_pid);
 
     /* ---- privileges ---- */
-    struct rlimit core = { 0, 0 };
-    setrlimit(RLIMIT_CORE, &core);
-    struct rlimit nofile;
-    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && (nofile.rlim_max > 1024 || nofile.rlim_cur > 1024)) {
-        nofile.rlim_cur = nofile.rlim_max = 1024;
-        setrlimit(RLIMIT_NOFILE, &nofile);
-    }
     if (drop_privileges(env) < 0) init_fail(&st, env->rootless ? 9 : 10);
     /* Die with the spawner (set after the credential change, which clears it). */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -490,19 +596,16 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     r->t_priv = now_ns();
 
     /* ---- the runtime ---- */
-    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    struct sigaction sa = { .sa_handler = forward_term };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    exec_args_t ea = { .exe = exe, .argv = argv, .envp = envp, .out_w = out_w, .devnull = devnull };
-    pid_t pid = clone(runtime_main, g_init_stack + sizeof g_init_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &ea);
-    if (pid < 0) init_fail(&st, ST_EXEC);
-    if (g_exec_errno) {
-        errno = g_exec_errno;
-        waitpid(pid, NULL, 0);
-        init_fail(&st, ST_EXEC);
+    if (pre) {
+        /* It waits for its configuration: give it, and check it is still there. */
+        int ws;
+        if (send_env(cfg_w, envp) < 0 || waitpid(pid, &ws, WNOHANG) != 0) { errno = ESRCH; init_fail(&st, ST_EXEC); }
+        close(cfg_w);
+    } else {
+        exec_args_t ea = { .exe = exe, .argv = argv, .envp = envp, .out_w = out_w, .devnull = devnull, .cfg_r = -1,
+                           .env = env };
+        if ((pid = start_runtime(&ea)) < 0) init_fail(&st, ST_EXEC);
     }
-    g_runtime_pid = pid;
     r->t_exec = now_ns();
     sp_send(sync, r, sizeof *r, &api, 1);
     close(api);

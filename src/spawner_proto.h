@@ -35,12 +35,12 @@ typedef struct {
     uint32_t handle;
     int32_t sig;
     uint32_t memory_mb, tmp_mb, flags, nargv, nenv;
-    uint32_t runtime_pid;    /* set by the spawner for the init: the runtime's pid inside */
     char code_dir[512];
     /* then: exe\0, argv[0..nargv)\0..., env[0..nenv)\0... */
 } sp_req_t;
 
 #define SPF_NET_HOST 1u
+#define SPF_PRESTART 2u      /* the runtime may be started ahead (its exe and argv name nothing of the function) */
 
 enum { FD_PIDFD, FD_OUT, FD_STATUS, FD_API, FD_PEAK, FD_OOM, FD_N };
 
@@ -58,6 +58,7 @@ typedef struct {
     uint32_t fdmask;         /* which FD_* follow, in order */
     uint32_t limits;
     uint32_t pooled;         /* 1: a pre-made init took the request */
+    uint32_t prestarted;     /* 1: and its runtime was already running */
     int64_t memory_limit;
     uint32_t phase_us[PH_N];
     char cgdirs[3][256];      /* its cgroup, for `nimbus exec` to join */
@@ -84,6 +85,7 @@ void spawner_client_attach(int spawn_sock, int ctl_sock, pid_t pid);
 /* What every init shares, set up once by the spawner at start. */
 typedef struct {
     bool rootless;           /* in a user namespace of its own: the runtime gets a nested one */
+    char code_root[600];     /* <data>/code: what a pre-started init sees at /.code */
     uid_t uid;               /* the sandbox user (rootless: the id inside) */
     gid_t gid;
     int cap_last;
@@ -100,11 +102,21 @@ void spawner_unmount_root(void);
 const char *spawner_stage_name(int stage);
 enum { ST_EXEC = 12 };
 
+/* A runtime to start before its request (python, node: their command
+ * names nothing of the function). */
+typedef struct {
+    const char *exe;
+    char *const *argv;
+} spawner_prestart_t;
+
 /* The instance's first process, in its new namespaces (a fork of the
  * spawner): prepares what needs no request (joining `cg`, loopback, the
- * runtime-API socket, /proc), waits on `sync` for the request, builds the rest and starts the
- * runtime; reports on `sync`; then reaps until the runtime ends. */
+ * runtime-API socket, /proc; with `pre`, the root and the runtime too),
+ * waits on `sync` for the request, builds the rest and starts (or
+ * configures) the runtime; reports on `sync`; then reaps until the runtime
+ * ends. */
 __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const cgroup_t *cg, int out_w,
-                                                 int status_w, int sync, bool own_net);
+                                                 int status_w, int sync, bool own_net,
+                                                 const spawner_prestart_t *pre, unsigned runtime_pid);
 
 #endif
