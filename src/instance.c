@@ -364,13 +364,10 @@ static void instance_exited(router_t *r, instance_t *in)
         invoke_fail(r, c, etype, "%s", why);
     }
     fc_instance_gone(r, in);
-    if (was_starting && fn->n_queued > fn->n_starting * (unsigned)fn->cfg.instance_concurrency + fn->n_returning) {
+    call_t *head;
+    if (was_starting && (head = router_take_unserved(fn))) {
         /* Init failed and nothing else on its way would serve the oldest
          * waiting call: that call gets the init error. */
-        list_node_t *n = list_first(&fn->queue);
-        call_t *head = list_entry(n, call_t, link);
-        list_remove(n);
-        fn->n_queued--;
         if (in->init_error && in->init_error_len)
             invoke_fail_function(r, head, in->init_error_body, in->init_error_len);
         else if (in->init_error)
@@ -570,14 +567,7 @@ static void spawn_failed(router_t *r, instance_t *in, const err_t *err)
     set_state(in, INST_STOPPING);
     list_remove(&in->fn_link);
     fn->n_instances--;
-    if (err && !ended && fn->n_queued > fn->n_starting * (unsigned)fn->cfg.instance_concurrency + fn->n_returning) {
-        list_node_t *n = list_first(&fn->queue);
-        call_t *head = list_entry(n, call_t, link);
-        list_remove(n);
-        fn->n_queued--;
-        invoke_fail(r, head, err->code == ERR_INVALID ? "Runtime.InvalidEntrypoint" : "Sandbox.Failure", "%s",
-                    err->msg);
-    }
+    if (err && !ended) router_start_failed(r, fn, err);
     if (err) logs_emit(d->logs, fn->cfg.name, "", err->msg, strlen(err->msg));
     release_job_t j = { .r = r, .in = in };
     release_done(d->loop, &j);

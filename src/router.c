@@ -431,15 +431,23 @@ void router_schedule(router_t *r, router_fn_t *fn)
         if (!in) {
             /* Nothing would ever serve the head call: fail it with the
              * reason (e.g. no bootstrap). */
-            call_t *c = dequeue(fn);
-            if (err.code == ERR_INVALID)
-                invoke_fail(r, c, "Runtime.InvalidEntrypoint", "%s", err.msg);
-            else
-                invoke_fail(r, c, "Sandbox.Failure", "%s", err.msg);
+            router_start_failed(r, fn, &err);
             continue;
         }
         coming++;
     }
+}
+
+call_t *router_take_unserved(router_fn_t *fn)
+{
+    unsigned coming = fn->n_starting * (unsigned)fn->cfg.instance_concurrency + fn->n_returning;
+    return fn->n_queued > coming ? dequeue(fn) : NULL;
+}
+
+void router_start_failed(router_t *r, router_fn_t *fn, const err_t *err)
+{
+    call_t *c = router_take_unserved(fn);
+    if (c) invoke_fail(r, c, err->code == ERR_INVALID ? "Runtime.InvalidEntrypoint" : "Sandbox.Failure", "%s", err->msg);
 }
 
 void router_instance_ready(router_t *r, instance_t *in)

@@ -105,6 +105,13 @@ void router_enqueue(router_t *r, call_t *c);
 /* Run the scheduler for fn: hand waiting calls to idle instances and start
  * instances for the rest. */
 void router_schedule(router_t *r, router_fn_t *fn);
+/* An instance of fn failed to start: the oldest waiting call, taken off
+ * the queue, when nothing starting or coming back would serve it; else
+ * NULL (the call keeps waiting). */
+call_t *router_take_unserved(router_fn_t *fn);
+/* The same call, failed with why the start failed (missing bootstrap:
+ * Runtime.InvalidEntrypoint, else Sandbox.Failure), if there is one. */
+void router_start_failed(router_t *r, router_fn_t *fn, const err_t *err);
 /* An instance has a free slot (a /next was parked): give it waiting calls. */
 void router_instance_ready(router_t *r, instance_t *in);
 /* True when the code tree `hex` is used by a function or a live instance. */

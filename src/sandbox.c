@@ -22,22 +22,15 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "loop.h"
 #include "spawner.h"
 
 static bool g_sandboxed;
 
 void sandbox_configure(bool sandboxed) { g_sandboxed = sandboxed; }
 bool sandbox_enabled(void) { return g_sandboxed; }
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 typedef struct {
     const sandbox_spec_t *spec;
@@ -111,9 +104,9 @@ int sandbox_start(const sandbox_spec_t *spec, sandbox_proc_t *p, sandbox_done_fn
     memset(p, 0, sizeof *p);
     p->pidfd = p->out_fd = p->err_fd = p->api_fd = p->status_fd = p->peak_fd = p->oom_fd = -1;
     if (!g_sandboxed) {
-        uint64_t t0 = mono_ns();
+        uint64_t t0 = loop_now_ns();
         int rc = spawn_plain(spec, p, err);
-        p->spawn_ns = mono_ns() - t0;
+        p->spawn_ns = loop_now_ns() - t0;
         return rc < 0 ? -1 : 1;
     }
     start_t *st = malloc(sizeof *st);

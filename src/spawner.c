@@ -33,23 +33,16 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "loop.h"
 #include "spawner_proto.h"
 
 #define INIT_WAIT_MS 10000
 #define POOL_MAX 64
 #define PRESTART_KINDS 8     /* runtimes kept pre-started, one init each */
 #define POOL_IDLE_MS 2
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* An instance the daemon knows, by handle. */
 typedef struct {
@@ -97,8 +90,7 @@ static struct {
     slot_t *slots;
     size_t nslots;
     size_t pending;          /* released slots whose cgroup is not removed yet */
-    unsigned seq;            /* instances started */
-    unsigned cg_seq;         /* cgroups made */
+    unsigned seq;            /* inits made: names their cgroup and their runtime's pid */
     init_t *pool[POOL_MAX];
     int npool, pool_failures;
     prekind_t pre[PRESTART_KINDS];
@@ -160,22 +152,20 @@ static void init_discard(init_t *in)
     init_close(in);
 }
 
+static void close_pair(int p[2])
+{
+    for (int i = 0; i < 2; i++)
+        if (p[i] >= 0) close(p[i]);
+}
+
 static init_t *init_clone(bool own_net, const prekind_t *pk)
 {
     init_t *in = calloc(1, sizeof *in);
     if (!in) return NULL;
     int out[2] = { -1, -1 }, status[2] = { -1, -1 }, sync[2] = { -1, -1 };
     if (pipe2(out, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0 ||
-        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
-        int e = errno;
-        for (int i = 0; i < 2; i++) {
-            if (out[i] >= 0) close(out[i]);
-            if (status[i] >= 0) close(status[i]);
-        }
-        free(in);
-        errno = e;
-        return NULL;
-    }
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0)
+        goto fail;
     /* Its cgroup, named by the spawner (the last 8 hex digits are the
      * daemon's pid, as cgroup_sweep_stale expects). Made here, entered by
      * the init itself: moving a process between cgroups waits for an RCU
@@ -184,13 +174,10 @@ static init_t *init_clone(bool own_net, const prekind_t *pk)
     if (cgroup_available()) {
         char name[32];
         err_t cerr;
-        snprintf(name, sizeof name, "nimbus-%08x%08x", 0x80000000u | (S.cg_seq++ & 0x7fffffffu), (unsigned)getppid());
-        in->cg = cgroup_create_all(name, &cerr);
-        if (!in->cg) {
-            for (int i = 0; i < 2; i++) { close(out[i]); close(status[i]); close(sync[i]); }
-            free(in);
+        snprintf(name, sizeof name, "nimbus-%08x%08x", 0x80000000u | (S.seq & 0x7fffffffu), (unsigned)getppid());
+        if (!(in->cg = cgroup_create_all(name, &cerr))) {
             errno = EIO;
-            return NULL;
+            goto fail;
         }
     }
     unsigned long flags = SIGCHLD | CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
@@ -205,26 +192,26 @@ static init_t *init_clone(bool own_net, const prekind_t *pk)
         spawner_init_main(&S.env, in->cg, out[1], status[1], sync[1], own_net, pk ? &pre : NULL,
                           100 + S.seq % 30000);
     }
-    int e = errno;
+    if (pid < 0) goto fail;
+    S.seq++;
     close(out[1]);
     close(status[1]);
     close(sync[1]);
-    if (pid < 0) {
-        close(out[0]);
-        close(status[0]);
-        close(sync[0]);
-        if (in->cg) cgroup_destroy(in->cg);
-        free(in);
-        errno = e;
-        return NULL;
-    }
-    S.seq++;
-    in->t_cloned = now_ns();
+    in->t_cloned = loop_now_ns();
     in->pid = (pid_t)pid;
     in->sync = sync[0];
     in->out_r = out[0];
     in->status_r = status[0];
     return in;
+fail:;
+    int e = errno;
+    close_pair(out);
+    close_pair(status);
+    close_pair(sync);
+    if (in->cg) cgroup_destroy(in->cg);
+    free(in);
+    errno = e;
+    return NULL;
 }
 
 static void pool_refill(void)
@@ -244,10 +231,10 @@ static void pool_drop(int i)
 
 static bool pool_wanted(void)
 {
-    /* Three failures in a row: something about this host; stop trying
-     * ahead of time (requests still clone their own). */
     /* Only while no spawn is in flight: making one competes with the
-     * inits' own mounts (the kernel's mount lock) and delays answers. */
+     * inits' own mounts (the kernel's mount lock) and delays answers.
+     * After three failures, something about this host: stop trying ahead
+     * of time (requests still clone their own). */
     return S.nbusy == 0 && S.npool < S.cfg.pool && S.npool < POOL_MAX && S.pool_failures < 3;
 }
 
@@ -277,11 +264,17 @@ static prekind_t *prekind_for(const sp_req_t *req, size_t len, bool create)
     pk->argv = calloc(req->nargv + 1, sizeof *pk->argv);
     q = (const char *)(req + 1);
     pk->exe = strdup(q);
-    for (uint32_t i = 0; pk->argv && i < req->nargv; i++) {
+    bool ok = pk->exe && pk->argv;
+    for (uint32_t i = 0; ok && i < req->nargv; i++) {
         q += strlen(q) + 1;
-        pk->argv[i] = strdup(q);
+        ok = (pk->argv[i] = strdup(q)) != NULL;
     }
-    if (!pk->exe || !pk->argv) return NULL;
+    if (!ok) {
+        for (uint32_t i = 0; pk->argv && i < req->nargv; i++) free(pk->argv[i]);
+        free(pk->argv);
+        free(pk->exe);
+        return NULL;
+    }
     S.npre++;
     return pk;
 }
@@ -380,7 +373,7 @@ static void spawn_finish(size_t i, int fail)
         fds[FD_PEAK] = cgroup_open_peak(s->cg);
         fds[FD_OOM] = cgroup_open_oom_events(s->cg);
     }
-    uint64_t t_end = now_ns();
+    uint64_t t_end = loop_now_ns();
     /* On the request's own path: what a pre-made init did before counts 0. */
     uint64_t begin = r.t_request > r.t_prepared ? r.t_request : r.t_prepared;
     uint64_t t_after_clone = in->pooled ? in->t0 : in->t_cloned;   /* making it (its cgroup's dirs, clone) */
@@ -404,7 +397,7 @@ static void spawn_finish(size_t i, int fail)
 
 static void do_spawn(sp_req_t *req, size_t len)
 {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = loop_now_ns();
     char code_dir[512];
     snprintf(code_dir, sizeof code_dir, "%.*s", (int)sizeof req->code_dir - 1, req->code_dir);
     if (req->nargv == 0 || req->nargv > 64 || req->nenv > 1024 || ((char *)req)[len - 1] != '\0') {
@@ -451,7 +444,7 @@ static void do_spawn(sp_req_t *req, size_t len)
         in->limits = cgroup_limits_applied(cg);
         if (in->limits & 1) in->memory_limit = lim.memory_bytes;
     }
-    in->t_cg = now_ns();
+    in->t_cg = loop_now_ns();
     slot_t *s = &S.slots[si];
     s->used = true;
     s->released = s->exited = false;
@@ -459,7 +452,7 @@ static void do_spawn(sp_req_t *req, size_t len)
     s->pidfd = in->pidfd;
     s->netns = -1;
     s->cg = cg;
-    in->t_fwd = now_ns();
+    in->t_fwd = loop_now_ns();
     in->deadline = in->t_fwd + (uint64_t)INIT_WAIT_MS * 1000000u;
     S.busy[S.nbusy++] = in;
     if (sp_send(in->sync, req, len, NULL, 0) < 0) spawn_finish(S.nbusy - 1, errno);
@@ -607,7 +600,7 @@ __attribute__((noreturn)) static void spawner_main(void)
         for (int i = 0; i < S.npre; i++)
             pf[pre0 + (size_t)i] = (struct pollfd){ .fd = S.pre[i].ready ? S.pre[i].ready->sync : -1, .events = POLLIN };
         int timeout = -1;
-        uint64_t now = now_ns();
+        uint64_t now = loop_now_ns();
         for (size_t i = 0; i < nb; i++) {
             int ms = S.busy[i]->deadline > now ? (int)((S.busy[i]->deadline - now) / 1000000u) + 1 : 0;
             if (timeout < 0 || ms < timeout) timeout = ms;
@@ -624,14 +617,14 @@ __attribute__((noreturn)) static void spawner_main(void)
             if (pool_wanted()) pool_refill();
             else if ((pk = prestart_wanted())) prestart_refill(pk);
         }
-        if (n <= 0) { reap_and_collect(); now = now_ns(); }
+        if (n <= 0) { reap_and_collect(); now = loop_now_ns(); }
         if (pf[2].revents) {
             struct signalfd_siginfo si;
             while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {}
             reap_and_collect();
         }
         /* Inits that reported, from the end (finishing one moves the last into its place). */
-        now = now_ns();
+        now = loop_now_ns();
         for (size_t i = nb; i-- > 0;) {
             if (i >= S.nbusy || S.busy[i]->sync != pf[3 + i].fd) continue;
             if (pf[3 + i].revents) spawn_finish(i, 0);

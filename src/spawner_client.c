@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "loop.h"
 #include "spawner_proto.h"
 
 typedef struct {
@@ -46,17 +46,9 @@ static pid_t g_pid = -1;
 static pending_t *g_pending;
 static size_t g_npending, g_cap;
 static uint32_t g_next_tag;
-static size_t g_inflight, g_inflight_bytes;
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Not root: can this process make a user namespace and map itself? Tried
- * in a throwaway child, so this process stays as it is. */
+/* Not root: can this process make a user namespace? Tried in a
+ * throwaway child, so this process stays as it is. */
 static int try_userns(void)
 {
     pid_t p = fork();
@@ -82,13 +74,8 @@ static pending_t take_pending(size_t i)
     pending_t q = g_pending[i];
     memmove(g_pending + i, g_pending + i + 1, (g_npending - i - 1) * sizeof *g_pending);
     g_npending--;
-    if (q.msg) {
-        free(q.msg);
-        q.msg = NULL;
-    } else {
-        g_inflight--;
-        g_inflight_bytes -= q.len;
-    }
+    free(q.msg);
+    q.msg = NULL;
     return q;
 }
 
@@ -103,19 +90,22 @@ static void fail_all_pending(const char *msg)
     }
 }
 
-/* Send waiting requests while the window allows. Returns -1 with errno
- * when a send failed (the spawner is gone). */
+/* Send waiting requests while the window allows (those sent, msg NULL,
+ * are what is in flight). Returns -1 with errno when a send failed (the
+ * spawner is gone). */
 static int pump(void)
 {
+    size_t inflight = 0, bytes = 0;
     for (size_t i = 0; i < g_npending; i++) {
         pending_t *q = &g_pending[i];
-        if (!q->msg) continue;
-        if (g_inflight && (g_inflight >= MAX_INFLIGHT || g_inflight_bytes + q->len > MAX_INFLIGHT_BYTES)) break;
-        if (sp_send(g_sock, q->msg, q->len, NULL, 0) < 0) return -1;
-        free(q->msg);
-        q->msg = NULL;
-        g_inflight++;
-        g_inflight_bytes += q->len;
+        if (q->msg) {
+            if (inflight && (inflight >= MAX_INFLIGHT || bytes + q->len > MAX_INFLIGHT_BYTES)) break;
+            if (sp_send(g_sock, q->msg, q->len, NULL, 0) < 0) return -1;
+            free(q->msg);
+            q->msg = NULL;
+        }
+        inflight++;
+        bytes += q->len;
     }
     return 0;
 }
@@ -177,7 +167,7 @@ int spawner_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, spawner_done_fn
     q = stpcpy(q, spec->exe) + 1;
     for (uint32_t i = 0; i < nargv; i++) q = stpcpy(q, spec->argv[i]) + 1;
     for (uint32_t i = 0; i < nenv; i++) q = stpcpy(q, spec->env[i]) + 1;
-    g_pending[g_npending++] = (pending_t){ .tag = req->tag, .p = p, .done = done, .arg = arg, .t0 = now_ns(),
+    g_pending[g_npending++] = (pending_t){ .tag = req->tag, .p = p, .done = done, .arg = arg, .t0 = loop_now_ns(),
                                            .net_host = spec->net_host, .msg = buf, .len = len };
     if (pump() < 0) {
         int e = errno;
@@ -253,7 +243,7 @@ void spawner_dispatch(bool wait)
             continue;
         }
         pending_t q = take_pending(i);
-        q.p->spawn_ns = now_ns() - q.t0;
+        q.p->spawn_ns = loop_now_ns() - q.t0;
         err_t err = { 0 };
         int rc = 0;
         if (resp.err) {

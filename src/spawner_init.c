@@ -49,8 +49,9 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "loop.h"
 
 #define ROOT_DIR "/run/nimbus-sandbox"   /* the template root's mount point (spawner's ns only) */
 #define API_PORT 9001
@@ -62,13 +63,6 @@ static const char *const STAGES[] = { "", "join cgroup", "network", "runtime API
 const char *spawner_stage_name(int stage)
 {
     return stage > 0 && stage < (int)(sizeof STAGES / sizeof STAGES[0]) ? STAGES[stage] : "start";
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int write_file(const char *path, const char *text)
@@ -385,11 +379,11 @@ static int drop_privileges(const spawner_env_t *env)
     if (env->rootless) {
         /* A nested user namespace in which the runtime is the sandbox
          * user: it owns nothing the init set up (mounts, network, pid
-         * namespace), so it can change none of it. */
-        if (unshare(CLONE_NEWUSER) < 0 || map_self(env->uid, 0, 0) < 0) return -1;
+         * namespace), so it can change none of it. It starts with a full
+         * bounding set: drop it here (as root it went before the request,
+         * see spawner_init_main). */
+        if (unshare(CLONE_NEWUSER) < 0 || map_self(env->uid, 0, 0) < 0 || drop_bounding_set(env) < 0) return -1;
     }
-    /* (As root the bounding set went before the request: see spawner_init_main.) */
-    if (env->rootless && drop_bounding_set(env) < 0) return -1;
     gid_t g = env->gid;
     if ((!env->rootless && setgroups(1, &g) < 0) || setresgid(g, g, g) < 0 ||
         setresuid(env->uid, env->uid, env->uid) < 0)
@@ -512,7 +506,7 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
                                                  int status_w, int sync, bool own_net,
                                                  const spawner_prestart_t *pre, unsigned runtime_pid)
 {
-    init_state_t st = { .sync = sync, .r = { .t_run = now_ns() } };
+    init_state_t st = { .sync = sync, .r = { .t_run = loop_now_ns() } };
     sp_ready_t *r = &st.r;
     char p[700];
     setsid();
@@ -543,14 +537,14 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     pid_t pid = -1;
     if (pre) set_next_pid(runtime_pid);
     if (pre && (pid = prestart(env, pre, out_w, devnull, &cfg_w)) < 0) init_fail(&st, ST_EXEC);
-    r->t_prepared = now_ns();
+    r->t_prepared = loop_now_ns();
 
     /* ---- the request ---- */
     char *buf = malloc(MAX_MSG);
     if (!buf) init_fail(&st, 5);
     ssize_t k = sp_recv(sync, buf, MAX_MSG, NULL, NULL);
     if (k <= 0) _exit(0);             /* the spawner let it go unused */
-    r->t_request = now_ns();
+    r->t_request = loop_now_ns();
     const sp_req_t *req = (const sp_req_t *)buf;
     char **argv = NULL, **envp = NULL;
     const char *exe = unpack(buf, (size_t)k, &argv, &envp);
@@ -573,7 +567,7 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
         if (mount("tmpfs", ROOT_DIR "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, p) < 0) init_fail(&st, 7);
         if (enter_root() < 0) init_fail(&st, 8);
     }
-    r->t_mounts = now_ns();
+    r->t_mounts = loop_now_ns();
 
     /* The runtime API's address, under Lambda's name and SCF's two. */
     static char api_env[64], scf_host[64], scf_port[64];
@@ -593,7 +587,7 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (seccomp_filter_install(&env->filter) < 0) init_fail(&st, 11);
     if (chdir("/var/task") < 0) init_fail(&st, 8);
-    r->t_priv = now_ns();
+    r->t_priv = loop_now_ns();
 
     /* ---- the runtime ---- */
     if (pre) {
@@ -606,7 +600,7 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
                            .env = env };
         if ((pid = start_runtime(&ea)) < 0) init_fail(&st, ST_EXEC);
     }
-    r->t_exec = now_ns();
+    r->t_exec = loop_now_ns();
     sp_send(sync, r, sizeof *r, &api, 1);
     close(api);
     close(sync);
