@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -518,6 +519,23 @@ def send_streaming_and_read(host, port, head, body_len, chunk=1 << 16, timeout=3
 
 # ---------------------------------------------------------------- ZIP
 
+def dir_files(path):
+    """A folder's files as a make_zip dict: relative paths, permission bits kept, symlinks as
+    symlinks; Python's bytecode caches left out."""
+    out = {}
+    for root, dirs, names in os.walk(path):
+        dirs[:] = [d for d in dirs if d != '__pycache__']
+        for n in names:
+            full = os.path.join(root, n)
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                out[os.path.relpath(full, path)] = (os.readlink(full), st.st_mode)
+                continue
+            with open(full, 'rb') as f:
+                out[os.path.relpath(full, path)] = (f.read(), st.st_mode & 0o777)
+    return out
+
+
 def make_zip(files):
     """files: {path: bytes | str | (bytes|str, mode)} -> ZIP bytes.
     mode is the full st_mode-style value or permission bits (0o755 -> regular file);
@@ -681,6 +699,38 @@ class ServerTestCase(unittest.TestCase):
         st, h, body, raw = self.c.create_function(name, code if code is not None else echo_files(), **kw)
         self.assertEqual(st, 201, 'CreateFunction %s -> %s %s' % (name, st, raw[:500]))
         return name, body
+
+    def invoke_together(self, name, payloads, headers=None, timeout=30):
+        """Invoke `name` once per payload, all at the same time (a thread each). Every call must
+        answer 200 without a function error. Returns (seconds until all answered, [(headers, doc)])."""
+        results = [None] * len(payloads)
+
+        def one(i):
+            try:
+                results[i] = self.c.invoke(name, payloads[i], headers, timeout=timeout)
+            except Exception as e:     # reported below
+                results[i] = e
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(payloads))]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout + 10)
+        elapsed = time.monotonic() - t0
+        out = []
+        for i, r in enumerate(results):
+            self.assertIsInstance(r, tuple, 'call %d failed: %r' % (i, r))
+            st, h, body = r
+            self.assertEqual(st, 200, body[:300])
+            self.assertNotIn('x-amz-function-error', h, body[:300])
+            out.append((h, json.loads(body)))
+        return elapsed, out
+
+    def assertOverlappedOnOneInstance(self, docs, elapsed, limit):
+        """Calls (docs with pid, start, end) ran on one instance, at the same time, within `limit` s."""
+        self.assertEqual(len({d['pid'] for d in docs}), 1, 'calls ran on several instances: %r' % docs)
+        self.assertLess(max(d['start'] for d in docs), min(d['end'] for d in docs), 'calls did not overlap')
+        self.assertLess(elapsed, limit, 'calls took %.2f s: not concurrent' % elapsed)
 
     def invoke_ok(self, name, payload=b'{}', headers=None, timeout=60):
         st, h, body = self.c.invoke(name, payload, headers, timeout)

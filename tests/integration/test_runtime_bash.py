@@ -11,11 +11,10 @@ Content-Type override, sub-folder handlers and the examples/bash-hello function.
 import base64
 import json
 import os
-import threading
 import time
 import urllib.parse
 
-from nimbus_testlib import REPO, ServerTestCase, function_arn, uniq, wait_for
+from nimbus_testlib import REPO, ServerTestCase, dir_files, function_arn, uniq, wait_for
 
 RUNTIME = 'bash'
 BINARY = bytes(range(256))
@@ -81,16 +80,6 @@ main() {
 def main_files():
     return {'main.sh': MAIN_SH, 'bytes.bin': BINARY}
 
-
-def dir_files(path):
-    """A folder's files as a make_zip dict (relative paths, modes kept)."""
-    out = {}
-    for root, _, names in os.walk(path):
-        for n in names:
-            full = os.path.join(root, n)
-            with open(full, 'rb') as f:
-                out[os.path.relpath(full, path)] = (f.read(), os.stat(full).st_mode & 0o777)
-    return out
 
 
 # One full CPU under the sandbox's quota (see class_setup).
@@ -374,35 +363,13 @@ main() {
         n = 3
         name = self.deploy(main_files(), extra={'InstanceConcurrency': n}, timeout=20)
         self.call(name, {'op': 'count'})       # cold start out of the way
-        results = [None] * n
-
-        def one(i):
-            try:
-                results[i] = self.c.invoke(name, json.dumps({'op': 'concurrent', 'i': i}), timeout=30)
-            except Exception as e:     # reported below
-                results[i] = e
-
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-        t0 = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(40)
-        elapsed = time.monotonic() - t0
-        docs = []
-        for i, r in enumerate(results):
-            self.assertIsInstance(r, tuple, 'call %d failed: %r' % (i, r))
-            st, h, body = r
-            self.assertEqual(st, 200, body[:300])
-            self.assertNotIn('x-amz-function-error', h, body[:300])
-            doc = json.loads(body)
+        elapsed, calls = self.invoke_together(name, [json.dumps({'op': 'concurrent', 'i': i}) for i in range(n)])
+        for h, doc in calls:
             self.assertEqual(doc['rid'], h['x-amzn-requestid'])
-            docs.append(doc)
-        self.assertEqual(len({d['pid'] for d in docs}), 1, 'calls ran on several instances: %r' % docs)
+        docs = [doc for h, doc in calls]
         # Each call on its own puller (a background subshell).
         self.assertEqual(len({d['puller'] for d in docs}), n, docs)
-        self.assertLess(max(d['start'] for d in docs), min(d['end'] for d in docs), 'calls did not overlap')
-        self.assertLess(elapsed, 2.5, 'calls took %.2f s: not concurrent' % elapsed)
+        self.assertOverlappedOnOneInstance(docs, elapsed, 2.5)
 
     # ------------------------------------------------------------ example
 

@@ -20,14 +20,13 @@ import json
 import os
 import re
 import shutil
-import stat
 import subprocess
 import tempfile
 import threading
 import time
 
-from nimbus_testlib import (REPO, ServerTestCase, decode_log_result, function_arn, make_zip,
-                            nimbus_bin, run_cli, uniq)
+from nimbus_testlib import (REPO, ServerTestCase, decode_log_result, dir_files, function_arn, nimbus_bin,
+                            run_cli, uniq)
 
 PROBE_C = r'''
 #include <dirent.h>
@@ -241,20 +240,6 @@ def compile_c(source):
     return data
 
 
-def dir_files(path):
-    """A folder's files as a make_zip dict, modes kept."""
-    out = {}
-    for root, _, names in os.walk(path):
-        for n in names:
-            full = os.path.join(root, n)
-            st = os.lstat(full)
-            if stat.S_ISLNK(st.st_mode):
-                out[os.path.relpath(full, path)] = (os.readlink(full), st.st_mode)
-                continue
-            with open(full, 'rb') as f:
-                out[os.path.relpath(full, path)] = (f.read(), st.st_mode & 0o777)
-    return out
-
 
 class RuntimeCTest(ServerTestCase):
 
@@ -420,30 +405,8 @@ class RuntimeCTest(ServerTestCase):
     def test_instance_concurrency_overlaps_on_one_instance(self):
         n = 4
         name = self.deploy(timeout=20, extra={'InstanceConcurrency': n})
-        results = [None] * n
-
-        def one(i):
-            try:
-                results[i] = self.c.invoke(name, b'{"op":"conc"}', timeout=30)
-            except Exception as e:   # reported below
-                results[i] = e
-        t0 = time.monotonic()
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(40)
-        elapsed = time.monotonic() - t0
-        docs = []
-        for r in results:
-            self.assertIsInstance(r, tuple, 'call failed: %r' % (r,))
-            st, h, body = r
-            self.assertEqual(st, 200, body)
-            self.assertNotIn('x-amz-function-error', h, body)
-            docs.append(json.loads(body))
-        self.assertEqual(len({d['pid'] for d in docs}), 1, 'calls ran on several instances: %r' % docs)
-        self.assertLess(max(d['start'] for d in docs), min(d['end'] for d in docs), 'calls did not overlap')
-        self.assertLess(elapsed, 2.8, 'took %.2f s: calls were serialised' % elapsed)
+        elapsed, calls = self.invoke_together(name, [b'{"op":"conc"}'] * n)
+        self.assertOverlappedOnOneInstance([doc for h, doc in calls], elapsed, 2.8)
 
     def test_runtime_api_unset_fails_cleanly(self):
         p = os.path.join(self.tmp, 'bootstrap')

@@ -15,11 +15,10 @@ The examples/fc-hello function is deployed too.
 import base64
 import json
 import os
-import threading
 import time
 import urllib.parse
 
-from nimbus_testlib import REPO, ServerTestCase, uniq, wait_for
+from nimbus_testlib import REPO, ServerTestCase, dir_files, uniq, wait_for
 
 RUNTIME = 'provided.fc'
 
@@ -105,16 +104,6 @@ srv.serve_forever()
 def server_files():
     return {'bootstrap': (BOOTSTRAP, 0o755), 'server.py': SERVER}
 
-
-def dir_files(path):
-    """A folder's files as a make_zip dict (relative paths, modes kept)."""
-    out = {}
-    for root, _, names in os.walk(path):
-        for n in names:
-            full = os.path.join(root, n)
-            with open(full, 'rb') as f:
-                out[os.path.relpath(full, path)] = (f.read(), os.stat(full).st_mode & 0o777)
-    return out
 
 
 class FcRuntimeTest(ServerTestCase):
@@ -292,33 +281,10 @@ class FcRuntimeTest(ServerTestCase):
         n = 3
         name = self.deploy(extra={'InstanceConcurrency': n}, timeout=20)
         self.call_json(name, {'op': 'echo'})       # cold start out of the way
-        results = [None] * n
-
-        def one(i):
-            try:
-                results[i] = self.c.invoke(name, json.dumps({'op': 'sleep', 'secs': 1, 'i': i}), timeout=30)
-            except Exception as e:     # reported below
-                results[i] = e
-
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-        t0 = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(40)
-        elapsed = time.monotonic() - t0
-        docs = []
-        for i, r in enumerate(results):
-            self.assertIsInstance(r, tuple, 'call %d failed: %r' % (i, r))
-            st, h, body = r
-            self.assertEqual(st, 200, body[:300])
-            self.assertNotIn('x-amz-function-error', h, body[:300])
-            doc = json.loads(body)
+        elapsed, calls = self.invoke_together(name, [json.dumps({'op': 'sleep', 'secs': 1, 'i': i}) for i in range(n)])
+        for h, doc in calls:
             self.assertEqual(doc['requestId'], h['x-amzn-requestid'])
-            docs.append(doc)
-        self.assertEqual(len({d['pid'] for d in docs}), 1, 'calls ran on several instances: %r' % docs)
-        self.assertLess(max(d['start'] for d in docs), min(d['end'] for d in docs), 'calls did not overlap')
-        self.assertLess(elapsed, 2.5, 'calls took %.2f s: not concurrent' % elapsed)
+        self.assertOverlappedOnOneInstance([doc for h, doc in calls], elapsed, 2.5)
 
     # ------------------------------------------------------------ example
 

@@ -13,10 +13,9 @@ import base64
 import json
 import os
 import re
-import threading
 import time
 
-from nimbus_testlib import REPO, ServerTestCase, function_arn, uniq
+from nimbus_testlib import REPO, ServerTestCase, dir_files, function_arn, uniq
 
 RUNTIME = 'nodejs20.x'
 
@@ -26,16 +25,6 @@ LOG_LINE = r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t%s\t%s\t%s'
 def log_line_re(rid, level, msg):
     return re.compile(LOG_LINE % (re.escape(rid), level, re.escape(msg)), re.M)
 
-
-def dir_files(path):
-    """A folder's files as a make_zip dict (relative paths)."""
-    out = {}
-    for root, _, names in os.walk(path):
-        for n in names:
-            full = os.path.join(root, n)
-            with open(full, 'rb') as f:
-                out[os.path.relpath(full, path)] = f.read()
-    return out
 
 
 SLEEP_JS = 'const sleep = (ms) => new Promise((r) => setTimeout(r, ms));\n'
@@ -503,40 +492,18 @@ class NodeRuntimeTest(ServerTestCase):
         n = 4
         name = self.deploy({'index.js': MAIN_CJS}, extra={'InstanceConcurrency': n}, timeout=20)
         self.call(name, {'op': 'count'})       # cold start out of the way
-        results = [None] * n
-
-        def one(i):
-            try:
-                results[i] = self.c.invoke(name, json.dumps({'op': 'concurrent', 'i': i}),
-                                           {'X-Amz-Log-Type': 'Tail'}, timeout=30)
-            except Exception as e:     # reported below
-                results[i] = e
-
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-        t0 = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(40)
-        elapsed = time.monotonic() - t0
-        docs = []
-        for i, r in enumerate(results):
-            self.assertIsInstance(r, tuple, 'call %d failed: %r' % (i, r))
-            st, h, body = r
-            self.assertEqual(st, 200, body[:300])
-            self.assertNotIn('x-amz-function-error', h, body[:300])
-            doc = json.loads(body)
+        elapsed, calls = self.invoke_together(name, [json.dumps({'op': 'concurrent', 'i': i}) for i in range(n)],
+                                              {'X-Amz-Log-Type': 'Tail'})
+        for h, doc in calls:
             self.assertEqual(doc['rid'], h['x-amzn-requestid'])
-            docs.append(doc)
+        docs = [doc for h, doc in calls]
         # Overlapping calls share the instance's output: each line must carry its own call's id.
         wanted = [log_line_re(d['rid'], 'INFO', '%s %d' % (what, d['i'])).pattern
                   for d in docs for what in ('start', 'end')]
         text = self.function_log_text(name, wanted)
         for w in wanted:
             self.assertRegex(text, w)
-        self.assertEqual(len({d['pid'] for d in docs}), 1, 'calls ran on several instances: %r' % docs)
-        self.assertLess(max(d['start'] for d in docs), min(d['end'] for d in docs), 'calls did not overlap')
-        self.assertLess(elapsed, 2.5, 'calls took %.2f s: not concurrent' % elapsed)
+        self.assertOverlappedOnOneInstance(docs, elapsed, 2.5)
 
     # ------------------------------------------------------------ example
 

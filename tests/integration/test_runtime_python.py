@@ -6,10 +6,9 @@ import base64
 import json
 import os
 import re
-import threading
 import time
 
-from nimbus_testlib import REPO, ServerTestCase, decode_log_result, function_arn, uniq, wait_for
+from nimbus_testlib import REPO, ServerTestCase, decode_log_result, dir_files, function_arn, uniq, wait_for
 
 TAIL = {'X-Amz-Log-Type': 'Tail'}
 
@@ -20,18 +19,6 @@ def src(text):
     pad = len(lines[0]) - len(lines[0].lstrip())
     return '\n'.join(line[pad:] for line in lines) + '\n'
 
-
-def read_tree(root):
-    """{relative path: bytes} of every file under root (for a ZIP)."""
-    files = {}
-    for d, _, names in os.walk(root):
-        for n in names:
-            if n.endswith('.pyc'):
-                continue
-            p = os.path.join(d, n)
-            with open(p, 'rb') as f:
-                files[os.path.relpath(p, root)] = f.read()
-    return files
 
 
 ECHO = src('''
@@ -516,40 +503,18 @@ class PythonRuntimeTest(ServerTestCase):
         n = 4
         name = self.pyfn(CONCURRENT, timeout=10, extra={'InstanceConcurrency': n})
         self.invoke_json(name, {'sleep': 0})    # warm: the instance exists and serves
-        results = [None] * n
-        errors = []
-
-        def call(i):
-            try:
-                results[i] = self.c.invoke(name, '{"sleep": 1.0}', timeout=30)
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append(repr(e))
-
-        threads = [threading.Thread(target=call, args=(i,)) for i in range(n)]
-        t0 = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(40)
-        elapsed = time.monotonic() - t0
-        self.assertFalse(errors, errors)
-        docs = []
-        for st, h, body in results:
-            self.assertEqual(st, 200, body[:300])
-            self.assertNotIn('x-amz-function-error', h, body[:300])
-            doc = json.loads(body)
+        elapsed, calls = self.invoke_together(name, ['{"sleep": 1.0}'] * n)
+        for h, doc in calls:
             self.assertEqual(doc['rid'], h.get('x-amzn-requestid'))
             self.assertEqual(doc['logged_rid'], doc['rid'], 'logging request id is per thread')
-            docs.append(doc)
-        self.assertEqual(len({d['pid'] for d in docs}), 1, 'all calls on one instance: %r' % docs)
+        docs = [doc for h, doc in calls]
         self.assertEqual(len({d['thread'] for d in docs}), n, 'one puller thread per call')
-        self.assertLess(max(d['start'] for d in docs), min(d['end'] for d in docs), 'the calls overlap')
-        self.assertLess(elapsed, 2.5, '%d calls of 1 s took %.2f s' % (n, elapsed))
+        self.assertOverlappedOnOneInstance(docs, elapsed, 2.5)
 
     # ------------------------------------------------------------ shipped files
 
     def test_example_python_hello_deploys_and_answers(self):
-        files = read_tree(os.path.join(REPO, 'examples', 'python-hello'))
+        files = dir_files(os.path.join(REPO, 'examples', 'python-hello'))
         self.assertIn('app.py', files)
         name = self.pyfn(files, handler='app.handler')
         h, doc = self.invoke_json(name, {'name': 'Ada'}, TAIL)
@@ -560,8 +525,8 @@ class PythonRuntimeTest(ServerTestCase):
         self.assertEqual((doc['message'], doc['calls']), ('Hello, world!', 2))
 
     def test_init_template_deploys_and_answers(self):
-        files = read_tree(os.path.join(REPO, 'runtimes', 'templates', 'python'))
-        files = {k: v.replace(b'{{NAME}}', b'tmpl') for k, v in files.items()}
+        files = dir_files(os.path.join(REPO, 'runtimes', 'templates', 'python'))
+        files = {k: (data.replace(b'{{NAME}}', b'tmpl'), mode) for k, (data, mode) in files.items()}
         name = self.pyfn(files, handler='app.handler')
         h, doc = self.invoke_json(name, {'name': 'Ada'})
         self.assertEqual(doc['message'], 'Hello, Ada!')

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 
-from nimbus_testlib import REPO, ServerTestCase, uniq
+from nimbus_testlib import REPO, ServerTestCase, dir_files, uniq
 
 RUNTIME = 'provided.scf'
 
@@ -111,16 +111,6 @@ while next; do
   respond "{\"same\":$SAME,\"id1\":\"$ID1\",\"id2\":\"$REQ_ID\"}"
 done''')
 
-
-def dir_files(path):
-    """A folder's files as a make_zip dict (relative paths, modes kept)."""
-    out = {}
-    for root, _, names in os.walk(path):
-        for n in names:
-            full = os.path.join(root, n)
-            with open(full, 'rb') as f:
-                out[os.path.relpath(full, path)] = (f.read(), os.stat(full).st_mode & 0o777)
-    return out
 
 
 class ScfRuntimeTest(ServerTestCase):
