@@ -49,6 +49,33 @@ def nimbus_bin():
     return os.path.join(REPO, b)
 
 
+_shared_copy = None
+
+
+def nimbus_bin_for_any_user():
+    """The binary under test, copied with the runtimes beside it (<dir>/bin/nimbus and
+    <dir>/runtimes, which the binary finds as ../runtimes) and this file into a directory
+    every user may read: a server run as, or dropping to, another user must not depend on where the checkout
+    lives (a clone under /root is not searchable by others). Made once per run, removed at exit."""
+    global _shared_copy
+    if _shared_copy is None:
+        import atexit
+        d = tempfile.mkdtemp(prefix='nimbus-it-bin-')
+        os.chmod(d, 0o755)
+        os.mkdir(os.path.join(d, 'bin'), 0o755)
+        shutil.copy2(nimbus_bin(), os.path.join(d, 'bin', 'nimbus'))
+        shutil.copy2(os.path.join(HERE, 'nimbus_testlib.py'), os.path.join(d, 'bin'))   # no_userns_wrapper()
+        shutil.copytree(os.path.join(REPO, 'runtimes'), os.path.join(d, 'runtimes'),
+                        ignore=shutil.ignore_patterns('__pycache__'))
+        for root, dirs, names in os.walk(d):
+            for n in dirs + names:
+                f = os.path.join(root, n)
+                os.chmod(f, os.stat(f).st_mode | 0o444 | (0o111 if os.stat(f).st_mode & 0o111 else 0))
+        atexit.register(shutil.rmtree, d, True)
+        _shared_copy = os.path.join(d, 'bin', 'nimbus')
+    return _shared_copy
+
+
 def function_arn(name):
     return 'arn:aws:lambda:%s:%s:function:%s' % (REGION, ACCOUNT, name)
 
@@ -92,7 +119,7 @@ class Server:
                  wrapper=(), sandbox_env=True):
         """Opt-in (defaults change nothing): `user`/`group` run the server as that
         uid/gid with no supplementary groups (a fresh base dir is chowned to it);
-        `wrapper` is a command prefix that execs the server (e.g. NO_USERNS_WRAPPER);
+        `wrapper` is a command prefix that execs the server (e.g. no_userns_wrapper());
         sandbox_env=False ignores NIMBUS_SANDBOX."""
         self.extra_args = list(extra_args)
         self.user = user
@@ -154,6 +181,8 @@ class Server:
 
     def start(self, timeout=15.0):
         binary = nimbus_bin()
+        if self.user is not None or '--user' in self.extra_args:
+            binary = nimbus_bin_for_any_user()
         if not os.path.exists(binary):
             self.cleanup()
             raise AssertionError('nimbus binary not found: %s (set NIMBUS_BIN)' % binary)
@@ -809,9 +838,12 @@ def install_no_userns_filter():
         raise OSError(ctypes.get_errno(), 'PR_SET_SECCOMP')
 
 
-# Command prefix: `NO_USERNS_WRAPPER + [cmd, args...]` runs cmd under install_no_userns_filter().
-NO_USERNS_WRAPPER = [
-    '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable, '-B', '-c',
-    'import os, sys; sys.path.insert(0, %r)\n'
-    'from nimbus_testlib import install_no_userns_filter\n'
-    'install_no_userns_filter(); os.execvp(sys.argv[1], sys.argv[1:])' % HERE]
+def no_userns_wrapper():
+    """Command prefix: `no_userns_wrapper() + [cmd, args...]` runs cmd under
+    install_no_userns_filter(), from the copy beside nimbus_bin_for_any_user() (the commands
+    run as another user, who may not reach the checkout)."""
+    where = os.path.dirname(nimbus_bin_for_any_user())
+    return ['/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable, '-B', '-c',
+            'import os, sys; sys.path.insert(0, %r)\n'
+            'from nimbus_testlib import install_no_userns_filter\n'
+            'install_no_userns_filter(); os.execvp(sys.argv[1], sys.argv[1:])' % where]

@@ -4,7 +4,7 @@ to start unless given --insecure-no-sandbox, and then says so at start and in ev
 
 The tests run as root and start the server as uid 65534 on a fresh base dir chowned to it.
 A host "without user namespaces" is simulated with a seccomp filter (nimbus_testlib
-NO_USERNS_WRAPPER) that makes unshare/clone with CLONE_NEWUSER fail with EPERM, as Docker's
+no_userns_wrapper()) that makes unshare/clone with CLONE_NEWUSER fail with EPERM, as Docker's
 default profile does."""
 
 import json
@@ -18,8 +18,9 @@ import tempfile
 import time
 import unittest
 
-from nimbus_testlib import (ECHO, NO_USERNS_WRAPPER, REPO, Server, ServerTestCase, bootstrap,
-                            decode_log_result, fn_files, nimbus_bin, report_re, run_cli, tail, uniq, wait_for)
+from nimbus_testlib import (ECHO, Server, ServerTestCase, bootstrap, decode_log_result, fn_files,
+                            nimbus_bin_for_any_user, no_userns_wrapper, report_re, run_cli, tail, uniq,
+                            wait_for)
 
 NOBODY = 65534
 AS_NOBODY = {'user': NOBODY, 'group': NOBODY, 'extra_groups': []}
@@ -37,11 +38,11 @@ def must_run_as_nobody():
         raise unittest.SkipTest('these tests run as root to start the server as uid 65534')
     if not shutil.which('unshare'):
         raise unittest.SkipTest('unshare(1) is not installed')
-    r = run_as_nobody(['sh', '-c', 'test -x "$0" && test -r "$1" && test -x "$1"',
-                       nimbus_bin(), os.path.join(REPO, 'runtimes')])
+    binary = nimbus_bin_for_any_user()
+    runtimes = os.path.join(os.path.dirname(os.path.dirname(binary)), 'runtimes')
+    r = run_as_nobody(['sh', '-c', 'test -x "$0" && test -r "$1" && test -x "$1"', binary, runtimes])
     if r.returncode != 0:
-        raise AssertionError('uid 65534 cannot execute %s or read %s/runtimes: make them (and their '
-                             'parent dirs) world readable' % (nimbus_bin(), REPO))
+        raise AssertionError('uid 65534 cannot execute %s or read %s' % (binary, runtimes))
 
 
 def userns_unavailable():
@@ -247,11 +248,11 @@ class NoUserNamespaceTest(unittest.TestCase):
         must_run_as_nobody()
 
     def test_filter_really_blocks_user_namespaces(self):
-        r = run_as_nobody(['unshare', '-U', 'true'], wrapper=NO_USERNS_WRAPPER)
+        r = run_as_nobody(['unshare', '-U', 'true'], wrapper=no_userns_wrapper())
         self.assertNotEqual(r.returncode, 0, 'unshare -U succeeded under the filter')
         self.assertIn(b'Operation not permitted', r.stderr)
         r = run_as_nobody(['sh', '-c', 'true & wait; grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status'],
-                          wrapper=NO_USERNS_WRAPPER)
+                          wrapper=no_userns_wrapper())
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, rb'Seccomp:\s+2')
 
@@ -259,10 +260,10 @@ class NoUserNamespaceTest(unittest.TestCase):
         base = tempfile.mkdtemp(prefix='nimbus-it-')
         self.addCleanup(shutil.rmtree, base, True)
         os.chown(base, NOBODY, NOBODY)
-        cmd = [nimbus_bin(), 'serve', '--listen', '127.0.0.1:0', '--data-dir', os.path.join(base, 'data')]
+        cmd = [nimbus_bin_for_any_user(), 'serve', '--listen', '127.0.0.1:0', '--data-dir', os.path.join(base, 'data')]
         t0 = time.monotonic()
         try:
-            r = run_as_nobody(cmd, wrapper=NO_USERNS_WRAPPER, timeout=10)
+            r = run_as_nobody(cmd, wrapper=no_userns_wrapper(), timeout=10)
         except subprocess.TimeoutExpired as e:
             self.fail('the server did not refuse to start (still running after 10 s); stdout %r stderr %r'
                       % (e.stdout, e.stderr))
@@ -274,7 +275,7 @@ class NoUserNamespaceTest(unittest.TestCase):
         self.assertEqual(len(err.strip().splitlines()), 1, 'want a one-line error, got:\n' + tail(err))
 
     def test_insecure_flag_runs_unsandboxed_and_says_so(self):
-        s = Server(['--insecure-no-sandbox'], user=NOBODY, wrapper=NO_USERNS_WRAPPER,
+        s = Server(['--insecure-no-sandbox'], user=NOBODY, wrapper=no_userns_wrapper(),
                    sandbox_env=False).start()
         try:
             err = s.stderr_text()
