@@ -31,9 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "sandbox.h"
-#include "spawner.h"
+#include "base/err.h"
+#include "sandbox/sandbox.h"
+#include "sandbox/spawner.h"
 
 extern char **environ;
 

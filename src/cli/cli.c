@@ -5,7 +5,7 @@
  * Must never: print anything from helpers (only cli_main prints errors), exit
  * the process (main.c owns that), or know the wire format of a subcommand.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>

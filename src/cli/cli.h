@@ -19,8 +19,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "err.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/util.h"
 
 #define CLI_DEFAULT_ENDPOINT "http://127.0.0.1:8080"
 #define CLI_ENDPOINT_ENV "NIMBUS_ENDPOINT"

@@ -5,7 +5,7 @@
  * Must never: change settings the caller did not give on an update (only
  * Runtime and Handler are always sent), or print more than one line.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <stdlib.h>
 #include <string.h>

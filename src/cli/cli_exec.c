@@ -1,7 +1,7 @@
 /* cli_exec.c — `nimbus exec NAME [--instance ID] [--timeout S] -- CMD...`:
  * run CMD inside a live instance of NAME and print what it wrote; exit with
  * its exit code. */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  * failure — callers decide what a status means (deploy turns 409 into an
  * update).
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <stdlib.h>

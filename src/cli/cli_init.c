@@ -10,7 +10,7 @@
  * the one subcommand that does not talk to the daemon.
  */
 #define _GNU_SOURCE   /* nftw's FTW_DEPTH / FTW_PHYS */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "core/runtime.h"
 
 typedef struct {
     const char *name;      /* --template value, and the directory under templates/ */

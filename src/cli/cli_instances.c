@@ -1,7 +1,7 @@
 /* cli_instances.c — `nimbus instances NAME [--json]`: the live instances of
  * a function (all its versions), one line each. One request; prints nothing
  * on error but the one error line. */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * unless stdout is a terminal), print anything besides the body, the log
  * tail and at most one error line, or retry (invokes are not idempotent).
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <stdlib.h>
 #include <string.h>

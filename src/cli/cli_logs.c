@@ -6,7 +6,7 @@
  * streams show message text only), or treat Ctrl-C during --follow as a
  * failure.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <stdlib.h>

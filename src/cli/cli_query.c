@@ -4,7 +4,7 @@
  * Must never: hide a server error behind partial output (list prints only
  * after every page arrived).
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -10,7 +10,7 @@
  * Must never: follow a symlink below the top directory, skip a file
  * silently, or print.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -13,7 +13,7 @@ SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 mkdir -p "$OBJ" "$OUT/corpus_http"
 
 # Ours, with the project's warnings.
-for f in tests/fuzz/fuzz_http.c src/http.c src/http_msg.c src/loop.c src/err.c; do
+for f in tests/fuzz/fuzz_http.c src/io/http.c src/io/http_msg.c src/io/loop.c src/base/err.c; do
   clang -g -O1 -std=gnu11 $SAN -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
     -I"$ROOT/src" -I/usr/share/include/llhttp \
     -c "$ROOT/$f" -o "$OBJ/$(basename "$f" .c).o"

@@ -20,10 +20,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http.h"
-#include "http_internal.h"
+#include "io/http.h"
+#include "io/http_internal.h"
 #include "llhttp.h"
-#include "loop.h"
+#include "io/loop.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cgroup.h"
+#include "sandbox/cgroup.h"
 
 #define MB (1024LL * 1024)
 #define KID_GONE INT32_MIN

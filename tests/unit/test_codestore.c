@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "codestore.h"
-#include "util.h"
+#include "store/codestore.h"
+#include "base/util.h"
 
 static char root[64];
 

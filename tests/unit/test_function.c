@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "function.h"
-#include "util.h"
+#include "core/function.h"
+#include "base/util.h"
 
 /* Applies `json` to a fresh config; returns the result and leaves the
  * error in *err. */

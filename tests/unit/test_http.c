@@ -14,8 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http.h"
-#include "loop.h"
+#include "io/http.h"
+#include "io/loop.h"
 
 enum { MODE_ECHO, MODE_HOLD };
 

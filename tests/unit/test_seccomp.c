@@ -37,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "seccomp_filter.h"
+#include "sandbox/seccomp_filter.h"
 
 static seccomp_filter_t filter;
 

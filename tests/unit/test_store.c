@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "store/store.h"
 
 static char dir[64];
 static char path[128];

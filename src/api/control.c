@@ -1,0 +1,513 @@
+/* control.c — the Lambda control plane.
+ *
+ * Reads come from the router's memory. A write is a job: parsed and
+ * validated, its ZIP decoded, hashed and extracted, and the row written on a
+ * worker; applied to the router and answered on the loop thread once
+ * durable. One write at a time per function (a second gets Lambda's 409
+ * "update in progress"). Must never: answer before the store has the write,
+ * or remove a code tree a function or a live instance still uses.
+ */
+#include "api/control.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/function.h"
+#include "core/logs.h"
+#include "core/router.h"
+#include "base/util.h"
+#include "api/version.h"
+
+/* Held by workers from "code stored" to "row written" and from "code
+ * unreferenced?" to "code removed", so a collection never deletes a tree a
+ * concurrent deploy of the same ZIP just reused. */
+static pthread_mutex_t g_code_mu = PTHREAD_MUTEX_INITIALIZER;
+
+typedef enum { JOB_CREATE, JOB_UPDATE_CODE, JOB_UPDATE_CONFIG, JOB_DELETE, JOB_GET_ZIP, JOB_CONCURRENCY } job_kind_t;
+
+typedef struct {
+    daemon_t *d;
+    job_kind_t kind;
+    http_exchange_t *ex;         /* NULL once the client went away */
+    char *body;                  /* request body (owned) */
+    size_t body_len;
+    char name[65];
+    function_config_t cfg;       /* result (create/update) or base copy (update) */
+    char old_hex[65];            /* code replaced/freed by this job */
+    char *zip;                   /* JOB_GET_ZIP result */
+    size_t zip_len;
+    err_t err;
+    int rc;
+    int reserved;                /* JOB_CONCURRENCY: the new value, -1 to delete */
+} job_t;
+
+static void job_abort(http_exchange_t *ex, void *arg)
+{
+    (void)ex;
+    ((job_t *)arg)->ex = NULL;
+}
+
+/* ---- worker side ---- */
+
+/* Decode Code.ZipFile / ZipFile and store it; fills cfg's code fields. */
+static int put_zip(job_t *j, const cJSON *zipfile)
+{
+    if (!cJSON_IsString(zipfile))
+        return err_set(&j->err, ERR_INVALID, "Please provide a deployment package: ZipFile (base64) is required; S3 and image code are not supported");
+    size_t len;
+    const char *b64 = zipfile->valuestring;
+    char *zip = util_base64_decode(b64, strlen(b64), &len, &j->err);
+    if (!zip) return err_set(&j->err, ERR_INVALID, "Could not unzip uploaded file: ZipFile is not valid base64");
+    codestore_entry_t e;
+    int rc = codestore_put(j->d->code, zip, len, &e, &j->err);
+    free(zip);
+    if (rc < 0) return -1;
+    memcpy(j->cfg.code_hex, e.hex, sizeof e.hex);
+    memcpy(j->cfg.code_sha256, e.sha256_b64, sizeof e.sha256_b64);
+    j->cfg.code_size = e.zip_size;
+    return 0;
+}
+
+static int save(job_t *j, bool insert)
+{
+    char *doc = function_config_serialize(&j->cfg);
+    int rc = insert ? store_function_insert(j->d->store, j->cfg.name, doc, j->cfg.code_hex, &j->err)
+                    : store_function_update(j->d->store, j->cfg.name, doc, j->cfg.code_hex, &j->err);
+    free(doc);
+    return rc;
+}
+
+static int do_write(job_t *j)
+{
+    if (j->kind == JOB_DELETE) return store_function_delete(j->d->store, j->name, &j->err);
+    if (j->kind == JOB_CONCURRENCY) {
+        /* A limit, not something instances run with: stored, and no new
+         * generation of instances. */
+        j->cfg.reserved_concurrency = j->reserved;
+        return save(j, false);
+    }
+    cJSON *body = cJSON_ParseWithLength(j->body, j->body_len);
+    if (!cJSON_IsObject(body)) {
+        cJSON_Delete(body);
+        return err_set(&j->err, ERR_INVALID, "Could not parse request body into json");
+    }
+    int rc = -1;
+    if (j->kind == JOB_CREATE) {
+        if (function_config_apply_json(&j->cfg, body, true, &j->err) < 0) goto out;
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(body, "Code");
+        pthread_mutex_lock(&g_code_mu);
+        function_config_touch(&j->cfg);
+        rc = put_zip(j, cJSON_GetObjectItemCaseSensitive(code, "ZipFile"));
+        if (rc == 0) rc = save(j, true);
+        pthread_mutex_unlock(&g_code_mu);
+        if (rc < 0 && j->cfg.code_hex[0]) memcpy(j->old_hex, j->cfg.code_hex, sizeof j->old_hex);
+    } else if (j->kind == JOB_UPDATE_CODE) {
+        memcpy(j->old_hex, j->cfg.code_hex, sizeof j->old_hex);
+        pthread_mutex_lock(&g_code_mu);
+        rc = put_zip(j, cJSON_GetObjectItemCaseSensitive(body, "ZipFile"));
+        if (rc == 0) {
+            function_config_touch(&j->cfg);
+            rc = save(j, false);
+        }
+        pthread_mutex_unlock(&g_code_mu);
+    } else {
+        if (function_config_apply_json(&j->cfg, body, false, &j->err) < 0) goto out;
+        function_config_touch(&j->cfg);
+        rc = save(j, false);
+    }
+out:
+    cJSON_Delete(body);
+    return rc;
+}
+
+static void job_work(void *arg)
+{
+    job_t *j = arg;
+    if (j->kind == JOB_GET_ZIP) {
+        char path[700];
+        codestore_zip_path(j->d->code, j->name, path, sizeof path);
+        FILE *f = fopen(path, "rb");
+        if (!f) { j->rc = err_set(&j->err, ERR_NOT_FOUND, "Code not found: %s", j->name); return; }
+        buf_t b = { 0 };
+        char chunk[65536];
+        size_t k;
+        while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(&b, chunk, k);
+        fclose(f);
+        j->zip = buf_steal(&b, &j->zip_len);
+        j->rc = 0;
+        return;
+    }
+    j->rc = do_write(j);
+}
+
+/* ---- loop side ---- */
+
+static void respond_config(http_exchange_t *ex, int status, const function_config_t *c)
+{
+    cJSON *o = function_config_to_api_json(c);
+    daemon_respond_json(ex, status, cJSON_PrintUnformatted(o));
+    cJSON_Delete(o);
+}
+
+static void respond_concurrency(http_exchange_t *ex, int status, int reserved)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (reserved >= 0) cJSON_AddNumberToObject(o, "ReservedConcurrentExecutions", reserved);
+    daemon_respond_json(ex, status, cJSON_PrintUnformatted(o));
+    cJSON_Delete(o);
+}
+
+static void job_done(loop_t *l, void *arg)
+{
+    (void)l;
+    job_t *j = arg;
+    daemon_t *d = j->d;
+    router_fn_t *fn = router_find(d->router, j->kind == JOB_CREATE ? j->cfg.name : j->name);
+    if (fn && j->kind != JOB_CREATE) fn->updating = false;
+
+    if (j->kind == JOB_GET_ZIP) {
+        if (j->ex && j->rc == 0) {
+            static const http_header_t h[] = { { "Content-Type", "application/zip" } };
+            http_respond_owned(j->ex, 200, h, 1, j->zip, j->zip_len);
+            j->zip = NULL;
+        } else if (j->ex) {
+            daemon_respond_err(j->ex, &j->err);
+        }
+    } else if (j->rc < 0) {
+        if (j->ex) {
+            if (j->err.code == ERR_CONFLICT && j->kind == JOB_CREATE)
+                daemon_respond_error(j->ex, 409, "ResourceConflictException", "Function already exist: %s", j->cfg.name);
+            else if (j->err.code == ERR_NOT_FOUND)
+                daemon_respond_not_found(j->ex, j->name, NULL);
+            else
+                daemon_respond_err(j->ex, &j->err);
+        }
+    } else if (j->kind == JOB_CREATE) {
+        fn = router_add(d->router, &j->cfg);
+        if (j->ex) respond_config(j->ex, 201, &j->cfg);
+    } else if (j->kind == JOB_CONCURRENCY) {
+        if (fn) {
+            fn->cfg.reserved_concurrency = j->reserved;
+            router_schedule(d->router, fn);
+        }
+        if (j->ex && j->reserved < 0) http_respond(j->ex, 204, NULL, 0, NULL, 0);
+        else if (j->ex) respond_concurrency(j->ex, 200, j->reserved);
+    } else if (j->kind == JOB_DELETE) {
+        if (fn) {
+            memcpy(j->old_hex, fn->cfg.code_hex, sizeof j->old_hex);
+            /* Its versions' code goes too, once nothing runs it. */
+            size_t nv = fn->nversions;
+            char (*hexes)[65] = nv ? calloc(nv, sizeof *hexes) : NULL;
+            for (size_t i = 0; hexes && i < nv; i++) memcpy(hexes[i], fn->versions[i]->cfg.code_hex, 65);
+            router_remove(d->router, fn);
+            for (size_t i = 0; hexes && i < nv; i++) control_collect_code(d, hexes[i]);
+            free(hexes);
+        }
+        logs_delete_function(d->logs, j->name);
+        if (j->ex) http_respond(j->ex, 204, NULL, 0, NULL, 0);
+    } else {
+        if (fn) router_update(d->router, fn, &j->cfg);
+        if (j->ex) respond_config(j->ex, 200, &j->cfg);
+    }
+    if (j->old_hex[0]) control_collect_code(d, j->old_hex);
+    function_config_free(&j->cfg);
+    free(j->body);
+    free(j->zip);
+    free(j);
+}
+
+static job_t *job_new(daemon_t *d, http_exchange_t *ex, job_kind_t kind, const char *name)
+{
+    job_t *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->d = d;
+    j->kind = kind;
+    j->ex = ex;
+    function_config_init(&j->cfg);
+    if (name) snprintf(j->name, sizeof j->name, "%s", name);
+    http_exchange_on_abort(ex, job_abort, j);
+    return j;
+}
+
+static void submit(job_t *j)
+{
+    if (j->kind != JOB_GET_ZIP && j->kind != JOB_CREATE) {
+        router_fn_t *fn = router_find(j->d->router, j->name);
+        if (fn) fn->updating = true;
+    }
+    j->body = http_request_take_body(j->ex, &j->body_len);
+    loop_submit(j->d->loop, job_work, job_done, j);
+}
+
+bool control_busy(http_exchange_t *ex, const router_fn_t *fn)
+{
+    if (!fn->updating) return false;
+    char arn[200];
+    function_arn(fn->cfg.name, NULL, arn, sizeof arn);
+    daemon_respond_error(ex, 409, "ResourceConflictException",
+                         "The operation cannot be performed at this time. An update is in progress for resource: %s", arn);
+    return true;
+}
+
+/* A write on an existing function: Lambda's 409 while another is in
+ * progress, else a job starting from a copy of its configuration. NULL
+ * after answering. */
+static job_t *write_job(daemon_t *d, http_exchange_t *ex, router_fn_t *fn, job_kind_t kind)
+{
+    if (control_busy(ex, fn)) return NULL;
+    job_t *j = job_new(d, ex, kind, fn->cfg.name);
+    if (!j) { daemon_respond_error(ex, 500, "ServiceException", "out of memory"); return NULL; }
+    function_config_free(&j->cfg);
+    function_config_copy(&j->cfg, &fn->cfg);
+    return j;
+}
+
+/* ---- collection of unused code ---- */
+
+typedef struct {
+    daemon_t *d;
+    char hex[65];
+} collect_t;
+
+static void collect_work(void *arg)
+{
+    collect_t *c = arg;
+    err_t e;
+    pthread_mutex_lock(&g_code_mu);
+    if (store_code_referenced(c->d->store, c->hex, &e) == 0) codestore_remove(c->d->code, c->hex, &e);
+    pthread_mutex_unlock(&g_code_mu);
+}
+
+static void collect_done(loop_t *l, void *arg)
+{
+    (void)l;
+    free(arg);
+}
+
+void control_collect_code(daemon_t *d, const char *hex)
+{
+    if (!hex[0] || router_code_in_use(d->router, hex)) return;
+    collect_t *c = calloc(1, sizeof *c);
+    if (!c) return;
+    c->d = d;
+    snprintf(c->hex, sizeof c->hex, "%s", hex);
+    loop_submit(d->loop, collect_work, collect_done, c);
+}
+
+/* ---- reads ---- */
+
+static void get_function(daemon_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *fn)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "Configuration", function_config_to_api_json(&fn->cfg));
+    cJSON *code = cJSON_AddObjectToObject(o, "Code");
+    cJSON_AddStringToObject(code, "RepositoryType", "S3");
+    const char *host = http_request_header(req, "Host");
+    char loc[400];
+    snprintf(loc, sizeof loc, "http://%s/nimbus/v1/code/%s.zip", host ? host : "127.0.0.1", fn->cfg.code_hex);
+    cJSON_AddStringToObject(code, "Location", loc);
+    cJSON_AddObjectToObject(o, "Tags");
+    if (fn->cfg.reserved_concurrency >= 0) {
+        cJSON *conc = cJSON_AddObjectToObject(o, "Concurrency");
+        cJSON_AddNumberToObject(conc, "ReservedConcurrentExecutions", fn->cfg.reserved_concurrency);
+    }
+    (void)d;
+    daemon_respond_json(ex, 200, cJSON_PrintUnformatted(o));
+    cJSON_Delete(o);
+}
+
+static void list_functions(daemon_t *d, http_exchange_t *ex, http_request_t *req)
+{
+    char *marker = util_query_param(req->query, "Marker");
+    char *max = util_query_param(req->query, "MaxItems");
+    long maxi = 50;
+    if (max) {
+        char *end;
+        maxi = strtol(max, &end, 10);
+        if (!*max || *end || maxi < 1 || maxi > 10000) {
+            daemon_respond_error(ex, 400, "InvalidParameterValueException", "MaxItems must be between 1 and 10000");
+            free(marker);
+            free(max);
+            return;
+        }
+        if (maxi > 50) maxi = 50;   /* Lambda returns at most 50 per page */
+    }
+    size_t i = marker && *marker ? router_index_after(d->router, marker) : 0;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "Functions");
+    long k = 0;
+    for (; i < router_count(d->router) && k < maxi; i++, k++)
+        cJSON_AddItemToArray(arr, function_config_to_api_json(&router_at(d->router, i)->cfg));
+    if (i < router_count(d->router))
+        cJSON_AddStringToObject(o, "NextMarker", router_at(d->router, i - 1)->cfg.name);
+    daemon_respond_json(ex, 200, cJSON_PrintUnformatted(o));
+    cJSON_Delete(o);
+    free(marker);
+    free(max);
+}
+
+/* A name in a control-plane path: plain, name:qualifier, or an ARN. The
+ * qualifier (if any) goes to `qual`. */
+static void path_name(const char *seg, char *out, size_t n, char *qual, size_t qn)
+{
+    const char *p = strstr(seg, "function:");
+    if (p && (strncmp(seg, "arn:", 4) == 0 || p - seg == 13)) seg = p + 9;
+    snprintf(out, n, "%s", seg);
+    qual[0] = '\0';
+    char *colon = strchr(out, ':');
+    if (colon) {
+        snprintf(qual, qn, "%s", colon + 1);
+        *colon = '\0';
+    }
+}
+
+/* The function a raw path segment names (plain, name:qualifier or ARN);
+ * the qualifier goes to `qual`. NULL after answering 404. */
+static router_fn_t *find_named(daemon_t *d, http_exchange_t *ex, const char *seg, char *qual, size_t qn)
+{
+    char *decoded = util_url_decode(seg, strlen(seg));
+    char name[300];
+    path_name(decoded ? decoded : seg, name, sizeof name, qual, qn);
+    free(decoded);
+    router_fn_t *fn = function_name_valid(name) ? router_find(d->router, name) : NULL;
+    if (!fn) daemon_respond_not_found(ex, name, NULL);
+    return fn;
+}
+
+void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *rest)
+{
+    const char *m = req->method;
+    if (!*rest || strcmp(rest, "/") == 0) {
+        if (strcmp(m, "GET") == 0) { list_functions(d, ex, req); return; }
+        if (strcmp(m, "POST") == 0) {
+            job_t *j = job_new(d, ex, JOB_CREATE, NULL);
+            if (!j) { daemon_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
+            submit(j);
+            return;
+        }
+        daemon_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
+        return;
+    }
+    /* rest = "/NAME[/sub]" */
+    char seg[300], sub[200] = "";
+    const char *s = rest + 1, *slash = strchr(s, '/');
+    size_t len = slash ? (size_t)(slash - s) : strlen(s);
+    if (len >= sizeof seg || (slash && strlen(slash + 1) >= sizeof sub)) {
+        daemon_respond_error(ex, 404, "ResourceNotFoundException", "Unknown path");
+        return;
+    }
+    memcpy(seg, s, len);
+    seg[len] = '\0';
+    if (slash) snprintf(sub, sizeof sub, "%s", slash + 1);
+    char qual[140];
+    router_fn_t *fn = find_named(d, ex, seg, qual, sizeof qual);
+    if (!fn) return;
+    char *qparam = util_query_param(req->query, "Qualifier");
+    if (qparam) snprintf(qual, sizeof qual, "%s", qparam);
+    free(qparam);
+    if (strcmp(sub, "versions") == 0 || strncmp(sub, "aliases", 7) == 0) {
+        version_handle(d, ex, req, fn, sub);
+        return;
+    }
+    job_kind_t kind;
+    if ((!*sub || strcmp(sub, "configuration") == 0) && strcmp(m, "GET") == 0) {
+        router_fn_t *v = version_for_read(d, ex, fn, qual);
+        if (!v) return;
+        if (*sub) respond_config(ex, 200, &v->cfg);
+        else get_function(d, ex, req, v);
+        return;
+    }
+    if (!*sub && strcmp(m, "DELETE") == 0 && qual[0]) {
+        version_delete(d, ex, fn, qual);
+        return;
+    }
+    if (!*sub && strcmp(m, "DELETE") == 0) kind = JOB_DELETE;
+    else if (strcmp(sub, "code") == 0 && strcmp(m, "PUT") == 0) kind = JOB_UPDATE_CODE;
+    else if (strcmp(sub, "configuration") == 0 && strcmp(m, "PUT") == 0) kind = JOB_UPDATE_CONFIG;
+    else {
+        daemon_respond_error(ex, 404, "ResourceNotFoundException", "Unknown operation %s %s", m, req->path);
+        return;
+    }
+    job_t *j = write_job(d, ex, fn, kind);
+    if (j) submit(j);
+}
+
+void control_handle_concurrency(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *seg)
+{
+    char qual[140];
+    router_fn_t *fn = find_named(d, ex, seg, qual, sizeof qual);
+    if (!fn) return;
+    const char *m = req->method;
+    if (strcmp(m, "GET") == 0) { respond_concurrency(ex, 200, fn->cfg.reserved_concurrency); return; }
+    int value = -1;
+    if (strcmp(m, "PUT") == 0) {
+        cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "ReservedConcurrentExecutions");
+        bool ok = cJSON_IsNumber(v) && v->valuedouble == (double)(int)v->valuedouble;
+        value = ok ? (int)v->valuedouble : -1;
+        cJSON_Delete(body);
+        if (!ok || value < 0) {
+            daemon_respond_error(ex, 400, "ValidationException",
+                                 "1 validation error detected: Value at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 0");
+            return;
+        }
+        if (value > d->cfg.account_concurrency) {
+            daemon_respond_error(ex, 400, "InvalidParameterValueException",
+                                 "Specified ReservedConcurrentExecutions for function (%d) is above the account's concurrency limit of [%d].",
+                                 value, d->cfg.account_concurrency);
+            return;
+        }
+    } else if (strcmp(m, "DELETE") != 0) {
+        daemon_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
+        return;
+    }
+    job_t *j = write_job(d, ex, fn, JOB_CONCURRENCY);
+    if (!j) return;
+    j->reserved = value;
+    submit(j);
+}
+
+void control_get_code(daemon_t *d, http_exchange_t *ex, const char *hex)
+{
+    size_t n = strlen(hex);
+    if (n != 68 || strcmp(hex + 64, ".zip") != 0 || strspn(hex, "0123456789abcdef") != 64) {
+        daemon_respond_error(ex, 404, "ResourceNotFoundException", "Code not found");
+        return;
+    }
+    job_t *j = job_new(d, ex, JOB_GET_ZIP, NULL);
+    if (!j) { daemon_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
+    memcpy(j->name, hex, 64);
+    j->name[64] = '\0';
+    loop_submit(d->loop, job_work, job_done, j);
+}
+
+typedef struct {
+    daemon_t *d;
+    int failed;
+    err_t *err;
+} load_ctx_t;
+
+static void load_one(const char *name, const char *json, void *arg)
+{
+    load_ctx_t *lc = arg;
+    function_config_t c;
+    function_config_init(&c);
+    err_t e;
+    if (function_config_deserialize(&c, json, &e) < 0) {
+        fprintf(stderr, "nimbus: skipping stored function %s: %s\n", name, e.msg);
+        lc->failed++;
+    } else {
+        router_add(lc->d->router, &c);
+    }
+    function_config_free(&c);
+}
+
+int control_load(daemon_t *d, err_t *err)
+{
+    load_ctx_t lc = { .d = d, .err = err };
+    return store_function_each(d->store, load_one, &lc, err);
+}

@@ -1,0 +1,64 @@
+/* util.h — small encoders every module needs: request ids, base64,
+ * SHA-256, timestamps, a growable byte buffer. Pure functions; no I/O
+ * except reading the kernel's random source. */
+#ifndef NIMBUS_UTIL_H
+#define NIMBUS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+/* Region and account Nimbus reports in ARNs (one node, one account). */
+#define NIMBUS_REGION "us-east-1"
+#define NIMBUS_ACCOUNT "000000000000"
+
+/* A random (v4) UUID as 36 characters + NUL, e.g. for request ids. */
+void util_uuid4(char out[37]);
+
+/* Standard base64 with padding. Returns a malloc'd NUL-terminated string. */
+char *util_base64_encode(const void *data, size_t len, size_t *out_len);
+/* Decodes standard base64 (padding required, whitespace/newlines ignored).
+ * Returns malloc'd bytes (NUL-terminated, not counted) or NULL with err
+ * ERR_INVALID on bad input. */
+char *util_base64_decode(const char *text, size_t len, size_t *out_len, err_t *err);
+
+/* SHA-256 of data: raw 32 bytes, lowercase hex (64 + NUL), base64 (44 + NUL). */
+void util_sha256(const void *data, size_t len, uint8_t out[32]);
+void util_hex(const uint8_t *in, size_t n, char *out /* 2n+1 */);
+
+/* Lambda's LastModified format: "2026-11-22T15:53:15.123+0000". */
+void util_iso8601_ms(uint64_t wall_ms, char out[32]);
+
+/* Growable byte buffer. All functions abort on out-of-memory: a daemon that
+ * cannot grow a buffer has nothing useful left to do. */
+typedef struct {
+    char *data;   /* NUL-terminated when non-NULL */
+    size_t len;
+    size_t cap;
+} buf_t;
+void buf_append(buf_t *b, const void *p, size_t n);
+void buf_appendf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_reset(buf_t *b);            /* len = 0, keep memory */
+void buf_free(buf_t *b);
+char *buf_steal(buf_t *b, size_t *len); /* hand over data (never NULL), reset b */
+
+/* A uniformly distributed double in [0, 1), from the kernel's randomness
+ * (for weighted alias routing). */
+double util_random_unit(void);
+
+/* Process title: remember where main()'s argv strings are, then overwrite
+ * them so /proc/<pid>/cmdline of a forked child (the spawner, an instance's
+ * init) shows its role and not the daemon's command line (which names the
+ * data directory). */
+void util_proctitle_init(int argc, char **argv);
+void util_proctitle_set(const char *title);
+
+/* Percent-decode `in` (n bytes) into a malloc'd string; NULL if malformed. */
+char *util_url_decode(const char *in, size_t n);
+/* Value of `key` in an application/x-www-form-urlencoded query string,
+ * decoded and malloc'd, or NULL when absent. */
+char *util_query_param(const char *query, const char *key);
+
+#endif

@@ -1,0 +1,762 @@
+/* instance.c — instances: the activator's cold start, output capture, the
+ * state counters the router schedules on, and the end of an instance.
+ *
+ * Owns each instance_t from instance_start() until its process has exited
+ * and its resources are released (on a worker: emptying a cgroup may wait).
+ * Must never: reuse an instance after its call timed out or its process
+ * exited, or leave a process of its tree running after it is gone.
+ */
+#include "core/instance.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "api/control.h"
+#include "transport/fc.h"
+#include "core/invoke.h"
+#include "core/logs.h"
+#include "core/runtime.h"
+#include "transport/runtime_api.h"
+
+#define INIT_TIMEOUT_MS 10000u   /* Lambda's init phase limit */
+#define TERM_GRACE_MS 2000u      /* SIGTERM -> SIGKILL */
+#define MAX_LINE (256u * 1024u)  /* longer output lines are split */
+
+static unsigned long g_instance_seq;
+
+/* Keep fn's counters and idle list in step: the router's scheduling reads
+ * only these. fn->n_starting counts instances in init; fn->n_returning
+ * counts slots whose /next is on its way. */
+static void drain(router_t *r, instance_t *in);
+static void flush_partial(router_t *r, instance_t *in);
+
+static void keepalive_cb(loop_t *l, void *arg)
+{
+    (void)l;
+    instance_t *in = arg;
+    in->keepalive_timer = NULL;
+    /* Idle for its whole keep-alive: reclaim it (scale to zero). */
+    if (in->state == INST_READY && in->n_busy == 0 && in->n_returning == 0) instance_terminate(in->router, in);
+}
+
+/* Arm the keep-alive while the instance does nothing at all (ready, no
+ * call running, none answered and coming back); disarm otherwise. A call
+ * longer than the keep-alive is never cut: the timer only runs while idle. */
+static void keepalive_update(instance_t *in)
+{
+    loop_t *l = router_daemon(in->router)->loop;
+    bool idle = in->state == INST_READY && in->n_busy == 0 && in->n_returning == 0 && !in->provisioned;
+    if (idle && !in->keepalive_timer) {
+        int s = in->fn->cfg.keep_alive_s > 0 ? in->fn->cfg.keep_alive_s
+                                             : router_daemon(in->router)->cfg.keep_alive_s;
+        in->keepalive_timer = loop_timer_add(l, (uint64_t)s * 1000u, keepalive_cb, in);
+    } else if (!idle && in->keepalive_timer) {
+        loop_timer_cancel(l, in->keepalive_timer);
+        in->keepalive_timer = NULL;
+    }
+}
+
+static void idle_update(instance_t *in)
+{
+    bool want = in->state == INST_READY && in->n_parked > 0;
+    if (want && !list_linked(&in->idle_link)) list_push_back(&in->fn->idle, &in->idle_link);
+    if (!want) list_remove(&in->idle_link);
+    keepalive_update(in);
+}
+
+static void set_state(instance_t *in, instance_state_t st)
+{
+    router_fn_t *fn = in->fn;
+    if (in->state == st) return;
+    if (in->state == INST_STARTING) fn->n_starting--;
+    if (st == INST_STARTING) fn->n_starting++;
+    if (st == INST_STOPPING) {
+        fn->n_returning -= in->n_returning + in->n_expected;
+        in->n_returning = in->n_expected = 0;
+    }
+    in->state = st;
+    idle_update(in);
+}
+
+void instance_answered(instance_t *in, call_t *c)
+{
+    /* What it printed before answering belongs to this call: read it while
+     * the call is still the instance's. */
+    drain(in->router, in);
+    /* Text without a final newline (print(x, end="")) is this call's too. */
+    flush_partial(in->router, in);
+    list_remove(&c->inst_link);
+    in->n_busy--;
+    memcpy(in->answered[in->answered_next], c->request_id, 37);
+    in->answered_next = (in->answered_next + 1) % in->n_answered_slots;
+    if (in->state == INST_READY) {
+        in->n_returning++;
+        in->fn->n_returning++;
+    }
+    keepalive_update(in);
+}
+
+bool instance_was_answered(const instance_t *in, const char *id)
+{
+    for (unsigned i = 0; i < in->n_answered_slots; i++)
+        if (id[0] && strcmp(in->answered[i], id) == 0) return true;
+    return false;
+}
+
+call_t *instance_find_call(const instance_t *in, const char *id)
+{
+    list_each(n, &in->calls) {
+        call_t *c = list_entry(n, call_t, inst_link);
+        if (strcmp(c->request_id, id) == 0) return c;
+    }
+    return NULL;
+}
+
+/* Started on code or settings since replaced, or its function or the
+ * daemon is going away. */
+static bool stale(router_t *r, const instance_t *in)
+{
+    return in->generation != in->fn->generation || in->fn->deleted || router_daemon(r)->stopping;
+}
+
+static void unpark(instance_t *in, http_exchange_t *ex)
+{
+    for (unsigned i = 0; i < in->n_parked; i++) {
+        if (in->parked[i] != ex) continue;
+        in->parked[i] = in->parked[--in->n_parked];
+        idle_update(in);
+        return;
+    }
+}
+
+static void parked_aborted(http_exchange_t *ex, void *arg)
+{
+    instance_t *in = arg;
+    if (in->exited) return;
+    /* The runtime hung up while waiting. Its slot is gone until it asks
+     * again (then it counts as a new /next). */
+    unpark(in, ex);
+}
+
+void instance_park(router_t *r, instance_t *in, http_exchange_t *ex)
+{
+    router_fn_t *fn = in->fn;
+    if (in->n_returning) {
+        in->n_returning--;
+        fn->n_returning--;
+    } else if (in->n_expected) {
+        in->n_expected--;
+        fn->n_returning--;
+    }
+    in->parked[in->n_parked++] = ex;
+    if (ex) http_exchange_on_abort(ex, parked_aborted, in);   /* NULL: an FC slot */
+    if (in->state != INST_READY) return;
+    if (stale(r, in)) {
+        /* Its code or settings were replaced (or it is going away): it
+         * finished its call, it takes no other. */
+        instance_terminate(r, in);
+        return;
+    }
+    idle_update(in);
+    router_instance_ready(r, in);
+}
+
+void instance_ready(router_t *r, instance_t *in)
+{
+    daemon_t *d = router_daemon(r);
+    in->init_ns = loop_now_ns() - in->spawn_ns;
+    loop_timer_cancel(d->loop, in->init_timer);
+    in->init_timer = NULL;
+    in->reached_ready = true;        /* its init worked, whatever follows */
+    if (stale(r, in)) {
+        /* Started on replaced code: it never serves. The calls that were
+         * counting on it need a fresh instance. */
+        instance_terminate(r, in);
+        router_schedule(r, in->fn);
+        return;
+    }
+    set_state(in, INST_READY);
+    /* Its other slots' first /next requests are on their way (a runtime
+     * with N pullers opens them one after another): count them as
+     * returning, or the router would start instances for calls these
+     * slots are about to take. */
+    unsigned open = in->n_parked + in->n_busy;
+    if (in->capacity > open) {
+        in->n_expected = in->capacity - open;
+        in->fn->n_returning += in->n_expected;
+    }
+    router_schedule(r, in->fn);
+}
+
+/* ---- output ---- */
+
+static void emit_line(router_t *r, instance_t *in, const char *p, size_t n)
+{
+    if (n && p[n - 1] == '\r') n--;
+    /* One call running: the line is its. Several (InstanceConcurrency > 1):
+     * the runtime tags lines with the request id itself, as Lambda's do;
+     * they go to the function's log under the instance. */
+    if (in->n_busy == 1) invoke_log(r, list_entry(in->calls.next, call_t, inst_link), p, n);
+    else logs_emit(router_daemon(r)->logs, in->fn->cfg.name, "", p, n);
+}
+
+static void consume(router_t *r, instance_t *in, buf_t *pending, const char *p, size_t n)
+{
+    while (n) {
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) : n;
+        if (nl && pending->len == 0) {
+            emit_line(r, in, p, take);           /* common case: no copy */
+        } else {
+            buf_append(pending, p, take);
+            if (nl || pending->len >= MAX_LINE) {
+                emit_line(r, in, pending->data, pending->len);
+                buf_reset(pending);
+            }
+        }
+        if (!nl) break;
+        p += take + 1;
+        n -= take + 1;
+    }
+}
+
+/* Read what is in one pipe now. Returns false at EOF/error. */
+static bool read_pipe(router_t *r, instance_t *in, int fd, buf_t *pending)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t k = read(fd, buf, sizeof buf);
+        if (k > 0) {
+            consume(r, in, pending, buf, (size_t)k);
+            if ((size_t)k < sizeof buf) return true;
+            continue;
+        }
+        if (k < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+        return false;
+    }
+}
+
+static void flush_partial(router_t *r, instance_t *in)
+{
+    if (in->out_line.len) emit_line(r, in, in->out_line.data, in->out_line.len);
+    if (in->err_line.len) emit_line(r, in, in->err_line.data, in->err_line.len);
+    buf_reset(&in->out_line);
+    buf_reset(&in->err_line);
+}
+
+/* Read what the instance wrote before the event being handled (e.g.
+ * before posting its answer): it is in the pipe, but epoll may report the
+ * pipe after the socket, so ask the pipe itself. One read() per call end;
+ * an earlier attempt to skip it when epoll had not reported the pipe lost
+ * lines from 1-3% of calls' logs. */
+static void drain(router_t *r, instance_t *in)
+{
+    if (in->proc.out_fd >= 0) read_pipe(r, in, in->proc.out_fd, &in->out_line);
+    if (in->proc.err_fd >= 0) read_pipe(r, in, in->proc.err_fd, &in->err_line);
+}
+
+void instance_drain_output(router_t *r, instance_t *in) { drain(r, in); }
+
+static void pipe_cb(loop_t *l, int fd, uint32_t events, void *arg)
+{
+    (void)events;
+    instance_t *in = arg;
+    buf_t *pending = fd == in->proc.out_fd ? &in->out_line : &in->err_line;
+    if (!read_pipe(in->router, in, fd, pending)) loop_del_fd(l, fd);  /* EOF: the pidfd tells the rest */
+}
+
+/* ---- end of an instance ---- */
+
+typedef struct {
+    router_t *r;
+    instance_t *in;
+    bool heap;
+} release_job_t;
+
+static void release_work(void *arg)
+{
+    release_job_t *j = arg;
+    sandbox_release(&j->in->proc);
+}
+
+static void release_done(loop_t *l, void *arg)
+{
+    (void)l;
+    release_job_t *j = arg;
+    instance_t *in = j->in;
+    router_t *r = j->r;
+    daemon_t *d = router_daemon(r);
+    char hex[65];
+    memcpy(hex, in->code_hex, sizeof hex);
+    router_instance_removed(r, in);
+    router_fn_unref(r, in->fn);
+    buf_free(&in->out_line);
+    buf_free(&in->err_line);
+    free(in->init_error_body);
+    free(in->env_block);
+    free(in->parked);
+    free(in->answered);
+    free(in);
+    if (j->heap) free(j);
+    /* The last instance on replaced code lets its tree go. */
+    control_collect_code(d, hex);
+}
+
+static void exit_status_text(int code, int status, char *out, size_t n)
+{
+    if (code == CLD_EXITED && status == 0) snprintf(out, n, "Runtime exited without providing a reason");
+    else if (code == CLD_EXITED) snprintf(out, n, "Runtime exited with error: exit status %d", status);
+    else snprintf(out, n, "Runtime exited with error: signal: %s", strsignal(status));
+}
+
+static void instance_exited(router_t *r, instance_t *in)
+{
+    daemon_t *d = router_daemon(r);
+    router_fn_t *fn = in->fn;
+    in->exited = true;
+    drain(r, in);
+    flush_partial(r, in);
+    /* Kill the rest of its tree while the leader's pid still names the
+     * process group (it is a zombie until reaped below). */
+    sandbox_kill(&in->proc);
+    int code = CLD_EXITED, status = 0;
+    sandbox_reap(&in->proc, &code, &status);
+    char why[200];
+    exit_status_text(code, status, why, sizeof why);
+    /* The cgroup's OOM killer ended it: its memory limit, not a crash. */
+    const char *etype = "Runtime.ExitError";
+    if (sandbox_oom_killed(&in->proc)) {
+        etype = "Runtime.OutOfMemory";
+        size_t k = strlen(why);
+        snprintf(why + k, sizeof why - k, ". Runtime.OutOfMemory: memory limit of %d MB exceeded", fn->cfg.memory_mb);
+    }
+
+    loop_del_fd(d->loop, in->proc.pidfd);
+    loop_del_fd(d->loop, in->proc.out_fd);
+    loop_del_fd(d->loop, in->proc.err_fd);
+    loop_timer_cancel(d->loop, in->init_timer);
+    loop_timer_cancel(d->loop, in->kill_timer);
+    loop_timer_cancel(d->loop, in->keepalive_timer);
+    in->init_timer = in->kill_timer = in->keepalive_timer = NULL;
+
+    /* Never became ready (even if killed while starting): an init failure. */
+    bool was_starting = !in->reached_ready;
+    set_state(in, INST_STOPPING);
+    list_remove(&in->fn_link);
+    fn->n_instances--;
+    /* Closes its runtime-API connections; the parked /next's abort sees
+     * `exited` and does nothing. */
+    in->n_parked = 0;
+    http_server_unlisten(d->rapi, in->proc.api_fd);
+    in->proc.api_fd = -1;
+
+    while (!list_empty(&in->calls)) {
+        call_t *c = list_entry(in->calls.next, call_t, inst_link);
+        list_remove(&c->inst_link);
+        in->n_busy--;
+        invoke_fail(r, c, etype, "%s", why);
+    }
+    fc_instance_gone(r, in);
+    call_t *head;
+    if (was_starting && (head = router_take_unserved(fn))) {
+        /* Init failed and nothing else on its way would serve the oldest
+         * waiting call: that call gets the init error. */
+        if (in->init_error && in->init_error_len)
+            invoke_fail_function(r, head, in->init_error_body, in->init_error_len);
+        else if (in->init_error)
+            invoke_fail(r, head, in->init_error_type[0] ? in->init_error_type : "Runtime.Unknown", "%s", why);
+        else
+            invoke_fail(r, head, etype, "%s", why);
+    }
+
+    release_job_t *j = malloc(sizeof *j);
+    if (!j) abort();
+    *j = (release_job_t){ .r = r, .in = in, .heap = true };
+    loop_submit(d->loop, release_work, release_done, j);
+    router_schedule(r, fn);
+}
+
+static void pidfd_cb(loop_t *l, int fd, uint32_t events, void *arg)
+{
+    (void)l; (void)fd; (void)events;
+    instance_t *in = arg;
+    instance_exited(in->router, in);
+}
+
+static void init_timeout_cb(loop_t *l, void *arg)
+{
+    (void)l;
+    instance_t *in = arg;
+    in->init_timer = NULL;
+    router_t *r = in->router;
+    logs_emit(router_daemon(r)->logs, in->fn->cfg.name, "", "INIT_REPORT Status: timeout", 27);
+    if (in->rt->api == RUNTIME_API_FC && !in->init_error) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "The CA's http server cannot be started: no server listening on port %d after %llu ms",
+                 in->fc_port, (unsigned long long)((loop_now_ns() - in->spawn_ns) / 1000000u));
+        in->init_error = true;
+        snprintf(in->init_error_type, sizeof in->init_error_type, "FunctionNotStarted");
+        in->init_error_body = NULL;
+        buf_t b = { 0 };
+        buf_appendf(&b, "{\"errorType\":\"FunctionNotStarted\",\"errorMessage\":\"%s\"}", msg);
+        in->init_error_body = buf_steal(&b, &in->init_error_len);
+    }
+    instance_kill(r, in);
+}
+
+static void kill_timer_cb(loop_t *l, void *arg)
+{
+    (void)l;
+    instance_t *in = arg;
+    in->kill_timer = NULL;
+    sandbox_kill(&in->proc);
+}
+
+void instance_kill(router_t *r, instance_t *in)
+{
+    (void)r;
+    if (in->exited) return;
+    set_state(in, INST_STOPPING);
+    sandbox_kill(&in->proc);
+}
+
+static void terminate_now(router_t *r, instance_t *in)
+{
+    if (in->exited || in->kill_timer) return;
+    sandbox_terminate(&in->proc);
+    in->kill_timer = loop_timer_add(router_daemon(r)->loop, TERM_GRACE_MS, kill_timer_cb, in);
+}
+
+void instance_terminate(router_t *r, instance_t *in)
+{
+    if (in->exited || in->kill_timer || in->state == INST_STOPPING) return;
+    bool was_ready = in->state == INST_READY;
+    set_state(in, INST_STOPPING);
+    /* FC's lifecycle hook: the server hears it is about to be stopped. */
+    if (was_ready && in->rt->api == RUNTIME_API_FC) fc_pre_stop(r, in, terminate_now);
+    else terminate_now(r, in);
+}
+
+/* ---- the activator ---- */
+
+typedef struct {
+    char *items[64 + 256];
+    size_t n;
+} envlist_t;
+
+static void env_add(envlist_t *e, const char *k, const char *v)
+{
+    if (e->n + 1 >= sizeof e->items / sizeof e->items[0]) return;
+    size_t len = strlen(k) + strlen(v) + 2;
+    char *s = malloc(len);
+    if (!s) return;
+    snprintf(s, len, "%s=%s", k, v);
+    e->items[e->n++] = s;
+}
+
+static void env_free(envlist_t *e)
+{
+    for (size_t i = 0; i < e->n; i++) free(e->items[i]);
+}
+
+static void build_env(const router_fn_t *fn, const runtime_t *rt, const instance_t *in, envlist_t *e)
+{
+    const function_config_t *c = &fn->cfg;
+    char buf[256];
+    env_add(e, "PATH", "/usr/local/bin:/usr/bin:/bin:/opt/bin");
+    env_add(e, "LANG", "en_US.UTF-8");
+    env_add(e, "TZ", ":UTC");
+    env_add(e, "_HANDLER", c->handler);
+    /* Sandboxed, the code and the runtime dir are mounted at Lambda's paths. */
+    env_add(e, "LAMBDA_TASK_ROOT", sandbox_enabled() ? "/var/task" : fn->code_dir);
+    env_add(e, "LAMBDA_RUNTIME_DIR", rt->bootstrap && !sandbox_enabled() ? runtime_dir() : "/var/runtime");
+    if (rt->exec_env) env_add(e, "AWS_EXECUTION_ENV", rt->exec_env);
+    env_add(e, "AWS_LAMBDA_FUNCTION_NAME", c->name);
+    env_add(e, "AWS_LAMBDA_FUNCTION_VERSION", c->version);
+    snprintf(buf, sizeof buf, "%d", c->memory_mb);
+    env_add(e, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", buf);
+    snprintf(buf, sizeof buf, "/aws/lambda/%s", c->name);
+    env_add(e, "AWS_LAMBDA_LOG_GROUP_NAME", buf);
+    char day[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(day, sizeof day, "%Y/%m/%d", &tm);
+    snprintf(buf, sizeof buf, "%s/[%s]%s", day, c->version, in->id);
+    env_add(e, "AWS_LAMBDA_LOG_STREAM_NAME", buf);
+    env_add(e, "AWS_REGION", NIMBUS_REGION);
+    env_add(e, "AWS_DEFAULT_REGION", NIMBUS_REGION);
+    env_add(e, "AWS_LAMBDA_INITIALIZATION_TYPE", in->provisioned ? "provisioned-concurrency" : "on-demand");
+    if (rt->api == RUNTIME_API_FC) {
+        snprintf(buf, sizeof buf, "%d", in->fc_port);
+        env_add(e, "FC_SERVER_PORT", buf);
+        env_add(e, "FC_FUNCTION_NAME", c->name);
+        env_add(e, "FC_FUNCTION_HANDLER", c->handler);
+        snprintf(buf, sizeof buf, "%d", c->memory_mb);
+        env_add(e, "FC_FUNCTION_MEMORY_SIZE", buf);
+        env_add(e, "FC_REGION", NIMBUS_REGION);
+    }
+    if (c->instance_concurrency > 1) {
+        /* The name AWS' own runtime clients read to pull calls concurrently. */
+        snprintf(buf, sizeof buf, "%d", c->instance_concurrency);
+        env_add(e, "AWS_LAMBDA_MAX_CONCURRENCY", buf);
+    }
+    for (size_t i = 0; i < c->nenv; i++) env_add(e, c->env[i].key, c->env[i].value);
+    e->items[e->n] = NULL;
+}
+
+/* The sandbox is up: watch the instance's exit, output and runtime-API
+ * socket. On failure nothing is watched and its process is released. */
+static int watch(router_t *r, instance_t *in, err_t *err)
+{
+    daemon_t *d = router_daemon(r);
+    if (loop_add_fd(d->loop, in->proc.pidfd, EPOLLIN, pidfd_cb, in, err) < 0 ||
+        loop_add_fd(d->loop, in->proc.out_fd, EPOLLIN, pipe_cb, in, err) < 0 ||
+        (in->proc.err_fd >= 0 && loop_add_fd(d->loop, in->proc.err_fd, EPOLLIN, pipe_cb, in, err) < 0) ||
+        http_server_listen_fd(d->rapi, in->proc.api_fd, in, err) < 0) {
+        loop_del_fd(d->loop, in->proc.pidfd);
+        loop_del_fd(d->loop, in->proc.out_fd);
+        loop_del_fd(d->loop, in->proc.err_fd);
+        if (in->proc.api_fd >= 0) close(in->proc.api_fd);
+        in->proc.api_fd = -1;
+        sandbox_release(&in->proc);
+        return -1;
+    }
+    return 0;
+}
+
+/* Its runtime runs: the init phase (and its limit) starts. */
+static void start_init_clock(router_t *r, instance_t *in)
+{
+    daemon_t *d = router_daemon(r);
+    const router_fn_t *fn = in->fn;
+    /* FC: a server that never listens must fail its call with a clear
+     * FunctionNotStarted, so the start-up wait ends just before the call's
+     * own deadline when that is shorter than Lambda's 10 s init limit. */
+    uint64_t init_ms = INIT_TIMEOUT_MS;
+    uint64_t fn_ms = (uint64_t)fn->cfg.timeout_s * 1000u;
+    if (in->rt->api == RUNTIME_API_FC && fn_ms - 100 < init_ms) init_ms = fn_ms - 100;
+    in->init_timer = loop_timer_add(d->loop, init_ms, init_timeout_cb, in);
+    err_t err;
+    if (in->rt->api == RUNTIME_API_FC && fc_instance_started(r, in, &err) < 0) {
+        logs_emit(d->logs, fn->cfg.name, "", err.msg, strlen(err.msg));
+        instance_kill(r, in);   /* reaped and released through its pidfd: an init failure */
+    }
+}
+
+/* The sandbox could not be built, or the instance was ended before it
+ * was: it goes without ever having run. The oldest waiting call that
+ * nothing else would serve gets the reason. */
+static void spawn_failed(router_t *r, instance_t *in, const err_t *err)
+{
+    router_fn_t *fn = in->fn;
+    daemon_t *d = router_daemon(r);
+    bool ended = in->state == INST_STOPPING;   /* ended while starting: nobody waits on it */
+    in->exited = true;
+    loop_timer_cancel(d->loop, in->kill_timer);
+    loop_timer_cancel(d->loop, in->keepalive_timer);
+    in->kill_timer = in->keepalive_timer = NULL;
+    set_state(in, INST_STOPPING);
+    list_remove(&in->fn_link);
+    fn->n_instances--;
+    if (err && !ended) router_start_failed(r, fn, err);
+    if (err) logs_emit(d->logs, fn->cfg.name, "", err->msg, strlen(err->msg));
+    release_job_t j = { .r = r, .in = in };
+    release_done(d->loop, &j);
+    router_schedule(r, fn);
+}
+
+/* The spawner answered (sandboxed starts). */
+static void spawned_cb(void *arg, const err_t *err)
+{
+    instance_t *in = arg;
+    router_t *r = in->router;
+    err_t werr;
+    in->spawning = false;
+    if (err) { spawn_failed(r, in, err); return; }
+    if (in->state == INST_STOPPING) {
+        /* Ended while its sandbox was being built (shutdown, deletion, new
+         * code): it never runs. */
+        if (in->proc.api_fd >= 0) close(in->proc.api_fd);
+        in->proc.api_fd = -1;
+        sandbox_release(&in->proc);
+        spawn_failed(r, in, NULL);
+        return;
+    }
+    if (watch(r, in, &werr) < 0) { spawn_failed(r, in, &werr); return; }
+    start_init_clock(r, in);
+}
+
+instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t *err)
+{
+    const runtime_t *rt = runtime_find(fn->cfg.runtime);
+    if (!rt) {
+        err_set(err, ERR_INVALID, "Runtime %s is not supported", fn->cfg.runtime);
+        return NULL;
+    }
+    char exe[600], argstore[700];
+    char *argv[8];
+    if (runtime_command(rt, fn->code_dir, exe, sizeof exe, argv, argstore, sizeof argstore, err) < 0)
+        return NULL;
+    instance_t *in = calloc(1, sizeof *in);
+    if (!in) { err_set(err, ERR_SYS, "out of memory"); return NULL; }
+    snprintf(in->id, sizeof in->id, "%08lx%08x", ++g_instance_seq, (unsigned)getpid());
+    in->fn = fn;
+    in->router = r;
+    in->rt = rt;
+    in->provisioned = provisioned;
+    in->capacity = (unsigned)(fn->cfg.instance_concurrency > 0 ? fn->cfg.instance_concurrency : 1);
+    in->parked = calloc(in->capacity, sizeof *in->parked);
+    in->n_answered_slots = 2 * in->capacity;
+    in->answered = calloc(in->n_answered_slots, sizeof *in->answered);
+    list_init(&in->calls);
+    if (!in->parked || !in->answered) {
+        free(in->parked);
+        free(in->answered);
+        free(in);
+        err_set(err, ERR_SYS, "out of memory");
+        return NULL;
+    }
+    in->generation = fn->generation;
+    memcpy(in->code_hex, fn->cfg.code_hex, sizeof in->code_hex);
+    in->state = INST_STOPPING;   /* set_state below counts the transition */
+
+    /* In its own network namespace the server listens on its HttpPort;
+     * sharing the host's, it needs a free port of its own. */
+    if (rt->api == RUNTIME_API_FC && sandbox_enabled() && !fn->cfg.network_host) in->fc_port = fn->cfg.http_port;
+    else if (rt->api == RUNTIME_API_FC && (in->fc_port = fc_pick_port(err)) < 0) {
+        free(in->parked);
+        free(in->answered);
+        free(in);
+        return NULL;
+    }
+    envlist_t env = { .n = 0 };
+    build_env(fn, rt, in, &env);
+    char cgname[64];
+    snprintf(cgname, sizeof cgname, "nimbus-%s", in->id);
+    sandbox_spec_t spec = { .id = cgname, .code_dir = fn->code_dir, .exe = exe, .argv = argv,
+                            .env = env.items, .memory_mb = fn->cfg.memory_mb,
+                            .tmp_mb = fn->cfg.ephemeral_mb, .net_host = fn->cfg.network_host,
+                            .prestart = rt->prestart };
+    if (rt->prestart) {
+        /* `nimbus exec` gives a command the instance's environment: a
+         * pre-started runtime's /proc environ is the one it started with. */
+        buf_t b = { 0 };
+        for (size_t i = 0; i < env.n; i++) buf_append(&b, env.items[i], strlen(env.items[i]) + 1);
+        in->env_block = buf_steal(&b, &in->env_len);
+    }
+    in->spawn_ns = loop_now_ns();
+    in->spawning = true;
+    int rc = sandbox_start(&spec, &in->proc, spawned_cb, in, err);
+    env_free(&env);
+    if (rc == 1) {
+        /* Started already (unsandboxed): watch it now, or end it. */
+        in->spawning = false;
+        if (watch(r, in, err) < 0) rc = -1;
+    }
+    if (rc < 0) { free(in->env_block); free(in->parked); free(in->answered); free(in); return NULL; }
+    router_fn_ref(fn);
+    list_push_back(&fn->instances, &in->fn_link);
+    fn->n_instances++;
+    set_state(in, INST_STARTING);
+    router_instance_added(r, in);
+    if (!in->spawning) start_init_clock(r, in);
+    return in;
+}
+
+void instance_deliver(router_t *r, instance_t *in, call_t *c)
+{
+    /* Most recent /next first: its connection is the warmest. */
+    http_exchange_t *ex = in->parked[--in->n_parked];
+    idle_update(in);
+    list_push_back(&in->calls, &c->inst_link);
+    in->n_busy++;
+    keepalive_update(in);
+    if (in->calls_served++ == 0 && !in->provisioned) {
+        c->cold = true;
+        c->init_ns = in->init_ns;
+    }
+    invoke_started(r, c, in);
+    if (in->rt->api == RUNTIME_API_FC) fc_invoke(r, in, c);
+    else runtime_api_send_event(in, c, ex);
+}
+
+static void add_instances(cJSON *arr, const router_fn_t *f, uint64_t now)
+{
+    static const char *const names[] = { "Starting", "Ready", "Stopping" };
+    list_each(n, &f->instances) {
+        instance_t *in = list_entry(n, instance_t, fn_link);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "Id", in->id);
+        cJSON_AddStringToObject(e, "Version", f->cfg.version);
+        cJSON_AddBoolToObject(e, "Provisioned", in->provisioned);
+        cJSON_AddStringToObject(e, "State", names[in->state]);
+        cJSON_AddNumberToObject(e, "Pid", in->proc.pid);
+        cJSON_AddNumberToObject(e, "AgeMs", (double)((now - in->spawn_ns) / 1000000u));
+        cJSON_AddNumberToObject(e, "CallsServed", in->calls_served);
+        cJSON_AddNumberToObject(e, "Busy", in->n_busy);
+        cJSON_AddNumberToObject(e, "Capacity", in->capacity);
+        cJSON_AddNumberToObject(e, "PeakMemoryBytes", (double)sandbox_memory_peak(&in->proc));
+        if (in->ready_seen) cJSON_AddNumberToObject(e, "InitDurationMs", (double)in->init_ns / 1e6);
+        /* Cold-start phases: the sandbox built, then the runtime's own init
+         * (interpreter start + handler import) until its first /next. */
+        cJSON_AddNumberToObject(e, "SandboxMs", (double)in->proc.spawn_ns / 1e6);
+        if (in->ready_seen) cJSON_AddNumberToObject(e, "RuntimeInitMs", (double)(in->init_ns - in->proc.spawn_ns) / 1e6);
+        if (in->proc.sandboxed) {
+            /* The spawner's side of SandboxMs, on the request's own path. */
+            static const char *const ph[] = { "CloneMs", "CgroupMs", "InitWaitMs", "MountsMs", "PrivilegesMs",
+                                              "ExecMs", "SpawnerMs" };
+            cJSON *b = cJSON_AddObjectToObject(e, "SandboxPhases");
+            for (size_t k = 0; k < sizeof ph / sizeof ph[0]; k++)
+                cJSON_AddNumberToObject(b, ph[k], in->proc.phase_us[k] / 1000.0);
+            cJSON_AddBoolToObject(b, "Pooled", in->proc.pooled);
+            cJSON_AddBoolToObject(b, "Prestarted", in->proc.prestarted);
+        }
+        cJSON_AddItemToArray(arr, e);
+    }
+}
+
+char *instance_list_json(router_fn_t *fn)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "Instances");
+    uint64_t now = loop_now_ns();
+    /* $LATEST's instances, then each published version's. */
+    add_instances(arr, fn, now);
+    for (size_t k = 0; k < fn->nversions; k++) add_instances(arr, fn->versions[k], now);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+instance_t *instance_find(router_fn_t *fn, const char *id)
+{
+    instance_t *best = NULL;
+    for (size_t k = 0; k <= fn->nversions; k++) {
+        router_fn_t *f = k == 0 ? fn : fn->versions[k - 1];
+        list_each(n, &f->instances) {
+            instance_t *in = list_entry(n, instance_t, fn_link);
+            if (in->exited || in->spawning) continue;
+            if (id[0] && strcmp(id, "latest") != 0) {
+                if (strcmp(in->id, id) == 0) return in;
+            } else if (in->state == INST_READY && (!best || in->spawn_ns > best->spawn_ns)) {
+                best = in;
+            }
+        }
+    }
+    return best;
+}
+
+void instance_unprovision(instance_t *in)
+{
+    in->provisioned = false;
+    keepalive_update(in);
+}

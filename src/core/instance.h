@@ -1,0 +1,111 @@
+/* instance.h — one running copy of a function: its process tree, its
+ * runtime-API endpoint and where it stands in the Runtime API's state
+ * machine (Lambda's Started -> Ready -> Running -> Response -> Ready).
+ *
+ * The activator creates instances; the runtime API moves them through
+ * their states; the router hands them calls. An instance serves one call at
+ * a time. Loop thread only.
+ */
+#ifndef NIMBUS_INSTANCE_H
+#define NIMBUS_INSTANCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "io/http.h"
+#include "base/list.h"
+#include "core/router.h"
+#include "sandbox/sandbox.h"
+#include "base/util.h"
+
+typedef enum {
+    INST_STARTING,   /* spawned, not ready for calls yet (init) */
+    INST_READY,      /* takes calls: each parked /next is a free slot */
+    INST_STOPPING,   /* killed or retiring; waiting for the process to exit */
+} instance_state_t;
+
+/* An instance serves up to `capacity` calls at once (the function's
+ * InstanceConcurrency, 1 by default). Each slot is, at any time, a parked
+ * /next (free), a running call (busy), or a call answered whose next /next
+ * is on its way (returning). The router counts free and returning slots,
+ * never guesses. */
+struct instance {
+    char id[40];               /* names its cgroup and log stream */
+    router_fn_t *fn;           /* its function (holds a ref) */
+    router_t *router;          /* for callbacks from the loop */
+    uint64_t generation;       /* fn generation it was started on */
+    char code_hex[65];         /* code it runs (kept until it exits) */
+    const struct runtime *rt;  /* its runtime (what API it speaks) */
+    instance_state_t state;
+    sandbox_proc_t proc;
+    unsigned capacity;         /* slots */
+    http_exchange_t **parked;  /* parked /next requests (free slots) */
+    unsigned n_parked;
+    list_node_t calls;         /* running calls (call_t.inst_link) */
+    unsigned n_busy;
+    unsigned n_returning;      /* answered; their /next has not come back */
+    unsigned n_expected;       /* slots never opened yet since it became ready
+                                  (counted as coming, not as busy) */
+    char (*answered)[37];      /* ids answered lately: a repeat answer is a 403 */
+    unsigned n_answered_slots, answered_next;
+    bool ready_seen;           /* it has asked for work at least once */
+    bool reached_ready;        /* it became READY (else its end is an init failure) */
+    bool provisioned;          /* started ahead of calls (provisioned concurrency):
+                                  never reclaimed idle, its calls are not cold starts */
+    bool init_ready;           /* SCF: it posted /runtime/init/ready */
+    bool init_error;           /* it posted /runtime/init/error */
+    char *init_error_body;     /* what it posted there (malloc'd) */
+    size_t init_error_len;
+    char init_error_type[128];
+    uint64_t spawn_ns;         /* when the activator started it */
+    uint64_t init_ns;          /* spawn -> ready (Init Duration) */
+    unsigned calls_served;
+    buf_t out_line, err_line;  /* partial output lines */
+    loop_timer_t *init_timer;  /* kills an instance stuck in init */
+    loop_timer_t *kill_timer;  /* SIGKILL after the grace of a SIGTERM */
+    loop_timer_t *keepalive_timer; /* armed while wholly idle: reclaim at expiry */
+    bool exited;               /* its first process is gone; being released */
+    bool spawning;             /* its sandbox is being built (no process, no fds yet) */
+    char *env_block;           /* the environment it was given, NUL-separated (runtimes that
+                                  may be pre-started only: their /proc environ is not it) */
+    size_t env_len;
+    void *fc;                  /* provided.fc: the daemon's HTTP client side */
+    int fc_port;               /* provided.fc: where its server listens */
+    list_node_t fn_link;       /* in fn->instances */
+    list_node_t idle_link;     /* in fn->idle while READY with a parked /next */
+    list_node_t all_link;      /* in the router's list of all instances */
+};
+
+/* The activator: start a new instance of fn (cold start). On failure the
+ * error says why (missing bootstrap -> ERR_INVALID with Lambda's
+ * Runtime.InvalidEntrypoint text). */
+instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t *err);
+/* No longer one of its version's provisioned instances. */
+void instance_unprovision(instance_t *in);
+/* Give a call to an instance with a free slot: answers a parked /next. */
+void instance_deliver(router_t *r, instance_t *in, call_t *c);
+/* A /next arrived: park it as a free slot (and let the router use it). */
+void instance_park(router_t *r, instance_t *in, http_exchange_t *next_ex);
+/* The instance is ready for calls (first /next, or SCF's init/ready). */
+void instance_ready(router_t *r, instance_t *in);
+/* A call on the instance was answered by its runtime. */
+void instance_answered(instance_t *in, call_t *c);
+/* True if `id` was answered by this instance lately. */
+bool instance_was_answered(const instance_t *in, const char *id);
+/* The running call with that request id, or NULL. */
+call_t *instance_find_call(const instance_t *in, const char *id);
+/* End an instance now (timeout, shutdown): SIGKILL its tree. */
+void instance_kill(router_t *r, instance_t *in);
+/* Ask the instance to stop (SIGTERM, then SIGKILL after a grace period). */
+void instance_terminate(router_t *r, instance_t *in);
+/* GET /nimbus/v1/functions/NAME/instances: {"Instances":[{Id, Version,
+ * State, Pid, AgeMs, CallsServed, Busy, Capacity, MemoryBytes,
+ * PeakMemoryBytes, InitDurationMs}]} as a malloc'd string. */
+char *instance_list_json(router_fn_t *fn);
+/* A live instance of fn (any version) by id; "" or "latest" picks the
+ * most recently started ready one. NULL when none. */
+instance_t *instance_find(router_fn_t *fn, const char *id);
+/* Read output already waiting in its pipe (before END is written). */
+void instance_drain_output(router_t *r, instance_t *in);
+
+#endif

@@ -1,0 +1,508 @@
+/* router.c — the name table and the scheduler of every function's pool.
+ *
+ * Owns: router_fn_t objects (a sorted array for lookups and ListFunctions
+ * order) and the decisions "which instance serves this call" and "start
+ * another instance". Must never: do I/O on the call path, or start more
+ * instances than calls that would otherwise wait.
+ */
+#include "core/router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "store/codestore.h"
+#include "core/instance.h"
+#include "core/invoke.h"
+
+struct router {
+    daemon_t *d;
+    router_fn_t **fns;   /* sorted by name */
+    size_t nfns, cap;
+    list_node_t all;     /* every live instance (instance_t.all_link) */
+    unsigned n_instances;
+    unsigned inflight;   /* calls running, all functions */
+    bool starved;        /* a call waited on the account limit: when a call
+                            ends, look at every function's queue */
+};
+
+router_t *router_new(daemon_t *d)
+{
+    router_t *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->d = d;
+    list_init(&r->all);
+    return r;
+}
+
+daemon_t *router_daemon(router_t *r) { return r->d; }
+
+static void fail_queue_not_found(router_t *r, router_fn_t *fn);
+static void retire_all(router_t *r, router_fn_t *fn);
+static router_fn_t *fn_new(router_t *r, const function_config_t *cfg);
+
+static size_t lower_bound(const router_t *r, const char *name, bool *found)
+{
+    size_t lo = 0, hi = r->nfns;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(r->fns[mid]->cfg.name, name);
+        if (c == 0) { *found = true; return mid; }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+router_fn_t *router_find(router_t *r, const char *name)
+{
+    bool found;
+    size_t i = lower_bound(r, name, &found);
+    return found ? r->fns[i] : NULL;
+}
+
+size_t router_count(const router_t *r) { return r->nfns; }
+router_fn_t *router_at(router_t *r, size_t i) { return i < r->nfns ? r->fns[i] : NULL; }
+
+size_t router_index_after(const router_t *r, const char *marker)
+{
+    bool found;
+    size_t i = lower_bound(r, marker, &found);
+    return found ? i + 1 : i;
+}
+
+static void set_code_dir(router_t *r, router_fn_t *fn)
+{
+    codestore_tree_path(r->d->code, fn->cfg.code_hex, fn->code_dir, sizeof fn->code_dir);
+}
+
+router_fn_t *router_add(router_t *r, const function_config_t *cfg)
+{
+    bool found;
+    size_t i = lower_bound(r, cfg->name, &found);
+    if (found) return NULL;
+    if (r->nfns == r->cap) {
+        size_t n = r->cap ? r->cap * 2 : 16;
+        router_fn_t **p = realloc(r->fns, n * sizeof *p);
+        if (!p) return NULL;
+        r->fns = p;
+        r->cap = n;
+    }
+    router_fn_t *fn = fn_new(r, cfg);   /* its one ref: the name table's */
+    if (!fn) return NULL;
+    memmove(r->fns + i + 1, r->fns + i, (r->nfns - i) * sizeof *r->fns);
+    r->fns[i] = fn;
+    r->nfns++;
+    return fn;
+}
+
+/* After an update every idle instance runs the old generation: retire
+ * them now; busy ones go when their call ends (stale on their next /next). */
+static void retire_idle(router_t *r, router_fn_t *fn)
+{
+    list_each(n, &fn->idle) instance_terminate(r, list_entry(n, instance_t, idle_link));
+}
+
+void router_update(router_t *r, router_fn_t *fn, const function_config_t *cfg)
+{
+    function_config_free(&fn->cfg);
+    function_config_copy(&fn->cfg, cfg);
+    set_code_dir(r, fn);
+    fn->generation++;
+    retire_idle(r, fn);
+    /* Starting instances run the old code too; they retire on their first
+     * /next. Calls waiting for them need new ones. */
+    router_schedule(r, fn);
+}
+
+void router_remove(router_t *r, router_fn_t *fn)
+{
+    bool found;
+    size_t i = lower_bound(r, fn->cfg.name, &found);
+    if (!found || r->fns[i] != fn) return;
+    memmove(r->fns + i, r->fns + i + 1, (r->nfns - i - 1) * sizeof *r->fns);
+    r->nfns--;
+    fn->deleted = true;
+    fail_queue_not_found(r, fn);
+    retire_all(r, fn);
+    while (fn->nversions) router_remove_version(r, fn->versions[fn->nversions - 1]);
+    while (fn->naliases) router_remove_alias(fn, fn->aliases[fn->naliases - 1].name);
+    router_fn_unref(r, fn);
+}
+
+void router_fn_ref(router_fn_t *fn) { fn->refs++; }
+
+void router_fn_unref(router_t *r, router_fn_t *fn)
+{
+    (void)r;
+    if (--fn->refs > 0) return;
+    for (size_t i = 0; i < fn->naliases; i++) free(fn->aliases[i].doc);
+    free(fn->aliases);
+    free(fn->versions);
+    function_config_free(&fn->cfg);
+    free(fn);
+}
+
+/* ---- versions ---- */
+
+static router_fn_t *fn_new(router_t *r, const function_config_t *cfg)
+{
+    router_fn_t *fn = calloc(1, sizeof *fn);
+    if (!fn) return NULL;
+    function_config_copy(&fn->cfg, cfg);
+    list_init(&fn->instances);
+    list_init(&fn->idle);
+    list_init(&fn->queue);
+    fn->refs = 1;
+    set_code_dir(r, fn);
+    return fn;
+}
+
+router_fn_t *router_find_version(router_fn_t *latest, const char *version)
+{
+    for (size_t i = 0; i < latest->nversions; i++)
+        if (strcmp(latest->versions[i]->cfg.version, version) == 0) return latest->versions[i];
+    return NULL;
+}
+
+router_fn_t *router_add_version(router_t *r, router_fn_t *latest, const function_config_t *cfg)
+{
+    router_fn_t **p = realloc(latest->versions, (latest->nversions + 1) * sizeof *p);
+    if (!p) return NULL;
+    latest->versions = p;
+    router_fn_t *v = fn_new(r, cfg);
+    if (!v) return NULL;
+    v->latest = latest;
+    /* Ascending by number (loaded in order; published ones are the newest). */
+    size_t i = latest->nversions;
+    int num = atoi(cfg->version);
+    while (i > 0 && atoi(latest->versions[i - 1]->cfg.version) > num) {
+        latest->versions[i] = latest->versions[i - 1];
+        i--;
+    }
+    latest->versions[i] = v;
+    latest->nversions++;
+    router_schedule(r, v);   /* provisioned instances, if any */
+    return v;
+}
+
+static void fail_queue_not_found(router_t *r, router_fn_t *fn)
+{
+    char arn[200], msg[260];
+    function_arn(fn->cfg.name, strcmp(fn->cfg.version, "$LATEST") ? fn->cfg.version : NULL, arn, sizeof arn);
+    snprintf(msg, sizeof msg, "Function not found: %s", arn);
+    list_each(n, &fn->queue) invoke_reject(r, list_entry(n, call_t, link), 404, "ResourceNotFoundException", msg);
+}
+
+static void retire_all(router_t *r, router_fn_t *fn)
+{
+    list_each(n, &fn->instances) {
+        instance_t *in = list_entry(n, instance_t, fn_link);
+        /* Busy ones finish their calls first (stale on their next /next). */
+        if (in->state == INST_STARTING || in->n_busy == 0) instance_terminate(r, in);
+    }
+}
+
+void router_remove_version(router_t *r, router_fn_t *v)
+{
+    router_fn_t *latest = v->latest;
+    size_t i = 0;
+    while (i < latest->nversions && latest->versions[i] != v) i++;
+    if (i == latest->nversions) return;
+    memmove(latest->versions + i, latest->versions + i + 1, (latest->nversions - i - 1) * sizeof *latest->versions);
+    latest->nversions--;
+    v->deleted = true;
+    v->cfg.provisioned = 0;
+    fail_queue_not_found(r, v);
+    retire_all(r, v);
+    router_fn_unref(r, v);
+}
+
+/* ---- aliases ---- */
+
+router_alias_t *router_find_alias(router_fn_t *latest, const char *name)
+{
+    for (size_t i = 0; i < latest->naliases; i++)
+        if (strcmp(latest->aliases[i].name, name) == 0) return &latest->aliases[i];
+    return NULL;
+}
+
+bool router_put_alias(router_fn_t *latest, const char *doc)
+{
+    cJSON *o = cJSON_Parse(doc);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "Name");
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(o, "FunctionVersion");
+    if (!cJSON_IsString(name) || !cJSON_IsString(ver)) { cJSON_Delete(o); return false; }
+    router_alias_t a = { .extra_weight = 0 };
+    snprintf(a.name, sizeof a.name, "%s", name->valuestring);
+    snprintf(a.version, sizeof a.version, "%s", ver->valuestring);
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "RoutingConfig"),
+                                                      "AdditionalVersionWeights");
+    if (w && w->child && cJSON_IsNumber(w->child)) {
+        snprintf(a.extra_version, sizeof a.extra_version, "%s", w->child->string);
+        a.extra_weight = w->child->valuedouble;
+    }
+    cJSON_Delete(o);
+    a.doc = strdup(doc);
+    if (!a.doc) return false;
+    router_alias_t *old = router_find_alias(latest, a.name);
+    if (old) {
+        free(old->doc);
+        *old = a;
+        return true;
+    }
+    router_alias_t *p = realloc(latest->aliases, (latest->naliases + 1) * sizeof *p);
+    if (!p) { free(a.doc); return false; }
+    latest->aliases = p;
+    size_t i = latest->naliases;   /* keep them in name order (ListAliases) */
+    while (i > 0 && strcmp(p[i - 1].name, a.name) > 0) { p[i] = p[i - 1]; i--; }
+    p[i] = a;
+    latest->naliases++;
+    return true;
+}
+
+void router_remove_alias(router_fn_t *latest, const char *name)
+{
+    router_alias_t *a = router_find_alias(latest, name);
+    if (!a) return;
+    free(a->doc);
+    size_t i = (size_t)(a - latest->aliases);
+    memmove(a, a + 1, (latest->naliases - i - 1) * sizeof *a);
+    latest->naliases--;
+}
+
+const char *router_alias_using(const router_fn_t *latest, const char *version)
+{
+    for (size_t i = 0; i < latest->naliases; i++)
+        if (strcmp(latest->aliases[i].version, version) == 0 || strcmp(latest->aliases[i].extra_version, version) == 0)
+            return latest->aliases[i].name;
+    return NULL;
+}
+
+router_fn_t *router_resolve(router_t *r, router_fn_t *latest, const char *q)
+{
+    (void)r;
+    if (!q || !*q || strcmp(q, "$LATEST") == 0) return latest;
+    if (strspn(q, "0123456789") == strlen(q)) return router_find_version(latest, q);
+    router_alias_t *a = router_find_alias(latest, q);
+    if (!a) return NULL;
+    const char *v = a->version;
+    if (a->extra_version[0] && util_random_unit() < a->extra_weight) v = a->extra_version;
+    return strcmp(v, "$LATEST") == 0 ? latest : router_find_version(latest, v);
+}
+
+/* ---- provisioned instances ---- */
+
+unsigned router_provisioned_ready(const router_fn_t *v)
+{
+    unsigned n = 0;
+    list_each(it, &v->instances) {
+        instance_t *in = list_entry(it, instance_t, fn_link);
+        if (in->provisioned && in->state == INST_READY) n++;
+    }
+    return n;
+}
+
+void router_set_provisioned(router_t *r, router_fn_t *v, int n)
+{
+    v->cfg.provisioned = n;
+    unsigned keep = (unsigned)n;
+    list_each(it, &v->instances) {
+        instance_t *in = list_entry(it, instance_t, fn_link);
+        if (!in->provisioned || in->state == INST_STOPPING) continue;
+        if (keep) keep--;
+        else instance_unprovision(in);   /* an ordinary instance now: keep-alive applies */
+    }
+    router_schedule(r, v);
+}
+
+/* Start what is missing of fn's provisioned instances (after a change, or a
+ * crash of one). */
+static void provision(router_t *r, router_fn_t *fn)
+{
+    unsigned have = 0;
+    list_each(it, &fn->instances) {
+        instance_t *in = list_entry(it, instance_t, fn_link);
+        if (in->provisioned && in->state != INST_STOPPING) have++;
+    }
+    while (have < (unsigned)fn->cfg.provisioned) {
+        err_t err;
+        if (!instance_start(r, fn, true, &err)) {
+            fprintf(stderr, "nimbus: cannot start a provisioned instance of %s:%s: %s\n", fn->cfg.name,
+                    fn->cfg.version, err.msg);
+            return;
+        }
+        have++;
+    }
+}
+
+void router_enqueue(router_t *r, call_t *c)
+{
+    list_push_back(&c->fn->queue, &c->link);
+    c->fn->n_queued++;
+    router_schedule(r, c->fn);
+}
+
+static call_t *dequeue(router_fn_t *fn)
+{
+    list_node_t *n = list_first(&fn->queue);
+    if (!n) return NULL;
+    list_remove(n);
+    fn->n_queued--;
+    return list_entry(n, call_t, link);
+}
+
+static unsigned max_instances(const router_t *r, const router_fn_t *fn)
+{
+    unsigned max = (unsigned)r->d->cfg.max_instances_per_fn;
+    if (fn->cfg.reserved_concurrency >= 0 && (unsigned)fn->cfg.reserved_concurrency < max)
+        max = (unsigned)fn->cfg.reserved_concurrency;
+    return max;
+}
+
+/* May one more call of fn run now? */
+static bool can_run(router_t *r, const router_fn_t *fn)
+{
+    if (fn->cfg.reserved_concurrency >= 0 && fn->inflight >= (unsigned)fn->cfg.reserved_concurrency)
+        return false;
+    if (r->inflight >= (unsigned)r->d->cfg.account_concurrency) {
+        r->starved = true;
+        return false;
+    }
+    return true;
+}
+
+const char *router_throttle_reason(const router_t *r, const router_fn_t *fn)
+{
+    bool reserved = fn->cfg.reserved_concurrency >= 0;
+    if (reserved && fn->inflight >= (unsigned)fn->cfg.reserved_concurrency)
+        return "ReservedFunctionConcurrentInvocationLimitExceeded";
+    if (r->inflight >= (unsigned)r->d->cfg.account_concurrency) return "ConcurrentInvocationLimitExceeded";
+    /* No room for another instance and none on its way: over the
+     * function's instance limit. */
+    if (fn->n_instances >= max_instances(r, fn) && fn->n_starting == 0 && fn->n_returning == 0)
+        return reserved ? "ReservedFunctionConcurrentInvocationLimitExceeded" : "ConcurrentInvocationLimitExceeded";
+    return NULL;
+}
+
+unsigned router_inflight(const router_t *r) { return r->inflight; }
+
+void router_call_started(router_t *r, router_fn_t *fn)
+{
+    r->inflight++;
+    fn->inflight++;
+}
+
+void router_call_ended(router_t *r, router_fn_t *fn)
+{
+    r->inflight--;
+    fn->inflight--;
+    if (r->starved && r->inflight < (unsigned)r->d->cfg.account_concurrency) {
+        /* Room freed on the account: every function with waiting calls
+         * gets a turn, in name order. */
+        r->starved = false;
+        for (size_t i = 0; i < r->nfns; i++)
+            if (r->fns[i]->n_queued) router_schedule(r, r->fns[i]);
+    } else if (fn->n_queued) {
+        router_schedule(r, fn);
+    }
+}
+
+void router_schedule(router_t *r, router_fn_t *fn)
+{
+    if (fn->cfg.provisioned > 0 && !fn->deleted && !r->d->stopping) provision(r, fn);
+    /* Warm path: most recently parked instance first, so the others cool
+     * down and can be reclaimed. */
+    while (fn->n_queued && !list_empty(&fn->idle) && can_run(r, fn)) {
+        instance_t *in = list_entry(fn->idle.prev, instance_t, idle_link);
+        call_t *c = dequeue(fn);
+        instance_deliver(r, in, c);
+    }
+    if (fn->deleted || r->d->stopping) return;
+    /* Cold path: one new instance per call that nothing on its way will
+     * take, all started now, in parallel. */
+    unsigned coming = fn->n_starting * (unsigned)fn->cfg.instance_concurrency + fn->n_returning;
+    while (fn->n_queued > coming && fn->n_instances < max_instances(r, fn) && can_run(r, fn)) {
+        err_t err;
+        instance_t *in = instance_start(r, fn, false, &err);
+        if (!in) {
+            /* Nothing would ever serve the head call: fail it with the
+             * reason (e.g. no bootstrap). */
+            router_start_failed(r, fn, &err);
+            continue;
+        }
+        coming++;
+    }
+}
+
+call_t *router_take_unserved(router_fn_t *fn)
+{
+    unsigned coming = fn->n_starting * (unsigned)fn->cfg.instance_concurrency + fn->n_returning;
+    return fn->n_queued > coming ? dequeue(fn) : NULL;
+}
+
+void router_start_failed(router_t *r, router_fn_t *fn, const err_t *err)
+{
+    call_t *c = router_take_unserved(fn);
+    if (c) invoke_fail(r, c, err->code == ERR_INVALID ? "Runtime.InvalidEntrypoint" : "Sandbox.Failure", "%s", err->msg);
+}
+
+void router_instance_ready(router_t *r, instance_t *in)
+{
+    /* A slot just freed: the oldest waiting call takes it. */
+    while (in->n_parked && in->state == INST_READY && can_run(r, in->fn)) {
+        call_t *c = dequeue(in->fn);
+        if (!c) return;
+        instance_deliver(r, in, c);
+    }
+}
+
+bool router_code_in_use(const router_t *r, const char *hex)
+{
+    for (size_t i = 0; i < r->nfns; i++) {
+        router_fn_t *fn = r->fns[i];
+        if (strcmp(fn->cfg.code_hex, hex) == 0) return true;
+        for (size_t k = 0; k < fn->nversions; k++)
+            if (strcmp(fn->versions[k]->cfg.code_hex, hex) == 0) return true;
+    }
+    list_each(n, &r->all) {
+        instance_t *in = list_entry(n, instance_t, all_link);
+        if (strcmp(in->code_hex, hex) == 0) return true;
+    }
+    return false;
+}
+
+void router_instance_added(router_t *r, instance_t *in)
+{
+    list_push_back(&r->all, &in->all_link);
+    r->n_instances++;
+}
+
+void router_instance_removed(router_t *r, instance_t *in)
+{
+    list_remove(&in->all_link);
+    r->n_instances--;
+}
+
+unsigned router_instance_count(const router_t *r) { return r->n_instances; }
+
+void router_stop_all(router_t *r)
+{
+    list_each(n, &r->all) instance_terminate(r, list_entry(n, instance_t, all_link));
+}
+
+void router_free(router_t *r)
+{
+    if (!r) return;
+    for (size_t i = 0; i < r->nfns; i++) {
+        router_fn_t *fn = r->fns[i];
+        for (size_t k = 0; k < fn->nversions; k++) router_fn_unref(r, fn->versions[k]);
+        fn->nversions = 0;
+        router_fn_unref(r, fn);
+    }
+    free(r->fns);
+    free(r);
+}

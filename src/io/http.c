@@ -1,0 +1,726 @@
+/* http.c — the HTTP/1.1 server's sockets: listeners, connections, reading,
+ * writing, timeouts, shutdown. Message parsing and response bytes live in
+ * http_msg.c.
+ *
+ * Each connection keeps a FIFO of exchanges in request order; only the
+ * head is ever written, so responses leave in order whatever order the
+ * handler answers in. Every way into a connection (I/O event, timer,
+ * http_respond) goes through an "entry" that counts depth, so nothing frees
+ * a connection while a frame above still uses it; the last frame out
+ * applies the outcome (flush, close, new epoll mask, timer).
+ *
+ * Must never: block, call on_request from inside llhttp or from inside
+ * http_respond (pipelined leftovers resume from a timer), call an abort
+ * callback from inside http_respond, or write a response before the ones
+ * ahead of it.
+ */
+#define _GNU_SOURCE
+#include "io/http_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define CONTINUE_100 "HTTP/1.1 100 Continue\r\n\r\n"
+#define CONTINUE_LEN (sizeof CONTINUE_100 - 1)
+#define LINGER_MS 1000u      /* how long to drain input after our last byte */
+#define ACCEPT_BATCH 64
+#define IOV_BATCH 64
+
+static void conn_update(http_conn_t *c);
+
+/* ---- connection lifetime ---- */
+
+static void server_maybe_done(http_server_t *s);
+
+/* Free the connection now. Abort callbacks run last, when nothing of the
+ * connection is left for them to trip over. */
+static void conn_free_now(http_conn_t *c)
+{
+    http_server_t *s = c->s;
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->nconns--;
+    loop_del_fd(s->loop, c->fd);
+    close(c->fd);
+    if (c->timer) loop_timer_cancel(s->loop, c->timer);
+    http_exchange_t *q = c->q_head;
+    free(c->hb);
+    free(c->ents);
+    free(c);
+
+    while (q) {
+        http_exchange_t *next = q->next;
+        q->conn = NULL;
+        q->next = NULL;
+        if (q->delivered && q->state == EX_PENDING) {
+            /* Without an abort callback the handler may still answer it
+             * later; keep it until then (http_respond frees it). */
+            if (q->on_abort) {
+                q->on_abort(q, q->abort_arg);
+                http_exchange_free(q);
+            }
+        } else {
+            http_exchange_free(q);
+        }
+        q = next;
+    }
+    server_maybe_done(s);
+}
+
+static void conn_destroy(http_conn_t *c)
+{
+    if (c->depth) {
+        c->doomed = true;
+        return;
+    }
+    conn_free_now(c);
+}
+
+static void conn_enter(http_conn_t *c)
+{
+    c->depth++;
+    c->now = loop_now_ms();
+}
+
+static void conn_leave(http_conn_t *c)
+{
+    if (--c->depth) return;
+    if (c->doomed) conn_free_now(c);
+    else conn_update(c);
+}
+
+/* ---- writing ---- */
+
+static bool continue_pending(const http_exchange_t *ex)
+{
+    return ex->want_continue && ex->cont_off < CONTINUE_LEN &&
+           (ex->state == EX_READING || ex->cont_off > 0);
+}
+
+static bool output_pending(const http_conn_t *c)
+{
+    const http_exchange_t *ex = c->q_head;
+    return ex && (ex->state == EX_ANSWERED || continue_pending(ex));
+}
+
+static bool would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK; }
+
+/* Write what can be written: the head's interim 100, then every answered
+ * response at the head of the FIFO in one sendmsg. 0, or -1 on a dead
+ * socket. */
+static int conn_flush(http_conn_t *c)
+{
+    for (;;) {
+        http_exchange_t *ex = c->q_head;
+        if (!ex) return 0;
+        if (continue_pending(ex)) {
+            ssize_t w = send(c->fd, &CONTINUE_100[ex->cont_off], CONTINUE_LEN - ex->cont_off,
+                             MSG_NOSIGNAL);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                return would_block() ? 0 : -1;
+            }
+            ex->cont_off += (size_t)w;
+            c->last_active = c->now;
+            continue;
+        }
+        if (ex->state != EX_ANSWERED) return 0;
+
+        struct iovec iov[IOV_BATCH];
+        int n = 0;
+        size_t skip = c->wr_off;
+        for (http_exchange_t *e = ex; e && e->state == EX_ANSWERED && n + 2 <= IOV_BATCH;
+             e = e->next) {
+            if (e != ex && continue_pending(e)) break;
+            if (skip < e->out_len) {
+                iov[n++] = (struct iovec){ e->out + skip, e->out_len - skip };
+                skip = 0;
+            } else {
+                skip -= e->out_len;
+            }
+            if (e->out_body_len) {
+                iov[n++] = (struct iovec){ e->out_body + skip, e->out_body_len - skip };
+            }
+            skip = 0;
+        }
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return would_block() ? 0 : -1;
+        }
+        c->last_active = c->now;
+        size_t left = (size_t)w, total = 0;
+        for (int i = 0; i < n; i++) total += iov[i].iov_len;
+        while (left) {
+            http_exchange_t *h = c->q_head;
+            size_t rest = h->out_len + h->out_body_len - c->wr_off;
+            if (left < rest) {
+                c->wr_off += left;
+                break;
+            }
+            left -= rest;
+            c->wr_off = 0;
+            c->q_head = h->next;
+            if (!c->q_head) c->q_tail = NULL;
+            c->nqueued--;
+            http_exchange_free(h);
+        }
+        /* A short write means the socket buffer is full: wait for EPOLLOUT
+         * instead of paying for a write that returns EAGAIN. */
+        if ((size_t)w < total) return 0;
+    }
+}
+
+/* ---- reading ---- */
+
+/* Reading pauses at a request boundary while max_pipeline exchanges wait,
+ * answered or not: a client that pipelines without reading its responses
+ * must not make us queue them without bound. */
+static bool conn_full(const http_conn_t *c)
+{
+    return c->nqueued - (c->cur ? 1u : 0u) >= c->s->cfg.max_pipeline;
+}
+
+static void conn_deliver(http_conn_t *c)
+{
+    http_server_t *s = c->s;
+    http_exchange_t *ex = c->completed;
+    c->completed = NULL;
+    ex->state = EX_PENDING;
+    ex->delivered = true;
+    c->nunanswered++;
+    if (!ex->req.keep_alive || c->parser.method == HTTP_CONNECT || s->shutting)
+        c->read_closed = true;
+    s->cfg.on_request(ex, &ex->req, s->cfg.arg);
+}
+
+/* Parse buffered input, handing over each request as it completes, until
+ * the buffer is empty, reading stops, or the pipeline is full. */
+static void conn_parse(http_conn_t *c)
+{
+    while (!c->doomed && !c->failed && !c->read_closed && c->rpos < c->rlen && !conn_full(c)) {
+        size_t used = 0;
+        int r = http_conn_execute(c, c->rbuf + c->rpos, c->rlen - c->rpos, &used);
+        if (r == -2) {
+            conn_destroy(c);
+            return;
+        }
+        c->rpos += used;
+        if (r < 0) return;
+        if (r == 1) conn_deliver(c);
+    }
+}
+
+static void conn_on_eof(http_conn_t *c)
+{
+    c->read_eof = true;
+    if (c->lingering) {
+        conn_destroy(c);
+        return;
+    }
+    /* Requests already received are still answered; a partial one never
+     * will be complete. */
+    c->read_closed = true;
+    http_conn_drop_partial(c);
+}
+
+static void conn_read(http_conn_t *c)
+{
+    char *dst;
+    size_t room;
+    bool direct = false;
+    http_exchange_t *ex = c->cur;
+    /* A large Content-Length body goes straight into its final buffer, in
+     * reads as big as what is left of it, never past its end. */
+    if (!c->lingering && ex && ex->body_cap && c->rpos == c->rlen &&
+        !(c->parser.flags & F_CHUNKED) && ex->body_cap - 1 - ex->req.body_len >= HTTP_RBUF_SIZE) {
+        dst = ex->req.body + ex->req.body_len;
+        room = ex->body_cap - 1 - ex->req.body_len;
+        direct = true;
+    } else {
+        if (c->rpos == c->rlen || c->lingering) {
+            c->rpos = c->rlen = 0;
+        } else if (c->rpos > 0 && c->rlen == sizeof c->rbuf) {
+            memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+            c->rlen -= c->rpos;
+            c->rpos = 0;
+        }
+        dst = c->rbuf + c->rlen;
+        room = sizeof c->rbuf - c->rlen;
+        if (!room) return;
+    }
+    ssize_t n = recv(c->fd, dst, room, 0);
+    if (n < 0) {
+        if (errno == EINTR || would_block()) return;
+        conn_destroy(c);
+        return;
+    }
+    if (n == 0) {
+        conn_on_eof(c);
+        return;
+    }
+    c->last_active = c->now;
+    if (c->lingering) return;
+    if (direct) {
+        size_t used;
+        int r = http_conn_execute(c, dst, (size_t)n, &used);
+        if (r == -2) conn_destroy(c);
+        else if (r == 1) conn_deliver(c);
+        return;
+    }
+    c->rlen += (size_t)n;
+    conn_parse(c);
+}
+
+/* ---- state after each event: flush, close, epoll mask, timer ---- */
+
+/* Nothing more to read or write: close. If the client may still be
+ * sending, half-close and drain for a while first, so our last response is
+ * not destroyed by the RST that unread input would trigger. */
+static void conn_finish(http_conn_t *c)
+{
+    if (c->read_eof) {
+        conn_destroy(c);
+        return;
+    }
+    shutdown(c->fd, SHUT_WR);
+    c->lingering = true;
+    c->rpos = c->rlen = 0;
+    unsigned ms = c->s->cfg.idle_timeout_ms < LINGER_MS ? c->s->cfg.idle_timeout_ms : LINGER_MS;
+    c->linger_deadline = c->now + ms;
+}
+
+/* When this connection must be looked at by the clock, or 0. */
+static uint64_t conn_deadline(const http_conn_t *c)
+{
+    const http_server_config_t *cfg = &c->s->cfg;
+    if (c->lingering) return c->linger_deadline;
+    if (c->nunanswered) return 0;   /* the handler owns the deadline */
+    if (c->req_in_progress) return c->req_start + cfg->request_timeout_ms;
+    return c->last_active + cfg->idle_timeout_ms;
+}
+
+static void conn_timer_cb(loop_t *l, void *arg);
+
+static void conn_arm(http_conn_t *c, uint64_t due)
+{
+    if (!due) return;   /* a pending timer finds nothing to do and is not renewed */
+    if (c->timer && c->timer_due <= due) return;   /* it re-arms itself when it fires */
+    if (c->timer) loop_timer_cancel(c->s->loop, c->timer);
+    c->timer = loop_timer_add(c->s->loop, due > c->now ? due - c->now : 0, conn_timer_cb, c);
+    c->timer_due = due;
+}
+
+static void conn_update(http_conn_t *c)
+{
+    if (c->depth || c->doomed) return;
+    c->depth++;
+    if (!c->failed && !c->lingering) {
+        if (output_pending(c) && conn_flush(c) < 0) c->failed = true;
+        if (!c->failed && c->read_closed && !c->q_head) conn_finish(c);
+    }
+    c->depth--;
+    if (c->doomed) {
+        conn_free_now(c);
+        return;
+    }
+    bool full = conn_full(c);
+    if (!c->failed && !c->lingering && !c->read_closed && !full && c->rpos < c->rlen)
+        c->kick = true;
+
+    uint32_t ev = 0;
+    if (c->lingering) ev = EPOLLIN;
+    else if (!c->failed) {
+        if (!c->read_closed && !full) ev |= EPOLLIN;
+        if (output_pending(c)) ev |= EPOLLOUT;
+    }
+    if (ev != c->events) {
+        loop_mod_fd(c->s->loop, c->fd, ev, NULL);
+        c->events = ev;
+    }
+    conn_arm(c, c->failed || c->kick ? c->now : conn_deadline(c));
+}
+
+static void conn_timeout(http_conn_t *c)
+{
+    if (c->lingering || !c->req_in_progress) {
+        conn_destroy(c);   /* idle (nothing unanswered) or done draining */
+        return;
+    }
+    if (http_conn_fail_request(c, 408) < 0) conn_destroy(c);
+}
+
+static void conn_timer_cb(loop_t *l, void *arg)
+{
+    http_conn_t *c = arg;
+    (void)l;
+    c->timer = NULL;   /* the loop frees it after we return */
+    conn_enter(c);
+    if (c->failed) {
+        conn_destroy(c);
+    } else {
+        if (c->kick) {
+            c->kick = false;
+            conn_parse(c);
+        }
+        if (!c->doomed && !c->failed) {
+            uint64_t due = conn_deadline(c);
+            if (due && c->now >= due) conn_timeout(c);
+        }
+    }
+    conn_leave(c);
+}
+
+static void conn_io_cb(loop_t *l, int fd, uint32_t events, void *arg)
+{
+    http_conn_t *c = arg;
+    (void)l;
+    (void)fd;
+    conn_enter(c);
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        conn_destroy(c);   /* reset, or both directions gone */
+    } else {
+        if (events & EPOLLIN) conn_read(c);
+        if ((events & EPOLLOUT) && !c->doomed && !c->failed && !c->lingering &&
+            conn_flush(c) < 0)
+            conn_destroy(c);
+    }
+    conn_leave(c);
+}
+
+static http_conn_t *conn_new(http_server_t *s, int fd, unsigned lid, void *lctx, err_t *err)
+{
+    http_conn_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        err_set(err, ERR_SYS, "out of memory");
+        return NULL;
+    }
+    c->s = s;
+    c->fd = fd;
+    c->lid = lid;
+    c->lctx = lctx;
+    http_conn_parser_init(c);
+    if (loop_add_fd(s->loop, fd, EPOLLIN, conn_io_cb, c, err) < 0) {
+        free(c);
+        return NULL;
+    }
+    c->events = EPOLLIN;
+    c->now = c->last_active = loop_now_ms();
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    conn_update(c);
+    return c;
+}
+
+/* ---- answering ---- */
+
+static int respond(http_exchange_t *ex, int status, const http_header_t *headers, size_t nheaders,
+                   const void *body, size_t len, char *owned)
+{
+    if (!ex || !ex->delivered || ex->state != EX_PENDING) {
+        free(owned);
+        return -1;
+    }
+    if (!body) len = 0;
+    http_conn_t *c = ex->conn;
+    if (!c) {   /* its connection died and nobody asked to hear about it */
+        free(owned);
+        http_exchange_free(ex);
+        return 0;
+    }
+    c->nunanswered--;
+    if (http_exchange_build_response(ex, status, headers, nheaders, body, len, owned) < 0) {
+        /* Out of memory: this answer is lost, so the connection must go. */
+        ex->state = EX_ANSWERED;
+        c->failed = true;
+    }
+    /* Inside an entry point the outermost frame flushes (and batches). */
+    if (c->depth == 0) {
+        c->now = loop_now_ms();
+        conn_update(c);
+    }
+    return 0;
+}
+
+int http_respond(http_exchange_t *ex, int status, const http_header_t *headers, size_t nheaders,
+                 const void *body, size_t len)
+{
+    return respond(ex, status, headers, nheaders, body, len, NULL);
+}
+
+int http_respond_owned(http_exchange_t *ex, int status, const http_header_t *headers,
+                       size_t nheaders, char *body, size_t len)
+{
+    if (!body) return respond(ex, status, headers, nheaders, NULL, 0, NULL);
+    return respond(ex, status, headers, nheaders, body, len, body);
+}
+
+char *http_request_take_body(http_exchange_t *ex, size_t *len)
+{
+    http_request_t *req = &ex->req;
+    char *b;
+    size_t n = req->body_len;
+    if (ex->body_cap) {
+        b = req->body;
+    } else {
+        b = malloc(1);
+        if (!b) abort();   /* as buf_t does: nothing sensible is left to do */
+        b[0] = '\0';
+        n = 0;
+    }
+    ex->body_cap = 0;
+    req->body = ex->empty;
+    req->body_len = 0;
+    if (len) *len = n;
+    return b;
+}
+
+void http_exchange_on_abort(http_exchange_t *ex, http_abort_fn fn, void *arg)
+{
+    ex->on_abort = fn;
+    ex->abort_arg = arg;
+}
+
+http_request_t *http_exchange_request(http_exchange_t *ex) { return &ex->req; }
+
+/* ---- listeners ---- */
+
+static void listener_retry_cb(loop_t *l, void *arg)
+{
+    http_listener_t *li = arg;
+    li->retry = NULL;
+    loop_mod_fd(l, li->fd, EPOLLIN, NULL);
+}
+
+static void listener_cb(loop_t *l, int fd, uint32_t events, void *arg)
+{
+    http_listener_t *li = arg;
+    (void)events;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+            if (would_block()) return;
+            /* Out of fds or memory: level-triggered epoll would spin, so
+             * look away for a moment. */
+            if (!li->retry) {
+                loop_mod_fd(l, fd, 0, NULL);
+                li->retry = loop_timer_add(l, 100, listener_retry_cb, li);
+            }
+            return;
+        }
+        int one = 1;
+        /* Fails harmlessly on AF_UNIX. */
+        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (!conn_new(li->s, cfd, li->id, li->ctx, NULL)) close(cfd);
+    }
+}
+
+static int listener_add(http_server_t *s, int fd, void *ctx, err_t *err)
+{
+    http_listener_t *li = calloc(1, sizeof *li);
+    if (!li) {
+        close(fd);
+        return err_set(err, ERR_SYS, "out of memory");
+    }
+    *li = (http_listener_t){ .s = s, .fd = fd, .id = ++s->next_lid, .ctx = ctx };
+    if (loop_add_fd(s->loop, fd, EPOLLIN, listener_cb, li, err) < 0) {
+        close(fd);
+        free(li);
+        return -1;
+    }
+    li->next = s->listeners;
+    s->listeners = li;
+    return fd;
+}
+
+static void listener_close(http_server_t *s, http_listener_t *li)
+{
+    loop_del_fd(s->loop, li->fd);
+    close(li->fd);
+    if (li->retry) loop_timer_cancel(s->loop, li->retry);
+    free(li);
+}
+
+int http_server_listen_tcp(http_server_t *s, const char *host, int port, void *listener_ctx,
+                           int *bound_port, err_t *err)
+{
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, ps, &hints, &res);
+    if (rc != 0)
+        return err_set(err, ERR_INVALID, "listen %s:%d: %s", host ? host : "*", port,
+                       gai_strerror(rc));
+    int fd = -1;
+    for (struct addrinfo *a = res; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) break;
+        int saved = errno;
+        close(fd);
+        fd = -1;
+        errno = saved;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) return err_sys(err, "listen %s:%d", host ? host : "*", port);
+    if (bound_port) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+            err_sys(err, "getsockname");
+            close(fd);
+            return -1;
+        }
+        *bound_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                                : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    return listener_add(s, fd, listener_ctx, err);
+}
+
+static int fd_make_nonblocking(int fd, err_t *err)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return err_sys(err, "fcntl(%d)", fd);
+    int fdfl = fcntl(fd, F_GETFD);
+    if (fdfl >= 0) fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC);
+    return 0;
+}
+
+int http_server_listen_fd(http_server_t *s, int fd, void *listener_ctx, err_t *err)
+{
+    if (fd_make_nonblocking(fd, err) < 0) {
+        close(fd);
+        return -1;
+    }
+    return listener_add(s, fd, listener_ctx, err);
+}
+
+int http_server_adopt_fd(http_server_t *s, int fd, void *listener_ctx, err_t *err)
+{
+    if (fd_make_nonblocking(fd, err) < 0) return -1;
+    return conn_new(s, fd, 0, listener_ctx, err) ? 0 : -1;
+}
+
+/* Destroy every connection accepted through listener `lid` (all if
+ * lid == 0 and `all`). Abort callbacks may run arbitrary code, so restart
+ * the scan after each one instead of trusting a saved next pointer. */
+static void conns_kill(http_server_t *s, unsigned lid, bool all)
+{
+    for (;;) {
+        http_conn_t *c = s->conns;
+        while (c && (c->doomed || (!all && c->lid != lid))) c = c->next;
+        if (!c) return;
+        conn_destroy(c);
+    }
+}
+
+void http_server_unlisten(http_server_t *s, int fd)
+{
+    for (http_listener_t **pp = &s->listeners; *pp; pp = &(*pp)->next) {
+        http_listener_t *li = *pp;
+        if (li->fd != fd) continue;
+        *pp = li->next;
+        unsigned id = li->id;
+        listener_close(s, li);
+        conns_kill(s, id, false);
+        return;
+    }
+}
+
+/* ---- server ---- */
+
+http_server_t *http_server_new(loop_t *loop, const http_server_config_t *cfg, err_t *err)
+{
+    if (!cfg || !cfg->on_request) {
+        err_set(err, ERR_INVALID, "http server: on_request is required");
+        return NULL;
+    }
+    http_server_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        err_set(err, ERR_SYS, "out of memory");
+        return NULL;
+    }
+    s->loop = loop;
+    s->cfg = *cfg;
+    if (!s->cfg.max_header_bytes) s->cfg.max_header_bytes = 64 * 1024;
+    if (!s->cfg.max_body_bytes) s->cfg.max_body_bytes = 6 * 1024 * 1024 + 1024;
+    if (!s->cfg.idle_timeout_ms) s->cfg.idle_timeout_ms = 60000;
+    if (!s->cfg.request_timeout_ms) s->cfg.request_timeout_ms = 30000;
+    if (!s->cfg.max_pipeline) s->cfg.max_pipeline = 64;
+    return s;
+}
+
+void http_server_free(http_server_t *s)
+{
+    if (!s) return;
+    while (s->listeners) {
+        http_listener_t *li = s->listeners;
+        s->listeners = li->next;
+        listener_close(s, li);
+    }
+    s->done = NULL;
+    conns_kill(s, 0, true);
+    if (s->done_timer) loop_timer_cancel(s->loop, s->done_timer);
+    free(s);
+}
+
+static void server_done_cb(loop_t *l, void *arg)
+{
+    http_server_t *s = arg;
+    (void)l;
+    s->done_timer = NULL;
+    void (*done)(void *) = s->done;
+    s->done = NULL;
+    if (done) done(s->done_arg);
+}
+
+/* `done` runs from a timer, never inside shutdown or a connection's
+ * callback, so it may free the server. */
+static void server_maybe_done(http_server_t *s)
+{
+    if (s->shutting && !s->nconns && s->done && !s->done_timer)
+        s->done_timer = loop_timer_add(s->loop, 0, server_done_cb, s);
+}
+
+void http_server_shutdown(http_server_t *s, void (*done)(void *arg), void *arg)
+{
+    s->shutting = true;
+    s->done = done;
+    s->done_arg = arg;
+    while (s->listeners) {
+        http_listener_t *li = s->listeners;
+        s->listeners = li->next;
+        listener_close(s, li);
+    }
+    /* No user code runs below (conn_update only flushes and closes
+     * connections with nothing unanswered), so `next` stays valid. */
+    for (http_conn_t *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->doomed) continue;
+        c->read_closed = true;
+        if (!c->completed) http_conn_drop_partial(c);
+        if (c->depth == 0) c->now = loop_now_ms();
+        conn_update(c);
+    }
+    server_maybe_done(s);
+}
+
+size_t http_server_connection_count(const http_server_t *s) { return s->nconns; }

@@ -1,0 +1,136 @@
+/* http.h — HTTP/1.1 server on llhttp, driven by the event loop.
+ *
+ * One http_server_t serves any number of listening sockets; each socket
+ * carries an opaque `listener_ctx` that every request accepted through it
+ * reports back (the runtime API uses this to know which instance is calling,
+ * with no token: DESIGN decision 4).
+ *
+ * Requests are handed to `on_request` as soon as they are complete; the
+ * handler answers now or later (long poll, a call waiting for its result)
+ * with http_respond*(). Pipelined requests are all handed over as they
+ * arrive, and their responses are written in request order whatever order
+ * the handler answers in.
+ *
+ * Limits and their answers: request line + headers over max_header_bytes ->
+ * 431; a body over the limit -> 413; unparseable input -> 400; after each
+ * error response the connection is closed. A connection with no request in
+ * progress is closed after idle_timeout_ms; a request whose bytes have not
+ * all arrived request_timeout_ms after its first byte gets 408 and a close.
+ * A connection with an unanswered request is never timed out by this layer
+ * (its owner holds the deadline). `Expect: 100-continue` is answered with
+ * "100 Continue" when the body is within limits.
+ *
+ * Must never: block, call the handler for a request it has already answered
+ * with an error, or write responses out of order.
+ */
+#ifndef NIMBUS_HTTP_H
+#define NIMBUS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/err.h"
+#include "io/loop.h"
+
+typedef struct http_server http_server_t;
+typedef struct http_exchange http_exchange_t;   /* one request and its response */
+
+typedef struct {
+    const char *name;
+    const char *value;
+} http_header_t;
+
+typedef struct {
+    const char *method;       /* "GET", "POST", ... */
+    const char *target;       /* raw request target, "/a/b?x=1" */
+    const char *path;         /* raw (still percent-encoded) path, no query */
+    const char *query;        /* raw query without '?', "" if none */
+    http_header_t *headers;   /* in arrival order, names as sent */
+    size_t nheaders;
+    http_header_t *trailers;  /* trailer fields of a chunked body, if any */
+    size_t ntrailers;
+    char *body;               /* decoded body (chunked framing removed); always
+                                 followed by a NUL byte not counted in body_len;
+                                 never NULL */
+    size_t body_len;
+    bool keep_alive;          /* what the client asked for */
+    void *listener_ctx;       /* ctx of the listening socket that accepted it */
+} http_request_t;
+
+/* Called on the loop thread for every complete request. `req` and the
+ * memory it points to stay valid until the exchange is answered or
+ * aborted. */
+typedef void (*http_handler_fn)(http_exchange_t *ex, http_request_t *req, void *arg);
+
+/* Called (once) when the connection of an unanswered exchange dies. After
+ * it returns the exchange is gone: never answer it. */
+typedef void (*http_abort_fn)(http_exchange_t *ex, void *arg);
+
+/* Called once the request headers are complete, to choose that request's
+ * body limit (e.g. 6 MB + margin for an invoke, more for CreateFunction).
+ * `req` has method/target/path/query/headers set, no body yet. */
+typedef size_t (*http_body_limit_fn)(const http_request_t *req, void *arg);
+
+typedef struct {
+    http_handler_fn on_request;      /* required */
+    void *arg;                       /* passed to on_request and body_limit */
+    http_body_limit_fn body_limit;   /* optional; NULL means max_body_bytes */
+    size_t max_header_bytes;         /* 0 -> 64 KiB */
+    size_t max_body_bytes;           /* 0 -> 6 MiB + 1 KiB */
+    unsigned idle_timeout_ms;        /* 0 -> 60 s */
+    unsigned request_timeout_ms;     /* 0 -> 30 s */
+    unsigned max_pipeline;           /* unanswered requests per connection before
+                                        reading pauses; 0 -> 64 */
+} http_server_config_t;
+
+http_server_t *http_server_new(loop_t *loop, const http_server_config_t *cfg, err_t *err);
+/* Close every listener and connection (aborting unanswered exchanges) and
+ * free. */
+void http_server_free(http_server_t *s);
+
+/* Bind and listen on host:port (port 0 picks one) and serve it. Returns the
+ * listening fd; *bound_port (if not NULL) gets the real port. */
+int http_server_listen_tcp(http_server_t *s, const char *host, int port, void *listener_ctx,
+                           int *bound_port, err_t *err);
+/* Serve an already listening socket (made non-blocking here). The server
+ * owns the fd from now on. */
+int http_server_listen_fd(http_server_t *s, int fd, void *listener_ctx, err_t *err);
+/* Stop serving a listening socket: close it and every connection accepted
+ * through it, aborting their unanswered exchanges. */
+void http_server_unlisten(http_server_t *s, int fd);
+
+/* Graceful shutdown: stop accepting on every listener, close idle
+ * connections, let unanswered exchanges be answered and written, then close
+ * their connections. `done(arg)` runs once no connection is left. */
+void http_server_shutdown(http_server_t *s, void (*done)(void *arg), void *arg);
+/* Open connections (all listeners). */
+size_t http_server_connection_count(const http_server_t *s);
+
+/* Answer an exchange. The server adds Content-Length (and Connection: close
+ * when it will close). `headers` and `body` are copied. Returns -1 only if
+ * the exchange was already answered (a bug in the caller). */
+int http_respond(http_exchange_t *ex, int status, const http_header_t *headers, size_t nheaders,
+                 const void *body, size_t len);
+/* Same, but takes ownership of a malloc'd `body` (freed by the server). */
+int http_respond_owned(http_exchange_t *ex, int status, const http_header_t *headers,
+                       size_t nheaders, char *body, size_t len);
+
+/* Take ownership of the request body (a malloc'd, NUL-terminated buffer);
+ * the request's body becomes "" afterwards. Saves a copy of large
+ * payloads. */
+char *http_request_take_body(http_exchange_t *ex, size_t *len);
+
+/* Case-insensitive lookup in headers (first match), or NULL. */
+const char *http_request_header(const http_request_t *req, const char *name);
+/* Case-insensitive lookup in trailers, or NULL. */
+const char *http_request_trailer(const http_request_t *req, const char *name);
+
+/* Register the abort callback of an unanswered exchange. */
+void http_exchange_on_abort(http_exchange_t *ex, http_abort_fn fn, void *arg);
+/* The request of an exchange (valid until answered/aborted). */
+http_request_t *http_exchange_request(http_exchange_t *ex);
+
+/* Standard reason phrase for a status code ("Not Found"). */
+const char *http_reason(int status);
+
+#endif

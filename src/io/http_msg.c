@@ -1,0 +1,615 @@
+/* http_msg.c — HTTP/1.1 messages: the llhttp callbacks that turn bytes into
+ * exchanges, and the bytes of every response.
+ *
+ * Owns: how a request head is collected (pieces of method/url/headers may
+ * arrive over many reads, so they are copied into the connection's scratch
+ * buffer and become one allocation per exchange at headers-complete), body
+ * limits, trailers, and the exact response framing (Content-Length,
+ * Connection, bodyless statuses). Must never: do I/O, call the request
+ * handler (http.c delivers completed requests outside llhttp), or emit a
+ * header that could split a response.
+ */
+#define _GNU_SOURCE   /* strcasestr */
+#include "io/http_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static http_conn_t *conn_of(llhttp_t *p) { return p->data; }
+
+static int cb_fail(http_conn_t *c, int status)
+{
+    c->err_status = status;
+    return -1;
+}
+
+static int hb_reserve(http_conn_t *c, size_t extra)
+{
+    if (c->hb_len + extra <= c->hb_cap) return 0;
+    size_t n = c->hb_cap ? c->hb_cap : 1024;
+    while (n < c->hb_len + extra) n *= 2;
+    char *p = realloc(c->hb, n);
+    if (!p) return -1;
+    c->hb = p;
+    c->hb_cap = n;
+    return 0;
+}
+
+/* Append a piece of url/field/value. The head limit counts raw bytes from
+ * the start of the message (so whitespace and line ends count too), which
+ * the span positions inside the current read tell us exactly. */
+static int span_append(http_conn_t *c, int kind, const char *at, size_t n)
+{
+    size_t max = c->s->cfg.max_header_bytes;
+    if (c->span != kind) {
+        c->span = kind;
+        c->span_start = c->hb_len;
+    }
+    if (c->in_head) {
+        if (c->head_bytes + (size_t)(at + n - c->chunk_base) > max) return cb_fail(c, 431);
+    } else if (c->hb_len + n > max) {   /* trailers */
+        return cb_fail(c, 431);
+    }
+    if (hb_reserve(c, n + 1) < 0) return cb_fail(c, -1);
+    memcpy(c->hb + c->hb_len, at, n);
+    c->hb_len += n;
+    return 0;
+}
+
+static int span_close(http_conn_t *c, int kind, size_t *off, size_t *len)
+{
+    if (c->span != kind) c->span_start = c->hb_len;   /* empty span: no piece came */
+    if (hb_reserve(c, 1) < 0) return -1;
+    *off = c->span_start;
+    *len = c->hb_len - c->span_start;
+    c->hb[c->hb_len++] = '\0';
+    c->span = SPAN_NONE;
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    http_conn_t *c = conn_of(p);
+    c->in_head = true;
+    c->head_bytes = 0;
+    c->req_in_progress = true;
+    c->req_start = c->now;
+    c->hb_len = 0;
+    c->nents = 0;
+    c->span = SPAN_NONE;
+    c->url_off = c->url_len = 0;
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    return span_append(conn_of(p), SPAN_URL, at, n);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    return span_append(conn_of(p), SPAN_FIELD, at, n);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    return span_append(conn_of(p), SPAN_VALUE, at, n);
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+    http_conn_t *c = conn_of(p);
+    return span_close(c, SPAN_URL, &c->url_off, &c->url_len) < 0 ? cb_fail(c, -1) : 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    http_conn_t *c = conn_of(p);
+    return span_close(c, SPAN_FIELD, &c->fld_off, &c->fld_len) < 0 ? cb_fail(c, -1) : 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    http_conn_t *c = conn_of(p);
+    size_t off, len;
+    if (span_close(c, SPAN_VALUE, &off, &len) < 0) return cb_fail(c, -1);
+    /* llhttp skips leading whitespace but hands over trailing whitespace. */
+    while (len && (c->hb[off + len - 1] == ' ' || c->hb[off + len - 1] == '\t')) len--;
+    c->hb[off + len] = '\0';
+    if (c->nents == c->cap_ents) {
+        size_t n = c->cap_ents ? c->cap_ents * 2 : 16;
+        http_hent_t *e = realloc(c->ents, n * sizeof *e);
+        if (!e) return cb_fail(c, -1);
+        c->ents = e;
+        c->cap_ents = n;
+    }
+    c->ents[c->nents++] = (http_hent_t){ c->fld_off, c->fld_len, off, len };
+    return 0;
+}
+
+/* Where the path of a request target starts and how long it is: origin
+ * form "/a?b" gives "/a"; absolute form "http://h/a?b" also gives "/a". */
+static void target_path(const char *t, size_t tlen, size_t *off, size_t *len)
+{
+    size_t start = 0;
+    if (t[0] != '/' && t[0] != '*') {
+        const char *sch = strstr(t, "://");
+        if (sch) {
+            const char *slash = strchr(sch + 3, '/');
+            const char *q = strchr(sch + 3, '?');
+            start = slash && (!q || slash < q) ? (size_t)(slash - t) : tlen;
+        }
+    }
+    size_t end = start;
+    while (end < tlen && t[end] != '?') end++;
+    *off = start;
+    *len = end - start;
+}
+
+static void fifo_append(http_conn_t *c, http_exchange_t *ex)
+{
+    ex->next = NULL;
+    if (c->q_tail) c->q_tail->next = ex;
+    else c->q_head = ex;
+    c->q_tail = ex;
+    c->nqueued++;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    http_conn_t *c = conn_of(p);
+    http_server_t *s = c->s;
+    c->in_head = false;
+
+    const char *target = c->hb + c->url_off;
+    size_t poff, plen;
+    target_path(target, c->url_len, &poff, &plen);
+    /* An absolute-form target without a path means "/". */
+    bool slash = plen == 0 && target[0] != '/' && target[0] != '*' && target[0] != '?';
+    size_t pbytes = (slash ? 1 : plen) + 1;
+
+    size_t nh = c->nents;
+    http_exchange_t *ex = malloc(sizeof *ex + nh * sizeof(http_header_t) + c->hb_len + pbytes);
+    if (!ex) return cb_fail(c, -1);
+    memset(ex, 0, sizeof *ex);
+    char *str = (char *)(ex->hdrs + nh);
+    memcpy(str, c->hb, c->hb_len);
+    char *path = str + c->hb_len;
+    if (slash) {
+        memcpy(path, "/", 2);
+    } else {
+        memcpy(path, str + c->url_off + poff, plen);
+        path[plen] = '\0';
+    }
+    for (size_t i = 0; i < nh; i++) {
+        ex->hdrs[i].name = str + c->ents[i].name_off;
+        ex->hdrs[i].value = str + c->ents[i].val_off;
+    }
+
+    http_request_t *req = &ex->req;
+    req->method = llhttp_method_name((llhttp_method_t)p->method);
+    req->target = str + c->url_off;
+    const char *q = strchr(req->target, '?');
+    req->query = q ? q + 1 : "";
+    req->path = path;
+    req->headers = ex->hdrs;
+    req->nheaders = nh;
+    req->body = ex->empty;
+    req->keep_alive = llhttp_should_keep_alive(p) != 0;
+    req->listener_ctx = c->lctx;
+    ex->conn = c;
+    ex->state = EX_READING;
+    ex->is_head = p->method == HTTP_HEAD;
+    ex->http10 = p->http_major == 0 || (p->http_major == 1 && p->http_minor == 0);
+
+    /* The scratch now holds trailers, if any come. */
+    c->hb_len = 0;
+    c->nents = 0;
+
+    ex->body_limit = s->cfg.body_limit ? s->cfg.body_limit(req, s->cfg.arg) : s->cfg.max_body_bytes;
+    fifo_append(c, ex);
+    c->cur = ex;
+
+    bool chunked = (p->flags & F_CHUNKED) != 0;
+    if (!chunked && (p->flags & F_CONTENT_LENGTH)) {
+        if (p->content_length > ex->body_limit || p->content_length >= SIZE_MAX / 2)
+            return cb_fail(c, 413);
+        if (p->content_length > 0) {
+            /* One allocation for the whole body, and room for its NUL. */
+            req->body = malloc((size_t)p->content_length + 1);
+            if (!req->body) {
+                req->body = ex->empty;
+                return cb_fail(c, -1);
+            }
+            ex->body_cap = (size_t)p->content_length + 1;
+        }
+    }
+    bool has_body = chunked || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+    if (has_body && !ex->http10) {
+        const char *e = http_request_header(req, "Expect");
+        if (e && strcasecmp(e, "100-continue") == 0) ex->want_continue = true;
+    }
+    return 0;
+}
+
+static int body_reserve(http_exchange_t *ex, size_t need)
+{
+    if (need <= ex->body_cap) return 0;
+    size_t n = ex->body_cap * 2;
+    if (n < need) n = need;
+    if (n < 1024) n = 1024;
+    if (n > ex->body_limit + 1 && need <= ex->body_limit + 1) n = ex->body_limit + 1;
+    char *b = realloc(ex->body_cap ? ex->req.body : NULL, n);
+    if (!b) return -1;
+    ex->req.body = b;
+    ex->body_cap = n;
+    return 0;
+}
+
+/* Chunk sizes are known before their bytes: refuse an oversized body at the
+ * first chunk that breaks the limit, and size the buffer once per chunk. */
+static int on_chunk_header(llhttp_t *p)
+{
+    http_conn_t *c = conn_of(p);
+    http_exchange_t *ex = c->cur;
+    if (!ex || p->content_length == 0) return 0;
+    if (p->content_length > ex->body_limit - ex->req.body_len) return cb_fail(c, 413);
+    if (body_reserve(ex, ex->req.body_len + (size_t)p->content_length + 1) < 0)
+        return cb_fail(c, -1);
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    http_conn_t *c = conn_of(p);
+    http_exchange_t *ex = c->cur;
+    if (!ex) return cb_fail(c, -1);
+    if (n > ex->body_limit - ex->req.body_len) return cb_fail(c, 413);
+    /* Bytes read straight into the body (see conn_read) are already there. */
+    if (!(ex->body_cap && at == ex->req.body + ex->req.body_len)) {
+        if (body_reserve(ex, ex->req.body_len + n + 1) < 0) return cb_fail(c, -1);
+        memcpy(ex->req.body + ex->req.body_len, at, n);
+    }
+    ex->req.body_len += n;
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    http_conn_t *c = conn_of(p);
+    http_exchange_t *ex = c->cur;
+    if (!ex) return cb_fail(c, -1);
+    if (ex->body_cap) ex->req.body[ex->req.body_len] = '\0';
+    if (c->nents) {
+        size_t n = c->nents;
+        http_header_t *t = malloc(n * sizeof *t + c->hb_len);
+        if (!t) return cb_fail(c, -1);
+        char *str = (char *)(t + n);
+        memcpy(str, c->hb, c->hb_len);
+        for (size_t i = 0; i < n; i++) {
+            t[i].name = str + c->ents[i].name_off;
+            t[i].value = str + c->ents[i].val_off;
+        }
+        ex->trailer_block = t;
+        ex->req.trailers = t;
+        ex->req.ntrailers = n;
+        c->nents = 0;
+        c->hb_len = 0;
+    }
+    /* The body is all here: a "100 Continue" not yet begun is moot. */
+    if (ex->cont_off == 0) ex->want_continue = false;
+    c->cur = NULL;
+    c->completed = ex;
+    c->req_in_progress = false;
+    /* Stop right after this message so the caller can deliver it and knows
+     * exactly where the next one starts. */
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+    .on_url_complete = on_url_complete,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value_complete = on_header_value_complete,
+    .on_chunk_header = on_chunk_header,
+};
+
+void http_conn_parser_init(http_conn_t *c)
+{
+    llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+    c->parser.data = c;
+}
+
+int http_conn_execute(http_conn_t *c, const char *p, size_t n, size_t *used)
+{
+    const char *start = p;
+    for (;;) {
+        c->chunk_base = p;
+        llhttp_errno_t e = llhttp_execute(&c->parser, p, n);
+        if (e == HPE_OK) {
+            if (c->in_head) {
+                c->head_bytes += n;
+                if (c->head_bytes > c->s->cfg.max_header_bytes) {
+                    *used = (size_t)(p + n - start);
+                    return http_conn_fail_request(c, 431) < 0 ? -2 : -1;
+                }
+            }
+            *used = (size_t)(p + n - start);
+            return 0;
+        }
+        if (e == HPE_PAUSED) {
+            *used = (size_t)(llhttp_get_error_pos(&c->parser) - start);
+            llhttp_resume(&c->parser);
+            return 1;
+        }
+        if (e == HPE_PAUSED_UPGRADE) {
+            /* We never switch protocols: ignoring Upgrade means the next
+             * bytes are HTTP/1.1 again (CONNECT stops reading before). */
+            const char *pos = llhttp_get_error_pos(&c->parser);
+            llhttp_resume_after_upgrade(&c->parser);
+            n -= (size_t)(pos - p);
+            p = pos;
+            continue;
+        }
+        int st = c->err_status ? c->err_status : 400;
+        c->err_status = 0;
+        *used = n;
+        if (st < 0) return -2;
+        return http_conn_fail_request(c, st) < 0 ? -2 : -1;
+    }
+}
+
+static void body_release(http_exchange_t *ex)
+{
+    if (ex->body_cap) free(ex->req.body);
+    ex->body_cap = 0;
+    ex->req.body = ex->empty;
+    ex->req.body_len = 0;
+}
+
+void http_exchange_free(http_exchange_t *ex)
+{
+    if (!ex) return;
+    body_release(ex);
+    free(ex->trailer_block);
+    free(ex->out);
+    free(ex->out_body);
+    free(ex);
+}
+
+void http_conn_drop_partial(http_conn_t *c)
+{
+    c->req_in_progress = false;
+    c->in_head = false;
+    http_exchange_t *ex = c->cur;
+    if (!ex) return;
+    c->cur = NULL;
+    /* The exchange being read is always the FIFO's tail. */
+    http_exchange_t *prev = NULL;
+    for (http_exchange_t *e = c->q_head; e && e != ex; e = e->next) prev = e;
+    if (prev) prev->next = NULL;
+    else c->q_head = NULL;
+    c->q_tail = prev;
+    c->nqueued--;
+    if (c->q_head == NULL) c->wr_off = 0;
+    http_exchange_free(ex);
+}
+
+int http_conn_fail_request(http_conn_t *c, int status)
+{
+    http_exchange_t *ex = c->cur;
+    c->cur = NULL;
+    c->read_closed = true;
+    c->req_in_progress = false;
+    c->in_head = false;
+    if (ex) {
+        body_release(ex);
+        /* A 100 Continue half written must still be completed first. */
+        if (ex->cont_off == 0) ex->want_continue = false;
+        ex->state = EX_PENDING;
+    } else {
+        ex = calloc(1, sizeof *ex);
+        if (!ex) return -1;
+        ex->conn = c;
+        ex->req.body = ex->empty;
+        ex->state = EX_PENDING;
+        fifo_append(c, ex);
+    }
+    char msg[160];
+    const char *text;
+    http_header_t h[2] = { { "Content-Type", "application/json" },
+                           { "x-amzn-ErrorType", "RequestTooLargeException" } };
+    size_t nh = 1;
+    switch (status) {
+    case 408: text = "Request timed out"; break;
+    case 413:
+        snprintf(msg, sizeof msg, "Request must be smaller than %zu bytes for the operation",
+                 ex->body_limit ? ex->body_limit : c->s->cfg.max_body_bytes);
+        text = msg;
+        nh = 2;
+        break;
+    case 431: text = "Request header fields too large"; break;
+    default: text = "Could not parse request"; status = 400; break;
+    }
+    char body[256];
+    int blen = snprintf(body, sizeof body, "{\"Type\":\"User\",\"Message\":\"%s\"}", text);
+    return http_exchange_build_response(ex, status, h, nh, body, (size_t)blen, NULL);
+}
+
+/* ---- responses ---- */
+
+static bool header_ok(const http_header_t *h)
+{
+    if (!h->name || !h->value || !h->name[0]) return false;
+    if (h->name[strcspn(h->name, "\r\n: \t")]) return false;
+    return h->value[strcspn(h->value, "\r\n")] == '\0';
+}
+
+static char *put(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
+}
+
+static char *put_u64(char *o, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return put(o, tmp + i, sizeof tmp - i);
+}
+
+int http_exchange_build_response(http_exchange_t *ex, int status, const http_header_t *headers,
+                                 size_t nheaders, const void *body, size_t len, char *owned)
+{
+    http_conn_t *c = ex->conn;
+    if (status < 100 || status > 999) status = 500;
+    bool bodyless = status < 200 || status == 204 || status == 304;
+    bool send_body = !bodyless && !ex->is_head && len > 0;
+
+    bool client_close = false;
+    size_t hlen = 0;
+    for (size_t i = 0; i < nheaders; i++) {
+        const http_header_t *h = &headers[i];
+        if (!header_ok(h)) continue;
+        /* Framing is ours alone; a handler's Connection: close is honoured. */
+        if (!strcasecmp(h->name, "Content-Length") || !strcasecmp(h->name, "Transfer-Encoding"))
+            continue;
+        if (!strcasecmp(h->name, "Connection")) {
+            if (strcasestr(h->value, "close")) client_close = true;
+            continue;
+        }
+        hlen += strlen(h->name) + 2 + strlen(h->value) + 2;
+    }
+    if (client_close && c) {
+        /* No further request will be read, so one half received is moot. */
+        c->read_closed = true;
+        http_conn_drop_partial(c);
+    }
+    /* Say close only on the connection's last response. */
+    bool will_close = c && c->read_closed && ex->next == NULL;
+    bool say_keep = !will_close && ex->http10;
+
+    const char *reason = http_reason(status);
+    size_t rlen = strlen(reason);
+    size_t cap = 13 + rlen + 2 + hlen + 16 + 20 + 2 + 24 + 2 + 1;
+    if (send_body && !owned) cap += len;
+    char *out = malloc(cap);
+    if (!out) {
+        free(owned);
+        return -1;
+    }
+    char *o = put(out, "HTTP/1.1 ", 9);
+    *o++ = (char)('0' + status / 100);
+    *o++ = (char)('0' + status / 10 % 10);
+    *o++ = (char)('0' + status % 10);
+    *o++ = ' ';
+    o = put(o, reason, rlen);
+    o = put(o, "\r\n", 2);
+    for (size_t i = 0; i < nheaders; i++) {
+        const http_header_t *h = &headers[i];
+        if (!header_ok(h) || !strcasecmp(h->name, "Content-Length") ||
+            !strcasecmp(h->name, "Transfer-Encoding") || !strcasecmp(h->name, "Connection"))
+            continue;
+        o = put(o, h->name, strlen(h->name));
+        o = put(o, ": ", 2);
+        o = put(o, h->value, strlen(h->value));
+        o = put(o, "\r\n", 2);
+    }
+    if (!bodyless) {
+        o = put(o, "Content-Length: ", 16);
+        o = put_u64(o, len);
+        o = put(o, "\r\n", 2);
+    }
+    if (will_close) o = put(o, "Connection: close\r\n", 19);
+    else if (say_keep) o = put(o, "Connection: keep-alive\r\n", 24);
+    o = put(o, "\r\n", 2);
+    if (send_body && !owned) o = put(o, body, len);
+
+    ex->out = out;
+    ex->out_len = (size_t)(o - out);
+    if (send_body && owned) {
+        ex->out_body = owned;
+        ex->out_body_len = len;
+    } else {
+        free(owned);
+    }
+    ex->state = EX_ANSWERED;
+    /* The request is done with; its body need not wait for the write. */
+    body_release(ex);
+    return 0;
+}
+
+/* ---- small public helpers ---- */
+
+const char *http_request_header(const http_request_t *req, const char *name)
+{
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (!strcasecmp(req->headers[i].name, name)) return req->headers[i].value;
+    return NULL;
+}
+
+const char *http_request_trailer(const http_request_t *req, const char *name)
+{
+    for (size_t i = 0; i < req->ntrailers; i++)
+        if (!strcasecmp(req->trailers[i].name, name)) return req->trailers[i].value;
+    return NULL;
+}
+
+const char *http_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}

@@ -1,0 +1,342 @@
+/* sandbox.c — instances' process trees: in a sandbox built by the spawner
+ * (spawner.c), or, with --insecure-no-sandbox, as plain child processes.
+ *
+ * Unsandboxed, it uses clone(CLONE_VM|CLONE_VFORK) so starting a process costs the same
+ * whatever the daemon's size (a fork would copy its page tables). The child
+ * runs on its own small stack, only calls async-signal-safe functions, and
+ * reports an exec failure through a shared variable the parent reads after
+ * the vfork returns. Must never: allocate or lock in the child.
+ */
+#define _GNU_SOURCE
+#include "sandbox/sandbox.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "io/loop.h"
+#include "sandbox/spawner.h"
+
+static bool g_sandboxed;
+
+void sandbox_configure(bool sandboxed) { g_sandboxed = sandboxed; }
+bool sandbox_enabled(void) { return g_sandboxed; }
+
+typedef struct {
+    const sandbox_spec_t *spec;
+    int out_w;               /* write end for the child's stdout+stderr */
+    const cgroup_t *cg;
+    char *const *envp;
+    volatile int child_errno; /* set by the child if exec fails */
+    volatile int stage;      /* where it failed: 1 cgroup, 2 chdir, 3 exec */
+} child_args_t;
+
+static int child_main(void *arg)
+{
+    child_args_t *a = arg;
+    /* Own session and process group: ending the instance ends its tree even
+     * without a cgroup, and it never gets the daemon's terminal signals. */
+    setsid();
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    if (a->cg && cgroup_enter_self(a->cg) < 0) { a->stage = 1; goto fail; }
+    if (chdir(a->spec->code_dir) < 0) { a->stage = 2; goto fail; }
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) { dup2(devnull, 0); close(devnull); }
+    /* One pipe for both, as Lambda merges them into one log stream: order
+     * between the two is kept, and draining it is one read. */
+    dup2(a->out_w, 1);
+    dup2(a->out_w, 2);
+    /* Everything else the daemon holds is O_CLOEXEC. */
+    execve(a->spec->exe, a->spec->argv, a->envp);
+    a->stage = 3;
+fail:
+    a->child_errno = errno;
+    _exit(127);
+}
+
+static int make_api_socket(sandbox_proc_t *p, err_t *err)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return err_sys(err, "runtime API socket");
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 64) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+        err_sys(err, "runtime API socket");
+        close(fd);
+        return -1;
+    }
+    p->api_fd = fd;
+    snprintf(p->api_addr, sizeof p->api_addr, "127.0.0.1:%d", ntohs(sa.sin_port));
+    return 0;
+}
+
+static int spawn_plain(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err);
+
+typedef struct {
+    sandbox_done_fn done;
+    void *arg;
+} start_t;
+
+static void started(void *arg, int rc, const err_t *err)
+{
+    start_t st = *(start_t *)arg;
+    free(arg);
+    st.done(st.arg, rc < 0 ? err : NULL);
+}
+
+int sandbox_start(const sandbox_spec_t *spec, sandbox_proc_t *p, sandbox_done_fn done, void *arg, err_t *err)
+{
+    memset(p, 0, sizeof *p);
+    p->pidfd = p->out_fd = p->err_fd = p->api_fd = p->status_fd = p->peak_fd = p->oom_fd = -1;
+    if (!g_sandboxed) {
+        uint64_t t0 = loop_now_ns();
+        int rc = spawn_plain(spec, p, err);
+        p->spawn_ns = loop_now_ns() - t0;
+        return rc < 0 ? -1 : 1;
+    }
+    start_t *st = malloc(sizeof *st);
+    if (!st) return err_set(err, ERR_SYS, "out of memory");
+    *st = (start_t){ .done = done, .arg = arg };
+    if (spawner_spawn(spec, p, started, st, err) < 0) { free(st); return -1; }
+    return 0;
+}
+
+typedef struct {
+    bool finished;
+    err_t err;
+} wait_t;
+
+static void wait_done(void *arg, const err_t *err)
+{
+    wait_t *w = arg;
+    w->finished = true;
+    if (err) w->err = *err;
+}
+
+int sandbox_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err)
+{
+    wait_t w = { .finished = false };
+    int rc = sandbox_start(spec, p, wait_done, &w, err);
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    while (!w.finished) spawner_dispatch(true);
+    if (w.err.msg[0]) { *err = w.err; return -1; }
+    return 0;
+}
+
+int sandbox_event_fd(void) { return g_sandboxed ? spawner_answer_fd() : -1; }
+void sandbox_dispatch(void) { spawner_dispatch(false); }
+
+static int spawn_plain(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err)
+{
+    int outp[2] = { -1, -1 };
+    char **envp = NULL;
+    char *stack = NULL;
+    const size_t stack_size = 64 * 1024;
+
+    if (make_api_socket(p, err) < 0) return -1;
+    if (pipe2(outp, O_CLOEXEC) < 0) {
+        err_sys(err, "pipe");
+        goto fail;
+    }
+    if (cgroup_available()) {
+        err_t cerr;
+        p->cg = cgroup_create(spec->id, &cerr);  /* best effort: accounting only */
+    }
+    size_t n = 0;
+    while (spec->env[n]) n++;
+    envp = calloc(n + 4, sizeof *envp);
+    /* The runtime API's address, under Lambda's name and SCF's two. */
+    char api_env[64], scf_host[64], scf_port[64];
+    snprintf(api_env, sizeof api_env, "AWS_LAMBDA_RUNTIME_API=%s", p->api_addr);
+    snprintf(scf_host, sizeof scf_host, "SCF_RUNTIME_API=127.0.0.1");
+    snprintf(scf_port, sizeof scf_port, "SCF_RUNTIME_API_PORT=%s", strchr(p->api_addr, ':') + 1);
+    if (!envp) { err_set(err, ERR_SYS, "out of memory"); goto fail; }
+    memcpy(envp, spec->env, n * sizeof *envp);
+    envp[n] = api_env;
+    envp[n + 1] = scf_host;
+    envp[n + 2] = scf_port;
+    stack = malloc(stack_size);
+    if (!stack) { err_set(err, ERR_SYS, "out of memory"); goto fail; }
+
+    child_args_t a = { .spec = spec, .out_w = outp[1], .cg = p->cg, .envp = envp };
+    int pidfd = -1;
+    pid_t pid = clone(child_main, stack + stack_size, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+                      &a, &pidfd);
+    if (pid < 0) { err_sys(err, "clone"); goto fail; }
+    p->pid = pid;
+    p->pidfd = pidfd;
+    if (a.stage) {
+        /* The child already _exit()ed; collect it now. */
+        siginfo_t si;
+        waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED);
+        errno = a.child_errno;
+        const char *what = a.stage == 1 ? "join cgroup" : a.stage == 2 ? "chdir to code" : "exec";
+        err_sys(err, "%s %s", what, a.stage == 3 ? spec->exe : spec->code_dir);
+        close(pidfd);
+        p->pidfd = -1;
+        goto fail;
+    }
+    close(outp[1]);
+    p->out_fd = outp[0];
+    fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+    free(stack);
+    free(envp);
+    return 0;
+fail:
+    for (int i = 0; i < 2; i++)
+        if (outp[i] >= 0) close(outp[i]);
+    if (p->api_fd >= 0) close(p->api_fd);
+    p->api_fd = -1;
+    if (p->cg) cgroup_destroy(p->cg);
+    p->cg = NULL;
+    free(stack);
+    free(envp);
+    return -1;
+}
+
+/* Sandboxed: the pid namespace's init. SIGKILL ends the namespace; it
+ * forwards SIGTERM to the runtime. A daemon that dropped its privileges
+ * may not signal it: the spawner does. */
+static void signal_init(sandbox_proc_t *p, int sig)
+{
+    if (p->pidfd >= 0 && syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) == 0) return;
+    if (errno == ESRCH) return;   /* already gone */
+    spawner_signal(p->handle, sig);
+}
+
+void sandbox_kill(sandbox_proc_t *p)
+{
+    if (p->sandboxed) { signal_init(p, SIGKILL); return; }
+    if (p->pid > 0) kill(-p->pid, SIGKILL);
+    if (p->cg) cgroup_kill_all(p->cg);
+}
+
+void sandbox_terminate(sandbox_proc_t *p)
+{
+    if (p->sandboxed) { signal_init(p, SIGTERM); return; }
+    if (p->pid > 0) kill(-p->pid, SIGTERM);
+}
+
+int sandbox_reap(sandbox_proc_t *p, int *si_code, int *status)
+{
+    if (p->sandboxed) {
+        /* The init is the spawner's child, not ours: it reports how the
+         * runtime ended on a pipe before exiting. Nothing there means the
+         * init itself was killed (timeout, OOM, shutdown). */
+        int32_t rep[2];
+        if (p->status_fd >= 0 && read(p->status_fd, rep, sizeof rep) == (ssize_t)sizeof rep) {
+            *si_code = rep[0];
+            *status = rep[1];
+        } else {
+            *si_code = CLD_KILLED;
+            *status = SIGKILL;
+        }
+        return 0;
+    }
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (p->pidfd < 0 || waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG) < 0) return -1;
+    if (si.si_pid == 0) return -1;  /* not exited yet */
+    *si_code = si.si_code;
+    *status = si.si_status;
+    return 0;
+}
+
+/* Without a cgroup: the first process' own high-water mark. Honest but
+ * partial (children are not counted), and resettable via clear_refs. */
+static int64_t proc_hwm(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f) return -1;
+    int64_t kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+    fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+int64_t sandbox_memory_peak(const sandbox_proc_t *p)
+{
+    if (p->sandboxed && p->peak_fd >= 0) return cgroup_fd_memory_peak(p->peak_fd);
+    if (p->cg) {
+        int64_t v = cgroup_memory_peak(p->cg);
+        if (v >= 0) return v;
+    }
+    return proc_hwm(p->pid);
+}
+
+void sandbox_memory_reset(sandbox_proc_t *p)
+{
+    if (p->sandboxed && p->peak_fd >= 0) { cgroup_fd_memory_peak_reset(p->peak_fd); return; }
+    if (p->cg && cgroup_memory_peak_reset(p->cg) == 0) return;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/clear_refs", (int)p->pid);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t w = write(fd, "5", 1);   /* 5 = reset the peak RSS */
+        (void)w;
+        close(fd);
+    }
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+void sandbox_release(sandbox_proc_t *p)
+{
+    if (p->sandboxed) {
+        /* The spawner kills what is left and removes the cgroup once empty,
+         * without making this thread wait. */
+        spawner_release(p->handle);
+        close_fd(&p->pidfd);
+        close_fd(&p->out_fd);
+        close_fd(&p->err_fd);
+        close_fd(&p->status_fd);
+        close_fd(&p->peak_fd);
+        close_fd(&p->oom_fd);
+        cgroup_forget(p->cg);
+        p->cg = NULL;
+        return;
+    }
+    sandbox_kill(p);
+    if (p->cg) cgroup_destroy(p->cg);
+    p->cg = NULL;
+    if (p->pidfd >= 0) close(p->pidfd);
+    if (p->out_fd >= 0) close(p->out_fd);
+    if (p->err_fd >= 0) close(p->err_fd);
+    p->pidfd = p->out_fd = p->err_fd = -1;
+}
+
+bool sandbox_oom_killed(const sandbox_proc_t *p)
+{
+    /* The group is new with the instance: any OOM kill in it is its own. */
+    return p->sandboxed && cgroup_fd_oom_kills(p->oom_fd) > 0;
+}
+
+int sandbox_socket(sandbox_proc_t *p, err_t *err)
+{
+    if (p->sandboxed && p->own_net) return spawner_net_socket(p->handle, err);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return err_sys(err, "socket");
+    return fd;
+}

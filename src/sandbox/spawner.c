@@ -1,0 +1,749 @@
+/* spawner.c — the privileged helper process: builds each instance's
+ * sandbox and ends it (spawner.h). The daemon's side of its sockets is
+ * spawner_client.c, the root and the instance's init are spawner_init.c,
+ * the messages spawner_proto.h.
+ *
+ * One thread, one poll loop over: the spawn socket, the control socket,
+ * SIGCHLD, and the sync socket of every init it made (those serving a
+ * request and those kept ready in the pool). A spawn takes a pre-made init
+ * (or clones one), makes its cgroup, moves it in and hands it the request,
+ * then goes on with the next message; the answer goes to the daemon when
+ * that init reports. When nothing is waiting, it refills the pool.
+ *
+ * Must never: act on a path or pid the daemon names without checking it
+ * (code dirs must be under the code store; instances are named by handles
+ * it issued), or keep an instance alive after the daemon is gone.
+ */
+#define _GNU_SOURCE
+#include "sandbox/spawner.h"
+#include "base/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox/cgroup.h"
+#include "io/loop.h"
+#include "sandbox/spawner_proto.h"
+
+#define INIT_WAIT_MS 10000
+#define POOL_MAX 64
+#define PRESTART_KINDS 8     /* runtimes kept pre-started, one init each */
+#define POOL_IDLE_MS 2
+
+/* An instance the daemon knows, by handle. */
+typedef struct {
+    bool used, released, exited;
+    uint16_t gen;
+    pid_t pid;
+    int pidfd;
+    int netns;               /* opened on first need */
+    cgroup_t *cg;
+} slot_t;
+
+/* An init the spawner made: in the pool, or serving a spawn request. */
+typedef struct {
+    pid_t pid;
+    int pidfd, sync, out_r, status_r;
+    bool own_net;
+    cgroup_t *cg;            /* made with it, limits set at the request */
+    uint64_t t_cloned;
+    /* serving: */
+    uint32_t tag;
+    int slot;
+    bool pooled, prestarted;
+    uint64_t t0, t_cg, t_fwd, deadline;
+    char exe[256], code_dir[512];
+    uint32_t limits;
+    int64_t memory_limit;
+} init_t;
+
+/* A runtime command to keep one init pre-started for (python, node), once
+ * a request has asked for it. */
+typedef struct {
+    char key[1024];          /* exe, then argv, separated by \x1f */
+    char *exe;
+    char **argv;
+    init_t *ready;
+    int failures;
+} prekind_t;
+
+static struct {
+    spawner_config_t cfg;
+    char data_dir[512], runtime_dir[512], code_root[600];
+    int sock, ctl;
+    int self_netns;
+    spawner_env_t env;
+    slot_t *slots;
+    size_t nslots;
+    size_t pending;          /* released slots whose cgroup is not removed yet */
+    unsigned seq;            /* inits made: names their cgroup and their runtime's pid */
+    init_t *pool[POOL_MAX];
+    int npool, pool_failures;
+    prekind_t pre[PRESTART_KINDS];
+    int npre;
+    init_t **busy;           /* inits serving a request */
+    size_t nbusy, cap_busy;
+} S;
+
+/* ---- slots ---- */
+
+static slot_t *slot_get(uint32_t handle)
+{
+    size_t i = handle & 0xffffu;
+    if (i >= S.nslots || !S.slots[i].used || S.slots[i].gen != (handle >> 16)) return NULL;
+    return &S.slots[i];
+}
+
+static int slot_new(void)
+{
+    for (size_t i = 0; i < S.nslots; i++)
+        if (!S.slots[i].used) return (int)i;
+    if (S.nslots >= 0xffff) return -1;
+    size_t n = S.nslots ? S.nslots * 2 : 64;
+    if (n > 0xffff) n = 0xffff;
+    slot_t *s = realloc(S.slots, n * sizeof *s);
+    if (!s) return -1;
+    memset(s + S.nslots, 0, (n - S.nslots) * sizeof *s);
+    S.slots = s;
+    int i = (int)S.nslots;
+    S.nslots = n;
+    return i;
+}
+
+static void slot_free(slot_t *s)
+{
+    if (s->pidfd >= 0) close(s->pidfd);
+    if (s->netns >= 0) close(s->netns);
+    s->pidfd = s->netns = -1;
+    s->used = false;
+    s->gen++;
+}
+
+/* ---- inits ---- */
+
+static void init_close(init_t *in)
+{
+    if (in->sync >= 0) close(in->sync);
+    if (in->out_r >= 0) close(in->out_r);
+    if (in->status_r >= 0) close(in->status_r);
+    free(in);
+}
+
+/* End an init that never became an instance (reaped by reap_and_collect). */
+static void init_discard(init_t *in)
+{
+    syscall(SYS_pidfd_send_signal, in->pidfd, SIGKILL, NULL, 0);
+    close(in->pidfd);
+    if (in->cg) cgroup_destroy(in->cg);
+    init_close(in);
+}
+
+static void close_pair(int p[2])
+{
+    for (int i = 0; i < 2; i++)
+        if (p[i] >= 0) close(p[i]);
+}
+
+static init_t *init_clone(bool own_net, const prekind_t *pk)
+{
+    init_t *in = calloc(1, sizeof *in);
+    if (!in) return NULL;
+    int out[2] = { -1, -1 }, status[2] = { -1, -1 }, sync[2] = { -1, -1 };
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0)
+        goto fail;
+    /* Its cgroup, named by the spawner (the last 8 hex digits are the
+     * daemon's pid, as cgroup_sweep_stale expects). Made here, entered by
+     * the init itself: moving a process between cgroups waits for an RCU
+     * grace period (milliseconds here), which the init spends in its own
+     * time, not the spawner's. Limits come with the request. */
+    if (cgroup_available()) {
+        char name[32];
+        err_t cerr;
+        snprintf(name, sizeof name, "nimbus-%08x%08x", 0x80000000u | (S.seq & 0x7fffffffu), (unsigned)getppid());
+        if (!(in->cg = cgroup_create_all(name, &cerr))) {
+            errno = EIO;
+            goto fail;
+        }
+    }
+    unsigned long flags = SIGCHLD | CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
+                          (own_net ? CLONE_NEWNET : 0);
+    in->own_net = own_net;
+    in->pidfd = -1;
+    /* A fork (no CLONE_VM): the init keeps running after the runtime's
+     * exec, so it must not share the spawner's memory. */
+    long pid = syscall(SYS_clone, flags, NULL, &in->pidfd, NULL, 0);
+    if (pid == 0) {
+        spawner_prestart_t pre = { pk ? pk->exe : NULL, pk ? pk->argv : NULL };
+        spawner_init_main(&S.env, in->cg, out[1], status[1], sync[1], own_net, pk ? &pre : NULL,
+                          100 + S.seq % 30000);
+    }
+    if (pid < 0) goto fail;
+    S.seq++;
+    close(out[1]);
+    close(status[1]);
+    close(sync[1]);
+    in->t_cloned = loop_now_ns();
+    in->pid = (pid_t)pid;
+    in->sync = sync[0];
+    in->out_r = out[0];
+    in->status_r = status[0];
+    return in;
+fail:;
+    int e = errno;
+    close_pair(out);
+    close_pair(status);
+    close_pair(sync);
+    if (in->cg) cgroup_destroy(in->cg);
+    free(in);
+    errno = e;
+    return NULL;
+}
+
+static void pool_refill(void)
+{
+    init_t *in = init_clone(true, NULL);
+    if (!in) { S.pool_failures++; return; }
+    S.pool[S.npool++] = in;
+}
+
+/* An init in the pool spoke or hung up: it failed before any request. */
+static void pool_drop(int i)
+{
+    init_discard(S.pool[i]);
+    S.pool[i] = S.pool[--S.npool];
+    S.pool_failures++;
+}
+
+static bool pool_wanted(void)
+{
+    /* Only while no spawn is in flight: making one competes with the
+     * inits' own mounts (the kernel's mount lock) and delays answers.
+     * After three failures, something about this host: stop trying ahead
+     * of time (requests still clone their own). */
+    return S.nbusy == 0 && S.npool < S.cfg.pool && S.npool < POOL_MAX && S.pool_failures < 3;
+}
+
+/* ---- pre-started runtimes ---- */
+
+/* The kind of a request that allows a pre-started runtime (made when
+ * `create`), or NULL. */
+static prekind_t *prekind_for(const sp_req_t *req, size_t len, bool create)
+{
+    if (!(req->flags & SPF_PRESTART) || (req->flags & SPF_NET_HOST) || S.env.rootless || S.cfg.pool <= 0)
+        return NULL;
+    char key[1024];
+    size_t k = 0;
+    const char *q = (const char *)(req + 1), *end = (const char *)req + len;
+    for (uint32_t i = 0; i <= req->nargv && q < end; i++) {
+        int w = snprintf(key + k, sizeof key - k, "%s%s", i ? "\x1f" : "", q);
+        if (w < 0 || (size_t)w >= sizeof key - k) return NULL;
+        k += (size_t)w;
+        q += strlen(q) + 1;
+    }
+    for (int i = 0; i < S.npre; i++)
+        if (strcmp(S.pre[i].key, key) == 0) return &S.pre[i];
+    if (!create || S.npre == PRESTART_KINDS) return NULL;
+    prekind_t *pk = &S.pre[S.npre];
+    memset(pk, 0, sizeof *pk);
+    snprintf(pk->key, sizeof pk->key, "%s", key);
+    pk->argv = calloc(req->nargv + 1, sizeof *pk->argv);
+    q = (const char *)(req + 1);
+    pk->exe = strdup(q);
+    bool ok = pk->exe && pk->argv;
+    for (uint32_t i = 0; ok && i < req->nargv; i++) {
+        q += strlen(q) + 1;
+        ok = (pk->argv[i] = strdup(q)) != NULL;
+    }
+    if (!ok) {
+        for (uint32_t i = 0; pk->argv && i < req->nargv; i++) free(pk->argv[i]);
+        free(pk->argv);
+        free(pk->exe);
+        return NULL;
+    }
+    S.npre++;
+    return pk;
+}
+
+static prekind_t *prestart_wanted(void)
+{
+    if (S.nbusy) return NULL;
+    for (int i = 0; i < S.npre; i++)
+        if (!S.pre[i].ready && S.pre[i].failures < 3) return &S.pre[i];
+    return NULL;
+}
+
+static void prestart_refill(prekind_t *pk)
+{
+    if (!(pk->ready = init_clone(true, pk))) pk->failures++;
+}
+
+/* ---- answers ---- */
+
+static void answer_err(uint32_t tag, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void answer_err(uint32_t tag, int e, const char *fmt, ...)
+{
+    sp_resp_t resp = { .err = e ? e : EIO, .tag = tag };
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(resp.msg, sizeof resp.msg, fmt, ap);
+    va_end(ap);
+    sp_send(S.sock, &resp, sizeof resp, NULL, 0);
+}
+
+/* Check that `dir` is <data>/code/<64 hex>/tree: the daemon names code,
+ * the spawner decides what that may be. */
+static bool code_dir_ok(const char *dir)
+{
+    size_t n = strlen(S.code_root);
+    if (strncmp(dir, S.code_root, n) != 0 || dir[n] != '/') return false;
+    const char *h = dir + n + 1;
+    for (int i = 0; i < 64; i++)
+        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f'))) return false;
+    return strcmp(h + 64, "/tree") == 0;
+}
+
+static void busy_remove(size_t i)
+{
+    S.busy[i] = S.busy[--S.nbusy];
+}
+
+/* The init of busy[i] reported (fail 0), or failed to (fail: an errno):
+ * answer the daemon. */
+static void spawn_finish(size_t i, int fail)
+{
+    init_t *in = S.busy[i];
+    busy_remove(i);
+    slot_t *s = &S.slots[in->slot];
+    sp_ready_t r = { .err = fail, .stage = 5 };
+    int api = -1, nf = 0;
+    if (!fail) {
+        ssize_t k = sp_recv(in->sync, &r, sizeof r, &api, &nf);
+        if (k != (ssize_t)sizeof r) { r.err = EIO; r.stage = 0; }
+        if (nf == 0) api = -1;
+        if (r.err && api >= 0) { close(api); api = -1; }
+        if (!r.err && api < 0) { r.err = EIO; r.stage = 3; }
+    }
+    if (r.err) {
+        syscall(SYS_pidfd_send_signal, in->pidfd, SIGKILL, NULL, 0);
+        s->released = true;   /* the slot goes once the init is reaped and its cgroup empty */
+        S.pending++;
+        if (r.stage == ST_EXEC) answer_err(in->tag, r.err, "exec %s: %s", in->exe, strerror(r.err));
+        else if (r.stage == 6) answer_err(in->tag, r.err, "sandbox: mount code %s: %s", in->code_dir, strerror(r.err));
+        else answer_err(in->tag, r.err, "sandbox: %s: %s", spawner_stage_name(r.stage), strerror(r.err));
+        in->pidfd = -1;       /* the slot owns it */
+        init_close(in);
+        return;
+    }
+    sp_resp_t resp = { .tag = in->tag, .api_port = r.port, .limits = in->limits,
+                       .memory_limit = in->memory_limit, .pooled = in->pooled,
+                       .prestarted = in->prestarted };
+    /* The runtime's pid on the host (the init's only child): what
+     * diagnostics and `nimbus exec` look at. Signals go to the init. */
+    resp.pid = (int32_t)in->pid;
+    char p[128];
+    snprintf(p, sizeof p, "/proc/%d/task/%d/children", (int)in->pid, (int)in->pid);
+    FILE *cf = fopen(p, "re");
+    int child = 0;
+    if (cf && fscanf(cf, "%d", &child) == 1 && child > 0) resp.pid = child;
+    if (cf) fclose(cf);
+    resp.handle = (uint32_t)in->slot | ((uint32_t)s->gen << 16);
+    int fds[FD_N];
+    for (int k = 0; k < FD_N; k++) fds[k] = -1;
+    fds[FD_PIDFD] = in->pidfd;
+    fds[FD_OUT] = in->out_r;
+    fds[FD_STATUS] = in->status_r;
+    fds[FD_API] = api;
+    if (s->cg) {
+        cgroup_dirs(s->cg, resp.cgdirs);
+        fds[FD_PEAK] = cgroup_open_peak(s->cg);
+        fds[FD_OOM] = cgroup_open_oom_events(s->cg);
+    }
+    uint64_t t_end = loop_now_ns();
+    /* On the request's own path: what a pre-made init did before counts 0. */
+    uint64_t begin = r.t_request > r.t_prepared ? r.t_request : r.t_prepared;
+    uint64_t t_after_clone = in->pooled ? in->t0 : in->t_cloned;   /* making it (its cgroup's dirs, clone) */
+    resp.phase_us[PH_CLONE] = (uint32_t)((t_after_clone - in->t0) / 1000);
+    resp.phase_us[PH_CGROUP] = (uint32_t)((in->t_cg - t_after_clone) / 1000);
+    resp.phase_us[PH_INIT_WAIT] = begin > in->t_fwd ? (uint32_t)((begin - in->t_fwd) / 1000) : 0;
+    resp.phase_us[PH_MOUNTS] = (uint32_t)((r.t_mounts - begin) / 1000);
+    resp.phase_us[PH_PRIV] = (uint32_t)((r.t_priv - r.t_mounts) / 1000);
+    resp.phase_us[PH_EXEC] = (uint32_t)((r.t_exec - r.t_priv) / 1000);
+    resp.phase_us[PH_TOTAL] = (uint32_t)((t_end - in->t0) / 1000);
+    int list[FD_N], n = 0;
+    for (int k = 0; k < FD_N; k++)
+        if (fds[k] >= 0) { list[n++] = fds[k]; resp.fdmask |= 1u << k; }
+    sp_send(S.sock, &resp, sizeof resp, list, n);
+    /* The spawner keeps the pidfd (in the slot); the rest are the daemon's. */
+    for (int k = 0; k < FD_N; k++)
+        if (k != FD_PIDFD && fds[k] >= 0) close(fds[k]);
+    in->pidfd = in->out_r = in->status_r = -1;
+    init_close(in);
+}
+
+static void do_spawn(sp_req_t *req, size_t len)
+{
+    uint64_t t0 = loop_now_ns();
+    char code_dir[512];
+    snprintf(code_dir, sizeof code_dir, "%.*s", (int)sizeof req->code_dir - 1, req->code_dir);
+    if (req->nargv == 0 || req->nargv > 64 || req->nenv > 1024 || ((char *)req)[len - 1] != '\0') {
+        answer_err(req->tag, EINVAL, "sandbox: malformed request");
+        return;
+    }
+    if (!code_dir_ok(code_dir)) { answer_err(req->tag, EACCES, "code dir %s: %s", code_dir, strerror(EACCES)); return; }
+    if (S.nbusy == S.cap_busy) {
+        size_t n = S.cap_busy ? S.cap_busy * 2 : 64;
+        init_t **b = realloc(S.busy, n * sizeof *b);
+        if (!b) { answer_err(req->tag, ENOMEM, "sandbox: out of memory"); return; }
+        S.busy = b;
+        S.cap_busy = n;
+    }
+    int si = slot_new();
+    if (si < 0) { answer_err(req->tag, ENOMEM, "sandbox: too many instances"); return; }
+    bool own_net = !(req->flags & SPF_NET_HOST);
+    init_t *in = NULL;
+    prekind_t *pk = prekind_for(req, len, true);
+    bool prestarted = pk && pk->ready;
+    bool pooled = prestarted || (own_net && S.npool > 0);
+    if (prestarted) { in = pk->ready; pk->ready = NULL; }
+    else if (pooled) in = S.pool[--S.npool];
+    else if (!(in = init_clone(own_net, NULL))) { answer_err(req->tag, errno, "sandbox: clone: %s", strerror(errno)); return; }
+    in->pooled = pooled;
+    in->prestarted = prestarted;
+    in->t0 = t0;
+    in->tag = req->tag;
+    in->slot = si;
+    snprintf(in->code_dir, sizeof in->code_dir, "%s", code_dir);
+    snprintf(in->exe, sizeof in->exe, "%s", (const char *)(req + 1));
+    cgroup_t *cg = in->cg;
+    in->cg = NULL;
+    if (cg) {
+        cgroup_limits_t lim;
+        cgroup_limits_for((int)req->memory_mb, SANDBOX_PIDS_MAX, &lim);
+        err_t cerr;
+        if (cgroup_apply_limits(cg, &lim, &cerr) < 0) {
+            answer_err(req->tag, EIO, "%s", cerr.msg);
+            cgroup_destroy(cg);
+            init_discard(in);
+            return;
+        }
+        in->limits = cgroup_limits_applied(cg);
+        if (in->limits & 1) in->memory_limit = lim.memory_bytes;
+    }
+    in->t_cg = loop_now_ns();
+    slot_t *s = &S.slots[si];
+    s->used = true;
+    s->released = s->exited = false;
+    s->pid = in->pid;
+    s->pidfd = in->pidfd;
+    s->netns = -1;
+    s->cg = cg;
+    in->t_fwd = loop_now_ns();
+    in->deadline = in->t_fwd + (uint64_t)INIT_WAIT_MS * 1000000u;
+    S.busy[S.nbusy++] = in;
+    if (sp_send(in->sync, req, len, NULL, 0) < 0) spawn_finish(S.nbusy - 1, errno);
+}
+
+static void do_netsock(uint32_t handle)
+{
+    sp_resp_t resp = { 0 };
+    slot_t *s = slot_get(handle);
+    int e;
+    if (!s || s->released) { e = ESRCH; goto fail; }
+    if (s->netns < 0) {
+        char p[64];
+        snprintf(p, sizeof p, "/proc/%d/ns/net", (int)s->pid);
+        s->netns = open(p, O_RDONLY | O_CLOEXEC);
+        if (s->netns < 0) { e = errno; goto fail; }
+    }
+    if (setns(s->netns, CLONE_NEWNET) < 0) { e = errno; goto fail; }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    e = errno;
+    if (setns(S.self_netns, CLONE_NEWNET) < 0) _exit(1);   /* cannot go home: never serve from there */
+    if (fd < 0) goto fail;
+    sp_send(S.ctl, &resp, sizeof resp, &fd, 1);
+    close(fd);
+    return;
+fail:
+    resp.err = e;
+    snprintf(resp.msg, sizeof resp.msg, "instance network: %s", strerror(e));
+    sp_send(S.ctl, &resp, sizeof resp, NULL, 0);
+}
+
+static void do_release(uint32_t handle)
+{
+    slot_t *s = slot_get(handle);
+    if (!s || s->released) return;
+    if (!s->exited) syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+    s->released = true;
+    S.pending++;
+}
+
+static void do_control(const sp_req_t *req)
+{
+    switch (req->type) {
+    case SP_NETSOCK: do_netsock(req->handle); break;
+    case SP_RELEASE: do_release(req->handle); break;
+    case SP_SIGNAL: {
+        slot_t *s = slot_get(req->handle);
+        if (s && !s->exited && (req->sig == SIGTERM || req->sig == SIGKILL))
+            syscall(SYS_pidfd_send_signal, s->pidfd, req->sig, NULL, 0);
+        break;
+    }
+    default: break;
+    }
+}
+
+static void reap_and_collect(void)
+{
+    int st;
+    pid_t w;
+    while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+        for (size_t i = 0; i < S.nslots; i++)
+            if (S.slots[i].used && S.slots[i].pid == w) S.slots[i].exited = true;
+    }
+    if (!S.pending) return;
+    for (size_t i = 0; i < S.nslots; i++) {
+        slot_t *s = &S.slots[i];
+        if (!s->used || !s->released || !s->exited) continue;
+        if (s->cg) {
+            cgroup_kill_all(s->cg);
+            if (cgroup_try_remove(s->cg) < 0) continue;   /* still emptying */
+            s->cg = NULL;
+        }
+        slot_free(s);
+        S.pending--;
+    }
+}
+
+static void shutdown_all(void)
+{
+    while (S.npool) init_discard(S.pool[--S.npool]);
+    for (int i = 0; i < S.npre; i++)
+        if (S.pre[i].ready) init_discard(S.pre[i].ready);
+    while (S.nbusy) {
+        init_t *in = S.busy[--S.nbusy];
+        in->pidfd = -1;   /* the slot's */
+        init_close(in);
+    }
+    for (size_t i = 0; i < S.nslots; i++)
+        if (S.slots[i].used && !S.slots[i].exited)
+            syscall(SYS_pidfd_send_signal, S.slots[i].pidfd, SIGKILL, NULL, 0);
+    for (size_t i = 0; i < S.nslots; i++) {
+        slot_t *s = &S.slots[i];
+        if (!s->used) continue;
+        if (!s->exited) {
+            siginfo_t si;
+            waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED);
+        }
+        if (s->cg) cgroup_destroy(s->cg);
+        s->cg = NULL;
+        slot_free(s);
+    }
+    while (waitpid(-1, NULL, WNOHANG) > 0) {}
+}
+
+/* Read one message from a daemon socket; false when the daemon is gone. */
+static bool serve_socket(int fd, char *buf)
+{
+    int fds[FD_N], nf = 0;
+    ssize_t k = sp_recv(fd, buf, MAX_MSG, fds, &nf);
+    for (int i = 0; i < nf; i++) close(fds[i]);   /* the daemon sends none */
+    if (k <= 0) return k < 0 && (errno == EAGAIN || errno == EINTR);
+    if ((size_t)k < sizeof(sp_req_t)) return true;
+    sp_req_t *req = (sp_req_t *)buf;
+    if (fd == S.sock && req->type == SP_SPAWN) do_spawn(req, (size_t)k);
+    else if (fd == S.ctl) do_control(req);
+    return true;
+}
+
+__attribute__((noreturn)) static void spawner_main(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    char *buf = malloc(MAX_MSG);
+    struct pollfd *pf = NULL;
+    size_t cap = 0;
+    if (!buf || sfd < 0) _exit(1);
+    for (;;) {
+        size_t need = 3 + S.nbusy + (size_t)S.npool + (size_t)S.npre;
+        if (need > cap) {
+            cap = need * 2;
+            pf = realloc(pf, cap * sizeof *pf);
+            if (!pf) _exit(1);
+        }
+        pf[0] = (struct pollfd){ .fd = S.sock, .events = POLLIN };
+        pf[1] = (struct pollfd){ .fd = S.ctl, .events = POLLIN };
+        pf[2] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+        size_t nb = S.nbusy;
+        for (size_t i = 0; i < nb; i++) pf[3 + i] = (struct pollfd){ .fd = S.busy[i]->sync, .events = POLLIN };
+        for (int i = 0; i < S.npool; i++) pf[3 + nb + (size_t)i] = (struct pollfd){ .fd = S.pool[i]->sync, .events = POLLIN };
+        /* Pre-started inits (one per kind, -1 when none: poll skips it). */
+        size_t pre0 = 3 + nb + (size_t)S.npool;
+        for (int i = 0; i < S.npre; i++)
+            pf[pre0 + (size_t)i] = (struct pollfd){ .fd = S.pre[i].ready ? S.pre[i].ready->sync : -1, .events = POLLIN };
+        int timeout = -1;
+        uint64_t now = loop_now_ns();
+        for (size_t i = 0; i < nb; i++) {
+            int ms = S.busy[i]->deadline > now ? (int)((S.busy[i]->deadline - now) / 1000000u) + 1 : 0;
+            if (timeout < 0 || ms < timeout) timeout = ms;
+        }
+        if (S.pending && (timeout < 0 || timeout > 5)) timeout = 5;
+        /* Refill once idle for a moment: an answer just sent wakes the
+         * daemon, which the scheduler may put on this CPU; a clone right
+         * away would keep it waiting (measured: 1-2 ms per cold start). */
+        if ((pool_wanted() || prestart_wanted()) && (timeout < 0 || timeout > POOL_IDLE_MS)) timeout = POOL_IDLE_MS;
+        int n = poll(pf, need, timeout);
+        if (n < 0 && errno != EINTR) break;
+        if (n == 0) {   /* nothing waiting: make an init ahead of time */
+            prekind_t *pk;
+            if (pool_wanted()) pool_refill();
+            else if ((pk = prestart_wanted())) prestart_refill(pk);
+        }
+        if (n <= 0) { reap_and_collect(); now = loop_now_ns(); }
+        if (pf[2].revents) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {}
+            reap_and_collect();
+        }
+        /* Inits that reported, from the end (finishing one moves the last into its place). */
+        now = loop_now_ns();
+        for (size_t i = nb; i-- > 0;) {
+            if (i >= S.nbusy || S.busy[i]->sync != pf[3 + i].fd) continue;
+            if (pf[3 + i].revents) spawn_finish(i, 0);
+            else if (S.busy[i]->deadline <= now) spawn_finish(i, ETIMEDOUT);
+        }
+        for (int i = S.npool; i-- > 0;) {
+            size_t k = 3 + nb + (size_t)i;
+            if (k < need && pf[k].revents && i < S.npool && S.pool[i]->sync == pf[k].fd) pool_drop(i);
+        }
+        /* A pre-started init that spoke before its request failed (or its runtime did). */
+        for (int i = 0; i < S.npre; i++) {
+            size_t k = pre0 + (size_t)i;
+            if (pf[k].fd >= 0 && pf[k].revents && S.pre[i].ready && S.pre[i].ready->sync == pf[k].fd) {
+                init_discard(S.pre[i].ready);
+                S.pre[i].ready = NULL;
+                S.pre[i].failures++;
+            }
+        }
+        if ((pf[1].revents & (POLLIN | POLLHUP | POLLERR)) && !serve_socket(S.ctl, buf)) break;
+        if ((pf[0].revents & (POLLIN | POLLHUP | POLLERR)) && !serve_socket(S.sock, buf)) break;
+    }
+    shutdown_all();
+    spawner_unmount_root();
+    _exit(0);
+}
+
+/* ======================= starting it (the daemon) ======================= */
+
+static int spawner_setup(const spawner_config_t *cfg, bool *rootless, err_t *err)
+{
+    memset(&S, 0, sizeof S);
+    S.cfg = *cfg;
+    snprintf(S.data_dir, sizeof S.data_dir, "%s", cfg->data_dir);
+    snprintf(S.runtime_dir, sizeof S.runtime_dir, "%s", cfg->runtime_dir);
+    snprintf(S.code_root, sizeof S.code_root, "%s/code", S.data_dir);
+    S.cfg.data_dir = S.data_dir;
+    S.cfg.runtime_dir = S.runtime_dir;
+    S.env.uid = cfg->uid;
+    snprintf(S.env.code_root, sizeof S.env.code_root, "%s", S.code_root);
+    S.env.gid = cfg->gid;
+    S.env.rootless = geteuid() != 0;
+    *rootless = S.env.rootless;
+    S.env.cap_last = CAP_LAST_CAP;
+    FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+    if (f) { if (fscanf(f, "%d", &S.env.cap_last) != 1) S.env.cap_last = CAP_LAST_CAP; fclose(f); }
+    if (S.env.rootless && spawner_enter_userns(err) < 0) return -1;
+    S.self_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (seccomp_filter_build(&S.env.filter, err) < 0) return -1;
+    if (spawner_build_root(S.runtime_dir, S.env.uid, err) < 0) return -1;
+    cgroup_available();        /* probe once, before any instance */
+    cgroup_sweep_stale();
+    return 0;
+}
+
+int spawner_start(const spawner_config_t *cfg, spawner_info_t *info, err_t *err)
+{
+    char why[160];
+    if (!spawner_supported(why, sizeof why)) return err_set(err, ERR_SYS, "%s", why);
+    int sv[2], cv[2] = { -1, -1 };
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return err_sys(err, "spawner socketpair");
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cv) < 0) {
+        close(sv[0]); close(sv[1]);
+        return err_sys(err, "spawner socketpair");
+    }
+    /* A pipe to hear whether the template root was built. */
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) < 0) {
+        close(sv[0]); close(sv[1]); close(cv[0]); close(cv[1]);
+        return err_sys(err, "pipe");
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(sv[0]); close(sv[1]); close(cv[0]); close(cv[1]); close(ready[0]); close(ready[1]);
+        return err_sys(err, "fork spawner");
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        close(cv[0]);
+        close(ready[0]);
+        prctl(PR_SET_NAME, "nimbus-spawner", 0, 0, 0);
+        util_proctitle_set("nimbus-spawner");
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGINT, SIG_IGN);    /* the daemon decides when to stop */
+        signal(SIGTERM, SIG_IGN);
+        int dn = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (dn >= 0) { dup2(dn, 0); dup2(dn, 1); close(dn); }
+        err_t e = { 0 };
+        bool rootless = false;
+        int rc = spawner_setup(cfg, &rootless, &e);
+        S.sock = sv[1];
+        S.ctl = cv[1];
+        /* 'K', then r (rootless) and c (cgroups) when they apply. */
+        char msg[sizeof e.msg + 4];
+        if (rc == 0) snprintf(msg, sizeof msg, "K%s%s", rootless ? "r" : "", cgroup_available() ? "c" : "");
+        else snprintf(msg, sizeof msg, "E%s", e.msg);
+        ssize_t w = write(ready[1], msg, strlen(msg));
+        (void)w;
+        close(ready[1]);
+        if (rc != 0) _exit(1);
+        spawner_main();
+    }
+    close(sv[1]);
+    close(cv[1]);
+    close(ready[1]);
+    char msg[300];
+    ssize_t k = read(ready[0], msg, sizeof msg - 1);
+    close(ready[0]);
+    msg[k > 0 ? k : 0] = '\0';
+    if (k <= 0 || msg[0] != 'K') {
+        close(sv[0]);
+        close(cv[0]);
+        waitpid(pid, NULL, 0);
+        return err_set(err, ERR_SYS, "sandbox spawner: %s", k > 1 ? msg + 1 : "failed to start");
+    }
+    if (info) {
+        info->rootless = strchr(msg + 1, 'r') != NULL;
+        info->cgroups = strchr(msg + 1, 'c') != NULL;
+    }
+    spawner_client_attach(sv[0], cv[0], pid);
+    return 0;
+}

@@ -1,0 +1,294 @@
+/* spawner_client.c — the daemon's side of the spawner (spawner.h): spawn
+ * requests and their answers, the control requests, and stopping it.
+ * Spawn answers are read by the daemon's loop (spawner_dispatch) and
+ * matched to their request by tag. Must never: be called from two threads
+ * at once for a request that waits for an answer (the loop thread makes
+ * them).
+ */
+#define _GNU_SOURCE
+#include "sandbox/spawner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox/cgroup.h"
+#include "io/loop.h"
+#include "sandbox/spawner_proto.h"
+
+typedef struct {
+    uint32_t tag;
+    sandbox_proc_t *p;
+    spawner_done_fn done;
+    void *arg;
+    uint64_t t0;
+    bool net_host;
+    char *msg;               /* the request while it waits to be sent (NULL once sent) */
+    size_t len;
+} pending_t;
+
+/* Requests sent and not answered yet, at most: more would fill the
+ * socket's buffer, and a daemon blocked sending while the spawner is
+ * blocked sending answers would be a deadlock. The rest wait here, in
+ * order, and go as answers come back. */
+#define MAX_INFLIGHT 32
+#define MAX_INFLIGHT_BYTES (96 * 1024)
+
+static int g_sock = -1, g_ctl = -1;
+static pid_t g_pid = -1;
+static pending_t *g_pending;
+static size_t g_npending, g_cap;
+static uint32_t g_next_tag;
+
+/* Not root: can this process make a user namespace? Tried in a
+ * throwaway child, so this process stays as it is. */
+static int try_userns(void)
+{
+    pid_t p = fork();
+    if (p < 0) return errno;
+    if (p == 0) _exit(unshare(CLONE_NEWUSER) < 0 ? (errno & 0x7f) : 0);
+    int st;
+    if (waitpid(p, &st, 0) < 0 || !WIFEXITED(st)) return EIO;
+    return WEXITSTATUS(st);
+}
+
+bool spawner_supported(char *why, size_t n)
+{
+    if (geteuid() == 0) return true;
+    int e = try_userns();
+    if (e == 0) return true;
+    snprintf(why, n, "not root, and user namespaces are unavailable (%s)", strerror(e));
+    return false;
+}
+
+/* Take entry i out, keeping the others in order (requests go FIFO). */
+static pending_t take_pending(size_t i)
+{
+    pending_t q = g_pending[i];
+    memmove(g_pending + i, g_pending + i + 1, (g_npending - i - 1) * sizeof *g_pending);
+    g_npending--;
+    free(q.msg);
+    q.msg = NULL;
+    return q;
+}
+
+static void fail_all_pending(const char *msg)
+{
+    /* Every request still out gets its answer: the spawner is gone. */
+    while (g_npending) {
+        pending_t q = take_pending(g_npending - 1);
+        err_t err = { 0 };
+        err_set(&err, ERR_SYS, "%s", msg);
+        q.done(q.arg, -1, &err);
+    }
+}
+
+/* Send waiting requests while the window allows (those sent, msg NULL,
+ * are what is in flight). Returns -1 with errno when a send failed (the
+ * spawner is gone). */
+static int pump(void)
+{
+    size_t inflight = 0, bytes = 0;
+    for (size_t i = 0; i < g_npending; i++) {
+        pending_t *q = &g_pending[i];
+        if (q->msg) {
+            if (inflight && (inflight >= MAX_INFLIGHT || bytes + q->len > MAX_INFLIGHT_BYTES)) break;
+            if (sp_send(g_sock, q->msg, q->len, NULL, 0) < 0) return -1;
+            free(q->msg);
+            q->msg = NULL;
+        }
+        inflight++;
+        bytes += q->len;
+    }
+    return 0;
+}
+
+void spawner_stop(void)
+{
+    if (g_sock < 0) return;
+    close(g_sock);
+    close(g_ctl);
+    g_sock = g_ctl = -1;
+    /* It ends every instance before exiting: wait, so nothing of them
+     * outlives the daemon. */
+    waitpid(g_pid, NULL, 0);
+    g_pid = -1;
+    /* The daemon is tearing down: whoever asked is gone too, so requests
+     * still out are dropped, not answered. */
+    while (g_npending) take_pending(g_npending - 1);
+    free(g_pending);
+    g_pending = NULL;
+    g_cap = 0;
+}
+
+void spawner_client_attach(int spawn_sock, int ctl_sock, pid_t pid)
+{
+    g_sock = spawn_sock;
+    g_ctl = ctl_sock;
+    g_pid = pid;
+}
+
+int spawner_answer_fd(void) { return g_sock; }
+
+int spawner_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, spawner_done_fn done, void *arg, err_t *err)
+{
+    if (g_sock < 0) return err_set(err, ERR_SYS, "the sandbox spawner is not running");
+    size_t len = sizeof(sp_req_t) + strlen(spec->exe) + 1;
+    uint32_t nargv = 0, nenv = 0;
+    for (; spec->argv[nargv]; nargv++) len += strlen(spec->argv[nargv]) + 1;
+    for (; spec->env[nenv]; nenv++) len += strlen(spec->env[nenv]) + 1;
+    if (len > MAX_MSG) return err_set(err, ERR_INVALID, "environment too large for the sandbox");
+    if (g_npending == g_cap) {
+        size_t n = g_cap ? g_cap * 2 : 16;
+        pending_t *q = realloc(g_pending, n * sizeof *q);
+        if (!q) return err_set(err, ERR_SYS, "out of memory");
+        g_pending = q;
+        g_cap = n;
+    }
+    char *buf = calloc(1, len);
+    if (!buf) return err_set(err, ERR_SYS, "out of memory");
+    sp_req_t *req = (sp_req_t *)buf;
+    req->type = SP_SPAWN;
+    req->tag = ++g_next_tag;
+    req->memory_mb = (uint32_t)spec->memory_mb;
+    req->tmp_mb = (uint32_t)(spec->tmp_mb > 0 ? spec->tmp_mb : 512);
+    req->flags = (spec->net_host ? SPF_NET_HOST : 0) | (spec->prestart ? SPF_PRESTART : 0);
+    req->nargv = nargv;
+    req->nenv = nenv;
+    snprintf(req->code_dir, sizeof req->code_dir, "%s", spec->code_dir);
+    char *q = (char *)(req + 1);
+    q = stpcpy(q, spec->exe) + 1;
+    for (uint32_t i = 0; i < nargv; i++) q = stpcpy(q, spec->argv[i]) + 1;
+    for (uint32_t i = 0; i < nenv; i++) q = stpcpy(q, spec->env[i]) + 1;
+    g_pending[g_npending++] = (pending_t){ .tag = req->tag, .p = p, .done = done, .arg = arg, .t0 = loop_now_ns(),
+                                           .net_host = spec->net_host, .msg = buf, .len = len };
+    if (pump() < 0) {
+        int e = errno;
+        /* Ours is the last, still unsent: take it back; `done` is not called. */
+        take_pending(g_npending - 1);
+        errno = e;
+        return err_sys(err, "sandbox spawner");
+    }
+    return 0;
+}
+
+/* Fill `p` from a successful answer and its fds; -1 when incomplete. */
+static int take_answer(const sp_resp_t *resp, const int *fds, int nf, const pending_t *q, err_t *err)
+{
+    sandbox_proc_t *p = q->p;
+    int got[FD_N], k = 0;
+    for (int i = 0; i < FD_N; i++) got[i] = (resp->fdmask & (1u << i)) && k < nf ? fds[k++] : -1;
+    p->sandboxed = true;
+    p->own_net = !q->net_host;
+    p->handle = resp->handle;
+    p->pid = resp->pid;
+    p->pidfd = got[FD_PIDFD];
+    p->out_fd = got[FD_OUT];
+    p->status_fd = got[FD_STATUS];
+    p->api_fd = got[FD_API];
+    p->peak_fd = got[FD_PEAK];
+    p->oom_fd = got[FD_OOM];
+    p->memory_limit = resp->memory_limit;
+    p->limits = resp->limits;
+    p->pooled = resp->pooled != 0;
+    p->prestarted = resp->prestarted != 0;
+    memcpy(p->phase_us, resp->phase_us, sizeof p->phase_us);
+    p->cg = resp->cgdirs[0][0] ? cgroup_attach(resp->cgdirs) : NULL;
+    snprintf(p->api_addr, sizeof p->api_addr, "127.0.0.1:%u", resp->api_port);
+    if (p->pidfd < 0 || p->out_fd < 0 || p->api_fd < 0 || p->status_fd < 0) {
+        for (int i = 0; i < FD_N; i++) if (got[i] >= 0) close(got[i]);
+        p->pidfd = p->out_fd = p->api_fd = p->status_fd = p->peak_fd = p->oom_fd = -1;
+        cgroup_forget(p->cg);
+        p->cg = NULL;
+        spawner_release(resp->handle);
+        return err_set(err, ERR_SYS, "sandbox spawner sent an incomplete instance");
+    }
+    fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+    fcntl(p->status_fd, F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+void spawner_dispatch(bool wait)
+{
+    while (g_sock >= 0) {
+        /* The socket stays blocking (a burst of requests may fill it while
+         * the spawner is busy): ask poll whether an answer is there. */
+        struct pollfd pf = { .fd = g_sock, .events = POLLIN };
+        int n = poll(&pf, 1, wait ? -1 : 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        sp_resp_t resp;
+        int fds[FD_N], nf = 0;
+        ssize_t k = sp_recv(g_sock, &resp, sizeof resp, fds, &nf);
+        if (k < 0 && errno == EINTR) continue;
+        if (k != (ssize_t)sizeof resp) {
+            for (int i = 0; i < nf; i++) close(fds[i]);
+            if (k > 0) continue;   /* not an answer: ignore it */
+            fail_all_pending("the sandbox spawner is gone");
+            return;
+        }
+        size_t i = 0;
+        while (i < g_npending && (g_pending[i].tag != resp.tag || g_pending[i].msg)) i++;
+        if (i == g_npending) {
+            /* Nobody asked (cannot happen): do not leak what it holds. */
+            for (int j = 0; j < nf; j++) close(fds[j]);
+            if (!resp.err) spawner_release(resp.handle);
+            continue;
+        }
+        pending_t q = take_pending(i);
+        q.p->spawn_ns = loop_now_ns() - q.t0;
+        err_t err = { 0 };
+        int rc = 0;
+        if (resp.err) {
+            for (int j = 0; j < nf; j++) close(fds[j]);
+            errno = resp.err;
+            resp.msg[sizeof resp.msg - 1] = '\0';
+            rc = err_set(&err, ERR_SYS, "%s", resp.msg);
+        } else {
+            rc = take_answer(&resp, fds, nf, &q, &err);
+        }
+        q.done(q.arg, rc, rc < 0 ? &err : NULL);
+        wait = false;   /* one came: take the rest that are there, without waiting */
+        if (pump() < 0) {
+            fail_all_pending("the sandbox spawner is gone");
+            return;
+        }
+    }
+}
+
+static void one_way(uint32_t type, uint32_t handle, int sig)
+{
+    if (g_ctl < 0) return;
+    sp_req_t req = { .type = type, .handle = handle, .sig = sig };
+    sp_send(g_ctl, &req, sizeof req, NULL, 0);
+}
+
+void spawner_signal(uint32_t handle, int sig) { one_way(SP_SIGNAL, handle, sig); }
+void spawner_release(uint32_t handle) { one_way(SP_RELEASE, handle, 0); }
+
+int spawner_net_socket(uint32_t handle, err_t *err)
+{
+    if (g_ctl < 0) return err_set(err, ERR_SYS, "the sandbox spawner is not running");
+    sp_req_t req = { .type = SP_NETSOCK, .handle = handle };
+    if (sp_send(g_ctl, &req, sizeof req, NULL, 0) < 0) return err_sys(err, "sandbox spawner");
+    sp_resp_t resp;
+    int fds[FD_N], nf = 0;
+    ssize_t k = sp_recv(g_ctl, &resp, sizeof resp, fds, &nf);
+    if (k != (ssize_t)sizeof resp || resp.err) {
+        for (int i = 0; i < nf; i++) close(fds[i]);
+        if (k != (ssize_t)sizeof resp) return err_set(err, ERR_SYS, "the sandbox spawner is gone");
+        errno = resp.err;
+        resp.msg[sizeof resp.msg - 1] = '\0';
+        return err_set(err, ERR_SYS, "%s", resp.msg);
+    }
+    if (nf < 1) return err_set(err, ERR_SYS, "sandbox spawner sent no socket");
+    for (int i = 1; i < nf; i++) close(fds[i]);
+    return fds[0];
+}

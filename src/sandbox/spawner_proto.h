@@ -1,0 +1,122 @@
+/* spawner_proto.h — what the spawner's files share: the messages the
+ * daemon and the spawner exchange over their SOCK_SEQPACKET socketpairs,
+ * the messages between the spawner and an instance's init, the
+ * fd-passing helpers, and the spawner's internal entry points. Internal to
+ * spawner.c (the spawner process), spawner_init.c (the template root and
+ * each instance's init) and spawner_client.c (the daemon's side); nothing
+ * else includes it.
+ *
+ * Two sockets join the daemon and the spawner: the spawn socket carries
+ * SP_SPAWN requests and their answers, tagged, answered in whatever order
+ * the instances become ready (the daemon's loop reads them); the control
+ * socket carries the few requests the daemon waits for (SP_NETSOCK) and
+ * one-way orders (SP_SIGNAL, SP_RELEASE) that any daemon thread may send.
+ */
+#ifndef NIMBUS_SPAWNER_PROTO_H
+#define NIMBUS_SPAWNER_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sandbox/cgroup.h"
+#include "base/err.h"
+#include "sandbox/seccomp_filter.h"
+#include "sandbox/spawner.h"
+
+#define MAX_MSG (128 * 1024)
+
+enum { SP_SPAWN = 1, SP_SIGNAL, SP_RELEASE, SP_NETSOCK };
+
+typedef struct {
+    uint32_t type;
+    uint32_t tag;            /* SP_SPAWN: the daemon's name for the request, echoed in the answer */
+    uint32_t handle;
+    int32_t sig;
+    uint32_t memory_mb, tmp_mb, flags, nargv, nenv;
+    char code_dir[512];
+    /* then: exe\0, argv[0..nargv)\0..., env[0..nenv)\0... */
+} sp_req_t;
+
+#define SPF_NET_HOST 1u
+#define SPF_PRESTART 2u      /* the runtime may be started ahead (its exe and argv name nothing of the function) */
+
+enum { FD_PIDFD, FD_OUT, FD_STATUS, FD_API, FD_PEAK, FD_OOM, FD_N };
+
+/* Cold-start phases, microseconds, as the spawner reports them (on the
+ * request's own path: what a pre-made init already did counts 0). */
+enum { PH_CLONE, PH_CGROUP, PH_INIT_WAIT, PH_MOUNTS, PH_PRIV, PH_EXEC, PH_TOTAL, PH_N };
+
+typedef struct {
+    int32_t err;             /* 0 or an errno */
+    char msg[256];
+    uint32_t tag;
+    int32_t pid;
+    uint32_t handle;
+    uint32_t api_port;
+    uint32_t fdmask;         /* which FD_* follow, in order */
+    uint32_t limits;
+    uint32_t pooled;         /* 1: a pre-made init took the request */
+    uint32_t prestarted;     /* 1: and its runtime was already running */
+    int64_t memory_limit;
+    uint32_t phase_us[PH_N];
+    char cgdirs[3][256];      /* its cgroup, for `nimbus exec` to join */
+} sp_resp_t;
+
+/* init -> spawner, once: how the start went (with the runtime-API socket
+ * when it went well). */
+typedef struct {
+    int32_t err, stage;
+    uint32_t port;
+    uint64_t t_run, t_prepared, t_request, t_mounts, t_priv, t_exec;
+} sp_ready_t;
+
+/* Send a message with up to FD_N fds; 0 or -1. */
+int sp_send(int sock, const void *buf, size_t len, const int *fds, int nfds);
+/* Receive one message: its length (0 at EOF, -1 error); fds go to fds[]
+ * (closed when nfds is NULL). */
+ssize_t sp_recv(int sock, void *buf, size_t len, int *fds, int *nfds);
+/* The daemon's side, once the spawner is forked: its two sockets and pid. */
+void spawner_client_attach(int spawn_sock, int ctl_sock, pid_t pid);
+
+/* ---- spawner_init.c, used by the spawner process ---- */
+
+/* What every init shares, set up once by the spawner at start. */
+typedef struct {
+    bool rootless;           /* in a user namespace of its own: the runtime gets a nested one */
+    char code_root[600];     /* <data>/code: what a pre-started init sees at /.code */
+    uid_t uid;               /* the sandbox user (rootless: the id inside) */
+    gid_t gid;
+    int cap_last;
+    seccomp_filter_t filter;
+} spawner_env_t;
+
+/* Give the spawner root in a user namespace of its own when it is not
+ * root (rootless mode). */
+int spawner_enter_userns(err_t *err);
+/* Build the template root (in the spawner's own mount namespace). */
+int spawner_build_root(const char *runtime_dir, uid_t sandbox_uid, err_t *err);
+void spawner_unmount_root(void);
+/* Stage names of sp_ready_t.stage, for error messages. */
+const char *spawner_stage_name(int stage);
+enum { ST_EXEC = 12 };
+
+/* A runtime to start before its request (python, node: their command
+ * names nothing of the function). */
+typedef struct {
+    const char *exe;
+    char *const *argv;
+} spawner_prestart_t;
+
+/* The instance's first process, in its new namespaces (a fork of the
+ * spawner): prepares what needs no request (joining `cg`, loopback, the
+ * runtime-API socket, /proc; with `pre`, the root and the runtime too),
+ * waits on `sync` for the request, builds the rest and starts (or
+ * configures) the runtime; reports on `sync`; then reaps until the runtime
+ * ends. */
+__attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const cgroup_t *cg, int out_w,
+                                                 int status_w, int sync, bool own_net,
+                                                 const spawner_prestart_t *pre, unsigned runtime_pid);
+
+#endif

@@ -1,0 +1,50 @@
+/* codestore.h — content-addressed deployment packages.
+ *
+ * Layout: <dir>/<sha256-hex>/code.zip and <dir>/<sha256-hex>/tree/ (the
+ * extracted files). Identical ZIPs are stored once. Extraction uses
+ * libarchive and refuses anything unsafe: absolute paths, `..` components,
+ * symlinks whose target leaves the tree, hard links, device/FIFO/socket
+ * entries; it caps the ZIP's size and the bytes actually written (not the
+ * sizes the archive claims), so a ZIP bomb stops at the cap. A package is
+ * extracted into a temporary directory and renamed into place, so a
+ * half-extracted tree is never visible. Blocking: call from workers.
+ */
+#ifndef NIMBUS_CODESTORE_H
+#define NIMBUS_CODESTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+typedef struct codestore codestore_t;
+
+typedef struct {
+    size_t max_zip_bytes;       /* 0 -> 50 MB (52428800) */
+    size_t max_unzipped_bytes;  /* 0 -> 250 MB (262144000) */
+    size_t max_entries;         /* 0 -> 20000 */
+} codestore_limits_t;
+
+typedef struct {
+    char hex[65];          /* key */
+    char sha256_b64[45];   /* Lambda's CodeSha256 */
+    int64_t zip_size;      /* CodeSize */
+    int64_t unzipped_size;
+} codestore_entry_t;
+
+codestore_t *codestore_open(const char *dir, const codestore_limits_t *limits, err_t *err);
+void codestore_close(codestore_t *cs);
+
+/* Store and extract a ZIP. Errors: ERR_TOO_LARGE (zip or unzipped size
+ * over the cap), ERR_ZIP (not a ZIP, or an unsafe entry; the message names
+ * the entry). Already present -> succeeds without extracting again. */
+int codestore_put(codestore_t *cs, const void *zip, size_t len, codestore_entry_t *out,
+                  err_t *err);
+/* Absolute path of the extracted tree of `hex` into buf. */
+void codestore_tree_path(const codestore_t *cs, const char *hex, char *buf, size_t n);
+/* Absolute path of the stored ZIP of `hex` into buf. */
+void codestore_zip_path(const codestore_t *cs, const char *hex, char *buf, size_t n);
+/* Delete a package (tree and zip). Absent -> 0. */
+int codestore_remove(codestore_t *cs, const char *hex, err_t *err);
+
+#endif

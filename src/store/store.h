@@ -1,0 +1,84 @@
+/* store.h — durable metadata: functions and their logs.
+ *
+ * The interface a backend implements (SQLite in WAL mode now, in
+ * store_sqlite.c; PostgreSQL later). Calls block on disk I/O, so the daemon
+ * makes them only from worker threads (loop_submit); they are thread-safe.
+ * The schema carries a version number and is migrated forward on open.
+ * Must never: be called on the loop thread's hot path.
+ */
+#ifndef NIMBUS_STORE_H
+#define NIMBUS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+typedef struct store store_t;
+
+/* Open (creating and migrating) the store at `path`. */
+store_t *store_open(const char *path, err_t *err);
+void store_close(store_t *s);
+/* The schema version this build writes. */
+int store_schema_version(void);
+
+/* Functions: `config_json` is function_config_serialize()'s document and
+ * `code_hex` the code store key it references. */
+int store_function_insert(store_t *s, const char *name, const char *config_json,
+                          const char *code_hex, err_t *err);          /* ERR_CONFLICT if it exists */
+int store_function_update(store_t *s, const char *name, const char *config_json,
+                          const char *code_hex, err_t *err);          /* ERR_NOT_FOUND if absent */
+int store_function_delete(store_t *s, const char *name, err_t *err);  /* ERR_NOT_FOUND if absent */
+typedef void (*store_function_fn)(const char *name, const char *config_json, void *arg);
+/* Calls fn for every function, in name order. */
+int store_function_each(store_t *s, store_function_fn fn, void *arg, err_t *err);
+/* 1 if any function references code `code_hex`, 0 if none, -1 on error. */
+int store_code_referenced(store_t *s, const char *code_hex, err_t *err);
+
+/* Published versions (immutable configuration + code) and aliases, keyed by
+ * function. A function's delete removes its versions and aliases too;
+ * store_code_referenced() counts versions' code as referenced. */
+int store_version_insert(store_t *s, const char *function, int version, const char *config_json,
+                         const char *code_hex, err_t *err);           /* ERR_CONFLICT if it exists */
+/* Rewrite a version's stored document (its code never changes). */
+int store_version_update(store_t *s, const char *function, int version, const char *config_json,
+                         err_t *err);                                 /* ERR_NOT_FOUND */
+int store_version_delete(store_t *s, const char *function, int version, err_t *err);
+/* Insert or replace an alias document. */
+int store_alias_put(store_t *s, const char *function, const char *alias, const char *doc_json,
+                    err_t *err);
+int store_alias_delete(store_t *s, const char *function, const char *alias, err_t *err);
+/* fn(function, key, doc, arg) for every version (key = the number) or alias
+ * (key = its name), in function then key order. */
+typedef void (*store_child_fn)(const char *function, const char *key, const char *doc, void *arg);
+int store_version_each(store_t *s, store_child_fn fn, void *arg, err_t *err);
+int store_alias_each(store_t *s, store_child_fn fn, void *arg, err_t *err);
+
+/* Log lines. */
+typedef struct {
+    int64_t id;             /* assigned by the store, increasing */
+    char function[65];
+    char request_id[37];    /* "" for lines outside any call (instance start-up) */
+    int64_t ts_ms;          /* wall clock, ms since the epoch */
+    char *line;             /* without trailing newline */
+} store_log_t;
+
+typedef struct {
+    const char *function;   /* required */
+    const char *request_id; /* NULL: any */
+    int64_t since_ms;       /* 0: from the start */
+    int64_t until_ms;       /* 0: no end */
+    int64_t after_id;       /* only ids > after_id (for following) */
+    size_t limit;           /* 0 -> 1000 */
+} store_log_query_t;
+
+/* Append lines in one transaction (ids are written back into recs). */
+int store_logs_append(store_t *s, store_log_t *recs, size_t n, err_t *err);
+/* Matching lines in id order; *out is malloc'd, free with store_logs_free. */
+int store_logs_query(store_t *s, const store_log_query_t *q, store_log_t **out, size_t *n,
+                     err_t *err);
+void store_logs_free(store_log_t *recs, size_t n);
+/* Remove every log line of a function (on DeleteFunction). */
+int store_logs_delete_function(store_t *s, const char *function, err_t *err);
+
+#endif

@@ -1,0 +1,559 @@
+/* store_sqlite.c — the store (store.h) on SQLite in WAL mode.
+ *
+ * Owns the database file: its schema, its migrations and every statement
+ * run against it. One connection, guarded by one mutex, because calls come
+ * from several worker threads and SQLite serialises writers anyway.
+ * Must never: be called from the loop thread (it blocks on fsync), call
+ * back into user code while holding the mutex, or leave a transaction open
+ * when a call returns.
+ */
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "base/util.h"
+
+#define DEFAULT_LOG_LIMIT 1000
+
+/* Migrations, in order: migrations[i] takes the schema from version i to
+ * i + 1. Never edit a shipped entry; append a new one. */
+static const char *const migrations[] = {
+    /* 1: functions and logs */
+    "CREATE TABLE functions ("
+    "  name TEXT PRIMARY KEY,"
+    "  config TEXT NOT NULL,"
+    "  code_hex TEXT NOT NULL,"
+    "  updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX functions_code ON functions(code_hex);"
+    "CREATE TABLE logs ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  function TEXT NOT NULL,"
+    "  request_id TEXT NOT NULL,"
+    "  ts_ms INTEGER NOT NULL,"
+    "  line TEXT NOT NULL);"
+    "CREATE INDEX logs_function_id ON logs(function, id);"
+    "CREATE INDEX logs_function_request ON logs(function, request_id);",
+    /* 2: published versions and aliases */
+    "CREATE TABLE versions ("
+    "  function TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  config TEXT NOT NULL,"
+    "  code_hex TEXT NOT NULL,"
+    "  PRIMARY KEY(function, version));"
+    "CREATE INDEX versions_code ON versions(code_hex);"
+    "CREATE TABLE aliases ("
+    "  function TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  doc TEXT NOT NULL,"
+    "  PRIMARY KEY(function, name));",
+};
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
+
+enum {
+    ST_FN_INSERT,
+    ST_FN_UPDATE,
+    ST_FN_DELETE,
+    ST_FN_EACH,
+    ST_CODE_REF,
+    ST_LOG_INSERT,
+    ST_LOG_QUERY,
+    ST_LOG_QUERY_REQ,
+    ST_LOG_DELETE,
+    ST_VER_INSERT,
+    ST_VER_UPDATE,
+    ST_VER_DELETE,
+    ST_VER_EACH,
+    ST_VER_DELETE_ALL,
+    ST_ALIAS_PUT,
+    ST_ALIAS_DELETE,
+    ST_ALIAS_EACH,
+    ST_ALIAS_DELETE_ALL,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_COUNT
+};
+
+static const char *const statements[ST_COUNT] = {
+    [ST_FN_INSERT] = "INSERT INTO functions(name, config, code_hex, updated_ms) "
+                     "VALUES(?1, ?2, ?3, ?4)",
+    [ST_FN_UPDATE] = "UPDATE functions SET config = ?2, code_hex = ?3, "
+                     "updated_ms = ?4 WHERE name = ?1",
+    [ST_FN_DELETE] = "DELETE FROM functions WHERE name = ?1",
+    [ST_FN_EACH] = "SELECT name, config FROM functions ORDER BY name",
+    [ST_CODE_REF] = "SELECT 1 FROM functions WHERE code_hex = ?1 "
+                    "UNION ALL SELECT 1 FROM versions WHERE code_hex = ?1 LIMIT 1",
+    [ST_VER_INSERT] = "INSERT INTO versions(function, version, config, code_hex) VALUES(?1, ?2, ?3, ?4)",
+    [ST_VER_UPDATE] = "UPDATE versions SET config = ?3 WHERE function = ?1 AND version = ?2",
+    [ST_VER_DELETE] = "DELETE FROM versions WHERE function = ?1 AND version = ?2",
+    [ST_VER_EACH] = "SELECT function, version, config FROM versions ORDER BY function, version",
+    [ST_VER_DELETE_ALL] = "DELETE FROM versions WHERE function = ?1",
+    [ST_ALIAS_PUT] = "INSERT OR REPLACE INTO aliases(function, name, doc) VALUES(?1, ?2, ?3)",
+    [ST_ALIAS_DELETE] = "DELETE FROM aliases WHERE function = ?1 AND name = ?2",
+    [ST_ALIAS_EACH] = "SELECT function, name, doc FROM aliases ORDER BY function, name",
+    [ST_ALIAS_DELETE_ALL] = "DELETE FROM aliases WHERE function = ?1",
+    [ST_LOG_INSERT] = "INSERT INTO logs(function, request_id, ts_ms, line) VALUES(?1, ?2, ?3, ?4)",
+    /* Two query shapes so each can use its own index: "(?2 IS NULL OR
+     * request_id = ?2)" would hide the (function, request_id) index. */
+    [ST_LOG_QUERY] = "SELECT id, function, request_id, ts_ms, line FROM logs "
+                     "WHERE function = ?1 AND id > ?2 AND ts_ms >= ?3 AND (?4 = 0 OR ts_ms <= ?4) "
+                     "ORDER BY id LIMIT ?5",
+    [ST_LOG_QUERY_REQ] = "SELECT id, function, request_id, ts_ms, line FROM logs "
+                         "WHERE function = ?1 AND request_id = ?6 AND id > ?2 AND ts_ms >= ?3 "
+                         "AND (?4 = 0 OR ts_ms <= ?4) ORDER BY id LIMIT ?5",
+    [ST_LOG_DELETE] = "DELETE FROM logs WHERE function = ?1",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+};
+
+struct store {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    sqlite3_stmt *st[ST_COUNT];
+};
+
+int store_schema_version(void)
+{
+    return SCHEMA_VERSION;
+}
+
+static int db_error(store_t *s, err_t *err, const char *what)
+{
+    return err_set(err, ERR_SYS, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* Takes a kept statement, ready for new bindings. */
+static sqlite3_stmt *stmt(store_t *s, int which)
+{
+    sqlite3_stmt *st = s->st[which];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+/* Runs a statement that returns no rows; resets it so it holds no lock. */
+static int step_done(store_t *s, sqlite3_stmt *st, err_t *err, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return db_error(s, err, what);
+    return 0;
+}
+
+static int exec_sql(store_t *s, const char *sql, err_t *err, const char *what)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        err_set(err, ERR_SYS, "store: %s: %s", what, msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int user_version(store_t *s, int *out, err_t *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, err, "read schema version");
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) return db_error(s, err, "read schema version");
+    return 0;
+}
+
+/* Brings the schema to SCHEMA_VERSION, one transaction per step so a crash
+ * mid-way leaves a consistent, older version that the next open resumes. */
+static int migrate(store_t *s, const char *path, err_t *err)
+{
+    int v = 0;
+    if (user_version(s, &v, err)) return -1;
+    if (v > SCHEMA_VERSION)
+        return err_set(err, ERR_INTERNAL,
+                       "store %s has schema version %d, newer than this build's %d; "
+                       "upgrade nimbus",
+                       path, v, SCHEMA_VERSION);
+    for (; v < SCHEMA_VERSION; v++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", v + 1);
+        if (exec_sql(s, "BEGIN IMMEDIATE", err, "begin migration")) return -1;
+        if (exec_sql(s, migrations[v], err, "migrate schema") ||
+            exec_sql(s, bump, err, "set schema version") ||
+            exec_sql(s, "COMMIT", err, "commit migration")) {
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return err_wrap(err, "migration to version %d", v + 1);
+        }
+    }
+    return 0;
+}
+
+store_t *store_open(const char *path, err_t *err)
+{
+    store_t *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    pthread_mutex_init(&s->mu, NULL);
+    /* NOMUTEX: our own mutex already serialises every use of the handle. */
+    int rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        err_set(err, ERR_SYS, "store: open %s: %s", path,
+                s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, 5000);
+    /* synchronous=FULL: a function write acknowledged to a client must
+     * survive power loss; NORMAL in WAL mode may lose the last commits. */
+    if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err, "set pragmas") ||
+        migrate(s, path, err))
+        goto fail;
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(s->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+                               NULL) != SQLITE_OK) {
+            err_set(err, ERR_INTERNAL, "store: prepare statement %d: %s", i,
+                    sqlite3_errmsg(s->db));
+            goto fail;
+        }
+    }
+    return s;
+fail:
+    store_close(s);
+    return NULL;
+}
+
+void store_close(store_t *s)
+{
+    if (!s) return;
+    for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int not_found(err_t *err, const char *name)
+{
+    return err_set(err, ERR_NOT_FOUND, "Function not found: arn:aws:lambda:%s:%s:function:%s",
+            NIMBUS_REGION, NIMBUS_ACCOUNT, name);
+}
+
+int store_function_insert(store_t *s, const char *name, const char *config_json,
+                          const char *code_hex, err_t *err)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_FN_INSERT);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, config_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, code_hex, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now_ms());
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    int ret = 0;
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+        ret = err_set(err, ERR_CONFLICT, "Function already exist: %s", name);
+    else if (rc != SQLITE_DONE)
+        ret = db_error(s, err, "insert function");
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+int store_function_update(store_t *s, const char *name, const char *config_json,
+                          const char *code_hex, err_t *err)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_FN_UPDATE);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, config_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, code_hex, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now_ms());
+    int ret = step_done(s, st, err, "update function");
+    if (ret == 0 && sqlite3_changes(s->db) == 0) ret = not_found(err, name);
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    char *p = malloc((size_t)n + 1);
+    if (!p) abort();
+    if (n) memcpy(p, t, (size_t)n);
+    p[n] = '\0';
+    return p;
+}
+
+int store_function_delete(store_t *s, const char *name, err_t *err)
+{
+    /* The function, its versions and its aliases go together. */
+    pthread_mutex_lock(&s->mu);
+    int ret = step_done(s, stmt(s, ST_BEGIN), err, "begin delete");
+    sqlite3_stmt *st = stmt(s, ST_FN_DELETE);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (ret == 0) ret = step_done(s, st, err, "delete function");
+    if (ret == 0 && sqlite3_changes(s->db) == 0) ret = not_found(err, name);
+    for (int k = 0; ret == 0 && k < 2; k++) {
+        st = stmt(s, k ? ST_ALIAS_DELETE_ALL : ST_VER_DELETE_ALL);
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        ret = step_done(s, st, err, "delete versions and aliases");
+    }
+    if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit delete");
+    if (ret != 0 && !sqlite3_get_autocommit(s->db)) step_done(s, stmt(s, ST_ROLLBACK), NULL, "rollback");
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+/* One statement with (text function, int-or-text key, text doc[, text hex]). */
+static int child_write(store_t *s, int which, const char *function, int version, const char *key,
+                       const char *doc, const char *hex, err_t *err, const char *what)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, which);
+    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+    if (key) sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    else sqlite3_bind_int(st, 2, version);
+    if (doc) sqlite3_bind_text(st, 3, doc, -1, SQLITE_STATIC);
+    if (hex) sqlite3_bind_text(st, 4, hex, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    int ret = 0;
+    if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT)
+        ret = err_set(err, ERR_CONFLICT, "%s %s:%s already exists", what, function, key ? key : "");
+    else if (rc != SQLITE_DONE)
+        ret = db_error(s, err, what);
+    else if (sqlite3_changes(s->db) == 0)
+        ret = err_set(err, ERR_NOT_FOUND, "%s not found", what);
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+int store_version_insert(store_t *s, const char *function, int version, const char *config_json,
+                         const char *code_hex, err_t *err)
+{
+    return child_write(s, ST_VER_INSERT, function, version, NULL, config_json, code_hex, err, "version");
+}
+
+int store_version_update(store_t *s, const char *function, int version, const char *config_json, err_t *err)
+{
+    return child_write(s, ST_VER_UPDATE, function, version, NULL, config_json, NULL, err, "version");
+}
+
+int store_version_delete(store_t *s, const char *function, int version, err_t *err)
+{
+    return child_write(s, ST_VER_DELETE, function, version, NULL, NULL, NULL, err, "version");
+}
+
+int store_alias_put(store_t *s, const char *function, const char *alias, const char *doc_json, err_t *err)
+{
+    return child_write(s, ST_ALIAS_PUT, function, 0, alias, doc_json, NULL, err, "alias");
+}
+
+int store_alias_delete(store_t *s, const char *function, const char *alias, err_t *err)
+{
+    return child_write(s, ST_ALIAS_DELETE, function, 0, alias, NULL, NULL, err, "alias");
+}
+
+typedef struct {
+    char *function, *key, *doc;
+} child_row_t;
+
+/* Rows are copied out first so `fn` runs without the mutex. */
+static int child_each(store_t *s, int which, store_child_fn fn, void *arg, err_t *err)
+{
+    child_row_t *rows = NULL;
+    size_t n = 0, cap = 0;
+    int ret = 0, rc;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, which);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            rows = realloc(rows, cap * sizeof *rows);
+            if (!rows) abort();
+        }
+        rows[n].function = col_dup(st, 0);
+        rows[n].key = col_dup(st, 1);
+        rows[n].doc = col_dup(st, 2);
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) ret = db_error(s, err, "list versions/aliases");
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (ret == 0) fn(rows[i].function, rows[i].key, rows[i].doc, arg);
+        free(rows[i].function);
+        free(rows[i].key);
+        free(rows[i].doc);
+    }
+    free(rows);
+    return ret;
+}
+
+int store_version_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
+{
+    return child_each(s, ST_VER_EACH, fn, arg, err);
+}
+
+int store_alias_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
+{
+    return child_each(s, ST_ALIAS_EACH, fn, arg, err);
+}
+
+typedef struct {
+    char *name;
+    char *config;
+} fn_row_t;
+
+
+int store_function_each(store_t *s, store_function_fn fn, void *arg, err_t *err)
+{
+    /* Rows are copied out first so `fn` runs without the mutex: it may
+     * well call back into the store. */
+    fn_row_t *rows = NULL;
+    size_t n = 0, cap = 0;
+    int ret = 0;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_FN_EACH);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            rows = realloc(rows, cap * sizeof *rows);
+            if (!rows) abort();
+        }
+        rows[n].name = col_dup(st, 0);
+        rows[n].config = col_dup(st, 1);
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) ret = db_error(s, err, "list functions");
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (ret == 0) fn(rows[i].name, rows[i].config, arg);
+        free(rows[i].name);
+        free(rows[i].config);
+    }
+    free(rows);
+    return ret;
+}
+
+int store_code_referenced(store_t *s, const char *code_hex, err_t *err)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_CODE_REF);
+    sqlite3_bind_text(st, 1, code_hex, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    int ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_error(s, err, "code lookup");
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+int store_logs_append(store_t *s, store_log_t *recs, size_t n, err_t *err)
+{
+    if (n == 0) return 0;
+    pthread_mutex_lock(&s->mu);
+    /* Log lines are not acknowledged to anyone: commit them without an
+     * fsync (WAL + NORMAL). The next FULL commit of a function write syncs
+     * the WAL, these frames included. Saves an fdatasync per batch. */
+    sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    int ret = step_done(s, stmt(s, ST_BEGIN), err, "begin log append");
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        sqlite3_stmt *st = stmt(s, ST_LOG_INSERT);
+        sqlite3_bind_text(st, 1, recs[i].function, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, recs[i].request_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, recs[i].ts_ms);
+        sqlite3_bind_text(st, 4, recs[i].line ? recs[i].line : "", -1, SQLITE_STATIC);
+        ret = step_done(s, st, err, "append log");
+        if (ret == 0) recs[i].id = sqlite3_last_insert_rowid(s->db);
+    }
+    if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit log append");
+    if (ret != 0 && !sqlite3_get_autocommit(s->db)) {
+        sqlite3_step(stmt(s, ST_ROLLBACK));
+        sqlite3_reset(s->st[ST_ROLLBACK]);
+    }
+    sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+static void copy_col(char *dst, size_t n, sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(dst, n, "%s", t ? (const char *)t : "");
+}
+
+int store_logs_query(store_t *s, const store_log_query_t *q, store_log_t **out, size_t *n,
+                     err_t *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (!q->function) return err_set(err, ERR_INVALID, "log query needs a function");
+    size_t limit = q->limit ? q->limit : DEFAULT_LOG_LIMIT;
+    store_log_t *recs = NULL;
+    size_t cnt = 0, cap = 0;
+    int ret = 0;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, q->request_id ? ST_LOG_QUERY_REQ : ST_LOG_QUERY);
+    sqlite3_bind_text(st, 1, q->function, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, q->after_id);
+    sqlite3_bind_int64(st, 3, q->since_ms);
+    sqlite3_bind_int64(st, 4, q->until_ms);
+    sqlite3_bind_int64(st, 5, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    if (q->request_id) sqlite3_bind_text(st, 6, q->request_id, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 64;
+            recs = realloc(recs, cap * sizeof *recs);
+            if (!recs) abort();
+        }
+        store_log_t *r = &recs[cnt++];
+        r->id = sqlite3_column_int64(st, 0);
+        copy_col(r->function, sizeof r->function, st, 1);
+        copy_col(r->request_id, sizeof r->request_id, st, 2);
+        r->ts_ms = sqlite3_column_int64(st, 3);
+        r->line = col_dup(st, 4);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        ret = db_error(s, err, "query logs");
+        store_logs_free(recs, cnt);
+        recs = NULL;
+        cnt = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    *out = recs;
+    *n = cnt;
+    return ret;
+}
+
+void store_logs_free(store_log_t *recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(recs[i].line);
+    free(recs);
+}
+
+int store_logs_delete_function(store_t *s, const char *function, err_t *err)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_LOG_DELETE);
+    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+    int ret = step_done(s, st, err, "delete logs");
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}

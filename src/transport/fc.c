@@ -1,0 +1,504 @@
+/* fc.c — the daemon as client of a `provided.fc` instance's HTTP server.
+ *
+ * Owns the connections to each FC instance (one per busy slot, kept alive
+ * and reused), the start-up probe, /initialize, /invoke and /pre-stop.
+ * Responses are parsed with llhttp in response mode. Must never: block on a
+ * connect, or answer a call that has already ended another way (timeout,
+ * instance exit): a call's end detaches its connection first.
+ */
+#include "transport/fc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "llhttp.h"
+#include "core/logs.h"
+#include "core/runtime.h"
+
+#define PROBE_INTERVAL_MS 5
+#define PRESTOP_TIMEOUT_MS 1000
+
+typedef enum { REQ_PROBE, REQ_INIT, REQ_INVOKE, REQ_PRESTOP } req_kind_t;
+
+typedef struct fc_conn {
+    struct fc_state *fs;
+    int fd;
+    bool connected;
+    req_kind_t kind;
+    call_t *call;              /* REQ_INVOKE: the call, until it ends */
+    buf_t out;                 /* request bytes not yet written */
+    size_t out_off;
+    llhttp_t parser;
+    buf_t hname, hval;         /* header being parsed */
+    bool in_value;
+    int status;
+    char fc_status[8];         /* x-fc-status */
+    char ctype[128];
+    buf_t body;
+    bool complete;
+    struct fc_conn *next;      /* in fs->idle */
+} fc_conn_t;
+
+typedef struct fc_state {
+    router_t *r;
+    instance_t *in;
+    int port;
+    fc_conn_t *idle;                          /* connected, nothing in flight */
+    loop_timer_t *probe_timer;
+    loop_timer_t *prestop_timer;
+    fc_conn_t *prestop;
+    fc_conn_t *starting;                      /* the probe's (then /initialize's) connection */
+    void (*prestop_then)(router_t *, instance_t *);
+} fc_state_t;
+
+static llhttp_settings_t g_settings;
+static bool g_settings_init;
+
+int fc_pick_port(err_t *err)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return err_sys(err, "socket");
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+        port = ntohs(sa.sin_port);
+    else
+        err_sys(err, "pick a port for the function's server");
+    close(fd);
+    return port;
+}
+
+/* ---- response parsing ---- */
+
+static fc_conn_t *conn_of(llhttp_t *p) { return p->data; }
+
+static void end_header(fc_conn_t *c)
+{
+    if (!c->hname.len) return;
+    const char *v = c->hval.data ? c->hval.data : "";
+    if (strcasecmp(c->hname.data, "x-fc-status") == 0) snprintf(c->fc_status, sizeof c->fc_status, "%s", v);
+    if (strcasecmp(c->hname.data, "content-type") == 0) snprintf(c->ctype, sizeof c->ctype, "%s", v);
+    buf_reset(&c->hname);
+    buf_reset(&c->hval);
+}
+
+static int on_hfield(llhttp_t *p, const char *at, size_t n)
+{
+    fc_conn_t *c = conn_of(p);
+    if (c->in_value) { end_header(c); c->in_value = false; }
+    buf_append(&c->hname, at, n);
+    return 0;
+}
+
+static int on_hvalue(llhttp_t *p, const char *at, size_t n)
+{
+    fc_conn_t *c = conn_of(p);
+    c->in_value = true;
+    buf_append(&c->hval, at, n);
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    fc_conn_t *c = conn_of(p);
+    end_header(c);
+    c->in_value = false;
+    c->status = p->status_code;
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    buf_append(&conn_of(p)->body, at, n);
+    return 0;
+}
+
+static int on_complete(llhttp_t *p)
+{
+    conn_of(p)->complete = true;
+    return HPE_PAUSED;   /* one response at a time */
+}
+
+static void settings_init(void)
+{
+    if (g_settings_init) return;
+    llhttp_settings_init(&g_settings);
+    g_settings.on_header_field = on_hfield;
+    g_settings.on_header_value = on_hvalue;
+    g_settings.on_headers_complete = on_headers_complete;
+    g_settings.on_body = on_body;
+    g_settings.on_message_complete = on_complete;
+    g_settings_init = true;
+}
+
+/* ---- connections ---- */
+
+static void conn_io(loop_t *l, int fd, uint32_t events, void *arg);
+
+static void conn_close(fc_conn_t *c)
+{
+    loop_t *l = router_daemon(c->fs->r)->loop;
+    if (c->fd >= 0) {
+        loop_del_fd(l, c->fd);
+        close(c->fd);
+    }
+    buf_free(&c->out);
+    buf_free(&c->hname);
+    buf_free(&c->hval);
+    buf_free(&c->body);
+    free(c);
+}
+
+static void call_ended(call_t *call)
+{
+    /* The call ended another way (timeout, instance exit): drop its
+     * connection; whatever the server still sends is not wanted. */
+    fc_conn_t *c = call->transport;
+    call->transport = NULL;
+    call->transport_end = NULL;
+    if (c) conn_close(c);
+}
+
+static fc_conn_t *conn_new(fc_state_t *fs, err_t *err)
+{
+    fc_conn_t *c = calloc(1, sizeof *c);
+    if (!c) { err_set(err, ERR_SYS, "out of memory"); return NULL; }
+    c->fs = fs;
+    /* Made inside the instance's network namespace when it has one: there
+     * 127.0.0.1 is the instance's own loopback. */
+    c->fd = sandbox_socket(&fs->in->proc, err);
+    if (c->fd < 0) { free(c); return NULL; }
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)fs->port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+        err_sys(err, "connect 127.0.0.1:%d", fs->port);
+        close(c->fd);
+        free(c);
+        return NULL;
+    }
+    if (loop_add_fd(router_daemon(fs->r)->loop, c->fd, EPOLLOUT, conn_io, c, err) < 0) {
+        close(c->fd);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void conn_send(fc_conn_t *c, req_kind_t kind, const char *method, const char *path,
+                      const http_header_t *h, size_t nh, const char *body, size_t len)
+{
+    settings_init();
+    c->kind = kind;
+    c->complete = false;
+    c->status = 0;
+    c->fc_status[0] = c->ctype[0] = '\0';
+    buf_reset(&c->body);
+    buf_reset(&c->out);
+    c->out_off = 0;
+    llhttp_init(&c->parser, HTTP_RESPONSE, &g_settings);
+    c->parser.data = c;
+    buf_appendf(&c->out, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %zu\r\n", method, path,
+                c->fs->port, len);
+    for (size_t i = 0; i < nh; i++) buf_appendf(&c->out, "%s: %s\r\n", h[i].name, h[i].value);
+    buf_append(&c->out, "\r\n", 2);
+    if (len) buf_append(&c->out, body, len);
+    loop_mod_fd(router_daemon(c->fs->r)->loop, c->fd, EPOLLOUT, NULL);
+}
+
+static void finished(fc_conn_t *c, bool ok);
+
+/* Servers that write headers and body separately (Python's http.server
+ * does) would otherwise wait on Nagle for our delayed ACK: 40 ms a call.
+ * The kernel clears the flag after use, so it is set while waiting. */
+static void quickack(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
+
+static void conn_io(loop_t *l, int fd, uint32_t events, void *arg)
+{
+    fc_conn_t *c = arg;
+    if (!c->connected) {
+        int e = 0;
+        socklen_t el = sizeof e;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
+        if (e || (events & (EPOLLERR | EPOLLHUP))) { finished(c, false); return; }
+        c->connected = true;
+        if (c->kind == REQ_PROBE) { finished(c, true); return; }
+    }
+    if ((events & EPOLLOUT) && c->out_off < c->out.len) {
+        ssize_t w = send(fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EINTR) { finished(c, false); return; }
+        if (w > 0) c->out_off += (size_t)w;
+        if (c->out_off == c->out.len) {
+            loop_mod_fd(l, fd, EPOLLIN, NULL);
+            quickack(fd);
+        }
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        char buf[65536];
+        ssize_t k = recv(fd, buf, sizeof buf, 0);
+        if (k < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        if (k <= 0) {
+            /* EOF: a response without length ends here. */
+            if (k == 0 && llhttp_finish(&c->parser) == HPE_OK && c->complete) finished(c, true);
+            else finished(c, false);
+            return;
+        }
+        quickack(fd);
+        llhttp_errno_t rc = llhttp_execute(&c->parser, buf, (size_t)k);
+        if (rc != HPE_OK && rc != HPE_PAUSED) { finished(c, false); return; }
+        if (c->complete) finished(c, true);
+    }
+}
+
+/* ---- requests ---- */
+
+static void fc_headers(const instance_t *in, const char *rid, const char *path, http_header_t *h,
+                       size_t *n, char mem[16], char to[16])
+{
+    const function_config_t *cfg = &in->fn->cfg;
+    snprintf(mem, 16, "%d", cfg->memory_mb);
+    snprintf(to, 16, "%d", cfg->timeout_s);
+    size_t k = 0;
+    h[k++] = (http_header_t){ "Content-Type", "application/octet-stream" };
+    h[k++] = (http_header_t){ "x-fc-request-id", rid };
+    h[k++] = (http_header_t){ "x-fc-function-name", cfg->name };
+    h[k++] = (http_header_t){ "x-fc-function-handler", cfg->handler };
+    h[k++] = (http_header_t){ "x-fc-function-memory", mem };
+    h[k++] = (http_header_t){ "x-fc-function-timeout", to };
+    h[k++] = (http_header_t){ "x-fc-function-initializer", cfg->initializer ? "initializer" : "" };
+    h[k++] = (http_header_t){ "x-fc-region", NIMBUS_REGION };
+    h[k++] = (http_header_t){ "x-fc-account-id", NIMBUS_ACCOUNT };
+    h[k++] = (http_header_t){ "x-fc-qualifier", "LATEST" };
+    h[k++] = (http_header_t){ "x-fc-service-name", "nimbus" };
+    h[k++] = (http_header_t){ "x-fc-control-path", path };
+    *n = k;
+}
+
+static void became_ready(fc_state_t *fs, fc_conn_t *c)
+{
+    instance_t *in = fs->in;
+    c->next = fs->idle;
+    fs->idle = c;
+    in->ready_seen = true;
+    /* Every slot is free: the server takes `capacity` calls at once. */
+    for (unsigned i = 0; i < in->capacity; i++) instance_park(fs->r, in, NULL);
+    instance_ready(fs->r, in);
+}
+
+static void init_failed(fc_state_t *fs, const char *type, const char *msg, const char *body, size_t len)
+{
+    instance_t *in = fs->in;
+    in->init_error = true;
+    snprintf(in->init_error_type, sizeof in->init_error_type, "%s", type);
+    free(in->init_error_body);
+    if (len) {
+        in->init_error_body = malloc(len + 1);
+        if (!in->init_error_body) abort();
+        memcpy(in->init_error_body, body, len);
+        in->init_error_body[len] = '\0';
+        in->init_error_len = len;
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "errorType", type);
+        cJSON_AddStringToObject(o, "errorMessage", msg);
+        in->init_error_body = cJSON_PrintUnformatted(o);
+        in->init_error_len = strlen(in->init_error_body);
+        cJSON_Delete(o);
+    }
+    instance_kill(fs->r, in);
+}
+
+static void probe(loop_t *l, void *arg);
+
+static void start_probe(fc_state_t *fs)
+{
+    fs->probe_timer = loop_timer_add(router_daemon(fs->r)->loop, PROBE_INTERVAL_MS, probe, fs);
+}
+
+static void finished(fc_conn_t *c, bool ok)
+{
+    fc_state_t *fs = c->fs;
+    instance_t *in = fs->in;
+    router_t *r = fs->r;
+    loop_t *l = router_daemon(r)->loop;
+    bool failed_status = c->status >= 400 || strcmp(c->fc_status, "404") == 0;
+    if (fs->starting == c) fs->starting = NULL;
+    switch (c->kind) {
+    case REQ_PROBE:
+        if (!ok) {                      /* not listening yet */
+            conn_close(c);
+            if (!in->exited && in->state == INST_STARTING) start_probe(fs);
+            return;
+        }
+        if (in->fn->cfg.initializer) {
+            http_header_t h[16];
+            size_t n;
+            char mem[16], to[16], rid[37];
+            util_uuid4(rid);
+            fc_headers(in, rid, "/initialize", h, &n, mem, to);
+            conn_send(c, REQ_INIT, "POST", "/initialize", h, n, NULL, 0);
+            fs->starting = c;
+            return;
+        }
+        became_ready(fs, c);
+        return;
+    case REQ_INIT:
+        if (ok && !failed_status) { became_ready(fs, c); return; }
+        char msg[128];
+        snprintf(msg, sizeof msg, "Function initializer failed: HTTP status %d", c->status);
+        init_failed(fs, "Runtime.InitializerError", msg, ok ? c->body.data : NULL, ok ? c->body.len : 0);
+        conn_close(c);
+        return;
+    case REQ_PRESTOP: {
+        void (*then)(router_t *, instance_t *) = fs->prestop_then;
+        fs->prestop = NULL;
+        fs->prestop_then = NULL;
+        loop_timer_cancel(l, fs->prestop_timer);
+        fs->prestop_timer = NULL;
+        conn_close(c);
+        if (then) then(r, in);
+        return;
+    }
+    case REQ_INVOKE:
+        break;
+    }
+    call_t *call = c->call;
+    c->call = NULL;
+    if (call) {
+        call->transport = NULL;
+        call->transport_end = NULL;
+        instance_answered(in, call);
+        if (!ok) {
+            invoke_fail(r, call, "Runtime.ConnectionError",
+                        "the function's HTTP server closed the connection without a complete response");
+        } else if (failed_status) {
+            if (c->body.len) invoke_fail_function(r, call, c->body.data, c->body.len);
+            else invoke_fail(r, call, "Function.Error", "HTTP status %d, x-fc-status %s", c->status,
+                             c->fc_status[0] ? c->fc_status : "-");
+        } else {
+            invoke_complete(r, call, c->body.data ? c->body.data : "", c->body.len,
+                            c->ctype[0] ? c->ctype : "application/octet-stream");
+        }
+    }
+    if (ok && llhttp_should_keep_alive(&c->parser) && !in->exited) {
+        loop_mod_fd(l, c->fd, 0, NULL);
+        c->next = fs->idle;
+        fs->idle = c;
+    } else {
+        conn_close(c);
+    }
+    if (!in->exited && in->state == INST_READY) instance_park(r, in, NULL);   /* the slot is free */
+}
+
+static void probe(loop_t *l, void *arg)
+{
+    (void)l;
+    fc_state_t *fs = arg;
+    fs->probe_timer = NULL;
+    err_t err;
+    fc_conn_t *c = conn_new(fs, &err);
+    if (!c) { start_probe(fs); return; }
+    c->kind = REQ_PROBE;
+    fs->starting = c;
+}
+
+int fc_instance_started(router_t *r, instance_t *in, err_t *err)
+{
+    fc_state_t *fs = calloc(1, sizeof *fs);
+    if (!fs) return err_set(err, ERR_SYS, "out of memory");
+    fs->r = r;
+    fs->in = in;
+    fs->port = in->fc_port;
+    in->fc = fs;
+    start_probe(fs);
+    return 0;
+}
+
+void fc_invoke(router_t *r, instance_t *in, call_t *c)
+{
+    fc_state_t *fs = in->fc;
+    err_t err;
+    fc_conn_t *conn = fs->idle;
+    if (conn) fs->idle = conn->next;
+    else conn = conn_new(fs, &err);
+    if (!conn) {
+        instance_answered(in, c);
+        invoke_fail(r, c, "Runtime.ConnectionError", "%s", err.msg);
+        instance_park(r, in, NULL);
+        return;
+    }
+    conn->call = c;
+    c->transport = conn;
+    c->transport_end = call_ended;
+    http_header_t h[16];
+    size_t n;
+    char mem[16], to[16];
+    fc_headers(in, c->request_id, "/invoke", h, &n, mem, to);
+    conn_send(conn, REQ_INVOKE, "POST", "/invoke", h, n, c->payload, c->payload_len);
+}
+
+static void prestop_timeout(loop_t *l, void *arg)
+{
+    (void)l;
+    fc_state_t *fs = arg;
+    fs->prestop_timer = NULL;
+    if (fs->prestop) {
+        fc_conn_t *c = fs->prestop;
+        c->status = 0;
+        finished(c, false);   /* runs `then` */
+    }
+}
+
+void fc_pre_stop(router_t *r, instance_t *in, void (*then)(router_t *, instance_t *))
+{
+    fc_state_t *fs = in->fc;
+    err_t err;
+    fc_conn_t *c = fs && fs->port > 0 ? conn_new(fs, &err) : NULL;
+    if (!c) { then(r, in); return; }
+    fs->prestop = c;
+    fs->prestop_then = then;
+    http_header_t h[16];
+    size_t n;
+    char mem[16], to[16], rid[37];
+    util_uuid4(rid);
+    fc_headers(in, rid, "/pre-stop", h, &n, mem, to);
+    conn_send(c, REQ_PRESTOP, "GET", "/pre-stop", h, n, NULL, 0);
+    fs->prestop_timer = loop_timer_add(router_daemon(r)->loop, PRESTOP_TIMEOUT_MS, prestop_timeout, fs);
+}
+
+void fc_instance_gone(router_t *r, instance_t *in)
+{
+    fc_state_t *fs = in->fc;
+    if (!fs) return;
+    loop_t *l = router_daemon(r)->loop;
+    loop_timer_cancel(l, fs->probe_timer);
+    loop_timer_cancel(l, fs->prestop_timer);
+    while (fs->idle) {
+        fc_conn_t *c = fs->idle;
+        fs->idle = c->next;
+        conn_close(c);
+    }
+    if (fs->prestop) conn_close(fs->prestop);
+    /* A probe or /initialize still in flight holds fs: it must not outlive it. */
+    if (fs->starting) conn_close(fs->starting);
+    free(fs);
+    in->fc = NULL;
+}
