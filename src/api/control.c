@@ -30,7 +30,7 @@ static pthread_mutex_t g_code_mu = PTHREAD_MUTEX_INITIALIZER;
 typedef enum { JOB_CREATE, JOB_UPDATE_CODE, JOB_UPDATE_CONFIG, JOB_DELETE, JOB_GET_ZIP, JOB_CONCURRENCY } job_kind_t;
 
 typedef struct {
-    daemon_t *d;
+    api_t *d;
     job_kind_t kind;
     http_exchange_t *ex;         /* NULL once the client went away */
     char *body;                  /* request body (owned) */
@@ -149,7 +149,7 @@ static void job_work(void *arg)
 static void respond_config(http_exchange_t *ex, int status, const function_config_t *c)
 {
     cJSON *o = function_config_to_api_json(c);
-    daemon_respond_json(ex, status, cJSON_PrintUnformatted(o));
+    api_respond_json(ex, status, cJSON_PrintUnformatted(o));
     cJSON_Delete(o);
 }
 
@@ -157,7 +157,7 @@ static void respond_concurrency(http_exchange_t *ex, int status, int reserved)
 {
     cJSON *o = cJSON_CreateObject();
     if (reserved >= 0) cJSON_AddNumberToObject(o, "ReservedConcurrentExecutions", reserved);
-    daemon_respond_json(ex, status, cJSON_PrintUnformatted(o));
+    api_respond_json(ex, status, cJSON_PrintUnformatted(o));
     cJSON_Delete(o);
 }
 
@@ -165,7 +165,7 @@ static void job_done(loop_t *l, void *arg)
 {
     (void)l;
     job_t *j = arg;
-    daemon_t *d = j->d;
+    api_t *d = j->d;
     router_fn_t *fn = router_find(d->router, j->kind == JOB_CREATE ? j->cfg.name : j->name);
     if (fn && j->kind != JOB_CREATE) fn->updating = false;
 
@@ -175,16 +175,16 @@ static void job_done(loop_t *l, void *arg)
             http_respond_owned(j->ex, 200, h, 1, j->zip, j->zip_len);
             j->zip = NULL;
         } else if (j->ex) {
-            daemon_respond_err(j->ex, &j->err);
+            api_respond_err(j->ex, &j->err);
         }
     } else if (j->rc < 0) {
         if (j->ex) {
             if (j->err.code == ERR_CONFLICT && j->kind == JOB_CREATE)
-                daemon_respond_error(j->ex, 409, "ResourceConflictException", "Function already exist: %s", j->cfg.name);
+                api_respond_error(j->ex, 409, "ResourceConflictException", "Function already exist: %s", j->cfg.name);
             else if (j->err.code == ERR_NOT_FOUND)
-                daemon_respond_not_found(j->ex, j->name, NULL);
+                api_respond_not_found(j->ex, j->name, NULL);
             else
-                daemon_respond_err(j->ex, &j->err);
+                api_respond_err(j->ex, &j->err);
         }
     } else if (j->kind == JOB_CREATE) {
         fn = router_add(d->router, &j->cfg);
@@ -220,7 +220,7 @@ static void job_done(loop_t *l, void *arg)
     free(j);
 }
 
-static job_t *job_new(daemon_t *d, http_exchange_t *ex, job_kind_t kind, const char *name)
+static job_t *job_new(api_t *d, http_exchange_t *ex, job_kind_t kind, const char *name)
 {
     job_t *j = calloc(1, sizeof *j);
     if (!j) return NULL;
@@ -248,7 +248,7 @@ bool control_busy(http_exchange_t *ex, const router_fn_t *fn)
     if (!fn->updating) return false;
     char arn[200];
     function_arn(fn->cfg.name, NULL, arn, sizeof arn);
-    daemon_respond_error(ex, 409, "ResourceConflictException",
+    api_respond_error(ex, 409, "ResourceConflictException",
                          "The operation cannot be performed at this time. An update is in progress for resource: %s", arn);
     return true;
 }
@@ -256,11 +256,11 @@ bool control_busy(http_exchange_t *ex, const router_fn_t *fn)
 /* A write on an existing function: Lambda's 409 while another is in
  * progress, else a job starting from a copy of its configuration. NULL
  * after answering. */
-static job_t *write_job(daemon_t *d, http_exchange_t *ex, router_fn_t *fn, job_kind_t kind)
+static job_t *write_job(api_t *d, http_exchange_t *ex, router_fn_t *fn, job_kind_t kind)
 {
     if (control_busy(ex, fn)) return NULL;
     job_t *j = job_new(d, ex, kind, fn->cfg.name);
-    if (!j) { daemon_respond_error(ex, 500, "ServiceException", "out of memory"); return NULL; }
+    if (!j) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return NULL; }
     function_config_free(&j->cfg);
     function_config_copy(&j->cfg, &fn->cfg);
     return j;
@@ -269,7 +269,7 @@ static job_t *write_job(daemon_t *d, http_exchange_t *ex, router_fn_t *fn, job_k
 /* ---- collection of unused code ---- */
 
 typedef struct {
-    daemon_t *d;
+    api_t *d;
     char hex[65];
 } collect_t;
 
@@ -288,7 +288,7 @@ static void collect_done(loop_t *l, void *arg)
     free(arg);
 }
 
-void control_collect_code(daemon_t *d, const char *hex)
+void control_collect_code(api_t *d, const char *hex)
 {
     if (!hex[0] || router_code_in_use(d->router, hex)) return;
     collect_t *c = calloc(1, sizeof *c);
@@ -300,7 +300,7 @@ void control_collect_code(daemon_t *d, const char *hex)
 
 /* ---- reads ---- */
 
-static void get_function(daemon_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *fn)
+static void get_function(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *fn)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "Configuration", function_config_to_api_json(&fn->cfg));
@@ -316,11 +316,11 @@ static void get_function(daemon_t *d, http_exchange_t *ex, http_request_t *req, 
         cJSON_AddNumberToObject(conc, "ReservedConcurrentExecutions", fn->cfg.reserved_concurrency);
     }
     (void)d;
-    daemon_respond_json(ex, 200, cJSON_PrintUnformatted(o));
+    api_respond_json(ex, 200, cJSON_PrintUnformatted(o));
     cJSON_Delete(o);
 }
 
-static void list_functions(daemon_t *d, http_exchange_t *ex, http_request_t *req)
+static void list_functions(api_t *d, http_exchange_t *ex, http_request_t *req)
 {
     char *marker = util_query_param(req->query, "Marker");
     char *max = util_query_param(req->query, "MaxItems");
@@ -329,7 +329,7 @@ static void list_functions(daemon_t *d, http_exchange_t *ex, http_request_t *req
         char *end;
         maxi = strtol(max, &end, 10);
         if (!*max || *end || maxi < 1 || maxi > 10000) {
-            daemon_respond_error(ex, 400, "InvalidParameterValueException", "MaxItems must be between 1 and 10000");
+            api_respond_error(ex, 400, "InvalidParameterValueException", "MaxItems must be between 1 and 10000");
             free(marker);
             free(max);
             return;
@@ -344,7 +344,7 @@ static void list_functions(daemon_t *d, http_exchange_t *ex, http_request_t *req
         cJSON_AddItemToArray(arr, function_config_to_api_json(&router_at(d->router, i)->cfg));
     if (i < router_count(d->router))
         cJSON_AddStringToObject(o, "NextMarker", router_at(d->router, i - 1)->cfg.name);
-    daemon_respond_json(ex, 200, cJSON_PrintUnformatted(o));
+    api_respond_json(ex, 200, cJSON_PrintUnformatted(o));
     cJSON_Delete(o);
     free(marker);
     free(max);
@@ -367,29 +367,29 @@ static void path_name(const char *seg, char *out, size_t n, char *qual, size_t q
 
 /* The function a raw path segment names (plain, name:qualifier or ARN);
  * the qualifier goes to `qual`. NULL after answering 404. */
-static router_fn_t *find_named(daemon_t *d, http_exchange_t *ex, const char *seg, char *qual, size_t qn)
+static router_fn_t *find_named(api_t *d, http_exchange_t *ex, const char *seg, char *qual, size_t qn)
 {
     char *decoded = util_url_decode(seg, strlen(seg));
     char name[300];
     path_name(decoded ? decoded : seg, name, sizeof name, qual, qn);
     free(decoded);
     router_fn_t *fn = function_name_valid(name) ? router_find(d->router, name) : NULL;
-    if (!fn) daemon_respond_not_found(ex, name, NULL);
+    if (!fn) api_respond_not_found(ex, name, NULL);
     return fn;
 }
 
-void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *rest)
+void control_handle(api_t *d, http_exchange_t *ex, http_request_t *req, const char *rest)
 {
     const char *m = req->method;
     if (!*rest || strcmp(rest, "/") == 0) {
         if (strcmp(m, "GET") == 0) { list_functions(d, ex, req); return; }
         if (strcmp(m, "POST") == 0) {
             job_t *j = job_new(d, ex, JOB_CREATE, NULL);
-            if (!j) { daemon_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
+            if (!j) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
             submit(j);
             return;
         }
-        daemon_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
+        api_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
         return;
     }
     /* rest = "/NAME[/sub]" */
@@ -397,7 +397,7 @@ void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const
     const char *s = rest + 1, *slash = strchr(s, '/');
     size_t len = slash ? (size_t)(slash - s) : strlen(s);
     if (len >= sizeof seg || (slash && strlen(slash + 1) >= sizeof sub)) {
-        daemon_respond_error(ex, 404, "ResourceNotFoundException", "Unknown path");
+        api_respond_error(ex, 404, "ResourceNotFoundException", "Unknown path");
         return;
     }
     memcpy(seg, s, len);
@@ -429,14 +429,14 @@ void control_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, const
     else if (strcmp(sub, "code") == 0 && strcmp(m, "PUT") == 0) kind = JOB_UPDATE_CODE;
     else if (strcmp(sub, "configuration") == 0 && strcmp(m, "PUT") == 0) kind = JOB_UPDATE_CONFIG;
     else {
-        daemon_respond_error(ex, 404, "ResourceNotFoundException", "Unknown operation %s %s", m, req->path);
+        api_respond_error(ex, 404, "ResourceNotFoundException", "Unknown operation %s %s", m, req->path);
         return;
     }
     job_t *j = write_job(d, ex, fn, kind);
     if (j) submit(j);
 }
 
-void control_handle_concurrency(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *seg)
+void control_handle_concurrency(api_t *d, http_exchange_t *ex, http_request_t *req, const char *seg)
 {
     char qual[140];
     router_fn_t *fn = find_named(d, ex, seg, qual, sizeof qual);
@@ -451,18 +451,18 @@ void control_handle_concurrency(daemon_t *d, http_exchange_t *ex, http_request_t
         value = ok ? (int)v->valuedouble : -1;
         cJSON_Delete(body);
         if (!ok || value < 0) {
-            daemon_respond_error(ex, 400, "ValidationException",
+            api_respond_error(ex, 400, "ValidationException",
                                  "1 validation error detected: Value at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 0");
             return;
         }
-        if (value > d->cfg.account_concurrency) {
-            daemon_respond_error(ex, 400, "InvalidParameterValueException",
+        if (value > (int)d->cfg.account_concurrency) {
+            api_respond_error(ex, 400, "InvalidParameterValueException",
                                  "Specified ReservedConcurrentExecutions for function (%d) is above the account's concurrency limit of [%d].",
-                                 value, d->cfg.account_concurrency);
+                                 value, (int)d->cfg.account_concurrency);
             return;
         }
     } else if (strcmp(m, "DELETE") != 0) {
-        daemon_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
+        api_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
         return;
     }
     job_t *j = write_job(d, ex, fn, JOB_CONCURRENCY);
@@ -471,22 +471,22 @@ void control_handle_concurrency(daemon_t *d, http_exchange_t *ex, http_request_t
     submit(j);
 }
 
-void control_get_code(daemon_t *d, http_exchange_t *ex, const char *hex)
+void control_get_code(api_t *d, http_exchange_t *ex, const char *hex)
 {
     size_t n = strlen(hex);
     if (n != 68 || strcmp(hex + 64, ".zip") != 0 || strspn(hex, "0123456789abcdef") != 64) {
-        daemon_respond_error(ex, 404, "ResourceNotFoundException", "Code not found");
+        api_respond_error(ex, 404, "ResourceNotFoundException", "Code not found");
         return;
     }
     job_t *j = job_new(d, ex, JOB_GET_ZIP, NULL);
-    if (!j) { daemon_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
+    if (!j) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
     memcpy(j->name, hex, 64);
     j->name[64] = '\0';
     loop_submit(d->loop, job_work, job_done, j);
 }
 
 typedef struct {
-    daemon_t *d;
+    api_t *d;
     int failed;
     err_t *err;
 } load_ctx_t;
@@ -506,7 +506,7 @@ static void load_one(const char *name, const char *json, void *arg)
     function_config_free(&c);
 }
 
-int control_load(daemon_t *d, err_t *err)
+int control_load(api_t *d, err_t *err)
 {
     load_ctx_t lc = { .d = d, .err = err };
     return store_function_each(d->store, load_one, &lc, err);

@@ -35,7 +35,7 @@
 #define OUTPUT_MAX (1024u * 1024u)
 
 typedef struct exec_job {
-    daemon_t *d;
+    api_t *d;
     http_exchange_t *ex;       /* NULL once the client went away (or streaming) */
     bool stream;               /* output is fetched with exec_poll */
     char id[37];
@@ -84,7 +84,7 @@ static bool poll_answer(exec_job_t *j)
         int code = WIFEXITED(j->status) ? WEXITSTATUS(j->status) : 128 + WTERMSIG(j->status);
         cJSON_AddNumberToObject(o, "ExitCode", code);
     }
-    daemon_respond_json(ex, 200, cJSON_PrintUnformatted(o));
+    api_respond_json(ex, 200, cJSON_PrintUnformatted(o));
     cJSON_Delete(o);
     return done;
 }
@@ -112,7 +112,7 @@ static void job_finish(exec_job_t *j)
         cJSON_AddNumberToObject(o, "ExitCode", code);
         cJSON_AddStringToObject(o, "Output", j->out.data ? j->out.data : "");
         if (j->truncated) cJSON_AddBoolToObject(o, "Truncated", true);
-        daemon_respond_json(j->ex, 200, cJSON_PrintUnformatted(o));
+        api_respond_json(j->ex, 200, cJSON_PrintUnformatted(o));
         cJSON_Delete(o);
     }
     buf_free(&j->out);
@@ -354,16 +354,16 @@ static void poll_gone(http_exchange_t *ex, void *arg)
     j->poll_timer = NULL;
 }
 
-void exec_poll(daemon_t *d, http_exchange_t *ex, const char *id, const char *query)
+void exec_poll(api_t *d, http_exchange_t *ex, const char *id, const char *query)
 {
     exec_job_t *j = g_streams;
     while (j && strcmp(j->id, id) != 0) j = j->next;
     if (!j) {
-        daemon_respond_error(ex, 404, "ResourceNotFoundException", "Exec not found: %s", id);
+        api_respond_error(ex, 404, "ResourceNotFoundException", "Exec not found: %s", id);
         return;
     }
     if (j->poll) {
-        daemon_respond_error(ex, 409, "ResourceConflictException", "Exec %s is already being read", id);
+        api_respond_error(ex, 409, "ResourceConflictException", "Exec %s is already being read", id);
         return;
     }
     char *off = util_query_param(query, "offset");
@@ -379,14 +379,14 @@ void exec_poll(daemon_t *d, http_exchange_t *ex, const char *id, const char *que
     j->poll_timer = loop_timer_add(d->loop, 20000, poll_timeout_cb, j);
 }
 
-void exec_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance_t *in)
+void exec_handle(api_t *d, http_exchange_t *ex, http_request_t *req, instance_t *in)
 {
     if (in->exited || in->state == INST_STOPPING) {
-        daemon_respond_error(ex, 409, "ResourceConflictException", "Instance %s is stopping", in->id);
+        api_respond_error(ex, 409, "ResourceConflictException", "Instance %s is stopping", in->id);
         return;
     }
     if (in->spawning) {
-        daemon_respond_error(ex, 409, "ResourceConflictException", "Instance %s is starting", in->id);
+        api_respond_error(ex, 409, "ResourceConflictException", "Instance %s is starting", in->id);
         return;
     }
     cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
@@ -402,7 +402,7 @@ void exec_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance
     }
     if (!argv) {
         cJSON_Delete(body);
-        daemon_respond_error(ex, 400, "InvalidParameterValueException", "Command must be a non-empty array of strings");
+        api_respond_error(ex, 400, "InvalidParameterValueException", "Command must be a non-empty array of strings");
         return;
     }
     double timeout = cJSON_IsNumber(to) && to->valuedouble > 0 && to->valuedouble <= 3600 ? to->valuedouble : 30;
@@ -410,7 +410,7 @@ void exec_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance
     if (pipe2(p, O_CLOEXEC) < 0) {
         free(argv);
         cJSON_Delete(body);
-        daemon_respond_error(ex, 500, "ServiceException", "pipe: %s", strerror(errno));
+        api_respond_error(ex, 500, "ServiceException", "pipe: %s", strerror(errno));
         return;
     }
     pid_t pid = fork();
@@ -425,7 +425,7 @@ void exec_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance
     if (pid < 0 || pidfd < 0) {
         if (pid > 0) { kill(pid, SIGKILL); waitpid(pid, NULL, 0); }
         close(p[0]);
-        daemon_respond_error(ex, 500, "ServiceException", "fork: %s", strerror(errno));
+        api_respond_error(ex, 500, "ServiceException", "fork: %s", strerror(errno));
         return;
     }
     fcntl(p[0], F_SETFL, O_NONBLOCK);
@@ -447,7 +447,7 @@ void exec_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance
         j->reap_timer = loop_timer_add(d->loop, (uint64_t)(timeout * 1000) + 60000, reap_cb, j);
         char *s = NULL;
         if (asprintf(&s, "{\"ExecId\":\"%s\"}", j->id) < 0) s = NULL;
-        daemon_respond_json(ex, 201, s);
+        api_respond_json(ex, 201, s);
         return;
     }
     http_exchange_on_abort(ex, gone, j);

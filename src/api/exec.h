@@ -13,11 +13,11 @@
 #ifndef NIMBUS_EXEC_H
 #define NIMBUS_EXEC_H
 
-#include "daemon/daemon.h"
+#include "api/api.h"
 #include "core/instance.h"
 
-void exec_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance_t *in);
+void exec_handle(api_t *d, http_exchange_t *ex, http_request_t *req, instance_t *in);
 /* GET /nimbus/v1/execs/ID?offset=N */
-void exec_poll(daemon_t *d, http_exchange_t *ex, const char *id, const char *query);
+void exec_poll(api_t *d, http_exchange_t *ex, const char *id, const char *query);
 
 #endif

@@ -19,7 +19,7 @@
 typedef enum { V_PUBLISH, V_DELETE, V_ALIAS_PUT, V_ALIAS_DELETE, V_PROVISIONED } vjob_kind_t;
 
 typedef struct {
-    daemon_t *d;
+    api_t *d;
     vjob_kind_t kind;
     http_exchange_t *ex;       /* NULL once the client went away */
     char name[65];             /* the function */
@@ -78,14 +78,14 @@ static void provisioned_answer(http_exchange_t *ex, int status, const router_fn_
     char ts[32];
     util_iso8601_ms(loop_wall_ms(), ts);
     cJSON_AddStringToObject(o, "LastModified", ts);
-    daemon_respond_json(ex, status, cJSON_PrintUnformatted(o));
+    api_respond_json(ex, status, cJSON_PrintUnformatted(o));
     cJSON_Delete(o);
 }
 
 static void config_answer(http_exchange_t *ex, int status, const function_config_t *c)
 {
     cJSON *o = function_config_to_api_json(c);
-    daemon_respond_json(ex, status, cJSON_PrintUnformatted(o));
+    api_respond_json(ex, status, cJSON_PrintUnformatted(o));
     cJSON_Delete(o);
 }
 
@@ -93,13 +93,13 @@ static void vjob_done(loop_t *l, void *arg)
 {
     (void)l;
     vjob_t *j = arg;
-    daemon_t *d = j->d;
+    api_t *d = j->d;
     router_fn_t *latest = router_find(d->router, j->name);
     if (latest) latest->updating = false;
     if (j->rc < 0) {
-        if (j->ex) daemon_respond_err(j->ex, &j->err);
+        if (j->ex) api_respond_err(j->ex, &j->err);
     } else if (!latest) {
-        if (j->ex) daemon_respond_not_found(j->ex, j->name, NULL);
+        if (j->ex) api_respond_not_found(j->ex, j->name, NULL);
     } else {
         switch (j->kind) {
         case V_PUBLISH:
@@ -121,7 +121,7 @@ static void vjob_done(loop_t *l, void *arg)
         }
         case V_ALIAS_PUT:
             router_put_alias(latest, j->doc);
-            if (j->ex) daemon_respond_json(j->ex, j->status, strdup(j->doc));
+            if (j->ex) api_respond_json(j->ex, j->status, strdup(j->doc));
             break;
         case V_ALIAS_DELETE:
             router_remove_alias(latest, j->key);
@@ -146,10 +146,10 @@ static void vjob_done(loop_t *l, void *arg)
     free(j);
 }
 
-static vjob_t *vjob_new(daemon_t *d, http_exchange_t *ex, vjob_kind_t kind, router_fn_t *latest, const char *key)
+static vjob_t *vjob_new(api_t *d, http_exchange_t *ex, vjob_kind_t kind, router_fn_t *latest, const char *key)
 {
     vjob_t *j = calloc(1, sizeof *j);
-    if (!j) { daemon_respond_error(ex, 500, "ServiceException", "out of memory"); return NULL; }
+    if (!j) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return NULL; }
     j->d = d;
     j->kind = kind;
     j->ex = ex;
@@ -170,18 +170,18 @@ static void vjob_submit(vjob_t *j, router_fn_t *latest)
 
 /* ---- versions ---- */
 
-static void publish(daemon_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest)
+static void publish(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest)
 {
     cJSON *body = req->body_len ? cJSON_ParseWithLength(req->body, req->body_len) : cJSON_CreateObject();
     if (!cJSON_IsObject(body)) {
         cJSON_Delete(body);
-        daemon_respond_error(ex, 400, "InvalidRequestContentException", "Could not parse request body into json");
+        api_respond_error(ex, 400, "InvalidRequestContentException", "Could not parse request body into json");
         return;
     }
     const cJSON *sha = cJSON_GetObjectItemCaseSensitive(body, "CodeSha256");
     const cJSON *desc = cJSON_GetObjectItemCaseSensitive(body, "Description");
     if (cJSON_IsString(sha) && strcmp(sha->valuestring, latest->cfg.code_sha256) != 0) {
-        daemon_respond_error(ex, 412, "PreconditionFailedException",
+        api_respond_error(ex, 412, "PreconditionFailedException",
                              "CodeSHA256 (%s) is different from current CodeSHA256 in $LATEST (%s). Please try again with the CodeSHA256 in $LATEST.",
                              sha->valuestring, latest->cfg.code_sha256);
         cJSON_Delete(body);
@@ -231,13 +231,13 @@ static void list_versions(http_exchange_t *ex, http_request_t *req, router_fn_t 
         snprintf(next, sizeof next, "%zu", i);
         cJSON_AddStringToObject(o, "NextMarker", next);
     }
-    daemon_respond_json(ex, 200, cJSON_PrintUnformatted(o));
+    api_respond_json(ex, 200, cJSON_PrintUnformatted(o));
     cJSON_Delete(o);
     free(marker);
     free(max);
 }
 
-router_fn_t *version_for_read(daemon_t *d, http_exchange_t *ex, router_fn_t *latest, const char *q)
+router_fn_t *version_for_read(api_t *d, http_exchange_t *ex, router_fn_t *latest, const char *q)
 {
     (void)d;
     if (!q || !*q || strcmp(q, "$LATEST") == 0) return latest;
@@ -248,21 +248,21 @@ router_fn_t *version_for_read(daemon_t *d, http_exchange_t *ex, router_fn_t *lat
         router_alias_t *a = router_find_alias(latest, q);
         if (a) v = strcmp(a->version, "$LATEST") == 0 ? latest : router_find_version(latest, a->version);
     }
-    if (!v) daemon_respond_not_found(ex, latest->cfg.name, q);
+    if (!v) api_respond_not_found(ex, latest->cfg.name, q);
     return v;
 }
 
-void version_delete(daemon_t *d, http_exchange_t *ex, router_fn_t *latest, const char *q)
+void version_delete(api_t *d, http_exchange_t *ex, router_fn_t *latest, const char *q)
 {
     if (strcmp(q, "$LATEST") == 0 || strspn(q, "0123456789") != strlen(q)) {
-        daemon_respond_error(ex, 400, "InvalidParameterValueException",
+        api_respond_error(ex, 400, "InvalidParameterValueException",
                              "Deletion of aliases or $LATEST through DeleteFunction is not allowed; use DeleteAlias, or delete the whole function without a Qualifier");
         return;
     }
-    if (!router_find_version(latest, q)) { daemon_respond_not_found(ex, latest->cfg.name, q); return; }
+    if (!router_find_version(latest, q)) { api_respond_not_found(ex, latest->cfg.name, q); return; }
     const char *alias = router_alias_using(latest, q);
     if (alias) {
-        daemon_respond_error(ex, 409, "ResourceConflictException",
+        api_respond_error(ex, 409, "ResourceConflictException",
                              "Unable to delete version because the following aliases reference it: [%s]", alias);
         return;
     }
@@ -296,12 +296,12 @@ static char *alias_doc(http_exchange_t *ex, router_fn_t *latest, const cJSON *bo
     const cJSON *rc = cJSON_GetObjectItemCaseSensitive(body, "RoutingConfig");
     const char *version = cJSON_IsString(ver) ? ver->valuestring : old ? old->version : NULL;
     if (!version) {
-        daemon_respond_error(ex, 400, "ValidationException",
+        api_respond_error(ex, 400, "ValidationException",
                              "1 validation error detected: Value null at 'functionVersion' failed to satisfy constraint: Member must not be null");
         return NULL;
     }
     if (strcmp(version, "$LATEST") != 0 && !router_find_version(latest, version)) {
-        daemon_respond_not_found(ex, latest->cfg.name, version);
+        api_respond_not_found(ex, latest->cfg.name, version);
         return NULL;
     }
     cJSON *doc = cJSON_CreateObject();
@@ -336,7 +336,7 @@ static char *alias_doc(http_exchange_t *ex, router_fn_t *latest, const cJSON *bo
         if (bad) {
             cJSON_Delete(doc);
             cJSON_Delete(old_doc);
-            daemon_respond_error(ex, 400, "InvalidParameterValueException", "%s", bad);
+            api_respond_error(ex, 400, "InvalidParameterValueException", "%s", bad);
             return NULL;
         }
         cJSON *r = cJSON_AddObjectToObject(doc, "RoutingConfig");
@@ -348,7 +348,7 @@ static char *alias_doc(http_exchange_t *ex, router_fn_t *latest, const cJSON *bo
     return s;
 }
 
-static void aliases(daemon_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest, const char *alias)
+static void aliases(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest, const char *alias)
 {
     const char *m = req->method;
     if (!alias && strcmp(m, "GET") == 0) {   /* ListAliases */
@@ -360,7 +360,7 @@ static void aliases(daemon_t *d, http_exchange_t *ex, http_request_t *req, route
             if (fv && strcmp(fv, a->version) != 0) continue;
             cJSON_AddItemToArray(arr, cJSON_Parse(a->doc));
         }
-        daemon_respond_json(ex, 200, cJSON_PrintUnformatted(o));
+        api_respond_json(ex, 200, cJSON_PrintUnformatted(o));
         cJSON_Delete(o);
         free(fv);
         return;
@@ -369,10 +369,10 @@ static void aliases(daemon_t *d, http_exchange_t *ex, http_request_t *req, route
     if (alias && !a) {
         char arn[300];
         function_arn(latest->cfg.name, alias, arn, sizeof arn);
-        daemon_respond_error(ex, 404, "ResourceNotFoundException", "Alias not found: %s", arn);
+        api_respond_error(ex, 404, "ResourceNotFoundException", "Alias not found: %s", arn);
         return;
     }
-    if (alias && strcmp(m, "GET") == 0) { daemon_respond_json(ex, 200, strdup(a->doc)); return; }
+    if (alias && strcmp(m, "GET") == 0) { api_respond_json(ex, 200, strdup(a->doc)); return; }
     if (alias && strcmp(m, "DELETE") == 0) {
         if (control_busy(ex, latest)) return;
         vjob_t *j = vjob_new(d, ex, V_ALIAS_DELETE, latest, alias);
@@ -381,20 +381,20 @@ static void aliases(daemon_t *d, http_exchange_t *ex, http_request_t *req, route
     }
     bool create = !alias && strcmp(m, "POST") == 0, update = alias && strcmp(m, "PUT") == 0;
     if (!create && !update) {
-        daemon_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
+        api_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
         return;
     }
     cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
     if (!cJSON_IsObject(body)) {
         cJSON_Delete(body);
-        daemon_respond_error(ex, 400, "InvalidRequestContentException", "Could not parse request body into json");
+        api_respond_error(ex, 400, "InvalidRequestContentException", "Could not parse request body into json");
         return;
     }
     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(body, "Name");
     char name[130];   /* a copy: the body is freed before the job uses it */
     snprintf(name, sizeof name, "%s", create ? (cJSON_IsString(nm) ? nm->valuestring : "") : alias);
     if (create && (!alias_name_ok(name) || strlen(nm->valuestring) > 128)) {
-        daemon_respond_error(ex, 400, "ValidationException",
+        api_respond_error(ex, 400, "ValidationException",
                              "1 validation error detected: Value '%s' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)",
                              name);
         cJSON_Delete(body);
@@ -403,7 +403,7 @@ static void aliases(daemon_t *d, http_exchange_t *ex, http_request_t *req, route
     if (create && router_find_alias(latest, name)) {
         char arn[300];
         function_arn(latest->cfg.name, name, arn, sizeof arn);
-        daemon_respond_error(ex, 409, "ResourceConflictException", "Alias already exists: %s", arn);
+        api_respond_error(ex, 409, "ResourceConflictException", "Alias already exists: %s", arn);
         cJSON_Delete(body);
         return;
     }
@@ -418,7 +418,7 @@ static void aliases(daemon_t *d, http_exchange_t *ex, http_request_t *req, route
     vjob_submit(j, latest);
 }
 
-void version_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest, const char *sub)
+void version_handle(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest, const char *sub)
 {
     if (strcmp(sub, "versions") == 0) {
         if (strcmp(req->method, "POST") == 0) {
@@ -426,7 +426,7 @@ void version_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, route
         } else if (strcmp(req->method, "GET") == 0) {
             list_versions(ex, req, latest);
         } else {
-            daemon_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", req->method);
+            api_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", req->method);
         }
         return;
     }
@@ -437,18 +437,18 @@ void version_handle(daemon_t *d, http_exchange_t *ex, http_request_t *req, route
         free(name);
         return;
     }
-    daemon_respond_error(ex, 404, "ResourceNotFoundException", "Unknown operation %s %s", req->method, req->path);
+    api_respond_error(ex, 404, "ResourceNotFoundException", "Unknown operation %s %s", req->method, req->path);
 }
 
 /* ---- provisioned concurrency ---- */
 
-void version_handle_provisioned(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *name)
+void version_handle_provisioned(api_t *d, http_exchange_t *ex, http_request_t *req, const char *name)
 {
     router_fn_t *latest = router_find(d->router, name);
-    if (!latest) { daemon_respond_not_found(ex, name, NULL); return; }
+    if (!latest) { api_respond_not_found(ex, name, NULL); return; }
     char *q = util_query_param(req->query, "Qualifier");
     if (!q || !*q || strcmp(q, "$LATEST") == 0) {
-        daemon_respond_error(ex, 400, "InvalidParameterValueException",
+        api_respond_error(ex, 400, "InvalidParameterValueException",
                              "Provisioned Concurrency Configs cannot be applied to unpublished function versions.");
         free(q);
         return;
@@ -456,7 +456,7 @@ void version_handle_provisioned(daemon_t *d, http_exchange_t *ex, http_request_t
     router_fn_t *v = version_for_read(d, ex, latest, q);
     if (!v) { free(q); return; }
     if (v == latest) {
-        daemon_respond_error(ex, 400, "InvalidParameterValueException",
+        api_respond_error(ex, 400, "InvalidParameterValueException",
                              "Provisioned Concurrency Configs cannot be applied to unpublished function versions.");
         free(q);
         return;
@@ -464,7 +464,7 @@ void version_handle_provisioned(daemon_t *d, http_exchange_t *ex, http_request_t
     const char *m = req->method;
     if (strcmp(m, "GET") == 0) {
         if (v->cfg.provisioned <= 0)
-            daemon_respond_error(ex, 404, "ProvisionedConcurrencyConfigNotFoundException",
+            api_respond_error(ex, 404, "ProvisionedConcurrencyConfigNotFoundException",
                                  "No Provisioned Concurrency Config found for this function");
         else
             provisioned_answer(ex, 200, v);
@@ -480,7 +480,7 @@ void version_handle_provisioned(daemon_t *d, http_exchange_t *ex, http_request_t
         n = ok ? (int)p->valuedouble : 0;
         cJSON_Delete(body);
         if (!ok) {
-            daemon_respond_error(ex, 400, "InvalidParameterValueException",
+            api_respond_error(ex, 400, "InvalidParameterValueException",
                                  "ProvisionedConcurrentExecutions must be an integer from 1 to %d",
                                  d->cfg.max_instances_per_fn);
             free(q);
@@ -488,13 +488,13 @@ void version_handle_provisioned(daemon_t *d, http_exchange_t *ex, http_request_t
         }
     } else if (strcmp(m, "DELETE") == 0) {
         if (v->cfg.provisioned <= 0) {
-            daemon_respond_error(ex, 404, "ProvisionedConcurrencyConfigNotFoundException",
+            api_respond_error(ex, 404, "ProvisionedConcurrencyConfigNotFoundException",
                                  "No Provisioned Concurrency Config found for this function");
             free(q);
             return;
         }
     } else {
-        daemon_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
+        api_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
         free(q);
         return;
     }
@@ -513,7 +513,7 @@ void version_handle_provisioned(daemon_t *d, http_exchange_t *ex, http_request_t
 /* ---- start-up ---- */
 
 typedef struct {
-    daemon_t *d;
+    api_t *d;
 } load_t;
 
 static void load_version(const char *function, const char *key, const char *doc, void *arg)
@@ -538,7 +538,7 @@ static void load_alias(const char *function, const char *key, const char *doc, v
         fprintf(stderr, "nimbus: skipping stored alias %s:%s\n", function, key);
 }
 
-int version_load(daemon_t *d, err_t *err)
+int version_load(api_t *d, err_t *err)
 {
     load_t lt = { .d = d };
     if (store_version_each(d->store, load_version, &lt, err) < 0) return -1;

@@ -9,6 +9,7 @@
 #include "core/instance.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,15 +19,11 @@
 
 #include <cjson/cJSON.h>
 
-#include "api/control.h"
-#include "transport/fc.h"
-#include "core/invoke.h"
+#include "base/errdoc.h"
+#include "core/call.h"
 #include "core/logs.h"
 #include "core/runtime.h"
-#include "transport/runtime_api.h"
 
-#define INIT_TIMEOUT_MS 10000u   /* Lambda's init phase limit */
-#define TERM_GRACE_MS 2000u      /* SIGTERM -> SIGKILL */
 #define MAX_LINE (256u * 1024u)  /* longer output lines are split */
 
 static unsigned long g_instance_seq;
@@ -34,8 +31,12 @@ static unsigned long g_instance_seq;
 /* Keep fn's counters and idle list in step: the router's scheduling reads
  * only these. fn->n_starting counts instances in init; fn->n_returning
  * counts slots whose /next is on its way. */
-static void drain(router_t *r, instance_t *in);
-static void flush_partial(router_t *r, instance_t *in);
+static void drain(instance_t *in);
+static void flush_partial(instance_t *in);
+
+core_ctx_t *instance_ctx(const instance_t *in) { return router_ctx(in->router); }
+static const sandbox_ops_t *sb(const instance_t *in) { return instance_ctx(in)->sandbox; }
+static loop_t *loop_of(const instance_t *in) { return instance_ctx(in)->loop; }
 
 static void keepalive_cb(loop_t *l, void *arg)
 {
@@ -43,7 +44,7 @@ static void keepalive_cb(loop_t *l, void *arg)
     instance_t *in = arg;
     in->keepalive_timer = NULL;
     /* Idle for its whole keep-alive: reclaim it (scale to zero). */
-    if (in->state == INST_READY && in->n_busy == 0 && in->n_returning == 0) instance_terminate(in->router, in);
+    if (in->state == INST_READY && in->n_busy == 0 && in->n_returning == 0) instance_terminate(in);
 }
 
 /* Arm the keep-alive while the instance does nothing at all (ready, no
@@ -51,12 +52,12 @@ static void keepalive_cb(loop_t *l, void *arg)
  * longer than the keep-alive is never cut: the timer only runs while idle. */
 static void keepalive_update(instance_t *in)
 {
-    loop_t *l = router_daemon(in->router)->loop;
+    loop_t *l = loop_of(in);
     bool idle = in->state == INST_READY && in->n_busy == 0 && in->n_returning == 0 && !in->provisioned;
     if (idle && !in->keepalive_timer) {
-        int s = in->fn->cfg.keep_alive_s > 0 ? in->fn->cfg.keep_alive_s
-                                             : router_daemon(in->router)->cfg.keep_alive_s;
-        in->keepalive_timer = loop_timer_add(l, (uint64_t)s * 1000u, keepalive_cb, in);
+        uint64_t ms = in->fn->cfg.keep_alive_s > 0 ? (uint64_t)in->fn->cfg.keep_alive_s * 1000u
+                                                   : instance_ctx(in)->limits.keep_alive_ms;
+        in->keepalive_timer = loop_timer_add(l, ms, keepalive_cb, in);
     } else if (!idle && in->keepalive_timer) {
         loop_timer_cancel(l, in->keepalive_timer);
         in->keepalive_timer = NULL;
@@ -65,20 +66,18 @@ static void keepalive_update(instance_t *in)
 
 static void idle_update(instance_t *in)
 {
-    bool want = in->state == INST_READY && in->n_parked > 0;
-    if (want && !list_linked(&in->idle_link)) list_push_back(&in->fn->idle, &in->idle_link);
-    if (!want) list_remove(&in->idle_link);
+    pool_idle_set(&in->fn->pool, &in->idle_link, in->state == INST_READY && in->n_free > 0);
     keepalive_update(in);
 }
 
 static void set_state(instance_t *in, instance_state_t st)
 {
-    router_fn_t *fn = in->fn;
+    pool_t *p = &in->fn->pool;
     if (in->state == st) return;
-    if (in->state == INST_STARTING) fn->n_starting--;
-    if (st == INST_STARTING) fn->n_starting++;
+    if (in->state == INST_STARTING) pool_starting_add(p, -1);
+    if (st == INST_STARTING) pool_starting_add(p, 1);
     if (st == INST_STOPPING) {
-        fn->n_returning -= in->n_returning + in->n_expected;
+        pool_returning_sub(p, in->n_returning + in->n_expected);
         in->n_returning = in->n_expected = 0;
     }
     in->state = st;
@@ -89,16 +88,16 @@ void instance_answered(instance_t *in, call_t *c)
 {
     /* What it printed before answering belongs to this call: read it while
      * the call is still the instance's. */
-    drain(in->router, in);
+    drain(in);
     /* Text without a final newline (print(x, end="")) is this call's too. */
-    flush_partial(in->router, in);
+    flush_partial(in);
     list_remove(&c->inst_link);
     in->n_busy--;
     memcpy(in->answered[in->answered_next], c->request_id, 37);
     in->answered_next = (in->answered_next + 1) % in->n_answered_slots;
     if (in->state == INST_READY) {
         in->n_returning++;
-        in->fn->n_returning++;
+        pool_returning_add(&in->fn->pool, 1);
     }
     keepalive_update(in);
 }
@@ -119,105 +118,121 @@ call_t *instance_find_call(const instance_t *in, const char *id)
     return NULL;
 }
 
+call_t *instance_first_call(const instance_t *in)
+{
+    return list_empty(&in->calls) ? NULL : list_entry(in->calls.next, call_t, inst_link);
+}
+
+void instance_call_gone(instance_t *in, call_t *c)
+{
+    list_remove(&c->inst_link);
+    in->n_busy--;
+}
+
+void instance_seen(instance_t *in) { in->ready_seen = true; }
+
+void instance_init_failed(instance_t *in, const char *type, const char *doc, size_t len)
+{
+    in->init_error = true;
+    snprintf(in->init_error_type, sizeof in->init_error_type, "%s", type);
+    free(in->init_error_body);
+    in->init_error_body = NULL;
+    in->init_error_len = 0;
+    if (doc && len) {
+        in->init_error_body = malloc(len + 1);
+        if (!in->init_error_body) abort();
+        memcpy(in->init_error_body, doc, len);
+        in->init_error_body[len] = '\0';
+        in->init_error_len = len;
+    }
+}
+
 /* Started on code or settings since replaced, or its function or the
  * daemon is going away. */
-static bool stale(router_t *r, const instance_t *in)
+static bool stale(const instance_t *in)
 {
-    return in->generation != in->fn->generation || in->fn->deleted || router_daemon(r)->stopping;
+    return in->generation != in->fn->generation || in->fn->deleted || instance_ctx(in)->stopping;
 }
 
-static void unpark(instance_t *in, http_exchange_t *ex)
+void instance_slot_lost(instance_t *in)
 {
-    for (unsigned i = 0; i < in->n_parked; i++) {
-        if (in->parked[i] != ex) continue;
-        in->parked[i] = in->parked[--in->n_parked];
-        idle_update(in);
-        return;
-    }
+    if (in->exited || in->n_free == 0) return;
+    /* Its slot is gone until it asks again (then it counts as new). */
+    in->n_free--;
+    idle_update(in);
 }
 
-static void parked_aborted(http_exchange_t *ex, void *arg)
+void instance_slot_opened(instance_t *in)
 {
-    instance_t *in = arg;
-    if (in->exited) return;
-    /* The runtime hung up while waiting. Its slot is gone until it asks
-     * again (then it counts as a new /next). */
-    unpark(in, ex);
-}
-
-void instance_park(router_t *r, instance_t *in, http_exchange_t *ex)
-{
-    router_fn_t *fn = in->fn;
+    pool_t *p = &in->fn->pool;
     if (in->n_returning) {
         in->n_returning--;
-        fn->n_returning--;
+        pool_returning_sub(p, 1);
     } else if (in->n_expected) {
         in->n_expected--;
-        fn->n_returning--;
+        pool_returning_sub(p, 1);
     }
-    in->parked[in->n_parked++] = ex;
-    if (ex) http_exchange_on_abort(ex, parked_aborted, in);   /* NULL: an FC slot */
+    in->n_free++;
     if (in->state != INST_READY) return;
-    if (stale(r, in)) {
+    if (stale(in)) {
         /* Its code or settings were replaced (or it is going away): it
          * finished its call, it takes no other. */
-        instance_terminate(r, in);
+        instance_terminate(in);
         return;
     }
     idle_update(in);
-    router_instance_ready(r, in);
+    router_instance_ready(in->router, in);
 }
 
-void instance_ready(router_t *r, instance_t *in)
+void instance_ready(instance_t *in)
 {
-    daemon_t *d = router_daemon(r);
     in->init_ns = loop_now_ns() - in->spawn_ns;
-    loop_timer_cancel(d->loop, in->init_timer);
+    loop_timer_cancel(loop_of(in), in->init_timer);
     in->init_timer = NULL;
     in->reached_ready = true;        /* its init worked, whatever follows */
-    if (stale(r, in)) {
+    if (stale(in)) {
         /* Started on replaced code: it never serves. The calls that were
          * counting on it need a fresh instance. */
-        instance_terminate(r, in);
-        router_schedule(r, in->fn);
+        instance_terminate(in);
+        router_schedule(in->router, in->fn);
         return;
     }
     set_state(in, INST_READY);
-    /* Its other slots' first /next requests are on their way (a runtime
+    /* Its other slots' first requests for work are on their way (a runtime
      * with N pullers opens them one after another): count them as
      * returning, or the router would start instances for calls these
      * slots are about to take. */
-    unsigned open = in->n_parked + in->n_busy;
+    unsigned open = in->n_free + in->n_busy;
     if (in->capacity > open) {
         in->n_expected = in->capacity - open;
-        in->fn->n_returning += in->n_expected;
+        pool_returning_add(&in->fn->pool, in->n_expected);
     }
-    router_schedule(r, in->fn);
+    router_schedule(in->router, in->fn);
 }
 
 /* ---- output ---- */
 
-static void emit_line(router_t *r, instance_t *in, const char *p, size_t n)
+static void emit_line(instance_t *in, const char *p, size_t n)
 {
     if (n && p[n - 1] == '\r') n--;
     /* One call running: the line is its. Several (InstanceConcurrency > 1):
      * the runtime tags lines with the request id itself, as Lambda's do;
      * they go to the function's log under the instance. */
-    if (in->n_busy == 1) invoke_log(r, list_entry(in->calls.next, call_t, inst_link), p, n);
-    else logs_emit(router_daemon(r)->logs, in->fn->cfg.name, "", p, n);
+    if (in->n_busy == 1) call_log(instance_first_call(in), p, n);
+    else logs_emit(instance_ctx(in)->logs, in->fn->cfg.name, "", p, n);
 }
 
-static void consume(router_t *r, instance_t *in, buf_t *pending, const char *p, size_t n)
+static void consume(instance_t *in, buf_t *pending, const char *p, size_t n)
 {
     while (n) {
         const char *nl = memchr(p, '\n', n);
         size_t take = nl ? (size_t)(nl - p) : n;
         if (nl && pending->len == 0) {
-            emit_line(r, in, p, take);           /* common case: no copy */
+            emit_line(in, p, take);           /* common case: no copy */
         } else {
             buf_append(pending, p, take);
             if (nl || pending->len >= MAX_LINE) {
-                emit_line(r, in, pending->data, pending->len);
+                emit_line(in, pending->data, pending->len);
                 buf_reset(pending);
             }
         }
@@ -228,13 +243,13 @@ static void consume(router_t *r, instance_t *in, buf_t *pending, const char *p, 
 }
 
 /* Read what is in one pipe now. Returns false at EOF/error. */
-static bool read_pipe(router_t *r, instance_t *in, int fd, buf_t *pending)
+static bool read_pipe(instance_t *in, int fd, buf_t *pending)
 {
     char buf[65536];
     for (;;) {
         ssize_t k = read(fd, buf, sizeof buf);
         if (k > 0) {
-            consume(r, in, pending, buf, (size_t)k);
+            consume(in, pending, buf, (size_t)k);
             if ((size_t)k < sizeof buf) return true;
             continue;
         }
@@ -243,10 +258,10 @@ static bool read_pipe(router_t *r, instance_t *in, int fd, buf_t *pending)
     }
 }
 
-static void flush_partial(router_t *r, instance_t *in)
+static void flush_partial(instance_t *in)
 {
-    if (in->out_line.len) emit_line(r, in, in->out_line.data, in->out_line.len);
-    if (in->err_line.len) emit_line(r, in, in->err_line.data, in->err_line.len);
+    if (in->out_line.len) emit_line(in, in->out_line.data, in->out_line.len);
+    if (in->err_line.len) emit_line(in, in->err_line.data, in->err_line.len);
     buf_reset(&in->out_line);
     buf_reset(&in->err_line);
 }
@@ -256,26 +271,25 @@ static void flush_partial(router_t *r, instance_t *in)
  * pipe after the socket, so ask the pipe itself. One read() per call end;
  * an earlier attempt to skip it when epoll had not reported the pipe lost
  * lines from 1-3% of calls' logs. */
-static void drain(router_t *r, instance_t *in)
+static void drain(instance_t *in)
 {
-    if (in->proc.out_fd >= 0) read_pipe(r, in, in->proc.out_fd, &in->out_line);
-    if (in->proc.err_fd >= 0) read_pipe(r, in, in->proc.err_fd, &in->err_line);
+    if (in->proc.out_fd >= 0) read_pipe(in, in->proc.out_fd, &in->out_line);
+    if (in->proc.err_fd >= 0) read_pipe(in, in->proc.err_fd, &in->err_line);
 }
 
-void instance_drain_output(router_t *r, instance_t *in) { drain(r, in); }
+void instance_drain_output(instance_t *in) { drain(in); }
 
 static void pipe_cb(loop_t *l, int fd, uint32_t events, void *arg)
 {
     (void)events;
     instance_t *in = arg;
     buf_t *pending = fd == in->proc.out_fd ? &in->out_line : &in->err_line;
-    if (!read_pipe(in->router, in, fd, pending)) loop_del_fd(l, fd);  /* EOF: the pidfd tells the rest */
+    if (!read_pipe(in, fd, pending)) loop_del_fd(l, fd);  /* EOF: the pidfd tells the rest */
 }
 
 /* ---- end of an instance ---- */
 
 typedef struct {
-    router_t *r;
     instance_t *in;
     bool heap;
 } release_job_t;
@@ -283,7 +297,7 @@ typedef struct {
 static void release_work(void *arg)
 {
     release_job_t *j = arg;
-    sandbox_release(&j->in->proc);
+    sb(j->in)->release(&j->in->proc);
 }
 
 static void release_done(loop_t *l, void *arg)
@@ -291,8 +305,8 @@ static void release_done(loop_t *l, void *arg)
     (void)l;
     release_job_t *j = arg;
     instance_t *in = j->in;
-    router_t *r = j->r;
-    daemon_t *d = router_daemon(r);
+    router_t *r = in->router;
+    core_ctx_t *ctx = router_ctx(r);
     char hex[65];
     memcpy(hex, in->code_hex, sizeof hex);
     router_instance_removed(r, in);
@@ -301,12 +315,11 @@ static void release_done(loop_t *l, void *arg)
     buf_free(&in->err_line);
     free(in->init_error_body);
     free(in->env_block);
-    free(in->parked);
     free(in->answered);
     free(in);
     if (j->heap) free(j);
     /* The last instance on replaced code lets its tree go. */
-    control_collect_code(d, hex);
+    if (ctx->code_released) ctx->code_released(ctx->hooks_arg, hex);
 }
 
 static void exit_status_text(int code, int status, char *out, size_t n)
@@ -316,78 +329,78 @@ static void exit_status_text(int code, int status, char *out, size_t n)
     else snprintf(out, n, "Runtime exited with error: signal: %s", strsignal(status));
 }
 
-static void instance_exited(router_t *r, instance_t *in)
+static void unwatch(instance_t *in)
 {
-    daemon_t *d = router_daemon(r);
+    loop_t *l = loop_of(in);
+    loop_del_fd(l, in->proc.pidfd);
+    loop_del_fd(l, in->proc.out_fd);
+    loop_del_fd(l, in->proc.err_fd);
+}
+
+static void instance_exited(instance_t *in)
+{
     router_fn_t *fn = in->fn;
+    loop_t *l = loop_of(in);
     in->exited = true;
-    drain(r, in);
-    flush_partial(r, in);
+    drain(in);
+    flush_partial(in);
     /* Kill the rest of its tree while the leader's pid still names the
      * process group (it is a zombie until reaped below). */
-    sandbox_kill(&in->proc);
+    sb(in)->kill(&in->proc);
     int code = CLD_EXITED, status = 0;
-    sandbox_reap(&in->proc, &code, &status);
+    sb(in)->reap(&in->proc, &code, &status);
     char why[200];
     exit_status_text(code, status, why, sizeof why);
     /* The cgroup's OOM killer ended it: its memory limit, not a crash. */
     const char *etype = "Runtime.ExitError";
-    if (sandbox_oom_killed(&in->proc)) {
+    if (sb(in)->oom_killed(&in->proc)) {
         etype = "Runtime.OutOfMemory";
         size_t k = strlen(why);
         snprintf(why + k, sizeof why - k, ". Runtime.OutOfMemory: memory limit of %d MB exceeded", fn->cfg.memory_mb);
     }
 
-    loop_del_fd(d->loop, in->proc.pidfd);
-    loop_del_fd(d->loop, in->proc.out_fd);
-    loop_del_fd(d->loop, in->proc.err_fd);
-    loop_timer_cancel(d->loop, in->init_timer);
-    loop_timer_cancel(d->loop, in->kill_timer);
-    loop_timer_cancel(d->loop, in->keepalive_timer);
+    unwatch(in);
+    loop_timer_cancel(l, in->init_timer);
+    loop_timer_cancel(l, in->kill_timer);
+    loop_timer_cancel(l, in->keepalive_timer);
     in->init_timer = in->kill_timer = in->keepalive_timer = NULL;
 
     /* Never became ready (even if killed while starting): an init failure. */
     bool was_starting = !in->reached_ready;
     set_state(in, INST_STOPPING);
-    list_remove(&in->fn_link);
-    fn->n_instances--;
-    /* Closes its runtime-API connections; the parked /next's abort sees
-     * `exited` and does nothing. */
-    in->n_parked = 0;
-    http_server_unlisten(d->rapi, in->proc.api_fd);
-    in->proc.api_fd = -1;
+    pool_instance_remove(&fn->pool, &in->fn_link);
+    in->n_free = 0;
 
     while (!list_empty(&in->calls)) {
-        call_t *c = list_entry(in->calls.next, call_t, inst_link);
-        list_remove(&c->inst_link);
-        in->n_busy--;
-        invoke_fail(r, c, etype, "%s", why);
+        call_t *c = instance_first_call(in);
+        instance_call_gone(in, c);
+        call_fail(c, etype, "%s", why);
     }
-    fc_instance_gone(r, in);
+    /* After its calls: their transport state goes with the transport's. */
+    if (in->tp->detach) in->tp->detach(in);
     call_t *head;
     if (was_starting && (head = router_take_unserved(fn))) {
         /* Init failed and nothing else on its way would serve the oldest
          * waiting call: that call gets the init error. */
         if (in->init_error && in->init_error_len)
-            invoke_fail_function(r, head, in->init_error_body, in->init_error_len);
+            call_fail_function(head, in->init_error_body, in->init_error_len);
         else if (in->init_error)
-            invoke_fail(r, head, in->init_error_type[0] ? in->init_error_type : "Runtime.Unknown", "%s", why);
+            call_fail(head, in->init_error_type[0] ? in->init_error_type : "Runtime.Unknown", "%s", why);
         else
-            invoke_fail(r, head, etype, "%s", why);
+            call_fail(head, etype, "%s", why);
     }
 
     release_job_t *j = malloc(sizeof *j);
     if (!j) abort();
-    *j = (release_job_t){ .r = r, .in = in, .heap = true };
-    loop_submit(d->loop, release_work, release_done, j);
-    router_schedule(r, fn);
+    *j = (release_job_t){ .in = in, .heap = true };
+    loop_submit(l, release_work, release_done, j);
+    router_schedule(in->router, fn);
 }
 
 static void pidfd_cb(loop_t *l, int fd, uint32_t events, void *arg)
 {
     (void)l; (void)fd; (void)events;
-    instance_t *in = arg;
-    instance_exited(in->router, in);
+    instance_exited(arg);
 }
 
 static void init_timeout_cb(loop_t *l, void *arg)
@@ -395,21 +408,9 @@ static void init_timeout_cb(loop_t *l, void *arg)
     (void)l;
     instance_t *in = arg;
     in->init_timer = NULL;
-    router_t *r = in->router;
-    logs_emit(router_daemon(r)->logs, in->fn->cfg.name, "", "INIT_REPORT Status: timeout", 27);
-    if (in->rt->api == RUNTIME_API_FC && !in->init_error) {
-        char msg[200];
-        snprintf(msg, sizeof msg,
-                 "The CA's http server cannot be started: no server listening on port %d after %llu ms",
-                 in->fc_port, (unsigned long long)((loop_now_ns() - in->spawn_ns) / 1000000u));
-        in->init_error = true;
-        snprintf(in->init_error_type, sizeof in->init_error_type, "FunctionNotStarted");
-        in->init_error_body = NULL;
-        buf_t b = { 0 };
-        buf_appendf(&b, "{\"errorType\":\"FunctionNotStarted\",\"errorMessage\":\"%s\"}", msg);
-        in->init_error_body = buf_steal(&b, &in->init_error_len);
-    }
-    instance_kill(r, in);
+    logs_emit(instance_ctx(in)->logs, in->fn->cfg.name, "", "INIT_REPORT Status: timeout", 27);
+    if (in->tp->init_timed_out) in->tp->init_timed_out(in);
+    instance_kill(in);
 }
 
 static void kill_timer_cb(loop_t *l, void *arg)
@@ -417,160 +418,160 @@ static void kill_timer_cb(loop_t *l, void *arg)
     (void)l;
     instance_t *in = arg;
     in->kill_timer = NULL;
-    sandbox_kill(&in->proc);
+    sb(in)->kill(&in->proc);
 }
 
-void instance_kill(router_t *r, instance_t *in)
+void instance_kill(instance_t *in)
 {
-    (void)r;
     if (in->exited) return;
     set_state(in, INST_STOPPING);
-    sandbox_kill(&in->proc);
+    sb(in)->kill(&in->proc);
 }
 
-static void terminate_now(router_t *r, instance_t *in)
+static void terminate_now(instance_t *in)
 {
     if (in->exited || in->kill_timer) return;
-    sandbox_terminate(&in->proc);
-    in->kill_timer = loop_timer_add(router_daemon(r)->loop, TERM_GRACE_MS, kill_timer_cb, in);
+    sb(in)->terminate(&in->proc);
+    in->kill_timer = loop_timer_add(loop_of(in), instance_ctx(in)->limits.term_grace_ms, kill_timer_cb, in);
 }
 
-void instance_terminate(router_t *r, instance_t *in)
+void instance_terminate(instance_t *in)
 {
     if (in->exited || in->kill_timer || in->state == INST_STOPPING) return;
     bool was_ready = in->state == INST_READY;
     set_state(in, INST_STOPPING);
-    /* FC's lifecycle hook: the server hears it is about to be stopped. */
-    if (was_ready && in->rt->api == RUNTIME_API_FC) fc_pre_stop(r, in, terminate_now);
-    else terminate_now(r, in);
+    /* The runtime may hear it is about to be stopped (FC's pre-stop). */
+    if (was_ready && in->tp->pre_stop) in->tp->pre_stop(in, terminate_now);
+    else terminate_now(in);
 }
 
 /* ---- the activator ---- */
 
-typedef struct {
-    char *items[64 + 256];
-    size_t n;
-} envlist_t;
-
-static void env_add(envlist_t *e, const char *k, const char *v)
+void envlist_add(envlist_t *e, const char *k, const char *v)
 {
     if (e->n + 1 >= sizeof e->items / sizeof e->items[0]) return;
     size_t len = strlen(k) + strlen(v) + 2;
     char *s = malloc(len);
-    if (!s) return;
+    if (!s) abort();
     snprintf(s, len, "%s=%s", k, v);
     e->items[e->n++] = s;
+    e->items[e->n] = NULL;
 }
 
-static void env_free(envlist_t *e)
+void envlist_addf(envlist_t *e, const char *k, const char *fmt, ...)
 {
-    for (size_t i = 0; i < e->n; i++) free(e->items[i]);
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    envlist_add(e, k, buf);
+}
+
+void envlist_free(envlist_t *e)
+{
+    for (unsigned i = 0; i < e->n; i++) free(e->items[i]);
+    e->n = 0;
 }
 
 static void build_env(const router_fn_t *fn, const runtime_t *rt, const instance_t *in, envlist_t *e)
 {
     const function_config_t *c = &fn->cfg;
-    char buf[256];
-    env_add(e, "PATH", "/usr/local/bin:/usr/bin:/bin:/opt/bin");
-    env_add(e, "LANG", "en_US.UTF-8");
-    env_add(e, "TZ", ":UTC");
-    env_add(e, "_HANDLER", c->handler);
+    bool sandboxed = sb(in)->enabled();
+    envlist_add(e, "PATH", "/usr/local/bin:/usr/bin:/bin:/opt/bin");
+    envlist_add(e, "LANG", "en_US.UTF-8");
+    envlist_add(e, "TZ", ":UTC");
+    envlist_add(e, "_HANDLER", c->handler);
     /* Sandboxed, the code and the runtime dir are mounted at Lambda's paths. */
-    env_add(e, "LAMBDA_TASK_ROOT", sandbox_enabled() ? "/var/task" : fn->code_dir);
-    env_add(e, "LAMBDA_RUNTIME_DIR", rt->bootstrap && !sandbox_enabled() ? runtime_dir() : "/var/runtime");
-    if (rt->exec_env) env_add(e, "AWS_EXECUTION_ENV", rt->exec_env);
-    env_add(e, "AWS_LAMBDA_FUNCTION_NAME", c->name);
-    env_add(e, "AWS_LAMBDA_FUNCTION_VERSION", c->version);
-    snprintf(buf, sizeof buf, "%d", c->memory_mb);
-    env_add(e, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", buf);
-    snprintf(buf, sizeof buf, "/aws/lambda/%s", c->name);
-    env_add(e, "AWS_LAMBDA_LOG_GROUP_NAME", buf);
+    envlist_add(e, "LAMBDA_TASK_ROOT", sandboxed ? "/var/task" : fn->code_dir);
+    envlist_add(e, "LAMBDA_RUNTIME_DIR", rt->bootstrap && !sandboxed ? runtime_dir() : "/var/runtime");
+    if (rt->exec_env) envlist_add(e, "AWS_EXECUTION_ENV", rt->exec_env);
+    envlist_add(e, "AWS_LAMBDA_FUNCTION_NAME", c->name);
+    envlist_add(e, "AWS_LAMBDA_FUNCTION_VERSION", c->version);
+    envlist_addf(e, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "%d", c->memory_mb);
+    envlist_addf(e, "AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/%s", c->name);
     char day[32];
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(day, sizeof day, "%Y/%m/%d", &tm);
-    snprintf(buf, sizeof buf, "%s/[%s]%s", day, c->version, in->id);
-    env_add(e, "AWS_LAMBDA_LOG_STREAM_NAME", buf);
-    env_add(e, "AWS_REGION", NIMBUS_REGION);
-    env_add(e, "AWS_DEFAULT_REGION", NIMBUS_REGION);
-    env_add(e, "AWS_LAMBDA_INITIALIZATION_TYPE", in->provisioned ? "provisioned-concurrency" : "on-demand");
-    if (rt->api == RUNTIME_API_FC) {
-        snprintf(buf, sizeof buf, "%d", in->fc_port);
-        env_add(e, "FC_SERVER_PORT", buf);
-        env_add(e, "FC_FUNCTION_NAME", c->name);
-        env_add(e, "FC_FUNCTION_HANDLER", c->handler);
-        snprintf(buf, sizeof buf, "%d", c->memory_mb);
-        env_add(e, "FC_FUNCTION_MEMORY_SIZE", buf);
-        env_add(e, "FC_REGION", NIMBUS_REGION);
-    }
-    if (c->instance_concurrency > 1) {
-        /* The name AWS' own runtime clients read to pull calls concurrently. */
-        snprintf(buf, sizeof buf, "%d", c->instance_concurrency);
-        env_add(e, "AWS_LAMBDA_MAX_CONCURRENCY", buf);
-    }
-    for (size_t i = 0; i < c->nenv; i++) env_add(e, c->env[i].key, c->env[i].value);
-    e->items[e->n] = NULL;
+    envlist_addf(e, "AWS_LAMBDA_LOG_STREAM_NAME", "%s/[%s]%s", day, c->version, in->id);
+    envlist_add(e, "AWS_REGION", NIMBUS_REGION);
+    envlist_add(e, "AWS_DEFAULT_REGION", NIMBUS_REGION);
+    envlist_add(e, "AWS_LAMBDA_INITIALIZATION_TYPE", in->provisioned ? "provisioned-concurrency" : "on-demand");
 }
 
-/* The sandbox is up: watch the instance's exit, output and runtime-API
- * socket. On failure nothing is watched and its process is released. */
-static int watch(router_t *r, instance_t *in, err_t *err)
+static void build_env_user(const router_fn_t *fn, envlist_t *e)
 {
-    daemon_t *d = router_daemon(r);
-    if (loop_add_fd(d->loop, in->proc.pidfd, EPOLLIN, pidfd_cb, in, err) < 0 ||
-        loop_add_fd(d->loop, in->proc.out_fd, EPOLLIN, pipe_cb, in, err) < 0 ||
-        (in->proc.err_fd >= 0 && loop_add_fd(d->loop, in->proc.err_fd, EPOLLIN, pipe_cb, in, err) < 0) ||
-        http_server_listen_fd(d->rapi, in->proc.api_fd, in, err) < 0) {
-        loop_del_fd(d->loop, in->proc.pidfd);
-        loop_del_fd(d->loop, in->proc.out_fd);
-        loop_del_fd(d->loop, in->proc.err_fd);
+    const function_config_t *c = &fn->cfg;
+    if (c->instance_concurrency > 1) {
+        /* The name AWS' own runtime clients read to pull calls concurrently. */
+        envlist_addf(e, "AWS_LAMBDA_MAX_CONCURRENCY", "%d", c->instance_concurrency);
+    }
+    for (size_t i = 0; i < c->nenv; i++) envlist_add(e, c->env[i].key, c->env[i].value);
+}
+
+/* The sandbox is up: watch the instance's exit and output, and let its
+ * transport attach. On failure nothing is watched and its process is
+ * released. */
+static int watch(instance_t *in, err_t *err)
+{
+    loop_t *l = loop_of(in);
+    if (loop_add_fd(l, in->proc.pidfd, EPOLLIN, pidfd_cb, in, err) < 0 ||
+        loop_add_fd(l, in->proc.out_fd, EPOLLIN, pipe_cb, in, err) < 0 ||
+        (in->proc.err_fd >= 0 && loop_add_fd(l, in->proc.err_fd, EPOLLIN, pipe_cb, in, err) < 0)) {
+        unwatch(in);
         if (in->proc.api_fd >= 0) close(in->proc.api_fd);
         in->proc.api_fd = -1;
-        sandbox_release(&in->proc);
+        sb(in)->release(&in->proc);
         return -1;
     }
     return 0;
 }
 
-/* Its runtime runs: the init phase (and its limit) starts. */
-static void start_init_clock(router_t *r, instance_t *in)
+/* Its runtime runs: the init phase (and its limit) starts, and its
+ * transport begins talking to it. */
+static void start_init_clock(instance_t *in)
 {
-    daemon_t *d = router_daemon(r);
-    const router_fn_t *fn = in->fn;
-    /* FC: a server that never listens must fail its call with a clear
-     * FunctionNotStarted, so the start-up wait ends just before the call's
-     * own deadline when that is shorter than Lambda's 10 s init limit. */
-    uint64_t init_ms = INIT_TIMEOUT_MS;
-    uint64_t fn_ms = (uint64_t)fn->cfg.timeout_s * 1000u;
-    if (in->rt->api == RUNTIME_API_FC && fn_ms - 100 < init_ms) init_ms = fn_ms - 100;
-    in->init_timer = loop_timer_add(d->loop, init_ms, init_timeout_cb, in);
+    const core_ctx_t *ctx = instance_ctx(in);
+    uint64_t init_ms = ctx->limits.init_timeout_ms;
+    if (in->tp->init_limit_ms) init_ms = in->tp->init_limit_ms(in, init_ms);
+    in->init_timer = loop_timer_add(ctx->loop, init_ms, init_timeout_cb, in);
     err_t err;
-    if (in->rt->api == RUNTIME_API_FC && fc_instance_started(r, in, &err) < 0) {
-        logs_emit(d->logs, fn->cfg.name, "", err.msg, strlen(err.msg));
-        instance_kill(r, in);   /* reaped and released through its pidfd: an init failure */
+    if (in->tp->attach && in->tp->attach(in, &err) < 0) {
+        logs_emit(ctx->logs, in->fn->cfg.name, "", err.msg, strlen(err.msg));
+        instance_kill(in);   /* reaped and released through its pidfd: an init failure */
     }
+}
+
+static void instance_free_unstarted(instance_t *in)
+{
+    if (in->tp_state && in->tp->detach) in->tp->detach(in);
+    free(in->env_block);
+    free(in->answered);
+    free(in);
 }
 
 /* The sandbox could not be built, or the instance was ended before it
  * was: it goes without ever having run. The oldest waiting call that
  * nothing else would serve gets the reason. */
-static void spawn_failed(router_t *r, instance_t *in, const err_t *err)
+static void spawn_failed(instance_t *in, const err_t *err)
 {
     router_fn_t *fn = in->fn;
-    daemon_t *d = router_daemon(r);
+    core_ctx_t *ctx = instance_ctx(in);
     bool ended = in->state == INST_STOPPING;   /* ended while starting: nobody waits on it */
     in->exited = true;
-    loop_timer_cancel(d->loop, in->kill_timer);
-    loop_timer_cancel(d->loop, in->keepalive_timer);
+    loop_timer_cancel(ctx->loop, in->kill_timer);
+    loop_timer_cancel(ctx->loop, in->keepalive_timer);
     in->kill_timer = in->keepalive_timer = NULL;
     set_state(in, INST_STOPPING);
-    list_remove(&in->fn_link);
-    fn->n_instances--;
-    if (err && !ended) router_start_failed(r, fn, err);
-    if (err) logs_emit(d->logs, fn->cfg.name, "", err->msg, strlen(err->msg));
-    release_job_t j = { .r = r, .in = in };
-    release_done(d->loop, &j);
+    pool_instance_remove(&fn->pool, &in->fn_link);
+    if (in->tp_state && in->tp->detach) in->tp->detach(in);
+    if (err && !ended) router_start_failed(in->router, fn, err);
+    if (err) logs_emit(ctx->logs, fn->cfg.name, "", err->msg, strlen(err->msg));
+    release_job_t j = { .in = in };
+    router_t *r = in->router;
+    release_done(ctx->loop, &j);
     router_schedule(r, fn);
 }
 
@@ -578,28 +579,33 @@ static void spawn_failed(router_t *r, instance_t *in, const err_t *err)
 static void spawned_cb(void *arg, const err_t *err)
 {
     instance_t *in = arg;
-    router_t *r = in->router;
     err_t werr;
     in->spawning = false;
-    if (err) { spawn_failed(r, in, err); return; }
+    if (err) { spawn_failed(in, err); return; }
     if (in->state == INST_STOPPING) {
         /* Ended while its sandbox was being built (shutdown, deletion, new
          * code): it never runs. */
         if (in->proc.api_fd >= 0) close(in->proc.api_fd);
         in->proc.api_fd = -1;
-        sandbox_release(&in->proc);
-        spawn_failed(r, in, NULL);
+        sb(in)->release(&in->proc);
+        spawn_failed(in, NULL);
         return;
     }
-    if (watch(r, in, &werr) < 0) { spawn_failed(r, in, &werr); return; }
-    start_init_clock(r, in);
+    if (watch(in, &werr) < 0) { spawn_failed(in, &werr); return; }
+    start_init_clock(in);
 }
 
 instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t *err)
 {
+    core_ctx_t *ctx = router_ctx(r);
     const runtime_t *rt = runtime_find(fn->cfg.runtime);
     if (!rt) {
         err_set(err, ERR_INVALID, "Runtime %s is not supported", fn->cfg.runtime);
+        return NULL;
+    }
+    const transport_t *tp = ctx->transports[rt->api];
+    if (!tp) {
+        err_set(err, ERR_INTERNAL, "no transport for runtime %s", rt->name);
         return NULL;
     }
     char exe[600], argstore[700];
@@ -612,15 +618,13 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
     in->fn = fn;
     in->router = r;
     in->rt = rt;
+    in->tp = tp;
     in->provisioned = provisioned;
     in->capacity = (unsigned)(fn->cfg.instance_concurrency > 0 ? fn->cfg.instance_concurrency : 1);
-    in->parked = calloc(in->capacity, sizeof *in->parked);
     in->n_answered_slots = 2 * in->capacity;
     in->answered = calloc(in->n_answered_slots, sizeof *in->answered);
     list_init(&in->calls);
-    if (!in->parked || !in->answered) {
-        free(in->parked);
-        free(in->answered);
+    if (!in->answered) {
         free(in);
         err_set(err, ERR_SYS, "out of memory");
         return NULL;
@@ -629,17 +633,14 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
     memcpy(in->code_hex, fn->cfg.code_hex, sizeof in->code_hex);
     in->state = INST_STOPPING;   /* set_state below counts the transition */
 
-    /* In its own network namespace the server listens on its HttpPort;
-     * sharing the host's, it needs a free port of its own. */
-    if (rt->api == RUNTIME_API_FC && sandbox_enabled() && !fn->cfg.network_host) in->fc_port = fn->cfg.http_port;
-    else if (rt->api == RUNTIME_API_FC && (in->fc_port = fc_pick_port(err)) < 0) {
-        free(in->parked);
-        free(in->answered);
-        free(in);
-        return NULL;
-    }
     envlist_t env = { .n = 0 };
     build_env(fn, rt, in, &env);
+    if (tp->prepare && tp->prepare(in, &env, err) < 0) {
+        envlist_free(&env);
+        instance_free_unstarted(in);
+        return NULL;
+    }
+    build_env_user(fn, &env);
     char cgname[64];
     snprintf(cgname, sizeof cgname, "nimbus-%s", in->id);
     sandbox_spec_t spec = { .id = cgname, .code_dir = fn->code_dir, .exe = exe, .argv = argv,
@@ -655,27 +656,25 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
     }
     in->spawn_ns = loop_now_ns();
     in->spawning = true;
-    int rc = sandbox_start(&spec, &in->proc, spawned_cb, in, err);
-    env_free(&env);
+    int rc = ctx->sandbox->start(&spec, &in->proc, spawned_cb, in, err);
+    envlist_free(&env);
     if (rc == 1) {
         /* Started already (unsandboxed): watch it now, or end it. */
         in->spawning = false;
-        if (watch(r, in, err) < 0) rc = -1;
+        if (watch(in, err) < 0) rc = -1;
     }
-    if (rc < 0) { free(in->env_block); free(in->parked); free(in->answered); free(in); return NULL; }
+    if (rc < 0) { instance_free_unstarted(in); return NULL; }
     router_fn_ref(fn);
-    list_push_back(&fn->instances, &in->fn_link);
-    fn->n_instances++;
+    pool_instance_add(&fn->pool, &in->fn_link);
     set_state(in, INST_STARTING);
     router_instance_added(r, in);
-    if (!in->spawning) start_init_clock(r, in);
+    if (!in->spawning) start_init_clock(in);
     return in;
 }
 
-void instance_deliver(router_t *r, instance_t *in, call_t *c)
+void instance_deliver(instance_t *in, call_t *c)
 {
-    /* Most recent /next first: its connection is the warmest. */
-    http_exchange_t *ex = in->parked[--in->n_parked];
+    in->n_free--;
     idle_update(in);
     list_push_back(&in->calls, &c->inst_link);
     in->n_busy++;
@@ -684,15 +683,14 @@ void instance_deliver(router_t *r, instance_t *in, call_t *c)
         c->cold = true;
         c->init_ns = in->init_ns;
     }
-    invoke_started(r, c, in);
-    if (in->rt->api == RUNTIME_API_FC) fc_invoke(r, in, c);
-    else runtime_api_send_event(in, c, ex);
+    call_started(c, in);
+    in->tp->deliver(in, c);
 }
 
 static void add_instances(cJSON *arr, const router_fn_t *f, uint64_t now)
 {
     static const char *const names[] = { "Starting", "Ready", "Stopping" };
-    list_each(n, &f->instances) {
+    list_each(n, &f->pool.instances) {
         instance_t *in = list_entry(n, instance_t, fn_link);
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "Id", in->id);
@@ -704,7 +702,7 @@ static void add_instances(cJSON *arr, const router_fn_t *f, uint64_t now)
         cJSON_AddNumberToObject(e, "CallsServed", in->calls_served);
         cJSON_AddNumberToObject(e, "Busy", in->n_busy);
         cJSON_AddNumberToObject(e, "Capacity", in->capacity);
-        cJSON_AddNumberToObject(e, "PeakMemoryBytes", (double)sandbox_memory_peak(&in->proc));
+        cJSON_AddNumberToObject(e, "PeakMemoryBytes", (double)sb(in)->memory_peak(&in->proc));
         if (in->ready_seen) cJSON_AddNumberToObject(e, "InitDurationMs", (double)in->init_ns / 1e6);
         /* Cold-start phases: the sandbox built, then the runtime's own init
          * (interpreter start + handler import) until its first /next. */
@@ -742,7 +740,7 @@ instance_t *instance_find(router_fn_t *fn, const char *id)
     instance_t *best = NULL;
     for (size_t k = 0; k <= fn->nversions; k++) {
         router_fn_t *f = k == 0 ? fn : fn->versions[k - 1];
-        list_each(n, &f->instances) {
+        list_each(n, &f->pool.instances) {
             instance_t *in = list_entry(n, instance_t, fn_link);
             if (in->exited || in->spawning) continue;
             if (id[0] && strcmp(id, "latest") != 0) {

@@ -2,9 +2,9 @@
  * runtime-API endpoint and where it stands in the Runtime API's state
  * machine (Lambda's Started -> Ready -> Running -> Response -> Ready).
  *
- * The activator creates instances; the runtime API moves them through
- * their states; the router hands them calls. An instance serves one call at
- * a time. Loop thread only.
+ * The activator creates instances; their transport (core/transport.h)
+ * moves them through their states; the router hands them calls. Loop
+ * thread only.
  */
 #ifndef NIMBUS_INSTANCE_H
 #define NIMBUS_INSTANCE_H
@@ -12,11 +12,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "io/http.h"
 #include "base/list.h"
-#include "core/router.h"
-#include "sandbox/sandbox.h"
 #include "base/util.h"
+#include "core/router.h"
+#include "core/transport.h"
+#include "sandbox/sandbox.h"
 
 typedef enum {
     INST_STARTING,   /* spawned, not ready for calls yet (init) */
@@ -25,22 +25,23 @@ typedef enum {
 } instance_state_t;
 
 /* An instance serves up to `capacity` calls at once (the function's
- * InstanceConcurrency, 1 by default). Each slot is, at any time, a parked
- * /next (free), a running call (busy), or a call answered whose next /next
- * is on its way (returning). The router counts free and returning slots,
- * never guesses. */
+ * InstanceConcurrency, 1 by default). Each slot is, at any time, free (the
+ * runtime asked for work: a parked /next, an idle connection), busy (a
+ * running call), or returning (a call answered, its next request for work
+ * on its way). The router counts free and returning slots, never guesses. */
 struct instance {
     char id[40];               /* names its cgroup and log stream */
     router_fn_t *fn;           /* its function (holds a ref) */
-    router_t *router;          /* for callbacks from the loop */
+    router_t *router;          /* its scheduler, and through it the core's context */
     uint64_t generation;       /* fn generation it was started on */
     char code_hex[65];         /* code it runs (kept until it exits) */
-    const struct runtime *rt;  /* its runtime (what API it speaks) */
+    const struct runtime *rt;  /* its runtime */
+    const transport_t *tp;     /* how it gets calls (its runtime's contract) */
+    void *tp_state;            /* the transport's own state for it */
     instance_state_t state;
     sandbox_proc_t proc;
     unsigned capacity;         /* slots */
-    http_exchange_t **parked;  /* parked /next requests (free slots) */
-    unsigned n_parked;
+    unsigned n_free;           /* free slots (the transport holds what they are) */
     list_node_t calls;         /* running calls (call_t.inst_link) */
     unsigned n_busy;
     unsigned n_returning;      /* answered; their /next has not come back */
@@ -52,7 +53,6 @@ struct instance {
     bool reached_ready;        /* it became READY (else its end is an init failure) */
     bool provisioned;          /* started ahead of calls (provisioned concurrency):
                                   never reclaimed idle, its calls are not cold starts */
-    bool init_ready;           /* SCF: it posted /runtime/init/ready */
     bool init_error;           /* it posted /runtime/init/error */
     char *init_error_body;     /* what it posted there (malloc'd) */
     size_t init_error_len;
@@ -69,8 +69,6 @@ struct instance {
     char *env_block;           /* the environment it was given, NUL-separated (runtimes that
                                   may be pre-started only: their /proc environ is not it) */
     size_t env_len;
-    void *fc;                  /* provided.fc: the daemon's HTTP client side */
-    int fc_port;               /* provided.fc: where its server listens */
     list_node_t fn_link;       /* in fn->instances */
     list_node_t idle_link;     /* in fn->idle while READY with a parked /next */
     list_node_t all_link;      /* in the router's list of all instances */
@@ -82,22 +80,37 @@ struct instance {
 instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t *err);
 /* No longer one of its version's provisioned instances. */
 void instance_unprovision(instance_t *in);
-/* Give a call to an instance with a free slot: answers a parked /next. */
-void instance_deliver(router_t *r, instance_t *in, call_t *c);
-/* A /next arrived: park it as a free slot (and let the router use it). */
-void instance_park(router_t *r, instance_t *in, http_exchange_t *next_ex);
-/* The instance is ready for calls (first /next, or SCF's init/ready). */
-void instance_ready(router_t *r, instance_t *in);
+/* Give a call to an instance with a free slot (through its transport). */
+void instance_deliver(instance_t *in, call_t *c);
+
+/* From its transport: */
+/* A slot became free (a /next arrived, a connection is idle again). */
+void instance_slot_opened(instance_t *in);
+/* A free slot went away (the runtime hung up while waiting). */
+void instance_slot_lost(instance_t *in);
+/* The instance is ready for calls (first /next, SCF's init/ready, FC's
+ * server answering). */
+void instance_ready(instance_t *in);
+/* It asked for work at least once (its init finished, as far as it knows). */
+void instance_seen(instance_t *in);
+/* Its init failed: the error type and the document the waiting call gets
+ * (copied; NULL/0 for none). Does not end the instance. */
+void instance_init_failed(instance_t *in, const char *type, const char *doc, size_t len);
 /* A call on the instance was answered by its runtime. */
 void instance_answered(instance_t *in, call_t *c);
 /* True if `id` was answered by this instance lately. */
 bool instance_was_answered(const instance_t *in, const char *id);
-/* The running call with that request id, or NULL. */
+/* The running call with that request id, or NULL; the oldest running call. */
 call_t *instance_find_call(const instance_t *in, const char *id);
+call_t *instance_first_call(const instance_t *in);
+
+/* A running call left the instance without an answer (timeout, or it
+ * ended another way). */
+void instance_call_gone(instance_t *in, call_t *c);
 /* End an instance now (timeout, shutdown): SIGKILL its tree. */
-void instance_kill(router_t *r, instance_t *in);
+void instance_kill(instance_t *in);
 /* Ask the instance to stop (SIGTERM, then SIGKILL after a grace period). */
-void instance_terminate(router_t *r, instance_t *in);
+void instance_terminate(instance_t *in);
 /* GET /nimbus/v1/functions/NAME/instances: {"Instances":[{Id, Version,
  * State, Pid, AgeMs, CallsServed, Busy, Capacity, MemoryBytes,
  * PeakMemoryBytes, InitDurationMs}]} as a malloc'd string. */
@@ -106,6 +119,8 @@ char *instance_list_json(router_fn_t *fn);
  * most recently started ready one. NULL when none. */
 instance_t *instance_find(router_fn_t *fn, const char *id);
 /* Read output already waiting in its pipe (before END is written). */
-void instance_drain_output(router_t *r, instance_t *in);
+void instance_drain_output(instance_t *in);
+/* The core's context it lives in. */
+core_ctx_t *instance_ctx(const instance_t *in);
 
 #endif

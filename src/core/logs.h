@@ -13,17 +13,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/daemon.h"
+#include "io/loop.h"
+#include "store/store.h"
 
-logs_t *logs_new(daemon_t *d, err_t *err);
+typedef struct logs logs_t;
+typedef struct logs_query logs_query_t;
+
+logs_t *logs_new(loop_t *loop, store_t *store, err_t *err);
 /* Write out everything pending (blocking) and free. */
 void logs_free(logs_t *l);
 /* Record one line (no newline) of `function`, in call `request_id` ("" for
  * none). */
 void logs_emit(logs_t *l, const char *function, const char *request_id, const char *line,
                size_t len);
-/* GET /nimbus/v1/functions/{name}/logs?request_id=&since=&until=&after=&limit= */
-void logs_handle_query(logs_t *l, http_exchange_t *ex, const char *function, const char *query);
+/* The lines `q` selects (copied), once every line emitted before now is
+ * stored: `done` gets them (or the store's error) on the loop thread. */
+typedef void (*logs_query_done_fn)(void *arg, const err_t *err, const store_log_t *lines, size_t n);
+logs_query_t *logs_query(logs_t *l, const store_log_query_t *q, logs_query_done_fn done, void *arg,
+                         err_t *err);
+/* The asker went away: `done` is not called. */
+void logs_query_cancel(logs_query_t *q);
 /* Remove a function's logs (DeleteFunction). */
 void logs_delete_function(logs_t *l, const char *function);
 

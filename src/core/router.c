@@ -13,12 +13,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "store/codestore.h"
+#include "core/call.h"
 #include "core/instance.h"
-#include "core/invoke.h"
+#include "core/logs.h"
+#include "store/codestore.h"
 
 struct router {
-    daemon_t *d;
+    core_ctx_t *ctx;
     router_fn_t **fns;   /* sorted by name */
     size_t nfns, cap;
     list_node_t all;     /* every live instance (instance_t.all_link) */
@@ -28,16 +29,16 @@ struct router {
                             ends, look at every function's queue */
 };
 
-router_t *router_new(daemon_t *d)
+router_t *router_new(core_ctx_t *ctx)
 {
     router_t *r = calloc(1, sizeof *r);
     if (!r) return NULL;
-    r->d = d;
+    r->ctx = ctx;
     list_init(&r->all);
     return r;
 }
 
-daemon_t *router_daemon(router_t *r) { return r->d; }
+core_ctx_t *router_ctx(const router_t *r) { return r->ctx; }
 
 static void fail_queue_not_found(router_t *r, router_fn_t *fn);
 static void retire_all(router_t *r, router_fn_t *fn);
@@ -76,7 +77,7 @@ size_t router_index_after(const router_t *r, const char *marker)
 
 static void set_code_dir(router_t *r, router_fn_t *fn)
 {
-    codestore_tree_path(r->d->code, fn->cfg.code_hex, fn->code_dir, sizeof fn->code_dir);
+    codestore_tree_path(r->ctx->code, fn->cfg.code_hex, fn->code_dir, sizeof fn->code_dir);
 }
 
 router_fn_t *router_add(router_t *r, const function_config_t *cfg)
@@ -103,7 +104,7 @@ router_fn_t *router_add(router_t *r, const function_config_t *cfg)
  * them now; busy ones go when their call ends (stale on their next /next). */
 static void retire_idle(router_t *r, router_fn_t *fn)
 {
-    list_each(n, &fn->idle) instance_terminate(r, list_entry(n, instance_t, idle_link));
+    list_each(n, &fn->pool.idle) instance_terminate(list_entry(n, instance_t, idle_link));
 }
 
 void router_update(router_t *r, router_fn_t *fn, const function_config_t *cfg)
@@ -153,9 +154,7 @@ static router_fn_t *fn_new(router_t *r, const function_config_t *cfg)
     router_fn_t *fn = calloc(1, sizeof *fn);
     if (!fn) return NULL;
     function_config_copy(&fn->cfg, cfg);
-    list_init(&fn->instances);
-    list_init(&fn->idle);
-    list_init(&fn->queue);
+    pool_init(&fn->pool);
     fn->refs = 1;
     set_code_dir(r, fn);
     return fn;
@@ -194,15 +193,15 @@ static void fail_queue_not_found(router_t *r, router_fn_t *fn)
     char arn[200], msg[260];
     function_arn(fn->cfg.name, strcmp(fn->cfg.version, "$LATEST") ? fn->cfg.version : NULL, arn, sizeof arn);
     snprintf(msg, sizeof msg, "Function not found: %s", arn);
-    list_each(n, &fn->queue) invoke_reject(r, list_entry(n, call_t, link), 404, "ResourceNotFoundException", msg);
+    list_each(n, &fn->pool.queue) call_reject(list_entry(n, call_t, link), 404, "ResourceNotFoundException", msg);
 }
 
 static void retire_all(router_t *r, router_fn_t *fn)
 {
-    list_each(n, &fn->instances) {
+    list_each(n, &fn->pool.instances) {
         instance_t *in = list_entry(n, instance_t, fn_link);
         /* Busy ones finish their calls first (stale on their next /next). */
-        if (in->state == INST_STARTING || in->n_busy == 0) instance_terminate(r, in);
+        if (in->state == INST_STARTING || in->n_busy == 0) instance_terminate(in);
     }
 }
 
@@ -299,7 +298,7 @@ router_fn_t *router_resolve(router_t *r, router_fn_t *latest, const char *q)
 unsigned router_provisioned_ready(const router_fn_t *v)
 {
     unsigned n = 0;
-    list_each(it, &v->instances) {
+    list_each(it, &v->pool.instances) {
         instance_t *in = list_entry(it, instance_t, fn_link);
         if (in->provisioned && in->state == INST_READY) n++;
     }
@@ -310,7 +309,7 @@ void router_set_provisioned(router_t *r, router_fn_t *v, int n)
 {
     v->cfg.provisioned = n;
     unsigned keep = (unsigned)n;
-    list_each(it, &v->instances) {
+    list_each(it, &v->pool.instances) {
         instance_t *in = list_entry(it, instance_t, fn_link);
         if (!in->provisioned || in->state == INST_STOPPING) continue;
         if (keep) keep--;
@@ -324,15 +323,17 @@ void router_set_provisioned(router_t *r, router_fn_t *v, int n)
 static void provision(router_t *r, router_fn_t *fn)
 {
     unsigned have = 0;
-    list_each(it, &fn->instances) {
+    list_each(it, &fn->pool.instances) {
         instance_t *in = list_entry(it, instance_t, fn_link);
         if (in->provisioned && in->state != INST_STOPPING) have++;
     }
     while (have < (unsigned)fn->cfg.provisioned) {
         err_t err;
         if (!instance_start(r, fn, true, &err)) {
-            fprintf(stderr, "nimbus: cannot start a provisioned instance of %s:%s: %s\n", fn->cfg.name,
-                    fn->cfg.version, err.msg);
+            char line[700];
+            int k = snprintf(line, sizeof line, "cannot start a provisioned instance of %s:%s: %s", fn->cfg.name,
+                             fn->cfg.version, err.msg);
+            logs_emit(r->ctx->logs, fn->cfg.name, "", line, k < (int)sizeof line ? (size_t)k : sizeof line - 1);
             return;
         }
         have++;
@@ -341,23 +342,19 @@ static void provision(router_t *r, router_fn_t *fn)
 
 void router_enqueue(router_t *r, call_t *c)
 {
-    list_push_back(&c->fn->queue, &c->link);
-    c->fn->n_queued++;
+    pool_push(&c->fn->pool, &c->link);
     router_schedule(r, c->fn);
 }
 
 static call_t *dequeue(router_fn_t *fn)
 {
-    list_node_t *n = list_first(&fn->queue);
-    if (!n) return NULL;
-    list_remove(n);
-    fn->n_queued--;
-    return list_entry(n, call_t, link);
+    list_node_t *n = pool_pop(&fn->pool);
+    return n ? list_entry(n, call_t, link) : NULL;
 }
 
 static unsigned max_instances(const router_t *r, const router_fn_t *fn)
 {
-    unsigned max = (unsigned)r->d->cfg.max_instances_per_fn;
+    unsigned max = r->ctx->limits.max_instances_per_fn;
     if (fn->cfg.reserved_concurrency >= 0 && (unsigned)fn->cfg.reserved_concurrency < max)
         max = (unsigned)fn->cfg.reserved_concurrency;
     return max;
@@ -366,9 +363,9 @@ static unsigned max_instances(const router_t *r, const router_fn_t *fn)
 /* May one more call of fn run now? */
 static bool can_run(router_t *r, const router_fn_t *fn)
 {
-    if (fn->cfg.reserved_concurrency >= 0 && fn->inflight >= (unsigned)fn->cfg.reserved_concurrency)
+    if (fn->cfg.reserved_concurrency >= 0 && pool_inflight(&fn->pool) >= (unsigned)fn->cfg.reserved_concurrency)
         return false;
-    if (r->inflight >= (unsigned)r->d->cfg.account_concurrency) {
+    if (r->inflight >= r->ctx->limits.account_concurrency) {
         r->starved = true;
         return false;
     }
@@ -378,54 +375,61 @@ static bool can_run(router_t *r, const router_fn_t *fn)
 const char *router_throttle_reason(const router_t *r, const router_fn_t *fn)
 {
     bool reserved = fn->cfg.reserved_concurrency >= 0;
-    if (reserved && fn->inflight >= (unsigned)fn->cfg.reserved_concurrency)
+    if (reserved && pool_inflight(&fn->pool) >= (unsigned)fn->cfg.reserved_concurrency)
         return "ReservedFunctionConcurrentInvocationLimitExceeded";
-    if (r->inflight >= (unsigned)r->d->cfg.account_concurrency) return "ConcurrentInvocationLimitExceeded";
+    if (r->inflight >= r->ctx->limits.account_concurrency) return "ConcurrentInvocationLimitExceeded";
     /* No room for another instance and none on its way: over the
      * function's instance limit. */
-    if (fn->n_instances >= max_instances(r, fn) && fn->n_starting == 0 && fn->n_returning == 0)
+    if (pool_instances(&fn->pool) >= max_instances(r, fn) && pool_starting(&fn->pool) == 0 && pool_returning(&fn->pool) == 0)
         return reserved ? "ReservedFunctionConcurrentInvocationLimitExceeded" : "ConcurrentInvocationLimitExceeded";
     return NULL;
 }
 
 unsigned router_inflight(const router_t *r) { return r->inflight; }
 
+const char *router_refuse_reason(const router_t *r, const router_fn_t *fn)
+{
+    if (fn->cfg.reserved_concurrency == 0) return "ReservedFunctionConcurrentInvocationLimitExceeded";
+    if (pool_queued(&fn->pool) >= r->ctx->limits.max_queue) return "ConcurrentInvocationLimitExceeded";
+    return NULL;
+}
+
 void router_call_started(router_t *r, router_fn_t *fn)
 {
     r->inflight++;
-    fn->inflight++;
+    pool_call_started(&fn->pool);
 }
 
 void router_call_ended(router_t *r, router_fn_t *fn)
 {
     r->inflight--;
-    fn->inflight--;
-    if (r->starved && r->inflight < (unsigned)r->d->cfg.account_concurrency) {
+    pool_call_ended(&fn->pool);
+    if (r->starved && r->inflight < r->ctx->limits.account_concurrency) {
         /* Room freed on the account: every function with waiting calls
          * gets a turn, in name order. */
         r->starved = false;
         for (size_t i = 0; i < r->nfns; i++)
-            if (r->fns[i]->n_queued) router_schedule(r, r->fns[i]);
-    } else if (fn->n_queued) {
+            if (pool_queued(&r->fns[i]->pool)) router_schedule(r, r->fns[i]);
+    } else if (pool_queued(&fn->pool)) {
         router_schedule(r, fn);
     }
 }
 
 void router_schedule(router_t *r, router_fn_t *fn)
 {
-    if (fn->cfg.provisioned > 0 && !fn->deleted && !r->d->stopping) provision(r, fn);
+    if (fn->cfg.provisioned > 0 && !fn->deleted && !r->ctx->stopping) provision(r, fn);
     /* Warm path: most recently parked instance first, so the others cool
      * down and can be reclaimed. */
-    while (fn->n_queued && !list_empty(&fn->idle) && can_run(r, fn)) {
-        instance_t *in = list_entry(fn->idle.prev, instance_t, idle_link);
+    while (pool_queued(&fn->pool) && !list_empty(&fn->pool.idle) && can_run(r, fn)) {
+        instance_t *in = list_entry(fn->pool.idle.prev, instance_t, idle_link);
         call_t *c = dequeue(fn);
-        instance_deliver(r, in, c);
+        instance_deliver(in, c);
     }
-    if (fn->deleted || r->d->stopping) return;
+    if (fn->deleted || r->ctx->stopping) return;
     /* Cold path: one new instance per call that nothing on its way will
      * take, all started now, in parallel. */
-    unsigned coming = fn->n_starting * (unsigned)fn->cfg.instance_concurrency + fn->n_returning;
-    while (fn->n_queued > coming && fn->n_instances < max_instances(r, fn) && can_run(r, fn)) {
+    unsigned coming = pool_starting(&fn->pool) * (unsigned)fn->cfg.instance_concurrency + pool_returning(&fn->pool);
+    while (pool_queued(&fn->pool) > coming && pool_instances(&fn->pool) < max_instances(r, fn) && can_run(r, fn)) {
         err_t err;
         instance_t *in = instance_start(r, fn, false, &err);
         if (!in) {
@@ -440,23 +444,23 @@ void router_schedule(router_t *r, router_fn_t *fn)
 
 call_t *router_take_unserved(router_fn_t *fn)
 {
-    unsigned coming = fn->n_starting * (unsigned)fn->cfg.instance_concurrency + fn->n_returning;
-    return fn->n_queued > coming ? dequeue(fn) : NULL;
+    unsigned coming = pool_starting(&fn->pool) * (unsigned)fn->cfg.instance_concurrency + pool_returning(&fn->pool);
+    return pool_queued(&fn->pool) > coming ? dequeue(fn) : NULL;
 }
 
 void router_start_failed(router_t *r, router_fn_t *fn, const err_t *err)
 {
     call_t *c = router_take_unserved(fn);
-    if (c) invoke_fail(r, c, err->code == ERR_INVALID ? "Runtime.InvalidEntrypoint" : "Sandbox.Failure", "%s", err->msg);
+    if (c) call_fail(c, err->code == ERR_INVALID ? "Runtime.InvalidEntrypoint" : "Sandbox.Failure", "%s", err->msg);
 }
 
 void router_instance_ready(router_t *r, instance_t *in)
 {
     /* A slot just freed: the oldest waiting call takes it. */
-    while (in->n_parked && in->state == INST_READY && can_run(r, in->fn)) {
+    while (in->n_free && in->state == INST_READY && can_run(r, in->fn)) {
         call_t *c = dequeue(in->fn);
         if (!c) return;
-        instance_deliver(r, in, c);
+        instance_deliver(in, c);
     }
 }
 
@@ -491,7 +495,7 @@ unsigned router_instance_count(const router_t *r) { return r->n_instances; }
 
 void router_stop_all(router_t *r)
 {
-    list_each(n, &r->all) instance_terminate(r, list_entry(n, instance_t, all_link));
+    list_each(n, &r->all) instance_terminate(list_entry(n, instance_t, all_link));
 }
 
 void router_free(router_t *r)

@@ -7,6 +7,9 @@
  * their way than calls are waiting (cold start; one per waiting call, all in
  * parallel), within the per-function limit. Everything here is memory; no
  * I/O on this path. Loop thread only.
+ *
+ * Must never: reach above the core (answers go through each call's done
+ * callback, code collection through ctx->code_released).
  */
 #ifndef NIMBUS_ROUTER_H
 #define NIMBUS_ROUTER_H
@@ -14,10 +17,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "daemon/daemon.h"
+#include "core/core.h"
 #include "core/function.h"
-#include "base/list.h"
+#include "core/pool.h"
 
+typedef struct router router_t;
 typedef struct instance instance_t;
 typedef struct call call_t;
 
@@ -40,20 +44,15 @@ typedef struct router_fn {
     char code_dir[512];       /* extracted tree of cfg.code_hex */
     uint64_t generation;      /* bumped by every code/config update: older
                                  instances finish their call and retire */
-    list_node_t instances;    /* every live instance (instance_t.fn_link) */
-    list_node_t idle;         /* instances parked in /next (instance_t.idle_link) */
-    list_node_t queue;        /* calls waiting for an instance (call_t.link) */
-    unsigned n_instances;     /* live instances, any state */
-    unsigned n_starting;      /* instances spawned, not ready for calls yet */
-    unsigned n_returning;     /* slots that answered a call, next /next not seen yet */
-    unsigned n_queued;
-    unsigned inflight;        /* calls running (its concurrency) */
+    pool_t pool;              /* its instances, waiting calls and their counts */
     unsigned refs;            /* instances + calls pointing here */
     bool deleted;             /* gone from the name table; freed at refs 0 */
     bool updating;            /* a write is in progress (Lambda answers 409) */
 } router_fn_t;
 
-router_t *router_new(daemon_t *d);
+/* The router schedules with what `ctx` gives it (kept, not copied: the
+ * owner sets ctx->stopping at shutdown). */
+router_t *router_new(core_ctx_t *ctx);
 /* Ends every instance (SIGKILL) and frees all state. */
 void router_free(router_t *r);
 
@@ -124,7 +123,8 @@ void router_stop_all(router_t *r);
 void router_instance_added(router_t *r, instance_t *in);
 void router_instance_removed(router_t *r, instance_t *in);
 
-daemon_t *router_daemon(router_t *r);
+/* What the router was given (for the instances and calls it owns). */
+core_ctx_t *router_ctx(const router_t *r);
 
 /* Concurrency accounting: a call started running / stopped running. Limits:
  * the account's calls in flight (--account-concurrency), the function's
@@ -139,5 +139,9 @@ void router_call_ended(router_t *r, router_fn_t *fn);
 const char *router_throttle_reason(const router_t *r, const router_fn_t *fn);
 /* Calls in flight over all functions. */
 unsigned router_inflight(const router_t *r);
+/* Why a new call of fn is refused at once (Lambda's throttle Reason:
+ * reserved concurrency 0, or the function's wait line is full), or NULL
+ * when it may queue. */
+const char *router_refuse_reason(const router_t *r, const router_fn_t *fn);
 
 #endif

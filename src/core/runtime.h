@@ -20,6 +20,7 @@ typedef enum {
     RUNTIME_API_LAMBDA,   /* pulls calls from /2018-06-01/runtime/... */
     RUNTIME_API_SCF,      /* pulls from /runtime/..., announces /runtime/init/ready */
     RUNTIME_API_FC,       /* serves HTTP; the daemon POSTs /invoke to it */
+    RUNTIME_API_COUNT
 } runtime_api_kind_t;
 
 typedef struct runtime {

@@ -1,9 +1,9 @@
-/* daemon.c — `nimbus serve`: assembles the parts, routes the public API,
- * handles signals and the graceful drain.
+/* daemon.c — `nimbus serve`: assembles the parts (sandbox, loop, store,
+ * core, transports, API), handles signals and the graceful drain.
  *
- * Owns the daemon_t, the public HTTP routing table and the answers' error
- * shapes (the edge: only here and in the HTTP layer do errors become
- * output). Must never: exit while a call it accepted is unanswered.
+ * Wiring only: it owns the daemon_t and the order things start and stop
+ * in. Must never: exit while a call it accepted is unanswered, or hold
+ * logic a part could own.
  */
 #define _GNU_SOURCE
 #include "daemon/daemon.h"
@@ -23,19 +23,17 @@
 
 #include <cjson/cJSON.h>
 
-#include "sandbox/cgroup.h"
-#include "api/control.h"
-#include "api/exec.h"
-#include "core/instance.h"
-#include "core/invoke.h"
+#include "api/api.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "core/logs.h"
 #include "core/router.h"
 #include "core/runtime.h"
-#include "transport/runtime_api.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/spawner.h"
-#include "base/util.h"
-#include "api/version.h"
+#include "transport/fc.h"
+#include "transport/runtime_api.h"
 
 void daemon_config_defaults(daemon_config_t *c)
 {
@@ -54,188 +52,6 @@ void daemon_config_defaults(daemon_config_t *c)
     c->workers = 4;
     c->sandbox = true;   /* secure by default; --insecure-no-sandbox opts out */
     c->sandbox_pool = 4;
-}
-
-/* ---- answers ---- */
-
-void daemon_respond_json(http_exchange_t *ex, int status, char *json)
-{
-    static const http_header_t h[] = { { "Content-Type", "application/json" } };
-    if (!json) { http_respond(ex, status, h, 1, NULL, 0); return; }
-    http_respond_owned(ex, status, h, 1, json, strlen(json));
-}
-
-void daemon_respond_error(http_exchange_t *ex, int status, const char *type, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    char rid[37];
-    util_uuid4(rid);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "Type", status >= 500 ? "Service" : "User");
-    /* The SDK models name the member "Message" for some exceptions and
-     * "message" for others (lambda-api.md §3.2); send both spellings' owner
-     * what it expects. */
-    bool capital = strcmp(type, "ResourceNotFoundException") == 0 || strcmp(type, "ServiceException") == 0 ||
-                   strcmp(type, "InvalidRuntimeException") == 0;
-    cJSON_AddStringToObject(o, capital ? "Message" : "message", msg);
-    char *body = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    http_header_t h[] = { { "Content-Type", "application/json" }, { "x-amzn-ErrorType", type },
-                          { "x-amzn-RequestId", rid } };
-    http_respond_owned(ex, status, h, 3, body, strlen(body));
-}
-
-void daemon_respond_not_found(http_exchange_t *ex, const char *name, const char *qualifier)
-{
-    char arn[400];
-    function_arn(name, qualifier, arn, sizeof arn);
-    daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found: %s", arn);
-}
-
-void daemon_respond_err(http_exchange_t *ex, const err_t *err)
-{
-    switch (err->code) {
-    case ERR_VALIDATION: daemon_respond_error(ex, 400, "ValidationException", "%s", err->msg); break;
-    case ERR_INVALID:
-    case ERR_ZIP: daemon_respond_error(ex, 400, "InvalidParameterValueException", "%s", err->msg); break;
-    case ERR_NOT_FOUND: daemon_respond_error(ex, 404, "ResourceNotFoundException", "%s", err->msg); break;
-    case ERR_CONFLICT: daemon_respond_error(ex, 409, "ResourceConflictException", "%s", err->msg); break;
-    case ERR_TOO_LARGE:
-        /* Lambda answers an oversized deployment package with 400. */
-        daemon_respond_error(ex, 400, "InvalidParameterValueException", "%s", err->msg);
-        break;
-    default: daemon_respond_error(ex, 500, "ServiceException", "%s", err->msg); break;
-    }
-}
-
-/* ---- routing ---- */
-
-static const char FN_PREFIX[] = "/2015-03-31/functions";
-
-static size_t api_body_limit(const http_request_t *req, void *arg)
-{
-    daemon_t *d = arg;
-    const char *p = req->path;
-    size_t plen = strlen(p);
-    if (plen > 12 && strcmp(p + plen - 12, "/invocations") == 0) return d->cfg.invoke_max_bytes + 4096;
-    if (strncmp(p, FN_PREFIX, sizeof FN_PREFIX - 1) == 0)
-        return d->cfg.max_zip_bytes / 3 * 4 + 8 + 1024 * 1024;  /* base64 ZIP + settings */
-    return 1024 * 1024;
-}
-
-/* Nimbus' own per-function routes, /nimbus/v1/functions/NAME/SUB: the
- * name is decoded and looked up once for all of them. Returns false when
- * SUB is none of them. */
-static bool native_function_route(daemon_t *d, http_exchange_t *ex, http_request_t *req, const char *name,
-                                  const char *sub)
-{
-    bool get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
-    const char *tail = strncmp(sub, "/instances/", 11) == 0 ? strchr(sub + 11, '/') : NULL;
-    bool exec = post && tail && strcmp(tail, "/exec") == 0;
-    bool list = get && strcmp(sub, "/instances") == 0, logs = get && strcmp(sub, "/logs") == 0;
-    if (!exec && !list && !logs) return false;
-    char *raw = strndup(name, (size_t)(sub - name));
-    char *dec = raw ? util_url_decode(raw, strlen(raw)) : NULL;
-    router_fn_t *fn = dec ? router_find(d->router, dec) : NULL;
-    if (!fn) {
-        daemon_respond_not_found(ex, dec ? dec : "", NULL);
-    } else if (exec) {
-        char iid[64];
-        snprintf(iid, sizeof iid, "%.*s", (int)(tail - (sub + 11)), sub + 11);
-        instance_t *in = instance_find(fn, iid);
-        if (in) exec_handle(d, ex, req, in);
-        else daemon_respond_error(ex, 404, "ResourceNotFoundException", "Instance not found: %s", iid);
-    } else if (list) {
-        daemon_respond_json(ex, 200, instance_list_json(fn));
-    } else {
-        logs_handle_query(d->logs, ex, dec, req->query);
-    }
-    free(raw);
-    free(dec);
-    return true;
-}
-
-static void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
-{
-    daemon_t *d = arg;
-    const char *p = req->path;
-    if (strncmp(p, FN_PREFIX, sizeof FN_PREFIX - 1) == 0 &&
-        (p[sizeof FN_PREFIX - 1] == '/' || p[sizeof FN_PREFIX - 1] == '\0')) {
-        const char *rest = p + sizeof FN_PREFIX - 1;
-        size_t rl = strlen(rest);
-        static const char inv[] = "/invocations";
-        if (rl > sizeof inv && strcmp(rest + rl - (sizeof inv - 1), inv) == 0 && rest[0] == '/') {
-            if (strcmp(req->method, "POST") != 0) {
-                daemon_respond_error(ex, 405, "MethodNotAllowedException", "Invoke needs POST");
-                return;
-            }
-            char *seg = strndup(rest + 1, rl - 1 - (sizeof inv - 1));
-            char *name = seg ? util_url_decode(seg, strlen(seg)) : NULL;
-            char *qual = util_query_param(req->query, "Qualifier");
-            if (name && !strchr(name, '/')) invoke_handle(d, ex, name, qual);
-            else daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found");
-            free(seg);
-            free(name);
-            free(qual);
-            return;
-        }
-        control_handle(d, ex, req, rest);
-        return;
-    }
-    static const char PC[] = "/2019-12-02/functions/";
-    if (strncmp(p, PC, sizeof PC - 1) == 0) {
-        const char *seg = p + sizeof PC - 1, *slash = strchr(seg, '/');
-        if (slash && strcmp(slash, "/provisioned-concurrency") == 0) {
-            char *raw = strndup(seg, (size_t)(slash - seg));
-            char *name = raw ? util_url_decode(raw, strlen(raw)) : NULL;
-            if (name) version_handle_provisioned(d, ex, req, name);
-            else daemon_respond_error(ex, 404, "ResourceNotFoundException", "Function not found");
-            free(raw);
-            free(name);
-            return;
-        }
-    }
-    /* Concurrency lives under two other API dates. */
-    static const char C1[] = "/2017-10-31/functions/", C2[] = "/2019-09-30/functions/";
-    if (strncmp(p, C1, sizeof C1 - 1) == 0 || strncmp(p, C2, sizeof C2 - 1) == 0) {
-        const char *seg = p + sizeof C1 - 1, *slash = strchr(seg, '/');
-        if (slash && strcmp(slash, "/concurrency") == 0) {
-            char *name = strndup(seg, (size_t)(slash - seg));
-            if (name) control_handle_concurrency(d, ex, req, name);
-            else daemon_respond_error(ex, 500, "ServiceException", "out of memory");
-            free(name);
-            return;
-        }
-    }
-    static const char NATIVE_PRE[] = "/nimbus/v1/functions/";
-    if (strncmp(p, NATIVE_PRE, sizeof NATIVE_PRE - 1) == 0) {
-        const char *name = p + sizeof NATIVE_PRE - 1, *slash = strchr(name, '/');
-        if (slash && native_function_route(d, ex, req, name, slash)) return;
-    }
-    static const char EXEC_PRE[] = "/nimbus/v1/execs/";
-    if (strncmp(p, EXEC_PRE, sizeof EXEC_PRE - 1) == 0 && strcmp(req->method, "GET") == 0) {
-        exec_poll(d, ex, p + sizeof EXEC_PRE - 1, req->query);
-        return;
-    }
-    static const char CODE_PRE[] = "/nimbus/v1/code/";
-    if (strncmp(p, CODE_PRE, sizeof CODE_PRE - 1) == 0 && strcmp(req->method, "GET") == 0) {
-        control_get_code(d, ex, p + sizeof CODE_PRE - 1);
-        return;
-    }
-    if (strcmp(p, "/nimbus/v1/health") == 0) {
-        char *s = NULL;
-        if (asprintf(&s, "{\"status\":\"%s\",\"functions\":%zu,\"instances\":%u,\"inflight\":%u,\"cgroup\":\"%s\"}",
-                     d->stopping ? "stopping" : "ok", router_count(d->router),
-                     router_instance_count(d->router), router_inflight(d->router), cgroup_version()) < 0)
-            s = NULL;
-        daemon_respond_json(ex, 200, s);
-        return;
-    }
-    daemon_respond_error(ex, 404, "UnknownOperationException", "Unknown operation %s %s", req->method, p);
 }
 
 /* ---- signals and the drain ---- */
@@ -273,10 +89,10 @@ static void signal_cb(loop_t *l, int fd, uint32_t events, void *arg)
     daemon_t *d = arg;
     struct signalfd_siginfo si;
     while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (d->stopping) continue;
-        d->stopping = true;
-        fprintf(stderr, "nimbus: %s received, finishing in-flight calls\n", strsignal((int)si.ssi_signo));
-        http_server_shutdown(d->api, api_drained, d);
+        if (d->core.stopping) continue;
+        d->core.stopping = true;
+        log_write(LOG_INFO, "%s received, finishing in-flight calls", strsignal((int)si.ssi_signo));
+        http_server_shutdown(d->server, api_drained, d);
     }
 }
 
@@ -321,26 +137,40 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     codestore_limits_t lim = { .max_zip_bytes = d->cfg.max_zip_bytes,
                                .max_unzipped_bytes = d->cfg.max_unzipped_bytes };
     if (!(d->code = codestore_open(path, &lim, err))) return err_wrap(err, "code store %s", path);
-    if (!(d->logs = logs_new(d, err))) return -1;
-    if (!(d->router = router_new(d))) return err_set(err, ERR_SYS, "out of memory");
+    if (!(d->logs = logs_new(d->loop, d->store, err))) return -1;
+    if (!(d->rapi = runtime_api_new(d->loop, err))) return -1;
 
-    http_server_config_t api = { .on_request = api_handle, .arg = d, .body_limit = api_body_limit };
-    if (!(d->api = http_server_new(d->loop, &api, err))) return -1;
-    http_server_config_t rapi = { .on_request = runtime_api_handle, .arg = d,
-                                  .body_limit = runtime_api_body_limit,
-                                  /* a runtime may wait in /next for hours */
-                                  .idle_timeout_ms = 24u * 3600u * 1000u };
-    if (!(d->rapi = http_server_new(d->loop, &rapi, err))) return -1;
+    core_ctx_t *c = &d->core;
+    *c = (core_ctx_t){ .loop = d->loop, .logs = d->logs, .code = d->code, .sandbox = &sandbox_ops,
+                       .code_released = api_code_released, .hooks_arg = &d->api };
+    core_limits_defaults(&c->limits);
+    c->limits.max_instances_per_fn = (unsigned)d->cfg.max_instances_per_fn;
+    c->limits.account_concurrency = (unsigned)d->cfg.account_concurrency;
+    c->limits.keep_alive_ms = (uint64_t)d->cfg.keep_alive_s * 1000u;
+    c->limits.throttle_wait_ms = (uint64_t)d->cfg.throttle_wait_ms;
+    c->limits.max_queue = (unsigned)d->cfg.max_queue;
+    c->transports[RUNTIME_API_LAMBDA] = runtime_api_lambda(d->rapi);
+    c->transports[RUNTIME_API_SCF] = runtime_api_scf(d->rapi);
+    c->transports[RUNTIME_API_FC] = &fc_transport;
+    if (!(d->router = router_new(c))) return err_set(err, ERR_SYS, "out of memory");
+
+    d->api = (api_t){ .loop = d->loop, .router = d->router, .store = d->store, .code = d->code,
+                      .logs = d->logs, .core = c,
+                      .cfg = { .account_concurrency = (unsigned)d->cfg.account_concurrency,
+                               .max_instances_per_fn = (unsigned)d->cfg.max_instances_per_fn,
+                               .invoke_max_bytes = d->cfg.invoke_max_bytes,
+                               .max_zip_bytes = d->cfg.max_zip_bytes } };
+    http_server_config_t api = { .on_request = api_handle, .arg = &d->api, .body_limit = api_body_limit };
+    if (!(d->server = http_server_new(d->loop, &api, err))) return -1;
     if (loop_add_fd(d->loop, *sigfd, EPOLLIN, signal_cb, d, err) < 0) return -1;
     /* The spawner's answers: instances whose sandbox is ready. */
     if (sandbox_event_fd() >= 0 &&
         loop_add_fd(d->loop, sandbox_event_fd(), EPOLLIN, sandbox_cb, d, err) < 0)
         return -1;
     /* After the servers exist: loading may start provisioned instances. */
-    if (control_load(d, err) < 0) return err_wrap(err, "loading functions");
-    if (version_load(d, err) < 0) return err_wrap(err, "loading versions and aliases");
+    if (api_load(&d->api, err) < 0) return -1;
     int port = 0;
-    d->api_fd = http_server_listen_tcp(d->api, d->cfg.listen_host, d->cfg.listen_port, NULL, &port, err);
+    d->api_fd = http_server_listen_tcp(d->server, d->cfg.listen_host, d->cfg.listen_port, NULL, &port, err);
     if (d->api_fd < 0) return err_wrap(err, "listen %s:%d", d->cfg.listen_host, d->cfg.listen_port);
     d->cfg.listen_port = port;
     return 0;
@@ -413,9 +243,9 @@ static int drop_user(daemon_t *d, err_t *err)
 static void teardown(daemon_t *d)
 {
     if (d->logs) logs_free(d->logs);
-    http_server_free(d->api);
-    http_server_free(d->rapi);
+    http_server_free(d->server);
     router_free(d->router);
+    runtime_api_free(d->rapi);
     loop_free(d->loop);
     codestore_close(d->code);
     store_close(d->store);

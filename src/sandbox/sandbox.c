@@ -340,3 +340,15 @@ int sandbox_socket(sandbox_proc_t *p, err_t *err)
     if (fd < 0) return err_sys(err, "socket");
     return fd;
 }
+
+const sandbox_ops_t sandbox_ops = {
+    .enabled = sandbox_enabled,
+    .start = sandbox_start,
+    .kill = sandbox_kill,
+    .terminate = sandbox_terminate,
+    .reap = sandbox_reap,
+    .memory_peak = sandbox_memory_peak,
+    .memory_reset = sandbox_memory_reset,
+    .release = sandbox_release,
+    .oom_killed = sandbox_oom_killed,
+};

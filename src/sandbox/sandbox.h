@@ -115,4 +115,20 @@ bool sandbox_oom_killed(const sandbox_proc_t *p);
  * loopback (made in its network namespace when it has one). */
 int sandbox_socket(sandbox_proc_t *p, err_t *err);
 
+/* The same operations as a table, so the core can be given another
+ * implementation (a unit test's fake sandbox) without knowing which. */
+typedef struct sandbox_ops {
+    bool (*enabled)(void);
+    int (*start)(const sandbox_spec_t *spec, sandbox_proc_t *p, sandbox_done_fn done, void *arg, err_t *err);
+    void (*kill)(sandbox_proc_t *p);
+    void (*terminate)(sandbox_proc_t *p);
+    int (*reap)(sandbox_proc_t *p, int *si_code, int *status);
+    int64_t (*memory_peak)(const sandbox_proc_t *p);
+    void (*memory_reset)(sandbox_proc_t *p);
+    void (*release)(sandbox_proc_t *p);
+    bool (*oom_killed)(const sandbox_proc_t *p);
+} sandbox_ops_t;
+/* This module's own implementation of the table. */
+extern const sandbox_ops_t sandbox_ops;
+
 #endif

@@ -19,11 +19,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "llhttp.h"
-#include "core/logs.h"
-#include "core/runtime.h"
+
+#include "base/errdoc.h"
+#include "core/call.h"
+#include "core/instance.h"
+#include "io/http.h"
 
 #define PROBE_INTERVAL_MS 5
 #define PRESTOP_TIMEOUT_MS 1000
@@ -50,7 +51,7 @@ typedef struct fc_conn {
 } fc_conn_t;
 
 typedef struct fc_state {
-    router_t *r;
+    loop_t *loop;
     instance_t *in;
     int port;
     fc_conn_t *idle;                          /* connected, nothing in flight */
@@ -58,13 +59,13 @@ typedef struct fc_state {
     loop_timer_t *prestop_timer;
     fc_conn_t *prestop;
     fc_conn_t *starting;                      /* the probe's (then /initialize's) connection */
-    void (*prestop_then)(router_t *, instance_t *);
+    void (*prestop_then)(instance_t *);
 } fc_state_t;
 
 static llhttp_settings_t g_settings;
 static bool g_settings_init;
 
-int fc_pick_port(err_t *err)
+static int pick_port(err_t *err)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return err_sys(err, "socket");
@@ -149,7 +150,7 @@ static void conn_io(loop_t *l, int fd, uint32_t events, void *arg);
 
 static void conn_close(fc_conn_t *c)
 {
-    loop_t *l = router_daemon(c->fs->r)->loop;
+    loop_t *l = c->fs->loop;
     if (c->fd >= 0) {
         loop_del_fd(l, c->fd);
         close(c->fd);
@@ -190,7 +191,7 @@ static fc_conn_t *conn_new(fc_state_t *fs, err_t *err)
         free(c);
         return NULL;
     }
-    if (loop_add_fd(router_daemon(fs->r)->loop, c->fd, EPOLLOUT, conn_io, c, err) < 0) {
+    if (loop_add_fd(fs->loop, c->fd, EPOLLOUT, conn_io, c, err) < 0) {
         close(c->fd);
         free(c);
         return NULL;
@@ -216,7 +217,7 @@ static void conn_send(fc_conn_t *c, req_kind_t kind, const char *method, const c
     for (size_t i = 0; i < nh; i++) buf_appendf(&c->out, "%s: %s\r\n", h[i].name, h[i].value);
     buf_append(&c->out, "\r\n", 2);
     if (len) buf_append(&c->out, body, len);
-    loop_mod_fd(router_daemon(c->fs->r)->loop, c->fd, EPOLLOUT, NULL);
+    loop_mod_fd(c->fs->loop, c->fd, EPOLLOUT, NULL);
 }
 
 static void finished(fc_conn_t *c, bool ok);
@@ -297,48 +298,38 @@ static void became_ready(fc_state_t *fs, fc_conn_t *c)
     instance_t *in = fs->in;
     c->next = fs->idle;
     fs->idle = c;
-    in->ready_seen = true;
+    instance_seen(in);
     /* Every slot is free: the server takes `capacity` calls at once. */
-    for (unsigned i = 0; i < in->capacity; i++) instance_park(fs->r, in, NULL);
-    instance_ready(fs->r, in);
+    for (unsigned i = 0; i < in->capacity; i++) instance_slot_opened(in);
+    instance_ready(in);
 }
 
 static void init_failed(fc_state_t *fs, const char *type, const char *msg, const char *body, size_t len)
 {
     instance_t *in = fs->in;
-    in->init_error = true;
-    snprintf(in->init_error_type, sizeof in->init_error_type, "%s", type);
-    free(in->init_error_body);
     if (len) {
-        in->init_error_body = malloc(len + 1);
-        if (!in->init_error_body) abort();
-        memcpy(in->init_error_body, body, len);
-        in->init_error_body[len] = '\0';
-        in->init_error_len = len;
+        instance_init_failed(in, type, body, len);
     } else {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "errorType", type);
-        cJSON_AddStringToObject(o, "errorMessage", msg);
-        in->init_error_body = cJSON_PrintUnformatted(o);
-        in->init_error_len = strlen(in->init_error_body);
-        cJSON_Delete(o);
+        size_t n;
+        char *doc = errdoc_function(type, msg, &n);
+        instance_init_failed(in, type, doc, n);
+        free(doc);
     }
-    instance_kill(fs->r, in);
+    instance_kill(in);
 }
 
 static void probe(loop_t *l, void *arg);
 
 static void start_probe(fc_state_t *fs)
 {
-    fs->probe_timer = loop_timer_add(router_daemon(fs->r)->loop, PROBE_INTERVAL_MS, probe, fs);
+    fs->probe_timer = loop_timer_add(fs->loop, PROBE_INTERVAL_MS, probe, fs);
 }
 
 static void finished(fc_conn_t *c, bool ok)
 {
     fc_state_t *fs = c->fs;
     instance_t *in = fs->in;
-    router_t *r = fs->r;
-    loop_t *l = router_daemon(r)->loop;
+    loop_t *l = fs->loop;
     bool failed_status = c->status >= 400 || strcmp(c->fc_status, "404") == 0;
     if (fs->starting == c) fs->starting = NULL;
     switch (c->kind) {
@@ -368,13 +359,13 @@ static void finished(fc_conn_t *c, bool ok)
         conn_close(c);
         return;
     case REQ_PRESTOP: {
-        void (*then)(router_t *, instance_t *) = fs->prestop_then;
+        void (*then)(instance_t *) = fs->prestop_then;
         fs->prestop = NULL;
         fs->prestop_then = NULL;
         loop_timer_cancel(l, fs->prestop_timer);
         fs->prestop_timer = NULL;
         conn_close(c);
-        if (then) then(r, in);
+        if (then) then(in);
         return;
     }
     case REQ_INVOKE:
@@ -387,14 +378,14 @@ static void finished(fc_conn_t *c, bool ok)
         call->transport_end = NULL;
         instance_answered(in, call);
         if (!ok) {
-            invoke_fail(r, call, "Runtime.ConnectionError",
+            call_fail(call, "Runtime.ConnectionError",
                         "the function's HTTP server closed the connection without a complete response");
         } else if (failed_status) {
-            if (c->body.len) invoke_fail_function(r, call, c->body.data, c->body.len);
-            else invoke_fail(r, call, "Function.Error", "HTTP status %d, x-fc-status %s", c->status,
+            if (c->body.len) call_fail_function(call, c->body.data, c->body.len);
+            else call_fail(call, "Function.Error", "HTTP status %d, x-fc-status %s", c->status,
                              c->fc_status[0] ? c->fc_status : "-");
         } else {
-            invoke_complete(r, call, c->body.data ? c->body.data : "", c->body.len,
+            call_complete(call, c->body.data ? c->body.data : "", c->body.len,
                             c->ctype[0] ? c->ctype : "application/octet-stream");
         }
     }
@@ -405,7 +396,7 @@ static void finished(fc_conn_t *c, bool ok)
     } else {
         conn_close(c);
     }
-    if (!in->exited && in->state == INST_READY) instance_park(r, in, NULL);   /* the slot is free */
+    if (!in->exited && in->state == INST_READY) instance_slot_opened(in);   /* the slot is free */
 }
 
 static void probe(loop_t *l, void *arg)
@@ -420,29 +411,69 @@ static void probe(loop_t *l, void *arg)
     fs->starting = c;
 }
 
-int fc_instance_started(router_t *r, instance_t *in, err_t *err)
+/* In its own network namespace the server listens on its HttpPort;
+ * sharing the host's, it needs a free port of its own. */
+static int prepare(instance_t *in, envlist_t *env, err_t *err)
 {
     fc_state_t *fs = calloc(1, sizeof *fs);
     if (!fs) return err_set(err, ERR_SYS, "out of memory");
-    fs->r = r;
+    const core_ctx_t *ctx = instance_ctx(in);
+    const function_config_t *c = &in->fn->cfg;
+    fs->loop = ctx->loop;
     fs->in = in;
-    fs->port = in->fc_port;
-    in->fc = fs;
-    start_probe(fs);
+    if (ctx->sandbox->enabled() && !c->network_host) fs->port = c->http_port;
+    else if ((fs->port = pick_port(err)) < 0) { free(fs); return -1; }
+    in->tp_state = fs;
+    envlist_addf(env, "FC_SERVER_PORT", "%d", fs->port);
+    envlist_add(env, "FC_FUNCTION_NAME", c->name);
+    envlist_add(env, "FC_FUNCTION_HANDLER", c->handler);
+    envlist_addf(env, "FC_FUNCTION_MEMORY_SIZE", "%d", c->memory_mb);
+    envlist_add(env, "FC_REGION", NIMBUS_REGION);
     return 0;
 }
 
-void fc_invoke(router_t *r, instance_t *in, call_t *c)
+/* Start waiting for the server of a freshly started instance. */
+static int attach(instance_t *in, err_t *err)
 {
-    fc_state_t *fs = in->fc;
+    (void)err;
+    start_probe(in->tp_state);
+    return 0;
+}
+
+/* A server that never listens must fail its call with a clear
+ * FunctionNotStarted, so the start-up wait ends just before the call's own
+ * deadline when that is shorter than the init limit. */
+static uint64_t init_limit_ms(const instance_t *in, uint64_t dflt)
+{
+    uint64_t fn_ms = (uint64_t)in->fn->cfg.timeout_s * 1000u;
+    return fn_ms - 100 < dflt ? fn_ms - 100 : dflt;
+}
+
+static void init_timed_out(instance_t *in)
+{
+    fc_state_t *fs = in->tp_state;
+    if (in->init_error || !fs) return;
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "The CA's http server cannot be started: no server listening on port %d after %llu ms",
+             fs->port, (unsigned long long)((loop_now_ns() - in->spawn_ns) / 1000000u));
+    size_t n;
+    char *doc = errdoc_function("FunctionNotStarted", msg, &n);
+    instance_init_failed(in, "FunctionNotStarted", doc, n);
+    free(doc);
+}
+
+static void deliver(instance_t *in, call_t *c)
+{
+    fc_state_t *fs = in->tp_state;
     err_t err;
     fc_conn_t *conn = fs->idle;
     if (conn) fs->idle = conn->next;
     else conn = conn_new(fs, &err);
     if (!conn) {
         instance_answered(in, c);
-        invoke_fail(r, c, "Runtime.ConnectionError", "%s", err.msg);
-        instance_park(r, in, NULL);
+        call_fail(c, "Runtime.ConnectionError", "%s", err.msg);
+        instance_slot_opened(in);
         return;
     }
     conn->call = c;
@@ -467,12 +498,14 @@ static void prestop_timeout(loop_t *l, void *arg)
     }
 }
 
-void fc_pre_stop(router_t *r, instance_t *in, void (*then)(router_t *, instance_t *))
+/* Before SIGTERM: GET /pre-stop, then `then` when it answered, failed or
+ * took over a second. */
+static void pre_stop(instance_t *in, void (*then)(instance_t *))
 {
-    fc_state_t *fs = in->fc;
+    fc_state_t *fs = in->tp_state;
     err_t err;
     fc_conn_t *c = fs && fs->port > 0 ? conn_new(fs, &err) : NULL;
-    if (!c) { then(r, in); return; }
+    if (!c) { then(in); return; }
     fs->prestop = c;
     fs->prestop_then = then;
     http_header_t h[16];
@@ -481,14 +514,15 @@ void fc_pre_stop(router_t *r, instance_t *in, void (*then)(router_t *, instance_
     util_uuid4(rid);
     fc_headers(in, rid, "/pre-stop", h, &n, mem, to);
     conn_send(c, REQ_PRESTOP, "GET", "/pre-stop", h, n, NULL, 0);
-    fs->prestop_timer = loop_timer_add(router_daemon(r)->loop, PRESTOP_TIMEOUT_MS, prestop_timeout, fs);
+    fs->prestop_timer = loop_timer_add(fs->loop, PRESTOP_TIMEOUT_MS, prestop_timeout, fs);
 }
 
-void fc_instance_gone(router_t *r, instance_t *in)
+/* Free what the instance's FC side holds (instance exit). */
+static void detach(instance_t *in)
 {
-    fc_state_t *fs = in->fc;
+    fc_state_t *fs = in->tp_state;
     if (!fs) return;
-    loop_t *l = router_daemon(r)->loop;
+    loop_t *l = fs->loop;
     loop_timer_cancel(l, fs->probe_timer);
     loop_timer_cancel(l, fs->prestop_timer);
     while (fs->idle) {
@@ -500,5 +534,16 @@ void fc_instance_gone(router_t *r, instance_t *in)
     /* A probe or /initialize still in flight holds fs: it must not outlive it. */
     if (fs->starting) conn_close(fs->starting);
     free(fs);
-    in->fc = NULL;
+    in->tp_state = NULL;
 }
+
+const transport_t fc_transport = {
+    .name = "fc",
+    .prepare = prepare,
+    .attach = attach,
+    .init_limit_ms = init_limit_ms,
+    .init_timed_out = init_timed_out,
+    .deliver = deliver,
+    .pre_stop = pre_stop,
+    .detach = detach,
+};

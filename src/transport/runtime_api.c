@@ -1,11 +1,13 @@
 /* runtime_api.c — the Lambda Runtime API, as each instance sees it on its
- * own socket: /next (long poll), /response, /error, /init/error, with the
- * codes and bodies of lambda-api.md §1.7.
+ * own socket: /next (long poll), /response, /error, /init/error, with
+ * Lambda's codes and bodies (docs/design.md, "Runtime API"); and Tencent
+ * SCF's variant of it. Both are transports (core/transport.h).
  *
- * Owns nothing long-lived: it moves instances through their states and ends
- * calls through invoke.c. Must never: accept an answer for a call that is
- * not the instance's current one, or let an instance on replaced code take
- * a new call.
+ * Owns the runtime-API HTTP server and, per instance, its parked /next
+ * requests (the instance's free slots). Moves instances through their
+ * states and ends calls through the core. Must never: accept an answer for
+ * a call that is not one of the instance's running calls, or let an
+ * instance on replaced code take a new call.
  */
 #include "transport/runtime_api.h"
 
@@ -13,22 +15,40 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
-#include "core/logs.h"
-#include "core/router.h"
-#include "core/runtime.h"
+#include "base/errdoc.h"
+#include "core/call.h"
+#include "core/instance.h"
+#include "io/http.h"
 
 #define RESPONSE_MAX 6291556u   /* 6 MiB + 100, as Lambda's RAPID */
 
 static const http_header_t JSON_CT[] = { { "Content-Type", "application/json" } };
 
+struct rapi {
+    http_server_t *server;
+    transport_t lambda, scf;
+};
+
+/* One instance's side: its socket and its parked /next requests. */
+typedef struct {
+    rapi_t *api;
+    instance_t *in;
+    bool scf;                  /* speaks SCF's paths */
+    bool init_ready;           /* SCF: it posted /runtime/init/ready */
+    int fd;                    /* its listening socket, served by api->server */
+    http_exchange_t **parked;  /* parked /next requests: its free slots */
+    unsigned n_parked;
+} rapi_inst_t;
+
 static void reply_json(http_exchange_t *ex, int status, const char *type, const char *msg)
 {
-    char body[512];
-    int n = snprintf(body, sizeof body, "{\"errorMessage\":\"%s\",\"errorType\":\"%s\"}\n", msg, type);
-    http_respond(ex, status, JSON_CT, 1, body, (size_t)n);
+    size_t n;
+    char *body = errdoc_runtime_api(type, msg, &n);
+    http_respond_owned(ex, status, JSON_CT, 1, body, n);
 }
 
 static void reply_accepted(http_exchange_t *ex)
@@ -37,8 +57,9 @@ static void reply_accepted(http_exchange_t *ex)
     http_respond(ex, 202, JSON_CT, 1, ok, sizeof ok - 1);
 }
 
-void runtime_api_send_event(instance_t *in, call_t *c, http_exchange_t *ex)
+static void send_event(rapi_inst_t *st, call_t *c, http_exchange_t *ex)
 {
+    instance_t *in = st->in;
     router_fn_t *fn = in->fn;
     char deadline[32], arn[200];
     snprintf(deadline, sizeof deadline, "%llu", (unsigned long long)c->deadline_wall_ms);
@@ -51,19 +72,41 @@ void runtime_api_send_event(instance_t *in, call_t *c, http_exchange_t *ex)
     h[n++] = (http_header_t){ "Lambda-Runtime-Invoked-Function-Arn", arn };
     h[n++] = (http_header_t){ "Lambda-Runtime-Trace-Id", c->trace_id };
     if (c->client_context) h[n++] = (http_header_t){ "Lambda-Runtime-Client-Context", c->client_context };
-    if (in->rt->api == RUNTIME_API_SCF) h[n++] = (http_header_t){ "Request_Id", c->request_id };
+    if (st->scf) h[n++] = (http_header_t){ "Request_Id", c->request_id };
     http_respond(ex, 200, h, n, c->payload, c->payload_len);
 }
 
-static void handle_next(daemon_t *d, http_exchange_t *ex, instance_t *in)
+static void parked_aborted(http_exchange_t *ex, void *arg)
 {
+    rapi_inst_t *st = arg;
+    if (st->in->exited) return;
+    /* The runtime hung up while waiting: that slot is gone. */
+    for (unsigned i = 0; i < st->n_parked; i++) {
+        if (st->parked[i] != ex) continue;
+        st->parked[i] = st->parked[--st->n_parked];
+        instance_slot_lost(st->in);
+        return;
+    }
+}
+
+static void deliver(instance_t *in, call_t *c)
+{
+    rapi_inst_t *st = in->tp_state;
+    /* Most recent /next first: its connection is the warmest. */
+    http_exchange_t *ex = st->parked[--st->n_parked];
+    send_event(st, c, ex);
+}
+
+static void handle_next(http_exchange_t *ex, rapi_inst_t *st)
+{
+    instance_t *in = st->in;
     if (in->capacity == 1 && in->n_busy == 1) {
         /* /next again before answering: the same event again (RIE and SCF
          * both do this). */
-        runtime_api_send_event(in, list_entry(in->calls.next, call_t, inst_link), ex);
+        send_event(st, instance_first_call(in), ex);
         return;
     }
-    if (in->n_parked + in->n_busy >= in->capacity) {
+    if (st->n_parked + in->n_busy >= in->capacity) {
         reply_json(ex, 403, "InvalidStateTransition",
                    "State transition from Ready to Ready failed for runtime. Error: more /next requests than InstanceConcurrency");
         return;
@@ -72,11 +115,12 @@ static void handle_next(daemon_t *d, http_exchange_t *ex, instance_t *in)
      * Parked before the instance is declared ready, so the scheduler sees
      * this free slot and does not start another instance for the call
      * that is waiting for it. */
-    instance_park(d->router, in, ex);
-    in->ready_seen = true;
+    st->parked[st->n_parked++] = ex;
+    http_exchange_on_abort(ex, parked_aborted, st);
+    instance_slot_opened(in);
+    instance_seen(in);
     /* SCF runtimes say when they are ready; no event before that. */
-    if (in->state == INST_STARTING && (in->rt->api != RUNTIME_API_SCF || in->init_ready))
-        instance_ready(d->router, in);
+    if (in->state == INST_STARTING && (!st->scf || st->init_ready)) instance_ready(in);
 }
 
 /* The running call `id` names, or an answer (400/403) and NULL. */
@@ -98,18 +142,9 @@ static call_t *current_call(http_exchange_t *ex, instance_t *in, const char *id,
 
 static void call_answered(instance_t *in, call_t *c) { instance_answered(in, c); }
 
-static char *error_doc(const char *type, const char *msg, size_t *len)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "errorType", type);
-    cJSON_AddStringToObject(o, "errorMessage", msg);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    *len = strlen(s);
-    return s;
-}
+static char *error_doc(const char *type, const char *msg, size_t *len) { return errdoc_function(type, msg, len); }
 
-static void handle_response(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance_t *in,
+static void handle_response(http_exchange_t *ex, http_request_t *req, instance_t *in,
                             const char *id)
 {
     call_t *c = current_call(ex, in, id, "InvocationResponse");
@@ -118,7 +153,7 @@ static void handle_response(daemon_t *d, http_exchange_t *ex, http_request_t *re
     if (mode && strcasecmp(mode, "streaming") != 0) {
         reply_json(ex, 400, "InvalidFunctionResponseMode", "Invalid function response mode");
         call_answered(in, c);
-        invoke_fail(d->router, c, "Runtime.InvalidResponseModeHeader", "Invalid function response mode");
+        call_fail(c, "Runtime.InvalidResponseModeHeader", "Invalid function response mode");
         return;
     }
     if (req->body_len > RESPONSE_MAX) {
@@ -131,7 +166,7 @@ static void handle_response(daemon_t *d, http_exchange_t *ex, http_request_t *re
         size_t len;
         char *doc = error_doc("Function.ResponseSizeTooLarge", msg, &len);
         call_answered(in, c);
-        invoke_fail_function(d->router, c, doc, len);
+        call_fail_function(c, doc, len);
         free(doc);
         return;
     }
@@ -143,7 +178,7 @@ static void handle_response(daemon_t *d, http_exchange_t *ex, http_request_t *re
         char *doc = eb ? util_base64_decode(eb, strlen(eb), &len, NULL) : NULL;
         if (!doc) doc = error_doc(etype, "streamed response failed", &len);
         call_answered(in, c);
-        invoke_fail_function(d->router, c, doc, len);
+        call_fail_function(c, doc, len);
         free(doc);
         reply_accepted(ex);
         return;
@@ -151,7 +186,7 @@ static void handle_response(daemon_t *d, http_exchange_t *ex, http_request_t *re
     const char *ct = http_request_header(req, "Content-Type");
     call_answered(in, c);
     /* The caller is waiting: answer it before the runtime. */
-    invoke_complete(d->router, c, req->body, req->body_len, ct);
+    call_complete(c, req->body, req->body_len, ct);
     reply_accepted(ex);
 }
 
@@ -168,7 +203,7 @@ static char *strip_error_cause(const char *body, size_t len, size_t *out_len)
     return s;
 }
 
-static void handle_error(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance_t *in,
+static void handle_error(http_exchange_t *ex, http_request_t *req, instance_t *in,
                          const char *id)
 {
     call_t *c = current_call(ex, in, id, "InvocationErrorResponse");
@@ -184,7 +219,7 @@ static void handle_error(daemon_t *d, http_exchange_t *ex, http_request_t *req, 
         doc = error_doc(etype ? etype : "Runtime.Unknown", "Unknown application error occurred", &len);
     }
     call_answered(in, c);
-    invoke_fail_function(d->router, c, doc ? doc : req->body, len);
+    call_fail_function(c, doc ? doc : req->body, len);
     free(doc);
     reply_accepted(ex);
 }
@@ -197,15 +232,14 @@ static void handle_init_error(http_exchange_t *ex, http_request_t *req, instance
         return;
     }
     const char *etype = http_request_header(req, "Lambda-Runtime-Function-Error-Type");
-    in->init_error = true;
-    snprintf(in->init_error_type, sizeof in->init_error_type, "%s", etype ? etype : "Runtime.Unknown");
-    free(in->init_error_body);
-    in->init_error_body = NULL;
-    in->init_error_len = 0;
+    if (!etype) etype = "Runtime.Unknown";
     if (req->body_len) {
-        in->init_error_body = http_request_take_body(ex, &in->init_error_len);
+        instance_init_failed(in, etype, req->body, req->body_len);
     } else {
-        in->init_error_body = error_doc(in->init_error_type, "Runtime failed to initialise", &in->init_error_len);
+        size_t len;
+        char *doc = error_doc(etype, "Runtime failed to initialise", &len);
+        instance_init_failed(in, etype, doc, len);
+        free(doc);
     }
     reply_accepted(ex);
 }
@@ -216,17 +250,18 @@ static void method_not_allowed(http_exchange_t *ex);
 /* Tencent SCF's custom-runtime API: no version prefix, no request id in
  * the answer's path (lambda-api.md §5). An SCF instance serves one call at
  * a time, so "the" call is its running one. */
-static void handle_scf(daemon_t *d, http_exchange_t *ex, http_request_t *req, instance_t *in,
+static void handle_scf(http_exchange_t *ex, http_request_t *req, rapi_inst_t *st,
                        const char *rest, bool get, bool post)
 {
+    instance_t *in = st->in;
     if (strcmp(rest, "init/ready") == 0) {
         if (!post) { method_not_allowed(ex); return; }
-        if (!in->init_ready) {
-            in->init_ready = true;
-            in->ready_seen = true;
+        if (!st->init_ready) {
+            st->init_ready = true;
+            instance_seen(in);
             /* Ready with a slot to give; else its first /next makes it so
              * (ready without a slot would look like no capacity at all). */
-            if (in->state == INST_STARTING && in->n_parked) instance_ready(d->router, in);
+            if (in->state == INST_STARTING && in->n_free) instance_ready(in);
         }
         reply_accepted(ex);
         return;
@@ -238,22 +273,22 @@ static void handle_scf(daemon_t *d, http_exchange_t *ex, http_request_t *req, in
     }
     if (strcmp(rest, "invocation/next") == 0) {
         if (!get) { method_not_allowed(ex); return; }
-        handle_next(d, ex, in);
+        handle_next(ex, st);
         return;
     }
     bool resp = strcmp(rest, "invocation/response") == 0, error = strcmp(rest, "invocation/error") == 0;
     if (resp || error) {
         if (!post) { method_not_allowed(ex); return; }
-        call_t *c = in->n_busy ? list_entry(in->calls.next, call_t, inst_link) : NULL;
+        call_t *c = instance_first_call(in);
         if (!c) { reply_json(ex, 400, "InvalidRequestID", "No invocation in progress"); return; }
-        if (resp) handle_response(d, ex, req, in, c->request_id);
-        else handle_error(d, ex, req, in, c->request_id);
+        if (resp) handle_response(ex, req, in, c->request_id);
+        else handle_error(ex, req, in, c->request_id);
         return;
     }
     not_found(ex);
 }
 
-size_t runtime_api_body_limit(const http_request_t *req, void *arg)
+static size_t body_limit(const http_request_t *req, void *arg)
 {
     (void)req; (void)arg;
     /* Room above RESPONSE_MAX so an oversized answer reaches the handler and
@@ -273,10 +308,11 @@ static void method_not_allowed(http_exchange_t *ex)
     http_respond(ex, 405, NULL, 0, NULL, 0);
 }
 
-void runtime_api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
+static void handle(http_exchange_t *ex, http_request_t *req, void *arg)
 {
-    daemon_t *d = arg;
-    instance_t *in = req->listener_ctx;
+    (void)arg;
+    rapi_inst_t *st = req->listener_ctx;
+    instance_t *in = st->in;
     const char *p = req->path;
     bool get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
     static const char pre[] = "/2018-06-01/runtime/";
@@ -286,7 +322,7 @@ void runtime_api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
         const char *rest = p + sizeof pre - 1;
         if (strcmp(rest, "invocation/next") == 0) {
             if (!get) { method_not_allowed(ex); return; }
-            handle_next(d, ex, in);
+            handle_next(ex, st);
             return;
         }
         if (strcmp(rest, "init/error") == 0) {
@@ -304,16 +340,16 @@ void runtime_api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
                 if (n >= sizeof rid) n = 0;
                 memcpy(rid, id, n);
                 rid[n] = '\0';
-                if (slash[1] == 'r') handle_response(d, ex, req, in, rid);
-                else handle_error(d, ex, req, in, rid);
+                if (slash[1] == 'r') handle_response(ex, req, in, rid);
+                else handle_error(ex, req, in, rid);
                 return;
             }
         }
         not_found(ex);
         return;
     }
-    if (in->rt->api == RUNTIME_API_SCF && strncmp(p, "/runtime/", 9) == 0) {
-        handle_scf(d, ex, req, in, p + 9, get, post);
+    if (st->scf && strncmp(p, "/runtime/", 9) == 0) {
+        handle_scf(ex, req, st, p + 9, get, post);
         return;
     }
     if (strcmp(p, "/2018-06-01/ping") == 0) {
@@ -333,3 +369,69 @@ void runtime_api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
     }
     not_found(ex);
 }
+
+/* ---- the transport ---- */
+
+static int attach(instance_t *in, err_t *err)
+{
+    rapi_t *api = in->tp->self;
+    rapi_inst_t *st = calloc(1, sizeof *st);
+    http_exchange_t **parked = calloc(in->capacity, sizeof *parked);
+    if (!st || !parked) {
+        free(st);
+        free(parked);
+        return err_set(err, ERR_SYS, "out of memory");
+    }
+    *st = (rapi_inst_t){ .api = api, .in = in, .scf = in->tp == &api->scf, .fd = in->proc.api_fd,
+                         .parked = parked };
+    /* The socket names the instance: a request's instance is known from
+     * the socket it came through, never from anything the runtime says. */
+    if (http_server_listen_fd(api->server, st->fd, st, err) < 0) {
+        close(st->fd);
+        in->proc.api_fd = -1;
+        free(parked);
+        free(st);
+        return -1;
+    }
+    in->tp_state = st;
+    return 0;
+}
+
+static void detach(instance_t *in)
+{
+    rapi_inst_t *st = in->tp_state;
+    if (!st) return;
+    /* Closes its runtime-API connections; the parked /next's abort sees
+     * `exited` and does nothing. */
+    st->n_parked = 0;
+    http_server_unlisten(st->api->server, st->fd);
+    in->proc.api_fd = -1;
+    free(st->parked);
+    free(st);
+    in->tp_state = NULL;
+}
+
+rapi_t *runtime_api_new(loop_t *loop, err_t *err)
+{
+    rapi_t *api = calloc(1, sizeof *api);
+    if (!api) { err_set(err, ERR_SYS, "out of memory"); return NULL; }
+    http_server_config_t cfg = { .on_request = handle, .arg = api, .body_limit = body_limit,
+                                 /* a runtime may wait in /next for hours */
+                                 .idle_timeout_ms = 24u * 3600u * 1000u };
+    if (!(api->server = http_server_new(loop, &cfg, err))) { free(api); return NULL; }
+    api->lambda = (transport_t){ .name = "lambda", .self = api, .attach = attach, .deliver = deliver,
+                                 .detach = detach };
+    api->scf = api->lambda;
+    api->scf.name = "scf";
+    return api;
+}
+
+void runtime_api_free(rapi_t *api)
+{
+    if (!api) return;
+    http_server_free(api->server);
+    free(api);
+}
+
+const transport_t *runtime_api_lambda(rapi_t *api) { return &api->lambda; }
+const transport_t *runtime_api_scf(rapi_t *api) { return &api->scf; }

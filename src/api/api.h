@@ -1,0 +1,63 @@
+/* api.h — the public HTTP API (Lambda's control plane and Invoke, Nimbus'
+ * own /nimbus/v1 routes): the parts its handlers reach, and the answers.
+ *
+ * The API layer is the only place where an outcome becomes an HTTP answer
+ * to a client: the core reports outcomes as values and callbacks, the HTTP
+ * server knows nothing of Lambda's error shapes.
+ */
+#ifndef NIMBUS_API_H
+#define NIMBUS_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/core.h"
+#include "core/logs.h"
+#include "core/router.h"
+#include "io/http.h"
+#include "io/loop.h"
+#include "store/codestore.h"
+#include "store/store.h"
+
+typedef struct {
+    unsigned account_concurrency;   /* PutFunctionConcurrency's ceiling */
+    unsigned max_instances_per_fn;  /* provisioned concurrency's ceiling */
+    size_t invoke_max_bytes;        /* synchronous payload limit */
+    size_t max_zip_bytes;           /* a deployment package */
+} api_config_t;
+
+typedef struct api {
+    api_config_t cfg;
+    loop_t *loop;
+    router_t *router;
+    store_t *store;
+    codestore_t *code;
+    logs_t *logs;
+    core_ctx_t *core;               /* for `stopping` */
+} api_t;
+
+/* The public server's request handler and body limit (arg = api_t *). */
+void api_handle(http_exchange_t *ex, http_request_t *req, void *arg);
+size_t api_body_limit(const http_request_t *req, void *arg);
+
+/* Load every stored function, version and alias (start-up, blocking). */
+int api_load(api_t *a, err_t *err);
+/* core_ctx_t.code_released: remove a code tree nothing uses any more. */
+void api_code_released(void *arg, const char *hex);
+
+/* ---- answers ---- */
+
+/* A Lambda-style error: status, x-amzn-ErrorType, x-amzn-RequestId and
+ * {"Type":"User"|"Service","Message"/"message":...}. */
+void api_respond_error(http_exchange_t *ex, int status, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* 404 ResourceNotFoundException "Function not found: <its ARN>". */
+void api_respond_not_found(http_exchange_t *ex, const char *name, const char *qualifier);
+/* An err_t, mapped to the status and type of its class. */
+void api_respond_err(http_exchange_t *ex, const err_t *err);
+/* A JSON document (takes ownership of `json`; NULL for an empty body). */
+void api_respond_json(http_exchange_t *ex, int status, char *json);
+/* Lambda's throttle: 429 TooManyRequestsException with Reason and Retry-After. */
+void api_respond_throttled(http_exchange_t *ex, const char *reason);
+
+#endif

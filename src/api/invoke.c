@@ -1,0 +1,176 @@
+/* invoke.c — the Invoke API (POST /2015-03-31/functions/{name}/invocations):
+ * the request checked as Lambda checks it, a call made and submitted, and
+ * its outcome written as Lambda's answer.
+ *
+ * Owns the caller's exchange for as long as the call runs. Must never:
+ * answer twice, or answer a caller that went away.
+ */
+#include "api/invoke.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/util.h"
+#include "core/call.h"
+
+#define LOG_TAIL_BYTES 4096u
+
+/* The call's outcome, as Lambda answers it. */
+static void answer(call_t *c, const call_result_t *res)
+{
+    http_exchange_t *ex = c->owner;
+    c->owner = NULL;
+    if (!ex) return;
+    if (res->outcome == CALL_REJECTED) {
+        api_respond_error(ex, res->status, res->error_type, "%s", res->message);
+        return;
+    }
+    if (res->outcome == CALL_THROTTLED) {
+        api_respond_throttled(ex, res->reason);
+        return;
+    }
+    http_header_t h[6];
+    size_t n = 0;
+    h[n++] = (http_header_t){ "Content-Type", res->content_type ? res->content_type : "application/json" };
+    h[n++] = (http_header_t){ "X-Amz-Executed-Version", c->fn->cfg.version };
+    h[n++] = (http_header_t){ "x-amzn-RequestId", c->request_id };
+    if (res->outcome == CALL_FUNCTION_ERROR) h[n++] = (http_header_t){ "X-Amz-Function-Error", "Unhandled" };
+    char *tail = NULL;
+    if (c->log_tail) {
+        size_t len;
+        const char *t = call_log_tail(c, LOG_TAIL_BYTES, &len);
+        tail = util_base64_encode(t, len, NULL);
+        h[n++] = (http_header_t){ "X-Amz-Log-Result", tail };
+    }
+    http_respond(ex, 200, h, n, res->body, res->len);
+    free(tail);
+}
+
+static void caller_gone(http_exchange_t *ex, void *arg)
+{
+    (void)ex;
+    call_t *c = arg;
+    c->owner = NULL;
+    call_abandon(c);
+}
+
+/* Split the Invoke path's name into function name and qualifier. Accepts
+ * name, name:qualifier, arn:aws:lambda:region:account:function:name[:q],
+ * account:function:name[:q], as Lambda does. */
+static int parse_function_name(const char *in, char *name, size_t nn, char *qual, size_t qn)
+{
+    const char *p = in;
+    const char *fn = strstr(in, "function:");
+    if (fn && (strncmp(in, "arn:", 4) == 0 || (fn - in == 13 && in[12] == ':'))) p = fn + 9;
+    const char *colon = strchr(p, ':');
+    size_t len = colon ? (size_t)(colon - p) : strlen(p);
+    if (len == 0 || len >= nn) return -1;
+    memcpy(name, p, len);
+    name[len] = '\0';
+    qual[0] = '\0';
+    if (colon) {
+        if (strlen(colon + 1) >= qn || !colon[1]) return -1;
+        snprintf(qual, qn, "%s", colon + 1);
+    }
+    return function_name_valid(name) ? 0 : -1;
+}
+
+void invoke_handle(api_t *d, http_exchange_t *ex, const char *path_name, const char *qualifier)
+{
+    http_request_t *req = http_exchange_request(ex);
+    char name[180], qual[140];
+    if (parse_function_name(path_name, name, sizeof name, qual, sizeof qual) < 0) {
+        api_respond_error(ex, 400, "ValidationException",
+                             "1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
+                             path_name);
+        return;
+    }
+    if (qualifier && *qualifier) {
+        if (qual[0] && strcmp(qual, qualifier) != 0) {
+            api_respond_error(ex, 400, "InvalidParameterValueException",
+                                 "The derived qualifier from the function name does not match the specified qualifier.");
+            return;
+        }
+        snprintf(qual, sizeof qual, "%s", qualifier);
+    }
+    router_fn_t *latest = router_find(d->router, name);
+    /* A version, or an alias's (weighted) pick of one. */
+    router_fn_t *fn = latest ? router_resolve(d->router, latest, qual) : NULL;
+    if (!fn) {
+        api_respond_not_found(ex, name, qual[0] ? qual : NULL);
+        return;
+    }
+    const char *type = http_request_header(req, "X-Amz-Invocation-Type");
+    const char *fc = http_request_header(req, "x-fc-invocation-type");
+    if (!type && fc) type = strcasecmp(fc, "Async") == 0 ? "Event" : strcasecmp(fc, "Sync") == 0 ? "RequestResponse" : fc;
+    if (!type) type = "RequestResponse";
+    if (strcmp(type, "Event") == 0) {
+        api_respond_error(ex, 400, "InvalidParameterValueException",
+                             "InvocationType Event is not supported by this Nimbus build yet; use RequestResponse");
+        return;
+    }
+    if (strcmp(type, "RequestResponse") != 0 && strcmp(type, "DryRun") != 0) {
+        api_respond_error(ex, 400, "InvalidParameterValueException",
+                             "1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]",
+                             type);
+        return;
+    }
+    if (req->body_len > d->cfg.invoke_max_bytes) {
+        api_respond_error(ex, 413, "RequestEntityTooLargeException",
+                             "Request must be smaller than %zu bytes for the InvokeFunction operation",
+                             d->cfg.invoke_max_bytes);
+        return;
+    }
+    if (req->body_len) {
+        cJSON *doc = cJSON_ParseWithLength(req->body, req->body_len);
+        if (!doc) {
+            api_respond_error(ex, 400, "InvalidRequestContentException",
+                                 "Could not parse request body into json: Could not parse payload into json");
+            return;
+        }
+        cJSON_Delete(doc);
+    }
+    char *client_context = NULL;
+    const char *cc = http_request_header(req, "X-Amz-Client-Context");
+    if (cc && *cc) {
+        size_t cl;
+        client_context = util_base64_decode(cc, strlen(cc), &cl, NULL);
+        if (!client_context) {
+            api_respond_error(ex, 400, "InvalidRequestContentException",
+                                 "Client context must be a valid Base64-encoded JSON object.");
+            return;
+        }
+    }
+    if (strcmp(type, "DryRun") == 0) {
+        free(client_context);
+        http_respond(ex, 204, NULL, 0, NULL, 0);
+        return;
+    }
+    if (d->core->stopping) {
+        free(client_context);
+        api_respond_error(ex, 503, "ServiceException", "Nimbus is shutting down");
+        return;
+    }
+    const char *refused = router_refuse_reason(d->router, fn);
+    if (refused) {
+        /* Throttled outright: nothing may run, or the wait line is full. */
+        free(client_context);
+        api_respond_throttled(ex, refused);
+        return;
+    }
+    call_t *c = call_new(d->router, fn);
+    if (!c) { free(client_context); api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
+    snprintf(c->qualifier, sizeof c->qualifier, "%s", qual);
+    c->client_context = client_context;
+    const char *lt = http_request_header(req, "X-Amz-Log-Type");
+    c->log_tail = lt && strcmp(lt, "Tail") == 0;
+    if (req->body_len) c->payload = http_request_take_body(ex, &c->payload_len);
+    c->done = answer;
+    c->owner = ex;
+    http_exchange_on_abort(ex, caller_gone, c);
+    call_submit(c);
+}

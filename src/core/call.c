@@ -1,0 +1,273 @@
+/* call.c — the life of a call: deadline, START / END / REPORT, the
+ * outcome told to whoever made it.
+ *
+ * Owns call_t objects from call_new() until their outcome. The deadline is
+ * fixed when the call arrives and covers waiting for an instance too (one
+ * deadline, see docs/design.md). Must never: tell an outcome twice, keep
+ * an instance whose call timed out, report a figure it did not measure, or
+ * write an answer itself (that is the done callback's job, above the core).
+ */
+#include "core/call.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/errdoc.h"
+#include "core/instance.h"
+#include "core/logs.h"
+
+#define LOG_KEEP_BYTES (64u * 1024u)  /* a call's own log kept for the tail */
+
+static loop_t *loop_of(const call_t *c) { return router_ctx(c->router)->loop; }
+
+static void make_trace_id(char *out, size_t n)
+{
+    char u[37], v[37];
+    util_uuid4(u);
+    util_uuid4(v);
+    /* Root=1-<8 hex epoch seconds>-<24 hex>;Parent=<16 hex>;Sampled=0 */
+    char r24[25], p16[17];
+    size_t k = 0;
+    for (size_t i = 0; u[i] && k < 24; i++) if (u[i] != '-') r24[k++] = u[i];
+    r24[k] = '\0';
+    k = 0;
+    for (size_t i = 0; v[i] && k < 16; i++) if (v[i] != '-') p16[k++] = v[i];
+    p16[k] = '\0';
+    snprintf(out, n, "Root=1-%08llx-%s;Parent=%s;Sampled=0",
+             (unsigned long long)(loop_wall_ms() / 1000), r24, p16);
+}
+
+call_t *call_new(router_t *r, router_fn_t *fn)
+{
+    call_t *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    util_uuid4(c->request_id);
+    c->router = r;
+    c->fn = fn;
+    router_fn_ref(fn);
+    make_trace_id(c->trace_id, sizeof c->trace_id);
+    return c;
+}
+
+static void call_free(call_t *c)
+{
+    loop_timer_cancel(loop_of(c), c->timer);
+    loop_timer_cancel(loop_of(c), c->throttle_timer);
+    free(c->payload);
+    free(c->client_context);
+    buf_free(&c->log);
+    router_fn_unref(c->router, c->fn);
+    free(c);
+}
+
+void call_discard(call_t *c) { call_free(c); }
+
+void call_log(call_t *c, const char *line, size_t len)
+{
+    logs_emit(router_ctx(c->router)->logs, c->fn->cfg.name, c->request_id, line, len);
+    if (!c->log_tail) return;
+    /* Keep only a bounded tail: drop the oldest half when over. */
+    if (c->log.len + len + 1 > LOG_KEEP_BYTES && c->log.len > LOG_KEEP_BYTES / 2) {
+        size_t drop = c->log.len - LOG_KEEP_BYTES / 2;
+        memmove(c->log.data, c->log.data + drop, c->log.len - drop);
+        c->log.len -= drop;
+    }
+    buf_append(&c->log, line, len);
+    buf_append(&c->log, "\n", 1);
+}
+
+const char *call_log_tail(const call_t *c, size_t max, size_t *len)
+{
+    size_t off = c->log.len > max ? c->log.len - max : 0;
+    *len = c->log.len - off;
+    return c->log.data ? c->log.data + off : "";
+}
+
+static void log_printf(call_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_printf(call_t *c, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    call_log(c, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+void call_started(call_t *c, instance_t *in)
+{
+    const core_ctx_t *ctx = router_ctx(c->router);
+    c->state = CALL_RUNNING;
+    c->inst = in;
+    c->start_ns = loop_now_ns();
+    loop_timer_cancel(ctx->loop, c->throttle_timer);
+    c->throttle_timer = NULL;
+    router_call_started(c->router, c->fn);
+    ctx->sandbox->memory_reset(&in->proc);
+    log_printf(c, "START RequestId: %s Version: %s", c->request_id, c->fn->cfg.version);
+}
+
+/* END and REPORT, for a call that reached an instance. */
+static void write_report(call_t *c, const char *status)
+{
+    if (c->state != CALL_RUNNING) return;
+    const core_ctx_t *ctx = router_ctx(c->router);
+    instance_t *in = c->inst;
+    /* Its output was read when it answered, timed out or exited. */
+    double ms = (double)(loop_now_ns() - c->start_ns) / 1e6;
+    double init_ms = c->cold ? (double)c->init_ns / 1e6 : 0;
+    /* Custom runtimes are billed for init too, rounded up to the ms. */
+    long billed = (long)ceil(ms + init_ms);
+    if (billed < 1) billed = 1;
+    int64_t peak = in ? ctx->sandbox->memory_peak(&in->proc) : -1;
+    char mem[48] = "";
+    if (peak >= 0) snprintf(mem, sizeof mem, "\tMax Memory Used: %lld MB",
+                            (long long)((peak + 1048575) / 1048576));
+    char init[48] = "";
+    if (c->cold) snprintf(init, sizeof init, "\tInit Duration: %.2f ms", init_ms);
+    char st[48] = "";
+    if (status) snprintf(st, sizeof st, "\tStatus: %s", status);
+    /* Said in every report, not just at start-up: these numbers come from
+     * an instance with no isolation. */
+    if (!ctx->sandbox->enabled()) snprintf(st + strlen(st), sizeof st - strlen(st), "\t(unsandboxed)");
+    log_printf(c, "END RequestId: %s", c->request_id);
+    log_printf(c, "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %ld ms\tMemory Size: %d MB%s%s%s",
+               c->request_id, ms, billed, c->fn->cfg.memory_mb, mem, init, st);
+}
+
+/* Tell the outcome (if anyone waits) and free the call. */
+static void finish(call_t *c, const call_result_t *res)
+{
+    if (c->state == CALL_QUEUED) pool_unqueue(&c->fn->pool, &c->link);
+    if (c->transport_end) c->transport_end(c);
+    if (c->inst && list_linked(&c->inst_link)) instance_call_gone(c->inst, c);
+    call_done_fn done = c->done;
+    c->done = NULL;
+    if (done) done(c, res);
+    bool was_running = c->state == CALL_RUNNING;
+    router_fn_t *fn = c->fn;
+    router_t *r = c->router;
+    router_fn_ref(fn);
+    c->state = CALL_DONE;
+    call_free(c);
+    /* Last: it may hand the freed concurrency to a waiting call. */
+    if (was_running) router_call_ended(r, fn);
+    router_fn_unref(r, fn);
+}
+
+void call_complete(call_t *c, const char *body, size_t len, const char *content_type)
+{
+    write_report(c, NULL);
+    call_result_t res = { .outcome = CALL_OK, .body = body, .len = len, .content_type = content_type };
+    finish(c, &res);
+}
+
+void call_fail_function(call_t *c, const char *body, size_t len)
+{
+    write_report(c, "error");
+    call_result_t res = { .outcome = CALL_FUNCTION_ERROR, .body = body, .len = len,
+                          .content_type = "application/json" };
+    finish(c, &res);
+}
+
+void call_fail(call_t *c, const char *type, const char *fmt, ...)
+{
+    char msg[600], full[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "RequestId: %s Error: %s", c->request_id, msg);
+    call_log(c, full, strlen(full));
+    size_t len;
+    char *doc = errdoc_function(type, full, &len);
+    const char *status = strcmp(type, "Sandbox.Timedout") == 0 ? "timeout" : "error";
+    write_report(c, status);
+    call_result_t res = { .outcome = CALL_FUNCTION_ERROR, .body = doc, .len = len,
+                          .content_type = "application/json" };
+    finish(c, &res);
+    free(doc);
+}
+
+void call_reject(call_t *c, int status, const char *type, const char *msg)
+{
+    write_report(c, "error");
+    call_result_t res = { .outcome = CALL_REJECTED, .status = status, .error_type = type, .message = msg };
+    finish(c, &res);
+}
+
+static void throttle(call_t *c, const char *reason)
+{
+    call_result_t res = { .outcome = CALL_THROTTLED, .status = 429, .reason = reason };
+    finish(c, &res);
+}
+
+static void deadline_cb(loop_t *l, void *arg)
+{
+    (void)l;
+    call_t *c = arg;
+    c->timer = NULL;
+    if (c->state == CALL_QUEUED) {
+        /* Never reached an instance: held back by a limit, that is a 429. */
+        const char *reason = router_throttle_reason(c->router, c->fn);
+        if (reason) { throttle(c, reason); return; }
+    }
+    instance_t *in = c->state == CALL_RUNNING ? c->inst : NULL;
+    if (in) {
+        /* The instance may be mid-handler: its state cannot be trusted, so
+         * it ends with the call (never reused). Other calls it was running
+         * end with it (Runtime.ExitError). */
+        instance_drain_output(in);   /* its output so far is this call's */
+        instance_call_gone(in, c);
+        instance_kill(in);
+    }
+    call_fail(c, "Sandbox.Timedout", "Task timed out after %d.00 seconds", c->fn->cfg.timeout_s);
+}
+
+static void throttle_cb(loop_t *l, void *arg)
+{
+    (void)l;
+    call_t *c = arg;
+    c->throttle_timer = NULL;
+    if (c->state != CALL_QUEUED) return;
+    const char *reason = router_throttle_reason(c->router, c->fn);
+    /* Not over a limit, only waiting for an instance that is starting: it
+     * keeps waiting, up to its own deadline. */
+    if (reason) throttle(c, reason);
+}
+
+void call_abandon(call_t *c)
+{
+    c->done = NULL;
+    /* Not started yet: nobody wants it any more. Running: let it finish so
+     * the instance stays consistent; its outcome goes nowhere. */
+    if (c->state == CALL_QUEUED) finish(c, NULL);
+}
+
+void call_submit(call_t *c)
+{
+    const core_ctx_t *ctx = router_ctx(c->router);
+    if (!c->payload) {
+        /* Runtimes parse the event as JSON; an empty invoke means {}. */
+        c->payload = strdup("{}");
+        if (!c->payload) abort();
+        c->payload_len = 2;
+    }
+    c->arrive_ns = loop_now_ns();
+    uint64_t timeout_ms = (uint64_t)c->fn->cfg.timeout_s * 1000u;
+    c->deadline_ns = c->arrive_ns + timeout_ms * 1000000u;
+    c->deadline_wall_ms = loop_wall_ms() + timeout_ms;
+    c->timer = loop_timer_add(ctx->loop, timeout_ms, deadline_cb, c);
+    c->state = CALL_QUEUED;
+    /* Over the limits a call waits at most throttle_wait_ms (and never
+     * past its deadline) before its 429. */
+    if (ctx->limits.throttle_wait_ms < timeout_ms)
+        c->throttle_timer = loop_timer_add(ctx->loop, ctx->limits.throttle_wait_ms, throttle_cb, c);
+    router_enqueue(c->router, c);
+}
