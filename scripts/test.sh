@@ -6,6 +6,8 @@ BUILD=${1:-build-asan}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
+echo "== layers (scripts/check_layers.py)"
+/usr/bin/python3 scripts/check_layers.py --objects "$BUILD" || status=1
 echo "== unit tests ($BUILD/unit_tests)"
 "$BUILD/unit_tests" -j2 || status=1
 echo "== integration tests ($BUILD/nimbus)"
