@@ -45,7 +45,8 @@ typedef struct core_ctx {
     void *hooks_arg;
 } core_ctx_t;
 
-/* The limits Nimbus uses unless told otherwise (Lambda's where it has one). */
+/* The limits that are the core's own (init phase, stop grace); the
+ * scheduler's limits are always given by whoever makes the context. */
 void core_limits_defaults(core_limits_t *l);
 
 #endif

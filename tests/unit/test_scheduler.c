@@ -206,6 +206,11 @@ static void setup(void)
     g_ctx.logs = logs_new(g_loop, g_store, &err);
     cr_assert(g_ctx.logs);
     core_limits_defaults(&g_ctx.limits);
+    g_ctx.limits.max_instances_per_fn = 100;
+    g_ctx.limits.account_concurrency = 1000;
+    g_ctx.limits.keep_alive_ms = 120000;
+    g_ctx.limits.throttle_wait_ms = 5000;
+    g_ctx.limits.max_queue = 10000;
     for (int i = 0; i < RUNTIME_API_COUNT; i++) g_ctx.transports[i] = &FAKE_TRANSPORT;
     g_router = router_new(&g_ctx);
     cr_assert(g_router);
