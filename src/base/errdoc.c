@@ -1,51 +1,103 @@
-/* errdoc.c — placeholder. */
+/* errdoc.c — the error documents of the runtime API, of function errors
+ * and of the control plane.
+ *
+ * Owns their member order and string escaping. Must never: build a
+ * document by pasting a message into a format string (a quote in a message
+ * would break the JSON), or reorder members (clients compare bytes).
+ */
 #include "base/errdoc.h"
 
-#include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
+void errdoc_json_string(buf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_append(b, "\"", 1);
+    if (s) {
+        const unsigned char *p = (const unsigned char *)s, *run = p;
+        for (; *p; p++) {
+            if (*p >= 0x20 && *p != '"' && *p != '\\') continue;
+            buf_append(b, run, (size_t)(p - run));
+            run = p + 1;
+            char esc[6] = { '\\', 0 };
+            size_t n = 2;
+            switch (*p) {
+            case '"': esc[1] = '"'; break;
+            case '\\': esc[1] = '\\'; break;
+            case '\b': esc[1] = 'b'; break;
+            case '\f': esc[1] = 'f'; break;
+            case '\n': esc[1] = 'n'; break;
+            case '\r': esc[1] = 'r'; break;
+            case '\t': esc[1] = 't'; break;
+            default:
+                memcpy(esc + 1, "u00", 3);
+                esc[4] = hex[*p >> 4];
+                esc[5] = hex[*p & 15];
+                n = 6;
+                break;
+            }
+            buf_append(b, esc, n);
+        }
+        buf_append(b, run, (size_t)(p - run));
+    }
+    buf_append(b, "\"", 1);
+}
+
+/* {"<k1>":v1,"<k2>":v2 — the member names are ours, never escaped. */
+static void member(buf_t *b, const char *key, const char *value, bool first)
+{
+    buf_append(b, first ? "{\"" : ",\"", 2);
+    buf_append(b, key, strlen(key));
+    buf_append(b, "\":", 2);
+    errdoc_json_string(b, value);
+}
+
+static char *finish(buf_t *b, const char *tail, size_t *len)
+{
+    buf_append(b, tail, strlen(tail));
+    size_t n;
+    char *s = buf_steal(b, &n);
+    if (len) *len = n;
+    return s;
+}
+
+char *errdoc_runtime(const char *type, const char *msg, size_t *len)
+{
+    buf_t b = { 0 };
+    member(&b, "errorMessage", msg, true);
+    member(&b, "errorType", type, false);
+    return finish(&b, "}\n", len);
+}
 
 char *errdoc_function(const char *type, const char *msg, size_t *len)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "errorType", type);
-    cJSON_AddStringToObject(o, "errorMessage", msg);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!s) abort();
-    if (len) *len = strlen(s);
-    return s;
+    buf_t b = { 0 };
+    member(&b, "errorType", type, true);
+    member(&b, "errorMessage", msg, false);
+    return finish(&b, "}", len);
 }
 
-char *errdoc_runtime_api(const char *type, const char *msg, size_t *len)
+const char *errdoc_api_member(const char *exception)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "errorMessage", msg);
-    cJSON_AddStringToObject(o, "errorType", type);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!s) abort();
-    size_t n = strlen(s);
-    char *t = realloc(s, n + 2);
-    if (!t) abort();
-    t[n] = '\n';
-    t[n + 1] = '\0';
-    if (len) *len = n + 1;
-    return t;
+    static const char *const capital[] = { "ResourceNotFoundException", "ServiceException",
+                                           "InvalidRuntimeException" };
+    for (size_t i = 0; exception && i < sizeof capital / sizeof capital[0]; i++)
+        if (strcmp(exception, capital[i]) == 0) return "Message";
+    return "message";
 }
 
-char *errdoc_control(int status, const char *type, const char *msg, size_t *len)
+char *errdoc_api_build(const char *kind, const char *member_name, const char *msg,
+                       const char *reason, size_t *len)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "Type", status >= 500 ? "Service" : "User");
-    bool capital = strcmp(type, "ResourceNotFoundException") == 0 || strcmp(type, "ServiceException") == 0 ||
-                   strcmp(type, "InvalidRuntimeException") == 0;
-    cJSON_AddStringToObject(o, capital ? "Message" : "message", msg);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!s) abort();
-    if (len) *len = strlen(s);
-    return s;
+    buf_t b = { 0 };
+    member(&b, "Type", kind, true);
+    member(&b, member_name, msg, false);
+    if (reason) member(&b, "Reason", reason, false);
+    return finish(&b, "}", len);
+}
+
+char *errdoc_api(int status, const char *exception, const char *msg, size_t *len)
+{
+    return errdoc_api_build(status >= 500 ? "Service" : "User", errdoc_api_member(exception), msg,
+                            NULL, len);
 }

@@ -2,8 +2,8 @@
  *
  * One http_server_t serves any number of listening sockets; each socket
  * carries an opaque `listener_ctx` that every request accepted through it
- * reports back (the runtime API uses this to know which instance is calling,
- * with no token: DESIGN decision 4).
+ * reports back (so an owner serving one socket per client knows which
+ * client is calling, with no token).
  *
  * Requests are handed to `on_request` as soon as they are complete; the
  * handler answers now or later (long poll, a call waiting for its result)
@@ -13,7 +13,9 @@
  *
  * Limits and their answers: request line + headers over max_header_bytes ->
  * 431; a body over the limit -> 413; unparseable input -> 400; after each
- * error response the connection is closed. A connection with no request in
+ * error response the connection is closed. The server knows no API's
+ * error shape: these answers are plain text unless the owner supplies its
+ * own through `on_error`. A connection with no request in
  * progress is closed after idle_timeout_ms; a request whose bytes have not
  * all arrived request_timeout_ms after its first byte gets 408 and a close.
  * A connection with an unanswered request is never timed out by this layer
@@ -71,10 +73,43 @@ typedef void (*http_abort_fn)(http_exchange_t *ex, void *arg);
  * `req` has method/target/path/query/headers set, no body yet. */
 typedef size_t (*http_body_limit_fn)(const http_request_t *req, void *arg);
 
+/* An error the server answers by itself (the request never reaches
+ * on_request). */
+typedef struct {
+    int status;                  /* 400, 408, 413 or 431 */
+    const char *reason;          /* one line, no newline:
+                                    400 "Could not parse request"
+                                    408 "Request timed out"
+                                    413 "Request must be smaller than <limit> bytes for the operation"
+                                    431 "Request header fields too large" */
+    size_t body_limit;           /* the body limit of the request (the one broken, for 413) */
+    const http_request_t *req;   /* the request's head when it was complete (method,
+                                    path, headers; no body), else NULL */
+} http_error_t;
+
+#define HTTP_ERROR_MAX_HEADERS 4
+
+/* What on_error fills in. It starts empty (no header, no body). */
+typedef struct {
+    http_header_t headers[HTTP_ERROR_MAX_HEADERS];  /* copied as soon as on_error
+                                                       returns: static strings or
+                                                       `scratch` will do */
+    size_t nheaders;
+    char *body;                  /* malloc'd, the server frees it; NULL = empty */
+    size_t body_len;
+    char scratch[256];           /* room for header values made on the spot */
+} http_error_answer_t;
+
+/* Build the answer of a server-generated error. Content-Length and
+ * Connection are the server's (it closes after every such answer). */
+typedef void (*http_error_fn)(const http_error_t *e, http_error_answer_t *ans, void *arg);
+
 typedef struct {
     http_handler_fn on_request;      /* required */
-    void *arg;                       /* passed to on_request and body_limit */
+    void *arg;                       /* passed to on_request, body_limit and on_error */
     http_body_limit_fn body_limit;   /* optional; NULL means max_body_bytes */
+    http_error_fn on_error;          /* optional; NULL answers "Content-Type: text/plain;
+                                        charset=utf-8" and the reason plus a newline */
     size_t max_header_bytes;         /* 0 -> 64 KiB */
     size_t max_body_bytes;           /* 0 -> 6 MiB + 1 KiB */
     unsigned idle_timeout_ms;        /* 0 -> 60 s */

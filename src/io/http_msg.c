@@ -4,10 +4,12 @@
  * Owns: how a request head is collected (pieces of method/url/headers may
  * arrive over many reads, so they are copied into the connection's scratch
  * buffer and become one allocation per exchange at headers-complete), body
- * limits, trailers, and the exact response framing (Content-Length,
- * Connection, bodyless statuses). Must never: do I/O, call the request
- * handler (http.c delivers completed requests outside llhttp), or emit a
- * header that could split a response.
+ * limits, trailers, the exact response framing (Content-Length,
+ * Connection, bodyless statuses), and the reasons of the errors the server
+ * answers itself (their shape is the owner's, through on_error). Must
+ * never: do I/O, call the request handler (http.c delivers completed
+ * requests outside llhttp), emit a header that could split a response, or
+ * know any API's error format.
  */
 #define _GNU_SOURCE   /* strcasestr */
 #include "io/http_internal.h"
@@ -423,25 +425,36 @@ int http_conn_fail_request(http_conn_t *c, int status)
         ex->state = EX_PENDING;
         fifo_append(c, ex);
     }
-    char msg[160];
-    const char *text;
-    http_header_t h[2] = { { "Content-Type", "application/json" },
-                           { "x-amzn-ErrorType", "RequestTooLargeException" } };
-    size_t nh = 1;
+    char reason[96];
+    size_t limit = ex->body_limit ? ex->body_limit : c->s->cfg.max_body_bytes;
     switch (status) {
-    case 408: text = "Request timed out"; break;
+    case 408: snprintf(reason, sizeof reason, "Request timed out"); break;
     case 413:
-        snprintf(msg, sizeof msg, "Request must be smaller than %zu bytes for the operation",
-                 ex->body_limit ? ex->body_limit : c->s->cfg.max_body_bytes);
-        text = msg;
-        nh = 2;
+        snprintf(reason, sizeof reason, "Request must be smaller than %zu bytes for the operation",
+                 limit);
         break;
-    case 431: text = "Request header fields too large"; break;
-    default: text = "Could not parse request"; status = 400; break;
+    case 431: snprintf(reason, sizeof reason, "Request header fields too large"); break;
+    default: snprintf(reason, sizeof reason, "Could not parse request"); status = 400; break;
     }
-    char body[256];
-    int blen = snprintf(body, sizeof body, "{\"Type\":\"User\",\"Message\":\"%s\"}", text);
-    return http_exchange_build_response(ex, status, h, nh, body, (size_t)blen, NULL);
+    http_error_t e = { .status = status, .reason = reason, .body_limit = limit,
+                       .req = ex->req.method ? &ex->req : NULL };
+    http_error_answer_t ans = { .nheaders = 0 };
+    if (c->s->cfg.on_error) {
+        c->s->cfg.on_error(&e, &ans, c->s->cfg.arg);
+        if (ans.nheaders > HTTP_ERROR_MAX_HEADERS) ans.nheaders = HTTP_ERROR_MAX_HEADERS;
+    } else {
+        /* No vendor's shape: what any HTTP client can show a person. */
+        ans.headers[0] = (http_header_t){ "Content-Type", "text/plain; charset=utf-8" };
+        ans.nheaders = 1;
+        size_t n = strlen(reason);
+        if ((ans.body = malloc(n + 2))) {
+            memcpy(ans.body, reason, n);
+            memcpy(ans.body + n, "\n", 2);
+            ans.body_len = n + 1;
+        }
+    }
+    return http_exchange_build_response(ex, status, ans.headers, ans.nheaders, ans.body,
+                                        ans.body ? ans.body_len : 0, ans.body);
 }
 
 /* ---- responses ---- */

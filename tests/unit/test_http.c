@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/errdoc.h"
 #include "io/http.h"
 #include "io/loop.h"
 
@@ -307,7 +308,18 @@ static void expect_error(cli_t *c, int status, const char *body)
     cr_assert_eq(cli_wait_eof(c, 2000), 0);
 }
 
-static http_server_config_t cfg0(void) { return (http_server_config_t){ 0 }; }
+/* The server's own errors in Lambda's shape, as the API layer configures
+ * them: the tests below were written against these answers. */
+static void lambda_error(const http_error_t *e, http_error_answer_t *a, void *arg)
+{
+    (void)arg;
+    a->headers[a->nheaders++] = (http_header_t){ "Content-Type", "application/json" };
+    if (e->status == 413)
+        a->headers[a->nheaders++] = (http_header_t){ "x-amzn-ErrorType", "RequestTooLargeException" };
+    a->body = errdoc_api_build("User", "Message", e->reason, NULL, &a->body_len);
+}
+
+static http_server_config_t cfg0(void) { return (http_server_config_t){ .on_error = lambda_error }; }
 
 /* ---- tests ---- */
 
@@ -943,4 +955,153 @@ Test(http, handler_close_drops_half_received_next_request, .fini = teardown)
     cr_assert_eq(cli_wait_eof(c, 500), 0);   /* at once, not after a 408 */
     cr_assert_eq(T.nreq, 1);
     cli_close(c);
+}
+
+/* ---- the owner's error shape (on_error) and the default ---- */
+
+static struct {
+    int calls;
+    int status;
+    char reason[128];
+    size_t limit;
+    bool had_req;
+    char method[16], path[64], header[32];
+    void *arg;
+} E;
+
+static int ERR_ARG;
+
+static void recording_error(const http_error_t *e, http_error_answer_t *a, void *arg)
+{
+    E.calls++;
+    E.status = e->status;
+    snprintf(E.reason, sizeof E.reason, "%s", e->reason);
+    E.limit = e->body_limit;
+    E.had_req = e->req != NULL;
+    if (e->req) {
+        snprintf(E.method, sizeof E.method, "%s", e->req->method);
+        snprintf(E.path, sizeof E.path, "%s", e->req->path);
+        const char *h = http_request_header(e->req, "X-Val");
+        snprintf(E.header, sizeof E.header, "%s", h ? h : "");
+    }
+    E.arg = arg;
+    snprintf(a->scratch, sizeof a->scratch, "oops-%d", e->status);
+    a->headers[a->nheaders++] = (http_header_t){ "X-Oops", a->scratch };
+    /* The framing stays the server's whatever the owner says. */
+    a->headers[a->nheaders++] = (http_header_t){ "Content-Length", "99999" };
+    a->body = strdup("custom");
+    a->body_len = 6;
+}
+
+/* A server error with the default answer: plain text, no vendor header. */
+static void expect_plain_error(cli_t *c, int status, const char *body)
+{
+    resp_t r;
+    cr_assert_eq(cli_resp(c, &r), 0);
+    cr_assert_eq(r.status, status, "%s", r.head);
+    cr_assert_str_eq(resp_header(&r, "Content-Type"), "text/plain; charset=utf-8");
+    cr_assert_str_eq(resp_header(&r, "Connection"), "close");
+    cr_assert_null(resp_header(&r, "x-amzn-ErrorType"));
+    cr_assert_str_eq(r.body, body);
+    free(r.body);
+    cr_assert_eq(cli_wait_eof(c, 2000), 0);
+}
+
+Test(http, default_errors_are_plain_text, .fini = teardown)
+{
+    http_server_config_t cfg = { .max_body_bytes = 100, .max_header_bytes = 1024,
+                                 .request_timeout_ms = 50 };
+    start(cfg);
+    cli_t *c = cli_open(T.port);
+    cli_send(c, "GARBAGE!!\r\n\r\n");
+    expect_plain_error(c, 400, "Could not parse request\n");
+    cli_close(c);
+
+    c = cli_open(T.port);
+    cli_send(c, "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n");
+    expect_plain_error(c, 413, "Request must be smaller than 100 bytes for the operation\n");
+    cli_close(c);
+
+    c = cli_open(T.port);
+    char req[2300], big[2100];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: t\r\nX-Big: %s\r\n\r\n", big);
+    cli_send(c, req);
+    expect_plain_error(c, 431, "Request header fields too large\n");
+    cli_close(c);
+
+    c = cli_open(T.port);
+    cli_send(c, "GET / HTTP/1.1\r\nHost:");
+    expect_plain_error(c, 408, "Request timed out\n");
+    cli_close(c);
+    cr_assert_eq(T.nreq, 0);
+}
+
+Test(http, lambda_shaped_413_byte_for_byte, .fini = teardown)
+{
+    http_server_config_t cfg = cfg0();
+    cfg.max_body_bytes = 100;
+    start(cfg);
+    cli_t *c = cli_open(T.port);
+    cli_send(c, "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n");
+    resp_t r;
+    cr_assert_eq(cli_resp(c, &r), 0);
+    cr_assert_str_eq(r.head, "HTTP/1.1 413 Content Too Large\r\n"
+                             "Content-Type: application/json\r\n"
+                             "x-amzn-ErrorType: RequestTooLargeException\r\n"
+                             "Content-Length: 84\r\n"
+                             "Connection: close\r\n\r\n");
+    cr_assert_str_eq(r.body, "{\"Type\":\"User\",\"Message\":\"Request must be smaller than 100 "
+                             "bytes for the operation\"}");
+    free(r.body);
+    cli_close(c);
+}
+
+Test(http, on_error_hook_gets_status_reason_request_and_arg, .fini = teardown)
+{
+    memset(&E, 0, sizeof E);
+    http_server_config_t cfg = { .on_error = recording_error, .arg = &ERR_ARG,
+                                 .body_limit = body_limit, .max_header_bytes = 1024 };
+    T.limit_small = 10;
+    start(cfg);
+    cli_t *c = cli_open(T.port);
+    cli_send(c, "PUT /small?q=1 HTTP/1.1\r\nHost: t\r\nX-Val: v\r\nContent-Length: 20\r\n\r\n");
+    resp_t r;
+    cr_assert_eq(cli_resp(c, &r), 0);
+    cr_assert_eq(r.status, 413);
+    cr_assert_str_eq(resp_header(&r, "X-Oops"), "oops-413");
+    cr_assert_str_eq(resp_header(&r, "Content-Length"), "6");
+    cr_assert_str_eq(resp_header(&r, "Connection"), "close");
+    cr_assert_null(resp_header(&r, "Content-Type"));
+    cr_assert_str_eq(r.body, "custom");
+    free(r.body);
+    cr_assert_eq(cli_wait_eof(c, 2000), 0);
+    cli_close(c);
+    cr_assert_eq(E.calls, 1);
+    cr_assert_eq(E.status, 413);
+    cr_assert_str_eq(E.reason, "Request must be smaller than 10 bytes for the operation");
+    cr_assert_eq(E.limit, 10);
+    cr_assert(E.had_req);
+    cr_assert_str_eq(E.method, "PUT");
+    cr_assert_str_eq(E.path, "/small");
+    cr_assert_str_eq(E.header, "v");
+    cr_assert_eq(E.arg, &ERR_ARG);
+
+    /* Headers too large: no request head to show. */
+    c = cli_open(T.port);
+    char req[2300], big[2100];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: t\r\nX-Big: %s\r\n\r\n", big);
+    cli_send(c, req);
+    cr_assert_eq(cli_resp(c, &r), 0);
+    cr_assert_eq(r.status, 431);
+    cr_assert_str_eq(resp_header(&r, "X-Oops"), "oops-431");
+    free(r.body);
+    cli_close(c);
+    cr_assert_eq(E.calls, 2);
+    cr_assert_str_eq(E.reason, "Request header fields too large");
+    cr_assert(!E.had_req);
+    cr_assert_eq(T.nreq, 0);
 }
