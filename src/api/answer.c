@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "base/errdoc.h"
 #include "base/util.h"
 
@@ -34,7 +32,7 @@ void api_respond_error(http_exchange_t *ex, int status, const char *type, const 
     char rid[37];
     util_uuid4(rid);
     size_t len;
-    char *body = errdoc_control(status, type, msg, &len);
+    char *body = errdoc_api(status, type, msg, &len);
     http_header_t h[] = { { "Content-Type", "application/json" }, { "x-amzn-ErrorType", type },
                           { "x-amzn-RequestId", rid } };
     http_respond_owned(ex, status, h, 3, body, len);
@@ -67,14 +65,19 @@ void api_respond_throttled(http_exchange_t *ex, const char *reason)
 {
     char rid[37];
     util_uuid4(rid);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "Type", "User");
-    cJSON_AddStringToObject(o, "message", "Rate Exceeded.");
-    cJSON_AddStringToObject(o, "Reason", reason);
-    char *body = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
+    size_t len;
+    char *body = errdoc_api_build("User", "message", "Rate Exceeded.", reason, &len);
     http_header_t h[] = { { "Content-Type", "application/json" },
                           { "x-amzn-ErrorType", "TooManyRequestsException" },
                           { "x-amzn-RequestId", rid }, { "Retry-After", "1" } };
-    http_respond_owned(ex, 429, h, 4, body, strlen(body));
+    http_respond_owned(ex, 429, h, 4, body, len);
+}
+
+void api_http_error(const http_error_t *e, http_error_answer_t *a, void *arg)
+{
+    (void)arg;
+    a->headers[a->nheaders++] = (http_header_t){ "Content-Type", "application/json" };
+    if (e->status == 413)
+        a->headers[a->nheaders++] = (http_header_t){ "x-amzn-ErrorType", "RequestTooLargeException" };
+    a->body = errdoc_api_build("User", "Message", e->reason, NULL, &a->body_len);
 }

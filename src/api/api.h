@@ -16,6 +16,7 @@
 #include "core/router.h"
 #include "io/http.h"
 #include "io/loop.h"
+#include "io/route.h"
 #include "store/codestore.h"
 #include "store/store.h"
 
@@ -34,7 +35,13 @@ typedef struct api {
     codestore_t *code;
     logs_t *logs;
     core_ctx_t *core;               /* for `stopping` */
+    route_t *routes;                /* the public routes, with their body limits */
+    route_table_t table;
 } api_t;
+
+/* Build the route table (after cfg is set); api_free releases it. */
+int api_init(api_t *a, err_t *err);
+void api_free(api_t *a);
 
 /* The public server's request handler and body limit (arg = api_t *). */
 void api_handle(http_exchange_t *ex, http_request_t *req, void *arg);
@@ -57,6 +64,9 @@ void api_respond_not_found(http_exchange_t *ex, const char *name, const char *qu
 void api_respond_err(http_exchange_t *ex, const err_t *err);
 /* A JSON document (takes ownership of `json`; NULL for an empty body). */
 void api_respond_json(http_exchange_t *ex, int status, char *json);
+/* The answers the HTTP server gives itself (400, 408, 413, 431), in the
+ * shape Lambda's clients parse (http_server_config_t.on_error). */
+void api_http_error(const http_error_t *e, http_error_answer_t *ans, void *arg);
 /* Lambda's throttle: 429 TooManyRequestsException with Reason and Retry-After. */
 void api_respond_throttled(http_exchange_t *ex, const char *reason);
 

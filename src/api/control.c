@@ -19,6 +19,7 @@
 #include "core/function.h"
 #include "core/logs.h"
 #include "core/router.h"
+#include "base/log.h"
 #include "base/util.h"
 #include "api/version.h"
 
@@ -365,82 +366,52 @@ static void path_name(const char *seg, char *out, size_t n, char *qual, size_t q
     }
 }
 
-/* The function a raw path segment names (plain, name:qualifier or ARN);
- * the qualifier goes to `qual`. NULL after answering 404. */
-static router_fn_t *find_named(api_t *d, http_exchange_t *ex, const char *seg, char *qual, size_t qn)
+router_fn_t *control_find(api_t *d, http_exchange_t *ex, http_request_t *req, const char *seg, char *qual,
+                          size_t qn)
 {
-    char *decoded = util_url_decode(seg, strlen(seg));
     char name[300];
-    path_name(decoded ? decoded : seg, name, sizeof name, qual, qn);
-    free(decoded);
+    path_name(seg, name, sizeof name, qual, qn);
     router_fn_t *fn = function_name_valid(name) ? router_find(d->router, name) : NULL;
-    if (!fn) api_respond_not_found(ex, name, NULL);
+    if (!fn) { api_respond_not_found(ex, name, NULL); return NULL; }
+    char *qparam = util_query_param(req->query, "Qualifier");
+    if (qparam) snprintf(qual, qn, "%s", qparam);
+    free(qparam);
     return fn;
 }
 
-void control_handle(api_t *d, http_exchange_t *ex, http_request_t *req, const char *rest)
+void control_list(api_t *d, http_exchange_t *ex, http_request_t *req) { list_functions(d, ex, req); }
+
+void control_create(api_t *d, http_exchange_t *ex)
 {
-    const char *m = req->method;
-    if (!*rest || strcmp(rest, "/") == 0) {
-        if (strcmp(m, "GET") == 0) { list_functions(d, ex, req); return; }
-        if (strcmp(m, "POST") == 0) {
-            job_t *j = job_new(d, ex, JOB_CREATE, NULL);
-            if (!j) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
-            submit(j);
-            return;
-        }
-        api_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
-        return;
-    }
-    /* rest = "/NAME[/sub]" */
-    char seg[300], sub[200] = "";
-    const char *s = rest + 1, *slash = strchr(s, '/');
-    size_t len = slash ? (size_t)(slash - s) : strlen(s);
-    if (len >= sizeof seg || (slash && strlen(slash + 1) >= sizeof sub)) {
-        api_respond_error(ex, 404, "ResourceNotFoundException", "Unknown path");
-        return;
-    }
-    memcpy(seg, s, len);
-    seg[len] = '\0';
-    if (slash) snprintf(sub, sizeof sub, "%s", slash + 1);
-    char qual[140];
-    router_fn_t *fn = find_named(d, ex, seg, qual, sizeof qual);
-    if (!fn) return;
-    char *qparam = util_query_param(req->query, "Qualifier");
-    if (qparam) snprintf(qual, sizeof qual, "%s", qparam);
-    free(qparam);
-    if (strcmp(sub, "versions") == 0 || strncmp(sub, "aliases", 7) == 0) {
-        version_handle(d, ex, req, fn, sub);
-        return;
-    }
-    job_kind_t kind;
-    if ((!*sub || strcmp(sub, "configuration") == 0) && strcmp(m, "GET") == 0) {
-        router_fn_t *v = version_for_read(d, ex, fn, qual);
-        if (!v) return;
-        if (*sub) respond_config(ex, 200, &v->cfg);
-        else get_function(d, ex, req, v);
-        return;
-    }
-    if (!*sub && strcmp(m, "DELETE") == 0 && qual[0]) {
-        version_delete(d, ex, fn, qual);
-        return;
-    }
-    if (!*sub && strcmp(m, "DELETE") == 0) kind = JOB_DELETE;
-    else if (strcmp(sub, "code") == 0 && strcmp(m, "PUT") == 0) kind = JOB_UPDATE_CODE;
-    else if (strcmp(sub, "configuration") == 0 && strcmp(m, "PUT") == 0) kind = JOB_UPDATE_CONFIG;
-    else {
-        api_respond_error(ex, 404, "ResourceNotFoundException", "Unknown operation %s %s", m, req->path);
-        return;
-    }
-    job_t *j = write_job(d, ex, fn, kind);
+    job_t *j = job_new(d, ex, JOB_CREATE, NULL);
+    if (!j) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
+    submit(j);
+}
+
+void control_get(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *fn, const char *qual,
+                 bool config_only)
+{
+    router_fn_t *v = version_for_read(d, ex, fn, qual);
+    if (!v) return;
+    if (config_only) respond_config(ex, 200, &v->cfg);
+    else get_function(d, ex, req, v);
+}
+
+void control_delete(api_t *d, http_exchange_t *ex, router_fn_t *fn, const char *qual)
+{
+    if (qual[0]) { version_delete(d, ex, fn, qual); return; }
+    job_t *j = write_job(d, ex, fn, JOB_DELETE);
     if (j) submit(j);
 }
 
-void control_handle_concurrency(api_t *d, http_exchange_t *ex, http_request_t *req, const char *seg)
+void control_update(api_t *d, http_exchange_t *ex, router_fn_t *fn, bool code)
 {
-    char qual[140];
-    router_fn_t *fn = find_named(d, ex, seg, qual, sizeof qual);
-    if (!fn) return;
+    job_t *j = write_job(d, ex, fn, code ? JOB_UPDATE_CODE : JOB_UPDATE_CONFIG);
+    if (j) submit(j);
+}
+
+void control_concurrency(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *fn)
+{
     const char *m = req->method;
     if (strcmp(m, "GET") == 0) { respond_concurrency(ex, 200, fn->cfg.reserved_concurrency); return; }
     int value = -1;
@@ -498,7 +469,7 @@ static void load_one(const char *name, const char *json, void *arg)
     function_config_init(&c);
     err_t e;
     if (function_config_deserialize(&c, json, &e) < 0) {
-        fprintf(stderr, "nimbus: skipping stored function %s: %s\n", name, e.msg);
+        log_warn("skipping stored function %s: %s", name, e.msg);
         lc->failed++;
     } else {
         router_add(lc->d->router, &c);

@@ -20,20 +20,8 @@
 #include "api/version.h"
 #include "base/util.h"
 #include "core/instance.h"
+#include "io/route.h"
 #include "sandbox/cgroup.h"
-
-static const char FN_PREFIX[] = "/2015-03-31/functions";
-
-size_t api_body_limit(const http_request_t *req, void *arg)
-{
-    api_t *d = arg;
-    const char *p = req->path;
-    size_t plen = strlen(p);
-    if (plen > 12 && strcmp(p + plen - 12, "/invocations") == 0) return d->cfg.invoke_max_bytes + 4096;
-    if (strncmp(p, FN_PREFIX, sizeof FN_PREFIX - 1) == 0)
-        return d->cfg.max_zip_bytes / 3 * 4 + 8 + 1024 * 1024;  /* base64 ZIP + settings */
-    return 1024 * 1024;
-}
 
 /* ---- GET /nimbus/v1/functions/NAME/logs ---- */
 
@@ -115,117 +103,279 @@ static void logs_handle_query(api_t *d, http_exchange_t *ex, const char *functio
     http_exchange_on_abort(ex, logs_gone, lr);
 }
 
-/* Nimbus' own per-function routes, /nimbus/v1/functions/NAME/SUB: the
- * name is decoded and looked up once for all of them. Returns false when
- * SUB is none of them. */
-static bool native_function_route(api_t *d, http_exchange_t *ex, http_request_t *req, const char *name,
-                                  const char *sub)
+/* ---- handlers: one per row of the table ---- */
+
+#define NAME(p) route_param((p), "name")
+
+/* The function the {name} capture names, and its qualifier; NULL after
+ * answering 404. */
+static router_fn_t *named(api_t *d, http_exchange_t *ex, http_request_t *req, const route_params_t *p,
+                          char qual[140])
 {
-    bool get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
-    const char *tail = strncmp(sub, "/instances/", 11) == 0 ? strchr(sub + 11, '/') : NULL;
-    bool exec = post && tail && strcmp(tail, "/exec") == 0;
-    bool list = get && strcmp(sub, "/instances") == 0, logs = get && strcmp(sub, "/logs") == 0;
-    if (!exec && !list && !logs) return false;
-    char *raw = strndup(name, (size_t)(sub - name));
-    char *dec = raw ? util_url_decode(raw, strlen(raw)) : NULL;
-    router_fn_t *fn = dec ? router_find(d->router, dec) : NULL;
-    if (!fn) {
-        api_respond_not_found(ex, dec ? dec : "", NULL);
-    } else if (exec) {
-        char iid[64];
-        snprintf(iid, sizeof iid, "%.*s", (int)(tail - (sub + 11)), sub + 11);
-        instance_t *in = instance_find(fn, iid);
-        if (in) exec_handle(d, ex, req, in);
-        else api_respond_error(ex, 404, "ResourceNotFoundException", "Instance not found: %s", iid);
-    } else if (list) {
-        api_respond_json(ex, 200, instance_list_json(fn));
-    } else {
-        logs_handle_query(d, ex, dec, req->query);
+    return control_find(d, ex, req, NAME(p), qual, 140);
+}
+
+static void h_invoke(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char *qual = util_query_param(req->query, "Qualifier");
+    invoke_handle(ctx, ex, NAME(p), qual);
+    free(qual);
+}
+
+static void h_invoke_method(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)ctx; (void)req; (void)p;
+    api_respond_error(ex, 405, "MethodNotAllowedException", "Invoke needs POST");
+}
+
+static void h_list(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)p;
+    control_list(ctx, ex, req);
+}
+
+static void h_create(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)req; (void)p;
+    control_create(ctx, ex);
+}
+
+static void h_method(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)ctx; (void)p;
+    api_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", req->method);
+}
+
+static void h_get(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    router_fn_t *fn = named(ctx, ex, req, p, qual);
+    if (fn) control_get(ctx, ex, req, fn, qual, false);
+}
+
+static void h_get_config(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    router_fn_t *fn = named(ctx, ex, req, p, qual);
+    if (fn) control_get(ctx, ex, req, fn, qual, true);
+}
+
+static void h_delete(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    router_fn_t *fn = named(ctx, ex, req, p, qual);
+    if (fn) control_delete(ctx, ex, fn, qual);
+}
+
+static void h_update_code(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    router_fn_t *fn = named(ctx, ex, req, p, qual);
+    if (fn) control_update(ctx, ex, fn, true);
+}
+
+static void h_update_config(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    router_fn_t *fn = named(ctx, ex, req, p, qual);
+    if (fn) control_update(ctx, ex, fn, false);
+}
+
+/* A path under a function that no operation has: the function is looked
+ * up first, so a missing one is still "Function not found". */
+static void h_unknown(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    if (!named(ctx, ex, req, p, qual)) return;
+    api_respond_error(ex, 404, "ResourceNotFoundException", "Unknown operation %s %s", req->method, req->path);
+}
+
+static void h_publish(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    router_fn_t *fn = named(ctx, ex, req, p, qual);
+    if (fn) version_publish(ctx, ex, req, fn);
+}
+
+static void h_versions(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    router_fn_t *fn = named(ctx, ex, req, p, qual);
+    if (fn) version_list(ex, req, fn);
+}
+
+static void h_versions_method(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    if (named(ctx, ex, req, p, qual)) h_method(ctx, ex, req, p);
+}
+
+static void h_aliases(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    router_fn_t *fn = named(ctx, ex, req, p, qual);
+    if (fn) version_aliases(ctx, ex, req, fn, route_param(p, "alias"));
+}
+
+static void h_concurrency(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    router_fn_t *fn = named(ctx, ex, req, p, qual);
+    if (fn) control_concurrency(ctx, ex, req, fn);
+}
+
+static void h_provisioned(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    version_handle_provisioned(ctx, ex, req, NAME(p));
+}
+
+static router_fn_t *native_fn(api_t *d, http_exchange_t *ex, const route_params_t *p)
+{
+    router_fn_t *fn = router_find(d->router, NAME(p));
+    if (!fn) api_respond_not_found(ex, NAME(p), NULL);
+    return fn;
+}
+
+static void h_instances(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)req;
+    router_fn_t *fn = native_fn(ctx, ex, p);
+    if (fn) api_respond_json(ex, 200, instance_list_json(fn));
+}
+
+static void h_logs(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    if (native_fn(ctx, ex, p)) logs_handle_query(ctx, ex, NAME(p), req->query);
+}
+
+static void h_exec(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    router_fn_t *fn = native_fn(ctx, ex, p);
+    if (!fn) return;
+    /* Instance ids are taken as sent (they are hex). */
+    char iid[64];
+    const route_param_t *id = &p->v[1];
+    snprintf(iid, sizeof iid, "%.*s", (int)id->raw_len, id->raw);
+    instance_t *in = instance_find(fn, iid);
+    if (in) exec_handle(ctx, ex, req, in);
+    else api_respond_error(ex, 404, "ResourceNotFoundException", "Instance not found: %s", iid);
+}
+
+static void h_exec_poll(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    exec_poll(ctx, ex, route_param(p, "id"), req->query);
+}
+
+static void h_code(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)req;
+    control_get_code(ctx, ex, route_param(p, "file"));
+}
+
+static void h_health(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)req; (void)p;
+    api_t *d = ctx;
+    char *s = NULL;
+    if (asprintf(&s, "{\"status\":\"%s\",\"functions\":%zu,\"instances\":%u,\"inflight\":%u,\"cgroup\":\"%s\"}",
+                 d->core->stopping ? "stopping" : "ok", router_count(d->router),
+                 router_instance_count(d->router), router_inflight(d->router), cgroup_version()) < 0)
+        s = NULL;
+    api_respond_json(ex, 200, s);
+}
+
+/* ---- the table ---- */
+
+#define FN "/2015-03-31/functions"
+#define TS ROUTE_TRAILING_SLASH
+enum { L_DEFAULT, L_INVOKE, L_ZIP };   /* body limits, set from the settings */
+
+static const struct {
+    route_t r;
+    int limit;
+} ROUTES[] = {
+    { { "POST", FN "/{name}/invocations", h_invoke, 0, 0 }, L_INVOKE },
+    { { "*", FN "/{name}/invocations", h_invoke_method, 0, 0 }, L_INVOKE },
+    { { "GET", FN, h_list, 0, TS }, L_ZIP },
+    { { "POST", FN, h_create, 0, TS }, L_ZIP },
+    { { "*", FN, h_method, 0, TS }, L_ZIP },
+    { { "GET", FN "/{name}", h_get, 0, TS }, L_ZIP },
+    { { "DELETE", FN "/{name}", h_delete, 0, TS }, L_ZIP },
+    { { "*", FN "/{name}", h_unknown, 0, TS }, L_ZIP },
+    { { "GET", FN "/{name}/configuration", h_get_config, 0, 0 }, L_ZIP },
+    { { "PUT", FN "/{name}/configuration", h_update_config, 0, 0 }, L_ZIP },
+    { { "*", FN "/{name}/configuration", h_unknown, 0, 0 }, L_ZIP },
+    { { "PUT", FN "/{name}/code", h_update_code, 0, 0 }, L_ZIP },
+    { { "*", FN "/{name}/code", h_unknown, 0, 0 }, L_ZIP },
+    { { "POST", FN "/{name}/versions", h_publish, 0, 0 }, L_ZIP },
+    { { "GET", FN "/{name}/versions", h_versions, 0, 0 }, L_ZIP },
+    { { "*", FN "/{name}/versions", h_versions_method, 0, 0 }, L_ZIP },
+    { { "*", FN "/{name}/aliases", h_aliases, 0, 0 }, L_ZIP },
+    { { "*", FN "/{name}/aliases/{alias}", h_aliases, 0, 0 }, L_ZIP },
+    { { "*", FN "/{name}/{rest*}", h_unknown, 0, 0 }, L_ZIP },
+    /* Reserved concurrency lives under two other API dates. */
+    { { "*", "/2017-10-31/functions/{name}/concurrency", h_concurrency, 0, 0 }, L_DEFAULT },
+    { { "*", "/2019-09-30/functions/{name}/concurrency", h_concurrency, 0, 0 }, L_DEFAULT },
+    { { "*", "/2019-12-02/functions/{name}/provisioned-concurrency", h_provisioned, 0, 0 }, L_DEFAULT },
+    { { "GET", "/nimbus/v1/functions/{name}/instances", h_instances, 0, 0 }, L_DEFAULT },
+    { { "GET", "/nimbus/v1/functions/{name}/logs", h_logs, 0, 0 }, L_DEFAULT },
+    { { "POST", "/nimbus/v1/functions/{name}/instances/{id}/exec", h_exec, 0, 0 }, L_DEFAULT },
+    { { "GET", "/nimbus/v1/execs/{id*}", h_exec_poll, 0, 0 }, L_DEFAULT },
+    { { "GET", "/nimbus/v1/code/{file*}", h_code, 0, 0 }, L_DEFAULT },
+    { { "*", "/nimbus/v1/health", h_health, 0, 0 }, L_DEFAULT },
+};
+#define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
+
+int api_init(api_t *d, err_t *err)
+{
+    size_t limits[] = { [L_DEFAULT] = 1024 * 1024, [L_INVOKE] = d->cfg.invoke_max_bytes + 4096,
+                        /* a base64 ZIP and its settings */
+                        [L_ZIP] = d->cfg.max_zip_bytes / 3 * 4 + 8 + 1024 * 1024 };
+    d->routes = calloc(NROUTES, sizeof *d->routes);
+    if (!d->routes) return err_set(err, ERR_SYS, "out of memory");
+    for (size_t i = 0; i < NROUTES; i++) {
+        d->routes[i] = ROUTES[i].r;
+        d->routes[i].body_limit = limits[ROUTES[i].limit];
     }
-    free(raw);
-    free(dec);
-    return true;
+    d->table = (route_table_t){ d->routes, NROUTES, limits[L_DEFAULT] };
+    return route_table_check(&d->table, err);
+}
+
+void api_free(api_t *d)
+{
+    free(d->routes);
+    d->routes = NULL;
+}
+
+size_t api_body_limit(const http_request_t *req, void *arg)
+{
+    api_t *d = arg;
+    return route_body_limit(&d->table, req->method, req->path);
 }
 
 void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
 {
     api_t *d = arg;
-    const char *p = req->path;
-    if (strncmp(p, FN_PREFIX, sizeof FN_PREFIX - 1) == 0 &&
-        (p[sizeof FN_PREFIX - 1] == '/' || p[sizeof FN_PREFIX - 1] == '\0')) {
-        const char *rest = p + sizeof FN_PREFIX - 1;
-        size_t rl = strlen(rest);
-        static const char inv[] = "/invocations";
-        if (rl > sizeof inv && strcmp(rest + rl - (sizeof inv - 1), inv) == 0 && rest[0] == '/') {
-            if (strcmp(req->method, "POST") != 0) {
-                api_respond_error(ex, 405, "MethodNotAllowedException", "Invoke needs POST");
-                return;
-            }
-            char *seg = strndup(rest + 1, rl - 1 - (sizeof inv - 1));
-            char *name = seg ? util_url_decode(seg, strlen(seg)) : NULL;
-            char *qual = util_query_param(req->query, "Qualifier");
-            if (name && !strchr(name, '/')) invoke_handle(d, ex, name, qual);
-            else api_respond_error(ex, 404, "ResourceNotFoundException", "Function not found");
-            free(seg);
-            free(name);
-            free(qual);
-            return;
-        }
-        control_handle(d, ex, req, rest);
+    route_match_t m;
+    route_params_t params;
+    switch (route_match(&d->table, req->method, req->path, &m, &params)) {
+    case ROUTE_MATCHED:
+        m.route->handler(d, ex, req, &params);
         return;
-    }
-    static const char PC[] = "/2019-12-02/functions/";
-    if (strncmp(p, PC, sizeof PC - 1) == 0) {
-        const char *seg = p + sizeof PC - 1, *slash = strchr(seg, '/');
-        if (slash && strcmp(slash, "/provisioned-concurrency") == 0) {
-            char *raw = strndup(seg, (size_t)(slash - seg));
-            char *name = raw ? util_url_decode(raw, strlen(raw)) : NULL;
-            if (name) version_handle_provisioned(d, ex, req, name);
-            else api_respond_error(ex, 404, "ResourceNotFoundException", "Function not found");
-            free(raw);
-            free(name);
-            return;
-        }
-    }
-    /* Concurrency lives under two other API dates. */
-    static const char C1[] = "/2017-10-31/functions/", C2[] = "/2019-09-30/functions/";
-    if (strncmp(p, C1, sizeof C1 - 1) == 0 || strncmp(p, C2, sizeof C2 - 1) == 0) {
-        const char *seg = p + sizeof C1 - 1, *slash = strchr(seg, '/');
-        if (slash && strcmp(slash, "/concurrency") == 0) {
-            char *name = strndup(seg, (size_t)(slash - seg));
-            if (name) control_handle_concurrency(d, ex, req, name);
-            else api_respond_error(ex, 500, "ServiceException", "out of memory");
-            free(name);
-            return;
-        }
-    }
-    static const char NATIVE_PRE[] = "/nimbus/v1/functions/";
-    if (strncmp(p, NATIVE_PRE, sizeof NATIVE_PRE - 1) == 0) {
-        const char *name = p + sizeof NATIVE_PRE - 1, *slash = strchr(name, '/');
-        if (slash && native_function_route(d, ex, req, name, slash)) return;
-    }
-    static const char EXEC_PRE[] = "/nimbus/v1/execs/";
-    if (strncmp(p, EXEC_PRE, sizeof EXEC_PRE - 1) == 0 && strcmp(req->method, "GET") == 0) {
-        exec_poll(d, ex, p + sizeof EXEC_PRE - 1, req->query);
+    case ROUTE_BAD_PARAM:
+        /* A name that cannot be decoded names no function. */
+        if (m.route->handler == h_invoke || m.route->handler == h_invoke_method)
+            api_respond_error(ex, 404, "ResourceNotFoundException", "Function not found");
+        else
+            api_respond_not_found(ex, strndupa(m.bad.raw, m.bad.raw_len), NULL);
         return;
+    case ROUTE_METHOD_NOT_ALLOWED:
+    case ROUTE_NOT_FOUND:
+        break;
     }
-    static const char CODE_PRE[] = "/nimbus/v1/code/";
-    if (strncmp(p, CODE_PRE, sizeof CODE_PRE - 1) == 0 && strcmp(req->method, "GET") == 0) {
-        control_get_code(d, ex, p + sizeof CODE_PRE - 1);
-        return;
-    }
-    if (strcmp(p, "/nimbus/v1/health") == 0) {
-        char *s = NULL;
-        if (asprintf(&s, "{\"status\":\"%s\",\"functions\":%zu,\"instances\":%u,\"inflight\":%u,\"cgroup\":\"%s\"}",
-                     d->core->stopping ? "stopping" : "ok", router_count(d->router),
-                     router_instance_count(d->router), router_inflight(d->router), cgroup_version()) < 0)
-            s = NULL;
-        api_respond_json(ex, 200, s);
-        return;
-    }
-    api_respond_error(ex, 404, "UnknownOperationException", "Unknown operation %s %s", req->method, p);
+    /* Nimbus' own routes and everything unknown: no such operation. */
+    api_respond_error(ex, 404, "UnknownOperationException", "Unknown operation %s %s", req->method, req->path);
 }
-
 
 int api_load(api_t *d, err_t *err)
 {

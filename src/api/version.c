@@ -14,6 +14,7 @@
 
 #include "api/control.h"
 #include "core/function.h"
+#include "base/log.h"
 #include "base/util.h"
 
 typedef enum { V_PUBLISH, V_DELETE, V_ALIAS_PUT, V_ALIAS_DELETE, V_PROVISIONED } vjob_kind_t;
@@ -418,26 +419,16 @@ static void aliases(api_t *d, http_exchange_t *ex, http_request_t *req, router_f
     vjob_submit(j, latest);
 }
 
-void version_handle(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest, const char *sub)
+void version_publish(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest)
 {
-    if (strcmp(sub, "versions") == 0) {
-        if (strcmp(req->method, "POST") == 0) {
-            if (!control_busy(ex, latest)) publish(d, ex, req, latest);
-        } else if (strcmp(req->method, "GET") == 0) {
-            list_versions(ex, req, latest);
-        } else {
-            api_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", req->method);
-        }
-        return;
-    }
-    if (strcmp(sub, "aliases") == 0) { aliases(d, ex, req, latest, NULL); return; }
-    if (strncmp(sub, "aliases/", 8) == 0 && sub[8] && !strchr(sub + 8, '/')) {
-        char *name = util_url_decode(sub + 8, strlen(sub + 8));
-        aliases(d, ex, req, latest, name ? name : sub + 8);
-        free(name);
-        return;
-    }
-    api_respond_error(ex, 404, "ResourceNotFoundException", "Unknown operation %s %s", req->method, req->path);
+    if (!control_busy(ex, latest)) publish(d, ex, req, latest);
+}
+
+void version_list(http_exchange_t *ex, http_request_t *req, router_fn_t *latest) { list_versions(ex, req, latest); }
+
+void version_aliases(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest, const char *alias)
+{
+    aliases(d, ex, req, latest, alias);
 }
 
 /* ---- provisioned concurrency ---- */
@@ -523,7 +514,7 @@ static void load_version(const char *function, const char *key, const char *doc,
     function_config_t c;
     err_t e;
     if (!latest || function_config_deserialize(&c, doc, &e) < 0) {
-        fprintf(stderr, "nimbus: skipping stored version %s:%s\n", function, key);
+        log_warn("skipping stored version %s:%s", function, key);
         return;
     }
     router_add_version(lt->d->router, latest, &c);
@@ -535,7 +526,7 @@ static void load_alias(const char *function, const char *key, const char *doc, v
     load_t *lt = arg;
     router_fn_t *latest = router_find(lt->d->router, function);
     if (!latest || !router_put_alias(latest, doc))
-        fprintf(stderr, "nimbus: skipping stored alias %s:%s\n", function, key);
+        log_warn("skipping stored alias %s:%s", function, key);
 }
 
 int version_load(api_t *d, err_t *err)

@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Not LOG_INFO & co: <syslog.h> defines those as macros. */
+/* Not LOG_LEVEL_INFO & co: <syslog.h> defines those as macros. */
 typedef enum {
     LOG_LEVEL_DEBUG,
     LOG_LEVEL_INFO,

@@ -106,7 +106,7 @@ static void batch_done(loop_t *lp, void *arg)
     (void)lp;
     batch_t *b = arg;
     logs_t *l = b->l;
-    if (b->rc < 0) log_write(LOG_ERROR, "lost %zu log lines: %s", b->n, b->err.msg);
+    if (b->rc < 0) log_write(LOG_LEVEL_ERROR, "lost %zu log lines: %s", b->n, b->err.msg);
     l->flushed_seq += b->n;
     store_logs_free(b->recs, b->n);
     free(b);
@@ -197,7 +197,7 @@ static void del_work(void *arg)
     del_job_t *j = arg;
     err_t e;
     if (store_logs_delete_function(j->l->store, j->function, &e) < 0)
-        log_write(LOG_ERROR, "cannot delete logs of %s: %s", j->function, e.msg);
+        log_write(LOG_LEVEL_ERROR, "cannot delete logs of %s: %s", j->function, e.msg);
 }
 
 static void del_done(loop_t *lp, void *arg)
@@ -222,7 +222,7 @@ void logs_free(logs_t *l)
     if (l->npending) {
         err_t e;
         if (store_logs_append(l->store, l->pending, l->npending, &e) < 0)
-            log_write(LOG_ERROR, "lost %zu log lines: %s", l->npending, e.msg);
+            log_write(LOG_LEVEL_ERROR, "lost %zu log lines: %s", l->npending, e.msg);
         store_logs_free(l->pending, l->npending);
     }
     while (l->waiting) {

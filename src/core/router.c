@@ -13,9 +13,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/log.h"
 #include "core/call.h"
 #include "core/instance.h"
-#include "core/logs.h"
 #include "store/codestore.h"
 
 struct router {
@@ -330,10 +330,7 @@ static void provision(router_t *r, router_fn_t *fn)
     while (have < (unsigned)fn->cfg.provisioned) {
         err_t err;
         if (!instance_start(r, fn, true, &err)) {
-            char line[700];
-            int k = snprintf(line, sizeof line, "cannot start a provisioned instance of %s:%s: %s", fn->cfg.name,
-                             fn->cfg.version, err.msg);
-            logs_emit(r->ctx->logs, fn->cfg.name, "", line, k < (int)sizeof line ? (size_t)k : sizeof line - 1);
+            log_warn("cannot start a provisioned instance of %s:%s: %s", fn->cfg.name, fn->cfg.version, err.msg);
             return;
         }
         have++;

@@ -91,7 +91,7 @@ static void signal_cb(loop_t *l, int fd, uint32_t events, void *arg)
     while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (d->core.stopping) continue;
         d->core.stopping = true;
-        log_write(LOG_INFO, "%s received, finishing in-flight calls", strsignal((int)si.ssi_signo));
+        log_write(LOG_LEVEL_INFO, "%s received, finishing in-flight calls", strsignal((int)si.ssi_signo));
         http_server_shutdown(d->server, api_drained, d);
     }
 }
@@ -160,7 +160,9 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
                                .max_instances_per_fn = (unsigned)d->cfg.max_instances_per_fn,
                                .invoke_max_bytes = d->cfg.invoke_max_bytes,
                                .max_zip_bytes = d->cfg.max_zip_bytes } };
-    http_server_config_t api = { .on_request = api_handle, .arg = &d->api, .body_limit = api_body_limit };
+    if (api_init(&d->api, err) < 0) return -1;
+    http_server_config_t api = { .on_request = api_handle, .arg = &d->api, .body_limit = api_body_limit,
+                                 .on_error = api_http_error };
     if (!(d->server = http_server_new(d->loop, &api, err))) return -1;
     if (loop_add_fd(d->loop, *sigfd, EPOLLIN, signal_cb, d, err) < 0) return -1;
     /* The spawner's answers: instances whose sandbox is ready. */
@@ -182,10 +184,9 @@ static int start_sandbox(daemon_t *d, err_t *err)
 {
     char path[700], why[200];
     if (!d->cfg.sandbox) {
-        fprintf(stderr,
-                "nimbus: WARNING: --insecure-no-sandbox: functions run as plain processes of this user,\n"
-                "nimbus: WARNING: with no isolation, no limits and access to everything it can reach.\n"
-                "nimbus: WARNING: Never run code you do not trust this way.\n");
+        log_warn("WARNING: --insecure-no-sandbox: functions run as plain processes of this user,\n"
+                 "WARNING: with no isolation, no limits and access to everything it can reach.\n"
+                 "WARNING: Never run code you do not trust this way.");
         sandbox_configure(false);
         return 0;
     }
@@ -203,11 +204,10 @@ static int start_sandbox(daemon_t *d, err_t *err)
     if (spawner_start(&sc, &info, err) < 0) return -1;
     sandbox_configure(true);
     if (info.rootless)
-        fprintf(stderr, "nimbus: not root: instances are sandboxed in user namespaces (rootless)\n");
+        log_info("not root: instances are sandboxed in user namespaces (rootless)");
     if (!info.cgroups)
-        fprintf(stderr,
-                "nimbus: WARNING: no cgroup this user may create: memory, CPU and process limits are not\n"
-                "nimbus: WARNING: enforced, and Max Memory Used counts each runtime's own process only.\n");
+        log_warn("WARNING: no cgroup this user may create: memory, CPU and process limits are not\n"
+                 "WARNING: enforced, and Max Memory Used counts each runtime's own process only.");
     return 0;
 }
 
@@ -244,6 +244,7 @@ static void teardown(daemon_t *d)
 {
     if (d->logs) logs_free(d->logs);
     http_server_free(d->server);
+    api_free(&d->api);
     router_free(d->router);
     runtime_api_free(d->rapi);
     loop_free(d->loop);
@@ -258,17 +259,17 @@ int daemon_serve(const daemon_config_t *cfg)
     err_t err = { 0 };
     int sigfd = -1;
     if (start_sandbox(&d, &err) < 0 || setup(&d, &sigfd, &err) < 0 || drop_user(&d, &err) < 0) {
-        fprintf(stderr, "nimbus serve: %s\n", err.msg);
+        log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);
         teardown(&d);
         if (sigfd >= 0) close(sigfd);
         return 1;
     }
     if (!d.cfg.sandbox && !cgroup_available())
-        fprintf(stderr, "nimbus: no usable memory cgroup: Max Memory Used counts the bootstrap process only\n");
+        log_warn("no usable memory cgroup: Max Memory Used counts the bootstrap process only");
     printf("nimbus: listening on http://%s:%d\n", d.cfg.listen_host, d.cfg.listen_port);
     fflush(stdout);
     int rc = loop_run(d.loop, &err) < 0 ? 1 : 0;
-    if (rc) fprintf(stderr, "nimbus serve: %s\n", err.msg);
+    if (rc) log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);
     teardown(&d);
     close(sigfd);
     return rc;

@@ -23,6 +23,7 @@
 #include "core/call.h"
 #include "core/instance.h"
 #include "io/http.h"
+#include "io/route.h"
 
 #define RESPONSE_MAX 6291556u   /* 6 MiB + 100, as Lambda's RAPID */
 
@@ -47,7 +48,7 @@ typedef struct {
 static void reply_json(http_exchange_t *ex, int status, const char *type, const char *msg)
 {
     size_t n;
-    char *body = errdoc_runtime_api(type, msg, &n);
+    char *body = errdoc_runtime(type, msg, &n);
     http_respond_owned(ex, status, JSON_CT, 1, body, n);
 }
 
@@ -244,58 +245,6 @@ static void handle_init_error(http_exchange_t *ex, http_request_t *req, instance
     reply_accepted(ex);
 }
 
-static void not_found(http_exchange_t *ex);
-static void method_not_allowed(http_exchange_t *ex);
-
-/* Tencent SCF's custom-runtime API: no version prefix, no request id in
- * the answer's path (lambda-api.md §5). An SCF instance serves one call at
- * a time, so "the" call is its running one. */
-static void handle_scf(http_exchange_t *ex, http_request_t *req, rapi_inst_t *st,
-                       const char *rest, bool get, bool post)
-{
-    instance_t *in = st->in;
-    if (strcmp(rest, "init/ready") == 0) {
-        if (!post) { method_not_allowed(ex); return; }
-        if (!st->init_ready) {
-            st->init_ready = true;
-            instance_seen(in);
-            /* Ready with a slot to give; else its first /next makes it so
-             * (ready without a slot would look like no capacity at all). */
-            if (in->state == INST_STARTING && in->n_free) instance_ready(in);
-        }
-        reply_accepted(ex);
-        return;
-    }
-    if (strcmp(rest, "init/error") == 0) {
-        if (!post) { method_not_allowed(ex); return; }
-        handle_init_error(ex, req, in);
-        return;
-    }
-    if (strcmp(rest, "invocation/next") == 0) {
-        if (!get) { method_not_allowed(ex); return; }
-        handle_next(ex, st);
-        return;
-    }
-    bool resp = strcmp(rest, "invocation/response") == 0, error = strcmp(rest, "invocation/error") == 0;
-    if (resp || error) {
-        if (!post) { method_not_allowed(ex); return; }
-        call_t *c = instance_first_call(in);
-        if (!c) { reply_json(ex, 400, "InvalidRequestID", "No invocation in progress"); return; }
-        if (resp) handle_response(ex, req, in, c->request_id);
-        else handle_error(ex, req, in, c->request_id);
-        return;
-    }
-    not_found(ex);
-}
-
-static size_t body_limit(const http_request_t *req, void *arg)
-{
-    (void)req; (void)arg;
-    /* Room above RESPONSE_MAX so an oversized answer reaches the handler and
-     * the caller learns why (Function.ResponseSizeTooLarge). */
-    return 32u * 1024u * 1024u;
-}
-
 static void not_found(http_exchange_t *ex)
 {
     static const http_header_t h[] = { { "Content-Type", "text/plain; charset=utf-8" } };
@@ -303,71 +252,180 @@ static void not_found(http_exchange_t *ex)
     http_respond(ex, 404, h, 1, body, sizeof body - 1);
 }
 
-static void method_not_allowed(http_exchange_t *ex)
+/* ---- one handler per row of the tables ---- */
+
+static void h_next(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
-    http_respond(ex, 405, NULL, 0, NULL, 0);
+    (void)req; (void)p;
+    handle_next(ex, ctx);
+}
+
+static void h_init_error(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)p;
+    handle_init_error(ex, req, ((rapi_inst_t *)ctx)->in);
+}
+
+/* The request id as sent (a runtime that mangles it gets 400). */
+static void request_id(const char *raw, size_t len, char rid[64])
+{
+    size_t n = len < 64 ? len : 0;
+    memcpy(rid, raw, n);
+    rid[n] = '\0';
+}
+
+static void h_response(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char rid[64];
+    request_id(p->v[0].raw, p->v[0].raw_len, rid);
+    handle_response(ex, req, ((rapi_inst_t *)ctx)->in, rid);
+}
+
+static void h_error(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char rid[64];
+    request_id(p->v[0].raw, p->v[0].raw_len, rid);
+    handle_error(ex, req, ((rapi_inst_t *)ctx)->in, rid);
+}
+
+static void h_ping(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)ctx; (void)req; (void)p;
+    static const char pong[] = "pong";
+    http_respond(ex, 200, NULL, 0, pong, 4);
+}
+
+/* Logs and Telemetry subscriptions are not offered; answering 202 keeps
+ * extensions that try them from crashing (as RIE does). */
+static void h_logs_api(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)ctx; (void)req; (void)p;
+    reply_json(ex, 202, "Logs.NotSupported", "Logs API is not supported");
+}
+
+static void h_telemetry(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)ctx; (void)req; (void)p;
+    reply_json(ex, 202, "Telemetry.NotSupported", "Telemetry API is not supported");
+}
+
+static void h_not_found(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)ctx; (void)req; (void)p;
+    not_found(ex);
+}
+
+/* Tencent SCF's variant (docs/design.md, "SCF runtime API"): no version
+ * prefix, no request id in the answer's path. An SCF instance serves one
+ * call at a time, so "the" call is its running one. */
+static void h_scf_ready(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)req; (void)p;
+    rapi_inst_t *st = ctx;
+    instance_t *in = st->in;
+    if (!st->init_ready) {
+        st->init_ready = true;
+        instance_seen(in);
+        /* Ready with a slot to give; else its first /next makes it so
+         * (ready without a slot would look like no capacity at all). */
+        if (in->state == INST_STARTING && in->n_free) instance_ready(in);
+    }
+    reply_accepted(ex);
+}
+
+static void scf_answer(rapi_inst_t *st, http_exchange_t *ex, http_request_t *req, bool ok)
+{
+    call_t *c = instance_first_call(st->in);
+    if (!c) { reply_json(ex, 400, "InvalidRequestID", "No invocation in progress"); return; }
+    if (ok) handle_response(ex, req, st->in, c->request_id);
+    else handle_error(ex, req, st->in, c->request_id);
+}
+
+static void h_scf_response(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)p;
+    scf_answer(ctx, ex, req, true);
+}
+
+static void h_scf_error(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)p;
+    scf_answer(ctx, ex, req, false);
+}
+
+/* Room above RESPONSE_MAX so an oversized answer reaches the handler and
+ * the caller learns why (Function.ResponseSizeTooLarge). */
+#define BODY_LIMIT (32u * 1024u * 1024u)
+
+#define LAMBDA_ROWS \
+    { "GET", "/2018-06-01/runtime/invocation/next", h_next, 0, 0 }, \
+    { "POST", "/2018-06-01/runtime/init/error", h_init_error, 0, 0 }, \
+    { "POST", "/2018-06-01/runtime/invocation/{id}/response", h_response, 0, 0 }, \
+    { "POST", "/2018-06-01/runtime/invocation/{id}/error", h_error, 0, 0 }, \
+    { "*", "/2018-06-01/ping", h_ping, 0, 0 }, \
+    { "PUT", "/2020-08-15/logs", h_logs_api, 0, 0 }, \
+    { "*", "/2020-08-15/logs", h_not_found, 0, 0 }, \
+    { "PUT", "/2022-07-01/telemetry", h_telemetry, 0, 0 }, \
+    { "*", "/2022-07-01/telemetry", h_not_found, 0, 0 }
+
+static const route_t LAMBDA_ROUTES[] = { LAMBDA_ROWS };
+static const route_t SCF_ROUTES[] = {
+    LAMBDA_ROWS,
+    { "POST", "/runtime/init/ready", h_scf_ready, 0, 0 },
+    { "POST", "/runtime/init/error", h_init_error, 0, 0 },
+    { "GET", "/runtime/invocation/next", h_next, 0, 0 },
+    { "POST", "/runtime/invocation/response", h_scf_response, 0, 0 },
+    { "POST", "/runtime/invocation/error", h_scf_error, 0, 0 },
+};
+static const route_table_t LAMBDA_TABLE = { LAMBDA_ROUTES, sizeof LAMBDA_ROUTES / sizeof LAMBDA_ROUTES[0],
+                                            BODY_LIMIT };
+static const route_table_t SCF_TABLE = { SCF_ROUTES, sizeof SCF_ROUTES / sizeof SCF_ROUTES[0], BODY_LIMIT };
+
+static size_t body_limit(const http_request_t *req, void *arg)
+{
+    (void)req; (void)arg;
+    return BODY_LIMIT;
 }
 
 static void handle(http_exchange_t *ex, http_request_t *req, void *arg)
 {
     (void)arg;
     rapi_inst_t *st = req->listener_ctx;
-    instance_t *in = st->in;
-    const char *p = req->path;
-    bool get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
-    static const char pre[] = "/2018-06-01/runtime/";
-    if (in->exited) { reply_json(ex, 500, "InternalServerError", "Internal Server Error"); return; }
-
-    if (strncmp(p, pre, sizeof pre - 1) == 0) {
-        const char *rest = p + sizeof pre - 1;
-        if (strcmp(rest, "invocation/next") == 0) {
-            if (!get) { method_not_allowed(ex); return; }
-            handle_next(ex, st);
-            return;
-        }
-        if (strcmp(rest, "init/error") == 0) {
-            if (!post) { method_not_allowed(ex); return; }
-            handle_init_error(ex, req, in);
-            return;
-        }
-        if (strncmp(rest, "invocation/", 11) == 0) {
-            const char *id = rest + 11, *slash = strchr(id, '/');
-            if (slash && !strchr(slash + 1, '/') &&
-                (strcmp(slash + 1, "response") == 0 || strcmp(slash + 1, "error") == 0)) {
-                if (!post) { method_not_allowed(ex); return; }
-                char rid[64];
-                size_t n = (size_t)(slash - id);
-                if (n >= sizeof rid) n = 0;
-                memcpy(rid, id, n);
-                rid[n] = '\0';
-                if (slash[1] == 'r') handle_response(ex, req, in, rid);
-                else handle_error(ex, req, in, rid);
-                return;
-            }
-        }
+    if (st->in->exited) { reply_json(ex, 500, "InternalServerError", "Internal Server Error"); return; }
+    route_match_t m;
+    route_params_t params;
+    switch (route_match(st->scf ? &SCF_TABLE : &LAMBDA_TABLE, req->method, req->path, &m, &params)) {
+    case ROUTE_MATCHED:
+        m.route->handler(st, ex, req, &params);
+        return;
+    case ROUTE_BAD_PARAM: {
+        /* An id that does not decode names no running call; ids are taken
+         * as sent, so the answer is the one for an unknown id. */
+        char rid[64];
+        request_id(m.bad.raw, m.bad.raw_len, rid);
+        if (m.route->handler == h_response) handle_response(ex, req, st->in, rid);
+        else if (m.route->handler == h_error) handle_error(ex, req, st->in, rid);
+        else not_found(ex);
+        return;
+    }
+    case ROUTE_METHOD_NOT_ALLOWED:
+        http_respond(ex, 405, NULL, 0, NULL, 0);
+        return;
+    case ROUTE_NOT_FOUND:
         not_found(ex);
         return;
     }
-    if (st->scf && strncmp(p, "/runtime/", 9) == 0) {
-        handle_scf(ex, req, st, p + 9, get, post);
-        return;
-    }
-    if (strcmp(p, "/2018-06-01/ping") == 0) {
-        static const char pong[] = "pong";
-        http_respond(ex, 200, NULL, 0, pong, 4);
-        return;
-    }
-    /* Logs and Telemetry subscriptions are not offered; answering 202 keeps
-     * extensions that try them from crashing (as RIE does). */
-    if (strcmp(p, "/2020-08-15/logs") == 0 && strcmp(req->method, "PUT") == 0) {
-        reply_json(ex, 202, "Logs.NotSupported", "Logs API is not supported");
-        return;
-    }
-    if (strcmp(p, "/2022-07-01/telemetry") == 0 && strcmp(req->method, "PUT") == 0) {
-        reply_json(ex, 202, "Telemetry.NotSupported", "Telemetry API is not supported");
-        return;
-    }
-    not_found(ex);
+}
+
+/* The server's own error answers, in the shape the runtime API has always
+ * sent them. */
+static void server_error(const http_error_t *e, http_error_answer_t *a, void *arg)
+{
+    (void)arg;
+    a->headers[a->nheaders++] = (http_header_t){ "Content-Type", "application/json" };
+    if (e->status == 413)
+        a->headers[a->nheaders++] = (http_header_t){ "x-amzn-ErrorType", "RequestTooLargeException" };
+    a->body = errdoc_api_build("User", "Message", e->reason, NULL, &a->body_len);
 }
 
 /* ---- the transport ---- */
@@ -416,6 +474,7 @@ rapi_t *runtime_api_new(loop_t *loop, err_t *err)
     rapi_t *api = calloc(1, sizeof *api);
     if (!api) { err_set(err, ERR_SYS, "out of memory"); return NULL; }
     http_server_config_t cfg = { .on_request = handle, .arg = api, .body_limit = body_limit,
+                                 .on_error = server_error,
                                  /* a runtime may wait in /next for hours */
                                  .idle_timeout_ms = 24u * 3600u * 1000u };
     if (!(api->server = http_server_new(loop, &cfg, err))) { free(api); return NULL; }
