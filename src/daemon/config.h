@@ -60,7 +60,7 @@ typedef struct daemon_option {
 const daemon_option_t *daemon_config_options(size_t *n);
 /* The row of `flag` ("--keep-alive"), or NULL. */
 const daemon_option_t *daemon_config_option(const char *flag);
-/* The default of `o` as --help states it ("127.0.0.1:8080", "52428800 (50 MB)",
+/* The default of `o` as --help states it ("127.0.0.1:8080", "6291456 bytes = 6 MB",
  * def_help's words); "" for a FLAG and a setting without one. */
 void daemon_option_default_text(const daemon_option_t *o, char *buf, size_t n);
 
