@@ -65,7 +65,10 @@ void cli_usage(FILE *out)
           "        delete a function\n"
           "  logs NAME [--request-id ID] [--since DURATION|EPOCH_MS] [--follow] [--limit N]\n"
           "        print a function's log lines\n"
-          "  init NAME --template python|node|c|bash|scf|fc [--dir DIR]\n"
+          "  init NAME --template ",
+          out);
+    cli_init_template_names(out, "|");
+    fputs(" [--dir DIR]\n"
           "        create a function from a template, ready to deploy\n"
           "  help [COMMAND]\n"
           "        show this text or a command's usage\n"

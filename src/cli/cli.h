@@ -142,6 +142,8 @@ int cli_cmd_delete(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_logs(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 /* `init` scaffolds a function from a template; it never calls the daemon. */
 int cli_cmd_init(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+/* The template names, from cli_init.c's table, joined by `sep`. */
+void cli_init_template_names(FILE *out, const char *sep);
 int cli_cmd_instances(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_exec(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 

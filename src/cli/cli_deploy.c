@@ -12,6 +12,20 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "core/function.h"
+#include "core/runtime.h"
+
+/* "  --memory MB          memory size in MB (default 128 on create)": the
+ * default from the function field table. */
+static void deploy_usage_default(FILE *out, const char *opt, const char *what, const char *api)
+{
+    int col = fprintf(out, "  %-20s %s", opt, what);
+    char def[48];
+    int w = snprintf(def, sizeof def, "(default %d on create)", function_field(api)->def);
+    if (col + 1 + w > 79) fprintf(out, "\n%23s%s\n", "", def);
+    else fprintf(out, " %s\n", def);
+}
+
 void cli_usage_deploy(FILE *out)
 {
     fputs("Usage: nimbus deploy NAME DIR|ZIP --runtime R --handler H [options]\n"
@@ -20,16 +34,38 @@ void cli_usage_deploy(FILE *out)
           "or a .zip file. If NAME exists, its code and configuration are updated.\n"
           "\n"
           "Options:\n"
-          "  --runtime R          runtime, e.g. provided.al2023, python3.12, nodejs20.x\n"
-          "  --handler H          handler, e.g. main.handler\n"
-          "  --memory MB          memory size in MB (default 128 on create)\n"
-          "  --timeout S          timeout in seconds (default 3 on create)\n"
-          "  --env K=V            environment variable; repeat for more\n"
-          "  --description TEXT   description\n"
-          "  --instance-concurrency N  calls one instance serves at once (Nimbus)\n"
-          "  --keep-alive S       idle instances reclaimed after S seconds (Nimbus)\n"
-          "  --http-port N        provided.fc: the port its server listens on\n"
-          "  --initializer        provided.fc: call POST /initialize once per instance\n"
+          "  --runtime R          runtime: ",
+          out);
+    /* The runtime table's names, wrapped under the description column. */
+    int col = 32;
+    const char *const *names = runtime_names();
+    for (size_t i = 0; names[i]; i++) {
+        int w = (int)strlen(names[i]) + (names[i + 1] ? 1 : 0);
+        if (i && col + 1 + w > 79) {
+            fprintf(out, "\n%23s", "");
+            col = 23;
+        } else if (i) {
+            fputc(' ', out);
+            col++;
+        }
+        col += fprintf(out, "%s%s", names[i], names[i + 1] ? "," : "");
+    }
+    fputs("\n"
+          "  --handler H          handler, e.g. main.handler\n",
+          out);
+    deploy_usage_default(out, "--memory MB", "memory size in MB", "MemorySize");
+    deploy_usage_default(out, "--timeout S", "timeout in seconds", "Timeout");
+    fputs("  --env K=V            environment variable; repeat for more\n"
+          "  --description TEXT   description\n",
+          out);
+    deploy_usage_default(out, "--instance-concurrency N", "calls one instance serves at once (Nimbus)",
+                         "InstanceConcurrency");
+    fputs("  --keep-alive S       idle instances reclaimed after S seconds (Nimbus;\n"
+          "                       default: the server's --keep-alive)\n",
+          out);
+    deploy_usage_default(out, "--http-port N", "provided.fc: the port its server listens on",
+                         "HttpPort");
+    fputs("  --initializer        provided.fc: call POST /initialize once per instance\n"
           "  --endpoint URL       Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
           CLI_DEFAULT_ENDPOINT ")\n"
           "  -h, --help           show this help\n",

@@ -22,25 +22,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/function.h"
 #include "core/runtime.h"
 
 typedef struct {
     const char *name;      /* --template value, and the directory under templates/ */
-    const char *runtime;   /* Runtime to deploy with */
+    const char *runtime;   /* Runtime to deploy with: a name in core/runtime.c's table */
     const char *handler;   /* the handler when its file is there */
     const char *exts;      /* file endings that may hold the handler, or NULL: fixed */
     bool needs_make;       /* the bootstrap is built from the sources first */
+    const char *files;     /* what it holds, for the usage */
 } init_template_t;
 
 static const init_template_t INIT_TEMPLATES[] = {
-    {"python", "python3.11", "app.handler", ".py", false},
-    {"node", "nodejs20.x", "index.handler", ".mjs .js .cjs", false},
-    {"c", "provided", "bootstrap", NULL, true},
-    {"bash", "bash", "function.handler", ".sh", false},
-    {"scf", "provided.scf", "index.main_handler", NULL, false},
-    {"fc", "provided.fc", "index.handler", NULL, false},
+    {"python", "python3.11", "app.handler", ".py", false, "app.py"},
+    {"node", "nodejs20.x", "index.handler", ".mjs .js .cjs", false, "index.mjs"},
+    {"c", "provided", "bootstrap", NULL, true, "main.c + Makefile (libnimbus-runtime)"},
+    {"bash", "bash", "function.handler", ".sh", false, "function.sh"},
+    {"scf", "provided.scf", "index.main_handler", NULL, false, "bootstrap + index.sh (shell and curl)"},
+    {"fc", "provided.fc", "index.handler", NULL, false, "bootstrap + server.py (an HTTP server)"},
 };
-#define INIT_TEMPLATE_LIST "python, node, c, bash, scf, fc"
+#define N_TEMPLATES (sizeof INIT_TEMPLATES / sizeof INIT_TEMPLATES[0])
 
 #define INIT_INSTALLED_SUFFIX "/share/nimbus/runtimes"
 
@@ -49,19 +51,31 @@ typedef struct {
     const char *value;
 } init_subst_t;
 
+/* "python, node, ..." (sep ", ") or "python|node|..." (sep "|"). */
+void cli_init_template_names(FILE *out, const char *sep)
+{
+    for (size_t i = 0; i < N_TEMPLATES; i++) fprintf(out, "%s%s", i ? sep : "", INIT_TEMPLATES[i].name);
+}
+
+static void init_template_list(buf_t *b)
+{
+    for (size_t i = 0; i < N_TEMPLATES; i++) buf_appendf(b, "%s%s", i ? ", " : "", INIT_TEMPLATES[i].name);
+}
+
 void cli_usage_init(FILE *out)
 {
     fputs("Usage: nimbus init NAME --template T [--dir DIR]\n"
           "\n"
           "Create a function NAME from a template, in DIR (default ./NAME, which\n"
           "must not exist or be empty), then print the command that deploys it.\n"
-          "Templates: " INIT_TEMPLATE_LIST ".\n"
-          "  python  app.py, runtime python3.11      node  index.mjs, runtime nodejs20.x\n"
-          "  c       main.c + Makefile (libnimbus-runtime), runtime provided\n"
-          "  bash    function.sh, runtime bash\n"
-          "  scf     bootstrap + index.sh (shell and curl), runtime provided.scf\n"
-          "  fc      bootstrap + server.py (an HTTP server), runtime provided.fc\n"
-          "\n"
+          "Templates: ",
+          out);
+    cli_init_template_names(out, ", ");
+    fputs(".\n", out);
+    for (size_t i = 0; i < N_TEMPLATES; i++)
+        fprintf(out, "  %-7s %s, runtime %s\n", INIT_TEMPLATES[i].name, INIT_TEMPLATES[i].files,
+                INIT_TEMPLATES[i].runtime);
+    fputs("\n"
           "Options:\n"
           "  --template T       which template (required)\n"
           "  --dir DIR          where to create the function\n"
@@ -327,13 +341,6 @@ static const cli_opt_t init_opts[] = {
     {NULL, false},
 };
 
-static bool init_valid_name(const char *s)
-{
-    size_t n = strlen(s);
-    return n >= 1 && n <= 64 &&
-           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == n;
-}
-
 int cli_cmd_init(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
 {
     const char *name = NULL, *tname = NULL, *dir = NULL, *rt_dir_opt = NULL, *val;
@@ -355,13 +362,25 @@ int cli_cmd_init(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         }
     }
     if (!name) return cli_usage_fail(ctx, err, "missing NAME");
-    if (!init_valid_name(name))
-        return cli_usage_fail(ctx, err, "NAME '%s' must be 1 to 64 letters, digits, '-' or '_'", name);
-    if (!tname) return cli_usage_fail(ctx, err, "missing --template (" INIT_TEMPLATE_LIST ")");
+    if (!function_name_valid(name)) {
+        const function_field_t *f = function_field("FunctionName");
+        return cli_usage_fail(ctx, err, "NAME '%s' must be %d to %d letters, digits, '-' or '_'",
+                              name, f->min, f->max);
+    }
     const init_template_t *t = NULL;
-    for (size_t i = 0; i < sizeof INIT_TEMPLATES / sizeof INIT_TEMPLATES[0]; i++)
+    for (size_t i = 0; tname && i < N_TEMPLATES; i++)
         if (strcmp(INIT_TEMPLATES[i].name, tname) == 0) t = &INIT_TEMPLATES[i];
-    if (!t) return cli_usage_fail(ctx, err, "unknown template '%s' (" INIT_TEMPLATE_LIST ")", tname);
+    if (!t) {
+        buf_t list = {0};
+        init_template_list(&list);
+        if (tname) cli_usage_fail(ctx, err, "unknown template '%s' (%s)", tname, list.data);
+        else cli_usage_fail(ctx, err, "missing --template (%s)", list.data);
+        buf_free(&list);
+        return -1;
+    }
+    if (!runtime_find(t->runtime))
+        return err_set(err, ERR_INTERNAL, "template %s names runtime %s, which Nimbus lacks",
+                       t->name, t->runtime);
     if (!dir) dir = name;
     if (!dir[0]) return cli_usage_fail(ctx, err, "--dir needs a directory");
 

@@ -9,6 +9,7 @@
 #define NIMBUS_FUNCTION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
@@ -20,41 +21,95 @@ typedef struct {
     char *value;
 } function_env_t;
 
+/* The members a configuration has. Limits, defaults and the names each
+ * document uses for them are in the field table (function_fields()). */
 typedef struct {
-    char name[65];           /* [A-Za-z0-9_-]{1,64} */
-    char runtime[32];        /* one of function_runtimes() */
-    char handler[129];       /* free-form for "provided"; <= 128 chars */
-    char description[257];
-    char role[257];          /* accepted and echoed; Nimbus has no IAM */
-    int memory_mb;           /* 128..10240, default 128 */
-    int timeout_s;           /* 1..900, default 3 */
+    char name[65];           /* FunctionName */
+    char runtime[32];        /* Runtime: a name in the runtime table (core/runtime.h) */
+    char handler[129];       /* Handler: free-form for "provided" */
+    char description[257];   /* Description */
+    char role[257];          /* Role: accepted and echoed; Nimbus has no IAM */
+    int memory_mb;           /* MemorySize */
+    int timeout_s;           /* Timeout */
     function_env_t *env;     /* Environment.Variables, in the caller's order */
     size_t nenv;
-    char code_sha256[45];    /* base64 of the ZIP's SHA-256 (Lambda's CodeSha256) */
+    char code_sha256[45];    /* CodeSha256: base64 of the ZIP's SHA-256 */
     char code_hex[65];       /* hex of the same digest: the code store key */
-    int64_t code_size;       /* bytes of the ZIP */
-    char last_modified[32];  /* "YYYY-MM-DDThh:mm:ss.mmm+0000" */
-    char revision_id[37];    /* a new UUID on every change */
-    char version[16];        /* "$LATEST" for the live function */
-    /* Nimbus extensions (FC-style), in the API as InstanceConcurrency,
-     * HttpPort and Initializer: */
-    int instance_concurrency; /* calls one instance serves at once, 1..200, default 1 */
-    int http_port;           /* provided.fc: the port the function's HTTP server
-                                listens on inside its instance, default 9000 */
-    bool initializer;        /* provided.fc: call POST /initialize once per instance */
+    int64_t code_size;       /* CodeSize: bytes of the ZIP */
+    char last_modified[32];  /* LastModified: "YYYY-MM-DDThh:mm:ss.mmm+0000" */
+    char revision_id[37];    /* RevisionId: a new UUID on every change */
+    char version[16];        /* Version: "$LATEST" for the live function */
+    /* Nimbus extensions (FC-style): */
+    int instance_concurrency; /* InstanceConcurrency: calls one instance serves at once */
+    int http_port;           /* HttpPort, provided.fc: the port the function's HTTP
+                                server listens on inside its instance */
+    bool initializer;        /* Initializer, provided.fc: POST /initialize once per instance */
     int keep_alive_s;        /* KeepAliveSeconds: idle instance reclaimed after it;
                                 0 = the server's --keep-alive */
     int reserved_concurrency; /* PutFunctionConcurrency; -1 = none reserved */
     bool network_host;       /* Network: "host" (the host's network) or "none"
-                                (default: loopback only, in its own namespace) */
-    int ephemeral_mb;        /* EphemeralStorage.Size: /tmp in MB, 512..10240 */
+                                (loopback only, in its own namespace) */
+    int ephemeral_mb;        /* EphemeralStorage.Size: /tmp in MB */
     int last_version;        /* $LATEST: highest version ever published (never reused) */
     char published_revision[37]; /* $LATEST: RevisionId when last published */
     int provisioned;         /* a version: provisioned instances kept warm (0 = none) */
     char provisioned_qualifier[130]; /* the qualifier it was configured on (version or alias) */
 } function_config_t;
 
-/* Defaults: memory 128, timeout 3, version $LATEST, empty strings. */
+/* ---- the field table ----
+ * One row per field: its API member, its key in the stored document, where
+ * it lives in function_config_t, its default and its limits. Validation,
+ * FunctionConfiguration, the stored document and function_config_init() are
+ * all driven by it; a new field is a new row. */
+
+typedef enum {
+    FUNCTION_FIELD_STRING,   /* char[size]; limits are lengths */
+    FUNCTION_FIELD_INT,      /* int; limits are values */
+    FUNCTION_FIELD_INT64,    /* int64_t */
+    FUNCTION_FIELD_BOOL,     /* bool */
+    FUNCTION_FIELD_CHOICE,   /* bool stored; the API shows choices[0] or choices[1] */
+    FUNCTION_FIELD_ENV,      /* env/nenv: Environment.Variables */
+    FUNCTION_FIELD_CONST,    /* no member: the API shows def_str; input checked
+                                against choices, if any */
+    FUNCTION_FIELD_ARN,      /* no member: FunctionArn, from name and version */
+    FUNCTION_FIELD_ARCH,     /* no member: Architectures, always [def_str] */
+} function_field_type_t;
+
+enum {
+    FUNCTION_FIELD_IN_API = 1 << 0,     /* FunctionConfiguration shows it */
+    FUNCTION_FIELD_IN_STORE = 1 << 1,   /* the stored document keeps it */
+    FUNCTION_FIELD_INPUT = 1 << 2,      /* Create/UpdateFunctionConfiguration accept it */
+    FUNCTION_FIELD_CREATE_ONLY = 1 << 3, /* only CreateFunction, which requires it; the
+                                            stored document must have it too */
+    FUNCTION_FIELD_API_IF_SET = 1 << 4, /* shown only when not the default */
+    FUNCTION_FIELD_API_IF_FC = 1 << 5,  /* shown only for a runtime with FC's contract */
+    FUNCTION_FIELD_EMPTY_SHOWS_DEFAULT = 1 << 6, /* the API shows def_str for "" */
+};
+
+typedef struct function_field {
+    const char *api;         /* API member ("MemorySize"), or NULL: stored only */
+    const char *api_sub;     /* the member inside `api`'s object ("Size"), or NULL */
+    const char *store;       /* key in the stored document, or NULL */
+    const char *check;       /* its name in validation messages ("memorySize") */
+    int report;              /* its place in Lambda's list of broken constraints
+                                (1 first; 0 = not an input) */
+    function_field_type_t type;
+    unsigned flags;          /* FUNCTION_FIELD_* */
+    size_t offset, size;     /* the member in function_config_t (0, 0: none) */
+    int def;                 /* default: INT, BOOL, CHOICE (an index into choices) */
+    const char *def_str;     /* default: STRING; the value: CONST, ARCH */
+    int min, max;            /* INT: values; STRING: lengths (max 0 = unchecked) */
+    const char *const *choices; /* CHOICE, CONST: accepted strings, NULL-terminated */
+    const char *pattern;     /* STRING: the pattern as Lambda's message quotes it */
+    bool (*pattern_ok)(const char *value);
+} function_field_t;
+
+/* The table: *n rows, in FunctionConfiguration's member order. */
+const function_field_t *function_fields(size_t *n);
+/* The row whose API member is `api` ("MemorySize", "EphemeralStorage"), or NULL. */
+const function_field_t *function_field(const char *api);
+
+/* Every member at its default from the field table. */
 void function_config_init(function_config_t *c);
 void function_config_free(function_config_t *c);
 /* Deep copy; dst must not hold an env (init or free it first). */
@@ -76,7 +131,7 @@ cJSON *function_config_to_api_json(const function_config_t *c);
 char *function_config_serialize(const function_config_t *c);
 int function_config_deserialize(function_config_t *c, const char *json, err_t *err);
 
-/* NULL-terminated list of accepted runtime identifiers. */
+/* The runtime table's names (runtime_names()), and whether `runtime` is one. */
 const char *const *function_runtimes(void);
 bool function_runtime_valid(const char *runtime);
 bool function_name_valid(const char *name);

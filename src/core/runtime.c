@@ -1,8 +1,10 @@
 /* runtime.c — the runtime table and how to start each. Owns nothing at
- * run time but the runtime directory's path. */
+ * run time but the runtime directory's path. Must never grow a second list
+ * of runtimes elsewhere: whatever needs one reads this table. */
 #include "core/runtime.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +12,13 @@
 
 #include "sandbox/sandbox.h"
 
+/* Every Runtime identifier Nimbus accepts, in the order the "valid
+ * runtimes" message lists them. The one list: validation, that message and
+ * what to exec all read it. */
 static const runtime_t RUNTIMES[] = {
     { "provided", RUNTIME_API_LAMBDA, NULL, NULL, NULL, false },
     { "provided.al2", RUNTIME_API_LAMBDA, NULL, NULL, NULL, false },
     { "provided.al2023", RUNTIME_API_LAMBDA, NULL, NULL, NULL, false },
-    { "provided.scf", RUNTIME_API_SCF, NULL, NULL, NULL, false },
-    { "provided.fc", RUNTIME_API_FC, NULL, NULL, NULL, false },
     /* -S: no site-packages scan at start (saves ~4 ms); the bootstrap adds
      * the task root and Debian's dist-packages itself. */
     { "python3.11", RUNTIME_API_LAMBDA, "/usr/bin/python3", "python/bootstrap.py", "AWS_Lambda_python3.11", true },
@@ -23,15 +26,42 @@ static const runtime_t RUNTIMES[] = {
     { "nodejs20.x", RUNTIME_API_LAMBDA, "/usr/bin/node", "node/bootstrap.js", "AWS_Lambda_nodejs20.x", true },
     { "nodejs", RUNTIME_API_LAMBDA, "/usr/bin/node", "node/bootstrap.js", "AWS_Lambda_nodejs20.x", true },
     { "bash", RUNTIME_API_LAMBDA, "/bin/bash", "bash/bootstrap.sh", "AWS_Lambda_bash", false },
+    { "provided.scf", RUNTIME_API_SCF, NULL, NULL, NULL, false },
+    { "provided.fc", RUNTIME_API_FC, NULL, NULL, NULL, false },
 };
+#define N_RUNTIMES (sizeof RUNTIMES / sizeof RUNTIMES[0])
+
+/* The names alone, for callers that want a plain list; filled once from
+ * RUNTIMES, never written by hand. */
+static const char *g_names[N_RUNTIMES + 1];
+static pthread_once_t g_names_once = PTHREAD_ONCE_INIT;
+
+static void names_fill(void)
+{
+    for (size_t i = 0; i < N_RUNTIMES; i++) g_names[i] = RUNTIMES[i].name;
+    g_names[N_RUNTIMES] = NULL;
+}
 
 static char g_dir[PATH_MAX];
 
 const runtime_t *runtime_find(const char *name)
 {
-    for (size_t i = 0; i < sizeof RUNTIMES / sizeof RUNTIMES[0]; i++)
+    if (!name) return NULL;
+    for (size_t i = 0; i < N_RUNTIMES; i++)
         if (strcmp(RUNTIMES[i].name, name) == 0) return &RUNTIMES[i];
     return NULL;
+}
+
+const runtime_t *runtime_table(size_t *n)
+{
+    *n = N_RUNTIMES;
+    return RUNTIMES;
+}
+
+const char *const *runtime_names(void)
+{
+    pthread_once(&g_names_once, names_fill);
+    return g_names;
 }
 
 int runtime_set_dir(const char *dir, err_t *err)

@@ -35,8 +35,12 @@ typedef struct runtime {
                                   when _NIMBUS_PRESTART_FD is set */
 } runtime_t;
 
-/* The runtime of that name, or NULL. */
+/* The runtime of that name (NULL is no name), or NULL. */
 const runtime_t *runtime_find(const char *name);
+/* Every runtime, `*n` rows, in the order messages and usage texts list them. */
+const runtime_t *runtime_table(size_t *n);
+/* Their names in the same order, NULL-terminated (static storage). */
+const char *const *runtime_names(void);
 
 /* Where language bootstraps live. Set once at start-up (NULL = default). */
 int runtime_set_dir(const char *dir, err_t *err);

@@ -35,25 +35,6 @@
 #include "transport/fc.h"
 #include "transport/runtime_api.h"
 
-void daemon_config_defaults(daemon_config_t *c)
-{
-    memset(c, 0, sizeof *c);
-    snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
-    c->listen_port = 8080;
-    snprintf(c->data_dir, sizeof c->data_dir, "data");
-    c->max_zip_bytes = 52428800;
-    c->max_unzipped_bytes = 262144000;
-    c->invoke_max_bytes = 6291456;
-    c->max_instances_per_fn = 100;
-    c->account_concurrency = 1000;
-    c->keep_alive_s = 120;
-    c->throttle_wait_ms = 5000;
-    c->max_queue = 10000;
-    c->workers = 4;
-    c->sandbox = true;   /* secure by default; --insecure-no-sandbox opts out */
-    c->sandbox_pool = 4;
-}
-
 /* ---- signals and the drain ---- */
 
 static void drain_check(loop_t *l, void *arg);

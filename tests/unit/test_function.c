@@ -470,3 +470,288 @@ Test(function, arn)
     function_arn("f", "$LATEST", buf, sizeof buf);
     cr_assert_str_eq(buf, "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST");
 }
+
+/* ---- the field table ---- */
+
+#include "core/runtime.h"
+
+static const function_field_t *rows(size_t *n) { return function_fields(n); }
+
+static void *member_of(const function_field_t *f, function_config_t *c)
+{
+    return (char *)c + f->offset;
+}
+
+static bool has_member(const function_field_t *f) { return f->size > 0; }
+
+/* A value for every field that is not its default and passes its limits. */
+static function_config_t every_field_set(void)
+{
+    function_config_t c;
+    function_config_init(&c);
+    size_t n;
+    const function_field_t *f = rows(&n);
+    for (size_t i = 0; i < n; i++, f++) {
+        switch (f->type) {
+        case FUNCTION_FIELD_STRING:
+            snprintf(member_of(f, &c), f->size, "v%zu", i);
+            break;
+        case FUNCTION_FIELD_INT:
+            *(int *)member_of(f, &c) = f->max > f->def ? f->max : f->def + 7;
+            break;
+        case FUNCTION_FIELD_INT64: *(int64_t *)member_of(f, &c) = 5000000000LL; break;
+        case FUNCTION_FIELD_BOOL:
+        case FUNCTION_FIELD_CHOICE: *(bool *)member_of(f, &c) = !f->def; break;
+        default: break;
+        }
+    }
+    strcpy(c.runtime, "provided.fc");   /* so the FC-only members show */
+    c.env = calloc(2, sizeof *c.env);
+    c.env[0].key = strdup("ZZ");
+    c.env[0].value = strdup("1");
+    c.env[1].key = strdup("AA");
+    c.env[1].value = strdup("two");
+    c.nenv = 2;
+    return c;
+}
+
+static void assert_same_members(const function_config_t *a, const function_config_t *b)
+{
+    size_t n;
+    const function_field_t *f = rows(&n);
+    for (size_t i = 0; i < n; i++, f++) {
+        if (!has_member(f)) continue;
+        const char *pa = (const char *)a + f->offset, *pb = (const char *)b + f->offset;
+        if (f->type == FUNCTION_FIELD_STRING)
+            cr_assert_str_eq(pa, pb, "%s", f->store);
+        else
+            cr_assert(memcmp(pa, pb, f->size) == 0, "%s differs", f->store ? f->store : f->api);
+    }
+    cr_assert_eq(a->nenv, b->nenv);
+    for (size_t i = 0; i < a->nenv; i++) {
+        cr_assert_str_eq(a->env[i].key, b->env[i].key);
+        cr_assert_str_eq(a->env[i].value, b->env[i].value);
+    }
+}
+
+Test(function_fields, defaults_come_from_the_table)
+{
+    function_config_t c;
+    memset(&c, 0x5a, sizeof c);
+    function_config_init(&c);
+    size_t n;
+    const function_field_t *f = rows(&n);
+    for (size_t i = 0; i < n; i++, f++) {
+        if (!has_member(f)) continue;
+        const char *p = (const char *)&c + f->offset;
+        switch (f->type) {
+        case FUNCTION_FIELD_STRING: cr_assert_str_eq(p, f->def_str ? f->def_str : "", "%s", f->store); break;
+        case FUNCTION_FIELD_INT: cr_assert_eq(*(const int *)p, f->def, "%s", f->store); break;
+        case FUNCTION_FIELD_INT64: cr_assert_eq(*(const int64_t *)p, f->def, "%s", f->store); break;
+        case FUNCTION_FIELD_BOOL:
+        case FUNCTION_FIELD_CHOICE: cr_assert_eq(*(const bool *)p, f->def != 0, "%s", f->store); break;
+        default: break;
+        }
+    }
+    cr_assert_eq(c.nenv, 0);
+    cr_assert_null(c.env);
+    /* What a function created with nothing but its name, runtime and handler shows. */
+    cJSON *j = function_config_to_api_json(&c);
+    cr_assert_eq(cJSON_GetObjectItem(j, "MemorySize")->valueint, function_field("MemorySize")->def);
+    cr_assert_eq(cJSON_GetObjectItem(j, "Timeout")->valueint, function_field("Timeout")->def);
+    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "EphemeralStorage"), "Size")->valueint,
+                 function_field("EphemeralStorage")->def);
+    cr_assert_eq(cJSON_GetObjectItem(j, "InstanceConcurrency")->valueint,
+                 function_field("InstanceConcurrency")->def);
+    cJSON_Delete(j);
+}
+
+Test(function_fields, rows_are_well_formed)
+{
+    size_t n;
+    const function_field_t *f = rows(&n);
+    for (size_t i = 0; i < n; i++, f++) {
+        cr_assert(f->api || f->store, "row %zu has no name", i);
+        if (f->type == FUNCTION_FIELD_STRING && f->max)
+            cr_assert_lt((size_t)f->max, f->size, "%s: limit %d does not fit its member", f->api, f->max);
+        if (f->def_str && f->type == FUNCTION_FIELD_STRING)
+            cr_assert_lt(strlen(f->def_str), f->size, "%s", f->store);
+        if (f->flags & FUNCTION_FIELD_INPUT) {
+            cr_assert_not_null(f->check, "%s", f->api);
+            cr_assert_gt(f->report, 0, "%s", f->api);
+            for (size_t k = 0; k < n; k++)
+                cr_assert(k == i || rows(&n)[k].report != f->report, "%s shares its report place", f->api);
+        }
+        if (f->type == FUNCTION_FIELD_INT && (f->flags & FUNCTION_FIELD_INPUT))
+            cr_assert(f->def >= f->min && f->def <= f->max, "%s: default outside its limits", f->api);
+        if (f->type == FUNCTION_FIELD_CHOICE) cr_assert(f->choices && f->choices[0] && f->choices[1]);
+    }
+}
+
+Test(function_fields, every_field_round_trips_through_the_stored_document)
+{
+    function_config_t c = every_field_set();
+    char *doc = function_config_serialize(&c);
+    cJSON *o = cJSON_Parse(doc);
+    size_t n;
+    const function_field_t *f = rows(&n);
+    for (size_t i = 0; i < n; i++, f++)
+        if (f->flags & FUNCTION_FIELD_IN_STORE)
+            cr_assert_not_null(cJSON_GetObjectItem(o, f->store), "%s missing from %s", f->store, doc);
+    cJSON_Delete(o);
+    function_config_t d;
+    err_t err;
+    cr_assert_eq(function_config_deserialize(&d, doc, &err), 0, "%s", err.msg);
+    assert_same_members(&c, &d);
+    free(doc);
+    function_config_free(&d);
+    function_config_free(&c);
+}
+
+/* A stored document exactly as the build before the field table wrote it
+ * (its own key order): data directories from then load unchanged. */
+Test(function_fields, documents_from_before_the_table_load)
+{
+    const char *old =
+        "{\"v\":1,\"name\":\"f\",\"runtime\":\"provided.fc\",\"handler\":\"h\",\"description\":\"d\","
+        "\"role\":\"r\",\"memory_mb\":256,\"timeout_s\":10,\"env\":[[\"BB\",\"1\"],[\"AA\",\"2\"]],"
+        "\"code_sha256\":\"abc=\",\"code_hex\":\"ab\",\"code_size\":77,"
+        "\"last_modified\":\"2024-01-01T00:00:00.000+0000\","
+        "\"revision_id\":\"11111111-2222-3333-4444-555555555555\",\"version\":\"$LATEST\","
+        "\"instance_concurrency\":4,\"http_port\":8000,\"initializer\":true,\"keep_alive_s\":30,"
+        "\"reserved_concurrency\":5,\"network_host\":true,\"ephemeral_mb\":1024,\"last_version\":3,"
+        "\"published_revision\":\"pr\",\"provisioned\":2,\"provisioned_qualifier\":\"q\"}";
+    function_config_t c;
+    err_t err;
+    cr_assert_eq(function_config_deserialize(&c, old, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(c.runtime, "provided.fc");
+    cr_assert_eq(c.memory_mb, 256);
+    cr_assert_eq(c.timeout_s, 10);
+    cr_assert_eq(c.nenv, 2);
+    cr_assert_str_eq(c.env[1].key, "AA");
+    cr_assert_eq(c.code_size, 77);
+    cr_assert_eq(c.instance_concurrency, 4);
+    cr_assert_eq(c.http_port, 8000);
+    cr_assert(c.initializer);
+    cr_assert_eq(c.keep_alive_s, 30);
+    cr_assert_eq(c.reserved_concurrency, 5);
+    cr_assert(c.network_host);
+    cr_assert_eq(c.ephemeral_mb, 1024);
+    cr_assert_eq(c.last_version, 3);
+    cr_assert_str_eq(c.published_revision, "pr");
+    cr_assert_eq(c.provisioned, 2);
+    cr_assert_str_eq(c.provisioned_qualifier, "q");
+    /* Written again: the same keys and values. */
+    char *doc = function_config_serialize(&c);
+    cJSON *a = cJSON_Parse(old), *b = cJSON_Parse(doc);
+    cr_assert_eq(cJSON_GetArraySize(a), cJSON_GetArraySize(b));
+    cJSON *it;
+    cJSON_ArrayForEach(it, a)
+        cr_assert(cJSON_Compare(it, cJSON_GetObjectItem(b, it->string), true), "%s", it->string);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    free(doc);
+    function_config_free(&c);
+}
+
+static const cJSON *api_member(const cJSON *j, const function_field_t *f)
+{
+    const cJSON *m = cJSON_GetObjectItem(j, f->api);
+    return m && f->api_sub ? cJSON_GetObjectItem(m, f->api_sub) : m;
+}
+
+Test(function_fields, api_json_shows_every_row_in_table_order)
+{
+    function_config_t c = every_field_set();
+    cJSON *j = function_config_to_api_json(&c);
+    size_t n;
+    const function_field_t *f = rows(&n);
+    const cJSON *next = j->child;
+    for (size_t i = 0; i < n; i++, f++) {
+        if (!(f->flags & FUNCTION_FIELD_IN_API)) continue;
+        cr_assert_not_null(next, "%s missing", f->api);
+        cr_assert_str_eq(next->string, f->api);
+        next = next->next;
+        const cJSON *m = api_member(j, f);
+        cr_assert_not_null(m, "%s.%s", f->api, f->api_sub);
+        const char *p = (const char *)&c + f->offset;
+        switch (f->type) {
+        case FUNCTION_FIELD_STRING: cr_assert_str_eq(m->valuestring, p, "%s", f->api); break;
+        case FUNCTION_FIELD_INT: cr_assert_eq(m->valuedouble, *(const int *)p, "%s", f->api); break;
+        case FUNCTION_FIELD_INT64: cr_assert_eq(m->valuedouble, (double)*(const int64_t *)p); break;
+        case FUNCTION_FIELD_BOOL: cr_assert_eq(cJSON_IsTrue(m), *(const bool *)p, "%s", f->api); break;
+        case FUNCTION_FIELD_CHOICE:
+            cr_assert_str_eq(m->valuestring, f->choices[*(const bool *)p], "%s", f->api);
+            break;
+        case FUNCTION_FIELD_CONST: cr_assert_str_eq(m->valuestring, f->def_str, "%s", f->api); break;
+        default: break;
+        }
+    }
+    cr_assert_null(next, "%s is in no row", next ? next->string : "");
+    cJSON_Delete(j);
+    function_config_free(&c);
+}
+
+/* Every input field, given through the API, lands in its member and comes
+ * back out of FunctionConfiguration as given. */
+Test(function_fields, every_input_round_trips_through_the_api)
+{
+    function_config_t want = every_field_set();
+    cJSON *body = function_config_to_api_json(&want);
+    /* Only what the API accepts; PackageType and Architectures as shown. */
+    function_config_t c;
+    function_config_init(&c);
+    err_t err;
+    cr_assert_eq(function_config_apply_json(&c, body, true, &err), 0, "%s", err.msg);
+    cJSON *back = function_config_to_api_json(&c);
+    size_t n;
+    const function_field_t *f = rows(&n);
+    for (size_t i = 0; i < n; i++, f++) {
+        if (!(f->flags & FUNCTION_FIELD_INPUT)) continue;
+        cr_assert(cJSON_Compare(api_member(body, f), api_member(back, f), true), "%s", f->api);
+        if (has_member(f))
+            cr_assert(memcmp((char *)&c + f->offset, (char *)&want + f->offset, f->size) == 0,
+                      "%s", f->api);
+    }
+    cJSON_Delete(back);
+    cJSON_Delete(body);
+    function_config_free(&c);
+    function_config_free(&want);
+}
+
+/* Each integer's limits, from its row, give Lambda's messages. */
+Test(function_fields, integer_limits_come_from_the_table)
+{
+    size_t n;
+    const function_field_t *f = rows(&n);
+    for (size_t i = 0; i < n; i++, f++) {
+        if (f->type != FUNCTION_FIELD_INT || !(f->flags & FUNCTION_FIELD_INPUT)) continue;
+        for (int side = 0; side < 2; side++) {
+            int bad = side ? f->max + 1 : f->min - 1;
+            char json[128], want[256];
+            if (f->api_sub)
+                snprintf(json, sizeof json, "{\"%s\":{\"%s\":%d}}", f->api, f->api_sub, bad);
+            else
+                snprintf(json, sizeof json, "{\"%s\":%d}", f->api, bad);
+            snprintf(want, sizeof want,
+                     "1 validation error detected: Value '%d' at '%s' failed to satisfy constraint: "
+                     "Member must have value %s than or equal to %d",
+                     bad, f->check, side ? "less" : "greater", side ? f->max : f->min);
+            expect_error(json, false, ERR_VALIDATION, want);
+        }
+    }
+}
+
+Test(function_fields, runtimes_are_the_runtime_table)
+{
+    size_t n, k = 0;
+    const runtime_t *t = runtime_table(&n);
+    for (const char *const *r = function_runtimes(); *r; r++, k++) {
+        cr_assert_lt(k, n);
+        cr_assert_str_eq(*r, t[k].name);
+        cr_assert_eq(runtime_find(*r), &t[k]);
+        cr_assert(function_runtime_valid(*r));
+    }
+    cr_assert_eq(k, n);
+    cr_assert_null(runtime_find(NULL));
+}

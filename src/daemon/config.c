@@ -1,0 +1,255 @@
+/* config.c — `nimbus serve`'s option table, and from it the defaults, the
+ * flag parsing and the --help text.
+ *
+ * Owns every setting's flag, default and limits. Must never: state a
+ * default or a limit outside OPTIONS (the usage is generated, and a unit
+ * test holds README.md and docs/ to the table), or print (main.c does).
+ */
+#include "daemon/config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+
+/* Large enough to mean "no limit", small enough for an int of milliseconds. */
+#define UNBOUNDED 100000000
+
+#define MEMBER(m) .offset = offsetof(daemon_config_t, m), .size = sizeof(((daemon_config_t *)0)->m)
+
+static const daemon_option_t OPTIONS[] = {
+    { "--listen", "HOST:PORT", "the API's address; port 0 picks a free one",
+      DAEMON_OPTION_LISTEN, .offset = 0, .size = 0, .def_str = "127.0.0.1:8080" },
+    { "--data-dir", "DIR", "where functions, their code and their logs are kept",
+      DAEMON_OPTION_STRING, MEMBER(data_dir), .def_str = "data" },
+    { "--max-zip-bytes", "N", "largest deployment package, zipped, as Lambda's",
+      DAEMON_OPTION_SIZE, MEMBER(max_zip_bytes), .def = 52428800 },
+    { "--max-unzipped-bytes", "N", "largest deployment package, extracted, as Lambda's",
+      DAEMON_OPTION_SIZE, MEMBER(max_unzipped_bytes), .def = 262144000 },
+    { "--max-invoke-bytes", "N", "largest invoke payload, as Lambda's",
+      DAEMON_OPTION_SIZE, MEMBER(invoke_max_bytes), .def = 6291456 },
+    { "--account-concurrency", "N", "calls in flight at once, all functions together",
+      DAEMON_OPTION_INT, MEMBER(account_concurrency), .def = 1000, .min = 1, .max = UNBOUNDED },
+    { "--max-instances", "N", "instances of one function at once",
+      DAEMON_OPTION_INT, MEMBER(max_instances_per_fn), .def = 100, .min = 1, .max = UNBOUNDED },
+    { "--keep-alive", "SECONDS", "an idle instance is reclaimed after this",
+      DAEMON_OPTION_INT, MEMBER(keep_alive_s), .def = 120, .min = 1, .max = UNBOUNDED },
+    { "--throttle-wait-ms", "MS", "how long a call over a limit waits for room before its 429",
+      DAEMON_OPTION_INT, MEMBER(throttle_wait_ms), .def = 5000, .min = 1, .max = UNBOUNDED },
+    { NULL, NULL, NULL, DAEMON_OPTION_INT, MEMBER(max_queue), .def = 10000, .min = 1,
+      .max = UNBOUNDED },
+    { "--workers", "N", "threads for blocking work: SQLite, ZIP extraction, fsync",
+      DAEMON_OPTION_INT, MEMBER(workers), .def = 4, .min = 1, .max = 64 },
+    { "--runtime-dir", "DIR", "Nimbus' language bootstraps", DAEMON_OPTION_STRING,
+      MEMBER(runtime_dir), .def_str = "",
+      .def_help = "runtimes/ beside the binary, else the installed share/nimbus/runtimes" },
+    { "--sandbox", NULL, "every instance in its own namespaces, with cgroup limits, seccomp "
+      "and no privileges; as root, or rootless in user namespaces (cgroup limits then only "
+      "where the user may create groups)", DAEMON_OPTION_FLAG, MEMBER(sandbox), .def = 1,
+      .sets = true },
+    { "--insecure-no-sandbox", NULL, "instances as plain processes; every REPORT says so",
+      DAEMON_OPTION_FLAG, MEMBER(sandbox), .sets = false },
+    { "--sandbox-pool", "N", "sandboxes made ahead of calls (0: none); python and node also "
+      "get one with the interpreter started", DAEMON_OPTION_INT, MEMBER(sandbox_pool), .def = 4,
+      .min = 0, .max = 64 },
+    { "--user", "NAME", "after start-up the daemon drops to NAME; the sandbox's spawner stays "
+      "privileged", DAEMON_OPTION_STRING, MEMBER(user), .def_str = "",
+      .def_help = "stay the starting user" },
+};
+#define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
+
+#undef MEMBER
+
+const daemon_option_t *daemon_config_options(size_t *n)
+{
+    *n = N_OPTIONS;
+    return OPTIONS;
+}
+
+const daemon_option_t *daemon_config_option(const char *flag)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (OPTIONS[i].flag && strcmp(OPTIONS[i].flag, flag) == 0) return &OPTIONS[i];
+    return NULL;
+}
+
+void daemon_option_default_text(const daemon_option_t *o, char *buf, size_t n)
+{
+    if (o->def_help) {
+        snprintf(buf, n, "%s", o->def_help);
+        return;
+    }
+    switch (o->type) {
+    case DAEMON_OPTION_LISTEN:
+    case DAEMON_OPTION_STRING: snprintf(buf, n, "%s", o->def_str); break;
+    case DAEMON_OPTION_SIZE:
+        if (o->def % (1024 * 1024) == 0)
+            snprintf(buf, n, "%lld bytes = %lld MB", o->def, o->def / (1024 * 1024));
+        else
+            snprintf(buf, n, "%lld", o->def);
+        break;
+    case DAEMON_OPTION_INT: snprintf(buf, n, "%lld", o->def); break;
+    case DAEMON_OPTION_FLAG: snprintf(buf, n, "%s", ""); break;
+    }
+}
+
+static void *member_of(const daemon_option_t *o, daemon_config_t *c) { return (char *)c + o->offset; }
+
+static int set_listen(daemon_config_t *c, const char *v, err_t *err)
+{
+    const char *colon = strrchr(v, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || colon == v || (size_t)(colon - v) >= sizeof c->listen_host || !colon[1] || *end ||
+        port < 0 || port > 65535)
+        return err_set(err, ERR_INVALID, "--listen wants HOST:PORT, got '%s'", v);
+    memcpy(c->listen_host, v, (size_t)(colon - v));
+    c->listen_host[colon - v] = '\0';
+    c->listen_port = (int)port;
+    return 0;
+}
+
+static int set_option(const daemon_option_t *o, daemon_config_t *c, const char *v, err_t *err)
+{
+    char *end;
+    switch (o->type) {
+    case DAEMON_OPTION_LISTEN: return set_listen(c, v, err);
+    case DAEMON_OPTION_STRING: snprintf(member_of(o, c), o->size, "%s", v); return 0;
+    case DAEMON_OPTION_SIZE: {
+        unsigned long long n = strtoull(v, &end, 10);
+        if (!*v || *v == '-' || *end || n == 0)
+            return err_set(err, ERR_INVALID, "%s wants a positive number", o->flag);
+        *(size_t *)member_of(o, c) = (size_t)n;
+        return 0;
+    }
+    case DAEMON_OPTION_INT: {
+        long long n = strtoll(v, &end, 10);
+        if (!*v || *end || n < o->min || n > o->max) {
+            if (o->min == 1 && o->max == UNBOUNDED)
+                return err_set(err, ERR_INVALID, "%s wants a positive number", o->flag);
+            return err_set(err, ERR_INVALID, "%s wants %lld..%lld", o->flag, o->min, o->max);
+        }
+        *(int *)member_of(o, c) = (int)n;
+        return 0;
+    }
+    case DAEMON_OPTION_FLAG: *(bool *)member_of(o, c) = o->sets; return 0;
+    }
+    return 0;
+}
+
+void daemon_config_defaults(daemon_config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const daemon_option_t *o = &OPTIONS[i];
+        switch (o->type) {
+        case DAEMON_OPTION_LISTEN: set_listen(c, o->def_str, NULL); break;
+        case DAEMON_OPTION_STRING: snprintf(member_of(o, c), o->size, "%s", o->def_str); break;
+        case DAEMON_OPTION_SIZE: *(size_t *)member_of(o, c) = (size_t)o->def; break;
+        case DAEMON_OPTION_INT: *(int *)member_of(o, c) = (int)o->def; break;
+        case DAEMON_OPTION_FLAG:
+            if (o->def) *(bool *)member_of(o, c) = o->sets;
+            break;
+        }
+    }
+}
+
+int daemon_config_parse(daemon_config_t *c, int argc, char **argv, bool *help, err_t *err)
+{
+    daemon_config_defaults(c);
+    *help = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            *help = true;
+            return 0;
+        }
+        const daemon_option_t *o = daemon_config_option(a);
+        if (!o) return err_set(err, ERR_INVALID, "unknown option %s (see nimbus serve --help)", a);
+        if (o->type != DAEMON_OPTION_FLAG && i + 1 >= argc)
+            return err_set(err, ERR_INVALID, "%s needs a value (see nimbus serve --help)", a);
+        if (set_option(o, c, o->type == DAEMON_OPTION_FLAG ? NULL : argv[++i], err)) return -1;
+    }
+    return 0;
+}
+
+/* ---- --help ---- */
+
+#define USAGE_WIDTH 79
+#define USAGE_HELP_COL 28
+
+/* Words of `text` from column `col` on, wrapped at USAGE_WIDTH with
+ * continuation lines starting at `indent`. NBSP joins words that must stay
+ * on one line; it prints as a space. */
+#define NBSP '\x1f'
+
+static void usage_wrap(FILE *out, const char *text, int col, int indent)
+{
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ') p++;
+        size_t w = strcspn(p, " ");
+        if (!w) break;
+        if (col > indent && col + 1 + (int)w > USAGE_WIDTH) {
+            fprintf(out, "\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            fputc(' ', out);
+            col++;
+        }
+        for (size_t k = 0; k < w; k++) fputc(p[k] == NBSP ? ' ' : p[k], out);
+        col += (int)w;
+        p += w;
+    }
+    fputc('\n', out);
+}
+
+void daemon_config_usage(FILE *out)
+{
+    buf_t line = {0};
+    fputs("usage: nimbus serve", out);
+    int col = (int)strlen("usage: nimbus serve");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const daemon_option_t *o = &OPTIONS[i];
+        if (!o->flag) continue;
+        char item[96];
+        snprintf(item, sizeof item, "[%s%s%s]", o->flag, o->arg ? " " : "", o->arg ? o->arg : "");
+        if (col + 1 + (int)strlen(item) > USAGE_WIDTH) {
+            fprintf(out, "\n%*s", 19, "");
+            col = 19;
+        }
+        col += fprintf(out, " %s", item);
+    }
+    fputs("\n\n"
+          "Run the Nimbus platform: the Lambda-compatible API, the functions' instances,\n"
+          "and their state in the data directory. SIGTERM or SIGINT finishes in-flight\n"
+          "calls, then exits 0. A call over a concurrency limit waits for room up to\n"
+          "--throttle-wait-ms, then gets 429.\n"
+          "\n"
+          "Options:\n",
+          out);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const daemon_option_t *o = &OPTIONS[i];
+        if (!o->flag) continue;
+        char def[128];
+        daemon_option_default_text(o, def, sizeof def);
+        buf_reset(&line);
+        buf_appendf(&line, "%s", o->help);
+        if (o->type == DAEMON_OPTION_FLAG && o->def) buf_appendf(&line, " (the%cdefault)", NBSP);
+        else if (def[0] && strlen(def) < 40) {
+            buf_appendf(&line, " (default:%c", NBSP);
+            for (const char *d = def; *d; d++) buf_appendf(&line, "%c", *d == ' ' ? NBSP : *d);
+            buf_appendf(&line, ")");
+        } else if (def[0]) {
+            buf_appendf(&line, " (default: %s)", def);
+        }
+        int w = fprintf(out, "  %s%s%s", o->flag, o->arg ? " " : "", o->arg ? o->arg : "");
+        if (w >= USAGE_HELP_COL) {
+            fprintf(out, "\n%*s", USAGE_HELP_COL, "");
+        } else {
+            fprintf(out, "%*s", USAGE_HELP_COL - w, "");
+        }
+        usage_wrap(out, line.data, USAGE_HELP_COL, USAGE_HELP_COL);
+    }
+    buf_free(&line);
+}

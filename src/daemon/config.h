@@ -1,0 +1,76 @@
+/* config.h — the settings of `nimbus serve`.
+ *
+ * One table of options (daemon_config_options()) is the only place a
+ * setting's flag, default and limits are written: the defaults, the flag
+ * parsing and the `nimbus serve --help` text are all made from it.
+ */
+#ifndef NIMBUS_DAEMON_CONFIG_H
+#define NIMBUS_DAEMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "base/err.h"
+
+/* The defaults are in the option table; the comments name the flags. */
+typedef struct {
+    char listen_host[64];        /* --listen HOST */
+    int listen_port;             /* --listen PORT (0 picks one) */
+    char data_dir[512];          /* --data-dir */
+    size_t max_zip_bytes;        /* --max-zip-bytes: deployment package, zipped */
+    size_t max_unzipped_bytes;   /* --max-unzipped-bytes: deployment package, extracted */
+    size_t invoke_max_bytes;     /* --max-invoke-bytes: sync payload limit */
+    int max_instances_per_fn;    /* --max-instances: instances per function */
+    int account_concurrency;     /* --account-concurrency: calls in flight, all functions */
+    int keep_alive_s;            /* --keep-alive: idle instance reclaimed after it */
+    int throttle_wait_ms;        /* --throttle-wait-ms: how long a call over the limits
+                                    waits for room before its 429 */
+    int max_queue;               /* waiting calls per function before an immediate 429 (no flag) */
+    int workers;                 /* --workers: threads for blocking work */
+    char runtime_dir[512];       /* --runtime-dir: language bootstraps ("" = found at start) */
+    bool sandbox;                /* --sandbox / --insecure-no-sandbox */
+    int sandbox_pool;            /* --sandbox-pool: sandboxes made ahead of calls */
+    char user[64];               /* --user: drop to this user after start-up ("" = stay) */
+} daemon_config_t;
+
+typedef enum {
+    DAEMON_OPTION_LISTEN,        /* HOST:PORT into listen_host and listen_port */
+    DAEMON_OPTION_STRING,        /* char[size] */
+    DAEMON_OPTION_SIZE,          /* size_t, at least 1 */
+    DAEMON_OPTION_INT,           /* int, min..max */
+    DAEMON_OPTION_FLAG,          /* bool, takes no value: the flag sets `sets` */
+} daemon_option_type_t;
+
+typedef struct daemon_option {
+    const char *flag;            /* "--keep-alive", or NULL: a setting with no flag */
+    const char *arg;             /* the value's name in the usage ("SECONDS"); NULL for a FLAG */
+    const char *help;            /* what it does, for --help */
+    daemon_option_type_t type;
+    size_t offset, size;         /* the member of daemon_config_t */
+    long long def;               /* default: SIZE, INT; FLAG: 1 when it is the default */
+    const char *def_str;         /* default: STRING, LISTEN */
+    const char *def_help;        /* the default in words, when it is not a value
+                                    ("found at start"), or NULL */
+    long long min, max;          /* INT */
+    bool sets;                   /* FLAG: the value it sets */
+} daemon_option_t;
+
+/* The table, *n rows, in --help's order. */
+const daemon_option_t *daemon_config_options(size_t *n);
+/* The row of `flag` ("--keep-alive"), or NULL. */
+const daemon_option_t *daemon_config_option(const char *flag);
+/* The default of `o` as --help states it ("127.0.0.1:8080", "6291456 bytes = 6 MB",
+ * def_help's words); "" for a FLAG and a setting without one. */
+void daemon_option_default_text(const daemon_option_t *o, char *buf, size_t n);
+
+/* Every setting at its default. */
+void daemon_config_defaults(daemon_config_t *c);
+/* `nimbus serve`'s arguments (argv[0] is "serve") over the defaults into
+ * `c`. *help is set, and parsing stops, at --help or -h. Errors:
+ * ERR_INVALID, a one-line message naming the flag. */
+int daemon_config_parse(daemon_config_t *c, int argc, char **argv, bool *help, err_t *err);
+/* `nimbus serve --help`. */
+void daemon_config_usage(FILE *out);
+
+#endif
