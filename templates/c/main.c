@@ -2,8 +2,10 @@
  *
  * Build: make   (a static `bootstrap`; see the Makefile)
  * Deploy: nimbus deploy {{NAME}} . --runtime provided --handler bootstrap
- * Call:   nimbus invoke {{NAME}} --payload '{"name":"Ada"}'
+ * Call:   nimbus invoke {{NAME}} --payload '{"name":"Ada"}' --log
  *
+ * Answers {"message":"Hello, <name>!", ...} with what the runtime knows
+ * about the call; the event {"fail":true} shows how an error is returned.
  * The handler may be called from several threads at once when the function
  * has "InstanceConcurrency" > 1: keep shared state behind a lock then.
  */
@@ -30,15 +32,19 @@ static size_t event_name(const nimbus_request *req, const char **out)
 
 static int handler(const nimbus_request *req, nimbus_response *res)
 {
+    calls++;
+    fprintf(stderr, "{{NAME}}: call %d, request %s, %zu bytes\n", calls, req->request_id,
+            req->body_len);   /* goes to the call's log */
+    if (strstr(req->body, "\"fail\":true"))
+        return nimbus_response_error(res, "HelloError", "asked to fail"), 1;
+
     const char *name;
     size_t len = event_name(req, &name);
-    calls++;
-    printf("{{NAME}}: call %d, request %s\n", calls, req->request_id);   /* goes to the log */
-
-    nimbus_response_printf(res, "{\"message\":\"Hello, %.*s!\",\"function\":\"%s\",\"calls\":%d,"
-                                "\"remaining_ms\":%lld}",
-                           (int)len, name, req->function_name, calls, nimbus_remaining_ms(req));
-    return 0;   /* or: return nimbus_response_error(res, "MyError", "what went wrong"), 1; */
+    nimbus_response_printf(res, "{\"message\":\"Hello, %.*s!\",\"request_id\":", (int)len, name);
+    nimbus_response_json_string(res, req->request_id, strlen(req->request_id));
+    nimbus_response_printf(res, ",\"function\":\"%s\",\"memory_mb\":%d,\"calls\":%d,\"remaining_ms\":%lld}",
+                           req->function_name, req->memory_mb, calls, nimbus_remaining_ms(req));
+    return 0;
 }
 
 int main(void)
