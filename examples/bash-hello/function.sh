@@ -1,7 +1,7 @@
-# bash-hello — a Nimbus function in bash (runtime `bash`, handler `hello.handler`).
+# bash-hello — a Nimbus function in bash (runtime bash, handler function.handler).
 #
-#   nimbus deploy bash-hello examples/bash-hello --runtime bash --handler hello.handler
-#   nimbus invoke bash-hello --payload '{"name":"Ada"}'
+#   nimbus deploy bash-hello . --runtime bash --handler function.handler
+#   nimbus invoke bash-hello --payload '{"name":"Ada"}' --log
 #
 # The runtime sources this file once per instance, then runs `handler` for
 # each call with the event (JSON) as "$1" and on stdin. stdout is the
