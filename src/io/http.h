@@ -3,7 +3,7 @@
  * One http_server_t serves any number of listening sockets; each socket
  * carries an opaque `listener_ctx` that every request accepted through it
  * reports back (the runtime API uses this to know which instance is calling,
- * with no token: DESIGN decision 4).
+ * with no token: docs/design.md, decision 4).
  *
  * Requests are handed to `on_request` as soon as they are complete; the
  * handler answers now or later (long poll, a call waiting for its result)
