@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NIMBUS = os.path.join(BUILD, 'nimbus')
 LOADGEN = os.path.join(BUILD, 'bench', 'loadgen')
 NATIVE = os.path.join(BUILD, 'bench', 'bootstrap_native')
-CLIB = os.path.join(BUILD, 'runtimes', 'c', 'libnimbus-runtime.a')
+CLIB = os.path.join(BUILD, 'sdk', 'c', 'libnimbus-runtime.a')
 DUR = os.environ.get('BENCH_DURATION', '3')
 COLD = int(os.environ.get('BENCH_COLD', '20'))
 
@@ -75,7 +75,7 @@ def functions(tmp):
         exe = os.path.join(tmp, 'c-bootstrap')
         src = os.path.join(tmp, 'c_echo.c')
         open(src, 'w').write(C_ECHO)
-        r = subprocess.run(['cc', '-O2', '-static', src, '-I', os.path.join(ROOT, 'runtimes', 'c'),
+        r = subprocess.run(['cc', '-O2', '-static', src, '-I', os.path.join(ROOT, 'sdk', 'c'),
                             CLIB, '-lpthread', '-o', exe], capture_output=True)
         if r.returncode == 0:
             fns.append(('C library', 'provided', 'x.y', {'bootstrap': (open(exe, 'rb').read(), 0o755)}, 'native'))

@@ -21,13 +21,14 @@ until grep -q "listening on" "$LOG"; do
 done
 cat "$LOG"
 export NIMBUS_ENDPOINT="$ENDPOINT"
-# One example per runtime.
+# One example per runtime. The *-hello ones are made from templates/ (the
+# same files `nimbus init NAME --template T` writes; see scripts/examples.sh).
 "$NIMBUS" deploy hello examples/hello-shell --runtime provided --handler function.handler
 "$NIMBUS" deploy echo examples/echo --runtime provided --handler echo.handler
 "$NIMBUS" deploy python-hello examples/python-hello --runtime python3.11 --handler app.handler
 "$NIMBUS" deploy node-hello examples/node-hello --runtime nodejs20.x --handler index.handler
-"$NIMBUS" deploy bash-hello examples/bash-hello --runtime bash --handler hello.handler
-if make -s -C examples/c-hello BUILD="$(cd "$BUILD" && pwd)" >/dev/null; then
+"$NIMBUS" deploy bash-hello examples/bash-hello --runtime bash --handler function.handler
+if make -s -C examples/c-hello NIMBUS_RUNTIME_DIR="$(cd "$BUILD" && pwd)" >/dev/null; then
   "$NIMBUS" deploy c-hello examples/c-hello --runtime provided --handler bootstrap
 else
   echo "(c-hello not built: see examples/c-hello/Makefile)" >&2

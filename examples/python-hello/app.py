@@ -1,8 +1,11 @@
-"""python-hello: a Nimbus example in Python (runtime python3.11, handler app.handler).
-
-    build/nimbus deploy python-hello examples/python-hello --runtime python3.11 --handler app.handler
-    build/nimbus invoke python-hello --payload '{"name":"Ada"}' --log
-"""
+# python-hello — a Nimbus function in Python (runtime python3.11, handler app.handler).
+#
+#   nimbus deploy python-hello . --runtime python3.11 --handler app.handler
+#   nimbus invoke python-hello --payload '{"name":"Ada"}' --log
+#
+# The event is the JSON you invoke it with; what the handler returns is sent
+# back as JSON (bytes are sent as they are). An exception becomes the
+# caller's function error. print() and logging output land in the call's log.
 
 import logging
 import os
@@ -10,7 +13,8 @@ import os
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
 
-# Module-level state lives as long as the instance: it counts warm calls.
+# Code outside the handler runs once per instance: put clients and caches
+# here. This counter shows warm calls reusing the instance.
 CALLS = 0
 
 

@@ -1,4 +1,4 @@
-# The handler of examples/scf-hello (sourced once by ./bootstrap).
+# The handler of scf-hello (index.main_handler; sourced once by ./bootstrap).
 # $1 is the event (JSON); print the result on stdout; a non-zero status is
 # an error. Variables kept here survive warm calls.
 CALLS=0

@@ -1,5 +1,5 @@
 """The Nimbus Python runtime: binds the user's handler and serves calls
-from the Lambda Runtime API (see notes/RUNTIMES.md).
+from the Lambda Runtime API (see docs/runtimes.md).
 
 Loaded by bootstrap.py (kept as a module so its compiled form is cached in
 __pycache__; a main script is recompiled on every start).

@@ -2,7 +2,7 @@
 
 Everything lives in _nimbus_runtime.py beside this file: a main script is
 compiled on every start, an imported module is loaded from its cached
-bytecode. Standard library only; see notes/RUNTIMES.md for the contract.
+bytecode. Standard library only; see docs/runtimes.md for the contract.
 
 Started ahead of its call (_NIMBUS_PRESTART_FD set: the sandbox keeps one
 waiting), it imports everything first, then reads its real environment

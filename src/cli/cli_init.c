@@ -1,5 +1,8 @@
 /* cli_init.c — `nimbus init NAME --template T [--dir DIR]`: scaffold a
- * function from <runtime-dir>/templates/T/ and say how to deploy it.
+ * function from templates/T/ and say how to deploy it. The templates sit
+ * beside the runtime files, not among them (runtimes/ is mounted into every
+ * sandbox; templates are for the CLI): <repo>/templates in a checkout,
+ * <prefix>/share/nimbus/templates when installed.
  *
  * Owns the template table (runtime and handler of each template) and the
  * copy: file contents and names get {{NAME}} (and {{PREFIX}}, where Nimbus
@@ -313,8 +316,8 @@ static void init_prefix(const char *rt_dir, char *out, size_t out_len)
         snprintf(out, out_len, "/usr/local");
 }
 
-/* Running from a build tree (build/nimbus): that tree, whose runtimes/c has
- * the library, so the printed `make` can use it. "" when installed. */
+/* Running from a build tree (build/nimbus): that tree, whose sdk/c has the
+ * library, so the printed `make` can use it. "" when installed. */
 static void init_build_tree(const char *rt_dir, char *out, size_t out_len)
 {
     out[0] = '\0';
@@ -327,8 +330,38 @@ static void init_build_tree(const char *rt_dir, char *out, size_t out_len)
     char *slash = strrchr(exe, '/');
     if (!slash) return;
     *slash = '\0';
-    snprintf(lib, sizeof lib, "%s/runtimes/c/libnimbus-runtime.a", exe);
+    snprintf(lib, sizeof lib, "%s/sdk/c/libnimbus-runtime.a", exe);
     if (access(lib, R_OK) == 0) snprintf(out, out_len, "%s", exe);
+}
+
+/* Template T's directory: beside the runtime dir first (so --runtime-dir
+ * picks a matching set), then beside the binary (a build tree's ../templates,
+ * an installed ../share/nimbus/templates). The first candidate when none has
+ * it, for the error message. */
+static bool init_template_dir(const char *rt_dir, const char *t, char *out, size_t out_len)
+{
+    char exe[PATH_MAX] = "";
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+    }
+    const char *base[] = {rt_dir, exe, exe};
+    const char *rel[] = {"../templates", "../templates", "../share/nimbus/templates"};
+    for (size_t i = 0; i < 3; i++) {
+        if (!base[i][0]) continue;
+        char cand[PATH_MAX + NAME_MAX + 64];
+        snprintf(cand, sizeof cand, "%s/%s/%s", base[i], rel[i], t);
+        struct stat st;
+        char real[PATH_MAX];
+        if (stat(cand, &st) == 0 && S_ISDIR(st.st_mode) && realpath(cand, real)) {
+            snprintf(out, out_len, "%s", real);
+            return true;
+        }
+    }
+    snprintf(out, out_len, "%s/../templates/%s", rt_dir, t);
+    return false;
 }
 
 /* ---- the command ------------------------------------------------------------ */
@@ -385,12 +418,11 @@ int cli_cmd_init(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     if (!dir[0]) return cli_usage_fail(ctx, err, "--dir needs a directory");
 
     if (runtime_set_dir(rt_dir_opt, err) < 0) return -1;
-    char src[PATH_MAX + 32];
-    snprintf(src, sizeof src, "%s/templates/%s", runtime_dir(), t->name);
-    struct stat st;
-    if (stat(src, &st) < 0 || !S_ISDIR(st.st_mode))
+    char src[PATH_MAX];
+    if (!init_template_dir(runtime_dir(), t->name, src, sizeof src))
         return err_set(err, ERR_SYS, "template '%s' not found: %s is missing (is Nimbus installed?)",
                        t->name, src);
+    struct stat st;
 
     bool created;
     if (stat(dir, &st) == 0) {

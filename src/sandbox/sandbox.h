@@ -4,8 +4,8 @@
  * process, its stdout/stderr pipes, its runtime-API listening socket and its
  * cgroup, and hands back fds the daemon's loop watches. The runtime-API
  * socket is made here, not by the caller, because in an isolated instance
- * it must live in the instance's own network namespace (DESIGN decision 4);
- * the address the runtime must call is returned in `api_addr`.
+ * it must live in the instance's own network namespace (docs/design.md,
+ * decision 4); the address the runtime must call is returned in `api_addr`.
  *
  * Two modes, chosen once at start-up (sandbox_configure):
  *  - sandboxed (the spawner builds it, spawner.h; rootless: in a user

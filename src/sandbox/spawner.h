@@ -1,4 +1,4 @@
-/* spawner.h — the privileged helper that builds sandboxes (DESIGN
+/* spawner.h — the privileged helper that builds sandboxes (docs/design.md,
  * decision 5).
  *
  * `nimbus serve` forks the spawner first, while it is tiny and has no

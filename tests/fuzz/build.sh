@@ -1,38 +1,91 @@
 #!/bin/sh
-# Build the HTTP server's libFuzzer target and run it.
-#   tests/fuzz/build.sh [seconds]     (default 30)
-# Output goes to build-fuzz/: the binary, the growing corpus, and any crash
-# reproducer (crash-*), which `build-fuzz/fuzz_http <file>` replays.
+# Build the libFuzzer targets and run them.
+#   tests/fuzz/build.sh [seconds] [target ...]   fuzz each target that long (default 30 s)
+#   tests/fuzz/build.sh --smoke [target ...]     every seed, then 3 s of fuzzing each:
+#                                                 the quick check `make test` runs
+# Output goes to build-fuzz/: the binaries, each target's growing corpus
+# (build-fuzz/corpus_<target>/, started from the seeds in
+# tests/fuzz/corpus/<target>/), and any crash reproducer (crash-*), which
+# `build-fuzz/fuzz_<target> <file>` replays.
 set -eu
-SECS=${1:-30}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/build-fuzz
 OBJ=$OUT/obj
 LLHTTP=/usr/share/llhttp
 SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
-mkdir -p "$OBJ" "$OUT/corpus_http"
+mkdir -p "$OBJ"
 
-# Ours, with the project's warnings.
-for f in tests/fuzz/fuzz_http.c src/io/http.c src/io/http_msg.c src/io/loop.c src/base/err.c; do
-  clang -g -O1 -std=gnu11 $SAN -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-    -I"$ROOT/src" -I/usr/share/include/llhttp \
-    -c "$ROOT/$f" -o "$OBJ/$(basename "$f" .c).o"
-done
+# One line per target: its name (tests/fuzz/fuzz_<name>.c is the harness),
+# the project sources it needs, and what it links ("llhttp" = the bundled
+# parser, built below).
+TARGETS="
+http           | src/io/http.c src/io/http_msg.c src/io/loop.c src/base/err.c       | llhttp -lpthread
+zip            | src/store/codestore.c src/base/util.c src/base/err.c               | -larchive -lcrypto -lpthread
+function_json  | src/core/function.c src/base/util.c src/base/err.c                 | -lcjson -lcrypto -lpthread -lm
+"
+
+# Ours, with the project's warnings; each source compiled once for all targets.
+compile() {
+  o="$OBJ/$(echo "$1" | tr / _ | sed 's/\.c$/.o/')"
+  if [ ! -e "$o" ] || [ "$ROOT/$1" -nt "$o" ]; then
+    clang -g -O1 -std=gnu11 $SAN -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+      -I"$ROOT/src" -I/usr/share/include/llhttp -c "$ROOT/$1" -o "$o"
+  fi
+  echo "$o"
+}
+
 # llhttp is third-party: no warning flags, but instrumented so the fuzzer
 # sees its branches. Prefixed: it has an http.c of its own.
-for f in api http llhttp; do
-  clang -g -O1 $SAN -w -I/usr/share/include/llhttp -c "$LLHTTP/$f.c" -o "$OBJ/llhttp_$f.o"
+llhttp_objs() {
+  for f in api http llhttp; do
+    o="$OBJ/llhttp_$f.o"
+    [ -e "$o" ] || clang -g -O1 $SAN -w -I/usr/share/include/llhttp -c "$LLHTTP/$f.c" -o "$o"
+    echo "$o"
+  done
+}
+
+build() { # name sources libs
+  objs=$(compile "tests/fuzz/fuzz_$1.c")
+  for s in $2; do objs="$objs $(compile "$s")"; done
+  libs=""
+  for l in $3; do
+    if [ "$l" = llhttp ]; then objs="$objs $(llhttp_objs)"; else libs="$libs $l"; fi
+  done
+  clang $SAN $objs $libs -o "$OUT/fuzz_$1"
+}
+
+SMOKE=0
+SECS=30
+if [ "${1:-}" = --smoke ]; then SMOKE=1; shift; fi
+case "${1:-}" in [0-9]*) SECS=$1; shift ;; esac
+WANT="$*"
+
+names=$(echo "$TARGETS" | awk -F'|' 'NF == 3 { gsub(/ /, "", $1); print $1 }')
+[ -n "$WANT" ] || WANT=$names
+for t in $WANT; do
+  line=$(echo "$TARGETS" | awk -F'|' -v t="$t" 'NF == 3 { n = $1; gsub(/ /, "", n); if (n == t) print }')
+  [ -n "$line" ] || { echo "build.sh: no fuzz target '$t' (have: $(echo $names))" >&2; exit 2; }
+  build "$t" "$(echo "$line" | cut -d'|' -f2)" "$(echo "$line" | cut -d'|' -f3)"
 done
-clang $SAN "$OBJ"/*.o -lpthread -o "$OUT/fuzz_http"
 
-# A few seeds so the run starts from real requests.
-seed() { printf "$2" >"$OUT/corpus_http/seed_$1"; }
-seed get    '\000GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n'
-seed post   '\001POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n'
-seed chunk  '\002POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n'
-seed expect '\003POST /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc'
-seed pipe   '\004GET /1 HTTP/1.1\r\n\r\nHEAD /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.0\r\n\r\n'
-seed small  '\005POST /s HTTP/1.1\r\nContent-Length: 40\r\n\r\n0123456789012345678901234567890123456789'
-
+status=0
 cd "$OUT"
-exec ./fuzz_http -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 corpus_http
+for t in $WANT; do
+  seeds="$ROOT/tests/fuzz/corpus/$t"
+  if [ $SMOKE = 1 ]; then
+    # A scratch corpus, so the quick check neither grows nor reads a
+    # long run's findings; the seeds are read, never written.
+    work=$(mktemp -d)
+    echo "== fuzz_$t: seeds, then 3 s"
+    ./fuzz_$t -max_total_time=3 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      "$work" "$seeds" 2>"$work.log" || { status=1; cat "$work.log" >&2; }
+    grep -E '^stat::number_of_executed_units|^Done' "$work.log" || true
+    rm -rf "$work" "$work.log"
+  else
+    mkdir -p "corpus_$t"
+    echo "== fuzz_$t: $SECS s"
+    ./fuzz_$t -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      "corpus_$t" "$seeds" || status=1
+  fi
+done
+exit $status

@@ -1,6 +1,6 @@
 """The shell runtime (bash): runtimes/bash/bootstrap.sh, deployed and invoked for real.
 
-Covers the RUNTIMES.md list (success, handler error, init errors, timeout,
+Covers what every runtime must do (success, handler error, init errors, timeout,
 context, warm state, 6 MB, unicode, binary, logs, per-instance concurrency)
 plus what is particular to shell: the event on stdin as well as in "$1",
 stdout byte-exact (trailing newlines, NUL bytes), `exit` and errexit inside a
@@ -375,8 +375,8 @@ main() {
 
     def test_example_bash_hello_deploys_and_answers(self):
         files = dir_files(os.path.join(REPO, 'examples', 'bash-hello'))
-        self.assertIn('hello.sh', files)
-        name = self.deploy(files, handler='hello.handler', prefix='bash-hello')
+        self.assertIn('function.sh', files)
+        name = self.deploy(files, handler='function.handler', prefix='bash-hello')
         h, doc = self.call_json(name, {'name': 'Ada'}, {'X-Amz-Log-Type': 'Tail'})
         self.assertEqual(doc['message'], 'Hello, Ada!')
         self.assertEqual(doc['requestId'], h['x-amzn-requestid'])

@@ -1,9 +1,9 @@
 """The C runtime library (libnimbus-runtime) and `nimbus init`.
 
 Functions are compiled here with the C compiler against the library of the
-build under test (the directory of NIMBUS_BIN: <build>/runtimes/c), then
-deployed with runtime `provided` and invoked for real. Covers the RUNTIMES.md
-list (success, handler error, init error, timeout, context values, warm
+build under test (the directory of NIMBUS_BIN: <build>/sdk/c), then
+deployed with runtime `provided` and invoked for real. Covers what every
+runtime must do (success, handler error, init error, timeout, context values, warm
 state, 6 MB, unicode, binary, logs, per-instance concurrency), the one
 keep-alive connection, and `nimbus init` for every template: the C template
 builds (against the build tree and against a `cmake --install` prefix) and
@@ -177,7 +177,7 @@ def build_dir():
 
 
 def lib_dir():
-    return os.path.join(build_dir(), 'runtimes', 'c')
+    return os.path.join(build_dir(), 'sdk', 'c')
 
 
 def sanitized():
@@ -227,7 +227,7 @@ def compile_c(source):
             f.write(source)
         out = os.path.join(d, 'bootstrap')
         cmd = (['cc', '-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror'] + link_flags() +
-               ['-I', os.path.join(REPO, 'runtimes', 'c'), '-o', out, src, '-L', lib_dir(),
+               ['-I', os.path.join(REPO, 'sdk', 'c'), '-o', out, src, '-L', lib_dir(),
                 '-lnimbus-runtime', '-lpthread'])
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
         if p.returncode != 0:
@@ -424,7 +424,7 @@ class RuntimeCTest(ServerTestCase):
         shutil.copytree(ex, work)
         if os.path.exists(os.path.join(work, 'bootstrap')):
             os.unlink(os.path.join(work, 'bootstrap'))
-        args = ['make', '-C', work, 'REPO=' + REPO, 'BUILD=' + build_dir()] + make_flags()
+        args = ['make', '-C', work, 'NIMBUS_RUNTIME_DIR=' + build_dir()] + make_flags()
         p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
         self.assertEqual(p.returncode, 0, p.stdout.decode())
         name = self.deploy(open(os.path.join(work, 'bootstrap'), 'rb').read())
@@ -454,7 +454,7 @@ class RuntimeCTest(ServerTestCase):
         return dest, m.group(2), m.group(3), m.group(4)
 
     def assert_template_copied(self, template, name, dest):
-        src = os.path.join(REPO, 'runtimes', 'templates', template)
+        src = os.path.join(REPO, 'templates', template)
         want = dir_files(src)
         want = {k: v for k, v in want.items() if '__pycache__' not in k and not k.endswith('.pyc')}
         self.assertTrue(want, 'template %s is empty' % template)
@@ -498,10 +498,11 @@ class RuntimeCTest(ServerTestCase):
                            stderr=subprocess.STDOUT, timeout=120)
         self.assertEqual(p.returncode, 0, p.stdout.decode())
         for f in ('bin/nimbus', 'lib/libnimbus-runtime.a', 'include/nimbus_runtime.h',
-                  'share/nimbus/runtimes/templates/c/main.c', 'share/nimbus/runtimes/templates/c/Makefile'):
+                  'share/nimbus/templates/c/main.c', 'share/nimbus/templates/c/Makefile'):
             self.assertTrue(os.path.exists(os.path.join(prefix, f)), f)
         self.assertFalse(os.path.exists(os.path.join(prefix, 'share/nimbus/runtimes/c')))
-        self.assertTrue(os.access(os.path.join(prefix, 'share/nimbus/runtimes/templates/scf/bootstrap'), os.X_OK))
+        self.assertFalse(os.path.exists(os.path.join(prefix, 'share/nimbus/runtimes/templates')))
+        self.assertTrue(os.access(os.path.join(prefix, 'share/nimbus/templates/scf/bootstrap'), os.X_OK))
         dest = os.path.join(self.tmp, 'fn')
         r = subprocess.run([os.path.join(prefix, 'bin', 'nimbus'), 'init', 'inst', '--template', 'c',
                             '--dir', dest], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)

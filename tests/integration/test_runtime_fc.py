@@ -1,6 +1,6 @@
 """Alibaba FC HTTP-server runtime (provided.fc): the function is an HTTP server Nimbus calls.
 
-lambda-api.md §6: ./bootstrap starts a server on 0.0.0.0:$FC_SERVER_PORT
+docs/design.md, "FC custom runtime": ./bootstrap starts a server on 0.0.0.0:$FC_SERVER_PORT
 (FC's CAPort, function field "HttpPort", default 9000; Nimbus gives each
 instance its own port while instances share the network). Nimbus waits for
 the port (a server that never listens is a clear error within the start-up

@@ -1,6 +1,6 @@
 """The Node.js runtime (nodejs20.x): runtimes/node/bootstrap.js, deployed and invoked for real.
 
-Covers the RUNTIMES.md list (success, handler error, init errors, timeout,
+Covers what every runtime must do (success, handler error, init errors, timeout,
 context, warm state, 6 MB, unicode, binary, logs, per-instance concurrency)
 plus the Node-specific module and handler forms: CommonJS (.js, .cjs), ES
 modules (.mjs, "type":"module"), sub-folders, node_modules, async, promise,
@@ -509,7 +509,7 @@ class NodeRuntimeTest(ServerTestCase):
 
     def test_example_node_hello_deploys_and_answers(self):
         files = dir_files(os.path.join(REPO, 'examples', 'node-hello'))
-        self.assertIn('index.js', files)
+        self.assertIn('index.mjs', files)
         name = self.deploy(files, handler='index.handler', prefix='node-hello')
         h, doc = self.call_json(name, {'name': 'Ada'}, {'X-Amz-Log-Type': 'Tail'})
         self.assertEqual(doc['message'], 'Hello, Ada!')
@@ -521,7 +521,7 @@ class NodeRuntimeTest(ServerTestCase):
         self.assertEqual(doc2['calls'], doc['calls'] + 1)
 
     def test_template_node_deploys_and_answers(self):
-        files = dir_files(os.path.join(REPO, 'runtimes', 'templates', 'node'))
+        files = dir_files(os.path.join(REPO, 'templates', 'node'))
         name = self.deploy(files, handler='index.handler', prefix='node-tpl')
         h, doc = self.call_json(name, {'name': 'Grace'})
         self.assertEqual(doc['message'], 'Hello, Grace!')

@@ -1,4 +1,4 @@
-"""The Python runtime (python3.11 / python3): every behaviour of notes/RUNTIMES.md,
+"""The Python runtime (python3.11 / python3): every behaviour docs/runtimes.md asks for,
 each one a real CreateFunction + Invoke through the daemon, running
 runtimes/python/bootstrap.py under /usr/bin/python3 -S."""
 
@@ -525,7 +525,7 @@ class PythonRuntimeTest(ServerTestCase):
         self.assertEqual((doc['message'], doc['calls']), ('Hello, world!', 2))
 
     def test_init_template_deploys_and_answers(self):
-        files = dir_files(os.path.join(REPO, 'runtimes', 'templates', 'python'))
+        files = dir_files(os.path.join(REPO, 'templates', 'python'))
         files = {k: (data.replace(b'{{NAME}}', b'tmpl'), mode) for k, (data, mode) in files.items()}
         name = self.pyfn(files, handler='app.handler')
         h, doc = self.invoke_json(name, {'name': 'Ada'})

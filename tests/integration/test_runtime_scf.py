@@ -1,6 +1,6 @@
 """Tencent SCF custom runtime (provided.scf): the function's own bootstrap on SCF's API.
 
-lambda-api.md §5: the API at http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT
+docs/design.md, "SCF runtime API": the API at http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT
 with no version prefix; no event before POST /runtime/init/ready; GET
 /runtime/invocation/next gives the event with its id in the `Request_Id`
 header (the same event again if asked twice within a call); POST
