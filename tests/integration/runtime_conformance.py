@@ -124,8 +124,9 @@ class ConformanceSuite:
 
     def deploy(self, files=None, handler=None, **kw):
         args = dict(self.DEPLOY)
-        if 'env' in kw and args.get('env'):
-            kw['env'] = dict(args['env'], **kw['env'])
+        for k in ('env', 'extra'):      # merged with the adapter's
+            if kw.get(k) and args.get(k):
+                kw[k] = dict(args[k], **kw[k])
         args.update(kw)
         name, _ = self.new_function(uniq(self.RUNTIME.replace('.', '')), files if files is not None else self.MAIN,
                                     runtime=self.RUNTIME, handler=handler or self.HANDLER, **args)
@@ -265,7 +266,7 @@ class ConformanceSuite:
 
     def assertInitError(self, kind):
         spec = self.INIT_ERRORS[kind]
-        name = self.deploy(spec.get('files'), spec.get('handler'))
+        name = self.deploy(spec.get('files'), spec.get('handler'), **spec.get('deploy', {}))
         for attempt in range(2):     # every cold start reports it again
             h, doc = self.call_error(name, b'{}', spec['type'], TAIL)
             if 'message' in spec:
