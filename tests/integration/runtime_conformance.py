@@ -81,6 +81,7 @@ class ConformanceSuite:
     UNSUPPORTED = {}             # behaviour (test name without "test_") -> why not
     KNOWN_BUGS = {}              # behaviour -> the bug that fails it now (skipped, named, until fixed)
     BYTE_EXACT = False           # the result is the handler's bytes: an echo keeps the payload's
+    JSON_SEPARATORS = None       # how the runtime serialises a value (json.dumps' separators), if it does
     RESULT_CONTENT_TYPE = 'application/json'
     ERROR_TYPE = None
     ERROR_MESSAGE = None
@@ -208,6 +209,9 @@ class ConformanceSuite:
         self.assertGreater(len(payload), 6_000_000)
         h, body = self.call(name, payload, timeout=120)
         self.assertEcho(payload, body)
+        if self.JSON_SEPARATORS:
+            self.assertTrue(body == json.dumps(event, separators=self.JSON_SEPARATORS).encode(),
+                            'not serialised as the language does')
         # and the instance carries on
         _, doc = self.count(name)
         self.assertEqual(doc['calls'], 1)

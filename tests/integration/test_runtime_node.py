@@ -14,7 +14,7 @@ import re
 import time
 
 from nimbus_testlib import REPO, TAIL, ServerTestCase, dir_files, function_log_text, tail_text, uniq
-from runtime_conformance import ENV_NAMES, ConformanceSuite, op
+from runtime_conformance import ENV_NAMES, ConformanceSuite
 
 RUNTIME = 'nodejs20.x'
 
@@ -106,6 +106,7 @@ class NodeConformance(ConformanceSuite, ServerTestCase):
     RUNTIME = RUNTIME
     HANDLER = 'index.handler'
     MAIN = {'index.js': MAIN_CJS}
+    JSON_SEPARATORS = (',', ':')        # JSON.stringify
     ERROR_TYPE = 'TypeError'
     ERROR_MESSAGE = 'bad input: x<0'
     STACK_KEY = 'trace'

@@ -13,7 +13,7 @@ import re
 
 from nimbus_testlib import (REPO, TAIL, ServerTestCase, decode_log_result, dir_files, function_log_text, src,
                             uniq, wait_for)
-from runtime_conformance import ConformanceSuite, op
+from runtime_conformance import ENV_NAMES, ConformanceSuite, op
 
 MAIN = src('''
     import json
@@ -110,7 +110,6 @@ ECHO = src('''
 
 
 def python_main():
-    from runtime_conformance import ENV_NAMES
     return {'app.py': MAIN % (ENV_NAMES,)}
 
 
@@ -118,6 +117,7 @@ class PythonConformance(ConformanceSuite, ServerTestCase):
     RUNTIME = 'python3.11'
     HANDLER = 'app.handler'
     MAIN = python_main()
+    JSON_SEPARATORS = (', ', ': ')     # json.dumps' defaults, as Lambda's
     ERROR_TYPE = 'MyError'
     ERROR_MESSAGE = 'custom failure'
     EXEC_ENV = 'AWS_Lambda_python3.11'
