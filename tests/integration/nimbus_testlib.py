@@ -847,3 +847,45 @@ def no_userns_wrapper():
             'import os, sys; sys.path.insert(0, %r)\n'
             'from nimbus_testlib import install_no_userns_filter\n'
             'install_no_userns_filter(); os.execvp(sys.argv[1], sys.argv[1:])' % where]
+
+
+# ---------------------------------------------------------------- runtime tests
+
+TAIL = {'X-Amz-Log-Type': 'Tail'}
+
+
+def src(text):
+    """Dedent a source written inline (its first line decides the indent)."""
+    lines = text.strip('\n').split('\n')
+    pad = len(lines[0]) - len(lines[0].lstrip())
+    return '\n'.join(line[pad:] for line in lines) + '\n'
+
+
+def tail_text(headers):
+    """The call's log tail (X-Amz-Log-Result) as text."""
+    return decode_log_result(headers).decode('utf-8', 'replace')
+
+
+def function_log_text(client, name, wanted=(), timeout=5.0, regex=False):
+    """All stored log messages of function `name` (the logs API), polled until every entry of
+    `wanted` is there (a substring, or a regex with regex=True) or `timeout` passes."""
+    import urllib.parse
+    path = '/nimbus/v1/functions/%s/logs?limit=10000' % urllib.parse.quote(name)
+    end = time.monotonic() + timeout
+    while True:
+        st, h, body, raw = client.api('GET', path)
+        if st != 200:
+            raise AssertionError('GET %s -> %s %r' % (path, st, raw[:300]))
+        text = '\n'.join(e.get('message', '') for e in body.get('events', []))
+        found = all((re.search(w, text) if regex else w in text) for w in wanted)
+        if found or time.monotonic() > end:
+            return text
+        time.sleep(0.1)
+
+
+def instances_of(client, name):
+    """The function's instances as GET /nimbus/v1/functions/NAME/instances lists them."""
+    st, h, raw = client.request('GET', '/nimbus/v1/functions/%s/instances' % name)
+    if st != 200:
+        raise AssertionError('instances of %s -> %s %r' % (name, st, raw[:300]))
+    return json.loads(raw)['Instances']
