@@ -43,7 +43,8 @@ bench: build
 	@/usr/bin/python3 bench/sandbox.py $(BUILD)
 	@/usr/bin/python3 bench/burst.py $(BUILD)
 
-# libFuzzer target for the HTTP parser glue: `make fuzz FUZZ_SECONDS=60`.
+# libFuzzer targets (HTTP parsing, ZIP extraction, function JSON, the spawner protocol), each for
+# FUZZ_SECONDS: `make fuzz FUZZ_SECONDS=60`. `make test` runs their seeds and a few seconds each.
 FUZZ_SECONDS ?= 30
 fuzz: deps
 	@sh tests/fuzz/build.sh $(FUZZ_SECONDS)

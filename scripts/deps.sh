@@ -6,7 +6,7 @@ set -eu
 PKGS="gcc clang make cmake ninja-build pkg-config \
   node-llhttp libcjson-dev libsqlite3-dev libarchive-dev libseccomp-dev \
   libcurl4-openssl-dev libssl-dev libcriterion-dev \
-  zip unzip curl ca-certificates python3 nodejs strace libc6-dev"
+  zip unzip curl ca-certificates python3 nodejs strace libc6-dev libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

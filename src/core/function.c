@@ -10,6 +10,7 @@
  */
 #include "core/function_internal.h"
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,11 +386,12 @@ static bool store_read(const function_field_t *f, const cJSON *o, function_confi
     switch (f->type) {
     case FUNCTION_FIELD_STRING: return cJSON_IsString(m) && function_copy_string(function_member(f, c), f->size, m->valuestring);
     case FUNCTION_FIELD_INT:
-        if (!cJSON_IsNumber(m)) return false;
+        /* A number out of range is a damaged document, not a value to wrap. */
+        if (!cJSON_IsNumber(m) || !(m->valuedouble >= INT_MIN && m->valuedouble <= INT_MAX)) return false;
         *(int *)function_member(f, c) = (int)m->valuedouble;
         return true;
     case FUNCTION_FIELD_INT64:
-        if (!cJSON_IsNumber(m)) return false;
+        if (!cJSON_IsNumber(m) || !(m->valuedouble >= -9.2e18 && m->valuedouble <= 9.2e18)) return false;
         *(int64_t *)function_member(f, c) = (int64_t)m->valuedouble;
         return true;
     case FUNCTION_FIELD_BOOL:

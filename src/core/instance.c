@@ -610,7 +610,7 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
     }
     char exe[600], argstore[700];
     char *argv[8];
-    if (runtime_command(rt, fn->code_dir, exe, sizeof exe, argv, argstore, sizeof argstore, err) < 0)
+    if (runtime_command(rt, fn->code_dir, ctx->sandbox->enabled(), exe, sizeof exe, argv, argstore, sizeof argstore, err) < 0)
         return NULL;
     instance_t *in = calloc(1, sizeof *in);
     if (!in) { err_set(err, ERR_SYS, "out of memory"); return NULL; }

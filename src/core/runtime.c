@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sandbox/sandbox.h"
 
 /* Every Runtime identifier Nimbus accepts, in the order the "valid
  * runtimes" message lists them. The one list: validation, that message and
@@ -88,7 +87,7 @@ int runtime_set_dir(const char *dir, err_t *err)
 
 const char *runtime_dir(void) { return g_dir; }
 
-int runtime_command(const runtime_t *rt, const char *code_dir, char *exe, size_t exe_len,
+int runtime_command(const runtime_t *rt, const char *code_dir, bool sandboxed, char *exe, size_t exe_len,
                     char *argv[8], char *storage, size_t storage_len, err_t *err)
 {
     if (!rt->bootstrap) {
@@ -97,7 +96,7 @@ int runtime_command(const runtime_t *rt, const char *code_dir, char *exe, size_t
             return err_set(err, ERR_INVALID,
                            "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]");
         /* In a sandbox the code is at /var/task (checked above on the host). */
-        if (sandbox_enabled()) snprintf(exe, exe_len, "/var/task/bootstrap");
+        if (sandboxed) snprintf(exe, exe_len, "/var/task/bootstrap");
         snprintf(storage, storage_len, "%s", exe);
         argv[0] = storage;
         argv[1] = NULL;
@@ -110,7 +109,7 @@ int runtime_command(const runtime_t *rt, const char *code_dir, char *exe, size_t
         return err_sys(err, "runtime %s: bootstrap %s", rt->name, storage);
     if (access(exe, X_OK) < 0) return err_sys(err, "runtime %s: interpreter %s", rt->name, exe);
     /* The runtime dir is mounted read-only at /var/runtime in a sandbox. */
-    if (sandbox_enabled()) snprintf(storage, storage_len, "/var/runtime/%s", rt->bootstrap);
+    if (sandboxed) snprintf(storage, storage_len, "/var/runtime/%s", rt->bootstrap);
     size_t k = 0;
     argv[k++] = (char *)rt->interpreter;
     if (strcmp(rt->interpreter, "/usr/bin/python3") == 0) argv[k++] = (char *)"-S";

@@ -48,10 +48,12 @@ const char *runtime_dir(void);
 
 /* The program and argv to start an instance of `rt` whose code is in
  * `code_dir`: fills exe (absolute) and argv (NULL-terminated, pointing into
- * `storage`). Errors: ERR_INVALID when the function's bootstrap is missing
- * or not executable (Lambda's Runtime.InvalidEntrypoint text), ERR_SYS when
- * Nimbus' own runtime files are missing. */
-int runtime_command(const runtime_t *rt, const char *code_dir, char *exe, size_t exe_len,
+ * `storage`); `sandboxed`: the paths given are those inside a sandbox (the
+ * code at /var/task, the runtime dir at /var/runtime). Errors: ERR_INVALID
+ * when the function's bootstrap is missing or not executable (Lambda's
+ * Runtime.InvalidEntrypoint text), ERR_SYS when Nimbus' own runtime files
+ * are missing. */
+int runtime_command(const runtime_t *rt, const char *code_dir, bool sandboxed, char *exe, size_t exe_len,
                     char *argv[8], char *storage, size_t storage_len, err_t *err);
 
 #endif

@@ -160,7 +160,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
 }
 
 /* The sandbox's spawner is forked here, first: before any thread, the
- * store or a listening socket exists (DESIGN decision 5). */
+ * store or a listening socket exists (docs/design.md, decision 5). */
 static int start_sandbox(daemon_t *d, err_t *err)
 {
     char path[700], why[200];

@@ -1,6 +1,6 @@
 /* runtime_api.c — the Lambda Runtime API, as each instance sees it on its
  * own socket: /next (long poll), /response, /error, /init/error, with
- * Lambda's codes and bodies (docs/design.md, "Runtime API"); and Tencent
+ * Lambda's codes and bodies (docs/design.md, "Runtime API status codes"); and Tencent
  * SCF's variant of it. Both are transports (core/transport.h).
  *
  * Owns the runtime-API HTTP server and, per instance, its parked /next
@@ -191,8 +191,8 @@ static void handle_response(http_exchange_t *ex, http_request_t *req, instance_t
     reply_accepted(ex);
 }
 
-/* Remove "errorCause" from an error.cause+json document (lambda-api.md
- * §1.5); NULL if it is not a JSON object. */
+/* Remove "errorCause" from an error.cause+json document (docs/design.md,
+ * "Runtime API errors"); NULL if it is not a JSON object. */
 static char *strip_error_cause(const char *body, size_t len, size_t *out_len)
 {
     cJSON *o = cJSON_ParseWithLength(body, len);
