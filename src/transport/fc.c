@@ -28,6 +28,7 @@
 
 #define PROBE_INTERVAL_MS 5
 #define PRESTOP_TIMEOUT_MS 1000
+#define LOST_GRACE_MS 250       /* a closed connection waits this long for the exit */
 
 typedef enum { REQ_PROBE, REQ_INIT, REQ_INVOKE, REQ_PRESTOP } req_kind_t;
 
@@ -325,6 +326,51 @@ static void start_probe(fc_state_t *fs)
     fs->probe_timer = loop_timer_add(fs->loop, PROBE_INTERVAL_MS, probe, fs);
 }
 
+/* A call whose connection closed before its answer: it waits a moment for
+ * the instance's exit, which ends it as Runtime.ExitError like any
+ * runtime's; a server that lives on but dropped the call is not trusted
+ * with another. */
+typedef struct {
+    fc_state_t *fs;
+    call_t *call;
+    loop_timer_t *timer;
+} fc_lost_t;
+
+static void lost_end(call_t *call)
+{
+    /* Ended another way first (the instance's exit, the deadline). */
+    fc_lost_t *l = call->transport;
+    call->transport = NULL;
+    call->transport_end = NULL;
+    loop_timer_cancel(l->fs->loop, l->timer);
+    free(l);
+}
+
+static void lost_timeout(loop_t *lp, void *arg)
+{
+    (void)lp;
+    fc_lost_t *l = arg;
+    call_t *call = l->call;
+    instance_t *in = l->fs->in;
+    call->transport = NULL;
+    call->transport_end = NULL;
+    free(l);
+    instance_answered(in, call);
+    call_fail(call, "Runtime.ConnectionError",
+              "the function's HTTP server closed the connection without a complete response");
+    instance_kill(in);
+}
+
+static void connection_lost(fc_state_t *fs, call_t *call)
+{
+    fc_lost_t *l = calloc(1, sizeof *l);
+    if (!l) abort();
+    *l = (fc_lost_t){ .fs = fs, .call = call };
+    call->transport = l;
+    call->transport_end = lost_end;
+    l->timer = loop_timer_add(fs->loop, LOST_GRACE_MS, lost_timeout, l);
+}
+
 static void finished(fc_conn_t *c, bool ok)
 {
     fc_state_t *fs = c->fs;
@@ -373,14 +419,19 @@ static void finished(fc_conn_t *c, bool ok)
     }
     call_t *call = c->call;
     c->call = NULL;
+    if (call && !ok) {
+        /* Closed mid-call: most likely the server died, and its exit
+         * (with its status) is about to be seen. The call waits for it on
+         * the instance; the slot is not given back. */
+        conn_close(c);
+        connection_lost(fs, call);
+        return;
+    }
     if (call) {
         call->transport = NULL;
         call->transport_end = NULL;
         instance_answered(in, call);
-        if (!ok) {
-            call_fail(call, "Runtime.ConnectionError",
-                        "the function's HTTP server closed the connection without a complete response");
-        } else if (failed_status) {
+        if (failed_status) {
             if (c->body.len) call_fail_function(call, c->body.data, c->body.len);
             else call_fail(call, "Function.Error", "HTTP status %d, x-fc-status %s", c->status,
                              c->fc_status[0] ? c->fc_status : "-");

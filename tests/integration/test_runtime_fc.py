@@ -91,6 +91,10 @@ class H(BaseHTTPRequestHandler):
         if op == 'exit':
             sys.stdout.flush()
             os._exit(3)
+        if op == 'drop':        # hang up on this call and live on
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
         if op == 'sleep':
             print('going to sleep', flush=True)
             time.sleep(ev['secs'])
@@ -148,10 +152,6 @@ class FcConformance(ConformanceSuite, ServerTestCase):
     ERROR_TYPE = 'HandlerError'
     ERROR_MESSAGE = 'failed with 404'
     STACK_KEY = None             # the error document is the server's answer, as it is
-    # The call is answered when its connection closes, before the exit is seen.
-    EXIT_ERROR_TYPE = 'Runtime.ConnectionError'
-    EXIT_ERROR_MESSAGE = ("RequestId: {rid} Error: the function's HTTP server closed the connection "
-                          "without a complete response")
     NO_CONTEXT = 'FC gives the context as x-fc-* request headers (FcRuntimeTest.test_success_with_fc_headers)'
     NO_HANDLER = "the bootstrap starts the function's own HTTP server: no module or handler to look up"
     UNSUPPORTED = {
@@ -167,12 +167,6 @@ class FcConformance(ConformanceSuite, ServerTestCase):
         'init_error_syntax_error': NO_HANDLER,
         'init_error_malformed_handler': NO_HANDLER,
         'init_error_every_call_until_fixed': NO_HANDLER,
-    }
-    KNOWN_BUGS = {
-        'exit_in_handler_ends_the_instance':
-            'a call made just after the server exited mid-call is sent to the dead instance and fails '
-            'with Runtime.ConnectionError too (src/transport/fc.c parks the instance when the connection '
-            'closes, before its exit is seen)',
     }
     INIT_ERRORS = {
         'raised_at_init': {'deploy': {'env': {'INIT_FAIL': '1'}}, 'type': 'InitBroken',
@@ -209,6 +203,23 @@ class FcRuntimeTest(ServerTestCase):
             return all(n in text for n in needles)
         wait_for(ready, timeout, 0.2)
         return text
+
+    def test_server_that_drops_a_call_and_lives_on_is_replaced(self):
+        # The connection closes without an answer while the process keeps
+        # running: the call fails with Runtime.ConnectionError and the
+        # instance, no longer trusted, is replaced for the next call.
+        name = self.deploy()
+        h, before = self.call_json(name, {'op': 'count'})
+        st, h, body = self.c.invoke(name, json.dumps({'op': 'drop'}).encode())
+        self.assertEqual(st, 200, body)
+        self.assertEqual(h.get('x-amz-function-error'), 'Unhandled')
+        doc = json.loads(body)
+        self.assertEqual(doc['errorType'], 'Runtime.ConnectionError', doc)
+        self.assertEqual(doc['errorMessage'], "RequestId: %s Error: the function's HTTP server closed the "
+                         "connection without a complete response" % h['x-amzn-requestid'])
+        h, after = self.call_json(name, {'op': 'count'})
+        self.assertEqual(after['calls'], 1, 'a fresh instance after the dropped call: %r' % after)
+        self.assertNotEqual(after['pid'], before['pid'])
 
     # ------------------------------------------------------------ success
 
