@@ -147,7 +147,11 @@ static bool native_function_route(daemon_t *d, http_exchange_t *ex, http_request
         char iid[64];
         snprintf(iid, sizeof iid, "%.*s", (int)(tail - (sub + 11)), sub + 11);
         instance_t *in = instance_find(fn, iid);
-        if (in) exec_handle(d, ex, req, in);
+        exec_target_t t = { .id = in ? in->id : NULL, .proc = in ? &in->proc : NULL,
+                            .env_block = in ? in->env_block : NULL, .env_len = in ? in->env_len : 0,
+                            .starting = in && in->spawning,
+                            .stopping = in && (in->exited || in->state == INST_STOPPING) };
+        if (in) exec_handle(d->loop, ex, req, &t);
         else daemon_respond_error(ex, 404, "ResourceNotFoundException", "Instance not found: %s", iid);
     } else if (list) {
         daemon_respond_json(ex, 200, instance_list_json(fn));
@@ -218,7 +222,7 @@ static void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
     }
     static const char EXEC_PRE[] = "/nimbus/v1/execs/";
     if (strncmp(p, EXEC_PRE, sizeof EXEC_PRE - 1) == 0 && strcmp(req->method, "GET") == 0) {
-        exec_poll(d, ex, p + sizeof EXEC_PRE - 1, req->query);
+        exec_poll(d->loop, ex, p + sizeof EXEC_PRE - 1, req->query);
         return;
     }
     static const char CODE_PRE[] = "/nimbus/v1/code/";
