@@ -4,7 +4,7 @@
  * (spawner_exec_main in spawner_proto.h).
  *
  * The helper joins the instance's cgroup, takes the runtime's root, working
- * directory, resource limits and (when the daemon gave none) environment
+ * directory and (when the daemon gave none) environment
  * while the host's /proc still names it, then enters its namespaces.
  * Rootless, the runtime's user namespace is nested in the one the spawner
  * is root of, which owns every other namespace of the instance: those come
@@ -40,7 +40,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -137,15 +136,6 @@ static void enter_namespaces(const exec_fds_t *f, pid_t target)
     if (user_fd >= 0) close(user_fd);
 }
 
-/* The runtime's resource limits are the command's (the init lowered some). */
-static void copy_rlimits(pid_t target)
-{
-    for (int r = 0; r < RLIM_NLIMITS; r++) {
-        struct rlimit lim;
-        if (prlimit(target, (__rlimit_resource_t)r, NULL, &lim) == 0) setrlimit((__rlimit_resource_t)r, &lim);
-    }
-}
-
 /* The command, in the instance's pid namespace: give up everything, exec. */
 __attribute__((noreturn)) static void command(const spawner_env_t *env, char *const *argv, char *const *envp,
                                               int out_w)
@@ -208,7 +198,7 @@ __attribute__((noreturn)) void spawner_exec_main(const spawner_env_t *env, const
     snprintf(link, sizeof link, "/proc/%d/root", (int)target);
     int rootfd = open(link, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) helper_fail(&f, "the instance's root");
-    copy_rlimits(target);
+    spawner_set_rlimits();   /* the instance's own (prlimit on the runtime may lack CAP_SYS_RESOURCE) */
     enter_namespaces(&f, target);
     if (fchdir(rootfd) < 0 || chroot(".") < 0) helper_fail(&f, "enter the instance's root");
     close(rootfd);

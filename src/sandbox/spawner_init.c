@@ -310,7 +310,7 @@ static pid_t start_runtime(exec_args_t *ea)
     return pid;
 }
 
-static void set_rlimits(void)
+void spawner_set_rlimits(void)
 {
     struct rlimit core = { 0, 0 };
     setrlimit(RLIMIT_CORE, &core);
@@ -507,7 +507,7 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
      * rootless: the runtime's nested user namespace starts with a full one,
      * so it is dropped there, after that namespace is made. */
     if (!env->rootless && drop_bounding_set(env) < 0) init_fail(&st, 10);
-    set_rlimits();
+    spawner_set_rlimits();
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     int cfg_w = -1;
     pid_t pid = -1;

@@ -138,6 +138,9 @@ void spawner_unmount_root(void);
 /* Close every fd from 3 up but these three (a fork of the spawner must
  * keep none of the daemon's sockets nor other instances' fds). */
 void spawner_close_all_but(int a, int b, int c);
+/* The resource limits of everything in an instance (no core files, at
+ * most 1024 open files), set on the calling process. */
+void spawner_set_rlimits(void);
 /* Stage names of sp_ready_t.stage, for error messages. */
 const char *spawner_stage_name(int stage);
 enum { ST_EXEC = 12 };
