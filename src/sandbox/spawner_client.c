@@ -168,25 +168,14 @@ static int enqueue(char *buf, size_t len, pending_t q, err_t *err)
 int spawner_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, spawner_done_fn done, void *arg, err_t *err)
 {
     if (g_sock < 0) return err_set(err, ERR_SYS, "the sandbox spawner is not running");
-    size_t len = sizeof(sp_req_t) + strlen(spec->exe) + 1;
-    uint32_t nargv = 0, nenv = 0;
-    for (; spec->argv[nargv]; nargv++) len += strlen(spec->argv[nargv]) + 1;
-    for (; spec->env[nenv]; nenv++) len += strlen(spec->env[nenv]) + 1;
-    if (len > MAX_MSG) return err_set(err, ERR_INVALID, "environment too large for the sandbox");
-    char *buf = calloc(1, len);
+    sp_req_t req = { .type = SP_SPAWN, .memory_mb = (uint32_t)spec->memory_mb,
+                     .tmp_mb = (uint32_t)(spec->tmp_mb > 0 ? spec->tmp_mb : 512),
+                     .flags = (spec->net_host ? SPF_NET_HOST : 0) | (spec->prestart ? SPF_PRESTART : 0) };
+    snprintf(req.code_dir, sizeof req.code_dir, "%s", spec->code_dir);
+    size_t len;
+    char *buf = sp_req_encode(&req, spec->exe, spec->argv, spec->env, &len);
+    if (!buf && errno == E2BIG) return err_set(err, ERR_INVALID, "environment too large for the sandbox");
     if (!buf) return err_set(err, ERR_SYS, "out of memory");
-    sp_req_t *req = (sp_req_t *)buf;
-    req->type = SP_SPAWN;
-    req->memory_mb = (uint32_t)spec->memory_mb;
-    req->tmp_mb = (uint32_t)(spec->tmp_mb > 0 ? spec->tmp_mb : 512);
-    req->flags = (spec->net_host ? SPF_NET_HOST : 0) | (spec->prestart ? SPF_PRESTART : 0);
-    req->nargv = nargv;
-    req->nenv = nenv;
-    snprintf(req->code_dir, sizeof req->code_dir, "%s", spec->code_dir);
-    char *q = (char *)(req + 1);
-    q = stpcpy(q, spec->exe) + 1;
-    for (uint32_t i = 0; i < nargv; i++) q = stpcpy(q, spec->argv[i]) + 1;
-    for (uint32_t i = 0; i < nenv; i++) q = stpcpy(q, spec->env[i]) + 1;
     return enqueue(buf, len, (pending_t){ .p = p, .done = done, .arg = arg, .net_host = spec->net_host }, err);
 }
 
@@ -194,23 +183,12 @@ int spawner_exec(uint32_t handle, char *const *argv, char *const *env, sandbox_e
                  void *arg, err_t *err)
 {
     if (g_sock < 0) return err_set(err, ERR_SYS, "the sandbox spawner is not running");
-    size_t len = sizeof(sp_req_t);
-    uint32_t nargv = 0, nenv = 0;
-    for (; argv[nargv]; nargv++) len += strlen(argv[nargv]) + 1;
-    for (; env && env[nenv]; nenv++) len += strlen(env[nenv]) + 1;
-    if (nargv == 0 || nargv > SP_EXEC_ARGV_MAX) return err_set(err, ERR_INVALID, "command: 1 to %d words", SP_EXEC_ARGV_MAX);
-    if (len > MAX_MSG || nenv > SP_ENV_MAX) return err_set(err, ERR_INVALID, "command and environment too large");
-    char *buf = calloc(1, len);
+    if (!argv[0]) return err_set(err, ERR_INVALID, "command: no words");
+    sp_req_t req = { .type = SP_EXEC, .handle = handle, .flags = env ? 0 : SPF_OWN_ENV };
+    size_t len;
+    char *buf = sp_req_encode(&req, NULL, argv, env, &len);
+    if (!buf && errno == E2BIG) return err_set(err, ERR_INVALID, "command and environment too large");
     if (!buf) return err_set(err, ERR_SYS, "out of memory");
-    sp_req_t *req = (sp_req_t *)buf;
-    req->type = SP_EXEC;
-    req->handle = handle;
-    req->flags = env ? 0 : SPF_OWN_ENV;
-    req->nargv = nargv;
-    req->nenv = nenv;
-    char *q = (char *)(req + 1);
-    for (uint32_t i = 0; i < nargv; i++) q = stpcpy(q, argv[i]) + 1;
-    for (uint32_t i = 0; i < nenv; i++) q = stpcpy(q, env[i]) + 1;
     return enqueue(buf, len, (pending_t){ .x = x, .done = done, .arg = arg }, err);
 }
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -77,6 +78,27 @@ static bool take_strings(const char **q, const char *end, const char **strs, siz
         *q = z + 1;
     }
     return true;
+}
+
+char *sp_req_encode(const sp_req_t *hdr, const char *exe, char *const *argv, char *const *env, size_t *len)
+{
+    size_t n = sizeof *hdr + (exe ? strlen(exe) + 1 : 0);
+    uint32_t nargv = 0, nenv = 0;
+    for (; argv && argv[nargv]; nargv++) n += strlen(argv[nargv]) + 1;
+    for (; env && env[nenv]; nenv++) n += strlen(env[nenv]) + 1;
+    if (n > MAX_MSG || nargv > SP_EXEC_ARGV_MAX || nenv > SP_ENV_MAX) { errno = E2BIG; return NULL; }
+    char *buf = malloc(n);
+    if (!buf) return NULL;
+    sp_req_t h = *hdr;
+    h.nargv = nargv;
+    h.nenv = nenv;
+    memcpy(buf, &h, sizeof h);
+    char *q = buf + sizeof h;
+    if (exe) q = stpcpy(q, exe) + 1;
+    for (uint32_t i = 0; i < nargv; i++) q = stpcpy(q, argv[i]) + 1;
+    for (uint32_t i = 0; i < nenv; i++) q = stpcpy(q, env[i]) + 1;
+    *len = n;
+    return buf;
 }
 
 int sp_req_decode(const void *buf, size_t len, sp_req_view_t *v)

@@ -59,6 +59,11 @@ typedef struct {
     const char *env[SP_ENV_MAX + 4];          /* NULL-terminated, with room for 3 more */
 } sp_req_view_t;
 
+/* Build a request: `hdr` (its nargv and nenv are set here from the
+ * arrays), then exe (SP_SPAWN only, else NULL), argv and env
+ * (NULL-terminated; env NULL: none). A malloc'd message and its length, or
+ * NULL with errno (ENOMEM, or E2BIG past MAX_MSG or the counts). */
+char *sp_req_encode(const sp_req_t *hdr, const char *exe, char *const *argv, char *const *env, size_t *len);
 /* Decode one request of `len` bytes: the fixed part, a known type, counts
  * in range, every string NUL-terminated inside the message (and code_dir
  * inside its field). 0, or EINVAL when it is malformed. Pure: touches only

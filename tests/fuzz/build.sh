@@ -34,5 +34,11 @@ seed expect '\003POST /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r
 seed pipe   '\004GET /1 HTTP/1.1\r\n\r\nHEAD /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.0\r\n\r\n'
 seed small  '\005POST /s HTTP/1.1\r\nContent-Length: 40\r\n\r\n0123456789012345678901234567890123456789'
 
+# The spawner protocol's decoders: one pure file of ours, run first.
+mkdir -p "$OUT/corpus_spawner_proto"
+clang -g -O1 -std=gnu11 $SAN -Wall -Wextra -Werror -Wshadow -I"$ROOT/src" "$ROOT/tests/fuzz/fuzz_spawner_proto.c" \
+  "$ROOT/src/sandbox/spawner_proto.c" -o "$OUT/fuzz_spawner_proto"
+(cd "$OUT" && ./fuzz_spawner_proto -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 corpus_spawner_proto)
+
 cd "$OUT"
 exec ./fuzz_http -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 corpus_http
