@@ -1,10 +1,12 @@
-/* sandbox.h — start an instance's process tree and end it.
+/* sandbox.h — start an instance's process tree and end it, and start a
+ * command inside a live one (`nimbus exec`).
  *
  * The caller (the activator) says what to run; the sandbox makes the
  * process, its stdout/stderr pipes, its runtime-API listening socket and its
  * cgroup, and hands back fds the daemon's loop watches. The runtime-API
  * socket is made here, not by the caller, because in an isolated instance
- * it must live in the instance's own network namespace (DESIGN decision 4);
+ * it must live in the instance's own network namespace (so the instance
+ * reaches only its own endpoint, and the daemon knows whose it is);
  * the address the runtime must call is returned in `api_addr`.
  *
  * Two modes, chosen once at start-up (sandbox_configure):

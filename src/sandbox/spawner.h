@@ -1,5 +1,4 @@
-/* spawner.h — the privileged helper that builds sandboxes (DESIGN
- * decision 5).
+/* spawner.h — the privileged helper that builds sandboxes.
  *
  * `nimbus serve` forks the spawner first, while it is tiny and has no
  * threads. From then on only the spawner clones into namespaces, mounts,
@@ -17,7 +16,11 @@
  * ahead of requests (`pool`): their namespaces, loopback and runtime-API
  * socket exist before a call needs them; for runtimes that allow it
  * (spawn requests with `prestart`), one per runtime command has the runtime
- * itself started and waiting for its environment. A socket in an instance's network
+ * itself started and waiting for its environment. Exec requests (a command
+ * in a live instance) are answered at once: a helper the spawner forks
+ * enters the instance and starts the command as confined as the runtime;
+ * the daemon gets the command's output, its exit status and a pipe whose
+ * closing kills it. A socket in an instance's network
  * namespace is asked for by one thread at a time (the loop thread);
  * one-way requests (signal, release) may come from any thread. The spawner
  * ends every instance and exits when the daemon's end of the sockets close.

@@ -222,6 +222,21 @@ class ExecConfinementTest(ServerTestCase):
         self.assertTrue(wait_for(lambda: not processes_with(mark), timeout=5), processes_with(mark))
 
 
+    def test_output_held_open_past_the_timeout_does_not_hold_the_answer(self):
+        # setsid: a process of a session of its own, which the kill cannot find, keeps the output
+        # open; the answer comes a moment after the timeout all the same
+        name, _ = self.warm()
+        mark = sleep_mark()
+        t = time.time()
+        st, doc = run_exec(self.c, name, ['sh', '-c', 'setsid sleep %s & echo started' % mark], timeout=1)
+        self.assertLess(time.time() - t, 6)
+        self.assertEqual((st, doc['ExitCode'], doc['Output']), (200, 0, 'started\n'), doc)
+        # it ends with its instance
+        st, h, d, raw = self.c.api('DELETE', '/2015-03-31/functions/%s' % name)
+        self.assertEqual(st, 204, raw)
+        self.assertTrue(wait_for(lambda: not processes_with(mark), timeout=10), processes_with(mark))
+
+
 PRESTART_PY = """import os
 def handler(e, c):
     return {'fn': os.environ.get('AWS_LAMBDA_FUNCTION_NAME'), 'mine': os.environ.get('MINE')}
