@@ -277,7 +277,7 @@ static void started(void *arg, const err_t *err)
 {
     exec_job_t *j = arg;
     if (err) {
-        if (j->ex) daemon_respond_error(j->ex, 500, "ServiceException", "exec: %s", err->msg);
+        if (j->ex) daemon_respond_error(j->ex, 500, "ServiceException", "%s", err->msg);
         free(j);
         return;
     }
@@ -352,7 +352,7 @@ void exec_handle(loop_t *loop, http_exchange_t *ex, const http_request_t *req, c
     cJSON_Delete(body);
     if (rc < 0) {
         free(j);
-        daemon_respond_error(ex, 500, "ServiceException", "exec: %s", err.msg);
+        daemon_respond_error(ex, 500, "ServiceException", "%s", err.msg);
         return;
     }
     /* Until the spawner answers (sandboxed), or the command's end. */

@@ -434,9 +434,8 @@ __attribute__((noreturn)) static void plain_exec_child(const sandbox_proc_t *p, 
     dup2(out_w, 2);
     const char *what = "join the instance's cgroup";
     if (p->cg && cgroup_enter_self(p->cg) < 0) goto fail;
-    char **own = NULL;
     what = "read the instance's environment";
-    if (!env && !(env = own = sandbox_environ_of(p->pid))) goto fail;
+    if (!env && !(env = sandbox_environ_of(p->pid))) goto fail;
     char link[64], cwd[4096];
     snprintf(link, sizeof link, "/proc/%d/cwd", (int)p->pid);
     ssize_t n = readlink(link, cwd, sizeof cwd - 1);

@@ -461,14 +461,14 @@ static void do_exec(const sp_req_view_t *v)
 {
     const sp_req_t *req = &v->hdr;
     slot_t *s = slot_get(req->handle);
-    if (!s || s->released || s->exited) { answer_err(req->tag, ESRCH, "exec: the instance is gone"); return; }
+    if (!s || s->released || s->exited) { answer_err(req->tag, ESRCH, "the instance is gone"); return; }
     int out[2] = { -1, -1 }, status[2] = { -1, -1 }, kill_p[2] = { -1, -1 };
     if (pipe2(out, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0 || pipe2(kill_p, O_CLOEXEC) < 0) {
         int e = errno;
         close_pair(out);
         close_pair(status);
         close_pair(kill_p);
-        answer_err(req->tag, e, "exec: pipe: %s", strerror(e));
+        answer_err(req->tag, e, "pipe: %s", strerror(e));
         return;
     }
     pid_t pid = fork();
@@ -481,7 +481,7 @@ static void do_exec(const sp_req_view_t *v)
         close(out[0]);
         close(status[0]);
         close(kill_p[1]);
-        answer_err(req->tag, e, "exec: fork: %s", strerror(e));
+        answer_err(req->tag, e, "fork: %s", strerror(e));
         return;
     }
     sp_resp_t resp = { .type = SP_EXEC, .tag = req->tag, .pid = (int32_t)pid, .handle = req->handle };
