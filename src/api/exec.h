@@ -1,23 +1,39 @@
 /* exec.h — run a command inside a live instance (`nimbus exec`): in its
- * namespaces, root, working directory and cgroup, as its user, with its
- * environment — whatever the instance is in, read from /proc/<pid>, so the
- * same code serves a sandboxed and an unsandboxed instance.
+ * cgroup, namespaces, root and working directory, as its user, confined as
+ * its runtime is, with its environment (sandbox_exec in sandbox.h does the
+ * starting; this module only relays the output).
  *
  * POST /nimbus/v1/functions/NAME/instances/ID/exec {"Command": [...],
  * "TimeoutSeconds": 30} answers {"ExitCode": n, "Output": "..."} (stdout
  * and stderr merged, at most 1 MiB kept, "Truncated": true beyond).
- * With "Stream": true it answers at once {"ExecId": id}, and
- * GET /nimbus/v1/execs/ID?offset=N long-polls the output from byte N:
+ * With "Stream": true it answers {"ExecId": id} once the command started,
+ * and GET /nimbus/v1/execs/ID?offset=N long-polls the output from byte N:
  * {"Output", "Offset" (the next N), "Done", "ExitCode" once done}.
  */
 #ifndef NIMBUS_EXEC_H
 #define NIMBUS_EXEC_H
 
-#include "api/api.h"
-#include "core/instance.h"
+#include <stdbool.h>
+#include <stddef.h>
 
-void exec_handle(api_t *d, http_exchange_t *ex, http_request_t *req, instance_t *in);
+#include "io/http.h"
+#include "io/loop.h"
+#include "sandbox/sandbox.h"
+
+/* What exec needs of an instance; read during exec_handle only. */
+typedef struct {
+    const char *id;               /* the instance's id, for messages */
+    const sandbox_proc_t *proc;   /* its process tree */
+    const char *env_block;        /* the environment it was given, NUL-separated, or NULL: used
+                                     when its runtime was pre-started (its /proc environ is not it) */
+    size_t env_len;
+    bool starting;                /* its sandbox is still being built */
+    bool stopping;                /* it exited or is stopping */
+} exec_target_t;
+
+/* POST .../instances/ID/exec */
+void exec_handle(loop_t *loop, http_exchange_t *ex, const http_request_t *req, const exec_target_t *t);
 /* GET /nimbus/v1/execs/ID?offset=N */
-void exec_poll(api_t *d, http_exchange_t *ex, const char *id, const char *query);
+void exec_poll(loop_t *loop, http_exchange_t *ex, const char *id, const char *query);
 
 #endif

@@ -257,13 +257,18 @@ static void h_exec(void *ctx, http_exchange_t *ex, http_request_t *req, const ro
     const route_param_t *id = &p->v[1];
     snprintf(iid, sizeof iid, "%.*s", (int)id->raw_len, id->raw);
     instance_t *in = instance_find(fn, iid);
-    if (in) exec_handle(ctx, ex, req, in);
-    else api_respond_error(ex, 404, "ResourceNotFoundException", "Instance not found: %s", iid);
+    if (!in) {
+        api_respond_error(ex, 404, "ResourceNotFoundException", "Instance not found: %s", iid);
+        return;
+    }
+    exec_target_t t = { .id = in->id, .proc = &in->proc, .env_block = in->env_block, .env_len = in->env_len,
+                        .starting = in->spawning, .stopping = in->exited || in->state == INST_STOPPING };
+    exec_handle(((api_t *)ctx)->loop, ex, req, &t);
 }
 
 static void h_exec_poll(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
-    exec_poll(ctx, ex, route_param(p, "id"), req->query);
+    exec_poll(((api_t *)ctx)->loop, ex, route_param(p, "id"), req->query);
 }
 
 static void h_code(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)

@@ -1,5 +1,8 @@
 /* sandbox.c — instances' process trees: in a sandbox built by the spawner
- * (spawner.c), or, with --insecure-no-sandbox, as plain child processes.
+ * (spawner.c), or, with --insecure-no-sandbox, as plain child processes;
+ * and commands started in them (`nimbus exec`): by the spawner, or,
+ * unsandboxed, as plain children too (a fork, which may allocate: exec is
+ * rare and the daemon's size does not matter there).
  *
  * Unsandboxed, it uses clone(CLONE_VM|CLONE_VFORK) so starting a process costs the same
  * whatever the daemon's size (a fork would copy its page tables). The child
@@ -11,6 +14,7 @@
 #include "sandbox/sandbox.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -19,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -352,3 +357,196 @@ const sandbox_ops_t sandbox_ops = {
     .release = sandbox_release,
     .oom_killed = sandbox_oom_killed,
 };
+
+/* ======================= nimbus exec ======================= */
+
+void sandbox_kill_session(int procfd, pid_t sid)
+{
+    if (sid <= 0) return;
+    kill(-sid, SIGKILL);
+    /* A shell's jobs may have groups of their own in the same session. */
+    int dfd = procfd >= 0 ? openat(procfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                          : open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0) close(dfd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "%s/stat", e->d_name);
+        int fd = openat(dirfd(d), path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0) continue;
+        buf[n] = '\0';
+        /* "pid (comm) state ppid pgrp session ...": comm may hold ')' */
+        char *rp = strrchr(buf, ')'), state;
+        int ppid, pgrp, session;
+        if (rp && sscanf(rp + 1, " %c %d %d %d", &state, &ppid, &pgrp, &session) == 4 && (session == sid || pgrp == sid))
+            kill((pid_t)atoi(e->d_name), SIGKILL);
+    }
+    closedir(d);
+}
+
+char **sandbox_environ_of(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    char *blk = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (cap - len < 8192) {
+            char *nb = realloc(blk, cap + 65536);
+            if (!nb) { free(blk); close(fd); errno = ENOMEM; return NULL; }
+            blk = nb;
+            cap += 65536;
+        }
+        ssize_t k = read(fd, blk + len, cap - len - 1);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) { int e = errno; free(blk); close(fd); errno = e; return NULL; }
+        if (k == 0) break;
+        len += (size_t)k;
+    }
+    close(fd);
+    if (len && blk[len - 1] != '\0') blk[len++] = '\0';   /* room was kept */
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) n += blk[i] == '\0';
+    /* One block: the pointers, then the strings. */
+    char **env = malloc((n + 1) * sizeof *env + len);
+    if (!env) { free(blk); errno = ENOMEM; return NULL; }
+    char *strs = (char *)(env + n + 1);
+    if (len) memcpy(strs, blk, len);
+    free(blk);
+    size_t k = 0;
+    for (size_t i = 0; i < len && k < n; i += strlen(strs + i) + 1) env[k++] = strs + i;
+    env[k] = NULL;
+    return env;
+}
+
+/* Unsandboxed, in the fork: the instance is a plain process of this user,
+ * so there is no boundary to cross, only its cgroup, working directory
+ * and environment to take. */
+__attribute__((noreturn)) static void plain_exec_child(const sandbox_proc_t *p, char *const *argv, char *const *env,
+                                                       int out_w)
+{
+    setsid();
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    dup2(out_w, 1);
+    dup2(out_w, 2);
+    const char *what = "join the instance's cgroup";
+    if (p->cg && cgroup_enter_self(p->cg) < 0) goto fail;
+    what = "read the instance's environment";
+    if (!env && !(env = sandbox_environ_of(p->pid))) goto fail;
+    char link[64], cwd[4096];
+    snprintf(link, sizeof link, "/proc/%d/cwd", (int)p->pid);
+    ssize_t n = readlink(link, cwd, sizeof cwd - 1);
+    cwd[n > 0 ? n : 0] = '\0';
+    what = "chdir";
+    if (chdir(n > 0 ? cwd : "/") < 0) goto fail;
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    const char *path = "/usr/local/bin:/usr/bin:/bin";
+    for (size_t i = 0; env[i]; i++)
+        if (strncmp(env[i], "PATH=", 5) == 0) path = env[i] + 5;
+    setenv("PATH", path, 1);   /* what execvpe searches */
+    execvpe(argv[0], argv, env);
+    what = argv[0];
+fail:
+    dprintf(2, "nimbus exec: %s: %s\n", what, strerror(errno));
+    _exit(126);
+}
+
+int sandbox_exec(const sandbox_proc_t *p, char *const *argv, char *const *env, sandbox_exec_t *x,
+                 sandbox_done_fn done, void *arg, err_t *err)
+{
+    memset(x, 0, sizeof *x);
+    x->out_fd = x->exit_fd = x->kill_fd = -1;
+    if (p->sandboxed) {
+        start_t *st = malloc(sizeof *st);
+        if (!st) return err_set(err, ERR_SYS, "out of memory");
+        *st = (start_t){ .done = done, .arg = arg };
+        if (spawner_exec(p->handle, argv, env, x, started, st, err) < 0) { free(st); return -1; }
+        return 0;
+    }
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) < 0) return err_sys(err, "pipe");
+    pid_t pid = fork();
+    if (pid == 0) plain_exec_child(p, argv, env, out[1]);
+    int e = errno;
+    close(out[1]);
+    int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    if (pid > 0 && pidfd < 0) e = errno;
+    if (pidfd < 0) {
+        if (pid > 0) { kill(pid, SIGKILL); waitpid(pid, NULL, 0); }
+        close(out[0]);
+        errno = e;
+        return err_sys(err, "fork");
+    }
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    x->out_fd = out[0];
+    x->exit_fd = pidfd;
+    x->pid = pid;
+    return 1;
+}
+
+int sandbox_exec_status(sandbox_exec_t *x, int *code)
+{
+    if (!x->ended && x->sandboxed) {
+        /* The spawner's helper reports (si_code, status) when it ends. */
+        int32_t rep[2];
+        ssize_t k = read(x->exit_fd, rep, sizeof rep);
+        if (k < 0 && (errno == EAGAIN || errno == EINTR)) return -1;
+        if (k == (ssize_t)sizeof rep) x->code = rep[0] == CLD_EXITED ? rep[1] : 128 + rep[1];
+        else x->code = 128 + SIGKILL;   /* the helper went without a word: killed with the instance */
+        x->ended = true;
+    } else if (!x->ended) {
+        /* Not reaped (WNOWAIT) until released: its pid, which names its
+         * group and session, stays its own while it may be killed. */
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        if (waitid(P_PIDFD, (id_t)x->exit_fd, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+            if (errno == EINTR) return -1;
+            si.si_code = CLD_KILLED;
+            si.si_status = SIGKILL;
+        } else if (si.si_pid == 0) {
+            return -1;
+        }
+        x->code = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+        x->ended = true;
+    }
+    *code = x->code;
+    return 0;
+}
+
+void sandbox_exec_kill(sandbox_exec_t *x)
+{
+    if (x->sandboxed) {
+        close_fd(&x->kill_fd);   /* the helper kills its group and session */
+        return;
+    }
+    if (x->pid > 0) sandbox_kill_session(-1, x->pid);
+}
+
+void sandbox_exec_release(sandbox_exec_t *x)
+{
+    sandbox_exec_kill(x);
+    if (!x->sandboxed && x->exit_fd >= 0) {
+        /* Reap it: it ended (the caller saw its status), or, released
+         * early, it was killed just now and is not waited for. */
+        siginfo_t si;
+        while (waitid(P_PIDFD, (id_t)x->exit_fd, &si, WEXITED | WNOHANG) < 0 && errno == EINTR) {}
+    }
+    close_fd(&x->out_fd);
+    close_fd(&x->exit_fd);
+    x->pid = 0;
+}

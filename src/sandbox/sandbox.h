@@ -1,4 +1,5 @@
-/* sandbox.h — start an instance's process tree and end it.
+/* sandbox.h — start an instance's process tree and end it, and start a
+ * command inside a live one (`nimbus exec`).
  *
  * The caller (the activator) says what to run; the sandbox makes the
  * process, its stdout/stderr pipes, its runtime-API listening socket and its
@@ -130,5 +131,46 @@ typedef struct sandbox_ops {
 } sandbox_ops_t;
 /* This module's own implementation of the table. */
 extern const sandbox_ops_t sandbox_ops;
+
+/* ---- a command in a live instance (`nimbus exec`) ---- */
+
+typedef struct {
+    int out_fd;              /* its stdout+stderr, read end (non-blocking) */
+    int exit_fd;             /* readable once it ended: then sandbox_exec_status */
+    /* the sandbox's own: */
+    bool sandboxed;
+    bool ended;
+    int code;                /* once ended */
+    pid_t pid;               /* unsandboxed: the command, leader of its session */
+    int kill_fd;             /* sandboxed: closing it kills the command (the spawner's helper watches it) */
+} sandbox_exec_t;
+
+/* Start `argv` (argv[0] looked up in PATH) inside the live instance `p`,
+ * stdin /dev/null, stdout and stderr merged into out_fd, in a session of
+ * its own, with `env` (NULL: the instance's own environment, as its
+ * /proc/<pid>/environ says) in the instance's working directory and cgroup.
+ * Sandboxed, the spawner starts it inside the instance's namespaces and
+ * root, as its user, with no capabilities, an empty bounding set,
+ * no_new_privs and the instance's seccomp filter; unsandboxed it is a
+ * plain child of this process. Returns 1 when it is started already
+ * (unsandboxed), 0 when `done` will say (sandboxed, from sandbox_dispatch),
+ * -1 with `err`. `x` must live until `done`; `done` with an error leaves
+ * nothing to release. */
+int sandbox_exec(const sandbox_proc_t *p, char *const *argv, char *const *env, sandbox_exec_t *x,
+                 sandbox_done_fn done, void *arg, err_t *err);
+/* Once exit_fd is readable: 0 with its exit code (128 + the signal when
+ * killed), or -1 while it runs. Never blocks. */
+int sandbox_exec_status(sandbox_exec_t *x, int *code);
+/* SIGKILL it, its process group and its session. Idempotent. */
+void sandbox_exec_kill(sandbox_exec_t *x);
+/* Done with it: kill what it left running, reap it (if it ended), close
+ * its fds (the caller takes them out of its loop first). */
+void sandbox_exec_release(sandbox_exec_t *x);
+/* SIGKILL process group `sid` and every other process of session `sid`,
+ * as /proc (or `procfd`, a directory fd on a /proc, when >= 0) names them. */
+void sandbox_kill_session(int procfd, pid_t sid);
+/* The environment process `pid` started with (/proc/<pid>/environ): a
+ * NULL-terminated array in one allocation (free it), or NULL with errno. */
+char **sandbox_environ_of(pid_t pid);
 
 #endif

@@ -8,7 +8,8 @@
  * request and those kept ready in the pool). A spawn takes a pre-made init
  * (or clones one), makes its cgroup, moves it in and hands it the request,
  * then goes on with the next message; the answer goes to the daemon when
- * that init reports. When nothing is waiting, it refills the pool.
+ * that init reports. An exec forks a helper that enters the instance and
+ * answers at once. When nothing is waiting, it refills the pool.
  *
  * Must never: act on a path or pid the daemon names without checking it
  * (code dirs must be under the code store; instances are named by handles
@@ -242,18 +243,17 @@ static bool pool_wanted(void)
 
 /* The kind of a request that allows a pre-started runtime (made when
  * `create`), or NULL. */
-static prekind_t *prekind_for(const sp_req_t *req, size_t len, bool create)
+static prekind_t *prekind_for(const sp_req_view_t *v, bool create)
 {
+    const sp_req_t *req = &v->hdr;
     if (!(req->flags & SPF_PRESTART) || (req->flags & SPF_NET_HOST) || S.env.rootless || S.cfg.pool <= 0)
         return NULL;
     char key[1024];
     size_t k = 0;
-    const char *q = (const char *)(req + 1), *end = (const char *)req + len;
-    for (uint32_t i = 0; i <= req->nargv && q < end; i++) {
-        int w = snprintf(key + k, sizeof key - k, "%s%s", i ? "\x1f" : "", q);
+    for (uint32_t i = 0; i <= req->nargv; i++) {
+        int w = snprintf(key + k, sizeof key - k, "%s%s", i ? "\x1f" : "", i ? v->argv[i - 1] : v->exe);
         if (w < 0 || (size_t)w >= sizeof key - k) return NULL;
         k += (size_t)w;
-        q += strlen(q) + 1;
     }
     for (int i = 0; i < S.npre; i++)
         if (strcmp(S.pre[i].key, key) == 0) return &S.pre[i];
@@ -262,13 +262,9 @@ static prekind_t *prekind_for(const sp_req_t *req, size_t len, bool create)
     memset(pk, 0, sizeof *pk);
     snprintf(pk->key, sizeof pk->key, "%s", key);
     pk->argv = calloc(req->nargv + 1, sizeof *pk->argv);
-    q = (const char *)(req + 1);
-    pk->exe = strdup(q);
+    pk->exe = strdup(v->exe);
     bool ok = pk->exe && pk->argv;
-    for (uint32_t i = 0; ok && i < req->nargv; i++) {
-        q += strlen(q) + 1;
-        ok = (pk->argv[i] = strdup(q)) != NULL;
-    }
+    for (uint32_t i = 0; ok && i < req->nargv; i++) ok = (pk->argv[i] = strdup(v->argv[i])) != NULL;
     if (!ok) {
         for (uint32_t i = 0; pk->argv && i < req->nargv; i++) free(pk->argv[i]);
         free(pk->argv);
@@ -349,7 +345,7 @@ static void spawn_finish(size_t i, int fail)
         init_close(in);
         return;
     }
-    sp_resp_t resp = { .tag = in->tag, .api_port = r.port, .limits = in->limits,
+    sp_resp_t resp = { .type = SP_SPAWN, .tag = in->tag, .api_port = r.port, .limits = in->limits,
                        .memory_limit = in->memory_limit, .pooled = in->pooled,
                        .prestarted = in->prestarted };
     /* The runtime's pid on the host (the init's only child): what
@@ -395,15 +391,13 @@ static void spawn_finish(size_t i, int fail)
     init_close(in);
 }
 
-static void do_spawn(sp_req_t *req, size_t len)
+/* `raw` is the request as it came (decoded in `v`): what the init is given. */
+static void do_spawn(const sp_req_view_t *v, const void *raw, size_t len)
 {
     uint64_t t0 = loop_now_ns();
+    const sp_req_t *req = &v->hdr;
     char code_dir[512];
-    snprintf(code_dir, sizeof code_dir, "%.*s", (int)sizeof req->code_dir - 1, req->code_dir);
-    if (req->nargv == 0 || req->nargv > 64 || req->nenv > 1024 || ((char *)req)[len - 1] != '\0') {
-        answer_err(req->tag, EINVAL, "sandbox: malformed request");
-        return;
-    }
+    snprintf(code_dir, sizeof code_dir, "%s", req->code_dir);
     if (!code_dir_ok(code_dir)) { answer_err(req->tag, EACCES, "code dir %s: %s", code_dir, strerror(EACCES)); return; }
     if (S.nbusy == S.cap_busy) {
         size_t n = S.cap_busy ? S.cap_busy * 2 : 64;
@@ -416,7 +410,7 @@ static void do_spawn(sp_req_t *req, size_t len)
     if (si < 0) { answer_err(req->tag, ENOMEM, "sandbox: too many instances"); return; }
     bool own_net = !(req->flags & SPF_NET_HOST);
     init_t *in = NULL;
-    prekind_t *pk = prekind_for(req, len, true);
+    prekind_t *pk = prekind_for(v, true);
     bool prestarted = pk && pk->ready;
     bool pooled = prestarted || (own_net && S.npool > 0);
     if (prestarted) { in = pk->ready; pk->ready = NULL; }
@@ -428,7 +422,7 @@ static void do_spawn(sp_req_t *req, size_t len)
     in->tag = req->tag;
     in->slot = si;
     snprintf(in->code_dir, sizeof in->code_dir, "%s", code_dir);
-    snprintf(in->exe, sizeof in->exe, "%s", (const char *)(req + 1));
+    snprintf(in->exe, sizeof in->exe, "%s", v->exe);
     cgroup_t *cg = in->cg;
     in->cg = NULL;
     if (cg) {
@@ -455,12 +449,54 @@ static void do_spawn(sp_req_t *req, size_t len)
     in->t_fwd = loop_now_ns();
     in->deadline = in->t_fwd + (uint64_t)INIT_WAIT_MS * 1000000u;
     S.busy[S.nbusy++] = in;
-    if (sp_send(in->sync, req, len, NULL, 0) < 0) spawn_finish(S.nbusy - 1, errno);
+    if (sp_send(in->sync, raw, len, NULL, 0) < 0) spawn_finish(S.nbusy - 1, errno);
+}
+
+/* A command in a live instance: a fork enters it and starts the command
+ * (spawner_exec.c). The answer goes at once; whatever then fails is the
+ * command's output and exit code. The spawner keeps nothing of it: the
+ * helper is reaped as any child, and it ends when the daemon closes the
+ * kill pipe (or goes away). */
+static void do_exec(const sp_req_view_t *v)
+{
+    const sp_req_t *req = &v->hdr;
+    slot_t *s = slot_get(req->handle);
+    if (!s || s->released || s->exited) { answer_err(req->tag, ESRCH, "the instance is gone"); return; }
+    int out[2] = { -1, -1 }, status[2] = { -1, -1 }, kill_p[2] = { -1, -1 };
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0 || pipe2(kill_p, O_CLOEXEC) < 0) {
+        int e = errno;
+        close_pair(out);
+        close_pair(status);
+        close_pair(kill_p);
+        answer_err(req->tag, e, "pipe: %s", strerror(e));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) spawner_exec_main(&S.env, s->cg, s->pid, v, out[1], status[1], kill_p[0]);
+    int e = errno;
+    close(out[1]);
+    close(status[1]);
+    close(kill_p[0]);
+    if (pid < 0) {
+        close(out[0]);
+        close(status[0]);
+        close(kill_p[1]);
+        answer_err(req->tag, e, "fork: %s", strerror(e));
+        return;
+    }
+    sp_resp_t resp = { .type = SP_EXEC, .tag = req->tag, .pid = (int32_t)pid, .handle = req->handle };
+    int fds[FX_N];
+    fds[FX_OUT] = out[0];
+    fds[FX_STATUS] = status[0];
+    fds[FX_KILL] = kill_p[1];
+    resp.fdmask = (1u << FX_N) - 1;
+    sp_send(S.sock, &resp, sizeof resp, fds, FX_N);
+    for (int i = 0; i < FX_N; i++) close(fds[i]);   /* the daemon's now (or, unsent, the helper sees the kill pipe close) */
 }
 
 static void do_netsock(uint32_t handle)
 {
-    sp_resp_t resp = { 0 };
+    sp_resp_t resp = { .type = SP_NETSOCK };
     slot_t *s = slot_get(handle);
     int e;
     if (!s || s->released) { e = ESRCH; goto fail; }
@@ -564,10 +600,19 @@ static bool serve_socket(int fd, char *buf)
     ssize_t k = sp_recv(fd, buf, MAX_MSG, fds, &nf);
     for (int i = 0; i < nf; i++) close(fds[i]);   /* the daemon sends none */
     if (k <= 0) return k < 0 && (errno == EAGAIN || errno == EINTR);
-    if ((size_t)k < sizeof(sp_req_t)) return true;
-    sp_req_t *req = (sp_req_t *)buf;
-    if (fd == S.sock && req->type == SP_SPAWN) do_spawn(req, (size_t)k);
-    else if (fd == S.ctl) do_control(req);
+    static sp_req_view_t v;
+    if (sp_req_decode(buf, (size_t)k, &v) != 0) {
+        /* An answer is owed to a tagged request, even a malformed one. */
+        sp_req_t h;
+        if (fd == S.sock && (size_t)k >= sizeof h) {
+            memcpy(&h, buf, sizeof h);
+            answer_err(h.tag, EINVAL, "sandbox: malformed request");
+        }
+        return true;
+    }
+    if (fd == S.sock && v.hdr.type == SP_SPAWN) do_spawn(&v, buf, (size_t)k);
+    else if (fd == S.sock && v.hdr.type == SP_EXEC) do_exec(&v);
+    else if (fd == S.ctl) do_control(&v.hdr);
     return true;
 }
 

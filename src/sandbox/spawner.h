@@ -17,7 +17,11 @@
  * ahead of requests (`pool`): their namespaces, loopback and runtime-API
  * socket exist before a call needs them; for runtimes that allow it
  * (spawn requests with `prestart`), one per runtime command has the runtime
- * itself started and waiting for its environment. A socket in an instance's network
+ * itself started and waiting for its environment. Exec requests (a command
+ * in a live instance) are answered at once: a helper the spawner forks
+ * enters the instance and starts the command as confined as the runtime;
+ * the daemon gets the command's output, its exit status and a pipe whose
+ * closing kills it. A socket in an instance's network
  * namespace is asked for by one thread at a time (the loop thread);
  * one-way requests (signal, release) may come from any thread. The spawner
  * ends every instance and exits when the daemon's end of the sockets close.
@@ -71,6 +75,13 @@ int spawner_answer_fd(void);
 /* Handle the answers that have arrived (with `wait`, block until at least
  * one has), calling their `done`. */
 void spawner_dispatch(bool wait);
+/* Ask for a command in the live instance `handle` (sandbox_exec): the
+ * spawner enters the instance and starts it confined as the instance is.
+ * `env` NULL: the instance's own environment. Does not wait: `done` is
+ * called from spawner_dispatch() with `x` filled (rc 0) or not (-1). -1
+ * when the request could not be sent (then `done` is never called). */
+int spawner_exec(uint32_t handle, char *const *argv, char *const *env, sandbox_exec_t *x, spawner_done_fn done,
+                 void *arg, err_t *err);
 /* One-way: signal the instance's first process (its pid namespace's init,
  * which forwards SIGTERM to the runtime; SIGKILL ends the namespace). */
 void spawner_signal(uint32_t handle, int sig);

@@ -1,7 +1,7 @@
 /* spawner_client.c — the daemon's side of the spawner (spawner.h): spawn
- * requests and their answers, the control requests, and stopping it.
- * Spawn answers are read by the daemon's loop (spawner_dispatch) and
- * matched to their request by tag. Must never: be called from two threads
+ * and exec requests and their answers, the control requests, and stopping
+ * it. Answers are read by the daemon's loop (spawner_dispatch) and matched
+ * to their request by tag. Must never: be called from two threads
  * at once for a request that waits for an answer (the loop thread makes
  * them).
  */
@@ -25,7 +25,8 @@
 
 typedef struct {
     uint32_t tag;
-    sandbox_proc_t *p;
+    sandbox_proc_t *p;       /* a spawn's instance, or NULL */
+    sandbox_exec_t *x;       /* an exec's command, or NULL */
     spawner_done_fn done;
     void *arg;
     uint64_t t0;
@@ -137,38 +138,23 @@ void spawner_client_attach(int spawn_sock, int ctl_sock, pid_t pid)
 
 int spawner_answer_fd(void) { return g_sock; }
 
-int spawner_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, spawner_done_fn done, void *arg, err_t *err)
+/* Queue a built request (`buf`, taken) and send what the window allows. */
+static int enqueue(char *buf, size_t len, pending_t q, err_t *err)
 {
-    if (g_sock < 0) return err_set(err, ERR_SYS, "the sandbox spawner is not running");
-    size_t len = sizeof(sp_req_t) + strlen(spec->exe) + 1;
-    uint32_t nargv = 0, nenv = 0;
-    for (; spec->argv[nargv]; nargv++) len += strlen(spec->argv[nargv]) + 1;
-    for (; spec->env[nenv]; nenv++) len += strlen(spec->env[nenv]) + 1;
-    if (len > MAX_MSG) return err_set(err, ERR_INVALID, "environment too large for the sandbox");
     if (g_npending == g_cap) {
         size_t n = g_cap ? g_cap * 2 : 16;
-        pending_t *q = realloc(g_pending, n * sizeof *q);
-        if (!q) return err_set(err, ERR_SYS, "out of memory");
-        g_pending = q;
+        pending_t *nq = realloc(g_pending, n * sizeof *nq);
+        if (!nq) { free(buf); return err_set(err, ERR_SYS, "out of memory"); }
+        g_pending = nq;
         g_cap = n;
     }
-    char *buf = calloc(1, len);
-    if (!buf) return err_set(err, ERR_SYS, "out of memory");
     sp_req_t *req = (sp_req_t *)buf;
-    req->type = SP_SPAWN;
     req->tag = ++g_next_tag;
-    req->memory_mb = (uint32_t)spec->memory_mb;
-    req->tmp_mb = (uint32_t)(spec->tmp_mb > 0 ? spec->tmp_mb : 512);
-    req->flags = (spec->net_host ? SPF_NET_HOST : 0) | (spec->prestart ? SPF_PRESTART : 0);
-    req->nargv = nargv;
-    req->nenv = nenv;
-    snprintf(req->code_dir, sizeof req->code_dir, "%s", spec->code_dir);
-    char *q = (char *)(req + 1);
-    q = stpcpy(q, spec->exe) + 1;
-    for (uint32_t i = 0; i < nargv; i++) q = stpcpy(q, spec->argv[i]) + 1;
-    for (uint32_t i = 0; i < nenv; i++) q = stpcpy(q, spec->env[i]) + 1;
-    g_pending[g_npending++] = (pending_t){ .tag = req->tag, .p = p, .done = done, .arg = arg, .t0 = loop_now_ns(),
-                                           .net_host = spec->net_host, .msg = buf, .len = len };
+    q.tag = req->tag;
+    q.t0 = loop_now_ns();
+    q.msg = buf;
+    q.len = len;
+    g_pending[g_npending++] = q;
     if (pump() < 0) {
         int e = errno;
         /* Ours is the last, still unsent: take it back; `done` is not called. */
@@ -179,12 +165,62 @@ int spawner_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, spawner_done_fn
     return 0;
 }
 
+int spawner_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, spawner_done_fn done, void *arg, err_t *err)
+{
+    if (g_sock < 0) return err_set(err, ERR_SYS, "the sandbox spawner is not running");
+    sp_req_t req = { .type = SP_SPAWN, .memory_mb = (uint32_t)spec->memory_mb,
+                     .tmp_mb = (uint32_t)(spec->tmp_mb > 0 ? spec->tmp_mb : 512),
+                     .flags = (spec->net_host ? SPF_NET_HOST : 0) | (spec->prestart ? SPF_PRESTART : 0) };
+    snprintf(req.code_dir, sizeof req.code_dir, "%s", spec->code_dir);
+    size_t len;
+    char *buf = sp_req_encode(&req, spec->exe, spec->argv, spec->env, &len);
+    if (!buf && errno == E2BIG) return err_set(err, ERR_INVALID, "environment too large for the sandbox");
+    if (!buf) return err_set(err, ERR_SYS, "out of memory");
+    return enqueue(buf, len, (pending_t){ .p = p, .done = done, .arg = arg, .net_host = spec->net_host }, err);
+}
+
+int spawner_exec(uint32_t handle, char *const *argv, char *const *env, sandbox_exec_t *x, spawner_done_fn done,
+                 void *arg, err_t *err)
+{
+    if (g_sock < 0) return err_set(err, ERR_SYS, "the sandbox spawner is not running");
+    if (!argv[0]) return err_set(err, ERR_INVALID, "command: no words");
+    sp_req_t req = { .type = SP_EXEC, .handle = handle, .flags = env ? 0 : SPF_OWN_ENV };
+    size_t len;
+    char *buf = sp_req_encode(&req, NULL, argv, env, &len);
+    if (!buf && errno == E2BIG) return err_set(err, ERR_INVALID, "command and environment too large");
+    if (!buf) return err_set(err, ERR_SYS, "out of memory");
+    return enqueue(buf, len, (pending_t){ .x = x, .done = done, .arg = arg }, err);
+}
+
+/* Fill `x` from a successful exec answer and its fds; -1 when incomplete. */
+static int take_exec_answer(const sp_resp_t *resp, const int *fds, int nf, sandbox_exec_t *x, err_t *err)
+{
+    int got[FD_N];
+    int k = sp_resp_fds(resp->fdmask, fds, nf, got);
+    for (int i = k; i < nf; i++) close(fds[i]);
+    for (int i = FX_N; i < FD_N; i++) if (got[i] >= 0) { close(got[i]); got[i] = -1; }
+    if (got[FX_OUT] < 0 || got[FX_STATUS] < 0 || got[FX_KILL] < 0) {
+        /* Closing the kill pipe, if it came, ends the command. */
+        for (int i = 0; i < FX_N; i++) if (got[i] >= 0) close(got[i]);
+        return err_set(err, ERR_SYS, "sandbox spawner sent an incomplete exec answer");
+    }
+    fcntl(got[FX_OUT], F_SETFL, O_NONBLOCK);
+    fcntl(got[FX_STATUS], F_SETFL, O_NONBLOCK);
+    x->sandboxed = true;
+    x->out_fd = got[FX_OUT];
+    x->exit_fd = got[FX_STATUS];
+    x->kill_fd = got[FX_KILL];
+    x->pid = resp->pid;
+    return 0;
+}
+
 /* Fill `p` from a successful answer and its fds; -1 when incomplete. */
 static int take_answer(const sp_resp_t *resp, const int *fds, int nf, const pending_t *q, err_t *err)
 {
     sandbox_proc_t *p = q->p;
-    int got[FD_N], k = 0;
-    for (int i = 0; i < FD_N; i++) got[i] = (resp->fdmask & (1u << i)) && k < nf ? fds[k++] : -1;
+    int got[FD_N];
+    int k = sp_resp_fds(resp->fdmask, fds, nf, got);
+    for (int i = k; i < nf; i++) close(fds[i]);
     p->sandboxed = true;
     p->own_net = !q->net_host;
     p->handle = resp->handle;
@@ -224,11 +260,11 @@ void spawner_dispatch(bool wait)
         int n = poll(&pf, 1, wait ? -1 : 0);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return;
-        sp_resp_t resp;
+        sp_resp_t raw, resp;
         int fds[FD_N], nf = 0;
-        ssize_t k = sp_recv(g_sock, &resp, sizeof resp, fds, &nf);
+        ssize_t k = sp_recv(g_sock, &raw, sizeof raw, fds, &nf);
         if (k < 0 && errno == EINTR) continue;
-        if (k != (ssize_t)sizeof resp) {
+        if (k <= 0 || sp_resp_decode(&raw, (size_t)k, &resp) != 0) {
             for (int i = 0; i < nf; i++) close(fds[i]);
             if (k > 0) continue;   /* not an answer: ignore it */
             fail_all_pending("the sandbox spawner is gone");
@@ -238,19 +274,21 @@ void spawner_dispatch(bool wait)
         while (i < g_npending && (g_pending[i].tag != resp.tag || g_pending[i].msg)) i++;
         if (i == g_npending) {
             /* Nobody asked (cannot happen): do not leak what it holds. */
+            /* An exec's fds close with them (its kill pipe too: the command ends). */
             for (int j = 0; j < nf; j++) close(fds[j]);
-            if (!resp.err) spawner_release(resp.handle);
+            if (!resp.err && resp.type == SP_SPAWN) spawner_release(resp.handle);
             continue;
         }
         pending_t q = take_pending(i);
-        q.p->spawn_ns = loop_now_ns() - q.t0;
+        if (q.p) q.p->spawn_ns = loop_now_ns() - q.t0;
         err_t err = { 0 };
         int rc = 0;
         if (resp.err) {
             for (int j = 0; j < nf; j++) close(fds[j]);
             errno = resp.err;
-            resp.msg[sizeof resp.msg - 1] = '\0';
             rc = err_set(&err, ERR_SYS, "%s", resp.msg);
+        } else if (q.x) {
+            rc = take_exec_answer(&resp, fds, nf, q.x, &err);
         } else {
             rc = take_answer(&resp, fds, nf, &q, &err);
         }
@@ -278,14 +316,14 @@ int spawner_net_socket(uint32_t handle, err_t *err)
     if (g_ctl < 0) return err_set(err, ERR_SYS, "the sandbox spawner is not running");
     sp_req_t req = { .type = SP_NETSOCK, .handle = handle };
     if (sp_send(g_ctl, &req, sizeof req, NULL, 0) < 0) return err_sys(err, "sandbox spawner");
-    sp_resp_t resp;
+    sp_resp_t raw, resp;
     int fds[FD_N], nf = 0;
-    ssize_t k = sp_recv(g_ctl, &resp, sizeof resp, fds, &nf);
-    if (k != (ssize_t)sizeof resp || resp.err) {
+    ssize_t k = sp_recv(g_ctl, &raw, sizeof raw, fds, &nf);
+    bool ok = k > 0 && sp_resp_decode(&raw, (size_t)k, &resp) == 0;
+    if (!ok || resp.err) {
         for (int i = 0; i < nf; i++) close(fds[i]);
-        if (k != (ssize_t)sizeof resp) return err_set(err, ERR_SYS, "the sandbox spawner is gone");
+        if (!ok) return err_set(err, ERR_SYS, "the sandbox spawner is gone");
         errno = resp.err;
-        resp.msg[sizeof resp.msg - 1] = '\0';
         return err_set(err, ERR_SYS, "%s", resp.msg);
     }
     if (nf < 1) return err_set(err, ERR_SYS, "sandbox spawner sent no socket");

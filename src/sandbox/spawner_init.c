@@ -310,7 +310,7 @@ static pid_t start_runtime(exec_args_t *ea)
     return pid;
 }
 
-static void set_rlimits(void)
+void spawner_set_rlimits(void)
 {
     struct rlimit core = { 0, 0 };
     setrlimit(RLIMIT_CORE, &core);
@@ -412,7 +412,7 @@ __attribute__((noreturn)) static void init_fail(init_state_t *st, int stage)
 }
 
 /* Keep only these fds: not the daemon's sockets, nor other instances'. */
-static void close_all_but(int a, int b, int c)
+void spawner_close_all_but(int a, int b, int c)
 {
     int keep[3] = { a, b, c };
     for (int i = 0; i < 3; i++)
@@ -424,30 +424,6 @@ static void close_all_but(int a, int b, int c)
         lo = (unsigned)keep[i] + 1;
     }
     syscall(SYS_close_range, lo, ~0u, 0);
-}
-
-/* Unpack and check the request: strings inside the message, counts in
- * range. Returns exe; argv/envp point into `buf` (+ room for 3 more env). */
-static const char *unpack(char *buf, size_t len, char ***argv, char ***envp)
-{
-    sp_req_t *req = (sp_req_t *)buf;
-    if (len < sizeof *req || req->nargv == 0 || req->nargv > 64 || req->nenv > 1024) return NULL;
-    char *q = (char *)(req + 1), *end = buf + len;
-    size_t nstr = 1 + (size_t)req->nargv + (size_t)req->nenv;
-    char **ptrs = calloc(nstr + 4, sizeof *ptrs);
-    if (!ptrs) return NULL;
-    for (size_t i = 0; i < nstr; i++) {
-        char *z = q < end ? memchr(q, '\0', (size_t)(end - q)) : NULL;
-        if (!z) return NULL;
-        ptrs[i] = q;
-        q = z + 1;
-    }
-    char **av = calloc(req->nargv + 1, sizeof *av);
-    if (!av) return NULL;
-    memcpy(av, ptrs + 1, req->nargv * sizeof *av);
-    *argv = av;
-    *envp = ptrs + 1 + req->nargv;   /* NULL-terminated, with 3 free slots */
-    return ptrs[0];
 }
 
 /* The environment a pre-started runtime runs with until its request:
@@ -514,7 +490,7 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     prctl(PR_SET_NAME, "nimbus-init", 0, 0, 0);
     util_proctitle_set("nimbus-init");   /* and not the daemon's argv in /proc/1/cmdline */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    close_all_but(out_w, status_w, sync);
+    spawner_close_all_but(out_w, status_w, sync);
 
     /* ---- what needs no request ---- */
     if (cg && cgroup_enter_self(cg) < 0) init_fail(&st, 1);
@@ -531,7 +507,7 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
      * rootless: the runtime's nested user namespace starts with a full one,
      * so it is dropped there, after that namespace is made. */
     if (!env->rootless && drop_bounding_set(env) < 0) init_fail(&st, 10);
-    set_rlimits();
+    spawner_set_rlimits();
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     int cfg_w = -1;
     pid_t pid = -1;
@@ -545,10 +521,12 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     ssize_t k = sp_recv(sync, buf, MAX_MSG, NULL, NULL);
     if (k <= 0) _exit(0);             /* the spawner let it go unused */
     r->t_request = loop_now_ns();
-    const sp_req_t *req = (const sp_req_t *)buf;
-    char **argv = NULL, **envp = NULL;
-    const char *exe = unpack(buf, (size_t)k, &argv, &envp);
-    if (!exe) { errno = EINVAL; init_fail(&st, 5); }
+    static sp_req_view_t view;
+    if (sp_req_decode(buf, (size_t)k, &view) != 0 || view.hdr.type != SP_SPAWN) { errno = EINVAL; init_fail(&st, 5); }
+    const sp_req_t *req = &view.hdr;
+    /* execve's types; the strings are this process' own copy */
+    char **argv = (char **)view.argv, **envp = (char **)view.env;
+    const char *exe = view.exe;
 
     /* ---- the root ---- */
     snprintf(p, sizeof p, "size=%um,mode=1777", req->tmp_mb ? req->tmp_mb : 512);

@@ -7,8 +7,8 @@
  * else includes it.
  *
  * Two sockets join the daemon and the spawner: the spawn socket carries
- * SP_SPAWN requests and their answers, tagged, answered in whatever order
- * the instances become ready (the daemon's loop reads them); the control
+ * SP_SPAWN and SP_EXEC requests and their answers, tagged, answered in
+ * whatever order they are ready (the daemon's loop reads them); the control
  * socket carries the few requests the daemon waits for (SP_NETSOCK) and
  * one-way orders (SP_SIGNAL, SP_RELEASE) that any daemon thread may send.
  */
@@ -27,28 +27,62 @@
 
 #define MAX_MSG (128 * 1024)
 
-enum { SP_SPAWN = 1, SP_SIGNAL, SP_RELEASE, SP_NETSOCK };
+enum { SP_SPAWN = 1, SP_SIGNAL, SP_RELEASE, SP_NETSOCK, SP_EXEC };
 
 typedef struct {
     uint32_t type;
-    uint32_t tag;            /* SP_SPAWN: the daemon's name for the request, echoed in the answer */
-    uint32_t handle;
+    uint32_t tag;            /* SP_SPAWN, SP_EXEC: the daemon's name for the request, echoed in the answer */
+    uint32_t handle;         /* the instance (all but SP_SPAWN) */
     int32_t sig;
     uint32_t memory_mb, tmp_mb, flags, nargv, nenv;
     char code_dir[512];
-    /* then: exe\0, argv[0..nargv)\0..., env[0..nenv)\0... */
+    /* then, SP_SPAWN: exe\0, argv[0..nargv)\0..., env[0..nenv)\0...;
+     * SP_EXEC: argv[0..nargv)\0..., env[0..nenv)\0... (argv[0] looked up
+     * in the PATH of env) */
 } sp_req_t;
 
 #define SPF_NET_HOST 1u
 #define SPF_PRESTART 2u      /* the runtime may be started ahead (its exe and argv name nothing of the function) */
+#define SPF_OWN_ENV 4u       /* SP_EXEC: no env given, the command gets the instance's own */
+
+/* Counts a request may carry (the arrays of sp_req_view_t). */
+#define SP_SPAWN_ARGV_MAX 64
+#define SP_EXEC_ARGV_MAX 255
+#define SP_ENV_MAX 1024
+
+/* A request checked and unpacked: its fixed part copied out, its strings
+ * pointing into the message it came from. */
+typedef struct {
+    sp_req_t hdr;
+    const char *exe;                          /* SP_SPAWN only */
+    const char *argv[SP_EXEC_ARGV_MAX + 1];   /* NULL-terminated */
+    const char *env[SP_ENV_MAX + 4];          /* NULL-terminated, with room for 3 more */
+} sp_req_view_t;
+
+/* Build a request: `hdr` (its nargv and nenv are set here from the
+ * arrays), then exe (SP_SPAWN only, else NULL), argv and env
+ * (NULL-terminated; env NULL: none). A malloc'd message and its length, or
+ * NULL with errno (ENOMEM, or E2BIG past MAX_MSG or the counts). */
+char *sp_req_encode(const sp_req_t *hdr, const char *exe, char *const *argv, char *const *env, size_t *len);
+/* Decode one request of `len` bytes: the fixed part, a known type, counts
+ * in range, every string NUL-terminated inside the message (and code_dir
+ * inside its field). 0, or EINVAL when it is malformed. Pure: touches only
+ * `buf` and `v`. */
+int sp_req_decode(const void *buf, size_t len, sp_req_view_t *v);
 
 enum { FD_PIDFD, FD_OUT, FD_STATUS, FD_API, FD_PEAK, FD_OOM, FD_N };
+/* An SP_EXEC answer's fds: the command's output (read end), its exit
+ * status (two int32, si_code and status, once it ended) and the kill pipe
+ * (write end: a byte or its closing kills the command's process group and
+ * session; closed by the daemon when it is done with the command). */
+enum { FX_OUT, FX_STATUS, FX_KILL, FX_N };
 
 /* Cold-start phases, microseconds, as the spawner reports them (on the
  * request's own path: what a pre-made init already did counts 0). */
 enum { PH_CLONE, PH_CGROUP, PH_INIT_WAIT, PH_MOUNTS, PH_PRIV, PH_EXEC, PH_TOTAL, PH_N };
 
 typedef struct {
+    uint32_t type;           /* the request's (SP_SPAWN, SP_EXEC, SP_NETSOCK) */
     int32_t err;             /* 0 or an errno */
     char msg[256];
     uint32_t tag;
@@ -63,6 +97,14 @@ typedef struct {
     uint32_t phase_us[PH_N];
     char cgdirs[3][256];      /* its cgroup, for `nimbus exec` to join */
 } sp_resp_t;
+
+/* Decode an answer of `len` bytes into `out`: the right size, its strings
+ * NUL-terminated, only known fd bits set. 0 or EINVAL. Pure. */
+int sp_resp_decode(const void *buf, size_t len, sp_resp_t *out);
+/* Place the `nf` fds received with an answer by its fdmask: got[i] is the
+ * fd for bit i, or -1 (fds beyond the mask's count are left to close).
+ * Returns how many were placed. */
+int sp_resp_fds(uint32_t fdmask, const int *fds, int nf, int got[FD_N]);
 
 /* init -> spawner, once: how the start went (with the runtime-API socket
  * when it went well). */
@@ -98,6 +140,12 @@ int spawner_enter_userns(err_t *err);
 /* Build the template root (in the spawner's own mount namespace). */
 int spawner_build_root(const char *runtime_dir, uid_t sandbox_uid, err_t *err);
 void spawner_unmount_root(void);
+/* Close every fd from 3 up but these three (a fork of the spawner must
+ * keep none of the daemon's sockets nor other instances' fds). */
+void spawner_close_all_but(int a, int b, int c);
+/* The resource limits of everything in an instance (no core files, at
+ * most 1024 open files), set on the calling process. */
+void spawner_set_rlimits(void);
 /* Stage names of sp_ready_t.stage, for error messages. */
 const char *spawner_stage_name(int stage);
 enum { ST_EXEC = 12 };
@@ -118,5 +166,18 @@ typedef struct {
 __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const cgroup_t *cg, int out_w,
                                                  int status_w, int sync, bool own_net,
                                                  const spawner_prestart_t *pre, unsigned runtime_pid);
+
+/* ---- spawner_exec.c, in a fork of the spawner ---- */
+
+/* Start the command of an SP_EXEC request in the instance whose init is
+ * `init_pid` (the spawner's child): join `cg`, enter the namespaces, root
+ * and working directory of the init's runtime, then fork the command (in
+ * the instance's pid namespace) with the sandbox's uid, no capabilities, an
+ * empty bounding set, no_new_privs and the seccomp filter. Its output goes
+ * to `out_w`; its end is reported on `status_w`; `kill_r` readable or
+ * closed kills it and what it started, after which this process exits.
+ * `req` points into the spawner's copy of the message. */
+__attribute__((noreturn)) void spawner_exec_main(const spawner_env_t *env, const cgroup_t *cg, pid_t init_pid,
+                                                 const sp_req_view_t *req, int out_w, int status_w, int kill_r);
 
 #endif

@@ -240,6 +240,21 @@ class RootlessSandboxTest(ServerTestCase):
         self.assertEqual(out[-1], '0000000000000000', out)
 
 
+    def test_exec_is_confined_as_the_runtime_and_ends_at_its_timeout(self):
+        from test_exec import CONFINED, CONFINEMENT, processes_with, sleep_mark, status_fields
+        name, _ = self.new_function(uniq('rl-xconf'), fn_files(ECHO))
+        self.invoke_ok(name, b'{}')
+        p = run_cli(['exec', name, '--endpoint', self.server.url, '--', 'sh', '-c', CONFINEMENT], timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(status_fields(p.stdout.decode()), CONFINED, p.stdout)
+        mark = sleep_mark()
+        p = run_cli(['exec', name, '--endpoint', self.server.url, '--timeout', '1', '--', 'sh', '-c',
+                     'sleep %s & sleep %s' % (mark, mark)], timeout=60)
+        self.assertEqual(p.returncode, 137, p.stderr)
+        self.assertTrue(wait_for(lambda: not processes_with(mark), timeout=5), processes_with(mark))
+        self.invoke_ok(name, b'{}')
+
+
 class NoUserNamespaceTest(unittest.TestCase):
     """A non-root server where user namespaces are blocked (seccomp, as in a container)."""
 

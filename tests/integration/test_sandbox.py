@@ -737,6 +737,28 @@ class DropUserTest(ServerTestCase):
         self.assertEqual(st, 204, raw)
         self.assertTrue(wait_for(lambda: not any(os.path.exists('/proc/%d' % p) for p in pids), timeout=10), pids)
 
+    def test_exec_works_and_is_confined_as_the_runtime(self):
+        # the daemon (uid 65534) may join neither the instance's cgroup nor its namespaces: the
+        # spawner starts the command
+        from nimbus_testlib import COUNTER, fn_files
+        from test_exec import CONFINED, CONFINEMENT, processes_with, sleep_mark, status_fields
+        name, _ = self.new_function(uniq('dropuser-exec'), fn_files(COUNTER), env={'EXEC_MARK': 'seen'})
+        st, h, body = self.c.invoke(name, b'{}')
+        self.assertEqual(st, 200, body)
+        p = run_cli(['exec', name, '--endpoint', self.server.url, '--', 'sh', '-c',
+                     'pwd; echo "mark=$EXEC_MARK"; cat /proc/1/comm; ' + CONFINEMENT], timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.decode().splitlines()
+        self.assertEqual(lines[:3], ['/var/task', 'mark=seen', 'nimbus-init'], lines)
+        self.assertEqual(status_fields('\n'.join(lines[3:])), CONFINED, lines)
+        # past its timeout it is killed, with what it started
+        mark = sleep_mark()
+        p = run_cli(['exec', name, '--endpoint', self.server.url, '--timeout', '1', '--', 'sh', '-c',
+                     'sleep %s & sleep %s' % (mark, mark)], timeout=60)
+        self.assertEqual(p.returncode, 137, p.stderr)
+        self.assertTrue(wait_for(lambda: not processes_with(mark), timeout=5), processes_with(mark))
+        self.assertEqual(self.c.invoke(name, b'{}')[0], 200)
+
     def assert_refused(self, args, *words):
         from nimbus_testlib import Server
         s = Server(['--sandbox'] + list(args))
