@@ -85,12 +85,15 @@ def functions(tmp):
     fns.append(('nodejs20.x', 'nodejs20.x', 'index.handler', {'index.js': (NODE_ECHO, 0o644)}, 'node'))
     fns.append(('bash', 'bash', 'fn.handler', {'fn.sh': (BASH_ECHO, 0o644)}, 'bash'))
     fns.append(('provided.fc (py server)', 'provided.fc', 'x.y', {'bootstrap': (FC_SERVER, 0o755)}, 'python'))
-    scf = os.path.join(ROOT, 'examples', 'scf-hello', 'bootstrap')
-    if os.path.exists(scf):
-        idx = os.path.join(ROOT, 'examples', 'scf-hello', 'index.sh')
+    scf_dir = os.path.join(tmp, 'scf-hello')   # the scf-hello example, as `nimbus init` makes it
+    r = subprocess.run([NIMBUS, 'init', 'scf-hello', '--template', 'scf', '--dir', scf_dir], capture_output=True)
+    if r.returncode == 0:
+        scf, idx = os.path.join(scf_dir, 'bootstrap'), os.path.join(scf_dir, 'index.sh')
         fns.append(('provided.scf (sh+curl)', 'provided.scf', 'index.main_handler',
                     {'bootstrap': (open(scf, 'rb').read(), 0o755), 'index.sh': (open(idx, 'rb').read(), 0o644)},
                     'bash'))
+    else:
+        print('bench: nimbus init --template scf failed: %s' % r.stderr.decode()[-300:], file=sys.stderr)
     return fns
 
 

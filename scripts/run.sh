@@ -10,7 +10,8 @@ ENDPOINT="http://$LISTEN"
 LOG=$(mktemp)
 "$NIMBUS" serve --listen "$LISTEN" --data-dir "$DATA" >"$LOG" 2>&1 &
 PID=$!
-trap 'kill -TERM $PID 2>/dev/null; wait $PID; rm -f "$LOG"; exit 0' INT TERM
+TAIL=
+trap 'kill -TERM $PID $TAIL 2>/dev/null; wait $PID; rm -f "$LOG"; exit 0' INT TERM
 i=0
 until grep -q "listening on" "$LOG"; do
   i=$((i + 1))
@@ -21,20 +22,37 @@ until grep -q "listening on" "$LOG"; do
 done
 cat "$LOG"
 export NIMBUS_ENDPOINT="$ENDPOINT"
-# One example per runtime. The *-hello ones are made from templates/ (the
-# same files `nimbus init NAME --template T` writes; see scripts/examples.sh).
+# One example per runtime: hello-shell and echo are in examples/; one more per
+# template, <T>-hello, made fresh under the build dir by `nimbus init` (the
+# source tree holds only the templates).
+EX="$BUILD/examples"
+made() {   # made NAME TEMPLATE: the example NAME from the template, in $EX/NAME
+  rm -rf "${EX:?}/$1"
+  mkdir -p "$EX"
+  "$NIMBUS" init "$1" --template "$2" --dir "$EX/$1" >/dev/null
+}
 "$NIMBUS" deploy hello examples/hello-shell --runtime provided --handler function.handler
 "$NIMBUS" deploy echo examples/echo --runtime provided --handler echo.handler
-"$NIMBUS" deploy python-hello examples/python-hello --runtime python3.11 --handler app.handler
-"$NIMBUS" deploy node-hello examples/node-hello --runtime nodejs20.x --handler index.handler
-"$NIMBUS" deploy bash-hello examples/bash-hello --runtime bash --handler function.handler
-if make -s -C examples/c-hello NIMBUS_RUNTIME_DIR="$(cd "$BUILD" && pwd)" >/dev/null; then
-  "$NIMBUS" deploy c-hello examples/c-hello --runtime provided --handler bootstrap
+made python-hello python && "$NIMBUS" deploy python-hello "$EX/python-hello" --runtime python3.11 --handler app.handler
+made node-hello node && "$NIMBUS" deploy node-hello "$EX/node-hello" --runtime nodejs20.x --handler index.handler
+made bash-hello bash && "$NIMBUS" deploy bash-hello "$EX/bash-hello" --runtime bash --handler function.handler
+# A sanitized build's library links only dynamically, with the sanitizers.
+if grep -q '^NIMBUS_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then
+  set -- STATIC= "CFLAGS=-O1 -g -fsanitize=address,undefined" LDFLAGS=-fsanitize=address,undefined
+  C_ENV="--env ASAN_OPTIONS=detect_leaks=0"
 else
-  echo "(c-hello not built: see examples/c-hello/Makefile)" >&2
+  set --
+  C_ENV=
 fi
-"$NIMBUS" deploy scf-hello examples/scf-hello --runtime provided.scf --handler index.main_handler
-"$NIMBUS" deploy fc-hello examples/fc-hello --runtime provided.fc --handler index.handler \
+if made c-hello c &&
+   make -s -C "$EX/c-hello" NIMBUS_RUNTIME_DIR="$(cd "$BUILD" && pwd)" "$@" >"$EX/c-hello.log" 2>&1; then
+  "$NIMBUS" deploy c-hello "$EX/c-hello" --runtime provided --handler bootstrap $C_ENV
+else
+  tail -n 5 "$EX/c-hello.log" >&2 2>/dev/null
+  echo "(c-hello not built: see $EX/c-hello.log and $EX/c-hello/Makefile)" >&2
+fi
+made scf-hello scf && "$NIMBUS" deploy scf-hello "$EX/scf-hello" --runtime provided.scf --handler index.main_handler
+made fc-hello fc && "$NIMBUS" deploy fc-hello "$EX/fc-hello" --runtime provided.fc --handler index.handler \
   --http-port 9000 --initializer
 cat <<MSG
 
@@ -46,6 +64,7 @@ Nimbus is running on $ENDPOINT (data in $DATA). Try:
   $NIMBUS list
   $NIMBUS instances hello
   $NIMBUS logs hello --follow
+The *-hello functions' files are in $EX (made by \`$NIMBUS init NAME --template T\`).
 (NIMBUS_ENDPOINT=$ENDPOINT is the default endpoint.) Ctrl-C stops it.
 MSG
 tail -n +2 -f "$LOG" &

@@ -889,3 +889,21 @@ def instances_of(client, name):
     if st != 200:
         raise AssertionError('instances of %s -> %s %r' % (name, st, raw[:300]))
     return json.loads(raw)['Instances']
+
+
+# ---------------------------------------------------------------- templates
+
+def init_template(name, template, parent=None):
+    """`nimbus init NAME --template TEMPLATE` by the binary under test, into <parent>/<name>
+    (parent: a fresh temp dir, removed at exit, when not given); returns that directory. The
+    repository keeps no generated copies of the templates: an example function is made this way."""
+    if parent is None:
+        import atexit
+        parent = tempfile.mkdtemp(prefix='nimbus-it-init-')
+        atexit.register(shutil.rmtree, parent, True)
+    dest = os.path.join(parent, name)
+    r = run_cli(['init', name, '--template', template, '--dir', dest])
+    if r.returncode != 0:
+        raise AssertionError('nimbus init %s --template %s failed (%d): %s'
+                             % (name, template, r.returncode, tail(r.stderr)))
+    return dest

@@ -4,14 +4,13 @@ BashConformance runs the shared runtime conformance suite (runtime_conformance.p
 shell file whose `main` dispatches on the event's op; BashRuntimeTest holds what is particular
 to shell: the event on stdin as well as in "$1", stdout byte-exact (trailing newlines, NUL
 bytes), errexit inside a handler, a file that exits while sourced, `set -euo pipefail` files,
-the context exported to child processes, sub-folder handlers and the examples/bash-hello
-function.
+the context exported to child processes, sub-folder handlers and the bash-hello
+example (`nimbus init --template bash`).
 """
 
 import json
-import os
 
-from nimbus_testlib import REPO, TAIL, ServerTestCase, dir_files, tail_text, uniq
+from nimbus_testlib import TAIL, ServerTestCase, dir_files, init_template, tail_text, uniq
 from runtime_conformance import ENV_NAMES, ConformanceSuite
 
 RUNTIME = 'bash'
@@ -258,7 +257,7 @@ main() {
     # ------------------------------------------------------------ example
 
     def test_example_bash_hello_deploys_and_answers(self):
-        files = dir_files(os.path.join(REPO, 'examples', 'bash-hello'))
+        files = dir_files(init_template('bash-hello', 'bash'))
         self.assertIn('function.sh', files)
         name = self.deploy(files, handler='function.handler', prefix='bash-hello')
         h, doc = self.call_json(name, {'name': 'Ada'}, TAIL)

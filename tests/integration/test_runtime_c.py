@@ -6,7 +6,7 @@ deployed with runtime `provided` and invoked for real. CConformance runs the
 shared runtime conformance suite (runtime_conformance.py) with PROBE_C;
 RuntimeCTest holds what only the library has (the handler's return code, an
 error set on a successful return, the one keep-alive connection, no
-AWS_LAMBDA_RUNTIME_API, examples/c-hello) and `nimbus init` for every
+AWS_LAMBDA_RUNTIME_API, the c-hello example) and `nimbus init` for every
 template; RuntimeCWireTest runs the library against a scripted Runtime API.
 `nimbus init`: the C template
 builds (against the build tree and against a `cmake --install` prefix) and
@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 
-from nimbus_testlib import REPO, ServerTestCase, dir_files, nimbus_bin, run_cli, uniq
+from nimbus_testlib import REPO, ServerTestCase, dir_files, init_template, nimbus_bin, run_cli, uniq
 from runtime_conformance import ENV_NAMES, ConformanceSuite
 
 PROBE_C = r'''
@@ -376,11 +376,7 @@ class RuntimeCTest(ServerTestCase):
         self.assertIn(b'AWS_LAMBDA_RUNTIME_API is not set', r.stderr)
 
     def test_example_c_hello_builds_and_answers(self):
-        ex = os.path.join(REPO, 'examples', 'c-hello')
-        work = os.path.join(self.tmp, 'c-hello')
-        shutil.copytree(ex, work)
-        if os.path.exists(os.path.join(work, 'bootstrap')):
-            os.unlink(os.path.join(work, 'bootstrap'))
+        work = init_template('c-hello', 'c', self.tmp)
         args = ['make', '-C', work, 'NIMBUS_RUNTIME_DIR=' + build_dir()] + make_flags()
         p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
         self.assertEqual(p.returncode, 0, p.stdout.decode())
@@ -504,6 +500,14 @@ class RuntimeCTest(ServerTestCase):
 
     def test_init_fc_template(self):
         self.assertEqual(self.check_template_deploys('fc'), ('provided.fc', 'index.handler'))
+
+    def test_every_template_folder_is_an_init_template(self):
+        # A folder added to templates/ without an entry in init's table (or the tests above, or
+        # make run's one example per template) is caught here.
+        root = os.path.join(REPO, 'templates')
+        templates = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+        self.assertEqual(templates, ['bash', 'c', 'fc', 'node', 'python', 'scf'])
+        self.assertEqual(sorted(TEMPLATES), templates)
 
     def test_init_refuses_a_non_empty_directory(self):
         for template in TEMPLATES:

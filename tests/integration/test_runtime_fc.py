@@ -12,16 +12,15 @@ function error, and GETs /pre-stop before reclaiming an instance.
 FcConformance runs the shared runtime conformance suite (runtime_conformance.py) with the
 test server below; FcRuntimeTest holds what only FC's contract has: the x-fc-* headers, the
 initializer, x-fc-status and HTTP statuses as errors, a server that never listens or dies,
-/pre-stop, and the examples/fc-hello function.
+/pre-stop, and the fc-hello example (`nimbus init --template fc`).
 """
 
 import base64
 import json
-import os
 import time
 import urllib.parse
 
-from nimbus_testlib import REPO, ServerTestCase, dir_files, uniq, wait_for
+from nimbus_testlib import ServerTestCase, dir_files, init_template, uniq, wait_for
 from runtime_conformance import ENV_NAMES, ConformanceSuite
 
 RUNTIME = 'provided.fc'
@@ -336,7 +335,7 @@ class FcRuntimeTest(ServerTestCase):
     # ------------------------------------------------------------ example
 
     def test_example_fc_hello_deploys_and_answers(self):
-        files = dir_files(os.path.join(REPO, 'examples', 'fc-hello'))
+        files = dir_files(init_template('fc-hello', 'fc'))
         self.assertIn('bootstrap', files)
         name = self.deploy(files, prefix='fc-hello')
         h, doc = self.call_json(name, {'name': 'Ada'}, {'X-Amz-Log-Type': 'Tail'})

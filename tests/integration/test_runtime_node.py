@@ -5,7 +5,7 @@ CommonJS async handler; NodeRuntimeTest holds what only Node has: thrown non-err
 rejections and uncaught exceptions, console's log format, the module forms (CommonJS .js/.cjs,
 ES modules .mjs and "type":"module", sub-folders, node_modules), the handler forms (promise,
 callback with and without callbackWaitsForEmptyEventLoop, legacy context.succeed), and the
-examples/node-hello function and template.
+node-hello example (`nimbus init --template node`) and the template's files.
 """
 
 import json
@@ -13,7 +13,8 @@ import os
 import re
 import time
 
-from nimbus_testlib import REPO, TAIL, ServerTestCase, dir_files, function_log_text, tail_text, uniq
+from nimbus_testlib import (REPO, TAIL, ServerTestCase, dir_files, function_log_text, init_template, tail_text,
+                            uniq)
 from runtime_conformance import ENV_NAMES, ConformanceSuite
 
 RUNTIME = 'nodejs20.x'
@@ -398,7 +399,7 @@ class NodeRuntimeTest(ServerTestCase):
     # ------------------------------------------------------------ example
 
     def test_example_node_hello_deploys_and_answers(self):
-        files = dir_files(os.path.join(REPO, 'examples', 'node-hello'))
+        files = dir_files(init_template('node-hello', 'node'))
         self.assertIn('index.mjs', files)
         name = self.deploy(files, handler='index.handler', prefix='node-hello')
         h, doc = self.call_json(name, {'name': 'Ada'}, {'X-Amz-Log-Type': 'Tail'})

@@ -11,8 +11,8 @@ import json
 import os
 import re
 
-from nimbus_testlib import (REPO, TAIL, ServerTestCase, decode_log_result, dir_files, function_log_text, src,
-                            uniq, wait_for)
+from nimbus_testlib import (REPO, TAIL, ServerTestCase, decode_log_result, dir_files, function_log_text,
+                            init_template, src, uniq, wait_for)
 from runtime_conformance import ENV_NAMES, ConformanceSuite, op
 
 MAIN = src('''
@@ -380,7 +380,7 @@ class PythonRuntimeTest(ServerTestCase):
     # ------------------------------------------------------------ shipped files
 
     def test_example_python_hello_deploys_and_answers(self):
-        files = dir_files(os.path.join(REPO, 'examples', 'python-hello'))
+        files = dir_files(init_template('python-hello', 'python'))
         self.assertIn('app.py', files)
         name = self.pyfn(files, handler='app.handler')
         h, doc = self.invoke_json(name, {'name': 'Ada'}, TAIL)

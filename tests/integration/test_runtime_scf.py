@@ -8,7 +8,8 @@ header (the same event again if asked twice within a call); POST
 Bootstraps here are shell + curl, as in Tencent's documentation.
 ScfConformance runs the shared runtime conformance suite (runtime_conformance.py) with one
 bootstrap that dispatches on the event's op; ScfRuntimeTest holds what only SCF's API has
-(init/ready, /next asked twice) and the examples/scf-hello function.
+(init/ready, /next asked twice) and the scf-hello example (`nimbus init
+--template scf`).
 """
 
 import base64
@@ -18,7 +19,7 @@ import shutil
 import tempfile
 import time
 
-from nimbus_testlib import REPO, ServerTestCase, dir_files, uniq
+from nimbus_testlib import ServerTestCase, dir_files, init_template, uniq
 from runtime_conformance import ENV_NAMES, ConformanceSuite
 
 RUNTIME = 'provided.scf'
@@ -239,7 +240,7 @@ class ScfRuntimeTest(ServerTestCase):
     # ------------------------------------------------------------ example
 
     def test_example_scf_hello_deploys_and_answers(self):
-        files = dir_files(os.path.join(REPO, 'examples', 'scf-hello'))
+        files = dir_files(init_template('scf-hello', 'scf'))
         self.assertIn('bootstrap', files)
         name, _ = self.new_function(uniq('scf-hello'), files, runtime=RUNTIME, handler='index.main_handler')
         h, doc = self.call_json(name, {'name': 'Ada'}, {'X-Amz-Log-Type': 'Tail'})
