@@ -71,20 +71,33 @@ typedef struct {
     char error_message[512];
 } queue_attempt_t;
 
+/* Opens (creating, migrating) the file; a file that cannot be written
+ * (read-only) is refused here rather than failing every accept later. */
 queue_store_t *queue_store_open(loop_t *loop, const char *path, err_t *err);
-/* Write out everything pending (blocking) and close. */
+/* Write out everything pending (blocking) and close. Waits for the commit
+ * or query running on a worker; every accept still owed an answer gets it
+ * from within this call, and waiting queries are answered too. Call it
+ * on the loop thread, before loop_free. */
 void queue_store_close(queue_store_t *q);
 
 /* Durable insert. `done` runs on the loop once the event is committed and
  * fsync'd (err NULL), or could not be (err set: the caller must not say
  * the event was accepted). With a non-empty idempotency key already used
  * within `idem_window_ms`, nothing is inserted and `dup_id` names the first
- * event (else ""). The event is copied. */
+ * event (else ""). The event is copied. Keys are per function (the same key
+ * for two functions makes two events); a key is remembered from the
+ * first event's created_ms, even after that event is deleted. created_ms 0
+ * is taken as now. An id already stored fails that accept alone
+ * (ERR_CONFLICT). */
 typedef void (*queue_accept_fn)(void *arg, const err_t *err, const char *dup_id);
 void queue_store_accept(queue_store_t *q, const queue_event_t *ev, int64_t idem_window_ms,
                         queue_accept_fn done, void *arg);
 
-/* Changes written without waiting (see above). */
+/* Changes written without waiting (see above). A NULL last_error,
+ * result or destination leaves the stored one as it is ("" clears). A
+ * change to an unknown id changes nothing. add_attempt with an `n` already
+ * stored replaces it (an attempt written when it starts, again when it
+ * ends). */
 void queue_store_set_state(queue_store_t *q, const char *id, queue_state_t state, int attempts,
                            int64_t next_ms, const char *last_error);
 void queue_store_set_result(queue_store_t *q, const char *id, const char *result, size_t len,
@@ -97,7 +110,8 @@ void queue_store_delete(queue_store_t *q, const char *id);
 /* Start-up (blocking, before the loop runs): fn for every event that is not
  * finished (queued, running, retrying), oldest first. An event that was
  * running when the daemon died comes back as it was stored: it is
- * delivered again. `ev` is valid during the call only (copy the payload). */
+ * delivered again. Oldest first is the order of the accepts. `ev` is
+ * valid during the call only (copy the payload). */
 typedef void (*queue_event_fn)(const queue_event_t *ev, void *arg);
 int queue_store_load(queue_store_t *q, queue_event_fn fn, void *arg, err_t *err);
 
@@ -106,10 +120,12 @@ typedef struct {
     const char *function;    /* required */
     int state;               /* a queue_state_t, or -1 for any */
     const char *after_id;    /* paging: events after this one ("" / NULL from the start) */
-    size_t limit;            /* 0 -> 100 */
+    size_t limit;            /* 0 -> 100; at most 10000 */
 } queue_query_t;
-/* `events` and `n`: the page (payloads and results included); `next`:
- * the id to continue after, "" at the end. Valid during the call only. */
+/* `events` and `n`: the page (payloads and results included), oldest
+ * (first accepted) first; `next`: the id to continue after, "" at the end.
+ * Valid during the call only. An after_id that is not one of the
+ * function's events is ERR_INVALID. */
 typedef void (*queue_list_fn)(void *arg, const err_t *err, const queue_event_t *events, size_t n,
                               const char *next);
 void queue_store_list(queue_store_t *q, const queue_query_t *query, queue_list_fn done, void *arg);
@@ -118,7 +134,10 @@ typedef void (*queue_get_fn)(void *arg, const err_t *err, const queue_event_t *e
                              const queue_attempt_t *attempts, size_t nattempts);
 void queue_store_get(queue_store_t *q, const char *id, queue_get_fn done, void *arg);
 
-/* For tests and benchmarks: commits so far and the fsyncs they made. */
+/* For tests and benchmarks: `commits` counts the durable (fsync'd)
+ * commits so far, `events_written` the events they inserted; fsyncs per
+ * 1,000 events = 1000 * commits / events_written. (Commits of unwaited
+ * changes alone are not fsync'd and not counted.) */
 void queue_store_stats(const queue_store_t *q, uint64_t *commits, uint64_t *events_written);
 
 #endif

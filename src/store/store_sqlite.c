@@ -18,11 +18,11 @@
 #include <sqlite3.h>
 
 #include "base/util.h"
+#include "store/sqldb.h"
 
 #define DEFAULT_LOG_LIMIT 1000
 
-/* Migrations, in order: migrations[i] takes the schema from version i to
- * i + 1. Never edit a shipped entry; append a new one. */
+/* Migrations, in order (see sqldb.h). */
 static const char *const migrations[] = {
     /* 1: functions and logs */
     "CREATE TABLE functions ("
@@ -126,7 +126,7 @@ int store_schema_version(void)
 
 static int db_error(store_t *s, err_t *err, const char *what)
 {
-    return err_set(err, ERR_SYS, "store: %s: %s", what, sqlite3_errmsg(s->db));
+    return sqldb_error(s->db, "store", what, err);
 }
 
 /* Takes a kept statement, ready for new bindings. */
@@ -147,74 +147,13 @@ static int step_done(store_t *s, sqlite3_stmt *st, err_t *err, const char *what)
     return 0;
 }
 
-static int exec_sql(store_t *s, const char *sql, err_t *err, const char *what)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        err_set(err, ERR_SYS, "store: %s: %s", what, msg ? msg : sqlite3_errmsg(s->db));
-        sqlite3_free(msg);
-        return -1;
-    }
-    return 0;
-}
-
-static int user_version(store_t *s, int *out, err_t *err)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-        return db_error(s, err, "read schema version");
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *out = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW) return db_error(s, err, "read schema version");
-    return 0;
-}
-
-/* Brings the schema to SCHEMA_VERSION, one transaction per step so a crash
- * mid-way leaves a consistent, older version that the next open resumes. */
-static int migrate(store_t *s, const char *path, err_t *err)
-{
-    int v = 0;
-    if (user_version(s, &v, err)) return -1;
-    if (v > SCHEMA_VERSION)
-        return err_set(err, ERR_INTERNAL,
-                       "store %s has schema version %d, newer than this build's %d; "
-                       "upgrade nimbus",
-                       path, v, SCHEMA_VERSION);
-    for (; v < SCHEMA_VERSION; v++) {
-        char bump[64];
-        snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", v + 1);
-        if (exec_sql(s, "BEGIN IMMEDIATE", err, "begin migration")) return -1;
-        if (exec_sql(s, migrations[v], err, "migrate schema") ||
-            exec_sql(s, bump, err, "set schema version") ||
-            exec_sql(s, "COMMIT", err, "commit migration")) {
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-            return err_wrap(err, "migration to version %d", v + 1);
-        }
-    }
-    return 0;
-}
-
 store_t *store_open(const char *path, err_t *err)
 {
     store_t *s = calloc(1, sizeof *s);
     if (!s) abort();
     pthread_mutex_init(&s->mu, NULL);
-    /* NOMUTEX: our own mutex already serialises every use of the handle. */
-    int rc = sqlite3_open_v2(path, &s->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        err_set(err, ERR_SYS, "store: open %s: %s", path,
-                s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-        goto fail;
-    }
-    sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, 5000);
-    /* synchronous=FULL: a function write acknowledged to a client must
-     * survive power loss; NORMAL in WAL mode may lose the last commits. */
-    if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err, "set pragmas") ||
-        migrate(s, path, err))
-        goto fail;
+    s->db = sqldb_open(path, "store", migrations, SCHEMA_VERSION, err);
+    if (!s->db) goto fail;
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
                                NULL) != SQLITE_OK) {
