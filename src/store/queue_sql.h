@@ -24,7 +24,6 @@ typedef enum { QOP_ACCEPT, QOP_STATE, QOP_RESULT, QOP_ATTEMPT, QOP_DELETE } queu
 typedef struct queue_op {
     struct queue_op *next;
     queue_op_kind_t kind;
-    uint64_t seq;              /* the store's write counter when it was made */
     int tries;                 /* commits it failed in */
     queue_event_t ev;
     bool keep_error;           /* QOP_STATE: last_error was NULL, leave it */

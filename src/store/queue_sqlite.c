@@ -295,7 +295,7 @@ static void arm_timer(queue_store_t *q, uint64_t ms)
 
 static void enqueue(queue_store_t *q, queue_op_t *op)
 {
-    op->seq = ++q->made_seq;
+    q->made_seq++;
     if (q->pending_tail) q->pending_tail->next = op;
     else q->pending = op;
     q->pending_tail = op;

@@ -776,6 +776,7 @@ Test(queue_store, full_disk_fails_the_accept)
     cr_assert_not(r.ok, "a full disk must never be told accepted");
     cr_assert_eq(r.err.code, ERR_SYS);
     cr_assert(strstr(r.err.msg, "full"), "%s", r.err.msg);
+    cr_log_info("full disk: %s", r.err.msg);
     cr_assert_not(r2.ok);
     get(ev.id);
     cr_assert_eq(query_err.code, ERR_NOT_FOUND);
@@ -815,6 +816,7 @@ Test(queue_store, failed_file_system_fails_the_accept)
     cr_assert_eq(r.called, 1);
     cr_assert_not(r.ok, "a failed file system must never be told accepted");
     cr_assert_eq(r.err.code, ERR_SYS);
+    cr_log_info("failed file system: %s", r.err.msg);
     /* Unwaited writes fail quietly and close still returns. */
     queue_store_set_state(qs, ok.id, QEV_RUNNING, 1, 0, NULL);
     queue_store_close(qs);
