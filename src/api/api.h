@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/async.h"
 #include "core/core.h"
 #include "core/logs.h"
 #include "core/router.h"
@@ -24,6 +25,7 @@ typedef struct {
     unsigned account_concurrency;   /* PutFunctionConcurrency's ceiling */
     unsigned max_instances_per_fn;  /* provisioned concurrency's ceiling */
     size_t invoke_max_bytes;        /* synchronous payload limit */
+    size_t async_max_bytes;         /* asynchronous payload limit */
     size_t max_zip_bytes;           /* a deployment package */
 } api_config_t;
 
@@ -35,6 +37,8 @@ typedef struct api {
     codestore_t *code;
     logs_t *logs;
     core_ctx_t *core;               /* for `stopping` */
+    async_t *async;                 /* the async queue (InvocationType Event), or NULL */
+    struct event_configs *event_configs; /* EventInvokeConfig in memory (api/event_config.c) */
     route_t *routes;                /* the public routes, with their body limits */
     route_table_t table;
 } api_t;
@@ -47,7 +51,8 @@ void api_free(api_t *a);
 void api_handle(http_exchange_t *ex, http_request_t *req, void *arg);
 size_t api_body_limit(const http_request_t *req, void *arg);
 
-/* Load every stored function, version and alias (start-up, blocking). */
+/* Load every stored function, version, alias and EventInvokeConfig
+ * (start-up, blocking). */
 int api_load(api_t *a, err_t *err);
 /* core_ctx_t.code_released: remove a code tree nothing uses any more. */
 void api_code_released(void *arg, const char *hex);

@@ -1,9 +1,13 @@
-/* invoke.c — the Invoke API (POST /2015-03-31/functions/{name}/invocations):
- * the request checked as Lambda checks it, a call made and submitted, and
- * its outcome written as Lambda's answer.
+/* invoke.c — the Invoke API (POST /2015-03-31/functions/{name}/invocations,
+ * and the legacy POST /2014-11-13/functions/{name}/invoke-async/): the
+ * request checked as Lambda checks it; a synchronous call made and
+ * submitted, its outcome written as Lambda's answer; an asynchronous one
+ * (InvocationType Event, FC's x-fc-invocation-type: Async) handed to the
+ * async queue and answered 202 once the event is durable.
  *
- * Owns the caller's exchange for as long as the call runs. Must never:
- * answer twice, or answer a caller that went away.
+ * Owns the caller's exchange for as long as the call (or the accept) runs.
+ * Must never: answer twice, answer a caller that went away, or say 202
+ * before the queue store has the event.
  */
 #include "api/invoke.h"
 
@@ -79,7 +83,91 @@ static int parse_function_name(const char *in, char *name, size_t nn, char *qual
     return function_name_valid(name) ? 0 : -1;
 }
 
-void invoke_handle(api_t *d, http_exchange_t *ex, const char *path_name, const char *qualifier)
+/* ---- asynchronous: the event handed to the queue ---- */
+
+#define IDEMPOTENCY_HEADER "X-Nimbus-Idempotency-Key"
+#define IDEMPOTENCY_MAX 128
+
+typedef struct {
+    http_exchange_t *ex;       /* NULL once the caller went away */
+    bool legacy;               /* InvokeAsync: {"Status":202} */
+    char name[65];
+    char qualifier[140];
+    char key[IDEMPOTENCY_MAX + 1];
+} accept_t;
+
+static void accept_gone(http_exchange_t *ex, void *arg)
+{
+    (void)ex;
+    ((accept_t *)arg)->ex = NULL;
+}
+
+static void accepted(void *arg, const err_t *err, const char *request_id, bool duplicate)
+{
+    (void)duplicate;   /* the first event's id is the answer either way */
+    accept_t *a = arg;
+    http_exchange_t *ex = a->ex;
+    if (!ex) {
+        free(a);
+        return;
+    }
+    if (err && err->code == ERR_TOO_LARGE) {
+        api_respond_error(ex, 413, "RequestEntityTooLargeException", "%s", err->msg);
+    } else if (err && err->code == ERR_NOT_FOUND) {
+        api_respond_not_found(ex, a->name, a->qualifier[0] ? a->qualifier : NULL);
+    } else if (err) {
+        /* Not durable, so not accepted: never a 202. */
+        api_respond_error(ex, 500, "ServiceException", "The event could not be queued: %s", err->msg);
+    } else {
+        http_header_t h[] = { { "x-amzn-RequestId", request_id }, { "Content-Type", "application/json" } };
+        static const char status[] = "{\"Status\":202}";
+        if (a->legacy) http_respond(ex, 202, h, 2, status, sizeof status - 1);
+        else http_respond(ex, 202, h, 1, NULL, 0);
+    }
+    free(a);
+}
+
+static void invoke_async(api_t *d, http_exchange_t *ex, http_request_t *req, const char *name, const char *qual,
+                         bool legacy)
+{
+    if (!d->async) {
+        api_respond_error(ex, 503, "ServiceException", "The async queue is not running");
+        return;
+    }
+    if (req->body_len > d->cfg.async_max_bytes) {
+        api_respond_error(ex, 413, "RequestEntityTooLargeException",
+                          "Request must be smaller than %zu bytes for the %s operation", d->cfg.async_max_bytes,
+                          legacy ? "InvokeAsync" : "InvokeFunction");
+        return;
+    }
+    const char *key = http_request_header(req, IDEMPOTENCY_HEADER);
+    if (key && strlen(key) > IDEMPOTENCY_MAX) {
+        api_respond_error(ex, 400, "InvalidParameterValueException", "%s must be at most %d characters",
+                          IDEMPOTENCY_HEADER, IDEMPOTENCY_MAX);
+        return;
+    }
+    if (d->core->stopping) {
+        api_respond_error(ex, 503, "ServiceException", "Nimbus is shutting down");
+        return;
+    }
+    accept_t *a = calloc(1, sizeof *a);
+    if (!a) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
+    a->ex = ex;
+    a->legacy = legacy;
+    snprintf(a->name, sizeof a->name, "%s", name);
+    snprintf(a->qualifier, sizeof a->qualifier, "%s", qual);
+    snprintf(a->key, sizeof a->key, "%s", key ? key : "");
+    http_exchange_on_abort(ex, accept_gone, a);
+    /* Its strings live until the answer; the payload is copied by the queue. */
+    async_event_t ev = { .function = a->name, .qualifier = a->qualifier,
+                         .payload = req->body_len ? req->body : NULL, .payload_len = req->body_len,
+                         .idempotency_key = a->key, .origin = "invoke" };
+    async_accept(d->async, &ev, accepted, a);
+}
+
+/* ---- the Invoke API ---- */
+
+static void handle(api_t *d, http_exchange_t *ex, const char *path_name, const char *qualifier, bool legacy)
 {
     http_request_t *req = http_exchange_request(ex);
     char name[180], qual[140];
@@ -104,22 +192,18 @@ void invoke_handle(api_t *d, http_exchange_t *ex, const char *path_name, const c
         api_respond_not_found(ex, name, qual[0] ? qual : NULL);
         return;
     }
-    const char *type = http_request_header(req, "X-Amz-Invocation-Type");
+    const char *type = legacy ? "Event" : http_request_header(req, "X-Amz-Invocation-Type");
     const char *fc = http_request_header(req, "x-fc-invocation-type");
     if (!type && fc) type = strcasecmp(fc, "Async") == 0 ? "Event" : strcasecmp(fc, "Sync") == 0 ? "RequestResponse" : fc;
     if (!type) type = "RequestResponse";
-    if (strcmp(type, "Event") == 0) {
-        api_respond_error(ex, 400, "InvalidParameterValueException",
-                             "InvocationType Event is not supported by this Nimbus build yet; use RequestResponse");
-        return;
-    }
-    if (strcmp(type, "RequestResponse") != 0 && strcmp(type, "DryRun") != 0) {
+    bool event = strcmp(type, "Event") == 0;
+    if (!event && strcmp(type, "RequestResponse") != 0 && strcmp(type, "DryRun") != 0) {
         api_respond_error(ex, 400, "InvalidParameterValueException",
                              "1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]",
                              type);
         return;
     }
-    if (req->body_len > d->cfg.invoke_max_bytes) {
+    if (!event && req->body_len > d->cfg.invoke_max_bytes) {
         api_respond_error(ex, 413, "RequestEntityTooLargeException",
                              "Request must be smaller than %zu bytes for the InvokeFunction operation",
                              d->cfg.invoke_max_bytes);
@@ -150,6 +234,12 @@ void invoke_handle(api_t *d, http_exchange_t *ex, const char *path_name, const c
         http_respond(ex, 204, NULL, 0, NULL, 0);
         return;
     }
+    if (event) {
+        /* Lambda passes ClientContext to synchronous calls only. */
+        free(client_context);
+        invoke_async(d, ex, req, name, qual, legacy);
+        return;
+    }
     if (d->core->stopping) {
         free(client_context);
         api_respond_error(ex, 503, "ServiceException", "Nimbus is shutting down");
@@ -173,4 +263,14 @@ void invoke_handle(api_t *d, http_exchange_t *ex, const char *path_name, const c
     c->owner = ex;
     http_exchange_on_abort(ex, caller_gone, c);
     call_submit(c);
+}
+
+void invoke_handle(api_t *d, http_exchange_t *ex, const char *name, const char *qualifier)
+{
+    handle(d, ex, name, qualifier, false);
+}
+
+void invoke_handle_legacy_async(api_t *d, http_exchange_t *ex, const char *name)
+{
+    handle(d, ex, name, NULL, true);
 }

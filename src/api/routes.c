@@ -1,5 +1,6 @@
 /* routes.c — which handler serves a public API request, and Nimbus' own
- * /nimbus/v1 routes (instances, logs, exec, code, health).
+ * /nimbus/v1 routes (instances, logs, exec, code, health; events and dead
+ * letters are events.c's).
  *
  * Owns the public URL space. Must never: answer a known path with "not
  * found" when only the method is wrong, or look a function up twice for
@@ -15,6 +16,8 @@
 #include <cjson/cJSON.h>
 
 #include "api/control.h"
+#include "api/event_config.h"
+#include "api/events.h"
 #include "api/exec.h"
 #include "api/invoke.h"
 #include "api/version.h"
@@ -128,6 +131,12 @@ static void h_invoke_method(void *ctx, http_exchange_t *ex, http_request_t *req,
     api_respond_error(ex, 405, "MethodNotAllowedException", "Invoke needs POST");
 }
 
+static void h_invoke_async(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)req;
+    invoke_handle_legacy_async(ctx, ex, NAME(p));
+}
+
 static void h_list(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
     (void)p;
@@ -229,6 +238,20 @@ static void h_provisioned(void *ctx, http_exchange_t *ex, http_request_t *req, c
     version_handle_provisioned(ctx, ex, req, NAME(p));
 }
 
+static void h_event_config(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    router_fn_t *fn = named(ctx, ex, req, p, qual);
+    if (fn) event_config_handle(ctx, ex, req, fn, qual);
+}
+
+static void h_event_config_list(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    router_fn_t *fn = named(ctx, ex, req, p, qual);
+    if (fn) event_config_list(ctx, ex, req, fn);
+}
+
 static router_fn_t *native_fn(api_t *d, http_exchange_t *ex, const route_params_t *p)
 {
     router_fn_t *fn = router_find(d->router, NAME(p));
@@ -271,6 +294,30 @@ static void h_exec_poll(void *ctx, http_exchange_t *ex, http_request_t *req, con
     exec_poll(((api_t *)ctx)->loop, ex, route_param(p, "id"), req->query);
 }
 
+static void h_events(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    if (native_fn(ctx, ex, p)) events_list(ctx, ex, req, NAME(p));
+}
+
+static void h_event(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    if (!native_fn(ctx, ex, p)) return;
+    if (strcmp(req->method, "DELETE") == 0) events_cancel(ctx, ex, NAME(p), route_param(p, "id"));
+    else events_get(ctx, ex, NAME(p), route_param(p, "id"));
+}
+
+static void h_dlq(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    if (!native_fn(ctx, ex, p)) return;
+    if (strcmp(req->method, "DELETE") == 0) events_dlq_purge(ctx, ex, NAME(p));
+    else events_dlq_list(ctx, ex, req, NAME(p));
+}
+
+static void h_dlq_redrive(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    if (native_fn(ctx, ex, p)) events_dlq_redrive(ctx, ex, req, NAME(p));
+}
+
 static void h_code(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
     (void)req;
@@ -301,6 +348,9 @@ static const struct {
 } ROUTES[] = {
     { { "POST", FN "/{name}/invocations", h_invoke, 0, 0 }, L_INVOKE },
     { { "*", FN "/{name}/invocations", h_invoke_method, 0, 0 }, L_INVOKE },
+    /* Lambda's deprecated InvokeAsync, under its own API date. */
+    { { "POST", "/2014-11-13/functions/{name}/invoke-async", h_invoke_async, 0, TS }, L_INVOKE },
+    { { "*", "/2014-11-13/functions/{name}/invoke-async", h_invoke_method, 0, TS }, L_INVOKE },
     { { "GET", FN, h_list, 0, TS }, L_ZIP },
     { { "POST", FN, h_create, 0, TS }, L_ZIP },
     { { "*", FN, h_method, 0, TS }, L_ZIP },
@@ -322,8 +372,16 @@ static const struct {
     { { "*", "/2017-10-31/functions/{name}/concurrency", h_concurrency, 0, 0 }, L_DEFAULT },
     { { "*", "/2019-09-30/functions/{name}/concurrency", h_concurrency, 0, 0 }, L_DEFAULT },
     { { "*", "/2019-12-02/functions/{name}/provisioned-concurrency", h_provisioned, 0, 0 }, L_DEFAULT },
+    { { "GET", "/2019-09-25/functions/{name}/event-invoke-config/list", h_event_config_list, 0, 0 }, L_DEFAULT },
+    { { "*", "/2019-09-25/functions/{name}/event-invoke-config", h_event_config, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/functions/{name}/instances", h_instances, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/functions/{name}/logs", h_logs, 0, 0 }, L_DEFAULT },
+    { { "GET", "/nimbus/v1/functions/{name}/events", h_events, 0, 0 }, L_DEFAULT },
+    { { "GET", "/nimbus/v1/functions/{name}/events/{id}", h_event, 0, 0 }, L_DEFAULT },
+    { { "DELETE", "/nimbus/v1/functions/{name}/events/{id}", h_event, 0, 0 }, L_DEFAULT },
+    { { "GET", "/nimbus/v1/functions/{name}/dlq", h_dlq, 0, 0 }, L_DEFAULT },
+    { { "DELETE", "/nimbus/v1/functions/{name}/dlq", h_dlq, 0, 0 }, L_DEFAULT },
+    { { "POST", "/nimbus/v1/functions/{name}/dlq/redrive", h_dlq_redrive, 0, 0 }, L_DEFAULT },
     { { "POST", "/nimbus/v1/functions/{name}/instances/{id}/exec", h_exec, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/execs/{id*}", h_exec_poll, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/code/{file*}", h_code, 0, 0 }, L_DEFAULT },
@@ -333,11 +391,14 @@ static const struct {
 
 int api_init(api_t *d, err_t *err)
 {
-    size_t limits[] = { [L_DEFAULT] = 1024 * 1024, [L_INVOKE] = d->cfg.invoke_max_bytes + 4096,
+    size_t invoke_max = d->cfg.invoke_max_bytes > d->cfg.async_max_bytes ? d->cfg.invoke_max_bytes
+                                                                          : d->cfg.async_max_bytes;
+    size_t limits[] = { [L_DEFAULT] = 1024 * 1024, [L_INVOKE] = invoke_max + 4096,
                         /* a base64 ZIP and its settings */
                         [L_ZIP] = d->cfg.max_zip_bytes / 3 * 4 + 8 + 1024 * 1024 };
     d->routes = calloc(NROUTES, sizeof *d->routes);
     if (!d->routes) return err_set(err, ERR_SYS, "out of memory");
+    if (!(d->event_configs = event_config_new())) return err_set(err, ERR_SYS, "out of memory");
     for (size_t i = 0; i < NROUTES; i++) {
         d->routes[i] = ROUTES[i].r;
         d->routes[i].body_limit = limits[ROUTES[i].limit];
@@ -350,6 +411,8 @@ void api_free(api_t *d)
 {
     free(d->routes);
     d->routes = NULL;
+    event_config_free(d->event_configs);
+    d->event_configs = NULL;
 }
 
 size_t api_body_limit(const http_request_t *req, void *arg)
@@ -386,6 +449,7 @@ int api_load(api_t *d, err_t *err)
 {
     if (control_load(d, err) < 0) return err_wrap(err, "loading functions");
     if (version_load(d, err) < 0) return err_wrap(err, "loading versions and aliases");
+    if (event_config_load(d, err) < 0) return err_wrap(err, "loading event invoke configs");
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "api/control.h"
+#include "api/event_config.h"
 #include "core/function.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -116,6 +117,7 @@ static void vjob_done(loop_t *l, void *arg)
                 memcpy(hex, v->cfg.code_hex, sizeof hex);
                 router_remove_version(d->router, v);
             }
+            event_config_forget(d, j->name, j->key);
             if (j->ex) http_respond(j->ex, 204, NULL, 0, NULL, 0);
             if (hex[0]) control_collect_code(d, hex);
             break;
@@ -126,6 +128,7 @@ static void vjob_done(loop_t *l, void *arg)
             break;
         case V_ALIAS_DELETE:
             router_remove_alias(latest, j->key);
+            event_config_forget(d, j->name, j->key);
             if (j->ex) http_respond(j->ex, 204, NULL, 0, NULL, 0);
             break;
         case V_PROVISIONED: {

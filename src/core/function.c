@@ -69,6 +69,29 @@ static bool handler_pattern_ok(const char *s)
     return *s && !has_space(s);
 }
 
+/* (arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|(https?://.+)|() : Lambda's ARN
+ * pattern, a URL, or nothing; what the ARN names is the refusal's to say. */
+static bool target_pattern_ok(const char *s)
+{
+    return function_target_parse(s, (char[65]){ 0 }, (char[130]){ 0 }) != FUNCTION_TARGET_INVALID ||
+           strncmp(s, "arn:", 4) == 0;
+}
+
+static bool target_refuse(const function_field_t *f, const char *s, char *why, size_t n)
+{
+    char name[65], qual[130];
+    switch (function_target_parse(s, name, qual)) {
+    case FUNCTION_TARGET_UNSUPPORTED:
+        snprintf(why, n, "%s.%s %s is not supported by Nimbus: use a Nimbus function's ARN or an http(s) URL",
+                 f->api, f->api_sub, s);
+        return true;
+    case FUNCTION_TARGET_INVALID:
+        snprintf(why, n, "The provided target arn %s is invalid: it names no function", s);
+        return true;
+    default: return false;
+    }
+}
+
 static const char *const NETWORK_CHOICES[] = { "none", "host", NULL };
 static const char *const PACKAGE_CHOICES[] = { "Image", "Zip", NULL };
 
@@ -110,6 +133,13 @@ static const function_field_t FIELDS[] = {
     { .store = "code_hex", .type = FUNCTION_FIELD_STRING, MEMBER(code_hex), .flags = STORE },
     { .api = "Version", .store = "version", .type = FUNCTION_FIELD_STRING, MEMBER(version),
       .flags = API | STORE | FUNCTION_FIELD_EMPTY_SHOWS_DEFAULT, .def_str = LATEST },
+    { .api = "DeadLetterConfig", .api_sub = "TargetArn", .store = "dead_letter_arn",
+      .check = "deadLetterConfig.targetArn", .report = 17, .type = FUNCTION_FIELD_STRING,
+      MEMBER(dead_letter_arn),
+      .flags = API | STORE | INPUT | FUNCTION_FIELD_API_IF_SET | FUNCTION_FIELD_STORE_IF_SET |
+               FUNCTION_FIELD_SUB_OPTIONAL,
+      .max = 350, .pattern = "(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|(https?://.+)|()",
+      .pattern_ok = target_pattern_ok, .refuse = target_refuse },
     { .api = "Environment", .api_sub = "Variables", .store = "env",
       .check = "environment.variables", .report = 1, .type = FUNCTION_FIELD_ENV,
       .flags = API | STORE | INPUT },
@@ -199,6 +229,62 @@ void function_arn(const char *name, const char *qualifier, char *buf, size_t n)
         snprintf(buf, n, "arn:aws:lambda:%s:%s:function:%s", NIMBUS_REGION, NIMBUS_ACCOUNT, name);
 }
 
+/* [a-zA-Z0-9$_-]+, 1..128: a version or an alias, as Lambda spells qualifiers. */
+static bool qualifier_ok(const char *q)
+{
+    size_t n = strlen(q);
+    if (n < 1 || n > 128) return false;
+    for (; *q; q++)
+        if (!name_char(*q) && *q != '$') return false;
+    return true;
+}
+
+function_target_t function_target_parse(const char *s, char name[65], char qualifier[130])
+{
+    name[0] = qualifier[0] = '\0';
+    if (!*s) return FUNCTION_TARGET_NONE;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) return FUNCTION_TARGET_INVALID;
+    if (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) {
+        const char *host = s + (s[4] == 's' ? 8 : 7);
+        return *host && *host != '/' ? FUNCTION_TARGET_URL : FUNCTION_TARGET_INVALID;
+    }
+    /* arn:<partition>:<service>:<region>:<account>:<resource> */
+    if (strncmp(s, "arn:", 4) != 0) return FUNCTION_TARGET_INVALID;
+    const char *part[6];
+    size_t len[6];
+    const char *p = s;
+    for (int i = 0; i < 6; i++) {
+        part[i] = p;
+        const char *colon = i < 5 ? strchr(p, ':') : NULL;
+        len[i] = colon ? (size_t)(colon - p) : strlen(p);
+        if (i < 5 && !colon) return FUNCTION_TARGET_INVALID;
+        p = colon ? colon + 1 : p + len[i];
+    }
+    if (len[1] < 3 || strncmp(part[1], "aws", 3) != 0 || !len[2]) return FUNCTION_TARGET_INVALID;
+    if (len[2] != 6 || strncmp(part[2], "lambda", 6) != 0) return FUNCTION_TARGET_UNSUPPORTED;
+    const char *res = part[5];
+    if (strncmp(res, "function:", 9) != 0) return FUNCTION_TARGET_INVALID;
+    res += 9;
+    const char *colon = strchr(res, ':');
+    size_t nl = colon ? (size_t)(colon - res) : strlen(res);
+    if (nl == 0 || nl > 64) return FUNCTION_TARGET_INVALID;
+    memcpy(name, res, nl);
+    name[nl] = '\0';
+    if (!function_name_valid(name)) {
+        name[0] = '\0';
+        return FUNCTION_TARGET_INVALID;
+    }
+    if (colon) {
+        if (!qualifier_ok(colon + 1)) {
+            name[0] = '\0';
+            return FUNCTION_TARGET_INVALID;
+        }
+        snprintf(qualifier, 130, "%s", colon + 1);
+    }
+    return FUNCTION_TARGET_FUNCTION;
+}
+
 void function_config_init(function_config_t *c)
 {
     memset(c, 0, sizeof *c);
@@ -273,10 +359,20 @@ static cJSON *env_object(const function_config_t *c)
     return vars;
 }
 
+/* Whether a row holds something other than its default (INT, STRING). */
+static bool row_is_set(const function_field_t *f, const function_config_t *c)
+{
+    if (f->type == FUNCTION_FIELD_STRING) {
+        const char *s = function_cmember(f, c);
+        return f->def_str ? strcmp(s, f->def_str) != 0 : *s != '\0';
+    }
+    return *(const int *)function_cmember(f, c) != f->def;
+}
+
 /* The API value of a row, or NULL when the API leaves it out. */
 static cJSON *api_value(const function_field_t *f, const function_config_t *c)
 {
-    if ((f->flags & FUNCTION_FIELD_API_IF_SET) && *(const int *)function_cmember(f, c) == f->def) return NULL;
+    if ((f->flags & FUNCTION_FIELD_API_IF_SET) && !row_is_set(f, c)) return NULL;
     if ((f->flags & FUNCTION_FIELD_API_IF_FC) && !speaks_fc(c)) return NULL;
     switch (f->type) {
     case FUNCTION_FIELD_STRING: {
@@ -352,7 +448,9 @@ char *function_config_serialize(const function_config_t *c)
     cJSON_AddNumberToObject(o, "v", STORE_DOC_VERSION);
     for (size_t i = 0; i < N_FIELDS; i++) {
         const function_field_t *f = &FIELDS[i];
-        if (f->flags & FUNCTION_FIELD_IN_STORE) cJSON_AddItemToObject(o, f->store, store_value(f, c));
+        if (!(f->flags & FUNCTION_FIELD_IN_STORE)) continue;
+        if ((f->flags & FUNCTION_FIELD_STORE_IF_SET) && !row_is_set(f, c)) continue;
+        cJSON_AddItemToObject(o, f->store, store_value(f, c));
     }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);

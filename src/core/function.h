@@ -54,6 +54,8 @@ typedef struct {
     char published_revision[37]; /* $LATEST: RevisionId when last published */
     int provisioned;         /* a version: provisioned instances kept warm (0 = none) */
     char provisioned_qualifier[130]; /* the qualifier it was configured on (version or alias) */
+    char dead_letter_arn[512]; /* DeadLetterConfig.TargetArn: where an asynchronous call's
+                                  failure goes when no OnFailure destination takes it ("" none) */
 } function_config_t;
 
 /* ---- the field table ----
@@ -84,6 +86,10 @@ enum {
     FUNCTION_FIELD_API_IF_SET = 1 << 4, /* shown only when not the default */
     FUNCTION_FIELD_API_IF_FC = 1 << 5,  /* shown only for a runtime with FC's contract */
     FUNCTION_FIELD_EMPTY_SHOWS_DEFAULT = 1 << 6, /* the API shows def_str for "" */
+    FUNCTION_FIELD_STORE_IF_SET = 1 << 7, /* the stored document has it only when not the
+                                             default, so documents without it stay as they were */
+    FUNCTION_FIELD_SUB_OPTIONAL = 1 << 8, /* its object may come without the sub-member:
+                                             that sets the default ("DeadLetterConfig": {}) */
 };
 
 typedef struct function_field {
@@ -102,6 +108,9 @@ typedef struct function_field {
     const char *const *choices; /* CHOICE, CONST: accepted strings, NULL-terminated */
     const char *pattern;     /* STRING: the pattern as Lambda's message quotes it */
     bool (*pattern_ok)(const char *value);
+    /* STRING: a value that passes the constraints but Nimbus still refuses
+     * (InvalidParameterValueException); true with the message in `why`. */
+    bool (*refuse)(const struct function_field *f, const char *value, char *why, size_t n);
 } function_field_t;
 
 /* The table: *n rows, in FunctionConfiguration's member order. */
@@ -138,6 +147,19 @@ bool function_name_valid(const char *name);
 
 /* "arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]" into buf. */
 void function_arn(const char *name, const char *qualifier, char *buf, size_t n);
+
+/* Where an asynchronous call's outcome may go (EventInvokeConfig's
+ * destinations, DeadLetterConfig.TargetArn): a Nimbus function by its ARN,
+ * arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>], or an
+ * http:// or https:// URL (a Nimbus extension). */
+typedef enum {
+    FUNCTION_TARGET_NONE,         /* "" */
+    FUNCTION_TARGET_FUNCTION,     /* `name` (and `qualifier`, "" for none) are set */
+    FUNCTION_TARGET_URL,
+    FUNCTION_TARGET_UNSUPPORTED,  /* another service's ARN (SQS, SNS, EventBridge, S3, ...) */
+    FUNCTION_TARGET_INVALID,      /* neither an ARN nor a URL, or a Lambda ARN naming no function */
+} function_target_t;
+function_target_t function_target_parse(const char *s, char name[65], char qualifier[130]);
 
 /* Mark a change: new RevisionId and LastModified = now. */
 void function_config_touch(function_config_t *c);

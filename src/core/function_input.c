@@ -309,7 +309,7 @@ static void input_check(const function_field_t *f, const input_t *in, verrs_t *v
         return;
     }
     if (!m) {   /* its object without it */
-        verr_add(v, NULL, f->check, "Member must not be null");
+        if (!(f->flags & FUNCTION_FIELD_SUB_OPTIONAL)) verr_add(v, NULL, f->check, "Member must not be null");
         return;
     }
     if (f->type == FUNCTION_FIELD_STRING) check_string(f, m->valuestring, v);
@@ -355,6 +355,9 @@ static int input_refuse(const function_field_t *fields, size_t nf, const input_t
             strcmp(ins[i].m->valuestring, f->def_str) != 0)
             return err_set(err, ERR_INVALID, "%s %s is not supported by Nimbus; use %s", f->api,
                            ins[i].m->valuestring, f->def_str);
+        char why[400];
+        if (f->refuse && ins[i].m && f->refuse(f, ins[i].m->valuestring, why, sizeof why))
+            return err_set(err, ERR_INVALID, "%s", why);
     }
     const input_t *rt = input_of(ins, "Runtime"), *handler = input_of(ins, "Handler");
     if (rt->m && !function_runtime_valid(rt->m->valuestring)) {
@@ -416,8 +419,12 @@ int function_config_apply_json(function_config_t *c, const cJSON *body, bool cre
     }
     if (input_refuse(fields, nf, ins, create, err)) goto out;
     /* Everything checked: apply. Sizes were validated against the fields. */
-    for (size_t k = 0; k < n; k++)
-        if (ins[order[k]].m) input_apply(&fields[order[k]], &ins[order[k]], c);
+    for (size_t k = 0; k < n; k++) {
+        const function_field_t *f = &fields[order[k]];
+        if (ins[order[k]].m) input_apply(f, &ins[order[k]], c);
+        else if (ins[order[k]].present && (f->flags & FUNCTION_FIELD_SUB_OPTIONAL) && f->type == FUNCTION_FIELD_STRING)
+            function_copy_string(function_member(f, c), f->size, f->def_str ? f->def_str : "");
+    }
     rc = 0;
 out:
     for (size_t i = 0; i < nf; i++) function_env_free(ins[i].env, ins[i].nenv);

@@ -55,6 +55,14 @@ static const daemon_option_t OPTIONS[] = {
     { "--user", "NAME", "after start-up the daemon drops to NAME; the sandbox's spawner stays "
       "privileged", DAEMON_OPTION_STRING, MEMBER(user), .def_str = "",
       .def_help = "stay the starting user" },
+    { "--async-max-payload", "BYTES", "largest payload of an asynchronous call (InvocationType Event), "
+      "as Lambda's", DAEMON_OPTION_SIZE, MEMBER(async_max_payload), .def = 1048576 },
+    { "--async-retry-scale", "X", "multiplies every retry and backoff delay of asynchronous calls "
+      "(1 = Lambda's 1 and 2 minutes; tests shrink it)", DAEMON_OPTION_DOUBLE, MEMBER(async_retry_scale),
+      .ddef = 1.0, .dmax = 1000.0 },
+    { "--async-max-queued", "N", "asynchronous events kept waiting, all functions together; beyond, "
+      "an accept fails", DAEMON_OPTION_INT, MEMBER(async_max_queued), .def = 100000, .min = 1,
+      .max = UNBOUNDED },
 };
 #define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
 
@@ -90,6 +98,7 @@ void daemon_option_default_text(const daemon_option_t *o, char *buf, size_t n)
         break;
     case DAEMON_OPTION_INT: snprintf(buf, n, "%lld", o->def); break;
     case DAEMON_OPTION_FLAG: snprintf(buf, n, "%s", ""); break;
+    case DAEMON_OPTION_DOUBLE: snprintf(buf, n, "%g", o->ddef); break;
     }
 }
 
@@ -133,6 +142,13 @@ static int set_option(const daemon_option_t *o, daemon_config_t *c, const char *
         return 0;
     }
     case DAEMON_OPTION_FLAG: *(bool *)member_of(o, c) = o->sets; return 0;
+    case DAEMON_OPTION_DOUBLE: {
+        double x = strtod(v, &end);
+        if (!*v || *end || !(x > 0) || x > o->dmax)
+            return err_set(err, ERR_INVALID, "%s wants a number above 0, at most %g", o->flag, o->dmax);
+        *(double *)member_of(o, c) = x;
+        return 0;
+    }
     }
     return 0;
 }
@@ -150,6 +166,7 @@ void daemon_config_defaults(daemon_config_t *c)
         case DAEMON_OPTION_FLAG:
             if (o->def) *(bool *)member_of(o, c) = o->sets;
             break;
+        case DAEMON_OPTION_DOUBLE: *(double *)member_of(o, c) = o->ddef; break;
         }
     }
 }

@@ -32,6 +32,9 @@ typedef struct {
     bool sandbox;                /* --sandbox / --insecure-no-sandbox */
     int sandbox_pool;            /* --sandbox-pool: sandboxes made ahead of calls */
     char user[64];               /* --user: drop to this user after start-up ("" = stay) */
+    size_t async_max_payload;    /* --async-max-payload: an asynchronous event's payload limit */
+    double async_retry_scale;    /* --async-retry-scale: multiplies every async retry delay */
+    int async_max_queued;        /* --async-max-queued: events waiting over all functions */
 } daemon_config_t;
 
 typedef enum {
@@ -40,6 +43,7 @@ typedef enum {
     DAEMON_OPTION_SIZE,          /* size_t, at least 1 */
     DAEMON_OPTION_INT,           /* int, min..max */
     DAEMON_OPTION_FLAG,          /* bool, takes no value: the flag sets `sets` */
+    DAEMON_OPTION_DOUBLE,        /* double, > 0 and at most dmax */
 } daemon_option_type_t;
 
 typedef struct daemon_option {
@@ -54,6 +58,7 @@ typedef struct daemon_option {
                                     ("found at start"), or NULL */
     long long min, max;          /* INT */
     bool sets;                   /* FLAG: the value it sets */
+    double ddef, dmax;           /* DOUBLE: default and largest value */
 } daemon_option_t;
 
 /* The table, *n rows, in --help's order. */

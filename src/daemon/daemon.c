@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 
 #include "api/api.h"
+#include "api/event_config.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "core/logs.h"
@@ -35,6 +36,9 @@
 #include "transport/fc.h"
 #include "transport/runtime_api.h"
 
+/* The same X-Nimbus-Idempotency-Key within it is one event. */
+#define ASYNC_IDEMPOTENCY_WINDOW_MS (24LL * 3600 * 1000)
+
 /* ---- signals and the drain ---- */
 
 static void drain_check(loop_t *l, void *arg);
@@ -42,8 +46,11 @@ static void drain_check(loop_t *l, void *arg);
 static void api_drained(void *arg)
 {
     daemon_t *d = arg;
-    /* Every accepted call is answered: end the instances, then stop once
-     * they are gone and pending writes (logs) are done. */
+    /* Every accepted call is answered: no event starts any more (those
+     * waiting stay in the queue store for the next start), end the
+     * instances, then stop once they are gone and pending writes (logs,
+     * the queue's) are done. */
+    if (d->async) async_stop(d->async);
     router_stop_all(d->router);
     loop_timer_add(d->loop, 10, drain_check, d);
 }
@@ -134,12 +141,20 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     c->transports[RUNTIME_API_SCF] = runtime_api_scf(d->rapi);
     c->transports[RUNTIME_API_FC] = &fc_transport;
     if (!(d->router = router_new(c))) return err_set(err, ERR_SYS, "out of memory");
+    snprintf(path, sizeof path, "%s/queue.db", d->cfg.data_dir);
+    if (!(d->queue = queue_store_open(d->loop, path, err))) return err_wrap(err, "queue store %s", path);
+    async_limits_t al = { .retry_scale = d->cfg.async_retry_scale, .max_payload_bytes = d->cfg.async_max_payload,
+                          .idempotency_window_ms = ASYNC_IDEMPOTENCY_WINDOW_MS,
+                          .max_queued = (unsigned)d->cfg.async_max_queued };
+    /* The policy of each event is the API's (EventInvokeConfig). */
+    if (!(d->async = async_new(d->router, d->queue, &al, event_config_policy, &d->api, err))) return -1;
 
     d->api = (api_t){ .loop = d->loop, .router = d->router, .store = d->store, .code = d->code,
-                      .logs = d->logs, .core = c,
+                      .logs = d->logs, .core = c, .async = d->async,
                       .cfg = { .account_concurrency = (unsigned)d->cfg.account_concurrency,
                                .max_instances_per_fn = (unsigned)d->cfg.max_instances_per_fn,
                                .invoke_max_bytes = d->cfg.invoke_max_bytes,
+                               .async_max_bytes = d->cfg.async_max_payload,
                                .max_zip_bytes = d->cfg.max_zip_bytes } };
     if (api_init(&d->api, err) < 0) return -1;
     http_server_config_t api = { .on_request = api_handle, .arg = &d->api, .body_limit = api_body_limit,
@@ -152,6 +167,9 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
         return -1;
     /* After the servers exist: loading may start provisioned instances. */
     if (api_load(&d->api, err) < 0) return -1;
+    /* With every function, version, alias and EventInvokeConfig known:
+     * what the queue store has unfinished is delivered again. */
+    if (async_start(d->async, err) < 0) return err_wrap(err, "async queue");
     int port = 0;
     d->api_fd = http_server_listen_tcp(d->server, d->cfg.listen_host, d->cfg.listen_port, NULL, &port, err);
     if (d->api_fd < 0) return err_wrap(err, "listen %s:%d", d->cfg.listen_host, d->cfg.listen_port);
@@ -223,6 +241,8 @@ static int drop_user(daemon_t *d, err_t *err)
 
 static void teardown(daemon_t *d)
 {
+    if (d->async) async_free(d->async);
+    if (d->queue) queue_store_close(d->queue);
     if (d->logs) logs_free(d->logs);
     http_server_free(d->server);
     api_free(&d->api);

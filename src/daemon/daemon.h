@@ -7,6 +7,8 @@
 #include <stddef.h>
 
 #include "api/api.h"
+#include "core/async.h"
+#include "store/queue.h"
 #include "daemon/config.h"
 #include "transport/runtime_api.h"
 
@@ -16,6 +18,8 @@ typedef struct daemon {
     http_server_t *server;       /* the public API (control plane + invoke) */
     rapi_t *rapi;                /* every instance's runtime-API socket */
     store_t *store;
+    queue_store_t *queue;        /* the async queue's own store (queue.db) */
+    async_t *async;              /* the async queue */
     codestore_t *code;
     logs_t *logs;
     router_t *router;

@@ -1,4 +1,5 @@
-/* store.h — durable metadata: functions and their logs.
+/* store.h — durable metadata: functions, their versions, aliases and
+ * asynchronous settings, and their logs.
  *
  * The interface a backend implements (SQLite in WAL mode now, in
  * store_sqlite.c; PostgreSQL later). Calls block on disk I/O, so the daemon
@@ -53,6 +54,18 @@ int store_alias_delete(store_t *s, const char *function, const char *alias, err_
 typedef void (*store_child_fn)(const char *function, const char *key, const char *doc, void *arg);
 int store_version_each(store_t *s, store_child_fn fn, void *arg, err_t *err);
 int store_alias_each(store_t *s, store_child_fn fn, void *arg, err_t *err);
+
+/* Asynchronous invocation settings (Lambda's FunctionEventInvokeConfig),
+ * one document per function and qualifier ("$LATEST", a version number or
+ * an alias). Deleting the function, the version or the alias deletes its
+ * document too. */
+int store_event_config_put(store_t *s, const char *function, const char *qualifier, const char *doc_json,
+                           err_t *err);                               /* insert or replace */
+int store_event_config_delete(store_t *s, const char *function, const char *qualifier,
+                              err_t *err);                            /* ERR_NOT_FOUND */
+/* fn(function, qualifier, doc, arg) for every document, in function then
+ * qualifier order. */
+int store_event_config_each(store_t *s, store_child_fn fn, void *arg, err_t *err);
 
 /* Log lines. */
 typedef struct {

@@ -52,6 +52,12 @@ static const char *const migrations[] = {
     "  name TEXT NOT NULL,"
     "  doc TEXT NOT NULL,"
     "  PRIMARY KEY(function, name));",
+    /* 3: asynchronous invocation settings, per function and qualifier */
+    "CREATE TABLE event_configs ("
+    "  function TEXT NOT NULL,"
+    "  qualifier TEXT NOT NULL,"
+    "  doc TEXT NOT NULL,"
+    "  PRIMARY KEY(function, qualifier));",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -74,6 +80,10 @@ enum {
     ST_ALIAS_DELETE,
     ST_ALIAS_EACH,
     ST_ALIAS_DELETE_ALL,
+    ST_EVCFG_PUT,
+    ST_EVCFG_DELETE,
+    ST_EVCFG_EACH,
+    ST_EVCFG_DELETE_ALL,
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
@@ -98,6 +108,10 @@ static const char *const statements[ST_COUNT] = {
     [ST_ALIAS_DELETE] = "DELETE FROM aliases WHERE function = ?1 AND name = ?2",
     [ST_ALIAS_EACH] = "SELECT function, name, doc FROM aliases ORDER BY function, name",
     [ST_ALIAS_DELETE_ALL] = "DELETE FROM aliases WHERE function = ?1",
+    [ST_EVCFG_PUT] = "INSERT OR REPLACE INTO event_configs(function, qualifier, doc) VALUES(?1, ?2, ?3)",
+    [ST_EVCFG_DELETE] = "DELETE FROM event_configs WHERE function = ?1 AND qualifier = ?2",
+    [ST_EVCFG_EACH] = "SELECT function, qualifier, doc FROM event_configs ORDER BY function, qualifier",
+    [ST_EVCFG_DELETE_ALL] = "DELETE FROM event_configs WHERE function = ?1",
     [ST_LOG_INSERT] = "INSERT INTO logs(function, request_id, ts_ms, line) VALUES(?1, ?2, ?3, ?4)",
     /* Two query shapes so each can use its own index: "(?2 IS NULL OR
      * request_id = ?2)" would hide the (function, request_id) index. */
@@ -245,10 +259,11 @@ int store_function_delete(store_t *s, const char *name, err_t *err)
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     if (ret == 0) ret = step_done(s, st, err, "delete function");
     if (ret == 0 && sqlite3_changes(s->db) == 0) ret = not_found(err, name);
-    for (int k = 0; ret == 0 && k < 2; k++) {
-        st = stmt(s, k ? ST_ALIAS_DELETE_ALL : ST_VER_DELETE_ALL);
+    static const int children[] = { ST_VER_DELETE_ALL, ST_ALIAS_DELETE_ALL, ST_EVCFG_DELETE_ALL };
+    for (size_t k = 0; ret == 0 && k < sizeof children / sizeof *children; k++) {
+        st = stmt(s, children[k]);
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        ret = step_done(s, st, err, "delete versions and aliases");
+        ret = step_done(s, st, err, "delete versions, aliases and settings");
     }
     if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit delete");
     if (ret != 0 && !sqlite3_get_autocommit(s->db)) step_done(s, stmt(s, ST_ROLLBACK), NULL, "rollback");
@@ -291,9 +306,38 @@ int store_version_update(store_t *s, const char *function, int version, const ch
     return child_write(s, ST_VER_UPDATE, function, version, NULL, config_json, NULL, err, "version");
 }
 
+/* A version or an alias goes with its asynchronous settings, in one
+ * transaction. */
+static int child_delete(store_t *s, int which, const char *function, int version, const char *key, err_t *err,
+                        const char *what)
+{
+    char num[16];
+    if (!key) {
+        snprintf(num, sizeof num, "%d", version);
+    }
+    pthread_mutex_lock(&s->mu);
+    int ret = step_done(s, stmt(s, ST_BEGIN), err, "begin delete");
+    sqlite3_stmt *st = stmt(s, which);
+    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+    if (key) sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    else sqlite3_bind_int(st, 2, version);
+    if (ret == 0) ret = step_done(s, st, err, what);
+    if (ret == 0 && sqlite3_changes(s->db) == 0) ret = err_set(err, ERR_NOT_FOUND, "%s not found", what);
+    if (ret == 0) {
+        st = stmt(s, ST_EVCFG_DELETE);
+        sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, key ? key : num, -1, SQLITE_STATIC);
+        ret = step_done(s, st, err, "delete asynchronous settings");
+    }
+    if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit delete");
+    if (ret != 0 && !sqlite3_get_autocommit(s->db)) step_done(s, stmt(s, ST_ROLLBACK), NULL, "rollback");
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
 int store_version_delete(store_t *s, const char *function, int version, err_t *err)
 {
-    return child_write(s, ST_VER_DELETE, function, version, NULL, NULL, NULL, err, "version");
+    return child_delete(s, ST_VER_DELETE, function, version, NULL, err, "version");
 }
 
 int store_alias_put(store_t *s, const char *function, const char *alias, const char *doc_json, err_t *err)
@@ -303,7 +347,18 @@ int store_alias_put(store_t *s, const char *function, const char *alias, const c
 
 int store_alias_delete(store_t *s, const char *function, const char *alias, err_t *err)
 {
-    return child_write(s, ST_ALIAS_DELETE, function, 0, alias, NULL, NULL, err, "alias");
+    return child_delete(s, ST_ALIAS_DELETE, function, 0, alias, err, "alias");
+}
+
+int store_event_config_put(store_t *s, const char *function, const char *qualifier, const char *doc_json,
+                           err_t *err)
+{
+    return child_write(s, ST_EVCFG_PUT, function, 0, qualifier, doc_json, NULL, err, "event invoke config");
+}
+
+int store_event_config_delete(store_t *s, const char *function, const char *qualifier, err_t *err)
+{
+    return child_write(s, ST_EVCFG_DELETE, function, 0, qualifier, NULL, NULL, err, "event invoke config");
 }
 
 typedef struct {
@@ -330,7 +385,7 @@ static int child_each(store_t *s, int which, store_child_fn fn, void *arg, err_t
         n++;
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE) ret = db_error(s, err, "list versions/aliases");
+    if (rc != SQLITE_DONE) ret = db_error(s, err, "list versions, aliases or settings");
     pthread_mutex_unlock(&s->mu);
     for (size_t i = 0; i < n; i++) {
         if (ret == 0) fn(rows[i].function, rows[i].key, rows[i].doc, arg);
@@ -350,6 +405,11 @@ int store_version_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
 int store_alias_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
 {
     return child_each(s, ST_ALIAS_EACH, fn, arg, err);
+}
+
+int store_event_config_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
+{
+    return child_each(s, ST_EVCFG_EACH, fn, arg, err);
 }
 
 typedef struct {

@@ -38,6 +38,7 @@ Test(config, defaults_come_from_the_table)
         case DAEMON_OPTION_STRING: cr_assert_str_eq(member_of(o, &c), o->def_str, "%s", o->flag); break;
         case DAEMON_OPTION_SIZE: cr_assert_eq(*(const size_t *)member_of(o, &c), (size_t)o->def); break;
         case DAEMON_OPTION_INT: cr_assert_eq(*(const int *)member_of(o, &c), o->def, "%s", o->flag); break;
+        case DAEMON_OPTION_DOUBLE: cr_assert_eq(*(const double *)member_of(o, &c), o->ddef, "%s", o->flag); break;
         case DAEMON_OPTION_FLAG:
             if (o->def) cr_assert_eq(*(const bool *)member_of(o, &c), o->sets, "%s", o->flag);
             else cr_assert_neq(*(const bool *)member_of(o, &c), o->sets, "%s", o->flag);
@@ -95,6 +96,16 @@ Test(config, every_flag_sets_its_member)
             snprintf(v, sizeof v, "%lld", o->min - 1);
             cr_assert_eq(parse(&c, o->flag, v, &err), -1, "%s %s", o->flag, v);
             cr_assert_eq(err.code, ERR_INVALID);
+            cr_assert(strstr(err.msg, o->flag), "%s", err.msg);
+            break;
+        case DAEMON_OPTION_DOUBLE:
+            cr_assert_eq(parse(&c, o->flag, "0.001", &err), 0, "%s", err.msg);
+            cr_assert_eq(*(const double *)member_of(o, &c), 0.001);
+            snprintf(v, sizeof v, "%g", o->dmax);
+            cr_assert_eq(parse(&c, o->flag, v, &err), 0, "%s", err.msg);
+            cr_assert_eq(*(const double *)member_of(o, &c), o->dmax);
+            for (const char *bad = "0\0-1\0x\0" "1e9\0\0"; *bad; bad += strlen(bad) + 1)
+                cr_assert_eq(parse(&c, o->flag, bad, &err), -1, "%s %s", o->flag, bad);
             cr_assert(strstr(err.msg, o->flag), "%s", err.msg);
             break;
         case DAEMON_OPTION_LISTEN:
