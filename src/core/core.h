@@ -19,6 +19,7 @@
 
 typedef struct logs logs_t;
 typedef struct transport transport_t;
+struct router_fn;
 
 /* The scheduler's limits (set once at start). */
 typedef struct {
@@ -43,6 +44,12 @@ typedef struct core_ctx {
      * instance): the control plane decides whether to remove it. */
     void (*code_released)(void *arg, const char *hex);
     void *hooks_arg;
+    /* A call of `fn` stopped running: its concurrency is free again, and
+     * whoever holds calls back until there is room (the async queue, which
+     * sets this) may look again. Called after the router's own waiting
+     * calls had their turn; NULL for nobody. Must not end calls. */
+    void (*capacity_freed)(void *arg, struct router_fn *fn);
+    void *capacity_arg;
 } core_ctx_t;
 
 /* The limits that are the core's own (init phase, stop grace); the

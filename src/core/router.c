@@ -410,6 +410,7 @@ void router_call_ended(router_t *r, router_fn_t *fn)
     } else if (pool_queued(&fn->pool)) {
         router_schedule(r, fn);
     }
+    if (r->ctx->capacity_freed) r->ctx->capacity_freed(r->ctx->capacity_arg, fn);
 }
 
 void router_schedule(router_t *r, router_fn_t *fn)

@@ -1,146 +1,18 @@
 /* Unit tests of the core without a daemon: the scheduler (router), its
- * instances and calls, driven through a fake sandbox (processes are
- * eventfds and pipes; "exit" makes the pidfd readable) and a fake transport
- * (deliveries are recorded; the test plays the runtime). The loop, the log
- * sink, the SQLite store and the code store are the real ones.
+ * instances and calls, driven through the fake sandbox and transport of
+ * fake_core.h. The loop, the log sink, the SQLite store and the code store
+ * are the real ones.
  *
  * What the integration tests can only see through wall-clock timing
  * (bursts, slots, limits, keep-alive) is exact here: how many instances were
  * started, which instance took which call, what was reported. */
-#define _GNU_SOURCE
 #include <criterion/criterion.h>
 
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "core/call.h"
-#include "core/core.h"
-#include "core/instance.h"
-#include "core/logs.h"
-#include "core/router.h"
-#include "core/transport.h"
-#include "store/codestore.h"
-#include "store/store.h"
-
-#define MAXP 64
-
-/* ---- the fake sandbox ---- */
-
-typedef struct {
-    sandbox_proc_t *p;
-    int out_w;          /* the "runtime's" stdout */
-    int exit_code;      /* what reap reports */
-    bool exited, killed, terminated, released;
-} fake_proc_t;
-
-static fake_proc_t g_procs[MAXP];
-static int g_nprocs;
-static int64_t g_peak = 50 * 1048576;    /* every instance's memory peak */
-static bool g_exit_on_term = true;       /* a runtime that obeys SIGTERM */
-
-static fake_proc_t *proc_of(const sandbox_proc_t *p)
-{
-    for (int i = 0; i < g_nprocs; i++)
-        if (g_procs[i].p == p) return &g_procs[i];
-    return NULL;
-}
-
-static void fake_exit(fake_proc_t *f)
-{
-    uint64_t one = 1;
-    if (f->exited) return;
-    f->exited = true;
-    if (write(f->p->pidfd, &one, sizeof one) != sizeof one) abort();
-}
-
-static bool fake_enabled(void) { return true; }
-
-static int fake_start(const sandbox_spec_t *spec, sandbox_proc_t *p, sandbox_done_fn done, void *arg, err_t *err)
-{
-    (void)spec; (void)done; (void)arg;
-    cr_assert(g_nprocs < MAXP);
-    int pipefd[2];
-    if (pipe2(pipefd, O_NONBLOCK | O_CLOEXEC) < 0) return err_sys(err, "pipe");
-    memset(p, 0, sizeof *p);
-    p->pid = 100000 + g_nprocs;
-    p->pidfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    p->out_fd = pipefd[0];
-    p->err_fd = -1;
-    p->api_fd = -1;
-    p->status_fd = p->peak_fd = p->oom_fd = -1;
-    g_procs[g_nprocs++] = (fake_proc_t){ .p = p, .out_w = pipefd[1] };
-    return 1;   /* started already, like an unsandboxed spawn */
-}
-
-static void fake_kill(sandbox_proc_t *p)
-{
-    fake_proc_t *f = proc_of(p);
-    if (!f || f->exited) return;
-    f->killed = true;
-    fake_exit(f);
-}
-
-static void fake_terminate(sandbox_proc_t *p)
-{
-    fake_proc_t *f = proc_of(p);
-    f->terminated = true;
-    if (g_exit_on_term && !f->exited) {
-        f->killed = true;
-        fake_exit(f);
-    }
-}
-
-static int fake_reap(sandbox_proc_t *p, int *code, int *status)
-{
-    fake_proc_t *f = proc_of(p);
-    *code = f->killed ? CLD_KILLED : CLD_EXITED;
-    *status = f->killed ? SIGKILL : f->exit_code;
-    return 0;
-}
-
-static int64_t fake_peak(const sandbox_proc_t *p) { (void)p; return g_peak; }
-static void fake_reset(sandbox_proc_t *p) { (void)p; }
-static bool fake_oom(const sandbox_proc_t *p) { (void)p; return false; }
-
-static void fake_release(sandbox_proc_t *p)
-{
-    /* On a worker, like the real one: only fds. */
-    fake_proc_t *f = proc_of(p);
-    if (p->pidfd >= 0) close(p->pidfd);
-    if (p->out_fd >= 0) close(p->out_fd);
-    if (f->out_w >= 0) close(f->out_w);
-    p->pidfd = p->out_fd = f->out_w = -1;
-    f->released = true;
-}
-
-static const sandbox_ops_t FAKE_SANDBOX = {
-    .enabled = fake_enabled, .start = fake_start, .kill = fake_kill, .terminate = fake_terminate,
-    .reap = fake_reap, .memory_peak = fake_peak, .memory_reset = fake_reset, .release = fake_release,
-    .oom_killed = fake_oom,
-};
-
-/* ---- the fake transport: deliveries are recorded ---- */
-
-typedef struct {
-    instance_t *in;
-    call_t *c;
-} delivery_t;
-
-static delivery_t g_deliv[256];
-static int g_ndeliv;
-static int g_attached;
-
-static int fake_attach(instance_t *in, err_t *err) { (void)in; (void)err; g_attached++; return 0; }
-static void fake_deliver(instance_t *in, call_t *c) { g_deliv[g_ndeliv++] = (delivery_t){ in, c }; }
-
-static const transport_t FAKE_TRANSPORT = { .name = "fake", .attach = fake_attach, .deliver = fake_deliver };
+#include "fake_core.h"
 
 /* ---- outcomes ---- */
 
@@ -170,95 +42,13 @@ static void record(call_t *c, const call_result_t *res)
 
 /* ---- the world ---- */
 
-static char g_dir[] = "/tmp/nimbus-sched-XXXXXX";
-static loop_t *g_loop;
-static store_t *g_store;
-static codestore_t *g_code;
-static core_ctx_t g_ctx;
-static router_t *g_router;
-static const char HEX[] = "00000000000000000000000000000000000000000000000000000000000000aa";
+static void setup(void) { fake_core_setup(); }
+static void teardown(void) { fake_core_teardown(); }
 
-static void setup(void)
+static void reset_counts(void)
 {
-    err_t err;
-    cr_assert(mkdtemp(g_dir));
-    char path[256];
-    g_loop = loop_new(1, &err);
-    cr_assert(g_loop, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/nimbus.db", g_dir);
-    g_store = store_open(path, &err);
-    cr_assert(g_store, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/code", g_dir);
-    codestore_limits_t lim = { .max_zip_bytes = 1 << 20, .max_unzipped_bytes = 1 << 20 };
-    g_code = codestore_open(path, &lim, &err);
-    cr_assert(g_code, "%s", err.msg);
-    /* A code tree with an executable bootstrap: what runtime "provided" needs. */
-    char tree[400], boot[450];
-    codestore_tree_path(g_code, HEX, tree, sizeof tree);
-    snprintf(path, sizeof path, "%s/code/%s", g_dir, HEX);
-    cr_assert(mkdir(path, 0700) == 0 && mkdir(tree, 0700) == 0);
-    snprintf(boot, sizeof boot, "%s/bootstrap", tree);
-    int fd = open(boot, O_CREAT | O_WRONLY, 0755);
-    cr_assert(fd >= 0);
-    close(fd);
-
-    g_ctx = (core_ctx_t){ .loop = g_loop, .code = g_code, .sandbox = &FAKE_SANDBOX };
-    g_ctx.logs = logs_new(g_loop, g_store, &err);
-    cr_assert(g_ctx.logs);
-    core_limits_defaults(&g_ctx.limits);
-    g_ctx.limits.max_instances_per_fn = 100;
-    g_ctx.limits.account_concurrency = 1000;
-    g_ctx.limits.keep_alive_ms = 120000;
-    g_ctx.limits.throttle_wait_ms = 5000;
-    g_ctx.limits.max_queue = 10000;
-    for (int i = 0; i < RUNTIME_API_COUNT; i++) g_ctx.transports[i] = &FAKE_TRANSPORT;
-    g_router = router_new(&g_ctx);
-    cr_assert(g_router);
-}
-
-static void stop_cb(loop_t *l, void *arg) { (void)arg; loop_stop(l); }
-
-/* Let timers, exits and workers run for `ms`. */
-static void spin(unsigned ms)
-{
-    err_t err;
-    loop_timer_add(g_loop, ms, stop_cb, NULL);
-    cr_assert(loop_run(g_loop, &err) == 0);
-}
-
-static void teardown(void)
-{
-    /* Calls still waiting are failed (their function goes), running ones
-     * end with their instances. */
-    while (router_count(g_router)) router_remove(g_router, router_at(g_router, 0));
-    g_ctx.stopping = true;
-    router_stop_all(g_router);
-    for (int i = 0; i < 200 && (router_instance_count(g_router) || loop_pending_work(g_loop)); i++) spin(5);
-    cr_assert_eq(router_instance_count(g_router), 0);
-    router_free(g_router);
-    logs_free(g_ctx.logs);
-    loop_free(g_loop);
-    codestore_close(g_code);
-    store_close(g_store);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-    cr_assert(system(cmd) == 0);
-}
-
-static router_fn_t *add_fn(const char *name, int concurrency, int timeout_s)
-{
-    function_config_t cfg;
-    function_config_init(&cfg);
-    snprintf(cfg.name, sizeof cfg.name, "%s", name);
-    snprintf(cfg.runtime, sizeof cfg.runtime, "provided");
-    snprintf(cfg.handler, sizeof cfg.handler, "x");
-    memcpy(cfg.code_hex, HEX, sizeof cfg.code_hex);
-    cfg.instance_concurrency = concurrency;
-    cfg.timeout_s = timeout_s;
-    router_fn_t *fn = router_add(g_router, &cfg);
-    function_config_free(&cfg);
-    cr_assert(fn);
-    return fn;
+    fake_core_reset();
+    g_nout = 0;
 }
 
 static call_t *submit(router_fn_t *fn)
@@ -269,39 +59,6 @@ static call_t *submit(router_fn_t *fn)
     c->done = record;
     call_submit(c);
     return c;
-}
-
-/* The runtime of instance `in` asks for work `n` times; the first makes it ready. */
-static void open_slots(instance_t *in, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++) {
-        instance_slot_opened(in);
-        instance_seen(in);
-        if (in->state == INST_STARTING) instance_ready(in);
-    }
-}
-
-/* The runtime answers call c. */
-static void answer(delivery_t *d, const char *body)
-{
-    instance_answered(d->in, d->c);
-    call_complete(d->c, body, strlen(body), "application/json");
-}
-
-static instance_t *nth_instance(router_fn_t *fn, int n)
-{
-    int i = 0;
-    list_each(it, &fn->pool.instances) {
-        if (i++ == n) return list_entry(it, instance_t, fn_link);
-    }
-    return NULL;
-}
-
-static void reset_counts(void)
-{
-    g_nprocs = g_ndeliv = g_nout = g_attached = 0;
-    g_exit_on_term = true;
-    g_peak = 50 * 1048576;
 }
 
 TestSuite(scheduler, .init = setup, .fini = teardown);
