@@ -7,8 +7,9 @@
  *
  * Output (stdout, one line):
  *   requests=<n> errors=<n> rps=<x> p50_us=<x> p99_us=<x> max_us=<x>
- * `requests` counts successful (200) requests started after the warmup and completed within the
- * measured window; `errors` counts non-200 responses, broken or refused connections, malformed
+ * `requests` counts successful (200, or the --expect-status given: 202 for asynchronous invokes)
+ * requests started after the warmup and completed within the measured window; `errors` counts
+ * responses with another status, broken or refused connections, malformed
  * responses and requests older than --timeout, in the same window. A breakdown goes to stderr.
  *
  * It must never hang: every connect has a timeout, every request has a timeout, the loop ends at
@@ -72,7 +73,8 @@ static struct {
     size_t lat_len, lat_cap;
     uint64_t errors[E_NKINDS];
     uint64_t warm_ok, warm_err;
-    int last_status;          /* the most recent non-200 status, for the stderr report */
+    int expect_status;        /* the status that counts as success (200 unless --expect-status) */
+    int last_status;          /* the most recent unexpected status, for the stderr report */
 } g;
 
 static int64_t now_ns(void)
@@ -333,7 +335,7 @@ static int resp_parse_chunks(struct conn *c)
 
 static void resp_done(struct conn *c, int64_t t)
 {
-    if (c->status == 200) {
+    if (c->status == g.expect_status) {
         record_ok(c, t);
     } else {
         g.last_status = c->status;
@@ -509,7 +511,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: loadgen --url http://HOST:PORT/PATH [--connections N] [--duration S] [--warmup S]\n"
-            "               [--body STRING] [--header 'K: V']... [--timeout S] [--connect-timeout S]\n");
+            "               [--body STRING] [--header 'K: V']... [--timeout S] [--connect-timeout S]\n"
+            "               [--expect-status CODE]\n");
     exit(2);
 }
 
@@ -555,13 +558,15 @@ int main(int argc, char **argv)
         { "header", required_argument, NULL, 'H' },
         { "timeout", required_argument, NULL, 't' },
         { "connect-timeout", required_argument, NULL, 'T' },
+        { "expect-status", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     if (!headers)
         die("out of memory");
     int o;
-    while ((o = getopt_long(argc, argv, "u:c:d:w:b:H:t:T:h", opts, NULL)) != -1) {
+    g.expect_status = 200;
+    while ((o = getopt_long(argc, argv, "u:c:d:w:b:H:t:T:S:h", opts, NULL)) != -1) {
         switch (o) {
         case 'u': url = optarg; break;
         case 'c': {
@@ -581,6 +586,14 @@ int main(int argc, char **argv)
             break;
         case 't': timeout = parse_seconds(optarg, "--timeout"); break;
         case 'T': ctimeout = parse_seconds(optarg, "--connect-timeout"); break;
+        case 'S': {
+            char *e;
+            long st = strtol(optarg, &e, 10);
+            if (*e || st < 200 || st > 299)
+                die("--expect-status must be a 2xx code");
+            g.expect_status = (int)st;
+            break;
+        }
         default: usage();
         }
     }
@@ -680,7 +693,7 @@ int main(int argc, char **argv)
             if (g.errors[k])
                 fprintf(stderr, " %s=%llu", err_names[k], (unsigned long long)g.errors[k]);
         if (g.last_status)
-            fprintf(stderr, " (last non-200 status %d)", g.last_status);
+            fprintf(stderr, " (last unexpected status %d)", g.last_status);
         if (g.warm_err)
             fprintf(stderr, " warmup_errors=%llu", (unsigned long long)g.warm_err);
         fprintf(stderr, "\n");

@@ -34,6 +34,8 @@ static const cli_command_t cli_commands[] = {
     {"init", cli_cmd_init, cli_usage_init},
     {"instances", cli_cmd_instances, cli_usage_instances},
     {"exec", cli_cmd_exec, cli_usage_exec},
+    {"events", cli_cmd_events, cli_usage_events},
+    {"dlq", cli_cmd_dlq, cli_usage_dlq},
 };
 
 static const cli_command_t *cli_find_command(const char *name)
@@ -55,8 +57,14 @@ void cli_usage(FILE *out)
           "  deploy NAME DIR|ZIP --runtime R --handler H [--memory MB] [--timeout S]\n"
           "         [--env K=V]... [--description TEXT]\n"
           "        create a function, or update its code and configuration\n"
-          "  invoke NAME [--payload JSON|@FILE|-] [--log] [--qualifier Q] [--async|--dry-run]\n"
+          "  invoke NAME [--payload JSON|@FILE|-] [--log] [--qualifier Q] [--dry-run]\n"
           "        call a function and print its result\n"
+          "  invoke NAME --async [--payload JSON|@FILE|-] [--idempotency-key K]\n"
+          "        queue an event for the function and print its request id\n"
+          "  events NAME [--state S] [--json] | events NAME ID | events cancel NAME ID\n"
+          "        list a function's asynchronous events, show one, or cancel a queued one\n"
+          "  dlq list NAME | dlq redrive NAME [--id ID] | dlq purge NAME\n"
+          "        a function's dead letters: list them, run them again, or forget them\n"
           "  list [--json]\n"
           "        list functions\n"
           "  get NAME\n"

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
@@ -26,7 +27,7 @@
 #define CLI_ENDPOINT_ENV "NIMBUS_ENDPOINT"
 
 /* Run one client subcommand; argv[0] is the subcommand name ("deploy",
- * "invoke", "list", "get", "delete", "logs", "init", or "help"). Returns the process
+ * "invoke", "list", "get", "delete", "logs", "init", "events", "dlq", ... or "help"). Returns the process
  * exit code. Prints only the command's output and at most one error line. */
 int cli_main(int argc, char **argv);
 
@@ -39,6 +40,29 @@ void cli_usage(FILE *out);
  * symlinks are stored as symlinks and never followed (only `dir` itself may
  * be a symlink). FIFOs, sockets and devices are refused with ERR_ZIP. */
 int cli_zip_dir(const char *dir, buf_t *out, err_t *err);
+
+/* Text helpers of `nimbus events` and `nimbus dlq` (pure, unit-tested). */
+/* A state the events API knows: queued, running, retrying, succeeded,
+ * failed, dead, cancelled. */
+bool cli_event_state_ok(const char *s);
+/* 1..max visible ASCII characters (no blanks, no control characters): a
+ * value safe to send as one header, such as an idempotency key. */
+bool cli_header_value_ok(const char *s, size_t max);
+/* An age for a table: "42s", "3m05s", "2h10m", "4d03h" (negative: "0s"). */
+void cli_format_age(int64_t ms, char *out, size_t cap);
+/* `s` as one table cell: control characters become blanks, at most `max`
+ * bytes kept without cutting a UTF-8 sequence, "..." appended when
+ * clipped; never more than cap - 1 bytes. */
+void cli_clip(const char *s, size_t max, char *out, size_t cap);
+/* Columns aligned two blanks apart, the last one unpadded; `cells` is
+ * nrow * ncol strings, row after row (ncol <= 16). */
+void cli_table_print(FILE *out, const char *const *head, size_t ncol, const char *const *cells,
+                     size_t nrow);
+/* The events API's event objects as a table at `now_ms` (wall clock):
+ * REQUEST ID, STATE (with_state), ATTEMPTS, AGE, LAST ERROR. */
+void cli_events_table(FILE *out, const cJSON *events, int64_t now_ms, bool with_state);
+/* One event (GET .../events/ID) as labelled lines, then its attempts. */
+void cli_event_show(FILE *out, const cJSON *ev, int64_t now_ms);
 
 /* ---- shared between src/cli/ files ---------------------------------------- */
 
@@ -109,6 +133,7 @@ typedef struct {
     buf_t body;               /* response body, byte-exact */
     char error_type[128];     /* x-amzn-ErrorType without any ":..." suffix, or "" */
     char function_error[64];  /* X-Amz-Function-Error, or "" */
+    char request_id[64];      /* x-amzn-RequestId, or "" */
     char *log_result;         /* X-Amz-Log-Result (base64), malloc'd, or NULL */
 } cli_resp_t;
 
@@ -130,6 +155,14 @@ cJSON *cli_request_json(cli_ctx_t *ctx, const cli_req_t *req, err_t *err);
 char *cli_escape(const char *s);
 /* Free the CURL handle kept in ctx. */
 void cli_http_close(cli_ctx_t *ctx);
+/* GET `path` page after page (limit=, after= the NextMarker) and move the
+ * items of each page's `key` array into `all`, at most `max` (0: all). */
+int cli_fetch_pages(cli_ctx_t *ctx, const char *path, const char *key, size_t max, cJSON *all,
+                    err_t *err);
+/* Wall clock in ms (the API's CreatedMs are wall clock too). */
+int64_t cli_now_ms(void);
+/* `j` indented, on stdout. */
+void cli_print_json(const cJSON *j);
 
 /* Subcommands: parse argv, act, print. Return the exit code when there is
  * nothing left to print (0, or 1 after invoke printed a function error), or
@@ -146,6 +179,8 @@ int cli_cmd_init(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 void cli_init_template_names(FILE *out, const char *sep);
 int cli_cmd_instances(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_exec(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_events(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_dlq(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 
 /* Per-subcommand usage text (for --help and `nimbus help CMD`). */
 void cli_usage_deploy(FILE *out);
@@ -157,5 +192,7 @@ void cli_usage_logs(FILE *out);
 void cli_usage_init(FILE *out);
 void cli_usage_instances(FILE *out);
 void cli_usage_exec(FILE *out);
+void cli_usage_events(FILE *out);
+void cli_usage_dlq(FILE *out);
 
 #endif

@@ -69,6 +69,7 @@ static size_t cli_on_header(char *p, size_t size, size_t n, void *ud)
         /* A new status line (after "100 Continue"): forget the previous block. */
         resp->error_type[0] = '\0';
         resp->function_error[0] = '\0';
+        resp->request_id[0] = '\0';
         free(resp->log_result);
         resp->log_result = NULL;
         return len;
@@ -83,6 +84,8 @@ static size_t cli_on_header(char *p, size_t size, size_t n, void *ud)
         cli_copy_value(resp->error_type, sizeof resp->error_type, v, vlen, ':');
     } else if (IS("X-Amz-Function-Error")) {
         cli_copy_value(resp->function_error, sizeof resp->function_error, v, vlen, 0);
+    } else if (IS("x-amzn-RequestId")) {
+        cli_copy_value(resp->request_id, sizeof resp->request_id, v, vlen, 0);
     } else if (IS("X-Amz-Log-Result")) {
         free(resp->log_result);
         resp->log_result = malloc(vlen + 1);

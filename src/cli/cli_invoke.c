@@ -1,9 +1,11 @@
 /* cli_invoke.c — `nimbus invoke`: one Invoke call, the function's answer on
- * stdout byte for byte, the log tail (with --log) on stderr.
+ * stdout byte for byte, the log tail (with --log) on stderr; with --async,
+ * the event is queued and only its request id is printed.
  *
  * Must never: alter the response body (no reformatting, no added newline
- * unless stdout is a terminal), print anything besides the body, the log
- * tail and at most one error line, or retry (invokes are not idempotent).
+ * unless stdout is a terminal), print anything besides the body (or the
+ * request id), the log tail and at most one error line, or retry (invokes
+ * are not idempotent; an idempotency key is the caller's to give).
  */
 #include "cli/cli.h"
 
@@ -17,12 +19,16 @@ void cli_usage_invoke(FILE *out)
           "\n"
           "Invoke function NAME and write its response to stdout exactly as returned.\n"
           "Exits 1 (after printing the error document) if the function failed.\n"
+          "With --async the event is queued durably and its request id printed; follow it\n"
+          "with 'nimbus events NAME ID'.\n"
           "\n"
           "Options:\n"
           "  --payload JSON|@FILE|-   event: inline JSON, a file, or stdin (default {})\n"
           "  --log                    write the last 4 KB of the execution log to stderr\n"
           "  --qualifier Q            version or alias to invoke\n"
-          "  --async                  queue the event (InvocationType Event) and return\n"
+          "  --async                  queue the event (InvocationType Event), print its request id\n"
+          "  --idempotency-key K      with --async: the same K within 24 h is one event (the\n"
+          "                           first one's request id is printed again)\n"
           "  --dry-run                only check that the call would be allowed (DryRun)\n"
           "  --endpoint URL           Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
           CLI_DEFAULT_ENDPOINT ")\n"
@@ -30,17 +36,19 @@ void cli_usage_invoke(FILE *out)
           out);
 }
 
-enum { OPT_PAYLOAD, OPT_LOG, OPT_QUALIFIER, OPT_ASYNC, OPT_DRY_RUN };
+enum { OPT_PAYLOAD, OPT_LOG, OPT_QUALIFIER, OPT_ASYNC, OPT_DRY_RUN, OPT_IDEM_KEY };
 static const cli_opt_t invoke_opts[] = {
     [OPT_PAYLOAD] = {"payload", true}, [OPT_LOG] = {"log", false},
     [OPT_QUALIFIER] = {"qualifier", true}, [OPT_ASYNC] = {"async", false},
-    [OPT_DRY_RUN] = {"dry-run", false}, {NULL, false},
+    [OPT_DRY_RUN] = {"dry-run", false}, [OPT_IDEM_KEY] = {"idempotency-key", true},
+    {NULL, false},
 };
 
 typedef struct {
     const char *name;
     const char *payload;     /* as given: JSON text, "@file" or "-"; NULL = "{}" */
     const char *qualifier;
+    const char *idempotency_key;
     bool log;
     bool async;
     bool dry_run;
@@ -66,6 +74,7 @@ static int invoke_parse(cli_ctx_t *ctx, int argc, char **argv, invoke_args_t *v,
         case OPT_QUALIFIER: v->qualifier = val; break;
         case OPT_ASYNC: v->async = true; break;
         case OPT_DRY_RUN: v->dry_run = true; break;
+        case OPT_IDEM_KEY: v->idempotency_key = val; break;
         default: return cli_usage_fail(ctx, err, "internal: unhandled option");
         }
     }
@@ -73,6 +82,12 @@ done:
     if (!v->name || !v->name[0]) return cli_usage_fail(ctx, err, "missing NAME");
     if (v->async && v->dry_run)
         return cli_usage_fail(ctx, err, "--async and --dry-run exclude each other");
+    if (v->idempotency_key && !v->async)
+        return cli_usage_fail(ctx, err, "--idempotency-key needs --async");
+    if (v->idempotency_key && !cli_header_value_ok(v->idempotency_key, 128))
+        return cli_usage_fail(ctx, err, "--idempotency-key must be 1 to 128 printable characters");
+    /* Lambda sends no log tail for an event: it has not run yet. */
+    if (v->async && v->log) return cli_usage_fail(ctx, err, "--log needs a synchronous invoke, not --async");
     if (v->payload && strcmp(v->payload, "@") == 0)
         return cli_usage_fail(ctx, err, "--payload @FILE needs a file name");
     if (v->qualifier && !v->qualifier[0])
@@ -108,7 +123,7 @@ int cli_cmd_invoke(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     }
 
     int rc = -1;
-    buf_t payload = {0}, path = {0};
+    buf_t payload = {0}, path = {0}, idem = {0};
     cli_resp_t resp = {0};
     if (invoke_load_payload(&v, &payload, err) < 0) goto out;
 
@@ -121,19 +136,40 @@ int cli_cmd_invoke(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         free(eq);
     }
 
-    const char *hdrs[4];
+    const char *hdrs[5];
     int nh = 0;
     hdrs[nh++] = v.async     ? "X-Amz-Invocation-Type: Event"
                  : v.dry_run ? "X-Amz-Invocation-Type: DryRun"
                              : "X-Amz-Invocation-Type: RequestResponse";
     hdrs[nh++] = "Content-Type: application/json";
     if (v.log) hdrs[nh++] = "X-Amz-Log-Type: Tail";
+    if (v.idempotency_key) {
+        buf_appendf(&idem, "X-Nimbus-Idempotency-Key: %s", v.idempotency_key);
+        hdrs[nh++] = idem.data;
+    }
     hdrs[nh] = NULL;
 
     cli_req_t req = {.method = "POST", .path = path.data, .headers = hdrs,
                      .body = payload.data, .body_len = payload.len};
     if (cli_http(ctx, &req, &resp, err) < 0) goto out;
     if (cli_resp_check(&resp, err) < 0) goto out;
+
+    if (v.async) {
+        /* Only a 202 means the event is durably queued; anything else that
+         * looks like success must not pass for it. */
+        if (resp.status != 202) {
+            err_set(err, ERR_INTERNAL, "the server answered HTTP %ld, not 202, to an asynchronous invoke",
+                    resp.status);
+            goto out;
+        }
+        if (!resp.request_id[0]) {
+            err_set(err, ERR_INTERNAL, "the server queued the event but sent no x-amzn-RequestId");
+            goto out;
+        }
+        printf("%s\n", resp.request_id);
+        rc = 0;
+        goto out;
+    }
 
     if (invoke_write_all(stdout, resp.body.data, resp.body.len, err) < 0) goto out;
     /* A terminal gets a clean prompt; pipes and files get the exact bytes. */
@@ -160,5 +196,6 @@ out:
     cli_resp_free(&resp);
     buf_free(&payload);
     buf_free(&path);
+    buf_free(&idem);
     return rc;
 }
