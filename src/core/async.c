@@ -555,9 +555,19 @@ static void dispatch(async_t *a)
     unsigned waiting = unstarted_calls(a);
     /* Only f itself can leave the active list while f is dispatched (its
      * events' ends reach other functions only through the store). */
+    bool account_full = false;
     list_each(it, &a->active) {
         afn_t *f = list_entry(it, afn_t, active_link);
-        if (dispatch_fn(a, f, &waiting) == DISPATCH_ACCOUNT_FULL) break;
+        if (dispatch_fn(a, f, &waiting) == DISPATCH_ACCOUNT_FULL) {
+            account_full = true;
+            break;
+        }
+    }
+    /* The account's room, when scarce, goes to each function in turn. */
+    list_node_t *first = list_first(&a->active);
+    if (account_full && first && first->next != &a->active) {
+        list_remove(first);
+        list_push_back(&a->active, first);
     }
     /* Room is mostly noticed as calls end (capacity_freed); this also
      * covers limits raised and events aging while they wait. */

@@ -33,7 +33,13 @@
  * destination is a Nimbus function ARN (the invocation record is accepted
  * for it asynchronously), or an http(s) URL (a Nimbus extension: the
  * record is POSTed, retried with backoff up to the event's age; a delivery
- * that finally fails is itself kept as a dead letter). The record is
+ * that finally fails is itself kept as a dead letter). An event's end is
+ * written only once its outcome is where it goes, so a crash on the way
+ * delivers it again. The DeadLetterConfig target gets what Lambda's
+ * dead-letter queue gets: the event itself (a URL also gets its id and
+ * error as X-Nimbus-Request-Id, X-Nimbus-Error-Code and
+ * X-Nimbus-Error-Message headers; every POST carries X-Nimbus-Request-Id).
+ * The record is
  * Lambda's: {"version":"1.0","timestamp","requestContext":{"requestId",
  * "functionArn","condition","approximateInvokeCount"},"requestPayload",
  * "responseContext":{"statusCode","executedVersion","functionError"},
@@ -80,6 +86,8 @@ void async_policy_defaults(async_policy_t *p);
 typedef bool (*async_policy_fn)(void *arg, const char *function, const char *qualifier, async_policy_t *out,
                                 char dead_letter[512]);
 
+/* The queue sets the router's context's capacity_freed hook (it notices
+ * room freed by any call's end, synchronous ones too) until async_free. */
 async_t *async_new(router_t *r, queue_store_t *store, const async_limits_t *limits, async_policy_fn policy,
                    void *policy_arg, err_t *err);
 /* Load what the store has unfinished and start delivering (start-up, after
@@ -87,14 +95,18 @@ async_t *async_new(router_t *r, queue_store_t *store, const async_limits_t *limi
 int async_start(async_t *a, err_t *err);
 /* Stop delivering (shutdown): running attempts finish; nothing new starts. */
 void async_stop(async_t *a);
+/* After async_stop, once the loop has run what the store and the workers
+ * still had to answer (loop_pending_work() == 0), and before the store is
+ * closed: what would still answer later is dropped, its callback unrun. */
 void async_free(async_t *a);
 
 /* Accept an event for `fn` (already resolved and known to exist).
  * `done` runs once it is durable (err NULL; request_id is its id, or the
  * first event's when the idempotency key was seen: duplicate true) or
  * when it cannot be (err: ERR_TOO_LARGE over the payload limit, ERR_SYS
- * when the store cannot take it — never tell a caller it was accepted
- * then). The payload is copied. */
+ * when the store cannot take it or max_queued events wait already — never
+ * tell a caller it was accepted then). `done` never runs inside
+ * async_accept. The payload is copied; an empty one is "{}". */
 typedef struct {
     const char *function;
     const char *qualifier;        /* as invoked, "" or NULL for $LATEST */
@@ -107,7 +119,9 @@ typedef void (*async_accepted_fn)(void *arg, const err_t *err, const char *reque
 void async_accept(async_t *a, const async_event_t *ev, async_accepted_fn done, void *arg);
 
 /* Cancel a queued (or retrying) event of `function`; ERR_NOT_FOUND when
- * unknown, ERR_CONFLICT when it is running or finished. */
+ * unknown, ERR_CONFLICT when it is running or finished. Only unfinished
+ * events are in memory: a finished one is ERR_NOT_FOUND here as well (the
+ * caller that must answer 409 for it looks it up with queue_store_get). */
 int async_cancel(async_t *a, const char *function, const char *id, err_t *err);
 /* Dead letters: run again (all of the function's, or the one `id` names;
  * each becomes a new event with a new request id), or forget them. Each

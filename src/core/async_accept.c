@@ -76,8 +76,10 @@ void async_accept_event(async_t *a, const async_event_t *ev, bool internal, asyn
     op->done = done;
     op->arg = arg;
     snprintf(op->function, sizeof op->function, "%s", ev->function);
-    const char *payload = ev->payload ? ev->payload : "{}";
-    size_t len = ev->payload ? ev->payload_len : 2;
+    /* Runtimes parse the event as JSON: an empty one is {}. */
+    bool empty = !ev->payload || ev->payload_len == 0;
+    const char *payload = empty ? "{}" : ev->payload;
+    size_t len = empty ? 2 : ev->payload_len;
     int refused = 0;
     if (!internal && a->lim.max_payload_bytes && len > a->lim.max_payload_bytes)
         refused = err_set(&op->err, ERR_TOO_LARGE, "%zu byte payload is too large for the Event invocation type (limit %zu bytes)",

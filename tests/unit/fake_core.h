@@ -2,7 +2,8 @@
  * (processes are eventfds and pipes; "exit" makes the pidfd readable), a
  * fake transport (deliveries are recorded; the test plays the runtime),
  * and around a router the real loop, log sink, SQLite store and code
- * store in a temporary directory.
+ * store in a temporary directory. While src/store has no queue store,
+ * fake_core.c has an in-memory one behind store/queue.h.
  *
  * What the integration tests can only see through wall-clock timing
  * (bursts, slots, limits, keep-alive, queues) is exact with these: how many
