@@ -217,14 +217,38 @@ void events_get(api_t *d, http_exchange_t *ex, const char *function, const char 
     queue_store_get(async_store(d->async), p->id, get_answer, p);
 }
 
+static void cancel_answer(void *arg, const err_t *err, const queue_event_t *ev, const queue_attempt_t *attempts,
+                          size_t nattempts)
+{
+    (void)attempts; (void)nattempts;
+    pending_t *p = arg;
+    if (!p->ex) {
+        free(p);
+        return;
+    }
+    if ((err && err->code == ERR_NOT_FOUND) || (!err && strcmp(ev->function, p->function) != 0))
+        api_respond_error(p->ex, 404, "ResourceNotFoundException", "Event not found: %s", p->id);
+    else if (err)
+        api_respond_err(p->ex, err);
+    else
+        api_respond_error(p->ex, 409, "ResourceConflictException", "Event %s is %s: only a waiting event can be "
+                          "cancelled", p->id, queue_state_name(ev->state));
+    free(p);
+}
+
 void events_cancel(api_t *d, http_exchange_t *ex, const char *function, const char *id)
 {
     if (!have_queue(d, ex)) return;
     err_t err;
     if (async_cancel(d->async, function, id, &err) < 0) {
-        if (err.code == ERR_NOT_FOUND)
-            api_respond_error(ex, 404, "ResourceNotFoundException", "Event not found: %s", id);
-        else if (err.code == ERR_CONFLICT)
+        if (err.code == ERR_NOT_FOUND) {
+            /* Not waiting in memory: finished (409), or unknown (404) — the
+             * store knows which. */
+            pending_t *p = pending_new(ex, function, "Event");
+            if (!p) return;
+            snprintf(p->id, sizeof p->id, "%s", id);
+            queue_store_get(async_store(d->async), p->id, cancel_answer, p);
+        } else if (err.code == ERR_CONFLICT)
             api_respond_error(ex, 409, "ResourceConflictException", "%s", err.msg);
         else
             api_respond_err(ex, &err);

@@ -208,7 +208,7 @@ static void got_cb(void *arg, const err_t *err, const queue_event_t *ev, const q
     snprintf(g->result, sizeof g->result, "%.*s", (int)ev->result_len, ev->result ? ev->result : "");
     g->ev.payload = g->ev.result = NULL;
     g->nat = n < 8 ? n : 8;
-    memcpy(g->at, at, g->nat * sizeof *at);
+    if (g->nat) memcpy(g->at, at, g->nat * sizeof *at);
 }
 
 static got_t *stored(const char *id)
