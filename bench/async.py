@@ -191,6 +191,38 @@ def async_run(srv, fn, conns, counter):
     return row
 
 
+def held_run(srv, fn, conns):
+    """Accepts alone: the function is held (reserved concurrency 0) while loadgen runs, so no
+    delivery shares the CPU; then it is released and its backlog delivered. Returns the loadgen
+    figures, the queue commits per 1,000 events and the backlog's delivery rate."""
+    port = srv.port
+    st, h, raw = call(port, 'PUT', '/2017-10-31/functions/%s/concurrency' % fn,
+                      json.dumps({'ReservedConcurrentExecutions': 0}).encode())
+    if st != 200:
+        raise RuntimeError('hold %s -> %s %r' % (fn, st, raw[:200]))
+    s0 = server_stats(port)
+    lg = loadgen(port, fn, conns, ['X-Amz-Invocation-Type: Event'], expect=202)
+    s1 = server_stats(port)
+    counter = SucceededCounter(port, fn)
+    t0 = time.monotonic()
+    st, h, raw = call(port, 'DELETE', '/2017-10-31/functions/%s/concurrency' % fn)
+    drained = None
+    while time.monotonic() - t0 < DRAIN_LIMIT:
+        if not unfinished(port, fn):
+            drained = time.monotonic()
+            break
+        time.sleep(0.05)
+    delivered = counter.more()
+    row = {'lg': lg, 'commits': None, 'delivered_rps': None, 'delivered': delivered}
+    accepted = (s1['Accepted'] - s0['Accepted']) if s0 and s1 else 0
+    if s0 and s1 and accepted:
+        row['commits'] = 1000.0 * (s1['Commits'] - s0['Commits']) / accepted
+    if drained and delivered:
+        row['delivered_rps'] = delivered / (drained - t0)
+    say('    held: %d accepted in all, %d delivered after the release' % (accepted, delivered))
+    return row
+
+
 def fmt(v, spec):
     return spec % v if v is not None else '-'
 
@@ -202,7 +234,7 @@ def main():
     native = open(NATIVE, 'rb').read()
     with Served(BUILD, ['--async-max-queued', '100000000'], prefix='nimbus-asyncbench.') as srv:
         port = srv.port
-        for fn in ('bench-echo', 'bench-async'):
+        for fn in ('bench-echo', 'bench-async', 'bench-held'):
             create_function(srv.port, fn, 'provided', 'bench.handler', {'bootstrap': (native, 0o755)})
             st, h, raw = call(port, 'POST', '/2015-03-31/functions/%s/invocations' % fn, b'{}')
             if st != 200:
@@ -221,6 +253,14 @@ def main():
         except RuntimeError as e:           # the table still shows what was measured
             problem = str(e)
             say('async runs stopped: ' + problem)
+        held = None
+        if not problem:
+            try:
+                say('async accept, function held: %d connection(s), %g s (+%g s warmup)' % (CONNS[-1], DUR, WARM))
+                held = held_run(srv, 'bench-held', CONNS[-1])
+            except RuntimeError as e:
+                problem = str(e)
+                say('held run stopped: ' + problem)
 
     lines = ['Nimbus async benchmark  %s  %d CPUs, %g s per run (+%g s warmup), body %s' %
              (time.strftime('%Y-%m-%d %H:%M:%S'), os.cpu_count() or 0, DUR, WARM, BODY),
@@ -239,6 +279,17 @@ def main():
             lg.get('errors', '-'), fmt(r.get('fsync_per_k'), '%.1f'), fmt(r.get('commits'), '%.1f'),
             fmt(r.get('delivered_rps'), '%.0f'), fmt(r.get('lag'), '%.1f s') if r.get('lag') is not None
             else ('not drained in %d s' % DRAIN_LIMIT if r else '-')))
+    if held:
+        lg = held['lg']
+        lines += ['', 'accepts alone (the function held by reserved concurrency 0, so nothing is delivered',
+                  'meanwhile), then the backlog delivered once it is released:', '',
+                  '%-5s | %11s | %10s | %10s | %6s | %11s | %s' % ('conns', 'accepted/s', '202 p50 µs',
+                                                               '202 p99 µs', 'errors', 'commits/1k',
+                                                               'backlog delivered/s'),
+                  '%-5d | %11s | %10s | %10s | %6s | %11s | %s' % (
+                      CONNS[-1], lg.get('rps', '-'), lg.get('p50_us', '-'), lg.get('p99_us', '-'),
+                      lg.get('errors', '-'), fmt(held.get('commits'), '%.1f'),
+                      fmt(held.get('delivered_rps'), '%.0f'))]
     got = rows.get(64, {}).get('lg', {}).get('rps')
     lines += ['', 'target: >= %d accepted events/s at 64 connections: %s' % (
         TARGET, 'not measured' if got is None else '%.0f  %s' % (float(got), 'PASS' if float(got) >= TARGET else 'MISS'))]

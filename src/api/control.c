@@ -356,26 +356,12 @@ static void list_functions(api_t *d, http_exchange_t *ex, http_request_t *req)
     free(max);
 }
 
-/* A name in a control-plane path: plain, name:qualifier, or an ARN. The
- * qualifier (if any) goes to `qual`. */
-static void path_name(const char *seg, char *out, size_t n, char *qual, size_t qn)
-{
-    const char *p = strstr(seg, "function:");
-    if (p && (strncmp(seg, "arn:", 4) == 0 || p - seg == 13)) seg = p + 9;
-    snprintf(out, n, "%s", seg);
-    qual[0] = '\0';
-    char *colon = strchr(out, ':');
-    if (colon) {
-        snprintf(qual, qn, "%s", colon + 1);
-        *colon = '\0';
-    }
-}
-
 router_fn_t *control_find(api_t *d, http_exchange_t *ex, http_request_t *req, const char *seg, char *qual,
                           size_t qn)
 {
     char name[300];
-    path_name(seg, name, sizeof name, qual, qn);
+    /* Leniently: "name:" is the function, a bad name is one not found. */
+    function_name_parse(seg, name, sizeof name, qual, qn);
     router_fn_t *fn = function_name_valid(name) ? router_find(d->router, name) : NULL;
     if (!fn) { api_respond_not_found(ex, name, NULL); return NULL; }
     char *qparam = util_query_param(req->query, "Qualifier");

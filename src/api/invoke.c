@@ -62,26 +62,6 @@ static void caller_gone(http_exchange_t *ex, void *arg)
     call_abandon(c);
 }
 
-/* Split the Invoke path's name into function name and qualifier. Accepts
- * name, name:qualifier, arn:aws:lambda:region:account:function:name[:q],
- * account:function:name[:q], as Lambda does. */
-static int parse_function_name(const char *in, char *name, size_t nn, char *qual, size_t qn)
-{
-    const char *p = in;
-    const char *fn = strstr(in, "function:");
-    if (fn && (strncmp(in, "arn:", 4) == 0 || (fn - in == 13 && in[12] == ':'))) p = fn + 9;
-    const char *colon = strchr(p, ':');
-    size_t len = colon ? (size_t)(colon - p) : strlen(p);
-    if (len == 0 || len >= nn) return -1;
-    memcpy(name, p, len);
-    name[len] = '\0';
-    qual[0] = '\0';
-    if (colon) {
-        if (strlen(colon + 1) >= qn || !colon[1]) return -1;
-        snprintf(qual, qn, "%s", colon + 1);
-    }
-    return function_name_valid(name) ? 0 : -1;
-}
 
 /* ---- asynchronous: the event handed to the queue ---- */
 
@@ -171,7 +151,7 @@ static void handle(api_t *d, http_exchange_t *ex, const char *path_name, const c
 {
     http_request_t *req = http_exchange_request(ex);
     char name[180], qual[140];
-    if (parse_function_name(path_name, name, sizeof name, qual, sizeof qual) < 0) {
+    if (function_name_parse(path_name, name, sizeof name, qual, sizeof qual) < 0) {
         api_respond_error(ex, 400, "ValidationException",
                              "1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
                              path_name);

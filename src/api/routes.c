@@ -336,6 +336,40 @@ static void h_health(void *ctx, http_exchange_t *ex, http_request_t *req, const 
     api_respond_json(ex, 200, s);
 }
 
+/* GET /nimbus/v1/async[?function=NAME]: the async queue's counts, and the
+ * queue store's commits (fsync'd) and events written. */
+static void h_async_stats(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)p;
+    api_t *d = ctx;
+    if (!d->async) {
+        api_respond_error(ex, 503, "ServiceException", "the async queue is not running");
+        return;
+    }
+    char *fn = util_query_param(req->query, "function");
+    async_stats_t st;
+    async_stats(d->async, fn && *fn ? fn : NULL, &st);
+    free(fn);
+    uint64_t commits = 0, written = 0;
+    queue_store_stats(async_store(d->async), &commits, &written);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "Queued", st.queued);
+    cJSON_AddNumberToObject(o, "Running", st.running);
+    cJSON_AddNumberToObject(o, "Retrying", st.retrying);
+    cJSON_AddNumberToObject(o, "Accepted", (double)st.accepted);
+    cJSON_AddNumberToObject(o, "Succeeded", (double)st.succeeded);
+    cJSON_AddNumberToObject(o, "Failed", (double)st.failed);
+    cJSON_AddNumberToObject(o, "Retries", (double)st.retries);
+    cJSON_AddNumberToObject(o, "DeadLetters", (double)st.dead_letters);
+    cJSON_AddNumberToObject(o, "Deliveries", (double)st.deliveries);
+    cJSON_AddNumberToObject(o, "DeliveryFailures", (double)st.delivery_failures);
+    cJSON_AddNumberToObject(o, "OldestAgeMs", (double)st.oldest_ms);
+    cJSON_AddNumberToObject(o, "Commits", (double)commits);
+    cJSON_AddNumberToObject(o, "EventsWritten", (double)written);
+    api_respond_json(ex, 200, cJSON_PrintUnformatted(o));
+    cJSON_Delete(o);
+}
+
 /* ---- the table ---- */
 
 #define FN "/2015-03-31/functions"
@@ -386,6 +420,7 @@ static const struct {
     { { "GET", "/nimbus/v1/execs/{id*}", h_exec_poll, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/code/{file*}", h_code, 0, 0 }, L_DEFAULT },
     { { "*", "/nimbus/v1/health", h_health, 0, 0 }, L_DEFAULT },
+    { { "GET", "/nimbus/v1/async", h_async_stats, 0, 0 }, L_DEFAULT },
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 

@@ -212,6 +212,20 @@ bool function_runtime_valid(const char *runtime)
     return runtime_find(runtime) != NULL;
 }
 
+int function_name_parse(const char *in, char *name, size_t nn, char *qual, size_t qn)
+{
+    const char *p = in;
+    const char *fn = strstr(in, "function:");
+    if (fn && (strncmp(in, "arn:", 4) == 0 || (fn - in == 13 && in[12] == ':'))) p = fn + 9;
+    const char *colon = strchr(p, ':');
+    size_t len = colon ? (size_t)(colon - p) : strlen(p);
+    snprintf(name, nn, "%.*s", (int)len, p);
+    snprintf(qual, qn, "%s", colon ? colon + 1 : "");
+    if (len == 0 || len >= nn) return -1;
+    if (colon && (!colon[1] || strlen(colon + 1) >= qn)) return -1;
+    return function_name_valid(name) ? 0 : -1;
+}
+
 bool function_name_valid(const char *name)
 {
     const function_field_t *f = function_field("FunctionName");

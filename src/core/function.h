@@ -144,6 +144,13 @@ int function_config_deserialize(function_config_t *c, const char *json, err_t *e
 const char *const *function_runtimes(void);
 bool function_runtime_valid(const char *runtime);
 bool function_name_valid(const char *name);
+/* A function as a path or a caller names it: "name", "name:qualifier",
+ * "arn:aws:lambda:<region>:<account>:function:name[:qualifier]" or
+ * "<account>:function:name[:qualifier]". Fills `name` and `qual` ("" for
+ * none) as far as they go, and returns 0 when the name is a valid function
+ * name (and fits) and a qualifier, if a colon announces one, is not empty;
+ * else -1. */
+int function_name_parse(const char *in, char *name, size_t nn, char *qual, size_t qn);
 
 /* "arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]" into buf. */
 void function_arn(const char *name, const char *qualifier, char *buf, size_t n);

@@ -25,12 +25,21 @@ function_json  | src/core/function.c src/core/function_input.c src/core/runtime.
 spawner_proto  | src/sandbox/spawner_proto.c                                        |
 "
 
-# Ours, with the project's warnings; each source compiled once for all targets.
+# Ours, with the project's warnings; each source compiled once for all targets,
+# again whenever it or any header it includes changed (clang's -MMD list).
+stale() { # object source
+  [ -e "$1" ] && [ -e "$1.d" ] || return 0
+  [ "$2" -nt "$1" ] && return 0
+  for dep in $(sed -e 's/^[^:]*://' -e 's/\\$//' "$1.d"); do
+    [ "$dep" -nt "$1" ] && return 0
+  done
+  return 1
+}
 compile() {
   o="$OBJ/$(echo "$1" | tr / _ | sed 's/\.c$/.o/')"
-  if [ ! -e "$o" ] || [ "$ROOT/$1" -nt "$o" ]; then
+  if stale "$o" "$ROOT/$1"; then
     clang -g -O1 -std=gnu11 $SAN -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-      -I"$ROOT/src" -I/usr/share/include/llhttp -c "$ROOT/$1" -o "$o"
+      -I"$ROOT/src" -I/usr/share/include/llhttp -MMD -MF "$o.d" -c "$ROOT/$1" -o "$o"
   fi
   echo "$o"
 }

@@ -101,6 +101,25 @@ class InvokeEventTest(AsyncApiBase):
         st, h, raw = self.c.invoke(name, b'{"x":1}')
         self.assertEqual((st, json.loads(raw)), (200, {'got': {'x': 1}}))
 
+    def test_queue_counts_and_commits_are_reported(self):
+        name = self.py()
+        st, h, doc, raw = self.c.api('PUT', '/2017-10-31/functions/%s/concurrency' % name,
+                                     {'ReservedConcurrentExecutions': 0})
+        self.assertEqual(st, 200, raw)
+        st, h, before, raw = self.c.api('GET', '/nimbus/v1/async')
+        self.assertEqual(st, 200, raw)
+        for i in range(3):
+            self.accepted(name, b'{"n":%d}' % i)
+        st, h, mine, raw = self.c.api('GET', '/nimbus/v1/async?function=' + name)
+        self.assertEqual(st, 200, raw)
+        self.assertEqual((mine['Queued'], mine['Running'], mine['Accepted']), (3, 0, 3), mine)
+        st, h, after, raw = self.c.api('GET', '/nimbus/v1/async')
+        self.assertGreaterEqual(after['Accepted'] - before['Accepted'], 3, (before, after))
+        # Each accept was fsync'd before its 202: at least one durable commit each time here,
+        # as they came one after another.
+        self.assertGreaterEqual(after['Commits'] - before['Commits'], 3, (before, after))
+        self.assertGreaterEqual(after['EventsWritten'] - before['EventsWritten'], 3, (before, after))
+
     def test_unknown_function_or_qualifier_is_404_and_nothing_is_queued(self):
         st, h, raw = self.event(uniq('nosuch'))
         self.assertEqual(st, 404, raw)

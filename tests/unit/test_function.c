@@ -756,3 +756,28 @@ Test(function_fields, runtimes_are_the_runtime_table)
     cr_assert_eq(k, n);
     cr_assert_null(runtime_find(NULL));
 }
+
+Test(function, names_as_paths_and_arns_give_them)
+{
+    char name[65], qual[130];
+    cr_assert_eq(function_name_parse("hello", name, sizeof name, qual, sizeof qual), 0);
+    cr_assert_str_eq(name, "hello");
+    cr_assert_str_eq(qual, "");
+    cr_assert_eq(function_name_parse("hello:live", name, sizeof name, qual, sizeof qual), 0);
+    cr_assert_str_eq(qual, "live");
+    cr_assert_eq(function_name_parse("arn:aws:lambda:us-east-1:000000000000:function:hello:7", name, sizeof name,
+                                     qual, sizeof qual), 0);
+    cr_assert_str_eq(name, "hello");
+    cr_assert_str_eq(qual, "7");
+    cr_assert_eq(function_name_parse("000000000000:function:hello", name, sizeof name, qual, sizeof qual), 0);
+    cr_assert_str_eq(name, "hello");
+    cr_assert_eq(function_name_parse("hello:", name, sizeof name, qual, sizeof qual), -1, "empty qualifier");
+    cr_assert_str_eq(name, "hello", "filled even when refused");
+    cr_assert_eq(function_name_parse("bad name", name, sizeof name, qual, sizeof qual), -1);
+    cr_assert_eq(function_name_parse("", name, sizeof name, qual, sizeof qual), -1);
+    cr_assert_eq(function_name_parse(":x", name, sizeof name, qual, sizeof qual), -1);
+    char longname[100];
+    memset(longname, 'a', 80);
+    longname[80] = '\0';
+    cr_assert_eq(function_name_parse(longname, name, sizeof name, qual, sizeof qual), -1, "does not fit");
+}
