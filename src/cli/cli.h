@@ -155,10 +155,18 @@ cJSON *cli_request_json(cli_ctx_t *ctx, const cli_req_t *req, err_t *err);
 char *cli_escape(const char *s);
 /* Free the CURL handle kept in ctx. */
 void cli_http_close(cli_ctx_t *ctx);
-/* GET `path` page after page (limit=, after= the NextMarker) and move the
- * items of each page's `key` array into `all`, at most `max` (0: all). */
-int cli_fetch_pages(cli_ctx_t *ctx, const char *path, const char *key, size_t max, cJSON *all,
-                    err_t *err);
+/* How an API pages: the query parameters for the page size and for where
+ * to continue (the previous page's NextMarker), and the page size. */
+typedef struct {
+    const char *limit_param;    /* "limit" (Nimbus) or "MaxItems" (Lambda) */
+    const char *marker_param;   /* "after" (Nimbus) or "Marker" (Lambda) */
+    size_t page;                /* items asked for per page */
+} cli_paging_t;
+extern const cli_paging_t CLI_PAGING_NIMBUS, CLI_PAGING_LAMBDA;
+/* GET `path` page after page and move the items of each page's `key` array
+ * into `all`, at most `max` (0: all). */
+int cli_fetch_pages(cli_ctx_t *ctx, const char *path, const char *key, const cli_paging_t *paging, size_t max,
+                    cJSON *all, err_t *err);
 /* Wall clock in ms (the API's CreatedMs are wall clock too). */
 int64_t cli_now_ms(void);
 /* `j` indented, on stdout. */

@@ -98,7 +98,7 @@ int cli_cmd_dlq(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     if (is_list) {
         dlq_path(&p, name, "");
         cJSON *all = cJSON_CreateArray();
-        rc = cli_fetch_pages(ctx, p.data, "DeadLetters", (size_t)limit, all, err);
+        rc = cli_fetch_pages(ctx, p.data, "DeadLetters", &CLI_PAGING_NIMBUS, (size_t)limit, all, err);
         if (rc == 0) {
             if (json) cli_print_json(all);
             else cli_events_table(stdout, all, cli_now_ms(), false);

@@ -282,19 +282,22 @@ void cli_event_show(FILE *out, const cJSON *ev, int64_t now_ms)
 
 /* ---- paging (cli.h, shared with dlq) ------------------------------------- */
 
-int cli_fetch_pages(cli_ctx_t *ctx, const char *path, const char *key, size_t max, cJSON *all,
-                    err_t *err)
+const cli_paging_t CLI_PAGING_NIMBUS = { "limit", "after", 100 };
+const cli_paging_t CLI_PAGING_LAMBDA = { "MaxItems", "Marker", 50 };
+
+int cli_fetch_pages(cli_ctx_t *ctx, const char *path, const char *key, const cli_paging_t *paging, size_t max,
+                    cJSON *all, err_t *err)
 {
     char *marker = NULL;
     int rc = -1;
     size_t have = 0;
     for (;;) {
-        size_t want = max && max - have < 100 ? max - have : 100;
+        size_t want = max && max - have < paging->page ? max - have : paging->page;
         buf_t p = {0};
-        buf_appendf(&p, "%s%climit=%zu", path, strchr(path, '?') ? '&' : '?', want);
+        buf_appendf(&p, "%s%c%s=%zu", path, strchr(path, '?') ? '&' : '?', paging->limit_param, want);
         if (marker) {
             char *em = cli_escape(marker);
-            buf_appendf(&p, "&after=%s", em);
+            buf_appendf(&p, "&%s=%s", paging->marker_param, em);
             free(em);
         }
         cli_req_t req = {.method = "GET", .path = p.data};
@@ -377,7 +380,7 @@ static int events_list(cli_ctx_t *ctx, const char *name, const char *state, long
     events_path(&p, name, NULL);
     if (state) buf_appendf(&p, "?state=%s", state);
     cJSON *all = cJSON_CreateArray();
-    int rc = cli_fetch_pages(ctx, p.data, "Events", (size_t)limit, all, err);
+    int rc = cli_fetch_pages(ctx, p.data, "Events", &CLI_PAGING_NIMBUS, (size_t)limit, all, err);
     buf_free(&p);
     if (rc == 0) {
         if (json) cli_print_json(all);

@@ -123,52 +123,7 @@ static void query_print_table(const cJSON *fns)
 /* Fetch every page into `all`. */
 static int query_list_all(cli_ctx_t *ctx, cJSON *all, err_t *err)
 {
-    char *marker = NULL;
-    int rc = -1;
-    for (;;) {
-        buf_t path = {0};
-        buf_appendf(&path, "/2015-03-31/functions/?MaxItems=50");
-        if (marker) {
-            char *em = cli_escape(marker);
-            buf_appendf(&path, "&Marker=%s", em);
-            free(em);
-        }
-        cli_resp_t resp;
-        cli_req_t req = {.method = "GET", .path = path.data};
-        int hrc = cli_http(ctx, &req, &resp, err);
-        buf_free(&path);
-        cJSON *page = NULL;
-        if (hrc == 0 && cli_resp_check(&resp, err) == 0) page = cli_resp_json(&resp, err);
-        cli_resp_free(&resp);
-        if (!page) goto out;
-
-        cJSON *fns = cJSON_GetObjectItemCaseSensitive(page, "Functions");
-        if (fns && !cJSON_IsArray(fns)) {
-            cJSON_Delete(page);
-            err_set(err, ERR_INTERNAL, "the server's ListFunctions answer has no Functions array");
-            goto out;
-        }
-        cJSON *f;
-        while (fns && (f = cJSON_DetachItemFromArray(fns, 0)) != NULL)
-            cJSON_AddItemToArray(all, f);
-
-        const cJSON *next = cJSON_GetObjectItemCaseSensitive(page, "NextMarker");
-        char *next_marker = cJSON_IsString(next) && next->valuestring[0]
-                                ? strdup(next->valuestring) : NULL;
-        cJSON_Delete(page);
-        if (!next_marker) break;
-        if (marker && strcmp(marker, next_marker) == 0) {
-            free(next_marker);
-            err_set(err, ERR_INTERNAL, "the server returned the same NextMarker twice");
-            goto out;
-        }
-        free(marker);
-        marker = next_marker;
-    }
-    rc = 0;
-out:
-    free(marker);
-    return rc;
+    return cli_fetch_pages(ctx, "/2015-03-31/functions/", "Functions", &CLI_PAGING_LAMBDA, 0, all, err);
 }
 
 int cli_cmd_list(cli_ctx_t *ctx, int argc, char **argv, err_t *err)

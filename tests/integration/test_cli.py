@@ -122,6 +122,18 @@ done'''), 0o755)}
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn(name, p.stdout.decode())
 
+    def test_list_follows_every_page(self):
+        # ListFunctions answers at most 50 per page: `nimbus list` follows NextMarker.
+        prefix = uniq('page')
+        names = ['%s-%02d' % (prefix, i) for i in range(53)]
+        for n in names:
+            self.api_deploy(n)
+        p = self.cli('list')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.decode()
+        for n in names:
+            self.assertIn(n, out)
+
     def test_get_prints_json(self):
         name = uniq('cli-get')
         self.api_deploy(name)
