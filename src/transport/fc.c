@@ -272,26 +272,34 @@ static void conn_io(loop_t *l, int fd, uint32_t events, void *arg)
 
 /* ---- requests ---- */
 
-static void fc_headers(const instance_t *in, const char *rid, const char *path, http_header_t *h,
-                       size_t *n, char mem[16], char to[16])
+/* Send one of FC's requests on `c` with FC's x-fc-* headers; `rid` NULL:
+ * a request id of its own (/initialize, /pre-stop). */
+static void fc_request(fc_conn_t *c, req_kind_t kind, const char *method, const char *path, const char *rid,
+                       const char *body, size_t len)
 {
-    const function_config_t *cfg = &in->fn->cfg;
-    snprintf(mem, 16, "%d", cfg->memory_mb);
-    snprintf(to, 16, "%d", cfg->timeout_s);
-    size_t k = 0;
-    h[k++] = (http_header_t){ "Content-Type", "application/octet-stream" };
-    h[k++] = (http_header_t){ "x-fc-request-id", rid };
-    h[k++] = (http_header_t){ "x-fc-function-name", cfg->name };
-    h[k++] = (http_header_t){ "x-fc-function-handler", cfg->handler };
-    h[k++] = (http_header_t){ "x-fc-function-memory", mem };
-    h[k++] = (http_header_t){ "x-fc-function-timeout", to };
-    h[k++] = (http_header_t){ "x-fc-function-initializer", cfg->initializer ? "initializer" : "" };
-    h[k++] = (http_header_t){ "x-fc-region", NIMBUS_REGION };
-    h[k++] = (http_header_t){ "x-fc-account-id", NIMBUS_ACCOUNT };
-    h[k++] = (http_header_t){ "x-fc-qualifier", "LATEST" };
-    h[k++] = (http_header_t){ "x-fc-service-name", "nimbus" };
-    h[k++] = (http_header_t){ "x-fc-control-path", path };
-    *n = k;
+    const function_config_t *cfg = &c->fs->in->fn->cfg;
+    char mem[16], to[16], own[37];
+    if (!rid) {
+        util_uuid4(own);
+        rid = own;
+    }
+    snprintf(mem, sizeof mem, "%d", cfg->memory_mb);
+    snprintf(to, sizeof to, "%d", cfg->timeout_s);
+    const http_header_t h[] = {
+        { "Content-Type", "application/octet-stream" },
+        { "x-fc-request-id", rid },
+        { "x-fc-function-name", cfg->name },
+        { "x-fc-function-handler", cfg->handler },
+        { "x-fc-function-memory", mem },
+        { "x-fc-function-timeout", to },
+        { "x-fc-function-initializer", cfg->initializer ? "initializer" : "" },
+        { "x-fc-region", NIMBUS_REGION },
+        { "x-fc-account-id", NIMBUS_ACCOUNT },
+        { "x-fc-qualifier", "LATEST" },
+        { "x-fc-service-name", "nimbus" },
+        { "x-fc-control-path", path },
+    };
+    conn_send(c, kind, method, path, h, sizeof h / sizeof h[0], body, len);
 }
 
 static void became_ready(fc_state_t *fs, fc_conn_t *c)
@@ -386,12 +394,7 @@ static void finished(fc_conn_t *c, bool ok)
             return;
         }
         if (in->fn->cfg.initializer) {
-            http_header_t h[16];
-            size_t n;
-            char mem[16], to[16], rid[37];
-            util_uuid4(rid);
-            fc_headers(in, rid, "/initialize", h, &n, mem, to);
-            conn_send(c, REQ_INIT, "POST", "/initialize", h, n, NULL, 0);
+            fc_request(c, REQ_INIT, "POST", "/initialize", NULL, NULL, 0);
             fs->starting = c;
             return;
         }
@@ -530,11 +533,7 @@ static void deliver(instance_t *in, call_t *c)
     conn->call = c;
     c->transport = conn;
     c->transport_end = call_ended;
-    http_header_t h[16];
-    size_t n;
-    char mem[16], to[16];
-    fc_headers(in, c->request_id, "/invoke", h, &n, mem, to);
-    conn_send(conn, REQ_INVOKE, "POST", "/invoke", h, n, c->payload, c->payload_len);
+    fc_request(conn, REQ_INVOKE, "POST", "/invoke", c->request_id, c->payload, c->payload_len);
 }
 
 static void prestop_timeout(loop_t *l, void *arg)
@@ -559,12 +558,7 @@ static void pre_stop(instance_t *in, void (*then)(instance_t *))
     if (!c) { then(in); return; }
     fs->prestop = c;
     fs->prestop_then = then;
-    http_header_t h[16];
-    size_t n;
-    char mem[16], to[16], rid[37];
-    util_uuid4(rid);
-    fc_headers(in, rid, "/pre-stop", h, &n, mem, to);
-    conn_send(c, REQ_PRESTOP, "GET", "/pre-stop", h, n, NULL, 0);
+    fc_request(c, REQ_PRESTOP, "GET", "/pre-stop", NULL, NULL, 0);
     fs->prestop_timer = loop_timer_add(fs->loop, PRESTOP_TIMEOUT_MS, prestop_timeout, fs);
 }
 
