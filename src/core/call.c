@@ -65,8 +65,6 @@ static void call_free(call_t *c)
     free(c);
 }
 
-void call_discard(call_t *c) { call_free(c); }
-
 void call_log(call_t *c, const char *line, size_t len)
 {
     logs_emit(router_ctx(c->router)->logs, c->fn->cfg.name, c->request_id, line, len);

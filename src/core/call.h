@@ -77,8 +77,6 @@ struct call {
 call_t *call_new(router_t *r, router_fn_t *fn);
 /* Fix its deadline (from the function's timeout, now) and queue it. */
 void call_submit(call_t *c);
-/* Free a call that was never submitted. */
-void call_discard(call_t *c);
 /* Nobody waits for the outcome any more (the caller went away): a waiting
  * call ends now without running, a running one finishes unobserved. */
 void call_abandon(call_t *c);
