@@ -22,6 +22,12 @@ void api_respond_json(http_exchange_t *ex, int status, char *json)
     http_respond_owned(ex, status, h, 1, json, strlen(json));
 }
 
+void api_respond_doc(http_exchange_t *ex, int status, cJSON *doc)
+{
+    api_respond_json(ex, status, cJSON_PrintUnformatted(doc));
+    cJSON_Delete(doc);
+}
+
 void api_respond_error(http_exchange_t *ex, int status, const char *type, const char *fmt, ...)
 {
     char msg[1024];

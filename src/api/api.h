@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/async.h"
 #include "core/core.h"
 #include "core/logs.h"
@@ -69,8 +71,11 @@ void api_respond_not_found(http_exchange_t *ex, const char *name, const char *qu
 void api_respond_err(http_exchange_t *ex, const err_t *err);
 /* A JSON document (takes ownership of `json`; NULL for an empty body). */
 void api_respond_json(http_exchange_t *ex, int status, char *json);
-/* The answers the HTTP server gives itself (400, 408, 413, 431), in the
- * shape Lambda's clients parse (http_server_config_t.on_error). */
+/* The same for a cJSON document, printed compactly and deleted. */
+void api_respond_doc(http_exchange_t *ex, int status, cJSON *doc);
+/* The answers the HTTP servers give themselves (400, 408, 413, 431), in the
+ * shape Lambda's clients parse (http_server_config_t.on_error): the public
+ * API's and the runtime API's alike. */
 void api_http_error(const http_error_t *e, http_error_answer_t *ans, void *arg);
 /* Lambda's throttle: 429 TooManyRequestsException with Reason and Retry-After. */
 void api_respond_throttled(http_exchange_t *ex, const char *reason);

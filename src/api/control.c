@@ -151,16 +151,14 @@ static void job_work(void *arg)
 static void respond_config(http_exchange_t *ex, int status, const function_config_t *c)
 {
     cJSON *o = function_config_to_api_json(c);
-    api_respond_json(ex, status, cJSON_PrintUnformatted(o));
-    cJSON_Delete(o);
+    api_respond_doc(ex, status, o);
 }
 
 static void respond_concurrency(http_exchange_t *ex, int status, int reserved)
 {
     cJSON *o = cJSON_CreateObject();
     if (reserved >= 0) cJSON_AddNumberToObject(o, "ReservedConcurrentExecutions", reserved);
-    api_respond_json(ex, status, cJSON_PrintUnformatted(o));
-    cJSON_Delete(o);
+    api_respond_doc(ex, status, o);
 }
 
 static void job_done(loop_t *l, void *arg)
@@ -322,8 +320,7 @@ static void get_function(api_t *d, http_exchange_t *ex, http_request_t *req, rou
         cJSON_AddNumberToObject(conc, "ReservedConcurrentExecutions", fn->cfg.reserved_concurrency);
     }
     (void)d;
-    api_respond_json(ex, 200, cJSON_PrintUnformatted(o));
-    cJSON_Delete(o);
+    api_respond_doc(ex, 200, o);
 }
 
 static void list_functions(api_t *d, http_exchange_t *ex, http_request_t *req)
@@ -350,8 +347,7 @@ static void list_functions(api_t *d, http_exchange_t *ex, http_request_t *req)
         cJSON_AddItemToArray(arr, function_config_to_api_json(&router_at(d->router, i)->cfg));
     if (i < router_count(d->router))
         cJSON_AddStringToObject(o, "NextMarker", router_at(d->router, i - 1)->cfg.name);
-    api_respond_json(ex, 200, cJSON_PrintUnformatted(o));
-    cJSON_Delete(o);
+    api_respond_doc(ex, 200, o);
     free(marker);
     free(max);
 }

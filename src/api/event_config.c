@@ -355,8 +355,7 @@ static void job_work(void *arg)
 static void respond_doc(http_exchange_t *ex, int status, const evcfg_t *e)
 {
     cJSON *o = to_json(e, true);
-    api_respond_json(ex, status, cJSON_PrintUnformatted(o));
-    cJSON_Delete(o);
+    api_respond_doc(ex, status, o);
 }
 
 static void job_done(loop_t *l, void *arg)
@@ -487,8 +486,7 @@ void event_config_list(api_t *d, http_exchange_t *ex, http_request_t *req, route
         cJSON_AddItemToArray(arr, to_json(&t->v[i], true));
     if (i < t->n && strcmp(t->v[i].function, name) == 0)
         cJSON_AddStringToObject(o, "NextMarker", t->v[i - 1].qualifier);
-    api_respond_json(ex, 200, cJSON_PrintUnformatted(o));
-    cJSON_Delete(o);
+    api_respond_doc(ex, 200, o);
     free(marker);
     free(max);
 }

@@ -127,8 +127,7 @@ static void list_answer(void *arg, const err_t *err, const queue_event_t *events
             cJSON_AddItemToArray(arr, e);
         }
         if (next && *next) cJSON_AddStringToObject(o, "NextMarker", next);
-        api_respond_json(p->ex, 200, cJSON_PrintUnformatted(o));
-        cJSON_Delete(o);
+        api_respond_doc(p->ex, 200, o);
     }
     free(p);
 }
@@ -202,8 +201,7 @@ static void get_answer(void *arg, const err_t *err, const queue_event_t *ev, con
             cJSON_AddStringToObject(e, "ErrorMessage", a->error_message);
             cJSON_AddItemToArray(arr, e);
         }
-        api_respond_json(p->ex, 200, cJSON_PrintUnformatted(o));
-        cJSON_Delete(o);
+        api_respond_doc(p->ex, 200, o);
     }
     free(p);
 }

@@ -110,8 +110,7 @@ static bool poll_answer(exec_job_t *j)
     /* The chunk runs to the end: with the command over, the reader has it all. */
     cJSON_AddBoolToObject(o, "Done", done);
     if (done) cJSON_AddNumberToObject(o, "ExitCode", j->code);
-    api_respond_json(ex, 200, cJSON_PrintUnformatted(o));
-    cJSON_Delete(o);
+    api_respond_doc(ex, 200, o);
     return done;
 }
 
@@ -134,8 +133,7 @@ static void job_finish(exec_job_t *j)
         cJSON_AddNumberToObject(o, "ExitCode", j->code);
         cJSON_AddStringToObject(o, "Output", j->out.data ? j->out.data : "");
         if (j->truncated) cJSON_AddBoolToObject(o, "Truncated", true);
-        api_respond_json(j->ex, 200, cJSON_PrintUnformatted(o));
-        cJSON_Delete(o);
+        api_respond_doc(j->ex, 200, o);
     }
     buf_free(&j->out);
     free(j);

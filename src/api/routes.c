@@ -74,8 +74,7 @@ static void logs_answer(void *arg, const err_t *err, const store_log_t *res, siz
         last = res[i].id;
     }
     cJSON_AddNumberToObject(o, "lastId", (double)last);
-    api_respond_json(lr->ex, 200, cJSON_PrintUnformatted(o));
-    cJSON_Delete(o);
+    api_respond_doc(lr->ex, 200, o);
     free(lr);
 }
 
@@ -366,8 +365,7 @@ static void h_async_stats(void *ctx, http_exchange_t *ex, http_request_t *req, c
     cJSON_AddNumberToObject(o, "OldestAgeMs", (double)st.oldest_ms);
     cJSON_AddNumberToObject(o, "Commits", (double)commits);
     cJSON_AddNumberToObject(o, "EventsWritten", (double)written);
-    api_respond_json(ex, 200, cJSON_PrintUnformatted(o));
-    cJSON_Delete(o);
+    api_respond_doc(ex, 200, o);
 }
 
 /* ---- the table ---- */

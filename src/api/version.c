@@ -80,15 +80,13 @@ static void provisioned_answer(http_exchange_t *ex, int status, const router_fn_
     char ts[32];
     util_iso8601_ms(loop_wall_ms(), ts);
     cJSON_AddStringToObject(o, "LastModified", ts);
-    api_respond_json(ex, status, cJSON_PrintUnformatted(o));
-    cJSON_Delete(o);
+    api_respond_doc(ex, status, o);
 }
 
 static void config_answer(http_exchange_t *ex, int status, const function_config_t *c)
 {
     cJSON *o = function_config_to_api_json(c);
-    api_respond_json(ex, status, cJSON_PrintUnformatted(o));
-    cJSON_Delete(o);
+    api_respond_doc(ex, status, o);
 }
 
 static void vjob_done(loop_t *l, void *arg)
@@ -235,8 +233,7 @@ static void list_versions(http_exchange_t *ex, http_request_t *req, router_fn_t 
         snprintf(next, sizeof next, "%zu", i);
         cJSON_AddStringToObject(o, "NextMarker", next);
     }
-    api_respond_json(ex, 200, cJSON_PrintUnformatted(o));
-    cJSON_Delete(o);
+    api_respond_doc(ex, 200, o);
     free(marker);
     free(max);
 }
@@ -364,8 +361,7 @@ static void aliases(api_t *d, http_exchange_t *ex, http_request_t *req, router_f
             if (fv && strcmp(fv, a->version) != 0) continue;
             cJSON_AddItemToArray(arr, cJSON_Parse(a->doc));
         }
-        api_respond_json(ex, 200, cJSON_PrintUnformatted(o));
-        cJSON_Delete(o);
+        api_respond_doc(ex, 200, o);
         free(fv);
         return;
     }

@@ -126,7 +126,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
                                .max_unzipped_bytes = d->cfg.max_unzipped_bytes };
     if (!(d->code = codestore_open(path, &lim, err))) return err_wrap(err, "code store %s", path);
     if (!(d->logs = logs_new(d->loop, d->store, err))) return -1;
-    if (!(d->rapi = runtime_api_new(d->loop, err))) return -1;
+    if (!(d->rapi = runtime_api_new(d->loop, api_http_error, err))) return -1;
 
     core_ctx_t *c = &d->core;
     *c = (core_ctx_t){ .loop = d->loop, .logs = d->logs, .code = d->code, .sandbox = &sandbox_ops,

@@ -417,17 +417,6 @@ static void handle(http_exchange_t *ex, http_request_t *req, void *arg)
     }
 }
 
-/* The server's own error answers, in the shape the runtime API has always
- * sent them. */
-static void server_error(const http_error_t *e, http_error_answer_t *a, void *arg)
-{
-    (void)arg;
-    a->headers[a->nheaders++] = (http_header_t){ "Content-Type", "application/json" };
-    if (e->status == 413)
-        a->headers[a->nheaders++] = (http_header_t){ "x-amzn-ErrorType", "RequestTooLargeException" };
-    a->body = errdoc_api_build("User", "Message", e->reason, NULL, &a->body_len);
-}
-
 /* ---- the transport ---- */
 
 static int attach(instance_t *in, err_t *err)
@@ -469,12 +458,12 @@ static void detach(instance_t *in)
     in->tp_state = NULL;
 }
 
-rapi_t *runtime_api_new(loop_t *loop, err_t *err)
+rapi_t *runtime_api_new(loop_t *loop, http_error_fn on_error, err_t *err)
 {
     rapi_t *api = calloc(1, sizeof *api);
     if (!api) { err_set(err, ERR_SYS, "out of memory"); return NULL; }
     http_server_config_t cfg = { .on_request = handle, .arg = api, .body_limit = body_limit,
-                                 .on_error = server_error,
+                                 .on_error = on_error,
                                  /* a runtime may wait in /next for hours */
                                  .idle_timeout_ms = 24u * 3600u * 1000u };
     if (!(api->server = http_server_new(loop, &cfg, err))) { free(api); return NULL; }

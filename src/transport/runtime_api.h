@@ -11,11 +11,14 @@
 #define NIMBUS_RUNTIME_API_H
 
 #include "core/transport.h"
+#include "io/http.h"
 #include "io/loop.h"
 
 typedef struct rapi rapi_t;
 
-rapi_t *runtime_api_new(loop_t *loop, err_t *err);
+/* `on_error` shapes the answers the HTTP server gives itself (400, 408,
+ * 413, 431): the same as the public API's, so the owner passes it. */
+rapi_t *runtime_api_new(loop_t *loop, http_error_fn on_error, err_t *err);
 /* Closes every instance's socket and connection. */
 void runtime_api_free(rapi_t *api);
 const transport_t *runtime_api_lambda(rapi_t *api);
