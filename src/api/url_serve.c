@@ -10,6 +10,7 @@
  * answer twice, answer a client that went away, or let a function's
  * headers break the framing of our own answer.
  */
+#define _GNU_SOURCE
 #include "api/url_internal.h"
 
 #include <ctype.h>
