@@ -361,6 +361,13 @@ static int input_refuse(const function_field_t *fields, size_t nf, const input_t
     }
     const input_t *rt = input_of(ins, "Runtime"), *handler = input_of(ins, "Handler");
     if (rt->m && !function_runtime_valid(rt->m->valuestring)) {
+        /* One Lambda retired: its answer, naming this daemon's successor. */
+        const char *next = runtime_successor(rt->m->valuestring);
+        if (next)
+            return err_set(err, ERR_INVALID,
+                           "The runtime parameter of %s is no longer supported for creating or updating AWS "
+                           "Lambda functions. We recommend you use the new runtime (%s) while creating or "
+                           "updating functions.", rt->m->valuestring, next);
         buf_t list = {0};
         const char *const *names = runtime_names();
         for (size_t i = 0; names[i]; i++) buf_appendf(&list, "%s%s", i ? ", " : "", names[i]);

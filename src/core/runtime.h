@@ -33,7 +33,14 @@ typedef struct runtime {
     bool prestart;             /* may start before its call is known (the spawner keeps one
                                   waiting): its bootstrap reads the environment from fd 3
                                   when _NIMBUS_PRESTART_FD is set */
+    const char *interpreter_flag; /* one argument before the bootstrap ("-S"), or NULL */
 } runtime_t;
+
+/* The table is Nimbus' own runtimes (provided*, provided.scf, provided.fc,
+ * bash, and the aliases python3 and nodejs), then each Lambda identifier
+ * this host has an interpreter for (python3.X for each /usr/bin/python3.X,
+ * nodejsN.x for the major version of /usr/bin/node), found on first use;
+ * then what runtime_map_add() added. */
 
 /* The runtime of that name (NULL is no name), or NULL. */
 const runtime_t *runtime_find(const char *name);
@@ -41,6 +48,22 @@ const runtime_t *runtime_find(const char *name);
 const runtime_t *runtime_table(size_t *n);
 /* Their names in the same order, NULL-terminated (static storage). */
 const char *const *runtime_names(void);
+
+/* Add one row, from `--runtime-map NAME=SPEC` (once at start-up, before any
+ * thread; after runtime_set_dir). SPEC is either a runtime already in the
+ * table (NAME is served exactly as it is, e.g. python3.13=python3.11), or
+ * "INTERPRETER BOOTSTRAP": an absolute interpreter and a bootstrap file
+ * relative to the runtime dir that speaks the Lambda Runtime API (Nimbus'
+ * own bootstraps keep their start-ahead handshake). `sandboxed`: the
+ * interpreter must be under /usr, the only host tree a sandbox sees.
+ * Errors: ERR_INVALID, naming what is wrong. */
+int runtime_map_add(const char *entry, bool sandboxed, err_t *err);
+
+/* For an identifier Lambda has retired ("python3.8", "nodejs16.x",
+ * "go1.x"): the newest runtime of the table Lambda would recommend instead
+ * (the same language's, or provided.al2023 for Go), or NULL when `name` is
+ * not a retired identifier or the table has no successor for it. */
+const char *runtime_successor(const char *name);
 
 /* Where language bootstraps live. Set once at start-up (NULL = default). */
 int runtime_set_dir(const char *dir, err_t *err);
