@@ -502,9 +502,18 @@ void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
         return;
     }
     switch (route_match(&d->table, req->method, req->path, &m, &params)) {
-    case ROUTE_MATCHED:
+    case ROUTE_MATCHED: {
+        /* An ARN of another region or account names no function here. */
+        const char *name = route_param(&params, "name");
+        char why[400];
+        switch (name ? function_arn_place(name, why, sizeof why) : FUNCTION_ARN_LOCAL) {
+        case FUNCTION_ARN_OTHER_REGION: api_respond_error(ex, 404, "ResourceNotFoundException", "%s", why); return;
+        case FUNCTION_ARN_OTHER_ACCOUNT: api_respond_error(ex, 403, "AccessDeniedException", "%s", why); return;
+        case FUNCTION_ARN_LOCAL: break;
+        }
         m.route->handler(d, ex, req, &params);
         return;
+    }
     case ROUTE_BAD_PARAM:
         /* A name that cannot be decoded names no function. */
         if (m.route->handler == h_invoke || m.route->handler == h_invoke_method)

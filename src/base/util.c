@@ -1,8 +1,10 @@
 /* util.c — small encoders shared by every module: UUIDs, base64, SHA-256,
  * timestamps, buf_t, URL decoding.
  *
- * Owns no state. Must never do I/O beyond reading getrandom(), and never
- * print: failures are returned (or, for out-of-memory in buf_t, abort).
+ * Owns no state but the region and account (set once at start-up, read
+ * everywhere after). Must never do I/O beyond reading getrandom(), and
+ * never print: failures are returned (or, for out-of-memory in buf_t,
+ * abort).
  */
 #include "base/util.h"
 
@@ -391,3 +393,50 @@ void util_proctitle_set(const char *title)
     size_t n = strlen(title);
     memcpy(g_title, title, n < g_title_len - 1 ? n : g_title_len - 1);
 }
+
+/* ---- the region and account ---- */
+
+static char g_region[32] = NIMBUS_DEFAULT_REGION;
+static char g_account[13] = NIMBUS_DEFAULT_ACCOUNT;
+
+static const char *lower_run(const char *p)
+{
+    while (*p >= 'a' && *p <= 'z') p++;
+    return p;
+}
+
+bool util_region_valid(const char *s)
+{
+    if (!s || strlen(s) >= sizeof g_region) return false;
+    /* [a-z]{2}(-gov)?-[a-z]+-\d */
+    if (lower_run(s) != s + 2) return false;
+    const char *p = s + 2;
+    if (strncmp(p, "-gov-", 5) == 0 && *lower_run(p + 5) == '-' && lower_run(p + 5) != p + 5) p += 4;
+    if (*p++ != '-') return false;
+    const char *q = lower_run(p);
+    if (q == p || *q++ != '-') return false;
+    return q[0] >= '0' && q[0] <= '9' && q[1] == '\0';
+}
+
+bool util_account_valid(const char *s)
+{
+    if (!s || strlen(s) != 12) return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return false;
+    return true;
+}
+
+int util_site_set(const char *region, const char *account, err_t *err)
+{
+    if (!util_region_valid(region))
+        return err_set(err, ERR_INVALID, "region '%s' is not a region name (like us-east-1 or us-gov-west-1)",
+                       region ? region : "");
+    if (!util_account_valid(account))
+        return err_set(err, ERR_INVALID, "account '%s' is not an account id (12 digits)", account ? account : "");
+    snprintf(g_region, sizeof g_region, "%s", region);
+    snprintf(g_account, sizeof g_account, "%s", account);
+    return 0;
+}
+
+const char *util_region(void) { return g_region; }
+const char *util_account(void) { return g_account; }

@@ -10,9 +10,24 @@
 
 #include "base/err.h"
 
-/* Region and account Nimbus reports in ARNs (one node, one account). */
-#define NIMBUS_REGION "us-east-1"
-#define NIMBUS_ACCOUNT "000000000000"
+/* The region and account this daemon is (one node, one account): every
+ * ARN it writes, the functions' environment and the refusal of ARNs that
+ * name another. `nimbus serve --region / --account-id` set them once at
+ * start-up, before any thread exists; a unit test sets them the same way.
+ * Until then they are the defaults below. */
+#define NIMBUS_DEFAULT_REGION "us-east-1"
+#define NIMBUS_DEFAULT_ACCOUNT "000000000000"
+/* Validates both (Lambda's patterns: a region like us-east-1 or
+ * us-gov-west-1, `[a-z]{2}(-gov)?-[a-z]+-\d`; an account of 12 digits),
+ * then sets both. Errors: ERR_INVALID naming the bad one. */
+int util_site_set(const char *region, const char *account, err_t *err);
+const char *util_region(void);
+const char *util_account(void);
+bool util_region_valid(const char *region);
+bool util_account_valid(const char *account);
+/* The names callers used when these were constants. */
+#define NIMBUS_REGION (util_region())
+#define NIMBUS_ACCOUNT (util_account())
 
 /* A random (v4) UUID as 36 characters + NUL, e.g. for request ids. */
 void util_uuid4(char out[37]);

@@ -131,8 +131,15 @@ static bool parse_function_arn(const char *arn, char name[65], char qualifier[13
 
 static void to_function(async_t *a, aev_t *e, char *body, size_t len)
 {
-    char name[65], qualifier[130];
+    char name[65], qualifier[130], why[400];
     router_fn_t *latest = NULL;
+    /* A destination kept from before --region or --account-id changed
+     * names no function of this daemon any more. */
+    if (function_arn_place(e->route_target, why, sizeof why) != FUNCTION_ARN_LOCAL) {
+        free(body);
+        delivery_failed(a, e, why);
+        return;
+    }
     if (parse_function_arn(e->route_target, name, qualifier)) latest = router_find(a->r, name);
     if (!latest || !router_resolve(a->r, latest, qualifier)) {
         free(body);

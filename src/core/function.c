@@ -20,7 +20,6 @@
 #include "base/util.h"
 #include "core/runtime.h"
 
-#define DEFAULT_ROLE "arn:aws:iam::" NIMBUS_ACCOUNT ":role/nimbus"
 #define STORE_DOC_VERSION 1
 #define LATEST "$LATEST"   /* the live function's version */
 
@@ -80,6 +79,7 @@ static bool target_pattern_ok(const char *s)
 static bool target_refuse(const function_field_t *f, const char *s, char *why, size_t n)
 {
     char name[65], qual[130];
+    if (strncmp(s, "arn:", 4) == 0 && function_arn_place(s, why, n) != FUNCTION_ARN_LOCAL) return true;
     switch (function_target_parse(s, name, qual)) {
     case FUNCTION_TARGET_UNSUPPORTED:
         snprintf(why, n, "%s.%s %s is not supported by Nimbus: use a Nimbus function's ARN or an http(s) URL",
@@ -90,6 +90,15 @@ static bool target_refuse(const function_field_t *f, const char *s, char *why, s
         return true;
     default: return false;
     }
+}
+
+/* What a function given no Role runs as: a role of this daemon's account.
+ * Per thread, so callers on any thread may copy it at once. */
+static const char *default_role(void)
+{
+    static __thread char role[64];
+    snprintf(role, sizeof role, "arn:aws:iam::%s:role/nimbus", util_account());
+    return role;
 }
 
 static const char *const NETWORK_CHOICES[] = { "none", "host", NULL };
@@ -112,7 +121,7 @@ static const function_field_t FIELDS[] = {
     { .api = "Runtime", .store = "runtime", .check = "runtime", .report = 4,
       .type = FUNCTION_FIELD_STRING, MEMBER(runtime), .flags = API | STORE | INPUT },
     { .api = "Role", .store = "role", .check = "role", .report = 7, .type = FUNCTION_FIELD_STRING,
-      MEMBER(role), .flags = API | STORE | INPUT, .def_str = DEFAULT_ROLE, .min = 1, .max = 256 },
+      MEMBER(role), .flags = API | STORE | INPUT, .def_of = default_role, .min = 1, .max = 256 },
     { .api = "Handler", .store = "handler", .check = "handler", .report = 5,
       .type = FUNCTION_FIELD_STRING, MEMBER(handler), .flags = API | STORE | INPUT, .max = 128,
       .pattern = "[^\\s]+", .pattern_ok = handler_pattern_ok },
@@ -243,6 +252,43 @@ void function_arn(const char *name, const char *qualifier, char *buf, size_t n)
         snprintf(buf, n, "arn:aws:lambda:%s:%s:function:%s", NIMBUS_REGION, NIMBUS_ACCOUNT, name);
 }
 
+/* The region and account `in` states: an ARN's fourth and fifth parts,
+ * or the account of "<account>:function:...". Empty when not stated. */
+static void stated_place(const char *in, char region[32], char account[16])
+{
+    region[0] = account[0] = '\0';
+    if (strncmp(in, "arn:", 4) == 0) {
+        const char *p = in;
+        for (int i = 0; i < 3 && p; i++) p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL;
+        const char *q = p ? strchr(p, ':') : NULL;
+        if (!q) return;
+        snprintf(region, 32, "%.*s", (int)(q - p), p);
+        const char *r = strchr(q + 1, ':');
+        if (r) snprintf(account, 16, "%.*s", (int)(r - q - 1), q + 1);
+        return;
+    }
+    const char *colon = strchr(in, ':');
+    if (colon && colon - in == 12 && strncmp(colon, ":function:", 10) == 0) snprintf(account, 16, "%.12s", in);
+}
+
+function_arn_place_t function_arn_place(const char *in, char *msg, size_t n)
+{
+    char region[32], account[16];
+    stated_place(in, region, account);
+    if (region[0] && strcmp(region, util_region()) != 0) {
+        snprintf(msg, n, "Functions from '%s' are not reachable in this region ('%s')", region, util_region());
+        return FUNCTION_ARN_OTHER_REGION;
+    }
+    if (account[0] && strcmp(account, util_account()) != 0) {
+        /* Lambda's words for a resource no policy lets this caller reach;
+         * Nimbus is one account, so nothing ever can. */
+        snprintf(msg, n, "User is not authorized to perform this action on resource: %s because it belongs to "
+                         "account %s, and this Nimbus daemon serves account %s alone", in, account, util_account());
+        return FUNCTION_ARN_OTHER_ACCOUNT;
+    }
+    return FUNCTION_ARN_LOCAL;
+}
+
 /* [a-zA-Z0-9$_-]+, 1..128: a version or an alias, as Lambda spells qualifiers. */
 static bool qualifier_ok(const char *q)
 {
@@ -277,6 +323,8 @@ function_target_t function_target_parse(const char *s, char name[65], char quali
     }
     if (len[1] < 3 || strncmp(part[1], "aws", 3) != 0 || !len[2]) return FUNCTION_TARGET_INVALID;
     if (len[2] != 6 || strncmp(part[2], "lambda", 6) != 0) return FUNCTION_TARGET_UNSUPPORTED;
+    char why[8];
+    if (function_arn_place(s, why, sizeof why) != FUNCTION_ARN_LOCAL) return FUNCTION_TARGET_INVALID;
     const char *res = part[5];
     if (strncmp(res, "function:", 9) != 0) return FUNCTION_TARGET_INVALID;
     res += 9;
@@ -306,7 +354,8 @@ void function_config_init(function_config_t *c)
         const function_field_t *f = &FIELDS[i];
         switch (f->type) {
         case FUNCTION_FIELD_STRING:
-            if (f->def_str) function_copy_string(function_member(f, c), f->size, f->def_str);
+            if (f->def_of || f->def_str)
+                function_copy_string(function_member(f, c), f->size, f->def_of ? f->def_of() : f->def_str);
             break;
         case FUNCTION_FIELD_INT: *(int *)function_member(f, c) = f->def; break;
         case FUNCTION_FIELD_INT64: *(int64_t *)function_member(f, c) = f->def; break;

@@ -104,6 +104,8 @@ typedef struct function_field {
     size_t offset, size;     /* the member in function_config_t (0, 0: none) */
     int def;                 /* default: INT, BOOL, CHOICE (an index into choices) */
     const char *def_str;     /* default: STRING; the value: CONST, ARCH */
+    const char *(*def_of)(void); /* STRING: the default when a setting makes it (Role's
+                                    names the account), instead of def_str */
     int min, max;            /* INT: values; STRING: lengths (max 0 = unchecked) */
     const char *const *choices; /* CHOICE, CONST: accepted strings, NULL-terminated */
     const char *pattern;     /* STRING: the pattern as Lambda's message quotes it */
@@ -152,13 +154,30 @@ bool function_name_valid(const char *name);
  * else -1. */
 int function_name_parse(const char *in, char *name, size_t nn, char *qual, size_t qn);
 
-/* "arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]" into buf. */
+/* "arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]" into buf,
+ * with this daemon's region and account (base/util.h). */
 void function_arn(const char *name, const char *qualifier, char *buf, size_t n);
+
+/* Whether a function as a caller names it (what function_name_parse takes,
+ * or a destination's ARN) is this daemon's: a plain name always is; an ARN
+ * or "<account>:function:..." when the region and account it states (if
+ * any) are this daemon's. Otherwise `msg` gets Lambda's answer:
+ * another region is a 404 ResourceNotFoundException "Functions from
+ * 'eu-west-1' are not reachable in this region ('us-east-1')", another
+ * account a 403 AccessDeniedException. */
+typedef enum {
+    FUNCTION_ARN_LOCAL,
+    FUNCTION_ARN_OTHER_REGION,
+    FUNCTION_ARN_OTHER_ACCOUNT,
+} function_arn_place_t;
+function_arn_place_t function_arn_place(const char *in, char *msg, size_t n);
 
 /* Where an asynchronous call's outcome may go (EventInvokeConfig's
  * destinations, DeadLetterConfig.TargetArn): a Nimbus function by its ARN,
  * arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>], or an
- * http:// or https:// URL (a Nimbus extension). */
+ * http:// or https:// URL (a Nimbus extension). A function ARN of another
+ * region or account (function_arn_place) is INVALID: it names no function
+ * of this daemon. */
 typedef enum {
     FUNCTION_TARGET_NONE,         /* "" */
     FUNCTION_TARGET_FUNCTION,     /* `name` (and `qualifier`, "" for none) are set */

@@ -63,6 +63,18 @@ static const daemon_option_t OPTIONS[] = {
     { "--async-max-queued", "N", "asynchronous events kept waiting, all functions together; beyond, "
       "an accept fails", DAEMON_OPTION_INT, MEMBER(async_max_queued), .def = 100000, .min = 1,
       .max = UNBOUNDED },
+    { "--region", "REGION", "the region this daemon is: every ARN it writes names it, functions see it in "
+      "AWS_REGION, and an ARN of another region is refused", DAEMON_OPTION_STRING, MEMBER(region),
+      .def_str = NIMBUS_DEFAULT_REGION, .valid = util_region_valid,
+      .wants = "a region like us-east-1 or us-gov-west-1", .example = "eu-west-3" },
+    { "--account-id", "ID", "the account this daemon is: every ARN it writes names it, and an ARN of "
+      "another account is refused", DAEMON_OPTION_STRING, MEMBER(account_id),
+      .def_str = NIMBUS_DEFAULT_ACCOUNT, .valid = util_account_valid, .wants = "an account id of 12 digits",
+      .example = "123456789012" },
+    { "--runtime-map", "NAME=SPEC", "serve Runtime NAME as SPEC says: the name of a runtime this daemon "
+      "has (python3.13=python3.11), or an interpreter and a bootstrap under the runtime dir "
+      "(ruby3.3=/usr/bin/ruby ruby/bootstrap.rb); repeat for more (docs/runtimes.md)",
+      DAEMON_OPTION_LIST, MEMBER(runtime_map), .def_str = "", .def_help = "the runtimes found at start" },
 };
 #define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
 
@@ -89,6 +101,7 @@ void daemon_option_default_text(const daemon_option_t *o, char *buf, size_t n)
     }
     switch (o->type) {
     case DAEMON_OPTION_LISTEN:
+    case DAEMON_OPTION_LIST:
     case DAEMON_OPTION_STRING: snprintf(buf, n, "%s", o->def_str); break;
     case DAEMON_OPTION_SIZE:
         if (o->def % (1024 * 1024) == 0)
@@ -123,7 +136,18 @@ static int set_option(const daemon_option_t *o, daemon_config_t *c, const char *
     char *end;
     switch (o->type) {
     case DAEMON_OPTION_LISTEN: return set_listen(c, v, err);
-    case DAEMON_OPTION_STRING: snprintf(member_of(o, c), o->size, "%s", v); return 0;
+    case DAEMON_OPTION_STRING:
+        if (o->valid && !o->valid(v)) return err_set(err, ERR_INVALID, "%s wants %s, got '%s'", o->flag, o->wants, v);
+        snprintf(member_of(o, c), o->size, "%s", v);
+        return 0;
+    case DAEMON_OPTION_LIST: {
+        char *list = member_of(o, c);
+        size_t used = strlen(list), len = strlen(v);
+        if (!len || strchr(v, '\n')) return err_set(err, ERR_INVALID, "%s wants %s, got '%s'", o->flag, o->arg, v);
+        if (used + len + 2 > o->size) return err_set(err, ERR_INVALID, "%s: too many (%zu bytes at most)", o->flag, o->size);
+        snprintf(list + used, o->size - used, "%s%s", used ? "\n" : "", v);
+        return 0;
+    }
     case DAEMON_OPTION_SIZE: {
         unsigned long long n = strtoull(v, &end, 10);
         if (!*v || *v == '-' || *end || n == 0)
@@ -160,6 +184,7 @@ void daemon_config_defaults(daemon_config_t *c)
         const daemon_option_t *o = &OPTIONS[i];
         switch (o->type) {
         case DAEMON_OPTION_LISTEN: set_listen(c, o->def_str, NULL); break;
+        case DAEMON_OPTION_LIST:
         case DAEMON_OPTION_STRING: snprintf(member_of(o, c), o->size, "%s", o->def_str); break;
         case DAEMON_OPTION_SIZE: *(size_t *)member_of(o, c) = (size_t)o->def; break;
         case DAEMON_OPTION_INT: *(int *)member_of(o, c) = (int)o->def; break;

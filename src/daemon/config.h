@@ -35,6 +35,10 @@ typedef struct {
     size_t async_max_payload;    /* --async-max-payload: an asynchronous event's payload limit */
     double async_retry_scale;    /* --async-retry-scale: multiplies every async retry delay */
     int async_max_queued;        /* --async-max-queued: events waiting over all functions */
+    char region[32];             /* --region: the region of every ARN and of the functions' environment */
+    char account_id[16];         /* --account-id: the account of every ARN */
+    char runtime_map[4096];      /* --runtime-map NAME=SPEC, repeatable: the entries, one a line,
+                                    added to the runtime table at start (core/runtime.h) */
 } daemon_config_t;
 
 typedef enum {
@@ -44,6 +48,7 @@ typedef enum {
     DAEMON_OPTION_INT,           /* int, min..max */
     DAEMON_OPTION_FLAG,          /* bool, takes no value: the flag sets `sets` */
     DAEMON_OPTION_DOUBLE,        /* double, > 0 and at most dmax */
+    DAEMON_OPTION_LIST,          /* char[size], repeatable: each value appended as a line */
 } daemon_option_type_t;
 
 typedef struct daemon_option {
@@ -59,6 +64,10 @@ typedef struct daemon_option {
     long long min, max;          /* INT */
     bool sets;                   /* FLAG: the value it sets */
     double ddef, dmax;           /* DOUBLE: default and largest value */
+    /* STRING: the values it takes, or NULL for any; `wants` says which in
+     * the refusal ("--region wants <wants>"), `example` is one (not the default). */
+    bool (*valid)(const char *value);
+    const char *wants, *example;
 } daemon_option_t;
 
 /* The table, *n rows, in --help's order. */

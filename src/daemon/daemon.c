@@ -101,6 +101,17 @@ static int mkdir_p(const char *dir, err_t *err)
     return 0;
 }
 
+/* --runtime-map: each line one row more in the runtime table, before any
+ * thread reads it. */
+static int add_runtimes(daemon_t *d, err_t *err)
+{
+    char *save = NULL, list[sizeof d->cfg.runtime_map];
+    snprintf(list, sizeof list, "%s", d->cfg.runtime_map);
+    for (char *e = strtok_r(list, "\n", &save); e; e = strtok_r(NULL, "\n", &save))
+        if (runtime_map_add(e, d->cfg.sandbox, err) < 0) return err_wrap(err, "--runtime-map %s", e);
+    return 0;
+}
+
 static int setup(daemon_t *d, int *sigfd, err_t *err)
 {
     char path[700];
@@ -118,6 +129,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     if (*sigfd < 0) return err_sys(err, "signalfd");
 
     if (runtime_set_dir(d->cfg.runtime_dir[0] ? d->cfg.runtime_dir : NULL, err) < 0) return -1;
+    if (add_runtimes(d, err) < 0) return -1;
     if (!(d->loop = loop_new(d->cfg.workers, err))) return -1;
     snprintf(path, sizeof path, "%s/nimbus.db", d->cfg.data_dir);
     if (!(d->store = store_open(path, err))) return err_wrap(err, "store %s", path);
@@ -260,6 +272,11 @@ int daemon_serve(const daemon_config_t *cfg)
     daemon_t d = { .cfg = *cfg, .api_fd = -1 };
     err_t err = { 0 };
     int sigfd = -1;
+    /* Region and account before anything can write an ARN. */
+    if (util_site_set(d.cfg.region, d.cfg.account_id, &err) < 0) {
+        log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);
+        return 1;
+    }
     if (start_sandbox(&d, &err) < 0 || setup(&d, &sigfd, &err) < 0 || drop_user(&d, &err) < 0) {
         log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);
         teardown(&d);

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "base/errdoc.h"
+#include "base/util.h"
 #include "core/call.h"
 #include "core/instance.h"
 #include "io/http.h"
@@ -458,6 +459,17 @@ static void detach(instance_t *in)
     in->tp_state = NULL;
 }
 
+/* Where an SCF function runs, in the variables SCF sets for it: the
+ * region, and the account as its APPID and UIN. */
+static int scf_prepare(instance_t *in, envlist_t *env, err_t *err)
+{
+    (void)in; (void)err;
+    envlist_add(env, "TENCENTCLOUD_REGION", NIMBUS_REGION);
+    envlist_add(env, "TENCENTCLOUD_APPID", NIMBUS_ACCOUNT);
+    envlist_add(env, "TENCENTCLOUD_UIN", NIMBUS_ACCOUNT);
+    return 0;
+}
+
 rapi_t *runtime_api_new(loop_t *loop, http_error_fn on_error, err_t *err)
 {
     rapi_t *api = calloc(1, sizeof *api);
@@ -471,6 +483,7 @@ rapi_t *runtime_api_new(loop_t *loop, http_error_fn on_error, err_t *err)
                                  .detach = detach };
     api->scf = api->lambda;
     api->scf.name = "scf";
+    api->scf.prepare = scf_prepare;
     return api;
 }
 

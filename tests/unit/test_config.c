@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "cli/cli.h"
 #include "core/function.h"
 #include "daemon/config.h"
@@ -35,6 +36,7 @@ Test(config, defaults_come_from_the_table)
     const daemon_option_t *o = daemon_config_options(&n);
     for (size_t i = 0; i < n; i++, o++) {
         switch (o->type) {
+        case DAEMON_OPTION_LIST:
         case DAEMON_OPTION_STRING: cr_assert_str_eq(member_of(o, &c), o->def_str, "%s", o->flag); break;
         case DAEMON_OPTION_SIZE: cr_assert_eq(*(const size_t *)member_of(o, &c), (size_t)o->def); break;
         case DAEMON_OPTION_INT: cr_assert_eq(*(const int *)member_of(o, &c), o->def, "%s", o->flag); break;
@@ -73,8 +75,25 @@ Test(config, every_flag_sets_its_member)
             cr_assert_eq(*(const bool *)member_of(o, &c), o->sets);
             break;
         case DAEMON_OPTION_STRING:
+            if (o->valid) {
+                /* A setting with a shape takes its example and refuses the rest. */
+                cr_assert_neq(strcmp(o->example, o->def_str), 0, "%s", o->flag);
+                cr_assert(o->valid(o->def_str), "%s", o->flag);
+                cr_assert_eq(parse(&c, o->flag, o->example, &err), 0, "%s", err.msg);
+                cr_assert_str_eq(member_of(o, &c), o->example);
+                cr_assert_eq(parse(&c, o->flag, "/x/y", &err), -1, "%s", o->flag);
+                cr_assert_eq(err.code, ERR_INVALID);
+                cr_assert(strstr(err.msg, o->flag) && strstr(err.msg, o->wants), "%s", err.msg);
+                break;
+            }
             cr_assert_eq(parse(&c, o->flag, "/x/y", &err), 0, "%s", err.msg);
             cr_assert_str_eq(member_of(o, &c), "/x/y");
+            break;
+        case DAEMON_OPTION_LIST:
+            cr_assert_eq(parse(&c, o->flag, "a=b c", &err), 0, "%s", err.msg);
+            cr_assert_str_eq(member_of(o, &c), "a=b c");
+            cr_assert_eq(parse(&c, o->flag, "", &err), -1, "%s", o->flag);
+            cr_assert(strstr(err.msg, o->flag), "%s", err.msg);
             break;
         case DAEMON_OPTION_SIZE:
             cr_assert_eq(parse(&c, o->flag, "12345", &err), 0, "%s", err.msg);
@@ -120,6 +139,41 @@ Test(config, every_flag_sets_its_member)
             break;
         }
     }
+}
+
+Test(config, region_and_account_take_lambdas_shapes)
+{
+    daemon_config_t c;
+    err_t err;
+    for (const char *ok = "us-east-1\0eu-west-3\0us-gov-west-1\0ap-southeast-2\0cn-north-1\0"; *ok; ok += strlen(ok) + 1) {
+        cr_assert_eq(parse(&c, "--region", ok, &err), 0, "%s: %s", ok, err.msg);
+        cr_assert_str_eq(c.region, ok);
+    }
+    for (const char *bad = "US-EAST-1\0us-east\0us-east-12\0u-east-1\0useast1\0us--1\0us-east-1x\0"; *bad;
+         bad += strlen(bad) + 1) {
+        cr_assert_eq(parse(&c, "--region", bad, &err), -1, "%s", bad);
+        cr_assert(strstr(err.msg, "--region wants a region like us-east-1"), "%s", err.msg);
+    }
+    cr_assert_eq(parse(&c, "--account-id", "123456789012", &err), 0, "%s", err.msg);
+    cr_assert_str_eq(c.account_id, "123456789012");
+    for (const char *bad = "12345678901\0" "1234567890123\0" "12345678901a\0"; *bad; bad += strlen(bad) + 1)
+        cr_assert_eq(parse(&c, "--account-id", bad, &err), -1, "%s", bad);
+    /* The defaults are Lambda's shapes too, and what the ARNs say until set. */
+    daemon_config_defaults(&c);
+    cr_assert(util_region_valid(c.region) && util_account_valid(c.account_id));
+    cr_assert_str_eq(c.region, "us-east-1");
+    cr_assert_eq(strlen(c.account_id), 12);
+}
+
+Test(config, runtime_map_repeats)
+{
+    char *argv[] = { (char *)"serve", (char *)"--runtime-map", (char *)"python3.13=python3.11",
+                     (char *)"--runtime-map", (char *)"ruby3.3=/usr/bin/ruby ruby/bootstrap.rb", NULL };
+    daemon_config_t c;
+    bool help;
+    err_t err;
+    cr_assert_eq(daemon_config_parse(&c, 5, argv, &help, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(c.runtime_map, "python3.13=python3.11\nruby3.3=/usr/bin/ruby ruby/bootstrap.rb");
 }
 
 Test(config, parse_errors_and_help)
@@ -284,7 +338,8 @@ static void check_doc(doc_t *d, const char *text)
         if (!f->api || !(f->flags & FUNCTION_FIELD_INPUT) || !f->size) continue;
         char want[128];
         if (f->type == FUNCTION_FIELD_INT) snprintf(want, sizeof want, "%d", f->def);
-        else if (f->type == FUNCTION_FIELD_STRING) snprintf(want, sizeof want, "%s", f->def_str ? f->def_str : "");
+        else if (f->type == FUNCTION_FIELD_STRING)
+            snprintf(want, sizeof want, "%s", f->def_of ? f->def_of() : f->def_str ? f->def_str : "");
         else if (f->type == FUNCTION_FIELD_CHOICE) snprintf(want, sizeof want, "%s", f->choices[f->def]);
         else snprintf(want, sizeof want, "%s", f->def ? "true" : "false");
         check_name(d, text, f->api, want, 0);

@@ -471,6 +471,67 @@ Test(function, arn)
     cr_assert_str_eq(buf, "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST");
 }
 
+/* ---- the region and account: settings, in every ARN, refused when another's ---- */
+
+Test(function, arns_follow_the_region_and_account_set)
+{
+    err_t err;
+    cr_assert_eq(util_site_set("eu-west-3", "123456789012", &err), 0, "%s", err.msg);
+    char buf[128];
+    function_arn("f", "live", buf, sizeof buf);
+    cr_assert_str_eq(buf, "arn:aws:lambda:eu-west-3:123456789012:function:f:live");
+    function_config_t c;
+    function_config_init(&c);
+    cr_assert_str_eq(c.role, "arn:aws:iam::123456789012:role/nimbus");
+    strcpy(c.name, "g");
+    cJSON *j = function_config_to_api_json(&c);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "FunctionArn")->valuestring, "arn:aws:lambda:eu-west-3:123456789012:function:g");
+    cJSON_Delete(j);
+    function_config_free(&c);
+    /* A refused setting changes neither. */
+    cr_assert_eq(util_site_set("eu-west-3", "1234", &err), -1);
+    cr_assert_eq(err.code, ERR_INVALID);
+    cr_assert_eq(util_site_set("Europe", "123456789012", &err), -1);
+    cr_assert(strstr(err.msg, "region 'Europe'"), "%s", err.msg);
+    cr_assert_str_eq(util_region(), "eu-west-3");
+    cr_assert_str_eq(util_account(), "123456789012");
+}
+
+Test(function, arns_of_another_region_or_account_are_not_this_daemons)
+{
+    err_t err;
+    cr_assert_eq(util_site_set("eu-west-3", "123456789012", &err), 0, "%s", err.msg);
+    char msg[400];
+    const char *local[] = { "f", "f:1", "arn:aws:lambda:eu-west-3:123456789012:function:f",
+                            "arn:aws:lambda:eu-west-3:123456789012:function:f:live", "123456789012:function:f",
+                            "arn:aws:lambda:::function:f", NULL };
+    for (const char *const *p = local; *p; p++)
+        cr_assert_eq(function_arn_place(*p, msg, sizeof msg), FUNCTION_ARN_LOCAL, "%s", *p);
+    cr_assert_eq(function_arn_place("arn:aws:lambda:us-east-1:123456789012:function:f", msg, sizeof msg),
+                 FUNCTION_ARN_OTHER_REGION);
+    cr_assert_str_eq(msg, "Functions from 'us-east-1' are not reachable in this region ('eu-west-3')");
+    cr_assert_eq(function_arn_place("arn:aws:lambda:eu-west-3:000000000000:function:f:1", msg, sizeof msg),
+                 FUNCTION_ARN_OTHER_ACCOUNT);
+    cr_assert(strstr(msg, "arn:aws:lambda:eu-west-3:000000000000:function:f:1") && strstr(msg, "123456789012"),
+              "%s", msg);
+    cr_assert_eq(function_arn_place("000000000000:function:f", msg, sizeof msg), FUNCTION_ARN_OTHER_ACCOUNT);
+    /* As destinations: none of this daemon's functions. */
+    char name[65], q[130];
+    cr_assert_eq(function_target_parse("arn:aws:lambda:eu-west-3:123456789012:function:sink", name, q),
+                 FUNCTION_TARGET_FUNCTION);
+    cr_assert_eq(function_target_parse("arn:aws:lambda:us-east-1:123456789012:function:sink", name, q),
+                 FUNCTION_TARGET_INVALID);
+    cr_assert_eq(function_target_parse("arn:aws:lambda:eu-west-3:000000000000:function:sink", name, q),
+                 FUNCTION_TARGET_INVALID);
+    function_config_t c;
+    function_config_init(&c);
+    cr_assert_eq(apply(&c, "{\"DeadLetterConfig\":{\"TargetArn\":\"arn:aws:lambda:us-east-1:123456789012:function:d\"}}",
+                       false, &err), -1);
+    cr_assert_eq(err.code, ERR_INVALID);
+    cr_assert_str_eq(err.msg, "Functions from 'us-east-1' are not reachable in this region ('eu-west-3')");
+    function_config_free(&c);
+}
+
 /* ---- the field table ---- */
 
 #include "core/runtime.h"
@@ -546,7 +607,9 @@ Test(function_fields, defaults_come_from_the_table)
         if (!has_member(f)) continue;
         const char *p = (const char *)&c + f->offset;
         switch (f->type) {
-        case FUNCTION_FIELD_STRING: cr_assert_str_eq(p, f->def_str ? f->def_str : "", "%s", f->store); break;
+        case FUNCTION_FIELD_STRING:
+            cr_assert_str_eq(p, f->def_of ? f->def_of() : f->def_str ? f->def_str : "", "%s", f->store);
+            break;
         case FUNCTION_FIELD_INT: cr_assert_eq(*(const int *)p, f->def, "%s", f->store); break;
         case FUNCTION_FIELD_INT64: cr_assert_eq(*(const int64_t *)p, f->def, "%s", f->store); break;
         case FUNCTION_FIELD_BOOL:
