@@ -101,10 +101,13 @@ static int mkdir_p(const char *dir, err_t *err)
     return 0;
 }
 
-/* --runtime-map: each line one row more in the runtime table, before any
- * thread reads it. */
+/* The runtime table, found now (it asks node its version) rather than on
+ * the first request's path; then --runtime-map: each line one row more,
+ * before any thread reads the table. */
 static int add_runtimes(daemon_t *d, err_t *err)
 {
+    size_t n;
+    runtime_table(&n);
     char *save = NULL, list[sizeof d->cfg.runtime_map];
     snprintf(list, sizeof list, "%s", d->cfg.runtime_map);
     for (char *e = strtok_r(list, "\n", &save); e; e = strtok_r(NULL, "\n", &save))

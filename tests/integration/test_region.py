@@ -166,6 +166,10 @@ class AwsCliRegionTest(RegionBase):
             self.assertEqual(res['env']['AWS_DEFAULT_REGION'], REGION)
             self.assertEqual(res['arn'], arn(name) + ':live')
             self.assertEqual(res['event'], {'k': 1})
+            # A function URL names the region in its domain, its function by ARN.
+            u = self.aws('create-function-url-config', '--function-name', name, '--auth-type', 'NONE')
+            self.assertEqual(u['FunctionArn'], arn(name))
+            self.assertIn('.lambda-url.%s.' % REGION, u['FunctionUrl'])
             # A missing function's message names this region and account too.
             err = self.aws('get-function', '--function-name', 'ghost-' + name, ok=False)
             self.assertIn('ResourceNotFoundException', err)
