@@ -186,8 +186,8 @@ void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *i
         respond(ex, req, NULL, NULL, &pre);
         return;
     }
-    router_fn_t *latest = router_find(d->router, u->function);
-    router_fn_t *fn = latest ? router_resolve(d->router, latest, strcmp(u->qualifier, LATEST) ? u->qualifier : "")
+    router_fn_t *latest = router_find(d->router, u->key.function);
+    router_fn_t *fn = latest ? router_resolve(d->router, latest, strcmp(u->key.qualifier, LATEST) ? u->key.qualifier : "")
                              : NULL;
     if (!fn) {
         respond_error(ex, req, u, NULL, URL_ERR_NOT_FOUND);
@@ -220,7 +220,7 @@ void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *i
     uc->d = d;
     uc->ex = ex;
     memcpy(uc->id, u->id, sizeof uc->id);
-    if (strcmp(u->qualifier, LATEST) != 0) snprintf(c->qualifier, sizeof c->qualifier, "%s", u->qualifier);
+    if (strcmp(u->key.qualifier, LATEST) != 0) snprintf(c->qualifier, sizeof c->qualifier, "%s", u->key.qualifier);
     if (forward) {
         /* FC's HTTP function: its own server answers the request itself. */
         if (asprintf(&uc->target, "%s%s%s", raw_path, *req->query ? "?" : "", req->query) < 0) abort();
