@@ -465,6 +465,8 @@ tz_t *tz_load(const char *name, err_t *err)
     if (!name || !*name || strcmp(name, "UTC") == 0) return &g_utc;
     if (!valid_name(name)) {
         err_set(err, ERR_INVALID, "time zone name '%.100s' is not valid (an IANA name such as Europe/Paris)", name);
+        for (char *p = err ? err->msg : NULL; p && *p; p++) /* echoed: keep it one printable line */
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
         return NULL;
     }
     pthread_mutex_lock(&g_lock);

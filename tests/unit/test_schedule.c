@@ -9,6 +9,7 @@
  * by hand against a calendar. They are literals here. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,6 +438,9 @@ Test(schedule, every_refusal_names_the_problem)
         {"cron(0 12 * * ? *)", "/etc/localtime", "is not valid"},
         {"cron(0 12 * * ? *)", "Europe/../Paris", "is not valid"},
         {"cron(0 12 * * ? *)", "Europe/Paris ", "is not valid"},
+        /* what is echoed stays one line */
+        {"cron(0 12\n* *)", NULL, "got 4"},
+        {"cron(0 12 * * ? *)", "Europe/\nParis", "is not valid"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err_t err = {0};
@@ -606,4 +610,30 @@ Test(tz, civil_calendar)
     cr_expect(y == 1969 && m == 12 && d == 31);
     cr_expect_eq(tz_weekday(0), 4); /* 1970-01-01 was a Thursday */
     cr_expect_eq(tz_weekday(tz_days_from_civil(2026, 5, 5)), 2);
+}
+
+/* Worker threads parse and free schedules in shared zones at once: the
+ * cache hands out one zone per name and frees it with its last user. */
+static void *parse_many(void *arg)
+{
+    static const char *const zones[] = {"Europe/Paris", "America/New_York", "Asia/Kolkata", "Europe/Paris"};
+    long *bad = arg;
+    for (int i = 0; i < 300; i++) {
+        err_t err = {0};
+        schedule_t *s = schedule_parse("cron(30 2 * * ? *)", zones[i % 4], 0, &err);
+        if (!s || schedule_next(s, 1774569600000LL /* 2026-03-27T00:00Z */) <= 0) (*bad)++;
+        schedule_free(s);
+    }
+    return NULL;
+}
+
+Test(tz, shared_zones_across_threads)
+{
+    pthread_t th[8];
+    long bad[8] = {0};
+    for (int i = 0; i < 8; i++) cr_assert_eq(pthread_create(&th[i], NULL, parse_many, &bad[i]), 0);
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect_eq(bad[i], 0, "thread %d", i);
+    }
 }
