@@ -40,6 +40,7 @@ typedef struct {
     uint8_t dow_last;      /* bit w: the month's last weekday w (`nL`) */
     int nth_wd, nth_k;     /* `w#k`: the k-th weekday w of the month; k = 0: none */
     bool dom_star, dow_star; /* field unrestricted: the other decides alone */
+    bool dom_only;         /* days are the dom bits alone: the search may jump to the next one */
     uint64_t year[4];      /* bit y - 1970 */
 } cron_t;
 
@@ -287,6 +288,8 @@ static schedule_t *parse_cron(schedule_t *s, dialect_t d, char **fields, int n, 
     if (d == D_EVENTBRIDGE && (strcmp(dom_text, "?") == 0) == (strcmp(dow_text, "?") == 0))
         return fail(err, s->expr, "EventBridge cron needs '?' in exactly one of day-of-month and day-of-week "
                                   "(got '%s' and '%s')", dom_text, dow_text);
+    c->dom_only = c->dow_star && c->dow == 0x7f && !c->dow_last && !c->nth_k && !c->dom_last &&
+                  !c->dom_lastwd && !c->dom_w;
     s->kind = SCHEDULE_CRON;
     return s;
 }
@@ -371,7 +374,17 @@ static int64_t cron_search(const cron_t *c, int64_t lo, int64_t hi)
             m++, d = 1, h = mi = s = 0;
             continue;
         }
-        if (!day_ok(c, d, mlen, tz_weekday(tz_days_from_civil(y, m, 1)))) {
+        if (c->dom_only) {
+            int nd = next_bit64(c->dom, d);
+            if (nd < 0 || nd > mlen) {
+                m++, d = 1, h = mi = s = 0;
+                continue;
+            }
+            if (nd != d) {
+                d = nd, h = mi = s = 0;
+                continue;
+            }
+        } else if (!day_ok(c, d, mlen, tz_weekday(tz_days_from_civil(y, m, 1)))) {
             d++, h = mi = s = 0;
             continue;
         }
@@ -401,7 +414,12 @@ static int64_t cron_search(const cron_t *c, int64_t lo, int64_t hi)
  * the first matching wall time in its range is the answer, unless the
  * clocks went back at the span's start and that wall time was already
  * shown before (then it fired at its first occurrence). Wall times a
- * spring-forward gap skips lie in no span's range: never matched. */
+ * spring-forward gap skips lie in no span's range: never matched.
+ *
+ * So the wall times searched only grow from one span to the next, and the
+ * first match at or after a span's start, wherever it falls, bounds the
+ * answer from below: spans that end before that wall time can be jumped
+ * over (no offset exceeds 26 h), and no match at all means no slot. */
 static int64_t cron_next(const schedule_t *sc, int64_t t0)
 {
     tz_span_t sp;
@@ -411,10 +429,11 @@ static int64_t cron_next(const schedule_t *sc, int64_t t0)
         int64_t hi = sp.end >= END_S ? INT64_MAX : sp.end + sp.utoff;
         int64_t repeat_end = sp.start != INT64_MIN && sp.prev_utoff > sp.utoff ? sp.start + sp.prev_utoff : 0;
         if (from < repeat_end) from = repeat_end;
-        int64_t w = cron_search(&sc->cron, from, hi);
-        if (w != NONE) return w - sp.utoff;
+        int64_t w = cron_search(&sc->cron, from, INT64_MAX);
+        if (w == NONE) return -1;
+        if (w < hi) return w - sp.utoff;
         if (sp.end >= END_S || sp.end <= t0) return -1;
-        t0 = sp.end;
+        t0 = w - 27 * 3600 > sp.end ? w - 27 * 3600 : sp.end;
         tz_span_at(sc->tz, t0, &sp);
     }
 }
