@@ -2,13 +2,13 @@
 # Installs the Debian packages Nimbus needs to build, test and benchmark.
 # Idempotent: asks dpkg first, runs `apt-get update` at most once, and only
 # when something is missing. awscli: the integration tests drive Lambda's API with
-# the real AWS CLI too.
+# the real AWS CLI too. tzdata: the zone files schedules in a time zone read.
 set -eu
 PKGS="gcc clang make cmake ninja-build pkg-config \
   node-llhttp libcjson-dev libsqlite3-dev libarchive-dev libseccomp-dev \
   libcurl4-openssl-dev libssl-dev libcriterion-dev \
   zip unzip curl ca-certificates python3 nodejs strace libc6-dev libclang-rt-14-dev \
-  awscli"
+  awscli tzdata"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
