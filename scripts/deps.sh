@@ -6,7 +6,7 @@
 set -eu
 PKGS="gcc clang make cmake ninja-build pkg-config \
   node-llhttp libcjson-dev libsqlite3-dev libarchive-dev libseccomp-dev \
-  libcurl4-openssl-dev libssl-dev libcriterion-dev \
+  libcurl4-openssl-dev libssl-dev libcriterion-dev zlib1g-dev \
   zip unzip curl ca-certificates python3 nodejs strace libc6-dev libclang-rt-14-dev \
   awscli"
 missing=""
