@@ -21,6 +21,7 @@
 #include "api/exec.h"
 #include "api/invoke.h"
 #include "api/url.h"
+#include "api/stream.h"
 #include "api/version.h"
 #include "base/util.h"
 #include "core/instance.h"
@@ -122,6 +123,13 @@ static void h_invoke(void *ctx, http_exchange_t *ex, http_request_t *req, const 
 {
     char *qual = util_query_param(req->query, "Qualifier");
     invoke_handle(ctx, ex, NAME(p), qual);
+    free(qual);
+}
+
+static void h_stream_invoke(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char *qual = util_query_param(req->query, "Qualifier");
+    stream_invoke_handle(ctx, ex, NAME(p), qual);
     free(qual);
 }
 
@@ -405,6 +413,8 @@ static const struct {
 } ROUTES[] = {
     { { "POST", FN "/{name}/invocations", h_invoke, 0, 0 }, L_INVOKE },
     { { "*", FN "/{name}/invocations", h_invoke_method, 0, 0 }, L_INVOKE },
+    { { "POST", "/2021-11-15/functions/{name}/response-streaming-invocations", h_stream_invoke, 0, 0 }, L_INVOKE },
+    { { "*", "/2021-11-15/functions/{name}/response-streaming-invocations", h_invoke_method, 0, 0 }, L_INVOKE },
     /* Lambda's deprecated InvokeAsync, under its own API date. */
     { { "POST", "/2014-11-13/functions/{name}/invoke-async", h_invoke_async, 0, TS }, L_INVOKE },
     { { "*", "/2014-11-13/functions/{name}/invoke-async", h_invoke_method, 0, TS }, L_INVOKE },
@@ -507,7 +517,8 @@ void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
         return;
     case ROUTE_BAD_PARAM:
         /* A name that cannot be decoded names no function. */
-        if (m.route->handler == h_invoke || m.route->handler == h_invoke_method)
+        if (m.route->handler == h_invoke || m.route->handler == h_invoke_method ||
+            m.route->handler == h_stream_invoke)
             api_respond_error(ex, 404, "ResourceNotFoundException", "Function not found");
         else
             api_respond_not_found(ex, strndupa(m.bad.raw, m.bad.raw_len), NULL);

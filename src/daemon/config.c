@@ -28,6 +28,8 @@ static const daemon_option_t OPTIONS[] = {
       DAEMON_OPTION_SIZE, MEMBER(max_unzipped_bytes), .def = 262144000 },
     { "--max-invoke-bytes", "N", "largest invoke payload, as Lambda's",
       DAEMON_OPTION_SIZE, MEMBER(invoke_max_bytes), .def = 6291456 },
+    { "--max-stream-bytes", "N", "largest streamed response (InvokeWithResponseStream), as Lambda's",
+      DAEMON_OPTION_SIZE, MEMBER(stream_max_bytes), .def = 209715200 },
     { "--account-concurrency", "N", "calls in flight at once, all functions together",
       DAEMON_OPTION_INT, MEMBER(account_concurrency), .def = 1000, .min = 1, .max = UNBOUNDED },
     { "--max-instances", "N", "instances of one function at once",

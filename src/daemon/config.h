@@ -21,6 +21,7 @@ typedef struct {
     size_t max_zip_bytes;        /* --max-zip-bytes: deployment package, zipped */
     size_t max_unzipped_bytes;   /* --max-unzipped-bytes: deployment package, extracted */
     size_t invoke_max_bytes;     /* --max-invoke-bytes: sync payload limit */
+    size_t stream_max_bytes;     /* --max-stream-bytes: a streamed response's cap */
     int max_instances_per_fn;    /* --max-instances: instances per function */
     int account_concurrency;     /* --account-concurrency: calls in flight, all functions */
     int keep_alive_s;            /* --keep-alive: idle instance reclaimed after it */
