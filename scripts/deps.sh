@@ -11,6 +11,9 @@ PKGS="gcc clang make cmake ninja-build pkg-config \
   libcurl4-openssl-dev libssl-dev libcriterion-dev zlib1g-dev \
   zip unzip curl ca-certificates python3 nodejs strace libc6-dev libclang-rt-14-dev \
   awscli tzdata"
+# npm: Debian's nodejs leaves it to the npm package; a Node.js that bundles
+# its own npm (NodeSource's) must not get Debian's on top.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -20,7 +23,7 @@ done
 npm_deps() {
   d="$(dirname "$0")/../tests/integration/js"
   [ -d "$d/node_modules/@aws-sdk/client-lambda" ] && return 0
-  command -v npm >/dev/null 2>&1 || { echo "deps: npm is missing (Debian's nodejs ships it)" >&2; return 1; }
+  command -v npm >/dev/null 2>&1 || { echo "deps: npm is missing (install Debian's npm package)" >&2; return 1; }
   echo "deps: npm ci in tests/integration/js"
   (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
 }
