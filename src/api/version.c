@@ -528,8 +528,11 @@ void version_aliases(api_t *d, http_exchange_t *ex, http_request_t *req, router_
 
 void version_handle_provisioned(api_t *d, http_exchange_t *ex, http_request_t *req, const char *name)
 {
-    router_fn_t *latest = router_find(d->router, name);
-    if (!latest) { api_respond_not_found(ex, name, NULL); return; }
+    /* The name may be an ARN or name:qualifier, as for every operation. */
+    char plain[300], qual[140];
+    function_name_parse(name, plain, sizeof plain, qual, sizeof qual);
+    router_fn_t *latest = function_name_valid(plain) ? router_find(d->router, plain) : NULL;
+    if (!latest) { api_respond_not_found(ex, plain, NULL); return; }
     char *list = util_query_param(req->query, "List");
     bool all = list && strcmp(list, "ALL") == 0;
     free(list);

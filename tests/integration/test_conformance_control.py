@@ -11,8 +11,9 @@ import re
 import subprocess
 import tempfile
 import unittest
+import urllib.parse
 
-from nimbus_testlib import ServerTestCase, bootstrap, error_type, fn_files, make_zip, sha256_b64, uniq
+from nimbus_testlib import ServerTestCase, bootstrap, error_type, fn_files, function_arn, make_zip, sha256_b64, uniq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 JS = os.path.join(HERE, 'js')
@@ -107,6 +108,9 @@ class RawConformanceTest(ConformanceBase):
         st, h, doc2 = self.api('GET', PC % name + '?List=ALL&MaxItems=2&Marker=' + doc['NextMarker'])
         self.assertEqual([c['FunctionArn'].rsplit(':', 1)[1] for c in doc2['ProvisionedConcurrencyConfigs']], ['3'])
         self.assertNotIn('NextMarker', doc2)
+        arn = urllib.parse.quote(function_arn(name), safe='')
+        st, h, doc = self.api('GET', PC % arn + '?List=ALL')
+        self.assertEqual(len(doc['ProvisionedConcurrencyConfigs']), 3, doc)
         st, h, doc = self.api('GET', PC % name + '?List=ALL&MaxItems=51')
         self.assertEqual(st, 400, doc)
 
