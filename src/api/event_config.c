@@ -311,7 +311,7 @@ static void job_done(api_t *d, http_exchange_t *ex, void *arg, int rc)
     job_t *j = arg;
     if (rc == 0 && j->remove) {
         qtable_drop(&d->event_configs->t, j->e.key.function, j->e.key.qualifier);
-        if (ex) http_respond(ex, 204, NULL, 0, NULL, 0);
+        if (ex) api_respond_empty(ex, 204);
     } else if (rc == 0) {
         put(d->event_configs, &j->e);
         if (ex) respond_doc(ex, 200, &j->e);

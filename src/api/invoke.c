@@ -39,7 +39,9 @@ static void answer(call_t *c, const call_result_t *res)
     }
     http_header_t h[6];
     size_t n = 0;
-    h[n++] = (http_header_t){ "Content-Type", res->content_type ? res->content_type : "application/json" };
+    /* Lambda's Invoke answers application/json whatever the runtime posted
+     * (a function URL keeps the function's own: url_serve.c). */
+    h[n++] = (http_header_t){ "Content-Type", "application/json" };
     h[n++] = (http_header_t){ "X-Amz-Executed-Version", c->fn->cfg.version };
     h[n++] = (http_header_t){ "x-amzn-RequestId", c->request_id };
     if (res->outcome == CALL_FUNCTION_ERROR) h[n++] = (http_header_t){ "X-Amz-Function-Error", "Unhandled" };
@@ -211,7 +213,7 @@ static void handle(api_t *d, http_exchange_t *ex, const char *path_name, const c
     }
     if (strcmp(type, "DryRun") == 0) {
         free(client_context);
-        http_respond(ex, 204, NULL, 0, NULL, 0);
+        api_respond_empty(ex, 204);
         return;
     }
     if (event) {

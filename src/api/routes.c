@@ -20,6 +20,7 @@
 #include "api/events.h"
 #include "api/exec.h"
 #include "api/invoke.h"
+#include "api/unsupported.h"
 #include "api/url.h"
 #include "api/stream.h"
 #include "api/version.h"
@@ -198,13 +199,13 @@ static void h_update_config(void *ctx, http_exchange_t *ex, http_request_t *req,
     if (fn) control_update(ctx, ex, fn, false);
 }
 
-/* A path under a function that no operation has: the function is looked
- * up first, so a missing one is still "Function not found". */
+/* A path under a function that no operation has: an unknown operation,
+ * as Lambda answers it whether or not the function exists (a missing
+ * function is only ever said by an operation that names one). */
 static void h_unknown(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
-    char qual[140];
-    if (!named(ctx, ex, req, p, qual)) return;
-    api_respond_error(ex, 404, "ResourceNotFoundException", "Unknown operation %s %s", req->method, req->path);
+    (void)ctx; (void)p;
+    api_respond_unknown(ex, req);
 }
 
 static void h_publish(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
@@ -438,7 +439,7 @@ static const struct {
     /* Reserved concurrency lives under two other API dates. */
     { { "*", "/2017-10-31/functions/{name}/concurrency", h_concurrency, 0, 0 }, L_DEFAULT },
     { { "*", "/2019-09-30/functions/{name}/concurrency", h_concurrency, 0, 0 }, L_DEFAULT },
-    { { "*", "/2019-12-02/functions/{name}/provisioned-concurrency", h_provisioned, 0, 0 }, L_DEFAULT },
+    { { "*", "/2019-09-30/functions/{name}/provisioned-concurrency", h_provisioned, 0, 0 }, L_DEFAULT },
     { { "GET", "/2019-09-25/functions/{name}/event-invoke-config/list", h_event_config_list, 0, 0 }, L_DEFAULT },
     { { "*", "/2019-09-25/functions/{name}/event-invoke-config", h_event_config, 0, 0 }, L_DEFAULT },
     { { "*", "/2021-10-31/functions/{name}/url", h_url, 0, 0 }, L_DEFAULT },
@@ -479,6 +480,7 @@ int api_init(api_t *d, err_t *err)
         d->routes[i].body_limit = limits[ROUTES[i].limit];
     }
     d->table = (route_table_t){ d->routes, NROUTES, limits[L_DEFAULT] };
+    if (unsupported_check(err) < 0) return -1;
     return route_table_check(&d->table, err);
 }
 
@@ -527,8 +529,9 @@ void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
     case ROUTE_NOT_FOUND:
         break;
     }
-    /* Nimbus' own routes and everything unknown: no such operation. */
-    api_respond_error(ex, 404, "UnknownOperationException", "Unknown operation %s %s", req->method, req->path);
+    /* An operation of Lambda's that cannot exist here is refused by name;
+     * everything else is no operation at all. */
+    if (!unsupported_answer(ex, req)) api_respond_unknown(ex, req);
 }
 
 int api_load(api_t *d, err_t *err)

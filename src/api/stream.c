@@ -212,7 +212,7 @@ void stream_invoke_handle(api_t *d, http_exchange_t *ex, const char *path_name, 
     }
     if (strcmp(type, "DryRun") == 0) {
         free(client_context);
-        http_respond(ex, 204, NULL, 0, NULL, 0);
+        api_respond_empty(ex, 204);
         return;
     }
     if (d->core->stopping) {

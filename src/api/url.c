@@ -235,7 +235,7 @@ static void job_done(api_t *d, http_exchange_t *ex, void *arg, int rc)
     job_t *j = arg;
     if (rc == 0 && j->remove) {
         qtable_drop(&d->urls->t, j->function, j->qualifier);
-        if (ex) http_respond(ex, 204, NULL, 0, NULL, 0);
+        if (ex) api_respond_empty(ex, 204);
     } else if (rc == 0) {
         url_cfg_t *u = j->u;
         j->u = NULL;

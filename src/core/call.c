@@ -80,6 +80,16 @@ void call_log(call_t *c, const char *line, size_t len)
     buf_append(&c->log, "\n", 1);
 }
 
+void call_log_prepend(call_t *c, const char *lines, size_t len)
+{
+    if (!c->log_tail || !len) return;
+    buf_t b = { 0 };
+    buf_append(&b, lines, len);
+    if (c->log.len) buf_append(&b, c->log.data, c->log.len);
+    buf_free(&c->log);
+    c->log = b;
+}
+
 const char *call_log_tail(const call_t *c, size_t max, size_t *len)
 {
     size_t off = c->log.len > max ? c->log.len - max : 0;

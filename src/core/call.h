@@ -163,6 +163,9 @@ void call_stream_resume(call_t *c);
 
 /* Add a log line of this call (also stored under the function's logs). */
 void call_log(call_t *c, const char *line, size_t len);
+/* Put already stored lines (an instance's init output) before the call's
+ * own in its kept tail (log_tail calls); stores nothing. */
+void call_log_prepend(call_t *c, const char *lines, size_t len);
 /* Mark the call delivered to `in`: START line, memory peak reset. */
 void call_started(call_t *c, instance_t *in);
 /* The last `max` bytes of the call's own log (log_tail calls). */

@@ -212,14 +212,24 @@ void instance_ready(instance_t *in)
 
 /* ---- output ---- */
 
+/* What a failed init leaves for its call's tail (Lambda's is 4 KB). */
+#define INIT_LOG_BYTES (16u * 1024u)
+
 static void emit_line(instance_t *in, const char *p, size_t n)
 {
     if (n && p[n - 1] == '\r') n--;
     /* One call running: the line is its. Several (InstanceConcurrency > 1):
      * the runtime tags lines with the request id itself, as Lambda's do;
      * they go to the function's log under the instance. */
-    if (in->n_busy == 1) call_log(instance_first_call(in), p, n);
-    else logs_emit(instance_ctx(in)->logs, in->fn->cfg.name, "", p, n);
+    if (in->n_busy == 1) {
+        call_log(instance_first_call(in), p, n);
+        return;
+    }
+    logs_emit(instance_ctx(in)->logs, in->fn->cfg.name, "", p, n);
+    if (!in->reached_ready && in->init_log.len + n + 1 <= INIT_LOG_BYTES) {
+        buf_append(&in->init_log, p, n);
+        buf_append(&in->init_log, "\n", 1);
+    }
 }
 
 static void consume(instance_t *in, buf_t *pending, const char *p, size_t n)
@@ -312,6 +322,7 @@ static void release_done(loop_t *l, void *arg)
     router_instance_removed(r, in);
     router_fn_unref(r, in->fn);
     buf_free(&in->out_line);
+    buf_free(&in->init_log);
     buf_free(&in->err_line);
     free(in->init_error_body);
     free(in->env_block);
@@ -381,7 +392,9 @@ static void instance_exited(instance_t *in)
     call_t *head;
     if (was_starting && (head = router_take_unserved(fn))) {
         /* Init failed and nothing else on its way would serve the oldest
-         * waiting call: that call gets the init error. */
+         * waiting call: that call gets the init error, and what init
+         * printed (the traceback) heads its log tail. */
+        call_log_prepend(head, in->init_log.data, in->init_log.len);
         if (in->init_error && in->init_error_len)
             call_fail_function(head, in->init_error_body, in->init_error_len);
         else if (in->init_error)

@@ -61,6 +61,8 @@ struct instance {
     uint64_t init_ns;          /* spawn -> ready (Init Duration) */
     unsigned calls_served;
     buf_t out_line, err_line;  /* partial output lines */
+    buf_t init_log;            /* its output before it was ready (bounded): the log
+                                  tail of the call an init failure fails */
     loop_timer_t *init_timer;  /* kills an instance stuck in init */
     loop_timer_t *kill_timer;  /* SIGKILL after the grace of a SIGTERM */
     loop_timer_t *keepalive_timer; /* armed while wholly idle: reclaim at expiry */
