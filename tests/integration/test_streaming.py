@@ -137,7 +137,8 @@ class StreamingTest(ServerTestCase):
             self.assertEqual(st, 200, raw)
             self.assertNotIn('x-amz-function-error', h)
             self.assertEqual(raw, b'chunk1chunk2')
-            self.assertEqual(h['content-type'], 'text/plain')
+            # Invoke answers application/json whatever the runtime's type.
+            self.assertEqual(h['content-type'], 'application/json')
 
     def test_mid_stream_error_from_trailers(self):
         out = self.sdk(self.shell, {'op': 'fail'})
@@ -159,7 +160,7 @@ class StreamingTest(ServerTestCase):
 
     def test_node_http_response_stream_prelude(self):
         st, h, raw = self.c.invoke(self.node, json.dumps({'op': 'http'}))
-        self.assertEqual(h['content-type'], 'application/vnd.awslambda.http-integration-response')
+        self.assertEqual(h['content-type'], 'application/json')
         prelude, _, body = raw.partition(b'\0' * 8)
         self.assertEqual(json.loads(prelude), {'statusCode': 201, 'headers': {'x-a': 'b'}})
         self.assertEqual(body, b'body')
