@@ -14,6 +14,8 @@
  */
 #include "api/stream.h"
 
+#include "api/invoke.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,94 +155,21 @@ static void caller_gone(http_exchange_t *ex, void *arg)
 
 void stream_invoke_handle(api_t *d, http_exchange_t *ex, const char *path_name, const char *qualifier)
 {
-    http_request_t *req = http_exchange_request(ex);
-    char name[180], qual[140];
-    if (function_name_parse(path_name, name, sizeof name, qual, sizeof qual) < 0) {
-        api_respond_error(ex, 400, "ValidationException",
-                          "1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
-                          path_name);
-        return;
-    }
-    if (qualifier && *qualifier) {
-        if (qual[0] && strcmp(qual, qualifier) != 0) {
-            api_respond_error(ex, 400, "InvalidParameterValueException",
-                              "The derived qualifier from the function name does not match the specified qualifier.");
-            return;
-        }
-        snprintf(qual, sizeof qual, "%s", qualifier);
-    }
-    router_fn_t *latest = router_find(d->router, name);
-    router_fn_t *fn = latest ? router_resolve(d->router, latest, qual) : NULL;
-    if (!fn) {
-        api_respond_not_found(ex, name, qual[0] ? qual : NULL);
-        return;
-    }
-    /* Lambda's ResponseStreamingInvocationType: no Event here. */
-    const char *type = http_request_header(req, "X-Amz-Invocation-Type");
-    if (!type) type = "RequestResponse";
-    if (strcmp(type, "RequestResponse") != 0 && strcmp(type, "DryRun") != 0) {
-        api_respond_error(ex, 400, "InvalidParameterValueException",
-                          "1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [RequestResponse, DryRun]",
-                          type);
-        return;
-    }
-    if (req->body_len > d->cfg.invoke_max_bytes) {
-        api_respond_error(ex, 413, "RequestEntityTooLargeException",
-                          "Request must be smaller than %zu bytes for the InvokeWithResponseStream operation",
-                          d->cfg.invoke_max_bytes);
-        return;
-    }
-    if (req->body_len) {
-        cJSON *doc = cJSON_ParseWithLength(req->body, req->body_len);
-        if (!doc) {
-            api_respond_error(ex, 400, "InvalidRequestContentException",
-                              "Could not parse request body into json: Could not parse payload into json");
-            return;
-        }
-        cJSON_Delete(doc);
-    }
-    char *client_context = NULL;
-    const char *cc = http_request_header(req, "X-Amz-Client-Context");
-    if (cc && *cc) {
-        size_t cl;
-        client_context = util_base64_decode(cc, strlen(cc), &cl, NULL);
-        if (!client_context) {
-            api_respond_error(ex, 400, "InvalidRequestContentException",
-                              "Client context must be a valid Base64-encoded JSON object.");
-            return;
-        }
-    }
-    if (strcmp(type, "DryRun") == 0) {
-        free(client_context);
-        api_respond_empty(ex, 204);
-        return;
-    }
-    if (d->core->stopping) {
-        free(client_context);
-        api_respond_error(ex, 503, "ServiceException", "Nimbus is shutting down");
-        return;
-    }
-    const char *refused = router_refuse_reason(d->router, fn);
-    if (refused) {
-        free(client_context);
-        api_respond_throttled(ex, refused);
-        return;
-    }
+    invoke_req_t r;
+    if (invoke_parse(d, ex, path_name, qualifier, INVOKE_STREAM, &r) < 0) return;
     sstream_t *s = calloc(1, sizeof *s);
-    call_t *c = s ? call_new(d->router, fn) : NULL;
+    if (!s) {
+        invoke_req_free(&r);
+        api_respond_error(ex, 500, "ServiceException", "out of memory");
+        return;
+    }
+    call_t *c = invoke_call(d, ex, &r);
     if (!c) {
         free(s);
-        free(client_context);
-        api_respond_error(ex, 500, "ServiceException", "out of memory");
         return;
     }
     s->ex = ex;
     s->c = c;
-    snprintf(c->qualifier, sizeof c->qualifier, "%s", qual);
-    c->client_context = client_context;
-    const char *lt = http_request_header(req, "X-Amz-Log-Type");
-    c->log_tail = lt && strcmp(lt, "Tail") == 0;
-    if (req->body_len) c->payload = http_request_take_body(ex, &c->payload_len);
     c->stream = &SINK;
     c->done = stream_done;
     c->owner = s;
