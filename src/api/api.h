@@ -41,6 +41,7 @@ typedef struct api {
     core_ctx_t *core;               /* for `stopping` */
     async_t *async;                 /* the async queue (InvocationType Event), or NULL */
     struct event_configs *event_configs; /* EventInvokeConfig in memory (api/event_config.c) */
+    struct trigger_wheel *triggers; /* the timer triggers (core/trigger.h), or NULL */
     route_t *routes;                /* the public routes, with their body limits */
     route_table_t table;
 } api_t;
