@@ -23,6 +23,7 @@ http           | src/io/http.c src/io/http_msg.c src/io/loop.c src/base/err.c   
 zip            | src/store/codestore.c src/base/util.c src/base/err.c               | -larchive -lcrypto -lpthread
 function_json  | src/core/function.c src/core/function_input.c src/core/runtime.c src/base/util.c src/base/err.c | -lcjson -lcrypto -lpthread -lm
 spawner_proto  | src/sandbox/spawner_proto.c                                        |
+schedule       | src/base/schedule.c src/base/tz.c src/base/err.c                   | -lpthread
 "
 
 # Ours, with the project's warnings; each source compiled once for all targets,
