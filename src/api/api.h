@@ -29,6 +29,7 @@ typedef struct {
     size_t invoke_max_bytes;        /* synchronous payload limit */
     size_t async_max_bytes;         /* asynchronous payload limit */
     size_t max_zip_bytes;           /* a deployment package */
+    int public_port;                /* the listener's port, for FunctionUrl */
 } api_config_t;
 
 typedef struct api {
@@ -42,6 +43,8 @@ typedef struct api {
     async_t *async;                 /* the async queue (InvocationType Event), or NULL */
     struct event_configs *event_configs; /* EventInvokeConfig in memory (api/event_config.c) */
     struct trigger_wheel *triggers; /* the timer triggers (core/trigger.h), or NULL */
+    struct url_table *urls;         /* function URLs (api/url.c) */
+    size_t url_body_limit;          /* a request to a function URL */
     route_t *routes;                /* the public routes, with their body limits */
     route_table_t table;
 } api_t;
@@ -59,6 +62,18 @@ size_t api_body_limit(const http_request_t *req, void *arg);
 int api_load(api_t *a, err_t *err);
 /* core_ctx_t.code_released: remove a code tree nothing uses any more. */
 void api_code_released(void *arg, const char *hex);
+
+/* ---- writes ---- */
+
+/* A write of a function's stored documents: `work` runs on a worker (the
+ * store's calls may block), then `done` on the loop thread. A failed work
+ * is answered here (api_respond_err); `done` then gets ex NULL, as when
+ * the client went away, and rc < 0. The function is marked updating
+ * meanwhile (one write at a time: see control_busy). `done` always runs
+ * once and owns `arg`. */
+typedef int (*api_work_fn)(store_t *s, void *arg, err_t *err);
+typedef void (*api_done_fn)(api_t *d, http_exchange_t *ex, void *arg, int rc);
+void api_write(api_t *d, http_exchange_t *ex, router_fn_t *latest, api_work_fn work, api_done_fn done, void *arg);
 
 /* ---- answers ---- */
 

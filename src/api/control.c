@@ -23,6 +23,7 @@
 #include "base/util.h"
 #include "api/event_config.h"
 #include "api/triggers.h"
+#include "api/url.h"
 #include "api/version.h"
 
 /* Held by workers from "code stored" to "row written" and from "code
@@ -209,10 +210,11 @@ static void job_done(loop_t *l, void *arg)
             free(hexes);
         }
         logs_delete_function(d->logs, j->name);
-        /* Its asynchronous settings went with its row; its waiting events
-         * fail to the dead-letter list. */
+        /* Its asynchronous settings and URLs went with its row; its
+         * waiting events fail to the dead-letter list. */
         event_config_forget(d, j->name, NULL);
         triggers_forget(d, j->name);
+        url_forget(d, j->name, NULL);
         if (d->async) async_function_deleted(d->async, j->name);
         if (j->ex) http_respond(j->ex, 204, NULL, 0, NULL, 0);
     } else {

@@ -328,28 +328,16 @@ static bool from_stored(evcfg_t *e, const char *json)
 /* ---- writes ---- */
 
 typedef struct {
-    api_t *d;
-    http_exchange_t *ex;      /* NULL once the client went away */
     bool remove;
-    int status;
     evcfg_t e;
     char *doc;                /* the stored document (put) */
-    err_t err;
-    int rc;
 } job_t;
 
-static void job_abort(http_exchange_t *ex, void *arg)
-{
-    (void)ex;
-    ((job_t *)arg)->ex = NULL;
-}
-
-static void job_work(void *arg)
+static int job_work(store_t *st, void *arg, err_t *err)
 {
     job_t *j = arg;
-    store_t *st = j->d->store;
-    j->rc = j->remove ? store_event_config_delete(st, j->e.function, j->e.qualifier, &j->err)
-                      : store_event_config_put(st, j->e.function, j->e.qualifier, j->doc, &j->err);
+    return j->remove ? store_event_config_delete(st, j->e.function, j->e.qualifier, err)
+                     : store_event_config_put(st, j->e.function, j->e.qualifier, j->doc, err);
 }
 
 static void respond_doc(http_exchange_t *ex, int status, const evcfg_t *e)
@@ -358,21 +346,15 @@ static void respond_doc(http_exchange_t *ex, int status, const evcfg_t *e)
     api_respond_doc(ex, status, o);
 }
 
-static void job_done(loop_t *l, void *arg)
+static void job_done(api_t *d, http_exchange_t *ex, void *arg, int rc)
 {
-    (void)l;
     job_t *j = arg;
-    api_t *d = j->d;
-    router_fn_t *latest = router_find(d->router, j->e.function);
-    if (latest) latest->updating = false;
-    if (j->rc < 0) {
-        if (j->ex) api_respond_err(j->ex, &j->err);
-    } else if (j->remove) {
+    if (rc == 0 && j->remove) {
         drop(d->event_configs, j->e.function, j->e.qualifier);
-        if (j->ex) http_respond(j->ex, 204, NULL, 0, NULL, 0);
-    } else {
+        if (ex) http_respond(ex, 204, NULL, 0, NULL, 0);
+    } else if (rc == 0) {
         put(d->event_configs, &j->e);
-        if (j->ex) respond_doc(j->ex, j->status, &j->e);
+        if (ex) respond_doc(ex, 200, &j->e);
     }
     free(j->doc);
     free(j);
@@ -382,19 +364,14 @@ static void submit(api_t *d, http_exchange_t *ex, router_fn_t *latest, const evc
 {
     job_t *j = calloc(1, sizeof *j);
     if (!j) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
-    j->d = d;
-    j->ex = ex;
     j->remove = remove;
-    j->status = 200;
     j->e = *e;
     if (!remove) {
         cJSON *o = to_json(e, false);
         j->doc = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
     }
-    http_exchange_on_abort(ex, job_abort, j);
-    latest->updating = true;   /* one write at a time per function */
-    loop_submit(d->loop, job_work, job_done, j);
+    api_write(d, ex, latest, job_work, job_done, j);
 }
 
 /* ---- the handlers ---- */

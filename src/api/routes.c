@@ -21,6 +21,7 @@
 #include "api/exec.h"
 #include "api/invoke.h"
 #include "api/triggers.h"
+#include "api/url.h"
 #include "api/version.h"
 #include "base/util.h"
 #include "core/instance.h"
@@ -245,6 +246,30 @@ static void h_event_config(void *ctx, http_exchange_t *ex, http_request_t *req, 
     if (fn) event_config_handle(ctx, ex, req, fn, qual);
 }
 
+static void h_url(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    router_fn_t *fn = named(ctx, ex, req, p, qual);
+    if (fn) url_config_handle(ctx, ex, req, fn, qual);
+}
+
+static void h_url_list(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char qual[140];
+    router_fn_t *fn = named(ctx, ex, req, p, qual);
+    if (fn) url_config_list(ctx, ex, req, fn);
+}
+
+/* /nimbus/url/<id>[/...]: a function URL by path; what follows the id is
+ * the function's rawPath, still encoded. */
+static void h_url_path(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    const char *id = route_param(p, "id");
+    const char *rest = req->path + strlen("/nimbus/url/");
+    rest = strchr(rest, '/');
+    url_serve(ctx, ex, req, id, rest && *rest ? rest : "/");
+}
+
 static void h_event_config_list(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
     char qual[140];
@@ -413,6 +438,11 @@ static const struct {
     { { "*", "/2019-12-02/functions/{name}/provisioned-concurrency", h_provisioned, 0, 0 }, L_DEFAULT },
     { { "GET", "/2019-09-25/functions/{name}/event-invoke-config/list", h_event_config_list, 0, 0 }, L_DEFAULT },
     { { "*", "/2019-09-25/functions/{name}/event-invoke-config", h_event_config, 0, 0 }, L_DEFAULT },
+    { { "*", "/2021-10-31/functions/{name}/url", h_url, 0, 0 }, L_DEFAULT },
+    { { "GET", "/2021-10-31/functions/{name}/urls", h_url_list, 0, 0 }, L_DEFAULT },
+    { { "*", "/2021-10-31/functions/{name}/urls", h_method, 0, 0 }, L_DEFAULT },
+    { { "*", "/nimbus/url/{id}", h_url_path, 0, TS }, L_INVOKE },
+    { { "*", "/nimbus/url/{id}/{rest*}", h_url_path, 0, 0 }, L_INVOKE },
     { { "GET", "/nimbus/v1/functions/{name}/instances", h_instances, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/functions/{name}/logs", h_logs, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/functions/{name}/events", h_events, 0, 0 }, L_DEFAULT },
@@ -441,6 +471,8 @@ int api_init(api_t *d, err_t *err)
     d->routes = calloc(NROUTES, sizeof *d->routes);
     if (!d->routes) return err_set(err, ERR_SYS, "out of memory");
     if (!(d->event_configs = event_config_new())) return err_set(err, ERR_SYS, "out of memory");
+    if (!(d->urls = url_table_new())) return err_set(err, ERR_SYS, "out of memory");
+    d->url_body_limit = limits[L_INVOKE];
     for (size_t i = 0; i < NROUTES; i++) {
         d->routes[i] = ROUTES[i].r;
         d->routes[i].body_limit = limits[ROUTES[i].limit];
@@ -455,11 +487,15 @@ void api_free(api_t *d)
     d->routes = NULL;
     event_config_free(d->event_configs);
     d->event_configs = NULL;
+    url_table_free(d->urls);
+    d->urls = NULL;
 }
 
 size_t api_body_limit(const http_request_t *req, void *arg)
 {
     api_t *d = arg;
+    char id[33];
+    if (url_host_id(req, id)) return d->url_body_limit;
     return route_body_limit(&d->table, req->method, req->path);
 }
 
@@ -468,6 +504,12 @@ void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
     api_t *d = arg;
     route_match_t m;
     route_params_t params;
+    char id[33];
+    if (url_host_id(req, id)) {
+        /* A function URL by host name: the whole path is the function's. */
+        url_serve(d, ex, req, id, req->path);
+        return;
+    }
     switch (route_match(&d->table, req->method, req->path, &m, &params)) {
     case ROUTE_MATCHED:
         m.route->handler(d, ex, req, &params);
@@ -493,6 +535,7 @@ int api_load(api_t *d, err_t *err)
     if (version_load(d, err) < 0) return err_wrap(err, "loading versions and aliases");
     if (event_config_load(d, err) < 0) return err_wrap(err, "loading event invoke configs");
     if (triggers_load(d, err) < 0) return err_wrap(err, "loading timer triggers");
+    if (url_load(d, err) < 0) return err_wrap(err, "loading function URLs");
     return 0;
 }
 

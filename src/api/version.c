@@ -14,6 +14,7 @@
 
 #include "api/control.h"
 #include "api/event_config.h"
+#include "api/url.h"
 #include "core/function.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -127,6 +128,7 @@ static void vjob_done(loop_t *l, void *arg)
         case V_ALIAS_DELETE:
             router_remove_alias(latest, j->key);
             event_config_forget(d, j->name, j->key);
+            url_forget(d, j->name, j->key);
             if (j->ex) http_respond(j->ex, 204, NULL, 0, NULL, 0);
             break;
         case V_PROVISIONED: {

@@ -68,6 +68,20 @@ double util_random_unit(void)
     return (double)(x >> 11) * (1.0 / 9007199254740992.0);   /* 53 random bits */
 }
 
+void util_random_id(char *out, size_t n)
+{
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    size_t o = 0;
+    while (o + 1 < n) {
+        uint8_t b[32];
+        fill_random(b, sizeof b);
+        /* 252 = 7 * 36: bytes above it are dropped, so no letter is likelier. */
+        for (size_t i = 0; i < sizeof b && o + 1 < n; i++)
+            if (b[i] < 252) out[o++] = alnum[b[i] % 36];
+    }
+    if (n) out[o] = '\0';
+}
+
 void util_uuid4(char out[37])
 {
     uint8_t u[16];

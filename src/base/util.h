@@ -16,6 +16,8 @@
 
 /* A random (v4) UUID as 36 characters + NUL, e.g. for request ids. */
 void util_uuid4(char out[37]);
+/* n-1 random lowercase letters and digits + NUL (a function URL's id). */
+void util_random_id(char *out, size_t n);
 
 /* Standard base64 with padding. Returns a malloc'd NUL-terminated string. */
 char *util_base64_encode(const void *data, size_t len, size_t *out_len);

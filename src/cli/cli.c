@@ -37,6 +37,7 @@ static const cli_command_t cli_commands[] = {
     {"events", cli_cmd_events, cli_usage_events},
     {"dlq", cli_cmd_dlq, cli_usage_dlq},
     {"trigger", cli_cmd_trigger, cli_usage_trigger},
+    {"url", cli_cmd_url, cli_usage_url},
 };
 
 static const cli_command_t *cli_find_command(const char *name)
@@ -69,6 +70,8 @@ void cli_usage(FILE *out)
           "  trigger add NAME --schedule EXPR [--name T] [--payload STR] [--format F] [--timezone TZ]\n"
           "  trigger list NAME | trigger enable|disable|rm NAME T\n"
           "        a function's timer triggers: each slot of the schedule is an asynchronous call\n"
+          "  url create|get|delete NAME [--qualifier ALIAS]\n"
+          "        a function's URL: an HTTP endpoint that calls it (payload format 2.0)\n"
           "  list [--json]\n"
           "        list functions\n"
           "  get NAME\n"

@@ -66,6 +66,7 @@ void cli_usage_deploy(FILE *out)
     deploy_usage_default(out, "--http-port N", "provided.fc: the port its server listens on",
                          "HttpPort");
     fputs("  --initializer        provided.fc: call POST /initialize once per instance\n"
+          "  --url                give the function a URL (if it has none) and print it\n"
           "  --endpoint URL       Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
           CLI_DEFAULT_ENDPOINT ")\n"
           "  -h, --help           show this help\n",
@@ -84,17 +85,19 @@ typedef struct {
     long keep_alive;     /* KeepAliveSeconds, -1 = not given */
     long http_port;      /* HttpPort, 0 = not given */
     bool initializer;    /* Initializer: true */
+    bool url;            /* then make sure it has a function URL */
     cJSON *env;          /* Variables object, NULL = not given */
 } deploy_args_t;
 
 enum { OPT_RUNTIME, OPT_HANDLER, OPT_MEMORY, OPT_TIMEOUT, OPT_ENV, OPT_DESCRIPTION, OPT_CONC, OPT_KEEPALIVE,
-       OPT_HTTP_PORT, OPT_INITIALIZER };
+       OPT_HTTP_PORT, OPT_INITIALIZER, OPT_URL };
 static const cli_opt_t deploy_opts[] = {
     [OPT_RUNTIME] = {"runtime", true},   [OPT_HANDLER] = {"handler", true},
     [OPT_MEMORY] = {"memory", true},     [OPT_TIMEOUT] = {"timeout", true},
     [OPT_ENV] = {"env", true},           [OPT_DESCRIPTION] = {"description", true},
     [OPT_CONC] = {"instance-concurrency", true}, [OPT_KEEPALIVE] = {"keep-alive", true},
     [OPT_HTTP_PORT] = {"http-port", true},       [OPT_INITIALIZER] = {"initializer", false},
+    [OPT_URL] = {"url", false},
     {NULL, false},
 };
 
@@ -155,6 +158,7 @@ static int deploy_parse(cli_ctx_t *ctx, int argc, char **argv, deploy_args_t *d,
             if (cli_parse_long(ctx, "--http-port", val, 1, 65535, &d->http_port, err) < 0) return -1;
             break;
         case OPT_INITIALIZER: d->initializer = true; break;
+        case OPT_URL: d->url = true; break;
         default: return cli_usage_fail(ctx, err, "internal: unhandled option");
         }
     }
@@ -318,6 +322,7 @@ int cli_cmd_deploy(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
            deploy_str(answer, "Handler", d.handler), deploy_num(answer, "MemorySize", d.memory),
            deploy_num(answer, "Timeout", d.timeout), deploy_str(answer, "CodeSha256", "?"));
     rc = 0;
+    if (d.url) rc = cli_url_ensure(ctx, d.name, err);
 out:
     cJSON_Delete(answer);
     cJSON_Delete(d.env);

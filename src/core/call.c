@@ -166,6 +166,15 @@ void call_complete(call_t *c, const char *body, size_t len, const char *content_
     finish(c, &res);
 }
 
+void call_complete_http(call_t *c, int status, const http_header_t *headers, size_t n, const char *body,
+                        size_t len)
+{
+    write_report(c, NULL);
+    call_result_t res = { .outcome = CALL_OK, .body = body, .len = len, .http_status = status,
+                          .headers = headers, .nheaders = n };
+    finish(c, &res);
+}
+
 void call_fail_function(call_t *c, const char *body, size_t len)
 {
     write_report(c, "error");
@@ -188,7 +197,7 @@ void call_fail(call_t *c, const char *type, const char *fmt, ...)
     const char *status = strcmp(type, "Sandbox.Timedout") == 0 ? "timeout" : "error";
     write_report(c, status);
     call_result_t res = { .outcome = CALL_FUNCTION_ERROR, .body = doc, .len = len,
-                          .content_type = "application/json" };
+                          .content_type = "application/json", .error_type = type };
     finish(c, &res);
     free(doc);
 }
@@ -251,8 +260,9 @@ void call_abandon(call_t *c)
 void call_submit(call_t *c)
 {
     const core_ctx_t *ctx = router_ctx(c->router);
-    if (!c->payload) {
-        /* Runtimes parse the event as JSON; an empty invoke means {}. */
+    if (!c->payload && !c->http) {
+        /* Runtimes parse the event as JSON; an empty invoke means {}. A
+         * forwarded HTTP request keeps its empty body. */
         c->payload = strdup("{}");
         if (!c->payload) abort();
         c->payload_len = 2;

@@ -15,6 +15,7 @@
 #include "base/list.h"
 #include "base/util.h"
 #include "core/router.h"
+#include "io/http.h"
 
 typedef enum {
     CALL_QUEUED,     /* waiting for an instance */
@@ -29,6 +30,18 @@ typedef enum {
     CALL_THROTTLED,      /* never ran: over a limit; reason is Lambda's throttle Reason */
 } call_outcome_t;
 
+/* A call that forwards a client's whole HTTP request to the instance's own
+ * server (FC's HTTP functions, through an HTTP trigger): the transport
+ * sends this request line and these headers with the payload as body,
+ * and answers with call_complete_http. Set by the caller, valid until
+ * `done`. */
+typedef struct {
+    const char *method;
+    const char *target;            /* path and query, still encoded */
+    const http_header_t *headers;  /* the client's, as sent */
+    size_t nheaders;
+} call_http_t;
+
 typedef struct {
     call_outcome_t outcome;
     const char *body;
@@ -38,6 +51,10 @@ typedef struct {
     const char *error_type;
     const char *message;
     const char *reason;
+    /* CALL_OK of a call_http_t call: the server's own status and headers. */
+    int http_status;
+    const http_header_t *headers;
+    size_t nheaders;
 } call_result_t;
 
 typedef void (*call_done_fn)(call_t *c, const call_result_t *res);
@@ -55,6 +72,7 @@ struct call {
     char trace_id[96];          /* Lambda-Runtime-Trace-Id */
     char qualifier[130];        /* as invoked (version or alias), "" for none */
     bool log_tail;              /* keep the call's own log for the answer */
+    const call_http_t *http;    /* forward this HTTP request (NULL: an event call) */
     uint64_t arrive_ns;         /* monotonic, when the call arrived */
     uint64_t deadline_ns;       /* monotonic deadline */
     uint64_t deadline_wall_ms;  /* the same, as epoch ms for the runtime */
@@ -84,9 +102,13 @@ void call_abandon(call_t *c);
 /* Outcomes, from transports and the scheduler. Each ends the call: writes
  * END and REPORT if it ran, tells `done`, frees it. */
 void call_complete(call_t *c, const char *body, size_t len, const char *content_type);
+/* The answer of a call_http_t call: the server's status, headers, body. */
+void call_complete_http(call_t *c, int status, const http_header_t *headers, size_t n, const char *body,
+                        size_t len);
 /* A function error: the runtime's error document, passed through as is. */
 void call_fail_function(call_t *c, const char *body, size_t len);
-/* A platform-detected error: {"errorType":type,"errorMessage":"RequestId: <id> Error: <msg>"}. */
+/* A platform-detected error: {"errorType":type,"errorMessage":"RequestId: <id> Error: <msg>"};
+ * the result's error_type is `type` (e.g. Sandbox.Timedout). */
 void call_fail(call_t *c, const char *type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A call refused before running (e.g. its function was deleted). */
 void call_reject(call_t *c, int status, const char *type, const char *msg);

@@ -179,6 +179,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     d->api_fd = http_server_listen_tcp(d->server, d->cfg.listen_host, d->cfg.listen_port, NULL, &port, err);
     if (d->api_fd < 0) return err_wrap(err, "listen %s:%d", d->cfg.listen_host, d->cfg.listen_port);
     d->cfg.listen_port = port;
+    d->api.cfg.public_port = port;   /* what FunctionUrl says */
     return 0;
 }
 

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -495,6 +496,21 @@ void http_exchange_on_abort(http_exchange_t *ex, http_abort_fn fn, void *arg)
 }
 
 http_request_t *http_exchange_request(http_exchange_t *ex) { return &ex->req; }
+
+int http_exchange_peer(const http_exchange_t *ex, char *buf, size_t n)
+{
+    /* Asked for, not stored: most requests never need it, and getpeername
+     * costs a syscall. */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (n) buf[0] = '\0';
+    if (!ex->conn || getpeername(ex->conn->fd, (struct sockaddr *)&ss, &sl) < 0) return -1;
+    const void *a = NULL;
+    if (ss.ss_family == AF_INET) a = &((struct sockaddr_in *)&ss)->sin_addr;
+    else if (ss.ss_family == AF_INET6) a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (!a || !inet_ntop(ss.ss_family, a, buf, (socklen_t)n)) return -1;
+    return 0;
+}
 
 /* ---- listeners ---- */
 

@@ -165,6 +165,10 @@ void http_exchange_on_abort(http_exchange_t *ex, http_abort_fn fn, void *arg);
 /* The request of an exchange (valid until answered/aborted). */
 http_request_t *http_exchange_request(http_exchange_t *ex);
 
+/* The client's IP address as text ("127.0.0.1", "::1") into buf (>= 46
+ * bytes); -1 and "" when the connection is gone or is not IP. */
+int http_exchange_peer(const http_exchange_t *ex, char *buf, size_t n);
+
 /* Standard reason phrase for a status code ("Not Found"). */
 const char *http_reason(int status);
 

@@ -1,5 +1,5 @@
 /* store.h — durable metadata: functions, their versions, aliases,
- * asynchronous settings and timer triggers, and their logs.
+ * asynchronous settings, function URLs and timer triggers, and their logs.
  *
  * The interface a backend implements (SQLite in WAL mode now, in
  * store_sqlite.c; PostgreSQL later). Calls block on disk I/O, so the daemon
@@ -66,6 +66,16 @@ int store_event_config_delete(store_t *s, const char *function, const char *qual
 /* fn(function, qualifier, doc, arg) for every document, in function then
  * qualifier order. */
 int store_event_config_each(store_t *s, store_child_fn fn, void *arg, err_t *err);
+
+/* Function URLs (Lambda's FunctionUrlConfig), one document per function
+ * and qualifier ("$LATEST" or an alias). Deleting the function or the
+ * alias deletes its document too. */
+int store_url_put(store_t *s, const char *function, const char *qualifier, const char *doc_json,
+                  err_t *err);                                        /* insert or replace */
+int store_url_delete(store_t *s, const char *function, const char *qualifier,
+                     err_t *err);                                     /* ERR_NOT_FOUND */
+/* fn(function, qualifier, doc, arg) for every document. */
+int store_url_each(store_t *s, store_child_fn fn, void *arg, err_t *err);
 
 /* Timer triggers, one document per function and trigger name, with the
  * last slot (epoch ms) each fired for (0: none yet). Deleting the function

@@ -58,7 +58,13 @@ static const char *const migrations[] = {
     "  qualifier TEXT NOT NULL,"
     "  doc TEXT NOT NULL,"
     "  PRIMARY KEY(function, qualifier));",
-    /* 4: timer triggers, and the last slot each fired for */
+    /* 4: function URLs, per function and qualifier ($LATEST or an alias) */
+    "CREATE TABLE function_urls ("
+    "  function TEXT NOT NULL,"
+    "  qualifier TEXT NOT NULL,"
+    "  doc TEXT NOT NULL,"
+    "  PRIMARY KEY(function, qualifier));",
+    /* 5: timer triggers, and the last slot each fired for */
     "CREATE TABLE triggers ("
     "  function TEXT NOT NULL,"
     "  name TEXT NOT NULL,"
@@ -91,6 +97,10 @@ enum {
     ST_EVCFG_DELETE,
     ST_EVCFG_EACH,
     ST_EVCFG_DELETE_ALL,
+    ST_URL_PUT,
+    ST_URL_DELETE,
+    ST_URL_EACH,
+    ST_URL_DELETE_ALL,
     ST_TRIG_PUT,
     ST_TRIG_DELETE,
     ST_TRIG_EACH,
@@ -124,6 +134,10 @@ static const char *const statements[ST_COUNT] = {
     [ST_EVCFG_DELETE] = "DELETE FROM event_configs WHERE function = ?1 AND qualifier = ?2",
     [ST_EVCFG_EACH] = "SELECT function, qualifier, doc FROM event_configs ORDER BY function, qualifier",
     [ST_EVCFG_DELETE_ALL] = "DELETE FROM event_configs WHERE function = ?1",
+    [ST_URL_PUT] = "INSERT OR REPLACE INTO function_urls(function, qualifier, doc) VALUES(?1, ?2, ?3)",
+    [ST_URL_DELETE] = "DELETE FROM function_urls WHERE function = ?1 AND qualifier = ?2",
+    [ST_URL_EACH] = "SELECT function, qualifier, doc FROM function_urls ORDER BY function, qualifier",
+    [ST_URL_DELETE_ALL] = "DELETE FROM function_urls WHERE function = ?1",
     /* A put keeps the slot already fired: only mark_slots moves it. */
     [ST_TRIG_PUT] = "INSERT INTO triggers(function, name, doc) VALUES(?1, ?2, ?3) "
                     "ON CONFLICT(function, name) DO UPDATE SET doc = excluded.doc",
@@ -281,11 +295,11 @@ int store_function_delete(store_t *s, const char *name, err_t *err)
     if (ret == 0) ret = step_done(s, st, err, "delete function");
     if (ret == 0 && sqlite3_changes(s->db) == 0) ret = not_found(err, name);
     static const int children[] = { ST_VER_DELETE_ALL, ST_ALIAS_DELETE_ALL, ST_EVCFG_DELETE_ALL,
-                                    ST_TRIG_DELETE_ALL };
+                                    ST_URL_DELETE_ALL, ST_TRIG_DELETE_ALL };
     for (size_t k = 0; ret == 0 && k < sizeof children / sizeof *children; k++) {
         st = stmt(s, children[k]);
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        ret = step_done(s, st, err, "delete versions, aliases, settings and triggers");
+        ret = step_done(s, st, err, "delete versions, aliases, settings, URLs and triggers");
     }
     if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit delete");
     if (ret != 0 && !sqlite3_get_autocommit(s->db)) step_done(s, stmt(s, ST_ROLLBACK), NULL, "rollback");
@@ -328,8 +342,8 @@ int store_version_update(store_t *s, const char *function, int version, const ch
     return child_write(s, ST_VER_UPDATE, function, version, NULL, config_json, NULL, err, "version");
 }
 
-/* A version or an alias goes with its asynchronous settings, in one
- * transaction. */
+/* A version or an alias goes with its asynchronous settings and its
+ * function URL, in one transaction. */
 static int child_delete(store_t *s, int which, const char *function, int version, const char *key, err_t *err,
                         const char *what)
 {
@@ -350,6 +364,12 @@ static int child_delete(store_t *s, int which, const char *function, int version
         sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, key ? key : num, -1, SQLITE_STATIC);
         ret = step_done(s, st, err, "delete asynchronous settings");
+    }
+    if (ret == 0) {
+        st = stmt(s, ST_URL_DELETE);
+        sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, key ? key : num, -1, SQLITE_STATIC);
+        ret = step_done(s, st, err, "delete function URL");
     }
     if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit delete");
     if (ret != 0 && !sqlite3_get_autocommit(s->db)) step_done(s, stmt(s, ST_ROLLBACK), NULL, "rollback");
@@ -381,6 +401,16 @@ int store_event_config_put(store_t *s, const char *function, const char *qualifi
 int store_event_config_delete(store_t *s, const char *function, const char *qualifier, err_t *err)
 {
     return child_write(s, ST_EVCFG_DELETE, function, 0, qualifier, NULL, NULL, err, "event invoke config");
+}
+
+int store_url_put(store_t *s, const char *function, const char *qualifier, const char *doc_json, err_t *err)
+{
+    return child_write(s, ST_URL_PUT, function, 0, qualifier, doc_json, NULL, err, "function URL");
+}
+
+int store_url_delete(store_t *s, const char *function, const char *qualifier, err_t *err)
+{
+    return child_write(s, ST_URL_DELETE, function, 0, qualifier, NULL, NULL, err, "function URL");
 }
 
 typedef struct {
@@ -432,6 +462,11 @@ int store_alias_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
 int store_event_config_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
 {
     return child_each(s, ST_EVCFG_EACH, fn, arg, err);
+}
+
+int store_url_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
+{
+    return child_each(s, ST_URL_EACH, fn, arg, err);
 }
 
 typedef struct {

@@ -46,6 +46,9 @@ typedef struct fc_conn {
     int status;
     char fc_status[8];         /* x-fc-status */
     char ctype[128];
+    bool keep_headers;         /* an HTTP call: every response header goes back */
+    buf_t rh;                  /* ... as "name\0value\0" pairs */
+    size_t nrh;
     buf_t body;
     bool complete;
     struct fc_conn *next;      /* in fs->idle */
@@ -92,6 +95,11 @@ static void end_header(fc_conn_t *c)
     const char *v = c->hval.data ? c->hval.data : "";
     if (strcasecmp(c->hname.data, "x-fc-status") == 0) snprintf(c->fc_status, sizeof c->fc_status, "%s", v);
     if (strcasecmp(c->hname.data, "content-type") == 0) snprintf(c->ctype, sizeof c->ctype, "%s", v);
+    if (c->keep_headers) {
+        buf_append(&c->rh, c->hname.data, c->hname.len + 1);
+        buf_append(&c->rh, v, strlen(v) + 1);
+        c->nrh++;
+    }
     buf_reset(&c->hname);
     buf_reset(&c->hval);
 }
@@ -160,6 +168,7 @@ static void conn_close(fc_conn_t *c)
     buf_free(&c->hname);
     buf_free(&c->hval);
     buf_free(&c->body);
+    buf_free(&c->rh);
     free(c);
 }
 
@@ -201,7 +210,8 @@ static fc_conn_t *conn_new(fc_state_t *fs, err_t *err)
 }
 
 static void conn_send(fc_conn_t *c, req_kind_t kind, const char *method, const char *path,
-                      const http_header_t *h, size_t nh, const char *body, size_t len)
+                      const http_header_t *h, size_t nh, const http_header_t *extra, size_t nextra,
+                      const char *body, size_t len)
 {
     settings_init();
     c->kind = kind;
@@ -209,12 +219,17 @@ static void conn_send(fc_conn_t *c, req_kind_t kind, const char *method, const c
     c->status = 0;
     c->fc_status[0] = c->ctype[0] = '\0';
     buf_reset(&c->body);
+    buf_reset(&c->rh);
+    c->nrh = 0;
     buf_reset(&c->out);
     c->out_off = 0;
     llhttp_init(&c->parser, HTTP_RESPONSE, &g_settings);
     c->parser.data = c;
-    buf_appendf(&c->out, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %zu\r\n", method, path,
-                c->fs->port, len);
+    bool host = false;
+    for (size_t i = 0; i < nextra; i++) host = host || strcasecmp(extra[i].name, "Host") == 0;
+    buf_appendf(&c->out, "%s %s HTTP/1.1\r\nContent-Length: %zu\r\n", method, path, len);
+    if (!host) buf_appendf(&c->out, "Host: 127.0.0.1:%d\r\n", c->fs->port);
+    for (size_t i = 0; i < nextra; i++) buf_appendf(&c->out, "%s: %s\r\n", extra[i].name, extra[i].value);
     for (size_t i = 0; i < nh; i++) buf_appendf(&c->out, "%s: %s\r\n", h[i].name, h[i].value);
     buf_append(&c->out, "\r\n", 2);
     if (len) buf_append(&c->out, body, len);
@@ -273,9 +288,11 @@ static void conn_io(loop_t *l, int fd, uint32_t events, void *arg)
 /* ---- requests ---- */
 
 /* Send one of FC's requests on `c` with FC's x-fc-* headers; `rid` NULL:
- * a request id of its own (/initialize, /pre-stop). */
+ * a request id of its own (/initialize, /pre-stop). An HTTP call sends
+ * the client's request line and headers (`http`) under control path
+ * /http-invoke. */
 static void fc_request(fc_conn_t *c, req_kind_t kind, const char *method, const char *path, const char *rid,
-                       const char *body, size_t len)
+                       const call_http_t *http, const char *body, size_t len)
 {
     const function_config_t *cfg = &c->fs->in->fn->cfg;
     char mem[16], to[16], own[37];
@@ -297,9 +314,32 @@ static void fc_request(fc_conn_t *c, req_kind_t kind, const char *method, const 
         { "x-fc-account-id", NIMBUS_ACCOUNT },
         { "x-fc-qualifier", "LATEST" },
         { "x-fc-service-name", "nimbus" },
-        { "x-fc-control-path", path },
+        { "x-fc-control-path", http ? "/http-invoke" : path },
     };
-    conn_send(c, kind, method, path, h, sizeof h / sizeof h[0], body, len);
+    size_t nh = sizeof h / sizeof h[0];
+    if (!http) {
+        conn_send(c, kind, method, path, h, nh, NULL, 0, body, len);
+        return;
+    }
+    /* The client's own headers, but not the framing of its connection, and
+     * never a forged x-fc-* (the platform's are the only ones). */
+    static const char *const hop[] = { "connection", "keep-alive", "transfer-encoding", "content-length", "te",
+                                       "upgrade", "expect", "proxy-connection", "trailer" };
+    http_header_t *x = calloc(http->nheaders + 1, sizeof *x);
+    if (!x) abort();
+    size_t nx = 0;
+    for (size_t i = 0; i < http->nheaders; i++) {
+        const char *name = http->headers[i].name;
+        bool skip = strncasecmp(name, "x-fc-", 5) == 0;
+        for (size_t k = 0; !skip && k < sizeof hop / sizeof hop[0]; k++) skip = strcasecmp(name, hop[k]) == 0;
+        if (!skip) x[nx++] = http->headers[i];
+    }
+    /* The client's Content-Type wins over the event's octet-stream. */
+    bool ctype = false;
+    for (size_t i = 0; i < nx; i++) ctype = ctype || strcasecmp(x[i].name, "Content-Type") == 0;
+    c->keep_headers = true;
+    conn_send(c, kind, http->method, http->target, ctype ? h + 1 : h, ctype ? nh - 1 : nh, x, nx, body, len);
+    free(x);
 }
 
 static void became_ready(fc_state_t *fs, fc_conn_t *c)
@@ -394,7 +434,7 @@ static void finished(fc_conn_t *c, bool ok)
             return;
         }
         if (in->fn->cfg.initializer) {
-            fc_request(c, REQ_INIT, "POST", "/initialize", NULL, NULL, 0);
+            fc_request(c, REQ_INIT, "POST", "/initialize", NULL, NULL, NULL, 0);
             fs->starting = c;
             return;
         }
@@ -434,7 +474,20 @@ static void finished(fc_conn_t *c, bool ok)
         call->transport = NULL;
         call->transport_end = NULL;
         instance_answered(in, call);
-        if (failed_status) {
+        if (call->http) {
+            /* The server's answer goes back unchanged, whatever its status. */
+            http_header_t *h = calloc(c->nrh + 1, sizeof *h);
+            if (!h) abort();
+            const char *p = c->rh.data;
+            for (size_t i = 0; i < c->nrh; i++) {
+                h[i].name = p;
+                p += strlen(p) + 1;
+                h[i].value = p;
+                p += strlen(p) + 1;
+            }
+            call_complete_http(call, c->status, h, c->nrh, c->body.data ? c->body.data : "", c->body.len);
+            free(h);
+        } else if (failed_status) {
             if (c->body.len) call_fail_function(call, c->body.data, c->body.len);
             else call_fail(call, "Function.Error", "HTTP status %d, x-fc-status %s", c->status,
                              c->fc_status[0] ? c->fc_status : "-");
@@ -533,7 +586,8 @@ static void deliver(instance_t *in, call_t *c)
     conn->call = c;
     c->transport = conn;
     c->transport_end = call_ended;
-    fc_request(conn, REQ_INVOKE, "POST", "/invoke", c->request_id, c->payload, c->payload_len);
+    conn->keep_headers = false;
+    fc_request(conn, REQ_INVOKE, "POST", "/invoke", c->request_id, c->http, c->payload, c->payload_len);
 }
 
 static void prestop_timeout(loop_t *l, void *arg)
@@ -558,7 +612,7 @@ static void pre_stop(instance_t *in, void (*then)(instance_t *))
     if (!c) { then(in); return; }
     fs->prestop = c;
     fs->prestop_then = then;
-    fc_request(c, REQ_PRESTOP, "GET", "/pre-stop", NULL, NULL, 0);
+    fc_request(c, REQ_PRESTOP, "GET", "/pre-stop", NULL, NULL, NULL, 0);
     fs->prestop_timer = loop_timer_add(fs->loop, PRESTOP_TIMEOUT_MS, prestop_timeout, fs);
 }
 

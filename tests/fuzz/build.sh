@@ -24,6 +24,7 @@ zip            | src/store/codestore.c src/base/util.c src/base/err.c           
 function_json  | src/core/function.c src/core/function_input.c src/core/runtime.c src/base/util.c src/base/err.c | -lcjson -lcrypto -lpthread -lm
 spawner_proto  | src/sandbox/spawner_proto.c                                        |
 schedule       | src/base/schedule.c src/base/tz.c src/base/err.c                   | -lpthread
+url_response   | src/api/url_event.c src/base/util.c src/base/err.c                 | -lcjson -lcrypto -lpthread -lm
 "
 
 # Ours, with the project's warnings; each source compiled once for all targets,

@@ -362,3 +362,44 @@ Test(store, concurrent_appends)
     store_logs_free(out, n);
     store_close(s);
 }
+
+typedef struct {
+    size_t n;
+    char keys[8][80];
+} child_collect_t;
+
+static void collect_child(const char *function, const char *key, const char *doc, void *arg)
+{
+    child_collect_t *c = arg;
+    (void)doc;
+    if (c->n < 8) snprintf(c->keys[c->n++], sizeof c->keys[0], "%s/%s", function, key);
+}
+
+Test(store, function_urls_go_with_their_alias_and_function)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    cr_assert_eq(store_function_insert(s, "f", "{}", "h", &err), 0);
+    cr_assert_eq(store_alias_put(s, "f", "live", "{}", &err), 0);
+    cr_assert_eq(store_url_put(s, "f", "$LATEST", "{\"UrlId\":\"a\"}", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_url_put(s, "f", "live", "{\"UrlId\":\"b\"}", &err), 0);
+    cr_assert_eq(store_url_put(s, "f", "live", "{\"UrlId\":\"c\"}", &err), 0, "put replaces");
+    child_collect_t c = {0};
+    cr_assert_eq(store_url_each(s, collect_child, &c, &err), 0);
+    cr_assert_eq(c.n, 2);
+    cr_assert_str_eq(c.keys[0], "f/$LATEST");
+    cr_assert_str_eq(c.keys[1], "f/live");
+    /* The alias takes its URL with it. */
+    cr_assert_eq(store_alias_delete(s, "f", "live", &err), 0);
+    c.n = 0;
+    cr_assert_eq(store_url_each(s, collect_child, &c, &err), 0);
+    cr_assert_eq(c.n, 1);
+    cr_assert_eq(store_url_delete(s, "f", "live", &err), -1);
+    cr_assert_eq(err.code, ERR_NOT_FOUND);
+    /* And the function all of them. */
+    cr_assert_eq(store_function_delete(s, "f", &err), 0);
+    c.n = 0;
+    cr_assert_eq(store_url_each(s, collect_child, &c, &err), 0);
+    cr_assert_eq(c.n, 0);
+    store_close(s);
+}

@@ -22,6 +22,22 @@ Test(util, uuid4_format_and_uniqueness)
     cr_assert(strchr("89ab", a[19]) != NULL);
 }
 
+Test(util, random_id_is_lowercase_alnum_and_covers_the_alphabet)
+{
+    char id[33], seen[256] = {0};
+    for (int k = 0; k < 200; k++) {
+        util_random_id(id, sizeof id);
+        cr_assert_eq(strlen(id), 32);
+        for (int i = 0; i < 32; i++) {
+            cr_assert(strchr("abcdefghijklmnopqrstuvwxyz0123456789", id[i]) != NULL, "char %c", id[i]);
+            seen[(unsigned char)id[i]] = 1;
+        }
+    }
+    int n = 0;
+    for (int c = 0; c < 256; c++) n += seen[c];
+    cr_assert_eq(n, 36, "6400 draws reach all 36 characters");
+}
+
 static void check_b64(const char *plain, const char *enc)
 {
     size_t n;

@@ -1,0 +1,239 @@
+/* url_serve.c — the HTTP trigger: a request on a function URL becomes a
+ * synchronous call of the function the URL names (through its alias, if
+ * it has one), and the call's outcome becomes the HTTP answer.
+ *
+ * Lambda functions get payload format 2.0 (api/url_event.h); FC's HTTP
+ * functions (runtime API "fc") get the client's request itself and answer
+ * it themselves. CORS preflights are answered here, from the URL's Cors.
+ *
+ * Owns the client's exchange for as long as the call runs. Must never:
+ * answer twice, answer a client that went away, or let a function's
+ * headers break the framing of our own answer.
+ */
+#define _GNU_SOURCE
+#include "api/url_internal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/util.h"
+#include "core/call.h"
+#include "core/runtime.h"
+
+#define LATEST "$LATEST"
+
+bool url_host_id(const http_request_t *req, char id[33])
+{
+    const char *host = http_request_header(req, "Host");
+    if (!host) return false;
+    static const char tag[] = ".lambda-url.";
+    for (size_t i = 0; i < URL_ID_LEN; i++) {
+        unsigned char ch = (unsigned char)tolower((unsigned char)host[i]);
+        if (!ch || !(isdigit(ch) || (ch >= 'a' && ch <= 'z'))) return false;
+        id[i] = (char)ch;
+    }
+    id[URL_ID_LEN] = '\0';
+    return strncasecmp(host + URL_ID_LEN, tag, sizeof tag - 1) == 0;
+}
+
+/* ---- answers ---- */
+
+/* Headers our own framing owns: a function may not set them. */
+static bool framing_header(const char *name)
+{
+    static const char *const h[] = { "content-length", "transfer-encoding", "connection", "keep-alive" };
+    for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
+        if (strcasecmp(name, h[i]) == 0) return true;
+    return false;
+}
+
+static void respond(http_exchange_t *ex, const http_request_t *req, const url_cfg_t *u, const char *request_id,
+                    url_response_t *r)
+{
+    if (u && u->cors) url_cors_apply(u->cors, req, r);
+    http_header_t *h = calloc(r->nheaders + 1, sizeof *h);
+    if (!h) abort();
+    size_t n = 0;
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (!framing_header(r->headers[i].name)) h[n++] = r->headers[i];
+    if (request_id) h[n++] = (http_header_t){ "x-amzn-RequestId", request_id };
+    http_respond_owned(ex, r->status, h, n, r->body, r->body_len);
+    r->body = NULL;
+    r->body_len = 0;
+    free(h);
+    url_response_free(r);
+}
+
+static void respond_error(http_exchange_t *ex, const http_request_t *req, const url_cfg_t *u,
+                          const char *request_id, url_error_t e)
+{
+    url_response_t r;
+    url_response_error(e, &r);
+    respond(ex, req, u, request_id, &r);
+}
+
+/* ---- a call through a URL ---- */
+
+typedef struct {
+    api_t *d;
+    http_exchange_t *ex;      /* NULL once the client went away */
+    char id[URL_ID_LEN + 1];  /* the URL: looked up again at the answer */
+    call_http_t http;         /* an FC HTTP function's request */
+    char *target;
+} url_call_t;
+
+static void url_call_free(url_call_t *uc)
+{
+    free(uc->target);
+    free(uc);
+}
+
+/* What a forwarded call keeps of its request once the client left: its
+ * request went out already, the transport only asks whether it is one. */
+static const call_http_t GONE = { "GET", "/", NULL, 0 };
+
+static void client_gone(http_exchange_t *ex, void *arg)
+{
+    (void)ex;
+    call_t *c = arg;
+    url_call_t *uc = c->owner;
+    c->owner = NULL;
+    if (c->http) c->http = &GONE;
+    url_call_free(uc);
+    call_abandon(c);
+}
+
+static void answer(call_t *c, const call_result_t *res)
+{
+    url_call_t *uc = c->owner;
+    c->owner = NULL;
+    if (!uc) return;
+    http_exchange_t *ex = uc->ex;
+    const http_request_t *req = http_exchange_request(ex);
+    /* The URL's CORS as it is now (it may have changed meanwhile). */
+    const url_cfg_t *u = url_find_id(uc->d, uc->id);
+    url_response_t r;
+    err_t err;
+    switch (res->outcome) {
+    case CALL_OK:
+        if (c->http) {
+            memset(&r, 0, sizeof r);
+            r.status = res->http_status;
+            r.headers = calloc(res->nheaders + 1, sizeof *r.headers);
+            if (!r.headers) abort();
+            for (size_t i = 0; i < res->nheaders; i++) {
+                r.headers[i].name = strdup(res->headers[i].name);
+                r.headers[i].value = strdup(res->headers[i].value);
+            }
+            r.nheaders = res->nheaders;
+            r.body = malloc(res->len + 1);
+            if (!r.body) abort();
+            memcpy(r.body, res->body, res->len);
+            r.body_len = res->len;
+            respond(ex, req, u, c->request_id, &r);
+        } else if (url_response_from_result(res->body, res->len, &r, &err) == 0) {
+            respond(ex, req, u, c->request_id, &r);
+        } else {
+            respond_error(ex, req, u, c->request_id, URL_ERR_BAD_RESPONSE);
+        }
+        break;
+    case CALL_FUNCTION_ERROR:
+        respond_error(ex, req, u, c->request_id,
+                      res->error_type && strcmp(res->error_type, "Sandbox.Timedout") == 0 ? URL_ERR_TIMEOUT
+                                                                                          : URL_ERR_FUNCTION);
+        break;
+    case CALL_THROTTLED:
+        respond_error(ex, req, u, c->request_id, URL_ERR_THROTTLED);
+        break;
+    case CALL_REJECTED:
+        respond_error(ex, req, u, c->request_id, res->status == 404 ? URL_ERR_NOT_FOUND : URL_ERR_FUNCTION);
+        break;
+    }
+    url_call_free(uc);
+}
+
+/* The payload 2.0 event of this request (NULL: err). */
+static char *event_payload(const char *request_id, http_exchange_t *ex, http_request_t *req, const url_cfg_t *u,
+                           const char *raw_path, size_t *len, err_t *err)
+{
+    char ip[64], domain[160];
+    http_exchange_peer(ex, ip, sizeof ip);
+    const char *host = http_request_header(req, "Host");
+    /* The host name the client used, without its port. */
+    snprintf(domain, sizeof domain, "%s", host ? host : "");
+    char *colon = strrchr(domain, ':');
+    if (colon && !strchr(domain, ']')) *colon = '\0';
+    if (!host || !url_host_id(req, (char[33]){ 0 }))
+        snprintf(domain, sizeof domain, "%s.lambda-url.%s.localhost", u->id, NIMBUS_REGION);
+    url_request_t r = { .req = req, .raw_path = raw_path, .raw_query = req->query, .url_id = u->id,
+                        .domain = domain, .account = NIMBUS_ACCOUNT, .source_ip = ip,
+                        .request_id = request_id, .time_ms = (int64_t)loop_wall_ms() };
+    return url_event_build(&r, len, err);
+}
+
+void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *id, const char *raw_path)
+{
+    const url_cfg_t *u = url_find_id(d, id);
+    if (!u) {
+        respond_error(ex, req, NULL, NULL, URL_ERR_NOT_FOUND);
+        return;
+    }
+    url_response_t pre;
+    if (u->cors && url_cors_preflight(u->cors, req, &pre)) {
+        respond(ex, req, NULL, NULL, &pre);
+        return;
+    }
+    router_fn_t *latest = router_find(d->router, u->function);
+    router_fn_t *fn = latest ? router_resolve(d->router, latest, strcmp(u->qualifier, LATEST) ? u->qualifier : "")
+                             : NULL;
+    if (!fn) {
+        respond_error(ex, req, u, NULL, URL_ERR_NOT_FOUND);
+        return;
+    }
+    if (req->body_len > d->cfg.invoke_max_bytes) {
+        respond_error(ex, req, u, NULL, URL_ERR_TOO_LARGE);
+        return;
+    }
+    if (d->core->stopping || router_refuse_reason(d->router, fn)) {
+        respond_error(ex, req, u, NULL, URL_ERR_THROTTLED);
+        return;
+    }
+    bool forward = runtime_find(fn->cfg.runtime)->api == RUNTIME_API_FC;
+    char rid[37];
+    char *event = NULL;
+    size_t event_len = 0;
+    util_uuid4(rid);
+    if (!forward) {
+        err_t err;
+        if (!(event = event_payload(rid, ex, req, u, raw_path, &event_len, &err))) {
+            api_respond_error(ex, 500, "ServiceException", "%s", err.msg);
+            return;
+        }
+    }
+    call_t *c = call_new(d->router, fn);
+    url_call_t *uc = c ? calloc(1, sizeof *uc) : NULL;
+    if (!uc) abort();
+    memcpy(c->request_id, rid, sizeof rid);
+    uc->d = d;
+    uc->ex = ex;
+    memcpy(uc->id, u->id, sizeof uc->id);
+    if (strcmp(u->qualifier, LATEST) != 0) snprintf(c->qualifier, sizeof c->qualifier, "%s", u->qualifier);
+    if (forward) {
+        /* FC's HTTP function: its own server answers the request itself. */
+        if (asprintf(&uc->target, "%s%s%s", raw_path, *req->query ? "?" : "", req->query) < 0) abort();
+        uc->http = (call_http_t){ .method = req->method, .target = uc->target, .headers = req->headers,
+                                  .nheaders = req->nheaders };
+        c->http = &uc->http;
+        if (req->body_len) c->payload = http_request_take_body(ex, &c->payload_len);
+    } else {
+        c->payload = event;
+        c->payload_len = event_len;
+    }
+    c->done = answer;
+    c->owner = uc;
+    http_exchange_on_abort(ex, client_gone, c);
+    call_submit(c);
+}
