@@ -42,6 +42,7 @@ typedef struct api {
     core_ctx_t *core;               /* for `stopping` */
     async_t *async;                 /* the async queue (InvocationType Event), or NULL */
     struct event_configs *event_configs; /* EventInvokeConfig in memory (api/event_config.c) */
+    struct trigger_wheel *triggers; /* the timer triggers (core/trigger.h), or NULL */
     struct url_table *urls;         /* function URLs (api/url.c) */
     size_t url_body_limit;          /* a request to a function URL */
     route_t *routes;                /* the public routes, with their body limits */

@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "api/event_config.h"
+#include "api/triggers.h"
 #include "api/url.h"
 #include "api/version.h"
 
@@ -266,6 +267,7 @@ static void job_done(loop_t *l, void *arg)
         /* Its asynchronous settings and URLs went with its row; its
          * waiting events fail to the dead-letter list. */
         event_config_forget(d, j->name, NULL);
+        triggers_forget(d, j->name);
         url_forget(d, j->name, NULL);
         if (d->async) async_function_deleted(d->async, j->name);
         if (j->ex) api_respond_empty(j->ex, 204);

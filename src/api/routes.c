@@ -20,6 +20,7 @@
 #include "api/events.h"
 #include "api/exec.h"
 #include "api/invoke.h"
+#include "api/triggers.h"
 #include "api/unsupported.h"
 #include "api/url.h"
 #include "api/stream.h"
@@ -351,6 +352,12 @@ static void h_dlq_redrive(void *ctx, http_exchange_t *ex, http_request_t *req, c
     if (native_fn(ctx, ex, p)) events_dlq_redrive(ctx, ex, req, NAME(p));
 }
 
+static void h_triggers(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    router_fn_t *fn = native_fn(ctx, ex, p);
+    if (fn) triggers_handle(ctx, ex, req, fn, route_param(p, "trigger"));
+}
+
 static void h_code(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
     (void)req;
@@ -456,6 +463,8 @@ static const struct {
     { { "DELETE", "/nimbus/v1/functions/{name}/dlq", h_dlq, 0, 0 }, L_DEFAULT },
     { { "POST", "/nimbus/v1/functions/{name}/dlq/redrive", h_dlq_redrive, 0, 0 }, L_DEFAULT },
     { { "POST", "/nimbus/v1/functions/{name}/instances/{id}/exec", h_exec, 0, 0 }, L_DEFAULT },
+    { { "*", "/nimbus/v1/functions/{name}/triggers", h_triggers, 0, TS }, L_DEFAULT },
+    { { "*", "/nimbus/v1/functions/{name}/triggers/{trigger}", h_triggers, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/execs/{id*}", h_exec_poll, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/code/{file*}", h_code, 0, 0 }, L_DEFAULT },
     { { "*", "/nimbus/v1/health", h_health, 0, 0 }, L_DEFAULT },
@@ -539,6 +548,7 @@ int api_load(api_t *d, err_t *err)
     if (control_load(d, err) < 0) return err_wrap(err, "loading functions");
     if (version_load(d, err) < 0) return err_wrap(err, "loading versions and aliases");
     if (event_config_load(d, err) < 0) return err_wrap(err, "loading event invoke configs");
+    if (triggers_load(d, err) < 0) return err_wrap(err, "loading timer triggers");
     if (url_load(d, err) < 0) return err_wrap(err, "loading function URLs");
     return 0;
 }

@@ -189,6 +189,7 @@ int cli_cmd_instances(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_exec(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_events(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_dlq(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_trigger(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_url(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 /* The function's URL (of $LATEST), made with AuthType NONE when it has
  * none, printed as "url: <FunctionUrl>" (nimbus deploy --url). */
@@ -206,6 +207,7 @@ void cli_usage_instances(FILE *out);
 void cli_usage_exec(FILE *out);
 void cli_usage_events(FILE *out);
 void cli_usage_dlq(FILE *out);
+void cli_usage_trigger(FILE *out);
 void cli_usage_url(FILE *out);
 
 #endif

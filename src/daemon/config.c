@@ -65,6 +65,9 @@ static const daemon_option_t OPTIONS[] = {
     { "--async-max-queued", "N", "asynchronous events kept waiting, all functions together; beyond, "
       "an accept fails", DAEMON_OPTION_INT, MEMBER(async_max_queued), .def = 100000, .min = 1,
       .max = UNBOUNDED },
+    { "--timer-catchup", "SECONDS", "at start, timer slots missed while stopped fire once when no older "
+      "than this; the others are skipped and counted (0: only the last one missed)",
+      DAEMON_OPTION_INT, MEMBER(timer_catchup_s), .def = 0, .min = 0, .max = UNBOUNDED },
 };
 #define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
 

@@ -36,6 +36,7 @@ typedef struct {
     size_t async_max_payload;    /* --async-max-payload: an asynchronous event's payload limit */
     double async_retry_scale;    /* --async-retry-scale: multiplies every async retry delay */
     int async_max_queued;        /* --async-max-queued: events waiting over all functions */
+    int timer_catchup_s;         /* --timer-catchup: missed timer slots this recent fire at start */
 } daemon_config_t;
 
 typedef enum {

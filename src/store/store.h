@@ -1,5 +1,5 @@
 /* store.h — durable metadata: functions, their versions, aliases,
- * asynchronous settings and function URLs, and their logs.
+ * asynchronous settings, function URLs and timer triggers, and their logs.
  *
  * The interface a backend implements (SQLite in WAL mode now, in
  * store_sqlite.c; PostgreSQL later). Calls block on disk I/O, so the daemon
@@ -76,6 +76,25 @@ int store_url_delete(store_t *s, const char *function, const char *qualifier,
                      err_t *err);                                     /* ERR_NOT_FOUND */
 /* fn(function, qualifier, doc, arg) for every document. */
 int store_url_each(store_t *s, store_child_fn fn, void *arg, err_t *err);
+
+/* Timer triggers, one document per function and trigger name, with the
+ * last slot (epoch ms) each fired for (0: none yet). Deleting the function
+ * deletes its triggers. */
+int store_trigger_put(store_t *s, const char *function, const char *name, const char *doc_json,
+                      err_t *err);                                    /* insert, or replace the doc */
+int store_trigger_delete(store_t *s, const char *function, const char *name,
+                         err_t *err);                                 /* ERR_NOT_FOUND */
+typedef void (*store_trigger_fn)(const char *function, const char *name, const char *doc,
+                                 int64_t last_slot_ms, void *arg);
+/* fn for every trigger, in function then name order. */
+int store_trigger_each(store_t *s, store_trigger_fn fn, void *arg, err_t *err);
+typedef struct {
+    const char *function, *name;
+    int64_t slot_ms;
+} store_trigger_slot_t;
+/* Record slots as fired, in one transaction; a slot never moves back (an
+ * older one than the stored is ignored), and a trigger gone is no error. */
+int store_trigger_mark_slots(store_t *s, const store_trigger_slot_t *v, size_t n, err_t *err);
 
 /* Log lines. */
 typedef struct {
