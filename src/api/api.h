@@ -43,6 +43,7 @@ typedef struct api {
     async_t *async;                 /* the async queue (InvocationType Event), or NULL */
     struct event_configs *event_configs; /* EventInvokeConfig in memory (api/event_config.c) */
     struct url_table *urls;         /* function URLs (api/url.c) */
+    struct tag_table *tags;         /* functions' tags (api/tags.c) */
     size_t url_body_limit;          /* a request to a function URL */
     route_t *routes;                /* the public routes, with their body limits */
     route_table_t table;

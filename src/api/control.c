@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "api/event_config.h"
+#include "api/tags.h"
 #include "api/url.h"
 #include "api/version.h"
 
@@ -46,6 +47,7 @@ typedef struct {
     err_t err;
     int rc;
     int reserved;                /* JOB_CONCURRENCY: the new value, -1 to delete */
+    char *tags;                  /* JOB_CREATE: its Tags, stored (api/tags.h), or NULL */
 } job_t;
 
 static void job_abort(http_exchange_t *ex, void *arg)
@@ -101,11 +103,13 @@ static int do_write(job_t *j)
     int rc = -1;
     if (j->kind == JOB_CREATE) {
         if (function_config_apply_json(&j->cfg, body, true, &j->err) < 0) goto out;
+        if (tags_parse_create(body, &j->tags, &j->err) < 0) goto out;
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(body, "Code");
         pthread_mutex_lock(&g_code_mu);
         function_config_touch(&j->cfg);
         rc = put_zip(j, cJSON_GetObjectItemCaseSensitive(code, "ZipFile"));
         if (rc == 0) rc = save(j, true);
+        if (rc == 0) rc = tags_store_created(j->d->store, j->cfg.name, j->tags, &j->err);
         pthread_mutex_unlock(&g_code_mu);
         if (rc < 0 && j->cfg.code_hex[0]) memcpy(j->old_hex, j->cfg.code_hex, sizeof j->old_hex);
     } else if (j->kind == JOB_UPDATE_CODE) {
@@ -189,6 +193,8 @@ static void job_done(loop_t *l, void *arg)
         }
     } else if (j->kind == JOB_CREATE) {
         fn = router_add(d->router, &j->cfg);
+        tags_created(d, j->cfg.name, j->tags);
+        j->tags = NULL;
         if (j->ex) respond_config(j->ex, 201, &j->cfg);
     } else if (j->kind == JOB_CONCURRENCY) {
         if (fn) {
@@ -213,6 +219,7 @@ static void job_done(loop_t *l, void *arg)
          * waiting events fail to the dead-letter list. */
         event_config_forget(d, j->name, NULL);
         url_forget(d, j->name, NULL);
+        tags_forget(d, j->name);
         if (d->async) async_function_deleted(d->async, j->name);
         if (j->ex) http_respond(j->ex, 204, NULL, 0, NULL, 0);
     } else {
@@ -223,6 +230,7 @@ static void job_done(loop_t *l, void *arg)
     function_config_free(&j->cfg);
     free(j->body);
     free(j->zip);
+    free(j->tags);
     free(j);
 }
 
@@ -316,12 +324,11 @@ static void get_function(api_t *d, http_exchange_t *ex, http_request_t *req, rou
     char loc[400];
     snprintf(loc, sizeof loc, "http://%s/nimbus/v1/code/%s.zip", host ? host : "127.0.0.1", fn->cfg.code_hex);
     cJSON_AddStringToObject(code, "Location", loc);
-    cJSON_AddObjectToObject(o, "Tags");
+    cJSON_AddItemToObject(o, "Tags", tags_json(d, fn->cfg.name));
     if (fn->cfg.reserved_concurrency >= 0) {
         cJSON *conc = cJSON_AddObjectToObject(o, "Concurrency");
         cJSON_AddNumberToObject(conc, "ReservedConcurrentExecutions", fn->cfg.reserved_concurrency);
     }
-    (void)d;
     api_respond_doc(ex, 200, o);
 }
 

@@ -15,11 +15,14 @@
 
 #include <cjson/cJSON.h>
 
+#include "api/account.h"
 #include "api/control.h"
 #include "api/event_config.h"
 #include "api/events.h"
 #include "api/exec.h"
 #include "api/invoke.h"
+#include "api/policy.h"
+#include "api/tags.h"
 #include "api/url.h"
 #include "api/version.h"
 #include "base/util.h"
@@ -424,6 +427,8 @@ static const struct {
     { { "*", FN "/{name}/versions", h_versions_method, 0, 0 }, L_ZIP },
     { { "*", FN "/{name}/aliases", h_aliases, 0, 0 }, L_ZIP },
     { { "*", FN "/{name}/aliases/{alias}", h_aliases, 0, 0 }, L_ZIP },
+    { { "*", FN "/{name}/policy", policy_route, 0, 0 }, L_DEFAULT },
+    { { "*", FN "/{name}/policy/{sid}", policy_statement_route, 0, 0 }, L_DEFAULT },
     { { "*", FN "/{name}/{rest*}", h_unknown, 0, 0 }, L_ZIP },
     /* Reserved concurrency lives under two other API dates. */
     { { "*", "/2017-10-31/functions/{name}/concurrency", h_concurrency, 0, 0 }, L_DEFAULT },
@@ -431,6 +436,8 @@ static const struct {
     { { "*", "/2019-12-02/functions/{name}/provisioned-concurrency", h_provisioned, 0, 0 }, L_DEFAULT },
     { { "GET", "/2019-09-25/functions/{name}/event-invoke-config/list", h_event_config_list, 0, 0 }, L_DEFAULT },
     { { "*", "/2019-09-25/functions/{name}/event-invoke-config", h_event_config, 0, 0 }, L_DEFAULT },
+    { { "*", "/2017-03-31/tags/{arn}", tags_route, 0, 0 }, L_DEFAULT },
+    { { "*", "/2016-08-19/account-settings", account_route, 0, TS }, L_DEFAULT },
     { { "*", "/2021-10-31/functions/{name}/url", h_url, 0, 0 }, L_DEFAULT },
     { { "GET", "/2021-10-31/functions/{name}/urls", h_url_list, 0, 0 }, L_DEFAULT },
     { { "*", "/2021-10-31/functions/{name}/urls", h_method, 0, 0 }, L_DEFAULT },
@@ -463,6 +470,7 @@ int api_init(api_t *d, err_t *err)
     if (!d->routes) return err_set(err, ERR_SYS, "out of memory");
     if (!(d->event_configs = event_config_new())) return err_set(err, ERR_SYS, "out of memory");
     if (!(d->urls = url_table_new())) return err_set(err, ERR_SYS, "out of memory");
+    if (!(d->tags = tag_table_new())) return err_set(err, ERR_SYS, "out of memory");
     d->url_body_limit = limits[L_INVOKE];
     for (size_t i = 0; i < NROUTES; i++) {
         d->routes[i] = ROUTES[i].r;
@@ -480,6 +488,8 @@ void api_free(api_t *d)
     d->event_configs = NULL;
     url_table_free(d->urls);
     d->urls = NULL;
+    tag_table_free(d->tags);
+    d->tags = NULL;
 }
 
 size_t api_body_limit(const http_request_t *req, void *arg)
@@ -526,6 +536,7 @@ int api_load(api_t *d, err_t *err)
     if (version_load(d, err) < 0) return err_wrap(err, "loading versions and aliases");
     if (event_config_load(d, err) < 0) return err_wrap(err, "loading event invoke configs");
     if (url_load(d, err) < 0) return err_wrap(err, "loading function URLs");
+    if (tags_load(d, err) < 0) return err_wrap(err, "loading tags");
     return 0;
 }
 
