@@ -217,6 +217,7 @@ class SdkConformanceTest(ServerTestCase):
         self.refused('tags_qualified_arn', 'InvalidParameterValueException', 400,
                      'Tags on function aliases and versions are not supported')
         self.refused('tags_missing_function', 'ResourceNotFoundException', 404)
+        self.refused('tags_bad_arn', 'ValidationException', 400, 'Member must satisfy regular expression pattern')
         self.refused('tags_aws_prefix', 'InvalidParameterValueException', 400, 'aws:')
         self.refused('tags_too_many', 'InvalidParameterValueException', 400, 'tag limit')
         self.assertEqual(self.value('tags_fifty'), 50)
@@ -250,6 +251,15 @@ class SdkConformanceTest(ServerTestCase):
         self.refused('policy_stale_revision', 'PreconditionFailedException', 412)
         self.refused('policy_latest', 'InvalidParameterValueException', 400, '$LATEST')
         self.refused('policy_bad_principal', 'InvalidParameterValueException', 400, 'principal')
+        err = self.value('policy_validation')
+        self.assertRefused(err, 'ValidationException', 400, '2 validation errors detected')
+        self.assertIn("Value 'bad id' at 'statementId' failed to satisfy constraint", err['message'])
+        self.assertIn("Value 'invoke' at 'action' failed to satisfy constraint", err['message'])
+        big = self.value('policy_too_long')
+        self.assertIn('error', big, 'a policy grew past 20 KB: %r' % big)
+        self.assertRefused(big['error'], 'PolicyLengthExceededException', 400, 'bigger than the limit (20480)')
+        self.assertLessEqual(big['kept'], 20480 + 200, 'the refused statement was not kept')
+        self.assertGreater(big['added'], 10)
         self.refused('policy_missing_qualifier', 'ResourceNotFoundException', 404, 'Function not found')
         self.refused('policy_version_none', 'ResourceNotFoundException', 404)
 
@@ -295,6 +305,60 @@ class SdkConformanceTest(ServerTestCase):
         self.assertRefused(v['tagsGone'], 'ResourceNotFoundException', 404)
         self.assertEqual(v['tagsAfter'], {}, 'a new function of the same name has no tags')
         self.assertRefused(v['policyAfter'], 'ResourceNotFoundException', 404)
+
+
+class RawRequestsTest(ServerTestCase):
+    """What no SDK sends but a hand-made request may: Lambda's answers to a
+    missing member, a body that is not JSON, a method the path lacks."""
+
+    @classmethod
+    def class_setup(cls):
+        cls.name = uniq('raw')
+        st, h, doc, raw = cls.c.create_function(cls.name, {'app.py': 'def handler(e, c):\n    return e\n'},
+                                                runtime='python3.11', handler='app.handler')
+        assert st == 201, raw
+
+    def tags_path(self):
+        return '/2017-03-31/tags/' + function_arn(self.name).replace(':', '%3A')
+
+    def test_tag_requests_missing_their_members(self):
+        st, h, doc, raw = self.c.api('POST', self.tags_path(), {})
+        self.assertEqual((st, h.get('x-amzn-errortype')), (400, 'ValidationException'), raw)
+        self.assertIn("Value null at 'tags'", doc['message'] if 'message' in doc else doc['Message'])
+        st, h, raw = self.c.request('POST', self.tags_path(), b'{not json', {'Content-Type': 'application/json'})
+        self.assertEqual((st, h.get('x-amzn-errortype')), (400, 'InvalidRequestContentException'), raw)
+        st, h, raw = self.c.request('DELETE', self.tags_path())
+        self.assertEqual((st, h.get('x-amzn-errortype')), (400, 'ValidationException'), raw)
+        st, h, raw = self.c.request('PUT', self.tags_path(), b'{}')
+        self.assertEqual(st, 405, raw)
+        # A raw colon in the path is the same ARN.
+        st, h, doc, raw = self.c.api('GET', '/2017-03-31/tags/' + function_arn(self.name))
+        self.assertEqual((st, doc), (200, {'Tags': {}}), raw)
+
+    def test_account_settings_paths_and_methods(self):
+        for path in ('/2016-08-19/account-settings', '/2016-08-19/account-settings/'):
+            st, h, doc, raw = self.c.api('GET', path)
+            self.assertEqual(st, 200, raw)
+            self.assertEqual(set(doc), {'AccountLimit', 'AccountUsage'})
+            self.assertEqual(set(doc['AccountLimit']), {'TotalCodeSize', 'CodeSizeUnzipped', 'CodeSizeZipped',
+                                                        'ConcurrentExecutions', 'UnreservedConcurrentExecutions'})
+            self.assertEqual(set(doc['AccountUsage']), {'TotalCodeSize', 'FunctionCount'})
+        st, h, raw = self.c.request('POST', '/2016-08-19/account-settings', b'{}')
+        self.assertEqual(st, 405, raw)
+
+    def test_policy_requests(self):
+        path = '/2015-03-31/functions/%s/policy' % self.name
+        st, h, raw = self.c.request('POST', path, b'[1]', {'Content-Type': 'application/json'})
+        self.assertEqual((st, h.get('x-amzn-errortype')), (400, 'InvalidRequestContentException'), raw)
+        st, h, doc, raw = self.c.api('POST', path, {})
+        self.assertEqual((st, h.get('x-amzn-errortype')), (400, 'ValidationException'), raw)
+        self.assertIn('3 validation errors detected', raw.decode())
+        st, h, raw = self.c.request('PUT', path, b'{}')
+        self.assertEqual(st, 405, raw)
+        st, h, raw = self.c.request('DELETE', path + '/bad%20sid')
+        self.assertEqual((st, h.get('x-amzn-errortype')), (400, 'ValidationException'), raw)
+        st, h, raw = self.c.request('GET', '/2015-03-31/functions/%s-nope/policy' % self.name)
+        self.assertEqual((st, h.get('x-amzn-errortype')), (404, 'ResourceNotFoundException'), raw)
 
 
 AWS = '/usr/bin/aws'

@@ -310,6 +310,7 @@ async function main() {
     { Resource: `${arn}:1`, Tags: { a: 'b' } })));
   await step('tags_missing_function', () => refusal(() => send(L.ListTagsCommand,
     { Resource: arn.replace(/:function:.*$/, `:function:${prefix}-nope`) })));
+  await step('tags_bad_arn', () => refusal(() => send(L.ListTagsCommand, { Resource: `${fn}-by-name` })));
   await step('tags_aws_prefix', () => refusal(() => send(L.TagResourceCommand,
     { Resource: arn, Tags: { 'AWS:owner': 'x' } })));
   await step('tags_too_many', async () => {
@@ -360,6 +361,25 @@ async function main() {
     FunctionName: fn, Qualifier: '$LATEST', StatementId: 'l', Action: 'lambda:InvokeFunction', Principal: '*' })));
   await step('policy_bad_principal', () => refusal(() => send(L.AddPermissionCommand, {
     FunctionName: fn, StatementId: 'bad', Action: 'lambda:InvokeFunction', Principal: 'someone' })));
+  await step('policy_validation', () => refusal(() => send(L.AddPermissionCommand, {
+    FunctionName: fn, StatementId: 'bad id', Action: 'invoke', Principal: '*' })));
+  await step('policy_too_long', async () => {
+    // Statements on alias a2 until the policy passes 20 KB.
+    const long = `arn:aws:s3:::${'b'.repeat(900)}`;
+    let added = 0;
+    for (; added < 40; added++) {
+      try {
+        await send(L.AddPermissionCommand, { FunctionName: fn, Qualifier: 'a2', StatementId: `big${added}`,
+          Action: 'lambda:InvokeFunction', Principal: 's3.amazonaws.com', SourceArn: long });
+      } catch (e) {
+        const size = JSON.parse((await send(L.GetPolicyCommand, { FunctionName: fn, Qualifier: 'a2' })).Policy);
+        for (let i = 0; i < added; i++)
+          await send(L.RemovePermissionCommand, { FunctionName: fn, Qualifier: 'a2', StatementId: `big${i}` });
+        return { added, kept: JSON.stringify(size).length, error: failure(e) };
+      }
+    }
+    return { added };
+  });
   await step('policy_missing_qualifier', () => refusal(() => send(L.GetPolicyCommand,
     { FunctionName: fn, Qualifier: 'no-such-alias' })));
   await step('policy_version_none', () => refusal(() => send(L.GetPolicyCommand, { FunctionName: fn, Qualifier: '1' })));
