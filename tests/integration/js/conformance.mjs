@@ -178,7 +178,9 @@ async function main() {
   await step('request_ids', async () => {
     const ids = [];
     for (const [C, input] of [[L.GetFunctionCommand, { FunctionName: fn }], [L.ListFunctionsCommand, {}],
-      [L.GetAccountSettingsCommand, {}], [L.ListTagsCommand, { Resource: arn }]])
+      [L.GetAccountSettingsCommand, {}], [L.ListTagsCommand, { Resource: arn }],
+      [L.TagResourceCommand, { Resource: arn, Tags: { rid: 'x' } }],
+      [L.UntagResourceCommand, { Resource: arn, TagKeys: ['rid'] }]])
       ids.push((await send(C, input)).$metadata.requestId || null);
     return ids;
   });
