@@ -44,6 +44,7 @@ typedef struct api {
     struct event_configs *event_configs; /* EventInvokeConfig in memory (api/event_config.c) */
     struct trigger_wheel *triggers; /* the timer triggers (core/trigger.h), or NULL */
     struct url_table *urls;         /* function URLs (api/url.c) */
+    struct tag_table *tags;         /* functions' tags (api/tags.c) */
     size_t url_body_limit;          /* a request to a function URL */
     route_t *routes;                /* the public routes, with their body limits */
     route_table_t table;

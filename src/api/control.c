@@ -23,6 +23,7 @@
 #include "base/util.h"
 #include "api/event_config.h"
 #include "api/triggers.h"
+#include "api/tags.h"
 #include "api/url.h"
 #include "api/version.h"
 
@@ -51,6 +52,7 @@ typedef struct {
     bool dry_run;                /* UpdateFunctionCode DryRun: validated, nothing changed */
     bool publish;                /* Publish: a version made in the same write */
     function_config_t ver;       /* publish: the new version */
+    char *tags;                  /* JOB_CREATE: its Tags, stored (api/tags.h), or NULL */
 } job_t;
 
 static void job_abort(http_exchange_t *ex, void *arg)
@@ -144,11 +146,13 @@ static int do_write(job_t *j)
     j->publish = j->kind != JOB_UPDATE_CONFIG && flag(body, "Publish");
     if (j->kind == JOB_CREATE) {
         if (function_config_apply_json(&j->cfg, body, true, &j->err) < 0) goto out;
+        if (tags_parse_create(body, &j->tags, &j->err) < 0) goto out;
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(body, "Code");
         pthread_mutex_lock(&g_code_mu);
         function_config_touch(&j->cfg);
         rc = put_zip(j, cJSON_GetObjectItemCaseSensitive(code, "ZipFile"));
         if (rc == 0) rc = save(j, true);
+        if (rc == 0) rc = tags_store_created(j->d->store, j->cfg.name, j->tags, &j->err);
         if (rc == 0 && j->publish) rc = publish_saved(j) < 0 ? 1 : 0;
         pthread_mutex_unlock(&g_code_mu);
         if (rc < 0 && j->cfg.code_hex[0]) memcpy(j->old_hex, j->cfg.code_hex, sizeof j->old_hex);
@@ -242,6 +246,8 @@ static void job_done(loop_t *l, void *arg)
         }
     } else if (j->kind == JOB_CREATE) {
         fn = router_add(d->router, &j->cfg);
+        tags_created(d, j->cfg.name, j->tags);
+        j->tags = NULL;
         if (fn && j->ver.version[0] && j->rc == 0 && j->publish) router_add_version(d->router, fn, &j->ver);
         if (j->rc > 0 && j->ex) api_respond_err(j->ex, &j->err);
         else if (j->ex) respond_config(j->ex, 201, j->publish ? &j->ver : &j->cfg);
@@ -269,6 +275,7 @@ static void job_done(loop_t *l, void *arg)
         event_config_forget(d, j->name, NULL);
         triggers_forget(d, j->name);
         url_forget(d, j->name, NULL);
+        tags_forget(d, j->name);
         if (d->async) async_function_deleted(d->async, j->name);
         if (j->ex) api_respond_empty(j->ex, 204);
     } else if (j->dry_run) {
@@ -284,6 +291,7 @@ static void job_done(loop_t *l, void *arg)
     function_config_free(&j->ver);
     free(j->body);
     free(j->zip);
+    free(j->tags);
     free(j);
 }
 
@@ -378,12 +386,11 @@ static void get_function(api_t *d, http_exchange_t *ex, http_request_t *req, rou
     char loc[400];
     snprintf(loc, sizeof loc, "http://%s/nimbus/v1/code/%s.zip", host ? host : "127.0.0.1", fn->cfg.code_hex);
     cJSON_AddStringToObject(code, "Location", loc);
-    cJSON_AddObjectToObject(o, "Tags");
+    cJSON_AddItemToObject(o, "Tags", tags_json(d, fn->cfg.name));
     if (fn->cfg.reserved_concurrency >= 0) {
         cJSON *conc = cJSON_AddObjectToObject(o, "Concurrency");
         cJSON_AddNumberToObject(conc, "ReservedConcurrentExecutions", fn->cfg.reserved_concurrency);
     }
-    (void)d;
     api_respond_doc(ex, 200, o);
 }
 

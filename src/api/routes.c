@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "api/account.h"
 #include "api/control.h"
 #include "api/event_config.h"
 #include "api/events.h"
@@ -22,6 +23,8 @@
 #include "api/invoke.h"
 #include "api/triggers.h"
 #include "api/unsupported.h"
+#include "api/policy.h"
+#include "api/tags.h"
 #include "api/url.h"
 #include "api/stream.h"
 #include "api/version.h"
@@ -442,6 +445,8 @@ static const struct {
     { { "*", FN "/{name}/versions", h_versions_method, 0, 0 }, L_ZIP },
     { { "*", FN "/{name}/aliases", h_aliases, 0, 0 }, L_ZIP },
     { { "*", FN "/{name}/aliases/{alias}", h_aliases, 0, 0 }, L_ZIP },
+    { { "*", FN "/{name}/policy", policy_route, 0, 0 }, L_DEFAULT },
+    { { "*", FN "/{name}/policy/{sid}", policy_statement_route, 0, 0 }, L_DEFAULT },
     { { "*", FN "/{name}/{rest*}", h_unknown, 0, 0 }, L_ZIP },
     /* Reserved concurrency lives under two other API dates. */
     { { "*", "/2017-10-31/functions/{name}/concurrency", h_concurrency, 0, 0 }, L_DEFAULT },
@@ -449,6 +454,8 @@ static const struct {
     { { "*", "/2019-09-30/functions/{name}/provisioned-concurrency", h_provisioned, 0, 0 }, L_DEFAULT },
     { { "GET", "/2019-09-25/functions/{name}/event-invoke-config/list", h_event_config_list, 0, 0 }, L_DEFAULT },
     { { "*", "/2019-09-25/functions/{name}/event-invoke-config", h_event_config, 0, 0 }, L_DEFAULT },
+    { { "*", "/2017-03-31/tags/{arn}", tags_route, 0, 0 }, L_DEFAULT },
+    { { "*", "/2016-08-19/account-settings", account_route, 0, TS }, L_DEFAULT },
     { { "*", "/2021-10-31/functions/{name}/url", h_url, 0, 0 }, L_DEFAULT },
     { { "GET", "/2021-10-31/functions/{name}/urls", h_url_list, 0, 0 }, L_DEFAULT },
     { { "*", "/2021-10-31/functions/{name}/urls", h_method, 0, 0 }, L_DEFAULT },
@@ -483,6 +490,7 @@ int api_init(api_t *d, err_t *err)
     if (!d->routes) return err_set(err, ERR_SYS, "out of memory");
     if (!(d->event_configs = event_config_new())) return err_set(err, ERR_SYS, "out of memory");
     if (!(d->urls = url_table_new())) return err_set(err, ERR_SYS, "out of memory");
+    if (!(d->tags = tag_table_new())) return err_set(err, ERR_SYS, "out of memory");
     d->url_body_limit = limits[L_INVOKE];
     for (size_t i = 0; i < NROUTES; i++) {
         d->routes[i] = ROUTES[i].r;
@@ -501,6 +509,8 @@ void api_free(api_t *d)
     d->event_configs = NULL;
     url_table_free(d->urls);
     d->urls = NULL;
+    tag_table_free(d->tags);
+    d->tags = NULL;
 }
 
 size_t api_body_limit(const http_request_t *req, void *arg)
@@ -550,6 +560,7 @@ int api_load(api_t *d, err_t *err)
     if (event_config_load(d, err) < 0) return err_wrap(err, "loading event invoke configs");
     if (triggers_load(d, err) < 0) return err_wrap(err, "loading timer triggers");
     if (url_load(d, err) < 0) return err_wrap(err, "loading function URLs");
+    if (tags_load(d, err) < 0) return err_wrap(err, "loading tags");
     return 0;
 }
 

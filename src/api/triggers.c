@@ -251,7 +251,7 @@ static void job_done(loop_t *l, void *arg)
         if (j->ex) api_respond_not_found(j->ex, j->spec.function, NULL);
     } else if (j->remove) {
         trigger_remove(d->triggers, j->spec.function, j->spec.name, &err);
-        if (j->ex) http_respond(j->ex, 204, NULL, 0, NULL, 0);
+        if (j->ex) api_respond_empty(j->ex, 204);
     } else if (trigger_put(d->triggers, &j->spec, 0, &err) < 0) {
         if (j->ex) api_respond_err(j->ex, &err);
     } else if (j->ex) {

@@ -47,4 +47,10 @@ void codestore_zip_path(const codestore_t *cs, const char *hex, char *buf, size_
 /* Delete a package (tree and zip). Absent -> 0. */
 int codestore_remove(codestore_t *cs, const char *hex, err_t *err);
 
+/* The limits in force (defaults filled in). */
+const codestore_limits_t *codestore_limits(const codestore_t *cs);
+/* What the store holds: the bytes of its stored ZIPs (each package once),
+ * and the bytes its file system still has free for more. Blocking. */
+int codestore_usage(codestore_t *cs, int64_t *zip_bytes, int64_t *free_bytes, err_t *err);
+
 #endif

@@ -1,5 +1,6 @@
 /* store.h — durable metadata: functions, their versions, aliases,
- * asynchronous settings, function URLs and timer triggers, and their logs.
+ * asynchronous settings, function URLs, timer triggers, tags and resource
+ * policies, and their logs.
  *
  * The interface a backend implements (SQLite in WAL mode now, in
  * store_sqlite.c; PostgreSQL later). Calls block on disk I/O, so the daemon
@@ -95,6 +96,24 @@ typedef struct {
 /* Record slots as fired, in one transaction; a slot never moves back (an
  * older one than the stored is ignored), and a trigger gone is no error. */
 int store_trigger_mark_slots(store_t *s, const store_trigger_slot_t *v, size_t n, err_t *err);
+/* Tags (Lambda's TagResource), one document per function: a JSON object
+ * of tag keys and values. Deleting the function deletes its tags. */
+int store_tags_put(store_t *s, const char *function, const char *doc_json,
+                   err_t *err);                                       /* replace; NULL removes */
+/* fn(function, "", doc, arg) for every function with tags. */
+int store_tags_each(store_t *s, store_child_fn fn, void *arg, err_t *err);
+
+/* Resource policies (Lambda's AddPermission), one document per function
+ * and qualifier ("$LATEST" for the function itself, a version number or
+ * an alias). Deleting the function, the version or the alias deletes its
+ * policy too. */
+int store_policy_put(store_t *s, const char *function, const char *qualifier, const char *doc_json,
+                     err_t *err);                                     /* insert or replace */
+int store_policy_delete(store_t *s, const char *function, const char *qualifier,
+                        err_t *err);                                  /* ERR_NOT_FOUND */
+/* The document (malloc'd) into *doc_json, or NULL when there is none. */
+int store_policy_get(store_t *s, const char *function, const char *qualifier, char **doc_json,
+                     err_t *err);
 
 /* Log lines. */
 typedef struct {

@@ -71,6 +71,16 @@ static const char *const migrations[] = {
     "  doc TEXT NOT NULL,"
     "  last_slot_ms INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY(function, name));",
+    /* 6: tags (one document per function) and resource policies (per
+     * function and qualifier) */
+    "CREATE TABLE function_tags ("
+    "  function TEXT PRIMARY KEY,"
+    "  doc TEXT NOT NULL);"
+    "CREATE TABLE policies ("
+    "  function TEXT NOT NULL,"
+    "  qualifier TEXT NOT NULL,"
+    "  doc TEXT NOT NULL,"
+    "  PRIMARY KEY(function, qualifier));",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -106,6 +116,13 @@ enum {
     ST_TRIG_EACH,
     ST_TRIG_MARK,
     ST_TRIG_DELETE_ALL,
+    ST_TAGS_PUT,
+    ST_TAGS_EACH,
+    ST_TAGS_DELETE_ALL,
+    ST_POLICY_PUT,
+    ST_POLICY_GET,
+    ST_POLICY_DELETE,
+    ST_POLICY_DELETE_ALL,
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
@@ -146,6 +163,14 @@ static const char *const statements[ST_COUNT] = {
     [ST_TRIG_MARK] = "UPDATE triggers SET last_slot_ms = ?3 WHERE function = ?1 AND name = ?2 "
                      "AND last_slot_ms < ?3",
     [ST_TRIG_DELETE_ALL] = "DELETE FROM triggers WHERE function = ?1",
+    /* ?2 is the (unused) key of child_write's binding. */
+    [ST_TAGS_PUT] = "INSERT OR REPLACE INTO function_tags(function, doc) VALUES(?1, ?3)",
+    [ST_TAGS_EACH] = "SELECT function, '', doc FROM function_tags ORDER BY function",
+    [ST_TAGS_DELETE_ALL] = "DELETE FROM function_tags WHERE function = ?1",
+    [ST_POLICY_PUT] = "INSERT OR REPLACE INTO policies(function, qualifier, doc) VALUES(?1, ?2, ?3)",
+    [ST_POLICY_GET] = "SELECT doc FROM policies WHERE function = ?1 AND qualifier = ?2",
+    [ST_POLICY_DELETE] = "DELETE FROM policies WHERE function = ?1 AND qualifier = ?2",
+    [ST_POLICY_DELETE_ALL] = "DELETE FROM policies WHERE function = ?1",
     [ST_LOG_INSERT] = "INSERT INTO logs(function, request_id, ts_ms, line) VALUES(?1, ?2, ?3, ?4)",
     /* Two query shapes so each can use its own index: "(?2 IS NULL OR
      * request_id = ?2)" would hide the (function, request_id) index. */
@@ -295,7 +320,8 @@ int store_function_delete(store_t *s, const char *name, err_t *err)
     if (ret == 0) ret = step_done(s, st, err, "delete function");
     if (ret == 0 && sqlite3_changes(s->db) == 0) ret = not_found(err, name);
     static const int children[] = { ST_VER_DELETE_ALL, ST_ALIAS_DELETE_ALL, ST_EVCFG_DELETE_ALL,
-                                    ST_URL_DELETE_ALL, ST_TRIG_DELETE_ALL };
+                                    ST_URL_DELETE_ALL, ST_TRIG_DELETE_ALL, ST_TAGS_DELETE_ALL,
+                                    ST_POLICY_DELETE_ALL };
     for (size_t k = 0; ret == 0 && k < sizeof children / sizeof *children; k++) {
         st = stmt(s, children[k]);
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -342,8 +368,8 @@ int store_version_update(store_t *s, const char *function, int version, const ch
     return child_write(s, ST_VER_UPDATE, function, version, NULL, config_json, NULL, err, "version");
 }
 
-/* A version or an alias goes with its asynchronous settings and its
- * function URL, in one transaction. */
+/* A version or an alias goes with its asynchronous settings, its
+ * function URL and its resource policy, in one transaction. */
 static int child_delete(store_t *s, int which, const char *function, int version, const char *key, err_t *err,
                         const char *what)
 {
@@ -370,6 +396,12 @@ static int child_delete(store_t *s, int which, const char *function, int version
         sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, key ? key : num, -1, SQLITE_STATIC);
         ret = step_done(s, st, err, "delete function URL");
+    }
+    if (ret == 0) {
+        st = stmt(s, ST_POLICY_DELETE);
+        sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, key ? key : num, -1, SQLITE_STATIC);
+        ret = step_done(s, st, err, "delete resource policy");
     }
     if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit delete");
     if (ret != 0 && !sqlite3_get_autocommit(s->db)) step_done(s, stmt(s, ST_ROLLBACK), NULL, "rollback");
@@ -411,6 +443,42 @@ int store_url_put(store_t *s, const char *function, const char *qualifier, const
 int store_url_delete(store_t *s, const char *function, const char *qualifier, err_t *err)
 {
     return child_write(s, ST_URL_DELETE, function, 0, qualifier, NULL, NULL, err, "function URL");
+}
+
+int store_tags_put(store_t *s, const char *function, const char *doc_json, err_t *err)
+{
+    if (doc_json) return child_write(s, ST_TAGS_PUT, function, 0, "", doc_json, NULL, err, "tags");
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_TAGS_DELETE_ALL);
+    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+    int ret = step_done(s, st, err, "delete tags");
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+int store_policy_put(store_t *s, const char *function, const char *qualifier, const char *doc_json, err_t *err)
+{
+    return child_write(s, ST_POLICY_PUT, function, 0, qualifier, doc_json, NULL, err, "resource policy");
+}
+
+int store_policy_delete(store_t *s, const char *function, const char *qualifier, err_t *err)
+{
+    return child_write(s, ST_POLICY_DELETE, function, 0, qualifier, NULL, NULL, err, "resource policy");
+}
+
+int store_policy_get(store_t *s, const char *function, const char *qualifier, char **doc_json, err_t *err)
+{
+    *doc_json = NULL;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_POLICY_GET);
+    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, qualifier, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW) *doc_json = col_dup(st, 0);
+    else if (rc != SQLITE_DONE) ret = db_error(s, err, "read resource policy");
+    sqlite3_reset(st);
+    pthread_mutex_unlock(&s->mu);
+    return ret;
 }
 
 typedef struct {
@@ -467,6 +535,11 @@ int store_event_config_each(store_t *s, store_child_fn fn, void *arg, err_t *err
 int store_url_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
 {
     return child_each(s, ST_URL_EACH, fn, arg, err);
+}
+
+int store_tags_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
+{
+    return child_each(s, ST_TAGS_EACH, fn, arg, err);
 }
 
 typedef struct {

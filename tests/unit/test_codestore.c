@@ -600,3 +600,30 @@ Test(codestore, open_cleans_leftovers)
     cr_assert_eq(count_store_entries(), 0);
     codestore_close(cs);
 }
+
+Test(codestore, usage_counts_each_stored_zip_once_and_limits_have_defaults)
+{
+    codestore_t *cs = open_cs(0, 0, 0);
+    cr_assert_eq(codestore_limits(cs)->max_zip_bytes, 52428800);
+    cr_assert_eq(codestore_limits(cs)->max_unzipped_bytes, 262144000);
+    int64_t used, avail;
+    err_t err = {0};
+    cr_assert_eq(codestore_usage(cs, &used, &avail, &err), 0, "%s", err.msg);
+    cr_assert_eq(used, 0);
+    cr_assert_gt(avail, 0);
+    ent_t a[] = {{.name = "a.txt", .data = "one"}}, b[] = {{.name = "b.txt", .data = "two two"}};
+    size_t la, lb;
+    unsigned char *za = make_zip(a, 1, 0, NULL, &la), *zb = make_zip(b, 1, 0, NULL, &lb);
+    codestore_entry_t e;
+    cr_assert_eq(codestore_put(cs, za, la, &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(codestore_put(cs, za, la, &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(codestore_put(cs, zb, lb, &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(codestore_usage(cs, &used, &avail, &err), 0, "%s", err.msg);
+    cr_assert_eq(used, (int64_t)(la + lb), "the same ZIP twice is stored once");
+    cr_assert_eq(codestore_remove(cs, e.hex, &err), 0);
+    cr_assert_eq(codestore_usage(cs, &used, &avail, &err), 0, "%s", err.msg);
+    cr_assert_eq(used, (int64_t)la);
+    free(za);
+    free(zb);
+    codestore_close(cs);
+}

@@ -403,3 +403,60 @@ Test(store, function_urls_go_with_their_alias_and_function)
     cr_assert_eq(c.n, 0);
     store_close(s);
 }
+
+Test(store, tags_replace_and_go_with_their_function)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    cr_assert_eq(store_function_insert(s, "f", "{}", "h", &err), 0);
+    cr_assert_eq(store_function_insert(s, "g", "{}", "h", &err), 0);
+    cr_assert_eq(store_tags_put(s, "f", "{\"a\":\"1\"}", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_tags_put(s, "f", "{\"b\":\"2\"}", &err), 0, "put replaces");
+    cr_assert_eq(store_tags_put(s, "g", "{\"c\":\"3\"}", &err), 0);
+    child_collect_t c = {0};
+    cr_assert_eq(store_tags_each(s, collect_child, &c, &err), 0);
+    cr_assert_eq(c.n, 2);
+    cr_assert_str_eq(c.keys[0], "f/");
+    cr_assert_str_eq(c.keys[1], "g/");
+    /* NULL removes the row (untagging the last key); removing none is no error. */
+    cr_assert_eq(store_tags_put(s, "g", NULL, &err), 0);
+    cr_assert_eq(store_tags_put(s, "g", NULL, &err), 0);
+    cr_assert_eq(store_function_delete(s, "f", &err), 0);
+    c.n = 0;
+    cr_assert_eq(store_tags_each(s, collect_child, &c, &err), 0);
+    cr_assert_eq(c.n, 0, "the function's delete took its tags");
+    store_close(s);
+}
+
+Test(store, policies_per_qualifier_go_with_their_version_alias_and_function)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    char *doc = NULL;
+    cr_assert_eq(store_function_insert(s, "f", "{}", "h", &err), 0);
+    cr_assert_eq(store_version_insert(s, "f", 1, "{}", "h", &err), 0);
+    cr_assert_eq(store_alias_put(s, "f", "live", "{}", &err), 0);
+    cr_assert_eq(store_policy_get(s, "f", "$LATEST", &doc, &err), 0);
+    cr_assert_null(doc, "no policy yet");
+    cr_assert_eq(store_policy_put(s, "f", "$LATEST", "{\"n\":0}", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_policy_put(s, "f", "$LATEST", "{\"n\":1}", &err), 0, "put replaces");
+    cr_assert_eq(store_policy_put(s, "f", "1", "{\"n\":2}", &err), 0);
+    cr_assert_eq(store_policy_put(s, "f", "live", "{\"n\":3}", &err), 0);
+    cr_assert_eq(store_policy_get(s, "f", "$LATEST", &doc, &err), 0);
+    cr_assert_str_eq(doc, "{\"n\":1}");
+    free(doc);
+    /* A version and an alias take their policies with them. */
+    cr_assert_eq(store_version_delete(s, "f", 1, &err), 0);
+    cr_assert_eq(store_alias_delete(s, "f", "live", &err), 0);
+    cr_assert_eq(store_policy_get(s, "f", "1", &doc, &err), 0);
+    cr_assert_null(doc);
+    cr_assert_eq(store_policy_get(s, "f", "live", &doc, &err), 0);
+    cr_assert_null(doc);
+    cr_assert_eq(store_policy_delete(s, "f", "live", &err), -1);
+    cr_assert_eq(err.code, ERR_NOT_FOUND);
+    /* And the function all of them. */
+    cr_assert_eq(store_function_delete(s, "f", &err), 0);
+    cr_assert_eq(store_policy_get(s, "f", "$LATEST", &doc, &err), 0);
+    cr_assert_null(doc);
+    store_close(s);
+}
