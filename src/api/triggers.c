@@ -201,28 +201,17 @@ static int create_spec(api_t *d, http_exchange_t *ex, const cJSON *o, router_fn_
 /* ---- write jobs ---- */
 
 typedef struct {
-    api_t *d;
-    http_exchange_t *ex;      /* NULL once the client went away */
     bool remove;
     int status;
     trigger_spec_t spec;
     char *doc;
-    err_t err;
-    int rc;
 } job_t;
 
-static void job_abort(http_exchange_t *ex, void *arg)
-{
-    (void)ex;
-    ((job_t *)arg)->ex = NULL;
-}
-
-static void job_work(void *arg)
+static int job_work(store_t *st, void *arg, err_t *err)
 {
     job_t *j = arg;
-    store_t *st = j->d->store;
-    j->rc = j->remove ? store_trigger_delete(st, j->spec.function, j->spec.name, &j->err)
-                      : store_trigger_put(st, j->spec.function, j->spec.name, j->doc, &j->err);
+    return j->remove ? store_trigger_delete(st, j->spec.function, j->spec.name, err)
+                     : store_trigger_put(st, j->spec.function, j->spec.name, j->doc, err);
 }
 
 static void respond_one(api_t *d, http_exchange_t *ex, int status, const char *function, const char *name)
@@ -236,26 +225,24 @@ static void respond_one(api_t *d, http_exchange_t *ex, int status, const char *f
     api_respond_doc(ex, status, to_json(s, &st));
 }
 
-static void job_done(loop_t *l, void *arg)
+static void job_done(api_t *d, http_exchange_t *ex, void *arg, int rc)
 {
-    (void)l;
     job_t *j = arg;
-    api_t *d = j->d;
     router_fn_t *latest = router_find(d->router, j->spec.function);
-    if (latest) latest->updating = false;
     err_t err = { 0 };
-    if (j->rc < 0) {
-        if (j->ex) api_respond_err(j->ex, &j->err);
+    if (rc < 0) {
+        /* api_write answered the store's error. */
+        ex = NULL;
     } else if (!latest) {
         /* The function went meanwhile, and the row with it. */
-        if (j->ex) api_respond_not_found(j->ex, j->spec.function, NULL);
+        if (ex) api_respond_not_found(ex, j->spec.function, NULL);
     } else if (j->remove) {
         trigger_remove(d->triggers, j->spec.function, j->spec.name, &err);
-        if (j->ex) api_respond_empty(j->ex, 204);
+        if (ex) api_respond_empty(ex, 204);
     } else if (trigger_put(d->triggers, &j->spec, 0, &err) < 0) {
-        if (j->ex) api_respond_err(j->ex, &err);
-    } else if (j->ex) {
-        respond_one(d, j->ex, j->status, j->spec.function, j->spec.name);
+        if (ex) api_respond_err(ex, &err);
+    } else if (ex) {
+        respond_one(d, ex, j->status, j->spec.function, j->spec.name);
     }
     free(j->doc);
     free(j);
@@ -266,15 +253,11 @@ static void submit(api_t *d, http_exchange_t *ex, router_fn_t *latest, const tri
 {
     job_t *j = calloc(1, sizeof *j);
     if (!j) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
-    j->d = d;
-    j->ex = ex;
     j->remove = remove;
     j->status = status;
     j->spec = *s;
     if (!remove) j->doc = stored_doc(s);
-    http_exchange_on_abort(ex, job_abort, j);
-    latest->updating = true;   /* one write at a time per function */
-    loop_submit(d->loop, job_work, job_done, j);
+    api_write(d, ex, latest, job_work, job_done, j);
 }
 
 /* ---- the handlers ---- */
