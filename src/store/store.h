@@ -33,7 +33,9 @@ int store_function_delete(store_t *s, const char *name, err_t *err);  /* ERR_NOT
 typedef void (*store_function_fn)(const char *name, const char *config_json, void *arg);
 /* Calls fn for every function, in name order. */
 int store_function_each(store_t *s, store_function_fn fn, void *arg, err_t *err);
-/* 1 if any function references code `code_hex`, 0 if none, -1 on error. */
+/* 1 if any function, version or layer version references code `code_hex`
+ * (its own code, or a tree its stored document names), 0 if none, -1 on
+ * error. */
 int store_code_referenced(store_t *s, const char *code_hex, err_t *err);
 
 /* Published versions (immutable configuration + code) and aliases, keyed by
@@ -76,6 +78,21 @@ int store_url_delete(store_t *s, const char *function, const char *qualifier,
                      err_t *err);                                     /* ERR_NOT_FOUND */
 /* fn(function, qualifier, doc, arg) for every document. */
 int store_url_each(store_t *s, store_child_fn fn, void *arg, err_t *err);
+
+/* Lambda layers. A layer is its name and the highest version ever
+ * published under it (numbers start at 1 and are never reused, even once
+ * every version is deleted); each version keeps a document and the code
+ * store key of its ZIP, which store_code_referenced() counts as in use. */
+/* Publish the next version of `layer` (*version set). */
+int store_layer_publish(store_t *s, const char *layer, const char *doc_json, const char *code_hex, int *version,
+                        err_t *err);
+/* *doc_json malloc'd (free it); ERR_NOT_FOUND when there is no such version. */
+int store_layer_version_get(store_t *s, const char *layer, int version, char **doc_json, err_t *err);
+/* Delete a version; code_hex gets its code key ("" when it did not exist: still 0). */
+int store_layer_version_delete(store_t *s, const char *layer, int version, char code_hex[65], err_t *err);
+/* fn(layer, version number, doc, arg) for every version of `layer` (NULL:
+ * of every layer), in layer name order, newest version first. */
+int store_layer_version_each(store_t *s, const char *layer, store_child_fn fn, void *arg, err_t *err);
 
 /* Log lines. */
 typedef struct {
