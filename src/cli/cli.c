@@ -37,6 +37,7 @@ static const cli_command_t cli_commands[] = {
     {"events", cli_cmd_events, cli_usage_events},
     {"dlq", cli_cmd_dlq, cli_usage_dlq},
     {"url", cli_cmd_url, cli_usage_url},
+    {"layer", cli_cmd_layer, cli_usage_layer},
 };
 
 static const cli_command_t *cli_find_command(const char *name)
@@ -68,6 +69,8 @@ void cli_usage(FILE *out)
           "        a function's dead letters: list them, run them again, or forget them\n"
           "  url create|get|delete NAME [--qualifier ALIAS]\n"
           "        a function's URL: an HTTP endpoint that calls it (payload format 2.0)\n"
+          "  layer publish NAME DIR|ZIP [--runtime R]... | layer list [NAME] | layer rm NAME VERSION\n"
+          "        Lambda layers: code functions share at /opt (deploy --layer ARN)\n"
           "  list [--json]\n"
           "        list functions\n"
           "  get NAME\n"
