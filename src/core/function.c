@@ -433,10 +433,10 @@ static cJSON *layers_json(const function_config_t *c, bool store)
         cJSON *l = cJSON_CreateObject();
         cJSON_AddStringToObject(l, "Arn", c->layers[i].arn);
         cJSON_AddNumberToObject(l, "CodeSize", (double)c->layers[i].code_size);
-        if (store) {
-            cJSON_AddNumberToObject(l, "Unzipped", (double)c->layers[i].unzipped);
-            cJSON_AddStringToObject(l, "Hex", c->layers[i].hex);
-        }
+        /* Not the layer's code key: the merged tree (opt_hex) is what the
+         * function holds on to, and a key named here would keep a deleted
+         * layer version's own copy forever. */
+        if (store) cJSON_AddNumberToObject(l, "Unzipped", (double)c->layers[i].unzipped);
         cJSON_AddItemToArray(a, l);
     }
     return a;
@@ -449,11 +449,10 @@ static bool store_read_layers(const cJSON *a, function_config_t *c)
     const cJSON *l;
     cJSON_ArrayForEach(l, a) {
         function_layer_t *x = &c->layers[c->nlayers];
-        const cJSON *arn = cJSON_GetObjectItemCaseSensitive(l, "Arn"), *hex = cJSON_GetObjectItemCaseSensitive(l, "Hex");
+        const cJSON *arn = cJSON_GetObjectItemCaseSensitive(l, "Arn");
         const cJSON *size = cJSON_GetObjectItemCaseSensitive(l, "CodeSize"), *unz = cJSON_GetObjectItemCaseSensitive(l, "Unzipped");
-        if (!cJSON_IsString(arn) || !cJSON_IsString(hex) || !cJSON_IsNumber(size) || !cJSON_IsNumber(unz) ||
-            !function_copy_string(x->arn, sizeof x->arn, arn->valuestring) ||
-            !function_copy_string(x->hex, sizeof x->hex, hex->valuestring))
+        if (!cJSON_IsString(arn) || !cJSON_IsNumber(size) || !cJSON_IsNumber(unz) ||
+            !function_copy_string(x->arn, sizeof x->arn, arn->valuestring))
             return false;
         x->code_size = (int64_t)size->valuedouble;
         x->unzipped = (int64_t)unz->valuedouble;

@@ -22,7 +22,8 @@ typedef struct {
 } function_env_t;
 
 /* A layer version a function uses (Layers), as GetFunctionConfiguration
- * shows it, and the code store key and unzipped size of its tree. */
+ * shows it, and the unzipped size of its tree (and, while its Layers are
+ * being resolved, its code store key: not kept in the stored document). */
 #define FUNCTION_MAX_LAYERS 5
 typedef struct {
     char arn[160];           /* arn:aws:lambda:<region>:<account>:layer:<name>:<version> */
