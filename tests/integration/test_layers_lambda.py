@@ -18,6 +18,8 @@ from nimbus_testlib import (ACCOUNT, REGION, ROLE, Server, ServerTestCase, error
                             sha256_b64, uniq)
 
 PY = 'python%d.%d' % __import__('sys').version_info[:2]
+JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'js')
+SDK = os.path.join(JS, 'node_modules', '@aws-sdk', 'client-lambda')
 NODE_MAJOR = subprocess.run(['/usr/bin/node', '-p', 'process.versions.node.split(".")[0]'],
                             capture_output=True, text=True).stdout.strip()
 
@@ -225,6 +227,46 @@ class AwsCliLayersTest(LayersBase):
         cfg, h = self.update_config(fname, {'Layers': []})
         self.assertNotIn('Layers', cfg)
         self.assertNotIn('Layers', self.aws('get-function-configuration', '--function-name', fname))
+
+
+@unittest.skipUnless(os.path.isdir(SDK), 'the AWS SDK for JavaScript is not installed (scripts/deps.sh installs it)')
+class SdkLayersTest(LayersBase):
+    """The AWS SDK for JavaScript v3: its requests, its parsing of every
+    answer, its paginators (ListLayers, ListLayerVersions) and its waiter."""
+
+    def test_layers_through_the_sdk(self):
+        d = tempfile.mkdtemp(prefix='nimbus-it-sdk-')
+        self.addCleanup(shutil.rmtree, d, True)
+        lzip, fzip = os.path.join(d, 'layer.zip'), os.path.join(d, 'fn.zip')
+        ldata = make_zip(LIB_LAYER)
+        with open(lzip, 'wb') as f:
+            f.write(ldata)
+        with open(fzip, 'wb') as f:
+            f.write(make_zip({'app.py': PY_IMPORTS}))
+        lname, fname = uniq('sdk-layer'), uniq('sdk-fn')
+        p = subprocess.run(['/usr/bin/node', os.path.join(JS, 'layers_client.js'), self.c.url, lname, lzip, fname,
+                            fzip, ROLE], capture_output=True, text=True, timeout=120)
+        out = json.loads(p.stdout or '{}')
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(out['v1']['Version'], 1)
+        self.assertEqual(out['v1']['LayerVersionArn'], layer_arn(lname, 1))
+        self.assertEqual(out['v1']['Content']['CodeSha256'], sha256_b64(ldata))
+        self.assertEqual(out['v1']['Content']['CodeSize'], len(ldata))
+        self.assertEqual(out['v1']['CompatibleArchitectures'], ['x86_64'])
+        self.assertEqual(out['v2']['Version'], 2)
+        self.assertEqual(out['get']['LayerArn'], layer_arn(lname))
+        self.assertEqual(out['get']['CompatibleRuntimes'], ['python3.11'])
+        self.assertEqual(out['byArn']['Version'], 2)
+        self.assertEqual(out['versions'], [2, 1])
+        self.assertEqual([l['LatestMatchingVersion']['Version'] for l in out['layers']], [1])
+        self.assertEqual(out['config']['Layers'], [{'Arn': layer_arn(lname, 1), 'CodeSize': len(ldata)}])
+        self.assertEqual(out['invoke']['status'], 200)
+        self.assertNotIn('error', out['invoke'])
+        self.assertEqual(out['invoke']['payload']['sitemod'], 'sitemod')
+        self.assertEqual(out['unknown']['error'], 'InvalidParameterValueException')
+        self.assertIn('does not exist', out['unknown']['message'])
+        self.assertEqual(out['deleted']['error'], 'ResourceNotFoundException')
+        self.assertEqual(out['deleted']['status'], 404)
 
 
 class LayersTest(LayersBase):
