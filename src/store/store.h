@@ -1,8 +1,8 @@
 /* store.h — durable metadata: functions, their versions, aliases,
- * asynchronous settings and function URLs, and their logs.
+ * asynchronous settings, function URLs and layers, and their logs.
  *
  * The interface a backend implements (SQLite in WAL mode now, in
- * store_sqlite.c; PostgreSQL later). Calls block on disk I/O, so the daemon
+ * store_sqlite.c and store_layers.c; PostgreSQL later). Calls block on disk I/O, so the daemon
  * makes them only from worker threads (loop_submit); they are thread-safe.
  * The schema carries a version number and is migrated forward on open.
  * Must never: be called on the loop thread's hot path.

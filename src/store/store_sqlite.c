@@ -19,6 +19,7 @@
 
 #include "base/util.h"
 #include "store/sqldb.h"
+#include "store/store_internal.h"
 
 #define DEFAULT_LOG_LIMIT 1000
 
@@ -611,137 +612,12 @@ int store_logs_delete_function(store_t *s, const char *function, err_t *err)
     return ret;
 }
 
-/* ---- layers ----
- * Rare writes and reads: statements prepared per call. */
+/* ---- the connection, for the store's other files (store_internal.h) ---- */
 
-static sqlite3_stmt *prepare(store_t *s, const char *sql, err_t *err)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        db_error(s, err, "prepare layer statement");
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    return st;
-}
-
-static int run1(store_t *s, const char *sql, const char *a, int n, const char *doc, const char *hex, err_t *err,
-                const char *what)
-{
-    sqlite3_stmt *st = prepare(s, sql, err);
-    if (!st) return -1;
-    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-    if (n >= 0) sqlite3_bind_int(st, 2, n);
-    if (doc) sqlite3_bind_text(st, 3, doc, -1, SQLITE_STATIC);
-    if (hex) sqlite3_bind_text(st, 4, hex, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_error(s, err, what);
-}
-
-int store_layer_publish(store_t *s, const char *layer, const char *doc_json, const char *code_hex, int *version,
-                        err_t *err)
+sqlite3 *store_lock(store_t *s)
 {
     pthread_mutex_lock(&s->mu);
-    int ret = step_done(s, stmt(s, ST_BEGIN), err, "begin publish layer");
-    if (ret == 0)
-        ret = run1(s, "INSERT INTO layers(name, last_version) VALUES(?1, 0) "
-                      "ON CONFLICT(name) DO UPDATE SET last_version = last_version",
-                   layer, -1, NULL, NULL, err, "publish layer");
-    if (ret == 0)
-        ret = run1(s, "UPDATE layers SET last_version = last_version + 1 WHERE name = ?1", layer, -1, NULL, NULL,
-                   err, "publish layer");
-    sqlite3_stmt *st = ret == 0 ? prepare(s, "SELECT last_version FROM layers WHERE name = ?1", err) : NULL;
-    if (ret == 0 && !st) ret = -1;
-    if (st) {
-        sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) *version = sqlite3_column_int(st, 0);
-        else ret = db_error(s, err, "publish layer");
-        sqlite3_finalize(st);
-    }
-    if (ret == 0)
-        ret = run1(s, "INSERT INTO layer_versions(layer, version, doc, code_hex) VALUES(?1, ?2, ?3, ?4)", layer,
-                   *version, doc_json, code_hex, err, "publish layer version");
-    if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit publish layer");
-    if (ret != 0 && !sqlite3_get_autocommit(s->db)) step_done(s, stmt(s, ST_ROLLBACK), NULL, "rollback");
-    pthread_mutex_unlock(&s->mu);
-    return ret;
+    return s->db;
 }
 
-int store_layer_version_get(store_t *s, const char *layer, int version, char **doc_json, err_t *err)
-{
-    *doc_json = NULL;
-    pthread_mutex_lock(&s->mu);
-    int ret = 0;
-    sqlite3_stmt *st = prepare(s, "SELECT doc FROM layer_versions WHERE layer = ?1 AND version = ?2", err);
-    if (!st) ret = -1;
-    if (st) {
-        sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, version);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) *doc_json = col_dup(st, 0);
-        else if (rc == SQLITE_DONE) ret = err_set(err, ERR_NOT_FOUND, "layer version %s:%d not found", layer, version);
-        else ret = db_error(s, err, "get layer version");
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return ret;
-}
-
-int store_layer_version_delete(store_t *s, const char *layer, int version, char code_hex[65], err_t *err)
-{
-    code_hex[0] = '\0';
-    pthread_mutex_lock(&s->mu);
-    int ret = 0;
-    sqlite3_stmt *st = prepare(s, "DELETE FROM layer_versions WHERE layer = ?1 AND version = ?2 RETURNING code_hex",
-                               err);
-    if (!st) ret = -1;
-    if (st) {
-        sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, version);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) copy_col(code_hex, 65, st, 0);
-        if (rc == SQLITE_ROW) rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) ret = db_error(s, err, "delete layer version");
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return ret;
-}
-
-int store_layer_version_each(store_t *s, const char *layer, store_child_fn fn, void *arg, err_t *err)
-{
-    child_row_t *rows = NULL;
-    size_t n = 0, cap = 0;
-    int ret = 0, rc;
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = prepare(s, layer ? "SELECT layer, version, doc FROM layer_versions WHERE layer = ?1 "
-                                          "ORDER BY layer, version DESC"
-                                        : "SELECT layer, version, doc FROM layer_versions "
-                                          "ORDER BY layer, version DESC",
-                               err);
-    if (!st) ret = -1;
-    if (st && layer) sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
-    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            rows = realloc(rows, cap * sizeof *rows);
-            if (!rows) abort();
-        }
-        rows[n].function = col_dup(st, 0);
-        rows[n].key = col_dup(st, 1);
-        rows[n].doc = col_dup(st, 2);
-        n++;
-    }
-    if (st && rc != SQLITE_DONE) ret = db_error(s, err, "list layer versions");
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->mu);
-    for (size_t i = 0; i < n; i++) {
-        if (ret == 0) fn(rows[i].function, rows[i].key, rows[i].doc, arg);
-        free(rows[i].function);
-        free(rows[i].key);
-        free(rows[i].doc);
-    }
-    free(rows);
-    return ret;
-}
+void store_unlock(store_t *s) { pthread_mutex_unlock(&s->mu); }
