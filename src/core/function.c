@@ -247,10 +247,13 @@ void function_arn(const char *name, const char *qualifier, char *buf, size_t n)
 
 void function_layer_arn(const char *layer, int version, char *buf, size_t n)
 {
-    if (version > 0)
-        snprintf(buf, n, "arn:aws:lambda:%s:%s:layer:%s:%d", NIMBUS_REGION, NIMBUS_ACCOUNT, layer, version);
-    else
-        snprintf(buf, n, "arn:aws:lambda:%s:%s:layer:%s", NIMBUS_REGION, NIMBUS_ACCOUNT, layer);
+    /* function_arn's region and account, whatever they are: its prefix up
+     * to the resource, then the layer's. */
+    char fn[160];
+    function_arn("x", NULL, fn, sizeof fn);
+    size_t keep = strlen(fn) - strlen("function:x");
+    if (version > 0) snprintf(buf, n, "%.*slayer:%s:%d", (int)keep, fn, layer, version);
+    else snprintf(buf, n, "%.*slayer:%s", (int)keep, fn, layer);
 }
 
 /* [a-zA-Z0-9$_-]+, 1..128: a version or an alias, as Lambda spells qualifiers. */

@@ -488,6 +488,32 @@ class LayersCliTest(LayersBase):
         self.assertIn('does not exist', err)
 
 
+class LayersRootlessTest(LayersBase):
+    """The server as uid 65534 (rootless: a user namespace of its own): the
+    layers' tree is mounted at /opt the same way."""
+    server_kwargs = {'user': 65534, 'sandbox_env': False}
+
+    @classmethod
+    def setUpClass(cls):
+        from test_rootless import must_run_as_nobody, userns_unavailable
+        must_run_as_nobody()
+        why = userns_unavailable()
+        if why:
+            raise unittest.SkipTest(why)
+        super().setUpClass()
+
+    def test_layers_rootless(self):
+        a = self.publish(uniq('ra'), dict(LIB_LAYER, **{'shared.txt': 'A'}))['LayerVersionArn']
+        b = self.publish(uniq('rb'), {'shared.txt': 'B'})['LayerVersionArn']
+        name, cfg = self.py_fn(PY_IMPORTS, [a, b])
+        out = self.call(name)
+        self.assertEqual((out['layermod'], out['sitemod'], out['tool']), ('layermod', 'sitemod', 'tool:x'))
+        show, cfg = self.py_fn(PY_SHOW, [a, b])
+        out = self.call(show, {'read': ['/opt/shared.txt'], 'write': '/opt/x'})
+        self.assertEqual(out['/opt/shared.txt'], 'B')
+        self.assertTrue(out['write'].startswith('ERR:'), out)
+
+
 class LayersUnsandboxedTest(LayersBase):
     """--insecure-no-sandbox mounts nothing: NIMBUS_OPT_DIR names the merged
     tree in the code store, and the runtimes' search paths start from it."""
