@@ -7,7 +7,11 @@
  * hard links to their files (copies where the file system refuses a
  * link): nothing is extracted twice, and the merged tree stays whole when
  * a layer version is deleted and its own tree removed. Built in a
- * temporary directory and renamed into place, like a package.
+ * temporary directory and renamed into place, like a package. Symlinks
+ * are copied as they are: beside another layer's files one may resolve
+ * elsewhere than in its own tree, but only inside an instance, where /opt
+ * is a mount whose parent is the sandbox's own root; nothing here follows
+ * one.
  * Must never: follow a symlink of a layer while merging, or write outside
  * the temporary tree.
  */
