@@ -55,6 +55,21 @@ if (process.env._NIMBUS_PRESTART_FD) {
 }
 
 const env = process.env;
+
+/* Layers, as Lambda has them: /opt/nodejs/nodeXX/node_modules, then
+ * /opt/nodejs/node_modules, on NODE_PATH (unsandboxed, NIMBUS_OPT_DIR names
+ * the merged tree; '' for none). Read again here: a runtime started ahead
+ * got its environment after Node read NODE_PATH. */
+(function layerPaths() {
+    const opt = env.NIMBUS_OPT_DIR === undefined ? '/opt' : env.NIMBUS_OPT_DIR;
+    if (!opt) return;
+    const major = process.versions.node.split('.')[0];
+    const dirs = [opt + '/nodejs/node' + major + '/node_modules', opt + '/nodejs/node_modules'];
+    if (env.NODE_PATH) dirs.push(env.NODE_PATH);
+    env.NODE_PATH = dirs.join(':');
+    require('module').Module._initPaths();
+})();
+
 const API_PREFIX = '/2018-06-01/runtime';
 const CONCURRENCY = Math.max(1, parseInt(env.AWS_LAMBDA_MAX_CONCURRENCY || '1', 10) || 1);
 

@@ -24,6 +24,7 @@
 #include "api/event_config.h"
 #include "api/triggers.h"
 #include "api/tags.h"
+#include "api/layers.h"
 #include "api/url.h"
 #include "api/version.h"
 
@@ -31,6 +32,9 @@
  * unreferenced?" to "code removed", so a collection never deletes a tree a
  * concurrent deploy of the same ZIP just reused. */
 static pthread_mutex_t g_code_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void control_code_lock(void) { pthread_mutex_lock(&g_code_mu); }
+void control_code_unlock(void) { pthread_mutex_unlock(&g_code_mu); }
 
 typedef enum { JOB_CREATE, JOB_UPDATE_CODE, JOB_UPDATE_CONFIG, JOB_DELETE, JOB_GET_ZIP, JOB_CONCURRENCY } job_kind_t;
 
@@ -43,6 +47,8 @@ typedef struct {
     char name[65];
     function_config_t cfg;       /* result (create/update) or base copy (update) */
     char old_hex[65];            /* code replaced/freed by this job */
+    char old_opt[65];            /* the same for the merged tree of its layers */
+    int64_t unzipped;            /* the stored ZIP's unzipped bytes */
     char *zip;                   /* JOB_GET_ZIP result */
     size_t zip_len;
     err_t err;
@@ -79,6 +85,7 @@ static int put_zip(job_t *j, const cJSON *zipfile)
     memcpy(j->cfg.code_hex, e.hex, sizeof e.hex);
     memcpy(j->cfg.code_sha256, e.sha256_b64, sizeof e.sha256_b64);
     j->cfg.code_size = e.zip_size;
+    j->unzipped = e.unzipped_size;
     return 0;
 }
 
@@ -150,17 +157,22 @@ static int do_write(job_t *j)
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(body, "Code");
         pthread_mutex_lock(&g_code_mu);
         function_config_touch(&j->cfg);
+        bool changed;
         rc = put_zip(j, cJSON_GetObjectItemCaseSensitive(code, "ZipFile"));
+        if (rc == 0) rc = layers_apply(j->d, body, &j->cfg, &changed, &j->err);
+        if (rc == 0) rc = layers_check_size(j->d, &j->cfg, j->unzipped, &j->err);
         if (rc == 0) rc = save(j, true);
         if (rc == 0) rc = tags_store_created(j->d->store, j->cfg.name, j->tags, &j->err);
         if (rc == 0 && j->publish) rc = publish_saved(j) < 0 ? 1 : 0;
         pthread_mutex_unlock(&g_code_mu);
         if (rc < 0 && j->cfg.code_hex[0]) memcpy(j->old_hex, j->cfg.code_hex, sizeof j->old_hex);
+        if (rc < 0) memcpy(j->old_opt, j->cfg.opt_hex, sizeof j->old_opt);
     } else if (j->kind == JOB_UPDATE_CODE) {
         j->dry_run = flag(body, "DryRun");
         memcpy(j->old_hex, j->cfg.code_hex, sizeof j->old_hex);
         pthread_mutex_lock(&g_code_mu);
         rc = put_zip(j, cJSON_GetObjectItemCaseSensitive(body, "ZipFile"));
+        if (rc == 0) rc = layers_check_size(j->d, &j->cfg, j->unzipped, &j->err);
         if (rc == 0 && j->dry_run) {
             /* Decoded, hashed, extracted within the limits: the answer is
              * the configuration as it would be; the tree just made goes
@@ -174,8 +186,23 @@ static int do_write(job_t *j)
         pthread_mutex_unlock(&g_code_mu);
     } else {
         if (function_config_apply_json(&j->cfg, body, false, &j->err) < 0) goto out;
-        function_config_touch(&j->cfg);
-        rc = save(j, false);
+        char before[65];
+        memcpy(before, j->cfg.opt_hex, sizeof before);
+        bool changed = false;
+        pthread_mutex_lock(&g_code_mu);
+        rc = layers_apply(j->d, body, &j->cfg, &changed, &j->err);
+        if (rc == 0 && changed)
+            rc = layers_check_size(j->d, &j->cfg, codestore_tree_size(j->d->code, j->cfg.code_hex), &j->err);
+        if (rc == 0) {
+            function_config_touch(&j->cfg);
+            rc = save(j, false);
+        }
+        pthread_mutex_unlock(&g_code_mu);
+        /* The merged tree let go: the old one once stored, else the new one. */
+        if (changed) {
+            const char *gone = rc == 0 ? before : j->cfg.opt_hex, *kept = rc == 0 ? j->cfg.opt_hex : before;
+            if (strcmp(gone, kept) != 0) memcpy(j->old_opt, gone, sizeof j->old_opt);
+        }
     }
 out:
     cJSON_Delete(body);
@@ -261,12 +288,16 @@ static void job_done(loop_t *l, void *arg)
     } else if (j->kind == JOB_DELETE) {
         if (fn) {
             memcpy(j->old_hex, fn->cfg.code_hex, sizeof j->old_hex);
-            /* Its versions' code goes too, once nothing runs it. */
+            memcpy(j->old_opt, fn->cfg.opt_hex, sizeof j->old_opt);
+            /* Its versions' code (and layers' trees) go too, once nothing runs it. */
             size_t nv = fn->nversions;
-            char (*hexes)[65] = nv ? calloc(nv, sizeof *hexes) : NULL;
-            for (size_t i = 0; hexes && i < nv; i++) memcpy(hexes[i], fn->versions[i]->cfg.code_hex, 65);
+            char (*hexes)[65] = nv ? calloc(2 * nv, sizeof *hexes) : NULL;
+            for (size_t i = 0; hexes && i < nv; i++) {
+                memcpy(hexes[2 * i], fn->versions[i]->cfg.code_hex, 65);
+                memcpy(hexes[2 * i + 1], fn->versions[i]->cfg.opt_hex, 65);
+            }
             router_remove(d->router, fn);
-            for (size_t i = 0; hexes && i < nv; i++) control_collect_code(d, hexes[i]);
+            for (size_t i = 0; hexes && i < 2 * nv; i++) control_collect_code(d, hexes[i]);
             free(hexes);
         }
         logs_delete_function(d->logs, j->name);
@@ -287,6 +318,7 @@ static void job_done(loop_t *l, void *arg)
         else if (j->ex) respond_config(j->ex, 200, j->publish ? &j->ver : &j->cfg);
     }
     if (j->old_hex[0]) control_collect_code(d, j->old_hex);
+    if (j->old_opt[0]) control_collect_code(d, j->old_opt);
     function_config_free(&j->cfg);
     function_config_free(&j->ver);
     free(j->body);

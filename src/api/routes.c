@@ -25,6 +25,7 @@
 #include "api/unsupported.h"
 #include "api/policy.h"
 #include "api/tags.h"
+#include "api/layers.h"
 #include "api/url.h"
 #include "api/stream.h"
 #include "api/version.h"
@@ -412,6 +413,11 @@ static void h_async_stats(void *ctx, http_exchange_t *ex, http_request_t *req, c
     api_respond_doc(ex, 200, o);
 }
 
+static void h_layers(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    layers_handle(ctx, ex, req, route_param(p, "layer"), route_param(p, "version"));
+}
+
 /* ---- the table ---- */
 
 #define FN "/2015-03-31/functions"
@@ -456,6 +462,14 @@ static const struct {
     { { "*", "/2019-09-25/functions/{name}/event-invoke-config", h_event_config, 0, 0 }, L_DEFAULT },
     { { "*", "/2017-03-31/tags/{arn}", tags_route, 0, 0 }, L_DEFAULT },
     { { "*", "/2016-08-19/account-settings", account_route, 0, TS }, L_DEFAULT },
+    { { "GET", "/2018-10-31/layers", h_layers, 0, TS }, L_DEFAULT },
+    { { "*", "/2018-10-31/layers", h_method, 0, TS }, L_DEFAULT },
+    { { "GET", "/2018-10-31/layers/{layer}/versions", h_layers, 0, TS }, L_DEFAULT },
+    { { "POST", "/2018-10-31/layers/{layer}/versions", h_layers, 0, TS }, L_ZIP },
+    { { "*", "/2018-10-31/layers/{layer}/versions", h_method, 0, TS }, L_DEFAULT },
+    { { "GET", "/2018-10-31/layers/{layer}/versions/{version}", h_layers, 0, 0 }, L_DEFAULT },
+    { { "DELETE", "/2018-10-31/layers/{layer}/versions/{version}", h_layers, 0, 0 }, L_DEFAULT },
+    { { "*", "/2018-10-31/layers/{layer}/versions/{version}", h_method, 0, 0 }, L_DEFAULT },
     { { "*", "/2021-10-31/functions/{name}/url", h_url, 0, 0 }, L_DEFAULT },
     { { "GET", "/2021-10-31/functions/{name}/urls", h_url_list, 0, 0 }, L_DEFAULT },
     { { "*", "/2021-10-31/functions/{name}/urls", h_method, 0, 0 }, L_DEFAULT },

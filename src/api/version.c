@@ -169,14 +169,16 @@ static void vjob_done(loop_t *l, void *arg)
             break;
         case V_DELETE: {
             router_fn_t *v = router_find_version(latest, j->key);
-            char hex[65] = "";
+            char hex[65] = "", opt[65] = "";
             if (v) {
                 memcpy(hex, v->cfg.code_hex, sizeof hex);
+                memcpy(opt, v->cfg.opt_hex, sizeof opt);
                 router_remove_version(d->router, v);
             }
             event_config_forget(d, j->name, j->key);
             if (j->ex) api_respond_empty(j->ex, 204);
             if (hex[0]) control_collect_code(d, hex);
+            if (opt[0]) control_collect_code(d, opt);
             break;
         }
         case V_ALIAS_PUT:

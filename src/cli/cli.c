@@ -38,6 +38,7 @@ static const cli_command_t cli_commands[] = {
     {"dlq", cli_cmd_dlq, cli_usage_dlq},
     {"trigger", cli_cmd_trigger, cli_usage_trigger},
     {"url", cli_cmd_url, cli_usage_url},
+    {"layer", cli_cmd_layer, cli_usage_layer},
 };
 
 static const cli_command_t *cli_find_command(const char *name)
@@ -72,6 +73,9 @@ void cli_usage(FILE *out)
           "        a function's timer triggers: each slot of the schedule is an asynchronous call\n"
           "  url create|get|delete NAME [--qualifier ALIAS]\n"
           "        a function's URL: an HTTP endpoint that calls it (payload format 2.0)\n"
+          "  layer publish NAME DIR|ZIP [--runtime R]... | layer list [NAME]\n"
+          "  layer rm NAME VERSION\n"
+          "        Lambda layers: code functions share at /opt (deploy --layer ARN)\n"
           "  list [--json]\n"
           "        list functions\n"
           "  get NAME\n"

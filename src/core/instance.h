@@ -35,6 +35,7 @@ struct instance {
     router_t *router;          /* its scheduler, and through it the core's context */
     uint64_t generation;       /* fn generation it was started on */
     char code_hex[65];         /* code it runs (kept until it exits) */
+    char opt_hex[65];          /* the merged tree of its layers at /opt, "" for none (the same) */
     const struct runtime *rt;  /* its runtime */
     const transport_t *tp;     /* how it gets calls (its runtime's contract) */
     void *tp_state;            /* the transport's own state for it */

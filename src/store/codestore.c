@@ -201,6 +201,17 @@ void codestore_tree_path(const codestore_t *cs, const char *hex, char *buf, size
     snprintf(buf, n, "%s/%s/tree", cs->dir, hex);
 }
 
+const char *codestore_dir(const codestore_t *cs) { return cs->dir; }
+size_t codestore_max_unzipped(const codestore_t *cs) { return cs->lim.max_unzipped_bytes; }
+
+int64_t codestore_tree_size(const codestore_t *cs, const char *hex)
+{
+    char p[PATH_MAX];
+    codestore_tree_path(cs, hex, p, sizeof p);
+    int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    return fd < 0 ? -1 : tree_size(fd, 0);
+}
+
 void codestore_zip_path(const codestore_t *cs, const char *hex, char *buf, size_t n)
 {
     snprintf(buf, n, "%s/%s/code.zip", cs->dir, hex);

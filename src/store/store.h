@@ -1,9 +1,9 @@
 /* store.h — durable metadata: functions, their versions, aliases,
- * asynchronous settings, function URLs, timer triggers, tags and resource
- * policies, and their logs.
+ * asynchronous settings, function URLs, timer triggers, tags, resource
+ * policies and layers, and their logs.
  *
  * The interface a backend implements (SQLite in WAL mode now, in
- * store_sqlite.c; PostgreSQL later). Calls block on disk I/O, so the daemon
+ * store_sqlite.c and store_layers.c; PostgreSQL later). Calls block on disk I/O, so the daemon
  * makes them only from worker threads (loop_submit); they are thread-safe.
  * The schema carries a version number and is migrated forward on open.
  * Must never: be called on the loop thread's hot path.
@@ -34,7 +34,9 @@ int store_function_delete(store_t *s, const char *name, err_t *err);  /* ERR_NOT
 typedef void (*store_function_fn)(const char *name, const char *config_json, void *arg);
 /* Calls fn for every function, in name order. */
 int store_function_each(store_t *s, store_function_fn fn, void *arg, err_t *err);
-/* 1 if any function references code `code_hex`, 0 if none, -1 on error. */
+/* 1 if any function, version or layer version references code `code_hex`
+ * (its own code, or a tree its stored document names), 0 if none, -1 on
+ * error. */
 int store_code_referenced(store_t *s, const char *code_hex, err_t *err);
 
 /* Published versions (immutable configuration + code) and aliases, keyed by
@@ -114,6 +116,20 @@ int store_policy_delete(store_t *s, const char *function, const char *qualifier,
 /* The document (malloc'd) into *doc_json, or NULL when there is none. */
 int store_policy_get(store_t *s, const char *function, const char *qualifier, char **doc_json,
                      err_t *err);
+/* Lambda layers. A layer is its name and the highest version ever
+ * published under it (numbers start at 1 and are never reused, even once
+ * every version is deleted); each version keeps a document and the code
+ * store key of its ZIP, which store_code_referenced() counts as in use. */
+/* Publish the next version of `layer` (*version set). */
+int store_layer_publish(store_t *s, const char *layer, const char *doc_json, const char *code_hex, int *version,
+                        err_t *err);
+/* *doc_json malloc'd (free it); ERR_NOT_FOUND when there is no such version. */
+int store_layer_version_get(store_t *s, const char *layer, int version, char **doc_json, err_t *err);
+/* Delete a version; code_hex gets its code key ("" when it did not exist: still 0). */
+int store_layer_version_delete(store_t *s, const char *layer, int version, char code_hex[65], err_t *err);
+/* fn(layer, version number, doc, arg) for every version of `layer` (NULL:
+ * of every layer), in layer name order, newest version first. */
+int store_layer_version_each(store_t *s, const char *layer, store_child_fn fn, void *arg, err_t *err);
 
 /* Log lines. */
 typedef struct {

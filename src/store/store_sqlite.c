@@ -19,6 +19,7 @@
 
 #include "base/util.h"
 #include "store/sqldb.h"
+#include "store/store_internal.h"
 
 #define DEFAULT_LOG_LIMIT 1000
 
@@ -81,6 +82,18 @@ static const char *const migrations[] = {
     "  qualifier TEXT NOT NULL,"
     "  doc TEXT NOT NULL,"
     "  PRIMARY KEY(function, qualifier));",
+    /* 7: Lambda layers: each name's highest version ever published (never
+     * reused), and each live version with the code tree it references */
+    "CREATE TABLE layers ("
+    "  name TEXT PRIMARY KEY,"
+    "  last_version INTEGER NOT NULL);"
+    "CREATE TABLE layer_versions ("
+    "  layer TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL,"
+    "  code_hex TEXT NOT NULL,"
+    "  PRIMARY KEY(layer, version));"
+    "CREATE INDEX layer_versions_code ON layer_versions(code_hex);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -136,8 +149,14 @@ static const char *const statements[ST_COUNT] = {
                      "updated_ms = ?4 WHERE name = ?1",
     [ST_FN_DELETE] = "DELETE FROM functions WHERE name = ?1",
     [ST_FN_EACH] = "SELECT name, config FROM functions ORDER BY name",
+    /* A tree is in use while a function, a version or a layer version
+     * runs it, or a stored configuration names it (the merged tree of a
+     * function's layers, at /opt). */
     [ST_CODE_REF] = "SELECT 1 FROM functions WHERE code_hex = ?1 "
-                    "UNION ALL SELECT 1 FROM versions WHERE code_hex = ?1 LIMIT 1",
+                    "UNION ALL SELECT 1 FROM versions WHERE code_hex = ?1 "
+                    "UNION ALL SELECT 1 FROM layer_versions WHERE code_hex = ?1 "
+                    "UNION ALL SELECT 1 FROM functions WHERE instr(config, ?1) > 0 "
+                    "UNION ALL SELECT 1 FROM versions WHERE instr(config, ?1) > 0 LIMIT 1",
     [ST_VER_INSERT] = "INSERT INTO versions(function, version, config, code_hex) VALUES(?1, ?2, ?3, ?4)",
     [ST_VER_UPDATE] = "UPDATE versions SET config = ?3 WHERE function = ?1 AND version = ?2",
     [ST_VER_DELETE] = "DELETE FROM versions WHERE function = ?1 AND version = ?2",
@@ -757,3 +776,12 @@ int store_trigger_mark_slots(store_t *s, const store_trigger_slot_t *v, size_t n
     pthread_mutex_unlock(&s->mu);
     return ret;
 }
+/* ---- the connection, for the store's other files (store_internal.h) ---- */
+
+sqlite3 *store_lock(store_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    return s->db;
+}
+
+void store_unlock(store_t *s) { pthread_mutex_unlock(&s->mu); }

@@ -460,3 +460,56 @@ Test(store, policies_per_qualifier_go_with_their_version_alias_and_function)
     cr_assert_null(doc);
     store_close(s);
 }
+
+static void collect_version(const char *layer, const char *key, const char *doc, void *arg)
+{
+    char *out = arg;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%s%s:%s=%s", n ? " " : "", layer, key, doc);
+}
+
+Test(store, layer_versions_numbered_never_reused_and_their_code_referenced)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    int v = 0;
+    const char *hex1 = "1111111111111111111111111111111111111111111111111111111111111111";
+    const char *hex2 = "2222222222222222222222222222222222222222222222222222222222222222";
+    const char *opt = "3333333333333333333333333333333333333333333333333333333333333333";
+    cr_assert_eq(store_layer_publish(s, "lib", "{\"n\":1}", hex1, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(v, 1);
+    cr_assert_eq(store_layer_publish(s, "lib", "{\"n\":2}", hex2, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(v, 2);
+    cr_assert_eq(store_layer_publish(s, "other", "{}", hex2, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(v, 1);
+    char *doc = NULL;
+    cr_assert_eq(store_layer_version_get(s, "lib", 1, &doc, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(doc, "{\"n\":1}");
+    free(doc);
+    cr_assert_eq(store_layer_version_get(s, "lib", 3, &doc, &err), -1);
+    cr_assert_eq(err.code, ERR_NOT_FOUND);
+    char all[256] = "";
+    cr_assert_eq(store_layer_version_each(s, NULL, collect_version, all, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(all, "lib:2={\"n\":2} lib:1={\"n\":1} other:1={}");
+    cr_assert_eq(store_code_referenced(s, hex1, &err), 1);
+
+    char gone[65];
+    cr_assert_eq(store_layer_version_delete(s, "lib", 1, gone, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(gone, hex1);
+    cr_assert_eq(store_code_referenced(s, hex1, &err), 0);
+    cr_assert_eq(store_layer_version_delete(s, "lib", 1, gone, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(gone, "");
+    cr_assert_eq(store_layer_version_delete(s, "lib", 2, gone, &err), 0, "%s", err.msg);
+    /* Every version gone: the next is still 3, after a reopen too. */
+    store_close(s);
+    s = open_ok();
+    cr_assert_eq(store_layer_publish(s, "lib", "{}", hex1, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(v, 3);
+    /* A tree a stored configuration names (a function's merged layers) is in use. */
+    cr_assert_eq(store_code_referenced(s, opt, &err), 0);
+    char cfg[200];
+    snprintf(cfg, sizeof cfg, "{\"name\":\"f\",\"opt_hex\":\"%s\"}", opt);
+    cr_assert_eq(store_function_insert(s, "f", cfg, hex2, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_code_referenced(s, opt, &err), 1);
+    store_close(s);
+}
