@@ -43,6 +43,7 @@ bench: build
 	@/usr/bin/python3 bench/sandbox.py $(BUILD)
 	@/usr/bin/python3 bench/burst.py $(BUILD)
 	@/usr/bin/python3 bench/async.py $(BUILD)
+	@/usr/bin/python3 bench/timer.py $(BUILD)
 	@/usr/bin/python3 bench/url.py $(BUILD)
 
 # libFuzzer targets (HTTP parsing, ZIP extraction, function JSON, the spawner protocol), each for

@@ -2,20 +2,32 @@
 # Installs the Debian packages Nimbus needs to build, test and benchmark.
 # Idempotent: asks dpkg first, runs `apt-get update` at most once, and only
 # when something is missing. awscli: the integration tests drive Lambda's API with
-# the real AWS CLI too.
+# the real AWS CLI too, and with the AWS SDK for JavaScript v3 (npm, pinned in
+# tests/integration/js/package-lock.json), installed there once. tzdata: the
+# zone files schedules in a time zone read.
 set -eu
 PKGS="gcc clang make cmake ninja-build pkg-config \
   node-llhttp libcjson-dev libsqlite3-dev libarchive-dev libseccomp-dev \
-  libcurl4-openssl-dev libssl-dev libcriterion-dev \
+  libcurl4-openssl-dev libssl-dev libcriterion-dev zlib1g-dev \
   zip unzip curl ca-certificates python3 nodejs strace libc6-dev libclang-rt-14-dev \
-  awscli"
+  awscli tzdata"
+# npm: Debian's nodejs leaves it to the npm package; a Node.js that bundles
+# its own npm (NodeSource's) must not get Debian's on top.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing="$missing $p"
   fi
 done
-[ -z "$missing" ] && exit 0
+npm_deps() {
+  d="$(dirname "$0")/../tests/integration/js"
+  [ -d "$d/node_modules/@aws-sdk/client-lambda" ] && return 0
+  command -v npm >/dev/null 2>&1 || { echo "deps: npm is missing (install Debian's npm package)" >&2; return 1; }
+  echo "deps: npm ci in tests/integration/js"
+  (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+}
+if [ -z "$missing" ]; then npm_deps; exit $?; fi
 if [ "$(id -u)" != 0 ]; then
   echo "deps: missing packages:$missing (run as root, or install them)" >&2
   exit 1
@@ -25,3 +37,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing
+npm_deps

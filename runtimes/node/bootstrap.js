@@ -8,6 +8,10 @@
  * With AWS_LAMBDA_MAX_CONCURRENCY=N it keeps N /next requests outstanding
  * and runs their calls side by side, each in its own AsyncLocalStorage
  * context so console output carries the right request id.
+ * Response streaming (a handler wrapped in awslambda.streamifyResponse):
+ * the handler gets a writable stream; its writes go out at once as chunks
+ * of one /response POST in Lambda's streaming mode, a failure after the
+ * first byte as the Lambda-Runtime-Function-Error-* trailers.
  * Must never: put a timeout on /next (it is a long poll), post twice for one
  * call, or load more than it needs at start-up (cold start is measured).
  * Plain JavaScript, Node.js built-ins only.
@@ -51,6 +55,21 @@ if (process.env._NIMBUS_PRESTART_FD) {
 }
 
 const env = process.env;
+
+/* Layers, as Lambda has them: /opt/nodejs/nodeXX/node_modules, then
+ * /opt/nodejs/node_modules, on NODE_PATH (unsandboxed, NIMBUS_OPT_DIR names
+ * the merged tree; '' for none). Read again here: a runtime started ahead
+ * got its environment after Node read NODE_PATH. */
+(function layerPaths() {
+    const opt = env.NIMBUS_OPT_DIR === undefined ? '/opt' : env.NIMBUS_OPT_DIR;
+    if (!opt) return;
+    const major = process.versions.node.split('.')[0];
+    const dirs = [opt + '/nodejs/node' + major + '/node_modules', opt + '/nodejs/node_modules'];
+    if (env.NODE_PATH) dirs.push(env.NODE_PATH);
+    env.NODE_PATH = dirs.join(':');
+    require('module').Module._initPaths();
+})();
+
 const API_PREFIX = '/2018-06-01/runtime';
 const CONCURRENCY = Math.max(1, parseInt(env.AWS_LAMBDA_MAX_CONCURRENCY || '1', 10) || 1);
 
@@ -117,6 +136,108 @@ async function nextInvocation() {
             await new Promise((r) => setTimeout(r, 50));
         }
     }
+}
+
+/* ---------------------------------------------------- response streaming */
+
+const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
+
+// As Lambda's Node runtime offers them, on the global `awslambda`.
+globalThis.awslambda = {
+    streamifyResponse(handler) {
+        if (typeof handler !== 'function') throw new TypeError('streamifyResponse needs a function');
+        handler[STREAMING] = 'response';
+        return handler;
+    },
+    HttpResponseStream: {
+        // The function-URL form: a JSON prelude (statusCode, headers, cookies), 8 NUL bytes, the body.
+        from(stream, metadata) {
+            stream.setContentType(HTTP_INTEGRATION);
+            stream.write(JSON.stringify(metadata || {}));
+            stream.write(Buffer.alloc(8));
+            return stream;
+        },
+    },
+};
+
+// The stream a streaming handler writes to: one chunked POST, opened at
+// the first write (or the end), ended with trailers if the handler fails.
+function responseStream(id) {
+    const { Writable } = require('stream');
+    let req = null;
+    let contentType = 'application/octet-stream';
+    let failure = null;
+    let posted;
+    const answered = new Promise((resolve) => { posted = resolve; });
+    const open = () => {
+        if (req) return req;
+        req = http.request({
+            host: API_HOST, port: API_PORT, method: 'POST', agent,
+            path: API_PREFIX + '/invocation/' + id + '/response',
+            headers: {
+                'Lambda-Runtime-Function-Response-Mode': 'streaming',
+                'Transfer-Encoding': 'chunked',
+                'Trailer': 'Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body',
+                'Content-Type': contentType,
+            },
+        }, (res) => {
+            const chunks = [];
+            res.on('data', (c) => chunks.push(c));
+            res.on('end', () => {
+                if (res.statusCode !== 202)
+                    log.writeAll(2, 'nimbus node runtime: streamed /response -> ' + res.statusCode + ' ' +
+                        Buffer.concat(chunks).toString('utf8', 0, 300) + '\n');
+                posted();
+            });
+        });
+        req.on('error', (e) => {
+            log.writeAll(2, 'nimbus node runtime: streaming the response failed: ' + e.message + '\n');
+            process.exit(1);
+        });
+        // The head goes now, so the daemon sees the stream begin.
+        req.flushHeaders();
+        return req;
+    };
+    const w = new Writable({
+        write(chunk, encoding, cb) { open().write(chunk, cb); },
+        final(cb) {
+            const r = open();
+            if (failure) {
+                const type = failure.errorType.replace(/[^\x20-\x7e]/g, '') || 'Error';
+                r.addTrailers({
+                    'Lambda-Runtime-Function-Error-Type': type,
+                    'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(failure)).toString('base64'),
+                });
+            }
+            r.end();
+            cb();
+        },
+    });
+    w.setContentType = (t) => { if (!req) contentType = String(t); };
+    w.fail = (doc) => {
+        failure = doc;
+        if (!w.writableEnded) w.end();
+    };
+    w.answered = answered;
+    return w;
+}
+
+// Runs a streaming handler: resolves once its POST was answered.
+function runStreaming(call, event, context) {
+    const rs = responseStream(call.id);
+    const fail = (e) => {
+        const doc = errorDoc(e);
+        logError('Invoke Error', doc);
+        rs.fail(doc);
+    };
+    try {
+        const r = handler(event, rs, context);
+        Promise.resolve(r).then(() => { if (!rs.writableEnded) rs.end(); }, fail);
+    } catch (e) {
+        fail(e);
+    }
+    return rs.answered;
 }
 
 /* ------------------------------------------------------------------ errors */
@@ -286,6 +407,14 @@ function runCall(res) {
             } catch (e) {
                 finish(true, Object.assign(new Error('Unable to parse the event as JSON: ' + e.message),
                     { name: 'Runtime.UnmarshalError' }));
+                return;
+            }
+            if (handler[STREAMING]) {
+                call.done = true;
+                runStreaming(call, event, context).then(() => {
+                    inFlight.delete(call);
+                    resolve();
+                });
                 return;
             }
             // Neither a promise nor a callback yet: Lambda answers null once idle.

@@ -653,7 +653,11 @@ def main():
     # it can never shadow a user module.
     path = [p for p in sys.path if p and os.path.abspath(p) != RUNTIME_DIR]
     ver = 'python%d.%d' % sys.version_info[:2]
-    sys.path[:] = [task_root] + path + ['/usr/local/lib/%s/dist-packages' % ver,
+    # Layers, as Lambda orders them: right after the function's own code.
+    # Unsandboxed, NIMBUS_OPT_DIR names the merged tree ('' for none).
+    opt = env.get('NIMBUS_OPT_DIR', '/opt')
+    layers = [opt + '/python/lib/%s/site-packages' % ver, opt + '/python'] if opt else []
+    sys.path[:] = [task_root] + layers + path + ['/usr/local/lib/%s/dist-packages' % ver,
                                         '/usr/lib/python3/dist-packages',
                                         '/usr/lib/%s/dist-packages' % ver]
     for stream in (sys.stdout, sys.stderr):

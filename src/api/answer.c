@@ -15,11 +15,23 @@
 #include "base/errdoc.h"
 #include "base/util.h"
 
+/* Every answer of the API carries a request id, as Lambda's do: SDKs
+ * surface it ($metadata.requestId) and users quote it. */
 void api_respond_json(http_exchange_t *ex, int status, char *json)
 {
-    static const http_header_t h[] = { { "Content-Type", "application/json" } };
-    if (!json) { http_respond(ex, status, h, 1, NULL, 0); return; }
-    http_respond_owned(ex, status, h, 1, json, strlen(json));
+    char rid[37];
+    util_uuid4(rid);
+    const http_header_t h[] = { { "Content-Type", "application/json" }, { "x-amzn-RequestId", rid } };
+    if (!json) { http_respond(ex, status, h, 2, NULL, 0); return; }
+    http_respond_owned(ex, status, h, 2, json, strlen(json));
+}
+
+void api_respond_empty(http_exchange_t *ex, int status)
+{
+    char rid[37];
+    util_uuid4(rid);
+    const http_header_t h[] = { { "x-amzn-RequestId", rid } };
+    http_respond(ex, status, h, 1, NULL, 0);
 }
 
 void api_respond_doc(http_exchange_t *ex, int status, cJSON *doc)
@@ -49,6 +61,25 @@ void api_respond_not_found(http_exchange_t *ex, const char *name, const char *qu
     char arn[400];
     function_arn(name, qualifier, arn, sizeof arn);
     api_respond_error(ex, 404, "ResourceNotFoundException", "Function not found: %s", arn);
+}
+
+void api_respond_precondition(http_exchange_t *ex)
+{
+    api_respond_error(ex, 412, "PreconditionFailedException",
+                      "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id");
+}
+
+bool api_revision_stale(http_exchange_t *ex, const cJSON *body, const char *current)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(body, "RevisionId");
+    if (!cJSON_IsString(r) || strcmp(r->valuestring, current) == 0) return false;
+    api_respond_precondition(ex);
+    return true;
+}
+
+void api_respond_unknown(http_exchange_t *ex, const http_request_t *req)
+{
+    api_respond_error(ex, 404, "UnknownOperationException", "Unknown operation %s %s", req->method, req->path);
 }
 
 void api_respond_err(http_exchange_t *ex, const err_t *err)

@@ -42,7 +42,9 @@ typedef struct api {
     core_ctx_t *core;               /* for `stopping` */
     async_t *async;                 /* the async queue (InvocationType Event), or NULL */
     struct event_configs *event_configs; /* EventInvokeConfig in memory (api/event_config.c) */
+    struct trigger_wheel *triggers; /* the timer triggers (core/trigger.h), or NULL */
     struct url_table *urls;         /* function URLs (api/url.c) */
+    struct tag_table *tags;         /* functions' tags (api/tags.c) */
     size_t url_body_limit;          /* a request to a function URL */
     route_t *routes;                /* the public routes, with their body limits */
     route_table_t table;
@@ -82,10 +84,21 @@ void api_respond_error(http_exchange_t *ex, int status, const char *type, const 
     __attribute__((format(printf, 4, 5)));
 /* 404 ResourceNotFoundException "Function not found: <its ARN>". */
 void api_respond_not_found(http_exchange_t *ex, const char *name, const char *qualifier);
+/* A RevisionId that is not the resource's current one: 412
+ * PreconditionFailedException with Lambda's message. */
+void api_respond_precondition(http_exchange_t *ex);
+/* When `body` has a RevisionId other than `current`: answer that, true. */
+bool api_revision_stale(http_exchange_t *ex, const cJSON *body, const char *current);
+/* A method and path no operation has: 404 UnknownOperationException, as
+ * Lambda answers an unknown route. */
+void api_respond_unknown(http_exchange_t *ex, const http_request_t *req);
 /* An err_t, mapped to the status and type of its class. */
 void api_respond_err(http_exchange_t *ex, const err_t *err);
-/* A JSON document (takes ownership of `json`; NULL for an empty body). */
+/* A JSON document (takes ownership of `json`; NULL for an empty body),
+ * with a fresh x-amzn-RequestId like every answer here. */
 void api_respond_json(http_exchange_t *ex, int status, char *json);
+/* An answer without a body (204, 202): only the request id. */
+void api_respond_empty(http_exchange_t *ex, int status);
 /* The same for a cJSON document, printed compactly and deleted. */
 void api_respond_doc(http_exchange_t *ex, int status, cJSON *doc);
 /* The answers the HTTP servers give themselves (400, 408, 413, 431), in the

@@ -22,6 +22,9 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "api/event_config.h"
+#include "api/triggers.h"
+#include "api/tags.h"
+#include "api/layers.h"
 #include "api/url.h"
 #include "api/version.h"
 
@@ -29,6 +32,9 @@
  * unreferenced?" to "code removed", so a collection never deletes a tree a
  * concurrent deploy of the same ZIP just reused. */
 static pthread_mutex_t g_code_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void control_code_lock(void) { pthread_mutex_lock(&g_code_mu); }
+void control_code_unlock(void) { pthread_mutex_unlock(&g_code_mu); }
 
 typedef enum { JOB_CREATE, JOB_UPDATE_CODE, JOB_UPDATE_CONFIG, JOB_DELETE, JOB_GET_ZIP, JOB_CONCURRENCY } job_kind_t;
 
@@ -41,11 +47,18 @@ typedef struct {
     char name[65];
     function_config_t cfg;       /* result (create/update) or base copy (update) */
     char old_hex[65];            /* code replaced/freed by this job */
+    char old_opt[65];            /* the same for the merged tree of its layers */
+    int64_t unzipped;            /* the stored ZIP's unzipped bytes */
     char *zip;                   /* JOB_GET_ZIP result */
     size_t zip_len;
     err_t err;
     int rc;
     int reserved;                /* JOB_CONCURRENCY: the new value, -1 to delete */
+    bool stale;                  /* the caller's RevisionId is not the current one */
+    bool dry_run;                /* UpdateFunctionCode DryRun: validated, nothing changed */
+    bool publish;                /* Publish: a version made in the same write */
+    function_config_t ver;       /* publish: the new version */
+    char *tags;                  /* JOB_CREATE: its Tags, stored (api/tags.h), or NULL */
 } job_t;
 
 static void job_abort(http_exchange_t *ex, void *arg)
@@ -72,6 +85,7 @@ static int put_zip(job_t *j, const cJSON *zipfile)
     memcpy(j->cfg.code_hex, e.hex, sizeof e.hex);
     memcpy(j->cfg.code_sha256, e.sha256_b64, sizeof e.sha256_b64);
     j->cfg.code_size = e.zip_size;
+    j->unzipped = e.unzipped_size;
     return 0;
 }
 
@@ -82,6 +96,39 @@ static int save(job_t *j, bool insert)
                     : store_function_update(j->d->store, j->cfg.name, doc, j->cfg.code_hex, &j->err);
     free(doc);
     return rc;
+}
+
+/* Publish: true: the version of what was just saved, stored with it;
+ * $LATEST's row then records the number (never reused) and the revision
+ * it was published at, as PublishVersion does. */
+static int publish_saved(job_t *j)
+{
+    int n = j->cfg.last_version + 1;
+    function_config_free(&j->ver);
+    function_config_copy(&j->ver, &j->cfg);
+    snprintf(j->ver.version, sizeof j->ver.version, "%d", n);
+    j->ver.provisioned = 0;
+    j->ver.provisioned_qualifier[0] = '\0';
+    char *doc = function_config_serialize(&j->ver);
+    int rc = store_version_insert(j->d->store, j->cfg.name, n, doc, j->cfg.code_hex, &j->err);
+    free(doc);
+    if (rc < 0) return -1;
+    j->cfg.last_version = n;
+    memcpy(j->cfg.published_revision, j->cfg.revision_id, sizeof j->cfg.published_revision);
+    return save(j, false);
+}
+
+/* RevisionId, when the caller gives one, must be the function's current
+ * one (one write at a time per function, so it cannot change meanwhile). */
+static bool revision_stale(job_t *j, const cJSON *body)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(body, "RevisionId");
+    return cJSON_IsString(r) && strcmp(r->valuestring, j->cfg.revision_id) != 0;
+}
+
+static bool flag(const cJSON *body, const char *key)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, key));
 }
 
 static int do_write(job_t *j)
@@ -99,28 +146,63 @@ static int do_write(job_t *j)
         return err_set(&j->err, ERR_INVALID, "Could not parse request body into json");
     }
     int rc = -1;
+    if ((j->kind == JOB_UPDATE_CODE || j->kind == JOB_UPDATE_CONFIG) && revision_stale(j, body)) {
+        j->stale = true;
+        goto out;
+    }
+    j->publish = j->kind != JOB_UPDATE_CONFIG && flag(body, "Publish");
     if (j->kind == JOB_CREATE) {
         if (function_config_apply_json(&j->cfg, body, true, &j->err) < 0) goto out;
+        if (tags_parse_create(body, &j->tags, &j->err) < 0) goto out;
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(body, "Code");
         pthread_mutex_lock(&g_code_mu);
         function_config_touch(&j->cfg);
+        bool changed;
         rc = put_zip(j, cJSON_GetObjectItemCaseSensitive(code, "ZipFile"));
+        if (rc == 0) rc = layers_apply(j->d, body, &j->cfg, &changed, &j->err);
+        if (rc == 0) rc = layers_check_size(j->d, &j->cfg, j->unzipped, &j->err);
         if (rc == 0) rc = save(j, true);
+        if (rc == 0) rc = tags_store_created(j->d->store, j->cfg.name, j->tags, &j->err);
+        if (rc == 0 && j->publish) rc = publish_saved(j) < 0 ? 1 : 0;
         pthread_mutex_unlock(&g_code_mu);
         if (rc < 0 && j->cfg.code_hex[0]) memcpy(j->old_hex, j->cfg.code_hex, sizeof j->old_hex);
+        if (rc < 0) memcpy(j->old_opt, j->cfg.opt_hex, sizeof j->old_opt);
     } else if (j->kind == JOB_UPDATE_CODE) {
+        j->dry_run = flag(body, "DryRun");
         memcpy(j->old_hex, j->cfg.code_hex, sizeof j->old_hex);
         pthread_mutex_lock(&g_code_mu);
         rc = put_zip(j, cJSON_GetObjectItemCaseSensitive(body, "ZipFile"));
+        if (rc == 0) rc = layers_check_size(j->d, &j->cfg, j->unzipped, &j->err);
+        if (rc == 0 && j->dry_run) {
+            /* Decoded, hashed, extracted within the limits: the answer is
+             * the configuration as it would be; the tree just made goes
+             * again unless something uses it. */
+            memcpy(j->old_hex, j->cfg.code_hex, sizeof j->old_hex);
+        } else if (rc == 0) {
+            function_config_touch(&j->cfg);
+            rc = save(j, false);
+            if (rc == 0 && j->publish) rc = publish_saved(j) < 0 ? 1 : 0;
+        }
+        pthread_mutex_unlock(&g_code_mu);
+    } else {
+        if (function_config_apply_json(&j->cfg, body, false, &j->err) < 0) goto out;
+        char before[65];
+        memcpy(before, j->cfg.opt_hex, sizeof before);
+        bool changed = false;
+        pthread_mutex_lock(&g_code_mu);
+        rc = layers_apply(j->d, body, &j->cfg, &changed, &j->err);
+        if (rc == 0 && changed)
+            rc = layers_check_size(j->d, &j->cfg, codestore_tree_size(j->d->code, j->cfg.code_hex), &j->err);
         if (rc == 0) {
             function_config_touch(&j->cfg);
             rc = save(j, false);
         }
         pthread_mutex_unlock(&g_code_mu);
-    } else {
-        if (function_config_apply_json(&j->cfg, body, false, &j->err) < 0) goto out;
-        function_config_touch(&j->cfg);
-        rc = save(j, false);
+        /* The merged tree let go: the old one once stored, else the new one. */
+        if (changed) {
+            const char *gone = rc == 0 ? before : j->cfg.opt_hex, *kept = rc == 0 ? j->cfg.opt_hex : before;
+            if (strcmp(gone, kept) != 0) memcpy(j->old_opt, gone, sizeof j->old_opt);
+        }
     }
 out:
     cJSON_Delete(body);
@@ -178,6 +260,8 @@ static void job_done(loop_t *l, void *arg)
         } else if (j->ex) {
             api_respond_err(j->ex, &j->err);
         }
+    } else if (j->stale) {
+        if (j->ex) api_respond_precondition(j->ex);
     } else if (j->rc < 0) {
         if (j->ex) {
             if (j->err.code == ERR_CONFLICT && j->kind == JOB_CREATE)
@@ -189,40 +273,57 @@ static void job_done(loop_t *l, void *arg)
         }
     } else if (j->kind == JOB_CREATE) {
         fn = router_add(d->router, &j->cfg);
-        if (j->ex) respond_config(j->ex, 201, &j->cfg);
+        tags_created(d, j->cfg.name, j->tags);
+        j->tags = NULL;
+        if (fn && j->ver.version[0] && j->rc == 0 && j->publish) router_add_version(d->router, fn, &j->ver);
+        if (j->rc > 0 && j->ex) api_respond_err(j->ex, &j->err);
+        else if (j->ex) respond_config(j->ex, 201, j->publish ? &j->ver : &j->cfg);
     } else if (j->kind == JOB_CONCURRENCY) {
         if (fn) {
             fn->cfg.reserved_concurrency = j->reserved;
             router_schedule(d->router, fn);
         }
-        if (j->ex && j->reserved < 0) http_respond(j->ex, 204, NULL, 0, NULL, 0);
+        if (j->ex && j->reserved < 0) api_respond_empty(j->ex, 204);
         else if (j->ex) respond_concurrency(j->ex, 200, j->reserved);
     } else if (j->kind == JOB_DELETE) {
         if (fn) {
             memcpy(j->old_hex, fn->cfg.code_hex, sizeof j->old_hex);
-            /* Its versions' code goes too, once nothing runs it. */
+            memcpy(j->old_opt, fn->cfg.opt_hex, sizeof j->old_opt);
+            /* Its versions' code (and layers' trees) go too, once nothing runs it. */
             size_t nv = fn->nversions;
-            char (*hexes)[65] = nv ? calloc(nv, sizeof *hexes) : NULL;
-            for (size_t i = 0; hexes && i < nv; i++) memcpy(hexes[i], fn->versions[i]->cfg.code_hex, 65);
+            char (*hexes)[65] = nv ? calloc(2 * nv, sizeof *hexes) : NULL;
+            for (size_t i = 0; hexes && i < nv; i++) {
+                memcpy(hexes[2 * i], fn->versions[i]->cfg.code_hex, 65);
+                memcpy(hexes[2 * i + 1], fn->versions[i]->cfg.opt_hex, 65);
+            }
             router_remove(d->router, fn);
-            for (size_t i = 0; hexes && i < nv; i++) control_collect_code(d, hexes[i]);
+            for (size_t i = 0; hexes && i < 2 * nv; i++) control_collect_code(d, hexes[i]);
             free(hexes);
         }
         logs_delete_function(d->logs, j->name);
         /* Its asynchronous settings and URLs went with its row; its
          * waiting events fail to the dead-letter list. */
         event_config_forget(d, j->name, NULL);
+        triggers_forget(d, j->name);
         url_forget(d, j->name, NULL);
+        tags_forget(d, j->name);
         if (d->async) async_function_deleted(d->async, j->name);
-        if (j->ex) http_respond(j->ex, 204, NULL, 0, NULL, 0);
+        if (j->ex) api_respond_empty(j->ex, 204);
+    } else if (j->dry_run) {
+        if (j->ex) respond_config(j->ex, 200, &j->cfg);
     } else {
         if (fn) router_update(d->router, fn, &j->cfg);
-        if (j->ex) respond_config(j->ex, 200, &j->cfg);
+        if (fn && j->rc == 0 && j->publish) router_add_version(d->router, fn, &j->ver);
+        if (j->rc > 0 && j->ex) api_respond_err(j->ex, &j->err);   /* saved, not published */
+        else if (j->ex) respond_config(j->ex, 200, j->publish ? &j->ver : &j->cfg);
     }
     if (j->old_hex[0]) control_collect_code(d, j->old_hex);
+    if (j->old_opt[0]) control_collect_code(d, j->old_opt);
     function_config_free(&j->cfg);
+    function_config_free(&j->ver);
     free(j->body);
     free(j->zip);
+    free(j->tags);
     free(j);
 }
 
@@ -234,6 +335,7 @@ static job_t *job_new(api_t *d, http_exchange_t *ex, job_kind_t kind, const char
     j->kind = kind;
     j->ex = ex;
     function_config_init(&j->cfg);
+    function_config_init(&j->ver);
     if (name) snprintf(j->name, sizeof j->name, "%s", name);
     http_exchange_on_abort(ex, job_abort, j);
     return j;
@@ -316,12 +418,50 @@ static void get_function(api_t *d, http_exchange_t *ex, http_request_t *req, rou
     char loc[400];
     snprintf(loc, sizeof loc, "http://%s/nimbus/v1/code/%s.zip", host ? host : "127.0.0.1", fn->cfg.code_hex);
     cJSON_AddStringToObject(code, "Location", loc);
-    cJSON_AddObjectToObject(o, "Tags");
+    cJSON_AddItemToObject(o, "Tags", tags_json(d, fn->cfg.name));
     if (fn->cfg.reserved_concurrency >= 0) {
         cJSON *conc = cJSON_AddObjectToObject(o, "Concurrency");
         cJSON_AddNumberToObject(conc, "ReservedConcurrentExecutions", fn->cfg.reserved_concurrency);
     }
-    (void)d;
+    api_respond_doc(ex, 200, o);
+}
+
+/* ListFunctions with FunctionVersion=ALL: every function's $LATEST and
+ * its versions, in name then version order. The marker "name:k" says the
+ * next page starts at the k-th entry (0 = $LATEST) of that function. */
+static void list_all_versions(api_t *d, http_exchange_t *ex, const char *marker, long maxi)
+{
+    size_t i = 0, k = 0;
+    if (marker && *marker) {
+        const char *colon = strrchr(marker, ':');
+        char name[80];
+        snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - marker) : (int)strlen(marker), marker);
+        router_fn_t *fn = router_find(d->router, name);
+        if (fn && colon) {
+            i = router_index_after(d->router, name) - 1;
+            k = (size_t)strtoul(colon + 1, NULL, 10);
+        } else {
+            i = router_index_after(d->router, name);   /* gone meanwhile: the next one */
+        }
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "Functions");
+    long n = 0;
+    for (; i < router_count(d->router); i++, k = 0) {
+        router_fn_t *fn = router_at(d->router, i);
+        for (; k <= fn->nversions; k++) {
+            if (n == maxi) {
+                char next[100];
+                snprintf(next, sizeof next, "%s:%zu", fn->cfg.name, k);
+                cJSON_AddStringToObject(o, "NextMarker", next);
+                api_respond_doc(ex, 200, o);
+                return;
+            }
+            const function_config_t *c = k == 0 ? &fn->cfg : &fn->versions[k - 1]->cfg;
+            cJSON_AddItemToArray(arr, function_config_to_api_json(c));
+            n++;
+        }
+    }
     api_respond_doc(ex, 200, o);
 }
 
@@ -340,6 +480,24 @@ static void list_functions(api_t *d, http_exchange_t *ex, http_request_t *req)
             return;
         }
         if (maxi > 50) maxi = 50;   /* Lambda returns at most 50 per page */
+    }
+    char *fv = util_query_param(req->query, "FunctionVersion");
+    bool all = fv && strcmp(fv, "ALL") == 0;
+    if (fv && !all) {
+        api_respond_error(ex, 400, "ValidationException",
+                          "1 validation error detected: Value '%s' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]",
+                          fv);
+        free(fv);
+        free(marker);
+        free(max);
+        return;
+    }
+    free(fv);
+    if (all) {
+        list_all_versions(d, ex, marker, maxi);
+        free(marker);
+        free(max);
+        return;
     }
     size_t i = marker && *marker ? router_index_after(d->router, marker) : 0;
     cJSON *o = cJSON_CreateObject();

@@ -32,6 +32,11 @@ void control_update(api_t *d, http_exchange_t *ex, router_fn_t *fn, bool code);
 /* Remove the code tree `hex` if no function and no live instance uses it
  * any more (runs the check and removal on a worker). */
 void control_collect_code(api_t *d, const char *hex);
+/* Held by a worker from "code stored" to "row written" (and by the
+ * collector from "unreferenced?" to "removed"), so that no collection
+ * removes a tree a concurrent write just reused. */
+void control_code_lock(void);
+void control_code_unlock(void);
 /* PutFunctionConcurrency (PUT), GetFunctionConcurrency (GET),
  * DeleteFunctionConcurrency (DELETE); other methods 405. */
 void control_concurrency(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *fn);

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "api/control.h"
+#include "api/qtable.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "core/function.h"
@@ -34,8 +35,7 @@
 #define DEST_PATTERN "^$|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\\-])+:([a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+-\\d{1})?:(\\d{12})?:(.*)|https?://.+"
 
 typedef struct {
-    char function[65];
-    char qualifier[130];      /* "$LATEST", a version number or an alias */
+    qkey_t key;               /* function, and "$LATEST", a version number or an alias */
     bool has_retry, has_age;  /* shown (and applied) only when given */
     int retry, age;
     char on_success[DEST_MAX + 1];
@@ -44,8 +44,7 @@ typedef struct {
 } evcfg_t;
 
 struct event_configs {
-    evcfg_t *v;
-    size_t n, cap;
+    qtable_t t;               /* of evcfg_t */
 };
 
 event_configs_t *event_config_new(void)
@@ -56,66 +55,27 @@ event_configs_t *event_config_new(void)
 void event_config_free(event_configs_t *t)
 {
     if (!t) return;
-    free(t->v);
+    qtable_clear(&t->t);
     free(t);
-}
-
-/* ---- the table ---- */
-
-static int key_cmp(const evcfg_t *e, const char *function, const char *qualifier)
-{
-    int c = strcmp(e->function, function);
-    return c ? c : strcmp(e->qualifier, qualifier);
-}
-
-/* Index of the first entry >= (function, qualifier). */
-static size_t lower_bound(const event_configs_t *t, const char *function, const char *qualifier)
-{
-    size_t lo = 0, hi = t->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (key_cmp(&t->v[mid], function, qualifier) < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
 }
 
 static evcfg_t *find(const event_configs_t *t, const char *function, const char *qualifier)
 {
-    size_t i = lower_bound(t, function, qualifier);
-    return i < t->n && key_cmp(&t->v[i], function, qualifier) == 0 ? &t->v[i] : NULL;
+    return qtable_find(&t->t, function, qualifier);
 }
 
+/* A copy of e goes into the table. */
 static void put(event_configs_t *t, const evcfg_t *e)
 {
-    size_t i = lower_bound(t, e->function, e->qualifier);
-    if (i < t->n && key_cmp(&t->v[i], e->function, e->qualifier) == 0) {
-        t->v[i] = *e;
-        return;
-    }
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->v = realloc(t->v, t->cap * sizeof *t->v);
-        if (!t->v) abort();
-    }
-    memmove(&t->v[i + 1], &t->v[i], (t->n - i) * sizeof *t->v);
-    t->v[i] = *e;
-    t->n++;
-}
-
-static void drop(event_configs_t *t, const char *function, const char *qualifier)
-{
-    for (size_t i = lower_bound(t, function, qualifier ? qualifier : ""); i < t->n;) {
-        evcfg_t *e = &t->v[i];
-        if (strcmp(e->function, function) != 0 || (qualifier && strcmp(e->qualifier, qualifier) != 0)) break;
-        memmove(e, e + 1, (t->n - i - 1) * sizeof *t->v);
-        t->n--;
-    }
+    evcfg_t *c = malloc(sizeof *c);
+    if (!c) abort();
+    *c = *e;
+    qtable_put(&t->t, c);
 }
 
 void event_config_forget(api_t *d, const char *function, const char *qualifier)
 {
-    if (d->event_configs) drop(d->event_configs, function, qualifier);
+    if (d->event_configs) qtable_drop(&d->event_configs->t, function, qualifier);
 }
 
 /* ---- documents ---- */
@@ -134,7 +94,7 @@ static cJSON *to_json(const evcfg_t *e, bool with_arn)
     cJSON_AddNumberToObject(o, "LastModified", e->last_modified);
     if (with_arn) {
         char arn[300];
-        function_arn(e->function, e->qualifier, arn, sizeof arn);
+        function_arn(e->key.function, e->key.qualifier, arn, sizeof arn);
         cJSON_AddStringToObject(o, "FunctionArn", arn);
     }
     if (e->has_retry) cJSON_AddNumberToObject(o, "MaximumRetryAttempts", e->retry);
@@ -336,8 +296,8 @@ typedef struct {
 static int job_work(store_t *st, void *arg, err_t *err)
 {
     job_t *j = arg;
-    return j->remove ? store_event_config_delete(st, j->e.function, j->e.qualifier, err)
-                     : store_event_config_put(st, j->e.function, j->e.qualifier, j->doc, err);
+    return j->remove ? store_event_config_delete(st, j->e.key.function, j->e.key.qualifier, err)
+                     : store_event_config_put(st, j->e.key.function, j->e.key.qualifier, j->doc, err);
 }
 
 static void respond_doc(http_exchange_t *ex, int status, const evcfg_t *e)
@@ -350,8 +310,8 @@ static void job_done(api_t *d, http_exchange_t *ex, void *arg, int rc)
 {
     job_t *j = arg;
     if (rc == 0 && j->remove) {
-        drop(d->event_configs, j->e.function, j->e.qualifier);
-        if (ex) http_respond(ex, 204, NULL, 0, NULL, 0);
+        qtable_drop(&d->event_configs->t, j->e.key.function, j->e.key.qualifier);
+        if (ex) api_respond_empty(ex, 204);
     } else if (rc == 0) {
         put(d->event_configs, &j->e);
         if (ex) respond_doc(ex, 200, &j->e);
@@ -425,8 +385,8 @@ void event_config_handle(api_t *d, http_exchange_t *ex, http_request_t *req, rou
             e = *cur;
         } else {
             memset(&e, 0, sizeof e);
-            snprintf(e.function, sizeof e.function, "%s", name);
-            snprintf(e.qualifier, sizeof e.qualifier, "%s", q);
+            snprintf(e.key.function, sizeof e.key.function, "%s", name);
+            snprintf(e.key.qualifier, sizeof e.key.qualifier, "%s", q);
         }
         apply_body(&e, &b);
         submit(d, ex, latest, &e, false);
@@ -434,38 +394,23 @@ void event_config_handle(api_t *d, http_exchange_t *ex, http_request_t *req, rou
     cJSON_Delete(body);
 }
 
+static cJSON *list_item(const void *entry, void *arg)
+{
+    (void)arg;
+    return to_json(entry, true);
+}
+
 void event_config_list(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest)
 {
-    char *marker = util_query_param(req->query, "Marker");
-    char *max = util_query_param(req->query, "MaxItems");
-    long maxi = LIST_MAX;
-    if (max) {
-        char *end;
-        maxi = strtol(max, &end, 10);
-        if (!*max || *end || maxi < 1 || maxi > LIST_MAX) {
-            api_respond_error(ex, 400, "ValidationException",
-                              "1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value %s",
-                              max, maxi < 1 ? "greater than or equal to 1" : "less than or equal to 50");
-            free(marker);
-            free(max);
-            return;
-        }
-    }
-    const event_configs_t *t = d->event_configs;
-    const char *name = latest->cfg.name;
-    /* The marker is the last qualifier of the page before. */
-    size_t i = lower_bound(t, name, marker && *marker ? marker : "");
-    if (marker && *marker && i < t->n && key_cmp(&t->v[i], name, marker) == 0) i++;
+    char *marker;
+    long max;
+    if (qtable_page_params(ex, req, LIST_MAX, &marker, &max) < 0) return;
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "FunctionEventInvokeConfigs");
-    long k = 0;
-    for (; i < t->n && strcmp(t->v[i].function, name) == 0 && k < maxi; i++, k++)
-        cJSON_AddItemToArray(arr, to_json(&t->v[i], true));
-    if (i < t->n && strcmp(t->v[i].function, name) == 0)
-        cJSON_AddStringToObject(o, "NextMarker", t->v[i - 1].qualifier);
+    const char *next = qtable_page(&d->event_configs->t, latest->cfg.name, marker, max, arr, list_item, NULL);
+    if (next) cJSON_AddStringToObject(o, "NextMarker", next);
     api_respond_doc(ex, 200, o);
     free(marker);
-    free(max);
 }
 
 /* ---- the policy ---- */
@@ -515,8 +460,8 @@ static void load_one(const char *function, const char *qualifier, const char *do
     router_fn_t *latest = router_find(d->router, function);
     evcfg_t e;
     memset(&e, 0, sizeof e);
-    snprintf(e.function, sizeof e.function, "%s", function);
-    snprintf(e.qualifier, sizeof e.qualifier, "%s", qualifier);
+    snprintf(e.key.function, sizeof e.key.function, "%s", function);
+    snprintf(e.key.qualifier, sizeof e.key.qualifier, "%s", qualifier);
     if (!latest || !qualifier_exists(latest, qualifier) || !from_stored(&e, doc)) {
         log_warn("skipping stored event invoke config %s:%s", function, qualifier);
         return;

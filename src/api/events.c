@@ -252,7 +252,7 @@ void events_cancel(api_t *d, http_exchange_t *ex, const char *function, const ch
             api_respond_err(ex, &err);
         return;
     }
-    http_respond(ex, 204, NULL, 0, NULL, 0);
+    api_respond_empty(ex, 204);
 }
 
 /* ---- dead letters: redrive and purge ---- */

@@ -39,7 +39,9 @@ static void answer(call_t *c, const call_result_t *res)
     }
     http_header_t h[6];
     size_t n = 0;
-    h[n++] = (http_header_t){ "Content-Type", res->content_type ? res->content_type : "application/json" };
+    /* Lambda's Invoke answers application/json whatever the runtime posted
+     * (a function URL keeps the function's own: url_serve.c). */
+    h[n++] = (http_header_t){ "Content-Type", "application/json" };
     h[n++] = (http_header_t){ "X-Amz-Executed-Version", c->fn->cfg.version };
     h[n++] = (http_header_t){ "x-amzn-RequestId", c->request_id };
     if (res->outcome == CALL_FUNCTION_ERROR) h[n++] = (http_header_t){ "X-Amz-Function-Error", "Unhandled" };
@@ -147,98 +149,127 @@ static void invoke_async(api_t *d, http_exchange_t *ex, http_request_t *req, con
 
 /* ---- the Invoke API ---- */
 
-static void handle(api_t *d, http_exchange_t *ex, const char *path_name, const char *qualifier, bool legacy)
+int invoke_parse(api_t *d, http_exchange_t *ex, const char *path_name, const char *qualifier, invoke_kind_t kind,
+                 invoke_req_t *r)
 {
     http_request_t *req = http_exchange_request(ex);
-    char name[180], qual[140];
-    if (function_name_parse(path_name, name, sizeof name, qual, sizeof qual) < 0) {
+    memset(r, 0, sizeof *r);
+    if (function_name_parse(path_name, r->name, sizeof r->name, r->qual, sizeof r->qual) < 0) {
         api_respond_error(ex, 400, "ValidationException",
                              "1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
                              path_name);
-        return;
+        return -1;
     }
     if (qualifier && *qualifier) {
-        if (qual[0] && strcmp(qual, qualifier) != 0) {
+        if (r->qual[0] && strcmp(r->qual, qualifier) != 0) {
             api_respond_error(ex, 400, "InvalidParameterValueException",
                                  "The derived qualifier from the function name does not match the specified qualifier.");
-            return;
+            return -1;
         }
-        snprintf(qual, sizeof qual, "%s", qualifier);
+        snprintf(r->qual, sizeof r->qual, "%s", qualifier);
     }
-    router_fn_t *latest = router_find(d->router, name);
+    router_fn_t *latest = router_find(d->router, r->name);
     /* A version, or an alias's (weighted) pick of one. */
-    router_fn_t *fn = latest ? router_resolve(d->router, latest, qual) : NULL;
-    if (!fn) {
-        api_respond_not_found(ex, name, qual[0] ? qual : NULL);
-        return;
+    r->fn = latest ? router_resolve(d->router, latest, r->qual) : NULL;
+    if (!r->fn) {
+        api_respond_not_found(ex, r->name, r->qual[0] ? r->qual : NULL);
+        return -1;
     }
-    const char *type = legacy ? "Event" : http_request_header(req, "X-Amz-Invocation-Type");
-    const char *fc = http_request_header(req, "x-fc-invocation-type");
+    const char *type = kind == INVOKE_LEGACY_ASYNC ? "Event" : http_request_header(req, "X-Amz-Invocation-Type");
+    const char *fc = kind == INVOKE_API ? http_request_header(req, "x-fc-invocation-type") : NULL;
     if (!type && fc) type = strcasecmp(fc, "Async") == 0 ? "Event" : strcasecmp(fc, "Sync") == 0 ? "RequestResponse" : fc;
     if (!type) type = "RequestResponse";
-    bool event = strcmp(type, "Event") == 0;
-    if (!event && strcmp(type, "RequestResponse") != 0 && strcmp(type, "DryRun") != 0) {
+    r->event = strcmp(type, "Event") == 0;
+    r->dry_run = strcmp(type, "DryRun") == 0;
+    /* InvokeWithResponseStream has no Event. */
+    bool stream = kind == INVOKE_STREAM;
+    if ((r->event && stream) || (!r->event && !r->dry_run && strcmp(type, "RequestResponse") != 0)) {
         api_respond_error(ex, 400, "InvalidParameterValueException",
-                             "1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]",
-                             type);
-        return;
+                             "1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [%s]",
+                             type, stream ? "RequestResponse, DryRun" : "Event, RequestResponse, DryRun");
+        return -1;
     }
-    if (!event && req->body_len > d->cfg.invoke_max_bytes) {
+    if (!r->event && req->body_len > d->cfg.invoke_max_bytes) {
         api_respond_error(ex, 413, "RequestEntityTooLargeException",
-                             "Request must be smaller than %zu bytes for the InvokeFunction operation",
-                             d->cfg.invoke_max_bytes);
-        return;
+                             "Request must be smaller than %zu bytes for the %s operation",
+                             d->cfg.invoke_max_bytes, stream ? "InvokeWithResponseStream" : "InvokeFunction");
+        return -1;
     }
     if (req->body_len) {
         cJSON *doc = cJSON_ParseWithLength(req->body, req->body_len);
         if (!doc) {
             api_respond_error(ex, 400, "InvalidRequestContentException",
                                  "Could not parse request body into json: Could not parse payload into json");
-            return;
+            return -1;
         }
         cJSON_Delete(doc);
     }
-    char *client_context = NULL;
     const char *cc = http_request_header(req, "X-Amz-Client-Context");
     if (cc && *cc) {
         size_t cl;
-        client_context = util_base64_decode(cc, strlen(cc), &cl, NULL);
-        if (!client_context) {
+        r->client_context = util_base64_decode(cc, strlen(cc), &cl, NULL);
+        if (!r->client_context) {
             api_respond_error(ex, 400, "InvalidRequestContentException",
                                  "Client context must be a valid Base64-encoded JSON object.");
-            return;
+            return -1;
         }
     }
-    if (strcmp(type, "DryRun") == 0) {
-        free(client_context);
-        http_respond(ex, 204, NULL, 0, NULL, 0);
-        return;
+    if (r->dry_run) {
+        invoke_req_free(r);
+        api_respond_empty(ex, 204);
+        return -1;
     }
-    if (event) {
-        /* Lambda passes ClientContext to synchronous calls only. */
-        free(client_context);
-        invoke_async(d, ex, req, name, qual, legacy);
-        return;
-    }
+    return 0;
+}
+
+void invoke_req_free(invoke_req_t *r)
+{
+    free(r->client_context);
+    r->client_context = NULL;
+}
+
+call_t *invoke_call(api_t *d, http_exchange_t *ex, invoke_req_t *r)
+{
+    http_request_t *req = http_exchange_request(ex);
     if (d->core->stopping) {
-        free(client_context);
+        invoke_req_free(r);
         api_respond_error(ex, 503, "ServiceException", "Nimbus is shutting down");
-        return;
+        return NULL;
     }
-    const char *refused = router_refuse_reason(d->router, fn);
+    const char *refused = router_refuse_reason(d->router, r->fn);
     if (refused) {
         /* Throttled outright: nothing may run, or the wait line is full. */
-        free(client_context);
+        invoke_req_free(r);
         api_respond_throttled(ex, refused);
-        return;
+        return NULL;
     }
-    call_t *c = call_new(d->router, fn);
-    if (!c) { free(client_context); api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
-    snprintf(c->qualifier, sizeof c->qualifier, "%s", qual);
-    c->client_context = client_context;
+    call_t *c = call_new(d->router, r->fn);
+    if (!c) {
+        invoke_req_free(r);
+        api_respond_error(ex, 500, "ServiceException", "out of memory");
+        return NULL;
+    }
+    snprintf(c->qualifier, sizeof c->qualifier, "%s", r->qual);
+    c->client_context = r->client_context;
+    r->client_context = NULL;
     const char *lt = http_request_header(req, "X-Amz-Log-Type");
     c->log_tail = lt && strcmp(lt, "Tail") == 0;
     if (req->body_len) c->payload = http_request_take_body(ex, &c->payload_len);
+    return c;
+}
+
+static void handle(api_t *d, http_exchange_t *ex, const char *path_name, const char *qualifier, bool legacy)
+{
+    invoke_req_t r;
+    if (invoke_parse(d, ex, path_name, qualifier, legacy ? INVOKE_LEGACY_ASYNC : INVOKE_API, &r) < 0) return;
+    if (r.event) {
+        /* Lambda passes ClientContext to synchronous calls only. */
+        invoke_req_free(&r);
+        invoke_async(d, ex, http_exchange_request(ex), r.name, r.qual, legacy);
+        return;
+    }
+    call_t *c = invoke_call(d, ex, &r);
+    if (!c) return;
     c->done = answer;
     c->owner = ex;
     http_exchange_on_abort(ex, caller_gone, c);

@@ -15,12 +15,19 @@
 
 #include <cjson/cJSON.h>
 
+#include "api/account.h"
 #include "api/control.h"
 #include "api/event_config.h"
 #include "api/events.h"
 #include "api/exec.h"
 #include "api/invoke.h"
+#include "api/triggers.h"
+#include "api/unsupported.h"
+#include "api/policy.h"
+#include "api/tags.h"
+#include "api/layers.h"
 #include "api/url.h"
+#include "api/stream.h"
 #include "api/version.h"
 #include "base/util.h"
 #include "core/instance.h"
@@ -125,6 +132,13 @@ static void h_invoke(void *ctx, http_exchange_t *ex, http_request_t *req, const 
     free(qual);
 }
 
+static void h_stream_invoke(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    char *qual = util_query_param(req->query, "Qualifier");
+    stream_invoke_handle(ctx, ex, NAME(p), qual);
+    free(qual);
+}
+
 static void h_invoke_method(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
     (void)ctx; (void)req; (void)p;
@@ -190,13 +204,13 @@ static void h_update_config(void *ctx, http_exchange_t *ex, http_request_t *req,
     if (fn) control_update(ctx, ex, fn, false);
 }
 
-/* A path under a function that no operation has: the function is looked
- * up first, so a missing one is still "Function not found". */
+/* A path under a function that no operation has: an unknown operation,
+ * as Lambda answers it whether or not the function exists (a missing
+ * function is only ever said by an operation that names one). */
 static void h_unknown(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
-    char qual[140];
-    if (!named(ctx, ex, req, p, qual)) return;
-    api_respond_error(ex, 404, "ResourceNotFoundException", "Unknown operation %s %s", req->method, req->path);
+    (void)ctx; (void)p;
+    api_respond_unknown(ex, req);
 }
 
 static void h_publish(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
@@ -342,6 +356,12 @@ static void h_dlq_redrive(void *ctx, http_exchange_t *ex, http_request_t *req, c
     if (native_fn(ctx, ex, p)) events_dlq_redrive(ctx, ex, req, NAME(p));
 }
 
+static void h_triggers(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    router_fn_t *fn = native_fn(ctx, ex, p);
+    if (fn) triggers_handle(ctx, ex, req, fn, route_param(p, "trigger"));
+}
+
 static void h_code(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
     (void)req;
@@ -393,6 +413,11 @@ static void h_async_stats(void *ctx, http_exchange_t *ex, http_request_t *req, c
     api_respond_doc(ex, 200, o);
 }
 
+static void h_layers(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    layers_handle(ctx, ex, req, route_param(p, "layer"), route_param(p, "version"));
+}
+
 /* ---- the table ---- */
 
 #define FN "/2015-03-31/functions"
@@ -405,6 +430,8 @@ static const struct {
 } ROUTES[] = {
     { { "POST", FN "/{name}/invocations", h_invoke, 0, 0 }, L_INVOKE },
     { { "*", FN "/{name}/invocations", h_invoke_method, 0, 0 }, L_INVOKE },
+    { { "POST", "/2021-11-15/functions/{name}/response-streaming-invocations", h_stream_invoke, 0, 0 }, L_INVOKE },
+    { { "*", "/2021-11-15/functions/{name}/response-streaming-invocations", h_invoke_method, 0, 0 }, L_INVOKE },
     /* Lambda's deprecated InvokeAsync, under its own API date. */
     { { "POST", "/2014-11-13/functions/{name}/invoke-async", h_invoke_async, 0, TS }, L_INVOKE },
     { { "*", "/2014-11-13/functions/{name}/invoke-async", h_invoke_method, 0, TS }, L_INVOKE },
@@ -424,13 +451,25 @@ static const struct {
     { { "*", FN "/{name}/versions", h_versions_method, 0, 0 }, L_ZIP },
     { { "*", FN "/{name}/aliases", h_aliases, 0, 0 }, L_ZIP },
     { { "*", FN "/{name}/aliases/{alias}", h_aliases, 0, 0 }, L_ZIP },
+    { { "*", FN "/{name}/policy", policy_route, 0, 0 }, L_DEFAULT },
+    { { "*", FN "/{name}/policy/{sid}", policy_statement_route, 0, 0 }, L_DEFAULT },
     { { "*", FN "/{name}/{rest*}", h_unknown, 0, 0 }, L_ZIP },
     /* Reserved concurrency lives under two other API dates. */
     { { "*", "/2017-10-31/functions/{name}/concurrency", h_concurrency, 0, 0 }, L_DEFAULT },
     { { "*", "/2019-09-30/functions/{name}/concurrency", h_concurrency, 0, 0 }, L_DEFAULT },
-    { { "*", "/2019-12-02/functions/{name}/provisioned-concurrency", h_provisioned, 0, 0 }, L_DEFAULT },
+    { { "*", "/2019-09-30/functions/{name}/provisioned-concurrency", h_provisioned, 0, 0 }, L_DEFAULT },
     { { "GET", "/2019-09-25/functions/{name}/event-invoke-config/list", h_event_config_list, 0, 0 }, L_DEFAULT },
     { { "*", "/2019-09-25/functions/{name}/event-invoke-config", h_event_config, 0, 0 }, L_DEFAULT },
+    { { "*", "/2017-03-31/tags/{arn}", tags_route, 0, 0 }, L_DEFAULT },
+    { { "*", "/2016-08-19/account-settings", account_route, 0, TS }, L_DEFAULT },
+    { { "GET", "/2018-10-31/layers", h_layers, 0, TS }, L_DEFAULT },
+    { { "*", "/2018-10-31/layers", h_method, 0, TS }, L_DEFAULT },
+    { { "GET", "/2018-10-31/layers/{layer}/versions", h_layers, 0, TS }, L_DEFAULT },
+    { { "POST", "/2018-10-31/layers/{layer}/versions", h_layers, 0, TS }, L_ZIP },
+    { { "*", "/2018-10-31/layers/{layer}/versions", h_method, 0, TS }, L_DEFAULT },
+    { { "GET", "/2018-10-31/layers/{layer}/versions/{version}", h_layers, 0, 0 }, L_DEFAULT },
+    { { "DELETE", "/2018-10-31/layers/{layer}/versions/{version}", h_layers, 0, 0 }, L_DEFAULT },
+    { { "*", "/2018-10-31/layers/{layer}/versions/{version}", h_method, 0, 0 }, L_DEFAULT },
     { { "*", "/2021-10-31/functions/{name}/url", h_url, 0, 0 }, L_DEFAULT },
     { { "GET", "/2021-10-31/functions/{name}/urls", h_url_list, 0, 0 }, L_DEFAULT },
     { { "*", "/2021-10-31/functions/{name}/urls", h_method, 0, 0 }, L_DEFAULT },
@@ -445,6 +484,8 @@ static const struct {
     { { "DELETE", "/nimbus/v1/functions/{name}/dlq", h_dlq, 0, 0 }, L_DEFAULT },
     { { "POST", "/nimbus/v1/functions/{name}/dlq/redrive", h_dlq_redrive, 0, 0 }, L_DEFAULT },
     { { "POST", "/nimbus/v1/functions/{name}/instances/{id}/exec", h_exec, 0, 0 }, L_DEFAULT },
+    { { "*", "/nimbus/v1/functions/{name}/triggers", h_triggers, 0, TS }, L_DEFAULT },
+    { { "*", "/nimbus/v1/functions/{name}/triggers/{trigger}", h_triggers, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/execs/{id*}", h_exec_poll, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/code/{file*}", h_code, 0, 0 }, L_DEFAULT },
     { { "*", "/nimbus/v1/health", h_health, 0, 0 }, L_DEFAULT },
@@ -463,12 +504,14 @@ int api_init(api_t *d, err_t *err)
     if (!d->routes) return err_set(err, ERR_SYS, "out of memory");
     if (!(d->event_configs = event_config_new())) return err_set(err, ERR_SYS, "out of memory");
     if (!(d->urls = url_table_new())) return err_set(err, ERR_SYS, "out of memory");
+    if (!(d->tags = tag_table_new())) return err_set(err, ERR_SYS, "out of memory");
     d->url_body_limit = limits[L_INVOKE];
     for (size_t i = 0; i < NROUTES; i++) {
         d->routes[i] = ROUTES[i].r;
         d->routes[i].body_limit = limits[ROUTES[i].limit];
     }
     d->table = (route_table_t){ d->routes, NROUTES, limits[L_DEFAULT] };
+    if (unsupported_check(err) < 0) return -1;
     return route_table_check(&d->table, err);
 }
 
@@ -480,6 +523,8 @@ void api_free(api_t *d)
     d->event_configs = NULL;
     url_table_free(d->urls);
     d->urls = NULL;
+    tag_table_free(d->tags);
+    d->tags = NULL;
 }
 
 size_t api_body_limit(const http_request_t *req, void *arg)
@@ -516,7 +561,8 @@ void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
     }
     case ROUTE_BAD_PARAM:
         /* A name that cannot be decoded names no function. */
-        if (m.route->handler == h_invoke || m.route->handler == h_invoke_method)
+        if (m.route->handler == h_invoke || m.route->handler == h_invoke_method ||
+            m.route->handler == h_stream_invoke)
             api_respond_error(ex, 404, "ResourceNotFoundException", "Function not found");
         else
             api_respond_not_found(ex, strndupa(m.bad.raw, m.bad.raw_len), NULL);
@@ -525,8 +571,9 @@ void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
     case ROUTE_NOT_FOUND:
         break;
     }
-    /* Nimbus' own routes and everything unknown: no such operation. */
-    api_respond_error(ex, 404, "UnknownOperationException", "Unknown operation %s %s", req->method, req->path);
+    /* An operation of Lambda's that cannot exist here is refused by name;
+     * everything else is no operation at all. */
+    if (!unsupported_answer(ex, req)) api_respond_unknown(ex, req);
 }
 
 int api_load(api_t *d, err_t *err)
@@ -534,7 +581,9 @@ int api_load(api_t *d, err_t *err)
     if (control_load(d, err) < 0) return err_wrap(err, "loading functions");
     if (version_load(d, err) < 0) return err_wrap(err, "loading versions and aliases");
     if (event_config_load(d, err) < 0) return err_wrap(err, "loading event invoke configs");
+    if (triggers_load(d, err) < 0) return err_wrap(err, "loading timer triggers");
     if (url_load(d, err) < 0) return err_wrap(err, "loading function URLs");
+    if (tags_load(d, err) < 0) return err_wrap(err, "loading tags");
     return 0;
 }
 

@@ -24,96 +24,44 @@
 #define QUALIFIER_PATTERN "((?!^\\d+$)^[0-9a-zA-Z-_]+$)"
 
 struct url_table {
-    url_cfg_t **v;            /* sorted by function, qualifier */
-    size_t n, cap;
+    qtable_t t;
 };
 
-url_table_t *url_table_new(void)
+static void cfg_free(void *p)
 {
-    return calloc(1, sizeof(url_table_t));
-}
-
-static void cfg_free(url_cfg_t *u)
-{
+    url_cfg_t *u = p;
     if (!u) return;
     url_cors_free(u->cors);
     free(u);
 }
 
+url_table_t *url_table_new(void)
+{
+    url_table_t *t = calloc(1, sizeof *t);
+    if (t) t->t.free_entry = cfg_free;
+    return t;
+}
+
 void url_table_free(url_table_t *t)
 {
     if (!t) return;
-    for (size_t i = 0; i < t->n; i++) cfg_free(t->v[i]);
-    free(t->v);
+    qtable_clear(&t->t);
     free(t);
-}
-
-/* ---- the table ---- */
-
-static int key_cmp(const url_cfg_t *u, const char *function, const char *qualifier)
-{
-    int c = strcmp(u->function, function);
-    return c ? c : strcmp(u->qualifier, qualifier);
-}
-
-static size_t lower_bound(const url_table_t *t, const char *function, const char *qualifier)
-{
-    size_t lo = 0, hi = t->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (key_cmp(t->v[mid], function, qualifier) < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
-static url_cfg_t *find(const url_table_t *t, const char *function, const char *qualifier)
-{
-    size_t i = lower_bound(t, function, qualifier);
-    return i < t->n && key_cmp(t->v[i], function, qualifier) == 0 ? t->v[i] : NULL;
-}
-
-/* Takes ownership of u; replaces (and frees) the entry with its key. */
-static void put(url_table_t *t, url_cfg_t *u)
-{
-    size_t i = lower_bound(t, u->function, u->qualifier);
-    if (i < t->n && key_cmp(t->v[i], u->function, u->qualifier) == 0) {
-        cfg_free(t->v[i]);
-        t->v[i] = u;
-        return;
-    }
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->v = realloc(t->v, t->cap * sizeof *t->v);
-        if (!t->v) abort();
-    }
-    memmove(&t->v[i + 1], &t->v[i], (t->n - i) * sizeof *t->v);
-    t->v[i] = u;
-    t->n++;
-}
-
-static void drop(url_table_t *t, const char *function, const char *qualifier)
-{
-    for (size_t i = lower_bound(t, function, qualifier ? qualifier : ""); i < t->n;) {
-        url_cfg_t *u = t->v[i];
-        if (strcmp(u->function, function) != 0 || (qualifier && strcmp(u->qualifier, qualifier) != 0)) break;
-        cfg_free(u);
-        memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof *t->v);
-        t->n--;
-    }
 }
 
 void url_forget(api_t *d, const char *function, const char *qualifier)
 {
-    if (d->urls) drop(d->urls, function, qualifier);
+    if (d->urls) qtable_drop(&d->urls->t, function, qualifier);
 }
 
 const url_cfg_t *url_find_id(const api_t *d, const char *id)
 {
     /* Few URLs per daemon, and an id compare is short: a scan is enough. */
-    const url_table_t *t = d->urls;
-    for (size_t i = 0; t && i < t->n; i++)
-        if (strcmp(t->v[i]->id, id) == 0) return t->v[i];
+    const qtable_t *t = d->urls ? &d->urls->t : NULL;
+    for (size_t i = 0; t && i < t->n; i++) {
+        const url_cfg_t *u = (const url_cfg_t *)t->v[i];
+        if (strcmp(u->id, id) == 0) return u;
+    }
     return NULL;
 }
 
@@ -127,11 +75,12 @@ static void function_url(const api_t *d, const char *id, char *buf, size_t n)
 /* Lambda's FunctionUrlConfig (answer) or the stored document (!answer). */
 static cJSON *to_json(const api_t *d, const url_cfg_t *u, bool answer, bool modified)
 {
+    const char *qualifier = u->key.qualifier;
     cJSON *o = cJSON_CreateObject();
     if (answer) {
         char url[200], arn[300];
         function_url(d, u->id, url, sizeof url);
-        function_arn(u->function, strcmp(u->qualifier, LATEST) == 0 ? NULL : u->qualifier, arn, sizeof arn);
+        function_arn(u->key.function, strcmp(qualifier, LATEST) == 0 ? NULL : qualifier, arn, sizeof arn);
         cJSON_AddStringToObject(o, "FunctionUrl", url);
         cJSON_AddStringToObject(o, "FunctionArn", arn);
     } else {
@@ -156,8 +105,8 @@ static url_cfg_t *from_stored(const char *function, const char *qualifier, const
     url_cfg_t *u = NULL;
     err_t err;
     if (cJSON_IsString(id) && strlen(id->valuestring) == URL_ID_LEN && (u = calloc(1, sizeof *u))) {
-        snprintf(u->function, sizeof u->function, "%s", function);
-        snprintf(u->qualifier, sizeof u->qualifier, "%s", qualifier);
+        snprintf(u->key.function, sizeof u->key.function, "%s", function);
+        snprintf(u->key.qualifier, sizeof u->key.qualifier, "%s", qualifier);
         memcpy(u->id, id->valuestring, URL_ID_LEN + 1);
         u->stream = cJSON_IsString(mode) && strcmp(mode->valuestring, "RESPONSE_STREAM") == 0;
         snprintf(u->created, sizeof u->created, "%s", created ? created : "");
@@ -285,12 +234,12 @@ static void job_done(api_t *d, http_exchange_t *ex, void *arg, int rc)
 {
     job_t *j = arg;
     if (rc == 0 && j->remove) {
-        drop(d->urls, j->function, j->qualifier);
-        if (ex) http_respond(ex, 204, NULL, 0, NULL, 0);
+        qtable_drop(&d->urls->t, j->function, j->qualifier);
+        if (ex) api_respond_empty(ex, 204);
     } else if (rc == 0) {
         url_cfg_t *u = j->u;
         j->u = NULL;
-        put(d->urls, u);
+        qtable_put(&d->urls->t, u);
         if (ex) api_respond_doc(ex, j->created ? 201 : 200, to_json(d, u, true, !j->created));
     }
     cfg_free(j->u);
@@ -306,7 +255,7 @@ static void submit(api_t *d, http_exchange_t *ex, router_fn_t *latest, url_cfg_t
     j->created = created;
     j->remove = !u;
     j->u = u;
-    const url_cfg_t *key = u ? u : cur;
+    const qkey_t *key = u ? &u->key : &cur->key;
     memcpy(j->function, key->function, sizeof j->function);
     memcpy(j->qualifier, key->qualifier, sizeof j->qualifier);
     if (u) {
@@ -328,8 +277,8 @@ static void create(api_t *d, http_exchange_t *ex, router_fn_t *latest, const cha
 {
     url_cfg_t *u = calloc(1, sizeof *u);
     if (!u) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
-    snprintf(u->function, sizeof u->function, "%s", latest->cfg.name);
-    snprintf(u->qualifier, sizeof u->qualifier, "%s", q);
+    snprintf(u->key.function, sizeof u->key.function, "%s", latest->cfg.name);
+    snprintf(u->key.qualifier, sizeof u->key.qualifier, "%s", q);
     do util_random_id(u->id, sizeof u->id);
     while (url_find_id(d, u->id));
     u->stream = b->mode && strcmp(b->mode, "RESPONSE_STREAM") == 0;
@@ -367,7 +316,7 @@ void url_config_handle(api_t *d, http_exchange_t *ex, http_request_t *req, route
     const char *m = req->method;
     if (!check_qualifier(ex, latest, qual)) return;
     const char *q = *qual ? qual : LATEST;
-    url_cfg_t *cur = find(d->urls, latest->cfg.name, q);
+    url_cfg_t *cur = qtable_find(&d->urls->t, latest->cfg.name, q);
     if (strcmp(m, "GET") == 0) {
         if (cur) api_respond_doc(ex, 200, to_json(d, cur, true, true));
         else respond_no_url(ex);
@@ -403,39 +352,27 @@ void url_config_handle(api_t *d, http_exchange_t *ex, http_request_t *req, route
     cJSON_Delete(doc);
 }
 
+typedef struct {
+    const api_t *d;
+} list_arg_t;
+
+static cJSON *list_item(const void *entry, void *arg)
+{
+    return to_json(((list_arg_t *)arg)->d, entry, true, true);
+}
+
 void url_config_list(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest)
 {
-    char *marker = util_query_param(req->query, "Marker");
-    char *max = util_query_param(req->query, "MaxItems");
-    long maxi = LIST_MAX;
-    if (max) {
-        char *end;
-        maxi = strtol(max, &end, 10);
-        if (!*max || *end || maxi < 1 || maxi > LIST_MAX) {
-            api_respond_error(ex, 400, "ValidationException",
-                              "1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: "
-                              "Member must have value %s", max,
-                              maxi < 1 ? "greater than or equal to 1" : "less than or equal to 50");
-            free(marker);
-            free(max);
-            return;
-        }
-    }
-    const url_table_t *t = d->urls;
-    const char *name = latest->cfg.name;
-    /* The marker is the last qualifier of the page before. */
-    size_t i = lower_bound(t, name, marker && *marker ? marker : "");
-    if (marker && *marker && i < t->n && key_cmp(t->v[i], name, marker) == 0) i++;
+    char *marker;
+    long max;
+    if (qtable_page_params(ex, req, LIST_MAX, &marker, &max) < 0) return;
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "FunctionUrlConfigs");
-    long k = 0;
-    for (; i < t->n && strcmp(t->v[i]->function, name) == 0 && k < maxi; i++, k++)
-        cJSON_AddItemToArray(arr, to_json(d, t->v[i], true, true));
-    if (i < t->n && strcmp(t->v[i]->function, name) == 0)
-        cJSON_AddStringToObject(o, "NextMarker", t->v[i - 1]->qualifier);
+    list_arg_t la = { d };
+    const char *next = qtable_page(&d->urls->t, latest->cfg.name, marker, max, arr, list_item, &la);
+    if (next) cJSON_AddStringToObject(o, "NextMarker", next);
     api_respond_doc(ex, 200, o);
     free(marker);
-    free(max);
 }
 
 /* ---- start-up ---- */
@@ -450,7 +387,7 @@ static void load_one(const char *function, const char *qualifier, const char *do
         log_warn("skipping stored function URL %s:%s", function, qualifier);
         return;
     }
-    put(d->urls, u);
+    qtable_put(&d->urls->t, u);
 }
 
 int url_load(api_t *d, err_t *err)

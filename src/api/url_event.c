@@ -394,8 +394,9 @@ static int take_head(const cJSON *doc, url_response_t *out, err_t *err)
 
 static int take_status(const cJSON *sc, url_response_t *out, err_t *err)
 {
-    if (!cJSON_IsNumber(sc) || sc->valuedouble != (double)(int)sc->valuedouble ||
-        sc->valuedouble < 100 || sc->valuedouble > 599)
+    /* The range first: casting an out-of-range double to int is undefined. */
+    if (!cJSON_IsNumber(sc) || !(sc->valuedouble >= 100 && sc->valuedouble <= 599) ||
+        sc->valuedouble != (double)(int)sc->valuedouble)
         return err_set(err, ERR_INVALID, "statusCode is not an HTTP status");
     out->status = (int)sc->valuedouble;
     return 0;

@@ -7,14 +7,14 @@
 
 #include <cjson/cJSON.h>
 
+#include "api/qtable.h"
 #include "api/url.h"
 #include "api/url_event.h"
 
 #define URL_ID_LEN 32
 
 struct url_cfg {
-    char function[65];
-    char qualifier[130];      /* "$LATEST" or an alias */
+    qkey_t key;               /* function, and "$LATEST" or an alias */
     char id[URL_ID_LEN + 1];
     bool stream;              /* InvokeMode RESPONSE_STREAM */
     url_cors_t *cors;         /* NULL: no CORS configuration */

@@ -83,10 +83,15 @@ typedef struct {
     char id[URL_ID_LEN + 1];  /* the URL: looked up again at the answer */
     call_http_t http;         /* an FC HTTP function's request */
     char *target;
+    /* RESPONSE_STREAM */
+    url_prelude_t *prelude;   /* reading the HTTP integration prelude */
+    bool head_sent;           /* the answer's head went out: bytes follow as they come */
+    bool refused;             /* answered already (a malformed prelude): the rest is dropped */
 } url_call_t;
 
 static void url_call_free(url_call_t *uc)
 {
+    url_prelude_free(uc->prelude);
     free(uc->target);
     free(uc);
 }
@@ -106,11 +111,125 @@ static void client_gone(http_exchange_t *ex, void *arg)
     call_abandon(c);
 }
 
+/* ---- RESPONSE_STREAM: the answer as the function streams it ---- */
+
+/* The head of a streamed answer: the prelude's status and headers (or 200
+ * and the stream's content type), CORS, the request id. */
+static void stream_head(url_call_t *uc, call_t *c, url_response_t *r)
+{
+    const http_request_t *req = http_exchange_request(uc->ex);
+    const url_cfg_t *u = url_find_id(uc->d, uc->id);
+    if (u && u->cors) url_cors_apply(u->cors, req, r);
+    http_header_t *h = calloc(r->nheaders + 1, sizeof *h);
+    if (!h) abort();
+    size_t n = 0;
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (!framing_header(r->headers[i].name)) h[n++] = r->headers[i];
+    h[n++] = (http_header_t){ "x-amzn-RequestId", c->request_id };
+    http_respond_stream_begin(uc->ex, r->status, h, n);
+    free(h);
+    url_response_free(r);
+    uc->head_sent = true;
+}
+
+static void sink_begin(call_t *c, const char *content_type)
+{
+    url_call_t *uc = c->owner;
+    if (!uc) return;
+    if (strcmp(content_type, URL_PRELUDE_CONTENT_TYPE) == 0) {
+        if (!(uc->prelude = url_prelude_new())) abort();
+        return;
+    }
+    url_response_t r = { .status = 200 };
+    url_response_add_header(&r, "content-type", content_type);
+    stream_head(uc, c, &r);
+}
+
+static int sink_data(call_t *c, const char *bytes, size_t len)
+{
+    url_call_t *uc = c->owner;
+    if (!uc || uc->refused) return 0;
+    if (!uc->head_sent) {
+        size_t used;
+        url_response_t r;
+        err_t err;
+        int rc = url_prelude_feed(uc->prelude, bytes, len, &used, &r, &err);
+        if (rc == 0) return 0;
+        if (rc < 0) {
+            /* Nothing was sent yet: the client gets the 502 of a bad answer,
+             * and the exchange is gone once answered. */
+            uc->refused = true;
+            http_exchange_on_drain(uc->ex, NULL, NULL);
+            respond_error(uc->ex, http_exchange_request(uc->ex), url_find_id(uc->d, uc->id), c->request_id,
+                          URL_ERR_BAD_RESPONSE);
+            uc->ex = NULL;
+            return 0;
+        }
+        stream_head(uc, c, &r);
+        bytes += used;
+        len -= used;
+        if (!len) return 0;
+    }
+    /* -1: the client is being dropped; its abort follows. */
+    return http_respond_stream_write(uc->ex, bytes, len) == 1 ? 1 : 0;
+}
+
+static const call_stream_t SINK = { sink_begin, sink_data };
+
+static void drained(http_exchange_t *ex, void *arg)
+{
+    (void)ex;
+    call_stream_resume(arg);
+}
+
+/* The end of a call whose answer was streamed: the head went out (or the
+ * client had its 502 already) — an error now can only end the stream. */
+static bool stream_end(url_call_t *uc, call_t *c, const call_result_t *res)
+{
+    if (uc->refused) return true;
+    if (!uc->head_sent) {
+        /* A stream that ended inside its prelude is no answer. */
+        if (!res->streamed || res->outcome != CALL_OK) return false;
+        respond_error(uc->ex, http_exchange_request(uc->ex), url_find_id(uc->d, uc->id), c->request_id,
+                      URL_ERR_BAD_RESPONSE);
+        return true;
+    }
+    http_respond_stream_end(uc->ex);
+    return true;
+}
+
+/* A whole HTTP integration response (prelude + body) as the answer. */
+static int buffered_prelude(const char *body, size_t len, url_response_t *r)
+{
+    url_prelude_t *p = url_prelude_new();
+    if (!p) abort();
+    size_t used = 0;
+    err_t err;
+    int rc = url_prelude_feed(p, body, len, &used, r, &err);
+    url_prelude_free(p);
+    if (rc != 1) {
+        if (rc == 0) url_response_free(r);
+        return -1;
+    }
+    r->body_len = len - used;
+    r->body = malloc(r->body_len + 1);
+    if (!r->body) abort();
+    memcpy(r->body, body + used, r->body_len);
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
 static void answer(call_t *c, const call_result_t *res)
 {
     url_call_t *uc = c->owner;
     c->owner = NULL;
     if (!uc) return;
+    /* The call is ending: its source can no longer be resumed. */
+    if (c->stream && uc->ex) http_exchange_on_drain(uc->ex, NULL, NULL);
+    if (c->stream && stream_end(uc, c, res)) {
+        url_call_free(uc);
+        return;
+    }
     http_exchange_t *ex = uc->ex;
     const http_request_t *req = http_exchange_request(ex);
     /* The URL's CORS as it is now (it may have changed meanwhile). */
@@ -134,6 +253,11 @@ static void answer(call_t *c, const call_result_t *res)
             memcpy(r.body, res->body, res->len);
             r.body_len = res->len;
             respond(ex, req, u, c->request_id, &r);
+        } else if (res->content_type && strcmp(res->content_type, URL_PRELUDE_CONTENT_TYPE) == 0) {
+            /* A streaming function called through a BUFFERED URL: its
+             * prelude, then the body, all at once. */
+            if (buffered_prelude(res->body, res->len, &r) == 0) respond(ex, req, u, c->request_id, &r);
+            else respond_error(ex, req, u, c->request_id, URL_ERR_BAD_RESPONSE);
         } else if (url_response_from_result(res->body, res->len, &r, &err) == 0) {
             respond(ex, req, u, c->request_id, &r);
         } else {
@@ -186,8 +310,8 @@ void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *i
         respond(ex, req, NULL, NULL, &pre);
         return;
     }
-    router_fn_t *latest = router_find(d->router, u->function);
-    router_fn_t *fn = latest ? router_resolve(d->router, latest, strcmp(u->qualifier, LATEST) ? u->qualifier : "")
+    router_fn_t *latest = router_find(d->router, u->key.function);
+    router_fn_t *fn = latest ? router_resolve(d->router, latest, strcmp(u->key.qualifier, LATEST) ? u->key.qualifier : "")
                              : NULL;
     if (!fn) {
         respond_error(ex, req, u, NULL, URL_ERR_NOT_FOUND);
@@ -220,7 +344,7 @@ void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *i
     uc->d = d;
     uc->ex = ex;
     memcpy(uc->id, u->id, sizeof uc->id);
-    if (strcmp(u->qualifier, LATEST) != 0) snprintf(c->qualifier, sizeof c->qualifier, "%s", u->qualifier);
+    if (strcmp(u->key.qualifier, LATEST) != 0) snprintf(c->qualifier, sizeof c->qualifier, "%s", u->key.qualifier);
     if (forward) {
         /* FC's HTTP function: its own server answers the request itself. */
         if (asprintf(&uc->target, "%s%s%s", raw_path, *req->query ? "?" : "", req->query) < 0) abort();
@@ -234,6 +358,10 @@ void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *i
     }
     c->done = answer;
     c->owner = uc;
+    if (u->stream && !forward) {
+        c->stream = &SINK;
+        http_exchange_on_drain(ex, drained, c);
+    }
     http_exchange_on_abort(ex, client_gone, c);
     call_submit(c);
 }

@@ -69,11 +69,19 @@ static void vjob_work(void *arg)
     }
 }
 
-static void provisioned_answer(http_exchange_t *ex, int status, const router_fn_t *v)
+/* A ProvisionedConcurrencyConfig: Get's and Put's answer, and (with its
+ * FunctionArn) an item of List's. */
+static cJSON *provisioned_json(const router_fn_t *v, bool with_arn)
 {
     unsigned ready = router_provisioned_ready(v);
     int want = v->cfg.provisioned;
     cJSON *o = cJSON_CreateObject();
+    if (with_arn) {
+        char arn[300];
+        function_arn(v->cfg.name, v->cfg.provisioned_qualifier[0] ? v->cfg.provisioned_qualifier : v->cfg.version,
+                     arn, sizeof arn);
+        cJSON_AddStringToObject(o, "FunctionArn", arn);
+    }
     cJSON_AddNumberToObject(o, "RequestedProvisionedConcurrentExecutions", want);
     cJSON_AddNumberToObject(o, "AvailableProvisionedConcurrentExecutions", want);
     cJSON_AddNumberToObject(o, "AllocatedProvisionedConcurrentExecutions", ready);
@@ -81,7 +89,57 @@ static void provisioned_answer(http_exchange_t *ex, int status, const router_fn_
     char ts[32];
     util_iso8601_ms(loop_wall_ms(), ts);
     cJSON_AddStringToObject(o, "LastModified", ts);
-    api_respond_doc(ex, status, o);
+    return o;
+}
+
+static void provisioned_answer(http_exchange_t *ex, int status, const router_fn_t *v)
+{
+    api_respond_doc(ex, status, provisioned_json(v, false));
+}
+
+/* A MaxItems query parameter: absent → dflt; outside 1..max → -1. */
+static long max_items(const char *query, long dflt, long max)
+{
+    char *v = util_query_param(query, "MaxItems");
+    if (!v) return dflt;
+    char *end;
+    long n = strtol(v, &end, 10);
+    bool ok = *v && !*end && n >= 1 && n <= max;
+    free(v);
+    return ok ? n : -1;
+}
+
+/* ListProvisionedConcurrencyConfigs: the function's versions that have
+ * provisioned instances, in version order; the marker is the version
+ * number the next page starts after. */
+static void provisioned_list(http_exchange_t *ex, http_request_t *req, router_fn_t *latest)
+{
+    long maxi = max_items(req->query, 50, 50);
+    if (maxi < 0) {
+        api_respond_error(ex, 400, "ValidationException",
+                          "1 validation error detected: Value at 'maxItems' failed to satisfy constraint: Member must have value less than or equal to 50");
+        return;
+    }
+    char *marker = util_query_param(req->query, "Marker");
+    int after = marker && *marker ? atoi(marker) : 0;
+    free(marker);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "ProvisionedConcurrencyConfigs");
+    long k = 0;
+    for (size_t i = 0; i < latest->nversions; i++) {
+        const router_fn_t *v = latest->versions[i];
+        if (v->cfg.provisioned <= 0 || atoi(v->cfg.version) <= after) continue;
+        if (k == maxi) {
+            char next[16];
+            snprintf(next, sizeof next, "%d", after);
+            cJSON_AddStringToObject(o, "NextMarker", next);
+            break;
+        }
+        cJSON_AddItemToArray(arr, provisioned_json(v, true));
+        after = atoi(v->cfg.version);
+        k++;
+    }
+    api_respond_doc(ex, 200, o);
 }
 
 static void config_answer(http_exchange_t *ex, int status, const function_config_t *c)
@@ -111,14 +169,16 @@ static void vjob_done(loop_t *l, void *arg)
             break;
         case V_DELETE: {
             router_fn_t *v = router_find_version(latest, j->key);
-            char hex[65] = "";
+            char hex[65] = "", opt[65] = "";
             if (v) {
                 memcpy(hex, v->cfg.code_hex, sizeof hex);
+                memcpy(opt, v->cfg.opt_hex, sizeof opt);
                 router_remove_version(d->router, v);
             }
             event_config_forget(d, j->name, j->key);
-            if (j->ex) http_respond(j->ex, 204, NULL, 0, NULL, 0);
+            if (j->ex) api_respond_empty(j->ex, 204);
             if (hex[0]) control_collect_code(d, hex);
+            if (opt[0]) control_collect_code(d, opt);
             break;
         }
         case V_ALIAS_PUT:
@@ -129,7 +189,7 @@ static void vjob_done(loop_t *l, void *arg)
             router_remove_alias(latest, j->key);
             event_config_forget(d, j->name, j->key);
             url_forget(d, j->name, j->key);
-            if (j->ex) http_respond(j->ex, 204, NULL, 0, NULL, 0);
+            if (j->ex) api_respond_empty(j->ex, 204);
             break;
         case V_PROVISIONED: {
             router_fn_t *v = router_find_version(latest, j->cfg.version);
@@ -138,7 +198,7 @@ static void vjob_done(loop_t *l, void *arg)
                          j->cfg.provisioned_qualifier);
                 router_set_provisioned(d->router, v, j->cfg.provisioned);
             }
-            if (j->ex && j->status == 204) http_respond(j->ex, 204, NULL, 0, NULL, 0);
+            if (j->ex && j->status == 204) api_respond_empty(j->ex, 204);
             else if (j->ex && v) provisioned_answer(j->ex, j->status, v);
             break;
         }
@@ -180,6 +240,10 @@ static void publish(api_t *d, http_exchange_t *ex, http_request_t *req, router_f
     if (!cJSON_IsObject(body)) {
         cJSON_Delete(body);
         api_respond_error(ex, 400, "InvalidRequestContentException", "Could not parse request body into json");
+        return;
+    }
+    if (api_revision_stale(ex, body, latest->cfg.revision_id)) {
+        cJSON_Delete(body);
         return;
     }
     const cJSON *sha = cJSON_GetObjectItemCaseSensitive(body, "CodeSha256");
@@ -351,20 +415,49 @@ static char *alias_doc(http_exchange_t *ex, router_fn_t *latest, const cJSON *bo
     return s;
 }
 
+/* UpdateAlias's RevisionId against the alias's own. */
+static bool alias_stale(http_exchange_t *ex, const router_alias_t *a, const cJSON *body)
+{
+    cJSON *doc = cJSON_Parse(a->doc);
+    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(doc, "RevisionId");
+    bool stale = api_revision_stale(ex, body, cJSON_IsString(cur) ? cur->valuestring : "");
+    cJSON_Delete(doc);
+    return stale;
+}
+
 static void aliases(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest, const char *alias)
 {
     const char *m = req->method;
     if (!alias && strcmp(m, "GET") == 0) {   /* ListAliases */
+        long maxi = max_items(req->query, 50, 10000);
+        if (maxi < 0) {
+            api_respond_error(ex, 400, "ValidationException",
+                              "1 validation error detected: Value at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000");
+            return;
+        }
+        if (maxi > 50) maxi = 50;   /* Lambda returns at most 50 per page */
         char *fv = util_query_param(req->query, "FunctionVersion");
+        char *marker = util_query_param(req->query, "Marker");
         cJSON *o = cJSON_CreateObject();
         cJSON *arr = cJSON_AddArrayToObject(o, "Aliases");
+        const char *last = NULL;
+        long k = 0;
+        /* In name order; the marker is the last name a page had. */
         for (size_t i = 0; i < latest->naliases; i++) {
             const router_alias_t *a = &latest->aliases[i];
-            if (fv && strcmp(fv, a->version) != 0) continue;
+            if (fv && *fv && strcmp(fv, a->version) != 0) continue;
+            if (marker && *marker && strcmp(a->name, marker) <= 0) continue;
+            if (k == maxi) {
+                cJSON_AddStringToObject(o, "NextMarker", last);
+                break;
+            }
             cJSON_AddItemToArray(arr, cJSON_Parse(a->doc));
+            last = a->name;
+            k++;
         }
         api_respond_doc(ex, 200, o);
         free(fv);
+        free(marker);
         return;
     }
     router_alias_t *a = alias ? router_find_alias(latest, alias) : NULL;
@@ -410,6 +503,7 @@ static void aliases(api_t *d, http_exchange_t *ex, http_request_t *req, router_f
         return;
     }
     if (control_busy(ex, latest)) { cJSON_Delete(body); return; }
+    if (update && alias_stale(ex, a, body)) { cJSON_Delete(body); return; }
     char *doc = alias_doc(ex, latest, body, name, update ? a : NULL);
     cJSON_Delete(body);
     if (!doc) return;
@@ -436,8 +530,15 @@ void version_aliases(api_t *d, http_exchange_t *ex, http_request_t *req, router_
 
 void version_handle_provisioned(api_t *d, http_exchange_t *ex, http_request_t *req, const char *name)
 {
-    router_fn_t *latest = router_find(d->router, name);
-    if (!latest) { api_respond_not_found(ex, name, NULL); return; }
+    /* The name may be an ARN or name:qualifier, as for every operation. */
+    char plain[300], qual[140];
+    function_name_parse(name, plain, sizeof plain, qual, sizeof qual);
+    router_fn_t *latest = function_name_valid(plain) ? router_find(d->router, plain) : NULL;
+    if (!latest) { api_respond_not_found(ex, plain, NULL); return; }
+    char *list = util_query_param(req->query, "List");
+    bool all = list && strcmp(list, "ALL") == 0;
+    free(list);
+    if (all && strcmp(req->method, "GET") == 0) { provisioned_list(ex, req, latest); return; }
     char *q = util_query_param(req->query, "Qualifier");
     if (!q || !*q || strcmp(q, "$LATEST") == 0) {
         api_respond_error(ex, 400, "InvalidParameterValueException",

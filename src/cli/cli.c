@@ -36,7 +36,9 @@ static const cli_command_t cli_commands[] = {
     {"exec", cli_cmd_exec, cli_usage_exec},
     {"events", cli_cmd_events, cli_usage_events},
     {"dlq", cli_cmd_dlq, cli_usage_dlq},
+    {"trigger", cli_cmd_trigger, cli_usage_trigger},
     {"url", cli_cmd_url, cli_usage_url},
+    {"layer", cli_cmd_layer, cli_usage_layer},
 };
 
 static const cli_command_t *cli_find_command(const char *name)
@@ -66,8 +68,14 @@ void cli_usage(FILE *out)
           "        list a function's asynchronous events, show one, or cancel a queued one\n"
           "  dlq list NAME | dlq redrive NAME [--id ID] | dlq purge NAME\n"
           "        a function's dead letters: list them, run them again, or forget them\n"
+          "  trigger add NAME --schedule EXPR [--name T] [--payload STR] [--format F] [--timezone TZ]\n"
+          "  trigger list NAME | trigger enable|disable|rm NAME T\n"
+          "        a function's timer triggers: each slot of the schedule is an asynchronous call\n"
           "  url create|get|delete NAME [--qualifier ALIAS]\n"
           "        a function's URL: an HTTP endpoint that calls it (payload format 2.0)\n"
+          "  layer publish NAME DIR|ZIP [--runtime R]... | layer list [NAME]\n"
+          "  layer rm NAME VERSION\n"
+          "        Lambda layers: code functions share at /opt (deploy --layer ARN)\n"
           "  list [--json]\n"
           "        list functions\n"
           "  get NAME\n"

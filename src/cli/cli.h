@@ -189,7 +189,12 @@ int cli_cmd_instances(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_exec(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_events(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_dlq(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_trigger(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_url(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_layer(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+/* A deployment package (a function's or a layer's) as ZIP bytes: a
+ * directory zipped, or a .zip file as it is. */
+int cli_load_package(const char *path, buf_t *zip, err_t *err);
 /* The function's URL (of $LATEST), made with AuthType NONE when it has
  * none, printed as "url: <FunctionUrl>" (nimbus deploy --url). */
 int cli_url_ensure(cli_ctx_t *ctx, const char *name, err_t *err);
@@ -206,6 +211,8 @@ void cli_usage_instances(FILE *out);
 void cli_usage_exec(FILE *out);
 void cli_usage_events(FILE *out);
 void cli_usage_dlq(FILE *out);
+void cli_usage_trigger(FILE *out);
 void cli_usage_url(FILE *out);
+void cli_usage_layer(FILE *out);
 
 #endif

@@ -66,6 +66,8 @@ void cli_usage_deploy(FILE *out)
     deploy_usage_default(out, "--http-port N", "provided.fc: the port its server listens on",
                          "HttpPort");
     fputs("  --initializer        provided.fc: call POST /initialize once per instance\n"
+          "  --layer ARN          a layer version for /opt (repeat, in order; given on an\n"
+          "                       update, the list replaces the function's)\n"
           "  --url                give the function a URL (if it has none) and print it\n"
           "  --endpoint URL       Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
           CLI_DEFAULT_ENDPOINT ")\n"
@@ -87,17 +89,18 @@ typedef struct {
     bool initializer;    /* Initializer: true */
     bool url;            /* then make sure it has a function URL */
     cJSON *env;          /* Variables object, NULL = not given */
+    cJSON *layers;       /* Layers array, NULL = not given */
 } deploy_args_t;
 
 enum { OPT_RUNTIME, OPT_HANDLER, OPT_MEMORY, OPT_TIMEOUT, OPT_ENV, OPT_DESCRIPTION, OPT_CONC, OPT_KEEPALIVE,
-       OPT_HTTP_PORT, OPT_INITIALIZER, OPT_URL };
+       OPT_HTTP_PORT, OPT_INITIALIZER, OPT_URL, OPT_LAYER };
 static const cli_opt_t deploy_opts[] = {
     [OPT_RUNTIME] = {"runtime", true},   [OPT_HANDLER] = {"handler", true},
     [OPT_MEMORY] = {"memory", true},     [OPT_TIMEOUT] = {"timeout", true},
     [OPT_ENV] = {"env", true},           [OPT_DESCRIPTION] = {"description", true},
     [OPT_CONC] = {"instance-concurrency", true}, [OPT_KEEPALIVE] = {"keep-alive", true},
     [OPT_HTTP_PORT] = {"http-port", true},       [OPT_INITIALIZER] = {"initializer", false},
-    [OPT_URL] = {"url", false},
+    [OPT_URL] = {"url", false},          [OPT_LAYER] = {"layer", true},
     {NULL, false},
 };
 
@@ -159,6 +162,10 @@ static int deploy_parse(cli_ctx_t *ctx, int argc, char **argv, deploy_args_t *d,
             break;
         case OPT_INITIALIZER: d->initializer = true; break;
         case OPT_URL: d->url = true; break;
+        case OPT_LAYER:
+            if (!d->layers) d->layers = cJSON_CreateArray();
+            cJSON_AddItemToArray(d->layers, cJSON_CreateString(val));
+            break;
         default: return cli_usage_fail(ctx, err, "internal: unhandled option");
         }
     }
@@ -171,7 +178,7 @@ done:
 }
 
 /* The deployment package, as the ZIP bytes the API wants. */
-static int deploy_load_code(const char *path, buf_t *zip, err_t *err)
+int cli_load_package(const char *path, buf_t *zip, err_t *err)
 {
     struct stat st;
     if (stat(path, &st) < 0) return err_sys(err, "%s", path);
@@ -203,6 +210,7 @@ static void deploy_add_settings(cJSON *o, const deploy_args_t *d)
     if (d->keep_alive >= 0) cJSON_AddNumberToObject(o, "KeepAliveSeconds", (double)d->keep_alive);
     if (d->http_port) cJSON_AddNumberToObject(o, "HttpPort", (double)d->http_port);
     if (d->initializer) cJSON_AddBoolToObject(o, "Initializer", true);
+    if (d->layers) cJSON_AddItemToObject(o, "Layers", cJSON_Duplicate(d->layers, 1));
 }
 
 /* Send `body` (consumed) as JSON; the answer, whatever its status, is left
@@ -288,12 +296,13 @@ int cli_cmd_deploy(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     int rc = deploy_parse(ctx, argc, argv, &d, err);
     if (rc != 0) {
         cJSON_Delete(d.env);
+        cJSON_Delete(d.layers);
         if (rc > 0) cli_usage_deploy(stdout);
         return rc > 0 ? 0 : -1;
     }
 
     rc = -1;
-    if (deploy_load_code(d.code_path, &zip, err) < 0) goto out;
+    if (cli_load_package(d.code_path, &zip, err) < 0) goto out;
     b64 = util_base64_encode(zip.data, zip.len, NULL);
     buf_free(&zip);
 
@@ -326,6 +335,7 @@ int cli_cmd_deploy(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
 out:
     cJSON_Delete(answer);
     cJSON_Delete(d.env);
+    cJSON_Delete(d.layers);
     free(b64);
     buf_free(&zip);
     return rc;

@@ -61,6 +61,7 @@ static void call_free(call_t *c)
     free(c->payload);
     free(c->client_context);
     buf_free(&c->log);
+    buf_free(&c->stream_buf);
     router_fn_unref(c->router, c->fn);
     free(c);
 }
@@ -77,6 +78,16 @@ void call_log(call_t *c, const char *line, size_t len)
     }
     buf_append(&c->log, line, len);
     buf_append(&c->log, "\n", 1);
+}
+
+void call_log_prepend(call_t *c, const char *lines, size_t len)
+{
+    if (!c->log_tail || !len) return;
+    buf_t b = { 0 };
+    buf_append(&b, lines, len);
+    if (c->log.len) buf_append(&b, c->log.data, c->log.len);
+    buf_free(&c->log);
+    c->log = b;
 }
 
 const char *call_log_tail(const call_t *c, size_t max, size_t *len)
@@ -147,7 +158,11 @@ static void finish(call_t *c, const call_result_t *res)
     if (c->inst && list_linked(&c->inst_link)) instance_call_gone(c->inst, c);
     call_done_fn done = c->done;
     c->done = NULL;
-    if (done) done(c, res);
+    if (done && res) {
+        call_result_t r = *res;
+        r.streamed = c->stream && c->stream_begun;
+        done(c, &r);
+    }
     bool was_running = c->state == CALL_RUNNING;
     router_fn_t *fn = c->fn;
     router_t *r = c->router;
@@ -207,6 +222,63 @@ void call_reject(call_t *c, int status, const char *type, const char *msg)
     write_report(c, "error");
     call_result_t res = { .outcome = CALL_REJECTED, .status = status, .error_type = type, .message = msg };
     finish(c, &res);
+}
+
+void call_stream_begin(call_t *c, const char *content_type)
+{
+    if (c->stream_begun) return;
+    c->stream_begun = true;
+    snprintf(c->stream_ct, sizeof c->stream_ct, "%s",
+             content_type && *content_type ? content_type : "application/octet-stream");
+    if (c->stream && c->done) c->stream->begin(c, c->stream_ct);
+}
+
+size_t call_response_limit(const call_t *c)
+{
+    if (!c->stream) return CALL_BUFFERED_MAX;
+    size_t max = router_ctx(c->router)->limits.stream_max_bytes;
+    return max ? max : CALL_STREAM_MAX_DEFAULT;
+}
+
+int call_stream_data(call_t *c, const char *bytes, size_t len)
+{
+    if (len > call_response_limit(c) - c->stream_bytes) return -1;
+    c->stream_bytes += len;
+    if (!c->stream) {
+        buf_append(&c->stream_buf, bytes, len);
+        return 0;
+    }
+    /* A caller that went away: the function runs on, its bytes go nowhere. */
+    if (!c->done) return 0;
+    return c->stream->data(c, bytes, len);
+}
+
+void call_stream_resume(call_t *c)
+{
+    if (c->transport_resume) c->transport_resume(c);
+}
+
+void call_stream_complete(call_t *c)
+{
+    if (!c->stream) {
+        call_complete(c, c->stream_buf.data ? c->stream_buf.data : "", c->stream_buf.len, c->stream_ct);
+        return;
+    }
+    write_report(c, NULL);
+    call_result_t res = { .outcome = CALL_OK, .body = "", .len = 0, .content_type = c->stream_ct };
+    finish(c, &res);
+}
+
+void call_fail_oversize(call_t *c, size_t got)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "Response payload size (%zu bytes) exceeded maximum allowed payload size (%zu bytes).",
+             got, call_response_limit(c));
+    size_t len;
+    char *doc = errdoc_function("Function.ResponseSizeTooLarge", msg, &len);
+    call_fail_function(c, doc, len);
+    free(doc);
 }
 
 static void throttle(call_t *c, const char *reason)

@@ -5,6 +5,14 @@
  * Whoever makes a call (the Invoke API, later the async queue) gives it a
  * `done` callback; the core tells it the outcome exactly once and never
  * writes an answer itself. Loop thread only.
+ *
+ * Streamed responses: a runtime may answer in pieces (the runtime API's
+ * streaming mode). A caller that takes them as they come sets `stream`;
+ * its `begin` and `data` see the bytes, and `done` still comes once, last,
+ * with `streamed` set (a mid-stream failure arrives there as a function
+ * error, after the bytes already sent). A caller without `stream` gets the
+ * whole body in `done`, as from a buffered runtime, up to
+ * CALL_BUFFERED_MAX; a streaming caller's cap is limits.stream_max_bytes.
  */
 #ifndef NIMBUS_CALL_H
 #define NIMBUS_CALL_H
@@ -42,8 +50,25 @@ typedef struct {
     size_t nheaders;
 } call_http_t;
 
+/* The sizes a response may have (Lambda's): buffered, and streamed unless
+ * the daemon says otherwise (core_limits_t.stream_max_bytes). */
+#define CALL_BUFFERED_MAX 6291556u              /* 6 MiB + 100 */
+#define CALL_STREAM_MAX_DEFAULT (200u * 1024u * 1024u)
+
+/* What a caller that takes a response as it comes gives its call. */
+typedef struct {
+    /* The function began a streamed response; content_type as the runtime
+     * sent it (never NULL). Told once, before any data. */
+    void (*begin)(call_t *c, const char *content_type);
+    /* Bytes of it, in order. 0: go on; 1: hold the source back until the
+     * caller calls call_stream_resume(c). */
+    int (*data)(call_t *c, const char *bytes, size_t len);
+} call_stream_t;
+
 typedef struct {
     call_outcome_t outcome;
+    bool streamed;      /* the body went through call_t.stream already (body/len
+                           then hold only an error document, if any) */
     const char *body;
     size_t len;
     const char *content_type;
@@ -87,6 +112,12 @@ struct call {
     list_node_t inst_link;      /* in inst->calls while RUNNING */
     void *transport;            /* the transport's state for this call, if any */
     void (*transport_end)(call_t *c); /* told when the call ends any way but through it */
+    const call_stream_t *stream;  /* the caller takes a streamed response as it comes */
+    bool stream_begun;            /* the runtime began a streamed response */
+    size_t stream_bytes;          /* bytes of it so far */
+    char stream_ct[128];          /* its content type */
+    buf_t stream_buf;             /* all of it, for a caller without `stream` */
+    void (*transport_resume)(call_t *c); /* the caller can take more bytes again */
 };
 
 /* A new call of fn with a fresh request id and trace id, not yet queued.
@@ -113,8 +144,28 @@ void call_fail(call_t *c, const char *type, const char *fmt, ...) __attribute__(
 /* A call refused before running (e.g. its function was deleted). */
 void call_reject(call_t *c, int status, const char *type, const char *msg);
 
+/* A streamed response, from transports: begin (content type, NULL for
+ * application/octet-stream), data as it comes, then call_stream_complete
+ * (or a failure: call_fail_function / call_fail). call_stream_data says 0
+ * (go on), 1 (pause the source: the transport's transport_resume hook is
+ * called when the caller can take more) or -1 (over this caller's size
+ * cap: nothing was taken; end the call with call_fail_oversize). */
+void call_stream_begin(call_t *c, const char *content_type);
+int call_stream_data(call_t *c, const char *bytes, size_t len);
+void call_stream_complete(call_t *c);
+/* The cap of this call's response: streamed or buffered. */
+size_t call_response_limit(const call_t *c);
+/* End a call whose response passed its cap: Function.ResponseSizeTooLarge,
+ * saying how many bytes came (`got`). */
+void call_fail_oversize(call_t *c, size_t got);
+/* From the caller: it can take bytes again after a data() that said 1. */
+void call_stream_resume(call_t *c);
+
 /* Add a log line of this call (also stored under the function's logs). */
 void call_log(call_t *c, const char *line, size_t len);
+/* Put already stored lines (an instance's init output) before the call's
+ * own in its kept tail (log_tail calls); stores nothing. */
+void call_log_prepend(call_t *c, const char *lines, size_t len);
 /* Mark the call delivered to `in`: START line, memory peak reset. */
 void call_started(call_t *c, instance_t *in);
 /* The last `max` bytes of the call's own log (log_tail calls). */

@@ -30,6 +30,7 @@ typedef struct {
     unsigned max_queue;            /* waiting calls per function before an immediate 429 */
     uint64_t init_timeout_ms;      /* an instance's init phase limit */
     uint64_t term_grace_ms;        /* SIGTERM -> SIGKILL */
+    size_t stream_max_bytes;       /* a streamed response's cap; 0 -> CALL_STREAM_MAX_DEFAULT */
 } core_limits_t;
 
 typedef struct core_ctx {

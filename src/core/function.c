@@ -189,6 +189,8 @@ static const function_field_t FIELDS[] = {
     { .store = "provisioned", .type = FUNCTION_FIELD_INT, MEMBER(provisioned), .flags = STORE },
     { .store = "provisioned_qualifier", .type = FUNCTION_FIELD_STRING,
       MEMBER(provisioned_qualifier), .flags = STORE },
+    { .store = "opt_hex", .type = FUNCTION_FIELD_STRING, MEMBER(opt_hex),
+      .flags = STORE | FUNCTION_FIELD_STORE_IF_SET },
 };
 #define N_FIELDS (sizeof FIELDS / sizeof FIELDS[0])
 _Static_assert(N_FIELDS <= FUNCTION_FIELDS_MAX, "FUNCTION_FIELDS_MAX is too small");
@@ -287,6 +289,17 @@ function_arn_place_t function_arn_place(const char *in, char *msg, size_t n)
         return FUNCTION_ARN_OTHER_ACCOUNT;
     }
     return FUNCTION_ARN_LOCAL;
+}
+
+void function_layer_arn(const char *layer, int version, char *buf, size_t n)
+{
+    /* function_arn's region and account, whatever they are: its prefix up
+     * to the resource, then the layer's. */
+    char fn[160];
+    function_arn("x", NULL, fn, sizeof fn);
+    size_t keep = strlen(fn) - strlen("function:x");
+    if (version > 0) snprintf(buf, n, "%.*slayer:%s:%d", (int)keep, fn, layer, version);
+    else snprintf(buf, n, "%.*slayer:%s", (int)keep, fn, layer);
 }
 
 /* [a-zA-Z0-9$_-]+, 1..128: a version or an alias, as Lambda spells qualifiers. */
@@ -463,6 +476,43 @@ static cJSON *api_value(const function_field_t *f, const function_config_t *c)
     return NULL;
 }
 
+/* Layers: a list of objects, the one member no row describes; shown and
+ * stored only when there are some. */
+static cJSON *layers_json(const function_config_t *c, bool store)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < c->nlayers; i++) {
+        cJSON *l = cJSON_CreateObject();
+        cJSON_AddStringToObject(l, "Arn", c->layers[i].arn);
+        cJSON_AddNumberToObject(l, "CodeSize", (double)c->layers[i].code_size);
+        /* Not the layer's code key: the merged tree (opt_hex) is what the
+         * function holds on to, and a key named here would keep a deleted
+         * layer version's own copy forever. */
+        if (store) cJSON_AddNumberToObject(l, "Unzipped", (double)c->layers[i].unzipped);
+        cJSON_AddItemToArray(a, l);
+    }
+    return a;
+}
+
+static bool store_read_layers(const cJSON *a, function_config_t *c)
+{
+    if (!a) return true;
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > FUNCTION_MAX_LAYERS) return false;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, a) {
+        function_layer_t *x = &c->layers[c->nlayers];
+        const cJSON *arn = cJSON_GetObjectItemCaseSensitive(l, "Arn");
+        const cJSON *size = cJSON_GetObjectItemCaseSensitive(l, "CodeSize"), *unz = cJSON_GetObjectItemCaseSensitive(l, "Unzipped");
+        if (!cJSON_IsString(arn) || !cJSON_IsNumber(size) || !cJSON_IsNumber(unz) ||
+            !function_copy_string(x->arn, sizeof x->arn, arn->valuestring))
+            return false;
+        x->code_size = (int64_t)size->valuedouble;
+        x->unzipped = (int64_t)unz->valuedouble;
+        c->nlayers++;
+    }
+    return true;
+}
+
 cJSON *function_config_to_api_json(const function_config_t *c)
 {
     cJSON *o = cJSON_CreateObject();
@@ -474,6 +524,7 @@ cJSON *function_config_to_api_json(const function_config_t *c)
         if (f->api_sub) cJSON_AddItemToObject(cJSON_AddObjectToObject(o, f->api), f->api_sub, val);
         else cJSON_AddItemToObject(o, f->api, val);
     }
+    if (c->nlayers) cJSON_AddItemToObject(o, "Layers", layers_json(c, false));
     return o;
 }
 
@@ -515,6 +566,7 @@ char *function_config_serialize(const function_config_t *c)
         if ((f->flags & FUNCTION_FIELD_STORE_IF_SET) && !row_is_set(f, c)) continue;
         cJSON_AddItemToObject(o, f->store, store_value(f, c));
     }
+    if (c->nlayers) cJSON_AddItemToObject(o, "layers", layers_json(c, true));
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s) abort();
@@ -574,6 +626,7 @@ int function_config_deserialize(function_config_t *c, const char *json, err_t *e
     bool ok = !ver || (cJSON_IsNumber(ver) && ver->valuedouble <= STORE_DOC_VERSION);
     for (size_t i = 0; ok && i < N_FIELDS; i++)
         if (FIELDS[i].flags & FUNCTION_FIELD_IN_STORE) ok = store_read(&FIELDS[i], o, c);
+    if (ok) ok = store_read_layers(cJSON_GetObjectItemCaseSensitive(o, "layers"), c);
     cJSON_Delete(o);
     if (!ok) {
         function_config_free(c);

@@ -21,6 +21,17 @@ typedef struct {
     char *value;
 } function_env_t;
 
+/* A layer version a function uses (Layers), as GetFunctionConfiguration
+ * shows it, and the unzipped size of its tree (and, while its Layers are
+ * being resolved, its code store key: not kept in the stored document). */
+#define FUNCTION_MAX_LAYERS 5
+typedef struct {
+    char arn[160];           /* arn:aws:lambda:<region>:<account>:layer:<name>:<version> */
+    int64_t code_size;       /* its ZIP's bytes */
+    int64_t unzipped;        /* its tree's bytes */
+    char hex[65];
+} function_layer_t;
+
 /* The members a configuration has. Limits, defaults and the names each
  * document uses for them are in the field table (function_fields()). */
 typedef struct {
@@ -56,6 +67,9 @@ typedef struct {
     char provisioned_qualifier[130]; /* the qualifier it was configured on (version or alias) */
     char dead_letter_arn[512]; /* DeadLetterConfig.TargetArn: where an asynchronous call's
                                   failure goes when no OnFailure destination takes it ("" none) */
+    function_layer_t layers[FUNCTION_MAX_LAYERS]; /* Layers, in order (the API layer resolves them) */
+    size_t nlayers;
+    char opt_hex[65];        /* the code store key of their merged tree, mounted at /opt ("" none) */
 } function_config_t;
 
 /* ---- the field table ----
@@ -157,6 +171,8 @@ int function_name_parse(const char *in, char *name, size_t nn, char *qual, size_
 /* "arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]" into buf,
  * with this daemon's region and account (base/util.h). */
 void function_arn(const char *name, const char *qualifier, char *buf, size_t n);
+/* "arn:aws:lambda:<region>:<account>:layer:<name>[:<version>]" (version 0: the layer's) into buf. */
+void function_layer_arn(const char *layer, int version, char *buf, size_t n);
 
 /* Whether a function as a caller names it (what function_name_parse takes,
  * or a destination's ARN) is this daemon's: a plain name always is; an ARN

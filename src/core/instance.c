@@ -212,14 +212,24 @@ void instance_ready(instance_t *in)
 
 /* ---- output ---- */
 
+/* What a failed init leaves for its call's tail (Lambda's is 4 KB). */
+#define INIT_LOG_BYTES (16u * 1024u)
+
 static void emit_line(instance_t *in, const char *p, size_t n)
 {
     if (n && p[n - 1] == '\r') n--;
     /* One call running: the line is its. Several (InstanceConcurrency > 1):
      * the runtime tags lines with the request id itself, as Lambda's do;
      * they go to the function's log under the instance. */
-    if (in->n_busy == 1) call_log(instance_first_call(in), p, n);
-    else logs_emit(instance_ctx(in)->logs, in->fn->cfg.name, "", p, n);
+    if (in->n_busy == 1) {
+        call_log(instance_first_call(in), p, n);
+        return;
+    }
+    logs_emit(instance_ctx(in)->logs, in->fn->cfg.name, "", p, n);
+    if (!in->reached_ready && in->init_log.len + n + 1 <= INIT_LOG_BYTES) {
+        buf_append(&in->init_log, p, n);
+        buf_append(&in->init_log, "\n", 1);
+    }
 }
 
 static void consume(instance_t *in, buf_t *pending, const char *p, size_t n)
@@ -307,11 +317,13 @@ static void release_done(loop_t *l, void *arg)
     instance_t *in = j->in;
     router_t *r = in->router;
     core_ctx_t *ctx = router_ctx(r);
-    char hex[65];
+    char hex[65], opt[65];
     memcpy(hex, in->code_hex, sizeof hex);
+    memcpy(opt, in->opt_hex, sizeof opt);
     router_instance_removed(r, in);
     router_fn_unref(r, in->fn);
     buf_free(&in->out_line);
+    buf_free(&in->init_log);
     buf_free(&in->err_line);
     free(in->init_error_body);
     free(in->env_block);
@@ -320,6 +332,7 @@ static void release_done(loop_t *l, void *arg)
     if (j->heap) free(j);
     /* The last instance on replaced code lets its tree go. */
     if (ctx->code_released) ctx->code_released(ctx->hooks_arg, hex);
+    if (ctx->code_released && opt[0]) ctx->code_released(ctx->hooks_arg, opt);
 }
 
 static void exit_status_text(int code, int status, char *out, size_t n)
@@ -381,7 +394,9 @@ static void instance_exited(instance_t *in)
     call_t *head;
     if (was_starting && (head = router_take_unserved(fn))) {
         /* Init failed and nothing else on its way would serve the oldest
-         * waiting call: that call gets the init error. */
+         * waiting call: that call gets the init error, and what init
+         * printed (the traceback) heads its log tail. */
+        call_log_prepend(head, in->init_log.data, in->init_log.len);
         if (in->init_error && in->init_error_len)
             call_fail_function(head, in->init_error_body, in->init_error_len);
         else if (in->init_error)
@@ -478,12 +493,21 @@ static void build_env(const router_fn_t *fn, const runtime_t *rt, const instance
 {
     const function_config_t *c = &fn->cfg;
     bool sandboxed = sb(in)->enabled();
-    envlist_add(e, "PATH", "/usr/local/bin:/usr/bin:/bin:/opt/bin");
+    /* Layers: sandboxed their merged tree is /opt; unsandboxed it stays
+     * where the code store has it, and the runtimes find it through
+     * NIMBUS_OPT_DIR ("" for none: the host's /opt is not the function's). */
+    const char *opt = sandboxed ? "/opt" : fn->opt_dir;
+    const char *task = sandboxed ? "/var/task" : fn->code_dir;
+    if (opt[0]) envlist_addf(e, "PATH", "/usr/local/bin:/usr/bin:/bin:%s/bin", opt);
+    else envlist_add(e, "PATH", "/usr/local/bin:/usr/bin:/bin:/opt/bin");
+    if (opt[0]) envlist_addf(e, "LD_LIBRARY_PATH", "%s/lib:%s/lib", task, opt);
+    else envlist_addf(e, "LD_LIBRARY_PATH", "%s/lib", task);
+    envlist_add(e, "NIMBUS_OPT_DIR", opt);
     envlist_add(e, "LANG", "en_US.UTF-8");
     envlist_add(e, "TZ", ":UTC");
     envlist_add(e, "_HANDLER", c->handler);
     /* Sandboxed, the code and the runtime dir are mounted at Lambda's paths. */
-    envlist_add(e, "LAMBDA_TASK_ROOT", sandboxed ? "/var/task" : fn->code_dir);
+    envlist_add(e, "LAMBDA_TASK_ROOT", task);
     envlist_add(e, "LAMBDA_RUNTIME_DIR", rt->bootstrap && !sandboxed ? runtime_dir() : "/var/runtime");
     if (rt->exec_env) envlist_add(e, "AWS_EXECUTION_ENV", rt->exec_env);
     envlist_add(e, "AWS_LAMBDA_FUNCTION_NAME", c->name);
@@ -595,6 +619,24 @@ static void spawned_cb(void *arg, const err_t *err)
     start_init_clock(in);
 }
 
+/* Lambda's second place for a custom runtime's bootstrap: /opt/bootstrap,
+ * from a layer, when the function's code has none. */
+static bool opt_bootstrap(const router_fn_t *fn, const runtime_t *rt, bool sandboxed, char *exe, size_t exe_len,
+                          char *argv[8], char *storage, size_t storage_len)
+{
+    char p[600];
+    if (rt->bootstrap || !fn->opt_dir[0]) return false;
+    snprintf(p, sizeof p, "%s/bootstrap", fn->code_dir);
+    if (access(p, X_OK) == 0) return false;
+    snprintf(exe, exe_len, "%s/bootstrap", fn->opt_dir);
+    if (access(exe, X_OK) < 0) return false;
+    if (sandboxed) snprintf(exe, exe_len, "/opt/bootstrap");
+    snprintf(storage, storage_len, "%s", exe);
+    argv[0] = storage;
+    argv[1] = NULL;
+    return true;
+}
+
 instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t *err)
 {
     core_ctx_t *ctx = router_ctx(r);
@@ -610,8 +652,12 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
     }
     char exe[600], argstore[700];
     char *argv[8];
-    if (runtime_command(rt, fn->code_dir, ctx->sandbox->enabled(), exe, sizeof exe, argv, argstore, sizeof argstore, err) < 0)
+    if (opt_bootstrap(fn, rt, ctx->sandbox->enabled(), exe, sizeof exe, argv, argstore, sizeof argstore)) {
+        /* a custom runtime from a layer */
+    } else if (runtime_command(rt, fn->code_dir, ctx->sandbox->enabled(), exe, sizeof exe, argv, argstore,
+                               sizeof argstore, err) < 0) {
         return NULL;
+    }
     instance_t *in = calloc(1, sizeof *in);
     if (!in) { err_set(err, ERR_SYS, "out of memory"); return NULL; }
     snprintf(in->id, sizeof in->id, "%08lx%08x", ++g_instance_seq, (unsigned)getpid());
@@ -631,6 +677,7 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
     }
     in->generation = fn->generation;
     memcpy(in->code_hex, fn->cfg.code_hex, sizeof in->code_hex);
+    memcpy(in->opt_hex, fn->cfg.opt_hex, sizeof in->opt_hex);
     in->state = INST_STOPPING;   /* set_state below counts the transition */
 
     envlist_t env = { .n = 0 };
@@ -643,7 +690,7 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
     build_env_user(fn, &env);
     char cgname[64];
     snprintf(cgname, sizeof cgname, "nimbus-%s", in->id);
-    sandbox_spec_t spec = { .id = cgname, .code_dir = fn->code_dir, .exe = exe, .argv = argv,
+    sandbox_spec_t spec = { .id = cgname, .code_dir = fn->code_dir, .opt_dir = fn->opt_dir, .exe = exe, .argv = argv,
                             .env = env.items, .memory_mb = fn->cfg.memory_mb,
                             .tmp_mb = fn->cfg.ephemeral_mb, .net_host = fn->cfg.network_host,
                             .prestart = rt->prestart };

@@ -35,6 +35,7 @@ struct instance {
     router_t *router;          /* its scheduler, and through it the core's context */
     uint64_t generation;       /* fn generation it was started on */
     char code_hex[65];         /* code it runs (kept until it exits) */
+    char opt_hex[65];          /* the merged tree of its layers at /opt, "" for none (the same) */
     const struct runtime *rt;  /* its runtime */
     const transport_t *tp;     /* how it gets calls (its runtime's contract) */
     void *tp_state;            /* the transport's own state for it */
@@ -61,6 +62,8 @@ struct instance {
     uint64_t init_ns;          /* spawn -> ready (Init Duration) */
     unsigned calls_served;
     buf_t out_line, err_line;  /* partial output lines */
+    buf_t init_log;            /* its output before it was ready (bounded): the log
+                                  tail of the call an init failure fails */
     loop_timer_t *init_timer;  /* kills an instance stuck in init */
     loop_timer_t *kill_timer;  /* SIGKILL after the grace of a SIGTERM */
     loop_timer_t *keepalive_timer; /* armed while wholly idle: reclaim at expiry */

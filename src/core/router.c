@@ -78,6 +78,8 @@ size_t router_index_after(const router_t *r, const char *marker)
 static void set_code_dir(router_t *r, router_fn_t *fn)
 {
     codestore_tree_path(r->ctx->code, fn->cfg.code_hex, fn->code_dir, sizeof fn->code_dir);
+    fn->opt_dir[0] = '\0';
+    if (fn->cfg.opt_hex[0]) codestore_tree_path(r->ctx->code, fn->cfg.opt_hex, fn->opt_dir, sizeof fn->opt_dir);
 }
 
 router_fn_t *router_add(router_t *r, const function_config_t *cfg)
@@ -466,13 +468,14 @@ bool router_code_in_use(const router_t *r, const char *hex)
 {
     for (size_t i = 0; i < r->nfns; i++) {
         router_fn_t *fn = r->fns[i];
-        if (strcmp(fn->cfg.code_hex, hex) == 0) return true;
+        if (strcmp(fn->cfg.code_hex, hex) == 0 || strcmp(fn->cfg.opt_hex, hex) == 0) return true;
         for (size_t k = 0; k < fn->nversions; k++)
-            if (strcmp(fn->versions[k]->cfg.code_hex, hex) == 0) return true;
+            if (strcmp(fn->versions[k]->cfg.code_hex, hex) == 0 || strcmp(fn->versions[k]->cfg.opt_hex, hex) == 0)
+                return true;
     }
     list_each(n, &r->all) {
         instance_t *in = list_entry(n, instance_t, all_link);
-        if (strcmp(in->code_hex, hex) == 0) return true;
+        if (strcmp(in->code_hex, hex) == 0 || strcmp(in->opt_hex, hex) == 0) return true;
     }
     return false;
 }

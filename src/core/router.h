@@ -42,6 +42,7 @@ typedef struct router_fn {
     router_alias_t *aliases;  /* $LATEST: its aliases, by name */
     size_t naliases;
     char code_dir[512];       /* extracted tree of cfg.code_hex */
+    char opt_dir[512];        /* merged tree of its layers (cfg.opt_hex), "" for none */
     uint64_t generation;      /* bumped by every code/config update: older
                                  instances finish their call and retire */
     pool_t pool;              /* its instances, waiting calls and their counts */

@@ -28,6 +28,8 @@ static const daemon_option_t OPTIONS[] = {
       DAEMON_OPTION_SIZE, MEMBER(max_unzipped_bytes), .def = 262144000 },
     { "--max-invoke-bytes", "N", "largest invoke payload, as Lambda's",
       DAEMON_OPTION_SIZE, MEMBER(invoke_max_bytes), .def = 6291456 },
+    { "--max-stream-bytes", "N", "largest streamed response (InvokeWithResponseStream), as Lambda's",
+      DAEMON_OPTION_SIZE, MEMBER(stream_max_bytes), .def = 209715200 },
     { "--account-concurrency", "N", "calls in flight at once, all functions together",
       DAEMON_OPTION_INT, MEMBER(account_concurrency), .def = 1000, .min = 1, .max = UNBOUNDED },
     { "--max-instances", "N", "instances of one function at once",
@@ -63,6 +65,9 @@ static const daemon_option_t OPTIONS[] = {
     { "--async-max-queued", "N", "asynchronous events kept waiting, all functions together; beyond, "
       "an accept fails", DAEMON_OPTION_INT, MEMBER(async_max_queued), .def = 100000, .min = 1,
       .max = UNBOUNDED },
+    { "--timer-catchup", "SECONDS", "at start, timer slots missed while stopped fire once when no older "
+      "than this; the others are skipped and counted (0: only the last one missed)",
+      DAEMON_OPTION_INT, MEMBER(timer_catchup_s), .def = 0, .min = 0, .max = UNBOUNDED },
     { "--region", "REGION", "the region this daemon is: every ARN it writes names it, functions see it in "
       "AWS_REGION, and an ARN of another region is refused", DAEMON_OPTION_STRING, MEMBER(region),
       .def_str = NIMBUS_DEFAULT_REGION, .valid = util_region_valid,

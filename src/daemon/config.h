@@ -21,6 +21,7 @@ typedef struct {
     size_t max_zip_bytes;        /* --max-zip-bytes: deployment package, zipped */
     size_t max_unzipped_bytes;   /* --max-unzipped-bytes: deployment package, extracted */
     size_t invoke_max_bytes;     /* --max-invoke-bytes: sync payload limit */
+    size_t stream_max_bytes;     /* --max-stream-bytes: a streamed response's cap */
     int max_instances_per_fn;    /* --max-instances: instances per function */
     int account_concurrency;     /* --account-concurrency: calls in flight, all functions */
     int keep_alive_s;            /* --keep-alive: idle instance reclaimed after it */
@@ -35,6 +36,7 @@ typedef struct {
     size_t async_max_payload;    /* --async-max-payload: an asynchronous event's payload limit */
     double async_retry_scale;    /* --async-retry-scale: multiplies every async retry delay */
     int async_max_queued;        /* --async-max-queued: events waiting over all functions */
+    int timer_catchup_s;         /* --timer-catchup: missed timer slots this recent fire at start */
     char region[32];             /* --region: the region of every ARN and of the functions' environment */
     char account_id[16];         /* --account-id: the account of every ARN */
     char runtime_map[4096];      /* --runtime-map NAME=SPEC, repeatable: the entries, one a line,

@@ -30,6 +30,7 @@
 #include "core/logs.h"
 #include "core/router.h"
 #include "core/runtime.h"
+#include "core/trigger.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/spawner.h"
@@ -50,6 +51,7 @@ static void api_drained(void *arg)
      * waiting stay in the queue store for the next start), end the
      * instances, then stop once they are gone and pending writes (logs,
      * the queue's) are done. */
+    trigger_wheel_stop(d->triggers);
     if (d->async) async_stop(d->async);
     router_stop_all(d->router);
     loop_timer_add(d->loop, 10, drain_check, d);
@@ -151,6 +153,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     c->limits.account_concurrency = (unsigned)d->cfg.account_concurrency;
     c->limits.keep_alive_ms = (uint64_t)d->cfg.keep_alive_s * 1000u;
     c->limits.throttle_wait_ms = (uint64_t)d->cfg.throttle_wait_ms;
+    c->limits.stream_max_bytes = d->cfg.stream_max_bytes;
     c->limits.max_queue = (unsigned)d->cfg.max_queue;
     c->transports[RUNTIME_API_LAMBDA] = runtime_api_lambda(d->rapi);
     c->transports[RUNTIME_API_SCF] = runtime_api_scf(d->rapi);
@@ -163,9 +166,11 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
                           .max_queued = (unsigned)d->cfg.async_max_queued };
     /* The policy of each event is the API's (EventInvokeConfig). */
     if (!(d->async = async_new(d->router, d->queue, &al, event_config_policy, &d->api, err))) return -1;
+    trigger_limits_t tl = { .catchup_ms = (int64_t)d->cfg.timer_catchup_s * 1000 };
+    if (!(d->triggers = trigger_wheel_new(d->loop, d->store, d->async, d->router, &tl, err))) return -1;
 
     d->api = (api_t){ .loop = d->loop, .router = d->router, .store = d->store, .code = d->code,
-                      .logs = d->logs, .core = c, .async = d->async,
+                      .logs = d->logs, .core = c, .async = d->async, .triggers = d->triggers,
                       .cfg = { .account_concurrency = (unsigned)d->cfg.account_concurrency,
                                .max_instances_per_fn = (unsigned)d->cfg.max_instances_per_fn,
                                .invoke_max_bytes = d->cfg.invoke_max_bytes,
@@ -185,6 +190,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     /* With every function, version, alias and EventInvokeConfig known:
      * what the queue store has unfinished is delivered again. */
     if (async_start(d->async, err) < 0) return err_wrap(err, "async queue");
+    if (trigger_wheel_start(d->triggers, err) < 0) return err_wrap(err, "timer triggers");
     int port = 0;
     d->api_fd = http_server_listen_tcp(d->server, d->cfg.listen_host, d->cfg.listen_port, NULL, &port, err);
     if (d->api_fd < 0) return err_wrap(err, "listen %s:%d", d->cfg.listen_host, d->cfg.listen_port);
@@ -258,6 +264,7 @@ static int drop_user(daemon_t *d, err_t *err)
 static void teardown(daemon_t *d)
 {
     if (d->async) async_free(d->async);
+    trigger_wheel_free(d->triggers);
     if (d->queue) queue_store_close(d->queue);
     if (d->logs) logs_free(d->logs);
     http_server_free(d->server);

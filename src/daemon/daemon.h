@@ -20,6 +20,7 @@ typedef struct daemon {
     store_t *store;
     queue_store_t *queue;        /* the async queue's own store (queue.db) */
     async_t *async;              /* the async queue */
+    struct trigger_wheel *triggers; /* the timer triggers, firing into the async queue */
     codestore_t *code;
     logs_t *logs;
     router_t *router;

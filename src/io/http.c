@@ -9,6 +9,10 @@
  * a connection while a frame above still uses it; the last frame out
  * applies the outcome (flush, close, new epoll mask, timer).
  *
+ * Streamed responses (http_stream.c) are written from the same FIFO: a
+ * stream at the head is written as its bytes come and stays there until
+ * it ends; a streamed request body is handed over between llhttp runs.
+ *
  * Must never: block, call on_request from inside llhttp or from inside
  * http_respond (pipelined leftovers resume from a timer), call an abort
  * callback from inside http_respond, or write a response before the ones
@@ -63,7 +67,7 @@ static void conn_free_now(http_conn_t *c)
         http_exchange_t *next = q->next;
         q->conn = NULL;
         q->next = NULL;
-        if (q->delivered && q->state == EX_PENDING) {
+        if (q->delivered && (q->state == EX_PENDING || q->state == EX_STREAMING)) {
             /* Without an abort callback the handler may still answer it
              * later; keep it until then (http_respond frees it). */
             if (q->on_abort) {
@@ -105,13 +109,14 @@ static void conn_leave(http_conn_t *c)
 static bool continue_pending(const http_exchange_t *ex)
 {
     return ex->want_continue && ex->cont_off < CONTINUE_LEN &&
-           (ex->state == EX_READING || ex->cont_off > 0);
+           (ex->state == EX_READING || ex->body_open || ex->cont_off > 0);
 }
 
 static bool output_pending(const http_conn_t *c)
 {
     const http_exchange_t *ex = c->q_head;
-    return ex && (ex->state == EX_ANSWERED || continue_pending(ex));
+    return ex && (ex->state == EX_ANSWERED || continue_pending(ex) ||
+                  (ex->state == EX_STREAMING && ex->out_len > c->wr_off));
 }
 
 static bool would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK; }
@@ -135,14 +140,30 @@ static int conn_flush(http_conn_t *c)
             c->last_active = c->now;
             continue;
         }
-        if (ex->state != EX_ANSWERED) return 0;
+        if (ex->state != EX_ANSWERED && ex->state != EX_STREAMING) return 0;
+        if (ex->state == EX_STREAMING && ex->out_len == c->wr_off) return 0;
+        if (ex->out_len + ex->out_body_len == c->wr_off) {
+            /* A stream that ended with all its bytes already sent. */
+            c->wr_off = 0;
+            c->q_head = ex->next;
+            if (!c->q_head) c->q_tail = NULL;
+            c->nqueued--;
+            http_exchange_free(ex);
+            continue;
+        }
 
         struct iovec iov[IOV_BATCH];
         int n = 0;
         size_t skip = c->wr_off;
-        for (http_exchange_t *e = ex; e && e->state == EX_ANSWERED && n + 2 <= IOV_BATCH;
+        for (http_exchange_t *e = ex; e && (e->state == EX_ANSWERED || e->state == EX_STREAMING) &&
+                                      n + 2 <= IOV_BATCH;
              e = e->next) {
             if (e != ex && continue_pending(e)) break;
+            if (e->state == EX_STREAMING) {
+                /* What a stream has so far; nothing behind it may go yet. */
+                if (skip < e->out_len) iov[n++] = (struct iovec){ e->out + skip, e->out_len - skip };
+                break;
+            }
             if (skip < e->out_len) {
                 iov[n++] = (struct iovec){ e->out + skip, e->out_len - skip };
                 skip = 0;
@@ -170,6 +191,13 @@ static int conn_flush(http_conn_t *c)
                 c->wr_off += left;
                 break;
             }
+            if (h->state == EX_STREAMING) {
+                /* All it had is out; it stays at the head until it ends. */
+                h->out_len = 0;
+                c->wr_off = 0;
+                if (h->want_drain) c->drain_due = true;
+                return 0;
+            }
             left -= rest;
             c->wr_off = 0;
             c->q_head = h->next;
@@ -193,6 +221,17 @@ static bool conn_full(const http_conn_t *c)
     return c->nqueued - (c->cur ? 1u : 0u) >= c->s->cfg.max_pipeline;
 }
 
+/* Whether input may be read and parsed now. A streamed body already
+ * handed over is read to its end even once no further request will be
+ * (read_closed), and whatever the pipeline holds, unless its owner paused
+ * it. */
+static bool conn_can_read(const http_conn_t *c)
+{
+    if (c->doomed || c->failed || c->lingering) return false;
+    if (c->cur && c->cur->body_open) return !c->body_paused;
+    return !c->read_closed && !conn_full(c);
+}
+
 static void conn_deliver(http_conn_t *c)
 {
     http_server_t *s = c->s;
@@ -208,9 +247,16 @@ static void conn_deliver(http_conn_t *c)
 
 /* Parse buffered input, handing over each request as it completes, until
  * the buffer is empty, reading stops, or the pipeline is full. */
+static void conn_handover(http_conn_t *c)
+{
+    if (c->completed) conn_deliver(c);
+    else http_conn_give_body(c);
+}
+
 static void conn_parse(http_conn_t *c)
 {
-    while (!c->doomed && !c->failed && !c->read_closed && c->rpos < c->rlen && !conn_full(c)) {
+    while (conn_can_read(c) && (c->rpos < c->rlen || c->zero_step)) {
+        c->zero_step = false;
         size_t used = 0;
         int r = http_conn_execute(c, c->rbuf + c->rpos, c->rlen - c->rpos, &used);
         if (r == -2) {
@@ -219,14 +265,15 @@ static void conn_parse(http_conn_t *c)
         }
         c->rpos += used;
         if (r < 0) return;
-        if (r == 1) conn_deliver(c);
+        if (r == 1) conn_handover(c);
     }
 }
 
 static void conn_on_eof(http_conn_t *c)
 {
     c->read_eof = true;
-    if (c->lingering) {
+    if (c->lingering || (c->cur && c->cur->body_open)) {
+        /* A streamed body its owner holds will never end: abort it. */
         conn_destroy(c);
         return;
     }
@@ -277,7 +324,7 @@ static void conn_read(http_conn_t *c)
         size_t used;
         int r = http_conn_execute(c, dst, (size_t)n, &used);
         if (r == -2) conn_destroy(c);
-        else if (r == 1) conn_deliver(c);
+        else if (r == 1) conn_handover(c);
         return;
     }
     c->rlen += (size_t)n;
@@ -336,21 +383,20 @@ static void conn_update(http_conn_t *c)
         conn_free_now(c);
         return;
     }
-    bool full = conn_full(c);
-    if (!c->failed && !c->lingering && !c->read_closed && !full && c->rpos < c->rlen)
-        c->kick = true;
+    bool can_read = conn_can_read(c);
+    if (can_read && (c->rpos < c->rlen || c->zero_step)) c->kick = true;
 
     uint32_t ev = 0;
     if (c->lingering) ev = EPOLLIN;
     else if (!c->failed) {
-        if (!c->read_closed && !full) ev |= EPOLLIN;
+        if (can_read) ev |= EPOLLIN;
         if (output_pending(c)) ev |= EPOLLOUT;
     }
     if (ev != c->events) {
         loop_mod_fd(c->s->loop, c->fd, ev, NULL);
         c->events = ev;
     }
-    conn_arm(c, c->failed || c->kick ? c->now : conn_deadline(c));
+    conn_arm(c, c->failed || c->kick || c->drain_due ? c->now : conn_deadline(c));
 }
 
 static void conn_timeout(http_conn_t *c)
@@ -371,7 +417,15 @@ static void conn_timer_cb(loop_t *l, void *arg)
     if (c->failed) {
         conn_destroy(c);
     } else {
-        if (c->kick) {
+        if (c->drain_due) {
+            c->drain_due = false;
+            http_exchange_t *h = c->q_head;
+            if (h && h->state == EX_STREAMING && h->want_drain && h->out_len == 0) {
+                h->want_drain = false;
+                if (h->on_drain) h->on_drain(h, h->drain_arg);
+            }
+        }
+        if (c->kick && !c->doomed) {
             c->kick = false;
             conn_parse(c);
         }
@@ -443,17 +497,23 @@ static int respond(http_exchange_t *ex, int status, const http_header_t *headers
         return 0;
     }
     c->nunanswered--;
+    http_conn_detach_body(c, ex);
     if (http_exchange_build_response(ex, status, headers, nheaders, body, len, owned) < 0) {
         /* Out of memory: this answer is lost, so the connection must go. */
         ex->state = EX_ANSWERED;
         c->failed = true;
     }
+    http_conn_touch(c);
+    return 0;
+}
+
+void http_conn_touch(http_conn_t *c)
+{
     /* Inside an entry point the outermost frame flushes (and batches). */
     if (c->depth == 0) {
         c->now = loop_now_ms();
         conn_update(c);
     }
-    return 0;
 }
 
 int http_respond(http_exchange_t *ex, int status, const http_header_t *headers, size_t nheaders,
@@ -681,6 +741,8 @@ http_server_t *http_server_new(loop_t *loop, const http_server_config_t *cfg, er
     if (!s->cfg.idle_timeout_ms) s->cfg.idle_timeout_ms = 60000;
     if (!s->cfg.request_timeout_ms) s->cfg.request_timeout_ms = 30000;
     if (!s->cfg.max_pipeline) s->cfg.max_pipeline = 64;
+    if (!s->cfg.stream_high_water) s->cfg.stream_high_water = 64 * 1024;
+    if (!s->cfg.stream_max_buffer) s->cfg.stream_max_buffer = 8 * 1024 * 1024;
     return s;
 }
 

@@ -22,8 +22,29 @@
  * (its owner holds the deadline). `Expect: 100-continue` is answered with
  * "100 Continue" when the body is within limits.
  *
+ * Streamed responses (http_respond_stream_*): the head goes out at once
+ * with `Transfer-Encoding: chunked` (HTTP/1.0 clients: no framing, the
+ * connection closes at the end), each write becomes one chunk as soon as
+ * the responses ahead of it are written. A stream behind an earlier
+ * unanswered request is buffered until its turn. Buffering is bounded:
+ * a write that leaves more than `stream_high_water` bytes unsent returns 1
+ * (the writer should pause until its drain callback), and one that would
+ * leave more than `stream_max_buffer` unsent is refused (-1): the
+ * connection is closed and the exchange aborted (its abort callback runs,
+ * later, from the loop). A client that leaves mid-stream aborts it too.
+ *
+ * Streamed request bodies: when `stream_body` says so for a request (asked
+ * once its head is complete), on_request runs at once with an empty body,
+ * and the body arrives through http_exchange_on_body() as it is read
+ * (chunked framing removed, either framing), its trailers set on the
+ * request before `on_end`. The body limit does not apply to such a body
+ * (its owner counts). A client that leaves before the end aborts the
+ * exchange. The owner may answer before the body is all in; the rest is
+ * then read and dropped.
+ *
  * Must never: block, call the handler for a request it has already answered
- * with an error, or write responses out of order.
+ * with an error, call any of the owner's callbacks from inside llhttp, or
+ * write responses out of order.
  */
 #ifndef NIMBUS_HTTP_H
 #define NIMBUS_HTTP_H
@@ -104,6 +125,18 @@ typedef struct {
  * Connection are the server's (it closes after every such answer). */
 typedef void (*http_error_fn)(const http_error_t *e, http_error_answer_t *ans, void *arg);
 
+/* Asked once a request's head is complete: true hands its body over piece
+ * by piece (http_exchange_on_body) instead of whole. */
+typedef bool (*http_stream_body_fn)(const http_request_t *req, void *arg);
+
+/* Pieces of a streamed request body, in order; `data` is valid only
+ * during the call. */
+typedef void (*http_body_data_fn)(http_exchange_t *ex, const char *data, size_t len, void *arg);
+/* The body is complete; req->trailers are set. */
+typedef void (*http_body_end_fn)(http_exchange_t *ex, http_request_t *req, void *arg);
+/* A streamed response that was told to pause has sent all it buffered. */
+typedef void (*http_drain_fn)(http_exchange_t *ex, void *arg);
+
 typedef struct {
     http_handler_fn on_request;      /* required */
     void *arg;                       /* passed to on_request, body_limit and on_error */
@@ -116,6 +149,11 @@ typedef struct {
     unsigned request_timeout_ms;     /* 0 -> 30 s */
     unsigned max_pipeline;           /* unanswered requests per connection before
                                         reading pauses; 0 -> 64 */
+    http_stream_body_fn stream_body; /* optional; NULL: every body arrives whole */
+    size_t stream_high_water;        /* unsent bytes of a streamed response over
+                                        which a write says "pause"; 0 -> 64 KiB */
+    size_t stream_max_buffer;        /* unsent bytes over which a write is refused
+                                        and the exchange aborted; 0 -> 8 MiB */
 } http_server_config_t;
 
 http_server_t *http_server_new(loop_t *loop, const http_server_config_t *cfg, err_t *err);
@@ -149,6 +187,32 @@ int http_respond(http_exchange_t *ex, int status, const http_header_t *headers, 
 /* Same, but takes ownership of a malloc'd `body` (freed by the server). */
 int http_respond_owned(http_exchange_t *ex, int status, const http_header_t *headers,
                        size_t nheaders, char *body, size_t len);
+
+/* Begin a streamed answer: status and headers now (Content-Length and
+ * Transfer-Encoding are the server's), the body through stream_write.
+ * 0, or -1 if the exchange was already answered (a bug in the caller). */
+int http_respond_stream_begin(http_exchange_t *ex, int status, const http_header_t *headers,
+                              size_t nheaders);
+/* Send `len` bytes (copied) as one chunk; len 0 sends nothing. Returns 0;
+ * 1: taken, but more than stream_high_water bytes wait to be sent: pause
+ * until the drain callback; -1: not taken (not streaming, the client is
+ * gone, or over stream_max_buffer: the exchange is being aborted). */
+int http_respond_stream_write(http_exchange_t *ex, const void *data, size_t len);
+/* End the stream (the last chunk). After it the exchange is the server's:
+ * never touch it again. -1 if it was not streaming. */
+int http_respond_stream_end(http_exchange_t *ex);
+/* Be told when a paused stream has sent everything it buffered. */
+void http_exchange_on_drain(http_exchange_t *ex, http_drain_fn fn, void *arg);
+
+/* Where a streamed request body goes (call it from on_request). Pieces
+ * that came before are not replayed: none do, since on_request runs
+ * before any piece is handed over. */
+void http_exchange_on_body(http_exchange_t *ex, http_body_data_fn on_data, http_body_end_fn on_end,
+                           void *arg);
+/* Stop (true) or resume (false) handing over and reading a streamed
+ * request body: no piece comes while paused, and the client is held back
+ * by TCP. */
+void http_exchange_pause_body(http_exchange_t *ex, bool paused);
 
 /* Take ownership of the request body (a malloc'd, NUL-terminated buffer);
  * the request's body becomes "" afterwards. Saves a copy of large

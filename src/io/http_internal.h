@@ -24,6 +24,7 @@ enum http_ex_state {
     EX_READING,   /* headers complete, body still arriving (conn->cur) */
     EX_PENDING,   /* waiting for an answer (handed over, or an error not built yet) */
     EX_ANSWERED,  /* response bytes ready in out/out_body */
+    EX_STREAMING, /* a streamed response begun and not ended: `out` grows */
 };
 
 struct http_exchange {
@@ -35,13 +36,25 @@ struct http_exchange {
     bool want_continue;          /* owes the client "100 Continue" */
     bool is_head;                /* HEAD: never send a body */
     bool http10;                 /* HTTP/1.0 request */
+    bool body_stream;            /* its body is handed over piece by piece */
+    bool body_open;              /* ...and is still arriving (it is conn->cur) */
+    bool stream_chunked;         /* streamed response: chunked (else until close) */
+    bool stream_mute;            /* streamed response without a body (HEAD, 204, 304) */
+    bool want_drain;             /* a write said "pause": tell on_drain when empty */
     size_t cont_off;             /* bytes of "100 Continue" already written */
     size_t body_cap;             /* allocated size of req.body; 0 = req.body is `empty` */
     size_t body_limit;           /* this request's body limit */
     http_abort_fn on_abort;
     void *abort_arg;
-    char *out;                   /* status line + headers (+ copied body) */
+    http_body_data_fn on_data;   /* streamed request body */
+    http_body_end_fn on_end;
+    void *body_arg;
+    http_drain_fn on_drain;      /* streamed response */
+    void *drain_arg;
+    char *out;                   /* status line + headers (+ copied body); a
+                                    stream's unsent bytes */
     size_t out_len;
+    size_t out_cap;              /* allocated size of `out` (streams only) */
     char *out_body;              /* owned body, written after `out` */
     size_t out_body_len;
     http_header_t *trailer_block;  /* trailers + their strings, one allocation */
@@ -72,11 +85,21 @@ struct http_conn {
     bool lingering;              /* output done, SHUT_WR sent, draining input */
     bool in_head;                /* between message begin and headers complete */
     bool req_in_progress;        /* a request has started but is not complete */
+    bool body_paused;            /* the owner paused the streamed body being read */
+    bool drain_due;              /* the head stream emptied while told to pause */
+    bool zero_step;              /* llhttp may have a step to take with no input
+                                    (a Content-Length body's end after a piece) */
+    bool discarding;             /* the rest of an answered streamed body is dropped */
     uint32_t events;
 
     http_exchange_t *q_head, *q_tail;  /* FIFO: every exchange not yet written */
     http_exchange_t *cur;        /* exchange whose body is arriving (the tail) */
-    http_exchange_t *completed;  /* set by on_message_complete, delivered by the caller */
+    http_exchange_t *completed;  /* set by on_message_complete (or by headers
+                                    complete, for a streamed body), delivered
+                                    by the caller */
+    const char *piece;           /* a piece of a streamed body to hand over */
+    size_t piece_len;
+    http_exchange_t *ended;      /* a streamed body that just ended */
     unsigned nunanswered;        /* delivered and not answered */
     unsigned nqueued;            /* exchanges in the FIFO (cur included) */
     size_t wr_off;               /* bytes of q_head's response already written */
@@ -129,9 +152,10 @@ struct http_server {
 
 /* http_msg.c */
 void http_conn_parser_init(http_conn_t *c);
-/* Run llhttp over p[0..n). Returns 0 (all consumed), 1 (a request completed:
- * c->completed is set, *used says how far), -1 (an error response was
- * queued and reading stopped) or -2 (close the connection at once). */
+/* Run llhttp over p[0..n). Returns 0 (all consumed), 1 (something to hand
+ * over: c->completed, c->piece or c->ended is set; *used says how far),
+ * -1 (an error response was queued and reading stopped) or -2 (close the
+ * connection at once). */
 int http_conn_execute(http_conn_t *c, const char *p, size_t n, size_t *used);
 /* Queue a server-generated error (400/408/413/431) in place of the request
  * being read, and stop reading. -1 on out-of-memory. */
@@ -143,6 +167,22 @@ void http_conn_drop_partial(http_conn_t *c);
 int http_exchange_build_response(http_exchange_t *ex, int status, const http_header_t *headers,
                                  size_t nheaders, const void *body, size_t len, char *owned);
 void http_exchange_free(http_exchange_t *ex);
+/* `ex` is being answered: if its streamed body is still arriving, the
+ * rest is read and dropped. */
+void http_conn_detach_body(http_conn_t *c, http_exchange_t *ex);
+/* Status line and headers of a streamed response into ex->out (state
+ * becomes EX_STREAMING). -1 on out-of-memory. */
+int http_exchange_build_stream_head(http_exchange_t *ex, int status, const http_header_t *headers,
+                                    size_t nheaders);
+
+/* http_stream.c: hand a piece or the end of a streamed body (c->piece,
+ * c->ended) to its owner. */
+void http_conn_give_body(http_conn_t *c);
+/* Bytes of a stream not yet written (whole `out` unless it is the head). */
+size_t http_stream_unsent(const http_exchange_t *ex);
+/* http.c: flush, close, epoll mask and timer after a change from outside
+ * an entry point (as http_respond does). */
+void http_conn_touch(http_conn_t *c);
 
 /* http.c: serve an already connected socket as if accepted by a listener
  * with ctx `listener_ctx` (used by the fuzz target). */

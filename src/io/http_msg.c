@@ -4,7 +4,8 @@
  * Owns: how a request head is collected (pieces of method/url/headers may
  * arrive over many reads, so they are copied into the connection's scratch
  * buffer and become one allocation per exchange at headers-complete), body
- * limits, trailers, the exact response framing (Content-Length,
+ * limits, trailers, streamed bodies paused out of llhttp piece by piece,
+ * the exact response framing (Content-Length, chunked streams,
  * Connection, bodyless statuses), and the reasons of the errors the server
  * answers itself (their shape is the owner's, through on_error). Must
  * never: do I/O, call the request handler (http.c delivers completed
@@ -215,7 +216,10 @@ static int on_headers_complete(llhttp_t *p)
     c->cur = ex;
 
     bool chunked = (p->flags & F_CHUNKED) != 0;
-    if (!chunked && (p->flags & F_CONTENT_LENGTH)) {
+    if (s->cfg.stream_body && s->cfg.stream_body(req, s->cfg.arg)) {
+        ex->body_stream = true;
+        ex->body_open = true;
+    } else if (!chunked && (p->flags & F_CONTENT_LENGTH)) {
         if (p->content_length > ex->body_limit || p->content_length >= SIZE_MAX / 2)
             return cb_fail(c, 413);
         if (p->content_length > 0) {
@@ -232,6 +236,11 @@ static int on_headers_complete(llhttp_t *p)
     if (has_body && !ex->http10) {
         const char *e = http_request_header(req, "Expect");
         if (e && strcasecmp(e, "100-continue") == 0) ex->want_continue = true;
+    }
+    if (ex->body_stream) {
+        /* Handed over now, its body after it as it comes. */
+        c->completed = ex;
+        return HPE_PAUSED;
     }
     return 0;
 }
@@ -256,7 +265,7 @@ static int on_chunk_header(llhttp_t *p)
 {
     http_conn_t *c = conn_of(p);
     http_exchange_t *ex = c->cur;
-    if (!ex || p->content_length == 0) return 0;
+    if (!ex || ex->body_stream || p->content_length == 0) return 0;
     if (p->content_length > ex->body_limit - ex->req.body_len) return cb_fail(c, 413);
     if (body_reserve(ex, ex->req.body_len + (size_t)p->content_length + 1) < 0)
         return cb_fail(c, -1);
@@ -267,7 +276,15 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
 {
     http_conn_t *c = conn_of(p);
     http_exchange_t *ex = c->cur;
+    if (!ex && c->discarding) return 0;
     if (!ex) return cb_fail(c, -1);
+    if (ex->body_stream) {
+        if (n == 0) return 0;   /* an empty span at the end of the input */
+        /* Out of llhttp before the owner sees it (see http_conn_execute). */
+        c->piece = at;
+        c->piece_len = n;
+        return HPE_PAUSED;
+    }
     if (n > ex->body_limit - ex->req.body_len) return cb_fail(c, 413);
     /* Bytes read straight into the body (see conn_read) are already there. */
     if (!(ex->body_cap && at == ex->req.body + ex->req.body_len)) {
@@ -282,6 +299,13 @@ static int on_message_complete(llhttp_t *p)
 {
     http_conn_t *c = conn_of(p);
     http_exchange_t *ex = c->cur;
+    if (!ex && c->discarding) {
+        c->discarding = false;
+        c->req_in_progress = false;
+        c->nents = 0;
+        c->hb_len = 0;
+        return 0;
+    }
     if (!ex) return cb_fail(c, -1);
     if (ex->body_cap) ex->req.body[ex->req.body_len] = '\0';
     if (c->nents) {
@@ -303,8 +327,13 @@ static int on_message_complete(llhttp_t *p)
     /* The body is all here: a "100 Continue" not yet begun is moot. */
     if (ex->cont_off == 0) ex->want_continue = false;
     c->cur = NULL;
-    c->completed = ex;
     c->req_in_progress = false;
+    if (ex->body_stream) {
+        ex->body_open = false;
+        c->ended = ex;
+        return HPE_PAUSED;
+    }
+    c->completed = ex;
     /* Stop right after this message so the caller can deliver it and knows
      * exactly where the next one starts. */
     return HPE_PAUSED;
@@ -348,8 +377,12 @@ int http_conn_execute(http_conn_t *c, const char *p, size_t n, size_t *used)
             return 0;
         }
         if (e == HPE_PAUSED) {
-            *used = (size_t)(llhttp_get_error_pos(&c->parser) - start);
+            const char *pos = llhttp_get_error_pos(&c->parser);
+            *used = (size_t)(pos - start);
             llhttp_resume(&c->parser);
+            /* Paused on a body's last byte, its end has not been seen yet:
+             * no further byte will come to drive llhttp to it. */
+            if (c->piece && pos == p + n) c->zero_step = true;
             return 1;
         }
         if (e == HPE_PAUSED_UPGRADE) {
@@ -364,7 +397,9 @@ int http_conn_execute(http_conn_t *c, const char *p, size_t n, size_t *used)
         int st = c->err_status ? c->err_status : 400;
         c->err_status = 0;
         *used = n;
-        if (st < 0) return -2;
+        /* A streamed body's owner holds the exchange: no answer of ours
+         * may take its place, so the connection goes (an abort). */
+        if (st < 0 || (c->cur && c->cur->delivered)) return -2;
         return http_conn_fail_request(c, st) < 0 ? -2 : -1;
     }
 }
@@ -389,9 +424,11 @@ void http_exchange_free(http_exchange_t *ex)
 
 void http_conn_drop_partial(http_conn_t *c)
 {
+    http_exchange_t *ex = c->cur;
+    /* A streamed body its owner holds is read to its end (or aborted). */
+    if (ex && ex->delivered) return;
     c->req_in_progress = false;
     c->in_head = false;
-    http_exchange_t *ex = c->cur;
     if (!ex) return;
     c->cur = NULL;
     /* The exchange being read is always the FIFO's tail. */
@@ -403,6 +440,17 @@ void http_conn_drop_partial(http_conn_t *c)
     c->nqueued--;
     if (c->q_head == NULL) c->wr_off = 0;
     http_exchange_free(ex);
+}
+
+void http_conn_detach_body(http_conn_t *c, http_exchange_t *ex)
+{
+    if (!ex->body_open) return;
+    ex->body_open = false;
+    c->body_paused = false;
+    if (c->cur == ex) {
+        c->cur = NULL;
+        c->discarding = true;
+    }
 }
 
 int http_conn_fail_request(http_conn_t *c, int status)
@@ -560,6 +608,72 @@ int http_exchange_build_response(http_exchange_t *ex, int status, const http_hea
     }
     ex->state = EX_ANSWERED;
     /* The request is done with; its body need not wait for the write. */
+    body_release(ex);
+    return 0;
+}
+
+/* The head of a streamed response. Framing: chunked for HTTP/1.1, none
+ * for HTTP/1.0 (the end of the body is the close); no body at all for
+ * HEAD and bodyless statuses. */
+int http_exchange_build_stream_head(http_exchange_t *ex, int status, const http_header_t *headers,
+                                    size_t nheaders)
+{
+    http_conn_t *c = ex->conn;
+    if (status < 100 || status > 999) status = 500;
+    bool bodyless = status < 200 || status == 204 || status == 304;
+    ex->stream_mute = bodyless || ex->is_head;
+    ex->stream_chunked = !ex->stream_mute && !ex->http10;
+    bool client_close = false;
+    size_t hlen = 0;
+    for (size_t i = 0; i < nheaders; i++) {
+        const http_header_t *h = &headers[i];
+        if (!header_ok(h)) continue;
+        if (!strcasecmp(h->name, "Content-Length") || !strcasecmp(h->name, "Transfer-Encoding"))
+            continue;
+        if (!strcasecmp(h->name, "Connection")) {
+            if (strcasestr(h->value, "close")) client_close = true;
+            continue;
+        }
+        hlen += strlen(h->name) + 2 + strlen(h->value) + 2;
+    }
+    /* Without chunks, only the close can end the body. */
+    if (!ex->stream_mute && ex->http10) client_close = true;
+    if (client_close && c) {
+        c->read_closed = true;
+        http_conn_drop_partial(c);
+    }
+    bool will_close = c && c->read_closed && (ex->next == NULL || (!ex->stream_mute && ex->http10));
+    bool say_keep = !will_close && ex->http10;
+    const char *reason = http_reason(status);
+    size_t rlen = strlen(reason);
+    size_t cap = 13 + rlen + 2 + hlen + 28 + 24 + 2 + 256;
+    char *out = malloc(cap);
+    if (!out) return -1;
+    char *o = put(out, "HTTP/1.1 ", 9);
+    *o++ = (char)('0' + status / 100);
+    *o++ = (char)('0' + status / 10 % 10);
+    *o++ = (char)('0' + status % 10);
+    *o++ = ' ';
+    o = put(o, reason, rlen);
+    o = put(o, "\r\n", 2);
+    for (size_t i = 0; i < nheaders; i++) {
+        const http_header_t *h = &headers[i];
+        if (!header_ok(h) || !strcasecmp(h->name, "Content-Length") ||
+            !strcasecmp(h->name, "Transfer-Encoding") || !strcasecmp(h->name, "Connection"))
+            continue;
+        o = put(o, h->name, strlen(h->name));
+        o = put(o, ": ", 2);
+        o = put(o, h->value, strlen(h->value));
+        o = put(o, "\r\n", 2);
+    }
+    if (ex->stream_chunked) o = put(o, "Transfer-Encoding: chunked\r\n", 28);
+    if (will_close) o = put(o, "Connection: close\r\n", 19);
+    else if (say_keep) o = put(o, "Connection: keep-alive\r\n", 24);
+    o = put(o, "\r\n", 2);
+    ex->out = out;
+    ex->out_len = (size_t)(o - out);
+    ex->out_cap = cap;
+    ex->state = EX_STREAMING;
     body_release(ex);
     return 0;
 }

@@ -34,6 +34,8 @@
 typedef struct {
     const char *id;          /* instance id: names the cgroup */
     const char *code_dir;    /* extracted code: the task root and cwd */
+    const char *opt_dir;     /* the merged tree of its layers, mounted read-only at
+                                /opt (NULL or "" for none; unsandboxed: not mounted) */
     const char *exe;         /* program to exec (absolute path) */
     char *const *argv;       /* its argv */
     char *const *env;        /* environment, without AWS_LAMBDA_RUNTIME_API */

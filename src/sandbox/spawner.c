@@ -399,6 +399,10 @@ static void do_spawn(const sp_req_view_t *v, const void *raw, size_t len)
     char code_dir[512];
     snprintf(code_dir, sizeof code_dir, "%s", req->code_dir);
     if (!code_dir_ok(code_dir)) { answer_err(req->tag, EACCES, "code dir %s: %s", code_dir, strerror(EACCES)); return; }
+    if (req->opt_dir[0] && !code_dir_ok(req->opt_dir)) {
+        answer_err(req->tag, EACCES, "layers dir %s: %s", req->opt_dir, strerror(EACCES));
+        return;
+    }
     if (S.nbusy == S.cap_busy) {
         size_t n = S.cap_busy ? S.cap_busy * 2 : 64;
         init_t **b = realloc(S.busy, n * sizeof *b);

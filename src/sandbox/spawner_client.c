@@ -172,6 +172,7 @@ int spawner_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, spawner_done_fn
                      .tmp_mb = (uint32_t)(spec->tmp_mb > 0 ? spec->tmp_mb : 512),
                      .flags = (spec->net_host ? SPF_NET_HOST : 0) | (spec->prestart ? SPF_PRESTART : 0) };
     snprintf(req.code_dir, sizeof req.code_dir, "%s", spec->code_dir);
+    snprintf(req.opt_dir, sizeof req.opt_dir, "%s", spec->opt_dir ? spec->opt_dir : "");
     size_t len;
     char *buf = sp_req_encode(&req, spec->exe, spec->argv, spec->env, &len);
     if (!buf && errno == E2BIG) return err_set(err, ERR_INVALID, "environment too large for the sandbox");

@@ -58,7 +58,7 @@
 
 static const char *const STAGES[] = { "", "join cgroup", "network", "runtime API socket", "mount /proc", "request",
                                       "mount code", "mount /tmp", "pivot_root", "user namespace",
-                                      "drop privileges", "seccomp", "exec" };
+                                      "drop privileges", "seccomp", "exec", "mount layers at /opt" };
 
 const char *spawner_stage_name(int stage)
 {
@@ -538,10 +538,16 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
         if (strncmp(req->code_dir, env->code_root, n) != 0) { errno = EACCES; init_fail(&st, 6); }
         snprintf(src, sizeof src, "/.code%s", req->code_dir + n);
         if (bind_ro(src, "/var/task", MS_NODEV) < 0) init_fail(&st, 6);
+        if (req->opt_dir[0]) {
+            if (strncmp(req->opt_dir, env->code_root, n) != 0) { errno = EACCES; init_fail(&st, ST_OPT); }
+            snprintf(src, sizeof src, "/.code%s", req->opt_dir + n);
+            if (bind_ro(src, "/opt", MS_NODEV) < 0) init_fail(&st, ST_OPT);
+        }
         if (umount2("/.code", MNT_DETACH) < 0) init_fail(&st, 6);
         if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, p) < 0) init_fail(&st, 7);
     } else {
         if (bind_ro(req->code_dir, ROOT_DIR "/var/task", MS_NODEV) < 0) init_fail(&st, 6);
+        if (req->opt_dir[0] && bind_ro(req->opt_dir, ROOT_DIR "/opt", MS_NODEV) < 0) init_fail(&st, ST_OPT);
         if (mount("tmpfs", ROOT_DIR "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, p) < 0) init_fail(&st, 7);
         if (enter_root() < 0) init_fail(&st, 8);
     }

@@ -117,6 +117,7 @@ int sp_req_decode(const void *buf, size_t len, sp_req_view_t *v)
     case SP_SPAWN:
         if (h->nargv == 0 || h->nargv > SP_SPAWN_ARGV_MAX) return EINVAL;
         if (!memchr(h->code_dir, '\0', sizeof h->code_dir)) return EINVAL;
+        if (!memchr(h->opt_dir, '\0', sizeof h->opt_dir)) return EINVAL;
         break;
     case SP_EXEC:
         if (h->nargv == 0 || h->nargv > SP_EXEC_ARGV_MAX) return EINVAL;

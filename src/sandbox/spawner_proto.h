@@ -36,6 +36,7 @@ typedef struct {
     int32_t sig;
     uint32_t memory_mb, tmp_mb, flags, nargv, nenv;
     char code_dir[512];
+    char opt_dir[512];       /* SP_SPAWN: the merged tree of the function's layers, for /opt ("" none) */
     /* then, SP_SPAWN: exe\0, argv[0..nargv)\0..., env[0..nenv)\0...;
      * SP_EXEC: argv[0..nargv)\0..., env[0..nenv)\0... (argv[0] looked up
      * in the PATH of env) */
@@ -148,7 +149,7 @@ void spawner_close_all_but(int a, int b, int c);
 void spawner_set_rlimits(void);
 /* Stage names of sp_ready_t.stage, for error messages. */
 const char *spawner_stage_name(int stage);
-enum { ST_EXEC = 12 };
+enum { ST_EXEC = 12, ST_OPT = 13 };
 
 /* A runtime to start before its request (python, node: their command
  * names nothing of the function). */

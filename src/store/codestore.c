@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -198,6 +199,17 @@ void codestore_close(codestore_t *cs)
 void codestore_tree_path(const codestore_t *cs, const char *hex, char *buf, size_t n)
 {
     snprintf(buf, n, "%s/%s/tree", cs->dir, hex);
+}
+
+const char *codestore_dir(const codestore_t *cs) { return cs->dir; }
+size_t codestore_max_unzipped(const codestore_t *cs) { return cs->lim.max_unzipped_bytes; }
+
+int64_t codestore_tree_size(const codestore_t *cs, const char *hex)
+{
+    char p[PATH_MAX];
+    codestore_tree_path(cs, hex, p, sizeof p);
+    int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    return fd < 0 ? -1 : tree_size(fd, 0);
 }
 
 void codestore_zip_path(const codestore_t *cs, const char *hex, char *buf, size_t n)
@@ -660,4 +672,31 @@ int codestore_remove(codestore_t *cs, const char *hex, err_t *err)
     }
     close(dirfd);
     return ret;
+}
+
+const codestore_limits_t *codestore_limits(const codestore_t *cs)
+{
+    return &cs->lim;
+}
+
+int codestore_usage(codestore_t *cs, int64_t *zip_bytes, int64_t *free_bytes, err_t *err)
+{
+    *zip_bytes = *free_bytes = 0;
+    DIR *d = opendir(cs->dir);
+    if (!d) return err_sys(err, "code store %s", cs->dir);
+    struct dirent *de;
+    char rel[80];
+    while ((de = readdir(d)) != NULL) {
+        struct stat st;
+        if (!hex_key_valid(de->d_name)) continue;
+        snprintf(rel, sizeof rel, "%s/code.zip", de->d_name);
+        /* A package being removed meanwhile is simply not counted. */
+        if (fstatat(dirfd(d), rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+            *zip_bytes += (int64_t)st.st_size;
+    }
+    closedir(d);
+    struct statvfs vfs;
+    if (statvfs(cs->dir, &vfs) != 0) return err_sys(err, "statvfs %s", cs->dir);
+    *free_bytes = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+    return 0;
 }

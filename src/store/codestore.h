@@ -44,7 +44,27 @@ int codestore_put(codestore_t *cs, const void *zip, size_t len, codestore_entry_
 void codestore_tree_path(const codestore_t *cs, const char *hex, char *buf, size_t n);
 /* Absolute path of the stored ZIP of `hex` into buf. */
 void codestore_zip_path(const codestore_t *cs, const char *hex, char *buf, size_t n);
+/* Bytes of the extracted tree of `hex` (files and symlinks), -1 if absent. */
+int64_t codestore_tree_size(const codestore_t *cs, const char *hex);
+
+/* The tree a function's layers make at /opt: the trees of `hexes` (stored
+ * packages), in order, merged into one, a later one's files replacing an
+ * earlier one's (files are hard links, copied where a link is refused).
+ * Stored under a key of its own (out_hex, a digest of the list), with no
+ * code.zip; the same list again reuses it. Remove it with codestore_remove. */
+int codestore_merge(codestore_t *cs, const char (*hexes)[65], size_t n, char out_hex[65], err_t *err);
+/* The unzipped cap in force (max_unzipped_bytes or its default). */
+size_t codestore_max_unzipped(const codestore_t *cs);
+/* The store's own directory (absolute). */
+const char *codestore_dir(const codestore_t *cs);
+
 /* Delete a package (tree and zip). Absent -> 0. */
 int codestore_remove(codestore_t *cs, const char *hex, err_t *err);
+
+/* The limits in force (defaults filled in). */
+const codestore_limits_t *codestore_limits(const codestore_t *cs);
+/* What the store holds: the bytes of its stored ZIPs (each package once),
+ * and the bytes its file system still has free for more. Blocking. */
+int codestore_usage(codestore_t *cs, int64_t *zip_bytes, int64_t *free_bytes, err_t *err);
 
 #endif

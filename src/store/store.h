@@ -1,8 +1,9 @@
 /* store.h — durable metadata: functions, their versions, aliases,
- * asynchronous settings and function URLs, and their logs.
+ * asynchronous settings, function URLs, timer triggers, tags, resource
+ * policies and layers, and their logs.
  *
  * The interface a backend implements (SQLite in WAL mode now, in
- * store_sqlite.c; PostgreSQL later). Calls block on disk I/O, so the daemon
+ * store_sqlite.c and store_layers.c; PostgreSQL later). Calls block on disk I/O, so the daemon
  * makes them only from worker threads (loop_submit); they are thread-safe.
  * The schema carries a version number and is migrated forward on open.
  * Must never: be called on the loop thread's hot path.
@@ -33,7 +34,9 @@ int store_function_delete(store_t *s, const char *name, err_t *err);  /* ERR_NOT
 typedef void (*store_function_fn)(const char *name, const char *config_json, void *arg);
 /* Calls fn for every function, in name order. */
 int store_function_each(store_t *s, store_function_fn fn, void *arg, err_t *err);
-/* 1 if any function references code `code_hex`, 0 if none, -1 on error. */
+/* 1 if any function, version or layer version references code `code_hex`
+ * (its own code, or a tree its stored document names), 0 if none, -1 on
+ * error. */
 int store_code_referenced(store_t *s, const char *code_hex, err_t *err);
 
 /* Published versions (immutable configuration + code) and aliases, keyed by
@@ -76,6 +79,57 @@ int store_url_delete(store_t *s, const char *function, const char *qualifier,
                      err_t *err);                                     /* ERR_NOT_FOUND */
 /* fn(function, qualifier, doc, arg) for every document. */
 int store_url_each(store_t *s, store_child_fn fn, void *arg, err_t *err);
+
+/* Timer triggers, one document per function and trigger name, with the
+ * last slot (epoch ms) each fired for (0: none yet). Deleting the function
+ * deletes its triggers. */
+int store_trigger_put(store_t *s, const char *function, const char *name, const char *doc_json,
+                      err_t *err);                                    /* insert, or replace the doc */
+int store_trigger_delete(store_t *s, const char *function, const char *name,
+                         err_t *err);                                 /* ERR_NOT_FOUND */
+typedef void (*store_trigger_fn)(const char *function, const char *name, const char *doc,
+                                 int64_t last_slot_ms, void *arg);
+/* fn for every trigger, in function then name order. */
+int store_trigger_each(store_t *s, store_trigger_fn fn, void *arg, err_t *err);
+typedef struct {
+    const char *function, *name;
+    int64_t slot_ms;
+} store_trigger_slot_t;
+/* Record slots as fired, in one transaction; a slot never moves back (an
+ * older one than the stored is ignored), and a trigger gone is no error. */
+int store_trigger_mark_slots(store_t *s, const store_trigger_slot_t *v, size_t n, err_t *err);
+/* Tags (Lambda's TagResource), one document per function: a JSON object
+ * of tag keys and values. Deleting the function deletes its tags. */
+int store_tags_put(store_t *s, const char *function, const char *doc_json,
+                   err_t *err);                                       /* replace; NULL removes */
+/* fn(function, "", doc, arg) for every function with tags. */
+int store_tags_each(store_t *s, store_child_fn fn, void *arg, err_t *err);
+
+/* Resource policies (Lambda's AddPermission), one document per function
+ * and qualifier ("$LATEST" for the function itself, a version number or
+ * an alias). Deleting the function, the version or the alias deletes its
+ * policy too. */
+int store_policy_put(store_t *s, const char *function, const char *qualifier, const char *doc_json,
+                     err_t *err);                                     /* insert or replace */
+int store_policy_delete(store_t *s, const char *function, const char *qualifier,
+                        err_t *err);                                  /* ERR_NOT_FOUND */
+/* The document (malloc'd) into *doc_json, or NULL when there is none. */
+int store_policy_get(store_t *s, const char *function, const char *qualifier, char **doc_json,
+                     err_t *err);
+/* Lambda layers. A layer is its name and the highest version ever
+ * published under it (numbers start at 1 and are never reused, even once
+ * every version is deleted); each version keeps a document and the code
+ * store key of its ZIP, which store_code_referenced() counts as in use. */
+/* Publish the next version of `layer` (*version set). */
+int store_layer_publish(store_t *s, const char *layer, const char *doc_json, const char *code_hex, int *version,
+                        err_t *err);
+/* *doc_json malloc'd (free it); ERR_NOT_FOUND when there is no such version. */
+int store_layer_version_get(store_t *s, const char *layer, int version, char **doc_json, err_t *err);
+/* Delete a version; code_hex gets its code key ("" when it did not exist: still 0). */
+int store_layer_version_delete(store_t *s, const char *layer, int version, char code_hex[65], err_t *err);
+/* fn(layer, version number, doc, arg) for every version of `layer` (NULL:
+ * of every layer), in layer name order, newest version first. */
+int store_layer_version_each(store_t *s, const char *layer, store_child_fn fn, void *arg, err_t *err);
 
 /* Log lines. */
 typedef struct {

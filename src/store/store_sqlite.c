@@ -19,6 +19,7 @@
 
 #include "base/util.h"
 #include "store/sqldb.h"
+#include "store/store_internal.h"
 
 #define DEFAULT_LOG_LIMIT 1000
 
@@ -64,6 +65,35 @@ static const char *const migrations[] = {
     "  qualifier TEXT NOT NULL,"
     "  doc TEXT NOT NULL,"
     "  PRIMARY KEY(function, qualifier));",
+    /* 5: timer triggers, and the last slot each fired for */
+    "CREATE TABLE triggers ("
+    "  function TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  doc TEXT NOT NULL,"
+    "  last_slot_ms INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(function, name));",
+    /* 6: tags (one document per function) and resource policies (per
+     * function and qualifier) */
+    "CREATE TABLE function_tags ("
+    "  function TEXT PRIMARY KEY,"
+    "  doc TEXT NOT NULL);"
+    "CREATE TABLE policies ("
+    "  function TEXT NOT NULL,"
+    "  qualifier TEXT NOT NULL,"
+    "  doc TEXT NOT NULL,"
+    "  PRIMARY KEY(function, qualifier));",
+    /* 7: Lambda layers: each name's highest version ever published (never
+     * reused), and each live version with the code tree it references */
+    "CREATE TABLE layers ("
+    "  name TEXT PRIMARY KEY,"
+    "  last_version INTEGER NOT NULL);"
+    "CREATE TABLE layer_versions ("
+    "  layer TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL,"
+    "  code_hex TEXT NOT NULL,"
+    "  PRIMARY KEY(layer, version));"
+    "CREATE INDEX layer_versions_code ON layer_versions(code_hex);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -94,6 +124,18 @@ enum {
     ST_URL_DELETE,
     ST_URL_EACH,
     ST_URL_DELETE_ALL,
+    ST_TRIG_PUT,
+    ST_TRIG_DELETE,
+    ST_TRIG_EACH,
+    ST_TRIG_MARK,
+    ST_TRIG_DELETE_ALL,
+    ST_TAGS_PUT,
+    ST_TAGS_EACH,
+    ST_TAGS_DELETE_ALL,
+    ST_POLICY_PUT,
+    ST_POLICY_GET,
+    ST_POLICY_DELETE,
+    ST_POLICY_DELETE_ALL,
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
@@ -107,8 +149,14 @@ static const char *const statements[ST_COUNT] = {
                      "updated_ms = ?4 WHERE name = ?1",
     [ST_FN_DELETE] = "DELETE FROM functions WHERE name = ?1",
     [ST_FN_EACH] = "SELECT name, config FROM functions ORDER BY name",
+    /* A tree is in use while a function, a version or a layer version
+     * runs it, or a stored configuration names it (the merged tree of a
+     * function's layers, at /opt). */
     [ST_CODE_REF] = "SELECT 1 FROM functions WHERE code_hex = ?1 "
-                    "UNION ALL SELECT 1 FROM versions WHERE code_hex = ?1 LIMIT 1",
+                    "UNION ALL SELECT 1 FROM versions WHERE code_hex = ?1 "
+                    "UNION ALL SELECT 1 FROM layer_versions WHERE code_hex = ?1 "
+                    "UNION ALL SELECT 1 FROM functions WHERE instr(config, ?1) > 0 "
+                    "UNION ALL SELECT 1 FROM versions WHERE instr(config, ?1) > 0 LIMIT 1",
     [ST_VER_INSERT] = "INSERT INTO versions(function, version, config, code_hex) VALUES(?1, ?2, ?3, ?4)",
     [ST_VER_UPDATE] = "UPDATE versions SET config = ?3 WHERE function = ?1 AND version = ?2",
     [ST_VER_DELETE] = "DELETE FROM versions WHERE function = ?1 AND version = ?2",
@@ -126,6 +174,22 @@ static const char *const statements[ST_COUNT] = {
     [ST_URL_DELETE] = "DELETE FROM function_urls WHERE function = ?1 AND qualifier = ?2",
     [ST_URL_EACH] = "SELECT function, qualifier, doc FROM function_urls ORDER BY function, qualifier",
     [ST_URL_DELETE_ALL] = "DELETE FROM function_urls WHERE function = ?1",
+    /* A put keeps the slot already fired: only mark_slots moves it. */
+    [ST_TRIG_PUT] = "INSERT INTO triggers(function, name, doc) VALUES(?1, ?2, ?3) "
+                    "ON CONFLICT(function, name) DO UPDATE SET doc = excluded.doc",
+    [ST_TRIG_DELETE] = "DELETE FROM triggers WHERE function = ?1 AND name = ?2",
+    [ST_TRIG_EACH] = "SELECT function, name, doc, last_slot_ms FROM triggers ORDER BY function, name",
+    [ST_TRIG_MARK] = "UPDATE triggers SET last_slot_ms = ?3 WHERE function = ?1 AND name = ?2 "
+                     "AND last_slot_ms < ?3",
+    [ST_TRIG_DELETE_ALL] = "DELETE FROM triggers WHERE function = ?1",
+    /* ?2 is the (unused) key of child_write's binding. */
+    [ST_TAGS_PUT] = "INSERT OR REPLACE INTO function_tags(function, doc) VALUES(?1, ?3)",
+    [ST_TAGS_EACH] = "SELECT function, '', doc FROM function_tags ORDER BY function",
+    [ST_TAGS_DELETE_ALL] = "DELETE FROM function_tags WHERE function = ?1",
+    [ST_POLICY_PUT] = "INSERT OR REPLACE INTO policies(function, qualifier, doc) VALUES(?1, ?2, ?3)",
+    [ST_POLICY_GET] = "SELECT doc FROM policies WHERE function = ?1 AND qualifier = ?2",
+    [ST_POLICY_DELETE] = "DELETE FROM policies WHERE function = ?1 AND qualifier = ?2",
+    [ST_POLICY_DELETE_ALL] = "DELETE FROM policies WHERE function = ?1",
     [ST_LOG_INSERT] = "INSERT INTO logs(function, request_id, ts_ms, line) VALUES(?1, ?2, ?3, ?4)",
     /* Two query shapes so each can use its own index: "(?2 IS NULL OR
      * request_id = ?2)" would hide the (function, request_id) index. */
@@ -266,7 +330,8 @@ static char *col_dup(sqlite3_stmt *st, int i)
 
 int store_function_delete(store_t *s, const char *name, err_t *err)
 {
-    /* The function, its versions and its aliases go together. */
+    /* The function, its versions, aliases, settings and triggers go
+     * together. */
     pthread_mutex_lock(&s->mu);
     int ret = step_done(s, stmt(s, ST_BEGIN), err, "begin delete");
     sqlite3_stmt *st = stmt(s, ST_FN_DELETE);
@@ -274,11 +339,12 @@ int store_function_delete(store_t *s, const char *name, err_t *err)
     if (ret == 0) ret = step_done(s, st, err, "delete function");
     if (ret == 0 && sqlite3_changes(s->db) == 0) ret = not_found(err, name);
     static const int children[] = { ST_VER_DELETE_ALL, ST_ALIAS_DELETE_ALL, ST_EVCFG_DELETE_ALL,
-                                    ST_URL_DELETE_ALL };
+                                    ST_URL_DELETE_ALL, ST_TRIG_DELETE_ALL, ST_TAGS_DELETE_ALL,
+                                    ST_POLICY_DELETE_ALL };
     for (size_t k = 0; ret == 0 && k < sizeof children / sizeof *children; k++) {
         st = stmt(s, children[k]);
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        ret = step_done(s, st, err, "delete versions, aliases and settings");
+        ret = step_done(s, st, err, "delete versions, aliases, settings, URLs and triggers");
     }
     if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit delete");
     if (ret != 0 && !sqlite3_get_autocommit(s->db)) step_done(s, stmt(s, ST_ROLLBACK), NULL, "rollback");
@@ -321,8 +387,8 @@ int store_version_update(store_t *s, const char *function, int version, const ch
     return child_write(s, ST_VER_UPDATE, function, version, NULL, config_json, NULL, err, "version");
 }
 
-/* A version or an alias goes with its asynchronous settings and its
- * function URL, in one transaction. */
+/* A version or an alias goes with its asynchronous settings, its
+ * function URL and its resource policy, in one transaction. */
 static int child_delete(store_t *s, int which, const char *function, int version, const char *key, err_t *err,
                         const char *what)
 {
@@ -349,6 +415,12 @@ static int child_delete(store_t *s, int which, const char *function, int version
         sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, key ? key : num, -1, SQLITE_STATIC);
         ret = step_done(s, st, err, "delete function URL");
+    }
+    if (ret == 0) {
+        st = stmt(s, ST_POLICY_DELETE);
+        sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, key ? key : num, -1, SQLITE_STATIC);
+        ret = step_done(s, st, err, "delete resource policy");
     }
     if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit delete");
     if (ret != 0 && !sqlite3_get_autocommit(s->db)) step_done(s, stmt(s, ST_ROLLBACK), NULL, "rollback");
@@ -390,6 +462,42 @@ int store_url_put(store_t *s, const char *function, const char *qualifier, const
 int store_url_delete(store_t *s, const char *function, const char *qualifier, err_t *err)
 {
     return child_write(s, ST_URL_DELETE, function, 0, qualifier, NULL, NULL, err, "function URL");
+}
+
+int store_tags_put(store_t *s, const char *function, const char *doc_json, err_t *err)
+{
+    if (doc_json) return child_write(s, ST_TAGS_PUT, function, 0, "", doc_json, NULL, err, "tags");
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_TAGS_DELETE_ALL);
+    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+    int ret = step_done(s, st, err, "delete tags");
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+int store_policy_put(store_t *s, const char *function, const char *qualifier, const char *doc_json, err_t *err)
+{
+    return child_write(s, ST_POLICY_PUT, function, 0, qualifier, doc_json, NULL, err, "resource policy");
+}
+
+int store_policy_delete(store_t *s, const char *function, const char *qualifier, err_t *err)
+{
+    return child_write(s, ST_POLICY_DELETE, function, 0, qualifier, NULL, NULL, err, "resource policy");
+}
+
+int store_policy_get(store_t *s, const char *function, const char *qualifier, char **doc_json, err_t *err)
+{
+    *doc_json = NULL;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_POLICY_GET);
+    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, qualifier, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW) *doc_json = col_dup(st, 0);
+    else if (rc != SQLITE_DONE) ret = db_error(s, err, "read resource policy");
+    sqlite3_reset(st);
+    pthread_mutex_unlock(&s->mu);
+    return ret;
 }
 
 typedef struct {
@@ -446,6 +554,11 @@ int store_event_config_each(store_t *s, store_child_fn fn, void *arg, err_t *err
 int store_url_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
 {
     return child_each(s, ST_URL_EACH, fn, arg, err);
+}
+
+int store_tags_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
+{
+    return child_each(s, ST_TAGS_EACH, fn, arg, err);
 }
 
 typedef struct {
@@ -592,3 +705,83 @@ int store_logs_delete_function(store_t *s, const char *function, err_t *err)
     pthread_mutex_unlock(&s->mu);
     return ret;
 }
+
+/* ---- timer triggers ---- */
+
+int store_trigger_put(store_t *s, const char *function, const char *name, const char *doc_json, err_t *err)
+{
+    return child_write(s, ST_TRIG_PUT, function, 0, name, doc_json, NULL, err, "trigger");
+}
+
+int store_trigger_delete(store_t *s, const char *function, const char *name, err_t *err)
+{
+    return child_write(s, ST_TRIG_DELETE, function, 0, name, NULL, NULL, err, "trigger");
+}
+
+int store_trigger_each(store_t *s, store_trigger_fn fn, void *arg, err_t *err)
+{
+    typedef struct {
+        char *function, *name, *doc;
+        int64_t last;
+    } row_t;
+    row_t *rows = NULL;
+    size_t n = 0, cap = 0;
+    int ret = 0, rc;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_TRIG_EACH);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            rows = realloc(rows, cap * sizeof *rows);
+            if (!rows) abort();
+        }
+        rows[n].function = col_dup(st, 0);
+        rows[n].name = col_dup(st, 1);
+        rows[n].doc = col_dup(st, 2);
+        rows[n].last = sqlite3_column_int64(st, 3);
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) ret = db_error(s, err, "list triggers");
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (ret == 0) fn(rows[i].function, rows[i].name, rows[i].doc, rows[i].last, arg);
+        free(rows[i].function);
+        free(rows[i].name);
+        free(rows[i].doc);
+    }
+    free(rows);
+    return ret;
+}
+
+int store_trigger_mark_slots(store_t *s, const store_trigger_slot_t *v, size_t n, err_t *err)
+{
+    if (n == 0) return 0;
+    pthread_mutex_lock(&s->mu);
+    /* A mark lost to a power cut only makes the next start offer that slot
+     * again, and the async queue's idempotency key makes it the same event:
+     * no fsync needed here (as for log lines). */
+    sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    int ret = step_done(s, stmt(s, ST_BEGIN), err, "begin trigger marks");
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        sqlite3_stmt *st = stmt(s, ST_TRIG_MARK);
+        sqlite3_bind_text(st, 1, v[i].function, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, v[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, v[i].slot_ms);
+        ret = step_done(s, st, err, "mark trigger slot");
+    }
+    if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit trigger marks");
+    if (ret != 0 && !sqlite3_get_autocommit(s->db)) step_done(s, stmt(s, ST_ROLLBACK), NULL, "rollback");
+    sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+/* ---- the connection, for the store's other files (store_internal.h) ---- */
+
+sqlite3 *store_lock(store_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    return s->db;
+}
+
+void store_unlock(store_t *s) { pthread_mutex_unlock(&s->mu); }

@@ -4,7 +4,11 @@
  * SCF's variant of it. Both are transports (core/transport.h).
  *
  * Owns the runtime-API HTTP server and, per instance, its parked /next
- * requests (the instance's free slots). Moves instances through their
+ * requests (the instance's free slots), and each streamed /response
+ * (`Lambda-Runtime-Function-Response-Mode: streaming`): its body is read
+ * as it comes and handed to the call piece by piece, held back (TCP) while
+ * the caller cannot take more, cut off at the caller's cap, and its error
+ * trailers turned into a function error. Moves instances through their
  * states and ends calls through the core. Must never: accept an answer for
  * a call that is not one of the instance's running calls, or let an
  * instance on replaced code take a new call.
@@ -26,7 +30,6 @@
 #include "io/http.h"
 #include "io/route.h"
 
-#define RESPONSE_MAX 6291556u   /* 6 MiB + 100, as Lambda's RAPID */
 
 static const http_header_t JSON_CT[] = { { "Content-Type", "application/json" } };
 
@@ -144,6 +147,136 @@ static call_t *current_call(http_exchange_t *ex, instance_t *in, const char *id,
 
 static void call_answered(instance_t *in, call_t *c) { instance_answered(in, c); }
 
+/* ---- streamed responses ---- */
+
+/* One streamed /response being read. Lives until its body ends, its
+ * connection dies, or it is cut off (then answered 413 at once). */
+typedef struct {
+    rapi_inst_t *st;
+    call_t *c;                 /* NULL once the call ended another way */
+    http_exchange_t *ex;
+    size_t got;                /* bytes of the body so far */
+} rstream_t;
+
+static bool is_streaming_mode(const http_request_t *req)
+{
+    const char *mode = http_request_header(req, "Lambda-Runtime-Function-Response-Mode");
+    return mode && strcasecmp(mode, "streaming") == 0;
+}
+
+static void rs_release_call(rstream_t *rs)
+{
+    if (!rs->c) return;
+    rs->c->transport = NULL;
+    rs->c->transport_end = NULL;
+    rs->c->transport_resume = NULL;
+    rs->c = NULL;
+}
+
+/* The call ended first (deadline, instance gone): read the rest for nobody. */
+static void rs_call_ended(call_t *c)
+{
+    rstream_t *rs = c->transport;
+    rs_release_call(rs);
+    http_exchange_pause_body(rs->ex, false);
+}
+
+static void rs_resume(call_t *c)
+{
+    rstream_t *rs = c->transport;
+    http_exchange_pause_body(rs->ex, false);
+}
+
+static void rs_aborted(http_exchange_t *ex, void *arg)
+{
+    (void)ex;
+    rstream_t *rs = arg;
+    call_t *c = rs->c;
+    instance_t *in = rs->st->in;
+    rs_release_call(rs);
+    /* An instance that exited fails its calls itself (Runtime.ExitError). */
+    if (c && !in->exited) {
+        call_answered(in, c);
+        call_fail(c, "Runtime.TruncatedResponse", "The runtime closed its streamed response before its end");
+    }
+    free(rs);
+}
+
+static void rs_data(http_exchange_t *ex, const char *data, size_t len, void *arg)
+{
+    rstream_t *rs = arg;
+    rs->got += len;
+    call_t *c = rs->c;
+    if (!c) return;
+    int r = call_stream_data(c, data, len);
+    if (r == 1) {
+        http_exchange_pause_body(ex, true);
+    } else if (r < 0) {
+        instance_t *in = rs->st->in;
+        rs_release_call(rs);
+        char msg[160];
+        snprintf(msg, sizeof msg, "Exceeded maximum allowed payload size (%zu bytes).", call_response_limit(c));
+        call_answered(in, c);
+        call_fail_oversize(c, rs->got);
+        /* Answered now: the rest of the body is read and dropped. */
+        reply_json(ex, 413, "RequestEntityTooLarge", msg);
+        free(rs);
+    }
+}
+
+static void rs_end(http_exchange_t *ex, http_request_t *req, void *arg)
+{
+    rstream_t *rs = arg;
+    call_t *c = rs->c;
+    instance_t *in = rs->st->in;
+    rs_release_call(rs);
+    free(rs);
+    if (c) {
+        /* A stream that failed midway says so in its trailers. */
+        const char *etype = http_request_trailer(req, "Lambda-Runtime-Function-Error-Type");
+        call_answered(in, c);
+        if (etype) {
+            const char *eb = http_request_trailer(req, "Lambda-Runtime-Function-Error-Body");
+            size_t len = 0;
+            char *doc = eb ? util_base64_decode(eb, strlen(eb), &len, NULL) : NULL;
+            if (!doc) doc = errdoc_function(etype, "streamed response failed", &len);
+            call_fail_function(c, doc, len);
+            free(doc);
+        } else {
+            call_stream_complete(c);
+        }
+    }
+    reply_accepted(ex);
+}
+
+static void stream_response(http_exchange_t *ex, http_request_t *req, rapi_inst_t *st, call_t *c)
+{
+    rstream_t *rs = calloc(1, sizeof *rs);
+    if (!rs) {
+        reply_json(ex, 500, "InternalServerError", "out of memory");
+        return;
+    }
+    *rs = (rstream_t){ .st = st, .c = c, .ex = ex };
+    c->transport = rs;
+    c->transport_end = rs_call_ended;
+    c->transport_resume = rs_resume;
+    http_exchange_on_abort(ex, rs_aborted, rs);
+    http_exchange_on_body(ex, rs_data, rs_end, rs);
+    call_stream_begin(c, http_request_header(req, "Content-Type"));
+}
+
+/* Asked when a request's head is complete: only a streaming /response
+ * has its body handed over as it comes. */
+static bool stream_body(const http_request_t *req, void *arg)
+{
+    (void)arg;
+    static const char pre[] = "/2018-06-01/runtime/invocation/", suf[] = "/response";
+    size_t n = strlen(req->path);
+    return strcmp(req->method, "POST") == 0 && is_streaming_mode(req) &&
+           strncmp(req->path, pre, sizeof pre - 1) == 0 && n > sizeof pre - 1 + sizeof suf - 1 &&
+           strcmp(req->path + n - (sizeof suf - 1), suf) == 0;
+}
+
 static char *error_doc(const char *type, const char *msg, size_t *len) { return errdoc_function(type, msg, len); }
 
 static void handle_response(http_exchange_t *ex, http_request_t *req, instance_t *in,
@@ -151,6 +284,10 @@ static void handle_response(http_exchange_t *ex, http_request_t *req, instance_t
 {
     call_t *c = current_call(ex, in, id, "InvocationResponse");
     if (!c) return;
+    if (stream_body(req, NULL) && http_request_header(req, "Lambda-Runtime-Function-Response-Mode")) {
+        stream_response(ex, req, in->tp_state, c);
+        return;
+    }
     const char *mode = http_request_header(req, "Lambda-Runtime-Function-Response-Mode");
     if (mode && strcasecmp(mode, "streaming") != 0) {
         reply_json(ex, 400, "InvalidFunctionResponseMode", "Invalid function response mode");
@@ -158,18 +295,14 @@ static void handle_response(http_exchange_t *ex, http_request_t *req, instance_t
         call_fail(c, "Runtime.InvalidResponseModeHeader", "Invalid function response mode");
         return;
     }
-    if (req->body_len > RESPONSE_MAX) {
+    if (req->body_len > CALL_BUFFERED_MAX) {
         char msg[160];
-        snprintf(msg, sizeof msg, "Exceeded maximum allowed payload size (%u bytes).", RESPONSE_MAX);
+        snprintf(msg, sizeof msg, "Exceeded maximum allowed payload size (%u bytes).", CALL_BUFFERED_MAX);
         reply_json(ex, 413, "RequestEntityTooLarge", msg);
-        snprintf(msg, sizeof msg,
-                 "Response payload size (%zu bytes) exceeded maximum allowed payload size (%u bytes).",
-                 req->body_len, RESPONSE_MAX);
-        size_t len;
-        char *doc = error_doc("Function.ResponseSizeTooLarge", msg, &len);
         call_answered(in, c);
-        call_fail_function(c, doc, len);
-        free(doc);
+        /* As RIE: the buffered cap, whoever the caller is. */
+        c->stream = NULL;
+        call_fail_oversize(c, req->body_len);
         return;
     }
     /* A streamed response that failed midway says so in its trailers. */
@@ -354,7 +487,7 @@ static void h_scf_error(void *ctx, http_exchange_t *ex, http_request_t *req, con
     scf_answer(ctx, ex, req, false);
 }
 
-/* Room above RESPONSE_MAX so an oversized answer reaches the handler and
+/* Room above CALL_BUFFERED_MAX so an oversized answer reaches the handler and
  * the caller learns why (Function.ResponseSizeTooLarge). */
 #define BODY_LIMIT (32u * 1024u * 1024u)
 
@@ -475,7 +608,7 @@ rapi_t *runtime_api_new(loop_t *loop, http_error_fn on_error, err_t *err)
     rapi_t *api = calloc(1, sizeof *api);
     if (!api) { err_set(err, ERR_SYS, "out of memory"); return NULL; }
     http_server_config_t cfg = { .on_request = handle, .arg = api, .body_limit = body_limit,
-                                 .on_error = on_error,
+                                 .on_error = on_error, .stream_body = stream_body,
                                  /* a runtime may wait in /next for hours */
                                  .idle_timeout_ms = 24u * 3600u * 1000u };
     if (!(api->server = http_server_new(loop, &cfg, err))) { free(api); return NULL; }

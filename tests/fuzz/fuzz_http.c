@@ -3,7 +3,8 @@
  * Input: byte 0 picks how the handler answers (at once, later in order,
  * later in reverse, mixed) and how the rest is cut into writes; the rest is
  * what a client sends over one end of a socketpair served by the real
- * server. After the input the client half-closes and the loop runs until
+ * server. Requests for /b... have their bodies streamed (and dropped) and
+ * are answered with a streamed, chunked response. After the input the client half-closes and the loop runs until
  * the server has closed the connection.
  *
  * Besides the sanitizers, it checks the output: everything the client
@@ -64,6 +65,14 @@ static void answer(http_exchange_t *ex, unsigned seq)
     snprintf(sq, sizeof sq, "%u", seq);
     bool head = !strcmp(req->method, "HEAD");
     http_header_t h[3] = { { "X-Seq", sq }, { "X-H", head ? "head" : "1" }, { "X-Bad", "a\r\nb" } };
+    if (req->path[0] == '/' && req->path[1] == 'b') {
+        check(http_respond_stream_begin(ex, seq % 3 ? 200 : 204, h, 3) == 0, "stream begin");
+        http_respond_stream_write(ex, sq, strlen(sq));
+        http_respond_stream_write(ex, "", 0);
+        http_respond_stream_write(ex, req->path, strlen(req->path));
+        check(http_respond_stream_end(ex) == 0, "stream end");
+        return;
+    }
     switch (seq % 4) {
     case 0:
         check(req->body != NULL && req->body[req->body_len] == '\0', "body NUL-terminated");
@@ -124,6 +133,12 @@ static size_t body_limit(const http_request_t *req, void *arg)
     return req->path[0] == '/' && req->path[1] == 's' ? 16 : 2048;
 }
 
+static bool stream_body(const http_request_t *req, void *arg)
+{
+    (void)arg;
+    return req->path[0] == '/' && req->path[1] == 'b';
+}
+
 static void stop_cb(loop_t *l, void *arg)
 {
     (void)arg;
@@ -154,7 +169,7 @@ static int init(void)
     err_t e;
     L = loop_new(0, &e);
     http_server_config_t cfg = {
-        .on_request = on_request, .body_limit = body_limit,
+        .on_request = on_request, .body_limit = body_limit, .stream_body = stream_body,
         .max_header_bytes = 1024, .max_body_bytes = 2048,
         /* Timeouts out of reach: the run must not depend on speed. */
         .idle_timeout_ms = 60000, .request_timeout_ms = 60000,

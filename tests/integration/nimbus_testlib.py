@@ -907,3 +907,27 @@ def init_template(name, template, parent=None):
         raise AssertionError('nimbus init %s --template %s failed (%d): %s'
                              % (name, template, r.returncode, tail(r.stderr)))
     return dest
+
+
+AWS_CLI = '/usr/bin/aws'
+
+
+def aws_cli():
+    """Debian's AWS CLI, or None when it is not installed (scripts/deps.sh installs it)."""
+    return AWS_CLI if os.path.exists(AWS_CLI) else None
+
+
+def run_aws(test, endpoint, *args, ok=True):
+    """`aws lambda ARGS` against `endpoint` with throw-away credentials, one attempt, JSON out.
+    ok: asserts exit 0 and returns the parsed output (None when empty); else asserts a failure
+    and returns its stderr."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID='test', AWS_SECRET_ACCESS_KEY='test', AWS_DEFAULT_REGION='us-east-1',
+               AWS_PAGER='', AWS_CONFIG_FILE='/dev/null', AWS_SHARED_CREDENTIALS_FILE='/dev/null',
+               AWS_MAX_ATTEMPTS='1')
+    cmd = [aws_cli(), '--endpoint-url', endpoint, '--output', 'json', 'lambda'] + list(args)
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    if ok:
+        test.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout) if p.stdout.strip() else None
+    test.assertNotEqual(p.returncode, 0, p.stdout)
+    return p.stderr

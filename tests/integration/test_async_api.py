@@ -13,7 +13,7 @@ import tempfile
 import time
 import unittest
 
-from nimbus_testlib import ServerTestCase, Server, error_type, function_arn, uniq
+from nimbus_testlib import aws_cli, run_aws, ServerTestCase, Server, error_type, function_arn, uniq
 
 ECHO = 'def handler(event, context):\n    return {"got": event}\n'
 FAIL = 'def handler(event, context):\n    raise RuntimeError("boom")\n'
@@ -574,29 +574,13 @@ class AsyncSettingsRestartTest(unittest.TestCase):
             shutil.rmtree(base, True)
 
 
-def aws_cli():
-    for p in ('/usr/bin/aws',):
-        if os.path.exists(p):
-            return p
-    return None
-
-
 @unittest.skipUnless(aws_cli(), "Debian's awscli is not installed (scripts/deps.sh installs it)")
 class AwsCliEventInvokeConfigTest(AsyncApiBase):
     """The real AWS CLI against Nimbus: its requests and its parsing of the
     answers are Lambda's own."""
 
     def aws(self, *args, ok=True):
-        env = dict(os.environ, AWS_ACCESS_KEY_ID='test', AWS_SECRET_ACCESS_KEY='test', AWS_DEFAULT_REGION='us-east-1',
-                   AWS_PAGER='', AWS_CONFIG_FILE='/dev/null', AWS_SHARED_CREDENTIALS_FILE='/dev/null',
-                   AWS_MAX_ATTEMPTS='1')
-        cmd = [aws_cli(), '--endpoint-url', self.c.url, '--output', 'json', 'lambda'] + list(args)
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-        if ok:
-            self.assertEqual(p.returncode, 0, p.stderr)
-            return json.loads(p.stdout) if p.stdout.strip() else None
-        self.assertNotEqual(p.returncode, 0, p.stdout)
-        return p.stderr
+        return run_aws(self, self.c.url, *args, ok=ok)
 
     def test_put_get_update_list_delete(self):
         name = self.py()

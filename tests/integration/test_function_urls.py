@@ -14,7 +14,7 @@ import tempfile
 import unittest
 import urllib.parse
 
-from nimbus_testlib import ServerTestCase, error_type, function_arn, uniq
+from nimbus_testlib import aws_cli, run_aws, ServerTestCase, error_type, function_arn, uniq
 
 URL_RE = re.compile(r'^http://([a-z0-9]{32})\.lambda-url\.us-east-1\.localhost:(\d+)/$')
 UUID = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
@@ -59,10 +59,6 @@ def handler(event, context):
 
 def version_app(marker):
     return 'def handler(event, context):\n    return {"statusCode": 200, "body": %r}\n' % marker
-
-
-def aws_cli():
-    return '/usr/bin/aws' if os.path.exists('/usr/bin/aws') else None
 
 
 def curl(url, method=None, headers=(), data=None, cookies=None):
@@ -116,16 +112,7 @@ class FunctionUrlTest(ServerTestCase):
 
     # -- helpers
     def aws(self, *args, ok=True):
-        env = dict(os.environ, AWS_ACCESS_KEY_ID='test', AWS_SECRET_ACCESS_KEY='test', AWS_DEFAULT_REGION='us-east-1',
-                   AWS_PAGER='', AWS_CONFIG_FILE='/dev/null', AWS_SHARED_CREDENTIALS_FILE='/dev/null',
-                   AWS_MAX_ATTEMPTS='1')
-        cmd = [aws_cli(), '--endpoint-url', self.c.url, '--output', 'json', 'lambda'] + list(args)
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-        if ok:
-            self.assertEqual(p.returncode, 0, p.stderr)
-            return json.loads(p.stdout) if p.stdout.strip() else None
-        self.assertNotEqual(p.returncode, 0, p.stdout)
-        return p.stderr
+        return run_aws(self, self.c.url, *args, ok=ok)
 
     def py(self, code=APP, **kw):
         return self.new_function(uniq('url'), {'app.py': code}, runtime='python3.11', handler='app.handler',

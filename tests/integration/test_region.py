@@ -281,6 +281,24 @@ class RegionApiTest(RegionBase):
         self.assertEqual(record['requestContext']['condition'], 'Success')
         self.assertEqual(ev['Origin'], 'destination:' + arn(name) + ':$LATEST')
 
+    def test_eventbridge_timer_event_names_the_region_and_account(self):
+        name = self.py()
+        tpath = '/nimbus/v1/functions/%s/triggers' % name
+        st, h, doc, raw = self.c.api('POST', tpath, {'Name': 'rule1', 'ScheduleExpression': '@every 1s',
+                                                     'Format': 'eventbridge', 'Payload': '{"k":1}'})
+        self.assertEqual(st, 201, raw)
+
+        def fired():
+            st, h, doc, raw = self.c.api('GET', '/nimbus/v1/functions/%s/events' % name)
+            return doc['Events'] if st == 200 and doc['Events'] else None
+        self.assertTrue(wait_for(fired, timeout=20), 'the timer never fired')
+        st, h, doc, raw = self.c.api('DELETE', tpath + '/rule1')
+        self.assertEqual(st, 204, raw)
+        st, h, ev, raw = self.c.api('GET', '/nimbus/v1/functions/%s/events/%s' % (name, fired()[0]['RequestId']))
+        event = json.loads(ev['Payload'])
+        self.assertEqual((event['account'], event['region']), (ACCOUNT, REGION))
+        self.assertEqual(event['resources'], ['arn:aws:events:%s:%s:rule/rule1' % (REGION, ACCOUNT)])
+
     def test_default_role_is_of_this_account(self):
         name = uniq('role')
         st, h, doc, raw = self.c.api('POST', '/2015-03-31/functions', {

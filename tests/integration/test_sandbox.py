@@ -543,7 +543,7 @@ class ManyStartsAtOnceTest(ServerTestCase):
         name, _ = self.new_function(uniq('many'), fn_files(ECHO), env=env, memory=128)
         st, h, doc, raw = self.c.api('POST', '/2015-03-31/functions/%s/versions' % name, {})
         self.assertEqual(st, 201, raw)
-        path = '/2019-12-02/functions/%s/provisioned-concurrency?Qualifier=1' % name
+        path = '/2019-09-30/functions/%s/provisioned-concurrency?Qualifier=1' % name
         st, h, doc, raw = self.c.api('PUT', path, {'ProvisionedConcurrentExecutions': N}, timeout=30)
         self.assertEqual(st, 202, raw)
         ready = lambda: self.c.api('GET', path, timeout=30)[2].get('Status') == 'READY'

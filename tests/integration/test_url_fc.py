@@ -2,12 +2,16 @@
 client's whole HTTP request — method, path, query, headers, body — to the instance's own server
 with `x-fc-control-path: /http-invoke` and the common x-fc-* headers, and the server's status,
 headers and body go back to the client unchanged (FC's HTTP trigger, as docs/triggers.md says).
-Driven with curl on the FunctionUrl exactly as the API returns it."""
+Driven with curl on the FunctionUrl exactly as the API returns it. Also the command line of
+function URLs: `nimbus url create|get|delete` and `nimbus deploy --url`."""
 
 import json
+import os
+import shutil
 import subprocess
+import tempfile
 
-from nimbus_testlib import ServerTestCase, uniq
+from nimbus_testlib import ServerTestCase, run_cli, uniq
 
 BOOTSTRAP = '#!/bin/sh\nexec /usr/bin/python3 -u server.py\n'
 
@@ -117,3 +121,69 @@ class FcHttpTriggerTest(ServerTestCase):
         self.assertEqual(seen['path'], '/')
         self.assertEqual(seen['body'], '')
         self.assertEqual(seen['headers']['x-fc-function-name'], self.fn)
+
+
+class UrlCliTest(ServerTestCase):
+    """`nimbus url create|get|delete` and `nimbus deploy --url`, as a user types them."""
+
+    def cli(self, *args):
+        return run_cli(list(args) + ['--endpoint', self.c.url])
+
+    def setUp(self):
+        super().setUp()
+        self.src = tempfile.mkdtemp(prefix='nimbus-it-urlcli-')
+        with open(os.path.join(self.src, 'app.py'), 'w') as f:
+            f.write('def handler(event, context):\n    return {"statusCode": 200, "body": "hi " + event["rawPath"]}\n')
+
+    def tearDown(self):
+        shutil.rmtree(self.src, ignore_errors=True)
+        super().tearDown()
+
+    def test_deploy_with_url_prints_a_url_that_answers(self):
+        name = uniq('clidep')
+        p = self.cli('deploy', name, self.src, '--runtime', 'python3.11', '--handler', 'app.handler', '--url')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.decode().splitlines()
+        url = [l.split(' ', 1)[1] for l in lines if l.startswith('url: ')]
+        self.assertEqual(len(url), 1, lines)
+        st, h, body = curl(url[0] + 'there')
+        self.assertEqual((st, body), (200, b'hi /there'))
+        # Again: the same URL, not a second one.
+        p = self.cli('deploy', name, self.src, '--runtime', 'python3.11', '--handler', 'app.handler', '--url')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn('url: ' + url[0], p.stdout.decode())
+
+    def test_url_create_get_delete(self):
+        name = uniq('cliurl')
+        p = self.cli('deploy', name, self.src, '--runtime', 'python3.11', '--handler', 'app.handler')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.cli('url', 'create', name, '--cors-origin', 'https://example.com')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        url = p.stdout.decode().strip()
+        self.assertRegex(url, r'^http://[a-z0-9]{32}\.lambda-url\.[a-z0-9-]+\.localhost:\d+/$')
+        p = self.cli('url', 'get', name, '--json')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = json.loads(p.stdout)
+        self.assertEqual(doc['FunctionUrl'], url)
+        self.assertEqual(doc['Cors']['AllowOrigins'], ['https://example.com'])
+        # A second one is Lambda's conflict, said in one line.
+        p = self.cli('url', 'create', name)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('ResourceConflictException', p.stderr.decode())
+        self.assertEqual(len(p.stderr.decode().strip().splitlines()), 1)
+        p = self.cli('url', 'delete', name)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        st, h, body = curl(url)
+        self.assertEqual(st, 404)
+        p = self.cli('url', 'get', name)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('ResourceNotFoundException', p.stderr.decode())
+
+    def test_bad_command_lines(self):
+        for args, msg in ((['url'], 'missing create, get or delete'), (['url', 'list', 'x'], 'unknown action'),
+                          (['url', 'create'], 'missing NAME'),
+                          (['url', 'create', 'x', '--invoke-mode', 'FAST'], 'BUFFERED or RESPONSE_STREAM'),
+                          (['url', 'get', 'x', '--cors-origin', 'o'], 'are for create')):
+            p = self.cli(*args)
+            self.assertEqual(p.returncode, 2, (args, p.stderr))
+            self.assertIn(msg, p.stderr.decode())

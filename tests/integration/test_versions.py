@@ -121,7 +121,7 @@ class VersionsTest(ServerTestCase):
     def test_provisioned_instances_exist_before_the_first_call(self):
         name = self.py(uniq('prov'), ANSWER % 'p')
         self.publish(name)
-        path = '/2019-12-02/functions/%s/provisioned-concurrency' % name
+        path = '/2019-09-30/functions/%s/provisioned-concurrency' % name
         st, h, doc = self.api('PUT', path + '?Qualifier=$LATEST', {'ProvisionedConcurrentExecutions': 2})
         self.assertEqual(st, 400)
         st, h, doc = self.api('PUT', path + '?Qualifier=1', {'ProvisionedConcurrentExecutions': 2})

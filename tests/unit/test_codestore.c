@@ -600,3 +600,113 @@ Test(codestore, open_cleans_leftovers)
     cr_assert_eq(count_store_entries(), 0);
     codestore_close(cs);
 }
+
+Test(codestore, usage_counts_each_stored_zip_once_and_limits_have_defaults)
+{
+    codestore_t *cs = open_cs(0, 0, 0);
+    cr_assert_eq(codestore_limits(cs)->max_zip_bytes, 52428800);
+    cr_assert_eq(codestore_limits(cs)->max_unzipped_bytes, 262144000);
+    int64_t used, avail;
+    err_t err = {0};
+    cr_assert_eq(codestore_usage(cs, &used, &avail, &err), 0, "%s", err.msg);
+    cr_assert_eq(used, 0);
+    cr_assert_gt(avail, 0);
+    ent_t a[] = {{.name = "a.txt", .data = "one"}}, b[] = {{.name = "b.txt", .data = "two two"}};
+    size_t la, lb;
+    unsigned char *za = make_zip(a, 1, 0, NULL, &la), *zb = make_zip(b, 1, 0, NULL, &lb);
+    codestore_entry_t e;
+    cr_assert_eq(codestore_put(cs, za, la, &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(codestore_put(cs, za, la, &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(codestore_put(cs, zb, lb, &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(codestore_usage(cs, &used, &avail, &err), 0, "%s", err.msg);
+    cr_assert_eq(used, (int64_t)(la + lb), "the same ZIP twice is stored once");
+    cr_assert_eq(codestore_remove(cs, e.hex, &err), 0);
+    cr_assert_eq(codestore_usage(cs, &used, &avail, &err), 0, "%s", err.msg);
+    cr_assert_eq(used, (int64_t)la);
+    free(za);
+    free(zb);
+    codestore_close(cs);
+}
+
+/* ---- a function's layers merged into one tree ---- */
+
+static void read_tree_file(codestore_t *cs, const char *hex, const char *rel, char *out, size_t n)
+{
+    char p[600];
+    FILE *f = fopen(tree_file(cs, hex, rel, p, sizeof p), "r");
+    cr_assert_not_null(f, "%s: %s", p, strerror(errno));
+    size_t k = fread(out, 1, n - 1, f);
+    out[k] = '\0';
+    fclose(f);
+}
+
+Test(codestore, layers_merged_in_order_later_ones_win)
+{
+    codestore_t *cs = open_cs(0, 0, 0);
+    ent_t ea[] = {{.name = "a/x.txt", .data = "A"}, {.name = "shared", .data = "from A"},
+                  {.name = "both/inner.txt", .data = "dir in A"},
+                  {.name = "link", .type = AE_IFLNK, .target = "a/x.txt"}};
+    ent_t eb[] = {{.name = "shared", .data = "from B"}, {.name = "both", .data = "file in B"},
+                  {.name = "b.txt", .data = "B"}};
+    size_t la, lb;
+    unsigned char *za = make_zip(ea, 4, 0, NULL, &la), *zb = make_zip(eb, 3, 0, NULL, &lb);
+    codestore_entry_t a, b;
+    err_t err = {0};
+    cr_assert_eq(codestore_put(cs, za, la, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(codestore_put(cs, zb, lb, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(codestore_tree_size(cs, a.hex), a.unzipped_size);
+
+    char hexes[2][65], ab[65], ba[65], again[65], buf[64];
+    memcpy(hexes[0], a.hex, 65);
+    memcpy(hexes[1], b.hex, 65);
+    cr_assert_eq(codestore_merge(cs, (const char(*)[65])hexes, 2, ab, &err), 0, "%s", err.msg);
+    read_tree_file(cs, ab, "shared", buf, sizeof buf);
+    cr_assert_str_eq(buf, "from B");
+    read_tree_file(cs, ab, "both", buf, sizeof buf);    /* B's file replaced A's directory */
+    cr_assert_str_eq(buf, "file in B");
+    read_tree_file(cs, ab, "a/x.txt", buf, sizeof buf);
+    cr_assert_str_eq(buf, "A");
+    read_tree_file(cs, ab, "b.txt", buf, sizeof buf);
+    cr_assert_str_eq(buf, "B");
+    char p[600], t[64];
+    ssize_t k = readlink(tree_file(cs, ab, "link", p, sizeof p), t, sizeof t - 1);
+    cr_assert_eq(k, 7);
+    t[k] = '\0';
+    cr_assert_str_eq(t, "a/x.txt");
+    /* Files are the layers' own, linked: nothing extracted or copied twice. */
+    struct stat s1, s2;
+    cr_assert_eq(stat(tree_file(cs, a.hex, "a/x.txt", p, sizeof p), &s1), 0);
+    cr_assert_eq(stat(tree_file(cs, ab, "a/x.txt", p, sizeof p), &s2), 0);
+    cr_assert_eq(s1.st_ino, s2.st_ino);
+
+    /* The same list again: the same tree. The other order: another. */
+    int n = count_store_entries();
+    cr_assert_eq(codestore_merge(cs, (const char(*)[65])hexes, 2, again, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(again, ab);
+    cr_assert_eq(count_store_entries(), n);
+    memcpy(hexes[0], b.hex, 65);
+    memcpy(hexes[1], a.hex, 65);
+    cr_assert_eq(codestore_merge(cs, (const char(*)[65])hexes, 2, ba, &err), 0, "%s", err.msg);
+    cr_assert_str_neq(ba, ab);
+    read_tree_file(cs, ba, "shared", buf, sizeof buf);
+    cr_assert_str_eq(buf, "from A");
+    read_tree_file(cs, ba, "both/inner.txt", buf, sizeof buf);
+    cr_assert_str_eq(buf, "dir in A");
+
+    /* A layer's own package removed: the merged tree keeps its files. */
+    cr_assert_eq(codestore_remove(cs, a.hex, &err), 0, "%s", err.msg);
+    read_tree_file(cs, ab, "a/x.txt", buf, sizeof buf);
+    cr_assert_str_eq(buf, "A");
+    /* ...and a merge that needs it fails, leaving nothing behind. */
+    n = count_store_entries();
+    memcpy(hexes[0], a.hex, 65);
+    memcpy(hexes[1], b.hex, 65);
+    hexes[1][0] = hexes[1][0] == '0' ? '1' : '0';   /* a list never merged */
+    cr_assert_eq(codestore_merge(cs, (const char(*)[65])hexes, 2, again, &err), -1);
+    cr_assert_eq(count_store_entries(), n);
+    cr_assert_eq(codestore_remove(cs, ab, &err), 0, "%s", err.msg);
+    cr_assert_eq(codestore_tree_size(cs, ab), -1);
+    free(za);
+    free(zb);
+    codestore_close(cs);
+}

@@ -844,3 +844,44 @@ Test(function, names_as_paths_and_arns_give_them)
     longname[80] = '\0';
     cr_assert_eq(function_name_parse(longname, name, sizeof name, qual, sizeof qual), -1, "does not fit");
 }
+
+Test(function, layers_shown_and_stored_in_order)
+{
+    function_config_t c = sample();
+    char *plain = function_config_serialize(&c);
+    cr_assert_null(strstr(plain, "layers"), "a function without layers stores none: %s", plain);
+    cJSON *api = function_config_to_api_json(&c);
+    cr_assert_null(cJSON_GetObjectItemCaseSensitive(api, "Layers"));
+    cJSON_Delete(api);
+    free(plain);
+    c.nlayers = 2;
+    function_layer_arn("b", 3, c.layers[0].arn, sizeof c.layers[0].arn);
+    c.layers[0].code_size = 10;
+    c.layers[0].unzipped = 100;
+    strcpy(c.layers[0].hex, "aa");
+    function_layer_arn("a", 1, c.layers[1].arn, sizeof c.layers[1].arn);
+    c.layers[1].code_size = 20;
+    c.layers[1].unzipped = 200;
+    strcpy(c.opt_hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b856");
+    cr_assert_str_eq(c.layers[0].arn, "arn:aws:lambda:" NIMBUS_DEFAULT_REGION ":" NIMBUS_DEFAULT_ACCOUNT ":layer:b:3");
+    api = function_config_to_api_json(&c);
+    char *text = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(api, "Layers"));
+    char want[400];
+    snprintf(want, sizeof want, "[{\"Arn\":\"%s\",\"CodeSize\":10},{\"Arn\":\"%s\",\"CodeSize\":20}]",
+             c.layers[0].arn, c.layers[1].arn);
+    cr_assert_str_eq(text, want);
+    free(text);
+    cJSON_Delete(api);
+    char *doc = function_config_serialize(&c);
+    cr_assert_null(strstr(doc, "\"aa\""), "no layer's code key in the stored document: %s", doc);
+    function_config_t d;
+    err_t err;
+    cr_assert_eq(function_config_deserialize(&d, doc, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.nlayers, 2);
+    cr_assert_str_eq(d.layers[1].arn, c.layers[1].arn);
+    cr_assert_eq(d.layers[1].unzipped, 200);
+    cr_assert_str_eq(d.opt_hex, c.opt_hex);
+    free(doc);
+    function_config_free(&d);
+    function_config_free(&c);
+}

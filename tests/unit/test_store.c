@@ -403,3 +403,113 @@ Test(store, function_urls_go_with_their_alias_and_function)
     cr_assert_eq(c.n, 0);
     store_close(s);
 }
+
+Test(store, tags_replace_and_go_with_their_function)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    cr_assert_eq(store_function_insert(s, "f", "{}", "h", &err), 0);
+    cr_assert_eq(store_function_insert(s, "g", "{}", "h", &err), 0);
+    cr_assert_eq(store_tags_put(s, "f", "{\"a\":\"1\"}", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_tags_put(s, "f", "{\"b\":\"2\"}", &err), 0, "put replaces");
+    cr_assert_eq(store_tags_put(s, "g", "{\"c\":\"3\"}", &err), 0);
+    child_collect_t c = {0};
+    cr_assert_eq(store_tags_each(s, collect_child, &c, &err), 0);
+    cr_assert_eq(c.n, 2);
+    cr_assert_str_eq(c.keys[0], "f/");
+    cr_assert_str_eq(c.keys[1], "g/");
+    /* NULL removes the row (untagging the last key); removing none is no error. */
+    cr_assert_eq(store_tags_put(s, "g", NULL, &err), 0);
+    cr_assert_eq(store_tags_put(s, "g", NULL, &err), 0);
+    cr_assert_eq(store_function_delete(s, "f", &err), 0);
+    c.n = 0;
+    cr_assert_eq(store_tags_each(s, collect_child, &c, &err), 0);
+    cr_assert_eq(c.n, 0, "the function's delete took its tags");
+    store_close(s);
+}
+
+Test(store, policies_per_qualifier_go_with_their_version_alias_and_function)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    char *doc = NULL;
+    cr_assert_eq(store_function_insert(s, "f", "{}", "h", &err), 0);
+    cr_assert_eq(store_version_insert(s, "f", 1, "{}", "h", &err), 0);
+    cr_assert_eq(store_alias_put(s, "f", "live", "{}", &err), 0);
+    cr_assert_eq(store_policy_get(s, "f", "$LATEST", &doc, &err), 0);
+    cr_assert_null(doc, "no policy yet");
+    cr_assert_eq(store_policy_put(s, "f", "$LATEST", "{\"n\":0}", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_policy_put(s, "f", "$LATEST", "{\"n\":1}", &err), 0, "put replaces");
+    cr_assert_eq(store_policy_put(s, "f", "1", "{\"n\":2}", &err), 0);
+    cr_assert_eq(store_policy_put(s, "f", "live", "{\"n\":3}", &err), 0);
+    cr_assert_eq(store_policy_get(s, "f", "$LATEST", &doc, &err), 0);
+    cr_assert_str_eq(doc, "{\"n\":1}");
+    free(doc);
+    /* A version and an alias take their policies with them. */
+    cr_assert_eq(store_version_delete(s, "f", 1, &err), 0);
+    cr_assert_eq(store_alias_delete(s, "f", "live", &err), 0);
+    cr_assert_eq(store_policy_get(s, "f", "1", &doc, &err), 0);
+    cr_assert_null(doc);
+    cr_assert_eq(store_policy_get(s, "f", "live", &doc, &err), 0);
+    cr_assert_null(doc);
+    cr_assert_eq(store_policy_delete(s, "f", "live", &err), -1);
+    cr_assert_eq(err.code, ERR_NOT_FOUND);
+    /* And the function all of them. */
+    cr_assert_eq(store_function_delete(s, "f", &err), 0);
+    cr_assert_eq(store_policy_get(s, "f", "$LATEST", &doc, &err), 0);
+    cr_assert_null(doc);
+    store_close(s);
+}
+
+static void collect_version(const char *layer, const char *key, const char *doc, void *arg)
+{
+    char *out = arg;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%s%s:%s=%s", n ? " " : "", layer, key, doc);
+}
+
+Test(store, layer_versions_numbered_never_reused_and_their_code_referenced)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    int v = 0;
+    const char *hex1 = "1111111111111111111111111111111111111111111111111111111111111111";
+    const char *hex2 = "2222222222222222222222222222222222222222222222222222222222222222";
+    const char *opt = "3333333333333333333333333333333333333333333333333333333333333333";
+    cr_assert_eq(store_layer_publish(s, "lib", "{\"n\":1}", hex1, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(v, 1);
+    cr_assert_eq(store_layer_publish(s, "lib", "{\"n\":2}", hex2, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(v, 2);
+    cr_assert_eq(store_layer_publish(s, "other", "{}", hex2, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(v, 1);
+    char *doc = NULL;
+    cr_assert_eq(store_layer_version_get(s, "lib", 1, &doc, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(doc, "{\"n\":1}");
+    free(doc);
+    cr_assert_eq(store_layer_version_get(s, "lib", 3, &doc, &err), -1);
+    cr_assert_eq(err.code, ERR_NOT_FOUND);
+    char all[256] = "";
+    cr_assert_eq(store_layer_version_each(s, NULL, collect_version, all, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(all, "lib:2={\"n\":2} lib:1={\"n\":1} other:1={}");
+    cr_assert_eq(store_code_referenced(s, hex1, &err), 1);
+
+    char gone[65];
+    cr_assert_eq(store_layer_version_delete(s, "lib", 1, gone, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(gone, hex1);
+    cr_assert_eq(store_code_referenced(s, hex1, &err), 0);
+    cr_assert_eq(store_layer_version_delete(s, "lib", 1, gone, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(gone, "");
+    cr_assert_eq(store_layer_version_delete(s, "lib", 2, gone, &err), 0, "%s", err.msg);
+    /* Every version gone: the next is still 3, after a reopen too. */
+    store_close(s);
+    s = open_ok();
+    cr_assert_eq(store_layer_publish(s, "lib", "{}", hex1, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(v, 3);
+    /* A tree a stored configuration names (a function's merged layers) is in use. */
+    cr_assert_eq(store_code_referenced(s, opt, &err), 0);
+    char cfg[200];
+    snprintf(cfg, sizeof cfg, "{\"name\":\"f\",\"opt_hex\":\"%s\"}", opt);
+    cr_assert_eq(store_function_insert(s, "f", cfg, hex2, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_code_referenced(s, opt, &err), 1);
+    store_close(s);
+}

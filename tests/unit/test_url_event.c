@@ -268,6 +268,8 @@ Test(url_event, invalid_results_are_refused)
     refused("{\"statusCode\":\"200\"}");
     refused("{\"statusCode\":99}");
     refused("{\"statusCode\":600}");
+    refused("{\"statusCode\":2e103}");
+    refused("{\"statusCode\":-1e300}");
     refused("{\"statusCode\":200.5}");
     refused("{\"statusCode\":200,\"headers\":[]}");
     refused("{\"statusCode\":200,\"headers\":{\"X\":{}}}");

@@ -1,0 +1,538 @@
+/* layers.c — Lambda layers (layers.h): the layer API and a function's
+ * Layers.
+ *
+ * Owns the layer versions' documents and their answers. Every operation
+ * is a job: parsed on the loop thread, run against the store and the code
+ * store on a worker (which also builds the answer), answered back on the
+ * loop thread. Must never: answer before the store has a publish or a
+ * delete, reuse a version number, or let a function use a layer version
+ * that does not exist.
+ */
+#include "api/layers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/control.h"
+#include "base/util.h"
+
+#define LAYER_NAME_PATTERN "(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"
+#define LAYER_ARN_PATTERN "arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+"
+#define MAX_RUNTIMES 15
+#define MAX_ARCHS 2
+#define PAGE_MAX 50
+
+typedef enum { L_PUBLISH, L_GET, L_DELETE, L_LIST_VERSIONS, L_LIST } lkind_t;
+
+typedef struct {
+    api_t *d;
+    lkind_t kind;
+    http_exchange_t *ex;       /* NULL once the client went away */
+    char layer[141];
+    int version;
+    char *body;
+    size_t body_len;
+    char *runtime, *arch, *marker;  /* list filters and paging (NULL: none) */
+    long max_items;
+    char host[256];            /* for Content.Location */
+    int status;
+    cJSON *doc;                /* the answer */
+    char gone_hex[65];         /* code a delete let go */
+    err_t err;
+    int rc;
+} ljob_t;
+
+/* ---- names and ARNs ---- */
+
+static bool name_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > max) return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+              *s == '_'))
+            return false;
+    return true;
+}
+
+/* "arn:aws:lambda:<region>:<account>:layer:<name>[:<version>]" of this
+ * daemon's region and account: the name (and *version, 0 for none).
+ * Another region's or account's ARN is not ours: -1. */
+static int parse_arn(const char *arn, char name[141], int *version)
+{
+    char prefix[200];
+    function_layer_arn("", 0, prefix, sizeof prefix);   /* "arn:aws:lambda:<r>:<a>:layer:" */
+    size_t pl = strlen(prefix);
+    if (strncmp(arn, prefix, pl) != 0) return -1;
+    const char *p = arn + pl, *colon = strchr(p, ':');
+    size_t nl = colon ? (size_t)(colon - p) : strlen(p);
+    if (nl == 0 || nl > 140) return -1;
+    memcpy(name, p, nl);
+    name[nl] = '\0';
+    if (!name_ok(name, 140)) return -1;
+    *version = 0;
+    if (colon) {
+        char *end;
+        long v = strtol(colon + 1, &end, 10);
+        if (!colon[1] || *end || v < 1 || v > 1000000000) return -1;
+        *version = (int)v;
+    }
+    return 0;
+}
+
+/* A LayerName capture: a name or a layer's ARN. */
+static int layer_name(const char *in, char name[141])
+{
+    int v;
+    if (strncmp(in, "arn:", 4) == 0) return parse_arn(in, name, &v) == 0 && v == 0 ? 0 : -1;
+    if (!name_ok(in, 140)) return -1;
+    snprintf(name, 141, "%s", in);
+    return 0;
+}
+
+/* ---- documents ----
+ * The stored document: Description, LicenseInfo, CompatibleRuntimes,
+ * CompatibleArchitectures and CreatedDate as Lambda names them, and the
+ * code: CodeSha256, CodeSize, Unzipped, Hex. */
+
+static const char *doc_str(const cJSON *doc, const char *k)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(doc, k);
+    return cJSON_IsString(m) ? m->valuestring : NULL;
+}
+
+static double doc_num(const cJSON *doc, const char *k)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(doc, k);
+    return cJSON_IsNumber(m) ? m->valuedouble : 0;
+}
+
+static void copy_member(cJSON *to, const cJSON *doc, const char *k)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(doc, k);
+    if (m) cJSON_AddItemToObject(to, k, cJSON_Duplicate(m, true));
+}
+
+/* LayerVersionsListItem (list) or GetLayerVersion's answer (whole). */
+static cJSON *version_view(const char *layer, int version, const cJSON *doc, bool whole, const char *host)
+{
+    cJSON *o = cJSON_CreateObject();
+    char arn[220];
+    if (whole) {
+        cJSON *c = cJSON_AddObjectToObject(o, "Content");
+        char loc[400];
+        snprintf(loc, sizeof loc, "http://%s/nimbus/v1/code/%s.zip", host[0] ? host : "127.0.0.1",
+                 doc_str(doc, "Hex") ? doc_str(doc, "Hex") : "");
+        cJSON_AddStringToObject(c, "Location", loc);
+        copy_member(c, doc, "CodeSha256");
+        copy_member(c, doc, "CodeSize");
+        function_layer_arn(layer, 0, arn, sizeof arn);
+        cJSON_AddStringToObject(o, "LayerArn", arn);
+    }
+    function_layer_arn(layer, version, arn, sizeof arn);
+    cJSON_AddStringToObject(o, "LayerVersionArn", arn);
+    copy_member(o, doc, "Description");
+    copy_member(o, doc, "CreatedDate");
+    cJSON_AddNumberToObject(o, "Version", version);
+    copy_member(o, doc, "CompatibleRuntimes");
+    copy_member(o, doc, "LicenseInfo");
+    copy_member(o, doc, "CompatibleArchitectures");
+    return o;
+}
+
+static bool list_has(const cJSON *doc, const char *k, const char *want)
+{
+    if (!want) return true;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, k))
+        if (cJSON_IsString(e) && strcmp(e->valuestring, want) == 0) return true;
+    return false;
+}
+
+/* ---- PublishLayerVersion ---- */
+
+/* An optional list of strings of at most `max` members, each one of
+ * `choices` (NULL: any non-empty string). */
+static int check_list(const cJSON *m, const char *check, int max, const char *const *choices, err_t *err)
+{
+    if (!m || cJSON_IsNull(m)) return 0;
+    if (!cJSON_IsArray(m)) return err_set(err, ERR_VALIDATION, "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must be a list", check);
+    if (cJSON_GetArraySize(m) > max)
+        return err_set(err, ERR_VALIDATION,
+                       "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d",
+                       check, max);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, m) {
+        bool ok = cJSON_IsString(e) && e->valuestring[0] && strlen(e->valuestring) <= 64;
+        if (ok && choices) {
+            ok = false;
+            for (size_t i = 0; choices[i]; i++) ok = ok || strcmp(choices[i], e->valuestring) == 0;
+        }
+        if (!ok)
+            return err_set(err, ERR_VALIDATION,
+                           "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy enum value set",
+                           cJSON_IsString(e) ? e->valuestring : "?", check);
+    }
+    return 0;
+}
+
+static int check_string(const cJSON *m, const char *check, size_t max, err_t *err)
+{
+    if (!m || cJSON_IsNull(m)) return 0;
+    if (!cJSON_IsString(m)) return err_set(err, ERR_VALIDATION, "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must be a string", check);
+    if (strlen(m->valuestring) > max)
+        return err_set(err, ERR_VALIDATION,
+                       "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %zu",
+                       check, max);
+    return 0;
+}
+
+static int publish(ljob_t *j)
+{
+    static const char *const ARCHS[] = { "x86_64", "arm64", NULL };
+    cJSON *body = cJSON_ParseWithLength(j->body, j->body_len);
+    int rc = -1;
+    char *zip = NULL, *docs = NULL;
+    cJSON *doc = NULL;
+    if (!cJSON_IsObject(body)) { err_set(&j->err, ERR_INVALID, "Could not parse request body into json"); goto out; }
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(body, "Content");
+    const cJSON *desc = cJSON_GetObjectItemCaseSensitive(body, "Description");
+    const cJSON *lic = cJSON_GetObjectItemCaseSensitive(body, "LicenseInfo");
+    const cJSON *rts = cJSON_GetObjectItemCaseSensitive(body, "CompatibleRuntimes");
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(body, "CompatibleArchitectures");
+    if (!cJSON_IsObject(content)) {
+        err_set(&j->err, ERR_VALIDATION,
+                "1 validation error detected: Value null at 'content' failed to satisfy constraint: Member must not be null");
+        goto out;
+    }
+    if (check_string(desc, "description", 256, &j->err) || check_string(lic, "licenseInfo", 512, &j->err) ||
+        check_list(rts, "compatibleRuntimes", MAX_RUNTIMES, NULL, &j->err) ||
+        check_list(archs, "compatibleArchitectures", MAX_ARCHS, ARCHS, &j->err))
+        goto out;
+    const cJSON *zf = cJSON_GetObjectItemCaseSensitive(content, "ZipFile");
+    if (!cJSON_IsString(zf)) {
+        err_set(&j->err, ERR_INVALID,
+                "Please provide a layer archive: Content.ZipFile (base64) is required; S3 content is not supported by Nimbus");
+        goto out;
+    }
+    size_t len;
+    zip = util_base64_decode(zf->valuestring, strlen(zf->valuestring), &len, &j->err);
+    if (!zip) { err_set(&j->err, ERR_INVALID, "Could not unzip uploaded file: ZipFile is not valid base64"); goto out; }
+    codestore_entry_t e;
+    control_code_lock();
+    if (codestore_put(j->d->code, zip, len, &e, &j->err) == 0) {
+        doc = cJSON_CreateObject();
+        cJSON_AddStringToObject(doc, "Description", cJSON_IsString(desc) ? desc->valuestring : "");
+        if (cJSON_IsString(lic)) cJSON_AddStringToObject(doc, "LicenseInfo", lic->valuestring);
+        if (cJSON_IsArray(rts)) cJSON_AddItemToObject(doc, "CompatibleRuntimes", cJSON_Duplicate(rts, true));
+        if (cJSON_IsArray(archs)) cJSON_AddItemToObject(doc, "CompatibleArchitectures", cJSON_Duplicate(archs, true));
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        char created[32];
+        util_iso8601_ms((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, created);
+        cJSON_AddStringToObject(doc, "CreatedDate", created);
+        cJSON_AddStringToObject(doc, "CodeSha256", e.sha256_b64);
+        cJSON_AddNumberToObject(doc, "CodeSize", (double)e.zip_size);
+        cJSON_AddNumberToObject(doc, "Unzipped", (double)e.unzipped_size);
+        cJSON_AddStringToObject(doc, "Hex", e.hex);
+        docs = cJSON_PrintUnformatted(doc);
+        rc = store_layer_publish(j->d->store, j->layer, docs, e.hex, &j->version, &j->err);
+        /* A ZIP nothing references after all is the collector's. */
+        if (rc < 0) memcpy(j->gone_hex, e.hex, sizeof j->gone_hex);
+    }
+    control_code_unlock();
+    if (rc == 0) {
+        j->status = 201;
+        j->doc = version_view(j->layer, j->version, doc, true, j->host);
+    }
+out:
+    cJSON_Delete(body);
+    cJSON_Delete(doc);
+    free(zip);
+    free(docs);
+    return rc;
+}
+
+/* ---- reads and delete ---- */
+
+typedef struct {
+    ljob_t *j;
+    cJSON *arr;
+    long n;
+    bool more;
+    char last[160];            /* the last item's layer (ListLayers) or version */
+    char seen[141];            /* ListLayers: a layer already listed */
+} list_ctx_t;
+
+static void list_version(const char *layer, const char *key, const char *docs, void *arg)
+{
+    list_ctx_t *lc = arg;
+    ljob_t *j = lc->j;
+    int v = atoi(key);
+    if (lc->more) return;
+    if (j->kind == L_LIST && strcmp(lc->seen, layer) == 0) return;   /* its newest match is listed */
+    if (j->kind == L_LIST && j->marker && strcmp(layer, j->marker) <= 0) return;
+    if (j->kind == L_LIST_VERSIONS && j->marker && v >= atoi(j->marker)) return;
+    cJSON *doc = cJSON_Parse(docs);
+    bool match = list_has(doc, "CompatibleRuntimes", j->runtime) && list_has(doc, "CompatibleArchitectures", j->arch);
+    if (match && lc->n >= j->max_items) {
+        lc->more = true;
+    } else if (match) {
+        if (j->kind == L_LIST) {
+            cJSON *o = cJSON_CreateObject();
+            char arn[220];
+            function_layer_arn(layer, 0, arn, sizeof arn);
+            cJSON_AddStringToObject(o, "LayerName", layer);
+            cJSON_AddStringToObject(o, "LayerArn", arn);
+            cJSON_AddItemToObject(o, "LatestMatchingVersion", version_view(layer, v, doc, false, ""));
+            cJSON_AddItemToArray(lc->arr, o);
+            snprintf(lc->seen, sizeof lc->seen, "%s", layer);
+            snprintf(lc->last, sizeof lc->last, "%s", layer);
+        } else {
+            cJSON_AddItemToArray(lc->arr, version_view(layer, v, doc, false, ""));
+            snprintf(lc->last, sizeof lc->last, "%d", v);
+        }
+        lc->n++;
+    }
+    cJSON_Delete(doc);
+}
+
+static int list(ljob_t *j)
+{
+    list_ctx_t lc = { .j = j };
+    j->doc = cJSON_CreateObject();
+    lc.arr = cJSON_AddArrayToObject(j->doc, j->kind == L_LIST ? "Layers" : "LayerVersions");
+    if (store_layer_version_each(j->d->store, j->kind == L_LIST ? NULL : j->layer, list_version, &lc, &j->err) < 0)
+        return -1;
+    if (lc.more) cJSON_AddStringToObject(j->doc, "NextMarker", lc.last);
+    j->status = 200;
+    return 0;
+}
+
+static int get_version(ljob_t *j)
+{
+    char *docs;
+    if (store_layer_version_get(j->d->store, j->layer, j->version, &docs, &j->err) < 0) {
+        if (j->err.code == ERR_NOT_FOUND) err_set(&j->err, ERR_NOT_FOUND, "The resource you requested does not exist.");
+        return -1;
+    }
+    cJSON *doc = cJSON_Parse(docs);
+    free(docs);
+    j->doc = version_view(j->layer, j->version, doc, true, j->host);
+    cJSON_Delete(doc);
+    j->status = 200;
+    return 0;
+}
+
+static void ljob_work(void *arg)
+{
+    ljob_t *j = arg;
+    switch (j->kind) {
+    case L_PUBLISH: j->rc = publish(j); break;
+    case L_GET: j->rc = get_version(j); break;
+    case L_DELETE:
+        /* Lambda's delete succeeds whether or not the version exists. */
+        j->rc = store_layer_version_delete(j->d->store, j->layer, j->version, j->gone_hex, &j->err);
+        j->status = 204;
+        break;
+    case L_LIST:
+    case L_LIST_VERSIONS: j->rc = list(j); break;
+    }
+}
+
+static void ljob_done(loop_t *l, void *arg)
+{
+    (void)l;
+    ljob_t *j = arg;
+    if (j->ex) {
+        if (j->rc < 0) api_respond_err(j->ex, &j->err);
+        else if (j->status == 204) http_respond(j->ex, 204, NULL, 0, NULL, 0);
+        else { api_respond_doc(j->ex, j->status, j->doc); j->doc = NULL; }
+    }
+    if (j->gone_hex[0]) control_collect_code(j->d, j->gone_hex);
+    cJSON_Delete(j->doc);
+    free(j->body);
+    free(j->runtime);
+    free(j->arch);
+    free(j->marker);
+    free(j);
+}
+
+static void ljob_abort(http_exchange_t *ex, void *arg)
+{
+    (void)ex;
+    ((ljob_t *)arg)->ex = NULL;
+}
+
+/* ---- the routes ---- */
+
+static void bad_name(http_exchange_t *ex, const char *in)
+{
+    api_respond_error(ex, 400, "ValidationException",
+                      "1 validation error detected: Value '%s' at 'layerName' failed to satisfy constraint: Member must satisfy regular expression pattern: " LAYER_NAME_PATTERN,
+                      in);
+}
+
+static int parse_version(const char *s)
+{
+    char *end;
+    long v = s ? strtol(s, &end, 10) : 0;
+    return s && *s && !*end && v >= 1 && v <= 1000000000 ? (int)v : -1;
+}
+
+/* MaxItems (1..50, default 50); -1 after answering. */
+static long max_items(http_exchange_t *ex, const char *query)
+{
+    char *m = util_query_param(query, "MaxItems");
+    if (!m) return PAGE_MAX;
+    char *end;
+    long v = strtol(m, &end, 10);
+    bool ok = *m && !*end && v >= 1 && v <= PAGE_MAX;
+    if (!ok)
+        api_respond_error(ex, 400, "ValidationException",
+                          "1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value %s",
+                          m, v < 1 ? "greater than or equal to 1" : "less than or equal to 50");
+    free(m);
+    return ok ? v : -1;
+}
+
+void layers_handle(api_t *d, http_exchange_t *ex, http_request_t *req, const char *layer, const char *version)
+{
+    const char *m = req->method;
+    ljob_t *j = calloc(1, sizeof *j);
+    if (!j) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
+    j->d = d;
+    j->ex = ex;
+    const char *host = http_request_header(req, "Host");
+    snprintf(j->host, sizeof j->host, "%s", host ? host : "");
+    if (!layer) {
+        /* GET /2018-10-31/layers: ListLayers, or GetLayerVersionByArn. */
+        char *find = util_query_param(req->query, "find");
+        if (find && strcmp(find, "LayerVersion") == 0) {
+            char *arn = util_query_param(req->query, "Arn");
+            if (!arn || parse_arn(arn, j->layer, &j->version) < 0 || j->version == 0) {
+                api_respond_error(ex, 400, "ValidationException",
+                                  "1 validation error detected: Value '%s' at 'arn' failed to satisfy constraint: Member must satisfy regular expression pattern: " LAYER_ARN_PATTERN,
+                                  arn ? arn : "");
+                free(arn);
+                free(find);
+                free(j);
+                return;
+            }
+            free(arn);
+            j->kind = L_GET;
+        } else {
+            j->kind = L_LIST;
+        }
+        free(find);
+    } else {
+        if (layer_name(layer, j->layer) < 0) { bad_name(ex, layer); free(j); return; }
+        if (version) {
+            j->version = parse_version(version);
+            if (j->version < 0) {
+                api_respond_error(ex, 400, "ValidationException",
+                                  "1 validation error detected: Value '%s' at 'versionNumber' failed to satisfy constraint: Member must be a number greater than or equal to 1",
+                                  version);
+                free(j);
+                return;
+            }
+            j->kind = strcmp(m, "DELETE") == 0 ? L_DELETE : L_GET;
+        } else {
+            j->kind = strcmp(m, "POST") == 0 ? L_PUBLISH : L_LIST_VERSIONS;
+        }
+    }
+    if (j->kind == L_LIST || j->kind == L_LIST_VERSIONS) {
+        if ((j->max_items = max_items(ex, req->query)) < 0) { free(j); return; }
+        j->runtime = util_query_param(req->query, "CompatibleRuntime");
+        j->arch = util_query_param(req->query, "CompatibleArchitecture");
+        j->marker = util_query_param(req->query, "Marker");
+        if (j->marker && !*j->marker) { free(j->marker); j->marker = NULL; }
+    }
+    if (j->kind == L_PUBLISH) j->body = http_request_take_body(ex, &j->body_len);
+    http_exchange_on_abort(ex, ljob_abort, j);
+    loop_submit(d->loop, ljob_work, ljob_done, j);
+}
+
+/* ---- a function's Layers ---- */
+
+static bool same_list(const function_config_t *cfg, const cJSON *arr)
+{
+    if ((size_t)cJSON_GetArraySize(arr) != cfg->nlayers) return false;
+    size_t i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+        if (!cJSON_IsString(e) || strcmp(e->valuestring, cfg->layers[i++].arn) != 0) return false;
+    return true;
+}
+
+int layers_apply(api_t *d, const cJSON *body, function_config_t *cfg, bool *changed, err_t *err)
+{
+    *changed = false;
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "Layers");
+    if (!arr || cJSON_IsNull(arr)) return 0;
+    if (!cJSON_IsArray(arr))
+        return err_set(err, ERR_VALIDATION, "1 validation error detected: Value at 'layers' failed to satisfy constraint: Member must be a list");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) {
+        size_t n = cJSON_IsString(e) ? strlen(e->valuestring) : 0;
+        bool shaped = n >= 1 && n <= 140 && strncmp(e->valuestring, "arn:", 4) == 0 && strstr(e->valuestring, ":layer:");
+        if (!shaped)
+            return err_set(err, ERR_VALIDATION,
+                           "1 validation error detected: Value '[%s]' at 'layers' failed to satisfy constraint: Member must satisfy constraint: [Member must have length less than or equal to 140, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: " LAYER_ARN_PATTERN ", Member must not be null]",
+                           cJSON_IsString(e) ? e->valuestring : "null");
+    }
+    if (cJSON_GetArraySize(arr) > FUNCTION_MAX_LAYERS)
+        return err_set(err, ERR_INVALID, "Cannot reference more than %d layers.", FUNCTION_MAX_LAYERS);
+    if (same_list(cfg, arr)) return 0;
+
+    function_layer_t got[FUNCTION_MAX_LAYERS];
+    char names[FUNCTION_MAX_LAYERS][141];
+    char hexes[FUNCTION_MAX_LAYERS][65];
+    size_t n = 0;
+    cJSON_ArrayForEach(e, arr) {
+        int v;
+        if (parse_arn(e->valuestring, names[n], &v) < 0 || v == 0)
+            return err_set(err, ERR_INVALID, "Layer version %s does not exist.", e->valuestring);
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(names[k], names[n]) == 0)
+                return err_set(err, ERR_INVALID, "Two different versions of the same layer are not allowed.");
+        char *docs;
+        if (store_layer_version_get(d->store, names[n], v, &docs, err) < 0) {
+            if (err->code == ERR_NOT_FOUND) err_set(err, ERR_INVALID, "Layer version %s does not exist.", e->valuestring);
+            return -1;
+        }
+        cJSON *doc = cJSON_Parse(docs);
+        free(docs);
+        function_layer_t *x = &got[n];
+        memset(x, 0, sizeof *x);
+        function_layer_arn(names[n], v, x->arn, sizeof x->arn);
+        x->code_size = (int64_t)doc_num(doc, "CodeSize");
+        x->unzipped = (int64_t)doc_num(doc, "Unzipped");
+        snprintf(x->hex, sizeof x->hex, "%s", doc_str(doc, "Hex") ? doc_str(doc, "Hex") : "");
+        memcpy(hexes[n], x->hex, sizeof hexes[n]);
+        cJSON_Delete(doc);
+        n++;
+    }
+    char opt[65] = "";
+    if (n && codestore_merge(d->code, (const char(*)[65])hexes, n, opt, err) < 0) return -1;
+    memcpy(cfg->layers, got, n * sizeof *got);
+    cfg->nlayers = n;
+    memcpy(cfg->opt_hex, opt, sizeof cfg->opt_hex);
+    *changed = true;
+    return 0;
+}
+
+int layers_check_size(api_t *d, const function_config_t *cfg, int64_t code_unzipped, err_t *err)
+{
+    if (!cfg->nlayers) return 0;
+    int64_t total = code_unzipped;
+    for (size_t i = 0; i < cfg->nlayers; i++) total += cfg->layers[i].unzipped;
+    size_t max = codestore_max_unzipped(d->code);
+    if (total > (int64_t)max)
+        return err_set(err, ERR_INVALID,
+                       "Function code combined with layers exceeds the maximum allowed size of %zu bytes. The actual size is %lld bytes.",
+                       max, (long long)total);
+    return 0;
+}

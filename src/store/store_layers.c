@@ -1,0 +1,163 @@
+/* store_layers.c — Lambda layers in the store (store.h): each layer's
+ * highest version ever published, and each live version's document and
+ * code key. Tables from the store's migrations (store_sqlite.c).
+ *
+ * Rare writes and reads: statements are prepared per call, on the
+ * connection store_sqlite.c owns, under its mutex. Must never: give a
+ * version number twice for one layer.
+ */
+#include "store/store_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqldb.h"
+
+static sqlite3_stmt *prepare(sqlite3 *db, const char *sql, err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        sqldb_error(db, "store", "prepare layer statement", err);
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    char *p = malloc((size_t)n + 1);
+    if (!p) abort();
+    if (n) memcpy(p, t, (size_t)n);
+    p[n] = '\0';
+    return p;
+}
+
+/* One statement with (text, [int, [text, [text]]]) and no rows wanted. */
+static int run1(sqlite3 *db, const char *sql, const char *a, int n, const char *doc, const char *hex, err_t *err,
+                const char *what)
+{
+    sqlite3_stmt *st = prepare(db, sql, err);
+    if (!st) return -1;
+    if (a) sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (n >= 0) sqlite3_bind_int(st, 2, n);
+    if (doc) sqlite3_bind_text(st, 3, doc, -1, SQLITE_STATIC);
+    if (hex) sqlite3_bind_text(st, 4, hex, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqldb_error(db, "store", what, err);
+}
+
+int store_layer_publish(store_t *s, const char *layer, const char *doc_json, const char *code_hex, int *version,
+                        err_t *err)
+{
+    sqlite3 *db = store_lock(s);
+    int ret = run1(db, "BEGIN IMMEDIATE", NULL, -1, NULL, NULL, err, "begin publish layer");
+    if (ret == 0)
+        ret = run1(db, "INSERT INTO layers(name, last_version) VALUES(?1, 1) "
+                       "ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1",
+                   layer, -1, NULL, NULL, err, "publish layer");
+    sqlite3_stmt *st = ret == 0 ? prepare(db, "SELECT last_version FROM layers WHERE name = ?1", err) : NULL;
+    if (ret == 0 && !st) ret = -1;
+    if (st) {
+        sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) *version = sqlite3_column_int(st, 0);
+        else ret = sqldb_error(db, "store", "publish layer", err);
+        sqlite3_finalize(st);
+    }
+    if (ret == 0)
+        ret = run1(db, "INSERT INTO layer_versions(layer, version, doc, code_hex) VALUES(?1, ?2, ?3, ?4)", layer,
+                   *version, doc_json, code_hex, err, "publish layer version");
+    if (ret == 0) ret = run1(db, "COMMIT", NULL, -1, NULL, NULL, err, "commit publish layer");
+    if (ret != 0 && !sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    store_unlock(s);
+    return ret;
+}
+
+int store_layer_version_get(store_t *s, const char *layer, int version, char **doc_json, err_t *err)
+{
+    *doc_json = NULL;
+    sqlite3 *db = store_lock(s);
+    int ret = -1;
+    sqlite3_stmt *st = prepare(db, "SELECT doc FROM layer_versions WHERE layer = ?1 AND version = ?2", err);
+    if (st) {
+        sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, version);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) { *doc_json = col_dup(st, 0); ret = 0; }
+        else if (rc == SQLITE_DONE) err_set(err, ERR_NOT_FOUND, "layer version %s:%d not found", layer, version);
+        else sqldb_error(db, "store", "get layer version", err);
+        sqlite3_finalize(st);
+    }
+    store_unlock(s);
+    return ret;
+}
+
+int store_layer_version_delete(store_t *s, const char *layer, int version, char code_hex[65], err_t *err)
+{
+    code_hex[0] = '\0';
+    sqlite3 *db = store_lock(s);
+    int ret = -1;
+    sqlite3_stmt *st = prepare(db, "DELETE FROM layer_versions WHERE layer = ?1 AND version = ?2 RETURNING code_hex",
+                               err);
+    if (st) {
+        sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, version);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const unsigned char *t = sqlite3_column_text(st, 0);
+            snprintf(code_hex, 65, "%s", t ? (const char *)t : "");
+            rc = sqlite3_step(st);
+        }
+        if (rc == SQLITE_DONE) ret = 0;
+        else sqldb_error(db, "store", "delete layer version", err);
+        sqlite3_finalize(st);
+    }
+    store_unlock(s);
+    return ret;
+}
+
+typedef struct {
+    char *layer, *key, *doc;
+} row_t;
+
+int store_layer_version_each(store_t *s, const char *layer, store_child_fn fn, void *arg, err_t *err)
+{
+    row_t *rows = NULL;
+    size_t n = 0, cap = 0;
+    int ret = 0, rc = SQLITE_DONE;
+    sqlite3 *db = store_lock(s);
+    sqlite3_stmt *st = prepare(db, layer ? "SELECT layer, version, doc FROM layer_versions WHERE layer = ?1 "
+                                           "ORDER BY layer, version DESC"
+                                         : "SELECT layer, version, doc FROM layer_versions "
+                                           "ORDER BY layer, version DESC",
+                               err);
+    if (!st) ret = -1;
+    if (st && layer) sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
+    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            rows = realloc(rows, cap * sizeof *rows);
+            if (!rows) abort();
+        }
+        rows[n].layer = col_dup(st, 0);
+        rows[n].key = col_dup(st, 1);
+        rows[n].doc = col_dup(st, 2);
+        n++;
+    }
+    if (st && rc != SQLITE_DONE) ret = sqldb_error(db, "store", "list layer versions", err);
+    sqlite3_finalize(st);
+    store_unlock(s);
+    /* Rows copied out first: `fn` runs without the mutex. */
+    for (size_t i = 0; i < n; i++) {
+        if (ret == 0) fn(rows[i].layer, rows[i].key, rows[i].doc, arg);
+        free(rows[i].layer);
+        free(rows[i].key);
+        free(rows[i].doc);
+    }
+    free(rows);
+    return ret;
+}
