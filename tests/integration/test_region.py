@@ -210,6 +210,49 @@ class AwsCliRegionTest(RegionBase):
             self.assertIn(rt, err)
 
 
+SDK_SCRIPT = r'''
+import { LambdaClient, GetFunctionCommand, InvokeCommand } from '@aws-sdk/client-lambda';
+const [endpoint, region, name, foreignAccount, foreignRegion] = process.argv.slice(1);
+const c = new LambdaClient({ endpoint, region, maxAttempts: 1,
+                             credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+const out = {};
+const fn = await c.send(new GetFunctionCommand({ FunctionName: name }));
+out.arn = fn.Configuration.FunctionArn;
+const inv = await c.send(new InvokeCommand({ FunctionName: fn.Configuration.FunctionArn, Payload: '{}' }));
+out.result = JSON.parse(Buffer.from(inv.Payload).toString());
+for (const [k, arn] of [['account', foreignAccount], ['region', foreignRegion]]) {
+  try {
+    await c.send(new GetFunctionCommand({ FunctionName: arn }));
+    out[k] = 'answered';
+  } catch (e) {
+    out[k] = { name: e.name, status: e.$metadata.httpStatusCode, message: e.message };
+  }
+}
+console.log(JSON.stringify(out));
+'''
+SDK_DIR = os.path.join(HERE, 'js')
+
+
+@unittest.skipUnless(os.path.isdir(os.path.join(SDK_DIR, 'node_modules', '@aws-sdk', 'client-lambda')),
+                     'the AWS SDK for JavaScript is not installed (scripts/deps.sh installs it)')
+class SdkRegionTest(RegionBase):
+    """The AWS SDK for JavaScript v3, configured for the daemon's region."""
+
+    def test_sdk_sees_the_region_and_gets_lambdas_refusals(self):
+        name = self.py()
+        p = subprocess.run(['/usr/bin/node', '--input-type=module', '-e', SDK_SCRIPT, self.c.url, REGION, name,
+                            arn(name, account=OTHER_ACCOUNT), arn(name, region='ap-south-1')],
+                           cwd=SDK_DIR, capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+        self.assertEqual(out['arn'], arn(name))
+        self.assertEqual(out['result']['env']['AWS_REGION'], REGION)
+        self.assertEqual((out['account']['name'], out['account']['status']), ('AccessDeniedException', 403), out)
+        self.assertEqual((out['region']['name'], out['region']['status']), ('ResourceNotFoundException', 404), out)
+        self.assertEqual(out['region']['message'],
+                         "Functions from 'ap-south-1' are not reachable in this region ('%s')" % REGION)
+
+
 class RegionApiTest(RegionBase):
     """The same refusals on every path that names a function, over plain HTTP."""
 
