@@ -325,7 +325,9 @@ void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *i
         respond_error(ex, req, u, NULL, URL_ERR_THROTTLED);
         return;
     }
-    bool forward = runtime_find(fn->cfg.runtime)->api == RUNTIME_API_FC;
+    /* A runtime the table no longer has (a --runtime-map entry dropped) fails at the call. */
+    const runtime_t *rt = runtime_find(fn->cfg.runtime);
+    bool forward = rt && rt->api == RUNTIME_API_FC;
     char rid[37];
     char *event = NULL;
     size_t event_len = 0;

@@ -475,6 +475,43 @@ class RegionChangeTest(unittest.TestCase):
             shutil.rmtree(base, True)
 
 
+class RuntimeDroppedTest(unittest.TestCase):
+    """A function whose runtime came from a --runtime-map entry the daemon no
+    longer has fails its calls clearly; the daemon lives on."""
+
+    def test_dropped_entry(self):
+        base = tempfile.mkdtemp(prefix='nimbus-it-')
+        data = os.path.join(base, 'data')
+        os.mkdir(data)
+        s = Server(('--runtime-map', 'python3.99=python3.11'), data_dir=data, base_dir=base).start()
+        try:
+            c = s.client()
+            st, h, b, raw = c.create_function('gone', {'app.py': ENV_PY}, runtime='python3.99', handler='app.handler')
+            self.assertEqual(st, 201, raw)
+            st, h, u, raw = c.api('POST', '/2021-10-31/functions/gone/url', {'AuthType': 'NONE'})
+            self.assertEqual(st, 201, raw)
+            url_path = '/nimbus/url/%s/' % u['FunctionUrl'].split('//')[1].split('.')[0]
+            s.stop()
+            s = Server((), data_dir=data, base_dir=base).start()
+            c = s.client()
+            st, h, raw = c.invoke('gone')
+            # A function error, as Lambda reports a runtime that cannot start.
+            self.assertEqual((st, h.get('x-amz-function-error')), (200, 'Unhandled'), raw)
+            self.assertEqual(json.loads(raw)['errorType'], 'Runtime.InvalidEntrypoint', raw)
+            self.assertIn(b'Runtime python3.99 is not supported', raw)
+            st, h, raw = c.request('GET', url_path)
+            self.assertGreaterEqual(st, 500, raw)
+            self.assertTrue(s.alive(), s.describe_death() if not s.alive() else '')
+            # Put back, it runs again.
+            s.stop()
+            s = Server(('--runtime-map', 'python3.99=python3.11'), data_dir=data, base_dir=base).start()
+            h, body = s.client().invoke('gone')[1:]
+            self.assertEqual(json.loads(body)['env']['AWS_EXECUTION_ENV'], 'AWS_Lambda_python3.99')
+        finally:
+            s.stop()
+            shutil.rmtree(base, True)
+
+
 def tearDownModule():
     shutil.rmtree(RegionBase.RUNTIME_BASE, True)
 
