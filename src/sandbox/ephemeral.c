@@ -35,13 +35,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sandbox/spawner_proto.h"
 
 #define KINDS 8           /* sizes with a template and a pool */
 #define READY_MAX 16      /* made ahead, per size */
-#define JOBS_MAX 8        /* jobs at once */
+#define JOBS_MAX EPHEMERAL_JOBS_MAX
 #define FAILURES_MAX 3    /* refills stop after these in a row (a job for a waiting init still runs) */
 
 typedef struct {
@@ -149,11 +150,28 @@ static int loop_attach(int file, char *dev, size_t n)
     int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
     if (ctl < 0) return -1;
     uint32_t flags = LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO;
-    for (int tries = 0; tries < 32; tries++) {
-        int nr = ioctl(ctl, LOOP_CTL_GET_FREE);
-        if (nr < 0) break;
+    /* Jobs at once are all told the same free device: the ones that lose
+     * it (EBUSY) walk on to the next numbers (made when missing) instead
+     * of all asking again; now and then they ask afresh, after a pause
+     * that differs per job. */
+    unsigned seed = (unsigned)getpid();
+    int nr = -1;
+    for (int tries = 0; tries < 200; tries++) {
+        if (tries % 16 == 0) {
+            if (tries) {
+                struct timespec ts = { 0, (long)(rand_r(&seed) % 1000) * 1000L };
+                nanosleep(&ts, NULL);
+            }
+            if ((nr = ioctl(ctl, LOOP_CTL_GET_FREE)) < 0) break;
+        } else {
+            nr++;
+        }
         snprintf(dev, n, "/dev/loop%d", nr);
         int lf = open(dev, O_RDWR | O_CLOEXEC);
+        if (lf < 0 && (errno == ENOENT || errno == ENXIO)) {
+            if (ioctl(ctl, LOOP_CTL_ADD, nr) < 0 && errno != EEXIST) continue;
+            lf = open(dev, O_RDWR | O_CLOEXEC);
+        }
         if (lf < 0) { if (errno == ENOENT || errno == ENXIO) continue; break; }
         struct loop_config cfg;
         memset(&cfg, 0, sizeof cfg);
@@ -163,9 +181,9 @@ static int loop_attach(int file, char *dev, size_t n)
         if (ioctl(lf, LOOP_CONFIGURE, &cfg) == 0) { close(ctl); return lf; }
         int e = errno;
         close(lf);
-        /* EBUSY: another process took that device first. EINVAL with
-         * direct I/O: the backing file system cannot do it. */
-        if (e == EINVAL && (flags & LO_FLAGS_DIRECT_IO)) { flags &= ~(uint32_t)LO_FLAGS_DIRECT_IO; continue; }
+        /* EBUSY: another process has that device. EINVAL with direct I/O:
+         * the backing file system cannot do it. */
+        if (e == EINVAL && (flags & LO_FLAGS_DIRECT_IO)) { flags &= ~(uint32_t)LO_FLAGS_DIRECT_IO; nr--; continue; }
         if (e != EBUSY) { errno = e; break; }
     }
     int e = errno;
@@ -424,7 +442,9 @@ bool ephemeral_setup(const char *data_dir, uint32_t default_mb, int ready, char 
 {
     for (int i = 0; i < KINDS; i++) E.kinds[i].tmpl = -1;
     E.default_mb = default_mb;
-    E.target = ready > 0 ? (ready < READY_MAX ? ready : READY_MAX) : 1;
+    /* At least 4 even without inits made ahead: one takes 5-30 ms to make,
+     * longer than cold starts in a row are apart. */
+    E.target = ready > 4 ? (ready < READY_MAX ? ready : READY_MAX) : 4;
     static const char *const mk[] = { "/usr/sbin/mke2fs", "/sbin/mke2fs" };
     for (size_t i = 0; i < sizeof mk / sizeof mk[0] && !E.mke2fs[0]; i++)
         if (access(mk[i], X_OK) == 0) snprintf(E.mke2fs, sizeof E.mke2fs, "%s", mk[i]);

@@ -38,9 +38,9 @@
 #include <stdint.h>
 
 /* Probe (make one /tmp of `default_mb` and keep it) and sweep what a
- * Nimbus killed with this data dir left. `ready` per size kept made
- * ahead for the default size (other sizes: one). false with `why` when
- * /tmp must stay a tmpfs. */
+ * Nimbus killed with this data dir left. `ready` (at least 4) kept made
+ * ahead of the default size, one of each other size in use. false with
+ * `why` when /tmp must stay a tmpfs. */
 bool ephemeral_setup(const char *data_dir, uint32_t default_mb, int ready, char *why, size_t n);
 bool ephemeral_enabled(void);
 
@@ -48,6 +48,10 @@ bool ephemeral_enabled(void);
  * EAGAIN none is ready and one is being made for the caller (ephemeral_collect
  * gives it), with EBUSY none can be (every size has jobs running). */
 int ephemeral_take(uint32_t mb);
+
+/* Jobs at once: making one mostly waits (RCU grace periods, I/O), so
+ * many overlap well even on few CPUs. */
+#define EPHEMERAL_JOBS_MAX 32
 
 /* The jobs' sockets, for the spawner's poll: at most `max` in pf; how many. */
 int ephemeral_pollfds(struct pollfd *pf, int max);

@@ -675,7 +675,7 @@ __attribute__((noreturn)) static void spawner_main(void)
     size_t cap = 0;
     if (!buf || sfd < 0) _exit(1);
     for (;;) {
-        size_t need = 3 + S.nbusy + (size_t)S.npool + (size_t)S.npre + 8 /* ephemeral jobs */;
+        size_t need = 3 + S.nbusy + (size_t)S.npool + (size_t)S.npre + EPHEMERAL_JOBS_MAX;
         if (need > cap) {
             cap = need * 2;
             pf = realloc(pf, cap * sizeof *pf);
@@ -692,7 +692,7 @@ __attribute__((noreturn)) static void spawner_main(void)
         for (int i = 0; i < S.npre; i++)
             pf[pre0 + (size_t)i] = (struct pollfd){ .fd = S.pre[i].ready ? S.pre[i].ready->sync : -1, .events = POLLIN };
         size_t tmp0 = pre0 + (size_t)S.npre;
-        int ntmp = ephemeral_pollfds(pf + tmp0, 8);
+        int ntmp = ephemeral_pollfds(pf + tmp0, EPHEMERAL_JOBS_MAX);
         need = tmp0 + (size_t)ntmp;
         int timeout = -1;
         uint64_t now = loop_now_ns();
