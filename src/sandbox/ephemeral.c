@@ -50,7 +50,6 @@ typedef struct {
     int tmpl;             /* the unlinked template file, -1 until a job made it */
     int ready[READY_MAX];
     int nready, inflight, failures;
-    int owed;             /* takers still without a job (JOBS_MAX were running) */
     uint64_t used;        /* last take, for replacing the least used size */
 } kind_t;
 
@@ -80,6 +79,8 @@ static struct {
     kind_t kinds[KINDS];
     job_t jobs[JOBS_MAX];
     int njobs;
+    uint32_t owed[256];   /* sizes taken while JOBS_MAX jobs ran: a job each, in order */
+    int nowed;
 } E = { .dirfd = -1 };
 
 bool ephemeral_enabled(void) { return E.enabled; }
@@ -289,21 +290,23 @@ static kind_t *kind_get(uint32_t mb)
     return old;
 }
 
-static int job_start(kind_t *k)
+/* A job for `mb`, with its kind's template when there is one. */
+static int job_start(uint32_t mb)
 {
+    kind_t *k = kind_find(mb);
     if (E.njobs == JOBS_MAX) { errno = EAGAIN; return -1; }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -1;
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        job_main(sv[1], k->mb, k->tmpl);
+        job_main(sv[1], mb, k ? k->tmpl : -1);
     }
     int e = errno;
     close(sv[1]);
     if (pid < 0) { close(sv[0]); errno = e; return -1; }
-    E.jobs[E.njobs++] = (job_t){ .pid = pid, .sock = sv[0], .mb = k->mb };
-    k->inflight++;
+    E.jobs[E.njobs++] = (job_t){ .pid = pid, .sock = sv[0], .mb = mb };
+    if (k) k->inflight++;
     return 0;
 }
 
@@ -347,13 +350,12 @@ static void pool_put(uint32_t mb, int fd)
 
 int ephemeral_take(uint32_t mb)
 {
+    /* No kind when every one has jobs running: a job without a template. */
     kind_t *k = kind_get(mb);
-    if (!k) { errno = EBUSY; return -1; }   /* every size has jobs running: refused, not queued */
-    k->used = ++E.clock;
-    if (k->nready) return k->ready[--k->nready];
-    /* None ready: one is made for this caller (if no job can start now,
-     * one starts when another ends: see ephemeral_collect). */
-    if (job_start(k) < 0) k->owed++;
+    if (k) k->used = ++E.clock;
+    if (k && k->nready) return k->ready[--k->nready];
+    /* None ready: one is made for this caller now, or when a job ends. */
+    if (job_start(mb) < 0 && E.nowed < (int)(sizeof E.owed / sizeof E.owed[0])) E.owed[E.nowed++] = mb;
     errno = EAGAIN;
     return -1;
 }
@@ -382,8 +384,7 @@ void ephemeral_collect(const struct pollfd *pf, int n, ephemeral_done_fn done)
         if (rc < 0 && k) k->failures++;
         if (!done(job.mb, mnt, rc == 0 ? 0 : err) && mnt >= 0) pool_put(job.mb, mnt);
     }
-    for (int i = 0; i < KINDS; i++)
-        while (E.kinds[i].owed && job_start(&E.kinds[i]) == 0) E.kinds[i].owed--;
+    while (E.nowed && job_start(E.owed[0]) == 0) memmove(E.owed, E.owed + 1, --E.nowed * sizeof E.owed[0]);
 }
 
 bool ephemeral_refill_wanted(void)
@@ -403,7 +404,7 @@ void ephemeral_refill(void)
         kind_t *k = &E.kinds[i];
         int want = k->mb == E.default_mb ? E.target : 1;
         if (k->mb && k->failures < FAILURES_MAX && k->nready + k->inflight < want) {
-            if (job_start(k) < 0) k->failures++;
+            if (job_start(k->mb) < 0) k->failures++;
             return;
         }
     }
@@ -462,7 +463,7 @@ bool ephemeral_setup(const char *data_dir, uint32_t default_mb, int ready, char 
     /* The probe: one made now, waited for (the daemon is not serving yet),
      * which also makes the default size's template. */
     kind_t *k = kind_get(default_mb);
-    if (!k || job_start(k) < 0) { snprintf(why, n, "fork: %s", strerror(errno)); return false; }
+    if (!k || job_start(default_mb) < 0) { snprintf(why, n, "fork: %s", strerror(errno)); return false; }
     job_t job = E.jobs[--E.njobs];
     struct pollfd pf = { .fd = job.sock, .events = POLLIN };
     int mnt = -1, err = ETIMEDOUT, stage = 0;

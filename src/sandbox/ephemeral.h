@@ -44,9 +44,8 @@
 bool ephemeral_setup(const char *data_dir, uint32_t default_mb, int ready, char *why, size_t n);
 bool ephemeral_enabled(void);
 
-/* A made /tmp of `mb` (a detached mount fd, the caller's), or -1: with
- * EAGAIN none is ready and one is being made for the caller (ephemeral_collect
- * gives it), with EBUSY none can be (every size has jobs running). */
+/* A made /tmp of `mb` (a detached mount fd, the caller's), or -1: none is
+ * ready, and one is being made for the caller (ephemeral_collect gives it). */
 int ephemeral_take(uint32_t mb);
 
 /* Jobs at once: making one mostly waits (RCU grace periods, I/O), so

@@ -425,26 +425,12 @@ static void do_spawn(const sp_req_view_t *v, void *raw, size_t len)
         S.busy = b;
         S.cap_busy = n;
     }
-    /* Its /tmp: a made one, or one being made that the init waits for. */
     sp_req_t fwd;
     memcpy(&fwd, raw, sizeof fwd);
-    fwd.flags &= ~SPF_TMP_DISK;
-    uint32_t tmp_mb = req->tmp_mb ? req->tmp_mb : 512;
-    int tmpfd = -1;
-    if (ephemeral_enabled()) {
-        fwd.flags |= SPF_TMP_DISK;
-        if ((tmpfd = ephemeral_take(tmp_mb)) < 0 && errno != EAGAIN) {
-            answer_err(req->tag, errno, "sandbox: /tmp: %s", strerror(errno));
-            return;
-        }
-    }
+    fwd.flags = (fwd.flags & ~SPF_TMP_DISK) | (ephemeral_enabled() ? SPF_TMP_DISK : 0);
     memcpy(raw, &fwd, sizeof fwd);
     int si = slot_new();
-    if (si < 0) {
-        if (tmpfd >= 0) close(tmpfd);
-        answer_err(req->tag, ENOMEM, "sandbox: too many instances");
-        return;
-    }
+    if (si < 0) { answer_err(req->tag, ENOMEM, "sandbox: too many instances"); return; }
     bool own_net = !(req->flags & SPF_NET_HOST);
     init_t *in = NULL;
     prekind_t *pk = prekind_for(v, true);
@@ -452,12 +438,7 @@ static void do_spawn(const sp_req_view_t *v, void *raw, size_t len)
     bool pooled = prestarted || (own_net && S.npool > 0);
     if (prestarted) { in = pk->ready; pk->ready = NULL; }
     else if (pooled) in = S.pool[--S.npool];
-    else if (!(in = init_clone(own_net, NULL))) {
-        int e = errno;
-        if (tmpfd >= 0) close(tmpfd);
-        answer_err(req->tag, e, "sandbox: clone: %s", strerror(e));
-        return;
-    }
+    else if (!(in = init_clone(own_net, NULL))) { answer_err(req->tag, errno, "sandbox: clone: %s", strerror(errno)); return; }
     in->pooled = pooled;
     in->prestarted = prestarted;
     in->t0 = t0;
@@ -472,7 +453,6 @@ static void do_spawn(const sp_req_view_t *v, void *raw, size_t len)
         cgroup_limits_for((int)req->memory_mb, SANDBOX_PIDS_MAX, &lim);
         err_t cerr;
         if (cgroup_apply_limits(cg, &lim, &cerr) < 0) {
-            if (tmpfd >= 0) close(tmpfd);
             answer_err(req->tag, EIO, "%s", cerr.msg);
             cgroup_destroy(cg);
             init_discard(in);
@@ -491,6 +471,9 @@ static void do_spawn(const sp_req_view_t *v, void *raw, size_t len)
     s->cg = cg;
     in->t_fwd = loop_now_ns();
     in->deadline = in->t_fwd + (uint64_t)INIT_WAIT_MS * 1000000u;
+    /* Its /tmp: a made one, or one being made, which the init waits for. */
+    uint32_t tmp_mb = req->tmp_mb ? req->tmp_mb : 512;
+    int tmpfd = (fwd.flags & SPF_TMP_DISK) ? ephemeral_take(tmp_mb) : -1;
     in->tmp_wait = (fwd.flags & SPF_TMP_DISK) && tmpfd < 0 ? tmp_mb : 0;
     S.busy[S.nbusy++] = in;
     int rc = sp_send(in->sync, raw, len, tmpfd >= 0 ? &tmpfd : NULL, tmpfd >= 0 ? 1 : 0);

@@ -102,6 +102,13 @@ class EphemeralBase(ServerTestCase):
         skip_unless_root()
         super().setUpClass()
 
+    @classmethod
+    def class_setup(cls):
+        # the daemon says at start when /tmp had to stay a tmpfs, and why
+        err = cls.server.stderr_text()
+        if '/tmp is a tmpfs' in err:
+            raise AssertionError('no /tmp of its own per instance: ' + err[-500:])
+
     def fn(self, memory=128, size=None, name=None):
         extra = {'EphemeralStorage': {'Size': size}} if size else None
         name, _ = self.new_function(name or uniq('eph'), {'app.py': EPH}, runtime='python3.11',
