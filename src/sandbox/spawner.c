@@ -392,6 +392,10 @@ static void spawn_finish(size_t i, int fail)
         if (k != FD_PIDFD && fds[k] >= 0) close(fds[k]);
     in->pidfd = in->out_r = in->status_r = -1;
     init_close(in);
+    /* Replace the /tmp it took as soon as the answer is out: one is made in
+     * another process, so the spawner only forks. Waiting for an idle
+     * moment, as the inits do, would leave none made in a run of cold starts. */
+    if (ephemeral_refill_wanted()) ephemeral_refill();
 }
 
 /* A /tmp a job made: to the first init waiting for that size. */
@@ -687,7 +691,7 @@ __attribute__((noreturn)) static void spawner_main(void)
         /* Refill once idle for a moment: an answer just sent wakes the
          * daemon, which the scheduler may put on this CPU; a clone right
          * away would keep it waiting (measured: 1-2 ms per cold start). */
-        bool tmp_wanted = S.nbusy == 0 && ephemeral_refill_wanted();
+        bool tmp_wanted = ephemeral_refill_wanted();
         if ((pool_wanted() || prestart_wanted() || tmp_wanted) && (timeout < 0 || timeout > POOL_IDLE_MS))
             timeout = POOL_IDLE_MS;
         int n = poll(pf, need, timeout);
