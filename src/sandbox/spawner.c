@@ -4,8 +4,9 @@
  * the messages spawner_proto.h.
  *
  * One thread, one poll loop over: the spawn socket, the control socket,
- * SIGCHLD, and the sync socket of every init it made (those serving a
- * request and those kept ready in the pool). A spawn takes a pre-made init
+ * SIGCHLD, the sync socket of every init it made (those serving a
+ * request and those kept ready in the pool) and the sockets of the jobs
+ * making instances' /tmp file systems (ephemeral.h). A spawn takes a pre-made init
  * (or clones one), makes its cgroup, moves it in and hands it the request,
  * then goes on with the next message; the answer goes to the daemon when
  * that init reports. An exec forks a helper that enters the instance and
