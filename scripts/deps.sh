@@ -4,13 +4,14 @@
 # when something is missing. awscli: the integration tests drive Lambda's API with
 # the real AWS CLI too, and with the AWS SDK for JavaScript v3 (npm, pinned in
 # tests/integration/js/package-lock.json), installed there once. tzdata: the
-# zone files schedules in a time zone read.
+# zone files schedules in a time zone read. e2fsprogs: mke2fs makes each
+# instance's /tmp file system.
 set -eu
 PKGS="gcc clang make cmake ninja-build pkg-config \
   node-llhttp libcjson-dev libsqlite3-dev libarchive-dev libseccomp-dev \
   libcurl4-openssl-dev libssl-dev libcriterion-dev zlib1g-dev \
   zip unzip curl ca-certificates python3 nodejs strace libc6-dev libclang-rt-14-dev \
-  awscli tzdata"
+  awscli tzdata e2fsprogs"
 # npm: Debian's nodejs leaves it to the npm package; a Node.js that bundles
 # its own npm (NodeSource's) must not get Debian's on top.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"

@@ -229,6 +229,8 @@ static int start_sandbox(daemon_t *d, err_t *err)
     if (!info.cgroups)
         log_warn("WARNING: no cgroup this user may create: memory, CPU and process limits are not\n"
                  "WARNING: enforced, and Max Memory Used counts each runtime's own process only.");
+    if (!info.tmp_disk)
+        log_warn("/tmp is a tmpfs counted in each instance's memory (%s)", info.tmp_why);
     return 0;
 }
 

@@ -4,8 +4,9 @@
  * the messages spawner_proto.h.
  *
  * One thread, one poll loop over: the spawn socket, the control socket,
- * SIGCHLD, and the sync socket of every init it made (those serving a
- * request and those kept ready in the pool). A spawn takes a pre-made init
+ * SIGCHLD, the sync socket of every init it made (those serving a
+ * request and those kept ready in the pool) and the sockets of the jobs
+ * making instances' /tmp file systems (ephemeral.h). A spawn takes a pre-made init
  * (or clones one), makes its cgroup, moves it in and hands it the request,
  * then goes on with the next message; the answer goes to the daemon when
  * that init reports. An exec forks a helper that enters the instance and
@@ -37,6 +38,7 @@
 #include <unistd.h>
 
 #include "sandbox/cgroup.h"
+#include "sandbox/ephemeral.h"
 #include "io/loop.h"
 #include "sandbox/spawner_proto.h"
 
@@ -70,6 +72,7 @@ typedef struct {
     char exe[256], code_dir[512];
     uint32_t limits;
     int64_t memory_limit;
+    uint32_t tmp_wait;       /* MB of the /tmp it waits for (ephemeral.h), 0 none */
 } init_t;
 
 /* A runtime command to keep one init pre-started for (python, node), once
@@ -98,6 +101,7 @@ static struct {
     int npre;
     init_t **busy;           /* inits serving a request */
     size_t nbusy, cap_busy;
+    char tmp_why[200];       /* why /tmp is a tmpfs (ephemeral storage unavailable) */
 } S;
 
 /* ---- slots ---- */
@@ -389,10 +393,30 @@ static void spawn_finish(size_t i, int fail)
         if (k != FD_PIDFD && fds[k] >= 0) close(fds[k]);
     in->pidfd = in->out_r = in->status_r = -1;
     init_close(in);
+    /* Replace the /tmp it took as soon as the answer is out: one is made in
+     * another process, so the spawner only forks. Waiting for an idle
+     * moment, as the inits do, would leave none made in a run of cold starts. */
+    if (ephemeral_refill_wanted()) ephemeral_refill();
 }
 
-/* `raw` is the request as it came (decoded in `v`): what the init is given. */
-static void do_spawn(const sp_req_view_t *v, const void *raw, size_t len)
+/* A /tmp a job made: to the first init waiting for that size. */
+static bool tmp_done(uint32_t mb, int fd, int err)
+{
+    for (size_t i = 0; i < S.nbusy; i++) {
+        init_t *in = S.busy[i];
+        if (in->tmp_wait != mb) continue;
+        in->tmp_wait = 0;
+        sp_tmp_t m = { .err = fd >= 0 ? 0 : (err ? err : EIO) };
+        sp_send(in->sync, &m, sizeof m, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0);
+        if (fd >= 0) close(fd);
+        return true;
+    }
+    return false;
+}
+
+/* `raw` is the request as it came (decoded in `v`): what the init is given,
+ * with SPF_TMP_DISK set here alone. */
+static void do_spawn(const sp_req_view_t *v, void *raw, size_t len)
 {
     uint64_t t0 = loop_now_ns();
     const sp_req_t *req = &v->hdr;
@@ -410,6 +434,10 @@ static void do_spawn(const sp_req_view_t *v, const void *raw, size_t len)
         S.busy = b;
         S.cap_busy = n;
     }
+    sp_req_t fwd;
+    memcpy(&fwd, raw, sizeof fwd);
+    fwd.flags = (fwd.flags & ~SPF_TMP_DISK) | (ephemeral_enabled() ? SPF_TMP_DISK : 0);
+    memcpy(raw, &fwd, sizeof fwd);
     int si = slot_new();
     if (si < 0) { answer_err(req->tag, ENOMEM, "sandbox: too many instances"); return; }
     bool own_net = !(req->flags & SPF_NET_HOST);
@@ -452,8 +480,14 @@ static void do_spawn(const sp_req_view_t *v, const void *raw, size_t len)
     s->cg = cg;
     in->t_fwd = loop_now_ns();
     in->deadline = in->t_fwd + (uint64_t)INIT_WAIT_MS * 1000000u;
+    /* Its /tmp: a made one, or one being made, which the init waits for. */
+    uint32_t tmp_mb = req->tmp_mb ? req->tmp_mb : 512;
+    int tmpfd = (fwd.flags & SPF_TMP_DISK) ? ephemeral_take(tmp_mb) : -1;
+    in->tmp_wait = (fwd.flags & SPF_TMP_DISK) && tmpfd < 0 ? tmp_mb : 0;
     S.busy[S.nbusy++] = in;
-    if (sp_send(in->sync, raw, len, NULL, 0) < 0) spawn_finish(S.nbusy - 1, errno);
+    int rc = sp_send(in->sync, raw, len, tmpfd >= 0 ? &tmpfd : NULL, tmpfd >= 0 ? 1 : 0);
+    if (tmpfd >= 0) close(tmpfd);
+    if (rc < 0) spawn_finish(S.nbusy - 1, errno);
 }
 
 /* A command in a live instance: a fork enters it and starts the command
@@ -572,6 +606,7 @@ static void reap_and_collect(void)
 
 static void shutdown_all(void)
 {
+    ephemeral_shutdown();
     while (S.npool) init_discard(S.pool[--S.npool]);
     for (int i = 0; i < S.npre; i++)
         if (S.pre[i].ready) init_discard(S.pre[i].ready);
@@ -632,7 +667,7 @@ __attribute__((noreturn)) static void spawner_main(void)
     size_t cap = 0;
     if (!buf || sfd < 0) _exit(1);
     for (;;) {
-        size_t need = 3 + S.nbusy + (size_t)S.npool + (size_t)S.npre;
+        size_t need = 3 + S.nbusy + (size_t)S.npool + (size_t)S.npre + EPHEMERAL_JOBS_MAX;
         if (need > cap) {
             cap = need * 2;
             pf = realloc(pf, cap * sizeof *pf);
@@ -648,6 +683,9 @@ __attribute__((noreturn)) static void spawner_main(void)
         size_t pre0 = 3 + nb + (size_t)S.npool;
         for (int i = 0; i < S.npre; i++)
             pf[pre0 + (size_t)i] = (struct pollfd){ .fd = S.pre[i].ready ? S.pre[i].ready->sync : -1, .events = POLLIN };
+        size_t tmp0 = pre0 + (size_t)S.npre;
+        int ntmp = ephemeral_pollfds(pf + tmp0, EPHEMERAL_JOBS_MAX);
+        need = tmp0 + (size_t)ntmp;
         int timeout = -1;
         uint64_t now = loop_now_ns();
         for (size_t i = 0; i < nb; i++) {
@@ -658,13 +696,16 @@ __attribute__((noreturn)) static void spawner_main(void)
         /* Refill once idle for a moment: an answer just sent wakes the
          * daemon, which the scheduler may put on this CPU; a clone right
          * away would keep it waiting (measured: 1-2 ms per cold start). */
-        if ((pool_wanted() || prestart_wanted()) && (timeout < 0 || timeout > POOL_IDLE_MS)) timeout = POOL_IDLE_MS;
+        bool tmp_wanted = ephemeral_refill_wanted();
+        if ((pool_wanted() || prestart_wanted() || tmp_wanted) && (timeout < 0 || timeout > POOL_IDLE_MS))
+            timeout = POOL_IDLE_MS;
         int n = poll(pf, need, timeout);
         if (n < 0 && errno != EINTR) break;
         if (n == 0) {   /* nothing waiting: make an init ahead of time */
             prekind_t *pk;
             if (pool_wanted()) pool_refill();
             else if ((pk = prestart_wanted())) prestart_refill(pk);
+            else if (tmp_wanted) ephemeral_refill();
         }
         if (n <= 0) { reap_and_collect(); now = loop_now_ns(); }
         if (pf[2].revents) {
@@ -692,6 +733,7 @@ __attribute__((noreturn)) static void spawner_main(void)
                 S.pre[i].failures++;
             }
         }
+        ephemeral_collect(pf + tmp0, ntmp, tmp_done);
         if ((pf[1].revents & (POLLIN | POLLHUP | POLLERR)) && !serve_socket(S.ctl, buf)) break;
         if ((pf[0].revents & (POLLIN | POLLHUP | POLLERR)) && !serve_socket(S.sock, buf)) break;
     }
@@ -725,6 +767,8 @@ static int spawner_setup(const spawner_config_t *cfg, bool *rootless, err_t *err
     if (spawner_build_root(S.runtime_dir, S.env.uid, err) < 0) return -1;
     cgroup_available();        /* probe once, before any instance */
     cgroup_sweep_stale();
+    if (S.env.rootless) snprintf(S.tmp_why, sizeof S.tmp_why, "rootless: loop devices need root");
+    else ephemeral_setup(S.data_dir, 512, cfg->pool, S.tmp_why, sizeof S.tmp_why);
     return 0;
 }
 
@@ -766,9 +810,12 @@ int spawner_start(const spawner_config_t *cfg, spawner_info_t *info, err_t *err)
         int rc = spawner_setup(cfg, &rootless, &e);
         S.sock = sv[1];
         S.ctl = cv[1];
-        /* 'K', then r (rootless) and c (cgroups) when they apply. */
-        char msg[sizeof e.msg + 4];
-        if (rc == 0) snprintf(msg, sizeof msg, "K%s%s", rootless ? "r" : "", cgroup_available() ? "c" : "");
+        /* 'K', then r (rootless), c (cgroups) and t (/tmp on disk) when they
+         * apply, then '|' and why /tmp is not. */
+        char msg[sizeof e.msg + sizeof S.tmp_why + 8];
+        if (rc == 0)
+            snprintf(msg, sizeof msg, "K%s%s%s|%s", rootless ? "r" : "", cgroup_available() ? "c" : "",
+                     ephemeral_enabled() ? "t" : "", ephemeral_enabled() ? "" : S.tmp_why);
         else snprintf(msg, sizeof msg, "E%s", e.msg);
         ssize_t w = write(ready[1], msg, strlen(msg));
         (void)w;
@@ -779,7 +826,7 @@ int spawner_start(const spawner_config_t *cfg, spawner_info_t *info, err_t *err)
     close(sv[1]);
     close(cv[1]);
     close(ready[1]);
-    char msg[300];
+    char msg[600];
     ssize_t k = read(ready[0], msg, sizeof msg - 1);
     close(ready[0]);
     msg[k > 0 ? k : 0] = '\0';
@@ -790,8 +837,12 @@ int spawner_start(const spawner_config_t *cfg, spawner_info_t *info, err_t *err)
         return err_set(err, ERR_SYS, "sandbox spawner: %s", k > 1 ? msg + 1 : "failed to start");
     }
     if (info) {
+        char *tw = strchr(msg, '|');
+        if (tw) *tw++ = '\0';
         info->rootless = strchr(msg + 1, 'r') != NULL;
         info->cgroups = strchr(msg + 1, 'c') != NULL;
+        info->tmp_disk = strchr(msg + 1, 't') != NULL;
+        snprintf(info->tmp_why, sizeof info->tmp_why, "%s", tw ? tw : "");
     }
     spawner_client_attach(sv[0], cv[0], pid);
     return 0;

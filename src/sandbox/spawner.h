@@ -51,6 +51,8 @@ typedef struct {
 typedef struct {
     bool rootless;            /* not root: sandboxes in a user namespace */
     bool cgroups;             /* instances get cgroups (limits and accounting) */
+    bool tmp_disk;            /* /tmp is a file system of its own per instance, not memory */
+    char tmp_why[200];        /* when not: why */
 } spawner_info_t;
 
 /* Can this process build sandboxes (root, or user namespaces)? If not,

@@ -461,6 +461,31 @@ static void set_next_pid(unsigned pid)
     close(lp);
 }
 
+/* The instance's /tmp at `at`: the spawner's file system of its own
+ * (SPF_TMP_DISK: `fd`, or, -1, the one it sends when made), else a tmpfs
+ * of `opts`. */
+static int mount_tmp(const sp_req_t *req, int sync, int fd, const char *at, const char *opts)
+{
+    if (!(req->flags & SPF_TMP_DISK)) return mount("tmpfs", at, "tmpfs", MS_NOSUID | MS_NODEV, opts);
+    if (fd < 0) {
+        sp_tmp_t m;
+        int got[FD_N], nf = 0;
+        ssize_t r = sp_recv(sync, &m, sizeof m, got, &nf);
+        for (int i = 1; i < nf; i++) close(got[i]);
+        if (r != (ssize_t)sizeof m || m.err || nf < 1) {
+            if (nf > 0) close(got[0]);
+            errno = r == (ssize_t)sizeof m && m.err ? m.err : EIO;
+            return -1;
+        }
+        fd = got[0];
+    }
+    int rc = move_mount(fd, "", AT_FDCWD, at, MOVE_MOUNT_F_EMPTY_PATH);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
 /* Its configuration, NUL-separated (what the runtime reads from fd 3). */
 static int send_env(int fd, char *const *envp)
 {
@@ -518,8 +543,11 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     /* ---- the request ---- */
     char *buf = malloc(MAX_MSG);
     if (!buf) init_fail(&st, 5);
-    ssize_t k = sp_recv(sync, buf, MAX_MSG, NULL, NULL);
+    int rfds[FD_N], nrf = 0;
+    ssize_t k = sp_recv(sync, buf, MAX_MSG, rfds, &nrf);
     if (k <= 0) _exit(0);             /* the spawner let it go unused */
+    for (int i = 1; i < nrf; i++) close(rfds[i]);
+    int tmpfd = nrf > 0 ? rfds[0] : -1;   /* its /tmp, when the spawner had one made */
     r->t_request = loop_now_ns();
     static sp_req_view_t view;
     if (sp_req_decode(buf, (size_t)k, &view) != 0 || view.hdr.type != SP_SPAWN) { errno = EINVAL; init_fail(&st, 5); }
@@ -544,11 +572,11 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
             if (bind_ro(src, "/opt", MS_NODEV) < 0) init_fail(&st, ST_OPT);
         }
         if (umount2("/.code", MNT_DETACH) < 0) init_fail(&st, 6);
-        if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, p) < 0) init_fail(&st, 7);
+        if (mount_tmp(req, sync, tmpfd, "/tmp", p) < 0) init_fail(&st, 7);
     } else {
         if (bind_ro(req->code_dir, ROOT_DIR "/var/task", MS_NODEV) < 0) init_fail(&st, 6);
         if (req->opt_dir[0] && bind_ro(req->opt_dir, ROOT_DIR "/opt", MS_NODEV) < 0) init_fail(&st, ST_OPT);
-        if (mount("tmpfs", ROOT_DIR "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, p) < 0) init_fail(&st, 7);
+        if (mount_tmp(req, sync, tmpfd, ROOT_DIR "/tmp", p) < 0) init_fail(&st, 7);
         if (enter_root() < 0) init_fail(&st, 8);
     }
     r->t_mounts = loop_now_ns();

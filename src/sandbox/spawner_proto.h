@@ -45,6 +45,8 @@ typedef struct {
 #define SPF_NET_HOST 1u
 #define SPF_PRESTART 2u      /* the runtime may be started ahead (its exe and argv name nothing of the function) */
 #define SPF_OWN_ENV 4u       /* SP_EXEC: no env given, the command gets the instance's own */
+#define SPF_TMP_DISK 8u      /* set by the spawner alone: /tmp is a mount fd (ephemeral.h), with the
+                                request or in an sp_tmp_t after it, not a tmpfs */
 
 /* Counts a request may carry (the arrays of sp_req_view_t). */
 #define SP_SPAWN_ARGV_MAX 64
@@ -114,6 +116,12 @@ typedef struct {
     uint32_t port;
     uint64_t t_run, t_prepared, t_request, t_mounts, t_priv, t_exec;
 } sp_ready_t;
+
+/* spawner -> init, after a request with SPF_TMP_DISK that came without
+ * its /tmp: the mount fd (err 0) or why there is none. */
+typedef struct {
+    int32_t err;
+} sp_tmp_t;
 
 /* Send a message with up to FD_N fds; 0 or -1. */
 int sp_send(int sock, const void *buf, size_t len, const int *fds, int nfds);
