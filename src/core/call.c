@@ -198,6 +198,27 @@ void call_fail_function(call_t *c, const char *body, size_t len)
     finish(c, &res);
 }
 
+void call_fail_init(call_t *c, const char *body, size_t len)
+{
+    /* Runtimes post init errors before any call exists, so their documents
+     * say "requestId": "" (Lambda's own Python runtime does): the call that
+     * gets one is named in it, so the error can be found by its id. */
+    cJSON *doc = cJSON_ParseWithLength(body, len);
+    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(doc, "requestId");
+    if (cJSON_IsString(rid) && !rid->valuestring[0]) {
+        cJSON_ReplaceItemInObjectCaseSensitive(doc, "requestId", cJSON_CreateString(c->request_id));
+        char *named = cJSON_PrintUnformatted(doc);
+        cJSON_Delete(doc);
+        if (named) {
+            call_fail_function(c, named, strlen(named));
+            free(named);
+            return;
+        }
+    }
+    cJSON_Delete(doc);
+    call_fail_function(c, body, len);
+}
+
 void call_fail(call_t *c, const char *type, const char *fmt, ...)
 {
     char msg[600], full[700];

@@ -138,6 +138,9 @@ void call_complete_http(call_t *c, int status, const http_header_t *headers, siz
                         size_t len);
 /* A function error: the runtime's error document, passed through as is. */
 void call_fail_function(call_t *c, const char *body, size_t len);
+/* An instance's init error document given to a call it failed: the same,
+ * with an empty "requestId" filled with the call's. */
+void call_fail_init(call_t *c, const char *body, size_t len);
 /* A platform-detected error: {"errorType":type,"errorMessage":"RequestId: <id> Error: <msg>"};
  * the result's error_type is `type` (e.g. Sandbox.Timedout). */
 void call_fail(call_t *c, const char *type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

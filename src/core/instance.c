@@ -398,7 +398,7 @@ static void instance_exited(instance_t *in)
          * printed (the traceback) heads its log tail. */
         call_log_prepend(head, in->init_log.data, in->init_log.len);
         if (in->init_error && in->init_error_len)
-            call_fail_function(head, in->init_error_body, in->init_error_len);
+            call_fail_init(head, in->init_error_body, in->init_error_len);
         else if (in->init_error)
             call_fail(head, in->init_error_type[0] ? in->init_error_type : "Runtime.Unknown", "%s", why);
         else
