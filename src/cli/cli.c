@@ -138,6 +138,16 @@ int cli_args_next(cli_ctx_t *ctx, cli_args_t *a, const cli_opt_t *opts, const ch
         return cli_args_next(ctx, a, opts, val, err);
     }
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) return CLI_ARG_HELP;
+    if (strcmp(arg, "-o") == 0 || strcmp(arg, "--output") == 0 || strncmp(arg, "--output=", 9) == 0) {
+        const char *v = strncmp(arg, "--output=", 9) == 0 ? arg + 9 : NULL;
+        if (!v && a->next < a->argc) v = a->argv[a->next++];
+        if (!v || (strcmp(v, "json") != 0 && strcmp(v, "table") != 0)) {
+            cli_usage_fail(ctx, err, "--output is json or table%s%s%s", v ? ", not '" : "", v ? v : "", v ? "'" : "");
+            return CLI_ARG_ERROR;
+        }
+        ctx->output = strcmp(v, "json") == 0 ? CLI_OUTPUT_JSON : CLI_OUTPUT_TABLE;
+        return cli_args_next(ctx, a, opts, val, err);
+    }
     if (arg[1] != '-') {
         cli_usage_fail(ctx, err, "unknown option %s", arg);
         return CLI_ARG_ERROR;

@@ -66,16 +66,20 @@ void cli_event_show(FILE *out, const cJSON *ev, int64_t now_ms);
 
 /* ---- shared between src/cli/ files ---------------------------------------- */
 
+/* --output (-o): how a command that prints data prints it. */
+typedef enum { CLI_OUTPUT_TABLE, CLI_OUTPUT_JSON } cli_output_t;
+
 typedef struct cli_ctx {
     const char *cmd;          /* subcommand name, prefixes every error line */
+    cli_output_t output;      /* --output table|json (every subcommand; default table) */
     const char *endpoint;     /* base URL as given (--endpoint, env, default) */
     bool usage_error;         /* the failure is the caller's command line: exit 2 */
     void *curl;               /* CURL easy handle, created on first request and
                                  reused so --follow keeps its connection */
 } cli_ctx_t;
 
-/* One option a subcommand accepts. --endpoint and --help/-h are handled by
- * the parser itself for every subcommand. */
+/* One option a subcommand accepts. --endpoint, --output/-o and --help/-h
+ * are handled by the parser itself for every subcommand. */
 typedef struct {
     const char *name;         /* long name without "--"; NULL ends a table */
     bool has_arg;             /* takes a value: "--name V" or "--name=V" */
