@@ -10,7 +10,7 @@ names every tests/integration/test_*.py is run.
 The last line printed is exactly `N passed, M failed` (`, K skipped` appended
 when tests were skipped); the exit code is 0 only if M == 0. A watchdog stops
 the run (and the servers it started) if it ever exceeds NIMBUS_IT_DEADLINE
-seconds (default 600).
+seconds (default 1500).
 """
 
 import faulthandler
@@ -77,7 +77,7 @@ def watchdog(seconds):
 
 
 def main(argv):
-    watchdog(int(os.environ.get('NIMBUS_IT_DEADLINE', '600')))
+    watchdog(int(os.environ.get('NIMBUS_IT_DEADLINE', '1500')))
     loader = unittest.TestLoader()
     if argv:
         suite = loader.loadTestsFromNames(argv)
