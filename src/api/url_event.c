@@ -23,14 +23,10 @@ static char *xstrdup(const char *s)
     return d;
 }
 
-static char *xstrndup(const char *s, size_t n)
-{
-    char *d = strndup(s, n);
-    if (!d) abort();
-    return d;
-}
-
 /* ---- request → event ----------------------------------------------------- */
+
+/* Append a string literal. */
+#define PUT(b, lit) buf_append((b), (lit), sizeof(lit) - 1)
 
 static int hexval(char c)
 {
@@ -97,58 +93,63 @@ static bool is_utf8_text(const unsigned char *s, size_t n)
     return true;
 }
 
-/* A string the event's JSON can carry: itself when it is UTF-8, else read
- * as Latin-1 (HTTP's old rule for header bytes) and re-encoded. */
-static char *text_safe(const char *s)
+/* s[0..n) as text an event's JSON can carry: as it is when it is UTF-8,
+ * else read as Latin-1 (HTTP's old rule for header bytes) and re-encoded. */
+static void append_safe(buf_t *b, const char *s, size_t n)
 {
-    size_t n = strlen(s);
-    if (is_utf8_text((const unsigned char *)s, n)) return xstrdup(s);
-    char *out = malloc(2 * n + 1), *o = out;
-    if (!out) abort();
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c < 0x80) {
-            *o++ = (char)*c;
+    if (is_utf8_text((const unsigned char *)s, n)) {
+        buf_append(b, s, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) {
+            buf_append(b, &s[i], 1);
         } else {
-            *o++ = (char)(0xC0 | (*c >> 6));
-            *o++ = (char)(0x80 | (*c & 0x3F));
+            char two[2] = { (char)(0xC0 | (c >> 6)), (char)(0x80 | (c & 0x3F)) };
+            buf_append(b, two, 2);
         }
     }
-    *o = '\0';
-    return out;
 }
 
-/* Add a string member made safe by text_safe. */
-static void add_safe(cJSON *obj, const char *key, const char *value)
+/* A JSON string of valid UTF-8 s[0..n). The event is written straight
+ * into its buffer, not built as a tree: it is made for every request. */
+static void put_json(buf_t *b, const char *s, size_t n)
 {
-    char *k = text_safe(key), *v = text_safe(value);
-    cJSON_AddStringToObject(obj, k, v);
-    free(k);
-    free(v);
-}
-
-/* Add `value` under `key`, or join it to the value already there with ","
- * (Lambda's rule for repeated headers and query keys). */
-static void add_joined(cJSON *obj, const char *key, const char *value)
-{
-    char *k = text_safe(key), *v = text_safe(value);
-    cJSON *old = cJSON_GetObjectItemCaseSensitive(obj, k);
-    if (!old) {
-        cJSON_AddStringToObject(obj, k, v);
-    } else {
-        size_t a = strlen(old->valuestring), b = strlen(v);
-        char *j = malloc(a + b + 2);
-        if (!j) abort();
-        memcpy(j, old->valuestring, a);
-        j[a] = ',';
-        memcpy(j + a + 1, v, b + 1);
-        cJSON_ReplaceItemInObjectCaseSensitive(obj, k, cJSON_CreateString(j));
-        free(j);
+    PUT(b, "\"");
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char u[8];
+        const char *esc = NULL;
+        if (c == '"') esc = "\\\"";
+        else if (c == '\\') esc = "\\\\";
+        else if (c == '\n') esc = "\\n";
+        else if (c == '\r') esc = "\\r";
+        else if (c == '\t') esc = "\\t";
+        else if (c < 0x20) snprintf(u, sizeof u, "\\u%04x", c), esc = u;
+        if (!esc) continue;
+        buf_append(b, s + run, i - run);
+        buf_append(b, esc, strlen(esc));
+        run = i + 1;
     }
-    free(k);
-    free(v);
+    buf_append(b, s + run, n - run);
+    PUT(b, "\"");
 }
 
-static void add_cookies(cJSON *cookies, const char *v)
+/* "key": then a string made safe (scratch is reused). */
+static void put_member(buf_t *b, buf_t *scratch, const char *key, const char *value, bool comma)
+{
+    if (comma) PUT(b, ",");
+    put_json(b, key, strlen(key));
+    PUT(b, ":");
+    buf_reset(scratch);
+    append_safe(scratch, value, strlen(value));
+    put_json(b, scratch->data ? scratch->data : "", scratch->len);
+}
+
+/* Every Cookie header's cookies, split at ";" and trimmed. */
+static size_t put_cookies(buf_t *b, buf_t *scratch, const char *v, size_t count)
 {
     while (*v) {
         while (*v == ' ' || *v == '\t' || *v == ';') v++;
@@ -157,13 +158,97 @@ static void add_cookies(cJSON *cookies, const char *v)
         const char *t = end;
         while (t > v && (t[-1] == ' ' || t[-1] == '\t')) t--;
         if (t > v) {
-            char *c = xstrndup(v, (size_t)(t - v)), *safe = text_safe(c);
-            cJSON_AddItemToArray(cookies, cJSON_CreateString(safe));
-            free(safe);
-            free(c);
+            buf_append(b, count++ ? "," : "[", 1);
+            buf_reset(scratch);
+            append_safe(scratch, v, (size_t)(t - v));
+            put_json(b, scratch->data, scratch->len);
         }
         v = end;
     }
+    return count;
+}
+
+/* "headers": names lower-cased, a repeated header's values joined with
+ * "," in order (Lambda's rule), Cookie left out (it is "cookies"). */
+static void put_headers(buf_t *b, buf_t *scratch, const http_request_t *req)
+{
+    buf_t name = { 0 };
+    PUT(b, "\"headers\":{");
+    bool first = true;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const char *n = req->headers[i].name;
+        bool seen = strcasecmp(n, "cookie") == 0;
+        for (size_t j = 0; j < i && !seen; j++) seen = strcasecmp(req->headers[j].name, n) == 0;
+        if (seen) continue;
+        buf_reset(&name);
+        for (const char *c = n; *c; c++) {
+            char l = *c >= 'A' && *c <= 'Z' ? (char)(*c - 'A' + 'a') : *c;
+            buf_append(&name, &l, 1);
+        }
+        buf_reset(scratch);
+        append_safe(scratch, name.data, name.len);
+        if (!first) PUT(b, ",");
+        first = false;
+        put_json(b, scratch->data, scratch->len);
+        PUT(b, ":");
+        buf_reset(scratch);
+        bool more = false;
+        for (size_t j = i; j < req->nheaders; j++) {
+            if (strcasecmp(req->headers[j].name, n) != 0) continue;
+            const char *v = req->headers[j].value ? req->headers[j].value : "";
+            if (more) PUT(scratch, ",");
+            append_safe(scratch, v, strlen(v));
+            more = true;
+        }
+        put_json(b, scratch->data ? scratch->data : "", scratch->len);
+    }
+    PUT(b, "}");
+    buf_free(&name);
+}
+
+/* "queryStringParameters": keys and values decoded ('+' a space), a
+ * repeated key's values joined with "," in order. */
+static void put_query(buf_t *b, buf_t *scratch, const char *q)
+{
+    size_t n = 0, cap = 0;
+    char **kv = NULL;                  /* key, value, key, value... */
+    for (const char *p = q; *p;) {
+        const char *end = strchr(p, '&');
+        if (!end) end = p + strlen(p);
+        if (end > p) {
+            const char *eq = memchr(p, '=', (size_t)(end - p));
+            const char *kend = eq ? eq : end;
+            if (n + 2 > cap) {
+                cap = cap ? cap * 2 : 16;
+                kv = realloc(kv, cap * sizeof *kv);
+                if (!kv) abort();
+            }
+            kv[n++] = pct_decode(p, (size_t)(kend - p), true);
+            kv[n++] = eq ? pct_decode(eq + 1, (size_t)(end - eq - 1), true) : xstrdup("");
+        }
+        p = *end ? end + 1 : end;
+    }
+    PUT(b, ",\"queryStringParameters\":{");
+    for (size_t i = 0; i < n; i += 2) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j += 2) seen = strcmp(kv[j], kv[i]) == 0;
+        if (seen) continue;
+        if (i) PUT(b, ",");
+        buf_reset(scratch);
+        append_safe(scratch, kv[i], strlen(kv[i]));
+        put_json(b, scratch->data ? scratch->data : "", scratch->len);
+        PUT(b, ":");
+        buf_reset(scratch);
+        for (size_t j = i; j < n; j += 2) {
+            if (strcmp(kv[j], kv[i]) != 0) continue;
+            if (j != i) PUT(scratch, ",");
+            append_safe(scratch, kv[j + 1], strlen(kv[j + 1]));
+        }
+        put_json(b, scratch->data ? scratch->data : "", scratch->len);
+    }
+    PUT(b, "}");
+    for (size_t i = 0; i < n; i++) free(kv[i]);
+    free(kv);
 }
 
 /* "12/Mar/2020:19:03:58 +0000", in English whatever the locale. */
@@ -178,105 +263,80 @@ static void clf_time(int64_t ms, char out[32])
              tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-static cJSON *query_params(const char *q)
-{
-    cJSON *o = cJSON_CreateObject();
-    const char *p = q;
-    while (*p) {
-        const char *end = strchr(p, '&');
-        if (!end) end = p + strlen(p);
-        if (end > p) {
-            const char *eq = memchr(p, '=', (size_t)(end - p));
-            const char *kend = eq ? eq : end;
-            char *k = pct_decode(p, (size_t)(kend - p), true);
-            char *v = eq ? pct_decode(eq + 1, (size_t)(end - eq - 1), true) : xstrdup("");
-            add_joined(o, k, v);
-            free(k);
-            free(v);
-        }
-        p = *end ? end + 1 : end;
-    }
-    return o;
-}
-
 char *url_event_build(const url_request_t *r, size_t *len, err_t *err)
 {
+    (void)err;   /* memory runs out by abort, as everywhere */
     const http_request_t *req = r->req;
     const char *raw_path = r->raw_path && *r->raw_path ? r->raw_path : "/";
     const char *raw_query = r->raw_query ? r->raw_query : "";
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddStringToObject(ev, "version", "2.0");
-    cJSON_AddStringToObject(ev, "routeKey", "$default");
-    add_safe(ev, "rawPath", raw_path);
-    add_safe(ev, "rawQueryString", raw_query);
-
-    cJSON *cookies = cJSON_CreateArray();
-    cJSON *headers = cJSON_CreateObject();
+    buf_t b = { 0 }, sc = { 0 };
+    /* One allocation for a usual request: the head's size, the body's
+     * (base64 at worst), the event's own members. */
+    size_t head = 0;
+    for (size_t i = 0; i < req->nheaders; i++)
+        head += strlen(req->headers[i].name) + (req->headers[i].value ? strlen(req->headers[i].value) : 0) + 8;
+    buf_reserve(&b, 768 + head + 2 * strlen(raw_path) + 3 * strlen(raw_query) + req->body_len / 3 * 4 + 8);
+    buf_reserve(&sc, 256);
+    PUT(&b, "{\"version\":\"2.0\",\"routeKey\":\"$default\"");
+    put_member(&b, &sc, "rawPath", raw_path, true);
+    put_member(&b, &sc, "rawQueryString", raw_query, true);
     const char *content_type = NULL, *user_agent = "";
+    size_t ncookies = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
-        char *name = xstrdup(req->headers[i].name);
-        for (char *c = name; *c; c++)
-            if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
-        const char *v = req->headers[i].value ? req->headers[i].value : "";
-        if (strcmp(name, "cookie") == 0) {
-            add_cookies(cookies, v);
+        const char *name = req->headers[i].name, *v = req->headers[i].value ? req->headers[i].value : "";
+        if (strcasecmp(name, "cookie") == 0) {
+            if (!ncookies) PUT(&b, ",\"cookies\":");
+            size_t before = ncookies;
+            ncookies = put_cookies(&b, &sc, v, ncookies);
+            /* A Cookie header with no cookie in it: nothing was opened. */
+            if (!before && !ncookies) b.len -= sizeof ",\"cookies\":" - 1;
         } else {
-            add_joined(headers, name, v);
-            if (!content_type && strcmp(name, "content-type") == 0) content_type = v;
-            if (strcmp(name, "user-agent") == 0 && !*user_agent) user_agent = v;
+            if (!content_type && strcasecmp(name, "content-type") == 0) content_type = v;
+            if (!*user_agent && strcasecmp(name, "user-agent") == 0) user_agent = v;
         }
-        free(name);
     }
-    if (cJSON_GetArraySize(cookies) > 0)
-        cJSON_AddItemToObject(ev, "cookies", cookies);
-    else
-        cJSON_Delete(cookies);
-    cJSON_AddItemToObject(ev, "headers", headers);
-    if (*raw_query) cJSON_AddItemToObject(ev, "queryStringParameters", query_params(raw_query));
+    if (ncookies) PUT(&b, "]");
+    PUT(&b, ",");
+    put_headers(&b, &sc, req);
+    if (*raw_query) put_query(&b, &sc, raw_query);
 
-    cJSON *ctx = cJSON_AddObjectToObject(ev, "requestContext");
-    cJSON_AddStringToObject(ctx, "accountId", r->account ? r->account : "");
-    cJSON_AddStringToObject(ctx, "apiId", r->url_id ? r->url_id : "");
-    cJSON_AddStringToObject(ctx, "domainName", r->domain ? r->domain : "");
-    cJSON_AddStringToObject(ctx, "domainPrefix", r->url_id ? r->url_id : "");
-    cJSON *http = cJSON_AddObjectToObject(ctx, "http");
-    cJSON_AddStringToObject(http, "method", req->method ? req->method : "");
+    PUT(&b, ",\"requestContext\":{");
+    put_member(&b, &sc, "accountId", r->account ? r->account : "", false);
+    put_member(&b, &sc, "apiId", r->url_id ? r->url_id : "", true);
+    put_member(&b, &sc, "domainName", r->domain ? r->domain : "", true);
+    put_member(&b, &sc, "domainPrefix", r->url_id ? r->url_id : "", true);
+    PUT(&b, ",\"http\":{");
+    put_member(&b, &sc, "method", req->method ? req->method : "", false);
     char *path = pct_decode(raw_path, strlen(raw_path), false);
-    add_safe(http, "path", path);
+    put_member(&b, &sc, "path", path, true);
     free(path);
-    cJSON_AddStringToObject(http, "protocol", "HTTP/1.1");
-    cJSON_AddStringToObject(http, "sourceIp", r->source_ip ? r->source_ip : "");
-    add_safe(http, "userAgent", user_agent);
-    cJSON_AddStringToObject(ctx, "requestId", r->request_id ? r->request_id : "");
-    cJSON_AddStringToObject(ctx, "routeKey", "$default");
-    cJSON_AddStringToObject(ctx, "stage", "$default");
+    put_member(&b, &sc, "protocol", "HTTP/1.1", true);
+    put_member(&b, &sc, "sourceIp", r->source_ip ? r->source_ip : "", true);
+    put_member(&b, &sc, "userAgent", user_agent, true);
+    PUT(&b, "}");
+    put_member(&b, &sc, "requestId", r->request_id ? r->request_id : "", true);
+    buf_appendf(&b, ",\"routeKey\":\"$default\",\"stage\":\"$default\"");
     char when[32];
     clf_time(r->time_ms, when);
-    cJSON_AddStringToObject(ctx, "time", when);
-    cJSON_AddNumberToObject(ctx, "timeEpoch", (double)r->time_ms);
+    put_member(&b, &sc, "time", when, true);
+    buf_appendf(&b, ",\"timeEpoch\":%lld}", (long long)r->time_ms);
 
     bool b64 = false;
     if (req->body_len > 0) {
+        PUT(&b, ",\"body\":");
         if (is_text_type(content_type) && is_utf8_text((const unsigned char *)req->body, req->body_len)) {
-            cJSON_AddStringToObject(ev, "body", req->body);
+            put_json(&b, req->body, req->body_len);
         } else {
             size_t n;
             char *enc = util_base64_encode(req->body, req->body_len, &n);
-            cJSON_AddStringToObject(ev, "body", enc);
+            put_json(&b, enc, n);
             free(enc);
             b64 = true;
         }
     }
-    cJSON_AddBoolToObject(ev, "isBase64Encoded", b64);
-
-    char *text = cJSON_PrintUnformatted(ev);
-    cJSON_Delete(ev);
-    if (!text) {
-        err_set(err, ERR_INTERNAL, "out of memory building the function URL event");
-        return NULL;
-    }
-    if (len) *len = strlen(text);
-    return text;
+    buf_appendf(&b, ",\"isBase64Encoded\":%s}", b64 ? "true" : "false");
+    buf_free(&sc);
+    return buf_steal(&b, len);
 }
 
 /* ---- result → HTTP answer ------------------------------------------------ */

@@ -233,7 +233,7 @@ void util_iso8601_ms(uint64_t wall_ms, char out[32])
 
 /* ---- buf_t ---- */
 
-static void buf_reserve(buf_t *b, size_t extra)
+void buf_reserve(buf_t *b, size_t extra)
 {
     if (extra > SIZE_MAX - b->len - 1) abort();
     size_t need = b->len + extra + 1;

@@ -56,6 +56,7 @@ typedef struct {
     size_t cap;
 } buf_t;
 void buf_append(buf_t *b, const void *p, size_t n);
+void buf_reserve(buf_t *b, size_t extra);  /* room for `extra` more bytes, grown once */
 void buf_appendf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_reset(buf_t *b);            /* len = 0, keep memory */
 void buf_free(buf_t *b);

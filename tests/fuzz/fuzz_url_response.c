@@ -2,8 +2,11 @@
  * through a function URL.
  *
  * Input: arbitrary bytes, read (1) as a buffered result by
- * url_response_from_result, and (2) as a streamed result fed to
- * url_prelude_feed in chunks whose sizes come from the input's first byte.
+ * url_response_from_result, (2) as a streamed result fed to
+ * url_prelude_feed in chunks whose sizes come from the input's first byte,
+ * and (3) split at NUL bytes into a request's path, query, header names
+ * and values and body, made into an event by url_event_build: the event is
+ * always one valid JSON object (whatever bytes the client sent).
  *
  * Besides the sanitizers, it checks: a refusal carries a message and leaves
  * the answer empty; an accepted answer has a status in 100..599 and no
@@ -16,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <cjson/cJSON.h>
 
 #include "api/url_event.h"
 
@@ -41,8 +46,45 @@ static void check_answer(const url_response_t *r)
     if (r->body_len && !r->body) fail("body length without a body");
 }
 
+static void check_event(const uint8_t *data, size_t size)
+{
+    /* Fields separated by NUL: path, query, then name/value pairs; what is
+     * left after the last NUL is the body. */
+    char *copy = malloc(size + 1);
+    if (!copy) abort();
+    memcpy(copy, data, size);
+    copy[size] = '\0';
+    char *fields[20];
+    size_t nf = 0, at = 0;
+    while (nf < 20) {
+        char *nul = memchr(copy + at, '\0', size - at);
+        if (!nul) break;
+        fields[nf++] = copy + at;
+        at = (size_t)(nul - copy) + 1;
+    }
+    http_header_t h[9];
+    size_t nh = 0;
+    for (size_t i = 2; i + 1 < nf && nh < 9; i += 2) h[nh++] = (http_header_t){ fields[i], fields[i + 1] };
+    http_request_t req = { .method = "POST", .headers = h, .nheaders = nh, .body = copy + at,
+                           .body_len = size - at };
+    url_request_t ur = { .req = &req, .raw_path = nf > 0 ? fields[0] : "/", .raw_query = nf > 1 ? fields[1] : "",
+                         .url_id = "abc", .domain = "d", .account = "1", .source_ip = "::1",
+                         .request_id = "r", .time_ms = 1 };
+    err_t err = {0};
+    size_t len = 0;
+    char *ev = url_event_build(&ur, &len, &err);
+    if (!ev) fail("no event");
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(ev, len, &end, 0);
+    if (!cJSON_IsObject(doc) || end != ev + len) fail("the event is not one JSON object");
+    cJSON_Delete(doc);
+    free(ev);
+    free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_event(data, size);
     url_response_t r;
     err_t err = {0};
     if (url_response_from_result((const char *)data, size, &r, &err) == 0) {
