@@ -39,6 +39,10 @@ static const cli_command_t cli_commands[] = {
     {"trigger", cli_cmd_trigger, cli_usage_trigger},
     {"url", cli_cmd_url, cli_usage_url},
     {"layer", cli_cmd_layer, cli_usage_layer},
+    {"version", cli_cmd_version, cli_usage_version},
+    {"alias", cli_cmd_alias, cli_usage_alias},
+    {"concurrency", cli_cmd_concurrency, cli_usage_concurrency},
+    {"provisioned", cli_cmd_provisioned, cli_usage_provisioned},
 };
 
 static const cli_command_t *cli_find_command(const char *name)
@@ -57,9 +61,9 @@ void cli_usage(FILE *out)
           "Commands:\n"
           "  serve [--listen HOST:PORT] [--data-dir DIR]\n"
           "        run the platform: the Lambda API and the function instances\n"
-          "  deploy NAME DIR|ZIP --runtime R --handler H [--memory MB] [--timeout S]\n"
-          "         [--env K=V]... [--description TEXT]\n"
-          "        create a function, or update its code and configuration\n"
+          "  deploy NAME DIR|ZIP [--runtime R --handler H] [--memory MB] [--timeout S]\n"
+          "         [--env K=V]... [--env-unset K]... [--description TEXT] [--network none]\n"
+          "        create a function, or update its code (and the settings given)\n"
           "  invoke NAME [--payload JSON|@FILE|-] [--log] [--qualifier Q] [--dry-run]\n"
           "        call a function and print its result\n"
           "  invoke NAME --async [--payload JSON|@FILE|-] [--idempotency-key K]\n"
@@ -76,6 +80,17 @@ void cli_usage(FILE *out)
           "  layer publish NAME DIR|ZIP [--runtime R]... | layer list [NAME]\n"
           "  layer rm NAME VERSION\n"
           "        Lambda layers: code functions share at /opt (deploy --layer ARN)\n"
+          "  version publish NAME [--description TEXT] | version list NAME\n"
+          "        a function's published versions: frozen copies of its code and settings\n"
+          "  alias create NAME ALIAS --version V [--weight V2=W]... [--description TEXT]\n"
+          "  alias update NAME ALIAS [--version V] [--weight V2=W]... [--no-weights]\n"
+          "  alias list NAME | alias rm NAME ALIAS\n"
+          "        names for versions, optionally splitting calls between two of them\n"
+          "  concurrency set NAME N | concurrency rm NAME\n"
+          "        a function's reserved concurrency\n"
+          "  provisioned set NAME --qualifier Q N | provisioned rm NAME --qualifier Q\n"
+          "  provisioned list NAME\n"
+          "        instances of a version kept ready ahead of calls\n"
           "  list [--json]\n"
           "        list functions\n"
           "  get NAME\n"

@@ -196,6 +196,10 @@ int cli_cmd_dlq(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_trigger(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_url(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 int cli_cmd_layer(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_version(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_alias(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_concurrency(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
+int cli_cmd_provisioned(cli_ctx_t *ctx, int argc, char **argv, err_t *err);
 /* A deployment package (a function's or a layer's) as ZIP bytes: a
  * directory zipped, or a .zip file as it is. */
 int cli_load_package(const char *path, buf_t *zip, err_t *err);
@@ -218,5 +222,9 @@ void cli_usage_dlq(FILE *out);
 void cli_usage_trigger(FILE *out);
 void cli_usage_url(FILE *out);
 void cli_usage_layer(FILE *out);
+void cli_usage_version(FILE *out);
+void cli_usage_alias(FILE *out);
+void cli_usage_concurrency(FILE *out);
+void cli_usage_provisioned(FILE *out);
 
 #endif

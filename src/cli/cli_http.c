@@ -1,7 +1,8 @@
 /* cli_http.c — one HTTP exchange with the daemon over libcurl (easy API),
  * and the reading of Lambda error answers (x-amzn-ErrorType + {Message}).
  *
- * Owns the CURL handle kept in cli_ctx_t. Must never: print, retry a request
+ * Owns the CURL handle kept in cli_ctx_t, and the upload progress line (on
+ * stderr, only when it is a terminal). Must never: print anything else, retry a request
  * (an invoke is not idempotent), or treat a non-2xx answer as a transport
  * failure — callers decide what a status means (deploy turns 409 into an
  * update).
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -96,10 +99,46 @@ static size_t cli_on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* The upload progress line: shown only for a body that is still going up
+ * after a second, so quick requests never flicker a line. */
+typedef struct {
+    bool tty;                 /* stderr is a terminal */
+    struct timespec start;
+    int shown;                /* last percentage printed, -1 none */
+} cli_progress_t;
+
+#define CLI_PROGRESS_AFTER_MS 1000
+
+static int64_t cli_elapsed_ms(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
 static int cli_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                            curl_off_t ulnow)
 {
-    return cli_interrupted() ? 1 : 0;
+    (void)dltotal;
+    (void)dlnow;
+    if (cli_interrupted()) return 1;
+    cli_progress_t *pr = ud;
+    if (!pr->tty || ultotal <= 0 || cli_elapsed_ms(&pr->start) < CLI_PROGRESS_AFTER_MS) return 0;
+    int pct = (int)(ulnow * 100 / ultotal);
+    if (pct == pr->shown) return 0;
+    pr->shown = pct;
+    /* \r and erase-to-end: the line is rewritten in place. */
+    fprintf(stderr, "\ruploading %.1f MB\xe2\x80\xa6 %d%%\033[K", (double)ultotal / (1024.0 * 1024.0), pct);
+    fflush(stderr);
+    return 0;
+}
+
+/* Take the progress line away before anything else is printed. */
+static void cli_progress_end(const cli_progress_t *pr)
+{
+    if (pr->shown < 0) return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
 }
 
 void cli_http_close(cli_ctx_t *ctx)
@@ -175,6 +214,9 @@ int cli_http(cli_ctx_t *ctx, const cli_req_t *req, cli_resp_t *resp, err_t *err)
     curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, cli_on_progress);
+    cli_progress_t progress = {.tty = req->body_len > 0 && isatty(STDERR_FILENO), .shown = -1};
+    clock_gettime(CLOCK_MONOTONIC, &progress.start);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &progress);
 
     if (strcmp(req->method, "GET") == 0) {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
@@ -190,6 +232,7 @@ int cli_http(cli_ctx_t *ctx, const cli_req_t *req, cli_resp_t *resp, err_t *err)
     }
 
     CURLcode rc = curl_easy_perform(h);
+    cli_progress_end(&progress);
     curl_slist_free_all(hdrs);
     buf_free(&url);
     if (rc != CURLE_OK) return cli_transport_error(ctx, h, rc, errbuf, err);
