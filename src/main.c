@@ -41,6 +41,10 @@ int main(int argc, char **argv)
         cli_usage(stdout);
         return 0;
     }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+        printf("nimbus %s\n", cli_version());
+        return 0;
+    }
     if (strcmp(argv[1], "serve") == 0) return serve_main(argc - 1, argv + 1);
     return cli_main(argc - 1, argv + 1);
 }

@@ -24,6 +24,15 @@ typedef struct {
     void (*usage)(FILE *out);
 } cli_command_t;
 
+#ifndef NIMBUS_VERSION
+#error "NIMBUS_VERSION comes from CMakeLists.txt's project(VERSION)"
+#endif
+
+const char *cli_version(void)
+{
+    return NIMBUS_VERSION;
+}
+
 static const cli_command_t cli_commands[] = {
     {"deploy", cli_cmd_deploy, cli_usage_deploy},
     {"invoke", cli_cmd_invoke, cli_usage_invoke},
@@ -52,6 +61,21 @@ static const cli_command_t *cli_find_command(const char *name)
     return NULL;
 }
 
+/* The options the parser takes for every command, after each command's own. */
+static void cli_usage_global(FILE *out)
+{
+    fputs("\n"
+          "Global options (every command but serve):\n"
+          "  --endpoint URL     the Nimbus API: this flag, else $" CLI_ENDPOINT_ENV ", else the\n"
+          "                     profile's endpoint, else " CLI_DEFAULT_ENDPOINT "\n"
+          "  --profile NAME     a profile of the configuration file (default $" CLI_PROFILE_ENV ",\n"
+          "                     else 'default'): ~/.config/nimbus/config or $" CLI_CONFIG_ENV "\n"
+          "  -o, --output FMT   json (two-blank indented; one object per line for logs)\n"
+          "                     or table (the default)\n"
+          "  -h, --help         show the command's usage\n",
+          out);
+}
+
 void cli_usage(FILE *out)
 {
     fputs("Usage: nimbus <command> [arguments] [options]\n"
@@ -61,14 +85,31 @@ void cli_usage(FILE *out)
           "Commands:\n"
           "  serve [--listen HOST:PORT] [--data-dir DIR]\n"
           "        run the platform: the Lambda API and the function instances\n"
+          "  init NAME --template ",
+          out);
+    cli_init_template_names(out, "|");
+    fputs(" [--dir DIR]\n"
+          "        create a function from a template, ready to deploy\n"
           "  deploy NAME DIR|ZIP [--runtime R --handler H] [--memory MB] [--timeout S]\n"
-          "         [--env K=V]... [--env-unset K]... [--description TEXT] [--network none]\n"
+          "         [--env K=V]... [--env-unset K]... [--layer ARN]... [--url] [...]\n"
           "        create a function, or update its code (and the settings given)\n"
           "  invoke NAME [--payload JSON|@FILE|-] [--log] [--qualifier Q] [--dry-run]\n"
           "        call a function and print its result\n"
           "  invoke NAME --async [--payload JSON|@FILE|-] [--idempotency-key K]\n"
           "        queue an event for the function and print its request id\n"
-          "  events NAME [--state S] [--json] | events NAME ID | events cancel NAME ID\n"
+          "  list\n"
+          "        list functions\n"
+          "  get NAME\n"
+          "        show a function's configuration\n"
+          "  delete NAME\n"
+          "        delete a function\n"
+          "  logs NAME [--request-id ID] [--since WHEN] [--tail N] [--follow] [--limit N]\n"
+          "        print a function's log lines, each with its time (UTC)\n"
+          "  instances NAME\n"
+          "        list a function's live instances\n"
+          "  exec NAME [--instance ID] [--timeout S] -- CMD [ARG...]\n"
+          "        run a command inside one of a function's instances\n"
+          "  events NAME [--state S] | events NAME ID | events cancel NAME ID\n"
           "        list a function's asynchronous events, show one, or cancel a queued one\n"
           "  dlq list NAME | dlq redrive NAME [--id ID] | dlq purge NAME\n"
           "        a function's dead letters: list them, run them again, or forget them\n"
@@ -91,27 +132,13 @@ void cli_usage(FILE *out)
           "  provisioned set NAME --qualifier Q N | provisioned rm NAME --qualifier Q\n"
           "  provisioned list NAME\n"
           "        instances of a version kept ready ahead of calls\n"
-          "  list [--json]\n"
-          "        list functions\n"
-          "  get NAME\n"
-          "        show a function's configuration\n"
-          "  delete NAME\n"
-          "        delete a function\n"
-          "  logs NAME [--request-id ID] [--since DURATION|EPOCH_MS] [--follow] [--limit N]\n"
-          "        print a function's log lines\n"
-          "  init NAME --template ",
-          out);
-    cli_init_template_names(out, "|");
-    fputs(" [--dir DIR]\n"
-          "        create a function from a template, ready to deploy\n"
           "  help [COMMAND]\n"
           "        show this text or a command's usage\n"
           "\n"
-          "Client options (every command but serve):\n"
-          "  --endpoint URL   the Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
-          CLI_DEFAULT_ENDPOINT ")\n"
-          "  -h, --help       show the command's usage\n",
+          "  nimbus --version (-V) prints the version. 'nimbus COMMAND --help' lists a\n"
+          "  command's options.\n",
           out);
+    cli_usage_global(out);
 }
 
 /* ---- option parsing ---------------------------------------------------- */
@@ -152,7 +179,10 @@ int cli_args_next(cli_ctx_t *ctx, cli_args_t *a, const cli_opt_t *opts, const ch
         a->only_positional = true;
         return cli_args_next(ctx, a, opts, val, err);
     }
-    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) return CLI_ARG_HELP;
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+        ctx->help_shown = true;   /* cli_main adds the global options after the command's */
+        return CLI_ARG_HELP;
+    }
     if (strcmp(arg, "-o") == 0 || strcmp(arg, "--output") == 0 || strncmp(arg, "--output=", 9) == 0) {
         const char *v = strncmp(arg, "--output=", 9) == 0 ? arg + 9 : NULL;
         if (!v && a->next < a->argc) v = a->argv[a->next++];
@@ -173,19 +203,21 @@ int cli_args_next(cli_ctx_t *ctx, cli_args_t *a, const cli_opt_t *opts, const ch
     size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
 
     bool is_endpoint = name_len == 8 && strncmp(name, "endpoint", 8) == 0;
+    bool is_profile = name_len == 7 && strncmp(name, "profile", 7) == 0;
+    bool is_global = is_endpoint || is_profile;
     int index = -1;
-    for (int i = 0; !is_endpoint && opts && opts[i].name; i++) {
+    for (int i = 0; !is_global && opts && opts[i].name; i++) {
         if (strlen(opts[i].name) == name_len && strncmp(opts[i].name, name, name_len) == 0) {
             index = i;
             break;
         }
     }
-    if (!is_endpoint && index < 0) {
+    if (!is_global && index < 0) {
         cli_usage_fail(ctx, err, "unknown option --%.*s", (int)name_len, name);
         return CLI_ARG_ERROR;
     }
 
-    bool has_arg = is_endpoint || opts[index].has_arg;
+    bool has_arg = is_global || opts[index].has_arg;
     if (!has_arg) {
         if (eq) {
             cli_usage_fail(ctx, err, "option --%.*s takes no value", (int)name_len, name);
@@ -207,7 +239,15 @@ int cli_args_next(cli_ctx_t *ctx, cli_args_t *a, const cli_opt_t *opts, const ch
             cli_usage_fail(ctx, err, "--endpoint needs a URL");
             return CLI_ARG_ERROR;
         }
-        ctx->endpoint = *val;
+        ctx->endpoint_flag = *val;
+        return cli_args_next(ctx, a, opts, val, err);
+    }
+    if (is_profile) {
+        if (**val == '\0') {
+            cli_usage_fail(ctx, err, "--profile needs a name");
+            return CLI_ARG_ERROR;
+        }
+        ctx->profile_flag = *val;
         return cli_args_next(ctx, a, opts, val, err);
     }
     return index;
@@ -292,6 +332,7 @@ static int cli_help(int argc, char **argv)
         return 2;
     }
     c->usage(stdout);
+    cli_usage_global(stdout);
     return 0;
 }
 
@@ -308,10 +349,11 @@ int cli_main(int argc, char **argv)
         return 2;
     }
 
-    const char *env = getenv(CLI_ENDPOINT_ENV);
+    /* The endpoint is chosen at the first request (cli_ctx_resolve), once
+     * --endpoint and --profile, wherever they are, have been seen. */
     cli_ctx_t ctx = {
         .cmd = c->name,
-        .endpoint = env && *env ? env : CLI_DEFAULT_ENDPOINT,
+        .endpoint = CLI_DEFAULT_ENDPOINT,
     };
     err_t err;
     err_clear(&err);
@@ -323,6 +365,8 @@ int cli_main(int argc, char **argv)
     int rc = c->run(&ctx, argc, argv, &err);
     cli_http_close(&ctx);
     curl_global_cleanup();
+    cli_profile_free(&ctx.profile);
+    if (ctx.help_shown && rc == 0) cli_usage_global(stdout);
 
     /* A full disk or a closed pipe must not pass for success. */
     if (fflush(stdout) != 0 && rc >= 0) {

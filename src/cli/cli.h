@@ -25,6 +25,11 @@
 
 #define CLI_DEFAULT_ENDPOINT "http://127.0.0.1:8080"
 #define CLI_ENDPOINT_ENV "NIMBUS_ENDPOINT"
+#define CLI_PROFILE_ENV "NIMBUS_PROFILE"
+#define CLI_CONFIG_ENV "NIMBUS_CONFIG"
+
+/* The version of this build (CMake's project version), for --version. */
+const char *cli_version(void);
 
 /* Run one client subcommand; argv[0] is the subcommand name ("deploy",
  * "invoke", "list", "get", "delete", "logs", "init", "events", "dlq", ... or "help"). Returns the process
@@ -64,6 +69,31 @@ void cli_events_table(FILE *out, const cJSON *events, int64_t now_ms, bool with_
 /* One event (GET .../events/ID) as labelled lines, then its attempts. */
 void cli_event_show(FILE *out, const cJSON *ev, int64_t now_ms);
 
+/* `j` as JSON text indented by two blanks per level (malloc'd), no final
+ * newline; pure, so the unit tests check it. */
+char *cli_json_text(const cJSON *j);
+
+/* One profile of the client's configuration file (cli_profile.c). */
+typedef struct {
+    char *endpoint;            /* endpoint = URL, or NULL */
+    char *access_key_id;       /* stored for request signing, not sent yet */
+    char *secret_access_key;
+    char *region;
+    bool found;                /* the file has a section for the profile */
+} cli_profile_t;
+
+/* The configuration file: $NIMBUS_CONFIG, else $XDG_CONFIG_HOME/nimbus/config,
+ * else $HOME/.config/nimbus/config (malloc'd; NULL when none can be named). */
+char *cli_config_path(void);
+/* Read profile `name` from the INI text `text` ([default], [profile NAME]
+ * or [NAME]; key = value; # and ; comments). `where` names the text in
+ * errors ("FILE:LINE: ..."). */
+int cli_profile_parse(const char *text, const char *where, const char *name, cli_profile_t *out, err_t *err);
+/* Read profile `name` from the file at `path`; a missing file is no
+ * profile (found false), not an error. */
+int cli_profile_load(const char *path, const char *name, cli_profile_t *out, err_t *err);
+void cli_profile_free(cli_profile_t *p);
+
 /* ---- shared between src/cli/ files ---------------------------------------- */
 
 /* --output (-o): how a command that prints data prints it. */
@@ -72,14 +102,20 @@ typedef enum { CLI_OUTPUT_TABLE, CLI_OUTPUT_JSON } cli_output_t;
 typedef struct cli_ctx {
     const char *cmd;          /* subcommand name, prefixes every error line */
     cli_output_t output;      /* --output table|json (every subcommand; default table) */
-    const char *endpoint;     /* base URL as given (--endpoint, env, default) */
+    const char *endpoint;     /* base URL: --endpoint, else $NIMBUS_ENDPOINT, else the
+                                 profile's, else the default (set by cli_ctx_resolve) */
+    const char *endpoint_flag; /* --endpoint, or NULL */
+    const char *profile_flag; /* --profile, or NULL */
+    bool resolved;            /* cli_ctx_resolve ran */
+    cli_profile_t profile;    /* the chosen profile (its credentials wait for signing) */
     bool usage_error;         /* the failure is the caller's command line: exit 2 */
+    bool help_shown;          /* --help was given: the command printed its usage */
     void *curl;               /* CURL easy handle, created on first request and
                                  reused so --follow keeps its connection */
 } cli_ctx_t;
 
-/* One option a subcommand accepts. --endpoint, --output/-o and --help/-h
- * are handled by the parser itself for every subcommand. */
+/* One option a subcommand accepts. --endpoint, --profile, --output/-o and
+ * --help/-h are handled by the parser itself for every subcommand. */
 typedef struct {
     const char *name;         /* long name without "--"; NULL ends a table */
     bool has_arg;             /* takes a value: "--name V" or "--name=V" */
@@ -138,12 +174,21 @@ typedef struct {
     char error_type[128];     /* x-amzn-ErrorType without any ":..." suffix, or "" */
     char function_error[64];  /* X-Amz-Function-Error, or "" */
     char request_id[64];      /* x-amzn-RequestId, or "" */
+    char executed_version[64]; /* X-Amz-Executed-Version, or "" */
+    char content_type[128];   /* Content-Type, or "" */
     char *log_result;         /* X-Amz-Log-Result (base64), malloc'd, or NULL */
 } cli_resp_t;
 
-/* Send `req` and collect the answer, whatever its status. Fails only when no
+/* Pick the endpoint and profile (flag > environment > profile > default);
+ * cli_http calls it before its first request. Fails for a --profile or
+ * $NIMBUS_PROFILE the configuration file does not have. */
+int cli_ctx_resolve(cli_ctx_t *ctx, err_t *err);
+
+/* Send `req` and collect the answer, whatever its status. Fails when no
  * HTTP answer came: "cannot reach Nimbus at URL: <why> (is `nimbus serve`
- * running?)". Free `resp` with cli_resp_free even on failure. */
+ * running?)", or when the answer is not one Nimbus gives (no
+ * x-amzn-RequestId, or a 404 without x-amzn-ErrorType): "URL is not a
+ * Nimbus endpoint". Free `resp` with cli_resp_free even on failure. */
 int cli_http(cli_ctx_t *ctx, const cli_req_t *req, cli_resp_t *resp, err_t *err);
 void cli_resp_free(cli_resp_t *resp);
 /* 0 for a 2xx answer; otherwise fills err with "<ErrorType>: <Message>" from
@@ -173,8 +218,13 @@ int cli_fetch_pages(cli_ctx_t *ctx, const char *path, const char *key, const cli
                     cJSON *all, err_t *err);
 /* Wall clock in ms (the API's CreatedMs are wall clock too). */
 int64_t cli_now_ms(void);
-/* `j` indented, on stdout. */
+/* `j` indented by two blanks, and a newline, on stdout. */
 void cli_print_json(const cJSON *j);
+/* `j` on one line, and a newline, on stdout: one item of a stream
+ * (`nimbus logs --output json`). */
+void cli_print_json_line(const cJSON *j);
+/* True when the command's data goes out as JSON (--output json, --json). */
+static inline bool cli_json_out(const cli_ctx_t *ctx) { return ctx->output == CLI_OUTPUT_JSON; }
 
 /* Subcommands: parse argv, act, print. Return the exit code when there is
  * nothing left to print (0, or 1 after invoke printed a function error), or
@@ -206,6 +256,8 @@ int cli_load_package(const char *path, buf_t *zip, err_t *err);
 /* The function's URL (of $LATEST), made with AuthType NONE when it has
  * none, printed as "url: <FunctionUrl>" (nimbus deploy --url). */
 int cli_url_ensure(cli_ctx_t *ctx, const char *name, err_t *err);
+/* The same URL, made if needed, returned (malloc'd) instead of printed. */
+char *cli_url_ensure_get(cli_ctx_t *ctx, const char *name, err_t *err);
 
 /* Per-subcommand usage text (for --help and `nimbus help CMD`). */
 void cli_usage_deploy(FILE *out);

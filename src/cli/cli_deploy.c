@@ -129,6 +129,10 @@ static const cli_opt_t deploy_opts[] = {
     {NULL, false},
 };
 
+/* The server's range for a field, so the CLI refuses what it would. */
+static long field_min(const char *api) { return function_field(api)->min; }
+static long field_max(const char *api) { return function_field(api)->max; }
+
 static int deploy_add_env(cli_ctx_t *ctx, deploy_args_t *d, const char *kv, err_t *err)
 {
     /* Split at the first '=' only: values may contain '=' themselves. */
@@ -167,23 +171,23 @@ static int deploy_parse(cli_ctx_t *ctx, int argc, char **argv, deploy_args_t *d,
         case OPT_HANDLER: d->handler = val; break;
         case OPT_DESCRIPTION: d->description = val; break;
         case OPT_MEMORY:
-            if (cli_parse_long(ctx, "--memory", val, 1, 1L << 20, &d->memory, err) < 0) return -1;
+            if (cli_parse_long(ctx, "--memory", val, field_min("MemorySize"), field_max("MemorySize"), &d->memory, err) < 0) return -1;
             break;
         case OPT_TIMEOUT:
-            if (cli_parse_long(ctx, "--timeout", val, 1, 1L << 20, &d->timeout, err) < 0)
+            if (cli_parse_long(ctx, "--timeout", val, field_min("Timeout"), field_max("Timeout"), &d->timeout, err) < 0)
                 return -1;
             break;
         case OPT_ENV:
             if (deploy_add_env(ctx, d, val, err) < 0) return -1;
             break;
         case OPT_CONC:
-            if (cli_parse_long(ctx, "--instance-concurrency", val, 1, 200, &d->concurrency, err) < 0) return -1;
+            if (cli_parse_long(ctx, "--instance-concurrency", val, field_min("InstanceConcurrency"), field_max("InstanceConcurrency"), &d->concurrency, err) < 0) return -1;
             break;
         case OPT_KEEPALIVE:
-            if (cli_parse_long(ctx, "--keep-alive", val, 0, 86400, &d->keep_alive, err) < 0) return -1;
+            if (cli_parse_long(ctx, "--keep-alive", val, field_min("KeepAliveSeconds"), field_max("KeepAliveSeconds"), &d->keep_alive, err) < 0) return -1;
             break;
         case OPT_HTTP_PORT:
-            if (cli_parse_long(ctx, "--http-port", val, 1, 65535, &d->http_port, err) < 0) return -1;
+            if (cli_parse_long(ctx, "--http-port", val, field_min("HttpPort"), field_max("HttpPort"), &d->http_port, err) < 0) return -1;
             break;
         case OPT_INITIALIZER: d->initializer = true; break;
         case OPT_URL: d->url = true; break;
@@ -510,10 +514,6 @@ int cli_cmd_deploy(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         goto out;
     }
     rc = -1;
-    if (d.url && ctx->output == CLI_OUTPUT_JSON) {
-        cli_usage_fail(ctx, err, "--url prints a line; with --output json use `nimbus url get NAME -o json`");
-        goto out;
-    }
     if (cli_load_package(d.code_path, &zip, err) < 0) goto out;
     if (deploy_check_size(ctx, zip.len, err) < 0) goto out;
 
@@ -534,14 +534,20 @@ int cli_cmd_deploy(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
                : deploy_create(ctx, &d, b64, &answer, err) < 0)
         goto out;
 
-    if (ctx->output == CLI_OUTPUT_JSON) {
+    if (cli_json_out(ctx)) {
+        /* One document: the FunctionConfiguration, with its URL (--url). */
+        char *u = d.url ? cli_url_ensure_get(ctx, d.name, err) : NULL;
+        if (d.url && !u) goto out;
+        if (u) cJSON_AddStringToObject(answer, "FunctionUrl", u);
+        free(u);
         cli_print_json(answer);
-    } else {
-        printf("deployed %s (runtime %s, handler %s, %ld MB, %ld s) sha256 %s\n",
-               deploy_str(answer, "FunctionName", d.name), deploy_str(answer, "Runtime", "?"),
-               deploy_str(answer, "Handler", "?"), deploy_num(answer, "MemorySize", d.memory),
-               deploy_num(answer, "Timeout", d.timeout), deploy_str(answer, "CodeSha256", "?"));
+        rc = 0;
+        goto out;
     }
+    printf("deployed %s (runtime %s, handler %s, %ld MB, %ld s) sha256 %s\n",
+           deploy_str(answer, "FunctionName", d.name), deploy_str(answer, "Runtime", "?"),
+           deploy_str(answer, "Handler", "?"), deploy_num(answer, "MemorySize", d.memory),
+           deploy_num(answer, "Timeout", d.timeout), deploy_str(answer, "CodeSha256", "?"));
     rc = 0;
     if (d.url) rc = cli_url_ensure(ctx, d.name, err);
 out:

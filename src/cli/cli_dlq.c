@@ -23,7 +23,8 @@ void cli_usage_dlq(FILE *out)
           "\n"
           "Options:\n"
           "  --limit N        list: show at most the N oldest\n"
-          "  --json           list: print the API's JSON instead\n"
+          "  --json           list: print the API's JSON instead (= --output json, which\n"
+          "                   redrive and purge honour too)\n"
           "  --id ID          redrive: only this dead letter\n"
           "  --endpoint URL   Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
           CLI_DEFAULT_ENDPOINT ")\n"
@@ -76,7 +77,7 @@ int cli_cmd_dlq(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
             if (cli_parse_long(ctx, "--limit", val, 1, 1000000, &limit, err) < 0) return -1;
             limited = true;
             break;
-        case DOPT_JSON: json = true; break;
+        case DOPT_JSON: json = true; ctx->output = CLI_OUTPUT_JSON; break;
         case DOPT_ID:
             if (!val[0]) return cli_usage_fail(ctx, err, "--id needs a request id");
             id = val;
@@ -85,6 +86,7 @@ int cli_cmd_dlq(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         }
     }
     if (!verb) return cli_usage_fail(ctx, err, "missing list, redrive or purge");
+    bool json_out = cli_json_out(ctx);
     bool is_list = strcmp(verb, "list") == 0, is_redrive = strcmp(verb, "redrive") == 0,
          is_purge = strcmp(verb, "purge") == 0;
     if (!is_list && !is_redrive && !is_purge)
@@ -100,7 +102,7 @@ int cli_cmd_dlq(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         cJSON *all = cJSON_CreateArray();
         rc = cli_fetch_pages(ctx, p.data, "DeadLetters", &CLI_PAGING_NIMBUS, (size_t)limit, all, err);
         if (rc == 0) {
-            if (json) cli_print_json(all);
+            if (json_out) cli_print_json(all);
             else cli_events_table(stdout, all, cli_now_ms(), false);
         }
         cJSON_Delete(all);
@@ -126,7 +128,8 @@ int cli_cmd_dlq(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     cJSON *j = cli_request_json(ctx, &req, err);
     long n = 0;
     if (j && dlq_count(j, is_redrive ? "Redriven" : "Purged", &n, err) == 0) {
-        printf("%s %ld\n", is_redrive ? "redriven" : "purged", n);
+        if (json_out) cli_print_json(j);
+        else printf("%s %ld\n", is_redrive ? "redriven" : "purged", n);
         rc = 0;
     }
     cJSON_Delete(j);

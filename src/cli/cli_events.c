@@ -29,7 +29,7 @@ void cli_usage_events(FILE *out)
           "  --state S        only events in state S: queued, running, retrying, succeeded,\n"
           "                   failed, dead or cancelled\n"
           "  --limit N        show at most the N oldest events\n"
-          "  --json           print the API's JSON instead\n"
+          "  --json           print the API's JSON instead (= --output json)\n"
           "  --endpoint URL   Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
           CLI_DEFAULT_ENDPOINT ")\n"
           "  -h, --help       show this help\n",
@@ -344,9 +344,58 @@ int64_t cli_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* cJSON_Print indents with tabs; the CLI's JSON is indented as the AWS
+ * CLI's and `python3 -m json.tool --indent 2` are: two blanks per level,
+ * "key": value, an empty object or array as {} or []. Scalars are
+ * cJSON's own text (its number and string escaping). */
+static void json_write(buf_t *b, const cJSON *j, int depth)
+{
+    bool obj = cJSON_IsObject(j);
+    if (!obj && !cJSON_IsArray(j)) {
+        char *t = cJSON_PrintUnformatted(j);
+        if (!t) abort();
+        buf_append(b, t, strlen(t));
+        free(t);
+        return;
+    }
+    if (!j->child) {
+        buf_append(b, obj ? "{}" : "[]", 2);
+        return;
+    }
+    buf_append(b, obj ? "{" : "[", 1);
+    for (const cJSON *c = j->child; c; c = c->next) {
+        buf_appendf(b, "\n%*s", 2 * (depth + 1), "");
+        if (obj) {
+            cJSON *key = cJSON_CreateString(c->string ? c->string : "");
+            char *k = cJSON_PrintUnformatted(key);
+            cJSON_Delete(key);
+            if (!k) abort();
+            buf_appendf(b, "%s: ", k);
+            free(k);
+        }
+        json_write(b, c, depth + 1);
+        if (c->next) buf_append(b, ",", 1);
+    }
+    buf_appendf(b, "\n%*s%s", 2 * depth, "", obj ? "}" : "]");
+}
+
+char *cli_json_text(const cJSON *j)
+{
+    buf_t b = {0};
+    json_write(&b, j, 0);
+    return buf_steal(&b, NULL);
+}
+
 void cli_print_json(const cJSON *j)
 {
-    char *text = cJSON_Print(j);
+    char *text = cli_json_text(j);
+    puts(text);
+    free(text);
+}
+
+void cli_print_json_line(const cJSON *j)
+{
+    char *text = cJSON_PrintUnformatted(j);
     if (!text) abort();
     puts(text);
     free(text);
@@ -404,7 +453,7 @@ static int events_show(cli_ctx_t *ctx, const char *name, const char *id, bool js
     return 0;
 }
 
-static int events_cancel(cli_ctx_t *ctx, const char *name, const char *id, err_t *err)
+static int events_cancel(cli_ctx_t *ctx, const char *name, const char *id, bool json, err_t *err)
 {
     buf_t p = {0};
     events_path(&p, name, id);
@@ -415,7 +464,15 @@ static int events_cancel(cli_ctx_t *ctx, const char *name, const char *id, err_t
     if (rc == 0) rc = cli_resp_check(&resp, err);
     cli_resp_free(&resp);
     if (rc < 0) return -1;
-    printf("cancelled %s\n", id);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "RequestId", id);
+        cJSON_AddStringToObject(o, "State", "cancelled");
+        cli_print_json(o);
+        cJSON_Delete(o);
+    } else {
+        printf("cancelled %s\n", id);
+    }
     return 0;
 }
 
@@ -447,10 +504,11 @@ int cli_cmd_events(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
             if (cli_parse_long(ctx, "--limit", val, 1, 1000000, &limit, err) < 0) return -1;
             limited = true;
             break;
-        case EOPT_JSON: json = true; break;
+        case EOPT_JSON: ctx->output = CLI_OUTPUT_JSON; break;
         default: return cli_usage_fail(ctx, err, "internal: unhandled option");
         }
     }
+    json = cli_json_out(ctx);
     /* "cancel" is a valid function name too: it is the verb only when it
      * comes with a NAME and an ID after it. */
     bool cancel = npos == 3 && strcmp(pos[0], "cancel") == 0;
@@ -462,8 +520,7 @@ int cli_cmd_events(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     if (id && !id[0]) return cli_usage_fail(ctx, err, "the request ID is empty");
     if (id && (state || limited))
         return cli_usage_fail(ctx, err, "--state and --limit are for the list, not one event");
-    if (cancel && json) return cli_usage_fail(ctx, err, "--json is not for cancel");
-    if (cancel) return events_cancel(ctx, name, id, err);
+    if (cancel) return events_cancel(ctx, name, id, json, err);
     if (id) return events_show(ctx, name, id, json, err);
     return events_list(ctx, name, state, limit, json, err);
 }

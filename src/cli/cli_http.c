@@ -73,6 +73,8 @@ static size_t cli_on_header(char *p, size_t size, size_t n, void *ud)
         resp->error_type[0] = '\0';
         resp->function_error[0] = '\0';
         resp->request_id[0] = '\0';
+        resp->executed_version[0] = '\0';
+        resp->content_type[0] = '\0';
         free(resp->log_result);
         resp->log_result = NULL;
         return len;
@@ -89,6 +91,10 @@ static size_t cli_on_header(char *p, size_t size, size_t n, void *ud)
         cli_copy_value(resp->function_error, sizeof resp->function_error, v, vlen, 0);
     } else if (IS("x-amzn-RequestId")) {
         cli_copy_value(resp->request_id, sizeof resp->request_id, v, vlen, 0);
+    } else if (IS("X-Amz-Executed-Version")) {
+        cli_copy_value(resp->executed_version, sizeof resp->executed_version, v, vlen, 0);
+    } else if (IS("Content-Type")) {
+        cli_copy_value(resp->content_type, sizeof resp->content_type, v, vlen, 0);
     } else if (IS("X-Amz-Log-Result")) {
         free(resp->log_result);
         resp->log_result = malloc(vlen + 1);
@@ -175,9 +181,22 @@ static int cli_transport_error(cli_ctx_t *ctx, CURL *h, CURLcode rc, const char 
     }
 }
 
+/* Every answer of the daemon carries x-amzn-RequestId, and every error an
+ * x-amzn-ErrorType: an answer without them came from something else (a web
+ * server on the port, a proxy with no route), whose body would only
+ * confuse. */
+static int cli_check_nimbus(const cli_ctx_t *ctx, const cli_resp_t *resp, err_t *err)
+{
+    if (resp->request_id[0] && !(resp->status == 404 && !resp->error_type[0])) return 0;
+    return err_set(err, ERR_INVALID, "%s is not a Nimbus endpoint (it answered HTTP %ld%s%s%s)", ctx->endpoint,
+                   resp->status, resp->content_type[0] ? " with " : "", resp->content_type,
+                   resp->request_id[0] ? " and no x-amzn-ErrorType" : " and no x-amzn-RequestId");
+}
+
 int cli_http(cli_ctx_t *ctx, const cli_req_t *req, cli_resp_t *resp, err_t *err)
 {
     memset(resp, 0, sizeof *resp);
+    if (cli_ctx_resolve(ctx, err) < 0) return -1;
     if (!ctx->curl) {
         ctx->curl = curl_easy_init();
         if (!ctx->curl) return err_set(err, ERR_INTERNAL, "cannot create a libcurl handle");
@@ -238,7 +257,9 @@ int cli_http(cli_ctx_t *ctx, const cli_req_t *req, cli_resp_t *resp, err_t *err)
     if (rc != CURLE_OK) return cli_transport_error(ctx, h, rc, errbuf, err);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     if (!resp->body.data) buf_append(&resp->body, "", 0);
-    return 0;
+    if (cli_check_nimbus(ctx, resp, err) == 0) return 0;
+    cli_resp_free(resp);   /* callers that see a failure need not */
+    return -1;
 }
 
 cJSON *cli_resp_json(const cli_resp_t *resp, err_t *err)

@@ -14,7 +14,7 @@ void cli_usage_instances(FILE *out)
           "ID VERSION STATE PID AGE CALLS BUSY PEAK-MEMORY.\n"
           "\n"
           "Options:\n"
-          "  --json           print the API's JSON instead\n"
+          "  --json           print the API's JSON instead (= --output json)\n"
           "  --endpoint URL   Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
           CLI_DEFAULT_ENDPOINT ")\n"
           "  -h, --help       show this help\n",
@@ -52,6 +52,7 @@ int cli_cmd_instances(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
             json = true;
         }
     }
+    json = json || cli_json_out(ctx);
     if (!name || !*name) return cli_usage_fail(ctx, err, "missing NAME");
     char *ename = cli_escape(name);
     buf_t path = {0};
@@ -62,10 +63,7 @@ int cli_cmd_instances(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     buf_free(&path);
     if (!j) return -1;
     if (json) {
-        char *text = cJSON_Print(j);
-        if (!text) abort();
-        puts(text);
-        free(text);
+        cli_print_json(j);
         cJSON_Delete(j);
         return 0;
     }

@@ -30,6 +30,9 @@ void cli_usage_invoke(FILE *out)
           "  --idempotency-key K      with --async: the same K within 24 h is one event (the\n"
           "                           first one's request id is printed again)\n"
           "  --dry-run                only check that the call would be allowed (DryRun)\n"
+          "  -o json                  one JSON document instead: StatusCode, FunctionError,\n"
+          "                           ExecutedVersion, RequestId, LogResult and the result\n"
+          "                           as Payload (parsed when it is JSON)\n"
           "  --endpoint URL           Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
           CLI_DEFAULT_ENDPOINT ")\n"
           "  -h, --help               show this help\n",
@@ -166,8 +169,42 @@ int cli_cmd_invoke(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
             err_set(err, ERR_INTERNAL, "the server queued the event but sent no x-amzn-RequestId");
             goto out;
         }
-        printf("%s\n", resp.request_id);
+        if (cli_json_out(ctx)) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "StatusCode", (double)resp.status);
+            cJSON_AddStringToObject(o, "RequestId", resp.request_id);
+            cli_print_json(o);
+            cJSON_Delete(o);
+        } else {
+            printf("%s\n", resp.request_id);
+        }
         rc = 0;
+        goto out;
+    }
+
+    if (cli_json_out(ctx)) {
+        /* The AWS CLI's invoke answer (StatusCode, FunctionError,
+         * ExecutedVersion, LogResult) with the result itself as Payload:
+         * parsed when it is JSON, else a string. */
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "StatusCode", (double)resp.status);
+        if (resp.function_error[0]) cJSON_AddStringToObject(o, "FunctionError", resp.function_error);
+        if (resp.executed_version[0]) cJSON_AddStringToObject(o, "ExecutedVersion", resp.executed_version);
+        if (resp.request_id[0]) cJSON_AddStringToObject(o, "RequestId", resp.request_id);
+        if (v.log && resp.log_result && resp.log_result[0]) cJSON_AddStringToObject(o, "LogResult", resp.log_result);
+        cJSON *pl = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+        if (!pl) {
+            buf_t s = {0};
+            buf_append(&s, resp.body.data, resp.body.len);
+            buf_append(&s, "", 1);
+            pl = cJSON_CreateString(s.data);
+            buf_free(&s);
+        }
+        if (!v.dry_run) cJSON_AddItemToObject(o, "Payload", pl);
+        else cJSON_Delete(pl);
+        cli_print_json(o);
+        cJSON_Delete(o);
+        rc = resp.function_error[0] ? 1 : 0;
         goto out;
     }
 

@@ -27,7 +27,7 @@ void cli_usage_layer(FILE *out)
           "  --runtime R         publish: a compatible runtime (repeatable)\n"
           "  --description TEXT  publish: the version's description\n"
           "  --license TEXT      publish: its license (an SPDX identifier, a URL...)\n"
-          "  --json              print the API's JSON\n"
+          "  --json              print the API's JSON (= --output json)\n"
           "  --endpoint URL      Nimbus API (default $" CLI_ENDPOINT_ENV ", else " CLI_DEFAULT_ENDPOINT ")\n"
           "  -h, --help          show this help\n",
           out);
@@ -166,7 +166,16 @@ static int layer_rm(cli_ctx_t *ctx, const layer_args_t *a, err_t *err)
     if (rc == 0) rc = cli_resp_check(&resp, err);
     cli_resp_free(&resp);
     buf_free(&path);
-    if (rc == 0) printf("deleted %s version %ld\n", a->pos[1], v);
+    if (rc == 0 && a->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "LayerName", a->pos[1]);
+        cJSON_AddNumberToObject(o, "Version", (double)v);
+        cJSON_AddBoolToObject(o, "Deleted", true);
+        cli_print_json(o);
+        cJSON_Delete(o);
+    } else if (rc == 0) {
+        printf("deleted %s version %ld\n", a->pos[1], v);
+    }
     return rc;
 }
 
@@ -197,6 +206,7 @@ int cli_cmd_layer(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         default: rc = cli_usage_fail(ctx, err, "internal: unhandled option"); goto out;
         }
     }
+    a.json = a.json || cli_json_out(ctx);
     const char *sub = a.npos ? a.pos[0] : "";
     if (strcmp(sub, "publish") == 0) rc = layer_publish(ctx, &a, err);
     else if (strcmp(sub, "list") == 0) rc = layer_list(ctx, &a, err);

@@ -1,10 +1,12 @@
 /* cli_logs.c — `nimbus logs`: read a function's log lines from
  * GET /nimbus/v1/functions/NAME/logs, once or (--follow) by polling with
- * after=lastId every 250 ms until SIGINT.
+ * after=lastId every 250 ms until SIGINT. Each line is printed after its
+ * time (ISO-8601 UTC, milliseconds), as `aws logs tail` does; with
+ * --output json each is one JSON object on its own line.
  *
- * Must never: print anything but the log messages themselves (Lambda's log
- * streams show message text only), or treat Ctrl-C during --follow as a
- * failure.
+ * Must never: print a line twice or out of order, print a partial --tail
+ * (the newest N need every page first), or treat Ctrl-C during --follow as
+ * a failure.
  */
 #include "cli/cli.h"
 
@@ -25,18 +27,25 @@ void cli_usage_logs(FILE *out)
           "  --request-id ID      only the lines of one invocation\n"
           "  --since WHEN         only lines newer than WHEN: a duration back from now\n"
           "                       (30s, 10m, 2h, 1d, 1h30m) or epoch milliseconds\n"
-          "  --follow             keep printing new lines until interrupted (Ctrl-C)\n"
-          "  --limit N            at most N lines (per poll with --follow)\n"
+          "  --tail N             only the newest N lines (with --follow: then the new ones)\n"
+          "  --follow             keep printing new lines until interrupted (Ctrl-C); starts\n"
+          "                       at the newest line unless --since or --tail says otherwise\n"
+          "  --limit N            at most N lines, the oldest (per poll with --follow)\n"
+          "  --json               one JSON object per line: id, timestamp (epoch ms), time,\n"
+          "                       requestId, message (= --output json)\n"
+          "\n"
+          "Each line starts with its time, ISO-8601 in UTC with milliseconds.\n"
           "  --endpoint URL       Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
           CLI_DEFAULT_ENDPOINT ")\n"
           "  -h, --help           show this help\n",
           out);
 }
 
-enum { OPT_REQUEST_ID, OPT_SINCE, OPT_FOLLOW, OPT_LIMIT };
+enum { OPT_REQUEST_ID, OPT_SINCE, OPT_FOLLOW, OPT_LIMIT, OPT_TAIL, OPT_JSON };
 static const cli_opt_t logs_opts[] = {
     [OPT_REQUEST_ID] = {"request-id", true}, [OPT_SINCE] = {"since", true},
     [OPT_FOLLOW] = {"follow", false},        [OPT_LIMIT] = {"limit", true},
+    [OPT_TAIL] = {"tail", true},             [OPT_JSON] = {"json", false},
     {NULL, false},
 };
 
@@ -45,6 +54,7 @@ typedef struct {
     const char *request_id;
     long long since_ms;      /* -1 = not given */
     long limit;              /* 0 = not given */
+    long tail;               /* 0 = not given */
     bool follow;
 } logs_args_t;
 
@@ -116,17 +126,43 @@ static int logs_parse(cli_ctx_t *ctx, int argc, char **argv, logs_args_t *l, err
         case OPT_LIMIT:
             if (cli_parse_long(ctx, "--limit", val, 1, 1000000, &l->limit, err) < 0) return -1;
             break;
+        case OPT_TAIL:
+            if (cli_parse_long(ctx, "--tail", val, 1, 1000000, &l->tail, err) < 0) return -1;
+            break;
+        case OPT_JSON: ctx->output = CLI_OUTPUT_JSON; break;
         default: return cli_usage_fail(ctx, err, "internal: unhandled option");
         }
     }
 done:
     if (!l->name || !l->name[0]) return cli_usage_fail(ctx, err, "missing NAME");
+    if (l->tail && l->limit) return cli_usage_fail(ctx, err, "--tail and --limit exclude each other");
     return 0;
 }
 
+/* One line, as text after its time or as one JSON object. */
+static void logs_print(const cli_ctx_t *ctx, cJSON *ev)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(ev, "message");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(ev, "timestamp");
+    if (!cJSON_IsString(m)) return;
+    char iso[32] = "-";
+    if (cJSON_IsNumber(ts) && ts->valuedouble >= 0) util_iso8601_ms((uint64_t)ts->valuedouble, iso);
+    if (cli_json_out(ctx)) {
+        if (!cJSON_GetObjectItemCaseSensitive(ev, "time")) cJSON_AddStringToObject(ev, "time", iso);
+        cli_print_json_line(ev);
+        return;
+    }
+    size_t n = strlen(m->valuestring);
+    fputs(iso, stdout);
+    putchar(' ');
+    fwrite(m->valuestring, 1, n, stdout);
+    if (n == 0 || m->valuestring[n - 1] != '\n') putchar('\n');
+}
+
 /* One request. *after is the cursor (-1 = none yet) and is advanced to the
- * answer's lastId; *count gets the number of events printed. */
-static int logs_fetch(cli_ctx_t *ctx, const logs_args_t *l, long long *after, int *count,
+ * answer's lastId; the page's events are moved into `out`, *count says how
+ * many. */
+static int logs_fetch(cli_ctx_t *ctx, const logs_args_t *l, long limit, long long *after, cJSON *out, int *count,
                       err_t *err)
 {
     buf_t path = {0};
@@ -148,7 +184,7 @@ static int logs_fetch(cli_ctx_t *ctx, const logs_args_t *l, long long *after, in
         buf_appendf(&path, "%csince=%lld", sep, l->since_ms);
         sep = '&';
     }
-    if (l->limit) buf_appendf(&path, "%climit=%ld", sep, l->limit);
+    if (limit) buf_appendf(&path, "%climit=%ld", sep, limit);
 
     cli_resp_t resp;
     cli_req_t req = {.method = "GET", .path = path.data};
@@ -159,30 +195,52 @@ static int logs_fetch(cli_ctx_t *ctx, const logs_args_t *l, long long *after, in
     cli_resp_free(&resp);
     if (!j) return -1;
 
-    const cJSON *events = cJSON_GetObjectItemCaseSensitive(j, "events");
+    cJSON *events = cJSON_GetObjectItemCaseSensitive(j, "events");
     if (!cJSON_IsArray(events)) {
         cJSON_Delete(j);
         return err_set(err, ERR_INTERNAL, "the server's logs answer has no events array");
     }
     *count = 0;
-    const cJSON *ev;
-    cJSON_ArrayForEach(ev, events) {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(ev, "message");
+    cJSON *ev;
+    while ((ev = cJSON_DetachItemFromArray(events, 0)) != NULL) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "id");
         if (cJSON_IsNumber(id) && (long long)id->valuedouble > *after)
             *after = (long long)id->valuedouble;
-        if (!cJSON_IsString(m)) continue;
-        size_t n = strlen(m->valuestring);
-        fwrite(m->valuestring, 1, n, stdout);
-        if (n == 0 || m->valuestring[n - 1] != '\n') putchar('\n');
+        cJSON_AddItemToArray(out, ev);
         (*count)++;
     }
     const cJSON *last = cJSON_GetObjectItemCaseSensitive(j, "lastId");
     if (cJSON_IsNumber(last) && (long long)last->valuedouble > *after)
         *after = (long long)last->valuedouble;
     cJSON_Delete(j);
+    return 0;
+}
+
+/* Print and drop the lines in `batch`. */
+static int logs_flush(const cli_ctx_t *ctx, cJSON *batch, err_t *err)
+{
+    cJSON *ev;
+    while ((ev = cJSON_DetachItemFromArray(batch, 0)) != NULL) {
+        logs_print(ctx, ev);
+        cJSON_Delete(ev);
+    }
     if (fflush(stdout) != 0) return err_sys(err, "write to stdout");
     return 0;
+}
+
+/* Read every page from the cursor on; keep the newest `keep` lines in
+ * `batch` (0: none, the lines are only skipped). For --tail, and for
+ * --follow's start at the newest line. */
+static int logs_skip_to_end(cli_ctx_t *ctx, const logs_args_t *l, long keep, long long *after, cJSON *batch,
+                            err_t *err)
+{
+    for (;;) {
+        long long before = *after;
+        int count = 0;
+        if (logs_fetch(ctx, l, 10000, after, batch, &count, err) < 0) return -1;
+        while (cJSON_GetArraySize(batch) > keep) cJSON_DeleteItemFromArray(batch, 0);
+        if (count == 0 || *after <= before) return 0;
+    }
 }
 
 static void logs_sleep_ms(long ms)
@@ -202,20 +260,35 @@ int cli_cmd_logs(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
 
     if (l.follow) cli_catch_sigint();
     long long after = -1;
+    cJSON *batch = cJSON_CreateArray();
+    int rc = 0;
+    /* --tail N: the newest N, which only the last page shows; --follow
+     * alone starts at the newest line, as `tail -f` with nothing before. */
+    if (l.tail || (l.follow && l.since_ms < 0)) {
+        rc = logs_skip_to_end(ctx, &l, l.tail, &after, batch, err);
+        if (rc == 0) rc = logs_flush(ctx, batch, err);
+        if (rc < 0 || !l.follow) goto out;
+    }
     for (;;) {
         long long before = after;
         int count = 0;
-        if (logs_fetch(ctx, &l, &after, &count, err) < 0)
-            return l.follow && cli_interrupted() ? 0 : -1;
+        if (logs_fetch(ctx, &l, l.limit, &after, batch, &count, err) < 0 ||
+            logs_flush(ctx, batch, err) < 0) {
+            rc = l.follow && cli_interrupted() ? 0 : -1;
+            goto out;
+        }
         if (l.follow) {
-            if (cli_interrupted()) return 0;
+            if (cli_interrupted()) goto out;
             /* Wait only when caught up, so a backlog drains at full speed. */
             if (count == 0) logs_sleep_ms(LOGS_POLL_MS);
-            if (cli_interrupted()) return 0;
+            if (cli_interrupted()) goto out;
             continue;
         }
         /* Without --limit, read on until the server has nothing newer, so a
          * server-side page size never silently cuts the output. */
-        if (l.limit || count == 0 || after <= before) return 0;
+        if (l.limit || count == 0 || after <= before) goto out;
     }
+out:
+    cJSON_Delete(batch);
+    return rc;
 }

@@ -17,6 +17,7 @@ void cli_usage_list(FILE *out)
           "\n"
           "Options:\n"
           "  --json           print the FunctionConfiguration array as JSON instead\n"
+          "                   (= --output json)\n"
           "  --endpoint URL   Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
           CLI_DEFAULT_ENDPOINT ")\n"
           "  -h, --help       show this help\n",
@@ -142,11 +143,8 @@ int cli_cmd_list(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         cJSON_Delete(all);
         return -1;
     }
-    if (flags & 1u) {
-        char *text = cJSON_Print(all);
-        if (!text) abort();
-        puts(text);
-        free(text);
+    if ((flags & 1u) || cli_json_out(ctx)) {
+        cli_print_json(all);
     } else {
         query_print_table(all);
     }
@@ -174,11 +172,9 @@ int cli_cmd_get(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     cJSON *j = cli_request_json(ctx, &req, err);
     buf_free(&path);
     if (!j) return -1;
-    char *text = cJSON_Print(j);
+    /* GetFunction's document is the data: JSON whatever --output says. */
+    cli_print_json(j);
     cJSON_Delete(j);
-    if (!text) abort();
-    puts(text);
-    free(text);
     return 0;
 }
 
@@ -203,6 +199,14 @@ int cli_cmd_delete(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     if (rc == 0) rc = cli_resp_check(&resp, err);
     cli_resp_free(&resp);
     if (rc < 0) return -1;
-    printf("deleted %s\n", name);
+    if (cli_json_out(ctx)) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "FunctionName", name);
+        cJSON_AddBoolToObject(o, "Deleted", true);
+        cli_print_json(o);
+        cJSON_Delete(o);
+    } else {
+        printf("deleted %s\n", name);
+    }
     return 0;
 }

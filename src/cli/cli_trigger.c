@@ -31,7 +31,8 @@ void cli_usage_trigger(FILE *out)
           "  --timezone TZ    an IANA zone for cron and at() (default UTC)\n"
           "  --qualifier Q    call this version or alias (default $LATEST)\n"
           "  --disabled       add it disabled\n"
-          "  --json           list: print the API's JSON instead\n"
+          "  --json           list: print the API's JSON instead (= --output json, which\n"
+          "                   every action honours)\n"
           "  --endpoint URL   Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
           CLI_DEFAULT_ENDPOINT ")\n"
           "  -h, --help       show this help\n",
@@ -115,7 +116,7 @@ int cli_cmd_trigger(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
             else return cli_usage_fail(ctx, err, "unexpected argument '%s'", val);
             break;
         case TOPT_DISABLED: disabled = true; break;
-        case TOPT_JSON: json = true; break;
+        case TOPT_JSON: json = true; ctx->output = CLI_OUTPUT_JSON; break;
         default:
             if (opt < 0 || opt > TOPT_QUALIFIER) return cli_usage_fail(ctx, err, "internal: unhandled option");
             opt_val[opt] = val;
@@ -147,7 +148,7 @@ int cli_cmd_trigger(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         if (j && !cJSON_IsArray(arr)) {
             err_set(err, ERR_INTERNAL, "the server's answer has no Triggers list");
         } else if (j) {
-            if (json) cli_print_json(arr);
+            if (cli_json_out(ctx)) cli_print_json(arr);
             else list_table(arr);
             rc = 0;
         }
@@ -159,7 +160,15 @@ int cli_cmd_trigger(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         cli_req_t req = {.method = "DELETE", .path = p.data};
         cli_resp_t resp = {0};
         if (cli_http(ctx, &req, &resp, err) == 0 && cli_resp_check(&resp, err) == 0) {
-            printf("removed %s\n", trig);
+            if (cli_json_out(ctx)) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "Name", trig);
+                cJSON_AddBoolToObject(o, "Removed", true);
+                cli_print_json(o);
+                cJSON_Delete(o);
+            } else {
+                printf("removed %s\n", trig);
+            }
             rc = 0;
         }
         cli_resp_free(&resp);
@@ -184,7 +193,8 @@ int cli_cmd_trigger(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
                      .body_len = strlen(text)};
     cJSON *j = cli_request_json(ctx, &req, err);
     if (j) {
-        if (add) printf("%s\n", str_of(j, "Name"));
+        if (cli_json_out(ctx)) cli_print_json(j);
+        else if (add) printf("%s\n", str_of(j, "Name"));
         else printf("%s %s\n", enable ? "enabled" : "disabled", trig);
         rc = 0;
     }

@@ -24,7 +24,7 @@ void cli_usage_url(FILE *out)
           "  --qualifier ALIAS   the alias the URL calls (default: $LATEST)\n"
           "  --invoke-mode MODE  create: BUFFERED (default) or RESPONSE_STREAM\n"
           "  --cors-origin O     create: allow browser calls from origin O (repeatable; * for any)\n"
-          "  --json              print the API's JSON instead of the URL\n"
+          "  --json              print the API's JSON instead of the URL (= --output json)\n"
           "  --endpoint URL      Nimbus API (default $" CLI_ENDPOINT_ENV ", else " CLI_DEFAULT_ENDPOINT ")\n"
           "  -h, --help          show this help\n",
           out);
@@ -85,7 +85,7 @@ static cJSON *create(cli_ctx_t *ctx, const char *name, const char *qualifier, co
     return j;
 }
 
-int cli_url_ensure(cli_ctx_t *ctx, const char *name, err_t *err)
+char *cli_url_ensure_get(cli_ctx_t *ctx, const char *name, err_t *err)
 {
     buf_t p = {0};
     url_path(&p, name, NULL);
@@ -95,17 +95,24 @@ int cli_url_ensure(cli_ctx_t *ctx, const char *name, err_t *err)
     cJSON *j = NULL;
     if (rc == 0 && resp.status == 404) j = create(ctx, name, NULL, NULL, NULL, err);
     else if (rc == 0 && cli_resp_check(&resp, err) == 0) j = cli_resp_json(&resp, err);
-    rc = -1;
+    (void)rc;
     const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "FunctionUrl"));
     if (j && !u) err_set(err, ERR_INTERNAL, "the server's answer has no FunctionUrl");
-    if (u) {
-        printf("url: %s\n", u);
-        rc = 0;
-    }
+    char *url = u ? strdup(u) : NULL;
+    if (u && !url) abort();
     cJSON_Delete(j);
     cli_resp_free(&resp);
     buf_free(&p);
-    return rc;
+    return url;
+}
+
+int cli_url_ensure(cli_ctx_t *ctx, const char *name, err_t *err)
+{
+    char *u = cli_url_ensure_get(ctx, name, err);
+    if (!u) return -1;
+    printf("url: %s\n", u);
+    free(u);
+    return 0;
 }
 
 int cli_cmd_url(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
@@ -136,7 +143,7 @@ int cli_cmd_url(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
             mode = val;
             break;
         case UOPT_ORIGIN: cJSON_AddItemToArray(origins, cJSON_CreateString(val)); break;
-        case UOPT_JSON: json = true; break;
+        case UOPT_JSON: json = true; ctx->output = CLI_OUTPUT_JSON; break;
         default: cli_usage_fail(ctx, err, "internal: unhandled option"); goto out;
         }
     }
@@ -169,7 +176,7 @@ int cli_cmd_url(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         }
         buf_free(&p);
     }
-    if (j) rc = print_url(j, json, err);
+    if (j) rc = print_url(j, cli_json_out(ctx), err);
     cJSON_Delete(j);
 out:
     cJSON_Delete(origins);

@@ -122,14 +122,26 @@ void call_started(call_t *c, instance_t *in)
     log_printf(c, "START RequestId: %s Version: %s", c->request_id, c->fn->cfg.version);
 }
 
-/* END and REPORT, for a call that reached an instance. */
-static void write_report(call_t *c, const char *status)
+/* A call that fails before it reached an instance (its instance's init
+ * failed, or it timed out waiting) is logged as one that ran: START first,
+ * then its error, END and REPORT, so `logs --request-id` finds them all.
+ * True when it did (write_report then reports its wait). */
+static bool start_if_queued(call_t *c)
 {
-    if (c->state != CALL_RUNNING) return;
+    if (c->state != CALL_QUEUED) return false;
+    log_printf(c, "START RequestId: %s Version: %s", c->request_id, c->fn->cfg.version);
+    return true;
+}
+
+/* END and REPORT, for a call that reached an instance (or, `waited`, one
+ * that failed waiting for it). */
+static void write_report(call_t *c, const char *status, bool waited)
+{
+    if (c->state != CALL_RUNNING && !waited) return;
     const core_ctx_t *ctx = router_ctx(c->router);
-    instance_t *in = c->inst;
+    instance_t *in = waited ? NULL : c->inst;
     /* Its output was read when it answered, timed out or exited. */
-    double ms = (double)(loop_now_ns() - c->start_ns) / 1e6;
+    double ms = (double)(loop_now_ns() - (waited ? c->arrive_ns : c->start_ns)) / 1e6;
     double init_ms = c->cold ? (double)c->init_ns / 1e6 : 0;
     /* Custom runtimes are billed for init too, rounded up to the ms. */
     long billed = (long)ceil(ms + init_ms);
@@ -176,7 +188,7 @@ static void finish(call_t *c, const call_result_t *res)
 
 void call_complete(call_t *c, const char *body, size_t len, const char *content_type)
 {
-    write_report(c, NULL);
+    write_report(c, NULL, false);
     call_result_t res = { .outcome = CALL_OK, .body = body, .len = len, .content_type = content_type };
     finish(c, &res);
 }
@@ -184,7 +196,7 @@ void call_complete(call_t *c, const char *body, size_t len, const char *content_
 void call_complete_http(call_t *c, int status, const http_header_t *headers, size_t n, const char *body,
                         size_t len)
 {
-    write_report(c, NULL);
+    write_report(c, NULL, false);
     call_result_t res = { .outcome = CALL_OK, .body = body, .len = len, .http_status = status,
                           .headers = headers, .nheaders = n };
     finish(c, &res);
@@ -192,7 +204,7 @@ void call_complete_http(call_t *c, int status, const http_header_t *headers, siz
 
 void call_fail_function(call_t *c, const char *body, size_t len)
 {
-    write_report(c, "error");
+    write_report(c, "error", start_if_queued(c));
     call_result_t res = { .outcome = CALL_FUNCTION_ERROR, .body = body, .len = len,
                           .content_type = "application/json" };
     finish(c, &res);
@@ -227,11 +239,12 @@ void call_fail(call_t *c, const char *type, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     snprintf(full, sizeof full, "RequestId: %s Error: %s", c->request_id, msg);
+    bool waited = start_if_queued(c);
     call_log(c, full, strlen(full));
     size_t len;
     char *doc = errdoc_function(type, full, &len);
     const char *status = strcmp(type, "Sandbox.Timedout") == 0 ? "timeout" : "error";
-    write_report(c, status);
+    write_report(c, status, waited);
     call_result_t res = { .outcome = CALL_FUNCTION_ERROR, .body = doc, .len = len,
                           .content_type = "application/json", .error_type = type };
     finish(c, &res);
@@ -240,7 +253,7 @@ void call_fail(call_t *c, const char *type, const char *fmt, ...)
 
 void call_reject(call_t *c, int status, const char *type, const char *msg)
 {
-    write_report(c, "error");
+    write_report(c, "error", false);
     call_result_t res = { .outcome = CALL_REJECTED, .status = status, .error_type = type, .message = msg };
     finish(c, &res);
 }
@@ -285,7 +298,7 @@ void call_stream_complete(call_t *c)
         call_complete(c, c->stream_buf.data ? c->stream_buf.data : "", c->stream_buf.len, c->stream_ct);
         return;
     }
-    write_report(c, NULL);
+    write_report(c, NULL, false);
     call_result_t res = { .outcome = CALL_OK, .body = "", .len = 0, .content_type = c->stream_ct };
     finish(c, &res);
 }

@@ -193,7 +193,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     if (trigger_wheel_start(d->triggers, err) < 0) return err_wrap(err, "timer triggers");
     int port = 0;
     d->api_fd = http_server_listen_tcp(d->server, d->cfg.listen_host, d->cfg.listen_port, NULL, &port, err);
-    if (d->api_fd < 0) return err_wrap(err, "listen %s:%d", d->cfg.listen_host, d->cfg.listen_port);
+    if (d->api_fd < 0) return -1;   /* its message already names the address */
     d->cfg.listen_port = port;
     d->api.cfg.public_port = port;   /* what FunctionUrl says */
     return 0;
