@@ -55,36 +55,6 @@ typedef struct {
     int out_w, status_w, kill_r;
 } exec_fds_t;
 
-int spawner_exec_tty(pid_t init_pid, unsigned rows, unsigned cols, int *master, int *peer)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/root", (int)init_pid);
-    int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root < 0) return errno;
-    /* Inside that root only, through no link: what the instance's own
-     * processes could have put on the way is never followed. */
-    struct open_how how = { .flags = O_RDWR | O_NOCTTY | O_CLOEXEC,
-                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
-    int m = (int)syscall(SYS_openat2, root, "dev/pts/ptmx", &how, sizeof how);
-    int e = errno;
-    close(root);
-    if (m < 0) return e == ENOENT ? ENOTTY : e;
-    struct statfs fs;
-    int unlock = 0;
-    struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
-    if (fstatfs(m, &fs) < 0 || fs.f_type != DEVPTS_SUPER_MAGIC) { close(m); return ENOTTY; }
-    int p = -1;
-    if (ioctl(m, TIOCSPTLCK, &unlock) < 0 || ioctl(m, TIOCSWINSZ, &ws) < 0 ||
-        (p = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
-        e = errno;
-        close(m);
-        return e;
-    }
-    *master = m;
-    *peer = p;
-    return 0;
-}
-
 static void report(int status_w, int32_t code, int32_t status)
 {
     int32_t rep[2] = { code, status };
@@ -145,6 +115,38 @@ static pid_t runtime_of(pid_t init)
         fclose(f);
     }
     return child > 0 ? (pid_t)child : init;
+}
+
+int spawner_exec_tty(pid_t init_pid, unsigned rows, unsigned cols, int *master, int *peer)
+{
+    /* The runtime's root, the init's as well: the init itself may not be
+     * looked into (rootless, it is not dumpable to a user namespace). */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/root", (int)runtime_of(init_pid));
+    int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) return errno;
+    /* Inside that root only, through no link: what the instance's own
+     * processes could have put on the way is never followed. */
+    struct open_how how = { .flags = O_RDWR | O_NOCTTY | O_CLOEXEC,
+                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+    int m = (int)syscall(SYS_openat2, root, "dev/pts/ptmx", &how, sizeof how);
+    int e = errno;
+    close(root);
+    if (m < 0) return e == ENOENT ? ENOTTY : e;
+    struct statfs fs;
+    int unlock = 0;
+    struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
+    if (fstatfs(m, &fs) < 0 || fs.f_type != DEVPTS_SUPER_MAGIC) { close(m); return ENOTTY; }
+    int p = -1;
+    if (ioctl(m, TIOCSPTLCK, &unlock) < 0 || ioctl(m, TIOCSWINSZ, &ws) < 0 ||
+        (p = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+        e = errno;
+        close(m);
+        return e;
+    }
+    *master = m;
+    *peer = p;
+    return 0;
 }
 
 static bool same_file(int fd, const char *path)
