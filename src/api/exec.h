@@ -8,7 +8,13 @@
  * and stderr merged, at most 1 MiB kept, "Truncated": true beyond).
  * With "Stream": true it answers {"ExecId": id} once the command started,
  * and GET /nimbus/v1/execs/ID?offset=N long-polls the output from byte N:
- * {"Output", "Offset" (the next N), "Done", "ExitCode" once done}.
+ * {"Output", "Offset" (the next N), "Done", "ExitCode" once done,
+ * "TimedOut": true when the timeout ended it}.
+ * Streamed, "Stdin": true gives the command a pipe for stdin, fed by
+ * POST /nimbus/v1/execs/ID/stdin[?end=true] (the body's bytes; end: then
+ * its end of file); "Tty": true runs it on a terminal of its instance
+ * ("Rows", "Columns", 24 x 80 by default), stdin too, resized by
+ * POST /nimbus/v1/execs/ID/resize {"Rows", "Columns"}.
  */
 #ifndef NIMBUS_EXEC_H
 #define NIMBUS_EXEC_H
@@ -35,5 +41,7 @@ typedef struct {
 void exec_handle(loop_t *loop, http_exchange_t *ex, const http_request_t *req, const exec_target_t *t);
 /* GET /nimbus/v1/execs/ID?offset=N */
 void exec_poll(loop_t *loop, http_exchange_t *ex, const char *id, const char *query);
+/* POST /nimbus/v1/execs/ID/WHAT: "stdin" or "resize" */
+void exec_input(loop_t *loop, http_exchange_t *ex, const http_request_t *req, const char *id, const char *what);
 
 #endif

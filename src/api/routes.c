@@ -332,6 +332,11 @@ static void h_exec_poll(void *ctx, http_exchange_t *ex, http_request_t *req, con
     exec_poll(((api_t *)ctx)->loop, ex, route_param(p, "id"), req->query);
 }
 
+static void h_exec_input(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    exec_input(((api_t *)ctx)->loop, ex, req, route_param(p, "id"), route_param(p, "what"));
+}
+
 static void h_events(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
     if (native_fn(ctx, ex, p)) events_list(ctx, ex, req, NAME(p));
@@ -486,6 +491,7 @@ static const struct {
     { { "POST", "/nimbus/v1/functions/{name}/instances/{id}/exec", h_exec, 0, 0 }, L_DEFAULT },
     { { "*", "/nimbus/v1/functions/{name}/triggers", h_triggers, 0, TS }, L_DEFAULT },
     { { "*", "/nimbus/v1/functions/{name}/triggers/{trigger}", h_triggers, 0, 0 }, L_DEFAULT },
+    { { "POST", "/nimbus/v1/execs/{id}/{what}", h_exec_input, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/execs/{id*}", h_exec_poll, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/code/{file*}", h_code, 0, 0 }, L_DEFAULT },
     { { "*", "/nimbus/v1/health", h_health, 0, 0 }, L_DEFAULT },

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -433,15 +434,16 @@ char **sandbox_environ_of(pid_t pid)
  * so there is no boundary to cross, only its cgroup, working directory
  * and environment to take. */
 __attribute__((noreturn)) static void plain_exec_child(const sandbox_proc_t *p, char *const *argv, char *const *env,
-                                                       int out_w)
+                                                       int out_w, int in_r, bool tty)
 {
     setsid();
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
+    if (tty) ioctl(in_r, TIOCSCTTY, 0);   /* the session's terminal */
+    if (in_r < 0) in_r = open("/dev/null", O_RDONLY);
+    if (in_r >= 0) dup2(in_r, 0);
     dup2(out_w, 1);
     dup2(out_w, 2);
     const char *what = "join the instance's cgroup";
@@ -460,43 +462,90 @@ __attribute__((noreturn)) static void plain_exec_child(const sandbox_proc_t *p, 
         if (strncmp(env[i], "PATH=", 5) == 0) path = env[i] + 5;
     setenv("PATH", path, 1);   /* what execvpe searches */
     execvpe(argv[0], argv, env);
+    if (errno == ENOENT) {   /* as a shell says it */
+        dprintf(2, "nimbus exec: %s: command not found\n", argv[0]);
+        _exit(127);
+    }
     what = argv[0];
 fail:
     dprintf(2, "nimbus exec: %s: %s\n", what, strerror(errno));
     _exit(126);
 }
 
-int sandbox_exec(const sandbox_proc_t *p, char *const *argv, char *const *env, sandbox_exec_t *x,
-                 sandbox_done_fn done, void *arg, err_t *err)
+/* Unsandboxed: a terminal of the host's devpts (the daemon's own user's). */
+static int plain_tty(const sandbox_exec_io_t *io, int *master, int *peer)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) return -1;
+    struct winsize ws = { .ws_row = (unsigned short)io->rows, .ws_col = (unsigned short)io->cols };
+    int pe = -1;
+    if (grantpt(m) < 0 || unlockpt(m) < 0 || ioctl(m, TIOCSWINSZ, &ws) < 0 ||
+        (pe = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+        int e = errno;
+        close(m);
+        errno = e;
+        return -1;
+    }
+    *master = m;
+    *peer = pe;
+    return 0;
+}
+
+int sandbox_exec(const sandbox_proc_t *p, char *const *argv, char *const *env, const sandbox_exec_io_t *io,
+                 sandbox_exec_t *x, sandbox_done_fn done, void *arg, err_t *err)
 {
     memset(x, 0, sizeof *x);
-    x->out_fd = x->exit_fd = x->kill_fd = -1;
+    x->out_fd = x->exit_fd = x->kill_fd = x->in_fd = -1;
+    bool tty = io && io->tty, in_pipe = io && !io->tty && io->stdin_pipe;
+    if (tty && (io->rows - 1 > 65534u || io->cols - 1 > 65534u)) return err_set(err, ERR_INVALID, "terminal size out of range");
+    x->tty = tty;
+    x->in_wanted = tty || in_pipe;
     if (p->sandboxed) {
         start_t *st = malloc(sizeof *st);
         if (!st) return err_set(err, ERR_SYS, "out of memory");
         *st = (start_t){ .done = done, .arg = arg };
-        if (spawner_exec(p->handle, argv, env, x, started, st, err) < 0) { free(st); return -1; }
+        if (spawner_exec(p->handle, argv, env, io, x, started, st, err) < 0) { free(st); return -1; }
         return 0;
     }
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) < 0) return err_sys(err, "pipe");
+    int out[2] = { -1, -1 }, in[2] = { -1, -1 };
+    if (tty ? plain_tty(io, &out[0], &out[1]) < 0 : pipe2(out, O_CLOEXEC) < 0) return err_sys(err, tty ? "terminal" : "pipe");
+    if (tty && (in[1] = fcntl(out[0], F_DUPFD_CLOEXEC, 0)) < 0) in[1] = -1;
+    if ((tty && in[1] < 0) || (in_pipe && pipe2(in, O_CLOEXEC) < 0)) {
+        int e = errno;
+        close(out[0]);
+        close(out[1]);
+        errno = e;
+        return err_sys(err, "pipe");
+    }
     pid_t pid = fork();
-    if (pid == 0) plain_exec_child(p, argv, env, out[1]);
+    if (pid == 0) plain_exec_child(p, argv, env, out[1], tty ? out[1] : in[0], tty);
     int e = errno;
     close(out[1]);
+    if (in[0] >= 0) close(in[0]);
     int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
     if (pid > 0 && pidfd < 0) e = errno;
     if (pidfd < 0) {
         if (pid > 0) { kill(pid, SIGKILL); waitpid(pid, NULL, 0); }
         close(out[0]);
+        if (in[1] >= 0) close(in[1]);
         errno = e;
         return err_sys(err, "fork");
     }
     fcntl(out[0], F_SETFL, O_NONBLOCK);
+    if (in[1] >= 0) fcntl(in[1], F_SETFL, O_NONBLOCK);
     x->out_fd = out[0];
+    x->in_fd = in[1];
     x->exit_fd = pidfd;
     x->pid = pid;
     return 1;
+}
+
+int sandbox_exec_resize(sandbox_exec_t *x, unsigned rows, unsigned cols)
+{
+    if (!x->tty || x->in_fd < 0) { errno = ENOTTY; return -1; }
+    if (rows - 1 > 65534u || cols - 1 > 65534u) { errno = EINVAL; return -1; }
+    struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
+    return ioctl(x->in_fd, TIOCSWINSZ, &ws);
 }
 
 int sandbox_exec_status(sandbox_exec_t *x, int *code)
@@ -548,5 +597,6 @@ void sandbox_exec_release(sandbox_exec_t *x)
     }
     close_fd(&x->out_fd);
     close_fd(&x->exit_fd);
+    close_fd(&x->in_fd);
     x->pid = 0;
 }

@@ -136,11 +136,22 @@ extern const sandbox_ops_t sandbox_ops;
 
 /* ---- a command in a live instance (`nimbus exec`) ---- */
 
+/* What the command's stdin is: /dev/null, a pipe, or a terminal (then its
+ * stdout and stderr are that terminal too) of `rows` x `cols` (1..65535). */
 typedef struct {
-    int out_fd;              /* its stdout+stderr, read end (non-blocking) */
+    bool stdin_pipe;
+    bool tty;
+    unsigned rows, cols;
+} sandbox_exec_io_t;
+
+typedef struct {
+    int out_fd;              /* its stdout+stderr, read end (non-blocking); a tty: its master */
     int exit_fd;             /* readable once it ended: then sandbox_exec_status */
+    int in_fd;               /* its stdin, write end (non-blocking), or -1; a tty: its master too */
+    bool tty;
     /* the sandbox's own: */
     bool sandboxed;
+    bool in_wanted;          /* a pipe or a terminal was asked for */
     bool ended;
     int code;                /* once ended */
     pid_t pid;               /* unsandboxed: the command, leader of its session */
@@ -148,8 +159,8 @@ typedef struct {
 } sandbox_exec_t;
 
 /* Start `argv` (argv[0] looked up in PATH) inside the live instance `p`,
- * stdin /dev/null, stdout and stderr merged into out_fd, in a session of
- * its own, with `env` (NULL: the instance's own environment, as its
+ * stdin as `io` says (NULL: /dev/null), stdout and stderr merged into
+ * out_fd, in a session of its own (a terminal: the session's), with `env` (NULL: the instance's own environment, as its
  * /proc/<pid>/environ says) in the instance's working directory and cgroup.
  * Sandboxed, the spawner starts it inside the instance's namespaces and
  * root, as its user, with no capabilities, an empty bounding set,
@@ -158,15 +169,18 @@ typedef struct {
  * (unsandboxed), 0 when `done` will say (sandboxed, from sandbox_dispatch),
  * -1 with `err`. `x` must live until `done`; `done` with an error leaves
  * nothing to release. */
-int sandbox_exec(const sandbox_proc_t *p, char *const *argv, char *const *env, sandbox_exec_t *x,
-                 sandbox_done_fn done, void *arg, err_t *err);
+int sandbox_exec(const sandbox_proc_t *p, char *const *argv, char *const *env, const sandbox_exec_io_t *io,
+                 sandbox_exec_t *x, sandbox_done_fn done, void *arg, err_t *err);
+/* A terminal's new size (its foreground gets SIGWINCH); 0 or -1 with errno. */
+int sandbox_exec_resize(sandbox_exec_t *x, unsigned rows, unsigned cols);
 /* Once exit_fd is readable: 0 with its exit code (128 + the signal when
  * killed), or -1 while it runs. Never blocks. */
 int sandbox_exec_status(sandbox_exec_t *x, int *code);
 /* SIGKILL it, its process group and its session. Idempotent. */
 void sandbox_exec_kill(sandbox_exec_t *x);
 /* Done with it: kill what it left running, reap it (if it ended), close
- * its fds (the caller takes them out of its loop first). */
+ * its fds, in_fd too if still open (the caller takes them out of its loop
+ * first). */
 void sandbox_exec_release(sandbox_exec_t *x);
 /* SIGKILL process group `sid` and every other process of session `sid`,
  * as /proc (or `procfd`, a directory fd on a /proc, when >= 0) names them. */

@@ -500,25 +500,37 @@ static void do_exec(const sp_req_view_t *v)
     const sp_req_t *req = &v->hdr;
     slot_t *s = slot_get(req->handle);
     if (!s || s->released || s->exited) { answer_err(req->tag, ESRCH, "the instance is gone"); return; }
-    int out[2] = { -1, -1 }, status[2] = { -1, -1 }, kill_p[2] = { -1, -1 };
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0 || pipe2(kill_p, O_CLOEXEC) < 0) {
+    int out[2] = { -1, -1 }, status[2] = { -1, -1 }, kill_p[2] = { -1, -1 }, in[2] = { -1, -1 };
+    if (req->flags & SPF_EXEC_TTY) {
+        /* The terminal is its output and its input: the master for the
+         * daemon, the other end for the command. */
+        int e = spawner_exec_tty(s->pid, req->rows, req->cols, &out[0], &out[1]);
+        if (e) { answer_err(req->tag, e, "a terminal in the instance: %s", strerror(e)); return; }
+    }
+    if ((out[0] < 0 && pipe2(out, O_CLOEXEC) < 0) || pipe2(status, O_CLOEXEC) < 0 || pipe2(kill_p, O_CLOEXEC) < 0 ||
+        ((req->flags & SPF_EXEC_STDIN) && pipe2(in, O_CLOEXEC) < 0) ||
+        ((req->flags & SPF_EXEC_TTY) && (in[1] = fcntl(out[0], F_DUPFD_CLOEXEC, 0)) < 0)) {
         int e = errno;
         close_pair(out);
         close_pair(status);
         close_pair(kill_p);
+        close_pair(in);
         answer_err(req->tag, e, "pipe: %s", strerror(e));
         return;
     }
+    int in_r = (req->flags & SPF_EXEC_TTY) ? out[1] : in[0];
     pid_t pid = fork();
-    if (pid == 0) spawner_exec_main(&S.env, s->cg, s->pid, v, out[1], status[1], kill_p[0]);
+    if (pid == 0) spawner_exec_main(&S.env, s->cg, s->pid, v, out[1], status[1], kill_p[0], in_r);
     int e = errno;
     close(out[1]);
     close(status[1]);
     close(kill_p[0]);
+    if (in[0] >= 0) close(in[0]);
     if (pid < 0) {
         close(out[0]);
         close(status[0]);
         close(kill_p[1]);
+        if (in[1] >= 0) close(in[1]);
         answer_err(req->tag, e, "fork: %s", strerror(e));
         return;
     }
@@ -527,9 +539,11 @@ static void do_exec(const sp_req_view_t *v)
     fds[FX_OUT] = out[0];
     fds[FX_STATUS] = status[0];
     fds[FX_KILL] = kill_p[1];
-    resp.fdmask = (1u << FX_N) - 1;
-    sp_send(S.sock, &resp, sizeof resp, fds, FX_N);
-    for (int i = 0; i < FX_N; i++) close(fds[i]);   /* the daemon's now (or, unsent, the helper sees the kill pipe close) */
+    fds[FX_IN] = in[1];
+    int nf = in[1] >= 0 ? FX_N : FX_IN;
+    resp.fdmask = (1u << nf) - 1;
+    sp_send(S.sock, &resp, sizeof resp, fds, nf);
+    for (int i = 0; i < nf; i++) close(fds[i]);   /* the daemon's now (or, unsent, the helper sees the kill pipe close) */
 }
 
 static void do_netsock(uint32_t handle)

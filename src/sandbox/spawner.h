@@ -82,8 +82,8 @@ void spawner_dispatch(bool wait);
  * `env` NULL: the instance's own environment. Does not wait: `done` is
  * called from spawner_dispatch() with `x` filled (rc 0) or not (-1). -1
  * when the request could not be sent (then `done` is never called). */
-int spawner_exec(uint32_t handle, char *const *argv, char *const *env, sandbox_exec_t *x, spawner_done_fn done,
-                 void *arg, err_t *err);
+int spawner_exec(uint32_t handle, char *const *argv, char *const *env, const sandbox_exec_io_t *io,
+                 sandbox_exec_t *x, spawner_done_fn done, void *arg, err_t *err);
 /* One-way: signal the instance's first process (its pid namespace's init,
  * which forwards SIGTERM to the runtime; SIGKILL ends the namespace). */
 void spawner_signal(uint32_t handle, int sig);

@@ -180,12 +180,20 @@ int spawner_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, spawner_done_fn
     return enqueue(buf, len, (pending_t){ .p = p, .done = done, .arg = arg, .net_host = spec->net_host }, err);
 }
 
-int spawner_exec(uint32_t handle, char *const *argv, char *const *env, sandbox_exec_t *x, spawner_done_fn done,
-                 void *arg, err_t *err)
+int spawner_exec(uint32_t handle, char *const *argv, char *const *env, const sandbox_exec_io_t *io,
+                 sandbox_exec_t *x, spawner_done_fn done, void *arg, err_t *err)
 {
     if (g_sock < 0) return err_set(err, ERR_SYS, "the sandbox spawner is not running");
     if (!argv[0]) return err_set(err, ERR_INVALID, "command: no words");
     sp_req_t req = { .type = SP_EXEC, .handle = handle, .flags = env ? 0 : SPF_OWN_ENV };
+    if (io && io->tty) {
+        if (io->rows - 1 > 65534u || io->cols - 1 > 65534u) return err_set(err, ERR_INVALID, "terminal size out of range");
+        req.flags |= SPF_EXEC_TTY;
+        req.rows = io->rows;
+        req.cols = io->cols;
+    } else if (io && io->stdin_pipe) {
+        req.flags |= SPF_EXEC_STDIN;
+    }
     size_t len;
     char *buf = sp_req_encode(&req, NULL, argv, env, &len);
     if (!buf && errno == E2BIG) return err_set(err, ERR_INVALID, "command and environment too large");
@@ -200,13 +208,15 @@ static int take_exec_answer(const sp_resp_t *resp, const int *fds, int nf, sandb
     int k = sp_resp_fds(resp->fdmask, fds, nf, got);
     for (int i = k; i < nf; i++) close(fds[i]);
     for (int i = FX_N; i < FD_N; i++) if (got[i] >= 0) { close(got[i]); got[i] = -1; }
-    if (got[FX_OUT] < 0 || got[FX_STATUS] < 0 || got[FX_KILL] < 0) {
+    if (got[FX_OUT] < 0 || got[FX_STATUS] < 0 || got[FX_KILL] < 0 || (x->in_wanted && got[FX_IN] < 0)) {
         /* Closing the kill pipe, if it came, ends the command. */
         for (int i = 0; i < FX_N; i++) if (got[i] >= 0) close(got[i]);
         return err_set(err, ERR_SYS, "sandbox spawner sent an incomplete exec answer");
     }
     fcntl(got[FX_OUT], F_SETFL, O_NONBLOCK);
     fcntl(got[FX_STATUS], F_SETFL, O_NONBLOCK);
+    if (got[FX_IN] >= 0) fcntl(got[FX_IN], F_SETFL, O_NONBLOCK);
+    x->in_fd = got[FX_IN];
     x->sandboxed = true;
     x->out_fd = got[FX_OUT];
     x->exit_fd = got[FX_STATUS];

@@ -31,7 +31,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/magic.h>
 #include <linux/nsfs.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -41,11 +43,13 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define EXIT_CANNOT 126   /* as a shell says: found, but it could not be run */
+#define EXIT_NOT_FOUND 127
 
 typedef struct {
     int out_w, status_w, kill_r;
@@ -73,6 +77,32 @@ __attribute__((noreturn)) static void command_fail(const char *what)
     _exit(EXIT_CANNOT);
 }
 
+/* Its exec failed: 127 when there is no such command, else 126, as a shell. */
+__attribute__((noreturn)) static void exec_failed(const char *cmd)
+{
+    if (errno == ENOENT) {
+        dprintf(2, "nimbus exec: %s: command not found\n", cmd);
+        _exit(EXIT_NOT_FOUND);
+    }
+    command_fail(cmd);
+}
+
+/* Close every fd from 3 up but these (-1: none). */
+static void close_all_but(int a, int b, int c, int d)
+{
+    int keep[4] = { a, b, c, d };
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            if (keep[j] < keep[i]) { int t = keep[i]; keep[i] = keep[j]; keep[j] = t; }
+    unsigned lo = 3;
+    for (int i = 0; i < 4; i++) {
+        if (keep[i] < 0) continue;
+        if ((unsigned)keep[i] > lo) syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0);
+        if ((unsigned)keep[i] + 1 > lo) lo = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, lo, ~0u, 0);
+}
+
 /* The runtime: the init's first child (orphans it reaps come after it). */
 static pid_t runtime_of(pid_t init)
 {
@@ -85,6 +115,38 @@ static pid_t runtime_of(pid_t init)
         fclose(f);
     }
     return child > 0 ? (pid_t)child : init;
+}
+
+int spawner_exec_tty(pid_t init_pid, unsigned rows, unsigned cols, int *master, int *peer)
+{
+    /* The runtime's root, the init's as well: the init itself may not be
+     * looked into (rootless, it is not dumpable to a user namespace). */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/root", (int)runtime_of(init_pid));
+    int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) return errno;
+    /* Inside that root only, through no link: what the instance's own
+     * processes could have put on the way is never followed. */
+    struct open_how how = { .flags = O_RDWR | O_NOCTTY | O_CLOEXEC,
+                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+    int m = (int)syscall(SYS_openat2, root, "dev/pts/ptmx", &how, sizeof how);
+    int e = errno;
+    close(root);
+    if (m < 0) return e == ENOENT ? ENOTTY : e;
+    struct statfs fs;
+    int unlock = 0;
+    struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
+    if (fstatfs(m, &fs) < 0 || fs.f_type != DEVPTS_SUPER_MAGIC) { close(m); return ENOTTY; }
+    int p = -1;
+    if (ioctl(m, TIOCSPTLCK, &unlock) < 0 || ioctl(m, TIOCSWINSZ, &ws) < 0 ||
+        (p = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+        e = errno;
+        close(m);
+        return e;
+    }
+    *master = m;
+    *peer = p;
+    return 0;
 }
 
 static bool same_file(int fd, const char *path)
@@ -138,16 +200,18 @@ static void enter_namespaces(const exec_fds_t *f, pid_t target)
 
 /* The command, in the instance's pid namespace: give up everything, exec. */
 __attribute__((noreturn)) static void command(const spawner_env_t *env, char *const *argv, char *const *envp,
-                                              int out_w)
+                                              int out_w, int in_r, bool tty)
 {
     setsid();   /* its session: what a kill ends */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    static const int reset[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+    static const int reset[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU };
     for (size_t i = 0; i < sizeof reset / sizeof reset[0]; i++) signal(reset[i], SIG_DFL);
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(out_w, 2) < 0) _exit(EXIT_CANNOT);
+    /* A terminal: the session's own, so ^C and a resize reach its foreground. */
+    if (tty && ioctl(in_r, TIOCSCTTY, 0) < 0) command_fail("the terminal");
+    if (in_r < 0) in_r = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (in_r < 0 || dup2(in_r, 0) < 0 || dup2(out_w, 1) < 0 || dup2(out_w, 2) < 0) _exit(EXIT_CANNOT);
     syscall(SYS_close_range, 3u, ~0u, 0u);
     for (int cap = 0; cap <= env->cap_last; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) command_fail("drop the bounding set");
@@ -169,16 +233,17 @@ __attribute__((noreturn)) static void command(const spawner_env_t *env, char *co
     if (setenv("PATH", path, 1) < 0) command_fail("PATH");   /* what execvpe searches */
     if (seccomp_filter_install(&env->filter) < 0) command_fail("seccomp");
     execvpe(argv[0], argv, envp);
-    command_fail(argv[0]);
+    exec_failed(argv[0]);
 }
 
 __attribute__((noreturn)) void spawner_exec_main(const spawner_env_t *env, const cgroup_t *cg, pid_t init_pid,
-                                                 const sp_req_view_t *req, int out_w, int status_w, int kill_r)
+                                                 const sp_req_view_t *req, int out_w, int status_w, int kill_r,
+                                                 int in_r)
 {
     exec_fds_t f = { out_w, status_w, kill_r };
     prctl(PR_SET_NAME, "nimbus-exec", 0, 0, 0);
     util_proctitle_set("nimbus-exec");
-    spawner_close_all_but(out_w, status_w, kill_r);
+    close_all_but(out_w, status_w, kill_r, in_r);
     /* The host's /proc, kept: it names the command and its session after
      * the mount namespace is the instance's. */
     int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -216,9 +281,10 @@ __attribute__((noreturn)) void spawner_exec_main(const spawner_env_t *env, const
         close(procfd);
         close(status_w);
         close(kill_r);
-        command(env, (char *const *)req->argv, envp, out_w);
+        command(env, (char *const *)req->argv, envp, out_w, in_r, (req->hdr.flags & SPF_EXEC_TTY) != 0);
     }
     close(out_w);
+    if (in_r >= 0 && in_r != out_w) close(in_r);
     int pidfd = (int)syscall(SYS_pidfd_open, cmd, 0);
     bool ended = false;
     siginfo_t si;

@@ -184,6 +184,7 @@ static int populate_dev(err_t *err)
     }
     static const char *const links[][2] = { { "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" },
                                             { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" },
+                                            { "pts/ptmx", "ptmx" },
                                             /* POSIX shared memory lives in the instance's /tmp */
                                             { "/tmp", "shm" } };
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
@@ -211,8 +212,8 @@ int spawner_build_root(const char *runtime_dir, uid_t sandbox_uid, err_t *err)
         return err_sys(err, "spawner: tmpfs root");
     /* .code: where a pre-started init sees the code store until its
      * request names the code (then it is unmounted). */
-    static const char *const dirs[] = { "usr", "etc", "dev", "proc", "tmp", "var", "var/task", "var/runtime",
-                                        "opt", "root", ".code" };
+    static const char *const dirs[] = { "usr", "etc", "dev", "dev/pts", "proc", "tmp", "var", "var/task",
+                                        "var/runtime", "opt", "root", ".code" };
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", ROOT_DIR, dirs[i]);
         if (mkdir(p, 0755) < 0) return err_sys(err, "mkdir %s", p);
@@ -528,6 +529,12 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     /* Its own /proc, mounted while the host's is still in view (a user
      * namespace may only mount a proc it could already see). */
     if (mount("proc", ROOT_DIR "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) init_fail(&st, 4);
+    /* Its own terminals, for `nimbus exec -t` (the spawner opens them
+     * through this init's root): none of another instance's, and none the
+     * sandbox user may make or open itself (ptmx and every terminal are
+     * root's alone; the command gets its terminal as an open fd). Without
+     * one, only exec -t fails. */
+    (void)mount("devpts", ROOT_DIR "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0000,mode=0600");
     /* The bounding set now, off the request's path (41 prctl calls). Not
      * rootless: the runtime's nested user namespace starts with a full one,
      * so it is dropped there, after that namespace is made. */

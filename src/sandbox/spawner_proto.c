@@ -121,6 +121,10 @@ int sp_req_decode(const void *buf, size_t len, sp_req_view_t *v)
         break;
     case SP_EXEC:
         if (h->nargv == 0 || h->nargv > SP_EXEC_ARGV_MAX) return EINVAL;
+        if (h->flags & ~(SPF_OWN_ENV | SPF_EXEC_STDIN | SPF_EXEC_TTY)) return EINVAL;
+        if ((h->flags & SPF_EXEC_STDIN) && (h->flags & SPF_EXEC_TTY)) return EINVAL;
+        if ((h->flags & SPF_EXEC_TTY) ? h->rows - 1 > 65534u || h->cols - 1 > 65534u : h->rows || h->cols)
+            return EINVAL;
         break;
     default:
         return EINVAL;

@@ -35,6 +35,7 @@ typedef struct {
     uint32_t handle;         /* the instance (all but SP_SPAWN) */
     int32_t sig;
     uint32_t memory_mb, tmp_mb, flags, nargv, nenv;
+    uint32_t rows, cols;     /* SP_EXEC with SPF_EXEC_TTY: the terminal's size (1..65535 each) */
     char code_dir[512];
     char opt_dir[512];       /* SP_SPAWN: the merged tree of the function's layers, for /opt ("" none) */
     /* then, SP_SPAWN: exe\0, argv[0..nargv)\0..., env[0..nenv)\0...;
@@ -47,6 +48,9 @@ typedef struct {
 #define SPF_OWN_ENV 4u       /* SP_EXEC: no env given, the command gets the instance's own */
 #define SPF_TMP_DISK 8u      /* set by the spawner alone: /tmp is a mount fd (ephemeral.h), with the
                                 request or in an sp_tmp_t after it, not a tmpfs */
+#define SPF_EXEC_STDIN 16u   /* SP_EXEC: the command's stdin is a pipe the daemon writes (else /dev/null) */
+#define SPF_EXEC_TTY 32u     /* SP_EXEC: stdin, stdout and stderr are a terminal of the instance's own
+                                devpts; the daemon gets its master */
 
 /* Counts a request may carry (the arrays of sp_req_view_t). */
 #define SP_SPAWN_ARGV_MAX 64
@@ -77,8 +81,10 @@ enum { FD_PIDFD, FD_OUT, FD_STATUS, FD_API, FD_PEAK, FD_OOM, FD_N };
 /* An SP_EXEC answer's fds: the command's output (read end), its exit
  * status (two int32, si_code and status, once it ended) and the kill pipe
  * (write end: a byte or its closing kills the command's process group and
- * session; closed by the daemon when it is done with the command). */
-enum { FX_OUT, FX_STATUS, FX_KILL, FX_N };
+ * session; closed by the daemon when it is done with the command); with
+ * SPF_EXEC_STDIN its stdin (write end), with SPF_EXEC_TTY the terminal's
+ * master as both FX_OUT and FX_IN. */
+enum { FX_OUT, FX_STATUS, FX_KILL, FX_IN, FX_N };
 
 /* Cold-start phases, microseconds, as the spawner reports them (on the
  * request's own path: what a pre-made init already did counts 0). */
@@ -186,7 +192,18 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
  * to `out_w`; its end is reported on `status_w`; `kill_r` readable or
  * closed kills it and what it started, after which this process exits.
  * `req` points into the spawner's copy of the message. */
+/* `in_r` is the command's stdin: the pipe's read end (SPF_EXEC_STDIN), the
+ * terminal (SPF_EXEC_TTY, then `out_w` is that terminal too), or -1
+ * (/dev/null). */
 __attribute__((noreturn)) void spawner_exec_main(const spawner_env_t *env, const cgroup_t *cg, pid_t init_pid,
-                                                 const sp_req_view_t *req, int out_w, int status_w, int kill_r);
+                                                 const sp_req_view_t *req, int out_w, int status_w, int kill_r,
+                                                 int in_r);
+
+/* In the spawner, for an SP_EXEC with SPF_EXEC_TTY: a new terminal of the
+ * instance whose init is `init_pid`, from the devpts that init mounted at
+ * its /dev/pts (found through its root, following no link), of `rows` x
+ * `cols`. 0 with its master and its other end (both O_CLOEXEC), or an
+ * errno. */
+int spawner_exec_tty(pid_t init_pid, unsigned rows, unsigned cols, int *master, int *peer);
 
 #endif

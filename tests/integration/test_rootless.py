@@ -250,9 +250,25 @@ class RootlessSandboxTest(ServerTestCase):
         mark = sleep_mark()
         p = run_cli(['exec', name, '--endpoint', self.server.url, '--timeout', '1', '--', 'sh', '-c',
                      'sleep %s & sleep %s' % (mark, mark)], timeout=60)
-        self.assertEqual(p.returncode, 137, p.stderr)
+        self.assertEqual(p.returncode, 124, p.stderr)   # timeout(1)'s code: --timeout ended it
         self.assertTrue(wait_for(lambda: not processes_with(mark), timeout=5), processes_with(mark))
         self.invoke_ok(name, b'{}')
+
+    def test_exec_on_a_terminal(self):
+        # the init's devpts, mounted in a user namespace, and its ptmx opened by the spawner
+        from test_exec_tty import Terminal
+        from nimbus_testlib import nimbus_bin
+        name, _ = self.new_function(uniq('rl-tty'), fn_files(ECHO))
+        self.invoke_ok(name, b'{}')
+        t = Terminal([nimbus_bin(), 'exec', '--endpoint', self.server.url, name, '-it', '--', 'sh'], 30, 90)
+        try:
+            t.type('tty; stty size; id -u; echo EN""D\n')
+            out = t.read_until('END')
+            self.assertRegex(out, r'/dev/pts/\d+\r?\n30 90\r?\n993\r?\n', out)
+            t.type('exit 4\n')
+            self.assertEqual(t.wait(), 4, t.seen)
+        finally:
+            t.close()
 
 
 class NoUserNamespaceTest(unittest.TestCase):

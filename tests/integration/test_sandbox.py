@@ -755,9 +755,25 @@ class DropUserTest(ServerTestCase):
         mark = sleep_mark()
         p = run_cli(['exec', name, '--endpoint', self.server.url, '--timeout', '1', '--', 'sh', '-c',
                      'sleep %s & sleep %s' % (mark, mark)], timeout=60)
-        self.assertEqual(p.returncode, 137, p.stderr)
+        self.assertEqual(p.returncode, 124, p.stderr)   # timeout(1)'s code: --timeout ended it
         self.assertTrue(wait_for(lambda: not processes_with(mark), timeout=5), processes_with(mark))
         self.assertEqual(self.c.invoke(name, b'{}')[0], 200)
+        # on a terminal: the daemon (uid 65534) holds its master, and resizes it
+        import time
+        from test_exec_tty import Terminal, set_size
+        from nimbus_testlib import nimbus_bin
+        t = Terminal([nimbus_bin(), 'exec', '--endpoint', self.server.url, name, '-it', '--', 'sh'], 20, 70)
+        try:
+            t.type('tty; stty size; echo EN""D1\n')
+            self.assertRegex(t.read_until('END1'), r'/dev/pts/\d+\r?\n20 70\r?\n')
+            set_size(t.master, 21, 71)
+            time.sleep(0.5)
+            t.type('stty size; echo EN""D2\n')
+            self.assertIn('21 71', t.read_until('END2'))
+            t.type('exit 2\n')
+            self.assertEqual(t.wait(), 2, t.seen)
+        finally:
+            t.close()
 
     def assert_refused(self, args, *words):
         from nimbus_testlib import Server

@@ -134,3 +134,30 @@ Test(spawner_proto, answers_are_checked_and_their_fds_placed_by_mask)
     memset(r.msg, 'm', sizeof r.msg);
     cr_assert_eq(sp_resp_decode(&r, sizeof r, &out), EINVAL, "message without its NUL");
 }
+
+/* What an exec may ask for its stdin: a pipe or a terminal (not both), a
+ * terminal's size within 1..65535, and no flag a spawn request uses. */
+Test(spawner_proto, exec_stdin_and_terminal_are_checked)
+{
+    char *argv[] = { "sh", NULL };
+    struct { uint32_t flags, rows, cols; int want; } cases[] = {
+        { SPF_EXEC_STDIN, 0, 0, 0 },
+        { SPF_EXEC_TTY, 24, 80, 0 },
+        { SPF_EXEC_TTY | SPF_OWN_ENV, 65535, 1, 0 },
+        { SPF_EXEC_TTY, 0, 80, EINVAL },
+        { SPF_EXEC_TTY, 24, 65536, EINVAL },
+        { SPF_EXEC_TTY | SPF_EXEC_STDIN, 24, 80, EINVAL },
+        { SPF_EXEC_STDIN, 24, 80, EINVAL },
+        { 0, 1, 0, EINVAL },
+        { SPF_NET_HOST, 0, 0, EINVAL },
+        { SPF_TMP_DISK, 0, 0, EINVAL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sp_req_t h = { .type = SP_EXEC, .flags = cases[i].flags, .rows = cases[i].rows, .cols = cases[i].cols };
+        size_t len;
+        char *m = sp_req_encode(&h, NULL, argv, NULL, &len);
+        cr_assert_not_null(m);
+        cr_assert_eq(sp_req_decode(m, len, &v), cases[i].want, "case %zu", i);
+        free(m);
+    }
+}
