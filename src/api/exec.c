@@ -297,7 +297,10 @@ static void reap_cb(loop_t *l, void *arg)
     (void)l;
     exec_job_t *j = arg;
     j->reap_timer = NULL;
-    if (j->poll) { http_respond(j->poll, 410, NULL, 0, NULL, 0); j->poll = NULL; }
+    if (j->poll) {
+        api_respond_error(j->poll, 410, "ResourceNotFoundException", "The exec %s is gone", j->id);
+        j->poll = NULL;
+    }
     stream_forget(j);
 }
 

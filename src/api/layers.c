@@ -348,7 +348,7 @@ static void ljob_done(loop_t *l, void *arg)
     ljob_t *j = arg;
     if (j->ex) {
         if (j->rc < 0) api_respond_err(j->ex, &j->err);
-        else if (j->status == 204) http_respond(j->ex, 204, NULL, 0, NULL, 0);
+        else if (j->status == 204) api_respond_empty(j->ex, 204);
         else { api_respond_doc(j->ex, j->status, j->doc); j->doc = NULL; }
     }
     if (j->gone_hex[0]) control_collect_code(j->d, j->gone_hex);
