@@ -67,6 +67,21 @@ static long lock_holder(int fd)
     return pid > 0 ? pid : 0;
 }
 
+/* Whether process `pid` has ended (gone, or a zombie not yet reaped). */
+static bool process_ended(long pid)
+{
+    if (kill((pid_t)pid, 0) < 0) return errno == ESRCH;
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f) return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')');   /* the name may hold anything */
+    return paren && paren[1] == ' ' && paren[2] == 'Z';
+}
+
 int notify_lock_data_dir(const char *dir, err_t *err)
 {
     char path[700];
@@ -83,7 +98,7 @@ int notify_lock_data_dir(const char *dir, err_t *err)
         long pid = lock_holder(fd);
         /* The pid it names is gone: what still holds the lock is what it
          * forked (the spawner), ending with it. */
-        bool gone = pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+        bool gone = pid > 0 && process_ended(pid);
         if (!gone || tries >= 40) {
             if (pid > 0)
                 err_set(err, ERR_CONFLICT, "data dir %s is in use by nimbus serve (pid %ld)", dir, pid);
