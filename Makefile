@@ -1,11 +1,12 @@
-# Front door. `make` builds build/nimbus; `make test`, `make run`, `make bench`.
+# Front door. `make` builds build/nimbus; `make test`, `make run`, `make bench`,
+# `make install` (PREFIX, DESTDIR), `make deb`.
 # Every target first makes sure the Debian packages are there (idempotent).
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CLANG_BUILD ?= build-clang
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps build asan clang test unit integration run bench clean fuzz
+.PHONY: all deps build asan clang test unit integration run bench clean fuzz install deb
 
 all: build
 
@@ -36,6 +37,17 @@ integration: asan
 
 run: build
 	@sh scripts/run.sh $(BUILD)
+
+# The binary, runtimes, templates, C SDK, man page, completions, systemd unit
+# and settings file under $(DESTDIR)$(PREFIX) (packaging/, CMakeLists.txt).
+PREFIX ?= /usr/local
+install: build
+	@DESTDIR="$(if $(DESTDIR),$(abspath $(DESTDIR)))" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+# A Debian package of the same under /usr: $(BUILD)/nimbus_<version>_<arch>.deb.
+deb: build
+	@cd $(BUILD) && rm -f nimbus_*.deb && cpack -G DEB >cpack.log 2>&1 || { cat cpack.log >&2; exit 1; }
+	@ls -1 $(CURDIR)/$(BUILD)/nimbus_*.deb
 
 bench: build
 	@sh bench/run.sh $(BUILD)

@@ -1,12 +1,14 @@
 #!/bin/sh
 # `make run`: start Nimbus on its defaults, deploy the examples, say how to
 # call them, then stay in the foreground until Ctrl-C.
+# NIMBUS_LISTEN (HOST:PORT, default 127.0.0.1:8080; port 0 picks a free one)
+# and NIMBUS_DATA (default ./data) choose the address and the data dir.
 set -u
 BUILD=${1:-build}
-NIMBUS="$BUILD/nimbus"
+BIN_DIR=$(cd "$BUILD" && pwd)
+NIMBUS="$BIN_DIR/nimbus"
 LISTEN=${NIMBUS_LISTEN:-127.0.0.1:8080}
 DATA=${NIMBUS_DATA:-data}
-ENDPOINT="http://$LISTEN"
 LOG=$(mktemp)
 "$NIMBUS" serve --listen "$LISTEN" --data-dir "$DATA" >"$LOG" 2>&1 &
 PID=$!
@@ -21,6 +23,10 @@ until grep -q "listening on" "$LOG"; do
   sleep 0.1
 done
 cat "$LOG"
+# Where it really listens (port 0 is a free port; 0.0.0.0 is reached on loopback).
+ENDPOINT=$(sed -n 's|^nimbus: listening on \(http://[^ ]*\).*|\1|p' "$LOG" | head -n 1 |
+           sed 's|//0\.0\.0\.0:|//127.0.0.1:|')
+DATA_ABS=$(cd "$DATA" && pwd)
 export NIMBUS_ENDPOINT="$ENDPOINT"
 # One example per runtime: hello-shell and echo are in examples/; one more per
 # template, <T>-hello, made fresh under the build dir by `nimbus init` (the
@@ -56,16 +62,19 @@ made fc-hello fc && "$NIMBUS" deploy fc-hello "$EX/fc-hello" --runtime provided.
   --http-port 9000 --initializer
 cat <<MSG
 
-Nimbus is running on $ENDPOINT (data in $DATA). Try:
-  $NIMBUS invoke hello --payload '{"name":"Ada"}' --log
+Nimbus is running on $ENDPOINT (data in $DATA_ABS). In your own shell:
+  export PATH="$BIN_DIR:\$PATH"
+  export NIMBUS_ENDPOINT=$ENDPOINT
+then try:
+  nimbus invoke hello --payload '{"name":"Ada"}' --log
   curl -s -X POST $ENDPOINT/2015-03-31/functions/hello/invocations -d '{"name":"Ada"}'
-  $NIMBUS invoke python-hello --payload '{"name":"Ada"}'     (also node-hello, bash-hello,
-  $NIMBUS invoke c-hello --payload '{"name":"Ada"}'           c-hello, scf-hello, fc-hello, echo)
-  $NIMBUS list
-  $NIMBUS instances hello
-  $NIMBUS logs hello --follow
-The *-hello functions' files are in $EX (made by \`$NIMBUS init NAME --template T\`).
-(NIMBUS_ENDPOINT=$ENDPOINT is the default endpoint.) Ctrl-C stops it.
+  nimbus invoke python-hello --payload '{"name":"Ada"}'     (also node-hello, bash-hello,
+  nimbus invoke c-hello --payload '{"name":"Ada"}'           c-hello, scf-hello, fc-hello, echo)
+  nimbus list
+  nimbus instances hello
+  nimbus logs hello --follow
+The *-hello functions' files are in $(cd "$EX" && pwd) (made by \`nimbus init NAME --template T\`).
+Ctrl-C stops it.
 MSG
 tail -n +2 -f "$LOG" &
 TAIL=$!

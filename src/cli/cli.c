@@ -322,6 +322,13 @@ static int cli_help(int argc, char **argv)
         cli_usage(stdout);
         return 0;
     }
+    /* The generators of the man page and the completions (packaging/)
+     * read every command's help through this list. */
+    if (strcmp(argv[1], "--commands") == 0) {
+        puts("serve");
+        for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++) puts(cli_commands[i].name);
+        return 0;
+    }
     const cli_command_t *c = cli_find_command(argv[1]);
     if (!c) {
         if (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "help") == 0) {

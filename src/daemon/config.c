@@ -1,5 +1,5 @@
 /* config.c — `nimbus serve`'s option table, and from it the defaults, the
- * flag parsing and the --help text.
+ * flag parsing, the settings file (--config) and the --help text.
  *
  * Owns every setting's flag, default and limits. Must never: state a
  * default or a limit outside OPTIONS (the usage is generated, and a unit
@@ -18,6 +18,9 @@
 #define MEMBER(m) .offset = offsetof(daemon_config_t, m), .size = sizeof(((daemon_config_t *)0)->m)
 
 static const daemon_option_t OPTIONS[] = {
+    { "--config", "FILE", "read settings from FILE first: `name = value` lines, each name a flag of this "
+      "list without --; a flag given here wins over the file", DAEMON_OPTION_FILE, MEMBER(config_file),
+      .def_str = "" },
     { "--listen", "HOST:PORT", "the API's address; port 0 picks a free one",
       DAEMON_OPTION_LISTEN, .offset = 0, .size = 0, .def_str = "127.0.0.1:8080" },
     { "--data-dir", "DIR", "where functions, their code and their logs are kept",
@@ -107,6 +110,7 @@ void daemon_option_default_text(const daemon_option_t *o, char *buf, size_t n)
     switch (o->type) {
     case DAEMON_OPTION_LISTEN:
     case DAEMON_OPTION_LIST:
+    case DAEMON_OPTION_FILE:
     case DAEMON_OPTION_STRING: snprintf(buf, n, "%s", o->def_str); break;
     case DAEMON_OPTION_SIZE:
         if (o->def % (1024 * 1024) == 0)
@@ -143,6 +147,10 @@ static int set_option(const daemon_option_t *o, daemon_config_t *c, const char *
     case DAEMON_OPTION_LISTEN: return set_listen(c, v, err);
     case DAEMON_OPTION_STRING:
         if (o->valid && !o->valid(v)) return err_set(err, ERR_INVALID, "%s wants %s, got '%s'", o->flag, o->wants, v);
+        snprintf(member_of(o, c), o->size, "%s", v);
+        return 0;
+    case DAEMON_OPTION_FILE:
+        if (strlen(v) >= o->size) return err_set(err, ERR_INVALID, "%s: path too long", o->flag);
         snprintf(member_of(o, c), o->size, "%s", v);
         return 0;
     case DAEMON_OPTION_LIST: {
@@ -190,6 +198,7 @@ void daemon_config_defaults(daemon_config_t *c)
         switch (o->type) {
         case DAEMON_OPTION_LISTEN: set_listen(c, o->def_str, NULL); break;
         case DAEMON_OPTION_LIST:
+        case DAEMON_OPTION_FILE:
         case DAEMON_OPTION_STRING: snprintf(member_of(o, c), o->size, "%s", o->def_str); break;
         case DAEMON_OPTION_SIZE: *(size_t *)member_of(o, c) = (size_t)o->def; break;
         case DAEMON_OPTION_INT: *(int *)member_of(o, c) = (int)o->def; break;
@@ -201,10 +210,109 @@ void daemon_config_defaults(daemon_config_t *c)
     }
 }
 
+/* ---- the settings file ---- */
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) s[--n] = '\0';
+    return s;
+}
+
+/* The value after '=': a double-quoted string taken as it is, else up to
+ * a '#' that follows a blank. NULL when a quote is not closed or text
+ * follows it. */
+static char *file_value(char *v)
+{
+    v = trim(v);
+    if (*v == '"') {
+        char *end = strchr(v + 1, '"');
+        if (!end) return NULL;
+        *end = '\0';
+        char *rest = trim(end + 1);
+        if (*rest && *rest != '#') return NULL;
+        return v + 1;
+    }
+    for (char *p = v; *p; p++)
+        if (*p == '#' && (p == v || p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            break;
+        }
+    return trim(v);
+}
+
+static int file_flag(const daemon_option_t *o, daemon_config_t *c, const char *v, err_t *err)
+{
+    bool on;
+    if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "on") == 0 || strcmp(v, "1") == 0) on = true;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "off") == 0 || strcmp(v, "0") == 0) on = false;
+    else return err_set(err, ERR_INVALID, "%s wants true or false, got '%s'", o->flag + 2, v);
+    *(bool *)member_of(o, c) = on ? o->sets : !o->sets;
+    return 0;
+}
+
+int daemon_config_load(daemon_config_t *c, const char *path, err_t *err)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) return err_sys(err, "config %s", path);
+    int seen[N_OPTIONS] = { 0 };   /* the line each setting was given on */
+    char *line = NULL;
+    size_t cap = 0;
+    int no = 0, rc = 0;
+    while (rc == 0 && getline(&line, &cap, f) >= 0) {
+        no++;
+        char *s = trim(line);
+        if (!*s || *s == '#') continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = err_set(err, ERR_INVALID, "%s:%d: wants name = value, got '%.80s'", path, no, s);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), flag[80];
+        snprintf(flag, sizeof flag, "--%s", key);
+        const daemon_option_t *o = strncmp(key, "--", 2) ? daemon_config_option(flag) : NULL;
+        if (!o) {
+            rc = err_set(err, ERR_INVALID, "%s:%d: unknown setting '%.60s' (the names are nimbus serve's "
+                         "options without --)", path, no, key);
+            break;
+        }
+        size_t i = (size_t)(o - OPTIONS);
+        if (o->type == DAEMON_OPTION_FILE) {
+            rc = err_set(err, ERR_INVALID, "%s:%d: %s cannot be set in a settings file", path, no, key);
+            break;
+        }
+        if (seen[i] && o->type != DAEMON_OPTION_LIST) {
+            rc = err_set(err, ERR_INVALID, "%s:%d: %s is already set on line %d", path, no, key, seen[i]);
+            break;
+        }
+        /* --sandbox and --insecure-no-sandbox are one setting. */
+        for (size_t k = 0; k < N_OPTIONS; k++)
+            if (OPTIONS[k].type == DAEMON_OPTION_FLAG && o->type == DAEMON_OPTION_FLAG &&
+                OPTIONS[k].offset == o->offset)
+                seen[k] = seen[k] ? seen[k] : no;
+        seen[i] = seen[i] ? seen[i] : no;
+        char *v = file_value(eq + 1);
+        err_t e = { 0 };
+        if (!v) rc = err_set(&e, ERR_INVALID, "%s: a quote is not closed, or text follows it", key);
+        else if (o->type == DAEMON_OPTION_FLAG) rc = file_flag(o, c, v, &e);
+        else rc = set_option(o, c, v, &e);
+        if (rc) rc = err_set(err, ERR_INVALID, "%s:%d: %s", path, no, e.msg);
+    }
+    if (rc == 0 && ferror(f)) rc = err_sys(err, "read %s", path);
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* ---- the command line ---- */
+
 int daemon_config_parse(daemon_config_t *c, int argc, char **argv, bool *help, err_t *err)
 {
     daemon_config_defaults(c);
     *help = false;
+    /* First --help and the file, so that every other flag goes over it. */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -212,9 +320,23 @@ int daemon_config_parse(daemon_config_t *c, int argc, char **argv, bool *help, e
             return 0;
         }
         const daemon_option_t *o = daemon_config_option(a);
+        if (!o || o->type == DAEMON_OPTION_FLAG) continue;
+        if (i + 1 >= argc) break;   /* said below, in order */
+        i++;
+        if (o->type == DAEMON_OPTION_FILE && set_option(o, c, argv[i], err)) return -1;
+    }
+    if (c->config_file[0] && daemon_config_load(c, c->config_file, err) < 0) return -1;
+    bool replaced[N_OPTIONS] = { false };   /* a list given as a flag starts afresh */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const daemon_option_t *o = daemon_config_option(a);
         if (!o) return err_set(err, ERR_INVALID, "unknown option %s (see nimbus serve --help)", a);
         if (o->type != DAEMON_OPTION_FLAG && i + 1 >= argc)
             return err_set(err, ERR_INVALID, "%s needs a value (see nimbus serve --help)", a);
+        if (o->type == DAEMON_OPTION_LIST && !replaced[o - OPTIONS]) {
+            replaced[o - OPTIONS] = true;
+            *(char *)member_of(o, c) = '\0';
+        }
         if (set_option(o, c, o->type == DAEMON_OPTION_FLAG ? NULL : argv[++i], err)) return -1;
     }
     return 0;
@@ -272,6 +394,9 @@ void daemon_config_usage(FILE *out)
           "and their state in the data directory. SIGTERM or SIGINT finishes in-flight\n"
           "calls, then exits 0. A call over a concurrency limit waits for room up to\n"
           "--throttle-wait-ms, then gets 429.\n"
+          "\n"
+          "Every option may be given in the --config file instead, one a line, its name\n"
+          "without -- (keep-alive = 60; a flag's value is true or false; # comments).\n"
           "\n"
           "Options:\n",
           out);

@@ -41,6 +41,7 @@ typedef struct {
     char account_id[16];         /* --account-id: the account of every ARN */
     char runtime_map[4096];      /* --runtime-map NAME=SPEC, repeatable: the entries, one a line,
                                     added to the runtime table at start (core/runtime.h) */
+    char config_file[512];       /* --config: the settings file read under the flags ("" = none) */
 } daemon_config_t;
 
 typedef enum {
@@ -51,6 +52,7 @@ typedef enum {
     DAEMON_OPTION_FLAG,          /* bool, takes no value: the flag sets `sets` */
     DAEMON_OPTION_DOUBLE,        /* double, > 0 and at most dmax */
     DAEMON_OPTION_LIST,          /* char[size], repeatable: each value appended as a line */
+    DAEMON_OPTION_FILE,          /* char[size]: a file of settings, read before the other flags */
 } daemon_option_type_t;
 
 typedef struct daemon_option {
@@ -83,9 +85,18 @@ void daemon_option_default_text(const daemon_option_t *o, char *buf, size_t n);
 /* Every setting at its default. */
 void daemon_config_defaults(daemon_config_t *c);
 /* `nimbus serve`'s arguments (argv[0] is "serve") over the defaults into
- * `c`. *help is set, and parsing stops, at --help or -h. Errors:
- * ERR_INVALID, a one-line message naming the flag. */
+ * `c`: first the file --config names, then every other flag, so a flag
+ * wins over the file (a repeatable one given as a flag replaces the
+ * file's list). *help is set, and parsing stops, at --help or -h. Errors:
+ * ERR_INVALID, a one-line message naming the flag, or the file and line. */
 int daemon_config_parse(daemon_config_t *c, int argc, char **argv, bool *help, err_t *err);
+/* The settings file `path` over `c`: `name = value` lines, the names
+ * those of the flags without "--" (`keep-alive = 60`); a value may be in
+ * double quotes; a FLAG takes true or false (`sandbox = false` is
+ * --insecure-no-sandbox); a repeatable one may repeat, no other; blank
+ * lines and `#` comments (also after a value, following a blank) are
+ * skipped. Errors: ERR_INVALID "PATH:LINE: ...", ERR_SYS when unreadable. */
+int daemon_config_load(daemon_config_t *c, const char *path, err_t *err);
 /* `nimbus serve --help`. */
 void daemon_config_usage(FILE *out);
 

@@ -31,6 +31,7 @@
 #include "core/router.h"
 #include "core/runtime.h"
 #include "core/trigger.h"
+#include "daemon/notify.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/spawner.h"
@@ -81,6 +82,8 @@ static void signal_cb(loop_t *l, int fd, uint32_t events, void *arg)
     while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (d->core.stopping) continue;
         d->core.stopping = true;
+        err_t e = { 0 };
+        if (notify_send("STOPPING=1", &e) < 0) log_warn("%s", e.msg);
         log_write(LOG_LEVEL_INFO, "%s received, finishing in-flight calls", strsignal((int)si.ssi_signo));
         http_server_shutdown(d->server, api_drained, d);
     }
@@ -199,6 +202,18 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     return 0;
 }
 
+/* One daemon per data dir, decided before anything (the spawner included)
+ * touches it. */
+static int lock_data_dir(daemon_t *d, err_t *err)
+{
+    char path[700];
+    if (mkdir_p(d->cfg.data_dir, err) < 0) return -1;
+    if (!realpath(d->cfg.data_dir, path)) return err_sys(err, "data dir %s", d->cfg.data_dir);
+    snprintf(d->cfg.data_dir, sizeof d->cfg.data_dir, "%s", path);
+    d->lock_fd = notify_lock_data_dir(d->cfg.data_dir, err);
+    return d->lock_fd < 0 ? -1 : 0;
+}
+
 /* The sandbox's spawner is forked here, first: before any thread, the
  * store or a listening socket exists (docs/design.md, decision 5). */
 static int start_sandbox(daemon_t *d, err_t *err)
@@ -281,27 +296,35 @@ static void teardown(daemon_t *d)
 
 int daemon_serve(const daemon_config_t *cfg)
 {
-    daemon_t d = { .cfg = *cfg, .api_fd = -1 };
+    daemon_t d = { .cfg = *cfg, .api_fd = -1, .lock_fd = -1 };
     err_t err = { 0 };
     int sigfd = -1;
+    notify_init();
     /* Region and account before anything can write an ARN. */
     if (util_site_set(d.cfg.region, d.cfg.account_id, &err) < 0) {
         log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);
         return 1;
     }
-    if (start_sandbox(&d, &err) < 0 || setup(&d, &sigfd, &err) < 0 || drop_user(&d, &err) < 0) {
+    if (lock_data_dir(&d, &err) < 0 || start_sandbox(&d, &err) < 0 || setup(&d, &sigfd, &err) < 0 ||
+        drop_user(&d, &err) < 0) {
         log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);
         teardown(&d);
         if (sigfd >= 0) close(sigfd);
+        if (d.lock_fd >= 0) close(d.lock_fd);
         return 1;
     }
     if (!d.cfg.sandbox && !cgroup_available())
         log_warn("no usable memory cgroup: Max Memory Used counts the bootstrap process only");
     printf("nimbus: listening on http://%s:%d\n", d.cfg.listen_host, d.cfg.listen_port);
     fflush(stdout);
+    char ready[160];
+    snprintf(ready, sizeof ready, "READY=1\nSTATUS=listening on http://%s:%d", d.cfg.listen_host,
+             d.cfg.listen_port);
+    if (notify_send(ready, &err) < 0) log_warn("%s", err.msg);
     int rc = loop_run(d.loop, &err) < 0 ? 1 : 0;
     if (rc) log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);
     teardown(&d);
     close(sigfd);
+    close(d.lock_fd);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/util.h"
 #include "cli/cli.h"
@@ -37,6 +38,7 @@ Test(config, defaults_come_from_the_table)
     for (size_t i = 0; i < n; i++, o++) {
         switch (o->type) {
         case DAEMON_OPTION_LIST:
+        case DAEMON_OPTION_FILE:
         case DAEMON_OPTION_STRING: cr_assert_str_eq(member_of(o, &c), o->def_str, "%s", o->flag); break;
         case DAEMON_OPTION_SIZE: cr_assert_eq(*(const size_t *)member_of(o, &c), (size_t)o->def); break;
         case DAEMON_OPTION_INT: cr_assert_eq(*(const int *)member_of(o, &c), o->def, "%s", o->flag); break;
@@ -89,6 +91,19 @@ Test(config, every_flag_sets_its_member)
             cr_assert_eq(parse(&c, o->flag, "/x/y", &err), 0, "%s", err.msg);
             cr_assert_str_eq(member_of(o, &c), "/x/y");
             break;
+        case DAEMON_OPTION_FILE: {
+            /* The file is read: an empty one sets nothing, a missing one fails. */
+            char path[] = "/tmp/nimbus-config-XXXXXX";
+            int fd = mkstemp(path);
+            cr_assert_geq(fd, 0);
+            close(fd);
+            cr_assert_eq(parse(&c, o->flag, path, &err), 0, "%s", err.msg);
+            cr_assert_str_eq(member_of(o, &c), path);
+            unlink(path);
+            cr_assert_eq(parse(&c, o->flag, path, &err), -1, "%s", o->flag);
+            cr_assert(strstr(err.msg, path), "%s", err.msg);
+            break;
+        }
         case DAEMON_OPTION_LIST:
             cr_assert_eq(parse(&c, o->flag, "a=b c", &err), 0, "%s", err.msg);
             cr_assert_str_eq(member_of(o, &c), "a=b c");
@@ -197,6 +212,69 @@ Test(config, parse_errors_and_help)
         cr_assert_eq(daemon_config_parse(&c, 5, argv, &help, &err), 0);
         cr_assert(help);
     }
+}
+
+/* --config: every setting by its flag's name, the flags over the file. */
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(config, settings_file_under_the_flags)
+{
+    char path[] = "/tmp/nimbus-config-XXXXXX";
+    close(mkstemp(path));
+    write_file(path, "# the daemon's settings\n"
+                     "\n"
+                     "listen = 0.0.0.0:9001\n"
+                     "  keep-alive = 60   # a minute\n"
+                     "region = \"eu-west-3\"\n"
+                     "sandbox = false\n"
+                     "runtime-map = python3.13=python3.11\n"
+                     "runtime-map = ruby3.3=/usr/bin/ruby ruby/bootstrap.rb\n"
+                     "data-dir = /var/lib/nimbus#not a comment\n");
+    daemon_config_t c;
+    bool help;
+    err_t err;
+    char *argv[] = { (char *)"serve", (char *)"--keep-alive", (char *)"5", (char *)"--config", path, NULL };
+    cr_assert_eq(daemon_config_parse(&c, 5, argv, &help, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(c.listen_host, "0.0.0.0");
+    cr_assert_eq(c.listen_port, 9001);
+    cr_assert_eq(c.keep_alive_s, 5);   /* the flag wins, wherever it is */
+    cr_assert_str_eq(c.region, "eu-west-3");
+    cr_assert_not(c.sandbox);
+    cr_assert_str_eq(c.data_dir, "/var/lib/nimbus#not a comment");
+    cr_assert_str_eq(c.runtime_map, "python3.13=python3.11\nruby3.3=/usr/bin/ruby ruby/bootstrap.rb");
+    /* A list given as a flag replaces the file's; a flag flag overrides it. */
+    char *argv2[] = { (char *)"serve", (char *)"--config", path, (char *)"--runtime-map", (char *)"a=b",
+                      (char *)"--sandbox", NULL };
+    cr_assert_eq(daemon_config_parse(&c, 6, argv2, &help, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(c.runtime_map, "a=b");
+    cr_assert(c.sandbox);
+
+    struct { const char *text, *msg; } bad[] = {
+        { "keep-alive 60\n", ":1: wants name = value, got 'keep-alive 60'" },
+        { "\nbogus = 1\n", ":2: unknown setting 'bogus' (the names are nimbus serve's options without --)" },
+        { "--listen = 1.2.3.4:5\n", ":1: unknown setting '--listen'" },
+        { "keep-alive = 0\n", ":1: --keep-alive wants a positive number" },
+        { "workers = 2\nworkers = 3\n", ":2: workers is already set on line 1" },
+        { "sandbox = true\ninsecure-no-sandbox = true\n", ":2: insecure-no-sandbox is already set on line 1" },
+        { "sandbox = maybe\n", ":1: sandbox wants true or false, got 'maybe'" },
+        { "region = \"eu-west-3\n", ":1: region: a quote is not closed" },
+        { "config = /etc/x\n", ":1: config cannot be set in a settings file" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_file(path, bad[i].text);
+        char *a[] = { (char *)"serve", (char *)"--config", path, NULL };
+        cr_assert_eq(daemon_config_parse(&c, 3, a, &help, &err), -1, "%s", bad[i].text);
+        cr_assert_eq(err.code, ERR_INVALID);
+        cr_assert_eq(strncmp(err.msg, path, strlen(path)), 0, "%s", err.msg);
+        cr_assert(strstr(err.msg, bad[i].msg), "%s: %s", bad[i].text, err.msg);
+    }
+    unlink(path);
 }
 
 static char *usage_text(void)
