@@ -297,3 +297,53 @@ class ProjectTest(ServerTestCase):
         got = self.lines(self.deploy())
         self.assertEqual(got[b], 'updated function %s (code)' % b)
         self.assertTrue(got[a].startswith('unchanged'), got)
+
+    def test_schedule_v2_changes_in_place_or_by_replacing(self):
+        fn = uniq('samV2')
+        self.write('src/app.py', APP % 'v2')
+
+        def tmpl(expr, state):
+            return ('Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n'
+                    '    Properties:\n      FunctionName: %s\n      CodeUri: src\n      Handler: app.handler\n'
+                    '      Runtime: python3.11\n      Events:\n        Nightly:\n          Type: ScheduleV2\n'
+                    '          Properties:\n            ScheduleExpression: "%s"\n'
+                    '            ScheduleExpressionTimezone: Europe/Berlin\n            State: %s\n'
+                    % (fn, expr, state))
+
+        def trigger():
+            st, h, tr, raw = self.c.api('GET', '/nimbus/v1/functions/%s/triggers' % fn)
+            self.assertEqual(st, 200, raw)
+            [t] = tr['Triggers']
+            return t
+
+        self.write('template.yaml', tmpl('cron(0 3 * * ? *)', 'ENABLED'))
+        self.deploy()
+        t = trigger()
+        self.assertEqual((t['Name'], t['ScheduleExpression'], t['Timezone'], t['Enabled'], t['Format']),
+                         ('Nightly', 'cron(0 3 * * ? *)', 'Europe/Berlin', True, 'eventbridge'))
+        created = t['CreationTime']
+        self.write('template.yaml', tmpl('cron(0 3 * * ? *)', 'DISABLED'))
+        got = self.lines(self.deploy())
+        self.assertEqual(got[fn], 'updated function %s (trigger Nightly)' % fn)
+        t = trigger()
+        self.assertEqual((t['Enabled'], t['CreationTime']), (False, created))      # changed in place
+        self.write('template.yaml', tmpl('cron(0 4 * * ? *)', 'DISABLED'))
+        got = self.lines(self.deploy())
+        self.assertEqual(got[fn], 'updated function %s (trigger Nightly)' % fn)
+        self.assertEqual(trigger()['ScheduleExpression'], 'cron(0 4 * * ? *)')
+
+    def test_s_yaml_of_the_older_devsapp_fc_component(self):
+        fn = uniq('fcOld')
+        self.write('code/index.py', 'def handler(event, context):\n    return "old-style"\n')
+        self.write('s.yml', 'edition: 1.0.0\nname: legacy\nservices:\n  demo:\n    component: devsapp/fc\n'
+                            '    props:\n      service:\n        name: svc\n'
+                            '      function:\n        name: %s\n        runtime: python3.9\n'
+                            '        codeUri: ./code\n        handler: index.handler\n        memorySize: 256\n'
+                            '      triggers:\n        - name: t1\n          type: timer\n'
+                            '          config: {cronExpression: "@every 1m", enable: false}\n' % fn)
+        got = self.lines(self.deploy())
+        self.assertTrue(got[fn].startswith('created'), got)
+        self.assertEqual(self.cfg(fn)['Configuration']['MemorySize'], 256)
+        self.assertEqual(self.c.invoke(fn, b'{}')[2], b'"old-style"')
+        st, h, tr, raw = self.c.api('GET', '/nimbus/v1/functions/%s/triggers' % fn)
+        self.assertEqual([(t['Name'], t['Enabled'], t['Format']) for t in tr['Triggers']], [('t1', False, 'fc')])
