@@ -2,6 +2,8 @@
  * a .zip as is), CreateFunction, and on 409 fall back to UpdateFunctionCode +
  * UpdateFunctionConfiguration, so one command both creates and redeploys.
  *
+ * With no NAME it hands over to cli_project.c (a project file).
+ *
  * Must never: change settings the caller did not give on an update (only
  * Runtime and Handler are always sent), or print more than one line.
  */
