@@ -268,14 +268,11 @@ static cJSON *sam_function(sam_t *s, const char *res, const cJSON *own, const cJ
 {
     for (const cJSON *c = own ? own->child : NULL; c; c = c->next)
         if (!sam_known(c->string)) cli_project_unsupported(s->env, res, c->string);
-    for (const cJSON *c = globals ? globals->child : NULL; c; c = c->next)
-        if (!sam_known(c->string) && !cJSON_GetObjectItemCaseSensitive(own, c->string)) {
-            char g[300];
-            snprintf(g, sizeof g, "Globals.Function(%s)", res);
-            cli_project_unsupported(s->env, g, c->string);
-        }
-    cJSON *props = sam_merge(globals, own ? own : globals);
-    if (!own) props = cJSON_IsObject(props) ? props : cJSON_CreateObject();
+    cJSON *props = own ? sam_merge(globals, own) : globals ? cJSON_Duplicate(globals, 1) : NULL;
+    if (!cJSON_IsObject(props)) {
+        cJSON_Delete(props);
+        props = cJSON_CreateObject();
+    }
     cJSON *f = cJSON_CreateObject();
     cJSON *cfg = cJSON_CreateObject();
     bool bad = false;
@@ -461,6 +458,8 @@ cJSON *cli_project_sam(const cJSON *doc, cli_plan_env_t *env, err_t *err)
     for (const cJSON *c = globals ? globals->child : NULL; c; c = c->next)
         if (strcmp(c->string, "Function") != 0) cli_project_unsupported(env, "Globals", c->string);
     const cJSON *gfn = cJSON_GetObjectItemCaseSensitive(globals, "Function");
+    for (const cJSON *c = gfn ? gfn->child : NULL; c; c = c->next)
+        if (!sam_known(c->string)) cli_project_unsupported(env, "Globals.Function", c->string);
 
     cJSON *plan = cJSON_CreateObject();
     cJSON *layers = cJSON_AddArrayToObject(plan, "Layers");

@@ -198,3 +198,25 @@ Test(cli_project, s_yaml_custom_runtime_vars_and_triggers)
     cJSON_Delete(plan);
     cJSON_Delete(w);
 }
+
+Test(cli_project, sam_globals_lists_are_appended_once_and_unknown_globals_warn_once)
+{
+    cJSON *w;
+    cJSON *plan = plan_of("Transform: AWS::Serverless-2016-10-31\n"
+                          "Globals:\n  Function:\n    Layers: [arn:aws:lambda:r:1:layer:g:1]\n    Tracing: Active\n"
+                          "    CodeUri: s\n    Handler: a.b\n    Runtime: python3.11\n"
+                          "Resources:\n  A:\n    Type: AWS::Serverless::Function\n"
+                          "  B:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+                          "      Layers: [arn:aws:lambda:r:1:layer:b:1]\n", &w);
+    const cJSON *fns = cJSON_GetObjectItem(plan, "Functions");
+    const cJSON *la = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(fns, 0), "Config"), "Layers");
+    const cJSON *lb = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(fns, 1), "Config"), "Layers");
+    cr_expect_eq(cJSON_GetArraySize(la), 1);
+    cr_expect_eq(cJSON_GetArraySize(lb), 2);
+    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(lb, 0)), "arn:aws:lambda:r:1:layer:g:1");
+    cr_expect_eq(cJSON_GetArraySize(w), 1);
+    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(w, 0)),
+                     "Globals.Function.Tracing: not supported by Nimbus, ignored");
+    cJSON_Delete(plan);
+    cJSON_Delete(w);
+}
