@@ -5,11 +5,12 @@
 # the real AWS CLI too, and with the AWS SDK for JavaScript v3 (npm, pinned in
 # tests/integration/js/package-lock.json), installed there once. tzdata: the
 # zone files schedules in a time zone read. e2fsprogs: mke2fs makes each
-# instance's /tmp file system.
+# instance's /tmp file system. libyaml-dev: `nimbus deploy` reads SAM and Serverless Devs
+# project files (YAML).
 set -eu
 PKGS="gcc clang make cmake ninja-build pkg-config \
   node-llhttp libcjson-dev libsqlite3-dev libarchive-dev libseccomp-dev \
-  libcurl4-openssl-dev libssl-dev libcriterion-dev zlib1g-dev \
+  libcurl4-openssl-dev libssl-dev libcriterion-dev zlib1g-dev libyaml-dev \
   zip unzip curl ca-certificates python3 nodejs strace libc6-dev libclang-rt-14-dev \
   awscli tzdata e2fsprogs"
 # npm: Debian's nodejs leaves it to the npm package; a Node.js that bundles

@@ -259,6 +259,42 @@ int cli_url_ensure(cli_ctx_t *ctx, const char *name, err_t *err);
 /* The same URL, made if needed, returned (malloc'd) instead of printed. */
 char *cli_url_ensure_get(cli_ctx_t *ctx, const char *name, err_t *err);
 
+/* ---- project files: `nimbus deploy` with no NAME (cli_yaml.c, cli_project*.c) ---- */
+
+/* YAML text as a JSON document (see cli_yaml.c for the mapping); NULL with
+ * err "line N: <problem>" on a syntax error. */
+cJSON *cli_yaml_parse(const char *text, size_t len, err_t *err);
+
+/* What a template's translation needs besides the document. */
+typedef struct {
+    const char *dir;          /* the template's directory: code paths are relative to it */
+    const char *region;       /* AWS::Region, or NULL when unknown */
+    const char *account;      /* AWS::AccountId, or NULL when unknown */
+    cJSON *warnings;          /* array: each "<Resource>.<Prop>: <why>" line is appended */
+} cli_plan_env_t;
+
+/* A template as a plan, the one shape both formats translate to:
+ * {"Layers":[{"Logical","LayerName","Content","Publish":{...}}],
+ *  "Functions":[{"Logical","FunctionName","Code","Bootstrap"?,"Config":{...},
+ *   "ReservedConcurrentExecutions"?,"AutoPublishAlias"?,"ProvisionedConcurrentExecutions"?,
+ *   "Url"?,"Triggers":[...]}]}.
+ * Config holds every setting a template governs (unset ones at their
+ * defaults), Layers entries are ARNs or {"Ref":"<layer's Logical>"}. Pure:
+ * no I/O. NULL with err set for a template error. */
+cJSON *cli_project_sam(const cJSON *doc, cli_plan_env_t *env, err_t *err);
+cJSON *cli_project_fc(const cJSON *doc, cli_plan_env_t *env, err_t *err);
+/* SAM (Transform/Resources) or Serverless Devs (resources/services), by
+ * the document's own keys. */
+cJSON *cli_project_plan(const cJSON *doc, cli_plan_env_t *env, err_t *err);
+/* Append "<res>.<prop>: not supported by Nimbus, ignored" to env->warnings. */
+void cli_project_unsupported(cli_plan_env_t *env, const char *res, const char *prop);
+void cli_project_warnf(cli_plan_env_t *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* `path` relative to env->dir (kept when absolute), malloc'd. */
+char *cli_project_path(const cli_plan_env_t *env, const char *path);
+/* `nimbus deploy [--template FILE]`: read, plan, then create or update what
+ * changed, one line per layer and function. */
+int cli_project_deploy(cli_ctx_t *ctx, const char *template_path, err_t *err);
+
 /* Per-subcommand usage text (for --help and `nimbus help CMD`). */
 void cli_usage_deploy(FILE *out);
 void cli_usage_invoke(FILE *out);

@@ -6,6 +6,8 @@
  * uploaded it checks what the server would refuse later: a package over the
  * zipped size limit, a provided* runtime without a bootstrap.
  *
+ * With no NAME it hands over to cli_project.c (a project file).
+ *
  * Must never: change settings the caller did not give on an update, send a
  * package it has refused, or print more than its one result.
  */
@@ -38,6 +40,7 @@ static void deploy_usage_default(FILE *out, const char *opt, const char *what, c
 void cli_usage_deploy(FILE *out)
 {
     fputs("Usage: nimbus deploy NAME DIR|ZIP [--runtime R --handler H] [options]\n"
+          "       nimbus deploy [-t|--template FILE]\n"
           "\n"
           "Create function NAME from a directory (zipped for you, permissions kept)\n"
           "or a .zip file; --runtime and --handler are required then. If NAME exists,\n"
@@ -48,6 +51,8 @@ void cli_usage_deploy(FILE *out)
           "executable bootstrap at its root (unless the function has layers, which\n"
           "may bring /opt/bootstrap). An upload that takes over a second shows its\n"
           "progress on stderr when stderr is a terminal.\n"
+          "Without NAME: deploy what the project file describes (FILE, else ./template.yaml,\n"
+          "template.yml, s.yaml or s.yml: AWS SAM or Serverless Devs), only what changed.\n"
           "\n"
           "Options:\n"
           "  --runtime R          runtime: ",
@@ -91,6 +96,7 @@ void cli_usage_deploy(FILE *out)
           "                       available yet and is refused\n"
           "  --url                give the function a URL (if it has none) and print it\n"
           "  -o, --output FORMAT  table (a line, the default) or json (the configuration)\n"
+          "  -t, --template FILE  the project file to deploy (docs/cli-projects.md)\n"
           "  --endpoint URL       Nimbus API (default $" CLI_ENDPOINT_ENV ", else "
           CLI_DEFAULT_ENDPOINT ")\n"
           "  -h, --help           show this help\n",
@@ -111,13 +117,15 @@ typedef struct {
     bool initializer;    /* Initializer: true */
     bool url;            /* then make sure it has a function URL */
     const char *network; /* Network, NULL = not given */
+    const char *template_path; /* --template: a project file */
+    bool any_opt;        /* an option for NAME DIR was given */
     cJSON *env;          /* Variables object, NULL = not given */
     cJSON *env_unset;    /* array of names to remove, NULL = not given */
     cJSON *layers;       /* Layers array, NULL = not given */
 } deploy_args_t;
 
 enum { OPT_RUNTIME, OPT_HANDLER, OPT_MEMORY, OPT_TIMEOUT, OPT_ENV, OPT_DESCRIPTION, OPT_CONC, OPT_KEEPALIVE,
-       OPT_HTTP_PORT, OPT_INITIALIZER, OPT_URL, OPT_LAYER, OPT_ENV_UNSET, OPT_NETWORK };
+       OPT_HTTP_PORT, OPT_INITIALIZER, OPT_URL, OPT_LAYER, OPT_ENV_UNSET, OPT_NETWORK, OPT_TEMPLATE };
 static const cli_opt_t deploy_opts[] = {
     [OPT_RUNTIME] = {"runtime", true},   [OPT_HANDLER] = {"handler", true},
     [OPT_MEMORY] = {"memory", true},     [OPT_TIMEOUT] = {"timeout", true},
@@ -126,6 +134,7 @@ static const cli_opt_t deploy_opts[] = {
     [OPT_HTTP_PORT] = {"http-port", true},       [OPT_INITIALIZER] = {"initializer", false},
     [OPT_URL] = {"url", false},          [OPT_LAYER] = {"layer", true},
     [OPT_ENV_UNSET] = {"env-unset", true}, [OPT_NETWORK] = {"network", true},
+    [OPT_TEMPLATE] = {"template", true},
     {NULL, false},
 };
 
@@ -167,6 +176,7 @@ static int deploy_parse(cli_ctx_t *ctx, int argc, char **argv, deploy_args_t *d,
             else return cli_usage_fail(ctx, err, "unexpected argument '%s'", val);
             npos++;
             break;
+        case OPT_TEMPLATE: d->template_path = val; continue;
         case OPT_RUNTIME: d->runtime = val; break;
         case OPT_HANDLER: d->handler = val; break;
         case OPT_DESCRIPTION: d->description = val; break;
@@ -213,8 +223,15 @@ static int deploy_parse(cli_ctx_t *ctx, int argc, char **argv, deploy_args_t *d,
             break;
         default: return cli_usage_fail(ctx, err, "internal: unhandled option");
         }
+        if (opt >= 0) d->any_opt = true;
     }
 done:
+    if (!d->name || d->template_path) {
+        if (d->name || d->any_opt)
+            return cli_usage_fail(ctx, err, "a project file (--template, or none given) takes no NAME, DIR or "
+                                            "function options");
+        return 2;
+    }
     if (!d->name || !d->name[0]) return cli_usage_fail(ctx, err, "missing NAME and DIR|ZIP");
     if (!d->code_path || !d->code_path[0]) return cli_usage_fail(ctx, err, "missing DIR|ZIP");
     if (d->runtime && !d->runtime[0]) return cli_usage_fail(ctx, err, "--runtime needs a value");
@@ -507,7 +524,13 @@ int cli_cmd_deploy(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     buf_t zip = {0};
     char *b64 = NULL;
     cJSON *answer = NULL, *current = NULL;
-    int rc = deploy_parse(ctx, argc, argv, &d, err);
+    /* -t is --template (SAM CLI's short form). */
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    if (!args) abort();
+    for (int i = 0; i < argc; i++) args[i] = strcmp(argv[i], "-t") == 0 && i > 0 ? "--template" : argv[i];
+    int rc = deploy_parse(ctx, argc, args, &d, err);
+    free(args);
+    if (rc == 2) return cli_project_deploy(ctx, d.template_path, err);
     if (rc != 0) {
         if (rc > 0) cli_usage_deploy(stdout);
         rc = rc > 0 ? 0 : -1;
