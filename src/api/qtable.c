@@ -114,3 +114,18 @@ int qtable_page_params(http_exchange_t *ex, const http_request_t *req, long ceil
     *max = m;
     return 0;
 }
+
+void qtable_list_respond(http_exchange_t *ex, const http_request_t *req, long ceiling, const qtable_t *t,
+                         const char *function, const char *key, cJSON *(*to_json)(const void *entry, void *arg),
+                         void *arg)
+{
+    char *marker;
+    long max;
+    if (qtable_page_params(ex, req, ceiling, &marker, &max) < 0) return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, key);
+    const char *next = qtable_page(t, function, marker, max, arr, to_json, arg);
+    if (next) cJSON_AddStringToObject(o, "NextMarker", next);
+    api_respond_doc(ex, 200, o);
+    free(marker);
+}
