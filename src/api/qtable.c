@@ -1,5 +1,6 @@
 /* qtable.c — the (function, qualifier) table of a function's documents
- * (EventInvokeConfig, function URLs), and Lambda's paging over it.
+ * (EventInvokeConfig, function URLs; tags under the qualifier ""), and
+ * Lambda's paging over it.
  *
  * Must never: keep two entries with one key, or page out of order.
  */
