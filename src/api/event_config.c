@@ -402,15 +402,8 @@ static cJSON *list_item(const void *entry, void *arg)
 
 void event_config_list(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest)
 {
-    char *marker;
-    long max;
-    if (qtable_page_params(ex, req, LIST_MAX, &marker, &max) < 0) return;
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(o, "FunctionEventInvokeConfigs");
-    const char *next = qtable_page(&d->event_configs->t, latest->cfg.name, marker, max, arr, list_item, NULL);
-    if (next) cJSON_AddStringToObject(o, "NextMarker", next);
-    api_respond_doc(ex, 200, o);
-    free(marker);
+    qtable_list_respond(ex, req, LIST_MAX, &d->event_configs->t, latest->cfg.name, "FunctionEventInvokeConfigs",
+                        list_item, NULL);
 }
 
 /* ---- the policy ---- */

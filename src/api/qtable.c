@@ -1,5 +1,6 @@
 /* qtable.c — the (function, qualifier) table of a function's documents
- * (EventInvokeConfig, function URLs), and Lambda's paging over it.
+ * (EventInvokeConfig, function URLs; tags under the qualifier ""), and
+ * Lambda's paging over it.
  *
  * Must never: keep two entries with one key, or page out of order.
  */
@@ -113,4 +114,19 @@ int qtable_page_params(http_exchange_t *ex, const http_request_t *req, long ceil
     free(v);
     *max = m;
     return 0;
+}
+
+void qtable_list_respond(http_exchange_t *ex, const http_request_t *req, long ceiling, const qtable_t *t,
+                         const char *function, const char *key, cJSON *(*to_json)(const void *entry, void *arg),
+                         void *arg)
+{
+    char *marker;
+    long max;
+    if (qtable_page_params(ex, req, ceiling, &marker, &max) < 0) return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, key);
+    const char *next = qtable_page(t, function, marker, max, arr, to_json, arg);
+    if (next) cJSON_AddStringToObject(o, "NextMarker", next);
+    api_respond_doc(ex, 200, o);
+    free(marker);
 }

@@ -47,4 +47,11 @@ const char *qtable_page(const qtable_t *t, const char *function, const char *mar
  * and returns -1. *marker is malloc'd or NULL. */
 int qtable_page_params(http_exchange_t *ex, const http_request_t *req, long ceiling, char **marker, long *max);
 
+/* A whole List* operation over the function's entries: the page the
+ * request's Marker and MaxItems ask for, answered as {key: [...],
+ * NextMarker} (or the ValidationException of a bad MaxItems). */
+void qtable_list_respond(http_exchange_t *ex, const http_request_t *req, long ceiling, const qtable_t *t,
+                         const char *function, const char *key, cJSON *(*to_json)(const void *entry, void *arg),
+                         void *arg);
+
 #endif

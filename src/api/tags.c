@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "api/control.h"
+#include "api/qtable.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "core/function.h"
@@ -27,76 +28,64 @@
 #define ARN_PATTERN "arn:(aws[a-zA-Z-]*)?:lambda:[a-z]{2}(-gov)?-[a-z]+-\\d{1}:\\d{12}:function:" \
                     "[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
 
+/* The (function, "") entries of a qtable: tags are per function only. */
 typedef struct {
-    char function[65];
+    qkey_t key;
     cJSON *tags;              /* an object: key -> string value */
 } entry_t;
 
 struct tag_table {
-    entry_t *v;               /* sorted by function */
-    size_t n, cap;
+    qtable_t q;
 };
+
+static void entry_free(void *entry)
+{
+    entry_t *e = entry;
+    cJSON_Delete(e->tags);
+    free(e);
+}
 
 tag_table_t *tag_table_new(void)
 {
-    return calloc(1, sizeof(tag_table_t));
+    tag_table_t *t = calloc(1, sizeof(tag_table_t));
+    if (t) t->q.free_entry = entry_free;
+    return t;
 }
 
 void tag_table_free(tag_table_t *t)
 {
     if (!t) return;
-    for (size_t i = 0; i < t->n; i++) cJSON_Delete(t->v[i].tags);
-    free(t->v);
+    qtable_clear(&t->q);
     free(t);
 }
 
 /* ---- the table ---- */
 
-static size_t lower_bound(const tag_table_t *t, const char *function)
-{
-    size_t lo = 0, hi = t->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (strcmp(t->v[mid].function, function) < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
 static const cJSON *find(const tag_table_t *t, const char *function)
 {
-    if (!t) return NULL;
-    size_t i = lower_bound(t, function);
-    return i < t->n && strcmp(t->v[i].function, function) == 0 ? t->v[i].tags : NULL;
+    const entry_t *e = t ? qtable_find(&t->q, function, "") : NULL;
+    return e ? e->tags : NULL;
 }
 
 /* Takes `tags` (NULL or empty: the function has none). */
 static void put(tag_table_t *t, const char *function, cJSON *tags)
 {
-    size_t i = lower_bound(t, function);
-    bool have = i < t->n && strcmp(t->v[i].function, function) == 0;
     if (!tags || !tags->child) {
         cJSON_Delete(tags);
-        if (!have) return;
-        cJSON_Delete(t->v[i].tags);
-        memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof *t->v);
-        t->n--;
+        qtable_drop(&t->q, function, "");
         return;
     }
-    if (have) {
-        cJSON_Delete(t->v[i].tags);
-        t->v[i].tags = tags;
+    entry_t *e = qtable_find(&t->q, function, "");
+    if (e) {
+        cJSON_Delete(e->tags);
+        e->tags = tags;
         return;
     }
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->v = realloc(t->v, t->cap * sizeof *t->v);
-        if (!t->v) abort();
-    }
-    memmove(&t->v[i + 1], &t->v[i], (t->n - i) * sizeof *t->v);
-    snprintf(t->v[i].function, sizeof t->v[i].function, "%s", function);
-    t->v[i].tags = tags;
-    t->n++;
+    e = calloc(1, sizeof *e);
+    if (!e) abort();
+    snprintf(e->key.function, sizeof e->key.function, "%s", function);
+    e->tags = tags;
+    qtable_put(&t->q, e);
 }
 
 void tags_forget(api_t *d, const char *function)

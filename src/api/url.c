@@ -363,16 +363,8 @@ static cJSON *list_item(const void *entry, void *arg)
 
 void url_config_list(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest)
 {
-    char *marker;
-    long max;
-    if (qtable_page_params(ex, req, LIST_MAX, &marker, &max) < 0) return;
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(o, "FunctionUrlConfigs");
     list_arg_t la = { d };
-    const char *next = qtable_page(&d->urls->t, latest->cfg.name, marker, max, arr, list_item, &la);
-    if (next) cJSON_AddStringToObject(o, "NextMarker", next);
-    api_respond_doc(ex, 200, o);
-    free(marker);
+    qtable_list_respond(ex, req, LIST_MAX, &d->urls->t, latest->cfg.name, "FunctionUrlConfigs", list_item, &la);
 }
 
 /* ---- start-up ---- */

@@ -50,8 +50,10 @@ static bool framing_header(const char *name)
     return false;
 }
 
-static void respond(http_exchange_t *ex, const http_request_t *req, const url_cfg_t *u, const char *request_id,
-                    url_response_t *r)
+/* The answer's headers (caller frees the array, not the strings): the
+ * function's own but for framing, CORS, and the request id if any. */
+static http_header_t *answer_headers(const http_request_t *req, const url_cfg_t *u, const char *request_id,
+                                     url_response_t *r, size_t *count)
 {
     if (u && u->cors) url_cors_apply(u->cors, req, r);
     http_header_t *h = calloc(r->nheaders + 1, sizeof *h);
@@ -60,6 +62,15 @@ static void respond(http_exchange_t *ex, const http_request_t *req, const url_cf
     for (size_t i = 0; i < r->nheaders; i++)
         if (!framing_header(r->headers[i].name)) h[n++] = r->headers[i];
     if (request_id) h[n++] = (http_header_t){ "x-amzn-RequestId", request_id };
+    *count = n;
+    return h;
+}
+
+static void respond(http_exchange_t *ex, const http_request_t *req, const url_cfg_t *u, const char *request_id,
+                    url_response_t *r)
+{
+    size_t n;
+    http_header_t *h = answer_headers(req, u, request_id, r, &n);
     http_respond_owned(ex, r->status, h, n, r->body, r->body_len);
     r->body = NULL;
     r->body_len = 0;
@@ -118,14 +129,8 @@ static void client_gone(http_exchange_t *ex, void *arg)
 static void stream_head(url_call_t *uc, call_t *c, url_response_t *r)
 {
     const http_request_t *req = http_exchange_request(uc->ex);
-    const url_cfg_t *u = url_find_id(uc->d, uc->id);
-    if (u && u->cors) url_cors_apply(u->cors, req, r);
-    http_header_t *h = calloc(r->nheaders + 1, sizeof *h);
-    if (!h) abort();
-    size_t n = 0;
-    for (size_t i = 0; i < r->nheaders; i++)
-        if (!framing_header(r->headers[i].name)) h[n++] = r->headers[i];
-    h[n++] = (http_header_t){ "x-amzn-RequestId", c->request_id };
+    size_t n;
+    http_header_t *h = answer_headers(req, url_find_id(uc->d, uc->id), c->request_id, r, &n);
     http_respond_stream_begin(uc->ex, r->status, h, n);
     free(h);
     url_response_free(r);

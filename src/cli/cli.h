@@ -226,6 +226,31 @@ void cli_print_json_line(const cJSON *j);
 /* True when the command's data goes out as JSON (--output json, --json). */
 static inline bool cli_json_out(const cli_ctx_t *ctx) { return ctx->output == CLI_OUTPUT_JSON; }
 
+/* ---- what the resource subcommands share (cli_common.c) ---- */
+/* The index of `word` in the NULL-terminated `verbs`, or a usage error
+ * "expected a, b or c[, not WORD]" (-1). */
+int cli_verb(cli_ctx_t *ctx, const char *word, const char *const *verbs, err_t *err);
+/* The same, with "missing a, b or c" for no word and "unknown action
+ * 'WORD': a, b or c" for another. */
+int cli_action(cli_ctx_t *ctx, const char *word, const char *const *verbs, err_t *err);
+/* Append `fmt` (with one %s) to `p`, `name` percent-encoded into it. */
+void cli_path_add(buf_t *p, const char *fmt, const char *name);
+/* One request with `body` as JSON (none when NULL) whose answer must be
+ * 2xx JSON: the parsed answer (caller deletes), or NULL with err set. */
+cJSON *cli_send_json(cli_ctx_t *ctx, const char *method, const char *path, const cJSON *body, err_t *err);
+/* One request without a body whose answer only has to be 2xx. */
+int cli_send_ok(cli_ctx_t *ctx, const char *method, const char *path, err_t *err);
+/* A string member of `o`, "" when it is missing or not a string. */
+const char *cli_str(const cJSON *o, const char *key);
+/* One table cell of cli_list_print. */
+enum { CLI_CELL = 256 };
+/* Fill the ncol cells of the table row of `item`. */
+typedef void (*cli_row_fn)(const cJSON *item, char (*cells)[CLI_CELL], const void *arg);
+/* GET the Lambda-paged list at `path`, every page, and print its `key`
+ * items: as {"key": [...]} with `json`, else as a table of `head`. */
+int cli_list_print(cli_ctx_t *ctx, const char *path, const char *key, bool json, const char *const *head,
+                   size_t ncol, cli_row_fn row, const void *arg, err_t *err);
+
 /* Subcommands: parse argv, act, print. Return the exit code when there is
  * nothing left to print (0, or 1 after invoke printed a function error), or
  * -1 with err set (ctx->usage_error marks command-line mistakes). */

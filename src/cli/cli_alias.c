@@ -71,14 +71,8 @@ static int alias_add_weight(cli_ctx_t *ctx, alias_args_t *a, const char *kv, err
 
 static void alias_path(buf_t *p, const char *name, const char *alias)
 {
-    char *en = cli_escape(name);
-    buf_appendf(p, "/2015-03-31/functions/%s/aliases", en);
-    free(en);
-    if (alias) {
-        char *ea = cli_escape(alias);
-        buf_appendf(p, "/%s", ea);
-        free(ea);
-    }
+    cli_path_add(p, "/2015-03-31/functions/%s/aliases", name);
+    if (alias) cli_path_add(p, "/%s", alias);
 }
 
 /* "2=0.1" for the alias's RoutingConfig, "-" when it has none. */
@@ -97,12 +91,6 @@ static void alias_weights_cell(const cJSON *alias, char *out, size_t cap)
     if (!out[0]) snprintf(out, cap, "-");
 }
 
-static const char *str_of(const cJSON *o, const char *key)
-{
-    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
-    return s ? s : "";
-}
-
 static void alias_print(cli_ctx_t *ctx, const char *verb, const char *name, const cJSON *ans)
 {
     if (ctx->output == CLI_OUTPUT_JSON) {
@@ -111,7 +99,7 @@ static void alias_print(cli_ctx_t *ctx, const char *verb, const char *name, cons
     }
     char w[256];
     alias_weights_cell(ans, w, sizeof w);
-    printf("%s alias %s:%s -> version %s", verb, name, str_of(ans, "Name"), str_of(ans, "FunctionVersion"));
+    printf("%s alias %s:%s -> version %s", verb, name, cli_str(ans, "Name"), cli_str(ans, "FunctionVersion"));
     if (strcmp(w, "-") != 0) printf(" (weights %s)", w);
     putchar('\n');
 }
@@ -132,21 +120,24 @@ static int alias_put(cli_ctx_t *ctx, const alias_args_t *a, bool create, err_t *
         cJSON_AddItemToObject(rc, "AdditionalVersionWeights",
                               a->weights ? cJSON_Duplicate(a->weights, 1) : cJSON_CreateObject());
     }
-    char *text = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    if (!text) abort();
     buf_t path = {0};
     alias_path(&path, a->pos[1], create ? NULL : a->pos[2]);
-    static const char *const hdrs[] = {"Content-Type: application/json", NULL};
-    cli_req_t req = {.method = create ? "POST" : "PUT", .path = path.data, .headers = hdrs,
-                     .body = text, .body_len = strlen(text)};
-    cJSON *ans = cli_request_json(ctx, &req, err);
-    free(text);
+    cJSON *ans = cli_send_json(ctx, create ? "POST" : "PUT", path.data, body, err);
+    cJSON_Delete(body);
     buf_free(&path);
     if (!ans) return -1;
     alias_print(ctx, create ? "created" : "updated", a->pos[1], ans);
     cJSON_Delete(ans);
     return 0;
+}
+
+static void alias_row(const cJSON *it, char (*cells)[CLI_CELL], const void *arg)
+{
+    (void)arg;
+    snprintf(cells[0], CLI_CELL, "%s", cli_str(it, "Name"));
+    snprintf(cells[1], CLI_CELL, "%s", cli_str(it, "FunctionVersion"));
+    alias_weights_cell(it, cells[2], CLI_CELL);
+    cli_clip(cli_str(it, "Description"), 60, cells[3], CLI_CELL);
 }
 
 static int alias_list(cli_ctx_t *ctx, const alias_args_t *a, err_t *err)
@@ -155,41 +146,10 @@ static int alias_list(cli_ctx_t *ctx, const alias_args_t *a, err_t *err)
     if (a->npos > 2) return cli_usage_fail(ctx, err, "unexpected argument '%s'", a->pos[2]);
     buf_t path = {0};
     alias_path(&path, a->pos[1], NULL);
-    cJSON *all = cJSON_CreateArray();
-    int rc = cli_fetch_pages(ctx, path.data, "Aliases", &CLI_PAGING_LAMBDA, 0, all, err);
+    static const char *const head[] = {"ALIAS", "VERSION", "WEIGHTS", "DESCRIPTION"};
+    int rc = cli_list_print(ctx, path.data, "Aliases", cli_json_out(ctx), head, 4, alias_row, NULL, err);
     buf_free(&path);
-    if (rc < 0) {
-        cJSON_Delete(all);
-        return -1;
-    }
-    if (ctx->output == CLI_OUTPUT_JSON) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToObject(o, "Aliases", all);
-        cli_print_json(o);
-        cJSON_Delete(o);
-        return 0;
-    }
-    enum { NCOL = 4, W = 256 };
-    size_t n = (size_t)cJSON_GetArraySize(all);
-    char (*cells)[NCOL][W] = calloc(n ? n : 1, sizeof *cells);
-    const char **ptrs = calloc(n ? n * NCOL : 1, sizeof *ptrs);
-    if (!cells || !ptrs) abort();
-    size_t i = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, all) {
-        snprintf(cells[i][0], W, "%s", str_of(it, "Name"));
-        snprintf(cells[i][1], W, "%s", str_of(it, "FunctionVersion"));
-        alias_weights_cell(it, cells[i][2], W);
-        cli_clip(str_of(it, "Description"), 60, cells[i][3], W);
-        for (int c = 0; c < NCOL; c++) ptrs[i * NCOL + (size_t)c] = cells[i][c];
-        i++;
-    }
-    static const char *const head[NCOL] = {"ALIAS", "VERSION", "WEIGHTS", "DESCRIPTION"};
-    cli_table_print(stdout, head, NCOL, ptrs, n);
-    free(cells);
-    free(ptrs);
-    cJSON_Delete(all);
-    return 0;
+    return rc;
 }
 
 static int alias_rm(cli_ctx_t *ctx, const alias_args_t *a, err_t *err)
@@ -197,11 +157,7 @@ static int alias_rm(cli_ctx_t *ctx, const alias_args_t *a, err_t *err)
     if (a->npos != 3) return cli_usage_fail(ctx, err, "missing NAME or ALIAS");
     buf_t path = {0};
     alias_path(&path, a->pos[1], a->pos[2]);
-    cli_req_t req = {.method = "DELETE", .path = path.data};
-    cli_resp_t resp;
-    int rc = cli_http(ctx, &req, &resp, err);
-    if (rc == 0) rc = cli_resp_check(&resp, err);
-    cli_resp_free(&resp);
+    int rc = cli_send_ok(ctx, "DELETE", path.data, err);
     buf_free(&path);
     if (rc == 0 && ctx->output == CLI_OUTPUT_TABLE) printf("deleted alias %s:%s\n", a->pos[1], a->pos[2]);
     return rc;
@@ -233,13 +189,13 @@ int cli_cmd_alias(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         default: rc = cli_usage_fail(ctx, err, "internal: unhandled option"); goto out;
         }
     }
-    const char *sub = a.npos ? a.pos[0] : "";
-    bool create = strcmp(sub, "create") == 0, update = strcmp(sub, "update") == 0;
-    bool list = strcmp(sub, "list") == 0, rm = strcmp(sub, "rm") == 0;
-    if (!create && !update && !list && !rm) {
-        rc = cli_usage_fail(ctx, err, "expected create, update, list or rm%s%s", sub[0] ? ", not " : "", sub);
+    static const char *const verbs[] = {"create", "update", "list", "rm", NULL};
+    int verb = cli_verb(ctx, a.npos ? a.pos[0] : NULL, verbs, err);
+    if (verb < 0) {
+        rc = -1;
         goto out;
     }
+    bool create = verb == 0, update = verb == 1, list = verb == 2, rm = verb == 3;
     if ((list || rm) && (a.version || a.weights || a.no_weights || a.description)) {
         rc = cli_usage_fail(ctx, err, "--version, --weight, --no-weights and --description are for create and update");
         goto out;

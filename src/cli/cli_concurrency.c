@@ -112,17 +112,16 @@ int cli_cmd_concurrency(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     int prc = conc_parse(ctx, argc, argv, false, &c, err);
     if (prc > 0) cli_usage_concurrency(stdout);
     if (prc != 0) return prc > 0 ? 0 : -1;
-    const char *sub = c.npos ? c.pos[0] : "";
-    bool set = strcmp(sub, "set") == 0, rm = strcmp(sub, "rm") == 0;
-    if (!set && !rm) return cli_usage_fail(ctx, err, "expected set or rm%s%s", sub[0] ? ", not " : "", sub);
+    static const char *const verbs[] = {"set", "rm", NULL};
+    int verb = cli_verb(ctx, c.npos ? c.pos[0] : NULL, verbs, err);
+    if (verb < 0) return -1;
+    bool set = verb == 0;
     if (conc_want(ctx, &c, set ? 1 : 0, "N", err) < 0) return -1;
     long n = 0;
     if (set && cli_parse_long(ctx, "N", c.pos[2], 0, 1000000000, &n, err) < 0) return -1;
 
-    char *en = cli_escape(c.pos[1]);
     buf_t path = {0};
-    buf_appendf(&path, "/2017-10-31/functions/%s/concurrency", en);
-    free(en);
+    cli_path_add(&path, "/2017-10-31/functions/%s/concurrency", c.pos[1]);
     cJSON *body = NULL, *ans = NULL;
     if (set) {
         body = cJSON_CreateObject();
@@ -157,48 +156,25 @@ static double num_of(const cJSON *o, const char *key)
     return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, key));
 }
 
+static void prov_row(const cJSON *it, char (*cells)[CLI_CELL], const void *arg)
+{
+    (void)arg;
+    snprintf(cells[0], CLI_CELL, "%s", prov_qualifier(it));
+    snprintf(cells[1], CLI_CELL, "%.0f", num_of(it, "RequestedProvisionedConcurrentExecutions"));
+    snprintf(cells[2], CLI_CELL, "%.0f", num_of(it, "AllocatedProvisionedConcurrentExecutions"));
+    const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "Status"));
+    snprintf(cells[3], CLI_CELL, "%s", st ? st : "?");
+}
+
 static int prov_list(cli_ctx_t *ctx, const char *name, err_t *err)
 {
-    char *en = cli_escape(name);
     buf_t path = {0};
-    buf_appendf(&path, "/2019-09-30/functions/%s/provisioned-concurrency?List=ALL", en);
-    free(en);
-    cJSON *all = cJSON_CreateArray();
-    int rc = cli_fetch_pages(ctx, path.data, "ProvisionedConcurrencyConfigs", &CLI_PAGING_LAMBDA, 0, all, err);
+    cli_path_add(&path, "/2019-09-30/functions/%s/provisioned-concurrency?List=ALL", name);
+    static const char *const head[] = {"QUALIFIER", "REQUESTED", "ALLOCATED", "STATUS"};
+    int rc = cli_list_print(ctx, path.data, "ProvisionedConcurrencyConfigs", cli_json_out(ctx), head, 4, prov_row,
+                            NULL, err);
     buf_free(&path);
-    if (rc < 0) {
-        cJSON_Delete(all);
-        return -1;
-    }
-    if (ctx->output == CLI_OUTPUT_JSON) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToObject(o, "ProvisionedConcurrencyConfigs", all);
-        cli_print_json(o);
-        cJSON_Delete(o);
-        return 0;
-    }
-    enum { NCOL = 4, W = 160 };
-    size_t n = (size_t)cJSON_GetArraySize(all);
-    char (*cells)[NCOL][W] = calloc(n ? n : 1, sizeof *cells);
-    const char **ptrs = calloc(n ? n * NCOL : 1, sizeof *ptrs);
-    if (!cells || !ptrs) abort();
-    size_t i = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, all) {
-        snprintf(cells[i][0], W, "%s", prov_qualifier(it));
-        snprintf(cells[i][1], W, "%.0f", num_of(it, "RequestedProvisionedConcurrentExecutions"));
-        snprintf(cells[i][2], W, "%.0f", num_of(it, "AllocatedProvisionedConcurrentExecutions"));
-        const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "Status"));
-        snprintf(cells[i][3], W, "%s", st ? st : "?");
-        for (int c = 0; c < NCOL; c++) ptrs[i * NCOL + (size_t)c] = cells[i][c];
-        i++;
-    }
-    static const char *const head[NCOL] = {"QUALIFIER", "REQUESTED", "ALLOCATED", "STATUS"};
-    cli_table_print(stdout, head, NCOL, ptrs, n);
-    free(cells);
-    free(ptrs);
-    cJSON_Delete(all);
-    return 0;
+    return rc;
 }
 
 int cli_cmd_provisioned(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
@@ -207,10 +183,10 @@ int cli_cmd_provisioned(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     int prc = conc_parse(ctx, argc, argv, true, &c, err);
     if (prc > 0) cli_usage_provisioned(stdout);
     if (prc != 0) return prc > 0 ? 0 : -1;
-    const char *sub = c.npos ? c.pos[0] : "";
-    bool set = strcmp(sub, "set") == 0, rm = strcmp(sub, "rm") == 0, list = strcmp(sub, "list") == 0;
-    if (!set && !rm && !list)
-        return cli_usage_fail(ctx, err, "expected set, rm or list%s%s", sub[0] ? ", not " : "", sub);
+    static const char *const verbs[] = {"set", "rm", "list", NULL};
+    int verb = cli_verb(ctx, c.npos ? c.pos[0] : NULL, verbs, err);
+    if (verb < 0) return -1;
+    bool set = verb == 0, list = verb == 2;
     if (conc_want(ctx, &c, set ? 1 : 0, "N", err) < 0) return -1;
     if (list) {
         if (c.qualifier) return cli_usage_fail(ctx, err, "--qualifier is for set and rm");
@@ -220,11 +196,9 @@ int cli_cmd_provisioned(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     long n = 0;
     if (set && cli_parse_long(ctx, "N", c.pos[2], 1, 1000000000, &n, err) < 0) return -1;
 
-    char *en = cli_escape(c.pos[1]), *eq = cli_escape(c.qualifier);
     buf_t path = {0};
-    buf_appendf(&path, "/2019-09-30/functions/%s/provisioned-concurrency?Qualifier=%s", en, eq);
-    free(en);
-    free(eq);
+    cli_path_add(&path, "/2019-09-30/functions/%s/provisioned-concurrency", c.pos[1]);
+    cli_path_add(&path, "?Qualifier=%s", c.qualifier);
     cJSON *body = NULL, *ans = NULL;
     if (set) {
         body = cJSON_CreateObject();

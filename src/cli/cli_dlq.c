@@ -40,9 +40,8 @@ static const cli_opt_t dlq_opts[] = {
 
 static void dlq_path(buf_t *p, const char *name, const char *tail)
 {
-    char *en = cli_escape(name);
-    buf_appendf(p, "/nimbus/v1/functions/%s/dlq%s", en, tail);
-    free(en);
+    cli_path_add(p, "/nimbus/v1/functions/%s/dlq", name);
+    buf_appendf(p, "%s", tail);
 }
 
 /* The count a redrive or purge answered with, as a whole number. */
@@ -85,12 +84,11 @@ int cli_cmd_dlq(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         default: return cli_usage_fail(ctx, err, "internal: unhandled option");
         }
     }
-    if (!verb) return cli_usage_fail(ctx, err, "missing list, redrive or purge");
     bool json_out = cli_json_out(ctx);
-    bool is_list = strcmp(verb, "list") == 0, is_redrive = strcmp(verb, "redrive") == 0,
-         is_purge = strcmp(verb, "purge") == 0;
-    if (!is_list && !is_redrive && !is_purge)
-        return cli_usage_fail(ctx, err, "unknown action '%s': list, redrive or purge", verb);
+    static const char *const verbs[] = {"list", "redrive", "purge", NULL};
+    int v = cli_action(ctx, verb, verbs, err);
+    if (v < 0) return -1;
+    bool is_list = v == 0, is_redrive = v == 1;
     if (!name || !name[0]) return cli_usage_fail(ctx, err, "missing NAME");
     if (!is_list && (limited || json)) return cli_usage_fail(ctx, err, "--limit and --json are for list");
     if (!is_redrive && id) return cli_usage_fail(ctx, err, "--id is for redrive");
@@ -111,21 +109,14 @@ int cli_cmd_dlq(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     }
 
     cJSON *body = NULL;
-    char *text = NULL;
     if (is_redrive) {
         dlq_path(&p, name, "/redrive");
         body = cJSON_CreateObject();
         if (id) cJSON_AddStringToObject(body, "RequestId", id);
-        text = cJSON_PrintUnformatted(body);
-        if (!text) abort();
     } else {
         dlq_path(&p, name, "");
     }
-    static const char *const json_hdr[] = {"Content-Type: application/json", NULL};
-    cli_req_t req = {.method = is_redrive ? "POST" : "DELETE", .path = p.data,
-                     .headers = is_redrive ? json_hdr : NULL, .body = text,
-                     .body_len = text ? strlen(text) : 0};
-    cJSON *j = cli_request_json(ctx, &req, err);
+    cJSON *j = cli_send_json(ctx, is_redrive ? "POST" : "DELETE", p.data, body, err);
     long n = 0;
     if (j && dlq_count(j, is_redrive ? "Redriven" : "Purged", &n, err) == 0) {
         if (json_out) cli_print_json(j);
@@ -134,7 +125,6 @@ int cli_cmd_dlq(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     }
     cJSON_Delete(j);
     cJSON_Delete(body);
-    free(text);
     buf_free(&p);
     return rc;
 }

@@ -60,18 +60,11 @@ static int layer_publish(cli_ctx_t *ctx, const layer_args_t *a, err_t *err)
     if (a->runtimes) cJSON_AddItemToObject(body, "CompatibleRuntimes", cJSON_Duplicate(a->runtimes, 1));
     if (a->description) cJSON_AddStringToObject(body, "Description", a->description);
     if (a->license) cJSON_AddStringToObject(body, "LicenseInfo", a->license);
-    char *text = cJSON_PrintUnformatted(body);
+    buf_t path = {0};
+    cli_path_add(&path, "/2018-10-31/layers/%s/versions", a->pos[1]);
+    cJSON *ans = cli_send_json(ctx, "POST", path.data, body, err);
     cJSON_Delete(body);
     free(b64);
-    if (!text) abort();
-    char *en = cli_escape(a->pos[1]);
-    buf_t path = {0};
-    buf_appendf(&path, "/2018-10-31/layers/%s/versions", en);
-    free(en);
-    static const char *const hdrs[] = {"Content-Type: application/json", NULL};
-    cli_req_t req = {.method = "POST", .path = path.data, .headers = hdrs, .body = text, .body_len = strlen(text)};
-    cJSON *ans = cli_request_json(ctx, &req, err);
-    free(text);
     buf_free(&path);
     if (!ans) return -1;
     if (a->json) {
@@ -101,53 +94,30 @@ static void runtimes_cell(const cJSON *v, char *out, size_t n)
     if (!out[0]) snprintf(out, n, "-");
 }
 
+/* arg: the layer's name when listing its versions, NULL for all layers. */
+static void layer_row(const cJSON *it, char (*cells)[CLI_CELL], const void *arg)
+{
+    const char *layer = arg;
+    const cJSON *v = layer ? it : cJSON_GetObjectItemCaseSensitive(it, "LatestMatchingVersion");
+    const char *name = layer ? layer : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "LayerName"));
+    snprintf(cells[0], CLI_CELL, "%s", name ? name : "?");
+    snprintf(cells[1], CLI_CELL, "%.0f", cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "Version")));
+    runtimes_cell(v, cells[2], CLI_CELL);
+    const char *arn = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "LayerVersionArn"));
+    snprintf(cells[3], CLI_CELL, "%s", arn ? arn : "?");
+}
+
 static int layer_list(cli_ctx_t *ctx, const layer_args_t *a, err_t *err)
 {
     if (a->npos > 2) return cli_usage_fail(ctx, err, "usage: nimbus layer list [NAME]");
     bool versions = a->npos == 2;
     buf_t path = {0};
-    if (versions) {
-        char *en = cli_escape(a->pos[1]);
-        buf_appendf(&path, "/2018-10-31/layers/%s/versions", en);
-        free(en);
-    } else {
-        buf_appendf(&path, "/2018-10-31/layers");
-    }
-    const char *key = versions ? "LayerVersions" : "Layers";
-    cJSON *all = cJSON_CreateArray();
-    int rc = cli_fetch_pages(ctx, path.data, key, &CLI_PAGING_LAMBDA, 0, all, err);
+    if (versions) cli_path_add(&path, "/2018-10-31/layers/%s/versions", a->pos[1]);
+    else buf_appendf(&path, "/2018-10-31/layers");
+    static const char *const head[] = {"LAYER", "VERSION", "RUNTIMES", "ARN"};
+    int rc = cli_list_print(ctx, path.data, versions ? "LayerVersions" : "Layers", a->json, head, 4, layer_row,
+                            versions ? a->pos[1] : NULL, err);
     buf_free(&path);
-    if (rc == 0 && a->json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToObject(o, key, all);
-        cli_print_json(o);
-        cJSON_Delete(o);
-        return 0;
-    }
-    if (rc == 0) {
-        size_t n = (size_t)cJSON_GetArraySize(all);
-        char (*cells)[4][256] = calloc(n ? n : 1, sizeof *cells);
-        const char **ptrs = calloc(n ? n * 4 : 1, sizeof *ptrs);
-        if (!cells || !ptrs) abort();
-        size_t i = 0;
-        const cJSON *it;
-        cJSON_ArrayForEach(it, all) {
-            const cJSON *v = versions ? it : cJSON_GetObjectItemCaseSensitive(it, "LatestMatchingVersion");
-            const char *name = versions ? a->pos[1] : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "LayerName"));
-            snprintf(cells[i][0], 256, "%s", name ? name : "?");
-            snprintf(cells[i][1], 256, "%.0f", cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "Version")));
-            runtimes_cell(v, cells[i][2], 256);
-            const char *arn = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "LayerVersionArn"));
-            snprintf(cells[i][3], 256, "%s", arn ? arn : "?");
-            for (int c = 0; c < 4; c++) ptrs[i * 4 + (size_t)c] = cells[i][c];
-            i++;
-        }
-        static const char *const head[] = { "LAYER", "VERSION", "RUNTIMES", "ARN" };
-        cli_table_print(stdout, head, 4, ptrs, n);
-        free(cells);
-        free(ptrs);
-    }
-    cJSON_Delete(all);
     return rc;
 }
 
@@ -156,15 +126,10 @@ static int layer_rm(cli_ctx_t *ctx, const layer_args_t *a, err_t *err)
     if (a->npos != 3) return cli_usage_fail(ctx, err, "usage: nimbus layer rm NAME VERSION");
     long v;
     if (cli_parse_long(ctx, "VERSION", a->pos[2], 1, 1000000000, &v, err) < 0) return -1;
-    char *en = cli_escape(a->pos[1]);
     buf_t path = {0};
-    buf_appendf(&path, "/2018-10-31/layers/%s/versions/%ld", en, v);
-    free(en);
-    cli_req_t req = {.method = "DELETE", .path = path.data};
-    cli_resp_t resp;
-    int rc = cli_http(ctx, &req, &resp, err);
-    if (rc == 0) rc = cli_resp_check(&resp, err);
-    cli_resp_free(&resp);
+    cli_path_add(&path, "/2018-10-31/layers/%s/versions", a->pos[1]);
+    buf_appendf(&path, "/%ld", v);
+    int rc = cli_send_ok(ctx, "DELETE", path.data, err);
     buf_free(&path);
     if (rc == 0 && a->json) {
         cJSON *o = cJSON_CreateObject();
@@ -207,11 +172,12 @@ int cli_cmd_layer(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         }
     }
     a.json = a.json || cli_json_out(ctx);
-    const char *sub = a.npos ? a.pos[0] : "";
-    if (strcmp(sub, "publish") == 0) rc = layer_publish(ctx, &a, err);
-    else if (strcmp(sub, "list") == 0) rc = layer_list(ctx, &a, err);
-    else if (strcmp(sub, "rm") == 0) rc = layer_rm(ctx, &a, err);
-    else rc = cli_usage_fail(ctx, err, "expected publish, list or rm%s%s", sub[0] ? ", not " : "", sub);
+    static const char *const verbs[] = {"publish", "list", "rm", NULL};
+    int verb = cli_verb(ctx, a.npos ? a.pos[0] : NULL, verbs, err);
+    if (verb == 0) rc = layer_publish(ctx, &a, err);
+    else if (verb == 1) rc = layer_list(ctx, &a, err);
+    else if (verb == 2) rc = layer_rm(ctx, &a, err);
+    else rc = -1;
 out:
     cJSON_Delete(a.runtimes);
     return rc;

@@ -48,14 +48,8 @@ static const cli_opt_t trigger_opts[] = {
 
 static void trigger_path(buf_t *p, const char *fn, const char *trigger)
 {
-    char *ef = cli_escape(fn);
-    buf_appendf(p, "/nimbus/v1/functions/%s/triggers", ef);
-    free(ef);
-    if (trigger) {
-        char *et = cli_escape(trigger);
-        buf_appendf(p, "/%s", et);
-        free(et);
-    }
+    cli_path_add(p, "/nimbus/v1/functions/%s/triggers", fn);
+    if (trigger) cli_path_add(p, "/%s", trigger);
 }
 
 static const char *str_of(const cJSON *o, const char *key)
@@ -122,11 +116,10 @@ int cli_cmd_trigger(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
             opt_val[opt] = val;
         }
     }
-    if (!verb) return cli_usage_fail(ctx, err, "missing add, list, enable, disable or rm");
-    bool add = strcmp(verb, "add") == 0, list = strcmp(verb, "list") == 0, rm = strcmp(verb, "rm") == 0,
-         enable = strcmp(verb, "enable") == 0, disable = strcmp(verb, "disable") == 0;
-    if (!add && !list && !rm && !enable && !disable)
-        return cli_usage_fail(ctx, err, "unknown action '%s': add, list, enable, disable or rm", verb);
+    static const char *const verbs[] = {"add", "list", "enable", "disable", "rm", NULL};
+    int v = cli_action(ctx, verb, verbs, err);
+    if (v < 0) return -1;
+    bool add = v == 0, list = v == 1, enable = v == 2, disable = v == 3, rm = v == 4;
     if (!fn || !fn[0]) return cli_usage_fail(ctx, err, "missing NAME (the function)");
     bool any_add_opt = disabled;
     for (int i = 0; i <= TOPT_QUALIFIER; i++) any_add_opt = any_add_opt || opt_val[i];
@@ -157,9 +150,7 @@ int cli_cmd_trigger(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         return rc;
     }
     if (rm) {
-        cli_req_t req = {.method = "DELETE", .path = p.data};
-        cli_resp_t resp = {0};
-        if (cli_http(ctx, &req, &resp, err) == 0 && cli_resp_check(&resp, err) == 0) {
+        if (cli_send_ok(ctx, "DELETE", p.data, err) == 0) {
             if (cli_json_out(ctx)) {
                 cJSON *o = cJSON_CreateObject();
                 cJSON_AddStringToObject(o, "Name", trig);
@@ -171,7 +162,6 @@ int cli_cmd_trigger(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
             }
             rc = 0;
         }
-        cli_resp_free(&resp);
         buf_free(&p);
         return rc;
     }
@@ -186,12 +176,7 @@ int cli_cmd_trigger(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     } else {
         cJSON_AddBoolToObject(body, "Enabled", enable);
     }
-    char *text = cJSON_PrintUnformatted(body);
-    if (!text) abort();
-    static const char *const json_hdr[] = {"Content-Type: application/json", NULL};
-    cli_req_t req = {.method = add ? "POST" : "PATCH", .path = p.data, .headers = json_hdr, .body = text,
-                     .body_len = strlen(text)};
-    cJSON *j = cli_request_json(ctx, &req, err);
+    cJSON *j = cli_send_json(ctx, add ? "POST" : "PATCH", p.data, body, err);
     if (j) {
         if (cli_json_out(ctx)) cli_print_json(j);
         else if (add) printf("%s\n", str_of(j, "Name"));
@@ -200,7 +185,6 @@ int cli_cmd_trigger(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     }
     cJSON_Delete(j);
     cJSON_Delete(body);
-    free(text);
     buf_free(&p);
     return rc;
 }

@@ -39,14 +39,8 @@ static const cli_opt_t url_opts[] = {
 
 static void url_path(buf_t *p, const char *name, const char *qualifier)
 {
-    char *en = cli_escape(name);
-    buf_appendf(p, "/2021-10-31/functions/%s/url", en);
-    free(en);
-    if (qualifier) {
-        char *eq = cli_escape(qualifier);
-        buf_appendf(p, "?Qualifier=%s", eq);
-        free(eq);
-    }
+    cli_path_add(p, "/2021-10-31/functions/%s/url", name);
+    if (qualifier) cli_path_add(p, "?Qualifier=%s", qualifier);
 }
 
 static int print_url(const cJSON *j, bool json, err_t *err)
@@ -72,15 +66,10 @@ static cJSON *create(cli_ctx_t *ctx, const char *name, const char *qualifier, co
         cJSON *cors = cJSON_AddObjectToObject(body, "Cors");
         cJSON_AddItemToObject(cors, "AllowOrigins", cJSON_Duplicate(origins, true));
     }
-    char *text = cJSON_PrintUnformatted(body);
-    if (!text) abort();
     buf_t p = {0};
     url_path(&p, name, qualifier);
-    static const char *const hdr[] = {"Content-Type: application/json", NULL};
-    cli_req_t req = {.method = "POST", .path = p.data, .headers = hdr, .body = text, .body_len = strlen(text)};
-    cJSON *j = cli_request_json(ctx, &req, err);
+    cJSON *j = cli_send_json(ctx, "POST", p.data, body, err);
     buf_free(&p);
-    free(text);
     cJSON_Delete(body);
     return j;
 }
@@ -147,13 +136,10 @@ int cli_cmd_url(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
         default: cli_usage_fail(ctx, err, "internal: unhandled option"); goto out;
         }
     }
-    if (!verb) { cli_usage_fail(ctx, err, "missing create, get or delete"); goto out; }
-    bool is_create = strcmp(verb, "create") == 0, is_get = strcmp(verb, "get") == 0,
-         is_delete = strcmp(verb, "delete") == 0;
-    if (!is_create && !is_get && !is_delete) {
-        cli_usage_fail(ctx, err, "unknown action '%s': create, get or delete", verb);
-        goto out;
-    }
+    static const char *const verbs[] = {"create", "get", "delete", NULL};
+    int v = cli_action(ctx, verb, verbs, err);
+    if (v < 0) goto out;
+    bool is_create = v == 0, is_get = v == 1, is_delete = v == 2;
     if (!name || !name[0]) { cli_usage_fail(ctx, err, "missing NAME"); goto out; }
     if (!is_create && (mode || cJSON_GetArraySize(origins) > 0)) {
         cli_usage_fail(ctx, err, "--invoke-mode and --cors-origin are for create");
@@ -166,14 +152,8 @@ int cli_cmd_url(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     } else {
         buf_t p = {0};
         url_path(&p, name, qualifier);
-        cli_req_t req = {.method = is_get ? "GET" : "DELETE", .path = p.data};
-        if (is_get) {
-            j = cli_request_json(ctx, &req, err);
-        } else {
-            cli_resp_t resp = {0};
-            if (cli_http(ctx, &req, &resp, err) == 0 && cli_resp_check(&resp, err) == 0) rc = 0;
-            cli_resp_free(&resp);
-        }
+        if (is_get) j = cli_send_json(ctx, "GET", p.data, NULL, err);
+        else if (cli_send_ok(ctx, "DELETE", p.data, err) == 0) rc = 0;
         buf_free(&p);
     }
     if (j) rc = print_url(j, cli_json_out(ctx), err);

@@ -27,78 +27,42 @@ void cli_usage_version(FILE *out)
           out);
 }
 
-static const char *str_of(const cJSON *o, const char *key)
-{
-    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
-    return s ? s : "";
-}
-
 static int version_publish(cli_ctx_t *ctx, const char *name, const char *description, err_t *err)
 {
     cJSON *body = cJSON_CreateObject();
     if (description) cJSON_AddStringToObject(body, "Description", description);
-    char *text = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    if (!text) abort();
-    char *en = cli_escape(name);
     buf_t path = {0};
-    buf_appendf(&path, "/2015-03-31/functions/%s/versions", en);
-    free(en);
-    static const char *const hdrs[] = {"Content-Type: application/json", NULL};
-    cli_req_t req = {.method = "POST", .path = path.data, .headers = hdrs, .body = text, .body_len = strlen(text)};
-    cJSON *ans = cli_request_json(ctx, &req, err);
-    free(text);
+    cli_path_add(&path, "/2015-03-31/functions/%s/versions", name);
+    cJSON *ans = cli_send_json(ctx, "POST", path.data, body, err);
+    cJSON_Delete(body);
     buf_free(&path);
     if (!ans) return -1;
     if (ctx->output == CLI_OUTPUT_JSON)
         cli_print_json(ans);
     else
-        printf("published %s version %s sha256 %s\n", name, str_of(ans, "Version"), str_of(ans, "CodeSha256"));
+        printf("published %s version %s sha256 %s\n", name, cli_str(ans, "Version"),
+               cli_str(ans, "CodeSha256"));
     cJSON_Delete(ans);
     return 0;
 }
 
+static void version_row(const cJSON *v, char (*cells)[CLI_CELL], const void *arg)
+{
+    (void)arg;
+    snprintf(cells[0], CLI_CELL, "%s", cli_str(v, "Version"));
+    snprintf(cells[1], CLI_CELL, "%s", cli_str(v, "LastModified"));
+    snprintf(cells[2], CLI_CELL, "%.12s", cli_str(v, "CodeSha256"));
+    cli_clip(cli_str(v, "Description"), 60, cells[3], CLI_CELL);
+}
+
 static int version_list(cli_ctx_t *ctx, const char *name, err_t *err)
 {
-    char *en = cli_escape(name);
     buf_t path = {0};
-    buf_appendf(&path, "/2015-03-31/functions/%s/versions", en);
-    free(en);
-    cJSON *all = cJSON_CreateArray();
-    int rc = cli_fetch_pages(ctx, path.data, "Versions", &CLI_PAGING_LAMBDA, 0, all, err);
+    cli_path_add(&path, "/2015-03-31/functions/%s/versions", name);
+    static const char *const head[] = {"VERSION", "LAST MODIFIED", "SHA256", "DESCRIPTION"};
+    int rc = cli_list_print(ctx, path.data, "Versions", cli_json_out(ctx), head, 4, version_row, NULL, err);
     buf_free(&path);
-    if (rc < 0) {
-        cJSON_Delete(all);
-        return -1;
-    }
-    if (ctx->output == CLI_OUTPUT_JSON) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToObject(o, "Versions", all);
-        cli_print_json(o);
-        cJSON_Delete(o);
-        return 0;
-    }
-    enum { NCOL = 4, W = 256 };
-    size_t n = (size_t)cJSON_GetArraySize(all);
-    char (*cells)[NCOL][W] = calloc(n ? n : 1, sizeof *cells);
-    const char **ptrs = calloc(n ? n * NCOL : 1, sizeof *ptrs);
-    if (!cells || !ptrs) abort();
-    size_t i = 0;
-    const cJSON *v;
-    cJSON_ArrayForEach(v, all) {
-        snprintf(cells[i][0], W, "%s", str_of(v, "Version"));
-        snprintf(cells[i][1], W, "%s", str_of(v, "LastModified"));
-        snprintf(cells[i][2], W, "%.12s", str_of(v, "CodeSha256"));
-        cli_clip(str_of(v, "Description"), 60, cells[i][3], W);
-        for (int c = 0; c < NCOL; c++) ptrs[i * NCOL + (size_t)c] = cells[i][c];
-        i++;
-    }
-    static const char *const head[NCOL] = {"VERSION", "LAST MODIFIED", "SHA256", "DESCRIPTION"};
-    cli_table_print(stdout, head, NCOL, ptrs, n);
-    free(cells);
-    free(ptrs);
-    cJSON_Delete(all);
-    return 0;
+    return rc;
 }
 
 int cli_cmd_version(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
@@ -123,10 +87,10 @@ int cli_cmd_version(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
             description = val;
         }
     }
-    const char *sub = pos[0] ? pos[0] : "";
-    bool publish = strcmp(sub, "publish") == 0, list = strcmp(sub, "list") == 0;
-    if (!publish && !list)
-        return cli_usage_fail(ctx, err, "expected publish or list%s%s", sub[0] ? ", not " : "", sub);
+    static const char *const verbs[] = {"publish", "list", NULL};
+    int verb = cli_verb(ctx, pos[0], verbs, err);
+    if (verb < 0) return -1;
+    bool publish = verb == 0, list = verb == 1;
     if (!pos[1] || !pos[1][0]) return cli_usage_fail(ctx, err, "missing NAME");
     if (list && description) return cli_usage_fail(ctx, err, "--description is for publish");
     return publish ? version_publish(ctx, pos[1], description, err) : version_list(ctx, pos[1], err);

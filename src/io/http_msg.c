@@ -531,6 +531,51 @@ static char *put_u64(char *o, uint64_t v)
     return put(o, tmp + i, sizeof tmp - i);
 }
 
+/* The bytes put_head writes for the caller's headers; *client_close when
+ * one of them is a Connection: close. Framing is ours alone, but a
+ * handler's Connection: close is honoured. */
+static size_t head_len(const http_header_t *headers, size_t nheaders, bool *client_close)
+{
+    size_t hlen = 0;
+    for (size_t i = 0; i < nheaders; i++) {
+        const http_header_t *h = &headers[i];
+        if (!header_ok(h)) continue;
+        if (!strcasecmp(h->name, "Content-Length") || !strcasecmp(h->name, "Transfer-Encoding"))
+            continue;
+        if (!strcasecmp(h->name, "Connection")) {
+            if (strcasestr(h->value, "close")) *client_close = true;
+            continue;
+        }
+        hlen += strlen(h->name) + 2 + strlen(h->value) + 2;
+    }
+    return hlen;
+}
+
+/* The status line and the caller's headers, but for the framing ones
+ * (Content-Length, Transfer-Encoding, Connection) this file writes. */
+static char *put_head(char *o, int status, const char *reason, size_t rlen, const http_header_t *headers,
+                      size_t nheaders)
+{
+    o = put(o, "HTTP/1.1 ", 9);
+    *o++ = (char)('0' + status / 100);
+    *o++ = (char)('0' + status / 10 % 10);
+    *o++ = (char)('0' + status % 10);
+    *o++ = ' ';
+    o = put(o, reason, rlen);
+    o = put(o, "\r\n", 2);
+    for (size_t i = 0; i < nheaders; i++) {
+        const http_header_t *h = &headers[i];
+        if (!header_ok(h) || !strcasecmp(h->name, "Content-Length") ||
+            !strcasecmp(h->name, "Transfer-Encoding") || !strcasecmp(h->name, "Connection"))
+            continue;
+        o = put(o, h->name, strlen(h->name));
+        o = put(o, ": ", 2);
+        o = put(o, h->value, strlen(h->value));
+        o = put(o, "\r\n", 2);
+    }
+    return o;
+}
+
 int http_exchange_build_response(http_exchange_t *ex, int status, const http_header_t *headers,
                                  size_t nheaders, const void *body, size_t len, char *owned)
 {
@@ -540,19 +585,7 @@ int http_exchange_build_response(http_exchange_t *ex, int status, const http_hea
     bool send_body = !bodyless && !ex->is_head && len > 0;
 
     bool client_close = false;
-    size_t hlen = 0;
-    for (size_t i = 0; i < nheaders; i++) {
-        const http_header_t *h = &headers[i];
-        if (!header_ok(h)) continue;
-        /* Framing is ours alone; a handler's Connection: close is honoured. */
-        if (!strcasecmp(h->name, "Content-Length") || !strcasecmp(h->name, "Transfer-Encoding"))
-            continue;
-        if (!strcasecmp(h->name, "Connection")) {
-            if (strcasestr(h->value, "close")) client_close = true;
-            continue;
-        }
-        hlen += strlen(h->name) + 2 + strlen(h->value) + 2;
-    }
+    size_t hlen = head_len(headers, nheaders, &client_close);
     if (client_close && c) {
         /* No further request will be read, so one half received is moot. */
         c->read_closed = true;
@@ -571,23 +604,7 @@ int http_exchange_build_response(http_exchange_t *ex, int status, const http_hea
         free(owned);
         return -1;
     }
-    char *o = put(out, "HTTP/1.1 ", 9);
-    *o++ = (char)('0' + status / 100);
-    *o++ = (char)('0' + status / 10 % 10);
-    *o++ = (char)('0' + status % 10);
-    *o++ = ' ';
-    o = put(o, reason, rlen);
-    o = put(o, "\r\n", 2);
-    for (size_t i = 0; i < nheaders; i++) {
-        const http_header_t *h = &headers[i];
-        if (!header_ok(h) || !strcasecmp(h->name, "Content-Length") ||
-            !strcasecmp(h->name, "Transfer-Encoding") || !strcasecmp(h->name, "Connection"))
-            continue;
-        o = put(o, h->name, strlen(h->name));
-        o = put(o, ": ", 2);
-        o = put(o, h->value, strlen(h->value));
-        o = put(o, "\r\n", 2);
-    }
+    char *o = put_head(out, status, reason, rlen, headers, nheaders);
     if (!bodyless) {
         o = put(o, "Content-Length: ", 16);
         o = put_u64(o, len);
@@ -624,18 +641,7 @@ int http_exchange_build_stream_head(http_exchange_t *ex, int status, const http_
     ex->stream_mute = bodyless || ex->is_head;
     ex->stream_chunked = !ex->stream_mute && !ex->http10;
     bool client_close = false;
-    size_t hlen = 0;
-    for (size_t i = 0; i < nheaders; i++) {
-        const http_header_t *h = &headers[i];
-        if (!header_ok(h)) continue;
-        if (!strcasecmp(h->name, "Content-Length") || !strcasecmp(h->name, "Transfer-Encoding"))
-            continue;
-        if (!strcasecmp(h->name, "Connection")) {
-            if (strcasestr(h->value, "close")) client_close = true;
-            continue;
-        }
-        hlen += strlen(h->name) + 2 + strlen(h->value) + 2;
-    }
+    size_t hlen = head_len(headers, nheaders, &client_close);
     /* Without chunks, only the close can end the body. */
     if (!ex->stream_mute && ex->http10) client_close = true;
     if (client_close && c) {
@@ -649,23 +655,7 @@ int http_exchange_build_stream_head(http_exchange_t *ex, int status, const http_
     size_t cap = 13 + rlen + 2 + hlen + 28 + 24 + 2 + 256;
     char *out = malloc(cap);
     if (!out) return -1;
-    char *o = put(out, "HTTP/1.1 ", 9);
-    *o++ = (char)('0' + status / 100);
-    *o++ = (char)('0' + status / 10 % 10);
-    *o++ = (char)('0' + status % 10);
-    *o++ = ' ';
-    o = put(o, reason, rlen);
-    o = put(o, "\r\n", 2);
-    for (size_t i = 0; i < nheaders; i++) {
-        const http_header_t *h = &headers[i];
-        if (!header_ok(h) || !strcasecmp(h->name, "Content-Length") ||
-            !strcasecmp(h->name, "Transfer-Encoding") || !strcasecmp(h->name, "Connection"))
-            continue;
-        o = put(o, h->name, strlen(h->name));
-        o = put(o, ": ", 2);
-        o = put(o, h->value, strlen(h->value));
-        o = put(o, "\r\n", 2);
-    }
+    char *o = put_head(out, status, reason, rlen, headers, nheaders);
     if (ex->stream_chunked) o = put(o, "Transfer-Encoding: chunked\r\n", 28);
     if (will_close) o = put(o, "Connection: close\r\n", 19);
     else if (say_keep) o = put(o, "Connection: keep-alive\r\n", 24);

@@ -25,27 +25,13 @@ static sqlite3_stmt *prepare(sqlite3 *db, const char *sql, err_t *err)
     return st;
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    int n = sqlite3_column_bytes(st, i);
-    char *p = malloc((size_t)n + 1);
-    if (!p) abort();
-    if (n) memcpy(p, t, (size_t)n);
-    p[n] = '\0';
-    return p;
-}
-
-/* One statement with (text, [int, [text, [text]]]) and no rows wanted. */
+/* One statement in store_bind's shape, no rows wanted. */
 static int run1(sqlite3 *db, const char *sql, const char *a, int n, const char *doc, const char *hex, err_t *err,
                 const char *what)
 {
     sqlite3_stmt *st = prepare(db, sql, err);
     if (!st) return -1;
-    if (a) sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-    if (n >= 0) sqlite3_bind_int(st, 2, n);
-    if (doc) sqlite3_bind_text(st, 3, doc, -1, SQLITE_STATIC);
-    if (hex) sqlite3_bind_text(st, 4, hex, -1, SQLITE_STATIC);
+    store_bind(st, a, NULL, n, doc, hex);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqldb_error(db, "store", what, err);
@@ -55,11 +41,11 @@ int store_layer_publish(store_t *s, const char *layer, const char *doc_json, con
                         err_t *err)
 {
     sqlite3 *db = store_lock(s);
-    int ret = run1(db, "BEGIN IMMEDIATE", NULL, -1, NULL, NULL, err, "begin publish layer");
+    int ret = run1(db, "BEGIN IMMEDIATE", NULL, STORE_UNBOUND, NULL, NULL, err, "begin publish layer");
     if (ret == 0)
         ret = run1(db, "INSERT INTO layers(name, last_version) VALUES(?1, 1) "
                        "ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1",
-                   layer, -1, NULL, NULL, err, "publish layer");
+                   layer, STORE_UNBOUND, NULL, NULL, err, "publish layer");
     sqlite3_stmt *st = ret == 0 ? prepare(db, "SELECT last_version FROM layers WHERE name = ?1", err) : NULL;
     if (ret == 0 && !st) ret = -1;
     if (st) {
@@ -71,7 +57,7 @@ int store_layer_publish(store_t *s, const char *layer, const char *doc_json, con
     if (ret == 0)
         ret = run1(db, "INSERT INTO layer_versions(layer, version, doc, code_hex) VALUES(?1, ?2, ?3, ?4)", layer,
                    *version, doc_json, code_hex, err, "publish layer version");
-    if (ret == 0) ret = run1(db, "COMMIT", NULL, -1, NULL, NULL, err, "commit publish layer");
+    if (ret == 0) ret = run1(db, "COMMIT", NULL, STORE_UNBOUND, NULL, NULL, err, "commit publish layer");
     if (ret != 0 && !sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     store_unlock(s);
     return ret;
@@ -87,7 +73,7 @@ int store_layer_version_get(store_t *s, const char *layer, int version, char **d
         sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 2, version);
         int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) { *doc_json = col_dup(st, 0); ret = 0; }
+        if (rc == SQLITE_ROW) { *doc_json = store_col_dup(st, 0); ret = 0; }
         else if (rc == SQLITE_DONE) err_set(err, ERR_NOT_FOUND, "layer version %s:%d not found", layer, version);
         else sqldb_error(db, "store", "get layer version", err);
         sqlite3_finalize(st);
@@ -120,14 +106,9 @@ int store_layer_version_delete(store_t *s, const char *layer, int version, char 
     return ret;
 }
 
-typedef struct {
-    char *layer, *key, *doc;
-} row_t;
-
 int store_layer_version_each(store_t *s, const char *layer, store_child_fn fn, void *arg, err_t *err)
 {
-    row_t *rows = NULL;
-    size_t n = 0, cap = 0;
+    store_rows_t rows = { 0 };
     int ret = 0, rc = SQLITE_DONE;
     sqlite3 *db = store_lock(s);
     sqlite3_stmt *st = prepare(db, layer ? "SELECT layer, version, doc FROM layer_versions WHERE layer = ?1 "
@@ -137,27 +118,13 @@ int store_layer_version_each(store_t *s, const char *layer, store_child_fn fn, v
                                err);
     if (!st) ret = -1;
     if (st && layer) sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
-    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            rows = realloc(rows, cap * sizeof *rows);
-            if (!rows) abort();
-        }
-        rows[n].layer = col_dup(st, 0);
-        rows[n].key = col_dup(st, 1);
-        rows[n].doc = col_dup(st, 2);
-        n++;
-    }
+    if (st) rc = store_rows_read(st, 3, 0, &rows);
     if (st && rc != SQLITE_DONE) ret = sqldb_error(db, "store", "list layer versions", err);
     sqlite3_finalize(st);
     store_unlock(s);
     /* Rows copied out first: `fn` runs without the mutex. */
-    for (size_t i = 0; i < n; i++) {
-        if (ret == 0) fn(rows[i].layer, rows[i].key, rows[i].doc, arg);
-        free(rows[i].layer);
-        free(rows[i].key);
-        free(rows[i].doc);
-    }
-    free(rows);
+    for (size_t i = 0; ret == 0 && i < rows.n; i++)
+        fn(store_row(&rows, i, 0), store_row(&rows, i, 1), store_row(&rows, i, 2), arg);
+    store_rows_free(&rows);
     return ret;
 }

@@ -287,9 +287,7 @@ int store_function_insert(store_t *s, const char *name, const char *config_json,
 {
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = stmt(s, ST_FN_INSERT);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, config_json, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, code_hex, -1, SQLITE_STATIC);
+    store_bind(st, name, config_json, STORE_UNBOUND, code_hex, NULL);
     sqlite3_bind_int64(st, 4, now_ms());
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -307,25 +305,12 @@ int store_function_update(store_t *s, const char *name, const char *config_json,
 {
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = stmt(s, ST_FN_UPDATE);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, config_json, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, code_hex, -1, SQLITE_STATIC);
+    store_bind(st, name, config_json, STORE_UNBOUND, code_hex, NULL);
     sqlite3_bind_int64(st, 4, now_ms());
     int ret = step_done(s, st, err, "update function");
     if (ret == 0 && sqlite3_changes(s->db) == 0) ret = not_found(err, name);
     pthread_mutex_unlock(&s->mu);
     return ret;
-}
-
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    int n = sqlite3_column_bytes(st, i);
-    char *p = malloc((size_t)n + 1);
-    if (!p) abort();
-    if (n) memcpy(p, t, (size_t)n);
-    p[n] = '\0';
-    return p;
 }
 
 int store_function_delete(store_t *s, const char *name, err_t *err)
@@ -358,11 +343,7 @@ static int child_write(store_t *s, int which, const char *function, int version,
 {
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = stmt(s, which);
-    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
-    if (key) sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    else sqlite3_bind_int(st, 2, version);
-    if (doc) sqlite3_bind_text(st, 3, doc, -1, SQLITE_STATIC);
-    if (hex) sqlite3_bind_text(st, 4, hex, -1, SQLITE_STATIC);
+    store_bind(st, function, key, version, doc, hex);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     int ret = 0;
@@ -399,28 +380,19 @@ static int child_delete(store_t *s, int which, const char *function, int version
     pthread_mutex_lock(&s->mu);
     int ret = step_done(s, stmt(s, ST_BEGIN), err, "begin delete");
     sqlite3_stmt *st = stmt(s, which);
-    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
-    if (key) sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    else sqlite3_bind_int(st, 2, version);
+    store_bind(st, function, key, version, NULL, NULL);
     if (ret == 0) ret = step_done(s, st, err, what);
     if (ret == 0 && sqlite3_changes(s->db) == 0) ret = err_set(err, ERR_NOT_FOUND, "%s not found", what);
-    if (ret == 0) {
-        st = stmt(s, ST_EVCFG_DELETE);
-        sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, key ? key : num, -1, SQLITE_STATIC);
-        ret = step_done(s, st, err, "delete asynchronous settings");
-    }
-    if (ret == 0) {
-        st = stmt(s, ST_URL_DELETE);
-        sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, key ? key : num, -1, SQLITE_STATIC);
-        ret = step_done(s, st, err, "delete function URL");
-    }
-    if (ret == 0) {
-        st = stmt(s, ST_POLICY_DELETE);
-        sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, key ? key : num, -1, SQLITE_STATIC);
-        ret = step_done(s, st, err, "delete resource policy");
+    static const struct {
+        int which;
+        const char *what;
+    } settings[] = { { ST_EVCFG_DELETE, "delete asynchronous settings" },
+                     { ST_URL_DELETE, "delete function URL" },
+                     { ST_POLICY_DELETE, "delete resource policy" } };
+    for (size_t k = 0; ret == 0 && k < sizeof settings / sizeof *settings; k++) {
+        st = stmt(s, settings[k].which);
+        store_bind(st, function, key ? key : num, STORE_UNBOUND, NULL, NULL);
+        ret = step_done(s, st, err, settings[k].what);
     }
     if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit delete");
     if (ret != 0 && !sqlite3_get_autocommit(s->db)) step_done(s, stmt(s, ST_ROLLBACK), NULL, "rollback");
@@ -464,15 +436,21 @@ int store_url_delete(store_t *s, const char *function, const char *qualifier, er
     return child_write(s, ST_URL_DELETE, function, 0, qualifier, NULL, NULL, err, "function URL");
 }
 
+/* One kept statement on (?1 function) alone, under the mutex. */
+static int run_for_function(store_t *s, int which, const char *function, err_t *err, const char *what)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, which);
+    store_bind(st, function, NULL, STORE_UNBOUND, NULL, NULL);
+    int ret = step_done(s, st, err, what);
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
 int store_tags_put(store_t *s, const char *function, const char *doc_json, err_t *err)
 {
     if (doc_json) return child_write(s, ST_TAGS_PUT, function, 0, "", doc_json, NULL, err, "tags");
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = stmt(s, ST_TAGS_DELETE_ALL);
-    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
-    int ret = step_done(s, st, err, "delete tags");
-    pthread_mutex_unlock(&s->mu);
-    return ret;
+    return run_for_function(s, ST_TAGS_DELETE_ALL, function, err, "delete tags");
 }
 
 int store_policy_put(store_t *s, const char *function, const char *qualifier, const char *doc_json, err_t *err)
@@ -493,46 +471,34 @@ int store_policy_get(store_t *s, const char *function, const char *qualifier, ch
     sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, qualifier, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st), ret = 0;
-    if (rc == SQLITE_ROW) *doc_json = col_dup(st, 0);
+    if (rc == SQLITE_ROW) *doc_json = store_col_dup(st, 0);
     else if (rc != SQLITE_DONE) ret = db_error(s, err, "read resource policy");
     sqlite3_reset(st);
     pthread_mutex_unlock(&s->mu);
     return ret;
 }
 
-typedef struct {
-    char *function, *key, *doc;
-} child_row_t;
-
-/* Rows are copied out first so `fn` runs without the mutex. */
-static int child_each(store_t *s, int which, store_child_fn fn, void *arg, err_t *err)
+/* Copies a kept statement's rows out (store_rows_read), so callbacks run
+ * without the mutex: they may well call back into the store. */
+static int rows_of(store_t *s, int which, int cols, int with_num, store_rows_t *rows, err_t *err,
+                   const char *what)
 {
-    child_row_t *rows = NULL;
-    size_t n = 0, cap = 0;
-    int ret = 0, rc;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = stmt(s, which);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            rows = realloc(rows, cap * sizeof *rows);
-            if (!rows) abort();
-        }
-        rows[n].function = col_dup(st, 0);
-        rows[n].key = col_dup(st, 1);
-        rows[n].doc = col_dup(st, 2);
-        n++;
-    }
+    int rc = store_rows_read(st, cols, with_num, rows);
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE) ret = db_error(s, err, "list versions, aliases or settings");
+    int ret = rc == SQLITE_DONE ? 0 : db_error(s, err, what);
     pthread_mutex_unlock(&s->mu);
-    for (size_t i = 0; i < n; i++) {
-        if (ret == 0) fn(rows[i].function, rows[i].key, rows[i].doc, arg);
-        free(rows[i].function);
-        free(rows[i].key);
-        free(rows[i].doc);
-    }
-    free(rows);
+    return ret;
+}
+
+static int child_each(store_t *s, int which, store_child_fn fn, void *arg, err_t *err)
+{
+    store_rows_t rows;
+    int ret = rows_of(s, which, 3, 0, &rows, err, "list versions, aliases or settings");
+    for (size_t i = 0; ret == 0 && i < rows.n; i++)
+        fn(store_row(&rows, i, 0), store_row(&rows, i, 1), store_row(&rows, i, 2), arg);
+    store_rows_free(&rows);
     return ret;
 }
 
@@ -561,41 +527,12 @@ int store_tags_each(store_t *s, store_child_fn fn, void *arg, err_t *err)
     return child_each(s, ST_TAGS_EACH, fn, arg, err);
 }
 
-typedef struct {
-    char *name;
-    char *config;
-} fn_row_t;
-
-
 int store_function_each(store_t *s, store_function_fn fn, void *arg, err_t *err)
 {
-    /* Rows are copied out first so `fn` runs without the mutex: it may
-     * well call back into the store. */
-    fn_row_t *rows = NULL;
-    size_t n = 0, cap = 0;
-    int ret = 0;
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = stmt(s, ST_FN_EACH);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            rows = realloc(rows, cap * sizeof *rows);
-            if (!rows) abort();
-        }
-        rows[n].name = col_dup(st, 0);
-        rows[n].config = col_dup(st, 1);
-        n++;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) ret = db_error(s, err, "list functions");
-    pthread_mutex_unlock(&s->mu);
-    for (size_t i = 0; i < n; i++) {
-        if (ret == 0) fn(rows[i].name, rows[i].config, arg);
-        free(rows[i].name);
-        free(rows[i].config);
-    }
-    free(rows);
+    store_rows_t rows;
+    int ret = rows_of(s, ST_FN_EACH, 2, 0, &rows, err, "list functions");
+    for (size_t i = 0; ret == 0 && i < rows.n; i++) fn(store_row(&rows, i, 0), store_row(&rows, i, 1), arg);
+    store_rows_free(&rows);
     return ret;
 }
 
@@ -675,7 +612,7 @@ int store_logs_query(store_t *s, const store_log_query_t *q, store_log_t **out, 
         copy_col(r->function, sizeof r->function, st, 1);
         copy_col(r->request_id, sizeof r->request_id, st, 2);
         r->ts_ms = sqlite3_column_int64(st, 3);
-        r->line = col_dup(st, 4);
+        r->line = store_col_dup(st, 4);
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
@@ -698,12 +635,7 @@ void store_logs_free(store_log_t *recs, size_t n)
 
 int store_logs_delete_function(store_t *s, const char *function, err_t *err)
 {
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = stmt(s, ST_LOG_DELETE);
-    sqlite3_bind_text(st, 1, function, -1, SQLITE_STATIC);
-    int ret = step_done(s, st, err, "delete logs");
-    pthread_mutex_unlock(&s->mu);
-    return ret;
+    return run_for_function(s, ST_LOG_DELETE, function, err, "delete logs");
 }
 
 /* ---- timer triggers ---- */
@@ -720,37 +652,11 @@ int store_trigger_delete(store_t *s, const char *function, const char *name, err
 
 int store_trigger_each(store_t *s, store_trigger_fn fn, void *arg, err_t *err)
 {
-    typedef struct {
-        char *function, *name, *doc;
-        int64_t last;
-    } row_t;
-    row_t *rows = NULL;
-    size_t n = 0, cap = 0;
-    int ret = 0, rc;
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = stmt(s, ST_TRIG_EACH);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            rows = realloc(rows, cap * sizeof *rows);
-            if (!rows) abort();
-        }
-        rows[n].function = col_dup(st, 0);
-        rows[n].name = col_dup(st, 1);
-        rows[n].doc = col_dup(st, 2);
-        rows[n].last = sqlite3_column_int64(st, 3);
-        n++;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) ret = db_error(s, err, "list triggers");
-    pthread_mutex_unlock(&s->mu);
-    for (size_t i = 0; i < n; i++) {
-        if (ret == 0) fn(rows[i].function, rows[i].name, rows[i].doc, rows[i].last, arg);
-        free(rows[i].function);
-        free(rows[i].name);
-        free(rows[i].doc);
-    }
-    free(rows);
+    store_rows_t rows;
+    int ret = rows_of(s, ST_TRIG_EACH, 3, 1, &rows, err, "list triggers");
+    for (size_t i = 0; ret == 0 && i < rows.n; i++)
+        fn(store_row(&rows, i, 0), store_row(&rows, i, 1), store_row(&rows, i, 2), rows.num[i], arg);
+    store_rows_free(&rows);
     return ret;
 }
 

@@ -917,14 +917,17 @@ def aws_cli():
     return AWS_CLI if os.path.exists(AWS_CLI) else None
 
 
-def run_aws(test, endpoint, *args, ok=True):
+def run_aws(test, endpoint, *args, ok=True, region=None):
     """`aws lambda ARGS` against `endpoint` with throw-away credentials, one attempt, JSON out.
     ok: asserts exit 0 and returns the parsed output (None when empty); else asserts a failure
-    and returns its stderr."""
-    env = dict(os.environ, AWS_ACCESS_KEY_ID='test', AWS_SECRET_ACCESS_KEY='test', AWS_DEFAULT_REGION='us-east-1',
+    and returns its stderr. region: the client's region (environment and --region); default
+    us-east-1 from the environment alone."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID='test', AWS_SECRET_ACCESS_KEY='test',
+               AWS_DEFAULT_REGION=region or 'us-east-1',
                AWS_PAGER='', AWS_CONFIG_FILE='/dev/null', AWS_SHARED_CREDENTIALS_FILE='/dev/null',
                AWS_MAX_ATTEMPTS='1')
-    cmd = [aws_cli(), '--endpoint-url', endpoint, '--output', 'json', 'lambda'] + list(args)
+    cmd = [aws_cli(), '--endpoint-url', endpoint] + (['--region', region] if region else []) + \
+        ['--output', 'json', 'lambda'] + list(args)
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     if ok:
         test.assertEqual(p.returncode, 0, p.stderr)

@@ -13,7 +13,8 @@ import tempfile
 import unittest
 import urllib.parse
 
-from nimbus_testlib import ServerTestCase, bootstrap, error_type, fn_files, function_arn, make_zip, sha256_b64, uniq
+from nimbus_testlib import (ServerTestCase, aws_cli, bootstrap, error_type, fn_files, function_arn, make_zip, run_aws,
+                            sha256_b64, uniq)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 JS = os.path.join(HERE, 'js')
@@ -30,10 +31,6 @@ while next; do
   printf 'plain words' > "$T/out"
   respond_file "$T/out" text/plain
 done''')
-
-
-def aws_cli():
-    return '/usr/bin/aws' if os.path.exists('/usr/bin/aws') else None
 
 
 def sdk():
@@ -60,16 +57,7 @@ class ConformanceBase(ServerTestCase):
         return p, data
 
     def aws(self, *args, ok=True):
-        env = dict(os.environ, AWS_ACCESS_KEY_ID='test', AWS_SECRET_ACCESS_KEY='test', AWS_DEFAULT_REGION='us-east-1',
-                   AWS_PAGER='', AWS_CONFIG_FILE='/dev/null', AWS_SHARED_CREDENTIALS_FILE='/dev/null',
-                   AWS_MAX_ATTEMPTS='1')
-        cmd = [aws_cli(), '--endpoint-url', self.c.url, '--output', 'json', 'lambda'] + list(args)
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-        if ok:
-            self.assertEqual(p.returncode, 0, p.stderr)
-            return json.loads(p.stdout) if p.stdout.strip() else None
-        self.assertNotEqual(p.returncode, 0, p.stdout)
-        return p.stderr
+        return run_aws(self, self.c.url, *args, ok=ok)
 
     def publish(self, name):
         st, h, doc = self.api('POST', '/2015-03-31/functions/%s/versions' % name, {})

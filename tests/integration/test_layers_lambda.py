@@ -14,18 +14,14 @@ import tempfile
 import unittest
 import urllib.request
 
-from nimbus_testlib import (ACCOUNT, REGION, ROLE, Server, ServerTestCase, error_type, make_zip, run_cli,
-                            sha256_b64, uniq)
+from nimbus_testlib import (ACCOUNT, REGION, ROLE, Server, ServerTestCase, aws_cli, error_type, make_zip, run_aws,
+                            run_cli, sha256_b64, uniq)
 
 PY = 'python%d.%d' % __import__('sys').version_info[:2]
 JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'js')
 SDK = os.path.join(JS, 'node_modules', '@aws-sdk', 'client-lambda')
 NODE_MAJOR = subprocess.run(['/usr/bin/node', '-p', 'process.versions.node.split(".")[0]'],
                             capture_output=True, text=True).stdout.strip()
-
-
-def aws_cli():
-    return '/usr/bin/aws' if os.path.exists('/usr/bin/aws') else None
 
 
 def layer_arn(name, version=None):
@@ -118,16 +114,7 @@ class AwsCliLayersTest(LayersBase):
     puts them on functions: its requests and its parsing are Lambda's."""
 
     def aws(self, *args, ok=True):
-        env = dict(os.environ, AWS_ACCESS_KEY_ID='test', AWS_SECRET_ACCESS_KEY='test', AWS_DEFAULT_REGION=REGION,
-                   AWS_PAGER='', AWS_CONFIG_FILE='/dev/null', AWS_SHARED_CREDENTIALS_FILE='/dev/null',
-                   AWS_MAX_ATTEMPTS='1')
-        cmd = [aws_cli(), '--endpoint-url', self.c.url, '--output', 'json', 'lambda'] + list(args)
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-        if ok:
-            self.assertEqual(p.returncode, 0, p.stderr)
-            return json.loads(p.stdout) if p.stdout.strip() else None
-        self.assertNotEqual(p.returncode, 0, p.stdout)
-        return p.stderr
+        return run_aws(self, self.c.url, *args, ok=ok, region=REGION)
 
     def zipfile(self, files):
         d = tempfile.mkdtemp(prefix='nimbus-it-layer-')

@@ -20,8 +20,8 @@ import tempfile
 import time
 import unittest
 
-from nimbus_testlib import (PRELUDE, Server, ServerTestCase, error_type, fn_files, make_zip, nimbus_bin, uniq,
-                            wait_for)
+from nimbus_testlib import (PRELUDE, Server, ServerTestCase, aws_cli, error_type, fn_files, make_zip, nimbus_bin,
+                            run_aws, uniq, wait_for)
 
 REGION = 'eu-west-3'
 ACCOUNT = '123456789012'
@@ -92,10 +92,6 @@ def make_runtime_dir():
     return base, d
 
 
-def aws_cli():
-    return '/usr/bin/aws' if os.path.exists('/usr/bin/aws') else None
-
-
 class RegionBase(ServerTestCase):
     RUNTIME_BASE, RUNTIME_DIR = make_runtime_dir()
     server_args = ('--region', REGION, '--account-id', ACCOUNT, '--async-retry-scale', '0.001',
@@ -104,16 +100,7 @@ class RegionBase(ServerTestCase):
                    '--runtime-map', 'shellrt1.0=/bin/bash shellrt/bootstrap.sh')
 
     def aws(self, *args, ok=True, region=REGION):
-        env = dict(os.environ, AWS_ACCESS_KEY_ID='test', AWS_SECRET_ACCESS_KEY='test', AWS_DEFAULT_REGION=region,
-                   AWS_PAGER='', AWS_CONFIG_FILE='/dev/null', AWS_SHARED_CREDENTIALS_FILE='/dev/null',
-                   AWS_MAX_ATTEMPTS='1')
-        cmd = [aws_cli(), '--endpoint-url', self.c.url, '--region', region, '--output', 'json', 'lambda'] + list(args)
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-        if ok:
-            self.assertEqual(p.returncode, 0, p.stderr)
-            return json.loads(p.stdout) if p.stdout.strip() else None
-        self.assertNotEqual(p.returncode, 0, p.stdout)
-        return p.stderr
+        return run_aws(self, self.c.url, *args, ok=ok, region=region)
 
     def py(self, runtime='python3.11', name=None, **kw):
         return self.new_function(name or uniq('reg'), {'app.py': ENV_PY}, runtime=runtime, handler='app.handler',
