@@ -5,6 +5,8 @@ One `nimbus serve`, one function (the native echo bootstrap, bench/bootstrap_nat
 with a function URL (AuthType NONE, BUFFERED). The same loadgen, the same body, the same
 connections, alternately:
   invoke  POST /2015-03-31/functions/bench-echo/invocations
+  inv-ev  the Invoke of the first row with the URL's event as its body (the same bytes each way
+          as the URL row), to tell the conversions' cost from the event's size;
   url     POST /nimbus/url/<url-id>/bench?x=1 — the URL's path form; the host-name form
           differs only by reading the Host header. Each request becomes Lambda's payload
           format 2.0 event (headers, query, requestContext...), the echo returns it, and the
@@ -32,9 +34,9 @@ def say(msg):
     print('bench: ' + msg, file=sys.stderr, flush=True)
 
 
-def loadgen(url, conns):
+def loadgen(url, conns, body=BODY):
     cmd = [LOADGEN, '--url', url, '--connections', str(conns), '--duration', str(DUR), '--warmup', str(WARM),
-           '--timeout', '10', '--body', BODY, '--header', 'Content-Type: application/json']
+           '--timeout', '10', '--body', body, '--header', 'Content-Type: application/json']
     p = subprocess.run(cmd, capture_output=True, timeout=DUR + WARM + 30)
     if p.stderr:
         say('    ' + p.stderr.decode().strip())
@@ -55,7 +57,7 @@ def main():
         if not os.access(f, os.X_OK):
             sys.exit('bench: missing %s (run make build)' % f)
     native = open(NATIVE, 'rb').read()
-    rows = {}
+    rows, event = {}, ''
     with Served(BUILD, prefix='nimbus-urlbench.') as srv:
         port = srv.port
         create_function(port, 'bench-echo', 'provided', 'bench.handler', {'bootstrap': (native, 0o755)})
@@ -68,22 +70,24 @@ def main():
         st, h, raw = call(port, 'POST', '/nimbus/url/%s/bench?x=1' % url_id, BODY.encode())
         if st != 200 or json.loads(raw).get('rawPath') != '/bench':
             sys.exit('bench: warm-up URL request failed: %s %r' % (st, raw[:200]))
+        event = raw.decode()     # the payload 2.0 event the URL gives the function
         for c in CONNS:
-            for kind, target in (('invoke', invoke), ('url', url)):
+            for kind, target, body in (('invoke', invoke, BODY), ('url', url, BODY), ('inv-ev', invoke, event)):
                 say('%s: %d connection(s), %g s (+%g s warmup)' % (kind, c, DUR, WARM))
-                rows[(kind, c)] = loadgen(target, c)
+                rows[(kind, c)] = loadgen(target, c, body)
 
     lines = ['Nimbus function URL benchmark  %s  %d CPUs, %g s per run (+%g s warmup), body %s' %
              (time.strftime('%Y-%m-%d %H:%M:%S'), os.cpu_count() or 0, DUR, WARM, BODY),
              'invoke = POST .../invocations; url = POST /nimbus/url/<id>/bench?x=1 (payload 2.0 both ways),',
-             'same native echo function, same server, same loadgen.', '',
+             'same native echo function, same server, same loadgen; inv-ev = Invoke with the URL\'s own event',
+             '(%d bytes) as its body: what the URL costs beyond carrying a bigger event both ways.' % len(event), '',
              '%-6s | %-6s | %9s | %9s | %9s | %6s | %s' % ('conns', 'path', 'p50 µs', 'p99 µs', 'req/s', 'errors',
                                                           'url / invoke'),
              '-' * 6 + '-+-' + '-+-'.join('-' * w for w in (6, 9, 9, 9, 6, 30))]
     verdicts = []
     for c in CONNS:
         inv, u = rows.get(('invoke', c), {}), rows.get(('url', c), {})
-        for kind, r in (('invoke', inv), ('url', u)):
+        for kind, r in (('invoke', inv), ('url', u), ('inv-ev', rows.get(('inv-ev', c), {}))):
             rel = ''
             if kind == 'url':
                 p50, rps = ratio(u.get('p50_us'), inv.get('p50_us')), ratio(u.get('rps'), inv.get('rps'))
