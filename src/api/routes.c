@@ -280,7 +280,7 @@ static void h_url_path(void *ctx, http_exchange_t *ex, http_request_t *req, cons
     const char *id = route_param(p, "id");
     const char *rest = req->path + strlen("/nimbus/url/");
     rest = strchr(rest, '/');
-    url_serve(ctx, ex, req, id, rest && *rest ? rest : "/");
+    url_serve(ctx, ex, req, id, rest && *rest ? rest : "/", false);
 }
 
 static void h_event_config_list(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
@@ -549,7 +549,7 @@ void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
     char id[33];
     if (url_host_id(req, id)) {
         /* A function URL by host name: the whole path is the function's. */
-        url_serve(d, ex, req, id, req->path);
+        url_serve(d, ex, req, id, req->path, true);
         return;
     }
     switch (route_match(&d->table, req->method, req->path, &m, &params)) {

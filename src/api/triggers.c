@@ -231,8 +231,7 @@ static void job_done(api_t *d, http_exchange_t *ex, void *arg, int rc)
     router_fn_t *latest = router_find(d->router, j->spec.function);
     err_t err = { 0 };
     if (rc < 0) {
-        /* api_write answered the store's error. */
-        ex = NULL;
+        /* Not stored (api_write answered): nothing to apply. */
     } else if (!latest) {
         /* The function went meanwhile, and the row with it. */
         if (ex) api_respond_not_found(ex, j->spec.function, NULL);

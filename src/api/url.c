@@ -352,19 +352,14 @@ void url_config_handle(api_t *d, http_exchange_t *ex, http_request_t *req, route
     cJSON_Delete(doc);
 }
 
-typedef struct {
-    const api_t *d;
-} list_arg_t;
-
 static cJSON *list_item(const void *entry, void *arg)
 {
-    return to_json(((list_arg_t *)arg)->d, entry, true, true);
+    return to_json(arg, entry, true, true);
 }
 
 void url_config_list(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest)
 {
-    list_arg_t la = { d };
-    qtable_list_respond(ex, req, LIST_MAX, &d->urls->t, latest->cfg.name, "FunctionUrlConfigs", list_item, &la);
+    qtable_list_respond(ex, req, LIST_MAX, &d->urls->t, latest->cfg.name, "FunctionUrlConfigs", list_item, d);
 }
 
 /* ---- start-up ---- */

@@ -46,8 +46,10 @@ int url_load(api_t *d, err_t *err);
  * false when the host is not a function URL's. */
 bool url_host_id(const http_request_t *req, char id[33]);
 /* Serve a request on the URL `id`: `raw_path` is what follows its prefix
- * ("/" at least, still percent-encoded). */
-void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *id, const char *raw_path);
+ * ("/" at least, still percent-encoded); by_host: it came by host name
+ * (url_host_id), else by path. */
+void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *id, const char *raw_path,
+               bool by_host);
 
 /* What url_serve needs of a URL, looked up by id (NULL: none). The
  * pointer is valid until the next write to the table. */

@@ -286,24 +286,26 @@ static void answer(call_t *c, const call_result_t *res)
 
 /* The payload 2.0 event of this request (NULL: err). */
 static char *event_payload(const char *request_id, http_exchange_t *ex, http_request_t *req, const url_cfg_t *u,
-                           const char *raw_path, size_t *len, err_t *err)
+                           const char *raw_path, bool by_host, size_t *len, err_t *err)
 {
     char ip[64], domain[160];
     http_exchange_peer(ex, ip, sizeof ip);
-    const char *host = http_request_header(req, "Host");
-    /* The host name the client used, without its port. */
-    snprintf(domain, sizeof domain, "%s", host ? host : "");
-    char *colon = strrchr(domain, ':');
-    if (colon && !strchr(domain, ']')) *colon = '\0';
-    if (!host || !url_host_id(req, (char[33]){ 0 }))
+    if (by_host) {
+        /* The host name the client used, without its port. */
+        snprintf(domain, sizeof domain, "%s", http_request_header(req, "Host"));
+        char *colon = strrchr(domain, ':');
+        if (colon) *colon = '\0';
+    } else {
         snprintf(domain, sizeof domain, "%s.lambda-url.%s.localhost", u->id, NIMBUS_REGION);
+    }
     url_request_t r = { .req = req, .raw_path = raw_path, .raw_query = req->query, .url_id = u->id,
                         .domain = domain, .account = NIMBUS_ACCOUNT, .source_ip = ip,
                         .request_id = request_id, .time_ms = (int64_t)loop_wall_ms() };
     return url_event_build(&r, len, err);
 }
 
-void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *id, const char *raw_path)
+void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *id, const char *raw_path,
+               bool by_host)
 {
     const url_cfg_t *u = url_find_id(d, id);
     if (!u) {
@@ -339,7 +341,7 @@ void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *i
     util_uuid4(rid);
     if (!forward) {
         err_t err;
-        if (!(event = event_payload(rid, ex, req, u, raw_path, &event_len, &err))) {
+        if (!(event = event_payload(rid, ex, req, u, raw_path, by_host, &event_len, &err))) {
             api_respond_error(ex, 500, "ServiceException", "%s", err.msg);
             return;
         }

@@ -149,6 +149,14 @@ void cli_args_init(cli_args_t *a, int argc, char **argv)
     a->argv = argv;
     a->next = 1;
     a->only_positional = false;
+    a->nshort = 0;
+}
+
+void cli_args_short(cli_args_t *a, char c, int index)
+{
+    if (a->nshort == (int)sizeof a->short_name) abort();   /* a bug in the caller */
+    a->short_name[a->nshort] = c;
+    a->short_index[a->nshort++] = index;
 }
 
 int cli_usage_fail(cli_ctx_t *ctx, err_t *err, const char *fmt, ...)
@@ -194,8 +202,21 @@ int cli_args_next(cli_ctx_t *ctx, cli_args_t *a, const cli_opt_t *opts, const ch
         return cli_args_next(ctx, a, opts, val, err);
     }
     if (arg[1] != '-') {
-        cli_usage_fail(ctx, err, "unknown option %s", arg);
-        return CLI_ARG_ERROR;
+        /* A one-letter alias of an option ("-t" for --template). */
+        int si = -1;
+        for (int i = 0; arg[2] == '\0' && i < a->nshort && si < 0; i++)
+            if (a->short_name[i] == arg[1]) si = a->short_index[i];
+        if (si < 0) {
+            cli_usage_fail(ctx, err, "unknown option %s", arg);
+            return CLI_ARG_ERROR;
+        }
+        if (!opts[si].has_arg) return si;
+        if (a->next >= a->argc) {
+            cli_usage_fail(ctx, err, "option %s needs a value", arg);
+            return CLI_ARG_ERROR;
+        }
+        *val = a->argv[a->next++];
+        return si;
     }
 
     const char *name = arg + 2;

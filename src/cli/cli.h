@@ -126,6 +126,9 @@ typedef struct {
     char **argv;
     int next;                 /* index of the next argv element to look at */
     bool only_positional;     /* seen "--" */
+    char short_name[4];       /* one-letter aliases ("-t"), see cli_args_short */
+    int short_index[4];
+    int nshort;
 } cli_args_t;
 
 enum {
@@ -137,6 +140,8 @@ enum {
 
 /* argv[0] is the subcommand name and is skipped. */
 void cli_args_init(cli_args_t *a, int argc, char **argv);
+/* "-c" is another name of option `index` of the table (at most 4 aliases). */
+void cli_args_short(cli_args_t *a, char c, int index);
 /* Next option (its index in `opts`, with *val its value or NULL), or one of
  * the CLI_ARG_* values. Options and positionals may be interleaved. */
 int cli_args_next(cli_ctx_t *ctx, cli_args_t *a, const cli_opt_t *opts, const char **val,

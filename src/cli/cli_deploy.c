@@ -162,6 +162,7 @@ static int deploy_parse(cli_ctx_t *ctx, int argc, char **argv, deploy_args_t *d,
 {
     cli_args_t a;
     cli_args_init(&a, argc, argv);
+    cli_args_short(&a, 't', OPT_TEMPLATE);   /* SAM CLI's short form */
     const char *val;
     int npos = 0;
     for (;;) {
@@ -524,12 +525,7 @@ int cli_cmd_deploy(cli_ctx_t *ctx, int argc, char **argv, err_t *err)
     buf_t zip = {0};
     char *b64 = NULL;
     cJSON *answer = NULL, *current = NULL;
-    /* -t is --template (SAM CLI's short form). */
-    char **args = calloc((size_t)argc + 1, sizeof *args);
-    if (!args) abort();
-    for (int i = 0; i < argc; i++) args[i] = strcmp(argv[i], "-t") == 0 && i > 0 ? "--template" : argv[i];
-    int rc = deploy_parse(ctx, argc, args, &d, err);
-    free(args);
+    int rc = deploy_parse(ctx, argc, argv, &d, err);
     if (rc == 2) return cli_project_deploy(ctx, d.template_path, err);
     if (rc != 0) {
         if (rc > 0) cli_usage_deploy(stdout);

@@ -302,8 +302,9 @@ static void fc_request(fc_conn_t *c, req_kind_t kind, const char *method, const 
     }
     snprintf(mem, sizeof mem, "%d", cfg->memory_mb);
     snprintf(to, sizeof to, "%d", cfg->timeout_s);
+    /* An event's type; an HTTP call keeps the client's own, if it sent one. */
+    static const http_header_t octet = { "Content-Type", "application/octet-stream" };
     const http_header_t h[] = {
-        { "Content-Type", "application/octet-stream" },
         { "x-fc-request-id", rid },
         { "x-fc-function-name", cfg->name },
         { "x-fc-function-handler", cfg->handler },
@@ -318,7 +319,7 @@ static void fc_request(fc_conn_t *c, req_kind_t kind, const char *method, const 
     };
     size_t nh = sizeof h / sizeof h[0];
     if (!http) {
-        conn_send(c, kind, method, path, h, nh, NULL, 0, body, len);
+        conn_send(c, kind, method, path, h, nh, &octet, 1, body, len);
         return;
     }
     /* The client's own headers, but not the framing of its connection, and
@@ -328,17 +329,18 @@ static void fc_request(fc_conn_t *c, req_kind_t kind, const char *method, const 
     http_header_t *x = calloc(http->nheaders + 1, sizeof *x);
     if (!x) abort();
     size_t nx = 0;
+    bool ctype = false;
     for (size_t i = 0; i < http->nheaders; i++) {
         const char *name = http->headers[i].name;
         bool skip = strncasecmp(name, "x-fc-", 5) == 0;
         for (size_t k = 0; !skip && k < sizeof hop / sizeof hop[0]; k++) skip = strcasecmp(name, hop[k]) == 0;
-        if (!skip) x[nx++] = http->headers[i];
+        if (skip) continue;
+        ctype = ctype || strcasecmp(name, "Content-Type") == 0;
+        x[nx++] = http->headers[i];
     }
-    /* The client's Content-Type wins over the event's octet-stream. */
-    bool ctype = false;
-    for (size_t i = 0; i < nx; i++) ctype = ctype || strcasecmp(x[i].name, "Content-Type") == 0;
+    if (!ctype) x[nx++] = octet;
     c->keep_headers = true;
-    conn_send(c, kind, http->method, http->target, ctype ? h + 1 : h, ctype ? nh - 1 : nh, x, nx, body, len);
+    conn_send(c, kind, http->method, http->target, h, nh, x, nx, body, len);
     free(x);
 }
 
