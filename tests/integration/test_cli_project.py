@@ -347,3 +347,10 @@ class ProjectTest(ServerTestCase):
         self.assertEqual(self.c.invoke(fn, b'{}')[2], b'"old-style"')
         st, h, tr, raw = self.c.api('GET', '/nimbus/v1/functions/%s/triggers' % fn)
         self.assertEqual([(t['Name'], t['Enabled'], t['Format']) for t in tr['Triggers']], [('t1', False, 'fc')])
+
+    def test_dash_t_as_a_value_is_not_a_template(self):
+        # -t is --template only as an option of its own: another option's value stays a value.
+        self.write('src/a.py', 'def b(event, context):\n    return 1\n')
+        fn = uniq('dasht')
+        self.deploy(fn, 'src', '--runtime', 'python3.11', '--handler', 'a.b', '--description', '-t')
+        self.assertEqual(self.cfg(fn)['Configuration']['Description'], '-t')
