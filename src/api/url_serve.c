@@ -329,6 +329,7 @@ void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *i
         return;
     }
     if (d->core->stopping || router_refuse_reason(d->router, fn)) {
+        if (!d->core->stopping) metrics_call_refused(d->router, fn);
         respond_error(ex, req, u, NULL, URL_ERR_THROTTLED);
         return;
     }
