@@ -183,6 +183,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     http_server_config_t api = { .on_request = api_handle, .arg = &d->api, .body_limit = api_body_limit,
                                  .on_error = api_http_error };
     if (!(d->server = http_server_new(d->loop, &api, err))) return -1;
+    d->api.server = d->server;
     if (loop_add_fd(d->loop, *sigfd, EPOLLIN, signal_cb, d, err) < 0) return -1;
     /* The spawner's answers: instances whose sandbox is ready. */
     if (sandbox_event_fd() >= 0 &&
