@@ -301,6 +301,9 @@ int daemon_serve(const daemon_config_t *cfg)
     err_t err = { 0 };
     int sigfd = -1;
     notify_init();
+    log_config_t lc = { .min_level = LOG_LEVEL_INFO };
+    log_format_parse(d.cfg.log_format, &lc.format);   /* checked with the flags */
+    log_configure(&lc);
     /* Region and account before anything can write an ARN. */
     if (util_site_set(d.cfg.region, d.cfg.account_id, &err) < 0) {
         log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);

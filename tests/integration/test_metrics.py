@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import unittest
 import urllib.request
 
 from nimbus_testlib import (ECHO, Server, ServerTestCase, bootstrap, fn_files, free_port, uniq,
@@ -358,3 +359,52 @@ class PrometheusScrapeTest(MetricsTestCase):
         self.assertEqual(up['data']['result'][0]['value'][1], '1', up)
         hist = self.query('sum(nimbus_invocation_duration_seconds_count{function="%s"})' % fn)
         self.assertEqual(hist['data']['result'][0]['value'][1], '3', hist)
+
+
+class LogFormatTest(unittest.TestCase):
+    """`nimbus serve --log-format json`: every line the daemon logs (stderr) is one JSON
+    object with time, level and msg; text stays the default."""
+
+    def test_json_log_lines(self):
+        from nimbus_testlib import nimbus_bin
+        s = Server(['--log-format', 'json', '--insecure-no-sandbox', '--sandbox-pool', '0']).start()
+        try:
+            c = s.client()
+            st, h, doc, raw = c.create_function(uniq('jlog'), fn_files(ECHO))
+            self.assertEqual(st, 201, raw[:300])
+        finally:
+            rc = s.terminate()
+            s.cleanup()
+        self.assertEqual(rc, 0, s.stderr_text()[-2000:])
+        lines = [l for l in s.stderr_text().splitlines() if l]
+        # At least the no-sandbox warning and the signal's line.
+        self.assertGreaterEqual(len(lines), 2, lines)
+        for line in lines:
+            doc = json.loads(line)   # a line that is not JSON fails here
+            self.assertEqual(list(doc)[:2], ['time', 'level'], line)
+            self.assertRegex(doc['time'], r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$')
+            self.assertIn(doc['level'], ('debug', 'info', 'warn', 'error'))
+            self.assertIsInstance(doc['msg'], str)
+        levels = {json.loads(l)['level'] for l in lines}
+        self.assertIn('warn', levels)
+        self.assertIn('info', levels)
+        self.assertTrue(any('insecure-no-sandbox' in json.loads(l)['msg'] for l in lines), lines)
+        self.assertTrue(any('received' in json.loads(l)['msg'] for l in lines), lines)
+        r = subprocess.run([nimbus_bin(), 'serve', '--log-format', 'yaml'], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.stderr.decode().strip(), "nimbus serve: --log-format wants text or json, got 'yaml'")
+
+    def test_text_is_the_default(self):
+        s = Server(['--insecure-no-sandbox', '--sandbox-pool', '0']).start()
+        try:
+            pass
+        finally:
+            rc = s.terminate()
+            s.cleanup()
+        self.assertEqual(rc, 0)
+        lines = [l for l in s.stderr_text().splitlines() if l]
+        self.assertTrue(lines)
+        for line in lines:
+            self.assertTrue(line.startswith('nimbus'), line)
+            self.assertFalse(line.startswith('{'), line)
