@@ -16,6 +16,7 @@ asserted. Writes BUILD_DIR/bench-metrics.txt. Knobs: BENCH_DURATION (s, default 
 """
 import json, os, shutil, socket, subprocess, sys, tempfile, time, urllib.parse, urllib.request
 
+import nimbus_bench
 from nimbus_bench import Served, call, create_function
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
@@ -41,14 +42,7 @@ def free_port():
 
 
 def loadgen(url, conns):
-    cmd = [LOADGEN, '--url', url, '--connections', str(conns), '--duration', str(DUR), '--warmup', str(WARM),
-           '--timeout', '10', '--body', BODY, '--header', 'Content-Type: application/json']
-    p = subprocess.run(cmd, capture_output=True, timeout=DUR + WARM + 30)
-    if p.stderr:
-        say('    ' + p.stderr.decode().strip())
-    out = dict(kv.split('=', 1) for kv in p.stdout.decode().split() if '=' in kv)
-    say('    ' + p.stdout.decode().strip())
-    return out if 'requests' in out else {}
+    return nimbus_bench.loadgen(LOADGEN, url, conns, DUR, WARM, BODY, say)
 
 
 class Prometheus:
@@ -171,10 +165,7 @@ def main():
             c, p50, rps, '%.1f%%' % (nmax * 100) if nmax is not None else '-', verdict))
     lines += [''] + summary + ['', 'target: no loss beyond the noise (a loss within the larger of the noise '
                                    'and 2% passes)']
-    text = '\n'.join(lines) + '\n'
-    sys.stdout.write(text)
-    with open(os.path.join(BUILD, 'bench-metrics.txt'), 'w') as f:
-        f.write(text)
+    nimbus_bench.publish(BUILD, 'bench-metrics.txt', lines)
 
 
 if __name__ == '__main__':

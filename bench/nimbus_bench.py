@@ -1,7 +1,7 @@
 """bench/nimbus_bench.py — what the Python benchmarks share: a `nimbus serve` started on a fresh
 data dir and stopped (SIGTERM, then SIGKILL) with its temp dir removed, JSON calls to its API,
 function ZIPs built in memory, and a process's resident memory. Standard library only."""
-import base64, http.client, io, json, os, re, shutil, signal, subprocess, tempfile, zipfile
+import base64, http.client, io, json, os, re, shutil, signal, subprocess, sys, tempfile, zipfile
 
 
 def rss_kb(pid):
@@ -21,6 +21,27 @@ def call(port, method, path, body=None, headers=None, timeout=120):
     out = (r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read())
     c.close()
     return out
+
+
+def loadgen(binary, url, conns, dur, warm, body, say):
+    """One closed-loop loadgen run; its key=value line as a dict ({} when it measured nothing),
+    its lines passed to say()."""
+    cmd = [binary, '--url', url, '--connections', str(conns), '--duration', str(dur), '--warmup', str(warm),
+           '--timeout', '10', '--body', body, '--header', 'Content-Type: application/json']
+    p = subprocess.run(cmd, capture_output=True, timeout=dur + warm + 30)
+    if p.stderr:
+        say('    ' + p.stderr.decode().strip())
+    out = dict(kv.split('=', 1) for kv in p.stdout.decode().split() if '=' in kv)
+    say('    ' + p.stdout.decode().strip())
+    return out if 'requests' in out else {}
+
+
+def publish(build, name, lines):
+    """The table on stdout and in BUILD/NAME."""
+    text = '\n'.join(lines) + '\n'
+    sys.stdout.write(text)
+    with open(os.path.join(build, name), 'w') as f:
+        f.write(text)
 
 
 def zipped(files):

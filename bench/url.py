@@ -16,8 +16,9 @@ Prints p50/p99 and requests/s per row and the URL's cost relative to Invoke; the
 10 %) is reported, never asserted. Writes BUILD_DIR/bench-url.txt. Knobs: BENCH_DURATION (s,
 default 5), BENCH_WARMUP (s, default 2), BENCH_CONNECTIONS (default "1 64").
 """
-import json, os, subprocess, sys, time
+import json, os, sys, time
 
+import nimbus_bench
 from nimbus_bench import Served, call, create_function
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
@@ -35,14 +36,7 @@ def say(msg):
 
 
 def loadgen(url, conns, body=BODY):
-    cmd = [LOADGEN, '--url', url, '--connections', str(conns), '--duration', str(DUR), '--warmup', str(WARM),
-           '--timeout', '10', '--body', body, '--header', 'Content-Type: application/json']
-    p = subprocess.run(cmd, capture_output=True, timeout=DUR + WARM + 30)
-    if p.stderr:
-        say('    ' + p.stderr.decode().strip())
-    out = dict(kv.split('=', 1) for kv in p.stdout.decode().split() if '=' in kv)
-    say('    ' + p.stdout.decode().strip())
-    return out if 'requests' in out else {}
+    return nimbus_bench.loadgen(LOADGEN, url, conns, DUR, WARM, body, say)
 
 
 def ratio(a, b):
