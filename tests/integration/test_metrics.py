@@ -13,8 +13,10 @@ import urllib.parse
 import unittest
 import urllib.request
 
-from nimbus_testlib import (ECHO, Server, ServerTestCase, bootstrap, fn_files, free_port, uniq,
-                            wait_for)
+from nimbus_testlib import (ECHO, Server, ServerTestCase, bootstrap, fn_files, free_port, function_arn,
+                            uniq, wait_for)
+
+UNFINISHED = ('queued', 'running', 'retrying')
 
 FAIL = bootstrap(r'''while next; do
   printf '{"errorMessage":"boom","errorType":"MyError"}' > "$T/err"
@@ -407,3 +409,73 @@ class LogFormatTest(unittest.TestCase):
         for line in lines:
             self.assertTrue(line.startswith('nimbus'), line)
             self.assertFalse(line.startswith('{'), line)
+
+
+class AsyncTriggerMetricsTest(MetricsTestCase):
+    """The async queue's, the timers' and the function URLs' series move with what they do."""
+    server_args = ('--async-retry-scale', '0.001')
+
+    def series(self, name, **labels):
+        st, h, body = self.c.request('GET', '/metrics')
+        self.assertEqual(st, 200)
+        samples, _ = parse_page(body.decode())
+        got = [v for n, l, v in samples if n == name and all(l.get(k) == w for k, w in labels.items())]
+        return got[0] if len(got) == 1 else None
+
+    def event(self, name):
+        st, h, body = self.c.invoke(name, b'{"k":1}', {'X-Amz-Invocation-Type': 'Event'})
+        self.assertEqual(st, 202, body)
+
+    def test_retries_dead_letters_and_destinations(self):
+        bad, _ = self.new_function(uniq('mafail'), fn_files(FAIL))
+        st, h, doc, raw = self.c.api('PUT', '/2019-09-25/functions/%s/event-invoke-config' % bad,
+                                     {'MaximumRetryAttempts': 1})
+        self.assertEqual(st, 200, raw[:300])
+        self.assertEqual(self.series('nimbus_async_dead_letters_total', function=bad), 0)
+        self.event(bad)
+        self.assertTrue(wait_for(lambda: self.series('nimbus_async_dead_letters_total', function=bad) == 1, 60),
+                        self.c.request('GET', '/metrics')[2].decode()[-3000:])
+        self.assertEqual(self.series('nimbus_async_retries_total', function=bad), 1)
+        self.assertEqual(self.series('nimbus_async_events_total', function=bad), 1)
+        self.assertEqual(self.series('nimbus_invocations_total', function=bad, outcome='function_error'), 2)
+        for state in UNFINISHED:
+            self.assertEqual(self.series('nimbus_async_queue_depth', function=bad, state=state), 0)
+        self.assertEqual(self.series('nimbus_async_oldest_event_age_seconds', function=bad), 0)
+
+        ok, _ = self.new_function(uniq('maok'), fn_files(ECHO))
+        sink, _ = self.new_function(uniq('masink'), fn_files(ECHO))
+        st, h, doc, raw = self.c.api('PUT', '/2019-09-25/functions/%s/event-invoke-config' % ok,
+                                     {'DestinationConfig': {'OnSuccess': {'Destination': function_arn(sink)}}})
+        self.assertEqual(st, 200, raw[:300])
+        self.event(ok)
+        self.assertTrue(wait_for(lambda: self.series('nimbus_async_destination_deliveries_total', function=ok,
+                                                     destination='on_success', outcome='delivered') == 1, 60))
+        self.assertEqual(self.series('nimbus_async_destination_deliveries_total', function=ok,
+                                     destination='on_failure', outcome='delivered'), 0)
+        self.assertTrue(wait_for(lambda: self.series('nimbus_invocations_total', function=sink,
+                                                     outcome='success') == 1, 60))
+
+    def test_timer_fires(self):
+        fn, _ = self.new_function(uniq('mtimer'), fn_files(ECHO))
+        st, h, doc, raw = self.c.api('POST', '/nimbus/v1/functions/%s/triggers' % fn,
+                                     {'Name': 'every-second', 'ScheduleExpression': '* * * * * *'})
+        self.assertEqual(st, 201, raw[:300])
+        self.assertTrue(wait_for(lambda: (self.series('nimbus_timer_fires_total', function=fn,
+                                                      trigger='every-second') or 0) >= 2, 30))
+        self.assertEqual(self.series('nimbus_timer_missed_total', function=fn, trigger='every-second'), 0)
+        self.c.api('DELETE', '/nimbus/v1/functions/%s/triggers/every-second' % fn)
+
+    def test_url_answers_by_class(self):
+        fn, _ = self.new_function(uniq('murl'), fn_files(ECHO))
+        st, h, doc, raw = self.c.api('POST', '/2021-10-31/functions/%s/url' % fn, {'AuthType': 'NONE'})
+        self.assertEqual(st, 201, raw[:300])
+        url_id = doc['FunctionUrl'].split('//', 1)[1].split('.', 1)[0]
+        ok0 = self.series('nimbus_url_requests_total', code='2xx')
+        nf0 = self.series('nimbus_url_requests_total', code='4xx')
+        for _ in range(2):
+            st, h, body = self.c.request('POST', '/nimbus/url/%s/x' % url_id, b'{}')
+            self.assertEqual(st, 200, body)
+        st, h, body = self.c.request('GET', '/nimbus/url/%s/x' % ('z' * 32))
+        self.assertEqual(st, 404, body)
+        self.assertEqual(self.series('nimbus_url_requests_total', code='2xx'), ok0 + 2)
+        self.assertEqual(self.series('nimbus_url_requests_total', code='4xx'), nf0 + 1)
