@@ -398,7 +398,8 @@ function tabTest(name, doc, body) {
   const result = h('pre', { id: 'invoke-result', class: 'out' });
   const log = h('pre', { id: 'invoke-log', class: 'out log' });
   const btn = h('button', { id: 'invoke', text: 'Invoke', onclick: async () => {
-    sessionStorage.setItem('nimbus.payload.' + name, payload.value);
+    /* Kept for the next visit when it fits (sessionStorage holds a few MB). */
+    try { sessionStorage.setItem('nimbus.payload.' + name, payload.value.length < 65536 ? payload.value : '{}'); } catch (_) { /* full */ }
     result.textContent = log.textContent = '';
     status(st, null, 'Invoking…');
     const t0 = performance.now();
@@ -600,6 +601,11 @@ const TAB_PAGES = { config: tabConfig, code: tabCode, test: tabTest, logs: tabLo
 /* ---------------------------------------------------------------- router */
 
 let sessionReady = false;
+let renders = 0;
+
+/* Each finished route bumps <body data-rendered>, so a script driving the
+ * page (the browser tests) can tell the new page from the one before. */
+function rendered() { document.body.dataset.rendered = String(++renders); }
 
 async function route() {
   stopTimers();
@@ -614,11 +620,13 @@ async function route() {
     else if (parts[0] === 'fn' && parts[1]) await pageFunction(parts[1], TABS.includes(parts[2]) ? parts[2] : 'config');
     else await pageList();
   } catch (e) {
-    if (e.status === 401) return;                  /* the login form is up */
-    showError(e);
-    main().replaceChildren(h('p', { class: 'note' }, 'This page could not be shown. ',
-      h('a', { href: '#/', text: 'Back to the function list' })));
+    if (e.status !== 401) {                        /* else the login form is up */
+      showError(e);
+      main().replaceChildren(h('p', { class: 'note' }, 'This page could not be shown. ',
+        h('a', { href: '#/', text: 'Back to the function list' })));
+    }
   }
+  rendered();
 }
 
 window.addEventListener('hashchange', route);
