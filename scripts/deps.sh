@@ -6,13 +6,17 @@
 # tests/integration/js/package-lock.json), installed there once. tzdata: the
 # zone files schedules in a time zone read. e2fsprogs: mke2fs makes each
 # instance's /tmp file system. libyaml-dev: `nimbus deploy` reads SAM and Serverless Devs
-# project files (YAML).
+# project files (YAML). prometheus: promtool checks the /metrics page and a real
+# Prometheus server scrapes it in tests/integration/test_metrics.py and bench/metrics.py
+# (each starts its own, on its own port); its Debian service must not run.
+# chromium, chromium-driver, python3-selenium: tests/integration/test_console.py drives
+# the web console in a real headless Chromium.
 set -eu
 PKGS="gcc clang make cmake ninja-build pkg-config \
   node-llhttp libcjson-dev libsqlite3-dev libarchive-dev libseccomp-dev \
   libcurl4-openssl-dev libssl-dev libcriterion-dev zlib1g-dev libyaml-dev \
   zip unzip curl ca-certificates python3 nodejs strace libc6-dev libclang-rt-14-dev \
-  awscli tzdata e2fsprogs zsh \
+  awscli tzdata e2fsprogs zsh prometheus \
   chromium chromium-driver python3-selenium"
 # npm: Debian's nodejs leaves it to the npm package; a Node.js that bundles
 # its own npm (NodeSource's) must not get Debian's on top.
@@ -38,6 +42,15 @@ fi
 echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
+# No service a package brings may start (prometheus would take :9090): a
+# policy-rc.d that says no while installing, and systemd's unit disabled.
+rc_policy=/usr/sbin/policy-rc.d
+own_policy=""
+if [ ! -e "$rc_policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$rc_policy"; chmod 755 "$rc_policy"; own_policy=1; fi
 # shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
+apt-get install -y -q --no-install-recommends $missing || { [ -z "$own_policy" ] || rm -f "$rc_policy"; exit 1; }
+[ -z "$own_policy" ] || rm -f "$rc_policy"
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
 npm_deps

@@ -46,6 +46,7 @@ typedef struct api {
     struct url_table *urls;         /* function URLs (api/url.c) */
     struct tag_table *tags;         /* functions' tags (api/tags.c) */
     size_t url_body_limit;          /* a request to a function URL */
+    http_server_t *server;          /* the public listener's server (its connections, for metrics) */
     route_t *routes;                /* the public routes, with their body limits */
     route_table_t table;
 } api_t;

@@ -239,6 +239,7 @@ call_t *invoke_call(api_t *d, http_exchange_t *ex, invoke_req_t *r)
     const char *refused = router_refuse_reason(d->router, r->fn);
     if (refused) {
         /* Throttled outright: nothing may run, or the wait line is full. */
+        metrics_call_refused(d->router, r->fn);
         invoke_req_free(r);
         api_respond_throttled(ex, refused);
         return NULL;

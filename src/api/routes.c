@@ -27,6 +27,7 @@
 #include "api/policy.h"
 #include "api/tags.h"
 #include "api/layers.h"
+#include "api/metrics.h"
 #include "api/url.h"
 #include "api/stream.h"
 #include "api/version.h"
@@ -419,6 +420,24 @@ static void h_async_stats(void *ctx, http_exchange_t *ex, http_request_t *req, c
     api_respond_doc(ex, 200, o);
 }
 
+static void h_metrics(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)req; (void)p;
+    metrics_page(ctx, ex);
+}
+
+static void h_metrics_functions(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)req; (void)p;
+    metrics_functions_summary(ctx, ex);
+}
+
+static void h_fn_metrics(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    router_fn_t *fn = native_fn(ctx, ex, p);
+    if (fn) metrics_function_history(ctx, ex, fn, req->query);
+}
+
 static void h_layers(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
     layers_handle(ctx, ex, req, route_param(p, "layer"), route_param(p, "version"));
@@ -508,6 +527,9 @@ static const struct {
     { { "*", "/console", h_method, 0, TS }, L_DEFAULT },
     { { "GET", "/console/{file*}", h_console, 0, 0 }, L_DEFAULT },
     { { "*", "/console/{file*}", h_method, 0, 0 }, L_DEFAULT },
+    { { "GET", "/nimbus/v1/functions/{name}/metrics", h_fn_metrics, 0, 0 }, L_DEFAULT },
+    { { "GET", "/nimbus/v1/metrics/functions", h_metrics_functions, 0, 0 }, L_DEFAULT },
+    { { "GET", "/metrics", h_metrics, 0, 0 }, L_DEFAULT },
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 

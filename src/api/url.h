@@ -55,5 +55,7 @@ void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *i
  * pointer is valid until the next write to the table. */
 typedef struct url_cfg url_cfg_t;
 const url_cfg_t *url_find_id(const api_t *d, const char *id);
+/* What the URLs answered since start, by status class: out[0] 1xx .. out[4] 5xx. */
+void url_answers_by_class(uint64_t out[5]);
 
 #endif

@@ -66,9 +66,20 @@ static http_header_t *answer_headers(const http_request_t *req, const url_cfg_t 
     return h;
 }
 
+/* Answers by status class (1xx..5xx), for the metrics page. Loop thread. */
+static uint64_t g_answers[5];
+
+static void count_answer(int status)
+{
+    if (status >= 100 && status <= 599) g_answers[status / 100 - 1]++;
+}
+
+void url_answers_by_class(uint64_t out[5]) { memcpy(out, g_answers, sizeof g_answers); }
+
 static void respond(http_exchange_t *ex, const http_request_t *req, const url_cfg_t *u, const char *request_id,
                     url_response_t *r)
 {
+    count_answer(r->status);
     size_t n;
     http_header_t *h = answer_headers(req, u, request_id, r, &n);
     http_respond_owned(ex, r->status, h, n, r->body, r->body_len);
@@ -131,6 +142,7 @@ static void stream_head(url_call_t *uc, call_t *c, url_response_t *r)
     const http_request_t *req = http_exchange_request(uc->ex);
     size_t n;
     http_header_t *h = answer_headers(req, url_find_id(uc->d, uc->id), c->request_id, r, &n);
+    count_answer(r->status);
     http_respond_stream_begin(uc->ex, r->status, h, n);
     free(h);
     url_response_free(r);
@@ -329,6 +341,7 @@ void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *i
         return;
     }
     if (d->core->stopping || router_refuse_reason(d->router, fn)) {
+        if (!d->core->stopping) metrics_call_refused(d->router, fn);
         respond_error(ex, req, u, NULL, URL_ERR_THROTTLED);
         return;
     }

@@ -30,7 +30,9 @@ static void gone(http_exchange_t *ex, void *arg)
 static void work(void *arg)
 {
     write_t *w = arg;
+    uint64_t t0 = loop_now_ns();
     w->rc = w->work(w->d->store, w->arg, &w->err);
+    store_write_observe(STORE_WRITE_CONTROL, loop_now_ns() - t0);
 }
 
 static void done(loop_t *l, void *arg)

@@ -137,7 +137,12 @@ typedef struct {
     unsigned queued, running, retrying;   /* unfinished events now */
     uint64_t accepted, succeeded, failed, retries, dead_letters, deliveries, delivery_failures;
     int64_t oldest_ms;                     /* age of the oldest unfinished event, 0 none */
+    /* Destination deliveries by where they went (async_destination_names)
+     * and how: the same counts as deliveries / delivery_failures. */
+    uint64_t dest_delivered[3], dest_failed[3];
 } async_stats_t;
+/* "on_success", "on_failure", "dead_letter_config". */
+extern const char *const async_destination_names[3];
 void async_stats(const async_t *a, const char *function /* NULL: all */, async_stats_t *out);
 queue_store_t *async_store(const async_t *a);
 

@@ -81,11 +81,20 @@ static char *record(const aev_t *e, const char *condition, size_t *len)
 
 /* ---- the end of a delivery ---- */
 
+const char *const async_destination_names[3] = { "on_success", "on_failure", "dead_letter_config" };
+
+/* Which of async_destination_names the event's outcome is going to. */
+static int dest_kind(const aev_t *e)
+{
+    return strcmp(e->route_label, "OnSuccess") == 0 ? 0 : strcmp(e->route_label, "OnFailure") == 0 ? 1 : 2;
+}
+
 static void delivered(async_t *a, aev_t *e, const char *how)
 {
     char dest[512];
     snprintf(dest, sizeof dest, "%s %s: %s", e->route_label, e->route_target, how);
     ASYNC_COUNT(a, e->fn, deliveries);
+    ASYNC_COUNT(a, e->fn, dest_delivered[dest_kind(e)]);
     async_ev_finish(a, e, e->route_ok, dest);
 }
 
@@ -94,6 +103,7 @@ static void delivery_failed(async_t *a, aev_t *e, const char *why)
     char dest[512];
     snprintf(dest, sizeof dest, "%s %s: %s; kept in the dead-letter list", e->route_label, e->route_target, why);
     ASYNC_COUNT(a, e->fn, delivery_failures);
+    ASYNC_COUNT(a, e->fn, dest_failed[dest_kind(e)]);
     async_ev_finish(a, e, QEV_DEAD, dest);
 }
 

@@ -20,6 +20,7 @@
 #include "base/errdoc.h"
 #include "core/instance.h"
 #include "core/logs.h"
+#include "core/metrics.h"
 
 #define LOG_KEEP_BYTES (64u * 1024u)  /* a call's own log kept for the tail */
 
@@ -165,6 +166,7 @@ static void write_report(call_t *c, const char *status, bool waited)
 /* Tell the outcome (if anyone waits) and free the call. */
 static void finish(call_t *c, const call_result_t *res)
 {
+    if (res) metrics_call_ended(c, res->outcome, res->error_type);
     if (c->state == CALL_QUEUED) pool_unqueue(&c->fn->pool, &c->link);
     if (c->transport_end) c->transport_end(c);
     if (c->inst && list_linked(&c->inst_link)) instance_call_gone(c->inst, c);

@@ -22,6 +22,7 @@
 #include "base/errdoc.h"
 #include "core/call.h"
 #include "core/logs.h"
+#include "core/metrics.h"
 #include "core/runtime.h"
 
 #define MAX_LINE (256u * 1024u)  /* longer output lines are split */
@@ -190,6 +191,7 @@ void instance_ready(instance_t *in)
     loop_timer_cancel(loop_of(in), in->init_timer);
     in->init_timer = NULL;
     in->reached_ready = true;        /* its init worked, whatever follows */
+    metrics_instance_ready(in);
     if (stale(in)) {
         /* Started on replaced code: it never serves. The calls that were
          * counting on it need a fresh instance. */

@@ -60,6 +60,7 @@ struct instance {
     char init_error_type[128];
     uint64_t spawn_ns;         /* when the activator started it */
     uint64_t init_ns;          /* spawn -> ready (Init Duration) */
+    uint64_t runtime_up_ns;    /* when its contract saw the runtime up before the handler's init (FC), 0 */
     unsigned calls_served;
     buf_t out_line, err_line;  /* partial output lines */
     buf_t init_log;            /* its output before it was ready (bounded): the log

@@ -146,6 +146,7 @@ void router_fn_unref(router_t *r, router_fn_t *fn)
     free(fn->aliases);
     free(fn->versions);
     function_config_free(&fn->cfg);
+    metrics_fn_free(&fn->metrics);
     free(fn);
 }
 

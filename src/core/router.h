@@ -19,6 +19,7 @@
 
 #include "core/core.h"
 #include "core/function.h"
+#include "core/metrics.h"
 #include "core/pool.h"
 
 typedef struct router router_t;
@@ -49,6 +50,7 @@ typedef struct router_fn {
     unsigned refs;            /* instances + calls pointing here */
     bool deleted;             /* gone from the name table; freed at refs 0 */
     bool updating;            /* a write is in progress (Lambda answers 409) */
+    metrics_fn_t metrics;     /* its counters (core/metrics.h) */
 } router_fn_t;
 
 /* The router schedules with what `ctx` gives it (kept, not copied: the

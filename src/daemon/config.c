@@ -10,10 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "base/util.h"
 
 /* Large enough to mean "no limit", small enough for an int of milliseconds. */
 #define UNBOUNDED 100000000
+
+static bool log_format_valid(const char *v)
+{
+    log_format_t f;
+    return log_format_parse(v, &f) == 0;
+}
 
 #define MEMBER(m) .offset = offsetof(daemon_config_t, m), .size = sizeof(((daemon_config_t *)0)->m)
 
@@ -79,6 +86,9 @@ static const daemon_option_t OPTIONS[] = {
       "another account is refused", DAEMON_OPTION_STRING, MEMBER(account_id),
       .def_str = NIMBUS_DEFAULT_ACCOUNT, .valid = util_account_valid, .wants = "an account id of 12 digits",
       .example = "123456789012" },
+    { "--log-format", "FORMAT", "the daemon's own log lines on stderr: text, or json (one object a line: "
+      "time, level, msg)", DAEMON_OPTION_STRING, MEMBER(log_format), .def_str = "text",
+      .valid = log_format_valid, .wants = "text or json", .example = "json" },
     { "--runtime-map", "NAME=SPEC", "serve Runtime NAME as SPEC says: the name of a runtime this daemon "
       "has (python3.13=python3.11), or an interpreter and a bootstrap under the runtime dir "
       "(ruby3.3=/usr/bin/ruby ruby/bootstrap.rb); repeat for more (docs/runtimes.md)",

@@ -41,6 +41,7 @@ typedef struct {
     char account_id[16];         /* --account-id: the account of every ARN */
     char runtime_map[4096];      /* --runtime-map NAME=SPEC, repeatable: the entries, one a line,
                                     added to the runtime table at start (core/runtime.h) */
+    char log_format[8];          /* --log-format: "text" or "json" */
     char config_file[512];       /* --config: the settings file read under the flags ("" = none) */
 } daemon_config_t;
 

@@ -183,6 +183,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     http_server_config_t api = { .on_request = api_handle, .arg = &d->api, .body_limit = api_body_limit,
                                  .on_error = api_http_error };
     if (!(d->server = http_server_new(d->loop, &api, err))) return -1;
+    d->api.server = d->server;
     if (loop_add_fd(d->loop, *sigfd, EPOLLIN, signal_cb, d, err) < 0) return -1;
     /* The spawner's answers: instances whose sandbox is ready. */
     if (sandbox_event_fd() >= 0 &&
@@ -300,6 +301,9 @@ int daemon_serve(const daemon_config_t *cfg)
     err_t err = { 0 };
     int sigfd = -1;
     notify_init();
+    log_config_t lc = { .min_level = LOG_LEVEL_INFO };
+    log_format_parse(d.cfg.log_format, &lc.format);   /* checked with the flags */
+    log_configure(&lc);
     /* Region and account before anything can write an ARN. */
     if (util_site_set(d.cfg.region, d.cfg.account_id, &err) < 0) {
         log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);

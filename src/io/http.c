@@ -598,6 +598,7 @@ static void listener_cb(loop_t *l, int fd, uint32_t events, void *arg)
             }
             return;
         }
+        li->s->accepted++;
         int one = 1;
         /* Fails harmlessly on AF_UNIX. */
         setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -802,3 +803,4 @@ void http_server_shutdown(http_server_t *s, void (*done)(void *arg), void *arg)
 }
 
 size_t http_server_connection_count(const http_server_t *s) { return s->nconns; }
+uint64_t http_server_accepted_count(const http_server_t *s) { return s->accepted; }

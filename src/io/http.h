@@ -178,6 +178,8 @@ void http_server_unlisten(http_server_t *s, int fd);
 void http_server_shutdown(http_server_t *s, void (*done)(void *arg), void *arg);
 /* Open connections (all listeners). */
 size_t http_server_connection_count(const http_server_t *s);
+/* Connections accepted since it started (all listeners). */
+uint64_t http_server_accepted_count(const http_server_t *s);
 
 /* Answer an exchange. The server adds Content-Length (and Connection: close
  * when it will close). `headers` and `body` are copied. Returns -1 only if

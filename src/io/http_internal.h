@@ -143,6 +143,7 @@ struct http_server {
     http_listener_t *listeners;
     http_conn_t *conns;
     size_t nconns;
+    uint64_t accepted;           /* connections accepted, ever (metrics) */
     unsigned next_lid;
     bool shutting;
     void (*done)(void *arg);

@@ -38,6 +38,7 @@
 #include <sys/types.h>
 
 #include "base/err.h"
+#include "base/prom.h"
 #include "sandbox/sandbox.h"
 
 typedef struct {
@@ -92,5 +93,8 @@ void spawner_release(uint32_t handle);
 /* A non-blocking TCP socket created inside the instance's network
  * namespace (to connect to a server listening there). */
 int spawner_net_socket(uint32_t handle, err_t *err);
+/* For the metrics page (loop thread): requests out or waiting to be sent,
+ * and the spawns' latency (request -> answer read). */
+void spawner_metrics(unsigned *pending, unsigned *waiting, prom_hist_t *latency);
 
 #endif

@@ -47,6 +47,16 @@ static pid_t g_pid = -1;
 static pending_t *g_pending;
 static size_t g_npending, g_cap;
 static uint32_t g_next_tag;
+static prom_hist_t g_spawn_latency;   /* loop thread only, like the rest */
+
+void spawner_metrics(unsigned *pending, unsigned *waiting, prom_hist_t *latency)
+{
+    unsigned w = 0;
+    for (size_t i = 0; i < g_npending; i++) w += g_pending[i].msg != NULL;
+    *pending = (unsigned)g_npending;
+    *waiting = w;
+    *latency = g_spawn_latency;
+}
 
 /* Not root: can this process make a user namespace? Tried in a
  * throwaway child, so this process stays as it is. */
@@ -292,6 +302,7 @@ void spawner_dispatch(bool wait)
         }
         pending_t q = take_pending(i);
         if (q.p) q.p->spawn_ns = loop_now_ns() - q.t0;
+        if (q.p) prom_hist_observe(&g_spawn_latency, q.p->spawn_ns);
         err_t err = { 0 };
         int rc = 0;
         if (resp.err) {

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/loop.h"
 #include "store/sqldb.h"
+#include "store/store.h"
 
 #define WHAT "queue store"
 #define PRUNE_EVERY_MS 60000  /* how often expired idempotency keys are forgotten */
@@ -471,7 +473,9 @@ int queue_sql_write(queue_sql_t *q, queue_op_t *ops, bool durable, uint64_t *eve
 {
     *events = 0;
     pthread_mutex_lock(&q->mu);
+    uint64_t t0 = loop_now_ns();
     int rc = write_batch(q, ops, durable, events, err);
+    store_write_observe(STORE_WRITE_QUEUE, loop_now_ns() - t0);
     pthread_mutex_unlock(&q->mu);
     return rc;
 }

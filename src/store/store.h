@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/prom.h"
 
 typedef struct store store_t;
 
@@ -157,5 +158,14 @@ int store_logs_query(store_t *s, const store_log_query_t *q, store_log_t **out, 
 void store_logs_free(store_log_t *recs, size_t n);
 /* Remove every log line of a function (on DeleteFunction). */
 int store_logs_delete_function(store_t *s, const char *function, err_t *err);
+
+/* ---- write latency (for the metrics page) ----
+ * Each SQLite write, timed where it runs (a worker): the control plane's
+ * writes (through the API's one write path), log batches, the async
+ * queue's commits. Relaxed atomics: any thread may observe or read. */
+typedef enum { STORE_WRITE_CONTROL, STORE_WRITE_LOGS, STORE_WRITE_QUEUE, STORE_WRITE_KINDS } store_write_kind_t;
+extern const char *const store_write_kind_names[STORE_WRITE_KINDS]; /* "control", "logs", "queue" */
+void store_write_observe(store_write_kind_t kind, uint64_t ns);
+void store_write_latency(store_write_kind_t kind, prom_hist_t *out);
 
 #endif

@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "base/util.h"
+#include "io/loop.h"
 #include "store/sqldb.h"
 #include "store/store_internal.h"
 
@@ -551,6 +552,7 @@ int store_code_referenced(store_t *s, const char *code_hex, err_t *err)
 int store_logs_append(store_t *s, store_log_t *recs, size_t n, err_t *err)
 {
     if (n == 0) return 0;
+    uint64_t t0 = loop_now_ns();
     pthread_mutex_lock(&s->mu);
     /* Log lines are not acknowledged to anyone: commit them without an
      * fsync (WAL + NORMAL). The next FULL commit of a function write syncs
@@ -573,6 +575,7 @@ int store_logs_append(store_t *s, store_log_t *recs, size_t n, err_t *err)
     }
     sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
     pthread_mutex_unlock(&s->mu);
+    store_write_observe(STORE_WRITE_LOGS, loop_now_ns() - t0);
     return ret;
 }
 

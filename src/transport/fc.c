@@ -436,6 +436,7 @@ static void finished(fc_conn_t *c, bool ok)
             return;
         }
         if (in->fn->cfg.initializer) {
+            in->runtime_up_ns = loop_now_ns();   /* the handler's own init starts (metrics) */
             fc_request(c, REQ_INIT, "POST", "/initialize", NULL, NULL, NULL, 0);
             fs->starting = c;
             return;
