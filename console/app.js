@@ -207,7 +207,7 @@ async function pageList() {
   main().replaceChildren(
     h('div', { class: 'bar' }, h('h1', { text: 'Functions' }), h('a', { href: '#/new', class: 'button', id: 'new-fn', text: 'Deploy a function' })),
     h('div', { id: 'fn-list' }, table(['Name', 'Runtime', 'Memory', 'State', 'Last call', 'Errors (1 h)'], rows)),
-    mnote);
+    mnote || '');
 }
 
 /* ---------------------------------------------------------------- deploy */

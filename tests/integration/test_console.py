@@ -378,3 +378,37 @@ class ConsoleTest(ServerTestCase):
         self.assertIn('redrive', [e['Origin'] for e in json.loads(raw)['Events']], raw)
         st, h, raw = self.c.request('GET', '/nimbus/v1/functions/%s/dlq' % name)
         self.assertNotIn(rid, [e['RequestId'] for e in json.loads(raw)['DeadLetters']], raw)
+
+    def test_deploy_folder_shell(self):
+        """Deploy a folder (webkitdirectory): the page zips it, bootstrap executable; a bash
+        function's code is editable and saved too."""
+        root = tempfile.mkdtemp(prefix='nimbus-console-')
+        folder = os.path.join(root, 'myfn')
+        os.mkdir(folder)
+        with open(os.path.join(folder, 'handler.sh'), 'w') as f:
+            f.write('handler() {\n  echo \'{"from":"folder"}\'\n}\n')
+        name = uniq('console-sh')
+        self.go('#/new')
+        self.el('#deploy-name').send_keys(name)
+        rt = self.el('#deploy-runtime')
+        rt.clear()
+        rt.send_keys('bash')
+        hd = self.el('#deploy-handler')
+        hd.clear()
+        hd.send_keys('handler.handler')
+        self.el('#deploy-folder').send_keys(folder)
+        self.el('#deploy-submit').click()
+        self.text_of('#fn-name', lambda t: t == name)
+        st, h, body = self.c.invoke(name, b'{}')
+        self.assertEqual((st, json.loads(body)), (200, {'from': 'folder'}), body)
+        # Edit the shell handler in the browser and invoke the new code.
+        self.go('#/fn/%s/code' % name)
+        self.text_of('#code-tree', lambda t: t.strip() == 'handler.sh')
+        ed = self.el('#code-editor')
+        self.d.execute_script('arguments[0].value = arguments[0].value.replace("folder", "editor");'
+                              'arguments[0].dispatchEvent(new Event("input"))', ed)
+        self.el('#code-save').click()
+        self.text_of('#code-status', lambda t: t.startswith('Deployed'), timeout=30)
+        self.invoke_from_page(name, '{}')
+        res = self.text_of('#invoke-result', lambda t: t.strip() != '')
+        self.assertEqual(json.loads(res), {'from': 'editor'})
