@@ -140,17 +140,22 @@ class ConsoleTest(ServerTestCase):
             self.fail('%s never showed what was expected; it showed: %r' % (css, last[0][:2000]))
         return last[0]
 
+    def submit_deploy(self, name, upload, field='#deploy-zip', runtime='python3', handler='main.handler'):
+        """Fill the deploy form with `upload` (a ZIP's or a folder's path) and send it."""
+        self.go('#/new')
+        self.el('#deploy-name').send_keys(name)
+        for css, value in (('#deploy-runtime', runtime), ('#deploy-handler', handler)):
+            box = self.el(css)
+            box.clear()
+            box.send_keys(value)
+        self.el(field).send_keys(upload)
+        self.el('#deploy-submit').click()
+
     def deploy_python(self, name, handler_src=HANDLER_V1):
         zpath = os.path.join(tempfile.mkdtemp(prefix='nimbus-console-'), name + '.zip')
         with open(zpath, 'wb') as f:
             f.write(make_zip({'main.py': handler_src, 'lib/helper.txt': 'kept as it is\n'}))
-        self.go('#/new')
-        self.el('#deploy-name').send_keys(name)
-        rt = self.el('#deploy-runtime')
-        rt.clear()
-        rt.send_keys('python3')
-        self.el('#deploy-zip').send_keys(zpath)
-        self.el('#deploy-submit').click()
+        self.submit_deploy(name, zpath)
         self.text_of('#fn-name', lambda t: t == name)
 
     def invoke_from_page(self, name, payload):
@@ -280,10 +285,7 @@ class ConsoleTest(ServerTestCase):
         self.assertEqual(st, 413, raw[:300])
         want = json.loads(raw)
         want_msg = want.get('Message') or want.get('message')
-        self.go('#/new')
-        self.el('#deploy-name').send_keys(name)
-        self.el('#deploy-zip').send_keys(zpath)
-        self.el('#deploy-submit').click()
+        self.submit_deploy(name, zpath)
         shown = self.text_of('#deploy-status', lambda t: 'Deploying' not in t and t != '', timeout=30)
         self.assertIn(error_type(h), shown)
         self.assertIn(want_msg, shown)
@@ -388,16 +390,7 @@ class ConsoleTest(ServerTestCase):
         with open(os.path.join(folder, 'handler.sh'), 'w') as f:
             f.write('handler() {\n  echo \'{"from":"folder"}\'\n}\n')
         name = uniq('console-sh')
-        self.go('#/new')
-        self.el('#deploy-name').send_keys(name)
-        rt = self.el('#deploy-runtime')
-        rt.clear()
-        rt.send_keys('bash')
-        hd = self.el('#deploy-handler')
-        hd.clear()
-        hd.send_keys('handler.handler')
-        self.el('#deploy-folder').send_keys(folder)
-        self.el('#deploy-submit').click()
+        self.submit_deploy(name, folder, '#deploy-folder', 'bash', 'handler.handler')
         self.text_of('#fn-name', lambda t: t == name)
         st, h, body = self.c.invoke(name, b'{}')
         self.assertEqual((st, json.loads(body)), (200, {'from': 'folder'}), body)
