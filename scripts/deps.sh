@@ -9,12 +9,15 @@
 # project files (YAML). prometheus: promtool checks the /metrics page and a real
 # Prometheus server scrapes it in tests/integration/test_metrics.py and bench/metrics.py
 # (each starts its own, on its own port); its Debian service must not run.
+# chromium, chromium-driver, python3-selenium: tests/integration/test_console.py drives
+# the web console in a real headless Chromium.
 set -eu
 PKGS="gcc clang make cmake ninja-build pkg-config \
   node-llhttp libcjson-dev libsqlite3-dev libarchive-dev libseccomp-dev \
   libcurl4-openssl-dev libssl-dev libcriterion-dev zlib1g-dev libyaml-dev \
   zip unzip curl ca-certificates python3 nodejs strace libc6-dev libclang-rt-14-dev \
-  awscli tzdata e2fsprogs zsh prometheus"
+  awscli tzdata e2fsprogs zsh prometheus \
+  chromium chromium-driver python3-selenium"
 # npm: Debian's nodejs leaves it to the npm package; a Node.js that bundles
 # its own npm (NodeSource's) must not get Debian's on top.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"

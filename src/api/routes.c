@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "api/account.h"
+#include "api/console.h"
 #include "api/control.h"
 #include "api/event_config.h"
 #include "api/events.h"
@@ -442,6 +443,13 @@ static void h_layers(void *ctx, http_exchange_t *ex, http_request_t *req, const 
     layers_handle(ctx, ex, req, route_param(p, "layer"), route_param(p, "version"));
 }
 
+/* GET /console[/FILE]: the web console's embedded files (api/console.c). */
+static void h_console(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    (void)ctx;
+    console_serve(ex, req, route_param(p, "file"));
+}
+
 /* ---- the table ---- */
 
 #define FN "/2015-03-31/functions"
@@ -515,6 +523,10 @@ static const struct {
     { { "GET", "/nimbus/v1/code/{file*}", h_code, 0, 0 }, L_DEFAULT },
     { { "*", "/nimbus/v1/health", h_health, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/async", h_async_stats, 0, 0 }, L_DEFAULT },
+    { { "GET", "/console", h_console, 0, TS }, L_DEFAULT },
+    { { "*", "/console", h_method, 0, TS }, L_DEFAULT },
+    { { "GET", "/console/{file*}", h_console, 0, 0 }, L_DEFAULT },
+    { { "*", "/console/{file*}", h_method, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/functions/{name}/metrics", h_fn_metrics, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/metrics/functions", h_metrics_functions, 0, 0 }, L_DEFAULT },
     { { "GET", "/metrics", h_metrics, 0, 0 }, L_DEFAULT },
