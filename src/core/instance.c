@@ -595,8 +595,13 @@ static void spawn_failed(instance_t *in, const err_t *err)
     if (err) logs_emit(ctx->logs, fn->cfg.name, "", err->msg, strlen(err->msg));
     release_job_t j = { .in = in };
     router_t *r = in->router;
+    /* The instance's reference may be fn's last (DeleteFunction while its
+     * first cold start was in the spawner): hold one until fn's waiting
+     * calls have had their turn. */
+    router_fn_ref(fn);
     release_done(ctx->loop, &j);
     router_schedule(r, fn);
+    router_fn_unref(r, fn);
 }
 
 /* The spawner answered (sandboxed starts). */

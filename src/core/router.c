@@ -43,6 +43,7 @@ core_ctx_t *router_ctx(const router_t *r) { return r->ctx; }
 static void fail_queue_not_found(router_t *r, router_fn_t *fn);
 static void retire_all(router_t *r, router_fn_t *fn);
 static router_fn_t *fn_new(router_t *r, const function_config_t *cfg);
+static void schedule(router_t *r, router_fn_t *fn);
 
 static size_t lower_bound(const router_t *r, const char *name, bool *found)
 {
@@ -416,6 +417,15 @@ void router_call_ended(router_t *r, router_fn_t *fn)
 }
 
 void router_schedule(router_t *r, router_fn_t *fn)
+{
+    /* A call failed or delivered here may hold fn's last reference (a
+     * deleted function's): fn must outlive the loops below. */
+    router_fn_ref(fn);
+    schedule(r, fn);
+    router_fn_unref(r, fn);
+}
+
+static void schedule(router_t *r, router_fn_t *fn)
 {
     if (fn->cfg.provisioned > 0 && !fn->deleted && !r->ctx->stopping) provision(r, fn);
     /* Warm path: most recently parked instance first, so the others cool
