@@ -23,8 +23,10 @@
 #include "core/call.h"
 #include "core/logs.h"
 #include "core/runtime.h"
+#include "io/fdlimit.h"
 
 #define MAX_LINE (256u * 1024u)  /* longer output lines are split */
+#define START_FDS_FREE 24u       /* free fds a cold start needs (see instance_start) */
 
 static unsigned long g_instance_seq;
 
@@ -661,6 +663,15 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
         /* a custom runtime from a layer */
     } else if (runtime_command(rt, fn->code_dir, ctx->sandbox->enabled(), exe, sizeof exe, argv, argstore,
                                sizeof argstore, err) < 0) {
+        return NULL;
+    }
+    /* An instance takes about 8 descriptors here (pidfd, pipes, its API
+     * socket, cgroup files) and its runtime's connections later: start it
+     * only with room for that and more, so the running ones keep theirs. */
+    if (!fdlimit_room(START_FDS_FREE)) {
+        err_set(err, ERR_SYS, "fewer than %u of the daemon's %lu file descriptors free", START_FDS_FREE,
+                fdlimit_max());
+        err->sys_errno = EMFILE;
         return NULL;
     }
     instance_t *in = calloc(1, sizeof *in);

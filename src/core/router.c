@@ -7,6 +7,7 @@
  */
 #include "core/router.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,7 +462,18 @@ call_t *router_take_unserved(router_fn_t *fn)
 void router_start_failed(router_t *r, router_fn_t *fn, const err_t *err)
 {
     call_t *c = router_take_unserved(fn);
-    if (c) call_fail(c, err->code == ERR_INVALID ? "Runtime.InvalidEntrypoint" : "Sandbox.Failure", "%s", err->msg);
+    if (!c) return;
+    if (err->code == ERR_SYS && (err->sys_errno == EMFILE || err->sys_errno == ENFILE)) {
+        /* Out of descriptors (ours, the spawner's or the system's): the
+         * platform is overloaded, the function is not at fault and never
+         * ran. A 5xx the SDKs retry. */
+        char msg[400];
+        snprintf(msg, sizeof msg, "Service overloaded: no file descriptor left to start an instance (%s); "
+                 "the function did not run, try again later", err->msg);
+        call_reject(c, 503, "ServiceException", msg);
+        return;
+    }
+    call_fail(c, err->code == ERR_INVALID ? "Runtime.InvalidEntrypoint" : "Sandbox.Failure", "%s", err->msg);
 }
 
 void router_instance_ready(router_t *r, instance_t *in)
