@@ -325,5 +325,51 @@ class RuntimeApiConnectionCapTest(AbuseTestCase):
         self.assertHealthy()
 
 
+
+# ---------------------------------------------------------------- what an instance sees of the host
+
+class MountinfoTest(AbuseTestCase):
+    """An instance's /proc/self/mountinfo names no path of the host: not the
+    data dir (its code, its layers), not the checkout (the runtimes), not the
+    build dir."""
+
+    server_args = ('--sandbox',)
+
+    def host_paths(self):
+        build = os.path.dirname(os.path.abspath(lib.nimbus_bin()))
+        return [os.path.realpath(self.server.data_dir), os.path.realpath(self.server.base),
+                lib.REPO, os.path.realpath(lib.REPO), build, os.path.realpath(build)]
+
+    def assertNoHostPath(self, text):
+        self.assertIn('/var/task', text)
+        for p in self.host_paths():
+            self.assertNotIn(p, text, 'mountinfo shows %s:\n%s' % (p, text))
+
+    def test_mountinfo_of_a_provided_instance(self):
+        code = lib.fn_files(lib.bootstrap(
+            'while next; do cat /proc/self/mountinfo > "$T/mi"; respond_file "$T/mi" text/plain; done'))
+        name, _ = self.new_function(code=code)
+        st, h, body = self.c.invoke(name, b'{}')
+        self.assertEqual(st, 200, body[:300])
+        self.assertNoHostPath(body.decode())
+        self.assertIn('/var/runtime', body.decode())
+        self.assertHealthy()
+
+    def test_mountinfo_of_a_python_instance_warm_and_prestarted(self):
+        src = 'def handler(e, c):\n    return open("/proc/self/mountinfo").read()\n'
+        texts = []
+        # The second function of the runtime starts on a pre-started interpreter.
+        for _ in range(2):
+            name, _ = self.new_function(code={'index.py': (src, 0o644)}, runtime='python3.11',
+                                        handler='index.handler')
+            st, h, body = self.c.invoke(name, b'{}')
+            self.assertEqual(st, 200, body[:300])
+            self.assertNotIn('x-amz-function-error', h, body[:300])
+            texts.append(json.loads(body))
+        for t in texts:
+            self.assertNoHostPath(t)
+        self.assertHealthy()
+
+
 if __name__ == '__main__':
     unittest.main()
