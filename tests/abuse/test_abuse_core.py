@@ -11,6 +11,7 @@ import json
 import os
 import random
 import re
+import signal
 import socket
 import sys
 import threading
@@ -369,6 +370,49 @@ class MountinfoTest(AbuseTestCase):
         for t in texts:
             self.assertNoHostPath(t)
         self.assertHealthy()
+
+
+
+# ---------------------------------------------------------------- kill -9
+
+def nimbus_groups(owner_pid):
+    """Paths of the cgroups under /sys/fs/cgroup named for daemon `owner_pid`
+    ("nimbus-<8 hex><pid as 8 hex>"), v1 controllers and v2 alike."""
+    pat = re.compile(r'^nimbus-[0-9a-f]{8}%08x$' % owner_pid)
+    out = []
+    for root, dirs, _files in os.walk('/sys/fs/cgroup'):
+        if root.count('/') > 7:
+            dirs[:] = []
+            continue
+        for d in dirs:
+            if pat.match(d):
+                out.append(os.path.join(root, d))
+    return out
+
+
+class KilledDaemonCgroupsTest(lib.ServerTestCase):
+    """After kill -9 of the daemon, the spawner notices (its sockets close),
+    ends the instances and removes every group made for that daemon before
+    it exits, not at the next start."""
+
+    server_args = ('--sandbox',)
+
+    def test_kill_9_leaves_no_nimbus_cgroups(self):
+        if not os.path.isdir('/sys/fs/cgroup'):
+            self.skipTest('no cgroup file system')
+        names = [self.new_function()[0] for _ in range(3)]
+        for n in names:
+            self.invoke_together(n, [b'{"a":1}', b'{"a":2}'])
+        pid = self.server.proc.pid
+        before = nimbus_groups(pid)
+        self.assertTrue(before, 'no group named for daemon %d: nothing to test' % pid)
+        os.kill(pid, signal.SIGKILL)   # the daemon alone, not its process group
+        self.server.proc.wait(10)
+        left = lib.wait_for(lambda: not nimbus_groups(pid), timeout=10) or nimbus_groups(pid)
+        srv, type(self).server = self.server, None   # gone on purpose
+        srv.kill()
+        srv.cleanup()
+        self.assertTrue(left is True, 'groups left after kill -9: %r' % (left,))
 
 
 if __name__ == '__main__':
