@@ -116,5 +116,12 @@ void api_http_error(const http_error_t *e, http_error_answer_t *a, void *arg)
     a->headers[a->nheaders++] = (http_header_t){ "Content-Type", "application/json" };
     if (e->status == 413)
         a->headers[a->nheaders++] = (http_header_t){ "x-amzn-ErrorType", "RequestTooLargeException" };
+    if (e->status == 503) {
+        /* Shed at the edge (out of fds): Lambda's service-side error, which
+         * the SDKs retry. */
+        a->headers[a->nheaders++] = (http_header_t){ "x-amzn-ErrorType", "ServiceException" };
+        a->body = errdoc_api_build("Service", "Message", e->reason, NULL, &a->body_len);
+        return;
+    }
     a->body = errdoc_api_build("User", "Message", e->reason, NULL, &a->body_len);
 }

@@ -305,12 +305,12 @@ void call_stream_complete(call_t *c)
     finish(c, &res);
 }
 
-void call_fail_oversize(call_t *c, size_t got)
+void call_fail_oversize(call_t *c)
 {
+    /* Lambda's words. The size is not known: reading stopped at the cap. */
     char msg[200];
-    snprintf(msg, sizeof msg,
-             "Response payload size (%zu bytes) exceeded maximum allowed payload size (%zu bytes).",
-             got, call_response_limit(c));
+    snprintf(msg, sizeof msg, "Response payload size exceeded maximum allowed payload size (%zu bytes).",
+             call_response_limit(c));
     size_t len;
     char *doc = errdoc_function("Function.ResponseSizeTooLarge", msg, &len);
     call_fail_function(c, doc, len);

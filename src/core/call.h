@@ -158,9 +158,9 @@ int call_stream_data(call_t *c, const char *bytes, size_t len);
 void call_stream_complete(call_t *c);
 /* The cap of this call's response: streamed or buffered. */
 size_t call_response_limit(const call_t *c);
-/* End a call whose response passed its cap: Function.ResponseSizeTooLarge,
- * saying how many bytes came (`got`). */
-void call_fail_oversize(call_t *c, size_t got);
+/* End a call whose response passed its cap: Function.ResponseSizeTooLarge
+ * in Lambda's words (the cap, not the size: reading stops at the cap). */
+void call_fail_oversize(call_t *c);
 /* From the caller: it can take bytes again after a data() that said 1. */
 void call_stream_resume(call_t *c);
 

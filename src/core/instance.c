@@ -24,8 +24,10 @@
 #include "core/logs.h"
 #include "core/metrics.h"
 #include "core/runtime.h"
+#include "io/fdlimit.h"
 
 #define MAX_LINE (256u * 1024u)  /* longer output lines are split */
+#define START_FDS_FREE 24u       /* free fds a cold start needs (see instance_start) */
 
 static unsigned long g_instance_seq;
 
@@ -597,8 +599,13 @@ static void spawn_failed(instance_t *in, const err_t *err)
     if (err) logs_emit(ctx->logs, fn->cfg.name, "", err->msg, strlen(err->msg));
     release_job_t j = { .in = in };
     router_t *r = in->router;
+    /* The instance's reference may be fn's last (DeleteFunction while its
+     * first cold start was in the spawner): hold one until fn's waiting
+     * calls have had their turn. */
+    router_fn_ref(fn);
     release_done(ctx->loop, &j);
     router_schedule(r, fn);
+    router_fn_unref(r, fn);
 }
 
 /* The spawner answered (sandboxed starts). */
@@ -658,6 +665,15 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
         /* a custom runtime from a layer */
     } else if (runtime_command(rt, fn->code_dir, ctx->sandbox->enabled(), exe, sizeof exe, argv, argstore,
                                sizeof argstore, err) < 0) {
+        return NULL;
+    }
+    /* An instance takes about 8 descriptors here (pidfd, pipes, its API
+     * socket, cgroup files) and its runtime's connections later: start it
+     * only with room for that and more, so the running ones keep theirs. */
+    if (!fdlimit_room(START_FDS_FREE)) {
+        err_set(err, ERR_SYS, "fewer than %u of the daemon's %lu file descriptors free", START_FDS_FREE,
+                fdlimit_max());
+        err->sys_errno = EMFILE;
         return NULL;
     }
     instance_t *in = calloc(1, sizeof *in);

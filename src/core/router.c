@@ -7,6 +7,7 @@
  */
 #include "core/router.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ core_ctx_t *router_ctx(const router_t *r) { return r->ctx; }
 static void fail_queue_not_found(router_t *r, router_fn_t *fn);
 static void retire_all(router_t *r, router_fn_t *fn);
 static router_fn_t *fn_new(router_t *r, const function_config_t *cfg);
+static void schedule(router_t *r, router_fn_t *fn);
 
 static size_t lower_bound(const router_t *r, const char *name, bool *found)
 {
@@ -418,6 +420,15 @@ void router_call_ended(router_t *r, router_fn_t *fn)
 
 void router_schedule(router_t *r, router_fn_t *fn)
 {
+    /* A call failed or delivered here may hold fn's last reference (a
+     * deleted function's): fn must outlive the loops below. */
+    router_fn_ref(fn);
+    schedule(r, fn);
+    router_fn_unref(r, fn);
+}
+
+static void schedule(router_t *r, router_fn_t *fn)
+{
     if (fn->cfg.provisioned > 0 && !fn->deleted && !r->ctx->stopping) provision(r, fn);
     /* Warm path: most recently parked instance first, so the others cool
      * down and can be reclaimed. */
@@ -452,7 +463,18 @@ call_t *router_take_unserved(router_fn_t *fn)
 void router_start_failed(router_t *r, router_fn_t *fn, const err_t *err)
 {
     call_t *c = router_take_unserved(fn);
-    if (c) call_fail(c, err->code == ERR_INVALID ? "Runtime.InvalidEntrypoint" : "Sandbox.Failure", "%s", err->msg);
+    if (!c) return;
+    if (err->code == ERR_SYS && (err->sys_errno == EMFILE || err->sys_errno == ENFILE)) {
+        /* Out of descriptors (ours, the spawner's or the system's): the
+         * platform is overloaded, the function is not at fault and never
+         * ran. A 5xx the SDKs retry. */
+        char msg[400];
+        snprintf(msg, sizeof msg, "Service overloaded: no file descriptor left to start an instance (%s); "
+                 "the function did not run, try again later", err->msg);
+        call_reject(c, 503, "ServiceException", msg);
+        return;
+    }
+    call_fail(c, err->code == ERR_INVALID ? "Runtime.InvalidEntrypoint" : "Sandbox.Failure", "%s", err->msg);
 }
 
 void router_instance_ready(router_t *r, instance_t *in)

@@ -32,6 +32,7 @@
 #include "core/runtime.h"
 #include "core/trigger.h"
 #include "daemon/notify.h"
+#include "io/fdlimit.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/spawner.h"
@@ -181,7 +182,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
                                .max_zip_bytes = d->cfg.max_zip_bytes } };
     if (api_init(&d->api, err) < 0) return -1;
     http_server_config_t api = { .on_request = api_handle, .arg = &d->api, .body_limit = api_body_limit,
-                                 .on_error = api_http_error };
+                                 .on_error = api_http_error, .shed_fd_reserve = true };
     if (!(d->server = http_server_new(d->loop, &api, err))) return -1;
     d->api.server = d->server;
     if (loop_add_fd(d->loop, *sigfd, EPOLLIN, signal_cb, d, err) < 0) return -1;
@@ -309,6 +310,11 @@ int daemon_serve(const daemon_config_t *cfg)
         log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);
         return 1;
     }
+    /* Every fd the hard limit allows, before the spawner inherits it; the
+     * top of it is a reserve (io/fdlimit.h). */
+    unsigned long fd_before, fd_after;
+    if (fdlimit_raise(&fd_before, &fd_after, &err) < 0) log_warn("%s", err.msg);
+    else if (fd_after != fd_before) log_info("file descriptor limit raised from %lu to %lu", fd_before, fd_after);
     if (lock_data_dir(&d, &err) < 0 || start_sandbox(&d, &err) < 0 || setup(&d, &sigfd, &err) < 0 ||
         drop_user(&d, &err) < 0) {
         log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);

@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE
 #include "io/http_internal.h"
+#include "io/fdlimit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +56,7 @@ static void conn_free_now(http_conn_t *c)
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
+    if (c->li) c->li->nconns--;
     loop_del_fd(s->loop, c->fd);
     close(c->fd);
     if (c->timer) loop_timer_cancel(s->loop, c->timer);
@@ -454,7 +456,7 @@ static void conn_io_cb(loop_t *l, int fd, uint32_t events, void *arg)
     conn_leave(c);
 }
 
-static http_conn_t *conn_new(http_server_t *s, int fd, unsigned lid, void *lctx, err_t *err)
+static http_conn_t *conn_new(http_server_t *s, int fd, http_listener_t *li, void *lctx, err_t *err)
 {
     http_conn_t *c = calloc(1, sizeof *c);
     if (!c) {
@@ -463,7 +465,8 @@ static http_conn_t *conn_new(http_server_t *s, int fd, unsigned lid, void *lctx,
     }
     c->s = s;
     c->fd = fd;
-    c->lid = lid;
+    c->lid = li ? li->id : 0;
+    c->li = li;
     c->lctx = lctx;
     http_conn_parser_init(c);
     if (loop_add_fd(s->loop, fd, EPOLLIN, conn_io_cb, c, err) < 0) {
@@ -476,6 +479,7 @@ static http_conn_t *conn_new(http_server_t *s, int fd, unsigned lid, void *lctx,
     if (s->conns) s->conns->prev = c;
     s->conns = c;
     s->nconns++;
+    if (li) li->nconns++;
     conn_update(c);
     return c;
 }
@@ -598,11 +602,20 @@ static void listener_cb(loop_t *l, int fd, uint32_t events, void *arg)
             }
             return;
         }
+        if (li->max_conns && li->nconns >= li->max_conns) {
+            /* Over its owner's cap for this socket: refused, unread. */
+            close(cfd);
+            continue;
+        }
         li->s->accepted++;
         int one = 1;
         /* Fails harmlessly on AF_UNIX. */
         setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (!conn_new(li->s, cfd, li->id, li->ctx, NULL)) close(cfd);
+        http_conn_t *c = conn_new(li->s, cfd, li, li->ctx, NULL);
+        if (!c) close(cfd);
+        /* Its fd is one of the last few: this server sheds it (503 to its
+         * request) so the reserve stays for the work already running. */
+        else if (li->s->cfg.shed_fd_reserve && fdlimit_in_reserve(cfd, fdlimit_reserve())) c->shed = true;
     }
 }
 
@@ -626,6 +639,8 @@ static int listener_add(http_server_t *s, int fd, void *ctx, err_t *err)
 
 static void listener_close(http_server_t *s, http_listener_t *li)
 {
+    for (http_conn_t *c = s->conns; c; c = c->next)
+        if (c->li == li) c->li = NULL;
     loop_del_fd(s->loop, li->fd);
     close(li->fd);
     if (li->retry) loop_timer_cancel(s->loop, li->retry);
@@ -693,7 +708,13 @@ int http_server_listen_fd(http_server_t *s, int fd, void *listener_ctx, err_t *e
 int http_server_adopt_fd(http_server_t *s, int fd, void *listener_ctx, err_t *err)
 {
     if (fd_make_nonblocking(fd, err) < 0) return -1;
-    return conn_new(s, fd, 0, listener_ctx, err) ? 0 : -1;
+    return conn_new(s, fd, NULL, listener_ctx, err) ? 0 : -1;
+}
+
+void http_server_cap_listener(http_server_t *s, int fd, unsigned max_conns)
+{
+    for (http_listener_t *li = s->listeners; li; li = li->next)
+        if (li->fd == fd) li->max_conns = max_conns;
 }
 
 /* Destroy every connection accepted through listener `lid` (all if

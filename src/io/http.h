@@ -12,8 +12,11 @@
  * the handler answers in.
  *
  * Limits and their answers: request line + headers over max_header_bytes ->
- * 431; a body over the limit -> 413; unparseable input -> 400; after each
- * error response the connection is closed. The server knows no API's
+ * 431; a body over the limit -> 413; unparseable input -> 400; with
+ * shed_fd_reserve, a connection whose fd falls in the process's fd reserve
+ * (io/fdlimit.h) -> 503 to its first request; after each error response
+ * the connection is closed. A listener may be capped
+ * (http_server_cap_listener): connections past its cap are closed unread. The server knows no API's
  * error shape: these answers are plain text unless the owner supplies its
  * own through `on_error`. A connection with no request in
  * progress is closed after idle_timeout_ms; a request whose bytes have not
@@ -97,12 +100,14 @@ typedef size_t (*http_body_limit_fn)(const http_request_t *req, void *arg);
 /* An error the server answers by itself (the request never reaches
  * on_request). */
 typedef struct {
-    int status;                  /* 400, 408, 413 or 431 */
+    int status;                  /* 400, 408, 413, 431 or 503 */
     const char *reason;          /* one line, no newline:
                                     400 "Could not parse request"
                                     408 "Request timed out"
                                     413 "Request must be smaller than <limit> bytes for the operation"
-                                    431 "Request header fields too large" */
+                                    431 "Request header fields too large"
+                                    503 "Service overloaded: out of file descriptors
+                                         (limit <n>); try again later" */
     size_t body_limit;           /* the body limit of the request (the one broken, for 413) */
     const http_request_t *req;   /* the request's head when it was complete (method,
                                     path, headers; no body), else NULL */
@@ -154,6 +159,9 @@ typedef struct {
                                         which a write says "pause"; 0 -> 64 KiB */
     size_t stream_max_buffer;        /* unsent bytes over which a write is refused
                                         and the exchange aborted; 0 -> 8 MiB */
+    bool shed_fd_reserve;            /* answer 503 on connections accepted into the
+                                        fd reserve (the public edge), so the reserve
+                                        stays for the work already running */
 } http_server_config_t;
 
 http_server_t *http_server_new(loop_t *loop, const http_server_config_t *cfg, err_t *err);
@@ -168,6 +176,9 @@ int http_server_listen_tcp(http_server_t *s, const char *host, int port, void *l
 /* Serve an already listening socket (made non-blocking here). The server
  * owns the fd from now on. */
 int http_server_listen_fd(http_server_t *s, int fd, void *listener_ctx, err_t *err);
+/* At most `max_conns` live connections through listening socket `fd`
+ * (0: no cap); those past it are accepted and closed at once. */
+void http_server_cap_listener(http_server_t *s, int fd, unsigned max_conns);
 /* Stop serving a listening socket: close it and every connection accepted
  * through it, aborting their unanswered exchanges. */
 void http_server_unlisten(http_server_t *s, int fd);

@@ -74,6 +74,8 @@ struct http_conn {
     http_conn_t *prev, *next;    /* server's connection list */
     int fd;
     unsigned lid;                /* id of the listener that accepted it */
+    http_listener_t *li;         /* that listener while it lives (its count), else NULL */
+    bool shed;                   /* accepted into the fd reserve: its request gets 503 */
     void *lctx;                  /* that listener's ctx */
     llhttp_t parser;
     unsigned depth;              /* entry points on the stack; destroy waits for 0 */
@@ -135,6 +137,8 @@ struct http_listener {
     unsigned id;
     void *ctx;
     loop_timer_t *retry;         /* re-enable accepting after EMFILE and friends */
+    unsigned nconns;             /* live connections it accepted */
+    unsigned max_conns;          /* more are closed at once; 0: no cap */
 };
 
 struct http_server {

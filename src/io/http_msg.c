@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE   /* strcasestr */
 #include "io/http_internal.h"
+#include "io/fdlimit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +215,7 @@ static int on_headers_complete(llhttp_t *p)
     ex->body_limit = s->cfg.body_limit ? s->cfg.body_limit(req, s->cfg.arg) : s->cfg.max_body_bytes;
     fifo_append(c, ex);
     c->cur = ex;
+    if (c->shed) return cb_fail(c, 503);
 
     bool chunked = (p->flags & F_CHUNKED) != 0;
     if (s->cfg.stream_body && s->cfg.stream_body(req, s->cfg.arg)) {
@@ -482,6 +484,10 @@ int http_conn_fail_request(http_conn_t *c, int status)
                  limit);
         break;
     case 431: snprintf(reason, sizeof reason, "Request header fields too large"); break;
+    case 503:
+        snprintf(reason, sizeof reason, "Service overloaded: out of file descriptors (limit %lu); try again later",
+                 fdlimit_max());
+        break;
     default: snprintf(reason, sizeof reason, "Could not parse request"); status = 400; break;
     }
     http_error_t e = { .status = status, .reason = reason, .body_limit = limit,

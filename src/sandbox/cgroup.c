@@ -482,28 +482,37 @@ void cgroup_forget(cgroup_t *cg)
     free(cg);
 }
 
-static void sweep_dir(const char *parent)
+/* owner 0: groups of any daemon that is gone; else those of `owner`. */
+static unsigned sweep_dir(const char *parent, pid_t owner_wanted)
 {
+    unsigned left = 0;
     DIR *d = parent[0] ? opendir(parent) : NULL;
-    if (!d) return;
+    if (!d) return 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         const char *n = e->d_name;
         if (strncmp(n, "nimbus-", 7) != 0 || strlen(n) != 7 + 16 || strspn(n + 7, "0123456789abcdef") != 16)
             continue;
         pid_t owner = (pid_t)strtol(n + 7 + 8, NULL, 16);
-        if (owner <= 0 || kill(owner, 0) == 0 || errno != ESRCH) continue;
+        if (owner_wanted ? owner != owner_wanted : owner <= 0 || kill(owner, 0) == 0 || errno != ESRCH) continue;
         char p[700];
         snprintf(p, sizeof p, "%s/%s", parent, n);
-        rmdir(p);   /* fails harmlessly while anything is still in it */
+        if (rmdir(p) < 0 && errno != ENOENT) left++;   /* still in use: harmless */
     }
     closedir(d);
+    return left;
 }
 
 void cgroup_sweep_stale(void)
 {
     if (!cgroup_available()) return;
-    sweep_dir(g_parent);
-    sweep_dir(g_v1_extra[0]);
-    sweep_dir(g_v1_extra[1]);
+    sweep_dir(g_parent, 0);
+    sweep_dir(g_v1_extra[0], 0);
+    sweep_dir(g_v1_extra[1], 0);
+}
+
+unsigned cgroup_sweep_owned(pid_t owner)
+{
+    if (!cgroup_available() || owner <= 0) return 0;
+    return sweep_dir(g_parent, owner) + sweep_dir(g_v1_extra[0], owner) + sweep_dir(g_v1_extra[1], owner);
 }

@@ -86,6 +86,9 @@ void cgroup_forget(cgroup_t *cg);
 /* Remove empty groups "nimbus-<16 hex>" left by a Nimbus that was killed
  * (the last 8 hex digits name its daemon's pid, which must be gone). */
 void cgroup_sweep_stale(void);
+/* Remove the empty groups named for daemon `owner` (gone, or done with
+ * them); returns how many of them could not be removed (not empty yet). */
+unsigned cgroup_sweep_owned(pid_t owner);
 /* Remove the group without waiting: 0 and `cg` is freed when it was empty
  * (or gone), -1 (EBUSY) while processes remain; call again later. */
 int cgroup_try_remove(cgroup_t *cg);

@@ -102,6 +102,7 @@ static struct {
     init_t **busy;           /* inits serving a request */
     size_t nbusy, cap_busy;
     char tmp_why[200];       /* why /tmp is a tmpfs (ephemeral storage unavailable) */
+    pid_t daemon_pid;        /* the daemon that forked it: its groups carry this pid */
 } S;
 
 /* ---- slots ---- */
@@ -644,6 +645,15 @@ static void shutdown_all(void)
         slot_free(s);
     }
     while (waitpid(-1, NULL, WNOHANG) > 0) {}
+    /* The daemon is gone or done (it closed its sockets): every group
+     * named for it (those it was handed and had not removed — all of them
+     * after a kill -9 —, pooled inits', exec helpers') is stale now. A
+     * group whose last process has just died may refuse removal for a
+     * moment: retry for up to 2 s. */
+    for (int i = 0; i < 100 && cgroup_sweep_owned(S.daemon_pid) > 0; i++) {
+        while (waitpid(-1, NULL, WNOHANG) > 0) {}
+        usleep(20000);
+    }
 }
 
 /* Read one message from a daemon socket; false when the daemon is gone. */
@@ -813,7 +823,11 @@ int spawner_start(const spawner_config_t *cfg, spawner_info_t *info, err_t *err)
         close(ready[0]);
         prctl(PR_SET_NAME, "nimbus-spawner", 0, 0, 0);
         util_proctitle_set("nimbus-spawner");
-        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        S.daemon_pid = getppid();   /* the pid its groups are named for */
+        /* No PR_SET_PDEATHSIG: killed with the daemon it could not clean
+         * up. The daemon's end of its sockets closing (EOF: a kill -9 of
+         * the daemon too) ends its loop, and it kills its instances and
+         * removes their groups before it exits (shutdown_all). */
         signal(SIGPIPE, SIG_IGN);
         signal(SIGINT, SIG_IGN);    /* the daemon decides when to stop */
         signal(SIGTERM, SIG_IGN);

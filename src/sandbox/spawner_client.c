@@ -236,7 +236,8 @@ static int take_exec_answer(const sp_resp_t *resp, const int *fds, int nf, sandb
 }
 
 /* Fill `p` from a successful answer and its fds; -1 when incomplete. */
-static int take_answer(const sp_resp_t *resp, const int *fds, int nf, const pending_t *q, err_t *err)
+static int take_answer(const sp_resp_t *resp, const int *fds, int nf, bool truncated, const pending_t *q,
+                       err_t *err)
 {
     sandbox_proc_t *p = q->p;
     int got[FD_N];
@@ -265,6 +266,11 @@ static int take_answer(const sp_resp_t *resp, const int *fds, int nf, const pend
         cgroup_forget(p->cg);
         p->cg = NULL;
         spawner_release(resp->handle);
+        if (truncated) {
+            /* Not the spawner's fault: the daemon had no fd left for them. */
+            errno = EMFILE;
+            return err_sys(err, "the daemon could not take the instance's descriptors");
+        }
         return err_set(err, ERR_SYS, "sandbox spawner sent an incomplete instance");
     }
     fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
@@ -285,6 +291,7 @@ void spawner_dispatch(bool wait)
         int fds[FD_N], nf = 0;
         ssize_t k = sp_recv(g_sock, &raw, sizeof raw, fds, &nf);
         if (k < 0 && errno == EINTR) continue;
+        bool truncated = k > 0 && errno == EMFILE;
         if (k <= 0 || sp_resp_decode(&raw, (size_t)k, &resp) != 0) {
             for (int i = 0; i < nf; i++) close(fds[i]);
             if (k > 0) continue;   /* not an answer: ignore it */
@@ -307,12 +314,12 @@ void spawner_dispatch(bool wait)
         int rc = 0;
         if (resp.err) {
             for (int j = 0; j < nf; j++) close(fds[j]);
-            errno = resp.err;
             rc = err_set(&err, ERR_SYS, "%s", resp.msg);
+            err.sys_errno = resp.err;   /* EMFILE there is an overload here too */
         } else if (q.x) {
             rc = take_exec_answer(&resp, fds, nf, q.x, &err);
         } else {
-            rc = take_answer(&resp, fds, nf, &q, &err);
+            rc = take_answer(&resp, fds, nf, truncated, &q, &err);
         }
         q.done(q.arg, rc, rc < 0 ? &err : NULL);
         wait = false;   /* one came: take the rest that are there, without waiting */

@@ -131,6 +131,31 @@ static int bind_ro(const char *src, const char *dst, unsigned long extra)
     return mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | extra | kept_flags(dst), NULL);
 }
 
+/* A read-only view of `src` at `root``at` whose mountinfo names no host path
+ * (`root` is the template root's path as seen now: ROOT_DIR, or "" inside it).
+ * A bind shows, in the instance's /proc/self/mountinfo, the path of its
+ * source within its file system (the data dir, the checkout); an overlay
+ * shows its own "/" and, in its options, its lower dir as it was given.
+ * So the source is bound at the template's /.stage first (a fixed path that
+ * says nothing about the host), the overlay made from there, and the stage
+ * taken away again. Without an upper dir an overlay wants two lower ones:
+ * the second is the template's empty /.empty. A kernel without overlayfs
+ * (ENODEV) gets the plain bind. */
+static int mount_neutral_ro(const char *src, const char *root, const char *at)
+{
+    char stage[128], dst[128], opts[300];
+    snprintf(stage, sizeof stage, "%s/.stage", root);
+    snprintf(dst, sizeof dst, "%s%s", root, at);
+    snprintf(opts, sizeof opts, "lowerdir=%s:%s/.empty", stage, root);
+    if (mount(src, stage, NULL, MS_BIND, NULL) < 0) return -1;
+    int rc = mount("nimbus", dst, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, opts);
+    int saved = errno;
+    if (umount2(stage, MNT_DETACH) < 0 && rc == 0) return -1;
+    if (rc < 0 && saved == ENODEV) return bind_ro(src, dst, MS_NODEV);
+    errno = saved;
+    return rc;
+}
+
 /* Bind a host path into the template if it exists, as a file or a dir. */
 static int bind_host(const char *host, const char *rel, unsigned long extra)
 {
@@ -212,8 +237,10 @@ int spawner_build_root(const char *runtime_dir, uid_t sandbox_uid, err_t *err)
         return err_sys(err, "spawner: tmpfs root");
     /* .code: where a pre-started init sees the code store until its
      * request names the code (then it is unmounted). */
+    /* .stage, .empty: where mount_neutral_ro stages a source for a
+     * moment, and the empty layer under it. */
     static const char *const dirs[] = { "usr", "etc", "dev", "dev/pts", "proc", "tmp", "var", "var/task",
-                                        "var/runtime", "opt", "root", ".code" };
+                                        "var/runtime", "opt", "root", ".code", ".stage", ".empty" };
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", ROOT_DIR, dirs[i]);
         if (mkdir(p, 0755) < 0) return err_sys(err, "mkdir %s", p);
@@ -234,7 +261,7 @@ int spawner_build_root(const char *runtime_dir, uid_t sandbox_uid, err_t *err)
         }
     }
     if (populate_etc(err, sandbox_uid) < 0 || populate_dev(err) < 0) return -1;
-    if (bind_ro(runtime_dir, ROOT_DIR "/var/runtime", MS_NODEV) < 0 && errno != ENOENT)
+    if (mount_neutral_ro(runtime_dir, ROOT_DIR, "/var/runtime") < 0 && errno != ENOENT)
         return err_sys(err, "bind runtime dir %s", runtime_dir);
     /* The whole root read-only: mount points stay usable. */
     if (mount(NULL, ROOT_DIR, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
@@ -572,17 +599,17 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
         char src[700];
         if (strncmp(req->code_dir, env->code_root, n) != 0) { errno = EACCES; init_fail(&st, 6); }
         snprintf(src, sizeof src, "/.code%s", req->code_dir + n);
-        if (bind_ro(src, "/var/task", MS_NODEV) < 0) init_fail(&st, 6);
+        if (mount_neutral_ro(src, "", "/var/task") < 0) init_fail(&st, 6);
         if (req->opt_dir[0]) {
             if (strncmp(req->opt_dir, env->code_root, n) != 0) { errno = EACCES; init_fail(&st, ST_OPT); }
             snprintf(src, sizeof src, "/.code%s", req->opt_dir + n);
-            if (bind_ro(src, "/opt", MS_NODEV) < 0) init_fail(&st, ST_OPT);
+            if (mount_neutral_ro(src, "", "/opt") < 0) init_fail(&st, ST_OPT);
         }
         if (umount2("/.code", MNT_DETACH) < 0) init_fail(&st, 6);
         if (mount_tmp(req, sync, tmpfd, "/tmp", p) < 0) init_fail(&st, 7);
     } else {
-        if (bind_ro(req->code_dir, ROOT_DIR "/var/task", MS_NODEV) < 0) init_fail(&st, 6);
-        if (req->opt_dir[0] && bind_ro(req->opt_dir, ROOT_DIR "/opt", MS_NODEV) < 0) init_fail(&st, ST_OPT);
+        if (mount_neutral_ro(req->code_dir, ROOT_DIR, "/var/task") < 0) init_fail(&st, 6);
+        if (req->opt_dir[0] && mount_neutral_ro(req->opt_dir, ROOT_DIR, "/opt") < 0) init_fail(&st, ST_OPT);
         if (mount_tmp(req, sync, tmpfd, ROOT_DIR "/tmp", p) < 0) init_fail(&st, 7);
         if (enter_root() < 0) init_fail(&st, 8);
     }

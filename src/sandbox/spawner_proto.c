@@ -36,7 +36,9 @@ int sp_send(int sock, const void *buf, size_t len, const int *fds, int nfds)
     return w == (ssize_t)len ? 0 : -1;
 }
 
-/* Returns the message length (0 at EOF, -1 error); fds received go to fds[]. */
+/* Returns the message length (0 at EOF, -1 error); fds received go to fds[].
+ * Fewer fds than were sent (the receiver at its fd limit: the kernel
+ * drops what does not fit) leaves errno EMFILE on a message that came. */
 ssize_t sp_recv(int sock, void *buf, size_t len, int *fds, int *nfds)
 {
     struct iovec iov = { .iov_base = buf, .iov_len = len };
@@ -63,6 +65,7 @@ ssize_t sp_recv(int sock, void *buf, size_t len, int *fds, int *nfds)
     }
     if (nfds) *nfds = n;
     else for (int i = 0; i < n; i++) close(fds[i]);
+    if (r > 0) errno = (m.msg_flags & MSG_CTRUNC) ? EMFILE : 0;
     return r;
 }
 

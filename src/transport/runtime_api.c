@@ -11,7 +11,8 @@
  * trailers turned into a function error. Moves instances through their
  * states and ends calls through the core. Must never: accept an answer for
  * a call that is not one of the instance's running calls, or let an
- * instance on replaced code take a new call.
+ * instance on replaced code take a new call, or read a /response past its
+ * cap before failing its call.
  */
 #include "transport/runtime_api.h"
 
@@ -30,6 +31,9 @@
 #include "io/http.h"
 #include "io/route.h"
 
+
+/* Runtime API connections an instance may hold beyond one per slot. */
+#define RAPI_CONNS_PER_INSTANCE 16u
 
 static const http_header_t JSON_CT[] = { { "Content-Type", "application/json" } };
 
@@ -149,19 +153,25 @@ static void call_answered(instance_t *in, call_t *c) { instance_answered(in, c);
 
 /* ---- streamed responses ---- */
 
-/* One streamed /response being read. Lives until its body ends, its
- * connection dies, or it is cut off (then answered 413 at once). */
+/* One /response being read. Every /response body is read as it comes,
+ * so that one over its cap is cut off (answered 413, the call failed) at
+ * the byte that breaks it, whatever its framing: a body read whole would
+ * have to arrive whole first, and one over the HTTP layer's limit would be
+ * refused without the call ever hearing of it. Lives until its body ends,
+ * its connection dies, or it is cut off. */
 typedef struct {
     rapi_inst_t *st;
     call_t *c;                 /* NULL once the call ended another way */
     http_exchange_t *ex;
-    size_t got;                /* bytes of the body so far */
+    bool buffered;             /* not streaming mode: gathered in `body`,
+                                  CALL_BUFFERED_MAX whoever the caller is */
+    buf_t body;
 } rstream_t;
 
-static bool is_streaming_mode(const http_request_t *req)
+static void rs_free(rstream_t *rs)
 {
-    const char *mode = http_request_header(req, "Lambda-Runtime-Function-Response-Mode");
-    return mode && strcasecmp(mode, "streaming") == 0;
+    buf_free(&rs->body);
+    free(rs);
 }
 
 static void rs_release_call(rstream_t *rs)
@@ -199,29 +209,55 @@ static void rs_aborted(http_exchange_t *ex, void *arg)
         call_answered(in, c);
         call_fail(c, "Runtime.TruncatedResponse", "The runtime closed its streamed response before its end");
     }
-    free(rs);
+    rs_free(rs);
+}
+
+/* Over the cap: the call fails now, the runtime hears 413 now, and the
+ * rest of the body is read and dropped. */
+static void rs_oversize(rstream_t *rs, http_exchange_t *ex)
+{
+    call_t *c = rs->c;
+    instance_t *in = rs->st->in;
+    rs_release_call(rs);
+    /* As RIE: a buffered response has the buffered cap, whoever the
+     * caller is. */
+    if (rs->buffered) c->stream = NULL;
+    char msg[160];
+    snprintf(msg, sizeof msg, "Exceeded maximum allowed payload size (%zu bytes).", call_response_limit(c));
+    call_answered(in, c);
+    call_fail_oversize(c);
+    reply_json(ex, 413, "RequestEntityTooLarge", msg);
+    rs_free(rs);
 }
 
 static void rs_data(http_exchange_t *ex, const char *data, size_t len, void *arg)
 {
     rstream_t *rs = arg;
-    rs->got += len;
     call_t *c = rs->c;
     if (!c) return;
-    int r = call_stream_data(c, data, len);
-    if (r == 1) {
-        http_exchange_pause_body(ex, true);
-    } else if (r < 0) {
-        instance_t *in = rs->st->in;
-        rs_release_call(rs);
-        char msg[160];
-        snprintf(msg, sizeof msg, "Exceeded maximum allowed payload size (%zu bytes).", call_response_limit(c));
-        call_answered(in, c);
-        call_fail_oversize(c, rs->got);
-        /* Answered now: the rest of the body is read and dropped. */
-        reply_json(ex, 413, "RequestEntityTooLarge", msg);
-        free(rs);
+    if (rs->buffered) {
+        if (len > CALL_BUFFERED_MAX - rs->body.len) rs_oversize(rs, ex);
+        else buf_append(&rs->body, data, len);
+        return;
     }
+    int r = call_stream_data(c, data, len);
+    if (r == 1) http_exchange_pause_body(ex, true);
+    else if (r < 0) rs_oversize(rs, ex);
+}
+
+/* A response that failed (midway, for a stream) says so in its trailers:
+ * true when it did, and the call has failed with its document. */
+static bool trailer_error(http_request_t *req, call_t *c)
+{
+    const char *etype = http_request_trailer(req, "Lambda-Runtime-Function-Error-Type");
+    if (!etype) return false;
+    const char *eb = http_request_trailer(req, "Lambda-Runtime-Function-Error-Body");
+    size_t len = 0;
+    char *doc = eb ? util_base64_decode(eb, strlen(eb), &len, NULL) : NULL;
+    if (!doc) doc = errdoc_function(etype, "streamed response failed", &len);
+    call_fail_function(c, doc, len);
+    free(doc);
+    return true;
 }
 
 static void rs_end(http_exchange_t *ex, http_request_t *req, void *arg)
@@ -230,51 +266,59 @@ static void rs_end(http_exchange_t *ex, http_request_t *req, void *arg)
     call_t *c = rs->c;
     instance_t *in = rs->st->in;
     rs_release_call(rs);
-    free(rs);
     if (c) {
-        /* A stream that failed midway says so in its trailers. */
-        const char *etype = http_request_trailer(req, "Lambda-Runtime-Function-Error-Type");
         call_answered(in, c);
-        if (etype) {
-            const char *eb = http_request_trailer(req, "Lambda-Runtime-Function-Error-Body");
-            size_t len = 0;
-            char *doc = eb ? util_base64_decode(eb, strlen(eb), &len, NULL) : NULL;
-            if (!doc) doc = errdoc_function(etype, "streamed response failed", &len);
-            call_fail_function(c, doc, len);
-            free(doc);
+        if (trailer_error(req, c)) {
+            /* failed as its trailers say */
+        } else if (rs->buffered) {
+            /* The caller is waiting: answer it before the runtime. */
+            call_complete(c, rs->body.data ? rs->body.data : "", rs->body.len,
+                          http_request_header(req, "Content-Type"));
         } else {
             call_stream_complete(c);
         }
     }
+    rs_free(rs);
     reply_accepted(ex);
 }
 
-static void stream_response(http_exchange_t *ex, http_request_t *req, rapi_inst_t *st, call_t *c)
+static void read_response(http_exchange_t *ex, http_request_t *req, rapi_inst_t *st, call_t *c, bool buffered)
 {
     rstream_t *rs = calloc(1, sizeof *rs);
     if (!rs) {
         reply_json(ex, 500, "InternalServerError", "out of memory");
         return;
     }
-    *rs = (rstream_t){ .st = st, .c = c, .ex = ex };
+    *rs = (rstream_t){ .st = st, .c = c, .ex = ex, .buffered = buffered };
     c->transport = rs;
     c->transport_end = rs_call_ended;
     c->transport_resume = rs_resume;
     http_exchange_on_abort(ex, rs_aborted, rs);
+    if (buffered) {
+        /* A length over the cap is refused before a byte of it is read. */
+        const char *cl = http_request_header(req, "Content-Length");
+        unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+        if (n > CALL_BUFFERED_MAX) { rs_oversize(rs, ex); return; }
+        if (n) buf_reserve(&rs->body, (size_t)n);
+    }
     http_exchange_on_body(ex, rs_data, rs_end, rs);
-    call_stream_begin(c, http_request_header(req, "Content-Type"));
+    if (!buffered) call_stream_begin(c, http_request_header(req, "Content-Type"));
 }
 
-/* Asked when a request's head is complete: only a streaming /response
- * has its body handed over as it comes. */
+static bool path_is(const char *path, const char *pre, const char *suf)
+{
+    size_t n = strlen(path), np = strlen(pre), ns = strlen(suf);
+    return n > np + ns && strncmp(path, pre, np) == 0 && strcmp(path + n - ns, suf) == 0;
+}
+
+/* Asked when a request's head is complete: a /response has its body
+ * handed over as it comes (see rstream_t). */
 static bool stream_body(const http_request_t *req, void *arg)
 {
     (void)arg;
-    static const char pre[] = "/2018-06-01/runtime/invocation/", suf[] = "/response";
-    size_t n = strlen(req->path);
-    return strcmp(req->method, "POST") == 0 && is_streaming_mode(req) &&
-           strncmp(req->path, pre, sizeof pre - 1) == 0 && n > sizeof pre - 1 + sizeof suf - 1 &&
-           strcmp(req->path + n - (sizeof suf - 1), suf) == 0;
+    return strcmp(req->method, "POST") == 0 &&
+           (path_is(req->path, "/2018-06-01/runtime/invocation/", "/response") ||
+            strcmp(req->path, "/runtime/invocation/response") == 0);
 }
 
 static char *error_doc(const char *type, const char *msg, size_t *len) { return errdoc_function(type, msg, len); }
@@ -284,10 +328,6 @@ static void handle_response(http_exchange_t *ex, http_request_t *req, instance_t
 {
     call_t *c = current_call(ex, in, id, "InvocationResponse");
     if (!c) return;
-    if (stream_body(req, NULL) && http_request_header(req, "Lambda-Runtime-Function-Response-Mode")) {
-        stream_response(ex, req, in->tp_state, c);
-        return;
-    }
     const char *mode = http_request_header(req, "Lambda-Runtime-Function-Response-Mode");
     if (mode && strcasecmp(mode, "streaming") != 0) {
         reply_json(ex, 400, "InvalidFunctionResponseMode", "Invalid function response mode");
@@ -295,34 +335,7 @@ static void handle_response(http_exchange_t *ex, http_request_t *req, instance_t
         call_fail(c, "Runtime.InvalidResponseModeHeader", "Invalid function response mode");
         return;
     }
-    if (req->body_len > CALL_BUFFERED_MAX) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "Exceeded maximum allowed payload size (%u bytes).", CALL_BUFFERED_MAX);
-        reply_json(ex, 413, "RequestEntityTooLarge", msg);
-        call_answered(in, c);
-        /* As RIE: the buffered cap, whoever the caller is. */
-        c->stream = NULL;
-        call_fail_oversize(c, req->body_len);
-        return;
-    }
-    /* A streamed response that failed midway says so in its trailers. */
-    const char *etype = http_request_trailer(req, "Lambda-Runtime-Function-Error-Type");
-    if (etype) {
-        const char *eb = http_request_trailer(req, "Lambda-Runtime-Function-Error-Body");
-        size_t len = 0;
-        char *doc = eb ? util_base64_decode(eb, strlen(eb), &len, NULL) : NULL;
-        if (!doc) doc = error_doc(etype, "streamed response failed", &len);
-        call_answered(in, c);
-        call_fail_function(c, doc, len);
-        free(doc);
-        reply_accepted(ex);
-        return;
-    }
-    const char *ct = http_request_header(req, "Content-Type");
-    call_answered(in, c);
-    /* The caller is waiting: answer it before the runtime. */
-    call_complete(c, req->body, req->body_len, ct);
-    reply_accepted(ex);
+    read_response(ex, req, in->tp_state, c, mode == NULL);
 }
 
 /* Remove "errorCause" from an error.cause+json document (docs/design.md,
@@ -487,8 +500,8 @@ static void h_scf_error(void *ctx, http_exchange_t *ex, http_request_t *req, con
     scf_answer(ctx, ex, req, false);
 }
 
-/* Room above CALL_BUFFERED_MAX so an oversized answer reaches the handler and
- * the caller learns why (Function.ResponseSizeTooLarge). */
+/* The bodies read whole (/error, /init/error); /response bodies are read
+ * as they come and capped by their call (see rstream_t). */
 #define BODY_LIMIT (32u * 1024u * 1024u)
 
 #define LAMBDA_ROWS \
@@ -574,6 +587,10 @@ static int attach(instance_t *in, err_t *err)
         free(st);
         return -1;
     }
+    /* A runtime needs a connection per slot and one to answer on; a few
+     * more for extensions. Past the cap it is refused: one instance must
+     * not spend the daemon's descriptors. */
+    http_server_cap_listener(api->server, st->fd, RAPI_CONNS_PER_INSTANCE + in->capacity);
     in->tp_state = st;
     return 0;
 }
