@@ -39,7 +39,9 @@ typedef struct {
     char runtime[32];        /* Runtime: a name in the runtime table (core/runtime.h) */
     char handler[129];       /* Handler: free-form for "provided" */
     char description[257];   /* Description */
-    char role[257];          /* Role: accepted and echoed; Nimbus has no IAM */
+    char role[257];          /* Role: checked against Lambda's pattern and echoed; Nimbus has no IAM */
+    bool tracing_pass_through; /* TracingConfig.Mode: PassThrough (the default) or Active;
+                                  echoed, Nimbus has no tracing */
     int memory_mb;           /* MemorySize */
     int timeout_s;           /* Timeout */
     function_env_t *env;     /* Environment.Variables, in the caller's order */

@@ -568,6 +568,7 @@ static function_config_t every_field_set(void)
     }
     strcpy(c.runtime, "provided.fc");   /* so the FC-only members show */
     strcpy(c.dead_letter_arn, "https://dlq.example/x");   /* a target Nimbus delivers to */
+    strcpy(c.role, "arn:aws:iam::123456789012:role/v");   /* Lambda's Role pattern */
     c.env = calloc(2, sizeof *c.env);
     c.env[0].key = strdup("ZZ");
     c.env[0].value = strdup("1");
