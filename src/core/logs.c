@@ -20,6 +20,11 @@
 
 #define BATCH_MAX 2000
 #define FLUSH_DELAY_MS 20
+/* Lines held in memory, waiting for the store or being written: past it,
+ * new lines are dropped (and counted, and said in the daemon's log) until
+ * the store catches up. Each call's own cap keeps one call far below it;
+ * this bounds many calls at once. */
+#define BUFFER_MAX_BYTES (64u * 1024u * 1024u)
 
 struct logs_query {
     logs_t *l;
@@ -49,6 +54,9 @@ struct logs {
     store_log_t *pending;     /* lines not yet handed to a worker */
     size_t npending, cap;
     bool inflight;            /* a batch is being written */
+    size_t held_bytes;        /* what pending and the batch in flight hold */
+    size_t inflight_bytes;    /* ... of which the batch in flight */
+    uint64_t dropped;         /* lines dropped since the last time it was said */
     uint64_t emitted_seq;     /* lines emitted so far */
     uint64_t flushed_seq;     /* lines stored so far */
     loop_timer_t *timer;
@@ -107,6 +115,13 @@ static void batch_done(loop_t *lp, void *arg)
     batch_t *b = arg;
     logs_t *l = b->l;
     if (b->rc < 0) log_write(LOG_LEVEL_ERROR, "lost %zu log lines: %s", b->n, b->err.msg);
+    l->held_bytes -= l->inflight_bytes;
+    l->inflight_bytes = 0;
+    if (l->dropped) {
+        log_write(LOG_LEVEL_WARN, "dropped %llu function log lines: more than %u bytes of them were waiting "
+                  "for the log store", (unsigned long long)l->dropped, BUFFER_MAX_BYTES);
+        l->dropped = 0;
+    }
     l->flushed_seq += b->n;
     store_logs_free(b->recs, b->n);
     free(b);
@@ -126,6 +141,7 @@ static void flush(logs_t *l)
     l->pending = NULL;
     l->npending = l->cap = 0;
     l->inflight = true;
+    l->inflight_bytes = l->held_bytes;
     loop_submit(l->loop, batch_work, batch_done, b);
 }
 
@@ -139,6 +155,12 @@ static void timer_cb(loop_t *lp, void *arg)
 
 void logs_emit(logs_t *l, const char *function, const char *request_id, const char *line, size_t len)
 {
+    size_t cost = len + 1 + sizeof(store_log_t);
+    if (l->held_bytes + cost > BUFFER_MAX_BYTES) {
+        l->dropped++;
+        return;
+    }
+    l->held_bytes += cost;
     if (l->npending == l->cap) {
         size_t n = l->cap ? l->cap * 2 : 256;
         store_log_t *p = realloc(l->pending, n * sizeof *p);

@@ -157,6 +157,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     c->limits.keep_alive_ms = (uint64_t)d->cfg.keep_alive_s * 1000u;
     c->limits.throttle_wait_ms = (uint64_t)d->cfg.throttle_wait_ms;
     c->limits.stream_max_bytes = d->cfg.stream_max_bytes;
+    c->limits.log_call_max_bytes = d->cfg.log_call_max_bytes;
     c->limits.max_queue = (unsigned)d->cfg.max_queue;
     c->transports[RUNTIME_API_LAMBDA] = runtime_api_lambda(d->rapi);
     c->transports[RUNTIME_API_SCF] = runtime_api_scf(d->rapi);
