@@ -125,6 +125,18 @@ static const char *default_role(void)
 
 static const char *const NETWORK_CHOICES[] = { "none", "host", NULL };
 static const char *const PACKAGE_CHOICES[] = { "Image", "Zip", NULL };
+static const char *const LOG_FORMATS[] = { "JSON", "Text", NULL };
+static const char *const APP_LOG_LEVELS[] = { "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", NULL };
+static const char *const SYSTEM_LOG_LEVELS[] = { "DEBUG", "INFO", "WARN", NULL };
+
+/* LogGroup's pattern, [\.\-_/#A-Za-z0-9]+ (its length is the row's). */
+static bool log_group_pattern_ok(const char *s)
+{
+    for (; *s; s++)
+        if (!name_char(*s) && *s != '.' && *s != '/' && *s != '#') return false;
+    return true;
+}
+
 /* In Lambda's enum order; the member is true for the second. */
 static const char *const TRACING_CHOICES[] = { "Active", "PassThrough", NULL };
 
@@ -199,6 +211,37 @@ static const function_field_t FIELDS[] = {
       MEMBER(tracing_pass_through),
       .flags = API | STORE | INPUT | FUNCTION_FIELD_STORE_IF_SET | FUNCTION_FIELD_SUB_OPTIONAL,
       .def = 1, .choices = TRACING_CHOICES },
+    /* LoggingConfig: stored and shown as Lambda does; Nimbus' own log has
+     * one format (docs/logs.md). */
+    { .api = "LoggingConfig", .api_sub = "LogFormat", .store = "log_format",
+      .check = "loggingConfig.logFormat", .report = 19, .type = FUNCTION_FIELD_STRING,
+      MEMBER(log_format), .flags = API | STORE | INPUT | FUNCTION_FIELD_STORE_IF_SET | FUNCTION_FIELD_SUB_OPTIONAL,
+      .def_str = "Text", .choices = LOG_FORMATS },
+    { .api = "LoggingConfig", .api_sub = "ApplicationLogLevel", .store = "app_log_level",
+      .check = "loggingConfig.applicationLogLevel", .report = 20, .type = FUNCTION_FIELD_STRING,
+      MEMBER(app_log_level),
+      .flags = API | STORE | INPUT | FUNCTION_FIELD_API_IF_SET | FUNCTION_FIELD_STORE_IF_SET |
+               FUNCTION_FIELD_SUB_OPTIONAL, .choices = APP_LOG_LEVELS },
+    { .api = "LoggingConfig", .api_sub = "SystemLogLevel", .store = "system_log_level",
+      .check = "loggingConfig.systemLogLevel", .report = 21, .type = FUNCTION_FIELD_STRING,
+      MEMBER(system_log_level),
+      .flags = API | STORE | INPUT | FUNCTION_FIELD_API_IF_SET | FUNCTION_FIELD_STORE_IF_SET |
+               FUNCTION_FIELD_SUB_OPTIONAL, .choices = SYSTEM_LOG_LEVELS },
+    { .api = "LoggingConfig", .api_sub = "LogGroup", .store = "log_group",
+      .check = "loggingConfig.logGroup", .report = 22, .type = FUNCTION_FIELD_STRING, MEMBER(log_group),
+      .flags = API | STORE | INPUT | FUNCTION_FIELD_API_IF_SET | FUNCTION_FIELD_STORE_IF_SET |
+               FUNCTION_FIELD_SUB_OPTIONAL,
+      .min = 1, .max = 512, .pattern = "[\\.\\-_/#A-Za-z0-9]+", .pattern_ok = log_group_pattern_ok },
+    /* Nimbus' retention of the function's log lines (docs/logs.md): 0 is
+     * the daemon's --log-retention-days, and no budget of its own. */
+    { .api = "LogRetentionInDays", .store = "log_retention_days", .check = "logRetentionInDays",
+      .report = 23, .type = FUNCTION_FIELD_INT, MEMBER(log_retention_days),
+      .flags = API | STORE | INPUT | FUNCTION_FIELD_API_IF_SET | FUNCTION_FIELD_STORE_IF_SET,
+      .min = 0, .max = 3653 },
+    { .api = "LogMaxBytes", .store = "log_max_bytes", .check = "logMaxBytes", .report = 24,
+      .type = FUNCTION_FIELD_INT, MEMBER(log_max_bytes),
+      .flags = API | STORE | INPUT | FUNCTION_FIELD_API_IF_SET | FUNCTION_FIELD_STORE_IF_SET,
+      .min = 0, .max = 2000000000 },
     { .api = "InstanceConcurrency", .store = "instance_concurrency", .check = "instanceConcurrency",
       .report = 10, .type = FUNCTION_FIELD_INT, MEMBER(instance_concurrency),
       .flags = API | STORE | INPUT, .def = 1, .min = 1, .max = 200 },
@@ -553,8 +596,25 @@ cJSON *function_config_to_api_json(const function_config_t *c)
         if (!(f->flags & FUNCTION_FIELD_IN_API)) continue;
         cJSON *val = api_value(f, c);
         if (!val) continue;
-        if (f->api_sub) cJSON_AddItemToObject(cJSON_AddObjectToObject(o, f->api), f->api_sub, val);
-        else cJSON_AddItemToObject(o, f->api, val);
+        if (f->api_sub) {
+            /* Rows with one parent (LoggingConfig) share its object. */
+            cJSON *parent = cJSON_GetObjectItemCaseSensitive(o, f->api);
+            cJSON_AddItemToObject(parent ? parent : cJSON_AddObjectToObject(o, f->api), f->api_sub, val);
+        } else {
+            cJSON_AddItemToObject(o, f->api, val);
+        }
+    }
+    /* What Lambda shows of a LoggingConfig left to its defaults: the
+     * function's own log group, and INFO levels in the JSON format. */
+    cJSON *lc = cJSON_GetObjectItemCaseSensitive(o, "LoggingConfig");
+    if (lc && strcmp(c->log_format, "JSON") == 0) {
+        if (!c->app_log_level[0]) cJSON_AddStringToObject(lc, "ApplicationLogLevel", "INFO");
+        if (!c->system_log_level[0]) cJSON_AddStringToObject(lc, "SystemLogLevel", "INFO");
+    }
+    if (lc && !c->log_group[0]) {
+        char group[80];
+        snprintf(group, sizeof group, "/aws/lambda/%s", c->name);
+        cJSON_AddStringToObject(lc, "LogGroup", group);
     }
     if (c->nlayers) cJSON_AddItemToObject(o, "Layers", layers_json(c, false));
     return o;

@@ -41,7 +41,7 @@ static const daemon_option_t OPTIONS[] = {
       DAEMON_OPTION_INT, MEMBER(log_retention_days), .def = 0, .min = 0, .max = 3653 },
     { "--log-max-bytes", "N", "all functions' log lines together; past it the oldest go first "
       "(each line counts its bytes and 64)", DAEMON_OPTION_SIZE, MEMBER(log_max_bytes), .def = 1073741824 },
-    { "--log-sweep-seconds", "SECONDS", "how often log retention runs, on a worker",
+    { "--log-sweep", "SECONDS", "how often log retention runs, on a worker",
       DAEMON_OPTION_INT, MEMBER(log_sweep_s), .def = 60, .min = 1, .max = UNBOUNDED },
     { "--account-concurrency", "N", "calls in flight at once, all functions together",
       DAEMON_OPTION_INT, MEMBER(account_concurrency), .def = 1000, .min = 1, .max = UNBOUNDED },

@@ -25,7 +25,7 @@ typedef struct {
     size_t log_call_max_bytes;   /* --log-call-max-bytes: one call's stored output */
     int log_retention_days;      /* --log-retention-days: lines kept by age (0: forever) */
     size_t log_max_bytes;        /* --log-max-bytes: all log lines together */
-    int log_sweep_s;             /* --log-sweep-seconds: how often retention runs */
+    int log_sweep_s;             /* --log-sweep: how often retention runs */
     int max_instances_per_fn;    /* --max-instances: instances per function */
     int account_concurrency;     /* --account-concurrency: calls in flight, all functions */
     int keep_alive_s;            /* --keep-alive: idle instance reclaimed after it */

@@ -5,7 +5,7 @@ never blocked) but stores at most --log-call-max-bytes of it, says in one platfo
 cut and how much it dropped, keeps its memory flat, and the next call's log is whole.
 
 Item 3: retention by age and by size, per function and overall, run on a worker every
---log-sweep-seconds, and the database file gives the space back.
+--log-sweep, and the database file gives the space back.
 
 Every case ends with the daemon's health (abuse_lib.assert_healthy)."""
 
@@ -123,4 +123,153 @@ class LogCapTest(SmallQuarantine, abuse_lib.AbuseTestCase):
                          ['after-%d %s' % (i, rid2) for i in (1, 2, 3)], lines2)
         self.assertFalse(any('Log truncated' in m for m in lines2), lines2)
         self.assertTrue(lines2[-1].startswith('REPORT RequestId: %s' % rid2), lines2)
+        self.assertHealthy()
+
+
+# Prints $EVENT's "n" lines of 100 bytes (default 3), then answers.
+LINES_FN = lib.bootstrap(r'''
+while next; do
+  n=$(printf '%s' "$EVENT" | sed -n 's/.*"n": *\([0-9]*\).*/\1/p'); n=${n:-3}
+  i=0; while [ $i -lt $n ]; do
+    printf 'line %06d %s %s\n' $i "$REQ_ID" 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy'; i=$((i+1)); done
+  respond '"ok"'
+done
+''')
+
+
+def wait_until(pred, timeout=30, what='condition'):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.2)
+    raise AssertionError('timed out waiting for ' + what)
+
+
+class RetentionTest(abuse_lib.AbuseTestCase):
+    server_args = ('--log-sweep', '1')
+
+    def db(self):
+        return os.path.join(self.server.data_dir, 'nimbus.db')
+
+    def db_bytes(self):
+        return sum(os.path.getsize(p) for p in (self.db(), self.db() + '-wal') if os.path.exists(p))
+
+    def fn(self, extra=None):
+        name = lib.uniq('ret')
+        st, _h, doc, raw = self.c.create_function(name, lib.fn_files(LINES_FN), timeout=60, extra=extra)
+        self.assertEqual(st, 201, raw[:300])
+        return name, doc
+
+    def call(self, fn, n=3):
+        st, h, body = self.c.invoke(fn, json.dumps({'n': n}).encode(), timeout=120)
+        self.assertEqual(st, 200, body[:300])
+        rid = h['x-amzn-requestid']
+        lib.wait_for(lambda: any(m.startswith('REPORT') for m in call_lines(self.c, fn, rid)), 10)
+        return rid
+
+    def age(self, rid, days):
+        """Make a call's stored lines `days` older, as if written then."""
+        con = sqlite3.connect(self.db(), timeout=30)
+        try:
+            con.execute('UPDATE logs SET ts_ms = ts_ms - ? WHERE request_id = ?', (days * 86400000, rid))
+            con.commit()
+        finally:
+            con.close()
+
+    def test_old_lines_past_the_age_are_deleted(self):
+        fn, doc = self.fn({'LogRetentionInDays': 7})
+        self.assertEqual(doc['LogRetentionInDays'], 7)
+        keep_fn, _ = self.fn()        # the daemon's default: kept by age forever
+        old, new = self.call(fn), self.call(fn)
+        keep_old = self.call(keep_fn)
+        self.age(old, 8)
+        self.age(keep_old, 400)
+        wait_until(lambda: not call_lines(self.c, fn, old), what='the old call\'s lines to go')
+        self.assertTrue(any(m.startswith('REPORT') for m in call_lines(self.c, fn, new)))
+        self.assertTrue(any(m.startswith('REPORT') for m in call_lines(self.c, keep_fn, keep_old)))
+        self.assertHealthy()
+
+    def test_a_function_over_its_budget_loses_its_oldest_lines_first(self):
+        fn, doc = self.fn({'LogMaxBytes': 20000})
+        self.assertEqual(doc['LogMaxBytes'], 20000)
+        other, _ = self.fn()
+        rids = [self.call(fn, 100) for _ in range(3)]
+        other_rid = self.call(other, 100)
+
+        def stored():
+            con = sqlite3.connect(self.db(), timeout=30)
+            try:
+                return con.execute('SELECT coalesce(sum(bytes + 64), 0), min(id) FROM logs WHERE function = ?',
+                                   (fn,)).fetchone()
+            finally:
+                con.close()
+        wait_until(lambda: stored()[0] <= 20000, what='the function to fit its budget')
+        last = call_lines(self.c, fn, rids[-1])
+        self.assertTrue(last and last[-1].startswith('REPORT'), last[-2:])
+        self.assertEqual(call_lines(self.c, fn, rids[0]), [], 'the oldest call goes first')
+        # What is left is the newest lines, with nothing missing between them.
+        con = sqlite3.connect(self.db(), timeout=30)
+        try:
+            ids = [r[0] for r in con.execute('SELECT id FROM logs WHERE function = ? ORDER BY id', (fn,))]
+            newest_other = con.execute('SELECT count(*) FROM logs WHERE function = ?', (other,)).fetchone()[0]
+        finally:
+            con.close()
+        # The lines kept are the newest: every id above the first kept one is still there.
+        kept_last = call_ids(self.c, fn, rids[-1])
+        self.assertTrue(set(kept_last) <= set(ids))
+        self.assertEqual(ids, sorted(ids))
+        self.assertGreater(newest_other, 100, 'another function keeps its lines')
+        self.assertTrue(len(call_lines(self.c, other, other_rid)) > 100)
+        self.assertHealthy()
+
+    def test_the_database_file_shrinks(self):
+        fn, _ = self.fn()
+        for _ in range(4):
+            self.call(fn, 20000)      # ~2.5 MB of lines a call
+        big = self.db_bytes()
+        self.assertGreater(big, 6 * 1024 * 1024, 'the lines are in the file')
+        st, _h, doc, raw = self.c.api('PUT', '/2015-03-31/functions/%s/configuration' % fn, {'LogMaxBytes': 10000})
+        self.assertEqual(st, 200, raw[:300])
+        self.assertEqual(doc['LogMaxBytes'], 10000)
+        wait_until(lambda: self.db_bytes() < big // 2, timeout=60,
+                   what='the file to shrink from %d bytes' % big)
+        self.assertHealthy()
+
+
+def call_ids(client, fn, rid):
+    path = '/nimbus/v1/functions/%s/logs?limit=10000&request_id=%s' % (urllib.parse.quote(fn), rid)
+    st, _h, doc, _raw = client.api('GET', path)
+    return [e['id'] for e in (doc or {}).get('events', [])]
+
+
+class TotalBudgetTest(abuse_lib.AbuseTestCase):
+    server_args = ('--log-sweep', '1', '--log-max-bytes', '300000')
+
+    def test_all_lines_together_keep_the_overall_budget_oldest_first(self):
+        a = lib.uniq('tot-a')
+        b = lib.uniq('tot-b')
+        for name in (a, b):
+            st, _h, _d, raw = self.c.create_function(name, lib.fn_files(LINES_FN), timeout=60)
+            self.assertEqual(st, 201, raw[:300])
+        st, h, _b = self.c.invoke(a, b'{"n": 1500}', timeout=120)
+        self.assertEqual(st, 200)
+        rid_a = h['x-amzn-requestid']
+        st, h, _b = self.c.invoke(b, b'{"n": 1000}', timeout=120)
+        self.assertEqual(st, 200)
+        rid_b = h['x-amzn-requestid']
+        db = os.path.join(self.server.data_dir, 'nimbus.db')
+
+        def total():
+            con = sqlite3.connect(db, timeout=30)
+            try:
+                return con.execute('SELECT coalesce(sum(bytes + 64), 0) FROM logs').fetchone()[0]
+            finally:
+                con.close()
+        lib.wait_for(lambda: any(m.startswith('REPORT') for m in call_lines(self.c, b, rid_b)), 10)
+        wait_until(lambda: 0 < total() <= 300000, what='the store to fit --log-max-bytes')
+        # b wrote last: its call is whole; a's (older) lines went first.
+        lines_b = call_lines(self.c, b, rid_b)
+        self.assertTrue(lines_b[0].startswith('START') and lines_b[-1].startswith('REPORT'), lines_b[:1])
+        self.assertFalse(any(m.startswith('START') for m in call_lines(self.c, a, rid_a)))
         self.assertHealthy()
