@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/errdoc.h"
+#include "base/json.h"
 #include "base/util.h"
 
 /* Every answer of the API carries a request id, as Lambda's do: SDKs
@@ -108,6 +109,18 @@ void api_respond_throttled(http_exchange_t *ex, const char *reason)
                           { "x-amzn-ErrorType", "TooManyRequestsException" },
                           { "x-amzn-RequestId", rid }, { "Retry-After", "1" } };
     http_respond_owned(ex, 429, h, 4, body, len);
+}
+
+cJSON *api_body_object(http_exchange_t *ex, const http_request_t *req, bool empty_ok)
+{
+    if (!req->body_len && empty_ok) return cJSON_CreateObject();
+    err_t e = { 0 };
+    cJSON *o = json_parse_strict(req->body, req->body_len, &e);
+    if (o && !cJSON_IsObject(o)) err_set(&e, ERR_INVALID, "the body is not a JSON object");
+    if (o && cJSON_IsObject(o)) return o;
+    cJSON_Delete(o);
+    api_respond_error(ex, 400, "InvalidRequestContentException", "Could not parse request body into json: %s", e.msg);
+    return NULL;
 }
 
 void api_http_error(const http_error_t *e, http_error_answer_t *a, void *arg)

@@ -93,6 +93,11 @@ bool api_revision_stale(http_exchange_t *ex, const cJSON *body, const char *curr
 /* A method and path no operation has: 404 UnknownOperationException, as
  * Lambda answers an unknown route. */
 void api_respond_unknown(http_exchange_t *ex, const http_request_t *req);
+/* The request body as one JSON object, read strictly (base/json.h: one
+ * document, no duplicate key, no NUL in a string); an empty body is {}
+ * when `empty_ok`. NULL once 400 InvalidRequestContentException "Could not
+ * parse request body into json: <why>" is answered. */
+cJSON *api_body_object(http_exchange_t *ex, const http_request_t *req, bool empty_ok);
 /* An err_t, mapped to the status and type of its class. */
 void api_respond_err(http_exchange_t *ex, const err_t *err);
 /* A JSON document (takes ownership of `json`; NULL for an empty body),

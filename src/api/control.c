@@ -19,6 +19,7 @@
 #include "core/function.h"
 #include "core/logs.h"
 #include "core/router.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "api/event_config.h"
@@ -140,10 +141,12 @@ static int do_write(job_t *j)
         j->cfg.reserved_concurrency = j->reserved;
         return save(j, false);
     }
-    cJSON *body = cJSON_ParseWithLength(j->body, j->body_len);
+    err_t pe = { 0 };
+    cJSON *body = json_parse_strict(j->body, j->body_len, &pe);
     if (!cJSON_IsObject(body)) {
         cJSON_Delete(body);
-        return err_set(&j->err, ERR_INVALID, "Could not parse request body into json");
+        return err_set(&j->err, ERR_INVALID, "Could not parse request body into json: %s",
+                       body ? "the body is not a JSON object" : pe.msg);
     }
     int rc = -1;
     if ((j->kind == JOB_UPDATE_CODE || j->kind == JOB_UPDATE_CONFIG) && revision_stale(j, body)) {
@@ -563,7 +566,8 @@ void control_concurrency(api_t *d, http_exchange_t *ex, http_request_t *req, rou
     if (strcmp(m, "GET") == 0) { respond_concurrency(ex, 200, fn->cfg.reserved_concurrency); return; }
     int value = -1;
     if (strcmp(m, "PUT") == 0) {
-        cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
+        cJSON *body = api_body_object(ex, req, false);
+        if (!body) return;
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "ReservedConcurrentExecutions");
         bool ok = cJSON_IsNumber(v) && v->valuedouble == (double)(int)v->valuedouble;
         value = ok ? (int)v->valuedouble : -1;

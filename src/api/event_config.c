@@ -372,7 +372,8 @@ void event_config_handle(api_t *d, http_exchange_t *ex, http_request_t *req, rou
         api_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
         return;
     }
-    cJSON *body = req->body_len ? cJSON_ParseWithLength(req->body, req->body_len) : cJSON_CreateObject();
+    cJSON *body = api_body_object(ex, req, true);
+    if (!body) return;
     body_t b;
     if (parse_body(ex, body, &b) < 0) { cJSON_Delete(body); return; }
     if (!qualifier_exists(latest, q)) {

@@ -274,7 +274,8 @@ static void count_answer(void *arg, const err_t *err, size_t n)
 void events_dlq_redrive(api_t *d, http_exchange_t *ex, http_request_t *req, const char *function)
 {
     if (!have_queue(d, ex)) return;
-    cJSON *body = req->body_len ? cJSON_ParseWithLength(req->body, req->body_len) : cJSON_CreateObject();
+    cJSON *body = api_body_object(ex, req, true);
+    if (!body) return;
     const cJSON *rid = cJSON_GetObjectItemCaseSensitive(body, "RequestId");
     if (!cJSON_IsObject(body) || (rid && !cJSON_IsNull(rid) && (!cJSON_IsString(rid) || !*rid->valuestring))) {
         cJSON_Delete(body);

@@ -427,7 +427,8 @@ static void exec_stdin(exec_job_t *j, http_exchange_t *ex, const http_request_t 
 
 static void exec_resize(exec_job_t *j, http_exchange_t *ex, const http_request_t *req)
 {
-    cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
+    cJSON *body = api_body_object(ex, req, false);
+    if (!body) return;
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(body, "Rows");
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "Columns");
     bool ok = cJSON_IsNumber(r) && cJSON_IsNumber(c) && r->valuedouble >= 1 && r->valuedouble <= 65535 &&
@@ -536,7 +537,8 @@ void exec_handle(loop_t *loop, http_exchange_t *ex, const http_request_t *req, c
         api_respond_error(ex, 409, "ResourceConflictException", "Instance %s is starting", t->id);
         return;
     }
-    cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
+    cJSON *body = api_body_object(ex, req, false);
+    if (!body) return;
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(body, "Command");
     const cJSON *to = cJSON_GetObjectItemCaseSensitive(body, "TimeoutSeconds");
     bool stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "Stream"));

@@ -18,6 +18,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/json.h"
 #include "base/util.h"
 #include "core/call.h"
 
@@ -196,10 +197,11 @@ int invoke_parse(api_t *d, http_exchange_t *ex, const char *path_name, const cha
         return -1;
     }
     if (req->body_len) {
-        cJSON *doc = cJSON_ParseWithLength(req->body, req->body_len);
+        err_t pe = { 0 };
+        cJSON *doc = json_parse_document(req->body, req->body_len, &pe);
         if (!doc) {
             api_respond_error(ex, 400, "InvalidRequestContentException",
-                                 "Could not parse request body into json: Could not parse payload into json");
+                                 "Could not parse request body into json: Could not parse payload into json: %s", pe.msg);
             return -1;
         }
         cJSON_Delete(doc);

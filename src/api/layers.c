@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "api/control.h"
+#include "base/json.h"
 #include "base/util.h"
 
 #define LAYER_NAME_PATTERN "(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"
@@ -192,11 +193,16 @@ static int check_string(const cJSON *m, const char *check, size_t max, err_t *er
 static int publish(ljob_t *j)
 {
     static const char *const ARCHS[] = { "x86_64", "arm64", NULL };
-    cJSON *body = cJSON_ParseWithLength(j->body, j->body_len);
+    err_t pe = { 0 };
+    cJSON *body = json_parse_strict(j->body, j->body_len, &pe);
     int rc = -1;
     char *zip = NULL, *docs = NULL;
     cJSON *doc = NULL;
-    if (!cJSON_IsObject(body)) { err_set(&j->err, ERR_INVALID, "Could not parse request body into json"); goto out; }
+    if (!cJSON_IsObject(body)) {
+        err_set(&j->err, ERR_INVALID, "Could not parse request body into json: %s",
+                body ? "the body is not a JSON object" : pe.msg);
+        goto out;
+    }
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(body, "Content");
     const cJSON *desc = cJSON_GetObjectItemCaseSensitive(body, "Description");
     const cJSON *lic = cJSON_GetObjectItemCaseSensitive(body, "LicenseInfo");
@@ -457,6 +463,37 @@ void layers_handle(api_t *d, http_exchange_t *ex, http_request_t *req, const cha
 
 /* ---- a function's Layers ---- */
 
+static bool arn_part(const char **p, bool digits, size_t exact)
+{
+    const char *s = *p;
+    for (; **p && **p != ':'; (*p)++) {
+        char c = **p;
+        bool ok = (c >= '0' && c <= '9') || (!digits && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-'));
+        if (!ok) return false;
+    }
+    size_t n = (size_t)(*p - s);
+    return n && (!exact || n == exact);
+}
+
+/* LAYER_ARN_PATTERN, whole: a layer version's ARN, of any partition,
+ * region and account (which of them is this daemon's is asked after). */
+static bool layer_version_arn_shaped(const char *s)
+{
+    if (strncmp(s, "arn:", 4) != 0) return false;
+    s += 4;
+    if (!arn_part(&s, false, 0) || strncmp(s, ":lambda:", 8) != 0) return false;
+    s += 8;
+    if (!arn_part(&s, false, 0) || *s++ != ':' || !arn_part(&s, true, 12) || strncmp(s, ":layer:", 7) != 0)
+        return false;
+    s += 7;
+    const char *name = s;
+    for (; *s && *s != ':'; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+            return false;
+    if (s == name || *s++ != ':') return false;
+    return arn_part(&s, true, 0) && !*s;
+}
+
 static bool same_list(const function_config_t *cfg, const cJSON *arr)
 {
     if ((size_t)cJSON_GetArraySize(arr) != cfg->nlayers) return false;
@@ -477,7 +514,7 @@ int layers_apply(api_t *d, const cJSON *body, function_config_t *cfg, bool *chan
     const cJSON *e;
     cJSON_ArrayForEach(e, arr) {
         size_t n = cJSON_IsString(e) ? strlen(e->valuestring) : 0;
-        bool shaped = n >= 1 && n <= 140 && strncmp(e->valuestring, "arn:", 4) == 0 && strstr(e->valuestring, ":layer:");
+        bool shaped = n >= 1 && n <= 140 && layer_version_arn_shaped(e->valuestring);
         if (!shaped)
             return err_set(err, ERR_VALIDATION,
                            "1 validation error detected: Value '[%s]' at 'layers' failed to satisfy constraint: Member must satisfy constraint: [Member must have length less than or equal to 140, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: " LAYER_ARN_PATTERN ", Member must not be null]",

@@ -417,13 +417,12 @@ static void add_permission(api_t *d, http_exchange_t *ex, http_request_t *req, r
 {
     char key[130], rev[37];
     if (!target(ex, latest, q, true, key, rev)) return;
-    cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
+    cJSON *body = api_body_object(ex, req, false);
+    if (!body) return;
     const char *v[NFIELDS];
     cJSON *principal = NULL;
     job_t *j = NULL;
-    if (!cJSON_IsObject(body)) {
-        api_respond_error(ex, 400, "InvalidRequestContentException", "Could not parse request body into json");
-    } else if (check_body(ex, body, v) == 0) {
+    if (check_body(ex, body, v) == 0) {
         if (!(principal = principal_json(v[F_PRINCIPAL]))) {
             api_respond_error(ex, 400, "InvalidParameterValueException",
                               "The provided principal was invalid. Please check the principal and try again.");

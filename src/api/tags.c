@@ -265,12 +265,8 @@ static void submit(api_t *d, http_exchange_t *ex, router_fn_t *fn, cJSON *next)
 
 static void tag(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *fn)
 {
-    cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
-    if (!cJSON_IsObject(body)) {
-        cJSON_Delete(body);
-        api_respond_error(ex, 400, "InvalidRequestContentException", "Could not parse request body into json");
-        return;
-    }
+    cJSON *body = api_body_object(ex, req, false);
+    if (!body) return;
     const cJSON *add = cJSON_GetObjectItemCaseSensitive(body, "Tags");
     err_t err;
     cJSON *next = NULL;

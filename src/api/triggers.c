@@ -147,13 +147,7 @@ static int take_bool(http_exchange_t *ex, const cJSON *o, const char *key, bool 
 
 static cJSON *parse_object(http_exchange_t *ex, http_request_t *req)
 {
-    cJSON *o = req->body_len ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
-    if (!cJSON_IsObject(o)) {
-        cJSON_Delete(o);
-        api_respond_error(ex, 400, "InvalidRequestContentException", "Could not parse request body into json");
-        return NULL;
-    }
-    return o;
+    return api_body_object(ex, req, false);
 }
 
 /* A POST body into a new spec; -1 after answering. */

@@ -148,11 +148,8 @@ typedef struct {
 static int parse_body(http_exchange_t *ex, const http_request_t *req, bool create, body_t *b, cJSON **doc)
 {
     memset(b, 0, sizeof *b);
-    *doc = req->body_len ? cJSON_ParseWithLength(req->body, req->body_len) : cJSON_CreateObject();
-    if (!cJSON_IsObject(*doc)) {
-        api_respond_error(ex, 400, "InvalidRequestContentException", "Could not parse request body into json");
-        return -1;
-    }
+    *doc = api_body_object(ex, req, true);
+    if (!*doc) return -1;
     const cJSON *auth = member(*doc, "AuthType"), *mode = member(*doc, "InvokeMode");
     buf_t msg = {0};
     int n = 0;

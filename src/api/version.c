@@ -236,12 +236,8 @@ static void vjob_submit(vjob_t *j, router_fn_t *latest)
 
 static void publish(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest)
 {
-    cJSON *body = req->body_len ? cJSON_ParseWithLength(req->body, req->body_len) : cJSON_CreateObject();
-    if (!cJSON_IsObject(body)) {
-        cJSON_Delete(body);
-        api_respond_error(ex, 400, "InvalidRequestContentException", "Could not parse request body into json");
-        return;
-    }
+    cJSON *body = api_body_object(ex, req, true);
+    if (!body) return;
     if (api_revision_stale(ex, body, latest->cfg.revision_id)) {
         cJSON_Delete(body);
         return;
@@ -479,12 +475,8 @@ static void aliases(api_t *d, http_exchange_t *ex, http_request_t *req, router_f
         api_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
         return;
     }
-    cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
-    if (!cJSON_IsObject(body)) {
-        cJSON_Delete(body);
-        api_respond_error(ex, 400, "InvalidRequestContentException", "Could not parse request body into json");
-        return;
-    }
+    cJSON *body = api_body_object(ex, req, false);
+    if (!body) return;
     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(body, "Name");
     char name[130];   /* a copy: the body is freed before the job uses it */
     snprintf(name, sizeof name, "%s", create ? (cJSON_IsString(nm) ? nm->valuestring : "") : alias);
@@ -566,7 +558,8 @@ void version_handle_provisioned(api_t *d, http_exchange_t *ex, http_request_t *r
     }
     int n = 0;
     if (strcmp(m, "PUT") == 0) {
-        cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
+        cJSON *body = api_body_object(ex, req, false);
+        if (!body) return;
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "ProvisionedConcurrentExecutions");
         bool ok = cJSON_IsNumber(p) && p->valuedouble == floor(p->valuedouble) && p->valuedouble >= 1 &&
                   p->valuedouble <= d->cfg.max_instances_per_fn;

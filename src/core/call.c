@@ -67,7 +67,9 @@ static void call_free(call_t *c)
     free(c);
 }
 
-void call_log(call_t *c, const char *line, size_t len)
+/* A line stored whatever the cap: the platform's own (START, errors, END,
+ * REPORT) and the function's within it. */
+static void record(call_t *c, const char *line, size_t len)
 {
     logs_emit(router_ctx(c->router)->logs, c->fn->cfg.name, c->request_id, line, len);
     if (!c->log_tail) return;
@@ -79,6 +81,26 @@ void call_log(call_t *c, const char *line, size_t len)
     }
     buf_append(&c->log, line, len);
     buf_append(&c->log, "\n", 1);
+}
+
+size_t call_log_cap(const core_limits_t *l)
+{
+    return l->log_call_max_bytes ? l->log_call_max_bytes : CALL_LOG_MAX_DEFAULT;
+}
+
+void call_log(call_t *c, const char *line, size_t len)
+{
+    /* Each line costs its bytes and CALL_LOG_LINE_COST, as a CloudWatch
+     * event counts 26 bytes besides its message: a flood of empty lines is
+     * capped as surely as one of long ones. */
+    size_t cost = len + CALL_LOG_LINE_COST;
+    if (c->log_dropped || c->log_stored + cost > call_log_cap(&router_ctx(c->router)->limits)) {
+        c->log_dropped += len + 1;
+        c->log_dropped_lines++;
+        return;
+    }
+    c->log_stored += cost;
+    record(c, line, len);
 }
 
 void call_log_prepend(call_t *c, const char *lines, size_t len)
@@ -107,7 +129,7 @@ static void log_printf(call_t *c, const char *fmt, ...)
     int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     if (n < 0) return;
-    call_log(c, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    record(c, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 void call_started(call_t *c, instance_t *in)
@@ -119,6 +141,7 @@ void call_started(call_t *c, instance_t *in)
     loop_timer_cancel(ctx->loop, c->throttle_timer);
     c->throttle_timer = NULL;
     router_call_started(c->router, c->fn);
+    instance_output_window(in);
     ctx->sandbox->memory_reset(&in->proc);
     log_printf(c, "START RequestId: %s Version: %s", c->request_id, c->fn->cfg.version);
 }
@@ -158,6 +181,10 @@ static void write_report(call_t *c, const char *status, bool waited)
     /* Said in every report, not just at start-up: these numbers come from
      * an instance with no isolation. */
     if (!ctx->sandbox->enabled()) snprintf(st + strlen(st), sizeof st - strlen(st), "\t(unsandboxed)");
+    if (c->log_dropped)
+        log_printf(c, "[nimbus] RequestId: %s Log truncated: the function's output past %zu bytes was dropped "
+                   "(%zu bytes in %zu lines; the per-call cap is --log-call-max-bytes)",
+                   c->request_id, c->log_stored, c->log_dropped, c->log_dropped_lines);
     log_printf(c, "END RequestId: %s", c->request_id);
     log_printf(c, "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %ld ms\tMemory Size: %d MB%s%s%s",
                c->request_id, ms, billed, c->fn->cfg.memory_mb, mem, init, st);
@@ -242,7 +269,7 @@ void call_fail(call_t *c, const char *type, const char *fmt, ...)
     va_end(ap);
     snprintf(full, sizeof full, "RequestId: %s Error: %s", c->request_id, msg);
     bool waited = start_if_queued(c);
-    call_log(c, full, strlen(full));
+    record(c, full, strlen(full));
     size_t len;
     char *doc = errdoc_function(type, full, &len);
     const char *status = strcmp(type, "Sandbox.Timedout") == 0 ? "timeout" : "error";

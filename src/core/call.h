@@ -54,6 +54,11 @@ typedef struct {
  * the daemon says otherwise (core_limits_t.stream_max_bytes). */
 #define CALL_BUFFERED_MAX 6291556u              /* 6 MiB + 100 */
 #define CALL_STREAM_MAX_DEFAULT (200u * 1024u * 1024u)
+/* A call's stored output, by default (--log-call-max-bytes). */
+#define CALL_LOG_MAX_DEFAULT (10u * 1024u * 1024u)
+/* What a line costs against the cap besides its bytes (CloudWatch counts
+ * 26 bytes per event the same way). */
+#define CALL_LOG_LINE_COST 26u
 
 /* What a caller that takes a response as it comes gives its call. */
 typedef struct {
@@ -108,6 +113,9 @@ struct call {
     loop_timer_t *timer;        /* fires at the deadline */
     loop_timer_t *throttle_timer; /* while QUEUED: end of the wait for room (429) */
     buf_t log;                  /* this call's log (a bounded tail, when log_tail) */
+    size_t log_stored;          /* what the function's lines stored cost (call_log) */
+    size_t log_dropped;         /* bytes of its output dropped past the cap, and lines */
+    size_t log_dropped_lines;
     list_node_t link;           /* in its pool's queue while QUEUED */
     list_node_t inst_link;      /* in inst->calls while RUNNING */
     void *transport;            /* the transport's state for this call, if any */
@@ -164,8 +172,13 @@ void call_fail_oversize(call_t *c);
 /* From the caller: it can take bytes again after a data() that said 1. */
 void call_stream_resume(call_t *c);
 
-/* Add a log line of this call (also stored under the function's logs). */
+/* Add a line the function printed in this call (stored under the function's
+ * logs) while the call's output is within its cap (call_log_cap); past it,
+ * lines are counted and dropped, and one platform line before END says
+ * where the output was cut and how much went. */
 void call_log(call_t *c, const char *line, size_t len);
+/* What one call's output may store: the limit, else CALL_LOG_MAX_DEFAULT. */
+size_t call_log_cap(const core_limits_t *l);
 /* Put already stored lines (an instance's init output) before the call's
  * own in its kept tail (log_tail calls); stores nothing. */
 void call_log_prepend(call_t *c, const char *lines, size_t len);

@@ -31,6 +31,7 @@ typedef struct {
     uint64_t init_timeout_ms;      /* an instance's init phase limit */
     uint64_t term_grace_ms;        /* SIGTERM -> SIGKILL */
     size_t stream_max_bytes;       /* a streamed response's cap; 0 -> CALL_STREAM_MAX_DEFAULT */
+    size_t log_call_max_bytes;     /* a call's stored output; 0 -> CALL_LOG_MAX_DEFAULT */
 } core_limits_t;
 
 typedef struct core_ctx {

@@ -92,6 +92,28 @@ static bool target_refuse(const function_field_t *f, const char *s, char *why, s
     }
 }
 
+/* Lambda's Role pattern, arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+ :
+ * Nimbus has no IAM, but a Role that could never name one is refused as
+ * Lambda refuses it. */
+static bool role_pattern_ok(const char *s)
+{
+    if (strncmp(s, "arn:", 4) != 0) return false;
+    s += 4;
+    if (strncmp(s, "aws", 3) == 0)
+        for (s += 3; (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '-'; s++) {}
+    if (strncmp(s, ":iam::", 6) != 0) return false;
+    s += 6;
+    for (int i = 0; i < 12; i++, s++)
+        if (*s < '0' || *s > '9') return false;
+    if (strncmp(s, ":role", 5) != 0) return false;
+    s += 5;
+    if (*s == '/') s++;
+    if (!*s) return false;
+    for (; *s; s++)
+        if (!name_char(*s) && !strchr("+=,.@/", *s)) return false;
+    return true;
+}
+
 /* What a function given no Role runs as: a role of this daemon's account.
  * Per thread, so callers on any thread may copy it at once. */
 static const char *default_role(void)
@@ -103,6 +125,20 @@ static const char *default_role(void)
 
 static const char *const NETWORK_CHOICES[] = { "none", "host", NULL };
 static const char *const PACKAGE_CHOICES[] = { "Image", "Zip", NULL };
+static const char *const LOG_FORMATS[] = { "JSON", "Text", NULL };
+static const char *const APP_LOG_LEVELS[] = { "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", NULL };
+static const char *const SYSTEM_LOG_LEVELS[] = { "DEBUG", "INFO", "WARN", NULL };
+
+/* LogGroup's pattern, [\.\-_/#A-Za-z0-9]+ (its length is the row's). */
+static bool log_group_pattern_ok(const char *s)
+{
+    for (; *s; s++)
+        if (!name_char(*s) && *s != '.' && *s != '/' && *s != '#') return false;
+    return true;
+}
+
+/* In Lambda's enum order; the member is true for the second. */
+static const char *const TRACING_CHOICES[] = { "Active", "PassThrough", NULL };
 
 #define MEMBER(m) .offset = offsetof(function_config_t, m), .size = sizeof(((function_config_t *)0)->m)
 #define API FUNCTION_FIELD_IN_API
@@ -121,7 +157,9 @@ static const function_field_t FIELDS[] = {
     { .api = "Runtime", .store = "runtime", .check = "runtime", .report = 4,
       .type = FUNCTION_FIELD_STRING, MEMBER(runtime), .flags = API | STORE | INPUT },
     { .api = "Role", .store = "role", .check = "role", .report = 7, .type = FUNCTION_FIELD_STRING,
-      MEMBER(role), .flags = API | STORE | INPUT, .def_of = default_role, .min = 1, .max = 256 },
+      MEMBER(role), .flags = API | STORE | INPUT, .def_of = default_role, .min = 1, .max = 256,
+      .pattern = "arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+",
+      .pattern_ok = role_pattern_ok },
     { .api = "Handler", .store = "handler", .check = "handler", .report = 5,
       .type = FUNCTION_FIELD_STRING, MEMBER(handler), .flags = API | STORE | INPUT, .max = 128,
       .pattern = "[^\\s]+", .pattern_ok = handler_pattern_ok },
@@ -167,8 +205,43 @@ static const function_field_t FIELDS[] = {
     { .api = "Network", .store = "network_host", .check = "network", .report = 14,
       .type = FUNCTION_FIELD_CHOICE, MEMBER(network_host), .flags = API | STORE | INPUT,
       .choices = NETWORK_CHOICES },
-    { .api = "TracingConfig", .api_sub = "Mode", .type = FUNCTION_FIELD_CONST, .flags = API,
-      .def_str = "PassThrough" },
+    /* Stored and shown as given; Nimbus traces nothing either way. */
+    { .api = "TracingConfig", .api_sub = "Mode", .store = "tracing_pass_through",
+      .check = "tracingConfig.mode", .report = 18, .type = FUNCTION_FIELD_CHOICE,
+      MEMBER(tracing_pass_through),
+      .flags = API | STORE | INPUT | FUNCTION_FIELD_STORE_IF_SET | FUNCTION_FIELD_SUB_OPTIONAL,
+      .def = 1, .choices = TRACING_CHOICES },
+    /* LoggingConfig: stored and shown as Lambda does; Nimbus' own log has
+     * one format (docs/logs.md). */
+    { .api = "LoggingConfig", .api_sub = "LogFormat", .store = "log_format",
+      .check = "loggingConfig.logFormat", .report = 19, .type = FUNCTION_FIELD_STRING,
+      MEMBER(log_format), .flags = API | STORE | INPUT | FUNCTION_FIELD_STORE_IF_SET | FUNCTION_FIELD_SUB_OPTIONAL,
+      .def_str = "Text", .choices = LOG_FORMATS },
+    { .api = "LoggingConfig", .api_sub = "ApplicationLogLevel", .store = "app_log_level",
+      .check = "loggingConfig.applicationLogLevel", .report = 20, .type = FUNCTION_FIELD_STRING,
+      MEMBER(app_log_level),
+      .flags = API | STORE | INPUT | FUNCTION_FIELD_API_IF_SET | FUNCTION_FIELD_STORE_IF_SET |
+               FUNCTION_FIELD_SUB_OPTIONAL, .choices = APP_LOG_LEVELS },
+    { .api = "LoggingConfig", .api_sub = "SystemLogLevel", .store = "system_log_level",
+      .check = "loggingConfig.systemLogLevel", .report = 21, .type = FUNCTION_FIELD_STRING,
+      MEMBER(system_log_level),
+      .flags = API | STORE | INPUT | FUNCTION_FIELD_API_IF_SET | FUNCTION_FIELD_STORE_IF_SET |
+               FUNCTION_FIELD_SUB_OPTIONAL, .choices = SYSTEM_LOG_LEVELS },
+    { .api = "LoggingConfig", .api_sub = "LogGroup", .store = "log_group",
+      .check = "loggingConfig.logGroup", .report = 22, .type = FUNCTION_FIELD_STRING, MEMBER(log_group),
+      .flags = API | STORE | INPUT | FUNCTION_FIELD_API_IF_SET | FUNCTION_FIELD_STORE_IF_SET |
+               FUNCTION_FIELD_SUB_OPTIONAL,
+      .min = 1, .max = 512, .pattern = "[\\.\\-_/#A-Za-z0-9]+", .pattern_ok = log_group_pattern_ok },
+    /* Nimbus' retention of the function's log lines (docs/logs.md): 0 is
+     * the daemon's --log-retention-days, and no budget of its own. */
+    { .api = "LogRetentionInDays", .store = "log_retention_days", .check = "logRetentionInDays",
+      .report = 23, .type = FUNCTION_FIELD_INT, MEMBER(log_retention_days),
+      .flags = API | STORE | INPUT | FUNCTION_FIELD_API_IF_SET | FUNCTION_FIELD_STORE_IF_SET,
+      .min = 0, .max = 3653 },
+    { .api = "LogMaxBytes", .store = "log_max_bytes", .check = "logMaxBytes", .report = 24,
+      .type = FUNCTION_FIELD_INT, MEMBER(log_max_bytes),
+      .flags = API | STORE | INPUT | FUNCTION_FIELD_API_IF_SET | FUNCTION_FIELD_STORE_IF_SET,
+      .min = 0, .max = 2000000000 },
     { .api = "InstanceConcurrency", .store = "instance_concurrency", .check = "instanceConcurrency",
       .report = 10, .type = FUNCTION_FIELD_INT, MEMBER(instance_concurrency),
       .flags = API | STORE | INPUT, .def = 1, .min = 1, .max = 200 },
@@ -442,6 +515,8 @@ static bool row_is_set(const function_field_t *f, const function_config_t *c)
         const char *s = function_cmember(f, c);
         return f->def_str ? strcmp(s, f->def_str) != 0 : *s != '\0';
     }
+    if (f->type == FUNCTION_FIELD_BOOL || f->type == FUNCTION_FIELD_CHOICE)
+        return *(const bool *)function_cmember(f, c) != (f->def != 0);
     return *(const int *)function_cmember(f, c) != f->def;
 }
 
@@ -521,8 +596,25 @@ cJSON *function_config_to_api_json(const function_config_t *c)
         if (!(f->flags & FUNCTION_FIELD_IN_API)) continue;
         cJSON *val = api_value(f, c);
         if (!val) continue;
-        if (f->api_sub) cJSON_AddItemToObject(cJSON_AddObjectToObject(o, f->api), f->api_sub, val);
-        else cJSON_AddItemToObject(o, f->api, val);
+        if (f->api_sub) {
+            /* Rows with one parent (LoggingConfig) share its object. */
+            cJSON *parent = cJSON_GetObjectItemCaseSensitive(o, f->api);
+            cJSON_AddItemToObject(parent ? parent : cJSON_AddObjectToObject(o, f->api), f->api_sub, val);
+        } else {
+            cJSON_AddItemToObject(o, f->api, val);
+        }
+    }
+    /* What Lambda shows of a LoggingConfig left to its defaults: the
+     * function's own log group, and INFO levels in the JSON format. */
+    cJSON *lc = cJSON_GetObjectItemCaseSensitive(o, "LoggingConfig");
+    if (lc && strcmp(c->log_format, "JSON") == 0) {
+        if (!c->app_log_level[0]) cJSON_AddStringToObject(lc, "ApplicationLogLevel", "INFO");
+        if (!c->system_log_level[0]) cJSON_AddStringToObject(lc, "SystemLogLevel", "INFO");
+    }
+    if (lc && !c->log_group[0]) {
+        char group[80];
+        snprintf(group, sizeof group, "/aws/lambda/%s", c->name);
+        cJSON_AddStringToObject(lc, "LogGroup", group);
     }
     if (c->nlayers) cJSON_AddItemToObject(o, "Layers", layers_json(c, false));
     return o;

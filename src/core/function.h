@@ -39,7 +39,15 @@ typedef struct {
     char runtime[32];        /* Runtime: a name in the runtime table (core/runtime.h) */
     char handler[129];       /* Handler: free-form for "provided" */
     char description[257];   /* Description */
-    char role[257];          /* Role: accepted and echoed; Nimbus has no IAM */
+    char role[257];          /* Role: checked against Lambda's pattern and echoed; Nimbus has no IAM */
+    char log_format[8];      /* LoggingConfig.LogFormat: Text (the default) or JSON */
+    char app_log_level[8];   /* LoggingConfig.ApplicationLogLevel ("" unset; JSON only) */
+    char system_log_level[8]; /* LoggingConfig.SystemLogLevel ("" unset; JSON only) */
+    char log_group[513];     /* LoggingConfig.LogGroup ("": /aws/lambda/<name>) */
+    int log_retention_days;  /* LogRetentionInDays: lines older go (0: the daemon's setting) */
+    int log_max_bytes;       /* LogMaxBytes: its lines' byte budget, oldest go first (0: none) */
+    bool tracing_pass_through; /* TracingConfig.Mode: PassThrough (the default) or Active;
+                                  echoed, Nimbus has no tracing */
     int memory_mb;           /* MemorySize */
     int timeout_s;           /* Timeout */
     function_env_t *env;     /* Environment.Variables, in the caller's order */

@@ -405,6 +405,28 @@ static void input_apply(const function_field_t *f, input_t *in, function_config_
     }
 }
 
+static const input_t *sub_input(const input_t *ins, const function_field_t *fields, size_t nf, const char *sub)
+{
+    for (size_t i = 0; i < nf; i++)
+        if (fields[i].api_sub && strcmp(fields[i].api, "LoggingConfig") == 0 && strcmp(fields[i].api_sub, sub) == 0)
+            return &ins[i];
+    return NULL;
+}
+
+/* Lambda filters logs by level only in the JSON format: levels given for a
+ * function whose format is (or becomes) Text are refused. */
+static int check_log_levels(const function_config_t *c, const input_t *ins, const function_field_t *fields,
+                            size_t nf, err_t *err)
+{
+    const input_t *fmt = sub_input(ins, fields, nf, "LogFormat");
+    const char *format = fmt->m ? fmt->m->valuestring : fmt->present ? "Text" : c->log_format;
+    if (strcmp(format, "JSON") == 0) return 0;
+    if (sub_input(ins, fields, nf, "ApplicationLogLevel")->m || sub_input(ins, fields, nf, "SystemLogLevel")->m)
+        return err_set(err, ERR_INVALID, "ApplicationLogLevel and SystemLogLevel can be set only when "
+                                         "LoggingConfig.LogFormat is JSON");
+    return 0;
+}
+
 int function_config_apply_json(function_config_t *c, const cJSON *body, bool create, err_t *err)
 {
     if (!cJSON_IsObject(body)) return err_set(err, ERR_INVALID, "request body must be a JSON object");
@@ -425,6 +447,7 @@ int function_config_apply_json(function_config_t *c, const cJSON *body, bool cre
         goto out;
     }
     if (input_refuse(fields, nf, ins, create, err)) goto out;
+    if (check_log_levels(c, ins, fields, nf, err)) goto out;
     /* Everything checked: apply. Sizes were validated against the fields. */
     for (size_t k = 0; k < n; k++) {
         const function_field_t *f = &fields[order[k]];
@@ -432,6 +455,7 @@ int function_config_apply_json(function_config_t *c, const cJSON *body, bool cre
         else if (ins[order[k]].present && (f->flags & FUNCTION_FIELD_SUB_OPTIONAL) && f->type == FUNCTION_FIELD_STRING)
             function_copy_string(function_member(f, c), f->size, f->def_str ? f->def_str : "");
     }
+    if (strcmp(c->log_format, "JSON") != 0) c->app_log_level[0] = c->system_log_level[0] = '\0';
     rc = 0;
 out:
     for (size_t i = 0; i < nf; i++) function_env_free(ins[i].env, ins[i].nenv);

@@ -28,6 +28,8 @@
 
 #define MAX_LINE (256u * 1024u)  /* longer output lines are split */
 #define START_FDS_FREE 24u       /* free fds a cold start needs (see instance_start) */
+#define WAKE_READS 16            /* 64 KB reads of a pipe per wake-up (1 MB) */
+#define DRAIN_READS 64           /* ... when a call ends: what it printed first (4 MB) */
 
 static unsigned long g_instance_seq;
 
@@ -219,6 +221,25 @@ void instance_ready(instance_t *in)
 /* What a failed init leaves for its call's tail (Lambda's is 4 KB). */
 #define INIT_LOG_BYTES (16u * 1024u)
 
+/* The line saying what the last window dropped, if anything was. */
+static void window_report(instance_t *in)
+{
+    if (!in->out_dropped) return;
+    char line[256];
+    int k = snprintf(line, sizeof line,
+                     "[nimbus] Log truncated: the instance's output past %zu bytes was dropped (%zu bytes in "
+                     "%zu lines; the per-call cap is --log-call-max-bytes)",
+                     in->out_stored, in->out_dropped, in->out_dropped_lines);
+    logs_emit(instance_ctx(in)->logs, in->fn->cfg.name, "", line, k > 0 && (size_t)k < sizeof line ? (size_t)k : 0);
+    in->out_dropped = in->out_dropped_lines = 0;
+}
+
+void instance_output_window(instance_t *in)
+{
+    window_report(in);
+    in->out_stored = 0;
+}
+
 static void emit_line(instance_t *in, const char *p, size_t n)
 {
     if (n && p[n - 1] == '\r') n--;
@@ -229,11 +250,19 @@ static void emit_line(instance_t *in, const char *p, size_t n)
         call_log(instance_first_call(in), p, n);
         return;
     }
-    logs_emit(instance_ctx(in)->logs, in->fn->cfg.name, "", p, n);
     if (!in->reached_ready && in->init_log.len + n + 1 <= INIT_LOG_BYTES) {
         buf_append(&in->init_log, p, n);
         buf_append(&in->init_log, "\n", 1);
     }
+    /* Counted as call_log counts a call's lines. */
+    size_t cost = n + CALL_LOG_LINE_COST;
+    if (in->out_dropped || in->out_stored + cost > call_log_cap(&instance_ctx(in)->limits)) {
+        in->out_dropped += n + 1;
+        in->out_dropped_lines++;
+        return;
+    }
+    in->out_stored += cost;
+    logs_emit(instance_ctx(in)->logs, in->fn->cfg.name, "", p, n);
 }
 
 static void consume(instance_t *in, buf_t *pending, const char *p, size_t n)
@@ -256,11 +285,14 @@ static void consume(instance_t *in, buf_t *pending, const char *p, size_t n)
     }
 }
 
-/* Read what is in one pipe now. Returns false at EOF/error. */
-static bool read_pipe(instance_t *in, int fd, buf_t *pending)
+/* Read what is in one pipe now, at most `max_reads` full buffers: a
+ * function that writes without end must not keep the loop from everything
+ * else (the fd is level-triggered, so the rest is read on the next turn).
+ * Returns false at EOF/error. */
+static bool read_pipe(instance_t *in, int fd, buf_t *pending, int max_reads)
 {
     char buf[65536];
-    for (;;) {
+    for (int i = 0; i < max_reads; i++) {
         ssize_t k = read(fd, buf, sizeof buf);
         if (k > 0) {
             consume(in, pending, buf, (size_t)k);
@@ -270,6 +302,7 @@ static bool read_pipe(instance_t *in, int fd, buf_t *pending)
         if (k < 0 && (errno == EAGAIN || errno == EINTR)) return true;
         return false;
     }
+    return true;
 }
 
 static void flush_partial(instance_t *in)
@@ -287,8 +320,8 @@ static void flush_partial(instance_t *in)
  * lines from 1-3% of calls' logs. */
 static void drain(instance_t *in)
 {
-    if (in->proc.out_fd >= 0) read_pipe(in, in->proc.out_fd, &in->out_line);
-    if (in->proc.err_fd >= 0) read_pipe(in, in->proc.err_fd, &in->err_line);
+    if (in->proc.out_fd >= 0) read_pipe(in, in->proc.out_fd, &in->out_line, DRAIN_READS);
+    if (in->proc.err_fd >= 0) read_pipe(in, in->proc.err_fd, &in->err_line, DRAIN_READS);
 }
 
 void instance_drain_output(instance_t *in) { drain(in); }
@@ -298,7 +331,7 @@ static void pipe_cb(loop_t *l, int fd, uint32_t events, void *arg)
     (void)events;
     instance_t *in = arg;
     buf_t *pending = fd == in->proc.out_fd ? &in->out_line : &in->err_line;
-    if (!read_pipe(in, fd, pending)) loop_del_fd(l, fd);  /* EOF: the pidfd tells the rest */
+    if (!read_pipe(in, fd, pending, WAKE_READS)) loop_del_fd(l, fd);  /* EOF: the pidfd tells the rest */
 }
 
 /* ---- end of an instance ---- */
@@ -324,6 +357,7 @@ static void release_done(loop_t *l, void *arg)
     char hex[65], opt[65];
     memcpy(hex, in->code_hex, sizeof hex);
     memcpy(opt, in->opt_hex, sizeof opt);
+    window_report(in);
     router_instance_removed(r, in);
     router_fn_unref(r, in->fn);
     buf_free(&in->out_line);

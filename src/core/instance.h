@@ -63,6 +63,9 @@ struct instance {
     uint64_t runtime_up_ns;    /* when its contract saw the runtime up before the handler's init (FC), 0 */
     unsigned calls_served;
     buf_t out_line, err_line;  /* partial output lines */
+    size_t out_stored;         /* output belonging to no one call (init, InstanceConcurrency > 1)
+                                  stored since the last call started on it, against one call's cap */
+    size_t out_dropped, out_dropped_lines; /* ... and what was dropped past it */
     buf_t init_log;            /* its output before it was ready (bounded): the log
                                   tail of the call an init failure fails */
     loop_timer_t *init_timer;  /* kills an instance stuck in init */
@@ -124,6 +127,9 @@ char *instance_list_json(router_fn_t *fn);
 instance_t *instance_find(router_fn_t *fn, const char *id);
 /* Read output already waiting in its pipe (before END is written). */
 void instance_drain_output(instance_t *in);
+/* A call starts on the instance: output of no one call gets a fresh
+ * window of one call's cap (and a line saying what the last one dropped). */
+void instance_output_window(instance_t *in);
 /* The core's context it lives in. */
 core_ctx_t *instance_ctx(const instance_t *in);
 

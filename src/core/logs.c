@@ -20,6 +20,11 @@
 
 #define BATCH_MAX 2000
 #define FLUSH_DELAY_MS 20
+/* Lines held in memory, waiting for the store or being written: past it,
+ * new lines are dropped (and counted, and said in the daemon's log) until
+ * the store catches up. Each call's own cap keeps one call far below it;
+ * this bounds many calls at once. */
+#define BUFFER_MAX_BYTES (64u * 1024u * 1024u)
 
 struct logs_query {
     logs_t *l;
@@ -49,11 +54,32 @@ struct logs {
     store_log_t *pending;     /* lines not yet handed to a worker */
     size_t npending, cap;
     bool inflight;            /* a batch is being written */
+    size_t held_bytes;        /* what pending and the batch in flight hold */
+    size_t inflight_bytes;    /* ... of which the batch in flight */
+    uint64_t dropped;         /* lines dropped since the last time it was said */
     uint64_t emitted_seq;     /* lines emitted so far */
     uint64_t flushed_seq;     /* lines stored so far */
     loop_timer_t *timer;
     logs_query_t *waiting;    /* queries waiting for a flush */
+    router_t *router;         /* retention: the functions and their settings */
+    logs_retention_t ret;
+    loop_timer_t *sweep_timer;
+    struct sweep *sweep;      /* the sweep on a worker, if any */
 };
+
+/* One retention pass: the rules copied from the router on the loop, run
+ * by a worker. `l` is NULL once logs_free went first. */
+typedef struct sweep {
+    logs_t *l;
+    store_t *store;
+    store_log_rule_t *rules;
+    char (*names)[65];
+    size_t n;
+    int64_t total_max;
+    store_log_retained_t out;
+    err_t err;
+    int rc;
+} sweep_t;
 
 logs_t *logs_new(loop_t *loop, store_t *store, err_t *err)
 {
@@ -107,6 +133,13 @@ static void batch_done(loop_t *lp, void *arg)
     batch_t *b = arg;
     logs_t *l = b->l;
     if (b->rc < 0) log_write(LOG_LEVEL_ERROR, "lost %zu log lines: %s", b->n, b->err.msg);
+    l->held_bytes -= l->inflight_bytes;
+    l->inflight_bytes = 0;
+    if (l->dropped) {
+        log_write(LOG_LEVEL_WARN, "dropped %llu function log lines: more than %u bytes of them were waiting "
+                  "for the log store", (unsigned long long)l->dropped, BUFFER_MAX_BYTES);
+        l->dropped = 0;
+    }
     l->flushed_seq += b->n;
     store_logs_free(b->recs, b->n);
     free(b);
@@ -126,6 +159,7 @@ static void flush(logs_t *l)
     l->pending = NULL;
     l->npending = l->cap = 0;
     l->inflight = true;
+    l->inflight_bytes = l->held_bytes;
     loop_submit(l->loop, batch_work, batch_done, b);
 }
 
@@ -139,6 +173,12 @@ static void timer_cb(loop_t *lp, void *arg)
 
 void logs_emit(logs_t *l, const char *function, const char *request_id, const char *line, size_t len)
 {
+    size_t cost = len + 1 + sizeof(store_log_t);
+    if (l->held_bytes + cost > BUFFER_MAX_BYTES) {
+        l->dropped++;
+        return;
+    }
+    l->held_bytes += cost;
     if (l->npending == l->cap) {
         size_t n = l->cap ? l->cap * 2 : 256;
         store_log_t *p = realloc(l->pending, n * sizeof *p);
@@ -215,10 +255,83 @@ void logs_delete_function(logs_t *l, const char *function)
     loop_submit(l->loop, del_work, del_done, j);
 }
 
+static void sweep_arm(logs_t *l);
+
+static void sweep_work(void *arg)
+{
+    sweep_t *w = arg;
+    w->rc = store_logs_retain(w->store, w->rules, w->n, w->total_max, &w->out, &w->err);
+}
+
+static void sweep_done(loop_t *lp, void *arg)
+{
+    (void)lp;
+    sweep_t *w = arg;
+    logs_t *l = w->l;
+    if (w->rc < 0) log_write(LOG_LEVEL_ERROR, "log retention: %s", w->err.msg);
+    else if (w->out.by_age + w->out.by_function_size + w->out.by_total_size)
+        log_write(LOG_LEVEL_INFO,
+                  "log retention: %lld lines deleted (%lld by age, %lld over a function's budget, %lld over "
+                  "--log-max-bytes); the store is %lld bytes, was %lld",
+                  (long long)(w->out.by_age + w->out.by_function_size + w->out.by_total_size),
+                  (long long)w->out.by_age, (long long)w->out.by_function_size,
+                  (long long)w->out.by_total_size, (long long)w->out.file_after, (long long)w->out.file_before);
+    free(w->rules);
+    free(w->names);
+    free(w);
+    if (!l) return;
+    l->sweep = NULL;
+    sweep_arm(l);
+}
+
+static void sweep_cb(loop_t *lp, void *arg)
+{
+    (void)lp;
+    logs_t *l = arg;
+    l->sweep_timer = NULL;
+    size_t n = router_count(l->router);
+    sweep_t *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    w->l = l;
+    w->store = l->store;
+    w->total_max = l->ret.total_max_bytes;
+    w->rules = calloc(n ? n : 1, sizeof *w->rules);
+    w->names = calloc(n ? n : 1, sizeof *w->names);
+    if (!w->rules || !w->names) abort();
+    int64_t now = (int64_t)loop_wall_ms();
+    for (size_t i = 0; i < n; i++) {
+        const router_fn_t *fn = router_at(l->router, i);
+        int days = fn->cfg.log_retention_days ? fn->cfg.log_retention_days : l->ret.retention_days;
+        snprintf(w->names[w->n], sizeof w->names[0], "%s", fn->cfg.name);
+        w->rules[w->n] = (store_log_rule_t){ .function = w->names[w->n],
+                                             .min_ts_ms = days ? now - (int64_t)days * 86400000 : 0,
+                                             .max_bytes = fn->cfg.log_max_bytes };
+        w->n++;
+    }
+    l->sweep = w;
+    loop_submit(l->loop, sweep_work, sweep_done, w);
+}
+
+static void sweep_arm(logs_t *l)
+{
+    if (l->ret.every_ms) l->sweep_timer = loop_timer_add(l->loop, l->ret.every_ms, sweep_cb, l);
+}
+
+void logs_retention_start(logs_t *l, router_t *r, const logs_retention_t *cfg)
+{
+    l->router = r;
+    l->ret = *cfg;
+    loop_timer_cancel(l->loop, l->sweep_timer);
+    l->sweep_timer = NULL;
+    sweep_arm(l);
+}
+
 void logs_free(logs_t *l)
 {
     if (!l) return;
     loop_timer_cancel(l->loop, l->timer);
+    loop_timer_cancel(l->loop, l->sweep_timer);
+    if (l->sweep) l->sweep->l = NULL;   /* its end frees it, and only it */
     if (l->npending) {
         err_t e;
         if (store_logs_append(l->store, l->pending, l->npending, &e) < 0)

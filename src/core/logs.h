@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/router.h"
 #include "io/loop.h"
 #include "store/store.h"
 
@@ -35,5 +36,16 @@ logs_query_t *logs_query(logs_t *l, const store_log_query_t *q, logs_query_done_
 void logs_query_cancel(logs_query_t *q);
 /* Remove a function's logs (DeleteFunction). */
 void logs_delete_function(logs_t *l, const char *function);
+
+/* Retention, run on a worker every `every_ms`, one sweep at a time: each
+ * function's LogRetentionInDays (else `retention_days`; 0 keeps lines by
+ * age forever) and LogMaxBytes, then `total_max_bytes` over all lines; the
+ * space goes back to the file system. */
+typedef struct {
+    int retention_days;
+    int64_t total_max_bytes;   /* 0: no overall budget */
+    uint64_t every_ms;
+} logs_retention_t;
+void logs_retention_start(logs_t *l, router_t *r, const logs_retention_t *cfg);
 
 #endif

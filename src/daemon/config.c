@@ -40,6 +40,16 @@ static const daemon_option_t OPTIONS[] = {
       DAEMON_OPTION_SIZE, MEMBER(invoke_max_bytes), .def = 6291456 },
     { "--max-stream-bytes", "N", "largest streamed response (InvokeWithResponseStream), as Lambda's",
       DAEMON_OPTION_SIZE, MEMBER(stream_max_bytes), .def = 209715200 },
+    { "--log-call-max-bytes", "N", "what one call's output may store in its function's log (each line "
+      "counts its bytes and 26); past it the rest is read and dropped, and one line says so",
+      DAEMON_OPTION_SIZE, MEMBER(log_call_max_bytes), .def = 10485760 },
+    { "--log-retention-days", "DAYS", "log lines older than this are deleted, unless the function's "
+      "LogRetentionInDays says otherwise (0: kept by age forever, as CloudWatch's default)",
+      DAEMON_OPTION_INT, MEMBER(log_retention_days), .def = 0, .min = 0, .max = 3653 },
+    { "--log-max-bytes", "N", "all functions' log lines together; past it the oldest go first "
+      "(each line counts its bytes and 64)", DAEMON_OPTION_SIZE, MEMBER(log_max_bytes), .def = 1073741824 },
+    { "--log-sweep", "SECONDS", "how often log retention runs, on a worker",
+      DAEMON_OPTION_INT, MEMBER(log_sweep_s), .def = 60, .min = 1, .max = UNBOUNDED },
     { "--account-concurrency", "N", "calls in flight at once, all functions together",
       DAEMON_OPTION_INT, MEMBER(account_concurrency), .def = 1000, .min = 1, .max = UNBOUNDED },
     { "--max-instances", "N", "instances of one function at once",

@@ -22,6 +22,10 @@ typedef struct {
     size_t max_unzipped_bytes;   /* --max-unzipped-bytes: deployment package, extracted */
     size_t invoke_max_bytes;     /* --max-invoke-bytes: sync payload limit */
     size_t stream_max_bytes;     /* --max-stream-bytes: a streamed response's cap */
+    size_t log_call_max_bytes;   /* --log-call-max-bytes: one call's stored output */
+    int log_retention_days;      /* --log-retention-days: lines kept by age (0: forever) */
+    size_t log_max_bytes;        /* --log-max-bytes: all log lines together */
+    int log_sweep_s;             /* --log-sweep: how often retention runs */
     int max_instances_per_fn;    /* --max-instances: instances per function */
     int account_concurrency;     /* --account-concurrency: calls in flight, all functions */
     int keep_alive_s;            /* --keep-alive: idle instance reclaimed after it */

@@ -158,6 +158,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     c->limits.keep_alive_ms = (uint64_t)d->cfg.keep_alive_s * 1000u;
     c->limits.throttle_wait_ms = (uint64_t)d->cfg.throttle_wait_ms;
     c->limits.stream_max_bytes = d->cfg.stream_max_bytes;
+    c->limits.log_call_max_bytes = d->cfg.log_call_max_bytes;
     c->limits.max_queue = (unsigned)d->cfg.max_queue;
     c->transports[RUNTIME_API_LAMBDA] = runtime_api_lambda(d->rapi);
     c->transports[RUNTIME_API_SCF] = runtime_api_scf(d->rapi);
@@ -196,6 +197,10 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
      * what the queue store has unfinished is delivered again. */
     if (async_start(d->async, err) < 0) return err_wrap(err, "async queue");
     if (trigger_wheel_start(d->triggers, err) < 0) return err_wrap(err, "timer triggers");
+    logs_retention_t lr = { .retention_days = d->cfg.log_retention_days,
+                            .total_max_bytes = (int64_t)d->cfg.log_max_bytes,
+                            .every_ms = (uint64_t)d->cfg.log_sweep_s * 1000u };
+    logs_retention_start(d->logs, d->router, &lr);
     int port = 0;
     d->api_fd = http_server_listen_tcp(d->server, d->cfg.listen_host, d->cfg.listen_port, NULL, &port, err);
     if (d->api_fd < 0) return -1;   /* its message already names the address */

@@ -68,7 +68,9 @@ typedef struct {
 
 typedef struct {
     const char *method;       /* "GET", "POST", ... */
-    const char *target;       /* raw request target, "/a/b?x=1" */
+    const char *target;       /* raw request target, "/a/b?x=1" (or absolute,
+                                 "http://h/a/b?x=1": then the Host header
+                                 reads "h", whatever the client sent) */
     const char *path;         /* raw (still percent-encoded) path, no query */
     const char *query;        /* raw query without '?', "" if none */
     http_header_t *headers;   /* in arrival order, names as sent */
@@ -100,14 +102,15 @@ typedef size_t (*http_body_limit_fn)(const http_request_t *req, void *arg);
 /* An error the server answers by itself (the request never reaches
  * on_request). */
 typedef struct {
-    int status;                  /* 400, 408, 413, 431 or 503 */
+    int status;                  /* 400, 408, 413, 431, 501 or 503 */
     const char *reason;          /* one line, no newline:
                                     400 "Could not parse request"
                                     408 "Request timed out"
                                     413 "Request must be smaller than <limit> bytes for the operation"
                                     431 "Request header fields too large"
                                     503 "Service overloaded: out of file descriptors
-                                         (limit <n>); try again later" */
+                                         (limit <n>); try again later"
+                                    501 "Transfer-Encoding not implemented" */
     size_t body_limit;           /* the body limit of the request (the one broken, for 413) */
     const http_request_t *req;   /* the request's head when it was complete (method,
                                     path, headers; no body), else NULL */

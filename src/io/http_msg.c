@@ -152,6 +152,56 @@ static void target_path(const char *t, size_t tlen, size_t *off, size_t *len)
     *len = end - start;
 }
 
+/* The request target's form (RFC 9112, 3.2): origin ("/p?q"), absolute
+ * ("http://host/p?q", whose host replaces the Host header, as nginx does),
+ * asterisk ("*", OPTIONS only). Returns 0 when acceptable, with the
+ * authority of an absolute form at aoff, alen bytes (0 otherwise). A
+ * target of any other shape, or an absolute one of another scheme or with
+ * userinfo, is a 400: it must not reach the routes as some other path. */
+static int target_form(const char *t, size_t tlen, int method, size_t *aoff, size_t *alen)
+{
+    *aoff = *alen = 0;
+    if (tlen && t[0] == '/') return 0;
+    if (tlen == 1 && t[0] == '*') return method == HTTP_OPTIONS ? 0 : -1;
+    const char *sch = strstr(t, "://");
+    if (!sch) return -1;
+    size_t slen = (size_t)(sch - t);
+    if (!((slen == 4 && !strncasecmp(t, "http", 4)) || (slen == 5 && !strncasecmp(t, "https", 5))))
+        return -1;
+    size_t a = slen + 3, e = a;
+    while (e < tlen && t[e] != '/' && t[e] != '?' && t[e] != '#') e++;
+    if (e == a || memchr(t + a, '@', e - a)) return -1;
+    *aoff = a;
+    *alen = e - a;
+    return 0;
+}
+
+/* Transfer-Encoding (RFC 9112, 6.1): llhttp knows chunked, and frames a
+ * body by it when it comes last, but says nothing of codings before it.
+ * Nimbus decodes none ("gzip, chunked" would hand the handler gzip bytes
+ * as if plain): any coding but one final "chunked" is 501 Not Implemented,
+ * "chunked" twice a 400. Returns the status to answer, 0 for none. */
+static int transfer_codings(const http_request_t *req)
+{
+    int nchunked = 0;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (strcasecmp(req->headers[i].name, "Transfer-Encoding")) continue;
+        const char *v = req->headers[i].value;
+        while (*v) {
+            while (*v == ' ' || *v == '\t' || *v == ',') v++;
+            if (!*v) break;
+            const char *e = v;
+            while (*e && *e != ',') e++;
+            size_t n = (size_t)(e - v);
+            while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+            if (n == 7 && !strncasecmp(v, "chunked", 7)) nchunked++;
+            else return 501;
+            v = e;
+        }
+    }
+    return nchunked > 1 ? 400 : 0;
+}
+
 static void fifo_append(http_conn_t *c, http_exchange_t *ex)
 {
     ex->next = NULL;
@@ -170,15 +220,20 @@ static int on_headers_complete(llhttp_t *p)
     const char *target = c->hb + c->url_off;
     size_t poff, plen;
     target_path(target, c->url_len, &poff, &plen);
+    size_t aoff, alen;
+    if (target_form(target, c->url_len, p->method, &aoff, &alen) < 0) return cb_fail(c, 400);
     /* An absolute-form target without a path means "/". */
     bool slash = plen == 0 && target[0] != '/' && target[0] != '*' && target[0] != '?';
     size_t pbytes = (slash ? 1 : plen) + 1;
 
-    size_t nh = c->nents;
-    http_exchange_t *ex = malloc(sizeof *ex + nh * sizeof(http_header_t) + c->hb_len + pbytes);
+    /* Room for a Host header when an absolute form brings one and the
+     * request had none (HTTP/1.0). */
+    size_t nh = c->nents, nslots = nh + (alen ? 1 : 0);
+    http_exchange_t *ex =
+        malloc(sizeof *ex + nslots * sizeof(http_header_t) + c->hb_len + pbytes + alen + 1);
     if (!ex) return cb_fail(c, -1);
     memset(ex, 0, sizeof *ex);
-    char *str = (char *)(ex->hdrs + nh);
+    char *str = (char *)(ex->hdrs + nslots);
     memcpy(str, c->hb, c->hb_len);
     char *path = str + c->hb_len;
     if (slash) {
@@ -190,6 +245,16 @@ static int on_headers_complete(llhttp_t *p)
     for (size_t i = 0; i < nh; i++) {
         ex->hdrs[i].name = str + c->ents[i].name_off;
         ex->hdrs[i].value = str + c->ents[i].val_off;
+    }
+    if (alen) {
+        /* RFC 9112, 3.2.2: the target's host, not the Host header. */
+        char *host = path + pbytes;
+        memcpy(host, str + c->url_off + aoff, alen);
+        host[alen] = '\0';
+        bool had = false;
+        for (size_t i = 0; i < nh; i++)
+            if (!strcasecmp(ex->hdrs[i].name, "Host")) { ex->hdrs[i].value = host; had = true; }
+        if (!had) ex->hdrs[nh++] = (http_header_t){ "Host", host };
     }
 
     http_request_t *req = &ex->req;
@@ -217,6 +282,8 @@ static int on_headers_complete(llhttp_t *p)
     c->cur = ex;
     if (c->shed) return cb_fail(c, 503);
 
+    int te = (p->flags & F_TRANSFER_ENCODING) ? transfer_codings(req) : 0;
+    if (te) return cb_fail(c, te);
     bool chunked = (p->flags & F_CHUNKED) != 0;
     if (s->cfg.stream_body && s->cfg.stream_body(req, s->cfg.arg)) {
         ex->body_stream = true;
@@ -488,6 +555,7 @@ int http_conn_fail_request(http_conn_t *c, int status)
         snprintf(reason, sizeof reason, "Service overloaded: out of file descriptors (limit %lu); try again later",
                  fdlimit_max());
         break;
+    case 501: snprintf(reason, sizeof reason, "Transfer-Encoding not implemented"); break;
     default: snprintf(reason, sizeof reason, "Could not parse request"); status = 400; break;
     }
     http_error_t e = { .status = status, .reason = reason, .body_limit = limit,

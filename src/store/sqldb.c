@@ -6,6 +6,7 @@
 #include "store/sqldb.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int sqldb_error(sqlite3 *db, const char *what, const char *doing, err_t *err)
 {
@@ -52,6 +53,12 @@ static int migrate(sqlite3 *db, const char *path, const char *what, const char *
     for (; v < n; v++) {
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", v + 1);
+        if (strncmp(migrations[v], SQLDB_NO_TRANSACTION, strlen(SQLDB_NO_TRANSACTION)) == 0) {
+            if (sqldb_exec(db, migrations[v], what, "migrate schema", err) ||
+                sqldb_exec(db, bump, what, "set schema version", err))
+                return err_wrap(err, "migration to version %d", v + 1);
+            continue;
+        }
         if (sqldb_exec(db, "BEGIN IMMEDIATE", what, "begin migration", err)) return -1;
         if (sqldb_exec(db, migrations[v], what, "migrate schema", err) ||
             sqldb_exec(db, bump, what, "set schema version", err) ||

@@ -14,6 +14,11 @@
 
 #include "base/err.h"
 
+/* A migration that starts with this runs outside a transaction (VACUUM
+ * cannot run inside one). It must be safe to run again: a crash before its
+ * version is recorded runs it once more at the next open. */
+#define SQLDB_NO_TRANSACTION "-- outside a transaction\n"
+
 /* Open (creating) `path` and migrate it to `nmigrations`. `what` names the
  * file in error messages ("store", "queue store"). A file whose schema is
  * newer than this build's is refused. NULL on failure, nothing left open. */

@@ -167,5 +167,28 @@ typedef enum { STORE_WRITE_CONTROL, STORE_WRITE_LOGS, STORE_WRITE_QUEUE, STORE_W
 extern const char *const store_write_kind_names[STORE_WRITE_KINDS]; /* "control", "logs", "queue" */
 void store_write_observe(store_write_kind_t kind, uint64_t ns);
 void store_write_latency(store_write_kind_t kind, prom_hist_t *out);
+/* Log retention (store_retention.c): what one function keeps. */
+typedef struct {
+    const char *function;
+    int64_t min_ts_ms;      /* lines older than this go (0: none by age) */
+    int64_t max_bytes;      /* its lines together (0: no budget of its own) */
+} store_log_rule_t;
+
+typedef struct {
+    int64_t by_age, by_function_size, by_total_size; /* lines deleted by each rule */
+    int64_t bytes;          /* what the lines left count (bytes + STORE_LOG_ROW_COST each) */
+    int64_t file_before, file_after; /* the database file's size in bytes, and its WAL's */
+} store_log_retained_t;
+
+/* What a line counts against a byte budget besides its bytes: roughly the
+ * rest of its row and its index entries. */
+#define STORE_LOG_ROW_COST 64
+
+/* Apply `rules` (by age, then each function's budget), then `total_max`
+ * over every line (0: none), oldest lines first; give the freed pages back
+ * to the file system. Deletes in small transactions, so other writers wait
+ * for one slice at a time. */
+int store_logs_retain(store_t *s, const store_log_rule_t *rules, size_t n, int64_t total_max,
+                      store_log_retained_t *out, err_t *err);
 
 #endif

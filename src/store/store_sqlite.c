@@ -95,6 +95,14 @@ static const char *const migrations[] = {
     "  code_hex TEXT NOT NULL,"
     "  PRIMARY KEY(layer, version));"
     "CREATE INDEX layer_versions_code ON layer_versions(code_hex);",
+    /* 8: each log line's size in bytes, so retention by size sums a column
+     * instead of reading every line */
+    "ALTER TABLE logs ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE logs SET bytes = length(CAST(line AS BLOB));",
+    /* 9: pages freed by deleted log lines go back to the file system
+     * (store_logs_retain runs incremental_vacuum); changing auto_vacuum
+     * on a file with tables takes one VACUUM */
+    SQLDB_NO_TRANSACTION "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -191,7 +199,8 @@ static const char *const statements[ST_COUNT] = {
     [ST_POLICY_GET] = "SELECT doc FROM policies WHERE function = ?1 AND qualifier = ?2",
     [ST_POLICY_DELETE] = "DELETE FROM policies WHERE function = ?1 AND qualifier = ?2",
     [ST_POLICY_DELETE_ALL] = "DELETE FROM policies WHERE function = ?1",
-    [ST_LOG_INSERT] = "INSERT INTO logs(function, request_id, ts_ms, line) VALUES(?1, ?2, ?3, ?4)",
+    [ST_LOG_INSERT] = "INSERT INTO logs(function, request_id, ts_ms, line, bytes) "
+                      "VALUES(?1, ?2, ?3, ?4, length(CAST(?4 AS BLOB)))",
     /* Two query shapes so each can use its own index: "(?2 IS NULL OR
      * request_id = ?2)" would hide the (function, request_id) index. */
     [ST_LOG_QUERY] = "SELECT id, function, request_id, ts_ms, line FROM logs "

@@ -568,6 +568,11 @@ static function_config_t every_field_set(void)
     }
     strcpy(c.runtime, "provided.fc");   /* so the FC-only members show */
     strcpy(c.dead_letter_arn, "https://dlq.example/x");   /* a target Nimbus delivers to */
+    strcpy(c.role, "arn:aws:iam::123456789012:role/v");   /* Lambda's Role pattern */
+    strcpy(c.log_format, "JSON");                          /* LoggingConfig's enums */
+    strcpy(c.app_log_level, "DEBUG");
+    strcpy(c.system_log_level, "WARN");
+    strcpy(c.log_group, "/v/group");
     c.env = calloc(2, sizeof *c.env);
     c.env[0].key = strdup("ZZ");
     c.env[0].value = strdup("1");
@@ -731,11 +736,17 @@ Test(function_fields, api_json_shows_every_row_in_table_order)
     size_t n;
     const function_field_t *f = rows(&n);
     const cJSON *next = j->child;
+    const char *parent = NULL;
     for (size_t i = 0; i < n; i++, f++) {
         if (!(f->flags & FUNCTION_FIELD_IN_API)) continue;
-        cr_assert_not_null(next, "%s missing", f->api);
-        cr_assert_str_eq(next->string, f->api);
-        next = next->next;
+        /* Rows of one object's members (LoggingConfig) follow each other
+         * and share it. */
+        if (!(f->api_sub && parent && strcmp(parent, f->api) == 0)) {
+            cr_assert_not_null(next, "%s missing", f->api);
+            cr_assert_str_eq(next->string, f->api);
+            next = next->next;
+        }
+        parent = f->api_sub ? f->api : NULL;
         const cJSON *m = api_member(j, f);
         cr_assert_not_null(m, "%s.%s", f->api, f->api_sub);
         const char *p = (const char *)&c + f->offset;

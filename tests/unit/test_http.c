@@ -30,7 +30,7 @@ static struct {
     int nreq;
     int aborted;
     int done_called;
-    char method[16], target[256], path[256], query[256], hval[64], trailer[64];
+    char method[16], target[256], path[256], query[256], hval[64], trailer[64], host[128];
     size_t ntrailers;
     char *body;
     size_t body_len;
@@ -65,6 +65,7 @@ static void on_req(http_exchange_t *ex, http_request_t *req, void *arg)
     copy(T.path, sizeof T.path, req->path);
     copy(T.query, sizeof T.query, req->query);
     copy(T.hval, sizeof T.hval, http_request_header(req, "x-val"));
+    copy(T.host, sizeof T.host, http_request_header(req, "Host"));
     copy(T.trailer, sizeof T.trailer, http_request_trailer(req, "x-checksum"));
     T.ntrailers = req->ntrailers;
     free(T.body);
@@ -1104,4 +1105,86 @@ Test(http, on_error_hook_gets_status_reason_request_and_arg, .fini = teardown)
     cr_assert_str_eq(E.reason, "Request header fields too large");
     cr_assert(!E.had_req);
     cr_assert_eq(T.nreq, 0);
+}
+
+/* ---- request targets and transfer codings (RFC 9112, 3.2 and 6.1) ---- */
+
+Test(http, absolute_form_takes_host_from_target, .fini = teardown)
+{
+    start(cfg0());
+    cli_t *c = cli_open(T.port);
+    cli_send(c, "GET http://fn.lambda-url.example:9/a/b?x=1 HTTP/1.1\r\nHost: other\r\n\r\n");
+    expect_ok(c, "");
+    cr_assert_str_eq(T.path, "/a/b");
+    cr_assert_str_eq(T.query, "x=1");
+    cr_assert_str_eq(T.host, "fn.lambda-url.example:9");
+    /* Without a path: "/"; HTTP/1.0 without a Host header gets one. */
+    cli_send(c, "GET HTTPS://h2 HTTP/1.1\r\nHost: other\r\n\r\n");
+    expect_ok(c, "");
+    cr_assert_str_eq(T.path, "/");
+    cr_assert_str_eq(T.host, "h2");
+    cli_close(c);
+    c = cli_open(T.port);
+    cli_send(c, "GET http://h3/p HTTP/1.0\r\n\r\n");
+    expect_ok(c, "");
+    cr_assert_str_eq(T.host, "h3");
+    cli_close(c);
+    cr_assert_eq(T.nreq, 3);
+}
+
+Test(http, bad_request_targets_400, .fini = teardown)
+{
+    static const char *const bad[] = {
+        "GET ftp://h/a HTTP/1.1\r\nHost: t\r\n\r\n",       /* not http(s) */
+        "GET http:///a HTTP/1.1\r\nHost: t\r\n\r\n",       /* no authority */
+        "GET http://u:p@h/a HTTP/1.1\r\nHost: t\r\n\r\n",  /* userinfo */
+        "GET h:80 HTTP/1.1\r\nHost: t\r\n\r\n",            /* authority form, not CONNECT */
+        "GET * HTTP/1.1\r\nHost: t\r\n\r\n",               /* asterisk, not OPTIONS */
+    };
+    start(cfg0());
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cli_t *c = cli_open(T.port);
+        cli_send(c, bad[i]);
+        expect_error(c, 400, "{\"Type\":\"User\",\"Message\":\"Could not parse request\"}");
+        cli_close(c);
+    }
+    cr_assert_eq(T.nreq, 0);
+    cli_t *c = cli_open(T.port);
+    cli_send(c, "OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_ok(c, "");
+    cli_close(c);
+}
+
+Test(http, unknown_transfer_coding_501, .fini = teardown)
+{
+    static const char *const codings[] = { "gzip, chunked", "deflate,chunked", "identity, chunked",
+                                           "x-custom ,  chunked" };
+    start(cfg0());
+    for (size_t i = 0; i < sizeof codings / sizeof *codings; i++) {
+        cli_t *c = cli_open(T.port);
+        char req[256];
+        snprintf(req, sizeof req,
+                 "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: %s\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                 codings[i]);
+        cli_send(c, req);
+        expect_error(c, 501, "{\"Type\":\"User\",\"Message\":\"Transfer-Encoding not implemented\"}");
+        cli_close(c);
+    }
+    /* A coding in a header line of its own counts the same. */
+    cli_t *c = cli_open(T.port);
+    cli_send(c, "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    expect_error(c, 501, NULL);
+    cli_close(c);
+    c = cli_open(T.port);
+    cli_send(c, "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"
+                "5\r\nhello\r\n0\r\n\r\n");
+    expect_error(c, 400, NULL);
+    cli_close(c);
+    cr_assert_eq(T.nreq, 0);
+    /* Plain chunked, in any case, still works. */
+    c = cli_open(T.port);
+    cli_send(c, "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    expect_ok(c, "hello");
+    cli_close(c);
 }
