@@ -5,7 +5,9 @@
 
 NAME is optional: a module, class or test (e.g. test_http, test_http.HttpTest,
 test_http.HttpTest.test_keep_alive_three_requests_one_connection). Without
-names every tests/integration/test_*.py is run.
+names every tests/integration/test_*.py and tests/abuse/test_*.py is run
+(both directories are on sys.path, so abuse tests import nimbus_testlib and
+name their modules the same way: test_abuse_sandbox, ...).
 
 The last line printed is exactly `N passed, M failed` (`, K skipped` appended
 when tests were skipped); the exit code is 0 only if M == 0. A watchdog stops
@@ -20,6 +22,8 @@ import threading
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ABUSE = os.path.join(os.path.dirname(HERE), 'abuse')
+sys.path.insert(0, ABUSE)
 sys.path.insert(0, HERE)
 
 import nimbus_testlib  # noqa: E402
@@ -83,6 +87,8 @@ def main(argv):
         suite = loader.loadTestsFromNames(argv)
     else:
         suite = loader.discover(HERE, pattern='test_*.py', top_level_dir=HERE)
+        if os.path.isdir(ABUSE):
+            suite.addTests(loader.discover(ABUSE, pattern='test_*.py', top_level_dir=ABUSE))
     sys.stdout.write('nimbus binary: %s\n' % nimbus_testlib.nimbus_bin())
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=CountingResult)
     try:
