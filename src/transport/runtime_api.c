@@ -279,6 +279,19 @@ static bool stream_body(const http_request_t *req, void *arg)
 
 static char *error_doc(const char *type, const char *msg, size_t *len) { return errdoc_function(type, msg, len); }
 
+/* A buffered /response or /error over the cap: 413 to the runtime, and the
+ * caller told the size (Function.ResponseSizeTooLarge), not handed it. */
+static void refuse_oversize(http_exchange_t *ex, const http_request_t *req, instance_t *in, call_t *c)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "Exceeded maximum allowed payload size (%u bytes).", CALL_BUFFERED_MAX);
+    reply_json(ex, 413, "RequestEntityTooLarge", msg);
+    call_answered(in, c);
+    /* As RIE: the buffered cap, whoever the caller is. */
+    c->stream = NULL;
+    call_fail_oversize(c, req->body_len);
+}
+
 static void handle_response(http_exchange_t *ex, http_request_t *req, instance_t *in,
                             const char *id)
 {
@@ -296,13 +309,7 @@ static void handle_response(http_exchange_t *ex, http_request_t *req, instance_t
         return;
     }
     if (req->body_len > CALL_BUFFERED_MAX) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "Exceeded maximum allowed payload size (%u bytes).", CALL_BUFFERED_MAX);
-        reply_json(ex, 413, "RequestEntityTooLarge", msg);
-        call_answered(in, c);
-        /* As RIE: the buffered cap, whoever the caller is. */
-        c->stream = NULL;
-        call_fail_oversize(c, req->body_len);
+        refuse_oversize(ex, req, in, c);
         return;
     }
     /* A streamed response that failed midway says so in its trailers. */
@@ -343,6 +350,11 @@ static void handle_error(http_exchange_t *ex, http_request_t *req, instance_t *i
 {
     call_t *c = current_call(ex, in, id, "InvocationErrorResponse");
     if (!c) return;
+    /* An error document is a response too: the same cap. */
+    if (req->body_len > CALL_BUFFERED_MAX) {
+        refuse_oversize(ex, req, in, c);
+        return;
+    }
     const char *ct = http_request_header(req, "Content-Type");
     const char *etype = http_request_header(req, "Lambda-Runtime-Function-Error-Type");
     size_t len = req->body_len;
