@@ -146,6 +146,13 @@ class HttpGarbageTest(abuse_lib.AbuseTestCase):
             self.assertAnsweredOrClosed(raw, (400,), repr(body))
             self.assertTrue(raw, 'no answer to %r' % body)
 
+    def test_other_bytes_in_place_of_the_crlf_after_chunk_data(self):
+        # the bundled llhttp took any two bytes there: a body "{}" where a proxy sees another
+        for body in (b'2\r\n{}XX0\r\n\r\n', b'2\r\n{}\rX0\r\n\r\n', b'2\r\n{}X\n0\r\n\r\n',
+                     b'2\r\n{}XXGET /nimbus/v1/health HTTP/1.1\r\n\r\n'):
+            raw = self.chunked_invoke(body)
+            self.assertEqual(status_of(raw), 400, '%r: %r' % (body, raw[:200]))
+
     def test_chunk_longer_than_declared(self):
         raw = self.chunked_invoke(b'1\r\n{}\r\n0\r\n\r\n')
         self.assertAnsweredOrClosed(raw, (400,), 'chunk longer than its size')
