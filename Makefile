@@ -58,7 +58,8 @@ bench: build
 	@/usr/bin/python3 bench/timer.py $(BUILD)
 	@/usr/bin/python3 bench/url.py $(BUILD)
 
-# libFuzzer targets (HTTP parsing, ZIP extraction, function JSON, the spawner protocol), each for
+# libFuzzer targets (HTTP parsing, the Runtime API, ZIP extraction, function JSON, the spawner
+# protocol, schedules, URL responses), each for
 # FUZZ_SECONDS: `make fuzz FUZZ_SECONDS=60`. `make test` runs their seeds and a few seconds each.
 FUZZ_SECONDS ?= 30
 fuzz: deps
