@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 CLANG_BUILD ?= build-clang
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps build asan clang test unit integration run bench clean fuzz install deb
+.PHONY: all deps build asan clang test unit integration run bench clean fuzz install deb soak
 
 all: build
 
@@ -57,6 +57,11 @@ bench: build
 	@/usr/bin/python3 bench/async.py $(BUILD)
 	@/usr/bin/python3 bench/timer.py $(BUILD)
 	@/usr/bin/python3 bench/url.py $(BUILD)
+
+# The soak (bench/soak.py): mixed load for SOAK_SECONDS (default 300), a table of the daemon's
+# RSS, fds, threads and store size over time; fails on sustained growth. Not in `make test`.
+soak: build
+	@/usr/bin/python3 bench/soak.py $(BUILD)
 
 # libFuzzer targets (HTTP parsing, the Runtime API, ZIP extraction, function JSON, the spawner
 # protocol, schedules, URL responses), each for

@@ -73,7 +73,7 @@ static int deny_socket_families(scmp_filter_ctx ctx, int call)
         if (!family_allowed(call, fam))
             rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1,
                                   SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)fam));
-    if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1, SCMP_A0(SCMP_CMP_GE, AF_MAX));
+    if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1, SCMP_A0(SCMP_CMP_GE, AF_MAX, 0));
     return rc;
 }
 
@@ -85,7 +85,7 @@ static int deny_socket_protocols(scmp_filter_ctx ctx)
 {
     int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 2,
                               SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_NETLINK),
-                              SCMP_A2(SCMP_CMP_NE, NETLINK_ROUTE));
+                              SCMP_A2(SCMP_CMP_NE, NETLINK_ROUTE, 0));
     if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 2,
                                        SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_INET),
                                        SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_PACKET));
