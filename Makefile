@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 CLANG_BUILD ?= build-clang
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps build asan clang test unit integration run bench clean fuzz install deb
+.PHONY: all deps build asan clang test unit integration run bench clean fuzz install deb soak
 
 all: build
 
@@ -59,7 +59,13 @@ bench: build
 	@/usr/bin/python3 bench/url.py $(BUILD)
 	@/usr/bin/python3 bench/metrics.py $(BUILD)
 
-# libFuzzer targets (HTTP parsing, ZIP extraction, function JSON, the spawner protocol), each for
+# The soak (bench/soak.py): mixed load for SOAK_SECONDS (default 300), a table of the daemon's
+# RSS, fds, threads and store size over time; fails on sustained growth. Not in `make test`.
+soak: build
+	@/usr/bin/python3 bench/soak.py $(BUILD)
+
+# libFuzzer targets (HTTP parsing, the Runtime API, ZIP extraction, function JSON, the spawner
+# protocol, schedules, URL responses), each for
 # FUZZ_SECONDS: `make fuzz FUZZ_SECONDS=60`. `make test` runs their seeds and a few seconds each.
 FUZZ_SECONDS ?= 30
 fuzz: deps

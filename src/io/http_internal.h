@@ -117,6 +117,9 @@ struct http_conn {
     size_t fld_off, fld_len;
     size_t head_bytes;           /* head bytes seen in earlier reads */
     const char *chunk_base;      /* start of the bytes llhttp is executing */
+    bool chunk_data;             /* the chunk being read has data (size > 0) */
+    bool chunk_ended;            /* set by on_chunk_complete: check its CRLF */
+    char last_byte;              /* the last byte given to llhttp before this run */
     int err_status;              /* set by a callback that failed: 4xx, or -1 = just close */
 
     loop_timer_t *timer;

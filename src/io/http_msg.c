@@ -334,6 +334,7 @@ static int on_chunk_header(llhttp_t *p)
 {
     http_conn_t *c = conn_of(p);
     http_exchange_t *ex = c->cur;
+    c->chunk_data = p->content_length > 0;
     if (!ex || ex->body_stream || p->content_length == 0) return 0;
     if (p->content_length > ex->body_limit - ex->req.body_len) return cb_fail(c, 413);
     if (body_reserve(ex, ex->req.body_len + (size_t)p->content_length + 1) < 0)
@@ -362,6 +363,26 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
     }
     ex->req.body_len += n;
     return 0;
+}
+
+/* The llhttp this is built with takes any two bytes after a chunk's data
+ * as its CRLF ("2\r\n{}XX0\r\n\r\n" is a whole body), a way to make us
+ * and a proxy in front disagree on where a request ends. Stop here and let
+ * http_conn_execute look at the two bytes just consumed. */
+static int on_chunk_complete(llhttp_t *p)
+{
+    http_conn_t *c = conn_of(p);
+    if (!c->chunk_data) return 0;     /* the last chunk: its CRLF ends the size line */
+    c->chunk_data = false;
+    c->chunk_ended = true;
+    return HPE_PAUSED;
+}
+
+/* The two bytes before `pos` (the first may be the previous run's last). */
+static bool chunk_crlf_ok(const http_conn_t *c, const char *run, const char *pos)
+{
+    char first = pos - run >= 2 ? pos[-2] : c->last_byte;
+    return pos - run >= 1 && first == '\r' && pos[-1] == '\n';
 }
 
 static int on_message_complete(llhttp_t *p)
@@ -420,6 +441,7 @@ static const llhttp_settings_t settings = {
     .on_header_field_complete = on_header_field_complete,
     .on_header_value_complete = on_header_value_complete,
     .on_chunk_header = on_chunk_header,
+    .on_chunk_complete = on_chunk_complete,
 };
 
 void http_conn_parser_init(http_conn_t *c)
@@ -442,12 +464,28 @@ int http_conn_execute(http_conn_t *c, const char *p, size_t n, size_t *used)
                     return http_conn_fail_request(c, 431) < 0 ? -2 : -1;
                 }
             }
+            if (n) c->last_byte = p[n - 1];
             *used = (size_t)(p + n - start);
             return 0;
+        }
+        if (e == HPE_PAUSED && c->chunk_ended) {
+            const char *pos = llhttp_get_error_pos(&c->parser);
+            c->chunk_ended = false;
+            if (!chunk_crlf_ok(c, p, pos)) {
+                c->err_status = 400;
+                e = HPE_INVALID_CHUNK_SIZE;
+            } else {
+                llhttp_resume(&c->parser);
+                c->last_byte = pos[-1];
+                n -= (size_t)(pos - p);
+                p = pos;
+                continue;
+            }
         }
         if (e == HPE_PAUSED) {
             const char *pos = llhttp_get_error_pos(&c->parser);
             *used = (size_t)(pos - start);
+            if (pos > p) c->last_byte = pos[-1];
             llhttp_resume(&c->parser);
             /* Paused on a body's last byte, its end has not been seen yet:
              * no further byte will come to drive llhttp to it. */
@@ -459,6 +497,7 @@ int http_conn_execute(http_conn_t *c, const char *p, size_t n, size_t *used)
              * bytes are HTTP/1.1 again (CONNECT stops reading before). */
             const char *pos = llhttp_get_error_pos(&c->parser);
             llhttp_resume_after_upgrade(&c->parser);
+            if (pos > p) c->last_byte = pos[-1];
             n -= (size_t)(pos - p);
             p = pos;
             continue;

@@ -9,11 +9,15 @@
 #include <errno.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <linux/netlink.h>
 
 #include <linux/seccomp.h>
 
@@ -43,6 +47,51 @@ static const char *const DENIED[] = {
 
 const char *const *seccomp_denied_names(void) { return DENIED; }
 
+/* The socket families an instance may create. What the runtimes use:
+ * AF_UNIX (local IPC, syslog, the C library's name service), AF_INET and
+ * AF_INET6 (the runtime API on loopback, and egress when allowed), and
+ * AF_NETLINK for NETLINK_ROUTE alone (getifaddrs, getaddrinfo's
+ * AI_ADDRCONFIG, Node's os.networkInterfaces). Every other family reaches
+ * code no function needs, and some reach past the network namespace
+ * (AF_VSOCK talks to the VM host whatever the namespace). */
+static bool family_allowed(int call, int fam)
+{
+    if (call == SCMP_SYS(socketpair)) return fam == AF_UNIX;   /* the only family that has pairs */
+    return fam == AF_UNIX || fam == AF_INET || fam == AF_INET6 || fam == AF_NETLINK;
+}
+
+/* Deny socket()/socketpair() of every family but the allowed ones. With a
+ * default-allow filter, "not in the set" is one rule per other family (a
+ * rule's comparisons are ANDed, rules are ORed) and one for every number at
+ * or above AF_MAX. The per-family rules compare the low 32 bits (the kernel
+ * reads an int); the last rule compares all 64, so a family with bits above
+ * the int also fails — safe, and no C library passes one. */
+static int deny_socket_families(scmp_filter_ctx ctx, int call)
+{
+    int rc = 0;
+    for (int fam = 0; fam < AF_MAX && rc == 0; fam++)
+        if (!family_allowed(call, fam))
+            rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1,
+                                  SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)fam));
+    if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1, SCMP_A0(SCMP_CMP_GE, AF_MAX, 0));
+    return rc;
+}
+
+/* The families' allowed parts: netlink for NETLINK_ROUTE only (audit,
+ * uevents, netfilter, crypto, ... are kernel interfaces no function
+ * needs), and no SOCK_PACKET over AF_INET (the kernel turns that into an
+ * AF_PACKET socket). */
+static int deny_socket_protocols(scmp_filter_ctx ctx)
+{
+    int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 2,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_NETLINK),
+                              SCMP_A2(SCMP_CMP_NE, NETLINK_ROUTE, 0));
+    if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 2,
+                                       SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_INET),
+                                       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_PACKET));
+    return rc;
+}
+
 int seccomp_filter_build(seccomp_filter_t *f, err_t *err)
 {
     memset(f, 0, sizeof *f);
@@ -65,6 +114,9 @@ int seccomp_filter_build(seccomp_filter_t *f, err_t *err)
     /* Keep the terminal's input queue out of reach (TIOCSTI). */
     if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
                                        SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, 0x5412u));
+    if (rc == 0) rc = deny_socket_families(ctx, SCMP_SYS(socket));
+    if (rc == 0) rc = deny_socket_families(ctx, SCMP_SYS(socketpair));
+    if (rc == 0) rc = deny_socket_protocols(ctx);
     if (rc < 0) {
         seccomp_release(ctx);
         return err_set(err, ERR_SYS, "seccomp rule: %s", strerror(-rc));

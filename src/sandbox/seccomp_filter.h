@@ -8,6 +8,12 @@
  * ENOSYS (its flags cannot be inspected; libc falls back to clone, whose
  * namespace flags are checked).
  *
+ * Sockets are an allow-list: socket() only for AF_UNIX, AF_INET, AF_INET6
+ * and AF_NETLINK with NETLINK_ROUTE, socketpair() only for AF_UNIX; any
+ * other family or netlink protocol (AF_VSOCK, AF_PACKET, AF_ALG, AF_XDP,
+ * NETLINK_AUDIT, ...), and AF_INET's SOCK_PACKET, fails with EAFNOSUPPORT,
+ * as on a kernel built without it, so programs take their usual fallback.
+ *
  * (Named seccomp_filter, not seccomp: <seccomp.h> is libseccomp's.)
  *
  * The filter is compiled once (libseccomp, in the spawner at start-up) to a

@@ -323,6 +323,20 @@ static bool stream_body(const http_request_t *req, void *arg)
 
 static char *error_doc(const char *type, const char *msg, size_t *len) { return errdoc_function(type, msg, len); }
 
+/* A buffered /response or /error over the cap: 413 to the runtime, and the
+ * caller told the size (Function.ResponseSizeTooLarge), not handed it. */
+static void refuse_oversize(http_exchange_t *ex, instance_t *in, call_t *c)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "Exceeded maximum allowed payload size (%u bytes).", CALL_BUFFERED_MAX);
+    call_answered(in, c);
+    /* As RIE: the buffered cap, whoever the caller is. */
+    c->stream = NULL;
+    /* Before the runtime's answer: answering ends the exchange. */
+    call_fail_oversize(c);
+    reply_json(ex, 413, "RequestEntityTooLarge", msg);
+}
+
 static void handle_response(http_exchange_t *ex, http_request_t *req, instance_t *in,
                             const char *id)
 {
@@ -356,6 +370,11 @@ static void handle_error(http_exchange_t *ex, http_request_t *req, instance_t *i
 {
     call_t *c = current_call(ex, in, id, "InvocationErrorResponse");
     if (!c) return;
+    /* An error document is a response too: the same cap. */
+    if (req->body_len > CALL_BUFFERED_MAX) {
+        refuse_oversize(ex, in, c);
+        return;
+    }
     const char *ct = http_request_header(req, "Content-Type");
     const char *etype = http_request_header(req, "Lambda-Runtime-Function-Error-Type");
     size_t len = req->body_len;

@@ -1,7 +1,7 @@
 /* test_seccomp.c — seccomp_filter: the compiled program, the deny-list, and
  * the installed filter's effect in a forked child (denied calls fail with
  * EPERM, clone3 with ENOSYS, ordinary calls and plain fork/clone/threads
- * still work).
+ * still work; sockets only of the allowed families).
  *
  * The filter is built in the parent (libseccomp allocates) and installed in
  * a forked child after PR_SET_NO_NEW_PRIVS, as the spawner does. The child
@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <limits.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
@@ -415,4 +416,121 @@ Test(seccomp, install_without_no_new_privs_needs_privilege)
     int st = 0;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+}
+
+/* ---- socket families: an allow-list ---- */
+
+/* socket(family, any type, protocol) — `a` packs family (low 32 bits plus
+ * anything above), protocol (bits 48..55) and SOCK_PACKET-ness (bit 56).
+ * 0 when some type works; else -1 with the most telling errno: one that
+ * is not EAFNOSUPPORT (the family exists but wants another type or
+ * privilege), or EAFNOSUPPORT when every type said so. */
+#define SOCK_ARG(fam, proto) (((long)(proto) << 48) | (long)(unsigned)(fam))
+#define SOCK_ARG_PACKET (1L << 56)
+
+static long p_socket(long a)
+{
+    long fam = a & 0xffffffffffffL;   /* the family with whatever was put above its int */
+    long proto = (a >> 48) & 0xff;
+    static const int types[] = { SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET };
+    const int *t = types;
+    size_t nt = sizeof types / sizeof types[0];
+    static const int packet[] = { SOCK_PACKET };
+    if (a & SOCK_ARG_PACKET) { t = packet; nt = 1; }
+    int best = EAFNOSUPPORT;
+    for (size_t i = 0; i < nt; i++) {
+        long fd = syscall(SYS_socket, fam, (long)t[i], proto);
+        if (fd >= 0) { close((int)fd); return 0; }
+        if (errno != EAFNOSUPPORT) best = errno;
+    }
+    errno = best;
+    return -1;
+}
+
+static long p_socketpair(long fam)
+{
+    int sv[2];
+    long r = syscall(SYS_socketpair, fam, (long)SOCK_STREAM, 0L, sv);
+    if (r < 0) r = syscall(SYS_socketpair, fam, (long)SOCK_DGRAM, 0L, sv);
+    if (r == 0) { close(sv[0]); close(sv[1]); }
+    return r;
+}
+
+static bool allowed_family(int fam) { return fam == AF_UNIX || fam == AF_INET || fam == AF_INET6 || fam == AF_NETLINK; }
+
+/* Every family outside the list, netlink's other protocols, AF_INET's
+ * SOCK_PACKET and families past AF_MAX fail with EAFNOSUPPORT. The kernel
+ * itself says EAFNOSUPPORT for a family it was built without, so the
+ * control run proves the filter only for the families this kernel has
+ * (AF_PACKET, AF_VSOCK, AF_XDP, ... : any other answer unfiltered) —
+ * those are the ones that matter, and there must be some. */
+Test(seccomp, socket_families_outside_the_allow_list_fail_with_eafnosupport)
+{
+    static char names[AF_MAX + 64][40];
+    probe_t p[128];
+    size_t n = 0;
+    for (int fam = 0; fam < AF_MAX; fam++) {
+        if (allowed_family(fam)) continue;
+        snprintf(names[n], sizeof names[n], "socket(family %d)", fam);
+        p[n] = (probe_t){ names[n], p_socket, SOCK_ARG(fam, 0), EAFNOSUPPORT, true };
+        n++;
+    }
+    static const int netlink[] = { 2 /* USERSOCK */, 4 /* SOCK_DIAG */, 9 /* AUDIT */, 12 /* NETFILTER */,
+                                   15 /* KOBJECT_UEVENT */, 16 /* GENERIC */, 21 /* CRYPTO */ };
+    for (size_t i = 0; i < sizeof netlink / sizeof netlink[0]; i++) {
+        snprintf(names[n], sizeof names[n], "socket(AF_NETLINK, protocol %d)", netlink[i]);
+        p[n] = (probe_t){ names[n], p_socket, SOCK_ARG(AF_NETLINK, netlink[i]), EAFNOSUPPORT, true };
+        n++;
+    }
+    p[n++] = (probe_t){ "socket(AF_INET, SOCK_PACKET)", p_socket, SOCK_ARG(AF_INET, 0) | SOCK_ARG_PACKET,
+                        EAFNOSUPPORT, true };
+    p[n++] = (probe_t){ "socket(AF_VSOCK | 1 << 32)", p_socket, SOCK_ARG(AF_VSOCK, 0) | (1L << 32), EAFNOSUPPORT, true };
+    p[n++] = (probe_t){ "socket(AF_MAX)", p_socket, SOCK_ARG(AF_MAX, 0), EAFNOSUPPORT, false };
+    p[n++] = (probe_t){ "socket(-1)", p_socket, SOCK_ARG(-1, 0), EAFNOSUPPORT, false };
+    p[n++] = (probe_t){ "socketpair(AF_INET)", p_socketpair, AF_INET, EAFNOSUPPORT, true };
+    p[n++] = (probe_t){ "socketpair(AF_INET6)", p_socketpair, AF_INET6, EAFNOSUPPORT, true };
+    p[n++] = (probe_t){ "socketpair(AF_NETLINK)", p_socketpair, AF_NETLINK, EAFNOSUPPORT, true };
+    p[n++] = (probe_t){ "socketpair(AF_VSOCK)", p_socketpair, AF_VSOCK, EAFNOSUPPORT, true };
+
+    /* Which of these the kernel has: they keep their control run. */
+    res_t r[128];
+    cr_assert_leq(n, 128);
+    run_probes(p, n, false, r);
+    size_t proved = 0;
+    for (size_t i = 0; i < n; i++) {
+        p[i].control = p[i].control && !(r[i].ret == -1 && r[i].err == EAFNOSUPPORT);
+        if (p[i].control) proved++;
+    }
+    cr_assert_geq(proved, 4, "only %zu of the probes reach a family this kernel has", proved);
+    check_denied(p, n);
+}
+
+static long p_getifaddrs_lo(long a)
+{
+    struct ifaddrs *ifa = NULL;
+    if (getifaddrs(&ifa) != 0) return -1;
+    long found = -1;
+    for (struct ifaddrs *i = ifa; i; i = i->ifa_next)
+        if (strcmp(i->ifa_name, "lo") == 0) found = 0;
+    freeifaddrs(ifa);
+    return found;
+}
+
+Test(seccomp, allowed_socket_families_still_work)
+{
+    build();
+    const probe_t p[] = {
+        { "socket(AF_UNIX)", p_socket, SOCK_ARG(AF_UNIX, 0), 0, false },
+        { "socket(AF_INET)", p_socket, SOCK_ARG(AF_INET, 0), 0, false },
+        { "socket(AF_INET6)", p_socket, SOCK_ARG(AF_INET6, 0), 0, false },
+        { "socket(AF_NETLINK, NETLINK_ROUTE)", p_socket, SOCK_ARG(AF_NETLINK, 0), 0, false },
+        { "socketpair(AF_UNIX)", p_socketpair, AF_UNIX, 0, false },
+        { "getifaddrs (netlink route)", p_getifaddrs_lo, 0, 0, false },
+    };
+    size_t n = sizeof p / sizeof p[0];
+    res_t r[8];
+    run_probes(p, n, true, r);
+    for (size_t i = 0; i < n; i++)
+        cr_expect_eq(r[i].ret, 0, "%s under the filter: ret %ld errno %d (%s)", p[i].what, r[i].ret, r[i].err,
+                     strerror(r[i].err));
 }
