@@ -240,7 +240,7 @@ static int r_headers_complete(llhttp_t *p)
         R.handler++;
     } else {
         check(p->status_code == 400 || p->status_code == 408 || p->status_code == 413 ||
-                  p->status_code == 431,
+                  p->status_code == 431 || p->status_code == 501,
               "unexpected server status");
         R.errors++;
         R.error_seen = true;
