@@ -45,6 +45,7 @@ typedef struct api {
     struct trigger_wheel *triggers; /* the timer triggers (core/trigger.h), or NULL */
     struct url_table *urls;         /* function URLs (api/url.c) */
     struct tag_table *tags;         /* functions' tags (api/tags.c) */
+    struct auth_table *auth;        /* the credentials (api/auth.h), or NULL: nothing checked */
     size_t url_body_limit;          /* a request to a function URL */
     route_t *routes;                /* the public routes, with their body limits */
     route_table_t table;

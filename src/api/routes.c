@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "api/account.h"
+#include "api/auth.h"
 #include "api/control.h"
 #include "api/event_config.h"
 #include "api/events.h"
@@ -24,6 +26,7 @@
 #include "api/triggers.h"
 #include "api/unsupported.h"
 #include "api/policy.h"
+#include "api/session.h"
 #include "api/tags.h"
 #include "api/layers.h"
 #include "api/url.h"
@@ -495,6 +498,7 @@ static const struct {
     { { "GET", "/nimbus/v1/execs/{id*}", h_exec_poll, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/code/{file*}", h_code, 0, 0 }, L_DEFAULT },
     { { "*", "/nimbus/v1/health", h_health, 0, 0 }, L_DEFAULT },
+    { { "*", "/nimbus/v1/session", session_route, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/async", h_async_stats, 0, 0 }, L_DEFAULT },
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
@@ -552,6 +556,8 @@ void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
         url_serve(d, ex, req, id, req->path, true);
         return;
     }
+    /* Every other request is checked before it is routed. */
+    if (!auth_request(d, ex, req, (int64_t)time(NULL))) return;
     switch (route_match(&d->table, req->method, req->path, &m, &params)) {
     case ROUTE_MATCHED: {
         /* An ARN of another region or account names no function here. */

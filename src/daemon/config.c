@@ -79,6 +79,9 @@ static const daemon_option_t OPTIONS[] = {
       "another account is refused", DAEMON_OPTION_STRING, MEMBER(account_id),
       .def_str = NIMBUS_DEFAULT_ACCOUNT, .valid = util_account_valid, .wants = "an account id of 12 digits",
       .example = "123456789012" },
+    { "--credentials", "FILE", "the access keys (secret, account, role) every request is checked against with "
+      "SigV4 (docs/security.md); without it the daemon listens on loopback only and checks nothing",
+      DAEMON_OPTION_STRING, MEMBER(credentials_file), .def_str = "", .def_help = "none: loopback only" },
     { "--runtime-map", "NAME=SPEC", "serve Runtime NAME as SPEC says: the name of a runtime this daemon "
       "has (python3.13=python3.11), or an interpreter and a bootstrap under the runtime dir "
       "(ruby3.3=/usr/bin/ruby ruby/bootstrap.rb); repeat for more (docs/runtimes.md)",

@@ -42,6 +42,7 @@ typedef struct {
     char runtime_map[4096];      /* --runtime-map NAME=SPEC, repeatable: the entries, one a line,
                                     added to the runtime table at start (core/runtime.h) */
     char config_file[512];       /* --config: the settings file read under the flags ("" = none) */
+    char credentials_file[512];  /* --credentials: access keys checked with SigV4 ("" = none: loopback only) */
 } daemon_config_t;
 
 typedef enum {
