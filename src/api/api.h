@@ -46,6 +46,7 @@ typedef struct api {
     struct url_table *urls;         /* function URLs (api/url.c) */
     struct tag_table *tags;         /* functions' tags (api/tags.c) */
     struct auth_table *auth;        /* the credentials (api/auth.h), or NULL: nothing checked */
+    struct grant_cache *grants;     /* what other accounts' policies grant (api/tenancy.c) */
     size_t url_body_limit;          /* a request to a function URL */
     route_t *routes;                /* the public routes, with their body limits */
     route_table_t table;

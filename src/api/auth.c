@@ -233,6 +233,13 @@ auth_key_t *auth_check_secret(const auth_table_t *t, const char *id, const char 
     return k && same ? k : NULL;
 }
 
+bool auth_owns(const auth_key_t *who, const function_config_t *cfg)
+{
+    if (!who) return true;
+    const char *owner = cfg->owner[0] ? cfg->owner : util_account();
+    return strcmp(owner, who->account) == 0;
+}
+
 /* ---- SigV4 ---- */
 
 static void deny(http_exchange_t *ex, int status, const char *type, const char *msg)

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "core/function.h"
 #include "io/http.h"
 
 typedef enum {
@@ -78,5 +79,9 @@ auth_key_t *auth_verify_sigv4(auth_table_t *t, http_exchange_t *ex, const http_r
 
 /* The principal of a request (NULL when no credentials are configured). */
 static inline const auth_key_t *auth_principal(const http_request_t *req) { return req->principal; }
+
+/* Whether `who` (NULL: no credentials, everyone is the daemon's account)
+ * owns the function `cfg`. */
+bool auth_owns(const auth_key_t *who, const function_config_t *cfg);
 
 #endif

@@ -28,6 +28,7 @@
 #include "api/policy.h"
 #include "api/session.h"
 #include "api/tags.h"
+#include "api/tenancy.h"
 #include "api/layers.h"
 #include "api/url.h"
 #include "api/stream.h"
@@ -535,6 +536,7 @@ void api_free(api_t *d)
     d->urls = NULL;
     tag_table_free(d->tags);
     d->tags = NULL;
+    tenancy_free(d);
 }
 
 size_t api_body_limit(const http_request_t *req, void *arg)
@@ -545,11 +547,14 @@ size_t api_body_limit(const http_request_t *req, void *arg)
     return route_body_limit(&d->table, req->method, req->path);
 }
 
+static void route(api_t *d, http_exchange_t *ex, http_request_t *req, bool checked);
+
+/* A request another account's policy was read for: it may go on. */
+static void route_granted(api_t *d, http_exchange_t *ex, http_request_t *req) { route(d, ex, req, true); }
+
 void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
 {
     api_t *d = arg;
-    route_match_t m;
-    route_params_t params;
     char id[33];
     if (url_host_id(req, id)) {
         /* A function URL by host name: the whole path is the function's. */
@@ -558,6 +563,13 @@ void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
     }
     /* Every other request is checked before it is routed. */
     if (!auth_request(d, ex, req, (int64_t)time(NULL))) return;
+    route(d, ex, req, false);
+}
+
+static void route(api_t *d, http_exchange_t *ex, http_request_t *req, bool checked)
+{
+    route_match_t m;
+    route_params_t params;
     switch (route_match(&d->table, req->method, req->path, &m, &params)) {
     case ROUTE_MATCHED: {
         /* An ARN of another region or account names no function here. */
@@ -568,6 +580,11 @@ void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
         case FUNCTION_ARN_OTHER_ACCOUNT: api_respond_error(ex, 403, "AccessDeniedException", "%s", why); return;
         case FUNCTION_ARN_LOCAL: break;
         }
+        /* With accounts: the caller's function, or one it may invoke. */
+        route_handler_fn h = m.route->handler;
+        if (!checked && !tenancy_check(d, ex, req, name ? name : route_param(&params, "arn"),
+                                       h == h_invoke || h == h_stream_invoke || h == h_invoke_async, route_granted))
+            return;
         m.route->handler(d, ex, req, &params);
         return;
     }

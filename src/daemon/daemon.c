@@ -31,6 +31,7 @@
 #include "api/event_config.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "core/function.h"
 #include "core/logs.h"
 #include "core/router.h"
 #include "core/runtime.h"
@@ -362,6 +363,8 @@ int daemon_serve(const daemon_config_t *cfg)
         log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);
         return 1;
     }
+    /* Every account a key names is served, before any thread reads it. */
+    for (size_t i = 0; auth && i < auth->naccounts; i++) function_account_serve(auth->accounts[i].id);
     bool ok = lock_data_dir(&d, &err) == 0 && start_sandbox(&d, &err) == 0;
     if (ok) {
         /* What the daemon creates (its databases) is its own alone; the
