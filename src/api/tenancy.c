@@ -125,9 +125,12 @@ static bool principal_ok(const char *p, const void *account)
 static bool policy_allows(const char *doc, const char *caller, const char *action)
 {
     cJSON *j = cJSON_Parse(doc);
+    /* The store keeps the IAM document under "Policy", beside its RevisionId. */
+    const cJSON *pol = cJSON_GetObjectItemCaseSensitive(j, "Policy");
+    if (!cJSON_IsObject(pol)) pol = j;
     bool ok = false;
     const cJSON *st;
-    cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(j, "Statement"))
+    cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(pol, "Statement"))
     {
         const cJSON *eff = cJSON_GetObjectItemCaseSensitive(st, "Effect");
         const cJSON *pr = cJSON_GetObjectItemCaseSensitive(st, "Principal");
