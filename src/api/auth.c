@@ -113,8 +113,7 @@ int auth_table_parse(const char *text, const char *where, auth_table_t **out, er
     char *copy = strdup(text);
     if (!t || !copy) abort();
     int lineno = 0, section_line = 0, rc = 0;
-    enum { NONE, KEY, ACCOUNT } in = NONE;
-    auth_account_t *acct = NULL;
+    enum { NONE, KEY } in = NONE;
     for (char *line = copy, *next; line && rc == 0; line = next) {
         next = strchr(line, '\n');
         if (next) *next++ = '\0';
@@ -128,13 +127,6 @@ int auth_table_parse(const char *text, const char *where, auth_table_t **out, er
             s[n - 1] = '\0';
             char *name = trim(s + 1);
             section_line = lineno;
-            if (strncmp(name, "account", 7) == 0 && (name[7] == ' ' || name[7] == '\t')) {
-                char *id = trim(name + 8);
-                if (!util_account_valid(id)) { rc = err_set(err, ERR_INVALID, "%s:%d: '%s' is not an account id (12 digits)", where, lineno, id); break; }
-                acct = account_of(t, id, true);
-                in = ACCOUNT;
-                continue;
-            }
             if (!key_id_valid(name)) { rc = err_set(err, ERR_INVALID, "%s:%d: '%s' is not an access key id (16 to 128 letters and digits)", where, lineno, name); break; }
             bool twice = false;   /* (not sorted yet: no bsearch) */
             for (size_t i = 0; i < t->nkeys; i++) twice = twice || strcmp(t->keys[i].id, name) == 0;
@@ -158,14 +150,6 @@ int auth_table_parse(const char *text, const char *where, auth_table_t **out, er
         char *key = trim(s), *val = trim(eq + 1);
         for (char *c = key; *c; c++) *c = (char)tolower((unsigned char)*c);
         if (in == NONE) { rc = err_set(err, ERR_INVALID, "%s:%d: '%s' before any [ACCESS_KEY_ID] section", where, lineno, key); break; }
-        if (in == ACCOUNT) {
-            char *end;
-            long v = strtol(val, &end, 10);
-            if (strcmp(key, "concurrency") != 0) rc = err_set(err, ERR_INVALID, "%s:%d: unknown setting '%s' of an account (concurrency)", where, lineno, key);
-            else if (!*val || *end || v < 1 || v > 100000000) rc = err_set(err, ERR_INVALID, "%s:%d: concurrency wants a number from 1", where, lineno);
-            else acct->concurrency = (unsigned)v;
-            continue;
-        }
         auth_key_t *k = &t->keys[t->nkeys - 1];
         if (!strcmp(key, "secret_access_key") || !strcmp(key, "aws_secret_access_key")) {
             if (strlen(val) < 16) { rc = err_set(err, ERR_INVALID, "%s:%d: a secret access key has at least 16 characters", where, lineno); break; }

@@ -37,14 +37,13 @@ typedef struct auth_key {
 } auth_key_t;
 
 typedef struct {
-    char id[13];
-    unsigned concurrency;        /* calls in flight for the account (0: the daemon's limit) */
+    char id[13];                 /* an account some key belongs to */
 } auth_account_t;
 
 typedef struct auth_table {
     auth_key_t *keys;            /* sorted by id */
     size_t nkeys;
-    auth_account_t *accounts;    /* every account a key names, with its settings */
+    auth_account_t *accounts;    /* every account a key names, once */
     size_t naccounts;
     struct session_table *sessions; /* the console's logins (api/session.c) */
 } auth_table_t;
