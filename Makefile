@@ -57,6 +57,7 @@ bench: build
 	@/usr/bin/python3 bench/async.py $(BUILD)
 	@/usr/bin/python3 bench/timer.py $(BUILD)
 	@/usr/bin/python3 bench/url.py $(BUILD)
+	@/usr/bin/python3 bench/sigv4.py $(BUILD)
 
 # libFuzzer targets (HTTP parsing, ZIP extraction, function JSON, the spawner protocol), each for
 # FUZZ_SECONDS: `make fuzz FUZZ_SECONDS=60`. `make test` runs their seeds and a few seconds each.
