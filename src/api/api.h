@@ -45,6 +45,8 @@ typedef struct api {
     struct trigger_wheel *triggers; /* the timer triggers (core/trigger.h), or NULL */
     struct url_table *urls;         /* function URLs (api/url.c) */
     struct tag_table *tags;         /* functions' tags (api/tags.c) */
+    struct auth_table *auth;        /* the credentials (api/auth.h), or NULL: nothing checked */
+    struct grant_cache *grants;     /* what other accounts' policies grant (api/tenancy.c) */
     size_t url_body_limit;          /* a request to a function URL */
     http_server_t *server;          /* the public listener's server (its connections, for metrics) */
     route_t *routes;                /* the public routes, with their body limits */

@@ -8,6 +8,8 @@
  * or remove a code tree a function or a live instance still uses.
  */
 #include "api/control.h"
+#include "api/auth.h"
+#include "api/tenancy.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -60,6 +62,7 @@ typedef struct {
     bool publish;                /* Publish: a version made in the same write */
     function_config_t ver;       /* publish: the new version */
     char *tags;                  /* JOB_CREATE: its Tags, stored (api/tags.h), or NULL */
+    char owner[13];              /* JOB_CREATE: the caller's account ("" without credentials) */
 } job_t;
 
 static void job_abort(http_exchange_t *ex, void *arg)
@@ -156,6 +159,7 @@ static int do_write(job_t *j)
     j->publish = j->kind != JOB_UPDATE_CONFIG && flag(body, "Publish");
     if (j->kind == JOB_CREATE) {
         if (function_config_apply_json(&j->cfg, body, true, &j->err) < 0) goto out;
+        memcpy(j->cfg.owner, j->owner, sizeof j->owner);
         if (tags_parse_create(body, &j->tags, &j->err) < 0) goto out;
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(body, "Code");
         pthread_mutex_lock(&g_code_mu);
@@ -289,6 +293,7 @@ static void job_done(loop_t *l, void *arg)
         if (j->ex && j->reserved < 0) api_respond_empty(j->ex, 204);
         else if (j->ex) respond_concurrency(j->ex, 200, j->reserved);
     } else if (j->kind == JOB_DELETE) {
+        tenancy_policy_changed(d, j->name);   /* its policies went with it */
         if (fn) {
             memcpy(j->old_hex, fn->cfg.code_hex, sizeof j->old_hex);
             memcpy(j->old_opt, fn->cfg.opt_hex, sizeof j->old_opt);
@@ -432,7 +437,7 @@ static void get_function(api_t *d, http_exchange_t *ex, http_request_t *req, rou
 /* ListFunctions with FunctionVersion=ALL: every function's $LATEST and
  * its versions, in name then version order. The marker "name:k" says the
  * next page starts at the k-th entry (0 = $LATEST) of that function. */
-static void list_all_versions(api_t *d, http_exchange_t *ex, const char *marker, long maxi)
+static void list_all_versions(api_t *d, http_exchange_t *ex, const auth_key_t *who, const char *marker, long maxi)
 {
     size_t i = 0, k = 0;
     if (marker && *marker) {
@@ -452,6 +457,7 @@ static void list_all_versions(api_t *d, http_exchange_t *ex, const char *marker,
     long n = 0;
     for (; i < router_count(d->router); i++, k = 0) {
         router_fn_t *fn = router_at(d->router, i);
+        if (!auth_owns(who, &fn->cfg)) continue;
         for (; k <= fn->nversions; k++) {
             if (n == maxi) {
                 char next[100];
@@ -497,7 +503,7 @@ static void list_functions(api_t *d, http_exchange_t *ex, http_request_t *req)
     }
     free(fv);
     if (all) {
-        list_all_versions(d, ex, marker, maxi);
+        list_all_versions(d, ex, auth_principal(req), marker, maxi);
         free(marker);
         free(max);
         return;
@@ -505,11 +511,20 @@ static void list_functions(api_t *d, http_exchange_t *ex, http_request_t *req)
     size_t i = marker && *marker ? router_index_after(d->router, marker) : 0;
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "Functions");
+    /* An account lists only its own functions. */
+    const auth_key_t *who = auth_principal(req);
     long k = 0;
-    for (; i < router_count(d->router) && k < maxi; i++, k++)
-        cJSON_AddItemToArray(arr, function_config_to_api_json(&router_at(d->router, i)->cfg));
+    size_t last = 0;
+    for (; i < router_count(d->router); i++) {
+        const function_config_t *c = &router_at(d->router, i)->cfg;
+        if (!auth_owns(who, c)) continue;
+        if (k == maxi) break;
+        cJSON_AddItemToArray(arr, function_config_to_api_json(c));
+        last = i;
+        k++;
+    }
     if (i < router_count(d->router))
-        cJSON_AddStringToObject(o, "NextMarker", router_at(d->router, i - 1)->cfg.name);
+        cJSON_AddStringToObject(o, "NextMarker", router_at(d->router, last)->cfg.name);
     api_respond_doc(ex, 200, o);
     free(marker);
     free(max);
@@ -535,6 +550,8 @@ void control_create(api_t *d, http_exchange_t *ex)
 {
     job_t *j = job_new(d, ex, JOB_CREATE, NULL);
     if (!j) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
+    const auth_key_t *k = auth_principal(http_exchange_request(ex));
+    if (k) memcpy(j->owner, k->account, sizeof j->owner);
     submit(j);
 }
 

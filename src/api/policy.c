@@ -10,6 +10,7 @@
  * through.
  */
 #include "api/policy.h"
+#include "api/tenancy.h"
 
 #include <regex.h>
 #include <stdarg.h>
@@ -372,8 +373,8 @@ static void answer(http_exchange_t *ex, job_t *j)
 
 static void write_done(api_t *d, http_exchange_t *ex, void *arg, int rc)
 {
-    (void)d;
     job_t *j = arg;
+    tenancy_policy_changed(d, j->function);
     if (ex && rc == 0) answer(ex, j);
     job_free(j);
 }

@@ -7,8 +7,8 @@
  * ({"Version":"2012-10-17","Id":"default","Statement":[...]}), at most
  * 20 KB, with a RevisionId that changes on every write. Policies are
  * stored, one document per function and qualifier, and go with their
- * function, version or alias. They are not enforced: this daemon checks
- * no caller's credentials yet, so every caller may do everything.
+ * function, version or alias. With credentials they are enforced for
+ * invocations from another account (api/tenancy.h).
  */
 #ifndef NIMBUS_API_POLICY_H
 #define NIMBUS_API_POLICY_H

@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "api/account.h"
 #include "api/console.h"
+#include "api/auth.h"
 #include "api/control.h"
 #include "api/event_config.h"
 #include "api/events.h"
@@ -25,7 +27,9 @@
 #include "api/triggers.h"
 #include "api/unsupported.h"
 #include "api/policy.h"
+#include "api/session.h"
 #include "api/tags.h"
+#include "api/tenancy.h"
 #include "api/layers.h"
 #include "api/metrics.h"
 #include "api/url.h"
@@ -522,6 +526,7 @@ static const struct {
     { { "GET", "/nimbus/v1/execs/{id*}", h_exec_poll, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/code/{file*}", h_code, 0, 0 }, L_DEFAULT },
     { { "*", "/nimbus/v1/health", h_health, 0, 0 }, L_DEFAULT },
+    { { "*", "/nimbus/v1/session", session_route, 0, 0 }, L_DEFAULT },
     { { "GET", "/nimbus/v1/async", h_async_stats, 0, 0 }, L_DEFAULT },
     { { "GET", "/console", h_console, 0, TS }, L_DEFAULT },
     { { "*", "/console", h_method, 0, TS }, L_DEFAULT },
@@ -565,6 +570,7 @@ void api_free(api_t *d)
     d->urls = NULL;
     tag_table_free(d->tags);
     d->tags = NULL;
+    tenancy_free(d);
 }
 
 size_t api_body_limit(const http_request_t *req, void *arg)
@@ -575,17 +581,29 @@ size_t api_body_limit(const http_request_t *req, void *arg)
     return route_body_limit(&d->table, req->method, req->path);
 }
 
+static void route(api_t *d, http_exchange_t *ex, http_request_t *req, bool checked);
+
+/* A request another account's policy was read for: it may go on. */
+static void route_granted(api_t *d, http_exchange_t *ex, http_request_t *req) { route(d, ex, req, true); }
+
 void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
 {
     api_t *d = arg;
-    route_match_t m;
-    route_params_t params;
     char id[33];
     if (url_host_id(req, id)) {
         /* A function URL by host name: the whole path is the function's. */
         url_serve(d, ex, req, id, req->path, true);
         return;
     }
+    /* Every other request is checked before it is routed. */
+    if (!auth_request(d, ex, req, (int64_t)time(NULL))) return;
+    route(d, ex, req, false);
+}
+
+static void route(api_t *d, http_exchange_t *ex, http_request_t *req, bool checked)
+{
+    route_match_t m;
+    route_params_t params;
     switch (route_match(&d->table, req->method, req->path, &m, &params)) {
     case ROUTE_MATCHED: {
         /* An ARN of another region or account names no function here. */
@@ -596,6 +614,11 @@ void api_handle(http_exchange_t *ex, http_request_t *req, void *arg)
         case FUNCTION_ARN_OTHER_ACCOUNT: api_respond_error(ex, 403, "AccessDeniedException", "%s", why); return;
         case FUNCTION_ARN_LOCAL: break;
         }
+        /* With accounts: the caller's function, or one it may invoke. */
+        route_handler_fn h = m.route->handler;
+        if (!checked && !tenancy_check(d, ex, req, name ? name : route_param(&params, "arn"),
+                                       h == h_invoke || h == h_stream_invoke || h == h_invoke_async, route_granted))
+            return;
         m.route->handler(d, ex, req, &params);
         return;
     }

@@ -76,7 +76,7 @@ char *cli_json_text(const cJSON *j);
 /* One profile of the client's configuration file (cli_profile.c). */
 typedef struct {
     char *endpoint;            /* endpoint = URL, or NULL */
-    char *access_key_id;       /* stored for request signing, not sent yet */
+    char *access_key_id;       /* what requests are signed with (cli_sign.c) */
     char *secret_access_key;
     char *region;
     bool found;                /* the file has a section for the profile */
@@ -107,7 +107,7 @@ typedef struct cli_ctx {
     const char *endpoint_flag; /* --endpoint, or NULL */
     const char *profile_flag; /* --profile, or NULL */
     bool resolved;            /* cli_ctx_resolve ran */
-    cli_profile_t profile;    /* the chosen profile (its credentials wait for signing) */
+    cli_profile_t profile;    /* the chosen profile (its keys sign the requests) */
     bool usage_error;         /* the failure is the caller's command line: exit 2 */
     bool help_shown;          /* --help was given: the command printed its usage */
     void *curl;               /* CURL easy handle, created on first request and
@@ -195,6 +195,11 @@ int cli_ctx_resolve(cli_ctx_t *ctx, err_t *err);
  * x-amzn-RequestId, or a 404 without x-amzn-ErrorType): "URL is not a
  * Nimbus endpoint". Free `resp` with cli_resp_free even on failure. */
 int cli_http(cli_ctx_t *ctx, const cli_req_t *req, cli_resp_t *resp, err_t *err);
+/* The headers that sign `req` with SigV4 (Host, X-Amz-Date,
+ * X-Amz-Content-Sha256, Authorization: "Name: value", malloc'd) into out:
+ * their count, 0 when there are no keys to sign with (cli_sign.c). */
+#define CLI_SIGN_HEADERS 4
+int cli_sign(const cli_ctx_t *ctx, const cli_req_t *req, char *out[CLI_SIGN_HEADERS], err_t *err);
 void cli_resp_free(cli_resp_t *resp);
 /* 0 for a 2xx answer; otherwise fills err with "<ErrorType>: <Message>" from
  * the Lambda error header/body and returns -1. */

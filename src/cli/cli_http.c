@@ -216,6 +216,17 @@ int cli_http(cli_ctx_t *ctx, const cli_req_t *req, cli_resp_t *resp, err_t *err)
     struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
     for (const char *const *p = req->headers; p && *p; p++) hdrs = curl_slist_append(hdrs, *p);
     if (!hdrs) abort();
+    char *sig[CLI_SIGN_HEADERS];
+    int nsig = cli_sign(ctx, req, sig, err);
+    if (nsig < 0) {
+        curl_slist_free_all(hdrs);
+        return -1;
+    }
+    for (int i = 0; i < nsig; i++) {
+        hdrs = curl_slist_append(hdrs, sig[i]);
+        free(sig[i]);
+        if (!hdrs) abort();
+    }
 
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_URL, url.data);

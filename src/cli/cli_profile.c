@@ -4,9 +4,9 @@
  * choice of endpoint and profile a command runs with.
  *
  * Owns the file's path rules and its parsing. Must never: print, send the
- * credentials anywhere (requests are not signed yet: they are kept for
- * that), or fail a command because there is no file at all (a missing file
- * is an empty one; only a profile asked for by name must exist).
+ * secret anywhere (only signatures made with it leave: cli_sign.c), or
+ * fail a command because there is no file at all (a missing file is an
+ * empty one; only a profile asked for by name must exist).
  */
 #include "cli/cli.h"
 

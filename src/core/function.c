@@ -264,6 +264,8 @@ static const function_field_t FIELDS[] = {
       MEMBER(provisioned_qualifier), .flags = STORE },
     { .store = "opt_hex", .type = FUNCTION_FIELD_STRING, MEMBER(opt_hex),
       .flags = STORE | FUNCTION_FIELD_STORE_IF_SET },
+    { .store = "owner", .type = FUNCTION_FIELD_STRING, MEMBER(owner),
+      .flags = STORE | FUNCTION_FIELD_STORE_IF_SET },
 };
 #define N_FIELDS (sizeof FIELDS / sizeof FIELDS[0])
 _Static_assert(N_FIELDS <= FUNCTION_FIELDS_MAX, "FUNCTION_FIELDS_MAX is too small");
@@ -320,11 +322,12 @@ bool function_name_valid(const char *name)
 
 void function_arn(const char *name, const char *qualifier, char *buf, size_t n)
 {
+    char account[13];
+    function_owner(name, account);
     if (qualifier && *qualifier)
-        snprintf(buf, n, "arn:aws:lambda:%s:%s:function:%s:%s", NIMBUS_REGION, NIMBUS_ACCOUNT,
-                 name, qualifier);
+        snprintf(buf, n, "arn:aws:lambda:%s:%s:function:%s:%s", NIMBUS_REGION, account, name, qualifier);
     else
-        snprintf(buf, n, "arn:aws:lambda:%s:%s:function:%s", NIMBUS_REGION, NIMBUS_ACCOUNT, name);
+        snprintf(buf, n, "arn:aws:lambda:%s:%s:function:%s", NIMBUS_REGION, account, name);
 }
 
 /* The region and account `in` states: an ARN's fourth and fifth parts,
@@ -354,7 +357,7 @@ function_arn_place_t function_arn_place(const char *in, char *msg, size_t n)
         snprintf(msg, n, "Functions from '%s' are not reachable in this region ('%s')", region, util_region());
         return FUNCTION_ARN_OTHER_REGION;
     }
-    if (account[0] && strcmp(account, util_account()) != 0) {
+    if (account[0] && !function_account_served(account)) {
         /* Lambda's words for a resource no policy lets this caller reach;
          * Nimbus is one account, so nothing ever can. */
         snprintf(msg, n, "User is not authorized to perform this action on resource: %s because it belongs to "

@@ -78,6 +78,8 @@ typedef struct {
     function_layer_t layers[FUNCTION_MAX_LAYERS]; /* Layers, in order (the API layer resolves them) */
     size_t nlayers;
     char opt_hex[65];        /* the code store key of their merged tree, mounted at /opt ("" none) */
+    char owner[13];          /* the account that created it ("" = the daemon's --account-id):
+                                stored, never an input */
 } function_config_t;
 
 /* ---- the field table ----
@@ -177,8 +179,24 @@ bool function_name_valid(const char *name);
 int function_name_parse(const char *in, char *name, size_t nn, char *qual, size_t qn);
 
 /* "arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]" into buf,
- * with this daemon's region and account (base/util.h). */
+ * with this daemon's region and the function's owner (function_owner). */
 void function_arn(const char *name, const char *qualifier, char *buf, size_t n);
+
+/* ---- accounts (function_owner.c) ----
+ * With credentials one daemon serves many accounts (api/auth.h): each
+ * function belongs to the account that created it, and every ARN of it
+ * names that account. Function names stay unique per daemon. The owner of
+ * each name is kept here so function_arn, called with a name alone from
+ * any thread, names the right account; the router keeps it current. */
+/* An account the daemon serves beside --account-id (start-up, before any
+ * thread). */
+void function_account_serve(const char *account);
+/* --account-id or one served. */
+bool function_account_served(const char *account);
+/* The owner of `name` ("" or NULL: the daemon's own account). */
+void function_owner_set(const char *name, const char *account);
+/* The owner of `name` into out (the daemon's account when none is set). */
+void function_owner(const char *name, char out[13]);
 /* "arn:aws:lambda:<region>:<account>:layer:<name>[:<version>]" (version 0: the layer's) into buf. */
 void function_layer_arn(const char *layer, int version, char *buf, size_t n);
 

@@ -98,6 +98,7 @@ router_fn_t *router_add(router_t *r, const function_config_t *cfg)
     }
     router_fn_t *fn = fn_new(r, cfg);   /* its one ref: the name table's */
     if (!fn) return NULL;
+    function_owner_set(cfg->name, cfg->owner);
     memmove(r->fns + i + 1, r->fns + i, (r->nfns - i) * sizeof *r->fns);
     r->fns[i] = fn;
     r->nfns++;
@@ -128,6 +129,7 @@ void router_remove(router_t *r, router_fn_t *fn)
     bool found;
     size_t i = lower_bound(r, fn->cfg.name, &found);
     if (!found || r->fns[i] != fn) return;
+    function_owner_set(fn->cfg.name, NULL);
     memmove(r->fns + i, r->fns + i + 1, (r->nfns - i - 1) * sizeof *r->fns);
     r->nfns--;
     fn->deleted = true;

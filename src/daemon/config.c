@@ -99,6 +99,9 @@ static const daemon_option_t OPTIONS[] = {
     { "--log-format", "FORMAT", "the daemon's own log lines on stderr: text, or json (one object a line: "
       "time, level, msg)", DAEMON_OPTION_STRING, MEMBER(log_format), .def_str = "text",
       .valid = log_format_valid, .wants = "text or json", .example = "json" },
+    { "--credentials", "FILE", "the access keys (secret, account, role) every request is checked against with "
+      "SigV4 (docs/security.md); without it the daemon listens on loopback only and checks nothing",
+      DAEMON_OPTION_STRING, MEMBER(credentials_file), .def_str = "", .def_help = "none: loopback only" },
     { "--runtime-map", "NAME=SPEC", "serve Runtime NAME as SPEC says: the name of a runtime this daemon "
       "has (python3.13=python3.11), or an interpreter and a bootstrap under the runtime dir "
       "(ruby3.3=/usr/bin/ruby ruby/bootstrap.rb); repeat for more (docs/runtimes.md)",

@@ -47,6 +47,7 @@ typedef struct {
                                     added to the runtime table at start (core/runtime.h) */
     char log_format[8];          /* --log-format: "text" or "json" */
     char config_file[512];       /* --config: the settings file read under the flags ("" = none) */
+    char credentials_file[512];  /* --credentials: access keys checked with SigV4 ("" = none: loopback only) */
 } daemon_config_t;
 
 typedef enum {

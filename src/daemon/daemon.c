@@ -16,6 +16,9 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <ftw.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -24,9 +27,11 @@
 #include <cjson/cJSON.h>
 
 #include "api/api.h"
+#include "api/auth.h"
 #include "api/event_config.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "core/function.h"
 #include "core/logs.h"
 #include "core/router.h"
 #include "core/runtime.h"
@@ -209,6 +214,35 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     return 0;
 }
 
+/* The data dir is the daemon's alone: its own, 0700, and the files at its
+ * top (the databases, the lock) 0600. Modes are mended; a directory of
+ * another user is refused. The code trees below keep their 0755/0644:
+ * sandboxed instances read them as another user, through the 0700 dir
+ * no one else can enter. */
+static int check_data_dir(const char *dir, err_t *err)
+{
+    struct stat st;
+    if (lstat(dir, &st) < 0) return err_sys(err, "data dir %s", dir);
+    if (!S_ISDIR(st.st_mode)) return err_set(err, ERR_INVALID, "data dir %s is not a directory", dir);
+    if (st.st_uid != geteuid())
+        return err_set(err, ERR_INVALID, "data dir %s belongs to uid %u, not to this daemon's uid %u: give it a "
+                       "directory of its own (or chown it)", dir, (unsigned)st.st_uid, (unsigned)geteuid());
+    if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700) < 0) return err_sys(err, "chmod 700 %s", dir);
+    DIR *dd = opendir(dir);
+    if (!dd) return err_sys(err, "data dir %s", dir);
+    int rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(dd));) {
+        if (fstatat(dirfd(dd), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) continue;
+        if (st.st_uid != geteuid())
+            rc = err_set(err, ERR_INVALID, "data dir %s holds %s of uid %u, not this daemon's: refusing to share it",
+                         dir, e->d_name, (unsigned)st.st_uid);
+        else if ((st.st_mode & 077) && fchmodat(dirfd(dd), e->d_name, st.st_mode & 0700, 0) < 0)
+            rc = err_sys(err, "chmod 600 %s/%s", dir, e->d_name);
+    }
+    closedir(dd);
+    return rc;
+}
+
 /* One daemon per data dir, decided before anything (the spawner included)
  * touches it. */
 static int lock_data_dir(daemon_t *d, err_t *err)
@@ -217,6 +251,7 @@ static int lock_data_dir(daemon_t *d, err_t *err)
     if (mkdir_p(d->cfg.data_dir, err) < 0) return -1;
     if (!realpath(d->cfg.data_dir, path)) return err_sys(err, "data dir %s", d->cfg.data_dir);
     snprintf(d->cfg.data_dir, sizeof d->cfg.data_dir, "%s", path);
+    if (check_data_dir(d->cfg.data_dir, err) < 0) return -1;
     d->lock_fd = notify_lock_data_dir(d->cfg.data_dir, err);
     return d->lock_fd < 0 ? -1 : 0;
 }
@@ -301,6 +336,28 @@ static void teardown(daemon_t *d)
     spawner_stop();
 }
 
+/* Without credentials nothing is checked, so only this host may ask. */
+static bool loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (!strcmp(host, "localhost")) return true;
+    if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
+}
+
+static int load_credentials(const daemon_config_t *cfg, auth_table_t **out, err_t *err)
+{
+    *out = NULL;
+    if (cfg->credentials_file[0]) return auth_table_load(cfg->credentials_file, out, err);
+    if (!loopback(cfg->listen_host))
+        return err_set(err, ERR_INVALID, "refusing to listen on %s without --credentials: every request would be "
+                       "accepted unchecked; listen on 127.0.0.1 or ::1, or give --credentials FILE (docs/security.md)",
+                       cfg->listen_host);
+    return 0;
+}
+
 int daemon_serve(const daemon_config_t *cfg)
 {
     daemon_t d = { .cfg = *cfg, .api_fd = -1, .lock_fd = -1 };
@@ -311,7 +368,8 @@ int daemon_serve(const daemon_config_t *cfg)
     log_format_parse(d.cfg.log_format, &lc.format);   /* checked with the flags */
     log_configure(&lc);
     /* Region and account before anything can write an ARN. */
-    if (util_site_set(d.cfg.region, d.cfg.account_id, &err) < 0) {
+    auth_table_t *auth = NULL;
+    if (util_site_set(d.cfg.region, d.cfg.account_id, &err) < 0 || load_credentials(&d.cfg, &auth, &err) < 0) {
         log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);
         return 1;
     }
@@ -320,14 +378,26 @@ int daemon_serve(const daemon_config_t *cfg)
     unsigned long fd_before, fd_after;
     if (fdlimit_raise(&fd_before, &fd_after, &err) < 0) log_warn("%s", err.msg);
     else if (fd_after != fd_before) log_info("file descriptor limit raised from %lu to %lu", fd_before, fd_after);
-    if (lock_data_dir(&d, &err) < 0 || start_sandbox(&d, &err) < 0 || setup(&d, &sigfd, &err) < 0 ||
-        drop_user(&d, &err) < 0) {
+    /* Every account a key names is served, before any thread reads it. */
+    for (size_t i = 0; auth && i < auth->naccounts; i++) function_account_serve(auth->accounts[i].id);
+    bool ok = lock_data_dir(&d, &err) == 0 && start_sandbox(&d, &err) == 0;
+    if (ok) {
+        /* What the daemon creates (its databases) is its own alone; the
+         * code store sets its trees' modes itself. The spawner, forked
+         * already, and instances started later keep the usual mask. */
+        mode_t mask = umask(077);
+        ok = setup(&d, &sigfd, &err) == 0 && drop_user(&d, &err) == 0;
+        umask(mask);
+    }
+    if (!ok) {
         log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);
         teardown(&d);
+        auth_table_free(auth);
         if (sigfd >= 0) close(sigfd);
         if (d.lock_fd >= 0) close(d.lock_fd);
         return 1;
     }
+    d.api.auth = auth;
     if (!d.cfg.sandbox && !cgroup_available())
         log_warn("no usable memory cgroup: Max Memory Used counts the bootstrap process only");
     printf("nimbus: listening on http://%s:%d\n", d.cfg.listen_host, d.cfg.listen_port);
@@ -339,6 +409,7 @@ int daemon_serve(const daemon_config_t *cfg)
     int rc = loop_run(d.loop, &err) < 0 ? 1 : 0;
     if (rc) log_write_from(LOG_LEVEL_ERROR, "serve", "%s", err.msg);
     teardown(&d);
+    auth_table_free(auth);
     close(sigfd);
     close(d.lock_fd);
     return rc;

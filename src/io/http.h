@@ -83,6 +83,8 @@ typedef struct {
     size_t body_len;
     bool keep_alive;          /* what the client asked for */
     void *listener_ctx;       /* ctx of the listening socket that accepted it */
+    const void *principal;    /* who sent it, as the server's owner decided (the API's
+                                 edge sets it for its handlers); never read here */
 } http_request_t;
 
 /* Called on the loop thread for every complete request. `req` and the

@@ -268,6 +268,7 @@ static int on_headers_complete(llhttp_t *p)
     req->body = ex->empty;
     req->keep_alive = llhttp_should_keep_alive(p) != 0;
     req->listener_ctx = c->lctx;
+    req->principal = NULL;
     ex->conn = c;
     ex->state = EX_READING;
     ex->is_head = p->method == HTTP_HEAD;
