@@ -42,6 +42,8 @@ typedef struct {
     char runtime_map[4096];      /* --runtime-map NAME=SPEC, repeatable: the entries, one a line,
                                     added to the runtime table at start (core/runtime.h) */
     char config_file[512];       /* --config: the settings file read under the flags ("" = none) */
+    char tls_cert[512];          /* --tls-cert: PEM chain of the API listener ("" = plain HTTP) */
+    char tls_key[512];           /* --tls-key: its PEM private key */
 } daemon_config_t;
 
 typedef enum {
