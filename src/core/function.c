@@ -541,7 +541,11 @@ static cJSON *store_value(const function_field_t *f, const function_config_t *c)
     case FUNCTION_FIELD_INT: return cJSON_CreateNumber(*(const int *)function_cmember(f, c));
     case FUNCTION_FIELD_INT64: return cJSON_CreateNumber((double)*(const int64_t *)function_cmember(f, c));
     case FUNCTION_FIELD_BOOL: return cJSON_CreateBool(*(const bool *)function_cmember(f, c));
-    case FUNCTION_FIELD_CHOICE: return cJSON_CreateNumber(*(const uint8_t *)function_cmember(f, c));
+    case FUNCTION_FIELD_CHOICE: {
+        /* The first two as the bool older documents (and daemons) know. */
+        uint8_t v = *(const uint8_t *)function_cmember(f, c);
+        return v <= 1 ? cJSON_CreateBool(v) : cJSON_CreateNumber(v);
+    }
     case FUNCTION_FIELD_ENV: {
         cJSON *env = cJSON_CreateArray();
         for (size_t i = 0; i < c->nenv; i++) {
