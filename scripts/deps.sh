@@ -17,7 +17,7 @@ PKGS="gcc clang make cmake ninja-build pkg-config \
   libcurl4-openssl-dev libssl-dev libcriterion-dev zlib1g-dev libyaml-dev \
   zip unzip curl ca-certificates python3 nodejs strace libc6-dev libclang-rt-14-dev \
   awscli tzdata e2fsprogs zsh prometheus \
-  chromium chromium-driver python3-selenium"
+  chromium chromium-driver python3-selenium openssl nftables iproute2"
 # npm: Debian's nodejs leaves it to the npm package; a Node.js that bundles
 # its own npm (NodeSource's) must not get Debian's on top.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"

@@ -30,6 +30,7 @@ typedef struct {
     size_t async_max_bytes;         /* asynchronous payload limit */
     size_t max_zip_bytes;           /* a deployment package */
     int public_port;                /* the listener's port, for FunctionUrl */
+    bool public_tls;                /* the listener speaks TLS: the URLs given are https */
 } api_config_t;
 
 typedef struct api {

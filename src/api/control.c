@@ -424,7 +424,8 @@ static void get_function(api_t *d, http_exchange_t *ex, http_request_t *req, rou
     cJSON_AddStringToObject(code, "RepositoryType", "S3");
     const char *host = http_request_header(req, "Host");
     char loc[400];
-    snprintf(loc, sizeof loc, "http://%s/nimbus/v1/code/%s.zip", host ? host : "127.0.0.1", fn->cfg.code_hex);
+    snprintf(loc, sizeof loc, "%s://%s/nimbus/v1/code/%s.zip", d->cfg.public_tls ? "https" : "http",
+             host ? host : "127.0.0.1", fn->cfg.code_hex);
     cJSON_AddStringToObject(code, "Location", loc);
     cJSON_AddItemToObject(o, "Tags", tags_json(d, fn->cfg.name));
     if (fn->cfg.reserved_concurrency >= 0) {

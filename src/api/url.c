@@ -69,7 +69,8 @@ const url_cfg_t *url_find_id(const api_t *d, const char *id)
 
 static void function_url(const api_t *d, const char *id, char *buf, size_t n)
 {
-    snprintf(buf, n, "http://%s.lambda-url.%s.localhost:%d/", id, NIMBUS_REGION, d->cfg.public_port);
+    snprintf(buf, n, "%s://%s.lambda-url.%s.localhost:%d/", d->cfg.public_tls ? "https" : "http", id,
+             NIMBUS_REGION, d->cfg.public_port);
 }
 
 /* Lambda's FunctionUrlConfig (answer) or the stored document (!answer). */

@@ -68,6 +68,9 @@ static void cli_usage_global(FILE *out)
           "Global options (every command but serve):\n"
           "  --endpoint URL     the Nimbus API: this flag, else $" CLI_ENDPOINT_ENV ", else the\n"
           "                     profile's endpoint, else " CLI_DEFAULT_ENDPOINT "\n"
+          "  --ca-cert FILE     trust the PEM certificates in FILE for an https endpoint:\n"
+          "                     this flag, else $" CLI_CA_CERT_ENV ", else the profile's ca_cert,\n"
+          "                     else the system's\n"
           "  --profile NAME     a profile of the configuration file (default $" CLI_PROFILE_ENV ",\n"
           "                     else 'default'): ~/.config/nimbus/config or $" CLI_CONFIG_ENV "\n"
           "  -o, --output FMT   json (two-blank indented; one object per line for logs)\n"
@@ -225,7 +228,8 @@ int cli_args_next(cli_ctx_t *ctx, cli_args_t *a, const cli_opt_t *opts, const ch
 
     bool is_endpoint = name_len == 8 && strncmp(name, "endpoint", 8) == 0;
     bool is_profile = name_len == 7 && strncmp(name, "profile", 7) == 0;
-    bool is_global = is_endpoint || is_profile;
+    bool is_ca_cert = name_len == 7 && strncmp(name, "ca-cert", 7) == 0;
+    bool is_global = is_endpoint || is_profile || is_ca_cert;
     int index = -1;
     for (int i = 0; !is_global && opts && opts[i].name; i++) {
         if (strlen(opts[i].name) == name_len && strncmp(opts[i].name, name, name_len) == 0) {
@@ -261,6 +265,14 @@ int cli_args_next(cli_ctx_t *ctx, cli_args_t *a, const cli_opt_t *opts, const ch
             return CLI_ARG_ERROR;
         }
         ctx->endpoint_flag = *val;
+        return cli_args_next(ctx, a, opts, val, err);
+    }
+    if (is_ca_cert) {
+        if (**val == '\0') {
+            cli_usage_fail(ctx, err, "--ca-cert needs a file");
+            return CLI_ARG_ERROR;
+        }
+        ctx->ca_cert_flag = *val;
         return cli_args_next(ctx, a, opts, val, err);
     }
     if (is_profile) {

@@ -25,6 +25,7 @@
 
 #define CLI_DEFAULT_ENDPOINT "http://127.0.0.1:8080"
 #define CLI_ENDPOINT_ENV "NIMBUS_ENDPOINT"
+#define CLI_CA_CERT_ENV "NIMBUS_CA_CERT"   /* PEM file of CAs for an https endpoint */
 #define CLI_PROFILE_ENV "NIMBUS_PROFILE"
 #define CLI_CONFIG_ENV "NIMBUS_CONFIG"
 
@@ -79,6 +80,7 @@ typedef struct {
     char *access_key_id;       /* what requests are signed with (cli_sign.c) */
     char *secret_access_key;
     char *region;
+    char *ca_cert;             /* ca_cert = FILE (AWS CLI: ca_bundle), or NULL */
     bool found;                /* the file has a section for the profile */
 } cli_profile_t;
 
@@ -105,6 +107,9 @@ typedef struct cli_ctx {
     const char *endpoint;     /* base URL: --endpoint, else $NIMBUS_ENDPOINT, else the
                                  profile's, else the default (set by cli_ctx_resolve) */
     const char *endpoint_flag; /* --endpoint, or NULL */
+    const char *ca_cert;      /* PEM file of CAs to trust for https: --ca-cert, else
+                                 $NIMBUS_CA_CERT, else the profile's; NULL: the system's */
+    const char *ca_cert_flag; /* --ca-cert, or NULL */
     const char *profile_flag; /* --profile, or NULL */
     bool resolved;            /* cli_ctx_resolve ran */
     cli_profile_t profile;    /* the chosen profile (its keys sign the requests) */

@@ -236,6 +236,7 @@ int cli_http(cli_ctx_t *ctx, const cli_req_t *req, cli_resp_t *resp, err_t *err)
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+    if (ctx->ca_cert) curl_easy_setopt(h, CURLOPT_CAINFO, ctx->ca_cert);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "nimbus-cli");
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cli_on_body);

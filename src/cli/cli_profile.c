@@ -35,6 +35,7 @@ void cli_profile_free(cli_profile_t *p)
     free(p->access_key_id);
     free(p->secret_access_key);
     free(p->region);
+    free(p->ca_cert);
     memset(p, 0, sizeof *p);
 }
 
@@ -98,6 +99,7 @@ int cli_profile_parse(const char *text, const char *where, const char *name, cli
         else if (!strcmp(key, "secret_access_key") || !strcmp(key, "aws_secret_access_key"))
             set_value(&out->secret_access_key, val);
         else if (!strcmp(key, "region")) set_value(&out->region, val);
+        else if (!strcmp(key, "ca_cert") || !strcmp(key, "ca_bundle")) set_value(&out->ca_cert, val);
         /* Other keys are ignored, as the AWS CLI ignores keys it does not use. */
     }
     free(copy);
@@ -145,5 +147,9 @@ int cli_ctx_resolve(cli_ctx_t *ctx, err_t *err)
                     : env && *env                            ? env
                     : ctx->profile.endpoint && *ctx->profile.endpoint ? ctx->profile.endpoint
                                                              : CLI_DEFAULT_ENDPOINT;
+    const char *ca = getenv(CLI_CA_CERT_ENV);
+    ctx->ca_cert = ctx->ca_cert_flag ? ctx->ca_cert_flag
+                   : ca && *ca ? ca
+                   : ctx->profile.ca_cert && *ctx->profile.ca_cert ? ctx->profile.ca_cert : NULL;
     return 0;
 }

@@ -123,7 +123,7 @@ static const char *default_role(void)
     return role;
 }
 
-static const char *const NETWORK_CHOICES[] = { "none", "host", NULL };
+static const char *const NETWORK_CHOICES[] = { "none", "host", "egress", NULL };
 static const char *const PACKAGE_CHOICES[] = { "Image", "Zip", NULL };
 static const char *const LOG_FORMATS[] = { "JSON", "Text", NULL };
 static const char *const APP_LOG_LEVELS[] = { "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", NULL };
@@ -203,7 +203,7 @@ static const function_field_t FIELDS[] = {
       .check = "ephemeralStorage.size", .report = 15, .type = FUNCTION_FIELD_INT,
       MEMBER(ephemeral_mb), .flags = API | STORE | INPUT, .def = 512, .min = 512, .max = 10240 },
     { .api = "Network", .store = "network_host", .check = "network", .report = 14,
-      .type = FUNCTION_FIELD_CHOICE, MEMBER(network_host), .flags = API | STORE | INPUT,
+      .type = FUNCTION_FIELD_CHOICE, MEMBER(network), .flags = API | STORE | INPUT,
       .choices = NETWORK_CHOICES },
     /* Stored and shown as given; Nimbus traces nothing either way. */
     { .api = "TracingConfig", .api_sub = "Mode", .store = "tracing_pass_through",
@@ -448,8 +448,8 @@ void function_config_init(function_config_t *c)
             break;
         case FUNCTION_FIELD_INT: *(int *)function_member(f, c) = f->def; break;
         case FUNCTION_FIELD_INT64: *(int64_t *)function_member(f, c) = f->def; break;
-        case FUNCTION_FIELD_BOOL:
-        case FUNCTION_FIELD_CHOICE: *(bool *)function_member(f, c) = f->def != 0; break;
+        case FUNCTION_FIELD_BOOL: *(bool *)function_member(f, c) = f->def != 0; break;
+        case FUNCTION_FIELD_CHOICE: *(uint8_t *)function_member(f, c) = (uint8_t)f->def; break;
         default: break;   /* no member, or env: empty */
         }
     }
@@ -536,7 +536,7 @@ static cJSON *api_value(const function_field_t *f, const function_config_t *c)
     case FUNCTION_FIELD_INT: return cJSON_CreateNumber(*(const int *)function_cmember(f, c));
     case FUNCTION_FIELD_INT64: return cJSON_CreateNumber((double)*(const int64_t *)function_cmember(f, c));
     case FUNCTION_FIELD_BOOL: return cJSON_CreateBool(*(const bool *)function_cmember(f, c));
-    case FUNCTION_FIELD_CHOICE: return cJSON_CreateString(f->choices[*(const bool *)function_cmember(f, c) ? 1 : 0]);
+    case FUNCTION_FIELD_CHOICE: return cJSON_CreateString(f->choices[*(const uint8_t *)function_cmember(f, c)]);
     case FUNCTION_FIELD_ENV: return c->nenv ? env_object(c) : NULL;
     case FUNCTION_FIELD_CONST: return cJSON_CreateString(f->def_str);
     case FUNCTION_FIELD_ARCH: {
@@ -635,8 +635,12 @@ static cJSON *store_value(const function_field_t *f, const function_config_t *c)
     case FUNCTION_FIELD_STRING: return cJSON_CreateString(function_cmember(f, c));
     case FUNCTION_FIELD_INT: return cJSON_CreateNumber(*(const int *)function_cmember(f, c));
     case FUNCTION_FIELD_INT64: return cJSON_CreateNumber((double)*(const int64_t *)function_cmember(f, c));
-    case FUNCTION_FIELD_BOOL:
-    case FUNCTION_FIELD_CHOICE: return cJSON_CreateBool(*(const bool *)function_cmember(f, c));
+    case FUNCTION_FIELD_BOOL: return cJSON_CreateBool(*(const bool *)function_cmember(f, c));
+    case FUNCTION_FIELD_CHOICE: {
+        /* The first two as the bool older documents (and daemons) know. */
+        uint8_t v = *(const uint8_t *)function_cmember(f, c);
+        return v <= 1 ? cJSON_CreateBool(v) : cJSON_CreateNumber(v);
+    }
     case FUNCTION_FIELD_ENV: {
         cJSON *env = cJSON_CreateArray();
         for (size_t i = 0; i < c->nenv; i++) {
@@ -702,8 +706,17 @@ static bool store_read(const function_field_t *f, const cJSON *o, function_confi
         if (!cJSON_IsNumber(m) || !(m->valuedouble >= -9.2e18 && m->valuedouble <= 9.2e18)) return false;
         *(int64_t *)function_member(f, c) = (int64_t)m->valuedouble;
         return true;
-    case FUNCTION_FIELD_BOOL:
-    case FUNCTION_FIELD_CHOICE: *(bool *)function_member(f, c) = cJSON_IsTrue(m); return true;
+    case FUNCTION_FIELD_BOOL: *(bool *)function_member(f, c) = cJSON_IsTrue(m); return true;
+    case FUNCTION_FIELD_CHOICE: {
+        /* Documents from before a third choice stored a bool (the column's
+         * name, network_host, is theirs): false and true are 0 and 1. */
+        size_t nch = 0;
+        while (f->choices[nch]) nch++;
+        int v = cJSON_IsNumber(m) ? m->valueint : cJSON_IsTrue(m) ? 1 : 0;
+        if (v < 0 || (size_t)v >= nch) return false;
+        *(uint8_t *)function_member(f, c) = (uint8_t)v;
+        return true;
+    }
     case FUNCTION_FIELD_ENV: return store_read_env(m, c);
     default: return true;
     }

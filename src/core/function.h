@@ -16,6 +16,9 @@
 
 #include "base/err.h"
 
+/* Network's values: the index of each in the field's choices. */
+enum { FUNCTION_NETWORK_NONE = 0, FUNCTION_NETWORK_HOST = 1, FUNCTION_NETWORK_EGRESS = 2 };
+
 typedef struct {
     char *key;
     char *value;
@@ -66,8 +69,10 @@ typedef struct {
     int keep_alive_s;        /* KeepAliveSeconds: idle instance reclaimed after it;
                                 0 = the server's --keep-alive */
     int reserved_concurrency; /* PutFunctionConcurrency; -1 = none reserved */
-    bool network_host;       /* Network: "host" (the host's network) or "none"
-                                (loopback only, in its own namespace) */
+    uint8_t network;         /* Network, FUNCTION_NETWORK_*: "none" (loopback only, in
+                                its own namespace), "host" (the host's network) or
+                                "egress" (its own namespace, outbound through NAT,
+                                never the host: docs/network.md) */
     int ephemeral_mb;        /* EphemeralStorage.Size: /tmp in MB */
     int last_version;        /* $LATEST: highest version ever published (never reused) */
     char published_revision[37]; /* $LATEST: RevisionId when last published */
@@ -93,7 +98,8 @@ typedef enum {
     FUNCTION_FIELD_INT,      /* int; limits are values */
     FUNCTION_FIELD_INT64,    /* int64_t */
     FUNCTION_FIELD_BOOL,     /* bool */
-    FUNCTION_FIELD_CHOICE,   /* bool stored; the API shows choices[0] or choices[1] */
+    FUNCTION_FIELD_CHOICE,   /* uint8_t: the index of one of `choices` (stored as a
+                                number; a stored bool, as older documents have, is 0/1) */
     FUNCTION_FIELD_ENV,      /* env/nenv: Environment.Variables */
     FUNCTION_FIELD_CONST,    /* no member: the API shows def_str; input checked
                                 against choices, if any */

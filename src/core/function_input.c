@@ -393,7 +393,7 @@ static void input_apply(const function_field_t *f, input_t *in, function_config_
     case FUNCTION_FIELD_STRING: function_copy_string(function_member(f, c), f->size, m->valuestring); break;
     case FUNCTION_FIELD_INT: *(int *)function_member(f, c) = (int)m->valuedouble; break;
     case FUNCTION_FIELD_BOOL: *(bool *)function_member(f, c) = cJSON_IsTrue(m); break;
-    case FUNCTION_FIELD_CHOICE: *(bool *)function_member(f, c) = choice_index(f->choices, m->valuestring) == 1; break;
+    case FUNCTION_FIELD_CHOICE: *(uint8_t *)function_member(f, c) = (uint8_t)choice_index(f->choices, m->valuestring); break;
     case FUNCTION_FIELD_ENV:
         function_env_free(c->env, c->nenv);
         c->env = in->env;

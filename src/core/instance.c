@@ -744,7 +744,8 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
     snprintf(cgname, sizeof cgname, "nimbus-%s", in->id);
     sandbox_spec_t spec = { .id = cgname, .code_dir = fn->code_dir, .opt_dir = fn->opt_dir, .exe = exe, .argv = argv,
                             .env = env.items, .memory_mb = fn->cfg.memory_mb,
-                            .tmp_mb = fn->cfg.ephemeral_mb, .net_host = fn->cfg.network_host,
+                            .tmp_mb = fn->cfg.ephemeral_mb, .net_host = fn->cfg.network == FUNCTION_NETWORK_HOST,
+                            .net_egress = fn->cfg.network == FUNCTION_NETWORK_EGRESS,
                             .prestart = rt->prestart };
     if (rt->prestart) {
         /* `nimbus exec` gives a command the instance's environment: a

@@ -106,6 +106,11 @@ static const daemon_option_t OPTIONS[] = {
       "has (python3.13=python3.11), or an interpreter and a bootstrap under the runtime dir "
       "(ruby3.3=/usr/bin/ruby ruby/bootstrap.rb); repeat for more (docs/runtimes.md)",
       DAEMON_OPTION_LIST, MEMBER(runtime_map), .def_str = "", .def_help = "the runtimes found at start" },
+    { "--tls-cert", "FILE", "serve the API and function URLs over TLS (1.2 and up) with this PEM "
+      "certificate chain, with --tls-key; SIGHUP reads both again (docs/tls.md)", DAEMON_OPTION_STRING,
+      MEMBER(tls_cert), .def_str = "", .def_help = "plain HTTP" },
+    { "--tls-key", "FILE", "the PEM private key of --tls-cert", DAEMON_OPTION_STRING, MEMBER(tls_key),
+      .def_str = "", .def_help = "none" },
 };
 #define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
 

@@ -48,6 +48,8 @@ typedef struct {
     char log_format[8];          /* --log-format: "text" or "json" */
     char config_file[512];       /* --config: the settings file read under the flags ("" = none) */
     char credentials_file[512];  /* --credentials: access keys checked with SigV4 ("" = none: loopback only) */
+    char tls_cert[512];          /* --tls-cert: PEM chain of the API listener ("" = plain HTTP) */
+    char tls_key[512];           /* --tls-key: its PEM private key */
 } daemon_config_t;
 
 typedef enum {

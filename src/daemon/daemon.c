@@ -80,12 +80,26 @@ static void sandbox_cb(loop_t *l, int fd, uint32_t events, void *arg)
     sandbox_dispatch();
 }
 
+/* SIGHUP: the TLS certificate and key read again (connections accepted
+ * from now on get them); a bad pair leaves the one in force. */
+static void reload_tls(daemon_t *d)
+{
+    err_t e = { 0 };
+    if (!d->tls) log_info("SIGHUP received: no TLS certificate to reload");
+    else if (tls_server_reload(d->tls, &e) < 0) log_warn("SIGHUP: keeping the TLS certificate in force: %s", e.msg);
+    else log_info("SIGHUP received: TLS certificate %s reloaded", d->cfg.tls_cert);
+}
+
 static void signal_cb(loop_t *l, int fd, uint32_t events, void *arg)
 {
     (void)events; (void)l;
     daemon_t *d = arg;
     struct signalfd_siginfo si;
     while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            reload_tls(d);
+            continue;
+        }
         if (d->core.stopping) continue;
         d->core.stopping = true;
         err_t e = { 0 };
@@ -137,6 +151,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     *sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -211,6 +226,13 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     if (d->api_fd < 0) return -1;   /* its message already names the address */
     d->cfg.listen_port = port;
     d->api.cfg.public_port = port;   /* what FunctionUrl says */
+    if (d->cfg.tls_cert[0] || d->cfg.tls_key[0]) {
+        if (!d->cfg.tls_cert[0] || !d->cfg.tls_key[0])
+            return err_set(err, ERR_INVALID, "--tls-cert and --tls-key go together");
+        if (!(d->tls = tls_server_new(d->cfg.tls_cert, d->cfg.tls_key, err))) return -1;
+        http_server_listener_tls(d->server, d->api_fd, d->tls);
+        d->api.cfg.public_tls = true;
+    }
     return 0;
 }
 
@@ -327,6 +349,7 @@ static void teardown(daemon_t *d)
     if (d->queue) queue_store_close(d->queue);
     if (d->logs) logs_free(d->logs);
     http_server_free(d->server);
+    tls_server_free(d->tls);
     api_free(&d->api);
     router_free(d->router);
     runtime_api_free(d->rapi);
@@ -400,10 +423,11 @@ int daemon_serve(const daemon_config_t *cfg)
     d.api.auth = auth;
     if (!d.cfg.sandbox && !cgroup_available())
         log_warn("no usable memory cgroup: Max Memory Used counts the bootstrap process only");
-    printf("nimbus: listening on http://%s:%d\n", d.cfg.listen_host, d.cfg.listen_port);
+    const char *scheme = d.tls ? "https" : "http";
+    printf("nimbus: listening on %s://%s:%d\n", scheme, d.cfg.listen_host, d.cfg.listen_port);
     fflush(stdout);
     char ready[160];
-    snprintf(ready, sizeof ready, "READY=1\nSTATUS=listening on http://%s:%d", d.cfg.listen_host,
+    snprintf(ready, sizeof ready, "READY=1\nSTATUS=listening on %s://%s:%d", scheme, d.cfg.listen_host,
              d.cfg.listen_port);
     if (notify_send(ready, &err) < 0) log_warn("%s", err.msg);
     int rc = loop_run(d.loop, &err) < 0 ? 1 : 0;

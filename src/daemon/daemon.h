@@ -27,6 +27,7 @@ typedef struct daemon {
     core_ctx_t core;             /* what the core is given */
     api_t api;                   /* what the API handlers are given */
     int api_fd;                  /* public listening socket */
+    tls_server_t *tls;           /* its certificate when it speaks TLS (--tls-cert), else NULL */
     int lock_fd;                 /* the data dir's nimbus.lock, held until exit */
 } daemon_t;
 

@@ -58,6 +58,7 @@ static void conn_free_now(http_conn_t *c)
     s->nconns--;
     if (c->li) c->li->nconns--;
     loop_del_fd(s->loop, c->fd);
+    tls_conn_free(c->tls);
     close(c->fd);
     if (c->timer) loop_timer_cancel(s->loop, c->timer);
     http_exchange_t *q = c->q_head;
@@ -132,8 +133,8 @@ static int conn_flush(http_conn_t *c)
         http_exchange_t *ex = c->q_head;
         if (!ex) return 0;
         if (continue_pending(ex)) {
-            ssize_t w = send(c->fd, &CONTINUE_100[ex->cont_off], CONTINUE_LEN - ex->cont_off,
-                             MSG_NOSIGNAL);
+            struct iovec one = { (char *)&CONTINUE_100[ex->cont_off], CONTINUE_LEN - ex->cont_off };
+            ssize_t w = http_conn_sendv(c, &one, 1);
             if (w < 0) {
                 if (errno == EINTR) continue;
                 return would_block() ? 0 : -1;
@@ -177,8 +178,7 @@ static int conn_flush(http_conn_t *c)
             }
             skip = 0;
         }
-        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        ssize_t w = http_conn_sendv(c, iov, n);
         if (w < 0) {
             if (errno == EINTR) continue;
             return would_block() ? 0 : -1;
@@ -310,7 +310,7 @@ static void conn_read(http_conn_t *c)
         room = sizeof c->rbuf - c->rlen;
         if (!room) return;
     }
-    ssize_t n = recv(c->fd, dst, room, 0);
+    ssize_t n = http_conn_recv(c, dst, room);
     if (n < 0) {
         if (errno == EINTR || would_block()) return;
         conn_destroy(c);
@@ -356,6 +356,7 @@ static uint64_t conn_deadline(const http_conn_t *c)
 {
     const http_server_config_t *cfg = &c->s->cfg;
     if (c->lingering) return c->linger_deadline;
+    if (c->hs_start) return c->hs_start + cfg->request_timeout_ms;   /* TLS: no request yet */
     if (c->nunanswered) return 0;   /* the handler owns the deadline */
     if (c->req_in_progress) return c->req_start + cfg->request_timeout_ms;
     return c->last_active + cfg->idle_timeout_ms;
@@ -387,18 +388,20 @@ static void conn_update(http_conn_t *c)
     }
     bool can_read = conn_can_read(c);
     if (can_read && (c->rpos < c->rlen || c->zero_step)) c->kick = true;
+    if (can_read && c->tls && tls_conn_pending(c->tls)) c->kick_read = true;
 
     uint32_t ev = 0;
     if (c->lingering) ev = EPOLLIN;
     else if (!c->failed) {
         if (can_read) ev |= EPOLLIN;
         if (output_pending(c)) ev |= EPOLLOUT;
+        ev = http_conn_tls_events(c, ev);
     }
     if (ev != c->events) {
         loop_mod_fd(c->s->loop, c->fd, ev, NULL);
         c->events = ev;
     }
-    conn_arm(c, c->failed || c->kick || c->drain_due ? c->now : conn_deadline(c));
+    conn_arm(c, c->failed || c->kick || c->kick_read || c->drain_due ? c->now : conn_deadline(c));
 }
 
 static void conn_timeout(http_conn_t *c)
@@ -431,6 +434,10 @@ static void conn_timer_cb(loop_t *l, void *arg)
             c->kick = false;
             conn_parse(c);
         }
+        if (c->kick_read && !c->doomed && !c->failed) {
+            c->kick_read = false;
+            conn_read(c);
+        }
         if (!c->doomed && !c->failed) {
             uint64_t due = conn_deadline(c);
             if (due && c->now >= due) conn_timeout(c);
@@ -448,15 +455,19 @@ static void conn_io_cb(loop_t *l, int fd, uint32_t events, void *arg)
     if (events & (EPOLLERR | EPOLLHUP)) {
         conn_destroy(c);   /* reset, or both directions gone */
     } else {
-        if (events & EPOLLIN) conn_read(c);
-        if ((events & EPOLLOUT) && !c->doomed && !c->failed && !c->lingering &&
-            conn_flush(c) < 0)
+        /* TLS: a read may wait for the socket to take bytes, a write for
+         * bytes to come; either event goes to both then. */
+        uint32_t tw = c->tls ? tls_conn_wants(c->tls) : 0;
+        if ((events & EPOLLIN) || ((events & EPOLLOUT) && (tw & EPOLLOUT))) conn_read(c);
+        if ((events & (EPOLLOUT | ((tw & EPOLLIN) ? EPOLLIN : 0))) && !c->doomed && !c->failed &&
+            !c->lingering && conn_flush(c) < 0)
             conn_destroy(c);
     }
     conn_leave(c);
 }
 
-static http_conn_t *conn_new(http_server_t *s, int fd, http_listener_t *li, void *lctx, err_t *err)
+static http_conn_t *conn_new(http_server_t *s, int fd, http_listener_t *li, void *lctx, tls_server_t *tls,
+                             err_t *err)
 {
     http_conn_t *c = calloc(1, sizeof *c);
     if (!c) {
@@ -469,12 +480,18 @@ static http_conn_t *conn_new(http_server_t *s, int fd, http_listener_t *li, void
     c->li = li;
     c->lctx = lctx;
     http_conn_parser_init(c);
+    if (tls && !(c->tls = tls_conn_new(tls, fd, err))) {
+        free(c);
+        return NULL;
+    }
     if (loop_add_fd(s->loop, fd, EPOLLIN, conn_io_cb, c, err) < 0) {
+        tls_conn_free(c->tls);
         free(c);
         return NULL;
     }
     c->events = EPOLLIN;
     c->now = c->last_active = loop_now_ms();
+    if (c->tls) c->hs_start = c->now;
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
@@ -611,7 +628,7 @@ static void listener_cb(loop_t *l, int fd, uint32_t events, void *arg)
         int one = 1;
         /* Fails harmlessly on AF_UNIX. */
         setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        http_conn_t *c = conn_new(li->s, cfd, li, li->ctx, NULL);
+        http_conn_t *c = conn_new(li->s, cfd, li, li->ctx, li->tls, NULL);
         if (!c) close(cfd);
         /* Its fd is one of the last few: this server sheds it (503 to its
          * request) so the reserve stays for the work already running. */
@@ -708,13 +725,23 @@ int http_server_listen_fd(http_server_t *s, int fd, void *listener_ctx, err_t *e
 int http_server_adopt_fd(http_server_t *s, int fd, void *listener_ctx, err_t *err)
 {
     if (fd_make_nonblocking(fd, err) < 0) return -1;
-    return conn_new(s, fd, NULL, listener_ctx, err) ? 0 : -1;
+    return conn_new(s, fd, NULL, listener_ctx, NULL, err) ? 0 : -1;
 }
 
 void http_server_cap_listener(http_server_t *s, int fd, unsigned max_conns)
 {
     for (http_listener_t *li = s->listeners; li; li = li->next)
         if (li->fd == fd) li->max_conns = max_conns;
+}
+
+int http_server_listener_tls(http_server_t *s, int fd, tls_server_t *tls)
+{
+    for (http_listener_t *li = s->listeners; li; li = li->next) {
+        if (li->fd != fd) continue;
+        li->tls = tls;
+        return 0;
+    }
+    return -1;
 }
 
 /* Destroy every connection accepted through listener `lid` (all if

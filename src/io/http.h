@@ -57,6 +57,7 @@
 
 #include "base/err.h"
 #include "io/loop.h"
+#include "io/tls.h"
 
 typedef struct http_server http_server_t;
 typedef struct http_exchange http_exchange_t;   /* one request and its response */
@@ -107,6 +108,7 @@ typedef struct {
     int status;                  /* 400, 408, 413, 431, 501 or 503 */
     const char *reason;          /* one line, no newline:
                                     400 "Could not parse request"
+                                    400 "The plain HTTP request was sent to HTTPS port"
                                     408 "Request timed out"
                                     413 "Request must be smaller than <limit> bytes for the operation"
                                     431 "Request header fields too large"
@@ -178,6 +180,12 @@ void http_server_free(http_server_t *s);
  * listening fd; *bound_port (if not NULL) gets the real port. */
 int http_server_listen_tcp(http_server_t *s, const char *host, int port, void *listener_ctx,
                            int *bound_port, err_t *err);
+/* Speak TLS on listener `fd` (from listen_tcp/listen_fd) from now on: each
+ * connection accepted afterwards is served with `tls`'s certificate as it
+ * is at the accept; same limits and timeouts, the handshake counting
+ * against the first request's request_timeout_ms. `tls` must outlive the
+ * listener. -1 when `fd` is no listener of `s`. */
+int http_server_listener_tls(http_server_t *s, int fd, tls_server_t *tls);
 /* Serve an already listening socket (made non-blocking here). The server
  * owns the fd from now on. */
 int http_server_listen_fd(http_server_t *s, int fd, void *listener_ctx, err_t *err);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "io/http.h"
+#include "io/tls.h"
 #include "llhttp.h"
 
 /* Per-connection read buffer. Requests are parsed in place from it; big
@@ -92,6 +93,7 @@ struct http_conn {
     bool zero_step;              /* llhttp may have a step to take with no input
                                     (a Content-Length body's end after a piece) */
     bool discarding;             /* the rest of an answered streamed body is dropped */
+    bool kick_read;              /* TLS holds decrypted input epoll cannot announce */
     uint32_t events;
 
     http_exchange_t *q_head, *q_tail;  /* FIFO: every exchange not yet written */
@@ -128,6 +130,9 @@ struct http_conn {
     uint64_t req_start;          /* first byte of the request in progress */
     uint64_t last_active;        /* last successful read or write */
     uint64_t linger_deadline;
+    tls_conn_t *tls;             /* NULL: plain TCP */
+    uint64_t hs_start;           /* TLS: accepted at, until its first request begins
+                                    (the handshake counts against that request's time) */
 
     size_t rpos, rlen;
     char rbuf[HTTP_RBUF_SIZE];
@@ -142,6 +147,7 @@ struct http_listener {
     loop_timer_t *retry;         /* re-enable accepting after EMFILE and friends */
     unsigned nconns;             /* live connections it accepted */
     unsigned max_conns;          /* more are closed at once; 0: no cap */
+    tls_server_t *tls;           /* connections speak TLS (NULL: plain) */
 };
 
 struct http_server {
@@ -191,6 +197,18 @@ size_t http_stream_unsent(const http_exchange_t *ex);
 /* http.c: flush, close, epoll mask and timer after a change from outside
  * an entry point (as http_respond does). */
 void http_conn_touch(http_conn_t *c);
+
+/* http_tls.c: the transport under the HTTP code, plain or TLS. recv and
+ * sendmsg as the socket calls are (-1 with EAGAIN: wait). A plain request
+ * on a TLS port is queued its 400 here (and the connection goes plain to
+ * send it). */
+ssize_t http_conn_recv(http_conn_t *c, void *dst, size_t n);
+ssize_t http_conn_sendv(http_conn_t *c, const struct iovec *iov, int n);
+/* The epoll mask `ev` plus what a blocked TLS read or write waits for. */
+uint32_t http_conn_tls_events(const http_conn_t *c, uint32_t ev);
+/* Status asked of http_conn_fail_request for a plain request on a TLS
+ * port: answered as 400 with nginx's words. */
+#define HTTP_STATUS_PLAIN_ON_TLS 497
 
 /* http.c: serve an already connected socket as if accepted by a listener
  * with ctx `listener_ctx` (used by the fuzz target). */

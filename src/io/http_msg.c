@@ -79,7 +79,8 @@ static int on_message_begin(llhttp_t *p)
     c->in_head = true;
     c->head_bytes = 0;
     c->req_in_progress = true;
-    c->req_start = c->now;
+    c->req_start = c->hs_start ? c->hs_start : c->now;
+    c->hs_start = 0;
     c->hb_len = 0;
     c->nents = 0;
     c->span = SPAN_NONE;
@@ -596,6 +597,10 @@ int http_conn_fail_request(http_conn_t *c, int status)
                  fdlimit_max());
         break;
     case 501: snprintf(reason, sizeof reason, "Transfer-Encoding not implemented"); break;
+    case HTTP_STATUS_PLAIN_ON_TLS:
+        snprintf(reason, sizeof reason, "The plain HTTP request was sent to HTTPS port");
+        status = 400;
+        break;
     default: snprintf(reason, sizeof reason, "Could not parse request"); status = 400; break;
     }
     http_error_t e = { .status = status, .reason = reason, .body_limit = limit,

@@ -42,6 +42,8 @@ typedef struct {
     int memory_mb;           /* function memory (for limits) */
     int tmp_mb;              /* size of /tmp (EphemeralStorage), 0 = 512 */
     bool net_host;           /* Network "host": no network namespace of its own */
+    bool net_egress;         /* Network "egress": its namespace has a way out through
+                                the host's NAT, never to the host (netns.h) */
     bool prestart;           /* the runtime may be one started ahead (runtime_t.prestart) */
 } sandbox_spec_t;
 

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "sandbox/cgroup.h"
+#include "sandbox/egress.h"
 #include "sandbox/ephemeral.h"
 #include "io/loop.h"
 #include "sandbox/spawner_proto.h"
@@ -54,6 +55,7 @@ typedef struct {
     pid_t pid;
     int pidfd;
     int netns;               /* opened on first need */
+    int eslot;               /* its egress slot (egress.h), -1 none */
     cgroup_t *cg;
 } slot_t;
 
@@ -62,6 +64,8 @@ typedef struct {
     pid_t pid;
     int pidfd, sync, out_r, status_r;
     bool own_net;
+    bool egress;             /* its namespace has the way out of Network "egress" */
+    int eslot;               /* that way's slot (egress.h), -1 none */
     cgroup_t *cg;            /* made with it, limits set at the request */
     uint64_t t_cloned;
     /* serving: */
@@ -81,6 +85,7 @@ typedef struct {
     char key[1024];          /* exe, then argv, separated by \x1f */
     char *exe;
     char **argv;
+    bool egress;             /* for Network "egress" functions */
     init_t *ready;
     int failures;
 } prekind_t;
@@ -96,7 +101,8 @@ static struct {
     size_t pending;          /* released slots whose cgroup is not removed yet */
     unsigned seq;            /* inits made: names their cgroup and their runtime's pid */
     init_t *pool[POOL_MAX];
-    int npool, pool_failures;
+    int npool, pool_failures; /* the pool holds both kinds: init_t.egress */
+    bool egress_wanted;      /* an egress spawn came: keep egress inits ready too */
     prekind_t pre[PRESTART_KINDS];
     int npre;
     init_t **busy;           /* inits serving a request */
@@ -134,7 +140,8 @@ static void slot_free(slot_t *s)
 {
     if (s->pidfd >= 0) close(s->pidfd);
     if (s->netns >= 0) close(s->netns);
-    s->pidfd = s->netns = -1;
+    egress_release(s->eslot);
+    s->pidfd = s->netns = s->eslot = -1;
     s->used = false;
     s->gen++;
 }
@@ -155,6 +162,7 @@ static void init_discard(init_t *in)
     syscall(SYS_pidfd_send_signal, in->pidfd, SIGKILL, NULL, 0);
     close(in->pidfd);
     if (in->cg) cgroup_destroy(in->cg);
+    egress_release(in->eslot);
     init_close(in);
 }
 
@@ -164,10 +172,11 @@ static void close_pair(int p[2])
         if (p[i] >= 0) close(p[i]);
 }
 
-static init_t *init_clone(bool own_net, const prekind_t *pk)
+static init_t *init_clone(bool own_net, bool egress, const prekind_t *pk)
 {
     init_t *in = calloc(1, sizeof *in);
     if (!in) return NULL;
+    in->eslot = -1;
     int out[2] = { -1, -1 }, status[2] = { -1, -1 }, sync[2] = { -1, -1 };
     if (pipe2(out, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0 ||
         socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0)
@@ -208,6 +217,15 @@ static init_t *init_clone(bool own_net, const prekind_t *pk)
     in->sync = sync[0];
     in->out_r = out[0];
     in->status_r = status[0];
+    /* Its way out, made now from here (the spawner's namespace) while the
+     * init sets up the rest: pooled, this costs a request nothing. */
+    if (egress && (in->eslot = egress_attach(in->pid)) < 0) {
+        int e = errno;
+        init_discard(in);
+        errno = e;
+        return NULL;
+    }
+    in->egress = egress;
     return in;
 fail:;
     int e = errno;
@@ -220,9 +238,28 @@ fail:;
     return NULL;
 }
 
+static int pool_count(bool egress)
+{
+    int n = 0;
+    for (int i = 0; i < S.npool; i++) n += S.pool[i]->egress == egress;
+    return n;
+}
+
+/* A pooled init of the kind, taken out of the pool, or NULL. */
+static init_t *pool_take(bool egress)
+{
+    for (int i = S.npool; i-- > 0;) {
+        init_t *in = S.pool[i];
+        if (in->egress != egress) continue;
+        S.pool[i] = S.pool[--S.npool];
+        return in;
+    }
+    return NULL;
+}
+
 static void pool_refill(void)
 {
-    init_t *in = init_clone(true, NULL);
+    init_t *in = init_clone(true, pool_count(false) >= S.cfg.pool, NULL);
     if (!in) { S.pool_failures++; return; }
     S.pool[S.npool++] = in;
 }
@@ -241,7 +278,8 @@ static bool pool_wanted(void)
      * inits' own mounts (the kernel's mount lock) and delays answers.
      * After three failures, something about this host: stop trying ahead
      * of time (requests still clone their own). */
-    return S.nbusy == 0 && S.npool < S.cfg.pool && S.npool < POOL_MAX && S.pool_failures < 3;
+    return S.nbusy == 0 && S.npool < POOL_MAX && S.pool_failures < 3 &&
+           (pool_count(false) < S.cfg.pool || (S.egress_wanted && pool_count(true) < S.cfg.pool));
 }
 
 /* ---- pre-started runtimes ---- */
@@ -253,8 +291,9 @@ static prekind_t *prekind_for(const sp_req_view_t *v, bool create)
     const sp_req_t *req = &v->hdr;
     if (!(req->flags & SPF_PRESTART) || (req->flags & SPF_NET_HOST) || S.env.rootless || S.cfg.pool <= 0)
         return NULL;
+    bool egress = (req->flags & SPF_NET_EGRESS) != 0;
     char key[1024];
-    size_t k = 0;
+    size_t k = (size_t)snprintf(key, sizeof key, "%s", egress ? "egress\x1f" : "");
     for (uint32_t i = 0; i <= req->nargv; i++) {
         int w = snprintf(key + k, sizeof key - k, "%s%s", i ? "\x1f" : "", i ? v->argv[i - 1] : v->exe);
         if (w < 0 || (size_t)w >= sizeof key - k) return NULL;
@@ -266,6 +305,7 @@ static prekind_t *prekind_for(const sp_req_view_t *v, bool create)
     prekind_t *pk = &S.pre[S.npre];
     memset(pk, 0, sizeof *pk);
     snprintf(pk->key, sizeof pk->key, "%s", key);
+    pk->egress = egress;
     pk->argv = calloc(req->nargv + 1, sizeof *pk->argv);
     pk->exe = strdup(v->exe);
     bool ok = pk->exe && pk->argv;
@@ -290,7 +330,7 @@ static prekind_t *prestart_wanted(void)
 
 static void prestart_refill(prekind_t *pk)
 {
-    if (!(pk->ready = init_clone(true, pk))) pk->failures++;
+    if (!(pk->ready = init_clone(true, pk->egress, pk))) pk->failures++;
 }
 
 /* ---- answers ---- */
@@ -442,13 +482,23 @@ static void do_spawn(const sp_req_view_t *v, void *raw, size_t len)
     int si = slot_new();
     if (si < 0) { answer_err(req->tag, ENOMEM, "sandbox: too many instances"); return; }
     bool own_net = !(req->flags & SPF_NET_HOST);
+    bool egress = own_net && (req->flags & SPF_NET_EGRESS);
+    char why[200];
+    if (egress && egress_prepare(why, sizeof why) < 0) {
+        answer_err(req->tag, EOPNOTSUPP, "Network egress: %s", why);
+        return;
+    }
+    if (egress) S.egress_wanted = true;
     init_t *in = NULL;
     prekind_t *pk = prekind_for(v, true);
     bool prestarted = pk && pk->ready;
-    bool pooled = prestarted || (own_net && S.npool > 0);
     if (prestarted) { in = pk->ready; pk->ready = NULL; }
-    else if (pooled) in = S.pool[--S.npool];
-    else if (!(in = init_clone(own_net, NULL))) { answer_err(req->tag, errno, "sandbox: clone: %s", strerror(errno)); return; }
+    else if (own_net) in = pool_take(egress);
+    bool pooled = in != NULL;
+    if (!in && !(in = init_clone(own_net, egress, NULL))) {
+        answer_err(req->tag, errno, "sandbox: %s: %s", egress ? "network egress" : "clone", strerror(errno));
+        return;
+    }
     in->pooled = pooled;
     in->prestarted = prestarted;
     in->t0 = t0;
@@ -478,6 +528,8 @@ static void do_spawn(const sp_req_view_t *v, void *raw, size_t len)
     s->pid = in->pid;
     s->pidfd = in->pidfd;
     s->netns = -1;
+    s->eslot = in->eslot;
+    in->eslot = -1;   /* the slot's now */
     s->cg = cg;
     in->t_fwd = loop_now_ns();
     in->deadline = in->t_fwd + (uint64_t)INIT_WAIT_MS * 1000000u;
@@ -622,6 +674,7 @@ static void reap_and_collect(void)
 static void shutdown_all(void)
 {
     ephemeral_shutdown();
+    egress_teardown();
     while (S.npool) init_discard(S.pool[--S.npool]);
     for (int i = 0; i < S.npre; i++)
         if (S.pre[i].ready) init_discard(S.pre[i].ready);

@@ -180,7 +180,8 @@ int spawner_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, spawner_done_fn
     if (g_sock < 0) return err_set(err, ERR_SYS, "the sandbox spawner is not running");
     sp_req_t req = { .type = SP_SPAWN, .memory_mb = (uint32_t)spec->memory_mb,
                      .tmp_mb = (uint32_t)(spec->tmp_mb > 0 ? spec->tmp_mb : 512),
-                     .flags = (spec->net_host ? SPF_NET_HOST : 0) | (spec->prestart ? SPF_PRESTART : 0) };
+                     .flags = (spec->net_host ? SPF_NET_HOST : 0) | (spec->prestart ? SPF_PRESTART : 0) |
+                              (spec->net_egress ? SPF_NET_EGRESS : 0) };
     snprintf(req.code_dir, sizeof req.code_dir, "%s", spec->code_dir);
     snprintf(req.opt_dir, sizeof req.opt_dir, "%s", spec->opt_dir ? spec->opt_dir : "");
     size_t len;

@@ -49,6 +49,7 @@ typedef struct {
 #define SPF_TMP_DISK 8u      /* set by the spawner alone: /tmp is a mount fd (ephemeral.h), with the
                                 request or in an sp_tmp_t after it, not a tmpfs */
 #define SPF_EXEC_STDIN 16u   /* SP_EXEC: the command's stdin is a pipe the daemon writes (else /dev/null) */
+#define SPF_NET_EGRESS 64u   /* Network "egress": its namespace gets a way out (egress.h) */
 #define SPF_EXEC_TTY 32u     /* SP_EXEC: stdin, stdout and stderr are a terminal of the instance's own
                                 devpts; the daemon gets its master */
 

@@ -531,7 +531,7 @@ static int prepare(instance_t *in, envlist_t *env, err_t *err)
     const function_config_t *c = &in->fn->cfg;
     fs->loop = ctx->loop;
     fs->in = in;
-    if (ctx->sandbox->enabled() && !c->network_host) fs->port = c->http_port;
+    if (ctx->sandbox->enabled() && c->network != FUNCTION_NETWORK_HOST) fs->port = c->http_port;
     else if ((fs->port = pick_port(err)) < 0) { free(fs); return -1; }
     in->tp_state = fs;
     envlist_addf(env, "FC_SERVER_PORT", "%d", fs->port);

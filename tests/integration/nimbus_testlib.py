@@ -33,7 +33,7 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
-LISTEN_RE = re.compile(r'^nimbus: listening on http://([0-9.]+):(\d+)\s*$')
+LISTEN_RE = re.compile(r'^nimbus: listening on https?://([0-9.]+):(\d+)\s*$')
 ACCOUNT = '000000000000'
 REGION = 'us-east-1'
 ROLE = 'arn:aws:iam::000000000000:role/nimbus-test-role'

@@ -150,15 +150,14 @@ class DeployKeepsSettingsTest(CliTestBase):
         st, h, body, raw = self.c.api('GET', '/2015-03-31/functions/%s' % name)
         self.assertEqual(st, 404, raw[:200])
 
-    def test_network_none_and_egress_refused(self):
+    def test_network_none_and_egress(self):
         name = uniq('net')
         src = self.new_hello(name, '--network', 'none')
         self.assertEqual(self.config(name)['Network'], 'none')
+        self.new_hello(name, '--network', 'egress')
+        self.assertEqual(self.config(name)['Network'], 'egress')
         before = self.config(name)
-        msg = self.fails(1, 'deploy', name, src, '--network', 'egress')
-        self.assertIn('egress', msg)
-        self.assertIn('not available', msg)
-        self.assertEqual(self.config(name)['CodeSha256'], before['CodeSha256'])
+        msg = self.fails(2, 'deploy', name, src, '--network', 'host')
         self.assertEqual(self.config(name)['RevisionId'], before['RevisionId'])
         msg = self.fails(2, 'deploy', name, src, '--network', 'wifi')
         self.assertIn('none or egress', msg)

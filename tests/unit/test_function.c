@@ -704,7 +704,7 @@ Test(function_fields, documents_from_before_the_table_load)
     cr_assert(c.initializer);
     cr_assert_eq(c.keep_alive_s, 30);
     cr_assert_eq(c.reserved_concurrency, 5);
-    cr_assert(c.network_host);
+    cr_assert_eq(c.network, FUNCTION_NETWORK_HOST);   /* a stored bool of older documents */
     cr_assert_eq(c.ephemeral_mb, 1024);
     cr_assert_eq(c.last_version, 3);
     cr_assert_str_eq(c.published_revision, "pr");
