@@ -300,6 +300,8 @@ static void read_response(http_exchange_t *ex, http_request_t *req, rapi_inst_t 
         unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
         if (n > CALL_BUFFERED_MAX) { rs_oversize(rs, ex); return; }
         if (n) buf_reserve(&rs->body, (size_t)n);
+        /* No body at all: no piece and no end will come. */
+        if (!n && !http_request_header(req, "Transfer-Encoding")) { rs_end(ex, req, rs); return; }
     }
     http_exchange_on_body(ex, rs_data, rs_end, rs);
     if (!buffered) call_stream_begin(c, http_request_header(req, "Content-Type"));
