@@ -6,13 +6,14 @@
 # tests/integration/js/package-lock.json), installed there once. tzdata: the
 # zone files schedules in a time zone read. e2fsprogs: mke2fs makes each
 # instance's /tmp file system. libyaml-dev: `nimbus deploy` reads SAM and Serverless Devs
-# project files (YAML).
+# project files (YAML). nginx: bench/run.sh's two-hop baseline (started by the benchmark with its
+# own config; Debian's service must not start on :80 at install, nor at boot).
 set -eu
 PKGS="gcc clang make cmake ninja-build pkg-config \
   node-llhttp libcjson-dev libsqlite3-dev libarchive-dev libseccomp-dev \
   libcurl4-openssl-dev libssl-dev libcriterion-dev zlib1g-dev libyaml-dev \
   zip unzip curl ca-certificates python3 nodejs strace libc6-dev libclang-rt-14-dev \
-  awscli tzdata e2fsprogs zsh"
+  awscli tzdata e2fsprogs zsh nginx"
 # npm: Debian's nodejs leaves it to the npm package; a Node.js that bundles
 # its own npm (NodeSource's) must not get Debian's on top.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
@@ -37,6 +38,17 @@ fi
 echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
+# A policy-rc.d that exits 101 keeps Debian from starting services (nginx) during the install.
+rcd=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  rcd=/usr/sbin/policy-rc.d
+  printf '#!/bin/sh\nexit 101\n' >"$rcd" && chmod 755 "$rcd"
+  trap 'rm -f "$rcd"' EXIT
+fi
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing
+[ -z "$rcd" ] || { rm -f "$rcd"; trap - EXIT; }
+case " $missing " in *" nginx "*)
+  if [ -d /run/systemd/system ]; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi ;;
+esac
 npm_deps
