@@ -25,7 +25,7 @@ BENCH_WARMUP (s, default 2), BENCH_CONNECTIONS (default "1 16 64").
 """
 import json, os, re, subprocess, sys, threading, time, urllib.parse
 
-from nimbus_bench import Served, call, create_function
+from nimbus_bench import Served, call, create_function, summary_row
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
 LOADGEN = os.path.join(BUILD, 'bench', 'loadgen')
@@ -293,6 +293,8 @@ def main():
     got = rows.get(64, {}).get('lg', {}).get('rps')
     lines += ['', 'target: >= %d accepted events/s at 64 connections: %s' % (
         TARGET, 'not measured' if got is None else '%.0f  %s' % (float(got), 'PASS' if float(got) >= TARGET else 'MISS'))]
+    summary_row('async events accepted/s, 64 conns', None if got is None else float(got), 'ev/s',
+                'sync echo %s req/s, this run' % sync.get(64, {}).get('rps', '-'), '>= %d' % TARGET, None if got is None else float(got) >= TARGET)
     if rows and all(r.get('commits') is None for r in rows.values()):
         lines.append('commits/1k: the server does not report its queue commits (GET /nimbus/v1/async)')
     if any(r.get('scope') == 'all' for r in rows.values()):

@@ -97,3 +97,80 @@ class Served:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# The one summary table of `make bench`. Every benchmark appends its target rows to one TSV file
+# (BUILD/bench-summary.tsv, or $BENCH_SUMMARY) while it runs; `make bench` empties it first and
+# prints it as a table last, so every target of the run is in one place next to its baseline.
+# Columns: name, value, unit, baseline, target, verdict (PASS, MISS, or "-" when not measured).
+# From Python: summary_row(...); from sh: `python3 bench/nimbus_bench.py row BUILD NAME VALUE UNIT
+# BASELINE TARGET OK` (OK: 1/0/-), `... reset BUILD`, `... table BUILD`.
+SUMMARY_NAME = 'bench-summary.tsv'
+
+
+def summary_path(build=None):
+    if os.environ.get('BENCH_SUMMARY'):
+        return os.environ['BENCH_SUMMARY']
+    if build is None:
+        import sys
+        build = sys.argv[1] if len(sys.argv) > 1 else 'build'
+    return os.path.join(build, SUMMARY_NAME)
+
+
+def _cell(v):
+    if v is None:
+        return '-'
+    if isinstance(v, float):
+        return '%.3g' % v if abs(v) < 100 else '%.0f' % v
+    return str(v).replace('\t', ' ').replace('\n', ' ')
+
+
+def summary_row(name, value, unit, baseline, target, ok, build=None):
+    """One target's row in the run's summary. value None = not measured; ok True/False/None
+    (None: nothing to judge). baseline and target are short free text, e.g. 'nginx 95 µs' and
+    '<= nginx p50' (say 'this run' in baseline when it was measured alongside)."""
+    verdict = '-' if ok is None or value is None else ('PASS' if ok else 'MISS')
+    line = '\t'.join(_cell(x) for x in (name, value, unit, baseline, target, verdict))
+    with open(summary_path(build), 'a') as f:
+        f.write(line + '\n')
+
+
+def summary_table(build=None):
+    """The summary as text (aligned columns) and the number of MISS rows."""
+    try:
+        with open(summary_path(build)) as f:
+            rows = [l.rstrip('\n').split('\t') for l in f if l.strip()]
+    except FileNotFoundError:
+        rows = []
+    head = ['measure', 'value', 'unit', 'baseline', 'target', 'verdict']
+    rows = [(r + ['-'] * 6)[:6] for r in rows]
+    w = [max(len(r[i]) for r in [head] + rows) for i in range(6)]
+    fmt = lambda r: ' | '.join(c.ljust(w[i]) if i != 1 else c.rjust(w[i]) for i, c in enumerate(r)).rstrip()
+    out = [fmt(head), '-+-'.join('-' * x for x in w)] + [fmt(r) for r in rows]
+    misses = sum(1 for r in rows if r[5] == 'MISS')
+    out += ['', 'summary: %d row(s), %d PASS, %d MISS, %d not judged' % (
+        len(rows), sum(1 for r in rows if r[5] == 'PASS'), misses, sum(1 for r in rows if r[5] == '-'))]
+    return '\n'.join(out), misses
+
+
+if __name__ == '__main__':
+    import sys
+    a = sys.argv[1:]
+    failed = os.path.join(a[1], 'bench-failed.txt') if len(a) > 1 else ''
+    if len(a) == 2 and a[0] == 'reset':
+        open(summary_path(a[1]), 'w').close()
+        open(failed, 'w').close()
+    elif len(a) == 2 and a[0] == 'table':
+        text, _ = summary_table(a[1])
+        print('\n=== make bench: summary (every row measured in this run; the machine is shared, so '
+              'compare rows of one run only) ===\n' + text)
+        gone = open(failed).read().split() if os.path.exists(failed) else []
+        if gone:
+            sys.exit('bench: these benchmarks failed (their rows are missing): ' + ' '.join(gone))
+    elif len(a) == 8 and a[0] == 'row':
+        ok = {'1': True, '0': False}.get(a[7])
+        val = None if a[3] in ('', '-') else (float(a[3]) if re.match(r'^-?[0-9.]+$', a[3]) else a[3])
+        summary_row(a[2], val, a[4], a[5], a[6], ok, build=a[1])
+    else:
+        sys.exit('usage: nimbus_bench.py reset BUILD | table BUILD | row BUILD NAME VALUE UNIT BASELINE TARGET OK(1/0/-)')

@@ -3,10 +3,14 @@
 #
 # 1. echo_server (the floor: cheapest HTTP round trip on this machine) under loadgen at 1/16/64
 #    connections;
-# 2. `nimbus serve` with the native echo bootstrap deployed as function bench-echo, same loads
+# 2. nginx (Debian's, started here with its own config in the temp dir: one worker, upstream
+#    keep-alive, access log off) as a reverse proxy in front of the same echo_server — two HTTP hops,
+#    the warm call's yardstick — same loads;
+# 3. `nimbus serve` with the native echo bootstrap deployed as function bench-echo, same loads
 #    against POST /2015-03-31/functions/bench-echo/invocations;
-# 3. a latency table, a throughput table and the error counts, on stdout and in
-#    BUILD_DIR/bench-results.txt, with PASS/MISS against the targets.
+# 4. a latency table, a throughput table and the error counts, on stdout and in
+#    BUILD_DIR/bench-results.txt, with PASS/MISS against the targets, and the warm-path rows of
+#    make bench's summary (BUILD_DIR/bench-summary.tsv).
 #
 # Everything it starts is killed on exit (trap), every step has a timeout, the temp dir is removed.
 # Exit status: 0 when every run happened (MISS is reported, not fatal unless BENCH_STRICT=1),
@@ -14,7 +18,8 @@
 #
 # Knobs (environment): BENCH_DURATION (s, default 5), BENCH_CONNECTIONS (default "1 16 64"),
 # BENCH_WARMUP (s, Nimbus runs, default 2), BENCH_ECHO_WARMUP (s, default 1),
-# BENCH_SKIP_NIMBUS=1 (echo half only), BENCH_STRICT=1 (exit 1 on MISS or errors).
+# BENCH_SKIP_NIMBUS=1 (baselines only), BENCH_SKIP_NGINX=1 (no nginx row; also when nginx is not
+# installed), BENCH_STRICT=1 (exit 1 on MISS or errors).
 set -u
 
 BUILD=${1:-build}
@@ -31,6 +36,8 @@ LOADGEN=$BUILD/bench/loadgen
 BOOTSTRAP=$BUILD/bench/bootstrap_native
 NIMBUS=$BUILD/nimbus
 RESULTS=$BUILD/bench-results.txt
+NGINX=${BENCH_NGINX:-$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)}
+BENCH_PY="/usr/bin/python3 $(dirname "$0")/nimbus_bench.py"
 
 say() { printf '%s\n' "bench: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -41,6 +48,7 @@ done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/nimbus-bench.XXXXXX") || die "mktemp failed"
 ECHO_PID=
+NGINX_PID=
 NIMBUS_PID=
 
 # A process we started is alive if /proc has it and it is not a zombie waiting to be reaped.
@@ -72,6 +80,7 @@ stop() {
 cleanup() {
     trap - EXIT INT TERM HUP
     stop "$NIMBUS_PID"
+    stop "$NGINX_PID"
     stop "$ECHO_PID"
     # Never recurse into something still mounted under the temp dir (a leaked sandbox mount would
     # point at real directories): leave the dir behind and say so instead.
@@ -120,61 +129,131 @@ run_load() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Table. Runs that did not happen show "-" and are not judged.
+# Table. Runs that did not happen show "-" and are not judged. The targets' rows also go to
+# make bench's summary (tab-separated, the format bench/nimbus_bench.py reads).
+SUMMARY=${BENCH_SUMMARY:-$BUILD/bench-summary.tsv}
 report() {
     {
         printf 'Nimbus benchmark  %s  host %s, %s CPUs, %s s per run, body %s\n' \
             "$(date '+%Y-%m-%d %H:%M:%S')" "$(uname -n)" "$(nproc 2>/dev/null || echo '?')" "$DUR" "$BODY"
-        printf 'echo = bench/echo_server (raw epoll HTTP echo); nimbus = POST /2015-03-31/functions/bench-echo/invocations,\n'
-        printf 'native bootstrap (runtime provided). Targets: nimbus p50 <= %sx echo p50; nimbus req/s >= %s%% of echo.\n\n' \
-            "$P50_TARGET" "$TPUT_TARGET"
+        printf 'echo = bench/echo_server (raw epoll HTTP echo, one hop); nginx = nginx -> echo_server (two hops: one worker,\n'
+        printf 'upstream keep-alive, access log off); nimbus = POST /2015-03-31/functions/bench-echo/invocations, native\n'
+        printf 'bootstrap (runtime provided; two hops). All measured in this run, one after the other.\n'
+        printf 'Targets: nimbus p50 at 1 conn <= nginx p50; nimbus req/s >= nginx req/s at 16 and more conns;\n'
+        printf 'older ones: nimbus p50 <= %sx echo p50; nimbus req/s >= %s%% of echo.\n\n' "$P50_TARGET" "$TPUT_TARGET"
         for c in $CONNS; do
-            printf '%s %s %s %s %s %s %s %s %s\n' "$c" \
-                "$(fieldd p50_us "$TMP/echo-$c.out")" "$(fieldd p99_us "$TMP/echo-$c.out")" \
-                "$(fieldd p50_us "$TMP/nimbus-$c.out")" "$(fieldd p99_us "$TMP/nimbus-$c.out")" \
-                "$(fieldd rps "$TMP/echo-$c.out")" "$(fieldd rps "$TMP/nimbus-$c.out")" \
-                "$(fieldd errors "$TMP/echo-$c.out")" "$(fieldd errors "$TMP/nimbus-$c.out")"
-        done | awk -v pt="$P50_TARGET" -v tt="$TPUT_TARGET" '
+            printf '%s' "$c"
+            for k in p50_us p99_us rps errors; do
+                for w in echo nginx nimbus; do printf ' %s' "$(fieldd $k "$TMP/$w-$c.out")"; done
+            done
+            printf '\n'
+        done | awk -v pt="$P50_TARGET" -v tt="$TPUT_TARGET" -v rows="$TMP/summary.tsv" '
             function ok(x) { return x != "-" }
-            { n++; c[n] = $1; ep50[n] = $2; ep99[n] = $3; np50[n] = $4; np99[n] = $5
-              erps[n] = $6; nrps[n] = $7; eerr[n] = $8; nerr[n] = $9 }
+            function row(name, v, unit, base, target, good) {
+              printf "%s\t%s\t%s\t%s\t%s\t%s\n", name, v, unit, base, target, good ? "PASS" : "MISS" >> rows
+            }
+            { n++; c[n] = $1; ep50[n] = $2; gp50[n] = $3; np50[n] = $4; ep99[n] = $5; gp99[n] = $6; np99[n] = $7
+              erps[n] = $8; grps[n] = $9; nrps[n] = $10; eerr[n] = $11; gerr[n] = $12; nerr[n] = $13 }
             END {
-              print "scenario     | echo p50 µs | echo p99 µs | nimbus p50 µs | nimbus p99 µs | ratio p50 (nimbus/echo)"
-              print "-------------+-------------+-------------+---------------+---------------+------------------------"
+              print "scenario | echo p50 µs | echo p99 µs | nginx p50 µs | nginx p99 µs | nimbus p50 µs | nimbus p99 µs | nimbus/nginx p50 | nimbus/echo p50"
+              print "---------+-------------+-------------+--------------+--------------+---------------+---------------+------------------+----------------"
               for (i = 1; i <= n; i++) {
-                r = "-"
+                r = "-"; q = "-"
+                if (ok(gp50[i]) && ok(np50[i]) && gp50[i] + 0 > 0) {
+                  x = np50[i] / gp50[i]
+                  good = (c[i] != 1) || x <= 1
+                  q = sprintf("%.2fx%s", x, c[i] == 1 ? (good ? "  PASS" : "  MISS") : "")
+                  if (c[i] == 1) { judged++; if (!good) miss++
+                    row("warm call p50, 1 conn (nimbus)", np50[i], "µs", "nginx two hops " gp50[i] " µs, this run", "<= nginx p50", good) }
+                }
                 if (ok(ep50[i]) && ok(np50[i]) && ep50[i] + 0 > 0) {
                   x = np50[i] / ep50[i]; judged++
                   r = sprintf("%.2fx  %s", x, x <= pt ? "PASS" : "MISS")
                   if (x > pt) miss++
+                  row("warm call p50, " c[i] " conn / echo p50", sprintf("%.2f", x), "x", "echo " ep50[i] " µs, this run", "<= " pt "x", x <= pt)
                 }
-                printf "%-12s | %11s | %11s | %13s | %13s | %s\n", c[i] " conn", ep50[i], ep99[i], np50[i], np99[i], r
+                printf "%-8s | %11s | %11s | %12s | %12s | %13s | %13s | %-16s | %s\n", c[i] " conn", ep50[i], ep99[i], gp50[i], gp99[i], np50[i], np99[i], q, r
               }
               print ""
-              print "connections | echo req/s | nimbus req/s | nimbus/echo %"
-              print "------------+------------+--------------+--------------"
+              print "connections | echo req/s | nginx req/s | nimbus req/s | nimbus/nginx  | nimbus/echo %"
+              print "------------+------------+-------------+--------------+---------------+--------------"
               for (i = 1; i <= n; i++) {
-                r = "-"
+                r = "-"; q = "-"
+                if (ok(grps[i]) && ok(nrps[i]) && grps[i] + 0 > 0) {
+                  x = nrps[i] / grps[i]
+                  good = (c[i] < 16) || x >= 1
+                  q = sprintf("%.2fx%s", x, c[i] >= 16 ? (good ? "  PASS" : "  MISS") : "")
+                  if (c[i] >= 16) { judged++; if (!good) miss++
+                    row("warm calls/s, " c[i] " conns (nimbus)", nrps[i], "req/s", "nginx two hops " grps[i] " req/s, this run", ">= nginx", good) }
+                }
                 if (ok(erps[i]) && ok(nrps[i]) && erps[i] + 0 > 0) {
                   x = 100 * nrps[i] / erps[i]
                   r = sprintf("%.1f%%  %s", x, x >= tt ? "PASS" : "MISS")
                   if (x < tt) miss++
+                  row("warm calls/s, " c[i] " conn / echo", sprintf("%.1f", x), "%", "echo " erps[i] " req/s, this run", ">= " tt "%", x >= tt)
                 }
-                printf "%-11s | %10s | %12s | %s\n", c[i], erps[i], nrps[i], r
+                printf "%-11s | %10s | %11s | %12s | %-13s | %s\n", c[i], erps[i], grps[i], nrps[i], q, r
               }
               print ""
-              print "connections | echo errors | nimbus errors"
-              print "------------+-------------+--------------"
+              print "connections | echo errors | nginx errors | nimbus errors"
+              print "------------+-------------+--------------+--------------"
               for (i = 1; i <= n; i++) {
-                printf "%-11s | %11s | %13s\n", c[i], eerr[i], nerr[i]
-                if ((ok(eerr[i]) && eerr[i] + 0 > 0) || (ok(nerr[i]) && nerr[i] + 0 > 0)) errs++
+                printf "%-11s | %11s | %12s | %13s\n", c[i], eerr[i], gerr[i], nerr[i]
+                if ((ok(eerr[i]) && eerr[i] + 0 > 0) || (ok(gerr[i]) && gerr[i] + 0 > 0) || (ok(nerr[i]) && nerr[i] + 0 > 0)) errs++
               }
-              if (judged) printf "\nsummary: %d target(s) missed, %d run(s) with errors\n", miss, errs
+              if (judged) {
+                printf "\nsummary: %d target(s) missed, %d run(s) with errors\n", miss, errs
+                row("warm path: runs with errors", errs + 0, "runs", "-", "0", errs == 0)
+              }
               else printf "\nsummary: nimbus not measured, %d run(s) with errors\n", errs
             }'
     } >"$TMP/table.txt"
     cat "$TMP/table.txt"
     cp "$TMP/table.txt" "$RESULTS" 2>/dev/null || say "could not write $RESULTS"
+    [ -s "$TMP/summary.tsv" ] && { cat "$TMP/summary.tsv" >>"$SUMMARY" 2>/dev/null || say "could not write $SUMMARY"; }
+    return 0
+}
+
+# nginx.conf for the two-hop baseline: everything nginx writes stays in the temp dir (prefix, pid,
+# error log, temp paths); one worker as the issue's figure; upstream keep-alive so each request is
+# one upstream round trip, not a connect; keep-alive on both sides never ends mid-run (a closed
+# connection would count as loadgen errors).
+nginx_conf() {
+    cat <<NGINX
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+    upstream echo {
+        server 127.0.0.1:$ECHO_PORT;
+        keepalive 128;
+        keepalive_requests 100000000;
+    }
+    server {
+        listen 127.0.0.1:$1;
+        location / {
+            proxy_pass http://echo;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+NGINX
+}
+
+# A free loopback port for nginx (it cannot report one it picked itself).
+free_port() {
+    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -186,6 +265,40 @@ ECHO_PORT=$(wait_line "$TMP/echo.stdout" 's/^PORT \([0-9][0-9]*\)$/\1/p' "$ECHO_
 for c in $CONNS; do
     run_load "echo-$c" "http://127.0.0.1:$ECHO_PORT/echo" "$c" "$ECHO_WARM" || die "echo run failed"
 done
+
+# (b) nginx in front of the same echo server
+if [ "${BENCH_SKIP_NGINX:-0}" != 1 ] && [ -x "$NGINX" ]; then
+    mkdir -p "$TMP/nginx"
+    tries=0
+    while [ -z "$NGINX_PID" ] && [ $tries -lt 3 ]; do
+        tries=$((tries + 1))
+        NGINX_PORT=$(free_port) || break
+        nginx_conf "$NGINX_PORT" >"$TMP/nginx/nginx.conf"
+        "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
+            >"$TMP/nginx/stdout" 2>&1 &
+        NGINX_PID=$!
+        # Ready when it answers through to the echo server.
+        i=0
+        until curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$NGINX_PORT/echo" 2>/dev/null; do
+            i=$((i + 1))
+            if ! alive "$NGINX_PID" || [ $i -gt 50 ]; then
+                stop "$NGINX_PID"; NGINX_PID=; break
+            fi
+            sleep 0.1
+        done
+    done
+    if [ -n "$NGINX_PID" ]; then
+        for c in $CONNS; do
+            run_load "nginx-$c" "http://127.0.0.1:$NGINX_PORT/echo" "$c" "$ECHO_WARM" || say "nginx run failed"
+        done
+        stop "$NGINX_PID"
+        NGINX_PID=
+    else
+        say "nginx did not start: $(tail -n 5 "$TMP/nginx/error.log" "$TMP/nginx/stdout" 2>/dev/null)"
+    fi
+else
+    say "no nginx baseline (BENCH_SKIP_NGINX=1 or $NGINX missing)"
+fi
 stop "$ECHO_PID"
 ECHO_PID=
 

@@ -16,7 +16,7 @@ something could not be run at all.
 """
 import base64, os, re, statistics, subprocess, sys, time
 
-from nimbus_bench import Served, call, create_function
+from nimbus_bench import Served, call, create_function, summary_row
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -149,6 +149,13 @@ def main():
         lines += ['', 'cold = client-measured latency of the first call on a new instance (spawn, runtime start,',
                   'handler import, the call); init = the REPORT line\'s Init Duration (spawn -> first /next);',
                   'bare start = exec + exit of the interpreter alone. Goals: python cold <= 10 ms, node <= 30 ms.']
+        # issue 16's cold-start targets (client-measured, fully sandboxed): p50, and p99 <= 2x that
+        for (label, wp50, wp99, rps, cp50, cp99, ip50, fl, fname, errors) in rows:
+            goal = {'python3.11': 5.0, 'nodejs20.x': 15.0}.get(label)
+            if goal:
+                base = '%s bare start %.1f ms, this run' % (fname, fl[0])
+                summary_row('%s cold start p50' % label, cp50, 'ms', base, '<= %g ms' % goal, cp50 <= goal)
+                summary_row('%s cold start p99' % label, cp99, 'ms', base, '<= %g ms' % (2 * goal), cp99 <= 2 * goal)
         text = '\n'.join(lines)
         print(text)
         with open(os.path.join(BUILD, 'bench-runtimes.txt'), 'w') as f:

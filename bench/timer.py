@@ -16,7 +16,7 @@ Prints the table (fires, p50/p99/max lag ms, missed, duplicates) with PASS/MISS 
 """
 import calendar, http.client, json, os, sys, time
 
-from nimbus_bench import Served, call, create_function
+from nimbus_bench import Served, call, create_function, summary_row
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
 NATIVE = os.path.join(BUILD, 'bench', 'bootstrap_native')
@@ -113,6 +113,9 @@ def main():
             '%-8d %8d %8d %8d %8d %8d %d' % (fires, len(lags), p50, p99, mx, missed, dups),
             'target p99 <= %d ms: %s' % (TARGET_P99_MS, verdict),
         ]
+        summary_row('timer lag p99 (%d schedules, %d dups, %d missed)' % (FUNCTIONS * PER_FUNCTION, dups, missed),
+                    p99 if lags else None, 'ms', 'p50 %d ms, this run' % p50, '<= %d ms, 0 dups' % TARGET_P99_MS,
+                    verdict == 'PASS')
     text = '\n'.join(lines)
     print(text)
     with open(os.path.join(BUILD, 'bench-timer.txt'), 'w') as f:

@@ -19,7 +19,7 @@ default 5), BENCH_WARMUP (s, default 2), BENCH_CONNECTIONS (default "1 64").
 import json, os, sys, time
 
 import nimbus_bench
-from nimbus_bench import Served, call, create_function
+from nimbus_bench import Served, call, create_function, summary_row
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
 LOADGEN = os.path.join(BUILD, 'bench', 'loadgen')
@@ -89,6 +89,8 @@ def main():
                     rel = 'p50 x%.2f, req/s x%.2f' % (p50, rps)
                     ok = p50 <= 1 + WITHIN and rps >= 1 - WITHIN
                     verdicts.append('%d conn: %s' % (c, 'PASS' if ok else 'MISS'))
+                    summary_row('function URL / Invoke, %d conn' % c, 'p50 x%.2f r/s x%.2f' % (p50, rps), '-',
+                                'Invoke %s µs, this run' % inv.get('p50_us'), 'within %d%%' % (WITHIN * 100), ok)
             lines.append('%-6d | %-6s | %9s | %9s | %9s | %6s | %s' % (
                 c, kind, r.get('p50_us', '-'), r.get('p99_us', '-'), r.get('rps', '-'), r.get('errors', '-'), rel))
     lines += ['', 'target: URL within %d%% of Invoke (p50 and req/s): %s' % (

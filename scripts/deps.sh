@@ -10,14 +10,15 @@
 # Prometheus server scrapes it in tests/integration/test_metrics.py and bench/metrics.py
 # (each starts its own, on its own port); its Debian service must not run.
 # chromium, chromium-driver, python3-selenium: tests/integration/test_console.py drives
-# the web console in a real headless Chromium.
+# the web console in a real headless Chromium. nginx: bench/run.sh's two-hop baseline (started by the benchmark with its
+# own config; Debian's service must not start on :80 at install, nor at boot).
 set -eu
 PKGS="gcc clang make cmake ninja-build pkg-config \
   node-llhttp libcjson-dev libsqlite3-dev libarchive-dev libseccomp-dev \
   libcurl4-openssl-dev libssl-dev libcriterion-dev zlib1g-dev libyaml-dev \
   zip unzip curl ca-certificates python3 nodejs strace libc6-dev libclang-rt-14-dev \
   awscli tzdata e2fsprogs zsh prometheus \
-  chromium chromium-driver python3-selenium openssl nftables iproute2"
+  chromium chromium-driver python3-selenium openssl nftables iproute2 nginx"
 # npm: Debian's nodejs leaves it to the npm package; a Node.js that bundles
 # its own npm (NodeSource's) must not get Debian's on top.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
@@ -42,7 +43,7 @@ fi
 echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-# No service a package brings may start (prometheus would take :9090): a
+# No service a package brings may start (prometheus would take :9090, nginx :80): a
 # policy-rc.d that says no while installing, and systemd's unit disabled.
 rc_policy=/usr/sbin/policy-rc.d
 own_policy=""
@@ -52,5 +53,6 @@ apt-get install -y -q --no-install-recommends $missing || { [ -z "$own_policy" ]
 [ -z "$own_policy" ] || rm -f "$rc_policy"
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now prometheus >/dev/null 2>&1 || true
+  case " $missing " in *" nginx "*) systemctl disable --now nginx >/dev/null 2>&1 || true ;; esac
 fi
 npm_deps

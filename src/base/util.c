@@ -84,12 +84,8 @@ void util_random_id(char *out, size_t n)
     if (n) out[o] = '\0';
 }
 
-void util_uuid4(char out[37])
+static void uuid_format(char out[37], const uint8_t u[16])
 {
-    uint8_t u[16];
-    fill_random(u, sizeof u);
-    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 */
-    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     static const char hx[] = "0123456789abcdef";
     size_t o = 0;
     for (int i = 0; i < 16; i++) {
@@ -98,6 +94,25 @@ void util_uuid4(char out[37])
         out[o++] = hx[u[i] & 15];
     }
     out[o] = '\0';
+}
+
+void util_uuid4(char out[37])
+{
+    uint8_t u[16];
+    fill_random(u, sizeof u);
+    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 */
+    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    uuid_format(out, u);
+}
+
+void util_uuid7(char out[37], uint64_t unix_ms)
+{
+    uint8_t u[16];
+    fill_random(u, sizeof u);
+    for (int i = 0; i < 6; i++) u[i] = (uint8_t)(unix_ms >> (40 - 8 * i));   /* 48-bit ms, big-endian */
+    u[6] = (uint8_t)((u[6] & 0x0f) | 0x70); /* version 7 */
+    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    uuid_format(out, u);
 }
 
 /* ---- base64 ----

@@ -93,8 +93,8 @@ void async_accept_event(async_t *a, const async_event_t *ev, bool internal, asyn
         return;
     }
     aev_t *e = async_ev_new(ev->qualifier, payload, len);
-    util_uuid4(e->id);
     e->created_ms = (int64_t)loop_wall_ms();
+    util_uuid7(e->id, (uint64_t)e->created_ms);
     op->e = e;
     queue_event_t q;
     memset(&q, 0, sizeof q);

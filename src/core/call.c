@@ -47,7 +47,7 @@ call_t *call_new(router_t *r, router_fn_t *fn)
 {
     call_t *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    util_uuid4(c->request_id);
+    util_uuid7(c->request_id, loop_wall_ms());
     c->router = r;
     c->fn = fn;
     router_fn_ref(fn);
