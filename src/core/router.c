@@ -151,7 +151,9 @@ void router_fn_unref(router_t *r, router_fn_t *fn)
     free(fn->versions);
     function_config_free(&fn->cfg);
     metrics_fn_free(&fn->metrics);
+    router_fn_t *latest = fn->latest;
     free(fn);
+    if (latest) router_fn_unref(r, latest);
 }
 
 /* ---- versions ---- */
@@ -182,6 +184,9 @@ router_fn_t *router_add_version(router_t *r, router_fn_t *latest, const function
     router_fn_t *v = fn_new(r, cfg);
     if (!v) return NULL;
     v->latest = latest;
+    /* A version's calls may outlive its function's deletion and still count
+     * into the function's figures (metrics): the version keeps it alive. */
+    router_fn_ref(latest);
     /* Ascending by number (loaded in order; published ones are the newest). */
     size_t i = latest->nversions;
     int num = atoi(cfg->version);
