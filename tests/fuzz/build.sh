@@ -21,7 +21,7 @@ mkdir -p "$OBJ"
 TARGETS="
 http           | src/io/http.c src/io/http_msg.c src/io/http_stream.c src/io/loop.c src/io/fdlimit.c src/base/err.c | llhttp -lpthread
 zip            | src/store/codestore.c src/base/util.c src/base/err.c               | -larchive -lcrypto -lpthread
-function_json  | src/core/function.c src/core/function_input.c src/core/runtime.c src/base/util.c src/base/err.c | -lcjson -lcrypto -lpthread -lm
+function_json  | src/core/function.c src/core/function_input.c src/core/function_owner.c src/core/runtime.c src/base/util.c src/base/err.c | -lcjson -lcrypto -lpthread -lm
 spawner_proto  | src/sandbox/spawner_proto.c                                        |
 url_response   | src/api/url_event.c src/base/util.c src/base/err.c                 | -lcjson -lcrypto -lpthread -lm
 schedule       | src/base/schedule.c src/base/tz.c src/base/err.c                   | -lpthread
