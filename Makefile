@@ -58,6 +58,7 @@ bench: build
 	@/usr/bin/python3 bench/timer.py $(BUILD)
 	@/usr/bin/python3 bench/url.py $(BUILD)
 	@/usr/bin/python3 bench/metrics.py $(BUILD)
+	@/usr/bin/python3 bench/egress.py $(BUILD)
 	@/usr/bin/python3 bench/sigv4.py $(BUILD)
 
 # The soak (bench/soak.py): mixed load for SOAK_SECONDS (default 300), a table of the daemon's
