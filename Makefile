@@ -63,6 +63,7 @@ bench: build
 	@/usr/bin/python3 bench/url.py $(BUILD) || echo bench/url.py >>$(BUILD)/bench-failed.txt
 	@/usr/bin/python3 bench/metrics.py $(BUILD) || echo bench/metrics.py >>$(BUILD)/bench-failed.txt
 	@/usr/bin/python3 bench/sigv4.py $(BUILD) || echo bench/sigv4.py >>$(BUILD)/bench-failed.txt
+	@/usr/bin/python3 bench/egress.py $(BUILD) || echo bench/egress.py >>$(BUILD)/bench-failed.txt
 	@/usr/bin/python3 bench/nimbus_bench.py table $(BUILD)
 
 # The soak (bench/soak.py): mixed load for SOAK_SECONDS (default 300), a table of the daemon's

@@ -63,6 +63,10 @@ typedef struct {
     function_config_t ver;       /* publish: the new version */
     char *tags;                  /* JOB_CREATE: its Tags, stored (api/tags.h), or NULL */
     char owner[13];              /* JOB_CREATE: the caller's account ("" without credentials) */
+    bool no_host;                /* create/update config: a non-admin caller, who may not ask for
+                                    Network host (it reaches the daemon: docs/network.md) */
+    char caller[160];            /* ... its ARN, for the 403 */
+    bool host_denied;            /* ... and asked for it: 403 */
 } job_t;
 
 static void job_abort(http_exchange_t *ex, void *arg)
@@ -154,6 +158,11 @@ static int do_write(job_t *j)
     int rc = -1;
     if ((j->kind == JOB_UPDATE_CODE || j->kind == JOB_UPDATE_CONFIG) && revision_stale(j, body)) {
         j->stale = true;
+        goto out;
+    }
+    const cJSON *net = cJSON_GetObjectItemCaseSensitive(body, "Network");
+    if (j->no_host && cJSON_IsString(net) && !strcmp(net->valuestring, "host")) {
+        j->host_denied = true;
         goto out;
     }
     j->publish = j->kind != JOB_UPDATE_CONFIG && flag(body, "Publish");
@@ -269,6 +278,13 @@ static void job_done(loop_t *l, void *arg)
         }
     } else if (j->stale) {
         if (j->ex) api_respond_precondition(j->ex);
+    } else if (j->host_denied) {
+        if (j->ex)
+            api_respond_error(j->ex, 403, "AccessDeniedException",
+                              "User: %s is not authorized to perform %s with Network host: "
+                              "only an admin key may give a function the host's network",
+                              j->caller,
+                              j->kind == JOB_CREATE ? "CreateFunction" : "UpdateFunctionConfiguration");
     } else if (j->rc < 0) {
         if (j->ex) {
             if (j->err.code == ERR_CONFLICT && j->kind == JOB_CREATE)
@@ -547,12 +563,21 @@ router_fn_t *control_find(api_t *d, http_exchange_t *ex, http_request_t *req, co
 
 void control_list(api_t *d, http_exchange_t *ex, http_request_t *req) { list_functions(d, ex, req); }
 
+/* Network host is an admin's choice; without credentials everyone is. */
+static void deny_host_unless_admin(job_t *j, const auth_key_t *k)
+{
+    if (!k || k->role == AUTH_ROLE_ADMIN) return;
+    j->no_host = true;
+    snprintf(j->caller, sizeof j->caller, "arn:aws:iam::%s:user/%s", k->account, k->id);
+}
+
 void control_create(api_t *d, http_exchange_t *ex)
 {
     job_t *j = job_new(d, ex, JOB_CREATE, NULL);
     if (!j) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
     const auth_key_t *k = auth_principal(http_exchange_request(ex));
     if (k) memcpy(j->owner, k->account, sizeof j->owner);
+    deny_host_unless_admin(j, k);
     submit(j);
 }
 
@@ -575,7 +600,10 @@ void control_delete(api_t *d, http_exchange_t *ex, router_fn_t *fn, const char *
 void control_update(api_t *d, http_exchange_t *ex, router_fn_t *fn, bool code)
 {
     job_t *j = write_job(d, ex, fn, code ? JOB_UPDATE_CODE : JOB_UPDATE_CONFIG);
-    if (j) submit(j);
+    if (!j) return;
+    const auth_key_t *k = auth_principal(http_exchange_request(ex));
+    if (!code) deny_host_unless_admin(j, k);
+    submit(j);
 }
 
 void control_concurrency(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *fn)

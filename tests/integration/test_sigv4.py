@@ -157,6 +157,41 @@ class SignedRequests(ServerTestCase):
         status, kind, _ = error_of(signed(self.server, 'GET', '/nimbus/v1/execs/abc', key=DEPLOY_A))
         self.assertEqual((status, kind), (403, 'AccessDeniedException'))
 
+    def test_network_host_is_for_admin_keys_only(self):
+        # The host's network reaches the daemon's API: a deploy key may not ask for it, on
+        # CreateFunction or UpdateFunctionConfiguration (403, AWS's AccessDeniedException);
+        # an admin key may. (Without credentials anyone may: test_sandbox's host network test.)
+        import base64
+        code = base64.b64encode(open(zip_file(self.dir), 'rb').read()).decode()
+        def create(key, name, network):
+            doc = {'FunctionName': name, 'Runtime': 'provided', 'Handler': 'x', 'Network': network,
+                   'Role': 'arn:aws:iam::%s:role/r' % ACCOUNT_A, 'Code': {'ZipFile': code}}
+            return signed(self.server, 'POST', FN, json.dumps(doc).encode(), key=key,
+                          headers={'Content-Type': 'application/json'})
+        name = uniq('net')
+        status, kind, msg = error_of(create(DEPLOY_A, name, 'host'))
+        self.assertEqual((status, kind), (403, 'AccessDeniedException'), msg)
+        self.assertIn('arn:aws:iam::%s:user/%s' % (ACCOUNT_A, DEPLOY_A[0]), msg)
+        status, _, _ = signed(self.server, 'GET', '%s/%s' % (FN, name), key=ADMIN_A)
+        self.assertEqual(status, 404)                       # nothing was made
+        status, _, body = create(DEPLOY_A, name, 'none')
+        self.assertEqual(status, 201, body)
+        cfg = '%s/%s/configuration' % (FN, name)
+        status, kind, msg = error_of(signed(self.server, 'PUT', cfg, b'{"Network":"host"}', key=DEPLOY_A,
+                                            headers={'Content-Type': 'application/json'}))
+        self.assertEqual((status, kind), (403, 'AccessDeniedException'), msg)
+        status, _, body = signed(self.server, 'GET', cfg, key=DEPLOY_A)
+        self.assertEqual((status, json.loads(body).get('Network')), (200, 'none'))
+        status, _, body = signed(self.server, 'PUT', cfg, b'{"Network":"host"}', key=ADMIN_A,
+                                 headers={'Content-Type': 'application/json'})
+        self.assertEqual((status, json.loads(body).get('Network')), (200, 'host'), body)
+        status, _, body = create(ADMIN_A, uniq('net'), 'host')
+        self.assertEqual(status, 201, body)
+        # The deploy key still changes other settings of a function an admin gave the host's network.
+        status, _, body = signed(self.server, 'PUT', cfg, b'{"Description":"d"}', key=DEPLOY_A,
+                                 headers={'Content-Type': 'application/json'})
+        self.assertEqual((status, json.loads(body).get('Network')), (200, 'host'), body)
+
     def test_the_cli_signs_with_its_profile_or_the_environment(self):
         cfg = os.path.join(self.dir, 'cli-config')
         with open(cfg, 'w') as f:
