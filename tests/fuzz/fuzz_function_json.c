@@ -92,7 +92,7 @@ static void check_api_roundtrip(const function_config_t *c)
                 strcmp(c->handler, d.handler) == 0 && strcmp(c->description, d.description) == 0 &&
                 strcmp(c->role, d.role) == 0 && c->memory_mb == d.memory_mb &&
                 c->timeout_s == d.timeout_s && c->instance_concurrency == d.instance_concurrency &&
-                c->keep_alive_s == d.keep_alive_s && c->network_host == d.network_host &&
+                c->keep_alive_s == d.keep_alive_s && c->network == d.network &&
                 c->ephemeral_mb == d.ephemeral_mb && c->nenv == d.nenv;
     for (size_t i = 0; same && i < c->nenv; i++)
         same = strcmp(c->env[i].key, d.env[i].key) == 0 && strcmp(c->env[i].value, d.env[i].value) == 0;
