@@ -213,6 +213,18 @@ class ConsoleLogin(ServerTestCase):
         self.sign_in_ok(ADMIN_A)
         self.text_of('#fn-list', lambda t: self.fns[ACCOUNT_A] in t)
 
+    def test_a_session_ended_elsewhere_brings_back_the_form(self):
+        # Logged out from another tab (or the daemon restarted): the page's next call is
+        # refused, and the page asks to sign in again instead of showing a dead page.
+        self.sign_in_ok(ADMIN_A)
+        both = {'Cookie': '%s=%s' % (COOKIE, self.session_cookie()['value']), 'X-Nimbus-Csrf': self.csrf()}
+        self.assertEqual(send(self.server, 'DELETE', '/nimbus/v1/session', b'', both)[0], 204)
+        self.d.execute_script("location.hash = '#/fn/' + arguments[0]", self.fns[ACCOUNT_A])
+        self.assertTrue(self.el('#login').is_displayed())
+        self.text_of('#login-status', lambda t: 'log in again' in t)
+        self.text_of('#who', lambda t: t == '')
+        self.sign_in_ok(ADMIN_A)
+
 
 if __name__ == '__main__':
     unittest.main()
