@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import unittest
 
-from nimbus_testlib import ServerTestCase, echo_files, make_zip, uniq
+from nimbus_testlib import echo_files, make_zip, uniq
 from sigv4_lib import ACCOUNT_A, ACCOUNT_B, ADMIN_A, ADMIN_B, MSG_BAD_SIGNATURE, aws, error_of, send, write_credentials
 import test_console as tc   # its helpers; as a module so its test class is not collected twice
 
@@ -22,33 +22,28 @@ FN = '/2015-03-31/functions'
 COOKIE = 'nimbus_session'
 
 
-class ConsoleLogin(ServerTestCase):
-    driver = None
+class ConsoleLogin(tc.BrowserCase):
+    screenshot_prefix = 'login-'
 
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix='nimbus-console-login-')
         cls.server_args = ('--credentials', write_credentials(cls.dir, (ADMIN_A, ADMIN_B)))
-        if tc.SELENIUM_ERROR is None:
-            try:
-                cls.driver = tc.start_browser()
-                cls.driver.set_page_load_timeout(30)
-                cls.driver.set_script_timeout(30)
-            except tc.WebDriverException as e:
-                shutil.rmtree(cls.dir, ignore_errors=True)
-                raise unittest.SkipTest('chromium cannot start headless: %s' % str(e).splitlines()[0])
         super().setUpClass()
+
+    @classmethod
+    def class_setup(cls):
+        """One function per account, deployed through the signed API with that account's key."""
         cls.fns = {}
-        if cls.server is not None:
-            zip_path = os.path.join(cls.dir, 'fn.zip')
-            with open(zip_path, 'wb') as f:
-                f.write(make_zip(echo_files()))
-            for key, account in ((ADMIN_A, ACCOUNT_A), (ADMIN_B, ACCOUNT_B)):
-                name = uniq('login-' + account[:1])
-                aws(cls._Probe(), cls.server.url, key, 'create-function', '--function-name', name,
-                    '--runtime', 'provided', '--handler', 'x', '--role', 'arn:aws:iam::%s:role/r' % account,
-                    '--zip-file', 'fileb://' + zip_path)
-                cls.fns[account] = name
+        zip_path = os.path.join(cls.dir, 'fn.zip')
+        with open(zip_path, 'wb') as f:
+            f.write(make_zip(echo_files()))
+        for key, account in ((ADMIN_A, ACCOUNT_A), (ADMIN_B, ACCOUNT_B)):
+            name = uniq('login-' + account[:1])
+            aws(cls._Probe(), cls.server.url, key, 'create-function', '--function-name', name,
+                '--runtime', 'provided', '--handler', 'x', '--role', 'arn:aws:iam::%s:role/r' % account,
+                '--zip-file', 'fileb://' + zip_path)
+            cls.fns[account] = name
 
     class _Probe(unittest.TestCase):
         """aws() asserts through a TestCase; setUpClass has none of its own."""
@@ -57,34 +52,12 @@ class ConsoleLogin(ServerTestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.driver is not None:
-            cls.driver.quit()
-            cls.driver = None
         super().tearDownClass()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def setUp(self):
         super().setUp()
-        if tc.SELENIUM_ERROR is not None:
-            self.fail('python3-selenium is not installed (scripts/deps.sh): %s' % tc.SELENIUM_ERROR)
-        self.d = type(self).driver
         self.signed_out()
-
-    def tearDown(self):
-        result = getattr(getattr(self, '_outcome', None), 'result', None)
-        failed = result is not None and any(t is self for t, _ in result.failures + result.errors)
-        if failed and self.d is not None:
-            base = os.path.join(tc.screenshot_dir(), 'login-' + self.id().split('.')[-1])
-            try:
-                self.d.save_screenshot(base + '.png')
-                with open(base + '.html', 'w') as f:
-                    f.write(self.d.page_source)
-                with open(base + '.console.txt', 'w') as f:
-                    for e in self.d.get_log('browser'):
-                        f.write('%s %s\n' % (e.get('level'), e.get('message')))
-            except tc.WebDriverException:
-                pass
-        super().tearDown()
 
     # -- helpers
 
