@@ -90,6 +90,13 @@ async function api(method, path, body, opts) {
   if (!r.ok) {
     const err = apiError(r.status, r.headers, text);
     if (r.status === 401 && !opts.noLogin) showLogin(err);
+    /* A session ended elsewhere (logout in another tab, a daemon restart) is
+     * a 403 like any refusal; the session itself tells the two apart. */
+    else if (r.status === 403 && session.csrf && !opts.noLogin && await sessionEnded()) {
+      sessionReady = false;
+      showLogin(err);
+      err.status = 401;
+    }
     throw err;
   }
   return text ? JSON.parse(text) : {};
@@ -137,6 +144,11 @@ async function startSession() {
   if (doc.Csrf) session.csrf = doc.Csrf;
   showWho(doc);
   return true;
+}
+
+async function sessionEnded() {
+  try { await api('GET', '/nimbus/v1/session', undefined, { noLogin: true }); } catch (e) { return e.status === 401; }
+  return false;
 }
 
 function showWho(doc) {

@@ -43,6 +43,23 @@ def screenshot_dir():
     return d
 
 
+def keep_failure(test, driver, prefix=''):
+    """Keep what the page showed (screenshot, HTML, browser log) when `test` failed."""
+    result = getattr(getattr(test, '_outcome', None), 'result', None)
+    failed = result is not None and any(t is test for t, _ in result.failures + result.errors)
+    if failed and driver is not None:
+        base = os.path.join(screenshot_dir(), prefix + test.id().split('.')[-1])
+        try:
+            driver.save_screenshot(base + '.png')
+            with open(base + '.html', 'w') as f:
+                f.write(driver.page_source)
+            with open(base + '.console.txt', 'w') as f:
+                for e in driver.get_log('browser'):
+                    f.write('%s %s\n' % (e.get('level'), e.get('message')))
+        except WebDriverException:
+            pass
+
+
 def start_browser():
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
@@ -51,23 +68,24 @@ def start_browser():
               '--disable-background-networking', '--disable-sync', '--metrics-recording-only'):
         opts.add_argument(a)
     opts.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+        driver.set_page_load_timeout(30)
+        driver.set_script_timeout(30)
+    except WebDriverException as e:
+        raise unittest.SkipTest('chromium cannot start headless: %s' % str(e).splitlines()[0])
+    return driver
 
 
-class ConsoleTest(ServerTestCase):
-    server_args = ('--max-zip-bytes', str(MAX_ZIP))
+class BrowserCase(ServerTestCase):
+    """One browser and one daemon for the class; a failed case keeps what the page showed."""
     driver = None
-    browser_error = None
+    screenshot_prefix = ''
 
     @classmethod
     def setUpClass(cls):
         if SELENIUM_ERROR is None:
-            try:
-                cls.driver = start_browser()
-                cls.driver.set_page_load_timeout(30)
-                cls.driver.set_script_timeout(30)
-            except WebDriverException as e:
-                raise unittest.SkipTest('chromium cannot start headless: %s' % str(e).splitlines()[0])
+            cls.driver = start_browser()
         super().setUpClass()
 
     @classmethod
@@ -84,21 +102,13 @@ class ConsoleTest(ServerTestCase):
         self.d = type(self).driver
 
     def tearDown(self):
-        # Keep what the page showed when a case failed.
-        result = getattr(getattr(self, '_outcome', None), 'result', None)
-        failed = result is not None and any(t is self for t, _ in result.failures + result.errors)
-        if failed and self.d is not None:
-            base = os.path.join(screenshot_dir(), self.id().split('.')[-1])
-            try:
-                self.d.save_screenshot(base + '.png')
-                with open(base + '.html', 'w') as f:
-                    f.write(self.d.page_source)
-                with open(base + '.console.txt', 'w') as f:
-                    for e in self.d.get_log('browser'):
-                        f.write('%s %s\n' % (e.get('level'), e.get('message')))
-            except WebDriverException:
-                pass
+        keep_failure(self, self.d, self.screenshot_prefix)
         super().tearDown()
+
+
+class ConsoleTest(BrowserCase):
+    server_args = ('--max-zip-bytes', str(MAX_ZIP))
+    browser_error = None
 
     # -- helpers
 
