@@ -223,7 +223,8 @@ void session_route(void *ctx, http_exchange_t *ex, http_request_t *req, const ro
             OPENSSL_cleanse(e, sizeof *e);
             e->nonce[0] = '\0';
         }
-        answer(ex, 204, NULL, SESSION_COOKIE "=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict");
+        answer(ex, 204, NULL, d->cfg.public_tls ? SESSION_COOKIE "=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict; Secure"
+                                               : SESSION_COOKIE "=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict");
         return;
     }
     cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
@@ -245,7 +246,8 @@ void session_route(void *ctx, http_exchange_t *ex, http_request_t *req, const ro
     session_t *e = add(t->sessions, k, now);
     char m[65], cookie[400];
     mac(t->sessions, e->nonce, e->expires, k->id, m);
-    snprintf(cookie, sizeof cookie, SESSION_COOKIE "=%s.%lld.%s; Max-Age=%d; Path=/; HttpOnly; SameSite=Strict",
-             e->nonce, (long long)e->expires, m, SESSION_LIFETIME_S);
+    /* Over TLS the cookie is never sent back in the clear. */
+    snprintf(cookie, sizeof cookie, SESSION_COOKIE "=%s.%lld.%s; Max-Age=%d; Path=/; HttpOnly; SameSite=Strict%s",
+             e->nonce, (long long)e->expires, m, SESSION_LIFETIME_S, d->cfg.public_tls ? "; Secure" : "");
     answer(ex, 200, session_doc(e), cookie);
 }

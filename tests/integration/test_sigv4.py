@@ -251,6 +251,8 @@ const mk = (secret) => new LambdaClient({ endpoint: process.env.ENDPOINT, region
         self.assertIn('HttpOnly', cookie)
         self.assertIn('SameSite=Strict', cookie)
         self.assertIn('Path=/', cookie)
+        # Plain HTTP: a Secure cookie would never come back (test_tls checks it is set there).
+        self.assertNotIn('Secure', [a.strip() for a in cookie.split(';')])
         jar = {'Cookie': cookie.split(';')[0]}
         self.assertEqual(json.loads(send(s, 'GET', '/nimbus/v1/session', b'', jar)[2])['Csrf'], doc['Csrf'])
         # The cookie alone is not enough: a page of another site could send it.

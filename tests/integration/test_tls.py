@@ -267,3 +267,40 @@ class TlsConfigTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class TlsSessionCookieTest(unittest.TestCase):
+    """Over TLS the console's session cookie is also `Secure`, so a browser never
+    sends it back over plain HTTP (docs/security.md, "Console sessions")."""
+
+    KEY, SECRET = 'AKIATLSCOOKIETEST001', 'tls-cookie-secret-0123456789'
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix='nimbus-tls-cookie-')
+        cls.cert, cls.key = make_cert(cls.dir, 'served', 'nimbus-cookie')
+        creds = os.path.join(cls.dir, 'credentials')
+        with open(creds, 'w') as f:
+            f.write('[%s]\nsecret_access_key = %s\naccount_id = 111111111111\nrole = admin\n'
+                    % (cls.KEY, cls.SECRET))
+        os.chmod(creds, 0o600)
+        cls.server = Server(['--tls-cert', cls.cert, '--tls-key', cls.key, '--credentials', creds]).start()
+        cls.c = TlsClient('127.0.0.1', cls.server.port, cls.cert)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.server.cleanup()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_session_cookie_is_secure_over_tls(self):
+        body = json.dumps({'AccessKeyId': self.KEY, 'SecretAccessKey': self.SECRET}).encode()
+        status, h, raw = self.c.request('POST', '/nimbus/v1/session', body, {'Content-Type': 'application/json'})
+        self.assertEqual(status, 200, raw)
+        attrs = [a.strip() for a in h['set-cookie'].split(';')]
+        for want in ('HttpOnly', 'SameSite=Strict', 'Secure'):
+            self.assertIn(want, attrs)
+        jar = {'Cookie': h['set-cookie'].split(';')[0], 'X-Nimbus-Csrf': json.loads(raw)['Csrf']}
+        status, h, _ = self.c.request('DELETE', '/nimbus/v1/session', None, jar)
+        self.assertEqual(status, 204)
+        self.assertIn('Secure', [a.strip() for a in h['set-cookie'].split(';')])
