@@ -36,6 +36,14 @@ def loadgen(binary, url, conns, dur, warm, body, say):
     return out if 'requests' in out else {}
 
 
+def ratio(a, b):
+    """a / b, or None when either is missing or b is 0."""
+    try:
+        return float(a) / float(b)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
 def publish(build, name, lines):
     """The table on stdout and in BUILD/NAME."""
     text = '\n'.join(lines) + '\n'

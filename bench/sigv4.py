@@ -13,7 +13,7 @@ BENCH_DURATION (s, default 5), BENCH_WARMUP (s, default 2), BENCH_CONNECTIONS (d
 """
 import base64, json, os, subprocess, sys, time
 
-from nimbus_bench import Served, call, zipped
+from nimbus_bench import Served, call, ratio, zipped
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
 LOADGEN = os.path.join(BUILD, 'bench', 'loadgen')
@@ -76,13 +76,6 @@ def deploy(srv, sign):
     if st != 200:
         sys.exit('bench: warm-up invoke failed: %s %r' % (st, raw[:200]))
     return h
-
-
-def ratio(a, b):
-    try:
-        return float(a) / float(b)
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
 
 
 def main():

@@ -19,7 +19,7 @@ default 5), BENCH_WARMUP (s, default 2), BENCH_CONNECTIONS (default "1 64").
 import json, os, sys, time
 
 import nimbus_bench
-from nimbus_bench import Served, call, create_function, summary_row
+from nimbus_bench import Served, call, create_function, ratio, summary_row
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
 LOADGEN = os.path.join(BUILD, 'bench', 'loadgen')
@@ -37,13 +37,6 @@ def say(msg):
 
 def loadgen(url, conns, body=BODY):
     return nimbus_bench.loadgen(LOADGEN, url, conns, DUR, WARM, body, say)
-
-
-def ratio(a, b):
-    try:
-        return float(a) / float(b)
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
 
 
 def main():
