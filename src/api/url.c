@@ -87,7 +87,7 @@ static cJSON *to_json(const api_t *d, const url_cfg_t *u, bool answer, bool modi
     } else {
         cJSON_AddStringToObject(o, "UrlId", u->id);
     }
-    cJSON_AddStringToObject(o, "AuthType", "NONE");
+    cJSON_AddStringToObject(o, "AuthType", u->iam ? "AWS_IAM" : "NONE");
     if (u->cors) cJSON_AddItemToObject(o, "Cors", url_cors_to_json(u->cors));
     cJSON_AddStringToObject(o, "CreationTime", u->created);
     if (modified || !answer) cJSON_AddStringToObject(o, "LastModifiedTime", u->modified);
@@ -101,6 +101,7 @@ static url_cfg_t *from_stored(const char *function, const char *qualifier, const
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "UrlId");
     const cJSON *mode = cJSON_GetObjectItemCaseSensitive(o, "InvokeMode");
     const cJSON *cors = cJSON_GetObjectItemCaseSensitive(o, "Cors");
+    const cJSON *auth = cJSON_GetObjectItemCaseSensitive(o, "AuthType");
     const char *created = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "CreationTime"));
     const char *modified = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "LastModifiedTime"));
     url_cfg_t *u = NULL;
@@ -110,6 +111,7 @@ static url_cfg_t *from_stored(const char *function, const char *qualifier, const
         snprintf(u->key.qualifier, sizeof u->key.qualifier, "%s", qualifier);
         memcpy(u->id, id->valuestring, URL_ID_LEN + 1);
         u->stream = cJSON_IsString(mode) && strcmp(mode->valuestring, "RESPONSE_STREAM") == 0;
+        u->iam = cJSON_IsString(auth) && strcmp(auth->valuestring, "AWS_IAM") == 0;
         snprintf(u->created, sizeof u->created, "%s", created ? created : "");
         snprintf(u->modified, sizeof u->modified, "%s", modified ? modified : u->created);
         if (cors && !(u->cors = url_cors_parse(cors, &err))) {
@@ -144,9 +146,10 @@ typedef struct {
 } body_t;
 
 /* Lambda's checks of a request body, all broken constraints in one
- * answer; then AWS_IAM refused (there are no credentials to check yet).
- * Answers and returns -1 on error. */
-static int parse_body(http_exchange_t *ex, const http_request_t *req, bool create, body_t *b, cJSON **doc)
+ * answer; then AWS_IAM refused when no credentials are configured (no
+ * signature could be checked). Answers and returns -1 on error. */
+static int parse_body(const api_t *d, http_exchange_t *ex, const http_request_t *req, bool create, body_t *b,
+                      cJSON **doc)
 {
     memset(b, 0, sizeof *b);
     *doc = api_body_object(ex, req, true);
@@ -171,9 +174,9 @@ static int parse_body(http_exchange_t *ex, const http_request_t *req, bool creat
     buf_free(&msg);
     b->auth = auth ? auth->valuestring : NULL;
     b->mode = mode ? mode->valuestring : NULL;
-    if (b->auth && strcmp(b->auth, "AWS_IAM") == 0) {
+    if (b->auth && strcmp(b->auth, "AWS_IAM") == 0 && !d->auth) {
         api_respond_error(ex, 400, "InvalidParameterValueException",
-                          "AuthType AWS_IAM is not supported yet: this Nimbus has no credentials to check a "
+                          "AuthType AWS_IAM needs credentials: this Nimbus has no credentials file to check a "
                           "request's signature against; use AuthType NONE");
         return -1;
     }
@@ -280,6 +283,7 @@ static void create(api_t *d, http_exchange_t *ex, router_fn_t *latest, const cha
     do util_random_id(u->id, sizeof u->id);
     while (url_find_id(d, u->id));
     u->stream = b->mode && strcmp(b->mode, "RESPONSE_STREAM") == 0;
+    u->iam = b->auth && strcmp(b->auth, "AWS_IAM") == 0;
     u->cors = b->rules;
     b->rules = NULL;
     util_iso8601_ms(loop_wall_ms(), u->created);
@@ -305,6 +309,7 @@ static void update(api_t *d, http_exchange_t *ex, router_fn_t *latest, const url
         cJSON_Delete(c);
     }
     if (b->mode) u->stream = strcmp(b->mode, "RESPONSE_STREAM") == 0;
+    if (b->auth) u->iam = strcmp(b->auth, "AWS_IAM") == 0;
     util_iso8601_ms(loop_wall_ms(), u->modified);
     submit(d, ex, latest, u, NULL, false);
 }
@@ -332,7 +337,7 @@ void url_config_handle(api_t *d, http_exchange_t *ex, http_request_t *req, route
     }
     body_t b;
     cJSON *doc;
-    if (parse_body(ex, req, is_create, &b, &doc) == 0) {
+    if (parse_body(d, ex, req, is_create, &b, &doc) == 0) {
         char arn[300];
         function_arn(latest->cfg.name, *qual ? qual : NULL, arn, sizeof arn);
         if (is_create && cur) {

@@ -17,6 +17,7 @@ struct url_cfg {
     qkey_t key;               /* function, and "$LATEST" or an alias */
     char id[URL_ID_LEN + 1];
     bool stream;              /* InvokeMode RESPONSE_STREAM */
+    bool iam;                 /* AuthType AWS_IAM: callers sign (url_serve.c) */
     url_cors_t *cors;         /* NULL: no CORS configuration */
     char created[32];         /* ISO-8601, as Lambda shows it */
     char modified[32];

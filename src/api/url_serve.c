@@ -18,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "api/auth.h"
+#include "api/tenancy.h"
 #include "base/util.h"
 #include "core/call.h"
 #include "core/runtime.h"
@@ -316,8 +319,51 @@ static char *event_payload(const char *request_id, http_exchange_t *ex, http_req
     return url_event_build(&r, len, err);
 }
 
+static void serve_granted(api_t *d, http_exchange_t *ex, http_request_t *req);
+
+/* AuthType AWS_IAM: the request is SigV4-signed (service "lambda") by a
+ * key of the function's account, or of one its policy allows
+ * lambda:InvokeFunctionUrl. Unsigned: 403 {"Message":"Forbidden"}, as
+ * Lambda's URLs answer. false: answered, or waiting for the policy. */
+static bool iam_allows(api_t *d, http_exchange_t *ex, http_request_t *req, const url_cfg_t *u, router_fn_t *latest)
+{
+    bool presigned = strstr(req->query, "X-Amz-Signature=") != NULL;
+    if (!d->auth || (!http_request_header(req, "Authorization") && !presigned)) {
+        respond_error(ex, req, u, NULL, URL_ERR_FORBIDDEN);
+        return false;
+    }
+    auth_key_t *who = auth_verify_sigv4(d->auth, ex, req, (int64_t)time(NULL));
+    if (!who) return false;
+    req->principal = who;
+    return tenancy_check_url(d, ex, req, who, &latest->cfg, serve_granted);
+}
+
+static void serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *id, const char *raw_path,
+                  bool by_host, bool granted);
+
+/* The owner's policy allowed the caller: serve the request again. */
+static void serve_granted(api_t *d, http_exchange_t *ex, http_request_t *req)
+{
+    char id[33];
+    if (url_host_id(req, id)) {
+        serve(d, ex, req, id, req->path, true, true);
+        return;
+    }
+    /* /nimbus/url/<id>[/...] */
+    const char *s = req->path + strlen("/nimbus/url/"), *rest = strchr(s, '/');
+    size_t n = rest ? (size_t)(rest - s) : strlen(s);
+    snprintf(id, sizeof id, "%.*s", (int)(n < 32 ? n : 32), s);
+    serve(d, ex, req, id, rest && *rest ? rest : "/", false, true);
+}
+
 void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *id, const char *raw_path,
                bool by_host)
+{
+    serve(d, ex, req, id, raw_path, by_host, false);
+}
+
+static void serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *id, const char *raw_path,
+                  bool by_host, bool granted)
 {
     const url_cfg_t *u = url_find_id(d, id);
     if (!u) {
@@ -336,6 +382,7 @@ void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *i
         respond_error(ex, req, u, NULL, URL_ERR_NOT_FOUND);
         return;
     }
+    if (u->iam && !granted && !iam_allows(d, ex, req, u, latest)) return;
     if (req->body_len > d->cfg.invoke_max_bytes) {
         respond_error(ex, req, u, NULL, URL_ERR_TOO_LARGE);
         return;
