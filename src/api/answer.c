@@ -91,6 +91,7 @@ void api_respond_err(http_exchange_t *ex, const err_t *err)
     case ERR_ZIP: api_respond_error(ex, 400, "InvalidParameterValueException", "%s", err->msg); break;
     case ERR_NOT_FOUND: api_respond_error(ex, 404, "ResourceNotFoundException", "%s", err->msg); break;
     case ERR_CONFLICT: api_respond_error(ex, 409, "ResourceConflictException", "%s", err->msg); break;
+    case ERR_DENIED: api_respond_error(ex, 403, "AccessDeniedException", "%s", err->msg); break;
     case ERR_TOO_LARGE:
         /* Lambda answers an oversized deployment package with 400. */
         api_respond_error(ex, 400, "InvalidParameterValueException", "%s", err->msg);

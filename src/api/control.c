@@ -66,6 +66,9 @@ typedef struct {
     bool no_host;                /* create/update config: a non-admin caller, who may not ask for
                                     Network host (it reaches the daemon: docs/network.md) */
     char caller[160];            /* ... its ARN, for the 403 */
+    char user[160];              /* the caller's ARN ("" without credentials): a layer it may not use */
+    char account[13];            /* JOB_GET_ZIP: the caller's account, whose layers' code it may read
+                                    ("" without credentials: any) */
     bool host_denied;            /* ... and asked for it: 403 */
 } job_t;
 
@@ -175,7 +178,7 @@ static int do_write(job_t *j)
         function_config_touch(&j->cfg);
         bool changed;
         rc = put_zip(j, cJSON_GetObjectItemCaseSensitive(code, "ZipFile"));
-        if (rc == 0) rc = layers_apply(j->d, body, &j->cfg, &changed, &j->err);
+        if (rc == 0) rc = layers_apply(j->d, body, &j->cfg, j->user, &changed, &j->err);
         if (rc == 0) rc = layers_check_size(j->d, &j->cfg, j->unzipped, &j->err);
         if (rc == 0) rc = save(j, true);
         if (rc == 0) rc = tags_store_created(j->d->store, j->cfg.name, j->tags, &j->err);
@@ -206,7 +209,7 @@ static int do_write(job_t *j)
         memcpy(before, j->cfg.opt_hex, sizeof before);
         bool changed = false;
         pthread_mutex_lock(&g_code_mu);
-        rc = layers_apply(j->d, body, &j->cfg, &changed, &j->err);
+        rc = layers_apply(j->d, body, &j->cfg, j->user, &changed, &j->err);
         if (rc == 0 && changed)
             rc = layers_check_size(j->d, &j->cfg, codestore_tree_size(j->d->code, j->cfg.code_hex), &j->err);
         if (rc == 0) {
@@ -229,6 +232,10 @@ static void job_work(void *arg)
 {
     job_t *j = arg;
     if (j->kind == JOB_GET_ZIP) {
+        /* Not the code of one of the caller's functions: one of its layers', or as if absent. */
+        int own = j->account[0] ? layers_code_owned(j->d, j->account, j->name, &j->err) : 1;
+        if (own < 0) { j->rc = -1; return; }
+        if (!own) { j->rc = err_set(&j->err, ERR_NOT_FOUND, "Code not found: %s", j->name); return; }
         char path[700];
         codestore_zip_path(j->d->code, j->name, path, sizeof path);
         FILE *f = fopen(path, "rb");
@@ -361,6 +368,8 @@ static job_t *job_new(api_t *d, http_exchange_t *ex, job_kind_t kind, const char
     function_config_init(&j->cfg);
     function_config_init(&j->ver);
     if (name) snprintf(j->name, sizeof j->name, "%s", name);
+    const auth_key_t *k = auth_principal(http_exchange_request(ex));
+    if (k) snprintf(j->user, sizeof j->user, "arn:aws:iam::%s:user/%s", k->account, k->id);
     http_exchange_on_abort(ex, job_abort, j);
     return j;
 }
@@ -639,6 +648,22 @@ void control_concurrency(api_t *d, http_exchange_t *ex, http_request_t *req, rou
     submit(j);
 }
 
+/* With accounts, code is the caller's to read when one of its functions
+ * (or their versions) runs it, or one of its layer versions holds it
+ * (asked on the worker): code is shared by content, so another account's
+ * identical ZIP is the caller's too, which tells it nothing it had not. */
+static bool code_of_account(api_t *d, const auth_key_t *who, const char *hex)
+{
+    for (size_t i = 0; i < router_count(d->router); i++) {
+        const router_fn_t *fn = router_at(d->router, i);
+        if (!auth_owns(who, &fn->cfg)) continue;
+        if (strcmp(fn->cfg.code_hex, hex) == 0) return true;
+        for (size_t v = 0; v < fn->nversions; v++)
+            if (strcmp(fn->versions[v]->cfg.code_hex, hex) == 0) return true;
+    }
+    return false;
+}
+
 void control_get_code(api_t *d, http_exchange_t *ex, const char *hex)
 {
     size_t n = strlen(hex);
@@ -650,6 +675,8 @@ void control_get_code(api_t *d, http_exchange_t *ex, const char *hex)
     if (!j) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
     memcpy(j->name, hex, 64);
     j->name[64] = '\0';
+    const auth_key_t *who = auth_principal(http_exchange_request(ex));
+    if (who && !code_of_account(d, who, j->name)) memcpy(j->account, who->account, sizeof j->account);
     loop_submit(d->loop, job_work, job_done, j);
 }
 

@@ -50,6 +50,7 @@ typedef struct exec_job {
     http_exchange_t *ex;       /* NULL once the client went away (or streaming, once told the id) */
     bool stream;               /* output is fetched with exec_poll */
     char id[37];
+    char owner[13];            /* the account of the instance's function */
     http_exchange_t *poll;     /* a parked GET waiting for output */
     size_t poll_off;
     loop_timer_t *poll_timer;
@@ -321,11 +322,11 @@ static void poll_gone(http_exchange_t *ex, void *arg)
     j->poll_timer = NULL;
 }
 
-static exec_job_t *stream_find(http_exchange_t *ex, const char *id);
+static exec_job_t *stream_find(http_exchange_t *ex, const char *id, const char *account);
 
-void exec_poll(loop_t *loop, http_exchange_t *ex, const char *id, const char *query)
+void exec_poll(loop_t *loop, http_exchange_t *ex, const char *id, const char *query, const char *account)
 {
-    exec_job_t *j = stream_find(ex, id);
+    exec_job_t *j = stream_find(ex, id, account);
     if (!j) return;
     if (j->poll) {
         api_respond_error(ex, 409, "ResourceConflictException", "Exec %s is already being read", id);
@@ -395,10 +396,12 @@ static void in_gone(http_exchange_t *ex, void *arg)
     j->in_end = false;
 }
 
-static exec_job_t *stream_find(http_exchange_t *ex, const char *id)
+/* A streamed job by id, of `account`'s instance (NULL: any): another
+ * account's is not found, so its ids tell nothing. */
+static exec_job_t *stream_find(http_exchange_t *ex, const char *id, const char *account)
 {
     exec_job_t *j = g_streams;
-    while (j && strcmp(j->id, id) != 0) j = j->next;
+    while (j && (strcmp(j->id, id) != 0 || (account && strcmp(j->owner, account) != 0))) j = j->next;
     if (!j) api_respond_error(ex, 404, "ResourceNotFoundException", "Exec not found: %s", id);
     return j;
 }
@@ -454,7 +457,8 @@ static void exec_resize(exec_job_t *j, http_exchange_t *ex, const http_request_t
     api_respond_empty(ex, 204);
 }
 
-void exec_input(loop_t *loop, http_exchange_t *ex, const http_request_t *req, const char *id, const char *what)
+void exec_input(loop_t *loop, http_exchange_t *ex, const http_request_t *req, const char *id, const char *what,
+                const char *account)
 {
     (void)loop;
     bool in = strcmp(what, "stdin") == 0, rs = strcmp(what, "resize") == 0;
@@ -462,7 +466,7 @@ void exec_input(loop_t *loop, http_exchange_t *ex, const http_request_t *req, co
         api_respond_error(ex, 404, "ResourceNotFoundException", "No such exec operation: %s", what);
         return;
     }
-    exec_job_t *j = stream_find(ex, id);
+    exec_job_t *j = stream_find(ex, id, account);
     if (!j) return;
     if (in) exec_stdin(j, ex, req);
     else exec_resize(j, ex, req);
@@ -580,6 +584,7 @@ void exec_handle(loop_t *loop, http_exchange_t *ex, const http_request_t *req, c
     j->loop = loop;
     j->ex = ex;
     j->stream = stream;
+    snprintf(j->owner, sizeof j->owner, "%s", t->owner ? t->owner : "");
     j->timeout = timeout;
     err_t err = { 0 };
     int rc = (t->proc->prestarted && t->env_block && !env) ? err_set(&err, ERR_SYS, "out of memory")

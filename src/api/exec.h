@@ -35,13 +35,18 @@ typedef struct {
     size_t env_len;
     bool starting;                /* its sandbox is still being built */
     bool stopping;                /* it exited or is stopping */
+    const char *owner;            /* the account of its function: the only one that may read,
+                                     feed, resize or end the command (a streamed exec) */
 } exec_target_t;
 
 /* POST .../instances/ID/exec */
 void exec_handle(loop_t *loop, http_exchange_t *ex, const http_request_t *req, const exec_target_t *t);
-/* GET /nimbus/v1/execs/ID?offset=N */
-void exec_poll(loop_t *loop, http_exchange_t *ex, const char *id, const char *query);
-/* POST /nimbus/v1/execs/ID/WHAT: "stdin" or "resize" */
-void exec_input(loop_t *loop, http_exchange_t *ex, const http_request_t *req, const char *id, const char *what);
+/* GET /nimbus/v1/execs/ID?offset=N. `account`: the caller's (NULL without
+ * credentials); an exec of another account's instance is answered as one
+ * that does not exist. */
+void exec_poll(loop_t *loop, http_exchange_t *ex, const char *id, const char *query, const char *account);
+/* POST /nimbus/v1/execs/ID/WHAT: "stdin" or "resize"; `account` as for exec_poll. */
+void exec_input(loop_t *loop, http_exchange_t *ex, const http_request_t *req, const char *id, const char *what,
+                const char *account);
 
 #endif

@@ -4,9 +4,13 @@
  * Owns the layer versions' documents and their answers. Every operation
  * is a job: parsed on the loop thread, run against the store and the code
  * store on a worker (which also builds the answer), answered back on the
- * loop thread. Must never: answer before the store has a publish or a
- * delete, reuse a version number, or let a function use a layer version
- * that does not exist.
+ * loop thread. A layer is its publisher's account's: every operation
+ * reads and writes the caller's account's layers only, and another
+ * account's layer ARN is refused as Lambda refuses a layer version no
+ * permission shares (Nimbus has no AddLayerVersionPermission). Must never:
+ * answer before the store has a publish or a delete, reuse a version
+ * number, let a function use a layer version that does not exist, or show
+ * or touch another account's layer.
  */
 #include "api/layers.h"
 
@@ -15,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/auth.h"
 #include "api/control.h"
 #include "base/json.h"
 #include "base/util.h"
@@ -33,6 +38,8 @@ typedef struct {
     http_exchange_t *ex;       /* NULL once the client went away */
     char layer[141];
     int version;
+    char account[13];          /* the caller's account: its layers, the one its ARNs name */
+    char skey[13];             /* that account in the store: "" for the daemon's own */
     char *body;
     size_t body_len;
     char *runtime, *arch, *marker;  /* list filters and paging (NULL: none) */
@@ -58,16 +65,31 @@ static bool name_ok(const char *s, size_t max)
     return true;
 }
 
-/* "arn:aws:lambda:<region>:<account>:layer:<name>[:<version>]" of this
- * daemon's region and account: the name (and *version, 0 for none).
- * Another region's or account's ARN is not ours: -1. */
-static int parse_arn(const char *arn, char name[141], int *version)
+/* The store's key for `account`: the daemon's own is "" (schema 10), as a
+ * function's owner is. */
+static const char *store_key(const char *account) { return strcmp(account, util_account()) == 0 ? "" : account; }
+
+/* "arn:aws:lambda:<region>:<account>:layer:<name>[:<version>]" (version 0: the layer's). */
+static void layer_arn(const char *account, const char *layer, int version, char *buf, size_t n)
 {
-    char prefix[200];
-    function_layer_arn("", 0, prefix, sizeof prefix);   /* "arn:aws:lambda:<r>:<a>:layer:" */
+    if (version > 0) snprintf(buf, n, "arn:aws:lambda:%s:%s:layer:%s:%d", util_region(), account, layer, version);
+    else snprintf(buf, n, "arn:aws:lambda:%s:%s:layer:%s", util_region(), account, layer);
+}
+
+/* "arn:aws:lambda:<region>:<account>:layer:<name>[:<version>]" of this
+ * daemon's region: the account it names, the name (and *version, 0 for
+ * none). Another region's ARN is not ours: -1. */
+static int parse_arn(const char *arn, char account[13], char name[141], int *version)
+{
+    char prefix[100];
+    snprintf(prefix, sizeof prefix, "arn:aws:lambda:%s:", util_region());
     size_t pl = strlen(prefix);
     if (strncmp(arn, prefix, pl) != 0) return -1;
-    const char *p = arn + pl, *colon = strchr(p, ':');
+    const char *a = arn + pl;
+    if (strspn(a, "0123456789") != 12 || strncmp(a + 12, ":layer:", 7) != 0) return -1;
+    memcpy(account, a, 12);
+    account[12] = '\0';
+    const char *p = a + 12 + 7, *colon = strchr(p, ':');
     size_t nl = colon ? (size_t)(colon - p) : strlen(p);
     if (nl == 0 || nl > 140) return -1;
     memcpy(name, p, nl);
@@ -83,11 +105,12 @@ static int parse_arn(const char *arn, char name[141], int *version)
     return 0;
 }
 
-/* A LayerName capture: a name or a layer's ARN. */
-static int layer_name(const char *in, char name[141])
+/* A LayerName capture: a name (of `account`, the caller's) or a layer's
+ * ARN (`account` set to the one it names). */
+static int layer_name(const char *in, char account[13], char name[141])
 {
     int v;
-    if (strncmp(in, "arn:", 4) == 0) return parse_arn(in, name, &v) == 0 && v == 0 ? 0 : -1;
+    if (strncmp(in, "arn:", 4) == 0) return parse_arn(in, account, name, &v) == 0 && v == 0 ? 0 : -1;
     if (!name_ok(in, 140)) return -1;
     snprintf(name, 141, "%s", in);
     return 0;
@@ -117,7 +140,8 @@ static void copy_member(cJSON *to, const cJSON *doc, const char *k)
 }
 
 /* LayerVersionsListItem (list) or GetLayerVersion's answer (whole). */
-static cJSON *version_view(const char *layer, int version, const cJSON *doc, bool whole, const char *host)
+static cJSON *version_view(const char *account, const char *layer, int version, const cJSON *doc, bool whole,
+                           const char *host)
 {
     cJSON *o = cJSON_CreateObject();
     char arn[220];
@@ -129,10 +153,10 @@ static cJSON *version_view(const char *layer, int version, const cJSON *doc, boo
         cJSON_AddStringToObject(c, "Location", loc);
         copy_member(c, doc, "CodeSha256");
         copy_member(c, doc, "CodeSize");
-        function_layer_arn(layer, 0, arn, sizeof arn);
+        layer_arn(account, layer, 0, arn, sizeof arn);
         cJSON_AddStringToObject(o, "LayerArn", arn);
     }
-    function_layer_arn(layer, version, arn, sizeof arn);
+    layer_arn(account, layer, version, arn, sizeof arn);
     cJSON_AddStringToObject(o, "LayerVersionArn", arn);
     copy_member(o, doc, "Description");
     copy_member(o, doc, "CreatedDate");
@@ -244,14 +268,14 @@ static int publish(ljob_t *j)
         cJSON_AddNumberToObject(doc, "Unzipped", (double)e.unzipped_size);
         cJSON_AddStringToObject(doc, "Hex", e.hex);
         docs = cJSON_PrintUnformatted(doc);
-        rc = store_layer_publish(j->d->store, j->layer, docs, e.hex, &j->version, &j->err);
+        rc = store_layer_publish(j->d->store, j->skey, j->layer, docs, e.hex, &j->version, &j->err);
         /* A ZIP nothing references after all is the collector's. */
         if (rc < 0) memcpy(j->gone_hex, e.hex, sizeof j->gone_hex);
     }
     control_code_unlock();
     if (rc == 0) {
         j->status = 201;
-        j->doc = version_view(j->layer, j->version, doc, true, j->host);
+        j->doc = version_view(j->account, j->layer, j->version, doc, true, j->host);
     }
 out:
     cJSON_Delete(body);
@@ -289,15 +313,15 @@ static void list_version(const char *layer, const char *key, const char *docs, v
         if (j->kind == L_LIST) {
             cJSON *o = cJSON_CreateObject();
             char arn[220];
-            function_layer_arn(layer, 0, arn, sizeof arn);
+            layer_arn(j->account, layer, 0, arn, sizeof arn);
             cJSON_AddStringToObject(o, "LayerName", layer);
             cJSON_AddStringToObject(o, "LayerArn", arn);
-            cJSON_AddItemToObject(o, "LatestMatchingVersion", version_view(layer, v, doc, false, ""));
+            cJSON_AddItemToObject(o, "LatestMatchingVersion", version_view(j->account, layer, v, doc, false, ""));
             cJSON_AddItemToArray(lc->arr, o);
             snprintf(lc->seen, sizeof lc->seen, "%s", layer);
             snprintf(lc->last, sizeof lc->last, "%s", layer);
         } else {
-            cJSON_AddItemToArray(lc->arr, version_view(layer, v, doc, false, ""));
+            cJSON_AddItemToArray(lc->arr, version_view(j->account, layer, v, doc, false, ""));
             snprintf(lc->last, sizeof lc->last, "%d", v);
         }
         lc->n++;
@@ -310,7 +334,8 @@ static int list(ljob_t *j)
     list_ctx_t lc = { .j = j };
     j->doc = cJSON_CreateObject();
     lc.arr = cJSON_AddArrayToObject(j->doc, j->kind == L_LIST ? "Layers" : "LayerVersions");
-    if (store_layer_version_each(j->d->store, j->kind == L_LIST ? NULL : j->layer, list_version, &lc, &j->err) < 0)
+    if (store_layer_version_each(j->d->store, j->skey, j->kind == L_LIST ? NULL : j->layer, list_version, &lc,
+                                 &j->err) < 0)
         return -1;
     if (lc.more) cJSON_AddStringToObject(j->doc, "NextMarker", lc.last);
     j->status = 200;
@@ -320,13 +345,13 @@ static int list(ljob_t *j)
 static int get_version(ljob_t *j)
 {
     char *docs;
-    if (store_layer_version_get(j->d->store, j->layer, j->version, &docs, &j->err) < 0) {
+    if (store_layer_version_get(j->d->store, j->skey, j->layer, j->version, &docs, &j->err) < 0) {
         if (j->err.code == ERR_NOT_FOUND) err_set(&j->err, ERR_NOT_FOUND, "The resource you requested does not exist.");
         return -1;
     }
     cJSON *doc = cJSON_Parse(docs);
     free(docs);
-    j->doc = version_view(j->layer, j->version, doc, true, j->host);
+    j->doc = version_view(j->account, j->layer, j->version, doc, true, j->host);
     cJSON_Delete(doc);
     j->status = 200;
     return 0;
@@ -340,7 +365,7 @@ static void ljob_work(void *arg)
     case L_GET: j->rc = get_version(j); break;
     case L_DELETE:
         /* Lambda's delete succeeds whether or not the version exists. */
-        j->rc = store_layer_version_delete(j->d->store, j->layer, j->version, j->gone_hex, &j->err);
+        j->rc = store_layer_version_delete(j->d->store, j->skey, j->layer, j->version, j->gone_hex, &j->err);
         j->status = 204;
         break;
     case L_LIST:
@@ -404,6 +429,30 @@ static long max_items(http_exchange_t *ex, const char *query)
     return ok ? v : -1;
 }
 
+/* The caller's ARN in an AccessDeniedException ("" without credentials:
+ * the daemon's account's root). */
+static void user_arn(const http_request_t *req, char *buf, size_t n)
+{
+    const auth_key_t *k = auth_principal(req);
+    if (k) snprintf(buf, n, "arn:aws:iam::%s:user/%s", k->account, k->id);
+    else snprintf(buf, n, "arn:aws:iam::%s:root", util_account());
+}
+
+#define DENIED_FMT "User: %s is not authorized to perform: lambda:%s on resource: %s because no resource-based policy allows the lambda:%s action"
+
+/* Another account's layer, named by its ARN: refused as Lambda refuses a
+ * layer version its publisher did not share. */
+static void denied(http_exchange_t *ex, const http_request_t *req, const ljob_t *j, const char *named)
+{
+    static const char *const ACTION[] = { [L_PUBLISH] = "PublishLayerVersion", [L_GET] = "GetLayerVersion",
+                                          [L_DELETE] = "DeleteLayerVersion",
+                                          [L_LIST_VERSIONS] = "ListLayerVersions", [L_LIST] = "ListLayers" };
+    char user[200], arn[260];
+    user_arn(req, user, sizeof user);
+    layer_arn(named, j->layer, j->kind == L_GET || j->kind == L_DELETE ? j->version : 0, arn, sizeof arn);
+    api_respond_error(ex, 403, "AccessDeniedException", DENIED_FMT, user, ACTION[j->kind], arn, ACTION[j->kind]);
+}
+
 void layers_handle(api_t *d, http_exchange_t *ex, http_request_t *req, const char *layer, const char *version)
 {
     const char *m = req->method;
@@ -411,6 +460,11 @@ void layers_handle(api_t *d, http_exchange_t *ex, http_request_t *req, const cha
     if (!j) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
     j->d = d;
     j->ex = ex;
+    const auth_key_t *who = auth_principal(req);
+    snprintf(j->account, sizeof j->account, "%s", who ? who->account : util_account());
+    snprintf(j->skey, sizeof j->skey, "%s", store_key(j->account));
+    char named[13];            /* the account a name or an ARN names */
+    memcpy(named, j->account, sizeof named);
     const char *host = http_request_header(req, "Host");
     snprintf(j->host, sizeof j->host, "%s", host ? host : "");
     if (!layer) {
@@ -418,7 +472,7 @@ void layers_handle(api_t *d, http_exchange_t *ex, http_request_t *req, const cha
         char *find = util_query_param(req->query, "find");
         if (find && strcmp(find, "LayerVersion") == 0) {
             char *arn = util_query_param(req->query, "Arn");
-            if (!arn || parse_arn(arn, j->layer, &j->version) < 0 || j->version == 0) {
+            if (!arn || parse_arn(arn, named, j->layer, &j->version) < 0 || j->version == 0) {
                 api_respond_error(ex, 400, "ValidationException",
                                   "1 validation error detected: Value '%s' at 'arn' failed to satisfy constraint: Member must satisfy regular expression pattern: " LAYER_ARN_PATTERN,
                                   arn ? arn : "");
@@ -434,7 +488,7 @@ void layers_handle(api_t *d, http_exchange_t *ex, http_request_t *req, const cha
         }
         free(find);
     } else {
-        if (layer_name(layer, j->layer) < 0) { bad_name(ex, layer); free(j); return; }
+        if (layer_name(layer, named, j->layer) < 0) { bad_name(ex, layer); free(j); return; }
         if (version) {
             j->version = parse_version(version);
             if (j->version < 0) {
@@ -448,6 +502,11 @@ void layers_handle(api_t *d, http_exchange_t *ex, http_request_t *req, const cha
         } else {
             j->kind = strcmp(m, "POST") == 0 ? L_PUBLISH : L_LIST_VERSIONS;
         }
+    }
+    if (strcmp(named, j->account) != 0) {
+        denied(ex, req, j, named);
+        free(j);
+        return;
     }
     if (j->kind == L_LIST || j->kind == L_LIST_VERSIONS) {
         if ((j->max_items = max_items(ex, req->query)) < 0) { free(j); return; }
@@ -504,8 +563,9 @@ static bool same_list(const function_config_t *cfg, const cJSON *arr)
     return true;
 }
 
-int layers_apply(api_t *d, const cJSON *body, function_config_t *cfg, bool *changed, err_t *err)
+int layers_apply(api_t *d, const cJSON *body, function_config_t *cfg, const char *user, bool *changed, err_t *err)
 {
+    const char *owner = cfg->owner[0] ? cfg->owner : util_account();
     *changed = false;
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "Layers");
     if (!arr || cJSON_IsNull(arr)) return 0;
@@ -530,13 +590,20 @@ int layers_apply(api_t *d, const cJSON *body, function_config_t *cfg, bool *chan
     size_t n = 0;
     cJSON_ArrayForEach(e, arr) {
         int v;
-        if (parse_arn(e->valuestring, names[n], &v) < 0 || v == 0)
+        char account[13];
+        if (parse_arn(e->valuestring, account, names[n], &v) < 0 || v == 0)
             return err_set(err, ERR_INVALID, "Layer version %s does not exist.", e->valuestring);
+        if (strcmp(account, owner) != 0) {
+            char me[200];
+            if (user && *user) snprintf(me, sizeof me, "%s", user);
+            else snprintf(me, sizeof me, "arn:aws:iam::%s:root", owner);
+            return err_set(err, ERR_DENIED, DENIED_FMT, me, "GetLayerVersion", e->valuestring, "GetLayerVersion");
+        }
         for (size_t k = 0; k < n; k++)
             if (strcmp(names[k], names[n]) == 0)
                 return err_set(err, ERR_INVALID, "Two different versions of the same layer are not allowed.");
         char *docs;
-        if (store_layer_version_get(d->store, names[n], v, &docs, err) < 0) {
+        if (store_layer_version_get(d->store, store_key(owner), names[n], v, &docs, err) < 0) {
             if (err->code == ERR_NOT_FOUND) err_set(err, ERR_INVALID, "Layer version %s does not exist.", e->valuestring);
             return -1;
         }
@@ -544,7 +611,7 @@ int layers_apply(api_t *d, const cJSON *body, function_config_t *cfg, bool *chan
         free(docs);
         function_layer_t *x = &got[n];
         memset(x, 0, sizeof *x);
-        function_layer_arn(names[n], v, x->arn, sizeof x->arn);
+        layer_arn(owner, names[n], v, x->arn, sizeof x->arn);
         x->code_size = (int64_t)doc_num(doc, "CodeSize");
         x->unzipped = (int64_t)doc_num(doc, "Unzipped");
         snprintf(x->hex, sizeof x->hex, "%s", doc_str(doc, "Hex") ? doc_str(doc, "Hex") : "");
@@ -572,4 +639,27 @@ int layers_check_size(api_t *d, const function_config_t *cfg, int64_t code_unzip
                        "Function code combined with layers exceeds the maximum allowed size of %zu bytes. The actual size is %lld bytes.",
                        max, (long long)total);
     return 0;
+}
+
+typedef struct {
+    const char *hex;
+    bool found;
+} code_find_t;
+
+static void code_of(const char *layer, const char *key, const char *docs, void *arg)
+{
+    (void)layer; (void)key;
+    code_find_t *f = arg;
+    if (f->found) return;
+    cJSON *doc = cJSON_Parse(docs);
+    const char *h = doc_str(doc, "Hex");
+    f->found = h && strcmp(h, f->hex) == 0;
+    cJSON_Delete(doc);
+}
+
+int layers_code_owned(api_t *d, const char *account, const char *hex, err_t *err)
+{
+    code_find_t f = { .hex = hex };
+    if (store_layer_version_each(d->store, store_key(account), NULL, code_of, &f, err) < 0) return -1;
+    return f.found ? 1 : 0;
 }

@@ -4,8 +4,10 @@
  * checked against the unzipped limit with the function's own code, and
  * merged into the one tree an instance sees at /opt.
  *
- * Layer versions live in the store, not in memory: every operation is a
- * job on a worker. A deleted version stays working for the functions that
+ * A layer is the account's that published it: its ARNs name that account,
+ * and each account sees and touches only its own layers (one name may be
+ * two accounts' layers). Layer versions live in the store, not in memory:
+ * every operation is a job on a worker. A deleted version stays working for the functions that
  * use it (their merged tree holds its files), as Lambda keeps a copy until
  * no function refers to it.
  */
@@ -26,10 +28,17 @@ void layers_handle(api_t *d, http_exchange_t *ex, http_request_t *req, const cha
  * `cfg` (absent: unchanged). Each ARN must name a layer version that
  * exists, at most 5, no layer twice; the same list the function has
  * already is kept as it is (deleted versions included). On success
- * cfg->opt_hex is their merged tree ("" for none). Errors: ERR_VALIDATION,
- * ERR_INVALID with Lambda's messages. *changed says whether the list
- * changed. */
-int layers_apply(api_t *d, const cJSON *body, function_config_t *cfg, bool *changed, err_t *err);
+ * cfg->opt_hex is their merged tree ("" for none). Only the layers of the
+ * function's owner (cfg->owner) may be named: another account's ARN is
+ * ERR_DENIED, Lambda's AccessDeniedException for lambda:GetLayerVersion,
+ * naming `user` (the caller's ARN; NULL or "": the owner's root). Errors:
+ * ERR_VALIDATION, ERR_INVALID with Lambda's messages. *changed says
+ * whether the list changed. */
+int layers_apply(api_t *d, const cJSON *body, function_config_t *cfg, const char *user, bool *changed, err_t *err);
+
+/* On a worker: 1 when code `hex` is a layer version's of `account`, else 0
+ * (-1: the store failed). */
+int layers_code_owned(api_t *d, const char *account, const char *hex, err_t *err);
 
 /* Lambda's limit on the function's unzipped code plus its layers'. */
 int layers_check_size(api_t *d, const function_config_t *cfg, int64_t code_unzipped, err_t *err);

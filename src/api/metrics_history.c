@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "api/auth.h"
 #include "base/util.h"
 
 #define MAX_POINTS (METRICS_SLOTS)
@@ -40,8 +41,10 @@ void metrics_functions_summary(api_t *d, http_exchange_t *ex)
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "Functions");
     metrics_point_t hour;
+    const auth_key_t *who = auth_principal(http_exchange_request(ex));
     for (size_t i = 0; i < router_count(d->router); i++) {
         const router_fn_t *fn = router_at(d->router, i);
+        if (!auth_owns(who, &fn->cfg)) continue;   /* an account sees its own functions only */
         /* The whole ring as one point of an hour (its 360 buckets). */
         metrics_history(fn, now, METRICS_SLOTS * (METRICS_SLOT_MS / 1000u), 1, &hour);
         cJSON *e = cJSON_CreateObject();

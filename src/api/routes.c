@@ -329,18 +329,26 @@ static void h_exec(void *ctx, http_exchange_t *ex, http_request_t *req, const ro
         return;
     }
     exec_target_t t = { .id = in->id, .proc = &in->proc, .env_block = in->env_block, .env_len = in->env_len,
-                        .starting = in->spawning, .stopping = in->exited || in->state == INST_STOPPING };
+                        .starting = in->spawning, .stopping = in->exited || in->state == INST_STOPPING,
+                        .owner = fn->cfg.owner[0] ? fn->cfg.owner : util_account() };
     exec_handle(((api_t *)ctx)->loop, ex, req, &t);
+}
+
+/* The caller's account, or NULL without credentials (everyone's). */
+static const char *caller_account(const http_request_t *req)
+{
+    const auth_key_t *who = auth_principal(req);
+    return who ? who->account : NULL;
 }
 
 static void h_exec_poll(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
-    exec_poll(((api_t *)ctx)->loop, ex, route_param(p, "id"), req->query);
+    exec_poll(((api_t *)ctx)->loop, ex, route_param(p, "id"), req->query, caller_account(req));
 }
 
 static void h_exec_input(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
-    exec_input(((api_t *)ctx)->loop, ex, req, route_param(p, "id"), route_param(p, "what"));
+    exec_input(((api_t *)ctx)->loop, ex, req, route_param(p, "id"), route_param(p, "what"), caller_account(req));
 }
 
 static void h_events(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
@@ -391,8 +399,41 @@ static void h_health(void *ctx, http_exchange_t *ex, http_request_t *req, const 
     api_respond_json(ex, 200, s);
 }
 
+/* The async queue's counts of the caller's functions only: each one's,
+ * summed (the figures of functions since deleted are the daemon's). */
+static void async_stats_of(api_t *d, const auth_key_t *who, async_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t oldest = 0;
+    for (size_t i = 0; i < router_count(d->router); i++) {
+        const router_fn_t *fn = router_at(d->router, i);
+        if (!auth_owns(who, &fn->cfg)) continue;
+        async_stats_t one;
+        async_stats(d->async, fn->cfg.name, &one);
+        out->queued += one.queued;
+        out->running += one.running;
+        out->retrying += one.retrying;
+        out->accepted += one.accepted;
+        out->succeeded += one.succeeded;
+        out->failed += one.failed;
+        out->retries += one.retries;
+        out->dead_letters += one.dead_letters;
+        out->deliveries += one.deliveries;
+        out->delivery_failures += one.delivery_failures;
+        for (size_t k = 0; k < 3; k++) {
+            out->dest_delivered[k] += one.dest_delivered[k];
+            out->dest_failed[k] += one.dest_failed[k];
+        }
+        if (one.oldest_ms > oldest) oldest = one.oldest_ms;
+    }
+    out->oldest_ms = oldest;
+}
+
 /* GET /nimbus/v1/async[?function=NAME]: the async queue's counts, and the
- * queue store's commits (fsync'd) and events written. */
+ * queue store's commits (fsync'd) and events written. With accounts a
+ * caller sees its own functions' counts: another account's function is
+ * counted as one that does not exist (zeros); the queue store's figures,
+ * every account's, are the daemon's own account's to see. */
 static void h_async_stats(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
     (void)p;
@@ -401,12 +442,22 @@ static void h_async_stats(void *ctx, http_exchange_t *ex, http_request_t *req, c
         api_respond_error(ex, 503, "ServiceException", "the async queue is not running");
         return;
     }
+    const auth_key_t *who = auth_principal(req);
     char *fn = util_query_param(req->query, "function");
     async_stats_t st;
-    async_stats(d->async, fn && *fn ? fn : NULL, &st);
+    if (fn && *fn) {
+        const router_fn_t *f = who && function_name_valid(fn) ? router_find(d->router, fn) : NULL;
+        if (f && !auth_owns(who, &f->cfg)) memset(&st, 0, sizeof st);
+        else async_stats(d->async, fn, &st);
+    } else if (who) {
+        async_stats_of(d, who, &st);
+    } else {
+        async_stats(d->async, NULL, &st);
+    }
     free(fn);
     uint64_t commits = 0, written = 0;
-    queue_store_stats(async_store(d->async), &commits, &written);
+    bool store_figures = !who || strcmp(who->account, util_account()) == 0;
+    if (store_figures) queue_store_stats(async_store(d->async), &commits, &written);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "Queued", st.queued);
     cJSON_AddNumberToObject(o, "Running", st.running);
@@ -419,8 +470,10 @@ static void h_async_stats(void *ctx, http_exchange_t *ex, http_request_t *req, c
     cJSON_AddNumberToObject(o, "Deliveries", (double)st.deliveries);
     cJSON_AddNumberToObject(o, "DeliveryFailures", (double)st.delivery_failures);
     cJSON_AddNumberToObject(o, "OldestAgeMs", (double)st.oldest_ms);
-    cJSON_AddNumberToObject(o, "Commits", (double)commits);
-    cJSON_AddNumberToObject(o, "EventsWritten", (double)written);
+    if (store_figures) {
+        cJSON_AddNumberToObject(o, "Commits", (double)commits);
+        cJSON_AddNumberToObject(o, "EventsWritten", (double)written);
+    }
     api_respond_doc(ex, 200, o);
 }
 

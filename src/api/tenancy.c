@@ -150,6 +150,7 @@ typedef struct {
     http_exchange_t *ex;         /* NULL once the client has gone */
     http_request_t *req;
     tenancy_resume_fn resume;
+    tenancy_resume_fn deny;      /* answers a refusal its own way (a URL's), or NULL */
     char function[65], owner[13], caller[13], action[32], qualifier[130];
     bool allowed;
     int rc;
@@ -199,7 +200,9 @@ static void read_done(loop_t *l, void *arg)
     if (r->ex) {
         http_exchange_on_abort(r->ex, NULL, NULL);
         if (r->rc < 0) api_respond_err(r->ex, &r->err);
-        else if (!r->allowed) {
+        else if (!r->allowed && r->deny) {
+            r->deny(r->d, r->ex, r->req);
+        } else if (!r->allowed) {
             char arn[300];
             function_arn(r->function, r->qualifier[0] ? r->qualifier : NULL, arn, sizeof arn);
             const auth_key_t *k = auth_principal(r->req);
@@ -227,10 +230,15 @@ static bool refuse(http_exchange_t *ex, const auth_key_t *who, const char *actio
 /* Another account's function, named with its owner's ARN: an invocation
  * goes on when the owner's policy allows it. */
 static bool grant_check(api_t *d, http_exchange_t *ex, http_request_t *req, const auth_key_t *who, const char *fn,
-                        const char *owner, const char *qual, const char *action, tenancy_resume_fn resume)
+                        const char *owner, const char *qual, const char *action, tenancy_resume_fn resume,
+                        tenancy_resume_fn deny)
 {
     if (!qual[0]) {
         grant_t *g = grant_find(d, fn, owner, who->account, action);
+        if (g && !g->allowed && deny) {
+            deny(d, ex, req);
+            return false;
+        }
         if (g) return g->allowed ? true : refuse(ex, who, action, fn, qual);
     }
     read_t *r = calloc(1, sizeof *r);
@@ -238,7 +246,7 @@ static bool grant_check(api_t *d, http_exchange_t *ex, http_request_t *req, cons
         api_respond_error(ex, 500, "ServiceException", "out of memory");
         return false;
     }
-    *r = (read_t){ .d = d, .ex = ex, .req = req, .resume = resume };
+    *r = (read_t){ .d = d, .ex = ex, .req = req, .resume = resume, .deny = deny };
     snprintf(r->function, sizeof r->function, "%s", fn);
     memcpy(r->owner, owner, sizeof r->owner);
     memcpy(r->caller, who->account, sizeof r->caller);
@@ -279,13 +287,13 @@ bool tenancy_check(api_t *d, http_exchange_t *ex, http_request_t *req, const cha
                           who->account, who->id, req->method, req->path, arn);
         return false;
     }
-    return grant_check(d, ex, req, who, fname, owner, qual, "lambda:InvokeFunction", resume);
+    return grant_check(d, ex, req, who, fname, owner, qual, "lambda:InvokeFunction", resume, NULL);
 }
 
 bool tenancy_check_url(api_t *d, http_exchange_t *ex, http_request_t *req, const auth_key_t *who,
-                       const function_config_t *fn, tenancy_resume_fn resume)
+                       const function_config_t *fn, tenancy_resume_fn resume, tenancy_resume_fn deny)
 {
     const char *owner = fn->owner[0] ? fn->owner : util_account();
     if (strcmp(owner, who->account) == 0) return true;
-    return grant_check(d, ex, req, who, fn->name, owner, "", "lambda:InvokeFunctionUrl", resume);
+    return grant_check(d, ex, req, who, fn->name, owner, "", "lambda:InvokeFunctionUrl", resume, deny);
 }

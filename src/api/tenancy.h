@@ -32,9 +32,11 @@ bool tenancy_check(api_t *d, http_exchange_t *ex, http_request_t *req, const cha
 
 /* A function URL with AuthType AWS_IAM: the signed caller `who` may call
  * it when it owns `fn` or the owner's policy allows lambda:InvokeFunctionUrl
- * (same rules, same resume). */
+ * (same rules, same resume). A refusal is the URL's to answer (Lambda's
+ * URLs say 403 {"Message":"Forbidden"}, not the API's error): `deny(d, ex,
+ * req)` answers it, now or once the policy is read. */
 bool tenancy_check_url(api_t *d, http_exchange_t *ex, http_request_t *req, const auth_key_t *who,
-                       const function_config_t *fn, tenancy_resume_fn resume);
+                       const function_config_t *fn, tenancy_resume_fn resume, tenancy_resume_fn deny);
 
 /* A policy of `function` was written: forget what it granted. */
 void tenancy_policy_changed(api_t *d, const char *function);

@@ -325,6 +325,8 @@ static void serve_granted(api_t *d, http_exchange_t *ex, http_request_t *req);
  * key of the function's account, or of one its policy allows
  * lambda:InvokeFunctionUrl. Unsigned: 403 {"Message":"Forbidden"}, as
  * Lambda's URLs answer. false: answered, or waiting for the policy. */
+static void serve_denied(api_t *d, http_exchange_t *ex, http_request_t *req);
+
 static bool iam_allows(api_t *d, http_exchange_t *ex, http_request_t *req, const url_cfg_t *u, router_fn_t *latest)
 {
     bool presigned = strstr(req->query, "X-Amz-Signature=") != NULL;
@@ -335,25 +337,45 @@ static bool iam_allows(api_t *d, http_exchange_t *ex, http_request_t *req, const
     auth_key_t *who = auth_verify_sigv4(d->auth, ex, req, (int64_t)time(NULL));
     if (!who) return false;
     req->principal = who;
-    return tenancy_check_url(d, ex, req, who, &latest->cfg, serve_granted);
+    return tenancy_check_url(d, ex, req, who, &latest->cfg, serve_granted, serve_denied);
 }
 
 static void serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *id, const char *raw_path,
                   bool by_host, bool granted);
 
+/* The URL a request was for: its id, and its rawPath (by host name, the
+ * whole path; else what follows /nimbus/url/<id>). */
+static bool request_url(http_request_t *req, char id[33], const char **raw_path)
+{
+    if (url_host_id(req, id)) {
+        *raw_path = req->path;
+        return true;
+    }
+    const char *s = req->path + strlen("/nimbus/url/"), *rest = strchr(s, '/');
+    size_t n = rest ? (size_t)(rest - s) : strlen(s);
+    snprintf(id, 33, "%.*s", (int)(n < 32 ? n : 32), s);
+    *raw_path = rest && *rest ? rest : "/";
+    return false;
+}
+
 /* The owner's policy allowed the caller: serve the request again. */
 static void serve_granted(api_t *d, http_exchange_t *ex, http_request_t *req)
 {
     char id[33];
-    if (url_host_id(req, id)) {
-        serve(d, ex, req, id, req->path, true, true);
-        return;
-    }
-    /* /nimbus/url/<id>[/...] */
-    const char *s = req->path + strlen("/nimbus/url/"), *rest = strchr(s, '/');
-    size_t n = rest ? (size_t)(rest - s) : strlen(s);
-    snprintf(id, sizeof id, "%.*s", (int)(n < 32 ? n : 32), s);
-    serve(d, ex, req, id, rest && *rest ? rest : "/", false, true);
+    const char *raw;
+    bool by_host = request_url(req, id, &raw);
+    serve(d, ex, req, id, raw, by_host, true);
+}
+
+/* A signed caller of an account the owner's policy does not allow: the
+ * same 403 {"Message":"Forbidden"} as an unsigned one (with the URL's CORS
+ * headers, if it still exists). */
+static void serve_denied(api_t *d, http_exchange_t *ex, http_request_t *req)
+{
+    char id[33];
+    const char *raw;
+    request_url(req, id, &raw);
+    respond_error(ex, req, url_find_id(d, id), NULL, URL_ERR_FORBIDDEN);
 }
 
 void url_serve(api_t *d, http_exchange_t *ex, http_request_t *req, const char *id, const char *raw_path,

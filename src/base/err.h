@@ -22,6 +22,7 @@ typedef enum {
     ERR_ZIP,          /* 400 InvalidParameterValueException: unusable deployment package */
     ERR_SYS,          /* an OS call failed: 500 ServiceException */
     ERR_INTERNAL,     /* a bug or an impossible state: 500 ServiceException */
+    ERR_DENIED,       /* another account's resource the caller may not use: 403 AccessDeniedException */
 } err_code_t;
 
 typedef struct {

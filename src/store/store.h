@@ -117,20 +117,27 @@ int store_policy_delete(store_t *s, const char *function, const char *qualifier,
 /* The document (malloc'd) into *doc_json, or NULL when there is none. */
 int store_policy_get(store_t *s, const char *function, const char *qualifier, char **doc_json,
                      err_t *err);
-/* Lambda layers. A layer is its name and the highest version ever
- * published under it (numbers start at 1 and are never reused, even once
- * every version is deleted); each version keeps a document and the code
- * store key of its ZIP, which store_code_referenced() counts as in use. */
+/* Lambda layers. A layer is its account and name and the highest version
+ * ever published under them (numbers start at 1 and are never reused, even
+ * once every version is deleted); each version keeps a document and the
+ * code store key of its ZIP, which store_code_referenced() counts as in
+ * use. `account` is the publisher's, "" for the daemon's own --account-id
+ * (what layers stored before accounts belong to); one name in two accounts
+ * is two layers. */
 /* Publish the next version of `layer` (*version set). */
-int store_layer_publish(store_t *s, const char *layer, const char *doc_json, const char *code_hex, int *version,
-                        err_t *err);
+int store_layer_publish(store_t *s, const char *account, const char *layer, const char *doc_json,
+                        const char *code_hex, int *version, err_t *err);
 /* *doc_json malloc'd (free it); ERR_NOT_FOUND when there is no such version. */
-int store_layer_version_get(store_t *s, const char *layer, int version, char **doc_json, err_t *err);
+int store_layer_version_get(store_t *s, const char *account, const char *layer, int version, char **doc_json,
+                            err_t *err);
 /* Delete a version; code_hex gets its code key ("" when it did not exist: still 0). */
-int store_layer_version_delete(store_t *s, const char *layer, int version, char code_hex[65], err_t *err);
-/* fn(layer, version number, doc, arg) for every version of `layer` (NULL:
- * of every layer), in layer name order, newest version first. */
-int store_layer_version_each(store_t *s, const char *layer, store_child_fn fn, void *arg, err_t *err);
+int store_layer_version_delete(store_t *s, const char *account, const char *layer, int version, char code_hex[65],
+                               err_t *err);
+/* fn(layer, version number, doc, arg) for every version of the account's
+ * `layer` (NULL: of every layer of the account), in layer name order,
+ * newest version first. */
+int store_layer_version_each(store_t *s, const char *account, const char *layer, store_child_fn fn, void *arg,
+                             err_t *err);
 
 /* Log lines. */
 typedef struct {

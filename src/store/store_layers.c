@@ -3,8 +3,9 @@
  * code key. Tables from the store's migrations (store_sqlite.c).
  *
  * Rare writes and reads: statements are prepared per call, on the
- * connection store_sqlite.c owns, under its mutex. Must never: give a
- * version number twice for one layer.
+ * connection store_sqlite.c owns, under its mutex. Every statement names
+ * the account (schema 10): one account's layer is never another's. Must
+ * never: give a version number twice for one layer.
  */
 #include "store/store_internal.h"
 
@@ -25,53 +26,60 @@ static sqlite3_stmt *prepare(sqlite3 *db, const char *sql, err_t *err)
     return st;
 }
 
-/* One statement in store_bind's shape, no rows wanted. */
-static int run1(sqlite3 *db, const char *sql, const char *a, int n, const char *doc, const char *hex, err_t *err,
-                const char *what)
+/* One statement in store_bind's shape, the account as ?5 (NULL: a
+ * statement without one), no rows wanted. */
+static int run1(sqlite3 *db, const char *sql, const char *account, const char *a, int n, const char *doc,
+                const char *hex, err_t *err, const char *what)
 {
     sqlite3_stmt *st = prepare(db, sql, err);
     if (!st) return -1;
     store_bind(st, a, NULL, n, doc, hex);
+    if (account) sqlite3_bind_text(st, 5, account, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqldb_error(db, "store", what, err);
 }
 
-int store_layer_publish(store_t *s, const char *layer, const char *doc_json, const char *code_hex, int *version,
-                        err_t *err)
+int store_layer_publish(store_t *s, const char *account, const char *layer, const char *doc_json,
+                        const char *code_hex, int *version, err_t *err)
 {
     sqlite3 *db = store_lock(s);
-    int ret = run1(db, "BEGIN IMMEDIATE", NULL, STORE_UNBOUND, NULL, NULL, err, "begin publish layer");
+    int ret = run1(db, "BEGIN IMMEDIATE", NULL, NULL, STORE_UNBOUND, NULL, NULL, err, "begin publish layer");
     if (ret == 0)
-        ret = run1(db, "INSERT INTO layers(name, last_version) VALUES(?1, 1) "
-                       "ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1",
-                   layer, STORE_UNBOUND, NULL, NULL, err, "publish layer");
-    sqlite3_stmt *st = ret == 0 ? prepare(db, "SELECT last_version FROM layers WHERE name = ?1", err) : NULL;
+        ret = run1(db, "INSERT INTO layers(account, name, last_version) VALUES(?5, ?1, 1) "
+                       "ON CONFLICT(account, name) DO UPDATE SET last_version = last_version + 1",
+                   account, layer, STORE_UNBOUND, NULL, NULL, err, "publish layer");
+    sqlite3_stmt *st =
+        ret == 0 ? prepare(db, "SELECT last_version FROM layers WHERE account = ?2 AND name = ?1", err) : NULL;
     if (ret == 0 && !st) ret = -1;
     if (st) {
         sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW) *version = sqlite3_column_int(st, 0);
         else ret = sqldb_error(db, "store", "publish layer", err);
         sqlite3_finalize(st);
     }
     if (ret == 0)
-        ret = run1(db, "INSERT INTO layer_versions(layer, version, doc, code_hex) VALUES(?1, ?2, ?3, ?4)", layer,
-                   *version, doc_json, code_hex, err, "publish layer version");
-    if (ret == 0) ret = run1(db, "COMMIT", NULL, STORE_UNBOUND, NULL, NULL, err, "commit publish layer");
+        ret = run1(db, "INSERT INTO layer_versions(account, layer, version, doc, code_hex) VALUES(?5, ?1, ?2, ?3, ?4)",
+                   account, layer, *version, doc_json, code_hex, err, "publish layer version");
+    if (ret == 0) ret = run1(db, "COMMIT", NULL, NULL, STORE_UNBOUND, NULL, NULL, err, "commit publish layer");
     if (ret != 0 && !sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     store_unlock(s);
     return ret;
 }
 
-int store_layer_version_get(store_t *s, const char *layer, int version, char **doc_json, err_t *err)
+int store_layer_version_get(store_t *s, const char *account, const char *layer, int version, char **doc_json,
+                            err_t *err)
 {
     *doc_json = NULL;
     sqlite3 *db = store_lock(s);
     int ret = -1;
-    sqlite3_stmt *st = prepare(db, "SELECT doc FROM layer_versions WHERE layer = ?1 AND version = ?2", err);
+    sqlite3_stmt *st =
+        prepare(db, "SELECT doc FROM layer_versions WHERE account = ?3 AND layer = ?1 AND version = ?2", err);
     if (st) {
         sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 2, version);
+        sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) { *doc_json = store_col_dup(st, 0); ret = 0; }
         else if (rc == SQLITE_DONE) err_set(err, ERR_NOT_FOUND, "layer version %s:%d not found", layer, version);
@@ -82,16 +90,20 @@ int store_layer_version_get(store_t *s, const char *layer, int version, char **d
     return ret;
 }
 
-int store_layer_version_delete(store_t *s, const char *layer, int version, char code_hex[65], err_t *err)
+int store_layer_version_delete(store_t *s, const char *account, const char *layer, int version, char code_hex[65],
+                               err_t *err)
 {
     code_hex[0] = '\0';
     sqlite3 *db = store_lock(s);
     int ret = -1;
-    sqlite3_stmt *st = prepare(db, "DELETE FROM layer_versions WHERE layer = ?1 AND version = ?2 RETURNING code_hex",
+    sqlite3_stmt *st = prepare(db,
+                               "DELETE FROM layer_versions WHERE account = ?3 AND layer = ?1 AND version = ?2 "
+                               "RETURNING code_hex",
                                err);
     if (st) {
         sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 2, version);
+        sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             const unsigned char *t = sqlite3_column_text(st, 0);
@@ -106,18 +118,20 @@ int store_layer_version_delete(store_t *s, const char *layer, int version, char 
     return ret;
 }
 
-int store_layer_version_each(store_t *s, const char *layer, store_child_fn fn, void *arg, err_t *err)
+int store_layer_version_each(store_t *s, const char *account, const char *layer, store_child_fn fn, void *arg,
+                             err_t *err)
 {
     store_rows_t rows = { 0 };
     int ret = 0, rc = SQLITE_DONE;
     sqlite3 *db = store_lock(s);
-    sqlite3_stmt *st = prepare(db, layer ? "SELECT layer, version, doc FROM layer_versions WHERE layer = ?1 "
-                                           "ORDER BY layer, version DESC"
+    sqlite3_stmt *st = prepare(db, layer ? "SELECT layer, version, doc FROM layer_versions "
+                                           "WHERE account = ?2 AND layer = ?1 ORDER BY layer, version DESC"
                                          : "SELECT layer, version, doc FROM layer_versions "
-                                           "ORDER BY layer, version DESC",
+                                           "WHERE account = ?2 ORDER BY layer, version DESC",
                                err);
     if (!st) ret = -1;
     if (st && layer) sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
+    if (st) sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
     if (st) rc = store_rows_read(st, 3, 0, &rows);
     if (st && rc != SQLITE_DONE) ret = sqldb_error(db, "store", "list layer versions", err);
     sqlite3_finalize(st);

@@ -103,6 +103,30 @@ static const char *const migrations[] = {
      * (store_logs_retain runs incremental_vacuum); changing auto_vacuum
      * on a file with tables takes one VACUUM */
     SQLDB_NO_TRANSACTION "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;",
+    /* 10: a layer belongs to the account that published it, and one name
+     * may be two accounts' layers: the account joins both keys ('' is the
+     * daemon's own --account-id, as a function's owner is, so the rows of
+     * before are its) */
+    "CREATE TABLE layers_new ("
+    "  account TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  last_version INTEGER NOT NULL,"
+    "  PRIMARY KEY(account, name));"
+    "INSERT INTO layers_new(account, name, last_version) SELECT '', name, last_version FROM layers;"
+    "DROP TABLE layers;"
+    "ALTER TABLE layers_new RENAME TO layers;"
+    "CREATE TABLE layer_versions_new ("
+    "  account TEXT NOT NULL,"
+    "  layer TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL,"
+    "  code_hex TEXT NOT NULL,"
+    "  PRIMARY KEY(account, layer, version));"
+    "INSERT INTO layer_versions_new(account, layer, version, doc, code_hex) "
+    "  SELECT '', layer, version, doc, code_hex FROM layer_versions;"
+    "DROP TABLE layer_versions;"
+    "ALTER TABLE layer_versions_new RENAME TO layer_versions;"
+    "CREATE INDEX layer_versions_code ON layer_versions(code_hex);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 

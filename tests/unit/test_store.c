@@ -476,34 +476,34 @@ Test(store, layer_versions_numbered_never_reused_and_their_code_referenced)
     const char *hex1 = "1111111111111111111111111111111111111111111111111111111111111111";
     const char *hex2 = "2222222222222222222222222222222222222222222222222222222222222222";
     const char *opt = "3333333333333333333333333333333333333333333333333333333333333333";
-    cr_assert_eq(store_layer_publish(s, "lib", "{\"n\":1}", hex1, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_layer_publish(s, "", "lib", "{\"n\":1}", hex1, &v, &err), 0, "%s", err.msg);
     cr_assert_eq(v, 1);
-    cr_assert_eq(store_layer_publish(s, "lib", "{\"n\":2}", hex2, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_layer_publish(s, "", "lib", "{\"n\":2}", hex2, &v, &err), 0, "%s", err.msg);
     cr_assert_eq(v, 2);
-    cr_assert_eq(store_layer_publish(s, "other", "{}", hex2, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_layer_publish(s, "", "other", "{}", hex2, &v, &err), 0, "%s", err.msg);
     cr_assert_eq(v, 1);
     char *doc = NULL;
-    cr_assert_eq(store_layer_version_get(s, "lib", 1, &doc, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_layer_version_get(s, "", "lib", 1, &doc, &err), 0, "%s", err.msg);
     cr_assert_str_eq(doc, "{\"n\":1}");
     free(doc);
-    cr_assert_eq(store_layer_version_get(s, "lib", 3, &doc, &err), -1);
+    cr_assert_eq(store_layer_version_get(s, "", "lib", 3, &doc, &err), -1);
     cr_assert_eq(err.code, ERR_NOT_FOUND);
     char all[256] = "";
-    cr_assert_eq(store_layer_version_each(s, NULL, collect_version, all, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_layer_version_each(s, "", NULL, collect_version, all, &err), 0, "%s", err.msg);
     cr_assert_str_eq(all, "lib:2={\"n\":2} lib:1={\"n\":1} other:1={}");
     cr_assert_eq(store_code_referenced(s, hex1, &err), 1);
 
     char gone[65];
-    cr_assert_eq(store_layer_version_delete(s, "lib", 1, gone, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_layer_version_delete(s, "", "lib", 1, gone, &err), 0, "%s", err.msg);
     cr_assert_str_eq(gone, hex1);
     cr_assert_eq(store_code_referenced(s, hex1, &err), 0);
-    cr_assert_eq(store_layer_version_delete(s, "lib", 1, gone, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_layer_version_delete(s, "", "lib", 1, gone, &err), 0, "%s", err.msg);
     cr_assert_str_eq(gone, "");
-    cr_assert_eq(store_layer_version_delete(s, "lib", 2, gone, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_layer_version_delete(s, "", "lib", 2, gone, &err), 0, "%s", err.msg);
     /* Every version gone: the next is still 3, after a reopen too. */
     store_close(s);
     s = open_ok();
-    cr_assert_eq(store_layer_publish(s, "lib", "{}", hex1, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_layer_publish(s, "", "lib", "{}", hex1, &v, &err), 0, "%s", err.msg);
     cr_assert_eq(v, 3);
     /* A tree a stored configuration names (a function's merged layers) is in use. */
     cr_assert_eq(store_code_referenced(s, opt, &err), 0);
@@ -512,4 +512,82 @@ Test(store, layer_versions_numbered_never_reused_and_their_code_referenced)
     cr_assert_eq(store_function_insert(s, "f", cfg, hex2, &err), 0, "%s", err.msg);
     cr_assert_eq(store_code_referenced(s, opt, &err), 1);
     store_close(s);
+}
+
+Test(store, layer_names_are_per_account)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    int v = 0;
+    const char *hex1 = "1111111111111111111111111111111111111111111111111111111111111111";
+    const char *hex2 = "2222222222222222222222222222222222222222222222222222222222222222";
+    cr_assert_eq(store_layer_publish(s, "", "lib", "{\"a\":1}", hex1, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_layer_publish(s, "", "lib", "{\"a\":2}", hex1, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(v, 2);
+    /* The same name in another account: its own layer, numbered from 1. */
+    cr_assert_eq(store_layer_publish(s, "222222222222", "lib", "{\"b\":1}", hex2, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(v, 1);
+    char *doc = NULL;
+    cr_assert_eq(store_layer_version_get(s, "222222222222", "lib", 1, &doc, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(doc, "{\"b\":1}");
+    free(doc);
+    cr_assert_eq(store_layer_version_get(s, "222222222222", "lib", 2, &doc, &err), -1);
+    cr_assert_eq(err.code, ERR_NOT_FOUND);
+    cr_assert_eq(store_layer_version_get(s, "333333333333", "lib", 1, &doc, &err), -1);
+    cr_assert_eq(err.code, ERR_NOT_FOUND);
+    char all[256] = "";
+    cr_assert_eq(store_layer_version_each(s, "222222222222", NULL, collect_version, all, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(all, "lib:1={\"b\":1}");
+    all[0] = '\0';
+    cr_assert_eq(store_layer_version_each(s, "", "lib", collect_version, all, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(all, "lib:2={\"a\":2} lib:1={\"a\":1}");
+    /* A delete in one account leaves the other's version alone. */
+    char gone[65];
+    cr_assert_eq(store_layer_version_delete(s, "222222222222", "lib", 2, gone, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(gone, "");
+    cr_assert_eq(store_layer_version_delete(s, "222222222222", "lib", 1, gone, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(gone, hex2);
+    cr_assert_eq(store_layer_version_get(s, "", "lib", 1, &doc, &err), 0, "%s", err.msg);
+    free(doc);
+    store_close(s);
+}
+
+static void exec_ok(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s: %s", sql, msg ? msg : "");
+}
+
+/* A store of schema 9 (layers without accounts) opened by this one: its
+ * layers become the daemon's own account's (""), numbering kept. */
+Test(store, layers_of_before_accounts_are_the_daemons)
+{
+    store_t *s = open_ok();
+    store_close(s);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    exec_ok(db, "DROP TABLE layers; DROP TABLE layer_versions;"
+                "CREATE TABLE layers (name TEXT PRIMARY KEY, last_version INTEGER NOT NULL);"
+                "CREATE TABLE layer_versions (layer TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL,"
+                "  code_hex TEXT NOT NULL, PRIMARY KEY(layer, version));"
+                "CREATE INDEX layer_versions_code ON layer_versions(code_hex);"
+                "INSERT INTO layers VALUES('old', 4);"
+                "INSERT INTO layer_versions VALUES('old', 4, '{\"o\":4}', "
+                "'4444444444444444444444444444444444444444444444444444444444444444');"
+                "PRAGMA user_version = 9;");
+    sqlite3_close(db);
+    cr_assert_geq(store_schema_version(), 10);
+    s = open_ok();
+    err_t err = {0};
+    char *doc = NULL;
+    cr_assert_eq(store_layer_version_get(s, "", "old", 4, &doc, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(doc, "{\"o\":4}");
+    free(doc);
+    cr_assert_eq(store_code_referenced(s, "4444444444444444444444444444444444444444444444444444444444444444", &err), 1);
+    int v = 0;
+    cr_assert_eq(store_layer_publish(s, "", "old", "{}", "4444444444444444444444444444444444444444444444444444444444444444",
+                                     &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(v, 5);
+    store_close(s);
+    cr_assert_eq(pragma_int("PRAGMA user_version"), store_schema_version());
 }
