@@ -78,7 +78,7 @@ class UrlIam(ServerTestCase):
 
         # Another account's signature: refused until the owner's policy allows it.
         st, _, body = self.call(url_id, ADMIN_A)
-        self.assertEqual(st, 403, body)
+        self.assertEqual((st, json.loads(body)), (403, {'Message': 'Forbidden'}))
         aws(self, url, ADMIN_B, 'add-permission', '--function-name', name, '--statement-id', 'a-url',
             '--action', 'lambda:InvokeFunctionUrl', '--principal', ACCOUNT_A, '--function-url-auth-type', 'AWS_IAM')
         st, _, body = self.call(url_id, ADMIN_A)
