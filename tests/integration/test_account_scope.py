@@ -64,7 +64,8 @@ class AccountScope(ServerTestCase):
     def create(self, key, files=None, runtime='provided', handler='x', layers=()):
         name = uniq('scope')
         args = ['create-function', '--function-name', name, '--runtime', runtime, '--handler', handler,
-                '--role', 'arn:aws:iam::%s:role/r' % key[2], '--zip-file', 'fileb://' + self.zip_file(files or echo_files())]
+                '--role', 'arn:aws:iam::%s:role/r' % key[2],
+                '--zip-file', 'fileb://' + self.zip_file(files or echo_files())]
         if layers:
             args += ['--layers'] + list(layers)
         self.cli(key, *args)
@@ -137,11 +138,17 @@ class AccountScope(ServerTestCase):
                 (('list-layer-versions', '--layer-name', layer_arn(ACCOUNT_B, lname)),
                  'ListLayerVersions', layer_arn(ACCOUNT_B, lname)),
                 (('delete-layer-version', '--layer-name', layer_arn(ACCOUNT_B, lname), '--version-number', '1'),
-                 'DeleteLayerVersion', layer_arn(ACCOUNT_B, lname, 1))):
+                 'DeleteLayerVersion', layer_arn(ACCOUNT_B, lname, 1)),
+                (('publish-layer-version', '--layer-name', layer_arn(ACCOUNT_B, lname),
+                  '--zip-file', 'fileb://' + self.zip_file({'x.txt': 'A into B'})),
+                 'PublishLayerVersion', layer_arn(ACCOUNT_B, lname))):
             err = self.cli(ADMIN_A, *args, ok=False)
             self.assertIn('(AccessDeniedException)', err, args)
             self.assertIn(denied_message(ADMIN_A, action, res), err, args)
 
+        # Nothing of B's changed: still its two versions.
+        self.assertEqual([v['Version'] for v in
+                          self.cli(ADMIN_B, 'list-layer-versions', '--layer-name', lname)['LayerVersions']], [2, 1])
         # A's delete of its own version leaves B's of the same name alone.
         self.cli(ADMIN_A, 'delete-layer-version', '--layer-name', lname, '--version-number', '1')
         self.assertEqual(self.cli(ADMIN_A, 'list-layer-versions', '--layer-name', lname)['LayerVersions'], [])
@@ -149,7 +156,8 @@ class AccountScope(ServerTestCase):
                                   '--version-number', '1')['Version'], 1)
 
         # B's layer's code: B downloads it, A is told it does not exist.
-        loc = self.cli(ADMIN_B, 'get-layer-version', '--layer-name', lname, '--version-number', '2')['Content']['Location']
+        loc = self.cli(ADMIN_B, 'get-layer-version', '--layer-name', lname,
+                       '--version-number', '2')['Content']['Location']
         path = loc.split('//', 1)[1].split('/', 1)[1]
         self.assertEqual(self.api_raw(ADMIN_B, 'GET', '/' + path)[0], 200)
         self.assert_not_found(ADMIN_A, 'GET', '/' + path)
@@ -224,7 +232,10 @@ class AccountScope(ServerTestCase):
         self.assertEqual(self.api_raw(ADMIN_B, 'GET', path)[0], 200)
         self.assert_not_found(ADMIN_A, 'GET', path)
         # The console's summary lists an account's own functions.
-        listed = lambda key: [f['FunctionName'] for f in self.api(key, 'GET', '/nimbus/v1/metrics/functions')[2]['Functions']]
+        def listed(key):
+            st, _, doc = self.api(key, 'GET', '/nimbus/v1/metrics/functions')
+            self.assertEqual(st, 200, doc)
+            return [f['FunctionName'] for f in doc['Functions']]
         self.assertIn(name, listed(ADMIN_B))
         self.assertNotIn(name, listed(ADMIN_A))
 
