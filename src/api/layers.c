@@ -13,6 +13,7 @@
  * or touch another account's layer.
  */
 #include "api/layers.h"
+#include "api/layers_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@
 #define MAX_ARCHS 2
 #define PAGE_MAX 50
 
-typedef enum { L_PUBLISH, L_GET, L_DELETE, L_LIST_VERSIONS, L_LIST } lkind_t;
+typedef enum { L_PUBLISH, L_GET, L_DELETE, L_LIST_VERSIONS, L_LIST, L_POLICY_ADD, L_POLICY_GET, L_POLICY_REMOVE } lkind_t;
 
 typedef struct {
     api_t *d;
@@ -38,8 +39,13 @@ typedef struct {
     http_exchange_t *ex;       /* NULL once the client went away */
     char layer[141];
     int version;
-    char account[13];          /* the caller's account: its layers, the one its ARNs name */
+    char account[13];          /* the account whose layer it is: the caller's, or (L_GET) one that may share it */
     char skey[13];             /* that account in the store: "" for the daemon's own */
+    char caller[13];           /* L_GET of another account's version: the caller, whom its policy must name */
+    char user[200];            /* ... and its ARN, for the refusal */
+    char sid[101];             /* L_POLICY_REMOVE: the statement */
+    char *want_rev;            /* L_POLICY_*: the RevisionId precondition (NULL: none) */
+    layers_answer_t ans;       /* L_POLICY_*: the answer */
     char *body;
     size_t body_len;
     char *runtime, *arch, *marker;  /* list filters and paging (NULL: none) */
@@ -65,12 +71,12 @@ static bool name_ok(const char *s, size_t max)
     return true;
 }
 
-/* The store's key for `account`: the daemon's own is "" (schema 10), as a
- * function's owner is. */
-static const char *store_key(const char *account) { return strcmp(account, util_account()) == 0 ? "" : account; }
+/* As a function's owner is, the daemon's own account is "" in the store. */
+const char *layers_store_key(const char *account) { return strcmp(account, util_account()) == 0 ? "" : account; }
+#define store_key layers_store_key
+#define layer_arn layers_arn
 
-/* "arn:aws:lambda:<region>:<account>:layer:<name>[:<version>]" (version 0: the layer's). */
-static void layer_arn(const char *account, const char *layer, int version, char *buf, size_t n)
+void layers_arn(const char *account, const char *layer, int version, char *buf, size_t n)
 {
     if (version > 0) snprintf(buf, n, "arn:aws:lambda:%s:%s:layer:%s:%d", util_region(), account, layer, version);
     else snprintf(buf, n, "arn:aws:lambda:%s:%s:layer:%s", util_region(), account, layer);
@@ -344,6 +350,19 @@ static int list(ljob_t *j)
 
 static int get_version(ljob_t *j)
 {
+    if (j->caller[0]) {
+        /* Another account's version: only when its policy shares it with the caller. */
+        char *pol = NULL;
+        bool ok = store_layer_policy_get(j->d->store, j->skey, j->layer, j->version, &pol, &j->err) == 0 &&
+                  layers_policy_grants(pol, j->caller);
+        free(pol);
+        if (!ok && j->err.code != ERR_NONE && j->err.code != ERR_NOT_FOUND) return -1;
+        if (!ok) {
+            char arn[260];
+            layer_arn(j->account, j->layer, j->version, arn, sizeof arn);
+            return err_set(&j->err, ERR_DENIED, LAYERS_DENIED_FMT, j->user, "GetLayerVersion", arn, "GetLayerVersion");
+        }
+    }
     char *docs;
     if (store_layer_version_get(j->d->store, j->skey, j->layer, j->version, &docs, &j->err) < 0) {
         if (j->err.code == ERR_NOT_FOUND) err_set(&j->err, ERR_NOT_FOUND, "The resource you requested does not exist.");
@@ -370,6 +389,23 @@ static void ljob_work(void *arg)
         break;
     case L_LIST:
     case L_LIST_VERSIONS: j->rc = list(j); break;
+    case L_POLICY_ADD:
+    case L_POLICY_GET:
+    case L_POLICY_REMOVE: {
+        char arn[260];
+        layer_arn(j->account, j->layer, j->version, arn, sizeof arn);
+        if (j->kind == L_POLICY_ADD)
+            j->rc = layers_policy_add(j->d->store, j->skey, j->layer, j->version, arn, j->body, j->body_len,
+                                      j->want_rev, &j->ans, &j->err);
+        else if (j->kind == L_POLICY_GET)
+            j->rc = layers_policy_get(j->d->store, j->skey, j->layer, j->version, &j->ans, &j->err);
+        else
+            j->rc = layers_policy_remove(j->d->store, j->skey, j->layer, j->version, j->sid, j->want_rev, &j->ans,
+                                         &j->err);
+        j->status = j->ans.status;
+        j->doc = j->ans.doc;
+        break;
+    }
     }
 }
 
@@ -379,6 +415,7 @@ static void ljob_done(loop_t *l, void *arg)
     ljob_t *j = arg;
     if (j->ex) {
         if (j->rc < 0) api_respond_err(j->ex, &j->err);
+        else if (j->ans.type) api_respond_error(j->ex, j->ans.status, j->ans.type, "%s", j->ans.msg);
         else if (j->status == 204) api_respond_empty(j->ex, 204);
         else { api_respond_doc(j->ex, j->status, j->doc); j->doc = NULL; }
     }
@@ -388,6 +425,7 @@ static void ljob_done(loop_t *l, void *arg)
     free(j->runtime);
     free(j->arch);
     free(j->marker);
+    free(j->want_rev);
     free(j);
 }
 
@@ -438,22 +476,40 @@ static void user_arn(const http_request_t *req, char *buf, size_t n)
     else snprintf(buf, n, "arn:aws:iam::%s:root", util_account());
 }
 
-#define DENIED_FMT "User: %s is not authorized to perform: lambda:%s on resource: %s because no resource-based policy allows the lambda:%s action"
-
 /* Another account's layer, named by its ARN: refused as Lambda refuses a
  * layer version its publisher did not share. */
 static void denied(http_exchange_t *ex, const http_request_t *req, const ljob_t *j, const char *named)
 {
     static const char *const ACTION[] = { [L_PUBLISH] = "PublishLayerVersion", [L_GET] = "GetLayerVersion",
                                           [L_DELETE] = "DeleteLayerVersion",
-                                          [L_LIST_VERSIONS] = "ListLayerVersions", [L_LIST] = "ListLayers" };
+                                          [L_LIST_VERSIONS] = "ListLayerVersions", [L_LIST] = "ListLayers",
+                                          [L_POLICY_ADD] = "AddLayerVersionPermission",
+                                          [L_POLICY_GET] = "GetLayerVersionPolicy",
+                                          [L_POLICY_REMOVE] = "RemoveLayerVersionPermission" };
     char user[200], arn[260];
     user_arn(req, user, sizeof user);
-    layer_arn(named, j->layer, j->kind == L_GET || j->kind == L_DELETE ? j->version : 0, arn, sizeof arn);
-    api_respond_error(ex, 403, "AccessDeniedException", DENIED_FMT, user, ACTION[j->kind], arn, ACTION[j->kind]);
+    bool one = j->kind != L_PUBLISH && j->kind != L_LIST_VERSIONS && j->kind != L_LIST;
+    layer_arn(named, j->layer, one ? j->version : 0, arn, sizeof arn);
+    api_respond_error(ex, 403, "AccessDeniedException", LAYERS_DENIED_FMT, user, ACTION[j->kind], arn,
+                      ACTION[j->kind]);
 }
 
+static void start(api_t *d, http_exchange_t *ex, http_request_t *req, const char *layer, const char *version,
+                  const char *sid, bool policy);
+
 void layers_handle(api_t *d, http_exchange_t *ex, http_request_t *req, const char *layer, const char *version)
+{
+    start(d, ex, req, layer, version, NULL, false);
+}
+
+void layers_policy_handle(api_t *d, http_exchange_t *ex, http_request_t *req, const char *layer, const char *version,
+                          const char *sid)
+{
+    start(d, ex, req, layer, version, sid, true);
+}
+
+static void start(api_t *d, http_exchange_t *ex, http_request_t *req, const char *layer, const char *version,
+                  const char *sid, bool policy)
 {
     const char *m = req->method;
     ljob_t *j = calloc(1, sizeof *j);
@@ -498,16 +554,34 @@ void layers_handle(api_t *d, http_exchange_t *ex, http_request_t *req, const cha
                 free(j);
                 return;
             }
-            j->kind = strcmp(m, "DELETE") == 0 ? L_DELETE : L_GET;
+            if (policy) j->kind = sid ? L_POLICY_REMOVE : strcmp(m, "POST") == 0 ? L_POLICY_ADD : L_POLICY_GET;
+            else j->kind = strcmp(m, "DELETE") == 0 ? L_DELETE : L_GET;
         } else {
             j->kind = strcmp(m, "POST") == 0 ? L_PUBLISH : L_LIST_VERSIONS;
         }
     }
-    if (strcmp(named, j->account) != 0) {
+    if (sid && (!*sid || strlen(sid) > 100 ||
+                strspn(sid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != strlen(sid))) {
+        api_respond_error(ex, 400, "ValidationException",
+                          "1 validation error detected: Value '%.100s' at 'statementId' failed to satisfy constraint: Member must satisfy regular expression pattern: ([a-zA-Z0-9-_]+)",
+                          sid);
+        free(j);
+        return;
+    }
+    if (strcmp(named, j->account) != 0 && j->kind == L_GET) {
+        /* Another account's version: its policy may share it (read on the worker). */
+        memcpy(j->caller, j->account, sizeof j->caller);
+        user_arn(req, j->user, sizeof j->user);
+        memcpy(j->account, named, sizeof j->account);
+        snprintf(j->skey, sizeof j->skey, "%s", store_key(named));
+    } else if (strcmp(named, j->account) != 0) {
         denied(ex, req, j, named);
         free(j);
         return;
     }
+    if (sid) snprintf(j->sid, sizeof j->sid, "%s", sid);
+    if (policy && j->kind != L_POLICY_GET) j->want_rev = util_query_param(req->query, "RevisionId");
+    if (j->want_rev && !*j->want_rev) { free(j->want_rev); j->want_rev = NULL; }
     if (j->kind == L_LIST || j->kind == L_LIST_VERSIONS) {
         if ((j->max_items = max_items(ex, req->query)) < 0) { free(j); return; }
         j->runtime = util_query_param(req->query, "CompatibleRuntime");
@@ -515,7 +589,7 @@ void layers_handle(api_t *d, http_exchange_t *ex, http_request_t *req, const cha
         j->marker = util_query_param(req->query, "Marker");
         if (j->marker && !*j->marker) { free(j->marker); j->marker = NULL; }
     }
-    if (j->kind == L_PUBLISH) j->body = http_request_take_body(ex, &j->body_len);
+    if (j->kind == L_PUBLISH || j->kind == L_POLICY_ADD) j->body = http_request_take_body(ex, &j->body_len);
     http_exchange_on_abort(ex, ljob_abort, j);
     loop_submit(d->loop, ljob_work, ljob_done, j);
 }
@@ -594,16 +668,25 @@ int layers_apply(api_t *d, const cJSON *body, function_config_t *cfg, const char
         if (parse_arn(e->valuestring, account, names[n], &v) < 0 || v == 0)
             return err_set(err, ERR_INVALID, "Layer version %s does not exist.", e->valuestring);
         if (strcmp(account, owner) != 0) {
-            char me[200];
-            if (user && *user) snprintf(me, sizeof me, "%s", user);
-            else snprintf(me, sizeof me, "arn:aws:iam::%s:root", owner);
-            return err_set(err, ERR_DENIED, DENIED_FMT, me, "GetLayerVersion", e->valuestring, "GetLayerVersion");
+            /* Another account's: only a version its policy shares with the owner. */
+            char *pol = NULL;
+            int prc = store_layer_policy_get(d->store, store_key(account), names[n], v, &pol, err);
+            bool ok = prc == 0 && layers_policy_grants(pol, owner);
+            free(pol);
+            if (prc < 0 && err->code != ERR_NOT_FOUND) return -1;
+            if (!ok) {
+                char me[200];
+                if (user && *user) snprintf(me, sizeof me, "%s", user);
+                else snprintf(me, sizeof me, "arn:aws:iam::%s:root", owner);
+                return err_set(err, ERR_DENIED, LAYERS_DENIED_FMT, me, "GetLayerVersion", e->valuestring,
+                               "GetLayerVersion");
+            }
         }
         for (size_t k = 0; k < n; k++)
             if (strcmp(names[k], names[n]) == 0)
                 return err_set(err, ERR_INVALID, "Two different versions of the same layer are not allowed.");
         char *docs;
-        if (store_layer_version_get(d->store, store_key(owner), names[n], v, &docs, err) < 0) {
+        if (store_layer_version_get(d->store, store_key(account), names[n], v, &docs, err) < 0) {
             if (err->code == ERR_NOT_FOUND) err_set(err, ERR_INVALID, "Layer version %s does not exist.", e->valuestring);
             return -1;
         }
@@ -611,7 +694,7 @@ int layers_apply(api_t *d, const cJSON *body, function_config_t *cfg, const char
         free(docs);
         function_layer_t *x = &got[n];
         memset(x, 0, sizeof *x);
-        layer_arn(owner, names[n], v, x->arn, sizeof x->arn);
+        layer_arn(account, names[n], v, x->arn, sizeof x->arn);
         x->code_size = (int64_t)doc_num(doc, "CodeSize");
         x->unzipped = (int64_t)doc_num(doc, "Unzipped");
         snprintf(x->hex, sizeof x->hex, "%s", doc_str(doc, "Hex") ? doc_str(doc, "Hex") : "");
@@ -642,24 +725,20 @@ int layers_check_size(api_t *d, const function_config_t *cfg, int64_t code_unzip
 }
 
 typedef struct {
-    const char *hex;
+    const char *skey, *account;
     bool found;
 } code_find_t;
 
-static void code_of(const char *layer, const char *key, const char *docs, void *arg)
+static void code_of(const char *skey, const char *layer, const char *policy, void *arg)
 {
-    (void)layer; (void)key;
+    (void)layer;
     code_find_t *f = arg;
-    if (f->found) return;
-    cJSON *doc = cJSON_Parse(docs);
-    const char *h = doc_str(doc, "Hex");
-    f->found = h && strcmp(h, f->hex) == 0;
-    cJSON_Delete(doc);
+    f->found = f->found || strcmp(skey, f->skey) == 0 || layers_policy_grants(policy, f->account);
 }
 
 int layers_code_owned(api_t *d, const char *account, const char *hex, err_t *err)
 {
-    code_find_t f = { .hex = hex };
-    if (store_layer_version_each(d->store, store_key(account), NULL, code_of, &f, err) < 0) return -1;
+    code_find_t f = { .skey = store_key(account), .account = account };
+    if (store_layer_code_each(d->store, hex, code_of, &f, err) < 0) return -1;
     return f.found ? 1 : 0;
 }

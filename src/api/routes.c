@@ -500,6 +500,11 @@ static void h_layers(void *ctx, http_exchange_t *ex, http_request_t *req, const 
     layers_handle(ctx, ex, req, route_param(p, "layer"), route_param(p, "version"));
 }
 
+static void h_layer_policy(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
+{
+    layers_policy_handle(ctx, ex, req, route_param(p, "layer"), route_param(p, "version"), route_param(p, "sid"));
+}
+
 /* GET /console[/FILE]: the web console's embedded files (api/console.c). */
 static void h_console(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)
 {
@@ -559,6 +564,11 @@ static const struct {
     { { "GET", "/2018-10-31/layers/{layer}/versions/{version}", h_layers, 0, 0 }, L_DEFAULT },
     { { "DELETE", "/2018-10-31/layers/{layer}/versions/{version}", h_layers, 0, 0 }, L_DEFAULT },
     { { "*", "/2018-10-31/layers/{layer}/versions/{version}", h_method, 0, 0 }, L_DEFAULT },
+    { { "POST", "/2018-10-31/layers/{layer}/versions/{version}/policy", h_layer_policy, 0, 0 }, L_DEFAULT },
+    { { "GET", "/2018-10-31/layers/{layer}/versions/{version}/policy", h_layer_policy, 0, 0 }, L_DEFAULT },
+    { { "*", "/2018-10-31/layers/{layer}/versions/{version}/policy", h_method, 0, 0 }, L_DEFAULT },
+    { { "DELETE", "/2018-10-31/layers/{layer}/versions/{version}/policy/{sid}", h_layer_policy, 0, 0 }, L_DEFAULT },
+    { { "*", "/2018-10-31/layers/{layer}/versions/{version}/policy/{sid}", h_method, 0, 0 }, L_DEFAULT },
     { { "*", "/2021-10-31/functions/{name}/url", h_url, 0, 0 }, L_DEFAULT },
     { { "GET", "/2021-10-31/functions/{name}/urls", h_url_list, 0, 0 }, L_DEFAULT },
     { { "*", "/2021-10-31/functions/{name}/urls", h_method, 0, 0 }, L_DEFAULT },

@@ -138,6 +138,18 @@ int store_layer_version_delete(store_t *s, const char *account, const char *laye
  * newest version first. */
 int store_layer_version_each(store_t *s, const char *account, const char *layer, store_child_fn fn, void *arg,
                              err_t *err);
+/* A version's permissions policy (AddLayerVersionPermission): one document
+ * ("" for none), gone with its version. *policy malloc'd; ERR_NOT_FOUND
+ * when there is no such version. */
+int store_layer_policy_get(store_t *s, const char *account, const char *layer, int version, char **policy,
+                           err_t *err);
+/* The policy set to `policy` if it is still `expect` (compare and set, so
+ * two writers never lose a statement): ERR_CONFLICT when it changed
+ * meanwhile, ERR_NOT_FOUND when the version is gone. */
+int store_layer_policy_swap(store_t *s, const char *account, const char *layer, int version, const char *expect,
+                            const char *policy, err_t *err);
+/* fn(account, layer, policy, arg) for every layer version whose code is `code_hex`. */
+int store_layer_code_each(store_t *s, const char *code_hex, store_child_fn fn, void *arg, err_t *err);
 
 /* Log lines. */
 typedef struct {

@@ -9,6 +9,7 @@
  */
 #include "store/store_internal.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,81 @@ int store_layer_version_each(store_t *s, const char *account, const char *layer,
     sqlite3_finalize(st);
     store_unlock(s);
     /* Rows copied out first: `fn` runs without the mutex. */
+    for (size_t i = 0; ret == 0 && i < rows.n; i++)
+        fn(store_row(&rows, i, 0), store_row(&rows, i, 1), store_row(&rows, i, 2), arg);
+    store_rows_free(&rows);
+    return ret;
+}
+
+int store_layer_policy_get(store_t *s, const char *account, const char *layer, int version, char **policy,
+                           err_t *err)
+{
+    *policy = NULL;
+    sqlite3 *db = store_lock(s);
+    int ret = -1;
+    sqlite3_stmt *st =
+        prepare(db, "SELECT policy FROM layer_versions WHERE account = ?3 AND layer = ?1 AND version = ?2", err);
+    if (st) {
+        sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, version);
+        sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) { *policy = store_col_dup(st, 0); ret = 0; }
+        else if (rc == SQLITE_DONE) err_set(err, ERR_NOT_FOUND, "layer version %s:%d not found", layer, version);
+        else sqldb_error(db, "store", "get layer version policy", err);
+        sqlite3_finalize(st);
+    }
+    store_unlock(s);
+    return ret;
+}
+
+int store_layer_policy_swap(store_t *s, const char *account, const char *layer, int version, const char *expect,
+                            const char *policy, err_t *err)
+{
+    sqlite3 *db = store_lock(s);
+    int ret = -1;
+    /* The row's policy as it was (or nothing when the version is gone), so
+     * a failed swap says which. */
+    sqlite3_stmt *st = prepare(db,
+                               "UPDATE layer_versions SET policy = CASE WHEN policy = ?4 THEN ?5 ELSE policy END "
+                               "WHERE account = ?3 AND layer = ?1 AND version = ?2 RETURNING policy = ?5",
+                               err);
+    if (st) {
+        sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, version);
+        sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, expect, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, policy, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            bool done = sqlite3_column_int(st, 0) != 0;
+            rc = sqlite3_step(st);
+            if (rc != SQLITE_DONE) sqldb_error(db, "store", "set layer version policy", err);
+            else if (done) ret = 0;
+            else err_set(err, ERR_CONFLICT, "the policy of layer version %s:%d changed meanwhile", layer, version);
+        } else if (rc == SQLITE_DONE) {
+            err_set(err, ERR_NOT_FOUND, "layer version %s:%d not found", layer, version);
+        } else {
+            sqldb_error(db, "store", "set layer version policy", err);
+        }
+        sqlite3_finalize(st);
+    }
+    store_unlock(s);
+    return ret;
+}
+
+int store_layer_code_each(store_t *s, const char *code_hex, store_child_fn fn, void *arg, err_t *err)
+{
+    store_rows_t rows = { 0 };
+    int ret = 0, rc = SQLITE_DONE;
+    sqlite3 *db = store_lock(s);
+    sqlite3_stmt *st = prepare(db, "SELECT account, layer, policy FROM layer_versions WHERE code_hex = ?1", err);
+    if (!st) ret = -1;
+    if (st) sqlite3_bind_text(st, 1, code_hex, -1, SQLITE_STATIC);
+    if (st) rc = store_rows_read(st, 3, 0, &rows);
+    if (st && rc != SQLITE_DONE) ret = sqldb_error(db, "store", "layer versions of code", err);
+    sqlite3_finalize(st);
+    store_unlock(s);
     for (size_t i = 0; ret == 0 && i < rows.n; i++)
         fn(store_row(&rows, i, 0), store_row(&rows, i, 1), store_row(&rows, i, 2), arg);
     store_rows_free(&rows);

@@ -106,7 +106,7 @@ static const char *const migrations[] = {
     /* 10: a layer belongs to the account that published it, and one name
      * may be two accounts' layers: the account joins both keys ('' is the
      * daemon's own --account-id, as a function's owner is, so the rows of
-     * before are its) */
+     * before are its); each version's permissions policy ('' none) */
     "CREATE TABLE layers_new ("
     "  account TEXT NOT NULL,"
     "  name TEXT NOT NULL,"
@@ -121,6 +121,7 @@ static const char *const migrations[] = {
     "  version INTEGER NOT NULL,"
     "  doc TEXT NOT NULL,"
     "  code_hex TEXT NOT NULL,"
+    "  policy TEXT NOT NULL DEFAULT '',"
     "  PRIMARY KEY(account, layer, version));"
     "INSERT INTO layer_versions_new(account, layer, version, doc, code_hex) "
     "  SELECT '', layer, version, doc, code_hex FROM layer_versions;"

@@ -3,7 +3,8 @@ accounts and the real AWS CLI: a layer is the account's that published it (its A
 that account, one name may be two accounts' layers, ListLayers / ListLayerVersions /
 GetLayerVersion / GetLayerVersionByArn / DeleteLayerVersion see and touch only the
 caller's, another account's layer ARN is Lambda's 403 AccessDeniedException for
-lambda:GetLayerVersion, in CreateFunction's Layers too); `nimbus exec` sessions, the
+lambda:GetLayerVersion, in CreateFunction's Layers too, until the publisher shares that version
+with AddLayerVersionPermission); `nimbus exec` sessions, the
 instances, code download, the metrics summary, the events and dead-letter API and
 /nimbus/v1/async answer another account as if its resources did not exist (404, or
 zeros for a count); a signed caller of an account an AWS_IAM function URL does not allow
@@ -16,7 +17,7 @@ import time
 import unittest
 import urllib.parse
 
-from nimbus_testlib import ServerTestCase, echo_files, make_zip, uniq, wait_for
+from nimbus_testlib import ServerTestCase, bootstrap, echo_files, make_zip, uniq, wait_for
 from sigv4_lib import (ACCOUNT_A, ACCOUNT_B, ADMIN_A, ADMIN_B, REGION, aws, credentials_dir, error_of, send,
                        signed)
 
@@ -192,6 +193,80 @@ class AccountScope(ServerTestCase):
         # B's function uses B's layer.
         bname = self.create(ADMIN_B, layers=[theirs])
         self.assertEqual(self.invoke(ADMIN_B, bname)[0], 200)
+
+    def test_a_layer_version_shared_by_its_permissions_policy(self):
+        lname = uniq('lent')
+        arn = self.publish(ADMIN_B, lname, {'shared.txt': 'lent by B'})['LayerVersionArn']
+        out = self.cli(ADMIN_B, 'add-layer-version-permission', '--layer-name', lname, '--version-number', '1',
+                       '--statement-id', 'for-a', '--action', 'lambda:GetLayerVersion', '--principal', ACCOUNT_A)
+        self.assertEqual(json.loads(out['Statement']),
+                         {'Sid': 'for-a', 'Effect': 'Allow', 'Principal': {'AWS': 'arn:aws:iam::%s:root' % ACCOUNT_A},
+                          'Action': 'lambda:GetLayerVersion', 'Resource': arn})
+        pol = self.cli(ADMIN_B, 'get-layer-version-policy', '--layer-name', lname, '--version-number', '1')
+        self.assertEqual(pol['RevisionId'], out['RevisionId'])
+        self.assertEqual([st['Sid'] for st in json.loads(pol['Policy'])['Statement']], ['for-a'])
+        # Lambda's answers to a bad request.
+        for args, kind in ((('--statement-id', 'for-a', '--principal', ACCOUNT_A), 'ResourceConflictException'),
+                           (('--statement-id', 'x', '--principal', ACCOUNT_A, '--revision-id', 'stale'),
+                            'PreconditionFailedException'),
+                           (('--statement-id', 'bad id', '--principal', ACCOUNT_A), 'ValidationException'),
+                           (('--statement-id', 'x', '--principal', 'someone'), 'ValidationException')):
+            err = self.cli(ADMIN_B, 'add-layer-version-permission', '--layer-name', lname, '--version-number', '1',
+                           '--action', 'lambda:GetLayerVersion', *args, ok=False)
+            self.assertIn('(%s)' % kind, err, args)
+        err = self.cli(ADMIN_B, 'add-layer-version-permission', '--layer-name', lname, '--version-number', '1',
+                       '--statement-id', 'x', '--action', 'lambda:ListLayerVersions', '--principal', ACCOUNT_A, ok=False)
+        self.assertIn('(ValidationException)', err)
+
+        # Shared: A gets it by its ARN, downloads its code and runs a function on it.
+        got = self.cli(ADMIN_A, 'get-layer-version-by-arn', '--arn', arn)
+        self.assertEqual((got['LayerVersionArn'], got['Version']), (arn, 1))
+        self.assertEqual(self.cli(ADMIN_A, 'get-layer-version', '--layer-name', layer_arn(ACCOUNT_B, lname),
+                                  '--version-number', '1')['LayerVersionArn'], arn)
+        path = '/' + got['Content']['Location'].split('//', 1)[1].split('/', 1)[1]
+        self.assertEqual(self.api_raw(ADMIN_A, 'GET', path)[0], 200)
+        show = {'bootstrap': (bootstrap('while next; do respond "$(cat /opt/shared.txt)"; done'), 0o755)}
+        name = self.create(ADMIN_A, files=show, layers=[arn])
+        st, _, body = self.invoke(ADMIN_A, name)
+        self.assertEqual((st, body), (200, b'lent by B'))
+        # Only the use was granted: not its other versions, its list, its policy or its deletion.
+        for args, action, res in (
+                (('list-layer-versions', '--layer-name', layer_arn(ACCOUNT_B, lname)), 'ListLayerVersions',
+                 layer_arn(ACCOUNT_B, lname)),
+                (('get-layer-version-policy', '--layer-name', layer_arn(ACCOUNT_B, lname), '--version-number', '1'),
+                 'GetLayerVersionPolicy', arn),
+                (('add-layer-version-permission', '--layer-name', layer_arn(ACCOUNT_B, lname), '--version-number',
+                  '1', '--statement-id', 'me', '--action', 'lambda:GetLayerVersion', '--principal', ACCOUNT_A),
+                 'AddLayerVersionPermission', arn),
+                (('remove-layer-version-permission', '--layer-name', layer_arn(ACCOUNT_B, lname), '--version-number',
+                  '1', '--statement-id', 'for-a'), 'RemoveLayerVersionPermission', arn),
+                (('delete-layer-version', '--layer-name', layer_arn(ACCOUNT_B, lname), '--version-number', '1'),
+                 'DeleteLayerVersion', arn)):
+            err = self.cli(ADMIN_A, *args, ok=False)
+            self.assertIn(denied_message(ADMIN_A, action, res), err, args)
+        arn2 = self.publish(ADMIN_B, lname, {'shared.txt': 'two'})['LayerVersionArn']
+        self.assertIn('(AccessDeniedException)', self.cli(ADMIN_A, 'get-layer-version-by-arn', '--arn', arn2, ok=False))
+
+        # Withdrawn: refused again for what comes next; the function made meanwhile keeps its /opt.
+        self.cli(ADMIN_B, 'remove-layer-version-permission', '--layer-name', lname, '--version-number', '1',
+                 '--statement-id', 'for-a', '--revision-id', out['RevisionId'])
+        err = self.cli(ADMIN_B, 'get-layer-version-policy', '--layer-name', lname, '--version-number', '1', ok=False)
+        self.assertIn('(ResourceNotFoundException)', err)
+        self.assertIn('(ResourceNotFoundException)',
+                      self.cli(ADMIN_B, 'remove-layer-version-permission', '--layer-name', lname, '--version-number',
+                               '1', '--statement-id', 'for-a', ok=False))
+        self.assertIn(denied_message(ADMIN_A, 'GetLayerVersion', arn),
+                      self.cli(ADMIN_A, 'get-layer-version-by-arn', '--arn', arn, ok=False))
+        self.assert_not_found(ADMIN_A, 'GET', path)
+        self.assertIn('(AccessDeniedException)', self.cli(ADMIN_A, 'update-function-configuration',
+                                                          '--function-name', self.create(ADMIN_A), '--layers', arn,
+                                                          ok=False))
+        self.assertEqual(self.invoke(ADMIN_A, name)[:3:2], (200, b'lent by B'))
+
+        # "*": every account.
+        self.cli(ADMIN_B, 'add-layer-version-permission', '--layer-name', lname, '--version-number', '2',
+                 '--statement-id', 'all', '--action', 'lambda:GetLayerVersion', '--principal', '*')
+        self.assertEqual(self.cli(ADMIN_A, 'get-layer-version-by-arn', '--arn', arn2)['Version'], 2)
 
     # -- instances, exec, code, metrics
     def test_exec_sessions_instances_and_code_are_the_owners(self):

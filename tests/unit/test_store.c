@@ -552,6 +552,47 @@ Test(store, layer_names_are_per_account)
     store_close(s);
 }
 
+static void collect_code(const char *account, const char *layer, const char *policy, void *arg)
+{
+    char *out = arg;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%s[%s]%s=%s", n ? " " : "", account, layer, policy);
+}
+
+Test(store, layer_version_policy_swapped_only_from_what_was_read)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    int v = 0;
+    const char *hex = "5555555555555555555555555555555555555555555555555555555555555555";
+    cr_assert_eq(store_layer_publish(s, "222222222222", "lib", "{}", hex, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_layer_publish(s, "", "lib", "{}", hex, &v, &err), 0, "%s", err.msg);
+    char *pol = NULL;
+    cr_assert_eq(store_layer_policy_get(s, "222222222222", "lib", 1, &pol, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(pol, "");
+    free(pol);
+    cr_assert_eq(store_layer_policy_swap(s, "222222222222", "lib", 1, "", "{\"p\":1}", &err), 0, "%s", err.msg);
+    /* A writer that read the old policy loses: it must read again. */
+    cr_assert_eq(store_layer_policy_swap(s, "222222222222", "lib", 1, "", "{\"p\":2}", &err), -1);
+    cr_assert_eq(err.code, ERR_CONFLICT);
+    cr_assert_eq(store_layer_policy_get(s, "222222222222", "lib", 1, &pol, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(pol, "{\"p\":1}");
+    free(pol);
+    cr_assert_eq(store_layer_policy_swap(s, "222222222222", "lib", 9, "", "{}", &err), -1);
+    cr_assert_eq(err.code, ERR_NOT_FOUND);
+    cr_assert_eq(store_layer_policy_get(s, "333333333333", "lib", 1, &pol, &err), -1);
+    cr_assert_eq(err.code, ERR_NOT_FOUND);
+    char all[256] = "";
+    cr_assert_eq(store_layer_code_each(s, hex, collect_code, all, &err), 0, "%s", err.msg);
+    cr_assert(strstr(all, "[222222222222]lib={\"p\":1}") && strstr(all, "[]lib="), "%s", all);
+    /* The policy goes with its version. */
+    char gone[65];
+    cr_assert_eq(store_layer_version_delete(s, "222222222222", "lib", 1, gone, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_layer_policy_get(s, "222222222222", "lib", 1, &pol, &err), -1);
+    cr_assert_eq(err.code, ERR_NOT_FOUND);
+    store_close(s);
+}
+
 static void exec_ok(sqlite3 *db, const char *sql)
 {
     char *msg = NULL;
