@@ -120,7 +120,16 @@ static const char *member(const cJSON *body, const char *key, const char *check,
     return NULL;
 }
 
-static bool sid_ok(const char *s) { return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == strlen(s); }
+#define SID_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+
+static bool sid_ok(const char *s) { return strspn(s, SID_CHARS) == strlen(s); }
+
+/* A statement's Sid ("" for none). */
+static const char *sid_of(const cJSON *st)
+{
+    const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "Sid"));
+    return v ? v : "";
+}
 static bool action_ok(const char *s) { return strcmp(s, ACTION) == 0; }
 
 static bool account_id(const char *s) { return strspn(s, "0123456789") == 12 && !s[12]; }
@@ -179,7 +188,7 @@ int layers_policy_add(store_t *s, const char *skey, const char *layer, int versi
         cJSON *list = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "Policy"), "Statement");
         const cJSON *e;
         bool dup = false;
-        cJSON_ArrayForEach(e, list) dup = dup || !strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "Sid")) ?: "", sid);
+        cJSON_ArrayForEach(e, list) dup = dup || !strcmp(sid_of(e), sid);
         if (dup) {
             free(raw);
             cJSON_Delete(doc);
@@ -267,14 +276,17 @@ int layers_policy_remove(store_t *s, const char *skey, const char *layer, int ve
         int at = -1, i = 0;
         const cJSON *e;
         cJSON_ArrayForEach(e, list) {
-            if (at < 0 && !strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "Sid")) ?: "", sid)) at = i;
+            if (at < 0 && !strcmp(sid_of(e), sid)) at = i;
             i++;
         }
         if (!doc || at < 0) {
             free(raw);
             cJSON_Delete(doc);
-            if (!doc) answer_error(a, 404, "ResourceNotFoundException", "No policy is associated with the given resource.%s", "");
-            else answer_error(a, 404, "ResourceNotFoundException", "Statement %s is not found in resource policy.", sid);
+            if (!doc)
+                answer_error(a, 404, "ResourceNotFoundException", "No policy is associated with the given resource.%s",
+                             "");
+            else
+                answer_error(a, 404, "ResourceNotFoundException", "Statement %s is not found in resource policy.", sid);
             return 0;
         }
         if (want_rev && (!revision(doc) || strcmp(revision(doc), want_rev) != 0)) {
@@ -301,7 +313,8 @@ int layers_policy_remove(store_t *s, const char *skey, const char *layer, int ve
             return 0;
         }
         if (err->code == ERR_NOT_FOUND)
-            return answer_error(a, 404, "ResourceNotFoundException", "The resource you requested does not exist.%s", "");
+            return answer_error(a, 404, "ResourceNotFoundException", "The resource you requested does not exist.%s",
+                                "");
         if (err->code != ERR_CONFLICT) return -1;
     }
     return answer_error(a, 409, "ResourceConflictException", "The policy of layer %s is being changed; retry", layer);
