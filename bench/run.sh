@@ -112,19 +112,64 @@ field() { sed -n "s/.*\(^\| \)$1=\([^ ]*\).*/\2/p" "$2" 2>/dev/null | head -n 1;
 # fieldd KEY FILE: the same, "-" if absent (for the table's whitespace-separated rows).
 fieldd() { v=$(field "$1" "$2"); printf '%s' "${v:--}"; }
 
-# run_load NAME URL CONNECTIONS WARMUP: one loadgen run; its line goes to $TMP/NAME.out.
+# CPU time per request. Latency and rate move with whatever else the machine runs; the CPU a
+# request costs each side moves much less, so every run also says it: the user+system ticks of
+# the server's processes over the run (warmup included), divided by the requests (warmup
+# included). CPU_SERVER names the server's pids, CPU_SANDBOX_OF the daemon whose instances
+# (the processes in its sandboxes' cgroups) are counted apart; the load generator is in neither.
+TICK_US=$(awk -v t="$(getconf CLK_TCK 2>/dev/null || echo 100)" 'BEGIN { printf "%d", 1000000 / t }')
+CPU_SERVER=
+CPU_SANDBOX_OF=
+# ticks PID...: "pid ticks" of each process, all its threads together.
+ticks() {
+    for p in "$@"; do
+        t=$(cat /proc/"$p"/task/*/stat 2>/dev/null | awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { printf "%d", t }')
+        [ -n "$t" ] && printf '%s %s\n' "$p" "$t"
+    done
+}
+# sandbox_pids DAEMON_PID: the processes in that daemon's instance cgroups (named
+# nimbus-<8 hex of a sequence><8 hex of the daemon's pid>).
+sandbox_pids() {
+    suffix=$(printf '%08x' "$1")
+    grep -l "/nimbus-[0-9a-f]\{8\}$suffix\$" /proc/[0-9]*/cgroup 2>/dev/null | sed 's|^/proc/\([0-9]*\)/cgroup$|\1|'
+}
+cpu_snap() {
+    # shellcheck disable=SC2086  # pid lists
+    ticks $CPU_SERVER >"$TMP/cpu.$1.server"
+    : >"$TMP/cpu.$1.sandbox"
+    # shellcheck disable=SC2046
+    [ -n "$CPU_SANDBOX_OF" ] && ticks $(sandbox_pids "$CPU_SANDBOX_OF") >"$TMP/cpu.$1.sandbox"
+    return 0
+}
+# cpu_us WHICH REQUESTS: µs of CPU per request between the two snapshots (a process new since
+# the first counts from 0; one gone by the second is missed, so instances that ended mid-run
+# are left out).
+cpu_us() {
+    awk -v n="$2" -v us="$TICK_US" 'FNR == NR { a[$1] = $2; next } { t += $2 - ($1 in a ? a[$1] : 0) }
+        END { if (n > 0) printf "%.1f", t * us / n; else printf "-" }' "$TMP/cpu.before.$1" "$TMP/cpu.after.$1"
+}
+
+# run_load NAME URL CONNECTIONS WARMUP: one loadgen run; its line goes to $TMP/NAME.out, with the
+# server's CPU per request (cpu_us, and cpu_sandbox_us for Nimbus' instances) added.
 run_load() {
-    say "$1: $3 connection(s), ${DUR} s (+${4} s warmup) -> $2"
+    say "$1: $3 connection(s), ${DUR} s (+${4} s warmup) -> $2; load average $(cut -d' ' -f1-3 /proc/loadavg)"
     limit=$(awk -v d="$DUR" -v w="$4" 'BEGIN { printf "%d", d + w + 30 }')
+    cpu_snap before
     timeout -k 5 "$limit" "$LOADGEN" --url "$2" --connections "$3" --duration "$DUR" \
         --warmup "$4" --timeout 10 --connect-timeout 2 --body "$BODY" \
         --header 'Content-Type: application/json' >"$TMP/$1.out" 2>"$TMP/$1.err"
     rc=$?
+    cpu_snap after
     [ -s "$TMP/$1.err" ] && sed 's/^/    /' "$TMP/$1.err" >&2
     if [ $rc -ne 0 ] || [ -z "$(field requests "$TMP/$1.out")" ]; then
         say "$1: loadgen failed (exit $rc)"
         return 1
     fi
+    warm=$(sed -n 's/.*warmup requests=\([0-9]*\).*/\1/p' "$TMP/$1.err" | head -n 1)
+    total=$(( $(field requests "$TMP/$1.out") + ${warm:-0} ))
+    extra=" cpu_us=$(cpu_us server "$total")"
+    [ -n "$CPU_SANDBOX_OF" ] && extra="$extra cpu_sandbox_us=$(cpu_us sandbox "$total")"
+    printf '%s\n' "$(cat "$TMP/$1.out")$extra" >"$TMP/$1.out"
     say "    $(cat "$TMP/$1.out")"
 }
 
@@ -207,6 +252,18 @@ report() {
               }
               else printf "\nsummary: nimbus not measured, %d run(s) with errors\n", errs
             }'
+        # Not judged: what each request cost the servers' CPUs (see cpu_us), and the load the
+        # machine had, so runs on a shared machine can be compared.
+        printf '\nCPU per request, µs (user+system of the server side; loadgen not counted)\n'
+        printf 'connections | echo | nginx+echo | nimbus daemon | nimbus instances | nimbus total\n'
+        printf '%s\n' '------------+------+------------+---------------+------------------+-------------'
+        for c in $CONNS; do
+            e=$(fieldd cpu_us "$TMP/echo-$c.out"); g=$(fieldd cpu_us "$TMP/nginx-$c.out")
+            d=$(fieldd cpu_us "$TMP/nimbus-$c.out"); i=$(fieldd cpu_sandbox_us "$TMP/nimbus-$c.out")
+            t=$(awk -v d="$d" -v i="$i" 'BEGIN { if (d == "-" || i == "-") print "-"; else printf "%.1f", d + i }')
+            printf '%-11s | %4s | %10s | %13s | %16s | %s\n' "$c" "$e" "$g" "$d" "$i" "$t"
+        done
+        printf 'load average at the end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
     } >"$TMP/table.txt"
     cat "$TMP/table.txt"
     cp "$TMP/table.txt" "$RESULTS" 2>/dev/null || say "could not write $RESULTS"
@@ -262,6 +319,7 @@ free_port() {
 ECHO_PID=$!
 ECHO_PORT=$(wait_line "$TMP/echo.stdout" 's/^PORT \([0-9][0-9]*\)$/\1/p' "$ECHO_PID" 50) ||
     die "echo_server did not start: $(cat "$TMP/echo.stderr")"
+CPU_SERVER=$ECHO_PID
 for c in $CONNS; do
     run_load "echo-$c" "http://127.0.0.1:$ECHO_PORT/echo" "$c" "$ECHO_WARM" || die "echo run failed"
 done
@@ -288,6 +346,8 @@ if [ "${BENCH_SKIP_NGINX:-0}" != 1 ] && [ -x "$NGINX" ]; then
         done
     done
     if [ -n "$NGINX_PID" ]; then
+        # nginx's master and its worker, and the echo server behind them: both hops.
+        CPU_SERVER="$NGINX_PID $(pgrep -P "$NGINX_PID" 2>/dev/null | tr '\n' ' ') $ECHO_PID"
         for c in $CONNS; do
             run_load "nginx-$c" "http://127.0.0.1:$NGINX_PORT/echo" "$c" "$ECHO_WARM" || say "nginx run failed"
         done
@@ -357,6 +417,9 @@ say "warm-up invoke ok"
 
 FN_URL=$ENDPOINT/2015-03-31/functions/bench-echo/invocations
 failed=0
+# The daemon (loop and workers; its spawner is idle on the warm path) and, apart, its instances.
+CPU_SERVER=$NIMBUS_PID
+CPU_SANDBOX_OF=$NIMBUS_PID
 for c in $CONNS; do
     alive "$NIMBUS_PID" || nimbus_fail "nimbus serve died during the benchmark"
     run_load "nimbus-$c" "$FN_URL" "$c" "$WARM" || failed=1

@@ -158,14 +158,14 @@ static bool start_if_queued(call_t *c)
 }
 
 /* END and REPORT, for a call that reached an instance (or, `waited`, one
- * that failed waiting for it). */
-static void write_report(call_t *c, const char *status, bool waited)
+ * that failed waiting for it), its Duration ending at end_ns. */
+static void write_report_at(call_t *c, const char *status, bool waited, uint64_t end_ns)
 {
     if (c->state != CALL_RUNNING && !waited) return;
     const core_ctx_t *ctx = router_ctx(c->router);
     instance_t *in = waited ? NULL : c->inst;
     /* Its output was read when it answered, timed out or exited. */
-    double ms = (double)(loop_now_ns() - (waited ? c->arrive_ns : c->start_ns)) / 1e6;
+    double ms = (double)(end_ns - (waited ? c->arrive_ns : c->start_ns)) / 1e6;
     double init_ms = c->cold ? (double)c->init_ns / 1e6 : 0;
     /* Custom runtimes are billed for init too, rounded up to the ms. */
     long billed = (long)ceil(ms + init_ms);
@@ -190,8 +190,18 @@ static void write_report(call_t *c, const char *status, bool waited)
                c->request_id, ms, billed, c->fn->cfg.memory_mb, mem, init, st);
 }
 
-/* Tell the outcome (if anyone waits) and free the call. */
-static void finish(call_t *c, const call_result_t *res)
+static void write_report(call_t *c, const char *status, bool waited)
+{
+    write_report_at(c, status, waited, loop_now_ns());
+}
+
+/* Tell the outcome (if anyone waits) and free the call; with report_end_ns,
+ * write its END and REPORT (Duration ending then) once the outcome is told. */
+static void finish_reporting(call_t *c, const call_result_t *res, uint64_t report_end_ns);
+
+static void finish(call_t *c, const call_result_t *res) { finish_reporting(c, res, 0); }
+
+static void finish_reporting(call_t *c, const call_result_t *res, uint64_t report_end_ns)
 {
     if (res) metrics_call_ended(c, res->outcome, res->error_type);
     if (c->state == CALL_QUEUED) pool_unqueue(&c->fn->pool, &c->link);
@@ -204,6 +214,7 @@ static void finish(call_t *c, const call_result_t *res)
         r.streamed = c->stream && c->stream_begun;
         done(c, &r);
     }
+    if (report_end_ns) write_report_at(c, NULL, false, report_end_ns);
     bool was_running = c->state == CALL_RUNNING;
     router_fn_t *fn = c->fn;
     router_t *r = c->router;
@@ -217,9 +228,19 @@ static void finish(call_t *c, const call_result_t *res)
 
 void call_complete(call_t *c, const char *body, size_t len, const char *content_type)
 {
-    write_report(c, NULL, false);
     call_result_t res = { .outcome = CALL_OK, .body = body, .len = len, .content_type = content_type };
-    finish(c, &res);
+    if (c->log_tail || c->state != CALL_RUNNING) {
+        /* The answer carries the log's tail, REPORT included. */
+        write_report(c, NULL, false);
+        finish(c, &res);
+        return;
+    }
+    /* Nobody waits for END and REPORT but the log: the caller is answered
+     * first, then the peak is read and the lines written, in this same
+     * turn of the loop, so a log query the answer prompts still finds them,
+     * and before the instance is told its answer was taken (so it has not
+     * run since: the peak is still this call's). Duration ends now. */
+    finish_reporting(c, &res, loop_now_ns());
 }
 
 void call_complete_http(call_t *c, int status, const http_header_t *headers, size_t n, const char *body,

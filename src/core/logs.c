@@ -127,6 +127,16 @@ static void run_ready_queries(logs_t *l)
     }
 }
 
+static void timer_cb(loop_t *lp, void *arg);
+
+/* Whether a query waits for a line not stored yet. */
+static bool query_waits(const logs_t *l)
+{
+    for (const logs_query_t *q = l->waiting; q; q = q->next)
+        if (q->wait_seq > l->flushed_seq) return true;
+    return false;
+}
+
 static void batch_done(loop_t *lp, void *arg)
 {
     (void)lp;
@@ -145,7 +155,15 @@ static void batch_done(loop_t *lp, void *arg)
     free(b);
     l->inflight = false;
     run_ready_queries(l);
-    if (l->npending) flush(l);
+    /* Under load a batch ends with the next one already waiting. Writing it
+     * at once would make each batch small, and a batch's fixed cost (its
+     * transaction, its WAL frames for the same index pages) is most of a
+     * small one's: wait FLUSH_DELAY_MS like the first line does, unless a
+     * query waits for these lines or the batch is big already (in lines, or
+     * in bytes: waiting must never bring the held lines near their cap). */
+    if (!l->npending) return;
+    if (l->npending >= BATCH_MAX / 2 || l->held_bytes >= BUFFER_MAX_BYTES / 8 || query_waits(l)) flush(l);
+    else if (!l->timer) l->timer = loop_timer_add(l->loop, FLUSH_DELAY_MS, timer_cb, l);
 }
 
 static void flush(logs_t *l)

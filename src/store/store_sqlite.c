@@ -138,6 +138,7 @@ enum {
     ST_FN_EACH,
     ST_CODE_REF,
     ST_LOG_INSERT,
+    ST_LOG_INSERT_MANY,
     ST_LOG_QUERY,
     ST_LOG_QUERY_REQ,
     ST_LOG_DELETE,
@@ -175,6 +176,10 @@ enum {
     ST_ROLLBACK,
     ST_COUNT
 };
+
+/* One row of ST_LOG_INSERT_MANY: its four parameters and its byte count. */
+#define LOG_ROW(a, b, c, d) "(?" #a ", ?" #b ", ?" #c ", ?" #d ", length(CAST(?" #d " AS BLOB)))"
+#define LOG_INSERT_ROWS 16
 
 static const char *const statements[ST_COUNT] = {
     [ST_FN_INSERT] = "INSERT INTO functions(name, config, code_hex, updated_ms) "
@@ -226,6 +231,18 @@ static const char *const statements[ST_COUNT] = {
     [ST_POLICY_DELETE_ALL] = "DELETE FROM policies WHERE function = ?1",
     [ST_LOG_INSERT] = "INSERT INTO logs(function, request_id, ts_ms, line, bytes) "
                       "VALUES(?1, ?2, ?3, ?4, length(CAST(?4 AS BLOB)))",
+    /* LOG_INSERT_ROWS lines in one statement: the table's AUTOINCREMENT
+     * counter (sqlite_sequence) is written once per statement, not per
+     * line, and the statement's own cost is paid once for them all. */
+    [ST_LOG_INSERT_MANY] = "INSERT INTO logs(function, request_id, ts_ms, line, bytes) VALUES "
+        LOG_ROW(1, 2, 3, 4) "," LOG_ROW(5, 6, 7, 8) ","
+        LOG_ROW(9, 10, 11, 12) "," LOG_ROW(13, 14, 15, 16) ","
+        LOG_ROW(17, 18, 19, 20) "," LOG_ROW(21, 22, 23, 24) ","
+        LOG_ROW(25, 26, 27, 28) "," LOG_ROW(29, 30, 31, 32) ","
+        LOG_ROW(33, 34, 35, 36) "," LOG_ROW(37, 38, 39, 40) ","
+        LOG_ROW(41, 42, 43, 44) "," LOG_ROW(45, 46, 47, 48) ","
+        LOG_ROW(49, 50, 51, 52) "," LOG_ROW(53, 54, 55, 56) ","
+        LOG_ROW(57, 58, 59, 60) "," LOG_ROW(61, 62, 63, 64),
     /* Two query shapes so each can use its own index: "(?2 IS NULL OR
      * request_id = ?2)" would hide the (function, request_id) index. */
     [ST_LOG_QUERY] = "SELECT id, function, request_id, ts_ms, line FROM logs "
@@ -593,14 +610,24 @@ int store_logs_append(store_t *s, store_log_t *recs, size_t n, err_t *err)
      * the WAL, these frames included. Saves an fdatasync per batch. */
     sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     int ret = step_done(s, stmt(s, ST_BEGIN), err, "begin log append");
-    for (size_t i = 0; ret == 0 && i < n; i++) {
-        sqlite3_stmt *st = stmt(s, ST_LOG_INSERT);
-        sqlite3_bind_text(st, 1, recs[i].function, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, recs[i].request_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, recs[i].ts_ms);
-        sqlite3_bind_text(st, 4, recs[i].line ? recs[i].line : "", -1, SQLITE_STATIC);
+    for (size_t i = 0; ret == 0 && i < n;) {
+        size_t k = n - i >= LOG_INSERT_ROWS ? LOG_INSERT_ROWS : 1;
+        sqlite3_stmt *st = stmt(s, k > 1 ? ST_LOG_INSERT_MANY : ST_LOG_INSERT);
+        for (size_t j = 0; j < k; j++) {
+            const store_log_t *r = &recs[i + j];
+            int p = (int)(4 * j);
+            sqlite3_bind_text(st, p + 1, r->function, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, p + 2, r->request_id, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, p + 3, r->ts_ms);
+            sqlite3_bind_text(st, p + 4, r->line ? r->line : "", -1, SQLITE_STATIC);
+        }
         ret = step_done(s, st, err, "append log");
-        if (ret == 0) recs[i].id = sqlite3_last_insert_rowid(s->db);
+        if (ret != 0) break;
+        /* One statement's rows take consecutive ids (AUTOINCREMENT, the
+         * mutex held, one transaction): the last one's, counted back. */
+        int64_t last = sqlite3_last_insert_rowid(s->db);
+        for (size_t j = 0; j < k; j++) recs[i + j].id = last - (int64_t)(k - 1 - j);
+        i += k;
     }
     if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit log append");
     if (ret != 0 && !sqlite3_get_autocommit(s->db)) {

@@ -245,6 +245,30 @@ done''')
         self.assertGreaterEqual(used, 50, text)
         self.assertLess(used, 512, text)
 
+    def test_max_memory_used_without_log_tail_in_the_stored_report(self):
+        # Without X-Amz-Log-Type: Tail the caller is answered before END and REPORT are
+        # written: the stored REPORT still has the call's own peak, and one query made right
+        # after the answer (no polling) already finds it.
+        name, _ = self.new_function(uniq('bigmem-notail'), fn_files(BIG_MEMORY_BOOTSTRAP), memory=512, timeout=60)
+        for _ in range(2):   # the second on a warm instance, its peak reset for the call
+            st, h, body = self.c.invoke(name, b'{}', timeout=90)
+            self.assertEqual(st, 200, body[:300])
+            self.assertEqual(body, b'{"len":60000000}')
+            self.assertNotIn('x-amz-log-result', h)
+            rid = h.get('x-amzn-requestid')
+            self.assertTrue(rid, h)
+            path = '/nimbus/v1/functions/%s/logs?request_id=%s' % (name, rid)
+            st, _, logs, raw = self.c.api('GET', path)
+            self.assertEqual(st, 200, raw[:300])
+            msgs = [e.get('message', '') for e in logs.get('events', [])]
+            reports = [m for m in msgs if m.startswith('REPORT RequestId: %s' % rid)]
+            self.assertEqual(len(reports), 1, msgs)
+            self.assertTrue(any(m.startswith('END RequestId: %s' % rid) for m in msgs), msgs)
+            m = MAX_MEM_RE.search(reports[0])
+            self.assertTrue(m, reports[0])
+            self.assertGreaterEqual(int(m.group(1)), 50, reports[0])
+            self.assertLess(int(m.group(1)), 512, reports[0])
+
     def test_max_memory_used_trivial_function_below_configured(self):
         name, _ = self.new_function(uniq('smallmem'), fn_files(LOGGING_BOOTSTRAP), memory=128)
         log, rid = self._tail(name)

@@ -275,6 +275,59 @@ Test(store, default_limit_is_1000)
     store_close(s);
 }
 
+/* A batch is written many lines to a statement and the rest one by one:
+ * every line is stored as given, with the id the store gave it written
+ * back, in order, whatever part of the batch it was in. */
+Test(store, logs_batch_ids_and_bytes_per_line)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    enum { N = 16 * 3 + 5 };
+    static store_log_t recs[N];
+    static char lines[N][32];
+    add_log(s, "f", "before", 1, "a line before the batch");
+    for (int i = 0; i < N; i++) {
+        snprintf(recs[i].function, sizeof recs[i].function, "%s", i % 2 ? "f" : "g");
+        snprintf(recs[i].request_id, sizeof recs[i].request_id, "r%d", i);
+        recs[i].ts_ms = 100 + i;
+        snprintf(lines[i], sizeof lines[i], "line %d %.*s", i, i % 7, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+        recs[i].line = lines[i];
+    }
+    cr_assert_eq(store_logs_append(s, recs, N, &err), 0, "%s", err.msg);
+    for (int i = 1; i < N; i++) cr_assert_eq(recs[i].id, recs[i - 1].id + 1, "line %d", i);
+    for (int fi = 0; fi < 2; fi++) {
+        store_log_t *out;
+        size_t n;
+        store_log_query_t q = {.function = fi ? "f" : "g", .limit = 1000};
+        cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0, "%s", err.msg);
+        size_t k = fi ? 1 : 0;   /* f's first line came before the batch */
+        cr_assert_eq(n, k + (size_t)(fi ? N / 2 : N - N / 2));
+        for (int i = fi; i < N; i += 2, k++) {
+            cr_assert_eq(out[k].id, recs[i].id, "line %d", i);
+            cr_assert_str_eq(out[k].line, lines[i]);
+            cr_assert_str_eq(out[k].request_id, recs[i].request_id);
+            cr_assert_eq(out[k].ts_ms, 100 + i);
+        }
+        store_logs_free(out, n);
+    }
+    /* Each row's byte count is its line's, in bytes (the budgets use it). */
+    store_close(s);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM logs WHERE bytes != length(CAST(line AS BLOB))",
+                                    -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT sum(bytes) FROM logs WHERE request_id = 'r6'", -1, &st, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int(st, 0), (int)strlen(lines[6]));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 Test(store, reopen_keeps_data)
 {
     store_t *s = open_ok();
