@@ -6,9 +6,11 @@ get Lambda's 429 TooManyRequestsException (Reason ConcurrentInvocationLimitExcee
 else fails. Lambda scales a function out one execution environment per concurrent request, up to
 its limits, and throttles beyond them with 429."""
 import json
+import os
+import signal
 import threading
 
-from nimbus_testlib import ServerTestCase, bootstrap, fn_files, uniq
+from nimbus_testlib import ServerTestCase, bootstrap, fn_files, uniq, wait_for
 
 N = 200
 
@@ -44,6 +46,47 @@ def at_once(fn, n):
     return out
 
 
+def children(pid):
+    out = []
+    try:
+        for t in os.listdir('/proc/%d/task' % pid):
+            with open('/proc/%d/task/%s/children' % (pid, t)) as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def comm(pid):
+    try:
+        with open('/proc/%d/comm' % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def tmp_by_instance(test, res):
+    """Every answer of a burst of HOLDER calls is a 200 from an instance whose /tmp holds its own
+    scratch dir and the markers of the calls it served, nobody else's (a call whose instance came
+    late may be served by another that finished first). {pid: [(before, after)]}."""
+    by_pid = {}
+    for st, h, body in res:
+        test.assertEqual(st, 200, body[:300])
+        test.assertNotIn('x-amz-function-error', h, body[:300])
+        pid, before, after = json.loads(body).split('|')
+        by_pid.setdefault(pid, []).append((before, after))
+    for pid, seen in by_pid.items():
+        mine = set(m for _, a in seen for m in a.split(',') if m.startswith('m-'))
+        test.assertEqual(len(mine), len(seen), 'one marker per call it served: %r' % seen)
+        for before, after in seen:
+            test.assertEqual(len([e for e in before.split(',') if e.startswith('tmp.')]), 1,
+                             'its /tmp holds its own scratch dir alone: %s' % before)
+            test.assertLessEqual(set(e for e in after.split(',') if e.startswith('m-')), mine,
+                                 'its /tmp is seen by no other instance: %s' % after)
+            test.assertEqual(set(e for e in after.split(',') if e and not e.startswith(('m-', 'tmp.'))), set(), after)
+    return by_pid
+
+
 class BurstTest(ServerTestCase):
     server_args = ('--max-instances', '250', '--throttle-wait-ms', '1000', '--keep-alive', '600')
 
@@ -60,21 +103,7 @@ class BurstTest(ServerTestCase):
         # Held long enough that almost every call needs an instance of its own; one whose instance
         # came late may be served by another that finished first: then that instance's /tmp holds
         # its own earlier calls' markers, and nobody else's.
-        res = self.burst(name, 10)
-        by_pid = {}
-        for st, h, body in res:
-            self.assertEqual(st, 200, body[:300])
-            self.assertNotIn('x-amz-function-error', h, body[:300])
-            pid, before, after = json.loads(body).split('|')
-            by_pid.setdefault(pid, []).append((before, after))
-        for pid, seen in by_pid.items():
-            mine = set(m for _, a in seen for m in a.split(',') if m.startswith('m-'))
-            self.assertEqual(len(mine), len(seen), 'one marker per call it served: %r' % seen)
-            for before, after in seen:
-                self.assertEqual(len([e for e in before.split(',') if e.startswith('tmp.')]), 1,
-                                 'its /tmp holds its own scratch dir alone: %s' % before)
-                self.assertLessEqual(set(e for e in after.split(',') if e.startswith('m-')), mine,
-                                     'its /tmp is seen by no other instance: %s' % after)
+        by_pid = tmp_by_instance(self, self.burst(name, 10))
         self.assertGreater(len(by_pid), N // 2, 'the burst scaled out')
 
         inst = self.instances(name)
@@ -119,3 +148,26 @@ class BurstTest(ServerTestCase):
         inst = self.instances(name)
         self.assertEqual(len(inst), 150, 'never more instances than the function may have')
         self.assertTrue(all(i['Busy'] == 0 for i in inst), inst)
+
+
+class TmpForkerTest(ServerTestCase):
+    """The /tmp file systems of a burst are made by jobs a forker process forks (nimbus-tmpfork, a
+    child of the spawner), so the spawner spends none of its time copying its address space for
+    them; without the forker the spawner forks them itself and every instance still gets a fresh
+    /tmp of its own."""
+
+    def spawner_and_forkers(self):
+        sp = [c for c in children(self.server.proc.pid) if comm(c) == 'nimbus-spawner']
+        self.assertEqual(len(sp), 1, 'one spawner')
+        return sp[0], [c for c in children(sp[0]) if comm(c) == 'nimbus-tmpfork']
+
+    def test_tmp_jobs_come_from_the_forker_and_go_on_without_it(self):
+        spawner, forkers = self.spawner_and_forkers()
+        self.assertEqual(len(forkers), 1, 'the spawner has one forker for its /tmp jobs')
+        name, _ = self.new_function(uniq('tmpf'), fn_files(HOLDER), timeout=60)
+        tmp_by_instance(self, at_once(lambda i: self.c.invoke(name, b'{"hold": 3}', timeout=90), 20))
+
+        os.kill(forkers[0], signal.SIGKILL)
+        self.assertTrue(wait_for(lambda: not self.spawner_and_forkers()[1], timeout=10), 'the forker is gone')
+        name2, _ = self.new_function(uniq('tmpg'), fn_files(HOLDER), timeout=60)
+        tmp_by_instance(self, at_once(lambda i: self.c.invoke(name2, b'{"hold": 3}', timeout=90), 20))
