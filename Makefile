@@ -58,6 +58,7 @@ bench: build
 	@/usr/bin/python3 bench/runtimes.py $(BUILD) || echo bench/runtimes.py >>$(BUILD)/bench-failed.txt
 	@/usr/bin/python3 bench/sandbox.py $(BUILD) || echo bench/sandbox.py >>$(BUILD)/bench-failed.txt
 	@/usr/bin/python3 bench/burst.py $(BUILD) || echo bench/burst.py >>$(BUILD)/bench-failed.txt
+	@/usr/bin/python3 bench/density.py $(BUILD) || echo bench/density.py >>$(BUILD)/bench-failed.txt
 	@/usr/bin/python3 bench/async.py $(BUILD) || echo bench/async.py >>$(BUILD)/bench-failed.txt
 	@/usr/bin/python3 bench/timer.py $(BUILD) || echo bench/timer.py >>$(BUILD)/bench-failed.txt
 	@/usr/bin/python3 bench/url.py $(BUILD) || echo bench/url.py >>$(BUILD)/bench-failed.txt

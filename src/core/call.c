@@ -378,7 +378,7 @@ static void deadline_cb(loop_t *l, void *arg)
     c->timer = NULL;
     if (c->state == CALL_QUEUED) {
         /* Never reached an instance: held back by a limit, that is a 429. */
-        const char *reason = router_throttle_reason(c->router, c->fn);
+        const char *reason = router_call_throttle_reason(c->router, c);
         if (reason) { throttle(c, reason); return; }
     }
     instance_t *in = c->state == CALL_RUNNING ? c->inst : NULL;
@@ -399,9 +399,9 @@ static void throttle_cb(loop_t *l, void *arg)
     call_t *c = arg;
     c->throttle_timer = NULL;
     if (c->state != CALL_QUEUED) return;
-    const char *reason = router_throttle_reason(c->router, c->fn);
-    /* Not over a limit, only waiting for an instance that is starting: it
-     * keeps waiting, up to its own deadline. */
+    const char *reason = router_call_throttle_reason(c->router, c);
+    /* Not over a limit, only waiting for an instance that is starting (one
+     * no call ahead of it will take): it keeps waiting, up to its deadline. */
     if (reason) throttle(c, reason);
 }
 

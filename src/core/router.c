@@ -394,6 +394,24 @@ const char *router_throttle_reason(const router_t *r, const router_fn_t *fn)
     return NULL;
 }
 
+const char *router_call_throttle_reason(const router_t *r, const call_t *c)
+{
+    const router_fn_t *fn = c->fn;
+    const char *reason = router_throttle_reason(r, fn);
+    if (reason || pool_instances(&fn->pool) < max_instances(r, fn)) return reason;
+    /* Instances are on their way, but no other may start and more calls
+     * wait ahead of this one than they will take: it is over the limit as
+     * surely as with none coming. (A burst whose scale-out outlasts the
+     * wait would otherwise keep its surplus waiting until the deadline.) */
+    unsigned coming = pool_starting(&fn->pool) * (unsigned)fn->cfg.instance_concurrency + pool_returning(&fn->pool);
+    unsigned ahead = 0;
+    for (const list_node_t *n = fn->pool.queue.next; n != &fn->pool.queue && n != &c->link && ahead < coming; n = n->next)
+        ahead++;
+    if (ahead < coming) return NULL;
+    return fn->cfg.reserved_concurrency >= 0 ? "ReservedFunctionConcurrentInvocationLimitExceeded"
+                                             : "ConcurrentInvocationLimitExceeded";
+}
+
 unsigned router_inflight(const router_t *r) { return r->inflight; }
 
 const char *router_refuse_reason(const router_t *r, const router_fn_t *fn)

@@ -140,6 +140,10 @@ void router_call_ended(router_t *r, router_fn_t *fn);
  * "ConcurrentInvocationLimitExceeded") — or NULL when it is only waiting
  * for an instance that is on its way. */
 const char *router_throttle_reason(const router_t *r, const router_fn_t *fn);
+/* The same for one waiting call of fn: also over the limit when the
+ * instances on their way are all taken by calls ahead of it in line and no
+ * other instance may start. */
+const char *router_call_throttle_reason(const router_t *r, const call_t *c);
 /* Calls in flight over all functions. */
 unsigned router_inflight(const router_t *r);
 /* Why a new call of fn is refused at once (Lambda's throttle Reason:

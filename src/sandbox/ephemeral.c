@@ -10,6 +10,15 @@
  * user); ext4 mounted from it detached (fsmount), its root made 1777 and
  * emptied; the mount fd sent back to the spawner. The job then exits.
  *
+ * Jobs are forked by the forker (`nimbus-tmpfork`), one process forked
+ * from the spawner at start for this alone: a fork copies the whole
+ * address space (every library's mappings) on the forking process' time,
+ * and the spawner's time is what a burst of cold starts waits for. The
+ * spawner sends the forker a job's socket (and the template); the job
+ * answers the spawner on that socket, as a job the spawner forked would.
+ * Where the forker cannot take one (gone, or its queue full) the spawner
+ * forks the job itself.
+ *
  * Mount options: no journal and no barriers (nothing in /tmp outlives the
  * instance, so a flush to the host's disk buys nothing); minixdf, so
  * statfs counts the whole Size as the file system's size; noinit_itable,
@@ -54,10 +63,16 @@ typedef struct {
 } kind_t;
 
 typedef struct {
-    pid_t pid;
+    pid_t pid;            /* 0: the forker's child (ends with the forker) */
     int sock;
     uint32_t mb;
 } job_t;
+
+/* A job asked of the forker, with its socket (and the template, if any). */
+typedef struct {
+    uint32_t mb;
+    int32_t with_tmpl;
+} fork_req_t;
 
 /* What a job answers (with the mount fd, then a new template fd if it made one). */
 typedef struct {
@@ -81,7 +96,9 @@ static struct {
     int njobs;
     uint32_t owed[256];   /* sizes taken while JOBS_MAX jobs ran: a job each, in order */
     int nowed;
-} E = { .dirfd = -1 };
+    pid_t forker;         /* the forker, 0 none */
+    int forker_sock;      /* non-blocking, -1 none: the spawner forks its jobs itself */
+} E = { .dirfd = -1, .forker_sock = -1 };
 
 bool ephemeral_enabled(void) { return E.enabled; }
 
@@ -256,6 +273,55 @@ __attribute__((noreturn)) static void job_main(int sock, uint32_t mb, int tmpl)
     _exit(0);
 }
 
+/* The forker: forks a job for each request until the spawner goes. Its
+ * jobs are reaped by the kernel (SIGCHLD ignored); each job gets SIGCHLD
+ * back for its own mke2fs. */
+__attribute__((noreturn)) static void forker_main(int sock)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    prctl(PR_SET_NAME, "nimbus-tmpfork", 0, 0, 0);
+    spawner_close_all_but(sock, E.dirfd, sock);
+    signal(SIGCHLD, SIG_IGN);
+    for (;;) {
+        fork_req_t q;
+        int fds[FD_N], nf = 0;
+        ssize_t r = sp_recv(sock, &q, sizeof q, fds, &nf);
+        if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) _exit(0);
+        if (r != (ssize_t)sizeof q || nf < 1 + (q.with_tmpl != 0)) {
+            for (int i = 0; i < nf; i++) close(fds[i]);
+            continue;
+        }
+        int tmpl = q.with_tmpl ? fds[1] : -1;
+        /* A failed fork closes the job's socket unanswered: the spawner
+         * counts that job failed. */
+        if (fork() == 0) {
+            signal(SIGCHLD, SIG_DFL);
+            job_main(fds[0], q.mb, tmpl);
+        }
+        for (int i = 0; i < nf; i++) close(fds[i]);
+    }
+}
+
+static void forker_start(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        forker_main(sv[1]);
+    }
+    close(sv[1]);
+    int fl = fcntl(sv[0], F_GETFL);
+    if (pid < 0 || fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0) {
+        if (pid > 0) kill(pid, SIGKILL);
+        close(sv[0]);
+        return;
+    }
+    E.forker = pid;
+    E.forker_sock = sv[0];
+}
+
 /* ---- the spawner's side ---- */
 
 static kind_t *kind_find(uint32_t mb)
@@ -297,10 +363,24 @@ static int job_start(uint32_t mb)
     if (E.njobs == JOBS_MAX) { errno = EAGAIN; return -1; }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(sv[0]);
-        job_main(sv[1], mb, k ? k->tmpl : -1);
+    pid_t pid = -1;
+    if (E.forker_sock >= 0) {
+        fork_req_t q = { .mb = mb, .with_tmpl = k && k->tmpl >= 0 };
+        int fds[2] = { sv[1], q.with_tmpl ? k->tmpl : -1 };
+        if (sp_send(E.forker_sock, &q, sizeof q, fds, q.with_tmpl ? 2 : 1) == 0) {
+            pid = 0;
+        } else if (errno != EAGAIN) {
+            /* The forker is gone: fork jobs here from now on. */
+            close(E.forker_sock);
+            E.forker_sock = -1;
+        }
+    }
+    if (pid < 0) {
+        pid = fork();
+        if (pid == 0) {
+            close(sv[0]);
+            job_main(sv[1], mb, k ? k->tmpl : -1);
+        }
     }
     int e = errno;
     close(sv[1]);
@@ -413,10 +493,15 @@ void ephemeral_refill(void)
 void ephemeral_shutdown(void)
 {
     for (int i = 0; i < E.njobs; i++) {
-        kill(E.jobs[i].pid, SIGKILL);
+        if (E.jobs[i].pid > 0) kill(E.jobs[i].pid, SIGKILL);
         close(E.jobs[i].sock);
     }
     E.njobs = 0;
+    /* Its jobs end with it (their parent-death signal). */
+    if (E.forker > 0) kill(E.forker, SIGKILL);
+    if (E.forker_sock >= 0) close(E.forker_sock);
+    E.forker = 0;
+    E.forker_sock = -1;
     for (int i = 0; i < KINDS; i++) kind_clear(&E.kinds[i]);
 }
 
@@ -478,5 +563,6 @@ bool ephemeral_setup(const char *data_dir, uint32_t default_mb, int ready, char 
     }
     E.enabled = true;
     pool_put(default_mb, mnt);
+    forker_start();   /* without it, the spawner forks its jobs itself */
     return true;
 }

@@ -12,8 +12,9 @@
  *
  * Making one takes milliseconds (loop device, ext4 mount), so the spawner
  * keeps a few made ahead per size ("the pool") and a cold start only takes
- * one. Each is made by a short-lived fork of the spawner (a job), so the
- * spawner's loop never waits for one; an init whose size has none ready
+ * one. Each is made by a short-lived process (a job, forked by the
+ * forker, a child of the spawner: ephemeral.c), so the spawner's loop
+ * never waits for one; an init whose size has none ready
  * waits for its job. Every file is unlinked as soon as its loop device
  * holds it: when the last mount of it goes (the instance's namespace ends,
  * or the spawner dies with its pool) the kernel frees the device and the

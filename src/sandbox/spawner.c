@@ -33,6 +33,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -195,8 +196,12 @@ static init_t *init_clone(bool own_net, bool egress, const prekind_t *pk)
             goto fail;
         }
     }
+    /* A network namespace costs the creator a millisecond or so (every
+     * pernet subsystem's setup): the init makes its own on its time (see
+     * init_own_net), unless egress must attach its veth pair to it now. */
+    bool net_now = own_net && (egress || !S.env.net_ino);
     unsigned long flags = SIGCHLD | CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
-                          (own_net ? CLONE_NEWNET : 0);
+                          (net_now ? CLONE_NEWNET : 0);
     in->own_net = own_net;
     in->pidfd = -1;
     /* A fork (no CLONE_VM): the init keeps running after the runtime's
@@ -840,6 +845,8 @@ static int spawner_setup(const spawner_config_t *cfg, bool *rootless, err_t *err
     if (f) { if (fscanf(f, "%d", &S.env.cap_last) != 1) S.env.cap_last = CAP_LAST_CAP; fclose(f); }
     if (S.env.rootless && spawner_enter_userns(err) < 0) return -1;
     S.self_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    struct stat nst;
+    if (S.self_netns >= 0 && fstat(S.self_netns, &nst) == 0) S.env.net_ino = (uint64_t)nst.st_ino;
     if (seccomp_filter_build(&S.env.filter, err) < 0) return -1;
     if (spawner_build_root(S.runtime_dir, S.env.uid, err) < 0) return -1;
     cgroup_available();        /* probe once, before any instance */

@@ -375,6 +375,16 @@ static int lo_up(void)
     return rc;
 }
 
+/* An init the spawner cloned in its own network namespace (spawner.c's
+ * init_clone leaves it to the init but for egress) makes its own before
+ * anything of the instance exists. */
+static int init_own_net(const spawner_env_t *env)
+{
+    struct stat st;
+    if (!env->net_ino || stat("/proc/self/ns/net", &st) < 0) return env->net_ino ? -1 : 0;
+    return (uint64_t)st.st_ino == env->net_ino ? unshare(CLONE_NEWNET) : 0;
+}
+
 static int api_socket(bool own_net, uint32_t *port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -549,7 +559,7 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     if (cg && cgroup_enter_self(cg) < 0) init_fail(&st, 1);
     /* Its cgroup namespace starts at its own group. */
     unshare(CLONE_NEWCGROUP);
-    if (own_net && lo_up() < 0) init_fail(&st, 2);
+    if (own_net && (init_own_net(env) < 0 || lo_up() < 0)) init_fail(&st, 2);
     int api = api_socket(own_net, &r->port);
     if (api < 0) init_fail(&st, 3);
     sethostname("nimbus", 6);

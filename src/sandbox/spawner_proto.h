@@ -148,6 +148,7 @@ typedef struct {
     gid_t gid;
     int cap_last;
     seccomp_filter_t filter;
+    uint64_t net_ino;        /* the spawner's network namespace: an init still in it makes its own */
 } spawner_env_t;
 
 /* Give the spawner root in a user namespace of its own when it is not

@@ -173,6 +173,28 @@ Test(scheduler, reserved_concurrency_refuses_and_throttles_with_lambdas_reason)
     for (int i = 0; i < 2; i++) answer(&g_deliv[i], "{}");
 }
 
+Test(scheduler, calls_beyond_the_instances_on_their_way_are_throttled_while_they_start)
+{
+    /* A burst past the limit whose instances are still starting when the
+     * wait ends: the surplus gets its 429 then, not at its deadline. */
+    reset_counts();
+    g_ctx.limits.throttle_wait_ms = 20;
+    router_fn_t *fn = add_fn("slowstart", 1, 30);
+    fn->cfg.reserved_concurrency = 2;
+    for (int i = 0; i < 3; i++) submit(fn);
+    cr_assert_eq(g_nprocs, 2);
+    spin(60);
+    cr_assert_eq(g_nout, 1, "only the call no instance on its way will take is throttled");
+    cr_assert_eq(g_out[0].outcome, CALL_THROTTLED);
+    cr_assert_str_eq(g_out[0].reason, "ReservedFunctionConcurrentInvocationLimitExceeded");
+    for (int i = 0; i < 2; i++) open_slots(nth_instance(fn, i), 1);
+    cr_assert_eq(g_ndeliv, 2, "the two calls ahead still get the instances they waited for");
+    for (int i = 0; i < 2; i++) answer(&g_deliv[i], "{}");
+    cr_assert_eq(g_nout, 3);
+    cr_assert_eq(g_out[1].outcome, CALL_OK);
+    cr_assert_eq(g_out[2].outcome, CALL_OK);
+}
+
 Test(scheduler, account_concurrency_is_shared_by_all_functions)
 {
     reset_counts();
