@@ -224,6 +224,7 @@ router_fn_t *router_add_version(router_t *r, router_fn_t *latest, const function
     router_fn_t *v = fn_new(r, cfg);
     if (!v) return NULL;
     v->latest = latest;
+    v->account = latest->account;   /* a version's calls are its function's owner's */
     /* A version's calls may outlive its function's deletion and still count
      * into the function's figures (metrics): the version keeps it alive. */
     router_fn_ref(latest);
