@@ -24,7 +24,6 @@
 #include "store/store.h"
 
 typedef struct {
-    unsigned account_concurrency;   /* PutFunctionConcurrency's ceiling */
     unsigned max_instances_per_fn;  /* provisioned concurrency's ceiling */
     size_t invoke_max_bytes;        /* synchronous payload limit */
     size_t async_max_bytes;         /* asynchronous payload limit */

@@ -107,13 +107,45 @@ static int finish_key(auth_table_t *t, const char *where, int line, err_t *err)
     return 0;
 }
 
+/* A setting of an [account ID] section. */
+static int parse_account_setting(auth_account_t *a, const char *key, const char *val, const char *where, int line,
+                                 err_t *err)
+{
+    if (strcmp(key, "concurrency") != 0)
+        return err_set(err, ERR_INVALID, "%s:%d: unknown setting '%s' of an account (concurrency)", where, line, key);
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(val, &end, 10);
+    if (!*val || *end || errno || v < 1 || v > AUTH_MAX_CONCURRENCY || val[0] == '-' || val[0] == '+')
+        return err_set(err, ERR_INVALID, "%s:%d: concurrency wants a whole number from 1 to %u, got '%s'", where, line,
+                       AUTH_MAX_CONCURRENCY, val);
+    a->concurrency = (unsigned)v;
+    return 0;
+}
+
+/* An [account ID] section for an account no key names is a typo, most
+ * likely, and would limit nothing: refused. So is one without a limit. */
+static int check_accounts(const auth_table_t *t, const char *where, err_t *err)
+{
+    for (size_t i = 0; i < t->naccounts; i++) {
+        const auth_account_t *a = &t->accounts[i];
+        bool named = false;
+        for (size_t k = 0; k < t->nkeys && !named; k++) named = strcmp(t->keys[k].account, a->id) == 0;
+        if (!named) return err_set(err, ERR_INVALID, "%s: [account %s] names an account no key belongs to", where, a->id);
+        if (a->section && !a->concurrency)
+            return err_set(err, ERR_INVALID, "%s: [account %s] sets no concurrency", where, a->id);
+    }
+    return 0;
+}
+
 int auth_table_parse(const char *text, const char *where, auth_table_t **out, err_t *err)
 {
     auth_table_t *t = calloc(1, sizeof *t);
     char *copy = strdup(text);
     if (!t || !copy) abort();
     int lineno = 0, section_line = 0, rc = 0;
-    enum { NONE, KEY } in = NONE;
+    enum { NONE, KEY, ACCOUNT } in = NONE;
+    auth_account_t *acct = NULL;   /* the [account ID] section being read */
     for (char *line = copy, *next; line && rc == 0; line = next) {
         next = strchr(line, '\n');
         if (next) *next++ = '\0';
@@ -127,6 +159,20 @@ int auth_table_parse(const char *text, const char *where, auth_table_t **out, er
             s[n - 1] = '\0';
             char *name = trim(s + 1);
             section_line = lineno;
+            /* "[account 111122223333]": settings of an account, not a key
+             * (a key id has no space, so the two never meet). */
+            if (!strncmp(name, "account", 7) && (name[7] == ' ' || name[7] == '\t')) {
+                char *id = trim(name + 8);
+                if (!util_account_valid(id)) { rc = err_set(err, ERR_INVALID, "%s:%d: [account ID] wants 12 digits, got '%s'", where, lineno, id); break; }
+                if (account_of(t, id, false) && account_of(t, id, false)->section) {
+                    rc = err_set(err, ERR_INVALID, "%s:%d: account %s has a section twice", where, lineno, id);
+                    break;
+                }
+                acct = account_of(t, id, true);
+                acct->section = true;
+                in = ACCOUNT;
+                continue;
+            }
             if (!key_id_valid(name)) { rc = err_set(err, ERR_INVALID, "%s:%d: '%s' is not an access key id (16 to 128 letters and digits)", where, lineno, name); break; }
             bool twice = false;   /* (not sorted yet: no bsearch) */
             for (size_t i = 0; i < t->nkeys; i++) twice = twice || strcmp(t->keys[i].id, name) == 0;
@@ -150,6 +196,10 @@ int auth_table_parse(const char *text, const char *where, auth_table_t **out, er
         char *key = trim(s), *val = trim(eq + 1);
         for (char *c = key; *c; c++) *c = (char)tolower((unsigned char)*c);
         if (in == NONE) { rc = err_set(err, ERR_INVALID, "%s:%d: '%s' before any [ACCESS_KEY_ID] section", where, lineno, key); break; }
+        if (in == ACCOUNT) {
+            if (parse_account_setting(acct, key, val, where, lineno, err) < 0) { rc = -1; break; }
+            continue;
+        }
         auth_key_t *k = &t->keys[t->nkeys - 1];
         if (!strcmp(key, "secret_access_key") || !strcmp(key, "aws_secret_access_key")) {
             if (strlen(val) < 16) { rc = err_set(err, ERR_INVALID, "%s:%d: a secret access key has at least 16 characters", where, lineno); break; }
@@ -169,6 +219,7 @@ int auth_table_parse(const char *text, const char *where, auth_table_t **out, er
     }
     if (rc == 0 && in == KEY) rc = finish_key(t, where, section_line, err);
     if (rc == 0 && !t->nkeys) rc = err_set(err, ERR_INVALID, "%s: no access key in the file", where);
+    if (rc == 0) rc = check_accounts(t, where, err);
     OPENSSL_cleanse(copy, strlen(text));
     free(copy);
     if (rc < 0) { auth_table_free(t); return -1; }

@@ -38,12 +38,19 @@ typedef struct auth_key {
 
 typedef struct {
     char id[13];                 /* an account some key belongs to */
+    unsigned concurrency;        /* its limit of calls in flight, from its [account ID]
+                                    section's `concurrency`; 0: --account-concurrency */
+    bool section;                /* it has an [account ID] section */
 } auth_account_t;
+
+/* The largest `concurrency` an [account ID] section may give. */
+#define AUTH_MAX_CONCURRENCY 1000000u
 
 typedef struct auth_table {
     auth_key_t *keys;            /* sorted by id */
     size_t nkeys;
-    auth_account_t *accounts;    /* every account a key names, once */
+    auth_account_t *accounts;    /* every account a key names, once (an [account ID]
+                                    section names one a key must name too) */
     size_t naccounts;
     struct session_table *sessions; /* the console's logins (api/session.c) */
 } auth_table_t;

@@ -8,6 +8,7 @@
  * or remove a code tree a function or a live instance still uses.
  */
 #include "api/control.h"
+#include "api/account.h"
 #include "api/auth.h"
 #include "api/tenancy.h"
 
@@ -632,12 +633,9 @@ void control_concurrency(api_t *d, http_exchange_t *ex, http_request_t *req, rou
                                  "1 validation error detected: Value at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 0");
             return;
         }
-        if (value > (int)d->cfg.account_concurrency) {
-            api_respond_error(ex, 400, "InvalidParameterValueException",
-                                 "Specified ReservedConcurrentExecutions for function (%d) is above the account's concurrency limit of [%d].",
-                                 value, (int)d->cfg.account_concurrency);
-            return;
-        }
+        /* Against its owner's account: its limit, and Lambda's floor of
+         * what the account's functions leave unreserved. */
+        if (!account_check_reserve(d, ex, fn, value)) return;
     } else if (strcmp(m, "DELETE") != 0) {
         api_respond_error(ex, 405, "MethodNotAllowedException", "Method %s not allowed here", m);
         return;

@@ -476,17 +476,17 @@ static bool start_attempt(async_t *a, aev_t *e, router_fn_t *fn)
     return false;
 }
 
-/* Calls of ours still waiting in a pool: they hold account room that
- * router_inflight does not show yet. Each leaves the list once. */
-static unsigned unstarted_calls(async_t *a)
+/* Calls of ours still waiting in a pool: they hold room on their owner's
+ * account that its inflight count does not show yet; each account's
+ * `held` is set from them at every dispatch. Each leaves the list once. */
+static void count_unstarted(async_t *a)
 {
-    unsigned n = 0;
+    for (size_t i = 0; router_account_at(a->r, i); i++) router_account_at(a->r, i)->held = 0;
     list_each(it, &a->unstarted) {
         aev_t *e = list_entry(it, aev_t, unstarted_link);
-        if (e->call && e->call->state == CALL_QUEUED) n++;
+        if (e->call && e->call->state == CALL_QUEUED) e->call->fn->account->held++;
         else list_remove(&e->unstarted_link);
     }
-    return n;
 }
 
 /* How many calls of fn may be running or waiting for an instance at once:
@@ -511,9 +511,8 @@ static void not_found(const aev_t *e, char *out, size_t n)
 typedef enum { DISPATCH_EMPTY, DISPATCH_FN_FULL, DISPATCH_ACCOUNT_FULL } dispatch_t;
 
 /* Start f's due events, oldest first, while there is room. */
-static dispatch_t dispatch_fn(async_t *a, afn_t *f, unsigned *waiting)
+static dispatch_t dispatch_fn(async_t *a, afn_t *f)
 {
-    const core_ctx_t *ctx = router_ctx(a->r);
     int64_t now = (int64_t)loop_wall_ms();
     for (;;) {
         list_node_t *n = list_first(&f->ready);
@@ -534,10 +533,11 @@ static dispatch_t dispatch_fn(async_t *a, afn_t *f, unsigned *waiting)
             async_route_failure(a, e, "EventAgeExceeded");
             continue;
         }
-        if (router_inflight(a->r) + *waiting >= ctx->limits.account_concurrency) return DISPATCH_ACCOUNT_FULL;
+        router_account_t *acct = fn->account;   /* the owner's: other accounts' room is theirs */
+        if (acct->inflight + acct->held >= router_account_limit(a->r, acct)) return DISPATCH_ACCOUNT_FULL;
         if (pool_inflight(&fn->pool) + pool_queued(&fn->pool) >= fn_capacity(a->r, fn)) return DISPATCH_FN_FULL;
         ready_remove(a, e);
-        if (start_attempt(a, e, fn)) (*waiting)++;
+        if (start_attempt(a, e, fn)) acct->held++;
     }
 }
 
@@ -552,18 +552,17 @@ static void tick_cb(loop_t *l, void *arg)
 static void dispatch(async_t *a)
 {
     if (!a->started || a->stopped || router_ctx(a->r)->stopping) return;
-    unsigned waiting = unstarted_calls(a);
+    count_unstarted(a);
     /* Only f itself can leave the active list while f is dispatched (its
-     * events' ends reach other functions only through the store). */
+     * events' ends reach other functions only through the store). A full
+     * account stops only its own functions: the others' accounts may have
+     * room. */
     bool account_full = false;
     list_each(it, &a->active) {
         afn_t *f = list_entry(it, afn_t, active_link);
-        if (dispatch_fn(a, f, &waiting) == DISPATCH_ACCOUNT_FULL) {
-            account_full = true;
-            break;
-        }
+        if (dispatch_fn(a, f) == DISPATCH_ACCOUNT_FULL) account_full = true;
     }
-    /* The account's room, when scarce, goes to each function in turn. */
+    /* An account's room, when scarce, goes to each function in turn. */
     list_node_t *first = list_first(&a->active);
     if (account_full && first && first->next != &a->active) {
         list_remove(first);

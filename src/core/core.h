@@ -24,7 +24,8 @@ struct router_fn;
 /* The scheduler's limits (set once at start). */
 typedef struct {
     unsigned max_instances_per_fn; /* instances of one function (or its reserved concurrency) */
-    unsigned account_concurrency;  /* calls in flight over all functions */
+    unsigned account_concurrency;  /* calls in flight over all functions of one account, unless
+                                      the router was given the account's own (router_account_set_limit) */
     uint64_t keep_alive_ms;        /* idle instance reclaimed after, unless the function says */
     uint64_t throttle_wait_ms;     /* a call over a limit waits this long for room, then 429 */
     unsigned max_queue;            /* waiting calls per function before an immediate 429 */

@@ -44,7 +44,7 @@ static metrics_throttle_t throttle_kind(const router_t *r, const router_fn_t *fn
 {
     if (fn->cfg.reserved_concurrency >= 0 && pool_inflight(&fn->pool) >= (unsigned)fn->cfg.reserved_concurrency)
         return METRICS_THR_RESERVED;
-    if (router_inflight(r) >= router_ctx(r)->limits.account_concurrency) return METRICS_THR_ACCOUNT;
+    if (router_account_full(r, fn)) return METRICS_THR_ACCOUNT;   /* its owner's account */
     return METRICS_THR_INSTANCES;
 }
 

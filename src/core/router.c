@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "base/log.h"
+#include "base/util.h"
 #include "core/call.h"
 #include "core/instance.h"
 #include "store/codestore.h"
@@ -25,9 +26,9 @@ struct router {
     size_t nfns, cap;
     list_node_t all;     /* every live instance (instance_t.all_link) */
     unsigned n_instances;
-    unsigned inflight;   /* calls running, all functions */
-    bool starved;        /* a call waited on the account limit: when a call
-                            ends, look at every function's queue */
+    unsigned inflight;   /* calls running, all functions of every account */
+    router_account_t **accounts; /* each its own allocation: functions point at them */
+    size_t naccounts;
 };
 
 router_t *router_new(core_ctx_t *ctx)
@@ -40,6 +41,43 @@ router_t *router_new(core_ctx_t *ctx)
 }
 
 core_ctx_t *router_ctx(const router_t *r) { return r->ctx; }
+
+/* ---- accounts ---- */
+
+router_account_t *router_account(router_t *r, const char *id)
+{
+    if (!id || !*id) id = util_account();
+    for (size_t i = 0; i < r->naccounts; i++)
+        if (strcmp(r->accounts[i]->id, id) == 0) return r->accounts[i];
+    router_account_t **p = realloc(r->accounts, (r->naccounts + 1) * sizeof *p);
+    if (!p) return NULL;
+    r->accounts = p;
+    router_account_t *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    snprintf(a->id, sizeof a->id, "%s", id);
+    r->accounts[r->naccounts++] = a;
+    return a;
+}
+
+int router_account_set_limit(router_t *r, const char *id, unsigned limit)
+{
+    router_account_t *a = router_account(r, id);
+    if (!a) return -1;
+    a->limit = limit;
+    return 0;
+}
+
+unsigned router_account_limit(const router_t *r, const router_account_t *a)
+{
+    return a->limit ? a->limit : r->ctx->limits.account_concurrency;
+}
+
+router_account_t *router_account_at(router_t *r, size_t i) { return i < r->naccounts ? r->accounts[i] : NULL; }
+
+bool router_account_full(const router_t *r, const router_fn_t *fn)
+{
+    return fn->account->inflight >= router_account_limit(r, fn->account);
+}
 
 static void fail_queue_not_found(router_t *r, router_fn_t *fn);
 static void retire_all(router_t *r, router_fn_t *fn);
@@ -162,6 +200,8 @@ static router_fn_t *fn_new(router_t *r, const function_config_t *cfg)
 {
     router_fn_t *fn = calloc(1, sizeof *fn);
     if (!fn) return NULL;
+    /* Its owner's counter, found once here rather than on every call. */
+    if (!(fn->account = router_account(r, cfg->owner))) { free(fn); return NULL; }
     function_config_copy(&fn->cfg, cfg);
     pool_init(&fn->pool);
     fn->refs = 1;
@@ -184,6 +224,7 @@ router_fn_t *router_add_version(router_t *r, router_fn_t *latest, const function
     router_fn_t *v = fn_new(r, cfg);
     if (!v) return NULL;
     v->latest = latest;
+    v->account = latest->account;   /* a version's calls are its function's owner's */
     /* A version's calls may outlive its function's deletion and still count
      * into the function's figures (metrics): the version keeps it alive. */
     router_fn_ref(latest);
@@ -370,12 +411,12 @@ static unsigned max_instances(const router_t *r, const router_fn_t *fn)
 }
 
 /* May one more call of fn run now? */
-static bool can_run(router_t *r, const router_fn_t *fn)
+static bool can_run(const router_t *r, const router_fn_t *fn)
 {
     if (fn->cfg.reserved_concurrency >= 0 && pool_inflight(&fn->pool) >= (unsigned)fn->cfg.reserved_concurrency)
         return false;
-    if (r->inflight >= r->ctx->limits.account_concurrency) {
-        r->starved = true;
+    if (router_account_full(r, fn)) {
+        fn->account->starved = true;
         return false;
     }
     return true;
@@ -386,7 +427,7 @@ const char *router_throttle_reason(const router_t *r, const router_fn_t *fn)
     bool reserved = fn->cfg.reserved_concurrency >= 0;
     if (reserved && pool_inflight(&fn->pool) >= (unsigned)fn->cfg.reserved_concurrency)
         return "ReservedFunctionConcurrentInvocationLimitExceeded";
-    if (r->inflight >= r->ctx->limits.account_concurrency) return "ConcurrentInvocationLimitExceeded";
+    if (router_account_full(r, fn)) return "ConcurrentInvocationLimitExceeded";
     /* No room for another instance and none on its way: over the
      * function's instance limit. */
     if (pool_instances(&fn->pool) >= max_instances(r, fn) && pool_starting(&fn->pool) == 0 && pool_returning(&fn->pool) == 0)
@@ -424,19 +465,33 @@ const char *router_refuse_reason(const router_t *r, const router_fn_t *fn)
 void router_call_started(router_t *r, router_fn_t *fn)
 {
     r->inflight++;
+    fn->account->inflight++;
     pool_call_started(&fn->pool);
+}
+
+/* Room freed on a starved account: each of its functions and versions
+ * with waiting calls gets a turn, in name order. Other accounts' calls
+ * never waited on this one's limit. */
+static void schedule_account(router_t *r, const router_account_t *a)
+{
+    for (size_t i = 0; i < r->nfns; i++) {
+        router_fn_t *fn = r->fns[i];
+        if (fn->account != a) continue;
+        if (pool_queued(&fn->pool)) router_schedule(r, fn);
+        for (size_t k = 0; k < fn->nversions; k++)
+            if (pool_queued(&fn->versions[k]->pool)) router_schedule(r, fn->versions[k]);
+    }
 }
 
 void router_call_ended(router_t *r, router_fn_t *fn)
 {
+    router_account_t *a = fn->account;
     r->inflight--;
+    a->inflight--;
     pool_call_ended(&fn->pool);
-    if (r->starved && r->inflight < r->ctx->limits.account_concurrency) {
-        /* Room freed on the account: every function with waiting calls
-         * gets a turn, in name order. */
-        r->starved = false;
-        for (size_t i = 0; i < r->nfns; i++)
-            if (pool_queued(&r->fns[i]->pool)) router_schedule(r, r->fns[i]);
+    if (a->starved && !router_account_full(r, fn)) {
+        a->starved = false;
+        schedule_account(r, a);
     } else if (pool_queued(&fn->pool)) {
         router_schedule(r, fn);
     }
@@ -557,5 +612,7 @@ void router_free(router_t *r)
         router_fn_unref(r, fn);
     }
     free(r->fns);
+    for (size_t i = 0; i < r->naccounts; i++) free(r->accounts[i]);
+    free(r->accounts);
     free(r);
 }

@@ -35,6 +35,22 @@ typedef struct {
     char *doc;                 /* the AliasConfiguration JSON as stored (malloc'd) */
 } router_alias_t;
 
+/* One account's concurrency (docs/security.md, "Accounts"): its limit of
+ * calls in flight and the calls of its functions running now. Every
+ * function state points at its owner's (router_fn_t.account), so the warm
+ * path checks and counts in O(1): no lookup, lock or allocation per call.
+ * Made once per account (the first function of it, or the daemon filling
+ * in the limits at start) and kept until the router goes. */
+typedef struct router_account {
+    char id[13];
+    unsigned limit;            /* its limit of calls in flight; 0: limits.account_concurrency */
+    unsigned inflight;         /* calls of its functions running */
+    unsigned held;             /* the async queue's calls of it still waiting in a pool
+                                  (counted by core/async.c at each dispatch) */
+    bool starved;              /* a call waited on its limit: when one of its calls
+                                  ends, its functions' queues get a turn */
+} router_account_t;
+
 typedef struct router_fn {
     function_config_t cfg;    /* the configuration ($LATEST's, or a version's: immutable) */
     struct router_fn *latest; /* a version: its function's $LATEST state (not a ref) */
@@ -51,6 +67,7 @@ typedef struct router_fn {
     bool deleted;             /* gone from the name table; freed at refs 0 */
     bool updating;            /* a write is in progress (Lambda answers 409) */
     metrics_fn_t metrics;     /* its counters (core/metrics.h) */
+    router_account_t *account; /* its owner's (cfg.owner; "" the daemon's --account-id) */
 } router_fn_t;
 
 /* The router schedules with what `ctx` gives it (kept, not copied: the
@@ -129,8 +146,19 @@ void router_instance_removed(router_t *r, instance_t *in);
 /* What the router was given (for the instances and calls it owns). */
 core_ctx_t *router_ctx(const router_t *r);
 
+/* Accounts: the one of `id` ("" or NULL: the daemon's --account-id), made
+ * with the default limit if new; NULL only without memory. */
+router_account_t *router_account(router_t *r, const char *id);
+/* Set an account's limit of calls in flight (0: back to the default). Calls
+ * already running go on; new ones wait for room. */
+int router_account_set_limit(router_t *r, const char *id, unsigned limit);
+/* The limit that applies to `a`. */
+unsigned router_account_limit(const router_t *r, const router_account_t *a);
+/* Every account known, in the order made: the i-th, or NULL past the end. */
+router_account_t *router_account_at(router_t *r, size_t i);
+
 /* Concurrency accounting: a call started running / stopped running. Limits:
- * the account's calls in flight (--account-concurrency), the function's
+ * the owner account's calls in flight (router_account_t), the function's
  * reserved concurrency, and at most --max-instances per function (or the
  * reserved concurrency, when lower). */
 void router_call_started(router_t *r, router_fn_t *fn);
@@ -144,8 +172,10 @@ const char *router_throttle_reason(const router_t *r, const router_fn_t *fn);
  * instances on their way are all taken by calls ahead of it in line and no
  * other instance may start. */
 const char *router_call_throttle_reason(const router_t *r, const call_t *c);
-/* Calls in flight over all functions. */
+/* Calls in flight over all functions (every account). */
 unsigned router_inflight(const router_t *r);
+/* True when fn's account has as many calls in flight as its limit. */
+bool router_account_full(const router_t *r, const router_fn_t *fn);
 /* Why a new call of fn is refused at once (Lambda's throttle Reason:
  * reserved concurrency 0, or the function's wait line is full), or NULL
  * when it may queue. */

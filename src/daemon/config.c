@@ -50,7 +50,8 @@ static const daemon_option_t OPTIONS[] = {
       "(each line counts its bytes and 64)", DAEMON_OPTION_SIZE, MEMBER(log_max_bytes), .def = 1073741824 },
     { "--log-sweep", "SECONDS", "how often log retention runs, on a worker",
       DAEMON_OPTION_INT, MEMBER(log_sweep_s), .def = 60, .min = 1, .max = UNBOUNDED },
-    { "--account-concurrency", "N", "calls in flight at once, all functions together",
+    { "--account-concurrency", "N", "calls in flight at once, all functions of one account "
+      "together: each account's limit, unless its [account ID] section in --credentials sets its own concurrency",
       DAEMON_OPTION_INT, MEMBER(account_concurrency), .def = 1000, .min = 1, .max = UNBOUNDED },
     { "--max-instances", "N", "instances of one function at once",
       DAEMON_OPTION_INT, MEMBER(max_instances_per_fn), .def = 100, .min = 1, .max = UNBOUNDED },

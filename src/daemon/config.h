@@ -27,7 +27,7 @@ typedef struct {
     size_t log_max_bytes;        /* --log-max-bytes: all log lines together */
     int log_sweep_s;             /* --log-sweep: how often retention runs */
     int max_instances_per_fn;    /* --max-instances: instances per function */
-    int account_concurrency;     /* --account-concurrency: calls in flight, all functions */
+    int account_concurrency;     /* --account-concurrency: calls in flight, per account */
     int keep_alive_s;            /* --keep-alive: idle instance reclaimed after it */
     int throttle_wait_ms;        /* --throttle-wait-ms: how long a call over the limits
                                     waits for room before its 429 */

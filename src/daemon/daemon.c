@@ -140,7 +140,7 @@ static int add_runtimes(daemon_t *d, err_t *err)
     return 0;
 }
 
-static int setup(daemon_t *d, int *sigfd, err_t *err)
+static int setup(daemon_t *d, const auth_table_t *auth, int *sigfd, err_t *err)
 {
     char path[700];
     if (mkdir_p(d->cfg.data_dir, err) < 0) return -1;
@@ -184,6 +184,12 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
     c->transports[RUNTIME_API_SCF] = runtime_api_scf(d->rapi);
     c->transports[RUNTIME_API_FC] = &fc_transport;
     if (!(d->router = router_new(c))) return err_set(err, ERR_SYS, "out of memory");
+    /* Each account's own limit of calls in flight, from the credentials
+     * file, before any function (and so any call) is loaded; the others
+     * have --account-concurrency each. */
+    for (size_t i = 0; auth && i < auth->naccounts; i++)
+        if (router_account_set_limit(d->router, auth->accounts[i].id, auth->accounts[i].concurrency) < 0)
+            return err_set(err, ERR_SYS, "out of memory");
     snprintf(path, sizeof path, "%s/queue.db", d->cfg.data_dir);
     if (!(d->queue = queue_store_open(d->loop, path, err))) return err_wrap(err, "queue store %s", path);
     async_limits_t al = { .retry_scale = d->cfg.async_retry_scale, .max_payload_bytes = d->cfg.async_max_payload,
@@ -196,8 +202,7 @@ static int setup(daemon_t *d, int *sigfd, err_t *err)
 
     d->api = (api_t){ .loop = d->loop, .router = d->router, .store = d->store, .code = d->code,
                       .logs = d->logs, .core = c, .async = d->async, .triggers = d->triggers,
-                      .cfg = { .account_concurrency = (unsigned)d->cfg.account_concurrency,
-                               .max_instances_per_fn = (unsigned)d->cfg.max_instances_per_fn,
+                      .cfg = { .max_instances_per_fn = (unsigned)d->cfg.max_instances_per_fn,
                                .invoke_max_bytes = d->cfg.invoke_max_bytes,
                                .async_max_bytes = d->cfg.async_max_payload,
                                .max_zip_bytes = d->cfg.max_zip_bytes } };
@@ -409,7 +414,7 @@ int daemon_serve(const daemon_config_t *cfg)
          * code store sets its trees' modes itself. The spawner, forked
          * already, and instances started later keep the usual mask. */
         mode_t mask = umask(077);
-        ok = setup(&d, &sigfd, &err) == 0 && drop_user(&d, &err) == 0;
+        ok = setup(&d, auth, &sigfd, &err) == 0 && drop_user(&d, &err) == 0;
         umask(mask);
     }
     if (!ok) {

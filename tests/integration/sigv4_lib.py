@@ -1,4 +1,6 @@
-"""What test_sigv4.py and test_accounts.py share: a credentials file with real keys,
+"""What the tests of a daemon with credentials share (test_sigv4.py, test_accounts.py,
+test_url_iam.py, test_account_limits.py): a credentials file with real keys, a test
+case whose daemon is started with one,
 the real clients that sign with them (Debian's AWS CLI; botocore, which that CLI
 bundles, for requests a test tampers with; the AWS SDK for JavaScript v3), and raw
 HTTP to send exactly what was signed."""
@@ -7,6 +9,7 @@ import datetime
 import http.client
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -16,7 +19,7 @@ from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from nimbus_testlib import aws_cli
+from nimbus_testlib import ServerTestCase, aws_cli
 
 REGION = 'us-east-1'
 ACCOUNT_A = '111111111111'
@@ -49,6 +52,28 @@ def write_credentials(dirname, keys=KEYS, mode=0o600, extra=''):
 def credentials_dir():
     d = tempfile.mkdtemp(prefix='nimbus-creds-')
     return d, write_credentials(d)
+
+
+class CredentialsServerTestCase(ServerTestCase):
+    """One daemon per class, started with a credentials file of `credentials_keys` (and
+    `credentials_extra` text after them) in its own temporary directory, `cls.dir`
+    (removed with the daemon); `more_server_args` go after --credentials."""
+
+    credentials_keys = KEYS
+    credentials_extra = ''
+    more_server_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix='nimbus-creds-')
+        creds = write_credentials(cls.dir, cls.credentials_keys, extra=cls.credentials_extra)
+        cls.server_args = ('--credentials', creds) + tuple(cls.more_server_args)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.dir, ignore_errors=True)
 
 
 def aws(test, endpoint, key, *args, ok=True):

@@ -6,27 +6,16 @@ permission removed, the invoke is refused again. Names stay unique per daemon: A
 creating a name B has is 409."""
 import json
 import os
-import shutil
 import unittest
 
-from nimbus_testlib import ServerTestCase, echo_files, make_zip, uniq
-from sigv4_lib import ACCOUNT_A, ACCOUNT_B, ADMIN_A, ADMIN_B, REGION, aws, credentials_dir, error_of, signed
+from nimbus_testlib import echo_files, make_zip, uniq
+from sigv4_lib import (ACCOUNT_A, ACCOUNT_B, ADMIN_A, ADMIN_B, REGION, CredentialsServerTestCase, aws, error_of,
+                       signed)
 
 FN = '/2015-03-31/functions'
 
 
-class Accounts(ServerTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.dir, creds = credentials_dir()
-        cls.server_args = ('--credentials', creds)
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
+class Accounts(CredentialsServerTestCase):
     def create(self, key, name=None, ok=True):
         name = name or uniq('acct')
         z = os.path.join(self.dir, 'fn.zip')

@@ -20,10 +20,10 @@ import subprocess
 import tempfile
 import unittest
 
-from nimbus_testlib import Server, ServerTestCase, aws_cli, echo_files, make_zip, nimbus_bin, uniq
-from sigv4_lib import (ACCOUNT_A, ADMIN_A, DEPLOY_A, INVOKE_A, MSG_BAD_SIGNATURE, MSG_BAD_TOKEN, REGION, aws,
-                       clock_shifted, credentials_dir, error_of, have_sdk, node, presign, send, sign, signed,
-                       write_credentials)
+from nimbus_testlib import Server, aws_cli, echo_files, make_zip, nimbus_bin, uniq
+from sigv4_lib import (ACCOUNT_A, ADMIN_A, DEPLOY_A, INVOKE_A, MSG_BAD_SIGNATURE, MSG_BAD_TOKEN, REGION,
+                       CredentialsServerTestCase, aws, clock_shifted, error_of, have_sdk, node, presign, send, sign,
+                       signed, write_credentials)
 
 FN = '/2015-03-31/functions'
 
@@ -35,18 +35,7 @@ def zip_file(dirname):
     return path
 
 
-class SignedRequests(ServerTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.dir, creds = credentials_dir()
-        cls.server_args = ('--credentials', creds)
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
+class SignedRequests(CredentialsServerTestCase):
     def create(self, key=ADMIN_A):
         name = uniq('sig')
         out = aws(self, self.server.url, key, 'create-function', '--function-name', name, '--runtime', 'provided',

@@ -5,29 +5,18 @@ FunctionUrlAuthType AWS_IAM. Lambda answers anything else 403 {"Message":"Forbid
 Signed with botocore (as the AWS CLI and SDKs sign), configured with the AWS CLI."""
 import json
 import os
-import shutil
 import unittest
 
-from nimbus_testlib import ServerTestCase, echo_files, make_zip, uniq
-from sigv4_lib import ACCOUNT_A, ADMIN_A, ADMIN_B, REGION, aws, credentials_dir, send  # before botocore: see there
+from nimbus_testlib import echo_files, make_zip, uniq
+from sigv4_lib import (ACCOUNT_A, ADMIN_A, ADMIN_B, REGION,  # before botocore: see there
+                       CredentialsServerTestCase, aws, send)
 
 from botocore.auth import SigV4Auth, SigV4QueryAuth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
 
-class UrlIam(ServerTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.dir, creds = credentials_dir()
-        cls.server_args = ('--credentials', creds)
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
+class UrlIam(CredentialsServerTestCase):
     def function(self, key):
         name = uniq('iamurl')
         z = os.path.join(self.dir, 'fn.zip')

@@ -204,6 +204,11 @@ void fake_core_teardown(void)
 
 router_fn_t *add_fn(const char *name, int concurrency, int timeout_s)
 {
+    return add_fn_of(name, "", concurrency, timeout_s);
+}
+
+router_fn_t *add_fn_of(const char *name, const char *owner, int concurrency, int timeout_s)
+{
     function_config_t cfg;
     function_config_init(&cfg);
     snprintf(cfg.name, sizeof cfg.name, "%s", name);
@@ -212,6 +217,7 @@ router_fn_t *add_fn(const char *name, int concurrency, int timeout_s)
     memcpy(cfg.code_hex, HEX, sizeof cfg.code_hex);
     cfg.instance_concurrency = concurrency;
     cfg.timeout_s = timeout_s;
+    snprintf(cfg.owner, sizeof cfg.owner, "%s", owner);
     router_fn_t *fn = router_add(g_router, &cfg);
     function_config_free(&cfg);
     cr_assert(fn);

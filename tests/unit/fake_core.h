@@ -67,6 +67,8 @@ void fake_exit(fake_proc_t *f);
 void spin(unsigned ms);
 /* A function of runtime "provided" with an executable bootstrap. */
 router_fn_t *add_fn(const char *name, int concurrency, int timeout_s);
+/* The same, owned by `owner` (an account id; "" the daemon's). */
+router_fn_t *add_fn_of(const char *name, const char *owner, int concurrency, int timeout_s);
 /* The runtime of instance `in` asks for work `n` times; the first makes it ready. */
 void open_slots(instance_t *in, unsigned n);
 /* The runtime answers the call of delivery d. */

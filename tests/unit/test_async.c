@@ -815,3 +815,50 @@ Test(async, never_more_calls_than_the_account_has_room_for)
         cr_assert_eq(stored(ids[i])->ev.attempts, 1, "none was throttled");
     }
 }
+
+Test(async, a_full_account_holds_back_only_its_own_events)
+{
+    g_ctx.limits.throttle_wait_ms = 20;
+    cr_assert_eq(router_account_set_limit(g_router, "111111111111", 1), 0);
+    cr_assert_eq(router_account_set_limit(g_router, "222222222222", 1), 0);
+    router_fn_t *sync_fn = add_fn_of("acct-a-sync", "111111111111", 1, 30);
+    add_fn_of("acct-a-queued", "111111111111", 1, 30);
+    router_fn_t *b = add_fn_of("acct-b-queued", "222222222222", 1, 30);
+    start();
+    call_t *sync = call_new(g_router, sync_fn);
+    call_submit(sync);
+    delivery_t *ds = next_delivery(1000);
+    cr_assert(ds);
+    /* A's events first: its function heads the queue's list, and a full
+     * account must not stop the functions of another after it. */
+    char a_ids[2][37], b_ids[2][37];
+    for (int i = 0; i < 2; i++) accept_event("acct-a-queued", "", a_ids[i]);
+    for (int i = 0; i < 2; i++) accept_event("acct-b-queued", "", b_ids[i]);
+    delivery_t *d1 = next_delivery(1000);
+    cr_assert(d1, "B's account has room while A's is full");
+    cr_assert_eq(d1->c->fn, b);
+    spin(50);
+    cr_assert_eq(g_ndeliv, 2, "one each: A's synchronous call, B's first event");
+    cr_assert_eq(router_account(g_router, "111111111111")->inflight, 1);
+    cr_assert_eq(router_account(g_router, "222222222222")->inflight, 1);
+    cr_assert_eq(pool_queued(&router_find(g_router, "acct-a-queued")->pool), 0, "A's events wait in the queue, not in a pool");
+    finish_ok(d1, "{}");
+    delivery_t *d2 = next_delivery(1000);
+    cr_assert(d2);
+    cr_assert_eq(d2->c->fn, b, "B's room goes to B's next event; A is still full");
+    finish_ok(d2, "{}");
+    finish_ok(ds, "{}");   /* A's room: its events, one at a time */
+    for (int i = 0; i < 2; i++) {
+        delivery_t *d = next_delivery(1000);
+        cr_assert(d);
+        cr_assert_str_eq(d->c->fn->cfg.name, "acct-a-queued");
+        spin(20);
+        cr_assert_eq(router_account(g_router, "111111111111")->inflight, 1, "never above A's limit");
+        finish_ok(d, "{}");
+    }
+    for (int i = 0; i < 2; i++) {
+        WAIT_FOR(stored(a_ids[i])->ev.state == QEV_SUCCEEDED && stored(b_ids[i])->ev.state == QEV_SUCCEEDED);
+        cr_assert_eq(stored(a_ids[i])->ev.attempts, 1, "none was throttled");
+        cr_assert_eq(stored(b_ids[i])->ev.attempts, 1, "none was throttled");
+    }
+}

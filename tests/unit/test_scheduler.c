@@ -219,6 +219,64 @@ Test(scheduler, account_concurrency_is_shared_by_all_functions)
     cr_assert_eq(g_nout, 3);
 }
 
+Test(scheduler, each_account_has_its_own_limit_and_counts_only_its_functions)
+{
+    reset_counts();
+    g_ctx.limits.account_concurrency = 1000;
+    g_ctx.limits.throttle_wait_ms = 1000;
+    cr_assert_eq(router_account_set_limit(g_router, "111111111111", 1), 0);
+    cr_assert_eq(router_account_set_limit(g_router, "222222222222", 2), 0);
+    router_fn_t *a = add_fn_of("pa-a", "111111111111", 1, 30), *a2 = add_fn_of("pa-a2", "111111111111", 1, 30);
+    router_fn_t *b = add_fn_of("pa-b", "222222222222", 1, 30), *own = add_fn("pa-own", 1, 30);
+    router_account_t *acc_a = router_account(g_router, "111111111111");
+    router_account_t *acc_b = router_account(g_router, "222222222222");
+    cr_assert(a->account == acc_a && a2->account == acc_a && b->account == acc_b, "each points at its owner's");
+    cr_assert(own->account == router_account(g_router, ""), "no owner: the daemon's account");
+    cr_assert_eq(router_account_limit(g_router, own->account), 1000, "the default limit");
+
+    submit(a);
+    open_slots(nth_instance(a, 0), 1);
+    cr_assert_eq(acc_a->inflight, 1);
+    submit(a2);
+    cr_assert_eq(g_nprocs, 1, "A is at its limit of 1: no start for its other function");
+    cr_assert_str_eq(router_throttle_reason(g_router, a2), "ConcurrentInvocationLimitExceeded");
+    /* B's calls run beside A's full account, up to B's own limit. */
+    submit(b);
+    submit(b);
+    cr_assert_eq(g_nprocs, 3);
+    open_slots(nth_instance(b, 0), 1);
+    open_slots(nth_instance(b, 1), 1);
+    cr_assert_eq(g_ndeliv, 3);
+    cr_assert_eq(acc_b->inflight, 2);
+    cr_assert_eq(acc_a->inflight, 1, "B's calls count against B only");
+    cr_assert_eq(router_inflight(g_router), 3, "the daemon's total is every account's");
+    submit(b);
+    cr_assert_eq(g_nprocs, 3, "B at its limit of 2");
+    cr_assert_str_eq(router_throttle_reason(g_router, b), "ConcurrentInvocationLimitExceeded");
+    submit(own);
+    cr_assert_eq(g_nprocs, 4, "the daemon's account has room of its own");
+    open_slots(nth_instance(own, 0), 1);
+    cr_assert_eq(g_ndeliv, 4);
+
+    /* A's call ends: the room goes to A's waiting call, not to B's. */
+    answer(&g_deliv[0], "{}");
+    cr_assert_eq(acc_a->inflight, 0);
+    cr_assert_eq(g_nprocs, 5, "a2's instance starts");
+    cr_assert_eq(pool_queued(&b->pool), 1, "B's third call still waits on B's limit");
+    open_slots(nth_instance(a2, 0), 1);
+    cr_assert_eq(g_ndeliv, 5);
+    cr_assert_eq(acc_a->inflight, 1);
+    /* One of B's ends: its waiting call takes that instance's freed slot. */
+    answer(&g_deliv[1], "{}");
+    open_slots(g_deliv[1].in, 1);
+    cr_assert_eq(g_ndeliv, 6);
+    cr_assert_eq(acc_b->inflight, 2);
+    for (int i = 2; i < 6; i++) answer(&g_deliv[i], "{}");
+    cr_assert_eq(g_nout, 6);
+    cr_assert_eq(acc_a->inflight + acc_b->inflight + own->account->inflight, 0);
+    cr_assert_eq(router_inflight(g_router), 0);
+}
+
 Test(scheduler, an_idle_instance_is_reclaimed_after_its_keep_alive)
 {
     reset_counts();
