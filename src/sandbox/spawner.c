@@ -45,7 +45,13 @@
 
 #define INIT_WAIT_MS 10000
 #define POOL_MAX 64
-#define PRESTART_KINDS 8     /* runtimes kept pre-started, one init each */
+#define PRESTART_KINDS 8     /* runtime commands kept pre-started */
+/* Pre-started inits kept per runtime command. Two: a burst's second cold
+ * start (or the first two calls after a deploy) takes one too, while the
+ * refill, made only in idle moments, catches up. Each is a whole idle
+ * interpreter (node ~40 MB, python ~10 MB resident, nothing shared), so
+ * not more. */
+#define PRESTART_DEPTH 2
 #define POOL_IDLE_MS 2
 
 /* An instance the daemon knows, by handle. */
@@ -79,14 +85,15 @@ typedef struct {
     uint32_t tmp_wait;       /* MB of the /tmp it waits for (ephemeral.h), 0 none */
 } init_t;
 
-/* A runtime command to keep one init pre-started for (python, node), once
- * a request has asked for it. */
+/* A runtime command to keep PRESTART_DEPTH inits pre-started for (python,
+ * node), once a request or a warm order (SP_WARM) has named it. */
 typedef struct {
     char key[1024];          /* exe, then argv, separated by \x1f */
     char *exe;
     char **argv;
     bool egress;             /* for Network "egress" functions */
-    init_t *ready;
+    init_t *ready[PRESTART_DEPTH];
+    int nready;
     int failures;
 } prekind_t;
 
@@ -324,13 +331,22 @@ static prekind_t *prestart_wanted(void)
 {
     if (S.nbusy) return NULL;
     for (int i = 0; i < S.npre; i++)
-        if (!S.pre[i].ready && S.pre[i].failures < 3) return &S.pre[i];
+        if (S.pre[i].nready < PRESTART_DEPTH && S.pre[i].failures < 3) return &S.pre[i];
     return NULL;
 }
 
 static void prestart_refill(prekind_t *pk)
 {
-    if (!(pk->ready = init_clone(true, pk->egress, pk))) pk->failures++;
+    init_t *in = init_clone(true, pk->egress, pk);
+    if (in) pk->ready[pk->nready++] = in;
+    else pk->failures++;
+}
+
+/* A daemon's order to keep runtimes of this command ready (SP_WARM: a
+ * function of it was loaded or created), before any request of it. */
+static void do_warm(const sp_req_view_t *v)
+{
+    prekind_for(v, true);
 }
 
 /* ---- answers ---- */
@@ -491,8 +507,8 @@ static void do_spawn(const sp_req_view_t *v, void *raw, size_t len)
     if (egress) S.egress_wanted = true;
     init_t *in = NULL;
     prekind_t *pk = prekind_for(v, true);
-    bool prestarted = pk && pk->ready;
-    if (prestarted) { in = pk->ready; pk->ready = NULL; }
+    bool prestarted = pk && pk->nready > 0;
+    if (prestarted) in = pk->ready[--pk->nready];
     else if (own_net) in = pool_take(egress);
     bool pooled = in != NULL;
     if (!in && !(in = init_clone(own_net, egress, NULL))) {
@@ -677,7 +693,7 @@ static void shutdown_all(void)
     egress_teardown();
     while (S.npool) init_discard(S.pool[--S.npool]);
     for (int i = 0; i < S.npre; i++)
-        if (S.pre[i].ready) init_discard(S.pre[i].ready);
+        while (S.pre[i].nready) init_discard(S.pre[i].ready[--S.pre[i].nready]);
     while (S.nbusy) {
         init_t *in = S.busy[--S.nbusy];
         in->pidfd = -1;   /* the slot's */
@@ -728,6 +744,7 @@ static bool serve_socket(int fd, char *buf)
     }
     if (fd == S.sock && v.hdr.type == SP_SPAWN) do_spawn(&v, buf, (size_t)k);
     else if (fd == S.sock && v.hdr.type == SP_EXEC) do_exec(&v);
+    else if (fd == S.ctl && v.hdr.type == SP_WARM) do_warm(&v);
     else if (fd == S.ctl) do_control(&v.hdr);
     return true;
 }
@@ -744,7 +761,7 @@ __attribute__((noreturn)) static void spawner_main(void)
     size_t cap = 0;
     if (!buf || sfd < 0) _exit(1);
     for (;;) {
-        size_t need = 3 + S.nbusy + (size_t)S.npool + (size_t)S.npre + EPHEMERAL_JOBS_MAX;
+        size_t need = 3 + S.nbusy + (size_t)S.npool + (size_t)S.npre * PRESTART_DEPTH + EPHEMERAL_JOBS_MAX;
         if (need > cap) {
             cap = need * 2;
             pf = realloc(pf, cap * sizeof *pf);
@@ -756,11 +773,13 @@ __attribute__((noreturn)) static void spawner_main(void)
         size_t nb = S.nbusy;
         for (size_t i = 0; i < nb; i++) pf[3 + i] = (struct pollfd){ .fd = S.busy[i]->sync, .events = POLLIN };
         for (int i = 0; i < S.npool; i++) pf[3 + nb + (size_t)i] = (struct pollfd){ .fd = S.pool[i]->sync, .events = POLLIN };
-        /* Pre-started inits (one per kind, -1 when none: poll skips it). */
+        /* Pre-started inits (PRESTART_DEPTH places per kind, -1 when empty: poll skips it). */
         size_t pre0 = 3 + nb + (size_t)S.npool;
         for (int i = 0; i < S.npre; i++)
-            pf[pre0 + (size_t)i] = (struct pollfd){ .fd = S.pre[i].ready ? S.pre[i].ready->sync : -1, .events = POLLIN };
-        size_t tmp0 = pre0 + (size_t)S.npre;
+            for (int d = 0; d < PRESTART_DEPTH; d++)
+                pf[pre0 + (size_t)(i * PRESTART_DEPTH + d)] =
+                    (struct pollfd){ .fd = d < S.pre[i].nready ? S.pre[i].ready[d]->sync : -1, .events = POLLIN };
+        size_t tmp0 = pre0 + (size_t)S.npre * PRESTART_DEPTH;
         int ntmp = ephemeral_pollfds(pf + tmp0, EPHEMERAL_JOBS_MAX);
         need = tmp0 + (size_t)ntmp;
         int timeout = -1;
@@ -803,11 +822,13 @@ __attribute__((noreturn)) static void spawner_main(void)
         }
         /* A pre-started init that spoke before its request failed (or its runtime did). */
         for (int i = 0; i < S.npre; i++) {
-            size_t k = pre0 + (size_t)i;
-            if (pf[k].fd >= 0 && pf[k].revents && S.pre[i].ready && S.pre[i].ready->sync == pf[k].fd) {
-                init_discard(S.pre[i].ready);
-                S.pre[i].ready = NULL;
-                S.pre[i].failures++;
+            prekind_t *pk = &S.pre[i];
+            for (int d = PRESTART_DEPTH; d-- > 0;) {
+                size_t k = pre0 + (size_t)(i * PRESTART_DEPTH + d);
+                if (pf[k].fd < 0 || !pf[k].revents || d >= pk->nready || pk->ready[d]->sync != pf[k].fd) continue;
+                init_discard(pk->ready[d]);
+                pk->ready[d] = pk->ready[--pk->nready];
+                pk->failures++;
             }
         }
         ephemeral_collect(pf + tmp0, ntmp, tmp_done);

@@ -10,7 +10,8 @@
  * SP_SPAWN and SP_EXEC requests and their answers, tagged, answered in
  * whatever order they are ready (the daemon's loop reads them); the control
  * socket carries the few requests the daemon waits for (SP_NETSOCK) and
- * one-way orders (SP_SIGNAL, SP_RELEASE) that any daemon thread may send.
+ * one-way orders (SP_SIGNAL, SP_RELEASE, SP_WARM) that any daemon thread
+ * may send.
  */
 #ifndef NIMBUS_SPAWNER_PROTO_H
 #define NIMBUS_SPAWNER_PROTO_H
@@ -27,7 +28,7 @@
 
 #define MAX_MSG (128 * 1024)
 
-enum { SP_SPAWN = 1, SP_SIGNAL, SP_RELEASE, SP_NETSOCK, SP_EXEC };
+enum { SP_SPAWN = 1, SP_SIGNAL, SP_RELEASE, SP_NETSOCK, SP_EXEC, SP_WARM };
 
 typedef struct {
     uint32_t type;
@@ -38,7 +39,7 @@ typedef struct {
     uint32_t rows, cols;     /* SP_EXEC with SPF_EXEC_TTY: the terminal's size (1..65535 each) */
     char code_dir[512];
     char opt_dir[512];       /* SP_SPAWN: the merged tree of the function's layers, for /opt ("" none) */
-    /* then, SP_SPAWN: exe\0, argv[0..nargv)\0..., env[0..nenv)\0...;
+    /* then, SP_SPAWN and SP_WARM (nenv 0): exe\0, argv[0..nargv)\0..., env[0..nenv)\0...;
      * SP_EXEC: argv[0..nargv)\0..., env[0..nenv)\0... (argv[0] looked up
      * in the PATH of env) */
 } sp_req_t;
@@ -50,6 +51,7 @@ typedef struct {
                                 request or in an sp_tmp_t after it, not a tmpfs */
 #define SPF_EXEC_STDIN 16u   /* SP_EXEC: the command's stdin is a pipe the daemon writes (else /dev/null) */
 #define SPF_NET_EGRESS 64u   /* Network "egress": its namespace gets a way out (egress.h) */
+#define SPF_ZYGOTE 128u      /* SP_SPAWN, SP_WARM: the runtime may be forked from its zygote (docs/zygote.md) */
 #define SPF_EXEC_TTY 32u     /* SP_EXEC: stdin, stdout and stderr are a terminal of the instance's own
                                 devpts; the daemon gets its master */
 
@@ -62,7 +64,7 @@ typedef struct {
  * pointing into the message it came from. */
 typedef struct {
     sp_req_t hdr;
-    const char *exe;                          /* SP_SPAWN only */
+    const char *exe;                          /* SP_SPAWN and SP_WARM only */
     const char *argv[SP_EXEC_ARGV_MAX + 1];   /* NULL-terminated */
     const char *env[SP_ENV_MAX + 4];          /* NULL-terminated, with room for 3 more */
 } sp_req_view_t;
@@ -102,7 +104,9 @@ typedef struct {
     uint32_t fdmask;         /* which FD_* follow, in order */
     uint32_t limits;
     uint32_t pooled;         /* 1: a pre-made init took the request */
-    uint32_t prestarted;     /* 1: and its runtime was already running */
+    uint32_t prestarted;     /* 1: and its runtime was already running (pre-started or forked) */
+    uint32_t zygote;         /* 1: its runtime was forked from the zygote; 2: a zygote was wanted but
+                                is down (the daemon says so once) */
     int64_t memory_limit;
     uint32_t phase_us[PH_N];
     char cgdirs[3][256];      /* its cgroup, for `nimbus exec` to join */
