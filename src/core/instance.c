@@ -7,6 +7,7 @@
  * exited, or leave a process of its tree running after it is gone.
  */
 #include "core/instance.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -649,6 +650,12 @@ static void spawned_cb(void *arg, const err_t *err)
     err_t werr;
     in->spawning = false;
     if (err) { spawn_failed(in, err); return; }
+    /* Said once per outage: the starts go on without the zygote meanwhile. */
+    static bool zygote_said;
+    if (in->proc.zygote_down && !zygote_said)
+        log_warn("sandbox: the %s zygote died or failed; cold starts exec the runtime until it is restarted",
+                 in->rt->name);
+    if (in->proc.zygote_down || in->proc.zygote) zygote_said = in->proc.zygote_down;
     if (in->state == INST_STOPPING) {
         /* Ended while its sandbox was being built (shutdown, deletion, new
          * code): it never runs. */

@@ -125,6 +125,7 @@ int sp_resp_fds(uint32_t fdmask, const int *fds, int nf, int got[FD_N]);
 typedef struct {
     int32_t err, stage;
     uint32_t port;
+    uint32_t zygote;         /* 1: the runtime is the zygote's fork; 2: the zygote failed it, exec'd instead */
     uint64_t t_run, t_prepared, t_request, t_mounts, t_priv, t_exec;
 } sp_ready_t;
 
@@ -175,6 +176,7 @@ enum { ST_EXEC = 12, ST_OPT = 13 };
 typedef struct {
     const char *exe;
     char *const *argv;
+    int zline;               /* >= 0: not exec'd but forked by the zygote, asked on this line */
 } spawner_prestart_t;
 
 /* The instance's first process, in its new namespaces (a fork of the
@@ -186,6 +188,44 @@ typedef struct {
 __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const cgroup_t *cg, int out_w,
                                                  int status_w, int sync, bool own_net,
                                                  const spawner_prestart_t *pre, unsigned runtime_pid);
+
+/* pivot_root into the template root (from the spawner's mount namespace
+ * or a copy of it); 0 or -1. */
+int spawner_enter_root(void);
+
+/* ---- spawner_zygote.c: the Python zygote (docs/zygote.md) ---- */
+
+/* One zygote per runtime command that allows it (SPF_ZYGOTE): a process of
+ * the spawner's, exec'd as the runtime with _NIMBUS_ZYGOTE_FD=3, which
+ * forks a child into each instance that asks. */
+typedef struct {
+    pid_t pid;               /* 0: none */
+    int pidfd, ctl;
+    bool ready;              /* it said so: lines may go to it */
+    bool lost;               /* it died or failed: the next answer says so (once) */
+    int failures;            /* starts that never became ready, deaths */
+} zygote_t;
+
+/* Start it: exe and argv are the runtime's command. 0, or -1 with errno. */
+int zygote_start(zygote_t *z, const spawner_env_t *env, const char *exe, char *const *argv);
+/* Its ctl became readable: the ready byte, or its end (then it is gone). */
+void zygote_event(zygote_t *z);
+/* Kill it and forget it (reaped by the spawner's waitpid); `failed`
+ * counts it as a failure and has the next answer say so. */
+void zygote_stop(zygote_t *z, bool failed);
+/* A line to it for one instance (the init's end; the zygote's end is sent
+ * to it), or -1 (then it is stopped as failed). */
+int zygote_line(zygote_t *z);
+/* The init's side (spawner_init.c), in two steps. Fork: the zygote makes
+ * a runtime in this instance (its pid, cgroup, uts, ipc and net namespaces,
+ * `out_w`, `devnull`, the cgroup.procs fds), which waits: its pid inside
+ * (> 0), or -1 with errno (0: no answer, the zygote or the fork is gone).
+ * Go: it enters this init's mount namespace (complete by then) and takes
+ * `envp`, confines itself and is the runtime (0 sent, or -1); then wait
+ * for its pid again (zygote_wait). */
+pid_t zygote_fork(int line, int out_w, int devnull, const int *cgprocs, int ncg, int timeout_ms);
+int zygote_go(int line, char *const *envp);
+pid_t zygote_wait(int line, int timeout_ms);
 
 /* ---- spawner_exec.c, in a fork of the spawner ---- */
 
