@@ -136,7 +136,8 @@ def main():
             'native': spawn_floor([NATIVE, '--version'], COLD) if os.access(NATIVE, os.X_OK) else (0, 0),
         }
         rows = []
-        for label, runtime, handler, files, floor in functions(tmp):
+        fns = functions(tmp)
+        for label, runtime, handler, files, floor in fns:
             name = re.sub(r'[^a-z0-9]+', '-', label.lower()).strip('-')[:40]
             create_function(port, name, runtime, handler, files)
             inv = '/2015-03-31/functions/%s/invocations' % name
@@ -182,7 +183,7 @@ def main():
                 summary_row('%s cold start p50' % label, cp50, 'ms', base, '<= %g ms' % goal, cp50 <= goal)
                 summary_row('%s cold start p99' % label, cp99, 'ms', base, '<= %g ms' % (2 * goal), cp99 <= 2 * goal)
         lines += ['', 'first cold start after a daemon start (%d restarts, the function deployed before):' % FIRST]
-        for label, runtime, handler, files, floor in functions(tmp):
+        for label, runtime, handler, files, floor in fns:
             if floor in ('python', 'node') and label in ('python3.11', 'nodejs20.x'):
                 med, mx, how = first_after_start(runtime, handler, files)
                 lines.append('  %-22s median %6.1f ms, max %6.1f ms (StartedFrom: %s)' % (label, med, mx, how))
