@@ -215,6 +215,11 @@ class Zygote:
             os.dup2(out, 1)
             os.dup2(out, 2)
             _close_fds([line.fileno()])
+            # The bounding set now, off the request's path: it limits only what an
+            # exec could gain, not the capabilities the go still needs.
+            for cap in range(self.cap_last + 1):
+                if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 22:
+                    raise OSError(ctypes.get_errno(), 'drop bounding set')
             # Ready: the init may take its time (a pre-started one waits for its request).
             line.send(REPLY.pack(0, os.getpid()))
             msg, mnt, _flags, _addr = socket.recv_fds(line, 1 << 18, 1)
@@ -225,9 +230,6 @@ class Zygote:
             _setns(mnt[0], CLONE_NEWNS)   # root and working directory: the instance's root
             os.close(mnt[0])
             env = msg[1:]
-            for cap in range(self.cap_last + 1):
-                if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 22:
-                    raise OSError(ctypes.get_errno(), 'drop bounding set')
             os.setgroups([self.gid])
             os.setresgid(self.gid, self.gid, self.gid)
             os.setresuid(self.uid, self.uid, self.uid)
