@@ -220,6 +220,9 @@ class Zygote:
             for cap in range(self.cap_last + 1):
                 if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 22:
                     raise OSError(ctypes.get_errno(), 'drop bounding set')
+            # Named as an exec'd runtime is: its program's name, not the zygote's.
+            name = ctypes.create_string_buffer(os.path.basename(sys.executable).encode()[:15])
+            _prctl(PR_SET_NAME, ctypes.addressof(name))
             # Ready: the init may take its time (a pre-started one waits for its request).
             line.send(REPLY.pack(0, os.getpid()))
             msg, mnt, _flags, _addr = socket.recv_fds(line, 1 << 18, 1)
@@ -238,9 +241,6 @@ class Zygote:
             # The credential change made it non-dumpable; an exec'd runtime is
             # dumpable (its own /proc/self/fd is its user's to read).
             _prctl(PR_SET_DUMPABLE, 1)
-            # Named as an exec'd runtime is: its program's name, not the zygote's.
-            name = ctypes.create_string_buffer(os.path.basename(sys.executable).encode()[:15])
-            _prctl(PR_SET_NAME, ctypes.addressof(name))
             _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(self.fprog))
             os.chdir('/var/task')
             os.environ.clear()
