@@ -78,8 +78,10 @@ def create_function(port, name, runtime, handler, files, memory=1769, env=None, 
 class Served:
     """`with Served(build, [args...]) as s:` — s.port, s.pid, s.tmp (removed afterwards)."""
 
-    def __init__(self, build, args=(), prefix='nimbus-bench.'):
-        self.tmp = tempfile.mkdtemp(prefix=prefix)
+    def __init__(self, build, args=(), prefix='nimbus-bench.', tmp=None):
+        # tmp given: that directory (its data kept for another start), not removed by stop()
+        self.keep = tmp is not None
+        self.tmp = tmp or tempfile.mkdtemp(prefix=prefix)
         self.proc = subprocess.Popen([os.path.join(build, 'nimbus'), 'serve', '--listen', '127.0.0.1:0',
                                       '--data-dir', os.path.join(self.tmp, 'data')] + list(args),
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -98,7 +100,8 @@ class Served:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):
         return self

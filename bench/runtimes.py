@@ -8,13 +8,16 @@ quota, as on Lambda) is deployed on a fresh `nimbus serve`:
   cold  = BENCH_COLD samples (default 20): UpdateFunctionConfiguration (a new
           Description retires the warm instance), then one timed invoke; the
           REPORT's Init Duration is collected from the log tail too;
+  first = python and node only: the first call after a daemon start with the
+          function already deployed (BENCH_FIRST restarts, default 5; 1 s after
+          the start, in which the spawner makes its runtime ready);
   floor = the interpreter alone, spawned and reaped BENCH_COLD times
           (/usr/bin/python3 -S -c pass, /usr/bin/node -e 0, /bin/bash -c :, and
           the static native bootstrap's own exec for provided/C).
 Prints a table and writes BUILD_DIR/bench-runtimes.txt. Exit 1 only if
 something could not be run at all.
 """
-import base64, os, re, statistics, subprocess, sys, time
+import base64, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 from nimbus_bench import Served, call, create_function, summary_row
 
@@ -26,6 +29,7 @@ NATIVE = os.path.join(BUILD, 'bench', 'bootstrap_native')
 CLIB = os.path.join(BUILD, 'sdk', 'c', 'libnimbus-runtime.a')
 DUR = os.environ.get('BENCH_DURATION', '3')
 COLD = int(os.environ.get('BENCH_COLD', '20'))
+FIRST = int(os.environ.get('BENCH_FIRST', '5'))
 
 PY_ECHO = 'def handler(event, context):\n    return event\n'
 NODE_ECHO = 'exports.handler = async (event) => event;\n'
@@ -97,6 +101,27 @@ def functions(tmp):
     return fns
 
 
+def first_after_start(runtime, handler, files):
+    """Median and max ms of the first call after a daemon start (the function deployed before),
+    and how each instance was started."""
+    tmp = tempfile.mkdtemp(prefix='nimbus-rtfirst.')
+    try:
+        with Served(BUILD, tmp=tmp) as srv:
+            create_function(srv.port, 'first', runtime, handler, files)
+        ts, how = [], []
+        for _ in range(FIRST):
+            with Served(BUILD, tmp=tmp) as srv:
+                time.sleep(1)
+                t = time.perf_counter()
+                st, h, body = call(srv.port, 'POST', '/2015-03-31/functions/first/invocations', b'{}')
+                ts.append((time.perf_counter() - t) * 1000)
+                st, h, body = call(srv.port, 'GET', '/nimbus/v1/functions/first/instances')
+                how.append(json.loads(body)['Instances'][0].get('StartedFrom', '?') if st == 200 else '?')
+        return statistics.median(ts), max(ts), ','.join(sorted(set(how)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     for f in (NIMBUS, LOADGEN):
         if not os.access(f, os.X_OK):
@@ -111,7 +136,8 @@ def main():
             'native': spawn_floor([NATIVE, '--version'], COLD) if os.access(NATIVE, os.X_OK) else (0, 0),
         }
         rows = []
-        for label, runtime, handler, files, floor in functions(tmp):
+        fns = functions(tmp)
+        for label, runtime, handler, files, floor in fns:
             name = re.sub(r'[^a-z0-9]+', '-', label.lower()).strip('-')[:40]
             create_function(port, name, runtime, handler, files)
             inv = '/2015-03-31/functions/%s/invocations' % name
@@ -156,6 +182,11 @@ def main():
                 base = '%s bare start %.1f ms, this run' % (fname, fl[0])
                 summary_row('%s cold start p50' % label, cp50, 'ms', base, '<= %g ms' % goal, cp50 <= goal)
                 summary_row('%s cold start p99' % label, cp99, 'ms', base, '<= %g ms' % (2 * goal), cp99 <= 2 * goal)
+        lines += ['', 'first cold start after a daemon start (%d restarts, the function deployed before):' % FIRST]
+        for label, runtime, handler, files, floor in fns:
+            if floor in ('python', 'node') and label in ('python3.11', 'nodejs20.x'):
+                med, mx, how = first_after_start(runtime, handler, files)
+                lines.append('  %-22s median %6.1f ms, max %6.1f ms (StartedFrom: %s)' % (label, med, mx, how))
         text = '\n'.join(lines)
         print(text)
         with open(os.path.join(BUILD, 'bench-runtimes.txt'), 'w') as f:

@@ -8,6 +8,9 @@ Started ahead of its call (_NIMBUS_PRESTART_FD set: the sandbox keeps one
 waiting), it imports everything first, then reads its real environment
 from that fd (NUL-separated NAME=VALUE, until EOF) before it looks at any
 of it: the function's code is mounted at /var/task by then.
+
+Started as the zygote (_NIMBUS_ZYGOTE_FD set), it serves forks until one
+returns as an instance's runtime (_nimbus_zygote.py).
 """
 import os
 import sys
@@ -15,7 +18,12 @@ import sys
 from _nimbus_runtime import main
 
 _fd = os.environ.get('_NIMBUS_PRESTART_FD')
-if _fd:
+if os.environ.get('_NIMBUS_ZYGOTE_FD'):
+    # The zygote (docs/zygote.md): serve() returns only in an instance's
+    # runtime, confined, in /var/task, with the function's environment.
+    from _nimbus_zygote import serve
+    serve(int(os.environ['_NIMBUS_ZYGOTE_FD']), 4)
+elif _fd:
     _chunks = []
     while True:
         _b = os.read(int(_fd), 65536)

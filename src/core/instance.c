@@ -7,6 +7,7 @@
  * exited, or leave a process of its tree running after it is gone.
  */
 #include "core/instance.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -649,6 +650,12 @@ static void spawned_cb(void *arg, const err_t *err)
     err_t werr;
     in->spawning = false;
     if (err) { spawn_failed(in, err); return; }
+    /* Said once per outage: the starts go on without the zygote meanwhile. */
+    static bool zygote_said;
+    if (in->proc.zygote_down && !zygote_said)
+        log_warn("sandbox: the %s zygote died or failed; cold starts exec the runtime until it is restarted",
+                 in->rt->name);
+    if (in->proc.zygote_down || in->proc.zygote) zygote_said = in->proc.zygote_down;
     if (in->state == INST_STOPPING) {
         /* Ended while its sandbox was being built (shutdown, deletion, new
          * code): it never runs. */
@@ -678,6 +685,24 @@ static bool opt_bootstrap(const router_fn_t *fn, const runtime_t *rt, bool sandb
     argv[0] = storage;
     argv[1] = NULL;
     return true;
+}
+
+void instance_warm(router_t *r, const router_fn_t *fn)
+{
+    core_ctx_t *ctx = router_ctx(r);
+    const runtime_t *rt = runtime_find(fn->cfg.runtime);
+    if (!rt || !rt->prestart || !ctx->sandbox->warm || !ctx->sandbox->enabled() ||
+        fn->cfg.network == FUNCTION_NETWORK_HOST)
+        return;
+    char exe[600], argstore[700];
+    char *argv[8];
+    err_t err;
+    /* The command names nothing of the function (that is what prestart
+     * means), so its code dir only has to exist for runtime_command. */
+    if (runtime_command(rt, fn->code_dir, true, exe, sizeof exe, argv, argstore, sizeof argstore, &err) < 0) return;
+    sandbox_spec_t spec = { .exe = exe, .argv = argv, .prestart = true, .zygote = rt->zygote,
+                            .net_egress = fn->cfg.network == FUNCTION_NETWORK_EGRESS };
+    ctx->sandbox->warm(&spec);
 }
 
 instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t *err)
@@ -746,7 +771,7 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
                             .env = env.items, .memory_mb = fn->cfg.memory_mb,
                             .tmp_mb = fn->cfg.ephemeral_mb, .net_host = fn->cfg.network == FUNCTION_NETWORK_HOST,
                             .net_egress = fn->cfg.network == FUNCTION_NETWORK_EGRESS,
-                            .prestart = rt->prestart };
+                            .prestart = rt->prestart, .zygote = rt->zygote };
     if (rt->prestart) {
         /* `nimbus exec` gives a command the instance's environment: a
          * pre-started runtime's /proc environ is the one it started with. */
@@ -818,6 +843,9 @@ static void add_instances(cJSON *arr, const router_fn_t *f, uint64_t now)
             cJSON_AddBoolToObject(b, "Pooled", in->proc.pooled);
             cJSON_AddBoolToObject(b, "Prestarted", in->proc.prestarted);
         }
+        /* How its runtime came to be: forked from the runtime's zygote,
+         * a pre-started one, or exec'd for this instance. */
+        cJSON_AddStringToObject(e, "StartedFrom", in->proc.zygote ? "zygote" : in->proc.prestarted ? "prestart" : "exec");
         cJSON_AddItemToArray(arr, e);
     }
 }

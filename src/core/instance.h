@@ -85,6 +85,10 @@ struct instance {
  * error says why (missing bootstrap -> ERR_INVALID with Lambda's
  * Runtime.InvalidEntrypoint text). */
 instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t *err);
+/* Tell the sandbox a function of `fn`'s runtime exists (loaded or
+ * created), so it starts runtimes of it ahead of the first cold start.
+ * Nothing for a runtime that may not start ahead, or Network host. */
+void instance_warm(router_t *r, const router_fn_t *fn);
 /* No longer one of its version's provisioned instances. */
 void instance_unprovision(instance_t *in);
 /* Give a call to an instance with a free slot (through its transport). */

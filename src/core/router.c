@@ -140,6 +140,7 @@ router_fn_t *router_add(router_t *r, const function_config_t *cfg)
     memmove(r->fns + i + 1, r->fns + i, (r->nfns - i) * sizeof *r->fns);
     r->fns[i] = fn;
     r->nfns++;
+    instance_warm(r, fn);   /* its runtime ready before its first call (loaded at start, or created) */
     return fn;
 }
 
@@ -156,6 +157,7 @@ void router_update(router_t *r, router_fn_t *fn, const function_config_t *cfg)
     function_config_copy(&fn->cfg, cfg);
     set_code_dir(r, fn);
     fn->generation++;
+    instance_warm(r, fn);   /* its runtime may have changed */
     retire_idle(r, fn);
     /* Starting instances run the old code too; they retire on their first
      * /next. Calls waiting for them need new ones. */

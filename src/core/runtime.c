@@ -29,16 +29,16 @@ extern char **environ;
  * message lists them; the interpreters' versioned rows are found at first
  * use and go after provided.al2023 (python) and after python3 (node). */
 static const runtime_t OWN[] = {
-    { "provided", RUNTIME_API_LAMBDA, NULL, NULL, NULL, false, NULL },
-    { "provided.al2", RUNTIME_API_LAMBDA, NULL, NULL, NULL, false, NULL },
-    { "provided.al2023", RUNTIME_API_LAMBDA, NULL, NULL, NULL, false, NULL },
+    { "provided", RUNTIME_API_LAMBDA, NULL, NULL, NULL, false, NULL, false },
+    { "provided.al2", RUNTIME_API_LAMBDA, NULL, NULL, NULL, false, NULL, false },
+    { "provided.al2023", RUNTIME_API_LAMBDA, NULL, NULL, NULL, false, NULL, false },
     /* -S: no site-packages scan at start (saves ~4 ms); the bootstrap adds
      * the task root and Debian's dist-packages itself. */
-    { "python3", RUNTIME_API_LAMBDA, "/usr/bin/python3", PYTHON_BOOTSTRAP, NULL, true, "-S" },
-    { "nodejs", RUNTIME_API_LAMBDA, "/usr/bin/node", NODE_BOOTSTRAP, NULL, true, NULL },
-    { "bash", RUNTIME_API_LAMBDA, "/bin/bash", "bash/bootstrap.sh", "AWS_Lambda_bash", false, NULL },
-    { "provided.scf", RUNTIME_API_SCF, NULL, NULL, NULL, false, NULL },
-    { "provided.fc", RUNTIME_API_FC, NULL, NULL, NULL, false, NULL },
+    { "python3", RUNTIME_API_LAMBDA, "/usr/bin/python3", PYTHON_BOOTSTRAP, NULL, true, "-S", true },
+    { "nodejs", RUNTIME_API_LAMBDA, "/usr/bin/node", NODE_BOOTSTRAP, NULL, true, NULL, false },
+    { "bash", RUNTIME_API_LAMBDA, "/bin/bash", "bash/bootstrap.sh", "AWS_Lambda_bash", false, NULL, false },
+    { "provided.scf", RUNTIME_API_SCF, NULL, NULL, NULL, false, NULL, false },
+    { "provided.fc", RUNTIME_API_FC, NULL, NULL, NULL, false, NULL, false },
 };
 #define N_OWN (sizeof OWN / sizeof OWN[0])
 
@@ -120,7 +120,7 @@ static void find_pythons(void)
         if (!executable(path) || !realpath(path, real)) continue;
         bool same = python3[0] && strcmp(real, python3) == 0;
         push(&(runtime_t){ keep(name), RUNTIME_API_LAMBDA, same ? "/usr/bin/python3" : keep(path), PYTHON_BOOTSTRAP,
-                           exec_env_of(name), true, "-S" });
+                           exec_env_of(name), true, "-S", true });
     }
 }
 
@@ -134,7 +134,7 @@ static void fill(void)
             char name[32];
             snprintf(name, sizeof name, "nodejs%d.x", major);
             push(&(runtime_t){ keep(name), RUNTIME_API_LAMBDA, rt.interpreter, NODE_BOOTSTRAP, exec_env_of(name),
-                               true, NULL });
+                               true, NULL, false });
         }
         /* The aliases say which version they are, as Lambda's runtimes do. */
         if (strcmp(rt.name, "python3") == 0) {
@@ -224,12 +224,13 @@ int runtime_map_add(const char *entry, bool sandboxed, err_t *err)
     if (access(path, R_OK) < 0)
         return err_set(err, ERR_INVALID, "%s: bootstrap %s is not a readable file of the runtime dir %s", name, boot,
                        g_dir);
-    runtime_t rt = { keep(name), RUNTIME_API_LAMBDA, keep(interp), keep(boot), exec_env_of(name), false, NULL };
+    runtime_t rt = { keep(name), RUNTIME_API_LAMBDA, keep(interp), keep(boot), exec_env_of(name), false, NULL, false };
     /* Nimbus' own bootstraps keep their start-ahead handshake and flags. */
     for (size_t i = 0; i < N_OWN; i++)
         if (OWN[i].bootstrap && strcmp(OWN[i].bootstrap, boot) == 0) {
             rt.prestart = OWN[i].prestart;
             rt.interpreter_flag = OWN[i].interpreter_flag;
+            rt.zygote = OWN[i].zygote;
         }
     push(&rt);
     return 0;

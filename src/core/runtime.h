@@ -34,6 +34,8 @@ typedef struct runtime {
                                   waiting): its bootstrap reads the environment from fd 3
                                   when _NIMBUS_PRESTART_FD is set */
     const char *interpreter_flag; /* one argument before the bootstrap ("-S"), or NULL */
+    bool zygote;               /* its instances may be forks of one initialised interpreter (the
+                                  sandbox's zygote, docs/zygote.md): python */
 } runtime_t;
 
 /* The table is Nimbus' own runtimes (provided*, provided.scf, provided.fc,

@@ -222,6 +222,22 @@ static int enter_all(const cgroup_t *cg, const char *pid)
 /* "0" names the writer: no formatting, so a vfork child may call it. */
 int cgroup_enter_self(const cgroup_t *cg) { return enter_all(cg, "0"); }
 
+int cgroup_open_procs(const cgroup_t *cg, int fds[3])
+{
+    int n = 0;
+    if ((fds[n] = open(cg->procs, O_WRONLY | O_CLOEXEC)) < 0) return -1;
+    n++;
+    for (int i = 0; i < 2; i++) {
+        if (!cg->extra[i][0]) continue;
+        if ((fds[n] = open(cg->extra_procs[i], O_WRONLY | O_CLOEXEC)) < 0) {
+            while (n) close(fds[--n]);
+            return -1;
+        }
+        n++;
+    }
+    return n;
+}
+
 int cgroup_enter(const cgroup_t *cg, pid_t pid)
 {
     char num[16];

@@ -31,6 +31,10 @@ cgroup_t *cgroup_create(const char *name, err_t *err);
 /* Move the calling process into the group (every hierarchy it spans). Async-signal-safe (open, write,
  * close only), so a freshly cloned child may call it before exec. */
 int cgroup_enter_self(const cgroup_t *cg);
+/* Its cgroup.procs files (every hierarchy it spans), opened for writing,
+ * into `fds`: another process joins the group by writing "0" to each (the
+ * zygote's fork, which cannot see /sys). How many (1..3), or -1. */
+int cgroup_open_procs(const cgroup_t *cg, int fds[3]);
 /* Move process `pid` (with its threads, not its children) into the group. */
 int cgroup_enter(const cgroup_t *cg, pid_t pid);
 /* Highest memory use of the group since creation or the last reset, bytes;

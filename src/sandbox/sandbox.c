@@ -122,6 +122,11 @@ int sandbox_start(const sandbox_spec_t *spec, sandbox_proc_t *p, sandbox_done_fn
     return 0;
 }
 
+void sandbox_warm(const sandbox_spec_t *spec)
+{
+    if (g_sandboxed) spawner_warm(spec);
+}
+
 typedef struct {
     bool finished;
     err_t err;
@@ -357,6 +362,7 @@ const sandbox_ops_t sandbox_ops = {
     .memory_reset = sandbox_memory_reset,
     .release = sandbox_release,
     .oom_killed = sandbox_oom_killed,
+    .warm = sandbox_warm,
 };
 
 /* ======================= nimbus exec ======================= */

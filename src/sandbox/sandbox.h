@@ -45,6 +45,7 @@ typedef struct {
     bool net_egress;         /* Network "egress": its namespace has a way out through
                                 the host's NAT, never to the host (netns.h) */
     bool prestart;           /* the runtime may be one started ahead (runtime_t.prestart) */
+    bool zygote;             /* and may be forked from an initialised interpreter (runtime_t.zygote) */
 } sandbox_spec_t;
 
 typedef struct {
@@ -67,7 +68,9 @@ typedef struct {
     unsigned limits;         /* cgroup_limits_applied() bits */
     uint64_t spawn_ns;       /* from the request to the sandbox ready (runtime started) */
     bool pooled;             /* a pre-made init took it (namespaces made ahead) */
-    bool prestarted;         /* and its runtime was already started */
+    bool prestarted;         /* and its runtime was already started (pre-started or zygote) */
+    bool zygote;             /* its runtime was forked from the runtime's zygote */
+    bool zygote_down;        /* it could have been, but the zygote died or failed (being restarted) */
     /* The spawner's breakdown, microseconds, on the request's own path:
      * clone (0 when pooled), cgroup, waiting for the init, mounts,
      * privileges + seccomp, exec, the spawner's total. */
@@ -96,6 +99,11 @@ int sandbox_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, err_t *err);
  * what to call then. */
 int sandbox_event_fd(void);
 void sandbox_dispatch(void);
+/* Start runtimes like `spec`'s ahead of their requests from now on (its
+ * exe, argv, prestart and network count; its code and environment are
+ * not looked at): called when a function is loaded or created, so its
+ * first cold start takes one. Never waits; nothing unsandboxed. */
+void sandbox_warm(const sandbox_spec_t *spec);
 /* SIGKILL the whole tree (cgroup, else process group). Idempotent; does
  * not reap. */
 void sandbox_kill(sandbox_proc_t *p);
@@ -132,6 +140,7 @@ typedef struct sandbox_ops {
     void (*memory_reset)(sandbox_proc_t *p);
     void (*release)(sandbox_proc_t *p);
     bool (*oom_killed)(const sandbox_proc_t *p);
+    void (*warm)(const sandbox_spec_t *spec);   /* may be NULL */
 } sandbox_ops_t;
 /* This module's own implementation of the table. */
 extern const sandbox_ops_t sandbox_ops;

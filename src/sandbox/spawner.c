@@ -46,7 +46,19 @@
 
 #define INIT_WAIT_MS 10000
 #define POOL_MAX 64
-#define PRESTART_KINDS 8     /* runtimes kept pre-started, one init each */
+#define PRESTART_KINDS 8     /* runtime commands kept pre-started */
+/* Pre-started inits kept per runtime command. Two: a burst's second cold
+ * start (or the first two calls after a deploy) takes one too, while the
+ * refill, made only in idle moments, catches up. Each is a whole idle
+ * interpreter (node ~40 MB, python ~10 MB resident, nothing shared), so
+ * not more. */
+#define PRESTART_DEPTH 2
+/* With a zygote (python) a pre-started runtime is a fork of it: cheap to
+ * make (~1 ms of CPU, off any request's path) and mostly shared memory,
+ * so more wait: a burst of four cold starts takes four. The array has
+ * room for the larger. */
+#define ZYGOTE_DEPTH 4
+#define PRE_SLOTS ZYGOTE_DEPTH
 #define POOL_IDLE_MS 2
 
 /* An instance the daemon knows, by handle. */
@@ -78,17 +90,21 @@ typedef struct {
     uint32_t limits;
     int64_t memory_limit;
     uint32_t tmp_wait;       /* MB of the /tmp it waits for (ephemeral.h), 0 none */
+    uint32_t zy_note;        /* 2: its kind's zygote is down (the answer says so) */
 } init_t;
 
-/* A runtime command to keep one init pre-started for (python, node), once
- * a request has asked for it. */
+/* A runtime command to keep PRESTART_DEPTH inits pre-started for (python,
+ * node), once a request or a warm order (SP_WARM) has named it. */
 typedef struct {
     char key[1024];          /* exe, then argv, separated by \x1f */
     char *exe;
     char **argv;
     bool egress;             /* for Network "egress" functions */
-    init_t *ready;
+    init_t *ready[PRE_SLOTS];
+    int nready;
     int failures;
+    bool forkable;           /* SPF_ZYGOTE: its instances may be forks of a zygote */
+    zygote_t zy;
 } prekind_t;
 
 static struct {
@@ -173,7 +189,7 @@ static void close_pair(int p[2])
         if (p[i] >= 0) close(p[i]);
 }
 
-static init_t *init_clone(bool own_net, bool egress, const prekind_t *pk)
+static init_t *init_clone(bool own_net, bool egress, prekind_t *pk)
 {
     init_t *in = calloc(1, sizeof *in);
     if (!in) return NULL;
@@ -202,16 +218,19 @@ static init_t *init_clone(bool own_net, bool egress, const prekind_t *pk)
     bool net_now = own_net && (egress || !S.env.net_ino);
     unsigned long flags = SIGCHLD | CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
                           (net_now ? CLONE_NEWNET : 0);
+    /* Pre-started: by a fork of the kind's zygote when it is up, else by exec. */
+    int zline = pk && pk->forkable ? zygote_line(&pk->zy) : -1;
     in->own_net = own_net;
     in->pidfd = -1;
     /* A fork (no CLONE_VM): the init keeps running after the runtime's
      * exec, so it must not share the spawner's memory. */
     long pid = syscall(SYS_clone, flags, NULL, &in->pidfd, NULL, 0);
     if (pid == 0) {
-        spawner_prestart_t pre = { pk ? pk->exe : NULL, pk ? pk->argv : NULL };
+        spawner_prestart_t pre = { pk ? pk->exe : NULL, pk ? pk->argv : NULL, zline };
         spawner_init_main(&S.env, in->cg, out[1], status[1], sync[1], own_net, pk ? &pre : NULL,
                           100 + S.seq % 30000);
     }
+    if (zline >= 0) close(zline);
     if (pid < 0) goto fail;
     S.seq++;
     close(out[1]);
@@ -311,6 +330,7 @@ static prekind_t *prekind_for(const sp_req_view_t *v, bool create)
     memset(pk, 0, sizeof *pk);
     snprintf(pk->key, sizeof pk->key, "%s", key);
     pk->egress = egress;
+    pk->forkable = (req->flags & SPF_ZYGOTE) != 0;
     pk->argv = calloc(req->nargv + 1, sizeof *pk->argv);
     pk->exe = strdup(v->exe);
     bool ok = pk->exe && pk->argv;
@@ -325,17 +345,49 @@ static prekind_t *prekind_for(const sp_req_view_t *v, bool create)
     return pk;
 }
 
+/* A kind with a zygote up keeps ZYGOTE_DEPTH pre-started by it (a fork
+ * each, its pages shared with the zygote), else one by exec: what serves
+ * while its zygote is being (re)started. */
+static int prestart_depth(const prekind_t *pk)
+{
+    return !pk->forkable ? PRESTART_DEPTH : pk->zy.ready ? ZYGOTE_DEPTH : 1;
+}
+
 static prekind_t *prestart_wanted(void)
 {
     if (S.nbusy) return NULL;
     for (int i = 0; i < S.npre; i++)
-        if (!S.pre[i].ready && S.pre[i].failures < 3) return &S.pre[i];
+        if (S.pre[i].nready < prestart_depth(&S.pre[i]) && S.pre[i].failures < 3) return &S.pre[i];
     return NULL;
+}
+
+/* A kind whose zygote is to be (re)started. After 5 failures in a row,
+ * something about this host: its starts exec (or take pre-started ones). */
+static prekind_t *zygote_wanted(void)
+{
+    if (S.nbusy) return NULL;
+    for (int i = 0; i < S.npre; i++)
+        if (S.pre[i].forkable && S.pre[i].zy.pid == 0 && S.pre[i].zy.failures < 5) return &S.pre[i];
+    return NULL;
+}
+
+static void zygote_refill(prekind_t *pk)
+{
+    if (zygote_start(&pk->zy, &S.env, pk->exe, pk->argv) < 0) { pk->zy.failures++; pk->zy.lost = true; }
 }
 
 static void prestart_refill(prekind_t *pk)
 {
-    if (!(pk->ready = init_clone(true, pk->egress, pk))) pk->failures++;
+    init_t *in = init_clone(true, pk->egress, pk);
+    if (in) pk->ready[pk->nready++] = in;
+    else pk->failures++;
+}
+
+/* A daemon's order to keep runtimes of this command ready (SP_WARM: a
+ * function of it was loaded or created), before any request of it. */
+static void do_warm(const sp_req_view_t *v)
+{
+    prekind_for(v, true);
 }
 
 /* ---- answers ---- */
@@ -397,7 +449,7 @@ static void spawn_finish(size_t i, int fail)
     }
     sp_resp_t resp = { .type = SP_SPAWN, .tag = in->tag, .api_port = r.port, .limits = in->limits,
                        .memory_limit = in->memory_limit, .pooled = in->pooled,
-                       .prestarted = in->prestarted };
+                       .prestarted = in->prestarted || r.zygote == 1, .zygote = r.zygote ? r.zygote : in->zy_note };
     /* The runtime's pid on the host (the init's only child): what
      * diagnostics and `nimbus exec` look at. Signals go to the init. */
     resp.pid = (int32_t)in->pid;
@@ -496,14 +548,23 @@ static void do_spawn(const sp_req_view_t *v, void *raw, size_t len)
     if (egress) S.egress_wanted = true;
     init_t *in = NULL;
     prekind_t *pk = prekind_for(v, true);
-    bool prestarted = pk && pk->ready;
-    if (prestarted) { in = pk->ready; pk->ready = NULL; }
-    else if (own_net) in = pool_take(egress);
+    /* Its runtime: a fork of the zygote (into any init), else one started
+     * ahead, else exec'd by the init. */
+    bool prestarted = pk && pk->nready > 0;
+    if (prestarted) in = pk->ready[--pk->nready];
+    int zline = !prestarted && pk && pk->forkable && own_net ? zygote_line(&pk->zy) : -1;
+    if (!in && own_net) in = pool_take(egress);
     bool pooled = in != NULL;
     if (!in && !(in = init_clone(own_net, egress, NULL))) {
         answer_err(req->tag, errno, "sandbox: %s: %s", egress ? "network egress" : "clone", strerror(errno));
+        if (zline >= 0) close(zline);
         return;
     }
+    fwd.flags = (fwd.flags & ~SPF_ZYGOTE) | (zline >= 0 ? SPF_ZYGOTE : 0);
+    memcpy(raw, &fwd, sizeof fwd);
+    /* Its zygote died or failed: this start says so (once), the daemon logs it. */
+    in->zy_note = 0;
+    if (pk && pk->forkable && zline < 0 && pk->zy.lost) { in->zy_note = 2; pk->zy.lost = false; }
     in->pooled = pooled;
     in->prestarted = prestarted;
     in->t0 = t0;
@@ -521,6 +582,7 @@ static void do_spawn(const sp_req_view_t *v, void *raw, size_t len)
             answer_err(req->tag, EIO, "%s", cerr.msg);
             cgroup_destroy(cg);
             init_discard(in);
+            if (zline >= 0) close(zline);
             return;
         }
         in->limits = cgroup_limits_applied(cg);
@@ -543,8 +605,12 @@ static void do_spawn(const sp_req_view_t *v, void *raw, size_t len)
     int tmpfd = (fwd.flags & SPF_TMP_DISK) ? ephemeral_take(tmp_mb) : -1;
     in->tmp_wait = (fwd.flags & SPF_TMP_DISK) && tmpfd < 0 ? tmp_mb : 0;
     S.busy[S.nbusy++] = in;
-    int rc = sp_send(in->sync, raw, len, tmpfd >= 0 ? &tmpfd : NULL, tmpfd >= 0 ? 1 : 0);
+    int sfds[2], nsf = 0;
+    if (zline >= 0) sfds[nsf++] = zline;
+    if (tmpfd >= 0) sfds[nsf++] = tmpfd;
+    int rc = sp_send(in->sync, raw, len, sfds, nsf);
     if (tmpfd >= 0) close(tmpfd);
+    if (zline >= 0) close(zline);
     if (rc < 0) spawn_finish(S.nbusy - 1, errno);
 }
 
@@ -681,8 +747,10 @@ static void shutdown_all(void)
     ephemeral_shutdown();
     egress_teardown();
     while (S.npool) init_discard(S.pool[--S.npool]);
-    for (int i = 0; i < S.npre; i++)
-        if (S.pre[i].ready) init_discard(S.pre[i].ready);
+    for (int i = 0; i < S.npre; i++) {
+        while (S.pre[i].nready) init_discard(S.pre[i].ready[--S.pre[i].nready]);
+        zygote_stop(&S.pre[i].zy, false);
+    }
     while (S.nbusy) {
         init_t *in = S.busy[--S.nbusy];
         in->pidfd = -1;   /* the slot's */
@@ -733,6 +801,7 @@ static bool serve_socket(int fd, char *buf)
     }
     if (fd == S.sock && v.hdr.type == SP_SPAWN) do_spawn(&v, buf, (size_t)k);
     else if (fd == S.sock && v.hdr.type == SP_EXEC) do_exec(&v);
+    else if (fd == S.ctl && v.hdr.type == SP_WARM) do_warm(&v);
     else if (fd == S.ctl) do_control(&v.hdr);
     return true;
 }
@@ -749,7 +818,7 @@ __attribute__((noreturn)) static void spawner_main(void)
     size_t cap = 0;
     if (!buf || sfd < 0) _exit(1);
     for (;;) {
-        size_t need = 3 + S.nbusy + (size_t)S.npool + (size_t)S.npre + EPHEMERAL_JOBS_MAX;
+        size_t need = 3 + S.nbusy + (size_t)S.npool + (size_t)S.npre * (PRE_SLOTS + 1) + EPHEMERAL_JOBS_MAX;
         if (need > cap) {
             cap = need * 2;
             pf = realloc(pf, cap * sizeof *pf);
@@ -761,11 +830,17 @@ __attribute__((noreturn)) static void spawner_main(void)
         size_t nb = S.nbusy;
         for (size_t i = 0; i < nb; i++) pf[3 + i] = (struct pollfd){ .fd = S.busy[i]->sync, .events = POLLIN };
         for (int i = 0; i < S.npool; i++) pf[3 + nb + (size_t)i] = (struct pollfd){ .fd = S.pool[i]->sync, .events = POLLIN };
-        /* Pre-started inits (one per kind, -1 when none: poll skips it). */
+        /* Pre-started inits (PRE_SLOTS places per kind, -1 when empty: poll skips it). */
         size_t pre0 = 3 + nb + (size_t)S.npool;
         for (int i = 0; i < S.npre; i++)
-            pf[pre0 + (size_t)i] = (struct pollfd){ .fd = S.pre[i].ready ? S.pre[i].ready->sync : -1, .events = POLLIN };
-        size_t tmp0 = pre0 + (size_t)S.npre;
+            for (int d = 0; d < PRE_SLOTS; d++)
+                pf[pre0 + (size_t)(i * PRE_SLOTS + d)] =
+                    (struct pollfd){ .fd = d < S.pre[i].nready ? S.pre[i].ready[d]->sync : -1, .events = POLLIN };
+        /* Zygotes (one place per kind). */
+        size_t zy0 = pre0 + (size_t)S.npre * PRE_SLOTS;
+        for (int i = 0; i < S.npre; i++)
+            pf[zy0 + (size_t)i] = (struct pollfd){ .fd = S.pre[i].zy.pid ? S.pre[i].zy.ctl : -1, .events = POLLIN };
+        size_t tmp0 = zy0 + (size_t)S.npre;
         int ntmp = ephemeral_pollfds(pf + tmp0, EPHEMERAL_JOBS_MAX);
         need = tmp0 + (size_t)ntmp;
         int timeout = -1;
@@ -779,13 +854,15 @@ __attribute__((noreturn)) static void spawner_main(void)
          * daemon, which the scheduler may put on this CPU; a clone right
          * away would keep it waiting (measured: 1-2 ms per cold start). */
         bool tmp_wanted = ephemeral_refill_wanted();
-        if ((pool_wanted() || prestart_wanted() || tmp_wanted) && (timeout < 0 || timeout > POOL_IDLE_MS))
+        if ((pool_wanted() || zygote_wanted() || prestart_wanted() || tmp_wanted) &&
+            (timeout < 0 || timeout > POOL_IDLE_MS))
             timeout = POOL_IDLE_MS;
         int n = poll(pf, need, timeout);
         if (n < 0 && errno != EINTR) break;
         if (n == 0) {   /* nothing waiting: make an init ahead of time */
             prekind_t *pk;
             if (pool_wanted()) pool_refill();
+            else if ((pk = zygote_wanted())) zygote_refill(pk);
             else if ((pk = prestart_wanted())) prestart_refill(pk);
             else if (tmp_wanted) ephemeral_refill();
         }
@@ -808,12 +885,19 @@ __attribute__((noreturn)) static void spawner_main(void)
         }
         /* A pre-started init that spoke before its request failed (or its runtime did). */
         for (int i = 0; i < S.npre; i++) {
-            size_t k = pre0 + (size_t)i;
-            if (pf[k].fd >= 0 && pf[k].revents && S.pre[i].ready && S.pre[i].ready->sync == pf[k].fd) {
-                init_discard(S.pre[i].ready);
-                S.pre[i].ready = NULL;
-                S.pre[i].failures++;
+            prekind_t *pk = &S.pre[i];
+            for (int d = PRE_SLOTS; d-- > 0;) {
+                size_t k = pre0 + (size_t)(i * PRE_SLOTS + d);
+                if (pf[k].fd < 0 || !pf[k].revents || d >= pk->nready || pk->ready[d]->sync != pf[k].fd) continue;
+                init_discard(pk->ready[d]);
+                pk->ready[d] = pk->ready[--pk->nready];
+                pk->failures++;
             }
+        }
+        for (int i = 0; i < S.npre; i++) {
+            size_t k = zy0 + (size_t)i;
+            if (pf[k].fd >= 0 && pf[k].revents && S.pre[i].zy.pid && S.pre[i].zy.ctl == pf[k].fd)
+                zygote_event(&S.pre[i].zy);
         }
         ephemeral_collect(pf + tmp0, ntmp, tmp_done);
         if ((pf[1].revents & (POLLIN | POLLHUP | POLLERR)) && !serve_socket(S.ctl, buf)) break;

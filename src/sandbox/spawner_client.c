@@ -181,7 +181,7 @@ int spawner_spawn(const sandbox_spec_t *spec, sandbox_proc_t *p, spawner_done_fn
     sp_req_t req = { .type = SP_SPAWN, .memory_mb = (uint32_t)spec->memory_mb,
                      .tmp_mb = (uint32_t)(spec->tmp_mb > 0 ? spec->tmp_mb : 512),
                      .flags = (spec->net_host ? SPF_NET_HOST : 0) | (spec->prestart ? SPF_PRESTART : 0) |
-                              (spec->net_egress ? SPF_NET_EGRESS : 0) };
+                              (spec->net_egress ? SPF_NET_EGRESS : 0) | (spec->zygote ? SPF_ZYGOTE : 0) };
     snprintf(req.code_dir, sizeof req.code_dir, "%s", spec->code_dir);
     snprintf(req.opt_dir, sizeof req.opt_dir, "%s", spec->opt_dir ? spec->opt_dir : "");
     size_t len;
@@ -258,6 +258,8 @@ static int take_answer(const sp_resp_t *resp, const int *fds, int nf, bool trunc
     p->limits = resp->limits;
     p->pooled = resp->pooled != 0;
     p->prestarted = resp->prestarted != 0;
+    p->zygote = resp->zygote == 1;
+    p->zygote_down = resp->zygote == 2;
     memcpy(p->phase_us, resp->phase_us, sizeof p->phase_us);
     p->cg = resp->cgdirs[0][0] ? cgroup_attach(resp->cgdirs) : NULL;
     snprintf(p->api_addr, sizeof p->api_addr, "127.0.0.1:%u", resp->api_port);
@@ -336,6 +338,19 @@ static void one_way(uint32_t type, uint32_t handle, int sig)
     if (g_ctl < 0) return;
     sp_req_t req = { .type = type, .handle = handle, .sig = sig };
     sp_send(g_ctl, &req, sizeof req, NULL, 0);
+}
+
+void spawner_warm(const sandbox_spec_t *spec)
+{
+    if (g_ctl < 0 || !spec->prestart || spec->net_host) return;
+    sp_req_t req = { .type = SP_WARM,
+                     .flags = SPF_PRESTART | (spec->net_egress ? SPF_NET_EGRESS : 0) |
+                              (spec->zygote ? SPF_ZYGOTE : 0) };
+    size_t len;
+    char *buf = sp_req_encode(&req, spec->exe, spec->argv, NULL, &len);
+    if (!buf) return;   /* only an order ahead of need: the first start makes the kind instead */
+    sp_send(g_ctl, buf, len, NULL, 0);
+    free(buf);
 }
 
 void spawner_signal(uint32_t handle, int sig) { one_way(SP_SIGNAL, handle, sig); }

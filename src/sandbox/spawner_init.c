@@ -55,6 +55,7 @@
 
 #define ROOT_DIR "/run/nimbus-sandbox"   /* the template root's mount point (spawner's ns only) */
 #define API_PORT 9001
+#define ZYGOTE_WAIT_MS 3000   /* a fork that has not reported by then fails the start */
 
 static const char *const STAGES[] = { "", "join cgroup", "network", "runtime API socket", "mount /proc", "request",
                                       "mount code", "mount /tmp", "pivot_root", "user namespace",
@@ -359,6 +360,8 @@ static int enter_root(void)
     return 0;
 }
 
+int spawner_enter_root(void) { return enter_root(); }
+
 static int lo_up(void)
 {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -449,20 +452,23 @@ __attribute__((noreturn)) static void init_fail(init_state_t *st, int stage)
     _exit(127);
 }
 
-/* Keep only these fds: not the daemon's sockets, nor other instances'. */
-void spawner_close_all_but(int a, int b, int c)
+/* Keep only these fds (-1: none): not the daemon's sockets, nor other instances'. */
+static void close_all_but4(int a, int b, int c, int d)
 {
-    int keep[3] = { a, b, c };
-    for (int i = 0; i < 3; i++)
-        for (int j = i + 1; j < 3; j++)
+    int keep[4] = { a, b, c, d };
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
             if (keep[j] < keep[i]) { int t = keep[i]; keep[i] = keep[j]; keep[j] = t; }
     unsigned lo = 3;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
+        if (keep[i] < 0) continue;
         if ((unsigned)keep[i] > lo) syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0);
         lo = (unsigned)keep[i] + 1;
     }
     syscall(SYS_close_range, lo, ~0u, 0);
 }
+
+void spawner_close_all_but(int a, int b, int c) { close_all_but4(a, b, c, -1); }
 
 /* The environment a pre-started runtime runs with until its request:
  * nothing about any function. */
@@ -553,7 +559,12 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     prctl(PR_SET_NAME, "nimbus-init", 0, 0, 0);
     util_proctitle_set("nimbus-init");   /* and not the daemon's argv in /proc/1/cmdline */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    spawner_close_all_but(out_w, status_w, sync);
+    /* Pre-started by the zygote: its runtime is a fork of it, made now and
+     * waiting (in every namespace but the mount one, and the cgroup) until
+     * the request's mounts are done. */
+    bool zpre = pre && pre->zline >= 0;
+    int zline = zpre ? pre->zline : -1;
+    close_all_but4(out_w, status_w, sync, zline);
 
     /* ---- what needs no request ---- */
     if (cg && cgroup_enter_self(cg) < 0) init_fail(&st, 1);
@@ -578,10 +589,22 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     if (!env->rootless && drop_bounding_set(env) < 0) init_fail(&st, 10);
     spawner_set_rlimits();
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    /* Its cgroup's procs files, while /sys is in view: a runtime forked by
+     * the zygote joins the group through them (docs/zygote.md). */
+    int cgprocs[3], ncg = 0;
+    if ((!pre || zpre) && cg && (ncg = cgroup_open_procs(cg, cgprocs)) < 0) ncg = 0;
     int cfg_w = -1;
     pid_t pid = -1;
+    struct sigaction sa_term = { .sa_handler = forward_term };
+    sigemptyset(&sa_term.sa_mask);
+    bool inside = pre && !zpre;   /* pre-started by exec: the root entered before the request */
     if (pre) set_next_pid(runtime_pid);
-    if (pre && (pid = prestart(env, pre, out_w, devnull, &cfg_w)) < 0) init_fail(&st, ST_EXEC);
+    if (inside && (pid = prestart(env, pre, out_w, devnull, &cfg_w)) < 0) init_fail(&st, ST_EXEC);
+    if (zpre) {
+        if ((pid = zygote_fork(zline, out_w, devnull, cgprocs, ncg, ZYGOTE_WAIT_MS)) <= 0) init_fail(&st, ST_EXEC);
+        sigaction(SIGTERM, &sa_term, NULL);
+        g_runtime_pid = pid;
+    }
     r->t_prepared = loop_now_ns();
 
     /* ---- the request ---- */
@@ -590,19 +613,23 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     int rfds[FD_N], nrf = 0;
     ssize_t k = sp_recv(sync, buf, MAX_MSG, rfds, &nrf);
     if (k <= 0) _exit(0);             /* the spawner let it go unused */
-    for (int i = 1; i < nrf; i++) close(rfds[i]);
-    int tmpfd = nrf > 0 ? rfds[0] : -1;   /* its /tmp, when the spawner had one made */
     r->t_request = loop_now_ns();
     static sp_req_view_t view;
     if (sp_req_decode(buf, (size_t)k, &view) != 0 || view.hdr.type != SP_SPAWN) { errno = EINVAL; init_fail(&st, 5); }
     const sp_req_t *req = &view.hdr;
+    /* With SPF_ZYGOTE its first fd is a line to the zygote; then its /tmp,
+     * when the spawner had one made. */
+    int fi = 0;
+    if ((req->flags & SPF_ZYGOTE) && !pre && nrf > 0) zline = rfds[fi++];
+    int tmpfd = nrf > fi ? rfds[fi++] : -1;
+    for (int i = fi; i < nrf; i++) close(rfds[i]);
     /* execve's types; the strings are this process' own copy */
     char **argv = (char **)view.argv, **envp = (char **)view.env;
     const char *exe = view.exe;
 
     /* ---- the root ---- */
     snprintf(p, sizeof p, "size=%um,mode=1777", req->tmp_mb ? req->tmp_mb : 512);
-    if (pre) {
+    if (inside) {
         /* Already inside: the request's code from the store, then the store
          * out of view for good. */
         size_t n = strlen(env->code_root);
@@ -636,6 +663,17 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     envp[ne + 2] = scf_port;
     envp[ne + 3] = NULL;
     if (!pre) set_next_pid(runtime_pid);
+    /* Forked by the zygote: made now if not before (joining the cgroup is
+     * the slow part), then told to go on (the mount namespace, now that it
+     * is complete, and the environment); it confines itself while this init
+     * gives up its own privileges. */
+    if (zline >= 0 && !zpre) {
+        if ((pid = zygote_fork(zline, out_w, devnull, cgprocs, ncg, ZYGOTE_WAIT_MS)) > 0) g_runtime_pid = pid;
+        else if (errno == ETIMEDOUT) init_fail(&st, ST_EXEC);   /* it may yet fork one: not a second */
+        if (pid > 0) sigaction(SIGTERM, &sa_term, NULL);
+    }
+    bool asked = zline >= 0 && pid > 0 && zygote_go(zline, envp) == 0;
+    for (int i = 0; i < ncg; i++) close(cgprocs[i]);
 
     /* ---- privileges ---- */
     if (drop_privileges(env) < 0) init_fail(&st, env->rootless ? 9 : 10);
@@ -646,15 +684,26 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     r->t_priv = loop_now_ns();
 
     /* ---- the runtime ---- */
-    if (pre) {
+    if (inside) {
         /* It waits for its configuration: give it, and check it is still there. */
         int ws;
         if (send_env(cfg_w, envp) < 0 || waitpid(pid, &ws, WNOHANG) != 0) { errno = ESRCH; init_fail(&st, ST_EXEC); }
         close(cfg_w);
     } else {
+        if (asked) {
+            pid_t got = zygote_wait(zline, ZYGOTE_WAIT_MS);
+            if (got < 0 && errno == ETIMEDOUT) init_fail(&st, ST_EXEC);   /* it may yet go on: not a second */
+            if (got != pid) pid = -1;   /* failed (it exits): exec one instead */
+        } else {
+            pid = -1;
+        }
+        if (zline >= 0) {
+            close(zline);
+            r->zygote = pid > 0 ? 1 : 2;   /* else: the exec below, as without a zygote */
+        }
         exec_args_t ea = { .exe = exe, .argv = argv, .envp = envp, .out_w = out_w, .devnull = devnull, .cfg_r = -1,
                            .env = env };
-        if ((pid = start_runtime(&ea)) < 0) init_fail(&st, ST_EXEC);
+        if (pid <= 0 && (pid = start_runtime(&ea)) < 0) init_fail(&st, ST_EXEC);
     }
     r->t_exec = loop_now_ns();
     sp_send(sync, r, sizeof *r, &api, 1);

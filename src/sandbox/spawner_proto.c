@@ -117,6 +117,10 @@ int sp_req_decode(const void *buf, size_t len, sp_req_view_t *v)
     case SP_RELEASE:
     case SP_NETSOCK:
         return 0;   /* the fixed part is all */
+    case SP_WARM:
+        if (h->nenv) return EINVAL;
+        /* the command as a spawn names it */
+        __attribute__((fallthrough));
     case SP_SPAWN:
         if (h->nargv == 0 || h->nargv > SP_SPAWN_ARGV_MAX) return EINVAL;
         if (!memchr(h->code_dir, '\0', sizeof h->code_dir)) return EINVAL;
@@ -134,7 +138,7 @@ int sp_req_decode(const void *buf, size_t len, sp_req_view_t *v)
     }
     if (h->nenv > SP_ENV_MAX) return EINVAL;
     const char *q = (const char *)buf + sizeof(sp_req_t), *end = (const char *)buf + len;
-    if (h->type == SP_SPAWN && !take_strings(&q, end, &v->exe, 1)) return EINVAL;
+    if ((h->type == SP_SPAWN || h->type == SP_WARM) && !take_strings(&q, end, &v->exe, 1)) return EINVAL;
     if (!take_strings(&q, end, v->argv, h->nargv) || !take_strings(&q, end, v->env, h->nenv)) return EINVAL;
     if (q != end) return EINVAL;   /* nothing unaccounted for */
     v->argv[h->nargv] = NULL;

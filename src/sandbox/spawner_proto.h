@@ -10,7 +10,8 @@
  * SP_SPAWN and SP_EXEC requests and their answers, tagged, answered in
  * whatever order they are ready (the daemon's loop reads them); the control
  * socket carries the few requests the daemon waits for (SP_NETSOCK) and
- * one-way orders (SP_SIGNAL, SP_RELEASE) that any daemon thread may send.
+ * one-way orders (SP_SIGNAL, SP_RELEASE, SP_WARM) that any daemon thread
+ * may send.
  */
 #ifndef NIMBUS_SPAWNER_PROTO_H
 #define NIMBUS_SPAWNER_PROTO_H
@@ -27,7 +28,7 @@
 
 #define MAX_MSG (128 * 1024)
 
-enum { SP_SPAWN = 1, SP_SIGNAL, SP_RELEASE, SP_NETSOCK, SP_EXEC };
+enum { SP_SPAWN = 1, SP_SIGNAL, SP_RELEASE, SP_NETSOCK, SP_EXEC, SP_WARM };
 
 typedef struct {
     uint32_t type;
@@ -38,7 +39,7 @@ typedef struct {
     uint32_t rows, cols;     /* SP_EXEC with SPF_EXEC_TTY: the terminal's size (1..65535 each) */
     char code_dir[512];
     char opt_dir[512];       /* SP_SPAWN: the merged tree of the function's layers, for /opt ("" none) */
-    /* then, SP_SPAWN: exe\0, argv[0..nargv)\0..., env[0..nenv)\0...;
+    /* then, SP_SPAWN and SP_WARM (nenv 0): exe\0, argv[0..nargv)\0..., env[0..nenv)\0...;
      * SP_EXEC: argv[0..nargv)\0..., env[0..nenv)\0... (argv[0] looked up
      * in the PATH of env) */
 } sp_req_t;
@@ -50,6 +51,7 @@ typedef struct {
                                 request or in an sp_tmp_t after it, not a tmpfs */
 #define SPF_EXEC_STDIN 16u   /* SP_EXEC: the command's stdin is a pipe the daemon writes (else /dev/null) */
 #define SPF_NET_EGRESS 64u   /* Network "egress": its namespace gets a way out (egress.h) */
+#define SPF_ZYGOTE 128u      /* SP_SPAWN, SP_WARM: the runtime may be forked from its zygote (docs/zygote.md) */
 #define SPF_EXEC_TTY 32u     /* SP_EXEC: stdin, stdout and stderr are a terminal of the instance's own
                                 devpts; the daemon gets its master */
 
@@ -62,7 +64,7 @@ typedef struct {
  * pointing into the message it came from. */
 typedef struct {
     sp_req_t hdr;
-    const char *exe;                          /* SP_SPAWN only */
+    const char *exe;                          /* SP_SPAWN and SP_WARM only */
     const char *argv[SP_EXEC_ARGV_MAX + 1];   /* NULL-terminated */
     const char *env[SP_ENV_MAX + 4];          /* NULL-terminated, with room for 3 more */
 } sp_req_view_t;
@@ -102,7 +104,9 @@ typedef struct {
     uint32_t fdmask;         /* which FD_* follow, in order */
     uint32_t limits;
     uint32_t pooled;         /* 1: a pre-made init took the request */
-    uint32_t prestarted;     /* 1: and its runtime was already running */
+    uint32_t prestarted;     /* 1: and its runtime was already running (pre-started or forked) */
+    uint32_t zygote;         /* 1: its runtime was forked from the zygote; 2: a zygote was wanted but
+                                is down (the daemon says so once) */
     int64_t memory_limit;
     uint32_t phase_us[PH_N];
     char cgdirs[3][256];      /* its cgroup, for `nimbus exec` to join */
@@ -121,6 +125,7 @@ int sp_resp_fds(uint32_t fdmask, const int *fds, int nf, int got[FD_N]);
 typedef struct {
     int32_t err, stage;
     uint32_t port;
+    uint32_t zygote;         /* 1: the runtime is the zygote's fork; 2: the zygote failed it, exec'd instead */
     uint64_t t_run, t_prepared, t_request, t_mounts, t_priv, t_exec;
 } sp_ready_t;
 
@@ -172,6 +177,7 @@ enum { ST_EXEC = 12, ST_OPT = 13 };
 typedef struct {
     const char *exe;
     char *const *argv;
+    int zline;               /* >= 0: not exec'd but forked by the zygote, asked on this line */
 } spawner_prestart_t;
 
 /* The instance's first process, in its new namespaces (a fork of the
@@ -183,6 +189,44 @@ typedef struct {
 __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const cgroup_t *cg, int out_w,
                                                  int status_w, int sync, bool own_net,
                                                  const spawner_prestart_t *pre, unsigned runtime_pid);
+
+/* pivot_root into the template root (from the spawner's mount namespace
+ * or a copy of it); 0 or -1. */
+int spawner_enter_root(void);
+
+/* ---- spawner_zygote.c: the Python zygote (docs/zygote.md) ---- */
+
+/* One zygote per runtime command that allows it (SPF_ZYGOTE): a process of
+ * the spawner's, exec'd as the runtime with _NIMBUS_ZYGOTE_FD=3, which
+ * forks a child into each instance that asks. */
+typedef struct {
+    pid_t pid;               /* 0: none */
+    int pidfd, ctl;
+    bool ready;              /* it said so: lines may go to it */
+    bool lost;               /* it died or failed: the next answer says so (once) */
+    int failures;            /* starts that never became ready, deaths */
+} zygote_t;
+
+/* Start it: exe and argv are the runtime's command. 0, or -1 with errno. */
+int zygote_start(zygote_t *z, const spawner_env_t *env, const char *exe, char *const *argv);
+/* Its ctl became readable: the ready byte, or its end (then it is gone). */
+void zygote_event(zygote_t *z);
+/* Kill it and forget it (reaped by the spawner's waitpid); `failed`
+ * counts it as a failure and has the next answer say so. */
+void zygote_stop(zygote_t *z, bool failed);
+/* A line to it for one instance (the init's end; the zygote's end is sent
+ * to it), or -1 (then it is stopped as failed). */
+int zygote_line(zygote_t *z);
+/* The init's side (spawner_init.c), in two steps. Fork: the zygote makes
+ * a runtime in this instance (its pid, cgroup, uts, ipc and net namespaces,
+ * `out_w`, `devnull`, the cgroup.procs fds), which waits: its pid inside
+ * (> 0), or -1 with errno (0: no answer, the zygote or the fork is gone).
+ * Go: it enters this init's mount namespace (complete by then) and takes
+ * `envp`, confines itself and is the runtime (0 sent, or -1); then wait
+ * for its pid again (zygote_wait). */
+pid_t zygote_fork(int line, int out_w, int devnull, const int *cgprocs, int ncg, int timeout_ms);
+int zygote_go(int line, char *const *envp);
+pid_t zygote_wait(int line, int timeout_ms);
 
 /* ---- spawner_exec.c, in a fork of the spawner ---- */
 

@@ -26,11 +26,13 @@ static void check_request(const uint8_t *msg, size_t len)
     const sp_req_t *h = &g_view.hdr;
     if (memcmp(h, msg, sizeof *h) != 0) abort();
     const char *lo = (const char *)msg, *hi = lo + len;
-    if (h->type != SP_SPAWN && h->type != SP_EXEC) {
+    if (h->type != SP_SPAWN && h->type != SP_EXEC && h->type != SP_WARM) {
         if (g_view.exe || g_view.argv[0] || g_view.env[0]) abort();
         return;
     }
-    if ((h->type == SP_SPAWN) != (g_view.exe != NULL)) abort();
+    /* SP_WARM: a spawn's command, never an environment */
+    if (h->type == SP_WARM && (h->nenv || g_view.env[0])) abort();
+    if ((h->type == SP_SPAWN || h->type == SP_WARM) != (g_view.exe != NULL)) abort();
     if (h->type == SP_SPAWN && !memchr(h->code_dir, '\0', sizeof h->code_dir)) abort();
     uint32_t n = 0;
     for (; g_view.argv[n]; n++)

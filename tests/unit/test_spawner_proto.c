@@ -161,3 +161,22 @@ Test(spawner_proto, exec_stdin_and_terminal_are_checked)
         free(m);
     }
 }
+
+Test(spawner_proto, warm_order_is_a_command_without_environment)
+{
+    char *argv[] = { "/usr/bin/python3", "-S", "/var/runtime/python/bootstrap.py", NULL };
+    char *env[] = { "A=1", NULL };
+    sp_req_t h = { .type = SP_WARM, .flags = SPF_PRESTART | SPF_ZYGOTE };
+    size_t len;
+    char *m = sp_req_encode(&h, "/usr/bin/python3", argv, NULL, &len);
+    cr_assert_eq(sp_req_decode(m, len, &v), 0);
+    cr_assert_str_eq(v.exe, "/usr/bin/python3");
+    cr_assert_str_eq(v.argv[2], "/var/runtime/python/bootstrap.py");
+    cr_assert_null(v.argv[3]);
+    cr_assert_eq(v.hdr.flags, SPF_PRESTART | SPF_ZYGOTE);
+    free(m);
+    /* a function's environment has no place in it */
+    m = sp_req_encode(&h, "/usr/bin/python3", argv, env, &len);
+    cr_assert_eq(sp_req_decode(m, len, &v), EINVAL);
+    free(m);
+}
