@@ -12,6 +12,8 @@
  * the handler gets a writable stream; its writes go out at once as chunks
  * of one /response POST in Lambda's streaming mode, a failure after the
  * first byte as the Lambda-Runtime-Function-Error-* trailers.
+ * Started ahead of its call, it warms up and waits in prestart.js; nothing
+ * here reads the environment before configure().
  * Must never: put a timeout on /next (it is a long poll), post twice for one
  * call, or load more than it needs at start-up (cold start is measured).
  * Plain JavaScript, Node.js built-ins only.
@@ -20,47 +22,25 @@
 
 const http = require('http');
 const log = require('./log.js');
-
-/* Started ahead of its call (_NIMBUS_PRESTART_FD: the sandbox keeps one
- * waiting), with everything above loaded: its real environment comes on
- * that fd (NUL-separated NAME=VALUE, until EOF) before anything reads it,
- * and the function's code is at /var/task by then. */
-if (process.env._NIMBUS_PRESTART_FD) {
-    // What the first call would load anyway, loaded while nobody waits.
-    require('./loader.js');
-    require('async_hooks');
-    require('url');
-    const fs = require('fs');
-    const fd = parseInt(process.env._NIMBUS_PRESTART_FD, 10);
-    const chunks = [];
-    const chunk = Buffer.allocUnsafe(65536);
-    for (;;) {
-        let n;
-        try {
-            n = fs.readSync(fd, chunk, 0, chunk.length, null);
-        } catch (e) {
-            if (e.code === 'EAGAIN') continue;
-            throw e;
-        }
-        if (n === 0) break;
-        chunks.push(Buffer.from(chunk.subarray(0, n)));
-    }
-    fs.closeSync(fd);
-    for (const k of Object.keys(process.env)) delete process.env[k];
-    for (const kv of Buffer.concat(chunks).toString().split('\0')) {
-        const i = kv.indexOf('=');
-        if (i > 0) process.env[kv.slice(0, i)] = kv.slice(i + 1);
-    }
-    process.chdir('/var/task');
-}
+const { loadHandler } = require('./loader.js');
 
 const env = process.env;
+const API_PREFIX = '/2018-06-01/runtime';
+
+// Set by configure() from the function's environment.
+let API_HOST, API_PORT;
+let CONCURRENCY = 1;
+
+// One connection per call in flight; idle ones stay open (and unref'd).
+// Made now, so a pre-started runtime warms the very agent it will use;
+// its limit is the function's concurrency (configure()).
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 /* Layers, as Lambda has them: /opt/nodejs/nodeXX/node_modules, then
  * /opt/nodejs/node_modules, on NODE_PATH (unsandboxed, NIMBUS_OPT_DIR names
  * the merged tree; '' for none). Read again here: a runtime started ahead
  * got its environment after Node read NODE_PATH. */
-(function layerPaths() {
+function layerPaths() {
     const opt = env.NIMBUS_OPT_DIR === undefined ? '/opt' : env.NIMBUS_OPT_DIR;
     if (!opt) return;
     const major = process.versions.node.split('.')[0];
@@ -68,12 +48,9 @@ const env = process.env;
     if (env.NODE_PATH) dirs.push(env.NODE_PATH);
     env.NODE_PATH = dirs.join(':');
     require('module').Module._initPaths();
-})();
+}
 
-const API_PREFIX = '/2018-06-01/runtime';
-const CONCURRENCY = Math.max(1, parseInt(env.AWS_LAMBDA_MAX_CONCURRENCY || '1', 10) || 1);
-
-const [API_HOST, API_PORT] = (function parseApi(s) {
+function parseApi(s) {
     const i = (s || '').lastIndexOf(':');
     if (i <= 0) {
         log.writeAll(2, 'nimbus node runtime: AWS_LAMBDA_RUNTIME_API must be host:port, got ' +
@@ -81,10 +58,7 @@ const [API_HOST, API_PORT] = (function parseApi(s) {
         process.exit(1);
     }
     return [s.slice(0, i), parseInt(s.slice(i + 1), 10)];
-})(env.AWS_LAMBDA_RUNTIME_API);
-
-// One connection per call in flight; idle ones stay open (and unref'd).
-const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+}
 
 /* ------------------------------------------------------------ Runtime API */
 
@@ -289,19 +263,10 @@ let initialised = false;
 let fatalInProgress = false;
 const inFlight = new Set();     // calls not yet answered
 
-// Request id for console lines: one variable when calls run one at a time.
+// Request id for console lines: one variable when calls run one at a time,
+// AsyncLocalStorage when several run at once (configure()).
 let currentCall = null;
 let als = null;
-if (CONCURRENCY > 1) {
-    const { AsyncLocalStorage } = require('async_hooks');
-    als = new AsyncLocalStorage();
-    log.setRequestIdSource(() => {
-        const c = als.getStore();
-        return c ? c.id : undefined;
-    });
-} else {
-    log.setRequestIdSource(() => (currentCall ? currentCall.id : undefined));
-}
 
 // Lambda's callbackWaitsForEmptyEventLoop: the answer of a callback handler
 // waits until nothing else is pending. With one call at a time, Node tells
@@ -494,10 +459,28 @@ process.on('unhandledRejection', (reason) => {
 
 /* -------------------------------------------------------------------- init */
 
+// What the function's environment decides; run once it is in place.
+function configure() {
+    layerPaths();
+    [API_HOST, API_PORT] = parseApi(env.AWS_LAMBDA_RUNTIME_API);
+    CONCURRENCY = Math.max(1, parseInt(env.AWS_LAMBDA_MAX_CONCURRENCY || '1', 10) || 1);
+    agent.maxSockets = CONCURRENCY;
+    if (CONCURRENCY > 1) {
+        const { AsyncLocalStorage } = require('async_hooks');
+        als = new AsyncLocalStorage();
+        log.setRequestIdSource(() => {
+            const c = als.getStore();
+            return c ? c.id : undefined;
+        });
+    } else {
+        log.setRequestIdSource(() => (currentCall ? currentCall.id : undefined));
+    }
+}
+
 async function main() {
+    configure();
     log.patchConsole();
     try {
-        const { loadHandler } = require('./loader.js');
         handler = await loadHandler(env.LAMBDA_TASK_ROOT || process.cwd(), env._HANDLER);
     } catch (e) {
         if (fatalInProgress) return;    // an uncaught error already reported init
@@ -511,4 +494,35 @@ async function main() {
     for (let i = 0; i < CONCURRENCY; i++) callLoop();
 }
 
-main();
+/* A pre-started runtime's warm-up: the calls of a cold start (a /next with
+ * an event, a /response with a body) on this agent, to `host:port`, the
+ * loopback server of prestart.js. The agent's connections are closed after,
+ * and nothing of it is kept but compiled code. */
+function warmExchange(host, port) {
+    API_HOST = host;
+    API_PORT = port;
+    const undo = () => {
+        agent.destroy();
+        API_HOST = API_PORT = undefined;
+    };
+    return request('GET', API_PREFIX + '/invocation/next', undefined, undefined)
+        .then((res) => {
+            const [body, type] = resultBody(JSON.parse(res.body.toString('utf8')));
+            return post('/invocation/' + res.headers['lambda-runtime-aws-request-id'] + '/response', body, type);
+        })
+        .then(undo, undo);
+}
+
+/* Started ahead of its call (_NIMBUS_PRESTART_FD: the sandbox keeps one
+ * waiting): warmed up, then its real environment comes on that fd, and
+ * the function's code is at /var/task by then (prestart.js). */
+if (env._NIMBUS_PRESTART_FD) {
+    const fd = parseInt(env._NIMBUS_PRESTART_FD, 10);
+    require('./prestart.js').prestart(fd, warmExchange, log.warm).then(main, (e) => {
+        // The sandbox's handshake broke: nothing to report to, as before any start.
+        log.writeAll(2, 'nimbus node runtime: started ahead, but ' + ((e && e.stack) || e) + '\n');
+        process.exit(1);
+    });
+} else {
+    main();
+}

@@ -73,4 +73,11 @@ function setRequestIdSource(fn) {
     requestIdOf = fn;
 }
 
-module.exports = { patchConsole, setRequestIdSource, emit, writeAll };
+// A line made and dropped: util.format and util.inspect compile their
+// paths on first use, which a pre-started runtime does before its call.
+function warm() {
+    line('INFO', ['warm %s %d %i %f %j %o %O %%', 's', 1, 2, 3.5, { j: [1] }, { o: new Map([[1, 2]]) },
+        [new Error('warm'), null, undefined, Symbol('s'), 10n, () => 0], 'multi\nline']);
+}
+
+module.exports = { patchConsole, setRequestIdSource, emit, writeAll, warm };

@@ -5,16 +5,18 @@ CommonJS async handler; NodeRuntimeTest holds what only Node has: thrown non-err
 rejections and uncaught exceptions, console's log format, the module forms (CommonJS .js/.cjs,
 ES modules .mjs and "type":"module", sub-folders, node_modules), the handler forms (promise,
 callback with and without callbackWaitsForEmptyEventLoop, legacy context.succeed), and the
-node-hello example (`nimbus init --template node`) and the template's files.
+node-hello example (`nimbus init --template node`) and the template's files. NodePrestartedTest:
+cold starts on a runtime started ahead (warmed up before its call) with ESM, CommonJS and init errors.
 """
 
 import json
 import os
 import re
 import time
+import unittest
 
-from nimbus_testlib import (REPO, TAIL, ServerTestCase, dir_files, function_log_text, init_template, tail_text,
-                            uniq)
+from nimbus_testlib import (REPO, TAIL, ServerTestCase, dir_files, function_log_text, init_template, instances_of,
+                            tail_text, uniq, wait_for)
 from runtime_conformance import ENV_NAMES, ConformanceSuite
 
 RUNTIME = 'nodejs20.x'
@@ -417,3 +419,89 @@ class NodeRuntimeTest(ServerTestCase):
         h, doc = self.call_json(name, {'name': 'Grace'})
         self.assertEqual(doc['message'], 'Hello, Grace!')
         self.assertEqual(doc['requestId'], h['x-amzn-requestid'])
+
+
+class NodePrestartedTest(ServerTestCase):
+    """Cold starts on a runtime started ahead (runtimes/node/prestart.js): it warmed its HTTP client,
+    the ESM loader and the log format before its call, and must still load every handler form and
+    report init errors as Lambda does (docs/runtimes.md, "Started ahead of the call")."""
+    server_args = ('--sandbox',)
+
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise unittest.SkipTest('runtimes are started ahead only in the root sandbox')
+        super().setUpClass()
+
+    @classmethod
+    def class_setup(cls):
+        # The spawner starts a Node runtime ahead once Node has had a cold start.
+        name = uniq('node-primer')
+        st, h, body, raw = cls.c.create_function(name, {'index.js': 'exports.handler = async () => 1;\n'},
+                                                 runtime=RUNTIME, handler='index.handler')
+        if st != 201 or cls.c.invoke(name, b'{}')[0] != 200:
+            raise AssertionError('primer function failed: %s %r' % (st, raw[:300]))
+
+    def waiting_node(self):
+        """A Node runtime started ahead, still waiting under an init that has not had its request
+        (a root one) of this server."""
+        from test_sandbox import comm, inits_of, parent_of, status_ids
+        for init in inits_of(self.server):
+            if status_ids(int(init))['Uid'] != '0':
+                continue
+            if any(comm(k) == 'node' for k in os.listdir('/proc') if k.isdigit() and parent_of(k) == int(init)):
+                return True
+        return False
+
+    def first_call(self, files, handler):
+        """Deploy; make its first call (a cold start) once a Node runtime waits started ahead, the
+        only one there is, so the cold start takes it. (name, status, headers, body)."""
+        name, _ = self.new_function(uniq('node-pre'), files, runtime=RUNTIME, handler=handler, timeout=10)
+        self.assertTrue(wait_for(self.waiting_node, timeout=20, interval=0.2), 'no Node runtime started ahead')
+        st, h, body = self.c.invoke(name, b'{"k":"v"}', {'X-Amz-Log-Type': 'Tail'})
+        self.assertEqual(st, 200, body)
+        return name, h, body
+
+    def assertPrestarted(self, name):
+        insts = [i for i in instances_of(self.c, name) if i.get('SandboxPhases')]
+        self.assertTrue(insts and insts[-1]['SandboxPhases'].get('Prestarted'), insts)
+
+    def test_esm_handler_after_prestart(self):
+        name, h, body = self.first_call(
+            {'index.mjs': "import { basename } from 'node:path';\n"
+                          "const at = await Promise.resolve(basename(import.meta.url));\n"
+                          "console.log('esm', at);\n"
+                          "export const handler = async (e, ctx) => ({ e, at, tz: process.env.TZ,\n"
+                          "  offset: new Date().getTimezoneOffset(), rid: ctx.awsRequestId });\n"},
+            'index.handler')
+        self.assertNotIn('x-amz-function-error', h, body)
+        self.assertPrestarted(name)
+        doc = json.loads(body)
+        self.assertEqual((doc['e'], doc['at'], doc['tz'], doc['offset'], doc['rid']),
+                         ({'k': 'v'}, 'index.mjs', ':UTC', 0, h['x-amzn-requestid']))
+        want = LOG_LINE % ('undefined', 'INFO', 'esm index.mjs')
+        self.assertRegex(function_log_text(self.c, name, [want], regex=True), want)
+
+    def test_commonjs_callback_handler_after_prestart(self):
+        name, h, body = self.first_call(
+            {'index.js': "exports.handler = (e, ctx, cb) => { console.log('cjs %d', 7);\n"
+                         "  cb(null, { e, fn: ctx.functionName, env: process.env.AWS_LAMBDA_FUNCTION_NAME,\n"
+                         "    stale: Object.keys(process.env).filter((k) => k.startsWith('_NIMBUS')) }); };\n"},
+            'index.handler')
+        self.assertNotIn('x-amz-function-error', h, body)
+        self.assertPrestarted(name)
+        doc = json.loads(body)
+        self.assertEqual((doc['e'], doc['fn'], doc['env'], doc['stale']), ({'k': 'v'}, name, name, []))
+        self.assertRegex(tail_text(h), LOG_LINE % (re.escape(h['x-amzn-requestid']), 'INFO', 'cjs 7'))
+
+    def test_import_error_after_prestart(self):
+        name, h, body = self.first_call(
+            {'index.mjs': "import x from 'no-such-package-xyz';\nexport const handler = async () => x;\n"},
+            'index.handler')
+        doc = self.assertFunctionError(h, body, 'Runtime.ImportModuleError')
+        self.assertIn("Cannot find package 'no-such-package-xyz'", doc['errorMessage'])
+
+    def test_handler_not_found_after_prestart(self):
+        name, h, body = self.first_call({'index.js': 'exports.other = async () => 1;\n'}, 'index.handler')
+        doc = self.assertFunctionError(h, body, 'Runtime.HandlerNotFound')
+        self.assertEqual(doc['errorMessage'], 'index.handler is undefined or not exported')
