@@ -1,7 +1,8 @@
 /* spawner.c — the privileged helper process: builds each instance's
  * sandbox and ends it (spawner.h). The daemon's side of its sockets is
  * spawner_client.c, the root and the instance's init are spawner_init.c,
- * the messages spawner_proto.h.
+ * the inits it makes (and those made ahead) spawner_prestart.c, the
+ * messages spawner_proto.h.
  *
  * One thread, one poll loop over: the spawn socket, the control socket,
  * SIGCHLD, the sync socket of every init it made (those serving a
@@ -45,20 +46,6 @@
 #include "sandbox/spawner_proto.h"
 
 #define INIT_WAIT_MS 10000
-#define POOL_MAX 64
-#define PRESTART_KINDS 8     /* runtime commands kept pre-started */
-/* Pre-started inits kept per runtime command. Two: a burst's second cold
- * start (or the first two calls after a deploy) takes one too, while the
- * refill, made only in idle moments, catches up. Each is a whole idle
- * interpreter (node ~40 MB, python ~10 MB resident, nothing shared), so
- * not more. */
-#define PRESTART_DEPTH 2
-/* With a zygote (python) a pre-started runtime is a fork of it: cheap to
- * make (~1 ms of CPU, off any request's path) and mostly shared memory,
- * so more wait: a burst of four cold starts takes four. The array has
- * room for the larger. */
-#define ZYGOTE_DEPTH 4
-#define PRE_SLOTS ZYGOTE_DEPTH
 #define POOL_IDLE_MS 2
 
 /* An instance the daemon knows, by handle. */
@@ -72,41 +59,6 @@ typedef struct {
     cgroup_t *cg;
 } slot_t;
 
-/* An init the spawner made: in the pool, or serving a spawn request. */
-typedef struct {
-    pid_t pid;
-    int pidfd, sync, out_r, status_r;
-    bool own_net;
-    bool egress;             /* its namespace has the way out of Network "egress" */
-    int eslot;               /* that way's slot (egress.h), -1 none */
-    cgroup_t *cg;            /* made with it, limits set at the request */
-    uint64_t t_cloned;
-    /* serving: */
-    uint32_t tag;
-    int slot;
-    bool pooled, prestarted;
-    uint64_t t0, t_cg, t_fwd, deadline;
-    char exe[256], code_dir[512];
-    uint32_t limits;
-    int64_t memory_limit;
-    uint32_t tmp_wait;       /* MB of the /tmp it waits for (ephemeral.h), 0 none */
-    uint32_t zy_note;        /* 2: its kind's zygote is down (the answer says so) */
-} init_t;
-
-/* A runtime command to keep PRESTART_DEPTH inits pre-started for (python,
- * node), once a request or a warm order (SP_WARM) has named it. */
-typedef struct {
-    char key[1024];          /* exe, then argv, separated by \x1f */
-    char *exe;
-    char **argv;
-    bool egress;             /* for Network "egress" functions */
-    init_t *ready[PRE_SLOTS];
-    int nready;
-    int failures;
-    bool forkable;           /* SPF_ZYGOTE: its instances may be forks of a zygote */
-    zygote_t zy;
-} prekind_t;
-
 static struct {
     spawner_config_t cfg;
     char data_dir[512], runtime_dir[512], code_root[600];
@@ -116,12 +68,6 @@ static struct {
     slot_t *slots;
     size_t nslots;
     size_t pending;          /* released slots whose cgroup is not removed yet */
-    unsigned seq;            /* inits made: names their cgroup and their runtime's pid */
-    init_t *pool[POOL_MAX];
-    int npool, pool_failures; /* the pool holds both kinds: init_t.egress */
-    bool egress_wanted;      /* an egress spawn came: keep egress inits ready too */
-    prekind_t pre[PRESTART_KINDS];
-    int npre;
     init_t **busy;           /* inits serving a request */
     size_t nbusy, cap_busy;
     char tmp_why[200];       /* why /tmp is a tmpfs (ephemeral storage unavailable) */
@@ -163,225 +109,7 @@ static void slot_free(slot_t *s)
     s->gen++;
 }
 
-/* ---- inits ---- */
-
-static void init_close(init_t *in)
-{
-    if (in->sync >= 0) close(in->sync);
-    if (in->out_r >= 0) close(in->out_r);
-    if (in->status_r >= 0) close(in->status_r);
-    free(in);
-}
-
-/* End an init that never became an instance (reaped by reap_and_collect). */
-static void init_discard(init_t *in)
-{
-    syscall(SYS_pidfd_send_signal, in->pidfd, SIGKILL, NULL, 0);
-    close(in->pidfd);
-    if (in->cg) cgroup_destroy(in->cg);
-    egress_release(in->eslot);
-    init_close(in);
-}
-
-static void close_pair(int p[2])
-{
-    for (int i = 0; i < 2; i++)
-        if (p[i] >= 0) close(p[i]);
-}
-
-static init_t *init_clone(bool own_net, bool egress, prekind_t *pk)
-{
-    init_t *in = calloc(1, sizeof *in);
-    if (!in) return NULL;
-    in->eslot = -1;
-    int out[2] = { -1, -1 }, status[2] = { -1, -1 }, sync[2] = { -1, -1 };
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0 ||
-        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0)
-        goto fail;
-    /* Its cgroup, named by the spawner (the last 8 hex digits are the
-     * daemon's pid, as cgroup_sweep_stale expects). Made here, entered by
-     * the init itself: moving a process between cgroups waits for an RCU
-     * grace period (milliseconds here), which the init spends in its own
-     * time, not the spawner's. Limits come with the request. */
-    if (cgroup_available()) {
-        char name[32];
-        err_t cerr;
-        snprintf(name, sizeof name, "nimbus-%08x%08x", 0x80000000u | (S.seq & 0x7fffffffu), (unsigned)getppid());
-        if (!(in->cg = cgroup_create_all(name, &cerr))) {
-            errno = EIO;
-            goto fail;
-        }
-    }
-    /* A network namespace costs the creator a millisecond or so (every
-     * pernet subsystem's setup): the init makes its own on its time (see
-     * init_own_net), unless egress must attach its veth pair to it now. */
-    bool net_now = own_net && (egress || !S.env.net_ino);
-    unsigned long flags = SIGCHLD | CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
-                          (net_now ? CLONE_NEWNET : 0);
-    /* Pre-started: by a fork of the kind's zygote when it is up, else by exec. */
-    int zline = pk && pk->forkable ? zygote_line(&pk->zy) : -1;
-    in->own_net = own_net;
-    in->pidfd = -1;
-    /* A fork (no CLONE_VM): the init keeps running after the runtime's
-     * exec, so it must not share the spawner's memory. */
-    long pid = syscall(SYS_clone, flags, NULL, &in->pidfd, NULL, 0);
-    if (pid == 0) {
-        spawner_prestart_t pre = { pk ? pk->exe : NULL, pk ? pk->argv : NULL, zline };
-        spawner_init_main(&S.env, in->cg, out[1], status[1], sync[1], own_net, pk ? &pre : NULL,
-                          100 + S.seq % 30000);
-    }
-    if (zline >= 0) close(zline);
-    if (pid < 0) goto fail;
-    S.seq++;
-    close(out[1]);
-    close(status[1]);
-    close(sync[1]);
-    in->t_cloned = loop_now_ns();
-    in->pid = (pid_t)pid;
-    in->sync = sync[0];
-    in->out_r = out[0];
-    in->status_r = status[0];
-    /* Its way out, made now from here (the spawner's namespace) while the
-     * init sets up the rest: pooled, this costs a request nothing. */
-    if (egress && (in->eslot = egress_attach(in->pid)) < 0) {
-        int e = errno;
-        init_discard(in);
-        errno = e;
-        return NULL;
-    }
-    in->egress = egress;
-    return in;
-fail:;
-    int e = errno;
-    close_pair(out);
-    close_pair(status);
-    close_pair(sync);
-    if (in->cg) cgroup_destroy(in->cg);
-    free(in);
-    errno = e;
-    return NULL;
-}
-
-static int pool_count(bool egress)
-{
-    int n = 0;
-    for (int i = 0; i < S.npool; i++) n += S.pool[i]->egress == egress;
-    return n;
-}
-
-/* A pooled init of the kind, taken out of the pool, or NULL. */
-static init_t *pool_take(bool egress)
-{
-    for (int i = S.npool; i-- > 0;) {
-        init_t *in = S.pool[i];
-        if (in->egress != egress) continue;
-        S.pool[i] = S.pool[--S.npool];
-        return in;
-    }
-    return NULL;
-}
-
-static void pool_refill(void)
-{
-    init_t *in = init_clone(true, pool_count(false) >= S.cfg.pool, NULL);
-    if (!in) { S.pool_failures++; return; }
-    S.pool[S.npool++] = in;
-}
-
-/* An init in the pool spoke or hung up: it failed before any request. */
-static void pool_drop(int i)
-{
-    init_discard(S.pool[i]);
-    S.pool[i] = S.pool[--S.npool];
-    S.pool_failures++;
-}
-
-static bool pool_wanted(void)
-{
-    /* Only while no spawn is in flight: making one competes with the
-     * inits' own mounts (the kernel's mount lock) and delays answers.
-     * After three failures, something about this host: stop trying ahead
-     * of time (requests still clone their own). */
-    return S.nbusy == 0 && S.npool < POOL_MAX && S.pool_failures < 3 &&
-           (pool_count(false) < S.cfg.pool || (S.egress_wanted && pool_count(true) < S.cfg.pool));
-}
-
-/* ---- pre-started runtimes ---- */
-
-/* The kind of a request that allows a pre-started runtime (made when
- * `create`), or NULL. */
-static prekind_t *prekind_for(const sp_req_view_t *v, bool create)
-{
-    const sp_req_t *req = &v->hdr;
-    if (!(req->flags & SPF_PRESTART) || (req->flags & SPF_NET_HOST) || S.env.rootless || S.cfg.pool <= 0)
-        return NULL;
-    bool egress = (req->flags & SPF_NET_EGRESS) != 0;
-    char key[1024];
-    size_t k = (size_t)snprintf(key, sizeof key, "%s", egress ? "egress\x1f" : "");
-    for (uint32_t i = 0; i <= req->nargv; i++) {
-        int w = snprintf(key + k, sizeof key - k, "%s%s", i ? "\x1f" : "", i ? v->argv[i - 1] : v->exe);
-        if (w < 0 || (size_t)w >= sizeof key - k) return NULL;
-        k += (size_t)w;
-    }
-    for (int i = 0; i < S.npre; i++)
-        if (strcmp(S.pre[i].key, key) == 0) return &S.pre[i];
-    if (!create || S.npre == PRESTART_KINDS) return NULL;
-    prekind_t *pk = &S.pre[S.npre];
-    memset(pk, 0, sizeof *pk);
-    snprintf(pk->key, sizeof pk->key, "%s", key);
-    pk->egress = egress;
-    pk->forkable = (req->flags & SPF_ZYGOTE) != 0;
-    pk->argv = calloc(req->nargv + 1, sizeof *pk->argv);
-    pk->exe = strdup(v->exe);
-    bool ok = pk->exe && pk->argv;
-    for (uint32_t i = 0; ok && i < req->nargv; i++) ok = (pk->argv[i] = strdup(v->argv[i])) != NULL;
-    if (!ok) {
-        for (uint32_t i = 0; pk->argv && i < req->nargv; i++) free(pk->argv[i]);
-        free(pk->argv);
-        free(pk->exe);
-        return NULL;
-    }
-    S.npre++;
-    return pk;
-}
-
-/* A kind with a zygote up keeps ZYGOTE_DEPTH pre-started by it (a fork
- * each, its pages shared with the zygote), else one by exec: what serves
- * while its zygote is being (re)started. */
-static int prestart_depth(const prekind_t *pk)
-{
-    return !pk->forkable ? PRESTART_DEPTH : pk->zy.ready ? ZYGOTE_DEPTH : 1;
-}
-
-static prekind_t *prestart_wanted(void)
-{
-    if (S.nbusy) return NULL;
-    for (int i = 0; i < S.npre; i++)
-        if (S.pre[i].nready < prestart_depth(&S.pre[i]) && S.pre[i].failures < 3) return &S.pre[i];
-    return NULL;
-}
-
-/* A kind whose zygote is to be (re)started. After 5 failures in a row,
- * something about this host: its starts exec (or take pre-started ones). */
-static prekind_t *zygote_wanted(void)
-{
-    if (S.nbusy) return NULL;
-    for (int i = 0; i < S.npre; i++)
-        if (S.pre[i].forkable && S.pre[i].zy.pid == 0 && S.pre[i].zy.failures < 5) return &S.pre[i];
-    return NULL;
-}
-
-static void zygote_refill(prekind_t *pk)
-{
-    if (zygote_start(&pk->zy, &S.env, pk->exe, pk->argv) < 0) { pk->zy.failures++; pk->zy.lost = true; }
-}
-
-static void prestart_refill(prekind_t *pk)
-{
-    init_t *in = init_clone(true, pk->egress, pk);
-    if (in) pk->ready[pk->nready++] = in;
-    else pk->failures++;
-}
+/* ---- pre-started runtimes (spawner_prestart.c) ---- */
 
 /* A daemon's order to keep runtimes of this command ready (SP_WARM: a
  * function of it was loaded or created), before any request of it. */
@@ -545,7 +273,7 @@ static void do_spawn(const sp_req_view_t *v, void *raw, size_t len)
         answer_err(req->tag, EOPNOTSUPP, "Network egress: %s", why);
         return;
     }
-    if (egress) S.egress_wanted = true;
+    if (egress) pool_note_egress();
     init_t *in = NULL;
     prekind_t *pk = prekind_for(v, true);
     /* Its runtime: a fork of the zygote (into any init), else one started
@@ -746,11 +474,7 @@ static void shutdown_all(void)
 {
     ephemeral_shutdown();
     egress_teardown();
-    while (S.npool) init_discard(S.pool[--S.npool]);
-    for (int i = 0; i < S.npre; i++) {
-        while (S.pre[i].nready) init_discard(S.pre[i].ready[--S.pre[i].nready]);
-        zygote_stop(&S.pre[i].zy, false);
-    }
+    ahead_shutdown();
     while (S.nbusy) {
         init_t *in = S.busy[--S.nbusy];
         in->pidfd = -1;   /* the slot's */
@@ -818,7 +542,7 @@ __attribute__((noreturn)) static void spawner_main(void)
     size_t cap = 0;
     if (!buf || sfd < 0) _exit(1);
     for (;;) {
-        size_t need = 3 + S.nbusy + (size_t)S.npool + (size_t)S.npre * (PRE_SLOTS + 1) + EPHEMERAL_JOBS_MAX;
+        size_t need = 3 + S.nbusy + ahead_nfds() + EPHEMERAL_JOBS_MAX;
         if (need > cap) {
             cap = need * 2;
             pf = realloc(pf, cap * sizeof *pf);
@@ -829,18 +553,9 @@ __attribute__((noreturn)) static void spawner_main(void)
         pf[2] = (struct pollfd){ .fd = sfd, .events = POLLIN };
         size_t nb = S.nbusy;
         for (size_t i = 0; i < nb; i++) pf[3 + i] = (struct pollfd){ .fd = S.busy[i]->sync, .events = POLLIN };
-        for (int i = 0; i < S.npool; i++) pf[3 + nb + (size_t)i] = (struct pollfd){ .fd = S.pool[i]->sync, .events = POLLIN };
-        /* Pre-started inits (PRE_SLOTS places per kind, -1 when empty: poll skips it). */
-        size_t pre0 = 3 + nb + (size_t)S.npool;
-        for (int i = 0; i < S.npre; i++)
-            for (int d = 0; d < PRE_SLOTS; d++)
-                pf[pre0 + (size_t)(i * PRE_SLOTS + d)] =
-                    (struct pollfd){ .fd = d < S.pre[i].nready ? S.pre[i].ready[d]->sync : -1, .events = POLLIN };
-        /* Zygotes (one place per kind). */
-        size_t zy0 = pre0 + (size_t)S.npre * PRE_SLOTS;
-        for (int i = 0; i < S.npre; i++)
-            pf[zy0 + (size_t)i] = (struct pollfd){ .fd = S.pre[i].zy.pid ? S.pre[i].zy.ctl : -1, .events = POLLIN };
-        size_t tmp0 = zy0 + (size_t)S.npre;
+        /* The pool's inits, the pre-started ones, the zygotes (spawner_prestart.c). */
+        size_t ahead0 = 3 + nb;
+        size_t tmp0 = ahead0 + ahead_pollfds(pf + ahead0);
         int ntmp = ephemeral_pollfds(pf + tmp0, EPHEMERAL_JOBS_MAX);
         need = tmp0 + (size_t)ntmp;
         int timeout = -1;
@@ -854,18 +569,13 @@ __attribute__((noreturn)) static void spawner_main(void)
          * daemon, which the scheduler may put on this CPU; a clone right
          * away would keep it waiting (measured: 1-2 ms per cold start). */
         bool tmp_wanted = ephemeral_refill_wanted();
-        if ((pool_wanted() || zygote_wanted() || prestart_wanted() || tmp_wanted) &&
+        if ((ahead_wanted(S.nbusy) || tmp_wanted) &&
             (timeout < 0 || timeout > POOL_IDLE_MS))
             timeout = POOL_IDLE_MS;
         int n = poll(pf, need, timeout);
         if (n < 0 && errno != EINTR) break;
-        if (n == 0) {   /* nothing waiting: make an init ahead of time */
-            prekind_t *pk;
-            if (pool_wanted()) pool_refill();
-            else if ((pk = zygote_wanted())) zygote_refill(pk);
-            else if ((pk = prestart_wanted())) prestart_refill(pk);
-            else if (tmp_wanted) ephemeral_refill();
-        }
+        /* Nothing waiting: make an init ahead of time, else a /tmp. */
+        if (n == 0 && !ahead_refill(S.nbusy) && tmp_wanted) ephemeral_refill();
         if (n <= 0) { reap_and_collect(); now = loop_now_ns(); }
         if (pf[2].revents) {
             struct signalfd_siginfo si;
@@ -879,26 +589,7 @@ __attribute__((noreturn)) static void spawner_main(void)
             if (pf[3 + i].revents) spawn_finish(i, 0);
             else if (S.busy[i]->deadline <= now) spawn_finish(i, ETIMEDOUT);
         }
-        for (int i = S.npool; i-- > 0;) {
-            size_t k = 3 + nb + (size_t)i;
-            if (k < need && pf[k].revents && i < S.npool && S.pool[i]->sync == pf[k].fd) pool_drop(i);
-        }
-        /* A pre-started init that spoke before its request failed (or its runtime did). */
-        for (int i = 0; i < S.npre; i++) {
-            prekind_t *pk = &S.pre[i];
-            for (int d = PRE_SLOTS; d-- > 0;) {
-                size_t k = pre0 + (size_t)(i * PRE_SLOTS + d);
-                if (pf[k].fd < 0 || !pf[k].revents || d >= pk->nready || pk->ready[d]->sync != pf[k].fd) continue;
-                init_discard(pk->ready[d]);
-                pk->ready[d] = pk->ready[--pk->nready];
-                pk->failures++;
-            }
-        }
-        for (int i = 0; i < S.npre; i++) {
-            size_t k = zy0 + (size_t)i;
-            if (pf[k].fd >= 0 && pf[k].revents && S.pre[i].zy.pid && S.pre[i].zy.ctl == pf[k].fd)
-                zygote_event(&S.pre[i].zy);
-        }
+        ahead_collect(pf + ahead0);
         ephemeral_collect(pf + tmp0, ntmp, tmp_done);
         if ((pf[1].revents & (POLLIN | POLLHUP | POLLERR)) && !serve_socket(S.ctl, buf)) break;
         if ((pf[0].revents & (POLLIN | POLLHUP | POLLERR)) && !serve_socket(S.sock, buf)) break;
@@ -923,6 +614,7 @@ static int spawner_setup(const spawner_config_t *cfg, bool *rootless, err_t *err
     snprintf(S.env.code_root, sizeof S.env.code_root, "%s", S.code_root);
     S.env.gid = cfg->gid;
     S.env.rootless = geteuid() != 0;
+    ahead_setup(&S.env, cfg->pool);
     *rootless = S.env.rootless;
     S.env.cap_last = CAP_LAST_CAP;
     FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");

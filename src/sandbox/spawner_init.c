@@ -378,7 +378,7 @@ static int lo_up(void)
     return rc;
 }
 
-/* An init the spawner cloned in its own network namespace (spawner.c's
+/* An init the spawner cloned in its own network namespace (spawner_prestart.c's
  * init_clone leaves it to the init but for egress) makes its own before
  * anything of the instance exists. */
 static int init_own_net(const spawner_env_t *env)

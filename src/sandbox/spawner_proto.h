@@ -2,7 +2,7 @@
  * daemon and the spawner exchange over their SOCK_SEQPACKET socketpairs,
  * the messages between the spawner and an instance's init, the
  * fd-passing helpers, and the spawner's internal entry points. Internal to
- * spawner.c (the spawner process), spawner_init.c (the template root and
+ * spawner.c and spawner_prestart.c (the spawner process), spawner_init.c (the template root and
  * each instance's init) and spawner_client.c (the daemon's side); nothing
  * else includes it.
  *
@@ -227,6 +227,90 @@ int zygote_line(zygote_t *z);
 pid_t zygote_fork(int line, int out_w, int devnull, const int *cgprocs, int ncg, int timeout_ms);
 int zygote_go(int line, char *const *envp);
 pid_t zygote_wait(int line, int timeout_ms);
+
+/* ---- spawner_prestart.c: the inits, and those made ahead ---- */
+
+/* Pre-started inits kept per runtime command. Two: a burst's second cold
+ * start (or the first two calls after a deploy) takes one too, while the
+ * refill, made only in idle moments, catches up. Each is a whole idle
+ * interpreter (node ~40 MB, python ~10 MB resident, nothing shared), so
+ * not more. */
+#define PRESTART_DEPTH 2
+/* With a zygote (python) a pre-started runtime is a fork of it: cheap to
+ * make (~1 ms of CPU, off any request's path) and mostly shared memory,
+ * so more wait: a burst of four cold starts takes four. The array has
+ * room for the larger. */
+#define ZYGOTE_DEPTH 4
+#define PRE_SLOTS ZYGOTE_DEPTH
+
+/* An init the spawner made: in the pool, or serving a spawn request. */
+typedef struct {
+    pid_t pid;
+    int pidfd, sync, out_r, status_r;
+    bool own_net;
+    bool egress;             /* its namespace has the way out of Network "egress" */
+    int eslot;               /* that way's slot (egress.h), -1 none */
+    cgroup_t *cg;            /* made with it, limits set at the request */
+    uint64_t t_cloned;
+    /* serving: */
+    uint32_t tag;
+    int slot;
+    bool pooled, prestarted;
+    uint64_t t0, t_cg, t_fwd, deadline;
+    char exe[256], code_dir[512];
+    uint32_t limits;
+    int64_t memory_limit;
+    uint32_t tmp_wait;       /* MB of the /tmp it waits for (ephemeral.h), 0 none */
+    uint32_t zy_note;        /* 2: its kind's zygote is down (the answer says so) */
+} init_t;
+
+/* A runtime command to keep PRESTART_DEPTH inits pre-started for (python,
+ * node), once a request or a warm order (SP_WARM) has named it. */
+typedef struct {
+    char key[1024];          /* exe, then argv, separated by \x1f */
+    char *exe;
+    char **argv;
+    bool egress;             /* for Network "egress" functions */
+    init_t *ready[PRE_SLOTS];
+    int nready;
+    int failures;
+    bool forkable;           /* SPF_ZYGOTE: its instances may be forks of a zygote */
+    zygote_t zy;
+} prekind_t;
+
+struct pollfd;
+
+/* Before anything is made: the spawner's environment (kept, not copied)
+ * and the pool's size (--sandbox-pool). */
+void ahead_setup(const spawner_env_t *env, int pool_size);
+/* A new init in its namespaces (a network namespace of its own with
+ * `own_net`, with a way out with `egress`); with `pk`, its runtime started
+ * ahead (by a fork of the kind's zygote when it is up). NULL with errno. */
+init_t *init_clone(bool own_net, bool egress, prekind_t *pk);
+/* Free what the spawner holds of an init (not its pidfd nor its cgroup). */
+void init_close(init_t *in);
+/* End an init that never became an instance (reaped by the spawner's waitpid). */
+void init_discard(init_t *in);
+void close_pair(int p[2]);
+/* A pooled init of the kind, taken out of the pool, or NULL. */
+init_t *pool_take(bool egress);
+/* An egress spawn came: keep egress inits ready too. */
+void pool_note_egress(void);
+/* The kind of a request that allows a pre-started runtime (made when
+ * `create`), or NULL. */
+prekind_t *prekind_for(const sp_req_view_t *v, bool create);
+/* Something is to be made ahead, `nbusy` spawns being in flight. */
+bool ahead_wanted(size_t nbusy);
+/* Make one (an idle moment): false when there was none to make. */
+bool ahead_refill(size_t nbusy);
+/* The poll places of the pool's inits, the pre-started ones and the
+ * zygotes: at most ahead_nfds(), filled by ahead_pollfds (which returns
+ * how many), their events handled by ahead_collect. */
+size_t ahead_nfds(void);
+size_t ahead_pollfds(struct pollfd *pf);
+void ahead_collect(const struct pollfd *pf);
+/* End every init made ahead and every zygote. */
+void ahead_shutdown(void);
 
 /* ---- spawner_exec.c, in a fork of the spawner ---- */
 

@@ -1,0 +1,353 @@
+/* spawner_prestart.c — the inits the spawner makes, and those it makes
+ * ahead of their requests (spawner_proto.h): the pool of bare inits, the
+ * runtimes pre-started per runtime command and the Python zygote of each
+ * command that allows one (docs/zygote.md). Part of the spawner process:
+ * one thread, called from spawner.c's poll loop, which hands over the
+ * fds to poll (ahead_pollfds) and what they said (ahead_collect), and asks
+ * for a refill only in idle moments (ahead_refill).
+ *
+ * Must never: make an init ahead while a spawn is in flight (its mounts
+ * would compete with the request's), or keep trying ahead of time on a
+ * host where it keeps failing (requests still clone their own).
+ */
+#define _GNU_SOURCE
+#include "sandbox/spawner_proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sandbox/cgroup.h"
+#include "sandbox/egress.h"
+#include "io/loop.h"
+
+#define POOL_MAX 64
+#define PRESTART_KINDS 8     /* runtime commands kept pre-started */
+
+static struct {
+    const spawner_env_t *env; /* the spawner's (spawner.c) */
+    int pool_size;           /* --sandbox-pool */
+    unsigned seq;            /* inits made: names their cgroup and their runtime's pid */
+    init_t *pool[POOL_MAX];
+    int npool, pool_failures; /* the pool holds both kinds: init_t.egress */
+    bool egress_wanted;      /* an egress spawn came: keep egress inits ready too */
+    prekind_t pre[PRESTART_KINDS];
+    int npre;
+    int npool_polled, npre_polled; /* the layout ahead_pollfds gave */
+} P;
+
+void ahead_setup(const spawner_env_t *env, int pool_size)
+{
+    memset(&P, 0, sizeof P);
+    P.env = env;
+    P.pool_size = pool_size;
+}
+
+/* ---- inits ---- */
+
+void init_close(init_t *in)
+{
+    if (in->sync >= 0) close(in->sync);
+    if (in->out_r >= 0) close(in->out_r);
+    if (in->status_r >= 0) close(in->status_r);
+    free(in);
+}
+
+/* End an init that never became an instance (reaped by reap_and_collect). */
+void init_discard(init_t *in)
+{
+    syscall(SYS_pidfd_send_signal, in->pidfd, SIGKILL, NULL, 0);
+    close(in->pidfd);
+    if (in->cg) cgroup_destroy(in->cg);
+    egress_release(in->eslot);
+    init_close(in);
+}
+
+void close_pair(int p[2])
+{
+    for (int i = 0; i < 2; i++)
+        if (p[i] >= 0) close(p[i]);
+}
+
+init_t *init_clone(bool own_net, bool egress, prekind_t *pk)
+{
+    init_t *in = calloc(1, sizeof *in);
+    if (!in) return NULL;
+    in->eslot = -1;
+    int out[2] = { -1, -1 }, status[2] = { -1, -1 }, sync[2] = { -1, -1 };
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0)
+        goto fail;
+    /* Its cgroup, named by the spawner (the last 8 hex digits are the
+     * daemon's pid, as cgroup_sweep_stale expects). Made here, entered by
+     * the init itself: moving a process between cgroups waits for an RCU
+     * grace period (milliseconds here), which the init spends in its own
+     * time, not the spawner's. Limits come with the request. */
+    if (cgroup_available()) {
+        char name[32];
+        err_t cerr;
+        snprintf(name, sizeof name, "nimbus-%08x%08x", 0x80000000u | (P.seq & 0x7fffffffu), (unsigned)getppid());
+        if (!(in->cg = cgroup_create_all(name, &cerr))) {
+            errno = EIO;
+            goto fail;
+        }
+    }
+    /* A network namespace costs the creator a millisecond or so (every
+     * pernet subsystem's setup): the init makes its own on its time (see
+     * init_own_net), unless egress must attach its veth pair to it now. */
+    bool net_now = own_net && (egress || !P.env->net_ino);
+    unsigned long flags = SIGCHLD | CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
+                          (net_now ? CLONE_NEWNET : 0);
+    /* Pre-started: by a fork of the kind's zygote when it is up, else by exec. */
+    int zline = pk && pk->forkable ? zygote_line(&pk->zy) : -1;
+    in->own_net = own_net;
+    in->pidfd = -1;
+    /* A fork (no CLONE_VM): the init keeps running after the runtime's
+     * exec, so it must not share the spawner's memory. */
+    long pid = syscall(SYS_clone, flags, NULL, &in->pidfd, NULL, 0);
+    if (pid == 0) {
+        spawner_prestart_t pre = { pk ? pk->exe : NULL, pk ? pk->argv : NULL, zline };
+        spawner_init_main(P.env, in->cg, out[1], status[1], sync[1], own_net, pk ? &pre : NULL,
+                          100 + P.seq % 30000);
+    }
+    if (zline >= 0) close(zline);
+    if (pid < 0) goto fail;
+    P.seq++;
+    close(out[1]);
+    close(status[1]);
+    close(sync[1]);
+    in->t_cloned = loop_now_ns();
+    in->pid = (pid_t)pid;
+    in->sync = sync[0];
+    in->out_r = out[0];
+    in->status_r = status[0];
+    /* Its way out, made now from here (the spawner's namespace) while the
+     * init sets up the rest: pooled, this costs a request nothing. */
+    if (egress && (in->eslot = egress_attach(in->pid)) < 0) {
+        int e = errno;
+        init_discard(in);
+        errno = e;
+        return NULL;
+    }
+    in->egress = egress;
+    return in;
+fail:;
+    int e = errno;
+    close_pair(out);
+    close_pair(status);
+    close_pair(sync);
+    if (in->cg) cgroup_destroy(in->cg);
+    free(in);
+    errno = e;
+    return NULL;
+}
+
+static int pool_count(bool egress)
+{
+    int n = 0;
+    for (int i = 0; i < P.npool; i++) n += P.pool[i]->egress == egress;
+    return n;
+}
+
+/* A pooled init of the kind, taken out of the pool, or NULL. */
+init_t *pool_take(bool egress)
+{
+    for (int i = P.npool; i-- > 0;) {
+        init_t *in = P.pool[i];
+        if (in->egress != egress) continue;
+        P.pool[i] = P.pool[--P.npool];
+        return in;
+    }
+    return NULL;
+}
+
+static void pool_refill(void)
+{
+    init_t *in = init_clone(true, pool_count(false) >= P.pool_size, NULL);
+    if (!in) { P.pool_failures++; return; }
+    P.pool[P.npool++] = in;
+}
+
+/* An init in the pool spoke or hung up: it failed before any request. */
+static void pool_drop(int i)
+{
+    init_discard(P.pool[i]);
+    P.pool[i] = P.pool[--P.npool];
+    P.pool_failures++;
+}
+
+static bool pool_wanted(size_t nbusy)
+{
+    /* Only while no spawn is in flight: making one competes with the
+     * inits' own mounts (the kernel's mount lock) and delays answers.
+     * After three failures, something about this host: stop trying ahead
+     * of time (requests still clone their own). */
+    return nbusy == 0 && P.npool < POOL_MAX && P.pool_failures < 3 &&
+           (pool_count(false) < P.pool_size || (P.egress_wanted && pool_count(true) < P.pool_size));
+}
+
+/* ---- pre-started runtimes ---- */
+
+/* The kind of a request that allows a pre-started runtime (made when
+ * `create`), or NULL. */
+prekind_t *prekind_for(const sp_req_view_t *v, bool create)
+{
+    const sp_req_t *req = &v->hdr;
+    if (!(req->flags & SPF_PRESTART) || (req->flags & SPF_NET_HOST) || P.env->rootless || P.pool_size <= 0)
+        return NULL;
+    bool egress = (req->flags & SPF_NET_EGRESS) != 0;
+    char key[1024];
+    size_t k = (size_t)snprintf(key, sizeof key, "%s", egress ? "egress\x1f" : "");
+    for (uint32_t i = 0; i <= req->nargv; i++) {
+        int w = snprintf(key + k, sizeof key - k, "%s%s", i ? "\x1f" : "", i ? v->argv[i - 1] : v->exe);
+        if (w < 0 || (size_t)w >= sizeof key - k) return NULL;
+        k += (size_t)w;
+    }
+    for (int i = 0; i < P.npre; i++)
+        if (strcmp(P.pre[i].key, key) == 0) return &P.pre[i];
+    if (!create || P.npre == PRESTART_KINDS) return NULL;
+    prekind_t *pk = &P.pre[P.npre];
+    memset(pk, 0, sizeof *pk);
+    snprintf(pk->key, sizeof pk->key, "%s", key);
+    pk->egress = egress;
+    pk->forkable = (req->flags & SPF_ZYGOTE) != 0;
+    pk->argv = calloc(req->nargv + 1, sizeof *pk->argv);
+    pk->exe = strdup(v->exe);
+    bool ok = pk->exe && pk->argv;
+    for (uint32_t i = 0; ok && i < req->nargv; i++) ok = (pk->argv[i] = strdup(v->argv[i])) != NULL;
+    if (!ok) {
+        for (uint32_t i = 0; pk->argv && i < req->nargv; i++) free(pk->argv[i]);
+        free(pk->argv);
+        free(pk->exe);
+        return NULL;
+    }
+    P.npre++;
+    return pk;
+}
+
+/* A kind with a zygote up keeps ZYGOTE_DEPTH pre-started by it (a fork
+ * each, its pages shared with the zygote), else one by exec: what serves
+ * while its zygote is being (re)started. */
+static int prestart_depth(const prekind_t *pk)
+{
+    return !pk->forkable ? PRESTART_DEPTH : pk->zy.ready ? ZYGOTE_DEPTH : 1;
+}
+
+static prekind_t *prestart_wanted(size_t nbusy)
+{
+    if (nbusy) return NULL;
+    for (int i = 0; i < P.npre; i++)
+        if (P.pre[i].nready < prestart_depth(&P.pre[i]) && P.pre[i].failures < 3) return &P.pre[i];
+    return NULL;
+}
+
+/* A kind whose zygote is to be (re)started. After 5 failures in a row,
+ * something about this host: its starts exec (or take pre-started ones). */
+static prekind_t *zygote_wanted(size_t nbusy)
+{
+    if (nbusy) return NULL;
+    for (int i = 0; i < P.npre; i++)
+        if (P.pre[i].forkable && P.pre[i].zy.pid == 0 && P.pre[i].zy.failures < 5) return &P.pre[i];
+    return NULL;
+}
+
+static void zygote_refill(prekind_t *pk)
+{
+    if (zygote_start(&pk->zy, P.env, pk->exe, pk->argv) < 0) { pk->zy.failures++; pk->zy.lost = true; }
+}
+
+static void prestart_refill(prekind_t *pk)
+{
+    init_t *in = init_clone(true, pk->egress, pk);
+    if (in) pk->ready[pk->nready++] = in;
+    else pk->failures++;
+}
+
+/* ---- in the spawner's loop ---- */
+
+void pool_note_egress(void)
+{
+    P.egress_wanted = true;
+}
+
+bool ahead_wanted(size_t nbusy)
+{
+    return pool_wanted(nbusy) || zygote_wanted(nbusy) || prestart_wanted(nbusy);
+}
+
+/* One thing made ahead, the pool first: true when there was one to make. */
+bool ahead_refill(size_t nbusy)
+{
+    prekind_t *pk;
+    if (pool_wanted(nbusy)) pool_refill();
+    else if ((pk = zygote_wanted(nbusy))) zygote_refill(pk);
+    else if ((pk = prestart_wanted(nbusy))) prestart_refill(pk);
+    else return false;
+    return true;
+}
+
+size_t ahead_nfds(void)
+{
+    return (size_t)P.npool + (size_t)P.npre * (PRE_SLOTS + 1);
+}
+
+size_t ahead_pollfds(struct pollfd *pf)
+{
+    P.npool_polled = P.npool;
+    P.npre_polled = P.npre;
+    for (int i = 0; i < P.npool; i++) pf[i] = (struct pollfd){ .fd = P.pool[i]->sync, .events = POLLIN };
+    /* Pre-started inits (PRE_SLOTS places per kind, -1 when empty: poll skips it). */
+    size_t pre0 = (size_t)P.npool;
+    for (int i = 0; i < P.npre; i++)
+        for (int d = 0; d < PRE_SLOTS; d++)
+            pf[pre0 + (size_t)(i * PRE_SLOTS + d)] =
+                (struct pollfd){ .fd = d < P.pre[i].nready ? P.pre[i].ready[d]->sync : -1, .events = POLLIN };
+    /* Zygotes (one place per kind). */
+    size_t zy0 = pre0 + (size_t)P.npre * PRE_SLOTS;
+    for (int i = 0; i < P.npre; i++)
+        pf[zy0 + (size_t)i] = (struct pollfd){ .fd = P.pre[i].zy.pid ? P.pre[i].zy.ctl : -1, .events = POLLIN };
+    return zy0 + (size_t)P.npre;
+}
+
+void ahead_collect(const struct pollfd *pf)
+{
+    /* The layout as given: anything made since (an idle refill) was not polled. */
+    size_t pre0 = (size_t)P.npool_polled, zy0 = pre0 + (size_t)P.npre_polled * PRE_SLOTS;
+    for (int i = P.npool; i-- > 0;) {
+        size_t k = (size_t)i;
+        if (k < pre0 && pf[k].revents && P.pool[i]->sync == pf[k].fd) pool_drop(i);
+    }
+    /* A pre-started init that spoke before its request failed (or its runtime did). */
+    for (int i = 0; i < P.npre_polled; i++) {
+        prekind_t *pk = &P.pre[i];
+        for (int d = PRE_SLOTS; d-- > 0;) {
+            size_t k = pre0 + (size_t)(i * PRE_SLOTS + d);
+            if (pf[k].fd < 0 || !pf[k].revents || d >= pk->nready || pk->ready[d]->sync != pf[k].fd) continue;
+            init_discard(pk->ready[d]);
+            pk->ready[d] = pk->ready[--pk->nready];
+            pk->failures++;
+        }
+    }
+    for (int i = 0; i < P.npre_polled; i++) {
+        size_t k = zy0 + (size_t)i;
+        if (pf[k].fd >= 0 && pf[k].revents && P.pre[i].zy.pid && P.pre[i].zy.ctl == pf[k].fd)
+            zygote_event(&P.pre[i].zy);
+    }
+}
+
+void ahead_shutdown(void)
+{
+    while (P.npool) init_discard(P.pool[--P.npool]);
+    for (int i = 0; i < P.npre; i++) {
+        while (P.pre[i].nready) init_discard(P.pre[i].ready[--P.pre[i].nready]);
+        zygote_stop(&P.pre[i].zy, false);
+    }
+}
