@@ -69,26 +69,34 @@ int store_layer_publish(store_t *s, const char *account, const char *layer, cons
     return ret;
 }
 
-int store_layer_version_get(store_t *s, const char *account, const char *layer, int version, char **doc_json,
-                            err_t *err)
+/* One column of a layer version of `account`'s (the doc, or its policy),
+ * copied out; ERR_NOT_FOUND when there is no such version. */
+static int layer_version_column(store_t *s, const char *sql, const char *what, const char *account,
+                                const char *layer, int version, char **out, err_t *err)
 {
-    *doc_json = NULL;
+    *out = NULL;
     sqlite3 *db = store_lock(s);
     int ret = -1;
-    sqlite3_stmt *st =
-        prepare(db, "SELECT doc FROM layer_versions WHERE account = ?3 AND layer = ?1 AND version = ?2", err);
+    sqlite3_stmt *st = prepare(db, sql, err);
     if (st) {
         sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 2, version);
         sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) { *doc_json = store_col_dup(st, 0); ret = 0; }
+        if (rc == SQLITE_ROW) { *out = store_col_dup(st, 0); ret = 0; }
         else if (rc == SQLITE_DONE) err_set(err, ERR_NOT_FOUND, "layer version %s:%d not found", layer, version);
-        else sqldb_error(db, "store", "get layer version", err);
+        else sqldb_error(db, "store", what, err);
         sqlite3_finalize(st);
     }
     store_unlock(s);
     return ret;
+}
+
+int store_layer_version_get(store_t *s, const char *account, const char *layer, int version, char **doc_json,
+                            err_t *err)
+{
+    return layer_version_column(s, "SELECT doc FROM layer_versions WHERE account = ?3 AND layer = ?1 AND version = ?2",
+                                "get layer version", account, layer, version, doc_json, err);
 }
 
 int store_layer_version_delete(store_t *s, const char *account, const char *layer, int version, char code_hex[65],
@@ -147,23 +155,9 @@ int store_layer_version_each(store_t *s, const char *account, const char *layer,
 int store_layer_policy_get(store_t *s, const char *account, const char *layer, int version, char **policy,
                            err_t *err)
 {
-    *policy = NULL;
-    sqlite3 *db = store_lock(s);
-    int ret = -1;
-    sqlite3_stmt *st =
-        prepare(db, "SELECT policy FROM layer_versions WHERE account = ?3 AND layer = ?1 AND version = ?2", err);
-    if (st) {
-        sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, version);
-        sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) { *policy = store_col_dup(st, 0); ret = 0; }
-        else if (rc == SQLITE_DONE) err_set(err, ERR_NOT_FOUND, "layer version %s:%d not found", layer, version);
-        else sqldb_error(db, "store", "get layer version policy", err);
-        sqlite3_finalize(st);
-    }
-    store_unlock(s);
-    return ret;
+    return layer_version_column(s,
+                                "SELECT policy FROM layer_versions WHERE account = ?3 AND layer = ?1 AND version = ?2",
+                                "get layer version policy", account, layer, version, policy, err);
 }
 
 int store_layer_policy_swap(store_t *s, const char *account, const char *layer, int version, const char *expect,

@@ -640,6 +640,48 @@ ECHO = bootstrap('while next; do respond_file "$T/ev"; done')
 COUNTER = bootstrap('N=0\nwhile next; do N=$((N+1)); respond "$N"; done')
 
 
+
+# A shell bootstrap that sleeps for the number of seconds in its event ({"sleep": S}) and
+# answers its pid: calls that hold their instance for as long as a test needs.
+SLEEPY = bootstrap('''
+while next; do
+  S=$(printf '%s' "$EVENT" | sed -n 's/.*"sleep"[^0-9.]*\\([0-9.]*\\).*/\\1/p')
+  [ -n "$S" ] && sleep "$S"
+  respond "\\"$$\\""
+done''')
+
+
+def parallel(fn, n, timeout=60):
+    """fn(i) for i in 0..n-1, each on a thread of its own; the results in order."""
+    out = [None] * n
+
+    def run(i):
+        out[i] = fn(i)
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout)
+    return out
+
+
+def comm(pid):
+    """A process' command name, or '' once it is gone."""
+    try:
+        with open('/proc/%s/comm' % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ''
+
+
+def parent_of(pid):
+    """A process' parent pid, or -1 once it is gone."""
+    try:
+        with open('/proc/%s/stat' % pid) as f:
+            return int(f.read().rsplit(')', 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
 def echo_files():
     return fn_files(ECHO)
 

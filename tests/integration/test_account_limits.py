@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from nimbus_testlib import bootstrap, fn_files, make_zip, uniq
+from nimbus_testlib import fn_files, make_zip, uniq, SLEEPY, parallel
 from sigv4_lib import (ADMIN_A, ADMIN_B, KEYS, CredentialsServerTestCase, aws, error_of, have_sdk, node,
                        signed)
 
@@ -28,25 +28,7 @@ ADMIN_C = ('AKIANIMBUSADMINCCCC1', 'admin-c-secret-0123456789abcdef', ACCOUNT_C,
 LIMITS = {ADMIN_A[2]: 2, ADMIN_B[2]: 5, ACCOUNT_C: 150}
 FN = '/2015-03-31/functions'
 
-SLEEPY = bootstrap('''
-while next; do
-  S=$(printf '%s' "$EVENT" | sed -n 's/.*"sleep"[^0-9.]*\\([0-9.]*\\).*/\\1/p')
-  [ -n "$S" ] && sleep "$S"
-  respond "\\"$$\\""
-done''')
 
-
-def parallel(fn, n):
-    out = [None] * n
-
-    def run(i):
-        out[i] = fn(i)
-    ts = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return out
 
 
 class AccountLimits(CredentialsServerTestCase):

@@ -14,7 +14,7 @@ import threading
 import unittest
 import uuid
 
-from nimbus_testlib import ServerTestCase, sha256_hex, make_zip, run_cli, uniq, wait_for
+from nimbus_testlib import ServerTestCase, sha256_hex, make_zip, run_cli, uniq, wait_for, comm, parent_of
 
 
 def src(text):
@@ -663,21 +663,6 @@ class NoSandboxPoolTest(ServerTestCase):
         # no init waits for a request: the only one is the instance's
         self.assertEqual(len(inits_of(self.server)), 1)
 
-
-def comm(pid):
-    try:
-        with open('/proc/%s/comm' % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return ''
-
-
-def parent_of(pid):
-    try:
-        with open('/proc/%s/stat' % pid) as f:
-            return int(f.read().rsplit(')', 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return -1
 
 
 def inits_of(server):

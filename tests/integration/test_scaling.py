@@ -2,30 +2,11 @@
 limits (reserved, account, instance) with a bounded wait then Lambda's 429,
 keep-alive reclaim down to zero, and the concurrency API."""
 import json
-import threading
 import time
 
-from nimbus_testlib import ServerTestCase, Server, bootstrap, fn_files, uniq
-
-# Sleeps for the number of seconds in the event ({"sleep": S}), answers its pid.
-SLEEPY = bootstrap('''
-while next; do
-  S=$(printf '%s' "$EVENT" | sed -n 's/.*"sleep"[^0-9.]*\\([0-9.]*\\).*/\\1/p')
-  [ -n "$S" ] && sleep "$S"
-  respond "\\"$$\\""
-done''')
+from nimbus_testlib import ServerTestCase, Server, fn_files, uniq, SLEEPY, parallel
 
 
-def parallel(fn, n):
-    out = [None] * n
-    def run(i):
-        out[i] = fn(i)
-    ts = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(60)
-    return out
 
 
 class ScalingTest(ServerTestCase):

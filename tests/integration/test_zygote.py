@@ -16,23 +16,8 @@ import tempfile
 import unittest
 import uuid
 
-from nimbus_testlib import Server, ServerTestCase, instances_of, run_cli, uniq, wait_for
+from nimbus_testlib import Server, ServerTestCase, instances_of, run_cli, uniq, wait_for, comm, parent_of
 
-
-def comm(pid):
-    try:
-        with open('/proc/%s/comm' % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return ''
-
-
-def parent_of(pid):
-    try:
-        with open('/proc/%s/stat' % pid) as f:
-            return int(f.read().rsplit(')', 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return -1
 
 
 def descendants(root):
