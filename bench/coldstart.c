@@ -57,29 +57,35 @@ static double pct(double *v, int n, double p)
     return v[i];
 }
 
-/* Accept the runtime's connection and read until its /next request line is in. */
+/* Accept the runtime's connection and read until its /next request line is
+ * in. A connection that closes with nothing sent (one a sample killed before
+ * it wrote, left in the backlog) is passed over. */
 static int wait_next(int lfd, int timeout_ms)
 {
-    struct pollfd pf = { .fd = lfd, .events = POLLIN };
-    if (poll(&pf, 1, timeout_ms) != 1) return -1;
-    int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    if (c < 0) return -1;
-    char buf[4096];
-    size_t len = 0;
+    double end = now_ms() + timeout_ms;
     for (;;) {
-        struct pollfd q = { .fd = c, .events = POLLIN };
-        if (poll(&q, 1, timeout_ms) != 1) break;
-        ssize_t k = recv(c, buf + len, sizeof buf - 1 - len, 0);
-        if (k <= 0) break;
-        len += (size_t)k;
-        buf[len] = '\0';
-        if (strstr(buf, "\r\n\r\n")) {
-            close(c);
-            return strstr(buf, "/runtime/invocation/next") ? 0 : -1;
+        int left = (int)(end - now_ms());
+        struct pollfd pf = { .fd = lfd, .events = POLLIN };
+        if (left <= 0 || poll(&pf, 1, left) != 1) return -1;
+        int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0) return -1;
+        char buf[4096];
+        size_t len = 0;
+        for (;;) {
+            struct pollfd q = { .fd = c, .events = POLLIN };
+            if (poll(&q, 1, timeout_ms) != 1) break;
+            ssize_t k = recv(c, buf + len, sizeof buf - 1 - len, 0);
+            if (k <= 0) break;
+            len += (size_t)k;
+            buf[len] = '\0';
+            if (strstr(buf, "\r\n\r\n")) {
+                close(c);
+                return strstr(buf, "/runtime/invocation/next") ? 0 : -1;
+            }
         }
+        close(c);
+        if (len) return -1;
     }
-    close(c);
-    return -1;
 }
 
 static int host_listener(int *port)
@@ -105,13 +111,22 @@ static double plain_start(char **argv, int lfd, int port)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    /* A process group of its own, killed whole: unshare's child (the
+     * bootstrap, pid 1 of its namespace) must not outlive the sample and
+     * connect into the next one. */
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&at, 0);
     pid_t pid;
     double t0 = now_ms();
-    if (posix_spawn(&pid, argv[0], &fa, NULL, argv, envp) != 0) return -1;
+    int rc = posix_spawn(&pid, argv[0], &fa, &at, argv, envp);
+    posix_spawnattr_destroy(&at);
+    if (rc != 0) return -1;
     int ok = wait_next(lfd, 10000);
     double t = now_ms() - t0;
     posix_spawn_file_actions_destroy(&fa);
-    kill(pid, SIGKILL);
+    kill(-pid, SIGKILL);
     waitpid(pid, NULL, 0);
     return ok == 0 ? t : -1;
 }
@@ -178,7 +193,7 @@ int main(int argc, char **argv)
     int port, lfd = host_listener(&port);
     if (lfd < 0) { perror("listen"); return 1; }
     char *fork_argv[] = { bin, NULL };
-    char *unshare_argv[] = { (char *)"/usr/bin/unshare", (char *)"--fork", (char *)"--pid", (char *)"--mount-proc",
+    char *unshare_argv[] = { (char *)"/usr/bin/unshare", (char *)"--fork", (char *)"--kill-child", (char *)"--pid", (char *)"--mount-proc",
                              (char *)"--ipc", (char *)"--uts", (char *)"--mount", (char *)"--", bin, NULL };
     double *tf = calloc((size_t)n, sizeof *tf), *tu = calloc((size_t)n, sizeof *tu);
     int fails = 0;
@@ -201,7 +216,10 @@ int main(int argc, char **argv)
             if (c == 0) {
                 tf[i] = plain_start(fork_argv, lfd, port);
                 tu[i] = plain_start(unshare_argv, lfd, port);
-                if (tf[i] < 0 || tu[i] < 0) fails++;
+                if (tf[i] < 0 || tu[i] < 0) {
+                    fprintf(stderr, "coldstart: %s start %d: no /next\n", tf[i] < 0 ? "fork+exec" : "unshare", i);
+                    fails++;
+                }
             } else {
                 usleep(4000);   /* the same pause between starts as the first pass */
             }
@@ -212,7 +230,10 @@ int main(int argc, char **argv)
             int ok = wait_next(p.api_fd, 10000);
             ts[i] = now_ms() - t0;
             for (int k = 0; k < 7; k++) ph[k][i] = p.phase_us[k] / 1000.0;
-            if (ok < 0) fails++;
+            if (ok < 0) {
+                fprintf(stderr, "coldstart: %s start %d: no /next\n", rows[c], i);
+                fails++;
+            }
             end_instance(&p);
         }
         if (c == 0) {

@@ -272,7 +272,7 @@ def main():
         summary_row('density %s: daemon memory per idle instance' % k, round(r['per_inst_kb'], 1), 'KB',
                     'this run', '<= 50 KB', r['per_inst_kb'] <= 50)
         if k == 'python':
-            summary_row('density python: instance PSS, median', r['pss_med'], 'KB', 'this run (no zygote)',
+            summary_row('density python: instance PSS, median', r['pss_med'], 'KB', 'this run',
                         '<= 3072 KB', r['pss_med'] is not None and r['pss_med'] <= 3072)
         else:
             summary_row('density native: instance PSS, median', r['pss_med'], 'KB', 'this run', '-', None)

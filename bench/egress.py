@@ -10,7 +10,7 @@ BUILD_DIR/bench-egress.txt.
 """
 import os, shutil, statistics, sys, time
 
-from nimbus_bench import Served, call, create_function, publish
+from nimbus_bench import Served, call, create_function, publish, summary_row
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
 NATIVE = os.path.join(BUILD, 'bench', 'bootstrap_native')
@@ -62,6 +62,8 @@ def main():
         lines.append('%-8s | %6.2f ms | %6.2f ms | %6d' % (n, p50[n], pct(v, 99), errors[n]))
     lines += ['', 'egress - none at p50: %+.2f ms (target <= %.1f ms): %s' %
               (delta, TARGET_MS, 'PASS' if delta <= TARGET_MS else 'MISS')]
+    summary_row('cold start p50, Network egress - none', '%+.2f' % delta, 'ms',
+                'none %.2f ms, this run' % p50['none'], '<= %.1f ms' % TARGET_MS, delta <= TARGET_MS, BUILD)
     publish(BUILD, 'bench-egress.txt', lines)
 
 

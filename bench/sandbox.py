@@ -38,7 +38,7 @@ def idle_rss():
         st, body = api(port, 'POST', '/2015-03-31/functions/idle/versions', {})
         if st != 201:
             raise RuntimeError('publish: %s %r' % (st, body[:200]))
-        st, body = api(port, 'PUT', '/2019-12-02/functions/idle/provisioned-concurrency?Qualifier=1',
+        st, body = api(port, 'PUT', '/2019-09-30/functions/idle/provisioned-concurrency?Qualifier=1',
                        {'ProvisionedConcurrentExecutions': IDLE})
         if st != 202:
             raise RuntimeError('provisioned concurrency: %s %r' % (st, body[:200]))

@@ -7,19 +7,22 @@ canonical request, one HMAC with the key's cached signing key), each with the sa
 echo function (bench/bootstrap_native, 1769 MB). The loadgen replays one request on each: the
 plain one, and one signed once by botocore (Debian's AWS CLI bundles it) — AWS accepts a
 header-signed request again within its 15-minute window, and so does Nimbus. Rows alternate
-off/on per connection count. Prints p50/p99 and requests/s, and "on" relative to "off"; the
+off/on per connection count, BENCH_ROUNDS times (default 3, the order swapped each round, so
+neither side always runs second), and each side's figures are the median over its rounds. Prints p50/p99 and requests/s, and "on" relative to "off"; the
 target (within 5 %) is reported, never asserted. Writes BUILD_DIR/bench-sigv4.txt. Knobs:
-BENCH_DURATION (s, default 5), BENCH_WARMUP (s, default 2), BENCH_CONNECTIONS (default "1 64").
+BENCH_DURATION (s, default 3), BENCH_WARMUP (s, default 1), BENCH_CONNECTIONS (default "1 64"),
+BENCH_ROUNDS (default 3).
 """
-import base64, json, os, subprocess, sys, time
+import base64, json, os, statistics, subprocess, sys, time
 
-from nimbus_bench import Served, call, ratio, zipped
+from nimbus_bench import Served, call, ratio, summary_row, zipped
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
 LOADGEN = os.path.join(BUILD, 'bench', 'loadgen')
 NATIVE = os.path.join(BUILD, 'bench', 'bootstrap_native')
-DUR = float(os.environ.get('BENCH_DURATION', '5'))
-WARM = float(os.environ.get('BENCH_WARMUP', '2'))
+DUR = float(os.environ.get('BENCH_DURATION', '3'))
+WARM = float(os.environ.get('BENCH_WARMUP', '1'))
+ROUNDS = max(1, int(os.environ.get('BENCH_ROUNDS', '3')))
 CONNS = [int(c) for c in os.environ.get('BENCH_CONNECTIONS', '1 64').split()]
 BODY = '{"hello":"world"}'
 WITHIN = 0.05
@@ -78,6 +81,20 @@ def deploy(srv, sign):
     return h
 
 
+def median_row(outs):
+    """One side's figures over its rounds: the median of each; errors summed."""
+    if not outs:
+        return {}
+    row = {}
+    for k in ('p50_us', 'p99_us', 'rps'):
+        try:
+            row[k] = '%.1f' % statistics.median(float(o[k]) for o in outs)
+        except (KeyError, ValueError):
+            row[k] = '-'
+    row['errors'] = sum(int(o.get('errors', 0)) for o in outs)
+    return row
+
+
 def main():
     for f in (LOADGEN, NATIVE):
         if not os.access(f, os.X_OK):
@@ -93,14 +110,21 @@ def main():
         with Served(BUILD, prefix='nimbus-sigbench.') as off, \
                 Served(BUILD, ['--credentials', creds], prefix='nimbus-sigbench.') as on:
             h_off, h_on = deploy(off, None), deploy(on, sign)
+            sides = [('off', off, h_off), ('on', on, h_on)]
             for c in CONNS:
-                for kind, srv, h in (('off', off, h_off), ('on', on, h_on)):
-                    say('sigv4 %s: %d connection(s), %g s (+%g s warmup)' % (kind, c, DUR, WARM))
-                    rows[(kind, c)] = loadgen(srv.port, c, h)
+                runs = {'off': [], 'on': []}
+                for r in range(ROUNDS):
+                    for kind, srv, h in (sides if r % 2 == 0 else sides[::-1]):
+                        say('sigv4 %s: %d connection(s), %g s (+%g s warmup), round %d' % (kind, c, DUR, WARM, r + 1))
+                        out = loadgen(srv.port, c, h)
+                        if out:
+                            runs[kind].append(out)
+                for kind, outs in runs.items():
+                    rows[(kind, c)] = median_row(outs)
     finally:
         __import__('shutil').rmtree(creds_dir, ignore_errors=True)
-    lines = ['Nimbus SigV4 benchmark  %s  %d CPUs, %g s per run (+%g s warmup), body %s' %
-             (time.strftime('%Y-%m-%d %H:%M:%S'), os.cpu_count() or 0, DUR, WARM, BODY),
+    lines = ['Nimbus SigV4 benchmark  %s  %d CPUs, %g s per run (+%g s warmup), median of %d rounds, body %s' %
+             (time.strftime('%Y-%m-%d %H:%M:%S'), os.cpu_count() or 0, DUR, WARM, ROUNDS, BODY),
              'off = no --credentials (nothing checked); on = --credentials, one pre-signed Invoke replayed', '',
              '%-6s | %-4s | %9s | %9s | %9s | %6s | %s' % ('conns', 'auth', 'p50 µs', 'p99 µs', 'req/s', 'errors',
                                                          'on / off'),
@@ -114,7 +138,11 @@ def main():
                 p50, rps = ratio(b.get('p50_us'), a.get('p50_us')), ratio(b.get('rps'), a.get('rps'))
                 if p50 is not None and rps is not None:
                     rel = 'p50 x%.2f, req/s x%.2f' % (p50, rps)
-                    verdicts.append('%d conn: %s' % (c, 'PASS' if p50 <= 1 + WITHIN and rps >= 1 - WITHIN else 'MISS'))
+                    ok = p50 <= 1 + WITHIN and rps >= 1 - WITHIN
+                    verdicts.append('%d conn: %s' % (c, 'PASS' if ok else 'MISS'))
+                    summary_row('SigV4 on / off, %d conn' % c, 'p50 x%.2f r/s x%.2f' % (p50, rps), '-',
+                                'no credentials %s µs, this run' % a.get('p50_us'), 'within %d%%' % (WITHIN * 100), ok,
+                                BUILD)
             lines.append('%-6d | %-4s | %9s | %9s | %9s | %6s | %s' % (
                 c, kind, r.get('p50_us', '-'), r.get('p99_us', '-'), r.get('rps', '-'), r.get('errors', '-'), rel))
     lines += ['', 'target: on within %d%% of off (p50 and req/s): %s' % (WITHIN * 100, ', '.join(verdicts) or '-')]
