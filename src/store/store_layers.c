@@ -69,6 +69,15 @@ int store_layer_publish(store_t *s, const char *account, const char *layer, cons
     return ret;
 }
 
+/* A layer version's key, as every statement on one numbers it: ?1 the
+ * layer, ?2 the version, ?3 the account. */
+static void bind_version(sqlite3_stmt *st, const char *account, const char *layer, int version)
+{
+    sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, version);
+    sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
+}
+
 /* One column of a layer version of `account`'s (the doc, or its policy),
  * copied out; ERR_NOT_FOUND when there is no such version. */
 static int layer_version_column(store_t *s, const char *sql, const char *what, const char *account,
@@ -79,9 +88,7 @@ static int layer_version_column(store_t *s, const char *sql, const char *what, c
     int ret = -1;
     sqlite3_stmt *st = prepare(db, sql, err);
     if (st) {
-        sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, version);
-        sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
+        bind_version(st, account, layer, version);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) { *out = store_col_dup(st, 0); ret = 0; }
         else if (rc == SQLITE_DONE) err_set(err, ERR_NOT_FOUND, "layer version %s:%d not found", layer, version);
@@ -110,9 +117,7 @@ int store_layer_version_delete(store_t *s, const char *account, const char *laye
                                "RETURNING code_hex",
                                err);
     if (st) {
-        sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, version);
-        sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
+        bind_version(st, account, layer, version);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             const unsigned char *t = sqlite3_column_text(st, 0);
@@ -172,9 +177,7 @@ int store_layer_policy_swap(store_t *s, const char *account, const char *layer, 
                                "WHERE account = ?3 AND layer = ?1 AND version = ?2 RETURNING policy = ?5",
                                err);
     if (st) {
-        sqlite3_bind_text(st, 1, layer, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, version);
-        sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
+        bind_version(st, account, layer, version);
         sqlite3_bind_text(st, 4, expect, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 5, policy, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
