@@ -197,10 +197,6 @@ static void write_report(call_t *c, const char *status, bool waited)
 
 /* Tell the outcome (if anyone waits) and free the call; with report_end_ns,
  * write its END and REPORT (Duration ending then) once the outcome is told. */
-static void finish_reporting(call_t *c, const call_result_t *res, uint64_t report_end_ns);
-
-static void finish(call_t *c, const call_result_t *res) { finish_reporting(c, res, 0); }
-
 static void finish_reporting(call_t *c, const call_result_t *res, uint64_t report_end_ns)
 {
     if (res) metrics_call_ended(c, res->outcome, res->error_type);
@@ -225,6 +221,8 @@ static void finish_reporting(call_t *c, const call_result_t *res, uint64_t repor
     if (was_running) router_call_ended(r, fn);
     router_fn_unref(r, fn);
 }
+
+static void finish(call_t *c, const call_result_t *res) { finish_reporting(c, res, 0); }
 
 void call_complete(call_t *c, const char *body, size_t len, const char *content_type)
 {
