@@ -2,8 +2,10 @@
  *
  * It speaks the Lambda Runtime API over ONE blocking keep-alive TCP connection (TCP_NODELAY) to
  * $AWS_LAMBDA_RUNTIME_API: GET .../invocation/next, then POST .../invocation/<id>/response with the
- * event body echoed back, then read the 202, forever. Raw sockets, no libcurl, no allocation on
- * the steady path, one send() per request. It exists so the benchmark measures Nimbus, not the
+ * event body echoed back and the next GET .../invocation/next pipelined right behind it (HTTP/1.1
+ * pipelining, one send() for both), then read the 202 and the next event, forever. With
+ * ECHO_PIPELINE=0 it waits for each 202 before the next GET instead, as the AWS runtime interface
+ * clients do. Raw sockets, no libcurl, no allocation on the steady path. It exists so the benchmark measures Nimbus, not the
  * runtime.
  *
  * With ECHO_HOLD_MS=N in its environment it holds each call N ms before answering, so a burst of
@@ -216,50 +218,63 @@ static void parse_head(struct resp *r, const char *hend)
         fatal("runtime API response (status %d) without Content-Length", r->status);
 }
 
-/* Send one request (head + optional body) and read the whole response into rt.buf.
- * A connection the server closed is reopened and the request sent again, but only if no byte
- * of the response had arrived. Returns with r filled; the body is at rt.buf + r->head_len. */
-static void rt_roundtrip(const char *head, size_t head_len, const char *body, size_t body_len,
-                         struct resp *r)
+/* Read one whole response from the front of rt.buf (reading more as needed) into r; the body is
+ * at rt.buf + r->head_len and bytes past it (a pipelined response) stay buffered for rt_consume.
+ * Returns 0, or -1 when the connection closed before any byte of it arrived (a stale keep-alive
+ * connection: the caller reconnects and sends again). */
+static int rt_read(struct resp *r)
 {
+    const char *hend = memmem(rt.buf, rt.len, "\r\n\r\n", 4);
+    ssize_t n = 1;
+    while (!hend) {
+        n = rt_fill();
+        if (n <= 0)
+            break;
+        hend = memmem(rt.buf, rt.len, "\r\n\r\n", 4);
+        if (!hend && rt.len > MAX_HEADER)
+            fatal("response head from runtime API too large");
+    }
+    if (!hend) {
+        if (rt.len == 0)
+            return -1;
+        fatal("runtime API connection lost mid-response: %s", n < 0 ? strerror(errno) : "EOF");
+    }
+    memset(r, 0, sizeof *r);
+    r->head_len = (size_t)(hend - rt.buf) + 4;
+    parse_head(r, hend);
+    while (rt.len < r->head_len + r->body_len) {
+        n = rt_fill();
+        if (n <= 0)
+            fatal("runtime API connection lost mid-body: %s", n < 0 ? strerror(errno) : "EOF");
+    }
+    return 0;
+}
+
+/* Drop the response r from the front of rt.buf, keeping what came after it. */
+static void rt_consume(const struct resp *r)
+{
+    size_t used = r->head_len + r->body_len;
+    memmove(rt.buf, rt.buf + used, rt.len - used);
+    rt.len -= used;
+}
+
+/* Send the n pieces of iov (one request, or a /response with the next /next pipelined behind it)
+ * and read the first response into r. A connection the server closed is reopened and everything
+ * sent again, but only if no byte of the response had arrived. */
+static void rt_send_read(struct iovec *iov, int n, struct resp *r)
+{
+    struct iovec copy[4];
     for (int attempt = 0;; attempt++) {
         if (attempt == 3)
             fatal("runtime API keeps closing the connection");
         if (rt.fd < 0)
             rt_connect();
         rt.len = 0;
-        struct iovec iov[2] = { { (void *)head, head_len }, { (void *)body, body_len } };
-        if (rt_sendv(iov, body_len ? 2 : 1) < 0) {
+        memcpy(copy, iov, (size_t)n * sizeof *iov);
+        if (rt_sendv(copy, n) < 0 || rt_read(r) < 0) {
             rt_disconnect();
             continue;
         }
-        const char *hend = NULL;
-        ssize_t n = 1;
-        while (!hend) {
-            n = rt_fill();
-            if (n <= 0)
-                break;
-            hend = memmem(rt.buf, rt.len, "\r\n\r\n", 4);
-            if (!hend && rt.len > MAX_HEADER)
-                fatal("response head from runtime API too large");
-        }
-        if (!hend) {
-            if (rt.len == 0) {          /* closed before answering: stale keep-alive connection */
-                rt_disconnect();
-                continue;
-            }
-            fatal("runtime API connection lost mid-response: %s", n < 0 ? strerror(errno) : "EOF");
-        }
-        memset(r, 0, sizeof *r);
-        r->head_len = (size_t)(hend - rt.buf) + 4;
-        parse_head(r, hend);
-        while (rt.len < r->head_len + r->body_len) {
-            n = rt_fill();
-            if (n <= 0)
-                fatal("runtime API connection lost mid-body: %s", n < 0 ? strerror(errno) : "EOF");
-        }
-        if (rt.len > r->head_len + r->body_len)
-            fatal("runtime API sent bytes past the response");
         return;
     }
 }
@@ -286,11 +301,16 @@ int main(void)
 
     const char *hold = getenv("ECHO_HOLD_MS");
     long hold_ms = hold ? strtol(hold, NULL, 10) : 0;
+    /* ECHO_PIPELINE=0: wait for each 202 before asking for the next event, as the AWS runtime
+     * interface clients do; by default the /next goes out right behind the /response. */
+    const char *pl_env = getenv("ECHO_PIPELINE");
+    int pipeline = !(pl_env && strcmp(pl_env, "0") == 0);
     char *event = NULL;       /* the event body, copied out of rt.buf before the POST reuses it */
     size_t event_cap = 0;
     struct resp r;
+    struct iovec next_iov = { next_req, (size_t)nl };
+    rt_send_read(&next_iov, 1, &r);
     for (;;) {
-        rt_roundtrip(next_req, (size_t)nl, NULL, 0, &r);
         if (r.status != 200)
             fatal("GET /runtime/invocation/next answered %d", r.status);
         if (!r.reqid[0])
@@ -305,6 +325,9 @@ int main(void)
         }
         if (elen)
             memcpy(event, rt.buf + r.head_len, elen);
+        rt_consume(&r);
+        if (rt.len)
+            fatal("runtime API sent bytes past the event");
         if (r.close)
             rt_disconnect();
 
@@ -321,10 +344,23 @@ int main(void)
             fatal("response head too long");
         char reqid[REQID_MAX];
         memcpy(reqid, r.reqid, sizeof reqid);
-        rt_roundtrip(post, (size_t)pl, event, elen, &r);
+        struct iovec iov[3] = { { post, (size_t)pl }, { event, elen }, { next_req, (size_t)nl } };
+        int niov = 1 + (elen > 0);
+        if (pipeline)
+            iov[niov++] = next_iov;
+        rt_send_read(iov, niov, &r);
         if (r.status < 200 || r.status > 299)
             fatal("POST /runtime/invocation/%s/response answered %d", reqid, r.status);
-        if (r.close)
-            rt_disconnect();
+        int closed = r.close;
+        rt_consume(&r);
+        if (closed)
+            rt_disconnect();   /* a pipelined /next behind it was not read: ask again */
+        if (!pipeline || rt.fd < 0) {
+            if (rt.len)
+                fatal("runtime API sent bytes past the response");
+            rt_send_read(&next_iov, 1, &r);
+        } else if (rt_read(&r) < 0) {
+            fatal("runtime API closed the connection before answering the pipelined /next");
+        }
     }
 }

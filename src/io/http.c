@@ -115,9 +115,20 @@ static bool continue_pending(const http_exchange_t *ex)
            (ex->state == EX_READING || ex->body_open || ex->cont_off > 0);
 }
 
+/* The answer at the head waits for the pipelined request behind it to be
+ * answered (http_respond_lazy): the client sent that request without
+ * waiting, so it is waiting for that answer, not this one. */
+static bool head_held(const http_conn_t *c)
+{
+    const http_exchange_t *ex = c->q_head;
+    return ex && ex->lazy && ex->state == EX_ANSWERED && c->wr_off == 0 && ex->next &&
+           ex->next->state == EX_PENDING && ex->next->delivered && !c->s->shutting;
+}
+
 static bool output_pending(const http_conn_t *c)
 {
     const http_exchange_t *ex = c->q_head;
+    if (head_held(c)) return false;
     return ex && (ex->state == EX_ANSWERED || continue_pending(ex) ||
                   (ex->state == EX_STREAMING && ex->out_len > c->wr_off));
 }
@@ -131,7 +142,7 @@ static int conn_flush(http_conn_t *c)
 {
     for (;;) {
         http_exchange_t *ex = c->q_head;
-        if (!ex) return 0;
+        if (!ex || head_held(c)) return 0;
         if (continue_pending(ex)) {
             struct iovec one = { (char *)&CONTINUE_100[ex->cont_off], CONTINUE_LEN - ex->cont_off };
             ssize_t w = http_conn_sendv(c, &one, 1);
@@ -504,7 +515,7 @@ static http_conn_t *conn_new(http_server_t *s, int fd, http_listener_t *li, void
 /* ---- answering ---- */
 
 static int respond(http_exchange_t *ex, int status, const http_header_t *headers, size_t nheaders,
-                   const void *body, size_t len, char *owned)
+                   const void *body, size_t len, char *owned, bool lazy)
 {
     if (!ex || !ex->delivered || ex->state != EX_PENDING) {
         free(owned);
@@ -518,6 +529,7 @@ static int respond(http_exchange_t *ex, int status, const http_header_t *headers
         return 0;
     }
     c->nunanswered--;
+    ex->lazy = lazy;
     http_conn_detach_body(c, ex);
     if (http_exchange_build_response(ex, status, headers, nheaders, body, len, owned) < 0) {
         /* Out of memory: this answer is lost, so the connection must go. */
@@ -540,14 +552,20 @@ void http_conn_touch(http_conn_t *c)
 int http_respond(http_exchange_t *ex, int status, const http_header_t *headers, size_t nheaders,
                  const void *body, size_t len)
 {
-    return respond(ex, status, headers, nheaders, body, len, NULL);
+    return respond(ex, status, headers, nheaders, body, len, NULL, false);
+}
+
+int http_respond_lazy(http_exchange_t *ex, int status, const http_header_t *headers, size_t nheaders,
+                      const void *body, size_t len)
+{
+    return respond(ex, status, headers, nheaders, body, len, NULL, true);
 }
 
 int http_respond_owned(http_exchange_t *ex, int status, const http_header_t *headers,
                        size_t nheaders, char *body, size_t len)
 {
-    if (!body) return respond(ex, status, headers, nheaders, NULL, 0, NULL);
-    return respond(ex, status, headers, nheaders, body, len, body);
+    if (!body) return respond(ex, status, headers, nheaders, NULL, 0, NULL, false);
+    return respond(ex, status, headers, nheaders, body, len, body, false);
 }
 
 char *http_request_take_body(http_exchange_t *ex, size_t *len)

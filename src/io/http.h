@@ -214,6 +214,15 @@ int http_respond(http_exchange_t *ex, int status, const http_header_t *headers, 
 int http_respond_owned(http_exchange_t *ex, int status, const http_header_t *headers,
                        size_t nheaders, char *body, size_t len);
 
+/* The same as http_respond for an answer the client need not see before
+ * the answer to its next request: when that next request has already
+ * arrived on the connection (HTTP/1.1 pipelining) and waits for its own
+ * answer, this one is held and written with it, in one write; otherwise it
+ * is written at once, as http_respond's. A client that waits for it before
+ * sending more never sees a difference. */
+int http_respond_lazy(http_exchange_t *ex, int status, const http_header_t *headers, size_t nheaders,
+                      const void *body, size_t len);
+
 /* Begin a streamed answer: status and headers now (Content-Length and
  * Transfer-Encoding are the server's), the body through stream_write.
  * 0, or -1 if the exchange was already answered (a bug in the caller). */

@@ -42,6 +42,7 @@ struct http_exchange {
     bool stream_chunked;         /* streamed response: chunked (else until close) */
     bool stream_mute;            /* streamed response without a body (HEAD, 204, 304) */
     bool want_drain;             /* a write said "pause": tell on_drain when empty */
+    bool lazy;                   /* its answer may wait for the pipelined one behind it */
     size_t cont_off;             /* bytes of "100 Continue" already written */
     size_t body_cap;             /* allocated size of req.body; 0 = req.body is `empty` */
     size_t body_limit;           /* this request's body limit */

@@ -7,7 +7,7 @@ import os
 import re
 import time
 
-from nimbus_testlib import ServerTestCase, bootstrap, fn_files, function_arn, uniq
+from nimbus_testlib import ServerTestCase, bootstrap, fn_files, function_arn, function_log_text, uniq
 
 # Events understood by PROBER:
 #   "headers"          -> {"id","deadline","arn","ctype"} of this /next
@@ -204,6 +204,92 @@ class RuntimeApiTest(ServerTestCase):
     def test_unknown_runtime_path_404(self):
         h, got = self.call(self.headers_fn, 'unknown_path')
         self.assertEqual(got, {'a': '404', 'b': '404'})
+
+
+# A runtime that pipelines (HTTP/1.1): each /response goes out with the next /next right behind
+# it, in one write. It reports, in its next answer, what came back for the previous /response and
+# how long after its write the first byte of it arrived.
+PIPELINER = r"""#!/usr/bin/python3
+import json, os, socket, time
+host, port = os.environ['AWS_LAMBDA_RUNTIME_API'].rsplit(':', 1)
+s = socket.create_connection((host, int(port)))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+NEXT = b'GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: rt\r\n\r\n'
+buf = b''
+
+def more():
+    global buf
+    d = s.recv(65536)
+    if not d:
+        raise SystemExit('runtime API closed the connection')
+    buf += d
+
+def response():
+    global buf
+    while b'\r\n\r\n' not in buf:
+        more()
+    head, _, buf = buf.partition(b'\r\n\r\n')
+    lines = head.decode().split('\r\n')
+    hdrs = dict((k.strip().lower(), v.strip()) for k, v in (l.split(':', 1) for l in lines[1:]))
+    n = int(hdrs.get('content-length', '0'))
+    while len(buf) < n:
+        more()
+    body, buf = buf[:n], buf[n:]
+    return int(lines[0].split()[1]), hdrs, body
+
+s.sendall(NEXT)
+seen = {}
+status, hdrs, body = response()
+while True:
+    rid = hdrs['lambda-runtime-aws-request-id']
+    out = json.dumps({'event': json.loads(body), 'seen': seen}).encode()
+    s.sendall(b'POST /2018-06-01/runtime/invocation/' + rid.encode() + b'/response HTTP/1.1\r\n'
+              b'Host: rt\r\nContent-Type: application/json\r\nContent-Length: ' +
+              str(len(out)).encode() + b'\r\n\r\n' + out + NEXT)
+    t0 = time.monotonic()
+    more()
+    waited = time.monotonic() - t0
+    st, h, b = response()
+    status, hdrs, body = response()
+    seen = {'status': st, 'body': b.decode(), 'waited_s': waited, 'next_status': status}
+"""
+
+
+class PipelinedRuntimeTest(ServerTestCase):
+    """HTTP/1.1 pipelining on the Runtime API: a runtime that sends its next /next right behind
+    its /response is served both, and its 202 travels with the next event (one write, one wake-up
+    of the runtime per call) instead of waking it on its own."""
+
+    def test_pipelined_next_gets_202_then_the_next_event(self):
+        name, _ = self.new_function(uniq('rapi-pipe'), {'bootstrap': (PIPELINER, 0o755)}, timeout=10)
+        h, body = self.invoke_ok(name, b'{"n": 1}')
+        first = json.loads(body)
+        self.assertEqual(first, {'event': {'n': 1}, 'seen': {}})
+        # The first call is finished and reported before the 202 reaches the runtime.
+        text = function_log_text(self.c, name, ['REPORT RequestId: ' + h['x-amzn-requestid']])
+        self.assertIn('REPORT RequestId: ' + h['x-amzn-requestid'], text)
+        time.sleep(0.6)
+        h2, body2 = self.invoke_ok(name, b'{"n": 2}')
+        second = json.loads(body2)
+        self.assertEqual(second['event'], {'n': 2})
+        seen = second['seen']
+        self.assertEqual(seen['status'], 202, seen)
+        self.assertEqual(json.loads(seen['body']), {'status': 'OK'})
+        self.assertEqual(seen['next_status'], 200, seen)
+        # Nothing came back for the first /response until the second event did: the runtime was
+        # not woken for the 202 alone.
+        self.assertGreaterEqual(seen['waited_s'], 0.5, seen)
+        self.assertNotEqual(h['x-amzn-requestid'], h2['x-amzn-requestid'])
+
+    def test_many_pipelined_calls_each_answered_once(self):
+        name, _ = self.new_function(uniq('rapi-pipe'), {'bootstrap': (PIPELINER, 0o755)}, timeout=10)
+        for i in range(20):
+            h, body = self.invoke_ok(name, json.dumps({'i': i}).encode())
+            doc = json.loads(body)
+            self.assertEqual(doc['event'], {'i': i})
+            if i:
+                self.assertEqual(doc['seen']['status'], 202)
+                self.assertEqual(doc['seen']['next_status'], 200)
 
 
 class RuntimeEnvironmentTest(ServerTestCase):

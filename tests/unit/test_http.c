@@ -386,6 +386,73 @@ Test(http, pipelined_answered_out_of_order, .fini = teardown)
     cli_close(c);
 }
 
+/* http_respond_lazy: an answer whose client already sent its next request
+ * waits for that one's answer and goes out with it... */
+Test(http, lazy_answer_rides_with_the_pipelined_next, .fini = teardown)
+{
+    start(cfg0());
+    T.mode = MODE_HOLD;
+    cli_t *c = cli_open(T.port);
+    cli_send(c, "POST /1 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"
+                "GET /2 HTTP/1.1\r\nHost: t\r\n\r\n");
+    cr_assert(pump_until(&T.nheld, 2, 2000));
+    http_respond_lazy(T.held[0], 200, NULL, 0, "first", 5);
+    cli_expect_silence(c, 30);   /* the client is waiting for #2, not #1 */
+    http_respond(T.held[1], 200, NULL, 0, "second", 6);
+    expect_ok(c, "first");
+    expect_ok(c, "second");
+    /* The same connection goes on as before. */
+    T.nheld = 0;
+    cli_send(c, "GET /3 HTTP/1.1\r\nHost: t\r\n\r\n");
+    cr_assert(pump_until(&T.nheld, 1, 2000));
+    http_respond(T.held[0], 200, NULL, 0, "third", 5);
+    expect_ok(c, "third");
+    cli_close(c);
+}
+
+/* ...and is written at once when nothing follows it: a client that waits
+ * for it before sending more never waits longer. */
+Test(http, lazy_answer_alone_goes_at_once, .fini = teardown)
+{
+    start(cfg0());
+    T.mode = MODE_HOLD;
+    cli_t *c = cli_open(T.port);
+    cli_send(c, "POST /1 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx");
+    cr_assert(pump_until(&T.nheld, 1, 2000));
+    http_respond_lazy(T.held[0], 200, NULL, 0, "first", 5);
+    expect_ok(c, "first");
+    cli_close(c);
+}
+
+/* A next request only partly sent (its client may be waiting for the
+ * earlier answer before sending the rest, or for a 100 Continue) does not
+ * hold the lazy answer back. */
+Test(http, lazy_answer_not_held_by_a_partial_next, .fini = teardown)
+{
+    start(cfg0());
+    T.mode = MODE_HOLD;
+    cli_t *c = cli_open(T.port);
+    cli_send(c, "POST /1 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"
+                "POST /2 HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+    cr_assert(pump_until(&T.nheld, 1, 2000));
+    http_respond_lazy(T.held[0], 200, NULL, 0, "first", 5);
+    expect_ok(c, "first");
+    cli_send(c, "body");
+    cr_assert(pump_until(&T.nheld, 2, 2000));
+    http_respond(T.held[1], 200, NULL, 0, "second", 6);
+    resp_t r;
+    /* the interim 100 Continue, then the answer */
+    cr_assert_eq(cli_resp(c, &r), 0);
+    if (r.status == 100) {
+        free(r.body);
+        cr_assert_eq(cli_resp(c, &r), 0);
+    }
+    cr_assert_eq(r.status, 200, "%s", r.head);
+    cr_assert_str_eq(r.body, "second");
+    free(r.body);
+    cli_close(c);
+}
+
 Test(http, chunked_body_across_reads, .fini = teardown)
 {
     start(cfg0());
