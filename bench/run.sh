@@ -1,14 +1,15 @@
 #!/bin/sh
 # bench/run.sh BUILD_DIR — the whole Nimbus benchmark (`make bench` calls it with BUILD_DIR=build).
 #
-# 1. echo_server (the floor: cheapest HTTP round trip on this machine) under loadgen at 1/16/64
-#    connections;
-# 2. nginx (Debian's, started here with its own config in the temp dir: one worker, upstream
-#    keep-alive, access log off) as a reverse proxy in front of the same echo_server — two HTTP hops,
-#    the warm call's yardstick — same loads;
-# 3. `nimbus serve` with the native echo bootstrap deployed as function bench-echo, same loads
-#    against POST /2015-03-31/functions/bench-echo/invocations;
-# 4. a latency table, a throughput table and the error counts, on stdout and in
+# 1. starts echo_server (the floor: cheapest HTTP round trip on this machine); nginx (Debian's,
+#    started here with its own config in the temp dir: one worker, upstream keep-alive, access log
+#    off) as a reverse proxy in front of it — two HTTP hops, the warm call's yardstick; and
+#    `nimbus serve` with the native echo bootstrap deployed twice: bench-echo (it pipelines its next
+#    /next behind each /response) and bench-serial (ECHO_PIPELINE=0: it waits for each 202, as the
+#    AWS runtime interface clients do);
+# 2. for each connection count (1/16/64), BENCH_ROUNDS rounds of loadgen against each of the four in
+#    turn, so load from neighbours falls on all alike; each one's figures are its rounds' medians;
+# 3. a latency table, a throughput table, the serial table and the error counts, on stdout and in
 #    BUILD_DIR/bench-results.txt, with PASS/MISS against the targets, and the warm-path rows of
 #    make bench's summary (BUILD_DIR/bench-summary.tsv).
 #
@@ -16,14 +17,16 @@
 # Exit status: 0 when every run happened (MISS is reported, not fatal unless BENCH_STRICT=1),
 # 1 when something could not be run.
 #
-# Knobs (environment): BENCH_DURATION (s, default 5), BENCH_CONNECTIONS (default "1 16 64"),
+# Knobs (environment): BENCH_DURATION (s per round, default 3), BENCH_ROUNDS (default 3),
+# BENCH_CONNECTIONS (default "1 16 64"),
 # BENCH_WARMUP (s, Nimbus runs, default 2), BENCH_ECHO_WARMUP (s, default 1),
 # BENCH_SKIP_NIMBUS=1 (baselines only), BENCH_SKIP_NGINX=1 (no nginx row; also when nginx is not
 # installed), BENCH_STRICT=1 (exit 1 on MISS or errors).
 set -u
 
 BUILD=${1:-build}
-DUR=${BENCH_DURATION:-5}
+DUR=${BENCH_DURATION:-3}
+ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-1 16 64}
 WARM=${BENCH_WARMUP:-2}
 ECHO_WARM=${BENCH_ECHO_WARMUP:-1}
@@ -179,11 +182,12 @@ run_load() {
 SUMMARY=${BENCH_SUMMARY:-$BUILD/bench-summary.tsv}
 report() {
     {
-        printf 'Nimbus benchmark  %s  host %s, %s CPUs, %s s per run, body %s\n' \
-            "$(date '+%Y-%m-%d %H:%M:%S')" "$(uname -n)" "$(nproc 2>/dev/null || echo '?')" "$DUR" "$BODY"
+        printf 'Nimbus benchmark  %s  host %s, %s CPUs, %s rounds of %s s per run (medians), body %s\n' \
+            "$(date '+%Y-%m-%d %H:%M:%S')" "$(uname -n)" "$(nproc 2>/dev/null || echo '?')" "$ROUNDS" "$DUR" "$BODY"
         printf 'echo = bench/echo_server (raw epoll HTTP echo, one hop); nginx = nginx -> echo_server (two hops: one worker,\n'
         printf 'upstream keep-alive, access log off); nimbus = POST /2015-03-31/functions/bench-echo/invocations, native\n'
-        printf 'bootstrap (runtime provided; two hops). All measured in this run, one after the other.\n'
+        printf 'bootstrap (runtime provided; two hops; it pipelines its next /next behind each /response).\n'
+        printf 'All measured in this run, in turns (echo, nginx, nimbus, nimbus serial) round after round.\n'
         printf 'Targets: nimbus p50 at 1 conn <= nginx p50; nimbus req/s >= nginx req/s at 16 and more conns;\n'
         printf 'older ones: nimbus p50 <= %sx echo p50; nimbus req/s >= %s%% of echo.\n\n' "$P50_TARGET" "$TPUT_TARGET"
         for c in $CONNS; do
@@ -252,16 +256,28 @@ report() {
               }
               else printf "\nsummary: nimbus not measured, %d run(s) with errors\n", errs
             }'
+        # Not judged: the same bootstrap waiting for each 202 before its next /next, as the AWS
+        # runtime interface clients do: what pipelining is worth.
+        printf '\nnimbus serial = the same function, its runtime waiting for each 202 (ECHO_PIPELINE=0); not judged\n'
+        printf 'connections | serial p50 µs | serial p99 µs | serial req/s | nimbus req/s / serial\n'
+        printf '%s\n' '------------+---------------+---------------+--------------+----------------------'
+        for c in $CONNS; do
+            sp=$(fieldd p50_us "$TMP/serial-$c.out"); s9=$(fieldd p99_us "$TMP/serial-$c.out")
+            sr=$(fieldd rps "$TMP/serial-$c.out"); nr=$(fieldd rps "$TMP/nimbus-$c.out")
+            x=$(awk -v a="$nr" -v b="$sr" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }')
+            printf '%-11s | %13s | %13s | %12s | %s\n' "$c" "$sp" "$s9" "$sr" "$x"
+        done
         # Not judged: what each request cost the servers' CPUs (see cpu_us), and the load the
         # machine had, so runs on a shared machine can be compared.
         printf '\nCPU per request, µs (user+system of the server side; loadgen not counted)\n'
-        printf 'connections | echo | nginx+echo | nimbus daemon | nimbus instances | nimbus total\n'
-        printf '%s\n' '------------+------+------------+---------------+------------------+-------------'
+        printf 'connections | echo | nginx+echo | nimbus daemon | nimbus instances | nimbus total | serial daemon | serial instances\n'
+        printf '%s\n' '------------+------+------------+---------------+------------------+--------------+---------------+-----------------'
         for c in $CONNS; do
             e=$(fieldd cpu_us "$TMP/echo-$c.out"); g=$(fieldd cpu_us "$TMP/nginx-$c.out")
             d=$(fieldd cpu_us "$TMP/nimbus-$c.out"); i=$(fieldd cpu_sandbox_us "$TMP/nimbus-$c.out")
             t=$(awk -v d="$d" -v i="$i" 'BEGIN { if (d == "-" || i == "-") print "-"; else printf "%.1f", d + i }')
-            printf '%-11s | %4s | %10s | %13s | %16s | %s\n' "$c" "$e" "$g" "$d" "$i" "$t"
+            sd=$(fieldd cpu_us "$TMP/serial-$c.out"); si=$(fieldd cpu_sandbox_us "$TMP/serial-$c.out")
+            printf '%-11s | %4s | %10s | %13s | %16s | %12s | %13s | %s\n' "$c" "$e" "$g" "$d" "$i" "$t" "$sd" "$si"
         done
         printf 'load average at the end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
     } >"$TMP/table.txt"
@@ -314,15 +330,15 @@ free_port() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# (a) the echo baseline
+# Everything is started first, then measured in turns: for each connection count, ROUNDS rounds of
+# echo, nginx, Nimbus and Nimbus with a runtime that waits for each 202, so a neighbour's load that
+# comes and goes falls on all of them alike; each one's figures are the median of its rounds.
+
+# (a) the echo server
 "$ECHO_BIN" 0 >"$TMP/echo.stdout" 2>"$TMP/echo.stderr" &
 ECHO_PID=$!
 ECHO_PORT=$(wait_line "$TMP/echo.stdout" 's/^PORT \([0-9][0-9]*\)$/\1/p' "$ECHO_PID" 50) ||
     die "echo_server did not start: $(cat "$TMP/echo.stderr")"
-CPU_SERVER=$ECHO_PID
-for c in $CONNS; do
-    run_load "echo-$c" "http://127.0.0.1:$ECHO_PORT/echo" "$c" "$ECHO_WARM" || die "echo run failed"
-done
 
 # (b) nginx in front of the same echo server
 if [ "${BENCH_SKIP_NGINX:-0}" != 1 ] && [ -x "$NGINX" ]; then
@@ -345,30 +361,15 @@ if [ "${BENCH_SKIP_NGINX:-0}" != 1 ] && [ -x "$NGINX" ]; then
             sleep 0.1
         done
     done
-    if [ -n "$NGINX_PID" ]; then
-        # nginx's master and its worker, and the echo server behind them: both hops.
-        CPU_SERVER="$NGINX_PID $(pgrep -P "$NGINX_PID" 2>/dev/null | tr '\n' ' ') $ECHO_PID"
-        for c in $CONNS; do
-            run_load "nginx-$c" "http://127.0.0.1:$NGINX_PORT/echo" "$c" "$ECHO_WARM" || say "nginx run failed"
-        done
-        stop "$NGINX_PID"
-        NGINX_PID=
-    else
+    [ -n "$NGINX_PID" ] ||
         say "nginx did not start: $(tail -n 5 "$TMP/nginx/error.log" "$TMP/nginx/stdout" 2>/dev/null)"
-    fi
 else
     say "no nginx baseline (BENCH_SKIP_NGINX=1 or $NGINX missing)"
 fi
-stop "$ECHO_PID"
-ECHO_PID=
 
-if [ "${BENCH_SKIP_NIMBUS:-0}" = 1 ]; then
-    report
-    exit 0
-fi
-
-# ---------------------------------------------------------------------------------------------
-# (b) Nimbus with the native echo bootstrap
+# (c) Nimbus with the native echo bootstrap, twice: bench-echo pipelines its next /next behind each
+# /response (the 202 comes with the next event); bench-serial waits for each 202 first
+# (ECHO_PIPELINE=0), as the AWS runtime interface clients do.
 nimbus_fail() {
     say "$*"
     for f in nimbus.stdout nimbus.stderr; do
@@ -378,56 +379,115 @@ nimbus_fail() {
     exit 1
 }
 
-[ -x "$NIMBUS" ] || nimbus_fail "missing $NIMBUS"
-mkdir -p "$TMP/data" "$TMP/fn"
-"$NIMBUS" serve --listen 127.0.0.1:0 --data-dir "$TMP/data" >"$TMP/nimbus.stdout" 2>"$TMP/nimbus.stderr" &
-NIMBUS_PID=$!
-# The ready line goes to stdout; look at stderr too in case it ends up there.
-LISTEN_SED='s/.*nimbus: listening on http:\/\/127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p'
-i=0
-NIMBUS_PORT=
-while [ $i -lt 100 ] && [ -z "$NIMBUS_PORT" ]; do
-    NIMBUS_PORT=$(cat "$TMP/nimbus.stdout" "$TMP/nimbus.stderr" 2>/dev/null | sed -n "$LISTEN_SED" | head -n 1)
-    [ -n "$NIMBUS_PORT" ] && break
-    alive "$NIMBUS_PID" || break
-    sleep 0.1
-    i=$((i + 1))
-done
-if [ -z "$NIMBUS_PORT" ]; then
-    if alive "$NIMBUS_PID"; then
-        nimbus_fail "nimbus serve printed no 'nimbus: listening on http://127.0.0.1:<port>' line within 10 s"
+if [ "${BENCH_SKIP_NIMBUS:-0}" != 1 ]; then
+    [ -x "$NIMBUS" ] || nimbus_fail "missing $NIMBUS"
+    mkdir -p "$TMP/data" "$TMP/fn"
+    "$NIMBUS" serve --listen 127.0.0.1:0 --data-dir "$TMP/data" --max-instances 200 \
+        >"$TMP/nimbus.stdout" 2>"$TMP/nimbus.stderr" &
+    NIMBUS_PID=$!
+    # The ready line goes to stdout; look at stderr too in case it ends up there.
+    LISTEN_SED='s/.*nimbus: listening on http:\/\/127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p'
+    i=0
+    NIMBUS_PORT=
+    while [ $i -lt 100 ] && [ -z "$NIMBUS_PORT" ]; do
+        NIMBUS_PORT=$(cat "$TMP/nimbus.stdout" "$TMP/nimbus.stderr" 2>/dev/null | sed -n "$LISTEN_SED" | head -n 1)
+        [ -n "$NIMBUS_PORT" ] && break
+        alive "$NIMBUS_PID" || break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if [ -z "$NIMBUS_PORT" ]; then
+        if alive "$NIMBUS_PID"; then
+            nimbus_fail "nimbus serve printed no 'nimbus: listening on http://127.0.0.1:<port>' line within 10 s"
+        fi
+        wait "$NIMBUS_PID"
+        rc=$?
+        NIMBUS_PID=
+        nimbus_fail "nimbus serve failed to start (exit $rc)"
     fi
-    wait "$NIMBUS_PID"
-    rc=$?
-    NIMBUS_PID=
-    nimbus_fail "nimbus serve failed to start (exit $rc)"
-fi
-ENDPOINT=http://127.0.0.1:$NIMBUS_PORT
-say "nimbus serve listening on $ENDPOINT (pid $NIMBUS_PID)"
+    ENDPOINT=http://127.0.0.1:$NIMBUS_PORT
+    say "nimbus serve listening on $ENDPOINT (pid $NIMBUS_PID)"
 
-if ! cp "$BOOTSTRAP" "$TMP/fn/bootstrap" || ! chmod 755 "$TMP/fn/bootstrap"; then
-    nimbus_fail "cannot stage bootstrap"
+    if ! cp "$BOOTSTRAP" "$TMP/fn/bootstrap" || ! chmod 755 "$TMP/fn/bootstrap"; then
+        nimbus_fail "cannot stage bootstrap"
+    fi
+    for fn in bench-echo bench-serial; do
+        env=
+        [ "$fn" = bench-serial ] && env="--env ECHO_PIPELINE=0"
+        # shellcheck disable=SC2086  # env is one option or none
+        timeout -k 5 60 "$NIMBUS" deploy "$fn" "$TMP/fn" --runtime provided --handler bench.handler \
+            --memory 1769 --timeout 30 $env --endpoint "$ENDPOINT" >"$TMP/deploy.out" 2>&1 ||
+            nimbus_fail "nimbus deploy $fn failed (exit $?): $(tail -n 20 "$TMP/deploy.out")"
+        timeout -k 5 60 "$NIMBUS" invoke "$fn" --endpoint "$ENDPOINT" >"$TMP/invoke.out" 2>&1 ||
+            nimbus_fail "warm-up invoke of $fn failed (exit $?): $(tail -n 20 "$TMP/invoke.out")"
+    done
+    say "warm-up invokes ok"
 fi
-timeout -k 5 60 "$NIMBUS" deploy bench-echo "$TMP/fn" --runtime provided --handler bench.handler \
-    --memory 1769 --timeout 30 --endpoint "$ENDPOINT" >"$TMP/deploy.out" 2>&1 ||
-    nimbus_fail "nimbus deploy failed (exit $?): $(tail -n 20 "$TMP/deploy.out")"
-timeout -k 5 60 "$NIMBUS" invoke bench-echo --endpoint "$ENDPOINT" >"$TMP/invoke.out" 2>&1 ||
-    nimbus_fail "warm-up invoke failed (exit $?): $(tail -n 20 "$TMP/invoke.out")"
-say "warm-up invoke ok"
 
-FN_URL=$ENDPOINT/2015-03-31/functions/bench-echo/invocations
+# combine NAME-C: the median of each figure over the rounds' lines, errors and requests summed
+# (mawk has no sort: an insertion sort per key).
+combine() {
+    for f in "$TMP/$1".r*.out; do [ -s "$f" ] && cat "$f"; done | awk '
+        { for (i = 1; i <= NF; i++) { e = index($i, "="); if (!e) continue
+            key = substr($i, 1, e - 1); val = substr($i, e + 1)
+            if (!(key in n)) keys[++nk] = key
+            v[key, ++n[key]] = val } }
+        END {
+          if (!nk) exit
+          line = ""
+          for (q = 1; q <= nk; q++) {
+            key = keys[q]; m = n[key]
+            if (key == "errors" || key == "requests") {
+              t = 0; for (j = 1; j <= m; j++) t += v[key, j]; out = t
+            } else {
+              c = 0
+              for (j = 1; j <= m; j++) if (v[key, j] != "-") {
+                x = v[key, j] + 0; a = ++c
+                while (a > 1 && s[a - 1] > x) { s[a] = s[a - 1]; a-- }
+                s[a] = x }
+              out = c ? (c % 2 ? s[(c + 1) / 2] : (s[c / 2] + s[c / 2 + 1]) / 2) : "-"
+            }
+            line = line (q > 1 ? " " : "") key "=" out
+          }
+          print line, "rounds=" m
+        }' >"$TMP/$1.out"
+    [ -s "$TMP/$1.out" ] || rm -f "$TMP/$1.out"
+}
+
+FN_URL=${ENDPOINT:-}/2015-03-31/functions/bench-echo/invocations
+SERIAL_URL=${ENDPOINT:-}/2015-03-31/functions/bench-serial/invocations
+NGINX_CPU=
+[ -n "$NGINX_PID" ] && NGINX_CPU="$NGINX_PID $(pgrep -P "$NGINX_PID" 2>/dev/null | tr '\n' ' ') $ECHO_PID"
 failed=0
-# The daemon (loop and workers; its spawner is idle on the warm path) and, apart, its instances.
-CPU_SERVER=$NIMBUS_PID
-CPU_SANDBOX_OF=$NIMBUS_PID
 for c in $CONNS; do
-    alive "$NIMBUS_PID" || nimbus_fail "nimbus serve died during the benchmark"
-    run_load "nimbus-$c" "$FN_URL" "$c" "$WARM" || failed=1
+    r=1
+    while [ "$r" -le "$ROUNDS" ]; do
+        # Nimbus's first round at each count starts its instances in the warmup.
+        nw=$ECHO_WARM
+        [ "$r" = 1 ] && nw=$WARM
+        CPU_SERVER=$ECHO_PID; CPU_SANDBOX_OF=
+        run_load "echo-$c.r$r" "http://127.0.0.1:$ECHO_PORT/echo" "$c" "$ECHO_WARM" || die "echo run failed"
+        if [ -n "$NGINX_PID" ]; then
+            # nginx's master and its worker, and the echo server behind them: both hops.
+            CPU_SERVER=$NGINX_CPU
+            run_load "nginx-$c.r$r" "http://127.0.0.1:$NGINX_PORT/echo" "$c" "$ECHO_WARM" || say "nginx run failed"
+        fi
+        if [ -n "$NIMBUS_PID" ]; then
+            alive "$NIMBUS_PID" || nimbus_fail "nimbus serve died during the benchmark"
+            # The daemon (loop and workers; its spawner is idle on the warm path) and, apart, its
+            # instances.
+            CPU_SERVER=$NIMBUS_PID; CPU_SANDBOX_OF=$NIMBUS_PID
+            run_load "nimbus-$c.r$r" "$FN_URL" "$c" "$nw" || failed=1
+            run_load "serial-$c.r$r" "$SERIAL_URL" "$c" "$nw" || failed=1
+        fi
+        r=$((r + 1))
+    done
+    for w in echo nginx nimbus serial; do combine "$w-$c"; done
 done
-alive "$NIMBUS_PID" || nimbus_fail "nimbus serve died during the benchmark"
+[ -z "$NIMBUS_PID" ] || alive "$NIMBUS_PID" || nimbus_fail "nimbus serve died during the benchmark"
 
 # ---------------------------------------------------------------------------------------------
-# (c) the tables
+# (d) the tables
 report
 [ $failed = 0 ] || die "some loadgen runs failed"
 if [ "${BENCH_STRICT:-0}" = 1 ] && ! grep -q '^summary: 0 target(s) missed, 0 run(s)' "$TMP/table.txt"; then
