@@ -82,26 +82,33 @@ class RuntimeApiConnection:
             return
         raise err or ConnectionError('cannot connect to %s' % self.host_header)
 
-    def request(self, method, path, body=None, headers=()):
-        """Returns (status, {lower-case name: value}, body bytearray)."""
+    def _head(self, method, path, body, headers):
         head = '%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n' % (method, path, self.host_header, USER_AGENT)
         if body is not None:
             head += 'Content-Length: %d\r\n' % len(body)
         for name, value in headers:
             head += '%s: %s\r\n' % (name, value.replace('\r', ' ').replace('\n', ' '))
-        head = (head + '\r\n').encode('latin-1', 'replace')
+        return (head + '\r\n').encode('latin-1', 'replace')
+
+    def request(self, method, path, body=None, headers=(), then=b''):
+        """Returns (status, {lower-case name: value}, body bytearray).
+
+        `then`: the head of a body-less request to pipeline right behind
+        this one, in the same write; its response stays buffered for
+        read_next()."""
+        head = self._head(method, path, body, headers)
         for attempt in (0, 1):
             reused = self.sock is not None
             if not reused:
                 self._connect()
             try:
                 if not body:
-                    self.sock.sendall(head)
+                    self.sock.sendall(head + then)
                 elif len(body) < 65536:
-                    self.sock.sendall(head + body)
+                    self.sock.sendall(head + body + then)
                 else:
                     self.sock.sendall(head)
-                    self.sock.sendall(body)
+                    self.sock.sendall(body + then)
                 return self._read_response(method)
             except _ClosedEarly:
                 self.close()
@@ -111,6 +118,18 @@ class RuntimeApiConnection:
                 self.close()
                 raise
         raise ConnectionError('unreachable')
+
+    def read_next(self):
+        """The response to the request pipelined with request(then=...), or
+        None if the connection closed after the first response (the daemon
+        said Connection: close): the caller asks again."""
+        if self.sock is None:
+            return None
+        try:
+            return self._read_response('GET')
+        except BaseException:
+            self.close()
+            raise
 
     def _fill(self, first):
         data = self.sock.recv(65536)
@@ -527,20 +546,35 @@ class Runtime:
         self.api = api
         self.handler = handler
 
-    def post_json(self, conn, path, doc, error_type=None):
+    def answer(self, conn, path, payload, headers):
+        """POST the answer with the next /next pipelined behind it (one
+        write; the daemon sends the 202 with the next event, so this thread
+        wakes once per call). Returns the next /next's response, or None when
+        it must be asked for again."""
+        conn.request('POST', path, payload, headers, then=self.next_head)
+        return conn.read_next()
+
+    @staticmethod
+    def error_request(doc, error_type):
         body = json_dumps(doc).encode()
         headers = [('Content-Type', 'application/json')]
         if error_type:
             headers.append(('Lambda-Runtime-Function-Error-Type', error_type))
-        return conn.request('POST', path, body, headers)
+        return body, headers
 
     def serve(self):
         """Pull calls forever on this thread's own connection."""
         conn = RuntimeApiConnection(self.api)
+        self.next_head = conn._head('GET', NEXT, None, ())
         failures = 0
+        following = None   # the pipelined /next's response, when the last answer brought one
         while True:
             try:
-                status, headers, body = conn.request('GET', NEXT)
+                if following is not None:
+                    status, headers, body = following
+                    following = None
+                else:
+                    status, headers, body = conn.request('GET', NEXT)
             except OSError as e:
                 status, headers, body = 0, {}, repr(e)
             if status != 200:
@@ -552,9 +586,11 @@ class Runtime:
                 time.sleep(0.05)
                 continue
             failures = 0
-            self.handle(conn, headers, body)
+            following = self.handle(conn, headers, body)
 
     def handle(self, conn, headers, body):
+        """Serve one call; returns the next /next's response if it came
+        pipelined behind the answer, else None."""
         request_id = headers.get('lambda-runtime-aws-request-id', '')
         trace = headers.get('lambda-runtime-trace-id')
         if trace:
@@ -603,14 +639,15 @@ class Runtime:
             except Exception as e:
                 doc = error_document('Unable to marshal response: %s' % e, 'Runtime.MarshalError', [],
                                      request_id)
-        if doc is not None:
-            log_error(doc)
+        try:
+            if doc is not None:
+                log_error(doc)
+                flush_stdio()
+                return self.answer(conn, base + 'error', *self.error_request(doc, doc['errorType']))
             flush_stdio()
-            self.post_json(conn, base + 'error', doc, doc['errorType'])
-        else:
-            flush_stdio()
-            conn.request('POST', base + 'response', payload, [('Content-Type', ctype)])
-        _current.request_id = ''
+            return self.answer(conn, base + 'response', payload, [('Content-Type', ctype)])
+        finally:
+            _current.request_id = ''
 
 
 def exit_from_handler(e):
@@ -681,7 +718,8 @@ def main():
         log_error(doc)
         flush_stdio()
         try:
-            Runtime(api, None).post_json(RuntimeApiConnection(api), API + '/init/error', doc, doc['errorType'])
+            body, headers = Runtime.error_request(doc, doc['errorType'])
+            RuntimeApiConnection(api).request('POST', API + '/init/error', body, headers)
         except OSError as e:
             sys.stderr.write('nimbus: could not post init error: %r\n' % (e,))
         return 1
