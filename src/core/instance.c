@@ -1,12 +1,13 @@
-/* instance.c — instances: the activator's cold start, output capture, the
- * state counters the router schedules on, and the end of an instance.
+/* instance.c — instances: the activator's cold start, the state counters
+ * the router schedules on, keep-alive, and the end of an instance. Their
+ * output (pipes read into log lines) is instance_output.c's.
  *
  * Owns each instance_t from instance_start() until its process has exited
  * and its resources are released (on a worker: emptying a cgroup may wait).
  * Must never: reuse an instance after its call timed out or its process
  * exited, or leave a process of its tree running after it is gone.
  */
-#include "core/instance.h"
+#include "core/instance_internal.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -27,18 +28,13 @@
 #include "core/runtime.h"
 #include "io/fdlimit.h"
 
-#define MAX_LINE (256u * 1024u)  /* longer output lines are split */
 #define START_FDS_FREE 24u       /* free fds a cold start needs (see instance_start) */
-#define WAKE_READS 16            /* 64 KB reads of a pipe per wake-up (1 MB) */
-#define DRAIN_READS 64           /* ... when a call ends: what it printed first (4 MB) */
 
 static unsigned long g_instance_seq;
 
 /* Keep fn's counters and idle list in step: the router's scheduling reads
  * only these. fn->n_starting counts instances in init; fn->n_returning
  * counts slots whose /next is on its way. */
-static void drain(instance_t *in);
-static void flush_partial(instance_t *in);
 
 core_ctx_t *instance_ctx(const instance_t *in) { return router_ctx(in->router); }
 static const sandbox_ops_t *sb(const instance_t *in) { return instance_ctx(in)->sandbox; }
@@ -94,9 +90,9 @@ void instance_answered(instance_t *in, call_t *c)
 {
     /* What it printed before answering belongs to this call: read it while
      * the call is still the instance's. */
-    drain(in);
+    instance_drain_output(in);
     /* Text without a final newline (print(x, end="")) is this call's too. */
-    flush_partial(in);
+    instance_output_flush(in);
     list_remove(&c->inst_link);
     in->n_busy--;
     memcpy(in->answered[in->answered_next], c->request_id, 37);
@@ -217,124 +213,6 @@ void instance_ready(instance_t *in)
     router_schedule(in->router, in->fn);
 }
 
-/* ---- output ---- */
-
-/* What a failed init leaves for its call's tail (Lambda's is 4 KB). */
-#define INIT_LOG_BYTES (16u * 1024u)
-
-/* The line saying what the last window dropped, if anything was. */
-static void window_report(instance_t *in)
-{
-    if (!in->out_dropped) return;
-    char line[256];
-    int k = snprintf(line, sizeof line,
-                     "[nimbus] Log truncated: the instance's output past %zu bytes was dropped (%zu bytes in "
-                     "%zu lines; the per-call cap is --log-call-max-bytes)",
-                     in->out_stored, in->out_dropped, in->out_dropped_lines);
-    logs_emit(instance_ctx(in)->logs, in->fn->cfg.name, "", line, k > 0 && (size_t)k < sizeof line ? (size_t)k : 0);
-    in->out_dropped = in->out_dropped_lines = 0;
-}
-
-void instance_output_window(instance_t *in)
-{
-    window_report(in);
-    in->out_stored = 0;
-}
-
-static void emit_line(instance_t *in, const char *p, size_t n)
-{
-    if (n && p[n - 1] == '\r') n--;
-    /* One call running: the line is its. Several (InstanceConcurrency > 1):
-     * the runtime tags lines with the request id itself, as Lambda's do;
-     * they go to the function's log under the instance. */
-    if (in->n_busy == 1) {
-        call_log(instance_first_call(in), p, n);
-        return;
-    }
-    if (!in->reached_ready && in->init_log.len + n + 1 <= INIT_LOG_BYTES) {
-        buf_append(&in->init_log, p, n);
-        buf_append(&in->init_log, "\n", 1);
-    }
-    /* Counted as call_log counts a call's lines. */
-    size_t cost = n + CALL_LOG_LINE_COST;
-    if (in->out_dropped || in->out_stored + cost > call_log_cap(&instance_ctx(in)->limits)) {
-        in->out_dropped += n + 1;
-        in->out_dropped_lines++;
-        return;
-    }
-    in->out_stored += cost;
-    logs_emit(instance_ctx(in)->logs, in->fn->cfg.name, "", p, n);
-}
-
-static void consume(instance_t *in, buf_t *pending, const char *p, size_t n)
-{
-    while (n) {
-        const char *nl = memchr(p, '\n', n);
-        size_t take = nl ? (size_t)(nl - p) : n;
-        if (nl && pending->len == 0) {
-            emit_line(in, p, take);           /* common case: no copy */
-        } else {
-            buf_append(pending, p, take);
-            if (nl || pending->len >= MAX_LINE) {
-                emit_line(in, pending->data, pending->len);
-                buf_reset(pending);
-            }
-        }
-        if (!nl) break;
-        p += take + 1;
-        n -= take + 1;
-    }
-}
-
-/* Read what is in one pipe now, at most `max_reads` full buffers: a
- * function that writes without end must not keep the loop from everything
- * else (the fd is level-triggered, so the rest is read on the next turn).
- * Returns false at EOF/error. */
-static bool read_pipe(instance_t *in, int fd, buf_t *pending, int max_reads)
-{
-    char buf[65536];
-    for (int i = 0; i < max_reads; i++) {
-        ssize_t k = read(fd, buf, sizeof buf);
-        if (k > 0) {
-            consume(in, pending, buf, (size_t)k);
-            if ((size_t)k < sizeof buf) return true;
-            continue;
-        }
-        if (k < 0 && (errno == EAGAIN || errno == EINTR)) return true;
-        return false;
-    }
-    return true;
-}
-
-static void flush_partial(instance_t *in)
-{
-    if (in->out_line.len) emit_line(in, in->out_line.data, in->out_line.len);
-    if (in->err_line.len) emit_line(in, in->err_line.data, in->err_line.len);
-    buf_reset(&in->out_line);
-    buf_reset(&in->err_line);
-}
-
-/* Read what the instance wrote before the event being handled (e.g.
- * before posting its answer): it is in the pipe, but epoll may report the
- * pipe after the socket, so ask the pipe itself. One read() per call end;
- * an earlier attempt to skip it when epoll had not reported the pipe lost
- * lines from 1-3% of calls' logs. */
-static void drain(instance_t *in)
-{
-    if (in->proc.out_fd >= 0) read_pipe(in, in->proc.out_fd, &in->out_line, DRAIN_READS);
-    if (in->proc.err_fd >= 0) read_pipe(in, in->proc.err_fd, &in->err_line, DRAIN_READS);
-}
-
-void instance_drain_output(instance_t *in) { drain(in); }
-
-static void pipe_cb(loop_t *l, int fd, uint32_t events, void *arg)
-{
-    (void)events;
-    instance_t *in = arg;
-    buf_t *pending = fd == in->proc.out_fd ? &in->out_line : &in->err_line;
-    if (!read_pipe(in, fd, pending, WAKE_READS)) loop_del_fd(l, fd);  /* EOF: the pidfd tells the rest */
-}
-
 /* ---- end of an instance ---- */
 
 typedef struct {
@@ -358,7 +236,7 @@ static void release_done(loop_t *l, void *arg)
     char hex[65], opt[65];
     memcpy(hex, in->code_hex, sizeof hex);
     memcpy(opt, in->opt_hex, sizeof opt);
-    window_report(in);
+    instance_output_report(in);
     router_instance_removed(r, in);
     router_fn_unref(r, in->fn);
     buf_free(&in->out_line);
@@ -394,8 +272,8 @@ static void instance_exited(instance_t *in)
     router_fn_t *fn = in->fn;
     loop_t *l = loop_of(in);
     in->exited = true;
-    drain(in);
-    flush_partial(in);
+    instance_drain_output(in);
+    instance_output_flush(in);
     /* Kill the rest of its tree while the leader's pid still names the
      * process group (it is a zombie until reaped below). */
     sb(in)->kill(&in->proc);
@@ -581,8 +459,8 @@ static int watch(instance_t *in, err_t *err)
 {
     loop_t *l = loop_of(in);
     if (loop_add_fd(l, in->proc.pidfd, EPOLLIN, pidfd_cb, in, err) < 0 ||
-        loop_add_fd(l, in->proc.out_fd, EPOLLIN, pipe_cb, in, err) < 0 ||
-        (in->proc.err_fd >= 0 && loop_add_fd(l, in->proc.err_fd, EPOLLIN, pipe_cb, in, err) < 0)) {
+        loop_add_fd(l, in->proc.out_fd, EPOLLIN, instance_output_cb, in, err) < 0 ||
+        (in->proc.err_fd >= 0 && loop_add_fd(l, in->proc.err_fd, EPOLLIN, instance_output_cb, in, err) < 0)) {
         unwatch(in);
         if (in->proc.api_fd >= 0) close(in->proc.api_fd);
         in->proc.api_fd = -1;

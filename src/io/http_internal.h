@@ -1,5 +1,6 @@
-/* http_internal.h — what http.c (connections, I/O, timers) and http_msg.c
- * (llhttp callbacks, exchanges, response bytes) share. Not for other
+/* http_internal.h — what http.c (connections, I/O, timers), http_msg.c
+ * (llhttp callbacks, exchanges), http_resp.c (response bytes),
+ * http_stream.c and http_tls.c share. Not for other
  * modules: everything here may change with the implementation. The only
  * extra entry point is http_server_adopt_fd(), used by the fuzz target to
  * serve one end of a socketpair.
@@ -177,14 +178,19 @@ int http_conn_execute(http_conn_t *c, const char *p, size_t n, size_t *used);
 int http_conn_fail_request(http_conn_t *c, int status);
 /* Drop the request being read (client went away or shutdown). */
 void http_conn_drop_partial(http_conn_t *c);
+void http_exchange_free(http_exchange_t *ex);
+/* Free the request body of `ex` (it is answered: the body need not wait
+ * for the write); req.body becomes "". */
+void http_exchange_body_release(http_exchange_t *ex);
+/* `ex` is being answered: if its streamed body is still arriving, the
+ * rest is read and dropped. */
+void http_conn_detach_body(http_conn_t *c, http_exchange_t *ex);
+
+/* http_resp.c */
 /* Serialize the response of `ex` (state becomes EX_ANSWERED). Takes
  * `owned` in every case. -1 on out-of-memory. */
 int http_exchange_build_response(http_exchange_t *ex, int status, const http_header_t *headers,
                                  size_t nheaders, const void *body, size_t len, char *owned);
-void http_exchange_free(http_exchange_t *ex);
-/* `ex` is being answered: if its streamed body is still arriving, the
- * rest is read and dropped. */
-void http_conn_detach_body(http_conn_t *c, http_exchange_t *ex);
 /* Status line and headers of a streamed response into ex->out (state
  * becomes EX_STREAMING). -1 on out-of-memory. */
 int http_exchange_build_stream_head(http_exchange_t *ex, int status, const http_header_t *headers,
