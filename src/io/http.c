@@ -1,6 +1,7 @@
-/* http.c — the HTTP/1.1 server's sockets: listeners, connections, reading,
- * writing, timeouts, shutdown. Message parsing and response bytes live in
- * http_msg.c.
+/* http.c — the HTTP/1.1 server's connections: reading,
+ * writing, timeouts. Listening sockets, accepting and the server's life
+ * (new, shutdown, free) live in http_server.c; message parsing in
+ * http_msg.c; response bytes in http_resp.c.
  *
  * Each connection keeps a FIFO of exchanges in request order; only the
  * head is ever written, so responses leave in order whatever order the
@@ -23,9 +24,7 @@
 #include "io/fdlimit.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -38,14 +37,10 @@
 #define CONTINUE_100 "HTTP/1.1 100 Continue\r\n\r\n"
 #define CONTINUE_LEN (sizeof CONTINUE_100 - 1)
 #define LINGER_MS 1000u      /* how long to drain input after our last byte */
-#define ACCEPT_BATCH 64
 #define IOV_BATCH 64
 
-static void conn_update(http_conn_t *c);
 
 /* ---- connection lifetime ---- */
-
-static void server_maybe_done(http_server_t *s);
 
 /* Free the connection now. Abort callbacks run last, when nothing of the
  * connection is left for them to trip over. */
@@ -82,10 +77,10 @@ static void conn_free_now(http_conn_t *c)
         }
         q = next;
     }
-    server_maybe_done(s);
+    http_server_maybe_done(s);
 }
 
-static void conn_destroy(http_conn_t *c)
+void http_conn_destroy(http_conn_t *c)
 {
     if (c->depth) {
         c->doomed = true;
@@ -104,7 +99,7 @@ static void conn_leave(http_conn_t *c)
 {
     if (--c->depth) return;
     if (c->doomed) conn_free_now(c);
-    else conn_update(c);
+    else http_conn_update(c);
 }
 
 /* ---- writing ---- */
@@ -273,7 +268,7 @@ static void conn_parse(http_conn_t *c)
         size_t used = 0;
         int r = http_conn_execute(c, c->rbuf + c->rpos, c->rlen - c->rpos, &used);
         if (r == -2) {
-            conn_destroy(c);
+            http_conn_destroy(c);
             return;
         }
         c->rpos += used;
@@ -287,7 +282,7 @@ static void conn_on_eof(http_conn_t *c)
     c->read_eof = true;
     if (c->lingering || (c->cur && c->cur->body_open)) {
         /* A streamed body its owner holds will never end: abort it. */
-        conn_destroy(c);
+        http_conn_destroy(c);
         return;
     }
     /* Requests already received are still answered; a partial one never
@@ -324,7 +319,7 @@ static void conn_read(http_conn_t *c)
     ssize_t n = http_conn_recv(c, dst, room);
     if (n < 0) {
         if (errno == EINTR || would_block()) return;
-        conn_destroy(c);
+        http_conn_destroy(c);
         return;
     }
     if (n == 0) {
@@ -336,7 +331,7 @@ static void conn_read(http_conn_t *c)
     if (direct) {
         size_t used;
         int r = http_conn_execute(c, dst, (size_t)n, &used);
-        if (r == -2) conn_destroy(c);
+        if (r == -2) http_conn_destroy(c);
         else if (r == 1) conn_handover(c);
         return;
     }
@@ -352,7 +347,7 @@ static void conn_read(http_conn_t *c)
 static void conn_finish(http_conn_t *c)
 {
     if (c->read_eof) {
-        conn_destroy(c);
+        http_conn_destroy(c);
         return;
     }
     shutdown(c->fd, SHUT_WR);
@@ -384,7 +379,7 @@ static void conn_arm(http_conn_t *c, uint64_t due)
     c->timer_due = due;
 }
 
-static void conn_update(http_conn_t *c)
+void http_conn_update(http_conn_t *c)
 {
     if (c->depth || c->doomed) return;
     c->depth++;
@@ -418,10 +413,10 @@ static void conn_update(http_conn_t *c)
 static void conn_timeout(http_conn_t *c)
 {
     if (c->lingering || !c->req_in_progress) {
-        conn_destroy(c);   /* idle (nothing unanswered) or done draining */
+        http_conn_destroy(c);   /* idle (nothing unanswered) or done draining */
         return;
     }
-    if (http_conn_fail_request(c, 408) < 0) conn_destroy(c);
+    if (http_conn_fail_request(c, 408) < 0) http_conn_destroy(c);
 }
 
 static void conn_timer_cb(loop_t *l, void *arg)
@@ -431,7 +426,7 @@ static void conn_timer_cb(loop_t *l, void *arg)
     c->timer = NULL;   /* the loop frees it after we return */
     conn_enter(c);
     if (c->failed) {
-        conn_destroy(c);
+        http_conn_destroy(c);
     } else {
         if (c->drain_due) {
             c->drain_due = false;
@@ -464,7 +459,7 @@ static void conn_io_cb(loop_t *l, int fd, uint32_t events, void *arg)
     (void)fd;
     conn_enter(c);
     if (events & (EPOLLERR | EPOLLHUP)) {
-        conn_destroy(c);   /* reset, or both directions gone */
+        http_conn_destroy(c);   /* reset, or both directions gone */
     } else {
         /* TLS: a read may wait for the socket to take bytes, a write for
          * bytes to come; either event goes to both then. */
@@ -472,12 +467,12 @@ static void conn_io_cb(loop_t *l, int fd, uint32_t events, void *arg)
         if ((events & EPOLLIN) || ((events & EPOLLOUT) && (tw & EPOLLOUT))) conn_read(c);
         if ((events & (EPOLLOUT | ((tw & EPOLLIN) ? EPOLLIN : 0))) && !c->doomed && !c->failed &&
             !c->lingering && conn_flush(c) < 0)
-            conn_destroy(c);
+            http_conn_destroy(c);
     }
     conn_leave(c);
 }
 
-static http_conn_t *conn_new(http_server_t *s, int fd, http_listener_t *li, void *lctx, tls_server_t *tls,
+http_conn_t *http_conn_new(http_server_t *s, int fd, http_listener_t *li, void *lctx, tls_server_t *tls,
                              err_t *err)
 {
     http_conn_t *c = calloc(1, sizeof *c);
@@ -508,7 +503,7 @@ static http_conn_t *conn_new(http_server_t *s, int fd, http_listener_t *li, void
     s->conns = c;
     s->nconns++;
     if (li) li->nconns++;
-    conn_update(c);
+    http_conn_update(c);
     return c;
 }
 
@@ -545,7 +540,7 @@ void http_conn_touch(http_conn_t *c)
     /* Inside an entry point the outermost frame flushes (and batches). */
     if (c->depth == 0) {
         c->now = loop_now_ms();
-        conn_update(c);
+        http_conn_update(c);
     }
 }
 
@@ -610,263 +605,3 @@ int http_exchange_peer(const http_exchange_t *ex, char *buf, size_t n)
     if (!a || !inet_ntop(ss.ss_family, a, buf, (socklen_t)n)) return -1;
     return 0;
 }
-
-/* ---- listeners ---- */
-
-static void listener_retry_cb(loop_t *l, void *arg)
-{
-    http_listener_t *li = arg;
-    li->retry = NULL;
-    loop_mod_fd(l, li->fd, EPOLLIN, NULL);
-}
-
-static void listener_cb(loop_t *l, int fd, uint32_t events, void *arg)
-{
-    http_listener_t *li = arg;
-    (void)events;
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
-        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (cfd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
-            if (would_block()) return;
-            /* Out of fds or memory: level-triggered epoll would spin, so
-             * look away for a moment. */
-            if (!li->retry) {
-                loop_mod_fd(l, fd, 0, NULL);
-                li->retry = loop_timer_add(l, 100, listener_retry_cb, li);
-            }
-            return;
-        }
-        if (li->max_conns && li->nconns >= li->max_conns) {
-            /* Over its owner's cap for this socket: refused, unread. */
-            close(cfd);
-            continue;
-        }
-        li->s->accepted++;
-        int one = 1;
-        /* Fails harmlessly on AF_UNIX. */
-        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        http_conn_t *c = conn_new(li->s, cfd, li, li->ctx, li->tls, NULL);
-        if (!c) close(cfd);
-        /* Its fd is one of the last few: this server sheds it (503 to its
-         * request) so the reserve stays for the work already running. */
-        else if (li->s->cfg.shed_fd_reserve && fdlimit_in_reserve(cfd, fdlimit_reserve())) c->shed = true;
-    }
-}
-
-static int listener_add(http_server_t *s, int fd, void *ctx, err_t *err)
-{
-    http_listener_t *li = calloc(1, sizeof *li);
-    if (!li) {
-        close(fd);
-        return err_set(err, ERR_SYS, "out of memory");
-    }
-    *li = (http_listener_t){ .s = s, .fd = fd, .id = ++s->next_lid, .ctx = ctx };
-    if (loop_add_fd(s->loop, fd, EPOLLIN, listener_cb, li, err) < 0) {
-        close(fd);
-        free(li);
-        return -1;
-    }
-    li->next = s->listeners;
-    s->listeners = li;
-    return fd;
-}
-
-static void listener_close(http_server_t *s, http_listener_t *li)
-{
-    for (http_conn_t *c = s->conns; c; c = c->next)
-        if (c->li == li) c->li = NULL;
-    loop_del_fd(s->loop, li->fd);
-    close(li->fd);
-    if (li->retry) loop_timer_cancel(s->loop, li->retry);
-    free(li);
-}
-
-int http_server_listen_tcp(http_server_t *s, const char *host, int port, void *listener_ctx,
-                           int *bound_port, err_t *err)
-{
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(host, ps, &hints, &res);
-    if (rc != 0)
-        return err_set(err, ERR_INVALID, "listen %s:%d: %s", host ? host : "*", port,
-                       gai_strerror(rc));
-    int fd = -1;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) continue;
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) break;
-        int saved = errno;
-        close(fd);
-        fd = -1;
-        errno = saved;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) return err_sys(err, "listen %s:%d", host ? host : "*", port);
-    if (bound_port) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
-            err_sys(err, "getsockname");
-            close(fd);
-            return -1;
-        }
-        *bound_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                                : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    }
-    return listener_add(s, fd, listener_ctx, err);
-}
-
-static int fd_make_nonblocking(int fd, err_t *err)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return err_sys(err, "fcntl(%d)", fd);
-    int fdfl = fcntl(fd, F_GETFD);
-    if (fdfl >= 0) fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC);
-    return 0;
-}
-
-int http_server_listen_fd(http_server_t *s, int fd, void *listener_ctx, err_t *err)
-{
-    if (fd_make_nonblocking(fd, err) < 0) {
-        close(fd);
-        return -1;
-    }
-    return listener_add(s, fd, listener_ctx, err);
-}
-
-int http_server_adopt_fd(http_server_t *s, int fd, void *listener_ctx, err_t *err)
-{
-    if (fd_make_nonblocking(fd, err) < 0) return -1;
-    return conn_new(s, fd, NULL, listener_ctx, NULL, err) ? 0 : -1;
-}
-
-void http_server_cap_listener(http_server_t *s, int fd, unsigned max_conns)
-{
-    for (http_listener_t *li = s->listeners; li; li = li->next)
-        if (li->fd == fd) li->max_conns = max_conns;
-}
-
-int http_server_listener_tls(http_server_t *s, int fd, tls_server_t *tls)
-{
-    for (http_listener_t *li = s->listeners; li; li = li->next) {
-        if (li->fd != fd) continue;
-        li->tls = tls;
-        return 0;
-    }
-    return -1;
-}
-
-/* Destroy every connection accepted through listener `lid` (all if
- * lid == 0 and `all`). Abort callbacks may run arbitrary code, so restart
- * the scan after each one instead of trusting a saved next pointer. */
-static void conns_kill(http_server_t *s, unsigned lid, bool all)
-{
-    for (;;) {
-        http_conn_t *c = s->conns;
-        while (c && (c->doomed || (!all && c->lid != lid))) c = c->next;
-        if (!c) return;
-        conn_destroy(c);
-    }
-}
-
-void http_server_unlisten(http_server_t *s, int fd)
-{
-    for (http_listener_t **pp = &s->listeners; *pp; pp = &(*pp)->next) {
-        http_listener_t *li = *pp;
-        if (li->fd != fd) continue;
-        *pp = li->next;
-        unsigned id = li->id;
-        listener_close(s, li);
-        conns_kill(s, id, false);
-        return;
-    }
-}
-
-/* ---- server ---- */
-
-http_server_t *http_server_new(loop_t *loop, const http_server_config_t *cfg, err_t *err)
-{
-    if (!cfg || !cfg->on_request) {
-        err_set(err, ERR_INVALID, "http server: on_request is required");
-        return NULL;
-    }
-    http_server_t *s = calloc(1, sizeof *s);
-    if (!s) {
-        err_set(err, ERR_SYS, "out of memory");
-        return NULL;
-    }
-    s->loop = loop;
-    s->cfg = *cfg;
-    if (!s->cfg.max_header_bytes) s->cfg.max_header_bytes = 64 * 1024;
-    if (!s->cfg.max_body_bytes) s->cfg.max_body_bytes = 6 * 1024 * 1024 + 1024;
-    if (!s->cfg.idle_timeout_ms) s->cfg.idle_timeout_ms = 60000;
-    if (!s->cfg.request_timeout_ms) s->cfg.request_timeout_ms = 30000;
-    if (!s->cfg.max_pipeline) s->cfg.max_pipeline = 64;
-    if (!s->cfg.stream_high_water) s->cfg.stream_high_water = 64 * 1024;
-    if (!s->cfg.stream_max_buffer) s->cfg.stream_max_buffer = 8 * 1024 * 1024;
-    return s;
-}
-
-void http_server_free(http_server_t *s)
-{
-    if (!s) return;
-    while (s->listeners) {
-        http_listener_t *li = s->listeners;
-        s->listeners = li->next;
-        listener_close(s, li);
-    }
-    s->done = NULL;
-    conns_kill(s, 0, true);
-    if (s->done_timer) loop_timer_cancel(s->loop, s->done_timer);
-    free(s);
-}
-
-static void server_done_cb(loop_t *l, void *arg)
-{
-    http_server_t *s = arg;
-    (void)l;
-    s->done_timer = NULL;
-    void (*done)(void *) = s->done;
-    s->done = NULL;
-    if (done) done(s->done_arg);
-}
-
-/* `done` runs from a timer, never inside shutdown or a connection's
- * callback, so it may free the server. */
-static void server_maybe_done(http_server_t *s)
-{
-    if (s->shutting && !s->nconns && s->done && !s->done_timer)
-        s->done_timer = loop_timer_add(s->loop, 0, server_done_cb, s);
-}
-
-void http_server_shutdown(http_server_t *s, void (*done)(void *arg), void *arg)
-{
-    s->shutting = true;
-    s->done = done;
-    s->done_arg = arg;
-    while (s->listeners) {
-        http_listener_t *li = s->listeners;
-        s->listeners = li->next;
-        listener_close(s, li);
-    }
-    /* No user code runs below (conn_update only flushes and closes
-     * connections with nothing unanswered), so `next` stays valid. */
-    for (http_conn_t *c = s->conns, *next; c; c = next) {
-        next = c->next;
-        if (c->doomed) continue;
-        c->read_closed = true;
-        if (!c->completed) http_conn_drop_partial(c);
-        if (c->depth == 0) c->now = loop_now_ms();
-        conn_update(c);
-    }
-    server_maybe_done(s);
-}
-
-size_t http_server_connection_count(const http_server_t *s) { return s->nconns; }
-uint64_t http_server_accepted_count(const http_server_t *s) { return s->accepted; }

@@ -1,5 +1,6 @@
-/* http_internal.h — what http.c (connections, I/O, timers), http_msg.c
- * (llhttp callbacks, exchanges), http_resp.c (response bytes),
+/* http_internal.h — what http.c (connections, I/O, timers), http_server.c
+ * (listeners, accepting, the server's life), http_msg.c (llhttp callbacks,
+ * exchanges), http_resp.c (response bytes),
  * http_stream.c and http_tls.c share. Not for other
  * modules: everything here may change with the implementation. The only
  * extra entry point is http_server_adopt_fd(), used by the fuzz target to
@@ -204,6 +205,18 @@ size_t http_stream_unsent(const http_exchange_t *ex);
 /* http.c: flush, close, epoll mask and timer after a change from outside
  * an entry point (as http_respond does). */
 void http_conn_touch(http_conn_t *c);
+/* http.c: a connection for an accepted (or adopted) socket, served from
+ * now on; NULL (err set) if it cannot be. */
+http_conn_t *http_conn_new(http_server_t *s, int fd, http_listener_t *li, void *lctx, tls_server_t *tls,
+                           err_t *err);
+/* http.c: close a connection (now, or when the last entry point leaves);
+ * its unanswered exchanges are aborted. */
+void http_conn_destroy(http_conn_t *c);
+/* http.c: after a change: flush, close, epoll mask, timer. */
+void http_conn_update(http_conn_t *c);
+/* http_server.c: during shutdown, call `done` once the last connection is
+ * gone. */
+void http_server_maybe_done(http_server_t *s);
 
 /* http_tls.c: the transport under the HTTP code, plain or TLS. recv and
  * sendmsg as the socket calls are (-1 with EAGAIN: wait). A plain request
@@ -217,7 +230,7 @@ uint32_t http_conn_tls_events(const http_conn_t *c, uint32_t ev);
  * port: answered as 400 with nginx's words. */
 #define HTTP_STATUS_PLAIN_ON_TLS 497
 
-/* http.c: serve an already connected socket as if accepted by a listener
+/* http_server.c: serve an already connected socket as if accepted by a listener
  * with ctx `listener_ctx` (used by the fuzz target). */
 int http_server_adopt_fd(http_server_t *s, int fd, void *listener_ctx, err_t *err);
 

@@ -19,13 +19,13 @@ mkdir -p "$OBJ"
 # the project sources it needs, and what it links ("llhttp" = the bundled
 # parser, built below).
 TARGETS="
-http           | src/io/http.c src/io/http_msg.c src/io/http_resp.c src/io/http_stream.c src/io/http_tls.c src/io/tls.c src/io/loop.c src/io/fdlimit.c src/base/err.c | llhttp -lssl -lcrypto -lpthread
+http           | src/io/http.c src/io/http_server.c src/io/http_msg.c src/io/http_resp.c src/io/http_stream.c src/io/http_tls.c src/io/tls.c src/io/loop.c src/io/fdlimit.c src/base/err.c | llhttp -lssl -lcrypto -lpthread
 zip            | src/store/codestore.c src/base/util.c src/base/err.c               | -larchive -lcrypto -lpthread
 function_json  | src/core/function.c src/core/function_input.c src/core/function_owner.c src/core/runtime.c src/base/util.c src/base/err.c | -lcjson -lcrypto -lpthread -lm
 spawner_proto  | src/sandbox/spawner_proto.c                                        |
 url_response   | src/api/url_event.c src/base/util.c src/base/err.c                 | -lcjson -lcrypto -lpthread -lm
 schedule       | src/base/schedule.c src/base/tz.c src/base/err.c                   | -lpthread
-runtime_api    | src/transport/runtime_api.c src/core/instance.c src/core/instance_output.c src/core/call.c src/core/router.c src/core/pool.c src/core/logs.c src/core/metrics.c src/base/prom.c src/io/fdlimit.c src/store/store_retention.c src/store/store_metrics.c src/core/function.c src/core/function_owner.c src/core/function_input.c src/core/runtime.c src/core/core.c src/io/http.c src/io/http_msg.c src/io/http_resp.c src/io/http_stream.c src/io/http_tls.c src/io/tls.c src/io/loop.c src/io/route.c src/store/store_sqlite.c src/store/store_layers.c src/store/store_rows.c src/store/codestore.c src/store/codestore_merge.c src/store/sqldb.c src/base/err.c src/base/util.c src/base/errdoc.c src/base/log.c | llhttp -lssl -lcjson -lcrypto -lsqlite3 -larchive -lpthread -lm
+runtime_api    | src/transport/runtime_api.c src/core/instance.c src/core/instance_output.c src/core/call.c src/core/router.c src/core/pool.c src/core/logs.c src/core/metrics.c src/base/prom.c src/io/fdlimit.c src/store/store_retention.c src/store/store_metrics.c src/core/function.c src/core/function_owner.c src/core/function_input.c src/core/runtime.c src/core/core.c src/io/http.c src/io/http_server.c src/io/http_msg.c src/io/http_resp.c src/io/http_stream.c src/io/http_tls.c src/io/tls.c src/io/loop.c src/io/route.c src/store/store_sqlite.c src/store/store_layers.c src/store/store_rows.c src/store/codestore.c src/store/codestore_merge.c src/store/sqldb.c src/base/err.c src/base/util.c src/base/errdoc.c src/base/log.c | llhttp -lssl -lcjson -lcrypto -lsqlite3 -larchive -lpthread -lm
 "
 
 # Ours, with the project's warnings; each source compiled once for all targets,
