@@ -129,6 +129,7 @@ typedef struct {
     struct { const char *name, *value; } hdrs[HDRS_MAX];
     char why[160];               /* why the last exchange failed */
     int err;                     /* errno of that failure, 0 for "closed" */
+    int owed;                    /* a pipelined GET /next was sent; its response is still to be read */
 } nr_conn;
 
 static void conn_init(nr_conn *c)
@@ -142,6 +143,7 @@ static void conn_close(nr_conn *c)
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
     c->in.len = c->in_off = 0;
+    c->owed = 0;
 }
 
 static void conn_free(nr_conn *c)
@@ -200,10 +202,12 @@ static int conn_fill(nr_conn *c)
     }
 }
 
-static int conn_send(nr_conn *c, const void *body, size_t body_len)
+/* Send c->out[0, split), the body, then c->out[split, len) (a request
+ * pipelined behind this one), in one sendmsg when the socket takes it. */
+static int conn_send(nr_conn *c, const void *body, size_t body_len, size_t split)
 {
-    struct iovec iov[2] = { { c->out.p, c->out.len }, { (void *)body, body_len } };
-    struct msghdr m = { .msg_iov = iov, .msg_iovlen = body_len ? 2 : 1 };
+    struct iovec iov[3] = { { c->out.p, split }, { (void *)body, body_len }, { c->out.p + split, c->out.len - split } };
+    struct msghdr m = { .msg_iov = iov, .msg_iovlen = 3 };
     while (m.msg_iovlen > 0) {
         ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
         if (n < 0) {
@@ -383,9 +387,12 @@ static int conn_read_response(nr_conn *c, int *must_close)
 /* One request/response. `headers` is extra "Name: value\r\n" text or NULL.
  * Retried once on a new connection when a reused one turns out to be
  * closed (server-side keep-alive timeout): nothing was answered, so nothing
- * can be answered twice. */
+ * can be answered twice. With then_next, a GET /next goes out right behind
+ * the request, in the same write, and its response is left to read
+ * (c->owed): the daemon then sends this request's 202 with the next event,
+ * so the worker wakes once per call instead of twice. */
 static int conn_exchange(nr_conn *c, const char *method, const char *path, const char *headers,
-                         const void *body, size_t body_len)
+                         const void *body, size_t body_len, int then_next)
 {
     for (int attempt = 0;; attempt++) {
         int fresh = 0;
@@ -398,14 +405,21 @@ static int conn_exchange(nr_conn *c, const char *method, const char *path, const
                           method, path, g_cfg.host, NIMBUS_RUNTIME_VERSION, headers ? headers : "");
         if (!bad && strcmp(method, "GET") != 0) bad = nimbus_buf_addf(&c->out, "Content-Length: %zu\r\n", body_len);
         if (bad || nimbus_buf_add(&c->out, "\r\n", 2) < 0) return conn_fail(c, "request", ENOMEM);
+        size_t split = c->out.len;
+        if (then_next &&
+            nimbus_buf_addf(&c->out, "GET " API_PREFIX "/invocation/next HTTP/1.1\r\nHost: %s\r\n"
+                            "User-Agent: nimbus-runtime-c/%s\r\n\r\n", g_cfg.host, NIMBUS_RUNTIME_VERSION))
+            return conn_fail(c, "request", ENOMEM);
 
         /* A failed send may still leave an answer to read (a server that
          * refuses a too-large body answers, then closes). */
-        int sent = conn_send(c, body, body_len);
+        int sent = conn_send(c, body, body_len, split);
         int must_close = 0;
         int r = conn_read_response(c, &must_close);
         if (r == 0) {
+            /* A close after this answer means the /next behind it was not read. */
             if (must_close) conn_close(c);
+            else c->owed = then_next && sent == 0;
             return 0;
         }
         conn_close(c);
@@ -460,11 +474,23 @@ static int build_error_doc(nimbus_buf *doc, nimbus_buf *hdrs, const char *type, 
     return bad ? -1 : 0;
 }
 
-/* GET /next, retrying a short while if the API is momentarily unreachable. */
+/* The next call: the response to the /next pipelined behind the last
+ * answer, else a GET /next, retrying a short while if the API is
+ * momentarily unreachable. */
 static int worker_next(nr_worker *w)
 {
+    if (w->conn.owed) {
+        int must_close = 0;
+        w->conn.owed = 0;
+        if (conn_read_response(&w->conn, &must_close) == 0) {
+            if (must_close) conn_close(&w->conn);
+            if (w->conn.status == 200 && conn_header(&w->conn, "Lambda-Runtime-Aws-Request-Id")) return 0;
+        } else {
+            conn_close(&w->conn);
+        }
+    }
     for (int tries = 0;; tries++) {
-        if (conn_exchange(&w->conn, "GET", API_PREFIX "/invocation/next", NULL, NULL, 0) == 0) {
+        if (conn_exchange(&w->conn, "GET", API_PREFIX "/invocation/next", NULL, NULL, 0, 0) == 0) {
             if (w->conn.status == 200 && conn_header(&w->conn, "Lambda-Runtime-Aws-Request-Id")) return 0;
             snprintf(w->conn.why, sizeof w->conn.why, "GET /next answered %d without a request", w->conn.status);
         }
@@ -546,13 +572,13 @@ static int worker_call(nr_worker *w)
     int sent = -1;
     if (etype) {
         bad = bad || build_error_doc(&w->doc, &w->hdrs, etype, emsg);
-        if (!bad) sent = conn_exchange(c, "POST", w->path.p, w->hdrs.p, w->doc.p, w->doc.len);
+        if (!bad) sent = conn_exchange(c, "POST", w->path.p, w->hdrs.p, w->doc.p, w->doc.len, 1);
     } else {
         w->hdrs.len = 0;
         bad = bad || nimbus_buf_add(&w->hdrs, "Content-Type: ", 14) ||
               add_header_value(&w->hdrs, res->content_type[0] ? res->content_type : "application/json") ||
               nimbus_buf_add(&w->hdrs, "\r\n", 2);
-        if (!bad) sent = conn_exchange(c, "POST", w->path.p, w->hdrs.p, res->body, res->body_len);
+        if (!bad) sent = conn_exchange(c, "POST", w->path.p, w->hdrs.p, res->body, res->body_len, 1);
     }
     if (bad) {
         nr_log("out of memory posting the result of %s", req.request_id);
@@ -660,7 +686,7 @@ int nimbus_runtime_init_error(const char *type, const char *message)
     nimbus_buf doc = { 0 }, hdrs = { 0 };
     if (build_error_doc(&doc, &hdrs, type, message) < 0)
         nr_log("out of memory reporting the init error");
-    else if (conn_exchange(&c, "POST", API_PREFIX "/init/error", hdrs.p, doc.p, doc.len) < 0)
+    else if (conn_exchange(&c, "POST", API_PREFIX "/init/error", hdrs.p, doc.p, doc.len, 0) < 0)
         nr_log("cannot report the init error: %s", c.why);
     else if (c.status != 202 && c.status != 200)
         nr_log("reporting the init error: HTTP %d", c.status);

@@ -925,6 +925,106 @@ def function_log_text(client, name, wanted=(), timeout=5.0, regex=False):
         time.sleep(0.1)
 
 
+class HeldRuntimeApi:
+    """A Runtime API of a test's own on loopback, for driving a runtime client (a bootstrap run as
+    a plain process, no daemon) byte by byte: it answers only what the test tells it to, so a test
+    can hold a 202 back and see what the runtime sends meanwhile."""
+
+    def __init__(self, test):
+        self.test = test
+        self.dir = tempfile.mkdtemp(prefix='nimbus-fakeapi.')
+        self.lsock = socket.socket()
+        self.lsock.bind(('127.0.0.1', 0))
+        self.lsock.listen(4)
+        self.lsock.settimeout(10)
+        self.proc = self.conn = None
+        self.buf = b''
+
+    def write(self, name, data, mode=0o644):
+        path = os.path.join(self.dir, name)
+        with open(path, 'wb' if isinstance(data, bytes) else 'w') as f:
+            f.write(data)
+        os.chmod(path, mode)
+        return path
+
+    def start(self, argv, env=None):
+        """Run the runtime with Lambda's environment pointing at this API; wait for its connection."""
+        e = {'AWS_LAMBDA_RUNTIME_API': '127.0.0.1:%d' % self.lsock.getsockname()[1],
+             'LAMBDA_TASK_ROOT': self.dir, 'PATH': '/usr/bin:/bin', 'AWS_LAMBDA_FUNCTION_NAME': 'fake',
+             'AWS_LAMBDA_FUNCTION_VERSION': '$LATEST', 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE': '128'}
+        e.update(env or {})
+        self.proc = subprocess.Popen(argv, env=e, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.conn, _ = self.lsock.accept()
+        self.conn.settimeout(10)
+
+    def close(self):
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc.stderr.close()
+        if self.conn:
+            self.conn.close()
+        self.lsock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _more(self):
+        d = self.conn.recv(65536)
+        if not d:
+            self.proc.kill()
+            self.test.fail('runtime closed its connection; stderr: %r' % self.proc.stderr.read())
+        self.buf += d
+
+    def request(self):
+        """The runtime's next whole request: (request line, {lower-case name: value}, body)."""
+        while b'\r\n\r\n' not in self.buf:
+            self._more()
+        head, _, self.buf = self.buf.partition(b'\r\n\r\n')
+        lines = head.decode().split('\r\n')
+        hdrs = dict((k.strip().lower(), v.strip()) for k, v in (l.split(':', 1) for l in lines[1:]))
+        n = int(hdrs.get('content-length', '0'))
+        while len(self.buf) < n:
+            self._more()
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return lines[0], hdrs, body
+
+    def event(self, rid, doc, accepted=False):
+        """Answer the parked /next with a call (JSON `doc`), after a 202 for the last answer if
+        `accepted`: the two in one write, as the daemon sends them to a pipelining runtime."""
+        body = json.dumps(doc).encode()
+        out = b''
+        if accepted:
+            out += b'HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{"status":"OK"}\n'
+        out += (b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: ' +
+                rid.encode() + b'\r\nLambda-Runtime-Deadline-Ms: 99999999999999\r\n'
+                b'Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:000000000000:function:fake\r\n'
+                b'Content-Length: ' + str(len(body)).encode() + b'\r\n\r\n' + body)
+        self.conn.sendall(out)
+
+    def check_pipelining(self, answer_of, error_type, error_message):
+        """The runtime sends its next /next right behind each /response or /error without waiting
+        for the 202, which this API never sends on its own: three calls, the second a failure
+        (event {"fail": true}). `answer_of(n)` is the JSON the handler answers to {"n": n}."""
+        t = self.test
+        nxt = 'GET /2018-06-01/runtime/invocation/next HTTP/1.1'
+        t.assertEqual(self.request()[0], nxt)
+        self.event('r1', {'n': 1})
+        line, hdrs, body = self.request()
+        t.assertEqual(line, 'POST /2018-06-01/runtime/invocation/r1/response HTTP/1.1')
+        t.assertEqual(json.loads(body), answer_of(1))
+        t.assertEqual(self.request()[0], nxt)   # no 202 yet, and the next /next is here
+        self.event('r2', {'fail': True}, accepted=True)
+        line, hdrs, body = self.request()
+        t.assertEqual(line, 'POST /2018-06-01/runtime/invocation/r2/error HTTP/1.1')
+        t.assertEqual(hdrs.get('lambda-runtime-function-error-type'), error_type)
+        t.assertEqual(json.loads(body)['errorMessage'], error_message)
+        t.assertEqual(self.request()[0], nxt)
+        self.event('r3', {'n': 3}, accepted=True)
+        line, hdrs, body = self.request()
+        t.assertEqual(line, 'POST /2018-06-01/runtime/invocation/r3/response HTTP/1.1')
+        t.assertEqual(json.loads(body), answer_of(3))
+        t.assertEqual(self.request()[0], nxt)
+
+
 def instances_of(client, name):
     """The function's instances as GET /nimbus/v1/functions/NAME/instances lists them."""
     st, h, raw = client.request('GET', '/nimbus/v1/functions/%s/instances' % name)

@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 
-from nimbus_testlib import REPO, ServerTestCase, dir_files, init_template, nimbus_bin, run_cli, uniq
+from nimbus_testlib import REPO, HeldRuntimeApi, ServerTestCase, dir_files, init_template, nimbus_bin, run_cli, uniq
 from runtime_conformance import ENV_NAMES, ConformanceSuite
 
 PROBE_C = r'''
@@ -785,3 +785,30 @@ class RuntimeCWireTest(unittest.TestCase):
             shutil.rmtree(d, ignore_errors=True)
         self.assertEqual(r.returncode, 1)
         self.assertIn(b'cannot get the next call from 127.0.0.1:%d' % port, r.stderr)
+
+
+PIPELINE_C = r'''#include <string.h>
+#include "nimbus_runtime.h"
+static int handler(const nimbus_request *req, nimbus_response *res)
+{
+    if (strstr(req->body, "\"fail\"")) return nimbus_response_error(res, "Asked", "asked to") ? 1 : 0;
+    return nimbus_response_printf(res, "{\"got\":%.*s}", (int)req->body_len, req->body) ? 1 : 0;
+}
+int main(void) { return nimbus_runtime_run(handler); }
+'''
+
+
+class CRuntimePipeliningTest(unittest.TestCase):
+    """libnimbus-runtime sends its next /next right behind each /response or /error, in one
+    write, without waiting for the 202 (the daemon then sends the 202 with the next event)."""
+
+    def setUp(self):
+        self.api = HeldRuntimeApi(self)
+        path = self.api.write('bootstrap', compile_c(PIPELINE_C), 0o755)
+        self.api.start([path], fn_env())
+
+    def tearDown(self):
+        self.api.close()
+
+    def test_next_goes_out_behind_the_response_without_waiting_for_202(self):
+        self.api.check_pipelining(lambda n: {'got': {'n': n}}, 'Asked', 'asked to')

@@ -12,7 +12,7 @@ import os
 import re
 import unittest
 
-from nimbus_testlib import (REPO, TAIL, ServerTestCase, decode_log_result, dir_files, function_log_text,
+from nimbus_testlib import (REPO, TAIL, HeldRuntimeApi, ServerTestCase, decode_log_result, dir_files, function_log_text,
                             init_template, src, uniq, wait_for)
 from runtime_conformance import ENV_NAMES, ConformanceSuite, op
 
@@ -404,91 +404,19 @@ class PythonRuntimeTest(ServerTestCase):
 
 class PythonRuntimePipeliningTest(unittest.TestCase):
     """The Python runtime sends its next /next right behind each /response or /error, in one
-    write, without waiting for the 202 (the daemon then sends the 202 with the next event). Driven
-    against a Runtime API of the test's own on loopback that holds every 202 back: the next
-    /next must arrive anyway."""
+    write, without waiting for the 202 (the daemon then sends the 202 with the next event)."""
 
     def setUp(self):
-        import socket
-        import subprocess
-        import tempfile
-        self.dir = tempfile.mkdtemp(prefix='nimbus-pypipe.')
-        with open(os.path.join(self.dir, 'app.py'), 'w') as f:
-            f.write('def handler(event, context):\n'
-                    '    if event.get("fail"):\n'
-                    '        raise ValueError("asked to")\n'
-                    '    return {"got": event}\n')
-        self.lsock = socket.socket()
-        self.lsock.bind(('127.0.0.1', 0))
-        self.lsock.listen(4)
-        self.lsock.settimeout(10)
-        env = {'AWS_LAMBDA_RUNTIME_API': '127.0.0.1:%d' % self.lsock.getsockname()[1],
-               '_HANDLER': 'app.handler', 'LAMBDA_TASK_ROOT': self.dir, 'PATH': '/usr/bin:/bin',
-               'AWS_LAMBDA_FUNCTION_NAME': 'pipe', 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE': '128'}
-        self.proc = subprocess.Popen(['/usr/bin/python3', '-S', os.path.join(REPO, 'runtimes', 'python', 'bootstrap.py')],
-                                     env=env, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.conn, _ = self.lsock.accept()
-        self.conn.settimeout(10)
-        self.buf = b''
+        self.api = HeldRuntimeApi(self)
+        self.api.write('app.py', 'def handler(event, context):\n'
+                                 '    if event.get("fail"):\n'
+                                 '        raise ValueError("asked to")\n'
+                                 '    return {"got": event}\n')
+        self.api.start(['/usr/bin/python3', '-S', os.path.join(REPO, 'runtimes', 'python', 'bootstrap.py')],
+                       {'_HANDLER': 'app.handler'})
 
     def tearDown(self):
-        import shutil
-        self.proc.kill()
-        self.proc.wait()
-        self.proc.stderr.close()
-        self.conn.close()
-        self.lsock.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def request(self):
-        """One whole request from the runtime: (request line, headers, body)."""
-        while b'\r\n\r\n' not in self.buf:
-            d = self.conn.recv(65536)
-            if not d:
-                self.proc.kill()
-                self.fail('runtime closed its connection; stderr: %r' % self.proc.stderr.read())
-            self.buf += d
-        head, _, self.buf = self.buf.partition(b'\r\n\r\n')
-        lines = head.decode().split('\r\n')
-        hdrs = dict((k.strip().lower(), v.strip()) for k, v in (l.split(':', 1) for l in lines[1:]))
-        n = int(hdrs.get('content-length', '0'))
-        while len(self.buf) < n:
-            d = self.conn.recv(65536)
-            self.assertTrue(d)
-            self.buf += d
-        body, self.buf = self.buf[:n], self.buf[n:]
-        return lines[0], hdrs, body
-
-    def event(self, rid, doc, accepted=False):
-        body = json.dumps(doc).encode()
-        out = b''
-        if accepted:
-            out += b'HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{"status":"OK"}\n'
-        out += (b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: ' +
-                rid.encode() + b'\r\nLambda-Runtime-Deadline-Ms: 99999999999999\r\n'
-                b'Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:000000000000:function:pipe\r\n'
-                b'Content-Length: ' + str(len(body)).encode() + b'\r\n\r\n' + body)
-        self.conn.sendall(out)
+        self.api.close()
 
     def test_next_goes_out_behind_the_response_without_waiting_for_202(self):
-        line, _, _ = self.request()
-        self.assertEqual(line, 'GET /2018-06-01/runtime/invocation/next HTTP/1.1')
-        self.event('r1', {'n': 1})
-        line, hdrs, body = self.request()
-        self.assertEqual(line, 'POST /2018-06-01/runtime/invocation/r1/response HTTP/1.1')
-        self.assertEqual(json.loads(body), {'got': {'n': 1}})
-        # No 202 has been sent, yet the next /next is here.
-        line, _, _ = self.request()
-        self.assertEqual(line, 'GET /2018-06-01/runtime/invocation/next HTTP/1.1')
-        # The 202 and the next event together; an error answer is pipelined the same way.
-        self.event('r2', {'fail': True}, accepted=True)
-        line, hdrs, body = self.request()
-        self.assertEqual(line, 'POST /2018-06-01/runtime/invocation/r2/error HTTP/1.1')
-        self.assertEqual(hdrs.get('lambda-runtime-function-error-type'), 'ValueError')
-        self.assertEqual(json.loads(body)['errorMessage'], 'asked to')
-        line, _, _ = self.request()
-        self.assertEqual(line, 'GET /2018-06-01/runtime/invocation/next HTTP/1.1')
-        self.event('r3', {'n': 3}, accepted=True)
-        line, hdrs, body = self.request()
-        self.assertEqual(line, 'POST /2018-06-01/runtime/invocation/r3/response HTTP/1.1')
-        self.assertEqual(json.loads(body), {'got': {'n': 3}})
+        self.api.check_pipelining(lambda n: {'got': {'n': n}}, 'ValueError', 'asked to')
