@@ -5,7 +5,10 @@
  * event body echoed back and the next GET .../invocation/next pipelined right behind it (HTTP/1.1
  * pipelining, one send() for both), then read the 202 and the next event, forever. With
  * ECHO_PIPELINE=0 it waits for each 202 before the next GET instead, as the AWS runtime interface
- * clients do. Raw sockets, no libcurl, no allocation on the steady path. It exists so the benchmark measures Nimbus, not the
+ * clients do. Raw sockets, no libcurl, no allocation on the steady path.
+ *
+ * With AWS_LAMBDA_MAX_CONCURRENCY=N > 1 (an instance with InstanceConcurrency N) it serves N calls
+ * at once from one epoll loop over N connections, as an event-driven server would. It exists so the benchmark measures Nimbus, not the
  * runtime.
  *
  * With ECHO_HOLD_MS=N in its environment it holds each call N ms before answering, so a burst of
@@ -25,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -170,10 +174,9 @@ static void copy_value(char *dst, size_t cap, const char *v, size_t vlen, const 
     dst[vlen] = 0;
 }
 
-/* Parse the head in rt.buf[0, head_len). */
-static void parse_head(struct resp *r, const char *hend)
+/* Parse the head in b[0, head_len). */
+static void parse_head(const char *b, struct resp *r, const char *hend)
 {
-    const char *b = rt.buf;
     if (r->head_len < 12 || memcmp(b, "HTTP/1.", 7) != 0 || b[8] != ' ')
         fatal("malformed status line from runtime API");
     r->status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
@@ -241,7 +244,7 @@ static int rt_read(struct resp *r)
     }
     memset(r, 0, sizeof *r);
     r->head_len = (size_t)(hend - rt.buf) + 4;
-    parse_head(r, hend);
+    parse_head(rt.buf, r, hend);
     while (rt.len < r->head_len + r->body_len) {
         n = rt_fill();
         if (n <= 0)
@@ -279,6 +282,141 @@ static void rt_send_read(struct iovec *iov, int n, struct resp *r)
     }
 }
 
+/* ---- AWS_LAMBDA_MAX_CONCURRENCY=N > 1: one process, N calls at once ----
+ *
+ * N keep-alive connections, one per slot, all served by one epoll loop: on each event the
+ * /response goes out with the next /next pipelined behind it, and the connection then expects a
+ * 2xx and the next event. The process only sleeps when no connection has anything to read, as an
+ * event-driven server does, which is what sets it apart from N one-call instances. */
+struct cconn {
+    int fd;
+    char *buf;
+    size_t len, cap;
+    int expect_post;          /* the next response answers a /response */
+};
+
+static void cc_sendall(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {      /* a full socket buffer: wait until it drains */
+                struct timespec ts = { 0, 100000 };
+                nanosleep(&ts, NULL);
+                continue;
+            }
+            fatal("send to runtime API: %s", strerror(errno));
+        }
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+}
+
+/* Every whole response buffered on c: a /response's 2xx is checked, an event is answered. */
+static void cc_process(struct cconn *c, const char *api, const char *next_req, size_t nl)
+{
+    size_t off = 0;
+    for (;;) {
+        const char *b = c->buf + off;
+        size_t have = c->len - off;
+        const char *hend = memmem(b, have, "\r\n\r\n", 4);
+        if (!hend)
+            break;
+        struct resp r;
+        memset(&r, 0, sizeof r);
+        r.head_len = (size_t)(hend - b) + 4;
+        parse_head(b, &r, hend);
+        if (have < r.head_len + r.body_len)
+            break;
+        if (r.close)
+            fatal("runtime API closed a connection (Connection: close) in concurrent mode");
+        if (c->expect_post) {
+            if (r.status < 200 || r.status > 299)
+                fatal("POST /runtime/invocation/.../response answered %d", r.status);
+            c->expect_post = 0;
+        } else {
+            if (r.status != 200 || !r.reqid[0])
+                fatal("GET /runtime/invocation/next answered %d", r.status);
+            char post[768];
+            int pl = snprintf(post, sizeof post,
+                              "POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: %s\r\n"
+                              "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                              r.reqid, api, r.ctype[0] ? r.ctype : "application/json", r.body_len);
+            if (pl < 0 || (size_t)pl >= sizeof post)
+                fatal("response head too long");
+            struct iovec iov[3] = { { post, (size_t)pl }, { (char *)b + r.head_len, r.body_len },
+                                    { (char *)next_req, nl } };
+            cc_sendall(c->fd, iov, 3);
+            c->expect_post = 1;
+        }
+        off += r.head_len + r.body_len;
+    }
+    memmove(c->buf, c->buf + off, c->len - off);
+    c->len -= off;
+}
+
+static int serve_concurrent(long n, const char *api, const char *next_req, size_t nl)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        fatal("epoll_create1: %s", strerror(errno));
+    struct cconn *cs = calloc((size_t)n, sizeof *cs);
+    if (!cs)
+        fatal("out of memory");
+    for (long i = 0; i < n; i++) {
+        rt.fd = -1;
+        rt_connect();
+        cs[i].fd = rt.fd;
+        cs[i].cap = 65536;
+        if (!(cs[i].buf = malloc(cs[i].cap)))
+            fatal("out of memory");
+        struct iovec iov = { (char *)next_req, nl };
+        cc_sendall(cs[i].fd, &iov, 1);
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &cs[i] };
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev) < 0)
+            fatal("epoll_ctl: %s", strerror(errno));
+    }
+    rt.fd = -1;
+    struct epoll_event evs[64];
+    for (;;) {
+        int k = epoll_wait(ep, evs, 64, -1);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            fatal("epoll_wait: %s", strerror(errno));
+        }
+        for (int i = 0; i < k; i++) {
+            struct cconn *c = evs[i].data.ptr;
+            if (c->cap - c->len < 16384) {
+                if (c->cap > MAX_HEADER + MAX_BODY + 65536)
+                    fatal("response from runtime API too large");
+                char *p = realloc(c->buf, c->cap * 2);
+                if (!p)
+                    fatal("out of memory");
+                c->buf = p;
+                c->cap *= 2;
+            }
+            ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, MSG_DONTWAIT);
+            if (r < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (r <= 0)
+                fatal("runtime API connection lost: %s", r < 0 ? strerror(errno) : "EOF");
+            c->len += (size_t)r;
+            cc_process(c, api, next_req, nl);
+        }
+    }
+}
+
 int main(void)
 {
     const char *api = getenv("AWS_LAMBDA_RUNTIME_API");
@@ -301,6 +439,13 @@ int main(void)
 
     const char *hold = getenv("ECHO_HOLD_MS");
     long hold_ms = hold ? strtol(hold, NULL, 10) : 0;
+    const char *mc = getenv("AWS_LAMBDA_MAX_CONCURRENCY");
+    long slots = mc ? strtol(mc, NULL, 10) : 1;
+    if (slots > 1) {
+        if (hold_ms > 0)
+            fatal("ECHO_HOLD_MS is not supported with AWS_LAMBDA_MAX_CONCURRENCY > 1");
+        return serve_concurrent(slots, api, next_req, (size_t)nl);
+    }
     /* ECHO_PIPELINE=0: wait for each 202 before asking for the next event, as the AWS runtime
      * interface clients do; by default the /next goes out right behind the /response. */
     const char *pl_env = getenv("ECHO_PIPELINE");

@@ -4,12 +4,13 @@
 # 1. starts echo_server (the floor: cheapest HTTP round trip on this machine); nginx (Debian's,
 #    started here with its own config in the temp dir: one worker, upstream keep-alive, access log
 #    off) as a reverse proxy in front of it — two HTTP hops, the warm call's yardstick; and
-#    `nimbus serve` with the native echo bootstrap deployed twice: bench-echo (it pipelines its next
-#    /next behind each /response) and bench-serial (ECHO_PIPELINE=0: it waits for each 202, as the
-#    AWS runtime interface clients do);
-# 2. for each connection count (1/16/64), BENCH_ROUNDS rounds of loadgen against each of the four in
+#    `nimbus serve` with the native echo bootstrap deployed three times: bench-echo (it pipelines
+#    its next /next behind each /response), bench-serial (ECHO_PIPELINE=0: it waits for each 202,
+#    as the AWS runtime interface clients do) and bench-multi (InstanceConcurrency 64: one
+#    event-driven instance serves all the calls, as the echo server behind nginx does);
+# 2. for each connection count (1/16/64), BENCH_ROUNDS rounds of loadgen against each of the five in
 #    turn, so load from neighbours falls on all alike; each one's figures are its rounds' medians;
-# 3. a latency table, a throughput table, the serial table and the error counts, on stdout and in
+# 3. a latency table, a throughput table, the serial and multi tables and the error counts, on stdout and in
 #    BUILD_DIR/bench-results.txt, with PASS/MISS against the targets, and the warm-path rows of
 #    make bench's summary (BUILD_DIR/bench-summary.tsv).
 #
@@ -187,7 +188,7 @@ report() {
         printf 'echo = bench/echo_server (raw epoll HTTP echo, one hop); nginx = nginx -> echo_server (two hops: one worker,\n'
         printf 'upstream keep-alive, access log off); nimbus = POST /2015-03-31/functions/bench-echo/invocations, native\n'
         printf 'bootstrap (runtime provided; two hops; it pipelines its next /next behind each /response).\n'
-        printf 'All measured in this run, in turns (echo, nginx, nimbus, nimbus serial) round after round.\n'
+        printf 'All measured in this run, in turns (echo, nginx, nimbus, nimbus serial, nimbus multi) round after round.\n'
         printf 'Targets: nimbus p50 at 1 conn <= nginx p50; nimbus req/s >= nginx req/s at 16 and more conns;\n'
         printf 'older ones: nimbus p50 <= %sx echo p50; nimbus req/s >= %s%% of echo.\n\n' "$P50_TARGET" "$TPUT_TARGET"
         for c in $CONNS; do
@@ -266,6 +267,20 @@ report() {
             sr=$(fieldd rps "$TMP/serial-$c.out"); nr=$(fieldd rps "$TMP/nimbus-$c.out")
             x=$(awk -v a="$nr" -v b="$sr" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }')
             printf '%-11s | %13s | %13s | %12s | %s\n' "$c" "$sp" "$s9" "$sr" "$x"
+        done
+        # Not judged: one instance serving all the calls at once (InstanceConcurrency 64, the
+        # bootstrap's epoll mode): the platform's path without a process woken per call, as
+        # nginx's echo server is not.
+        printf '\nnimbus multi = one instance serving up to 64 calls at once (InstanceConcurrency 64, one event-driven\n'
+        printf 'runtime, as the echo server behind nginx is); not judged\n'
+        printf 'connections | multi p50 µs | multi p99 µs | multi req/s | multi/nginx | daemon µs/call | instance µs/call\n'
+        printf '%s\n' '------------+--------------+--------------+-------------+-------------+----------------+-----------------'
+        for c in $CONNS; do
+            mp=$(fieldd p50_us "$TMP/multi-$c.out"); m9=$(fieldd p99_us "$TMP/multi-$c.out")
+            mr=$(fieldd rps "$TMP/multi-$c.out"); gr=$(fieldd rps "$TMP/nginx-$c.out")
+            x=$(awk -v a="$mr" -v b="$gr" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }')
+            printf '%-11s | %12s | %12s | %11s | %11s | %14s | %s\n' "$c" "$mp" "$m9" "$mr" "$x" \
+                "$(fieldd cpu_us "$TMP/multi-$c.out")" "$(fieldd cpu_sandbox_us "$TMP/multi-$c.out")"
         done
         # Not judged: what each request cost the servers' CPUs (see cpu_us), and the load the
         # machine had, so runs on a shared machine can be compared.
@@ -367,9 +382,10 @@ else
     say "no nginx baseline (BENCH_SKIP_NGINX=1 or $NGINX missing)"
 fi
 
-# (c) Nimbus with the native echo bootstrap, twice: bench-echo pipelines its next /next behind each
-# /response (the 202 comes with the next event); bench-serial waits for each 202 first
-# (ECHO_PIPELINE=0), as the AWS runtime interface clients do.
+# (c) Nimbus with the native echo bootstrap, three times: bench-echo pipelines its next /next behind
+# each /response (the 202 comes with the next event); bench-serial waits for each 202 first
+# (ECHO_PIPELINE=0), as the AWS runtime interface clients do; bench-multi is one instance serving
+# up to 64 calls at once (InstanceConcurrency 64: the bootstrap's epoll mode).
 nimbus_fail() {
     say "$*"
     for f in nimbus.stdout nimbus.stderr; do
@@ -411,9 +427,10 @@ if [ "${BENCH_SKIP_NIMBUS:-0}" != 1 ]; then
     if ! cp "$BOOTSTRAP" "$TMP/fn/bootstrap" || ! chmod 755 "$TMP/fn/bootstrap"; then
         nimbus_fail "cannot stage bootstrap"
     fi
-    for fn in bench-echo bench-serial; do
+    for fn in bench-echo bench-serial bench-multi; do
         env=
         [ "$fn" = bench-serial ] && env="--env ECHO_PIPELINE=0"
+        [ "$fn" = bench-multi ] && env="--instance-concurrency 64"
         # shellcheck disable=SC2086  # env is one option or none
         timeout -k 5 60 "$NIMBUS" deploy "$fn" "$TMP/fn" --runtime provided --handler bench.handler \
             --memory 1769 --timeout 30 $env --endpoint "$ENDPOINT" >"$TMP/deploy.out" 2>&1 ||
@@ -456,6 +473,7 @@ combine() {
 
 FN_URL=${ENDPOINT:-}/2015-03-31/functions/bench-echo/invocations
 SERIAL_URL=${ENDPOINT:-}/2015-03-31/functions/bench-serial/invocations
+MULTI_URL=${ENDPOINT:-}/2015-03-31/functions/bench-multi/invocations
 NGINX_CPU=
 [ -n "$NGINX_PID" ] && NGINX_CPU="$NGINX_PID $(pgrep -P "$NGINX_PID" 2>/dev/null | tr '\n' ' ') $ECHO_PID"
 failed=0
@@ -479,10 +497,11 @@ for c in $CONNS; do
             CPU_SERVER=$NIMBUS_PID; CPU_SANDBOX_OF=$NIMBUS_PID
             run_load "nimbus-$c.r$r" "$FN_URL" "$c" "$nw" || failed=1
             run_load "serial-$c.r$r" "$SERIAL_URL" "$c" "$nw" || failed=1
+            run_load "multi-$c.r$r" "$MULTI_URL" "$c" "$nw" || failed=1
         fi
         r=$((r + 1))
     done
-    for w in echo nginx nimbus serial; do combine "$w-$c"; done
+    for w in echo nginx nimbus serial multi; do combine "$w-$c"; done
 done
 [ -z "$NIMBUS_PID" ] || alive "$NIMBUS_PID" || nimbus_fail "nimbus serve died during the benchmark"
 
