@@ -290,7 +290,6 @@ typedef struct {
     int booting[PRE_SLOTS];
     uint64_t booting_until[PRE_SLOTS];
     int nbooting;
-    bool warmed;             /* one of its runtimes has said it is warm */
 } prekind_t;
 
 struct pollfd;
