@@ -15,7 +15,9 @@ quota, as on Lambda) is deployed on a fresh `nimbus serve`:
           (/usr/bin/python3 -S -c pass, /usr/bin/node -e 0, /bin/bash -c :, and
           the static native bootstrap's own exec for provided/C).
 Prints a table and writes BUILD_DIR/bench-runtimes.txt. Exit 1 only if
-something could not be run at all.
+something could not be run at all. BENCH_RUNTIMES=node[,python,...] measures only
+those runtimes (by floor name or label); BENCH_COLD_DETAIL=1 prints one line per
+cold sample on stderr (latency, StartedFrom, Init Duration and its sandbox/runtime parts).
 """
 import base64, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -30,6 +32,10 @@ CLIB = os.path.join(BUILD, 'sdk', 'c', 'libnimbus-runtime.a')
 DUR = os.environ.get('BENCH_DURATION', '3')
 COLD = int(os.environ.get('BENCH_COLD', '20'))
 FIRST = int(os.environ.get('BENCH_FIRST', '5'))
+# BENCH_RUNTIMES=node,python: only the runtimes whose floor (native, python, node, bash) or
+# label is listed; BENCH_COLD_DETAIL=1: one line per cold sample on stderr (how it started).
+ONLY = [w.strip() for w in os.environ.get('BENCH_RUNTIMES', '').split(',') if w.strip()]
+DETAIL = os.environ.get('BENCH_COLD_DETAIL', '') not in ('', '0')
 
 PY_ECHO = 'def handler(event, context):\n    return event\n'
 NODE_ECHO = 'exports.handler = async (event) => event;\n'
@@ -98,7 +104,16 @@ def functions(tmp):
                     'bash'))
     else:
         print('bench: nimbus init --template scf failed: %s' % r.stderr.decode()[-300:], file=sys.stderr)
+    if ONLY:
+        fns = [f for f in fns if f[4] in ONLY or f[0] in ONLY or f[1] in ONLY]
     return fns
+
+
+def newest_instance(port, name):
+    """The youngest instance of `name` (the one the cold call just started), or {}."""
+    st, h, body = call(port, 'GET', '/nimbus/v1/functions/%s/instances' % name)
+    insts = json.loads(body).get('Instances', []) if st == 200 else []
+    return min(insts, key=lambda x: x.get('AgeMs', 1e12)) if insts else {}
 
 
 def first_after_start(runtime, handler, files):
@@ -129,14 +144,13 @@ def main():
     with Served(BUILD, prefix='nimbus-rtbench.') as srv:
         port, tmp = srv.port, srv.tmp
         api = lambda *a: call(port, *a)
-        floors = {
-            'python': spawn_floor(['/usr/bin/python3', '-S', '-c', 'pass'], COLD),
-            'node': spawn_floor(['/usr/bin/node', '-e', '0'], COLD),
-            'bash': spawn_floor(['/bin/bash', '-c', ':'], COLD),
-            'native': spawn_floor([NATIVE, '--version'], COLD) if os.access(NATIVE, os.X_OK) else (0, 0),
-        }
         rows = []
         fns = functions(tmp)
+        wanted = {f[4] for f in fns}   # the floors of the runtimes measured (BENCH_RUNTIMES)
+        floor_argv = {'python': ['/usr/bin/python3', '-S', '-c', 'pass'], 'node': ['/usr/bin/node', '-e', '0'],
+                      'bash': ['/bin/bash', '-c', ':'], 'native': [NATIVE, '--version']}
+        floors = {k: spawn_floor(a, COLD) if k in wanted and os.access(a[0], os.X_OK) else (0, 0)
+                  for k, a in floor_argv.items()}
         for label, runtime, handler, files, floor in fns:
             name = re.sub(r'[^a-z0-9]+', '-', label.lower()).strip('-')[:40]
             create_function(port, name, runtime, handler, files)
@@ -154,6 +168,11 @@ def main():
                 m = re.search(r'Init Duration: ([\d.]+) ms', tail)
                 if m:
                     inits.append(float(m.group(1)))
+                if DETAIL:
+                    ins = newest_instance(port, name)
+                    print('bench: %s cold %2d: %6.1f ms  StartedFrom %-8s Init %6.1f ms  sandbox %5.1f  runtime %5.1f' % (
+                        label, i, colds[-1], ins.get('StartedFrom', '?'), ins.get('InitDurationMs', 0),
+                        ins.get('SandboxMs', 0), ins.get('RuntimeInitMs', 0)), file=sys.stderr)
             api('POST', inv, b'{}')
             out = subprocess.run([LOADGEN, '--url', 'http://127.0.0.1:%d%s' % (port, inv), '--connections', '1',
                                   '--duration', DUR, '--warmup', '1', '--body', '{"hello":"world"}'],

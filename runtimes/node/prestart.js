@@ -91,18 +91,32 @@ function warmImport() {
 }
 
 /* Resolves with the environment's bytes once `fd` reaches EOF; read
- * through the event loop, so the warm-up runs while it waits. */
+ * through the event loop, so the warm-up runs while it waits. The fd is
+ * closed by `close()`, after the runtime said it is warm on it. */
 function readAll(fd) {
-    return new Promise((resolve, reject) => {
+    let pipe;
+    const env = new Promise((resolve, reject) => {
         const chunks = [];
-        const pipe = new net.Socket({ fd, readable: true, writable: false });
+        // allowHalfOpen: its end of file does not end this side, on which the word goes.
+        pipe = new net.Socket({ fd, readable: true, writable: false, allowHalfOpen: true });
         pipe.on('data', (c) => chunks.push(c));
-        pipe.on('error', reject);
-        pipe.on('end', () => {
-            pipe.destroy();
-            resolve(Buffer.concat(chunks));
-        });
+        // A reset after the data: the platform closed its end with the word unread (the
+        // environment was whole: were its writer gone mid-way, so would this process be).
+        pipe.on('error', (e) => (e.code === 'ECONNRESET' && chunks.length ? resolve(Buffer.concat(chunks)) : reject(e)));
+        pipe.on('end', () => resolve(Buffer.concat(chunks)));
     });
+    return { env, close: () => pipe.destroy() };
+}
+
+/* Its start is over: one byte on `fd`, when the sandbox gave a socket
+ * (the spawner starts the next runtime ahead only then, so two starts do
+ * not share the CPU). On a pipe, or with the other end gone, nothing. */
+function sayWarm(fd) {
+    try {
+        fs.writeSync(fd, 'W');
+    } catch (e) {
+        // not a socket (EBADF on a pipe's read end), or nobody to tell
+    }
 }
 
 /* `raw` (NUL-separated NAME=VALUE) in place of this environment. Only
@@ -129,7 +143,8 @@ function takeEnvironment(raw) {
  * the step does. The step under way is finished. */
 async function prestart(fd, exchange, warmLog) {
     let arrived = false;
-    const env = readAll(fd).finally(() => { arrived = true; });
+    const line = readAll(fd);
+    const env = line.env.finally(() => { arrived = true; });
     env.catch(() => {});
     const steps = [
         () => warmHttp(exchange),
@@ -148,7 +163,12 @@ async function prestart(fd, exchange, warmLog) {
             // only an optimisation
         }
     }
-    takeEnvironment(await env);
+    sayWarm(fd);
+    try {
+        takeEnvironment(await env);
+    } finally {
+        line.close();
+    }
 }
 
 module.exports = { prestart };

@@ -279,7 +279,7 @@ static void do_spawn(const sp_req_view_t *v, void *raw, size_t len)
     /* Its runtime: a fork of the zygote (into any init), else one started
      * ahead, else exec'd by the init. */
     bool prestarted = pk && pk->nready > 0;
-    if (prestarted) in = pk->ready[--pk->nready];
+    if (prestarted) in = prestart_take(pk);
     int zline = !prestarted && pk && pk->forkable && own_net ? zygote_line(&pk->zy) : -1;
     if (!in && own_net) in = pool_take(egress);
     bool pooled = in != NULL;
@@ -565,6 +565,9 @@ __attribute__((noreturn)) static void spawner_main(void)
             if (timeout < 0 || ms < timeout) timeout = ms;
         }
         if (S.pending && (timeout < 0 || timeout > 5)) timeout = 5;
+        /* A runtime started ahead that has not said it is warm is given up on in time. */
+        int am = ahead_timeout_ms();
+        if (am >= 0 && (timeout < 0 || am < timeout)) timeout = am;
         /* Refill once idle for a moment: an answer just sent wakes the
          * daemon, which the scheduler may put on this CPU; a clone right
          * away would keep it waiting (measured: 1-2 ms per cold start). */

@@ -453,14 +453,14 @@ __attribute__((noreturn)) static void init_fail(init_state_t *st, int stage)
 }
 
 /* Keep only these fds (-1: none): not the daemon's sockets, nor other instances'. */
-static void close_all_but4(int a, int b, int c, int d)
+static void close_all_but6(int a, int b, int c, int d, int e, int f)
 {
-    int keep[4] = { a, b, c, d };
-    for (int i = 0; i < 4; i++)
-        for (int j = i + 1; j < 4; j++)
+    int keep[6] = { a, b, c, d, e, f };
+    for (int i = 0; i < 6; i++)
+        for (int j = i + 1; j < 6; j++)
             if (keep[j] < keep[i]) { int t = keep[i]; keep[i] = keep[j]; keep[j] = t; }
     unsigned lo = 3;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 6; i++) {
         if (keep[i] < 0) continue;
         if ((unsigned)keep[i] > lo) syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0);
         lo = (unsigned)keep[i] + 1;
@@ -468,7 +468,7 @@ static void close_all_but4(int a, int b, int c, int d)
     syscall(SYS_close_range, lo, ~0u, 0);
 }
 
-void spawner_close_all_but(int a, int b, int c) { close_all_but4(a, b, c, -1); }
+void spawner_close_all_but(int a, int b, int c) { close_all_but6(a, b, c, -1, -1, -1); }
 
 /* The environment a pre-started runtime runs with until its request:
  * nothing about any function. */
@@ -477,12 +477,13 @@ static char *const PRESTART_ENV[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/opt/bi
                                       "_NIMBUS_PRESTART_FD=3", NULL };
 
 /* Pre-started: the root entered before the request, with the code store
- * in view at /.code, and the runtime started, waiting on `*cfg_w`. */
+ * in view at /.code, and the runtime started, waiting on `*cfg_w` (the
+ * spawner's socket pair when it waits for the runtime's word, else a pipe). */
 static pid_t prestart(const spawner_env_t *env, const spawner_prestart_t *pre, int out_w, int devnull, int *cfg_w)
 {
-    int cfg[2];
+    int cfg[2] = { pre->warm[1], pre->warm[0] };
     if (bind_ro(env->code_root, ROOT_DIR "/.code", MS_NODEV) < 0 || enter_root() < 0 ||
-        pipe2(cfg, O_CLOEXEC) < 0)
+        (cfg[0] < 0 && pipe2(cfg, O_CLOEXEC) < 0))
         return -1;
     exec_args_t ea = { .exe = pre->exe, .argv = pre->argv, .envp = PRESTART_ENV, .out_w = out_w,
                        .devnull = devnull, .cfg_r = cfg[0], .env = env };
@@ -564,7 +565,7 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
      * the request's mounts are done. */
     bool zpre = pre && pre->zline >= 0;
     int zline = zpre ? pre->zline : -1;
-    close_all_but4(out_w, status_w, sync, zline);
+    close_all_but6(out_w, status_w, sync, zline, pre ? pre->warm[0] : -1, pre ? pre->warm[1] : -1);
 
     /* ---- what needs no request ---- */
     if (cg && cgroup_enter_self(cg) < 0) init_fail(&st, 1);
@@ -688,7 +689,10 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
         /* It waits for its configuration: give it, and check it is still there. */
         int ws;
         if (send_env(cfg_w, envp) < 0 || waitpid(pid, &ws, WNOHANG) != 0) { errno = ESRCH; init_fail(&st, ST_EXEC); }
-        close(cfg_w);
+        /* Its end of file: on a socket pair the spawner still holds the
+         * same end (for the runtime's word), so closing would not be one. */
+        shutdown(cfg_w, SHUT_WR);
+        warm_close(cfg_w);
     } else {
         if (asked) {
             pid_t got = zygote_wait(zline, ZYGOTE_WAIT_MS);

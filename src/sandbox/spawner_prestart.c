@@ -31,6 +31,9 @@
 
 #define POOL_MAX 64
 #define PRESTART_KINDS 8     /* runtime commands kept pre-started */
+/* A runtime that has not said it is warm by then never will (Node's
+ * warm-up gives up after 2 s): it stops holding the next start back. */
+#define WARM_WAIT_MS 3000
 
 static struct {
     const spawner_env_t *env; /* the spawner's (spawner.c) */
@@ -55,6 +58,7 @@ void ahead_setup(const spawner_env_t *env, int pool_size)
 
 void init_close(init_t *in)
 {
+    if (in->warm_fd >= 0) warm_close(in->warm_fd);
     if (in->sync >= 0) close(in->sync);
     if (in->out_r >= 0) close(in->out_r);
     if (in->status_r >= 0) close(in->status_r);
@@ -82,10 +86,14 @@ init_t *init_clone(bool own_net, bool egress, prekind_t *pk)
     init_t *in = calloc(1, sizeof *in);
     if (!in) return NULL;
     in->eslot = -1;
-    int out[2] = { -1, -1 }, status[2] = { -1, -1 }, sync[2] = { -1, -1 };
+    in->warm_fd = -1;
+    int out[2] = { -1, -1 }, status[2] = { -1, -1 }, sync[2] = { -1, -1 }, warm[2] = { -1, -1 };
     if (pipe2(out, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0 ||
         socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0)
         goto fail;
+    /* Exec'd ahead without a zygote (Node): its configuration comes on a
+     * socket, on which it says when its start is over (docs/zygote.md). */
+    if (pk && !pk->forkable && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, warm) < 0) goto fail;
     /* Its cgroup, named by the spawner (the last 8 hex digits are the
      * daemon's pid, as cgroup_sweep_stale expects). Made here, entered by
      * the init itself: moving a process between cgroups waits for an RCU
@@ -114,7 +122,7 @@ init_t *init_clone(bool own_net, bool egress, prekind_t *pk)
      * exec, so it must not share the spawner's memory. */
     long pid = syscall(SYS_clone, flags, NULL, &in->pidfd, NULL, 0);
     if (pid == 0) {
-        spawner_prestart_t pre = { pk ? pk->exe : NULL, pk ? pk->argv : NULL, zline };
+        spawner_prestart_t pre = { pk ? pk->exe : NULL, pk ? pk->argv : NULL, zline, { warm[0], warm[1] } };
         spawner_init_main(P.env, in->cg, out[1], status[1], sync[1], own_net, pk ? &pre : NULL,
                           100 + P.seq % 30000);
     }
@@ -124,6 +132,9 @@ init_t *init_clone(bool own_net, bool egress, prekind_t *pk)
     close(out[1]);
     close(status[1]);
     close(sync[1]);
+    if (warm[1] >= 0) close(warm[1]);
+    in->warm_fd = warm[0];   /* the init has its own copy, for the environment */
+    in->warm = warm[0] < 0;  /* no word to wait for */
     in->t_cloned = loop_now_ns();
     in->pid = (pid_t)pid;
     in->sync = sync[0];
@@ -144,6 +155,7 @@ fail:;
     close_pair(out);
     close_pair(status);
     close_pair(sync);
+    close_pair(warm);
     if (in->cg) cgroup_destroy(in->cg);
     free(in);
     errno = e;
@@ -233,6 +245,8 @@ prekind_t *prekind_for(const sp_req_view_t *v, bool create)
     return pk;
 }
 
+static int prestarts_booting(void);
+
 /* A kind with a zygote up keeps ZYGOTE_DEPTH pre-started by it (a fork
  * each, its pages shared with the zygote), else one by exec: what serves
  * while its zygote is being (re)started. */
@@ -244,8 +258,18 @@ static int prestart_depth(const prekind_t *pk)
 static prekind_t *prestart_wanted(size_t nbusy)
 {
     if (nbusy) return NULL;
-    for (int i = 0; i < P.npre; i++)
-        if (P.pre[i].nready < prestart_depth(&P.pre[i]) && P.pre[i].failures < 3) return &P.pre[i];
+    /* Not while a call waits on a runtime still in its start (taken before
+     * it was warm): a Node start is tens of ms of CPU, and on few cores a
+     * second one at once makes the first, and that call, take longer.
+     * Ready ones still starting do not hold the next back: starting a
+     * deploy's two one after the other made its second call wait for most
+     * of the second's start (measured: 88-115 ms, against 10-30). */
+    bool exec_ok = prestarts_booting() == 0;
+    for (int i = 0; i < P.npre; i++) {
+        prekind_t *pk = &P.pre[i];
+        bool by_fork = pk->forkable && pk->zy.ready;
+        if (pk->nready < prestart_depth(pk) && pk->failures < 3 && (by_fork || exec_ok)) return pk;
+    }
     return NULL;
 }
 
@@ -262,6 +286,98 @@ static prekind_t *zygote_wanted(size_t nbusy)
 static void zygote_refill(prekind_t *pk)
 {
     if (zygote_start(&pk->zy, P.env, pk->exe, pk->argv) < 0) { pk->zy.failures++; pk->zy.lost = true; }
+}
+
+/* Out of the kind's ready list at `d`, the order of the rest kept (oldest first). */
+static init_t *prestart_remove(prekind_t *pk, int d)
+{
+    init_t *in = pk->ready[d];
+    memmove(pk->ready + d, pk->ready + d + 1, (size_t)(pk->nready - d - 1) * sizeof *pk->ready);
+    pk->nready--;
+    return in;
+}
+
+/* The oldest warm one: what waited longest has most likely finished its
+ * start even when it has not said so yet, and taking the newest (as a
+ * stack) served most calls from a runtime still in its warm-up, behind
+ * its whole start (docs/zygote.md, "Measured"). A runtime taken before it
+ * was warm is watched until it is, and holds back the next start. */
+init_t *prestart_take(prekind_t *pk)
+{
+    if (!pk->nready) return NULL;
+    int d = 0;
+    while (d < pk->nready && !pk->ready[d]->warm) d++;
+    init_t *in = prestart_remove(pk, d < pk->nready ? d : 0);
+    if (in->warm_fd >= 0 && in->warm) {
+        warm_close(in->warm_fd);
+        in->warm_fd = -1;
+    } else if (in->warm_fd >= 0) {
+        if (pk->nbooting < PRE_SLOTS) {
+            pk->booting[pk->nbooting] = in->warm_fd;
+            pk->booting_until[pk->nbooting++] = in->t_cloned + (uint64_t)WARM_WAIT_MS * 1000000u;
+        } else {
+            warm_close(in->warm_fd);
+        }
+        in->warm_fd = -1;
+    }
+    return in;
+}
+
+/* Runtimes exec'd ahead that requests took before they were warm: a call
+ * waits on each. */
+static int prestarts_booting(void)
+{
+    int n = 0;
+    for (int i = 0; i < P.npre; i++) n += P.pre[i].nbooting;
+    return n;
+}
+
+
+/* Close the spawner's copy of a runtime's socket, its word read first: a
+ * unix socket closed with unread data resets its peer, and the runtime
+ * would read that reset in place of its environment's end of file. */
+void warm_close(int fd)
+{
+    char c[8];
+    while (recv(fd, c, sizeof c, MSG_DONTWAIT) > 0) {}
+    close(fd);
+}
+
+static void booting_remove(prekind_t *pk, int b)
+{
+    warm_close(pk->booting[b]);
+    pk->booting[b] = pk->booting[--pk->nbooting];
+    pk->booting_until[b] = pk->booting_until[pk->nbooting];
+}
+
+/* Give up on runtimes that took longer than WARM_WAIT_MS to say so. */
+static void booting_expire(uint64_t now)
+{
+    for (int i = 0; i < P.npre; i++) {
+        prekind_t *pk = &P.pre[i];
+        for (int b = pk->nbooting; b-- > 0;)
+            if (pk->booting_until[b] <= now) booting_remove(pk, b);
+        for (int d = 0; d < pk->nready; d++) {
+            init_t *in = pk->ready[d];
+            if (!in->warm && in->t_cloned + (uint64_t)WARM_WAIT_MS * 1000000u <= now) in->warm = true;
+        }
+    }
+}
+
+int ahead_timeout_ms(void)
+{
+    uint64_t now = loop_now_ns(), first = 0;
+    for (int i = 0; i < P.npre; i++) {
+        const prekind_t *pk = &P.pre[i];
+        for (int b = 0; b < pk->nbooting; b++)
+            if (!first || pk->booting_until[b] < first) first = pk->booting_until[b];
+        for (int d = 0; d < pk->nready; d++) {
+            uint64_t t = pk->ready[d]->t_cloned + (uint64_t)WARM_WAIT_MS * 1000000u;
+            if (!pk->ready[d]->warm && (!first || t < first)) first = t;
+        }
+    }
+    if (!first) return -1;
+    return first > now ? (int)((first - now) / 1000000u) + 1 : 0;
 }
 
 static void prestart_refill(prekind_t *pk)
@@ -296,7 +412,7 @@ bool ahead_refill(size_t nbusy)
 
 size_t ahead_nfds(void)
 {
-    return (size_t)P.npool + (size_t)P.npre * (PRE_SLOTS + 1);
+    return (size_t)P.npool + (size_t)P.npre * (3 * PRE_SLOTS + 1);
 }
 
 size_t ahead_pollfds(struct pollfd *pf)
@@ -310,8 +426,19 @@ size_t ahead_pollfds(struct pollfd *pf)
         for (int d = 0; d < PRE_SLOTS; d++)
             pf[pre0 + (size_t)(i * PRE_SLOTS + d)] =
                 (struct pollfd){ .fd = d < P.pre[i].nready ? P.pre[i].ready[d]->sync : -1, .events = POLLIN };
+    /* Their runtimes' word that they are warm, then those of runtimes
+     * taken before they were (PRE_SLOTS places per kind each). */
+    size_t warm0 = pre0 + (size_t)P.npre * PRE_SLOTS, boot0 = warm0 + (size_t)P.npre * PRE_SLOTS;
+    for (int i = 0; i < P.npre; i++)
+        for (int d = 0; d < PRE_SLOTS; d++) {
+            const prekind_t *pk = &P.pre[i];
+            pf[warm0 + (size_t)(i * PRE_SLOTS + d)] =
+                (struct pollfd){ .fd = d < pk->nready ? pk->ready[d]->warm_fd : -1, .events = POLLIN };
+            pf[boot0 + (size_t)(i * PRE_SLOTS + d)] =
+                (struct pollfd){ .fd = d < pk->nbooting ? pk->booting[d] : -1, .events = POLLIN };
+        }
     /* Zygotes (one place per kind). */
-    size_t zy0 = pre0 + (size_t)P.npre * PRE_SLOTS;
+    size_t zy0 = boot0 + (size_t)P.npre * PRE_SLOTS;
     for (int i = 0; i < P.npre; i++)
         pf[zy0 + (size_t)i] = (struct pollfd){ .fd = P.pre[i].zy.pid ? P.pre[i].zy.ctl : -1, .events = POLLIN };
     return zy0 + (size_t)P.npre;
@@ -320,7 +447,8 @@ size_t ahead_pollfds(struct pollfd *pf)
 void ahead_collect(const struct pollfd *pf)
 {
     /* The layout as given: anything made since (an idle refill) was not polled. */
-    size_t pre0 = (size_t)P.npool_polled, zy0 = pre0 + (size_t)P.npre_polled * PRE_SLOTS;
+    size_t pre0 = (size_t)P.npool_polled, warm0 = pre0 + (size_t)P.npre_polled * PRE_SLOTS;
+    size_t boot0 = warm0 + (size_t)P.npre_polled * PRE_SLOTS, zy0 = boot0 + (size_t)P.npre_polled * PRE_SLOTS;
     for (int i = P.npool; i-- > 0;) {
         size_t k = (size_t)i;
         if (k < pre0 && pf[k].revents && P.pool[i]->sync == pf[k].fd) pool_drop(i);
@@ -331,11 +459,44 @@ void ahead_collect(const struct pollfd *pf)
         for (int d = PRE_SLOTS; d-- > 0;) {
             size_t k = pre0 + (size_t)(i * PRE_SLOTS + d);
             if (pf[k].fd < 0 || !pf[k].revents || d >= pk->nready || pk->ready[d]->sync != pf[k].fd) continue;
-            init_discard(pk->ready[d]);
-            pk->ready[d] = pk->ready[--pk->nready];
+            init_discard(prestart_remove(pk, d));
             pk->failures++;
         }
     }
+    /* A runtime's word: warm (one byte), or its end closed (it died, or
+     * spoke out of turn). The places are matched by fd: a discard above
+     * moved the rest. */
+    for (int i = 0; i < P.npre_polled; i++) {
+        prekind_t *pk = &P.pre[i];
+        for (int d = 0; d < PRE_SLOTS; d++) {
+            size_t k = warm0 + (size_t)(i * PRE_SLOTS + d);
+            if (pf[k].fd < 0 || !pf[k].revents) continue;
+            for (int j = 0; j < pk->nready; j++) {
+                init_t *in = pk->ready[j];
+                if (in->warm_fd != pf[k].fd) continue;
+                /* Kept open after the word: its end of file later is the
+                 * runtime's end, noticed before a request takes it. */
+                char c;
+                ssize_t r = read(in->warm_fd, &c, 1);
+                if (r == 1 && !in->warm) in->warm = true;
+                else {
+                    init_discard(prestart_remove(pk, j));
+                    pk->failures++;
+                }
+                break;
+            }
+        }
+        for (int d = PRE_SLOTS; d-- > 0;) {
+            size_t k = boot0 + (size_t)(i * PRE_SLOTS + d);
+            if (pf[k].fd < 0 || !pf[k].revents) continue;
+            for (int b = 0; b < pk->nbooting; b++)
+                if (pk->booting[b] == pf[k].fd) {
+                    booting_remove(pk, b);
+                    break;
+                }
+        }
+    }
+    booting_expire(loop_now_ns());
     for (int i = 0; i < P.npre_polled; i++) {
         size_t k = zy0 + (size_t)i;
         if (pf[k].fd >= 0 && pf[k].revents && P.pre[i].zy.pid && P.pre[i].zy.ctl == pf[k].fd)
@@ -348,6 +509,7 @@ void ahead_shutdown(void)
     while (P.npool) init_discard(P.pool[--P.npool]);
     for (int i = 0; i < P.npre; i++) {
         while (P.pre[i].nready) init_discard(P.pre[i].ready[--P.pre[i].nready]);
+        while (P.pre[i].nbooting) booting_remove(&P.pre[i], P.pre[i].nbooting - 1);
         zygote_stop(&P.pre[i].zy, false);
     }
 }

@@ -178,6 +178,12 @@ typedef struct {
     const char *exe;
     char *const *argv;
     int zline;               /* >= 0: not exec'd but forked by the zygote, asked on this line */
+    /* Exec'd and saying when it is warm (a kind without a zygote: Node):
+     * a socket pair in place of the configuration's pipe; [0] the
+     * platform's end (the init writes the environment to it, the spawner
+     * holds a copy and reads the runtime's "warm" byte), [1] the runtime's
+     * (its fd 3). -1: a pipe, and no word. */
+    int warm[2];
 } spawner_prestart_t;
 
 /* The instance's first process, in its new namespaces (a fork of the
@@ -262,6 +268,9 @@ typedef struct {
     int64_t memory_limit;
     uint32_t tmp_wait;       /* MB of the /tmp it waits for (ephemeral.h), 0 none */
     uint32_t zy_note;        /* 2: its kind's zygote is down (the answer says so) */
+    /* pre-started by exec: */
+    int warm_fd;             /* the spawner's copy of the platform's end, until the runtime spoke; -1 */
+    bool warm;               /* its runtime said it is warm (or was given up on: WARM_WAIT_MS) */
 } init_t;
 
 /* A runtime command to keep PRESTART_DEPTH inits pre-started for (python,
@@ -276,6 +285,11 @@ typedef struct {
     int failures;
     bool forkable;           /* SPF_ZYGOTE: its instances may be forks of a zygote */
     zygote_t zy;
+    /* Taken by a request before they were warm: their runtimes still
+     * starting (the spawner's end of each, until it says warm or closes). */
+    int booting[PRE_SLOTS];
+    uint64_t booting_until[PRE_SLOTS];
+    int nbooting;
 } prekind_t;
 
 struct pollfd;
@@ -287,6 +301,8 @@ void ahead_setup(const spawner_env_t *env, int pool_size);
  * `own_net`, with a way out with `egress`); with `pk`, its runtime started
  * ahead (by a fork of the kind's zygote when it is up). NULL with errno. */
 init_t *init_clone(bool own_net, bool egress, prekind_t *pk);
+/* Close an end of a pre-started runtime's socket, what it said read first. */
+void warm_close(int fd);
 /* Free what the spawner holds of an init (not its pidfd nor its cgroup). */
 void init_close(init_t *in);
 /* End an init that never became an instance (reaped by the spawner's waitpid). */
@@ -294,6 +310,9 @@ void init_discard(init_t *in);
 void close_pair(int p[2]);
 /* A pooled init of the kind, taken out of the pool, or NULL. */
 init_t *pool_take(bool egress);
+/* The kind's pre-started init for a request: the longest-waiting of the
+ * warm ones, else the longest-waiting (NULL: none). */
+init_t *prestart_take(prekind_t *pk);
 /* An egress spawn came: keep egress inits ready too. */
 void pool_note_egress(void);
 /* The kind of a request that allows a pre-started runtime (made when
@@ -307,6 +326,8 @@ bool ahead_refill(size_t nbusy);
  * zygotes: at most ahead_nfds(), filled by ahead_pollfds (which returns
  * how many), their events handled by ahead_collect. */
 size_t ahead_nfds(void);
+/* Milliseconds until a runtime's start is given up on (WARM_WAIT_MS), -1 none. */
+int ahead_timeout_ms(void);
 size_t ahead_pollfds(struct pollfd *pf);
 void ahead_collect(const struct pollfd *pf);
 /* End every init made ahead and every zygote. */

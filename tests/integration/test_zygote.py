@@ -130,6 +130,70 @@ class DepthTest(ServerTestCase):
         self.assertEqual([i['StartedFrom'] for i in insts], ['prestart', 'prestart'], insts)
 
 
+def started_ticks(pid):
+    """When a process started (clock ticks since boot; its order among others is what counts)."""
+    with open('/proc/%d/stat' % pid) as f:
+        return int(f.read().rsplit(')', 1)[1].split()[19])
+
+
+class NodeTakenInOrderTest(ServerTestCase):
+    """Node runtimes started ahead serve cold starts in the order they were started: the one that
+    waited longest (most likely warm) first, not the one just started (spawner_prestart.c,
+    prestart_take; docs/zygote.md). And one that dies while it waits is replaced before any
+    request finds it dead (its word channel closes)."""
+    server_args = ('--sandbox',)
+
+    @classmethod
+    def setUpClass(cls):
+        skip_unless_root()
+        super().setUpClass()
+
+    names = []   # this server's functions: their instances' runtimes are not waiting
+
+    def waiting(self, name):
+        """Node runtimes kept ahead (none of them an instance's), oldest first."""
+        if name not in self.names:
+            self.names.append(name)
+        live = {i.get('Pid') for n in self.names for i in instances_of(self.c, n)}
+        pids = [p for p in runtimes_waiting(self.server, 'node') if p not in live]
+        return sorted(pids, key=lambda p: (started_ticks(p), p))
+
+    def test_back_to_back_cold_starts_take_the_oldest(self):
+        code = {'index.js': 'exports.handler = async () => ({ pid: process.pid });\n'}
+        name, _ = self.new_function(uniq('order-n'), code, runtime='nodejs20.x', handler='index.handler')
+        for i in range(5):
+            self.assertTrue(wait_for(lambda: len(self.waiting(name)) >= 2, timeout=30, interval=0.05),
+                            self.waiting(name))
+            before = self.waiting(name)
+            st, h, body = self.c.invoke(name, b'{}')
+            self.assertEqual(st, 200, body)
+            insts = instances_of(self.c, name)
+            self.assertEqual(len(insts), 1, insts)
+            self.assertEqual(insts[0]['StartedFrom'], 'prestart', insts[0])
+            self.assertEqual(insts[0]['Pid'], before[0], (i, before, insts[0]))
+            # A new configuration retires the instance: the next call is a cold start again.
+            st, h, raw = self.c.request('PUT', '/2015-03-31/functions/%s/configuration' % name,
+                                        json.dumps({'Description': 'cold %d' % i}).encode())
+            self.assertEqual(st, 200, raw)
+            self.assertTrue(wait_for(lambda: not instances_of(self.c, name), timeout=10, interval=0.05))
+
+    def test_a_runtime_that_dies_waiting_is_replaced(self):
+        code = {'index.js': 'exports.handler = async () => ({ pid: process.pid });\n'}
+        name, _ = self.new_function(uniq('dies-n'), code, runtime='nodejs20.x', handler='index.handler')
+        self.assertTrue(wait_for(lambda: len(self.waiting(name)) >= 2, timeout=30, interval=0.05),
+                        self.waiting(name))
+        victim = self.waiting(name)[0]
+        os.kill(victim, signal.SIGKILL)
+        # Replaced without a call: two wait again, the dead one not among them.
+        self.assertTrue(wait_for(lambda: len([p for p in self.waiting(name) if p != victim]) >= 2,
+                                 timeout=30, interval=0.05), self.waiting(name))
+        st, h, body = self.c.invoke(name, b'{}')
+        self.assertEqual(st, 200, body)
+        self.assertNotEqual(json.loads(body).get('pid'), None, body)
+        insts = instances_of(self.c, name)
+        self.assertEqual([i['StartedFrom'] for i in insts], ['prestart'], insts)
+
+
 PROBE = '''
 import errno, os, socket
 def handler(event, context):
