@@ -227,7 +227,7 @@ static void parse_head(const char *b, struct resp *r, const char *hend)
  * connection: the caller reconnects and sends again). */
 static int rt_read(struct resp *r)
 {
-    const char *hend = memmem(rt.buf, rt.len, "\r\n\r\n", 4);
+    const char *hend = rt.len ? memmem(rt.buf, rt.len, "\r\n\r\n", 4) : NULL;
     ssize_t n = 1;
     while (!hend) {
         n = rt_fill();

@@ -1025,6 +1025,16 @@ class HeldRuntimeApi:
         t.assertEqual(self.request()[0], nxt)
 
 
+def native_echo_bytes():
+    """The native echo bootstrap built beside the binary under test (bench/bootstrap_native), or
+    None when this build has none."""
+    native = os.path.join(os.path.dirname(nimbus_bin()), 'bench', 'bootstrap_native')
+    if not os.access(native, os.X_OK):
+        return None
+    with open(native, 'rb') as f:
+        return f.read()
+
+
 def instances_of(client, name):
     """The function's instances as GET /nimbus/v1/functions/NAME/instances lists them."""
     st, h, raw = client.request('GET', '/nimbus/v1/functions/%s/instances' % name)

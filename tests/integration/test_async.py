@@ -27,7 +27,7 @@ import time
 import urllib.parse
 
 from nimbus_testlib import (ECHO, Server, ServerTestCase, bootstrap, fn_files, function_arn,
-                            function_log_text, nimbus_bin, run_cli, uniq, wait_for)
+                            function_log_text, native_echo_bytes, run_cli, uniq, wait_for)
 
 SCALE_ARGS = ('--async-retry-scale', '0.001')
 UUID_RE = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
@@ -53,10 +53,9 @@ def paced_echo():
     """(files, environment) of an echo function that holds each call 20 ms: the native echo
     bootstrap built beside the binary under test when there is one (cheap on CPU, so the pace is
     its own), else the shell echo (curl per call: slower, and its pace is the machine's)."""
-    native = os.path.join(os.path.dirname(nimbus_bin()), 'bench', 'bootstrap_native')
-    if os.access(native, os.X_OK):
-        with open(native, 'rb') as f:
-            return {'bootstrap': (f.read(), 0o755)}, {'ECHO_HOLD_MS': '20'}
+    native = native_echo_bytes()
+    if native:
+        return {'bootstrap': (native, 0o755)}, {'ECHO_HOLD_MS': '20'}
     return fn_files(ECHO), None
 
 

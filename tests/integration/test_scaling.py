@@ -2,9 +2,10 @@
 limits (reserved, account, instance) with a bounded wait then Lambda's 429,
 keep-alive reclaim down to zero, and the concurrency API."""
 import json
+import os
 import time
 
-from nimbus_testlib import ServerTestCase, Server, fn_files, uniq, SLEEPY, parallel
+from nimbus_testlib import ServerTestCase, Server, fn_files, instances_of, native_echo_bytes, uniq, SLEEPY, parallel
 
 
 
@@ -109,6 +110,31 @@ class ScalingTest(ServerTestCase):
         st, h, body = self.c.invoke(name, b'{"sleep": 2.5}')
         self.assertEqual(st, 200, body)
         self.assertNotIn('x-amz-function-error', h)
+
+
+class NativeConcurrentTest(ServerTestCase):
+    """The native echo bootstrap (the benchmarks' runtime) in an instance with InstanceConcurrency
+    8 serves eight calls at once from its one epoll loop, each answered with its own event."""
+
+    def test_one_instance_answers_eight_calls_at_once(self):
+        native = native_echo_bytes()
+        if not native:
+            self.skipTest('this build has no bench/bootstrap_native')
+        name, _ = self.new_function(uniq('native-multi'), {'bootstrap': (native, 0o755)},
+                                    extra={'InstanceConcurrency': 8}, timeout=10)
+        self.invoke_ok(name, b'{"warm": true}')
+        for rnd in range(3):
+            _, calls = self.invoke_together(name, [json.dumps({'r': rnd, 'i': i}).encode() for i in range(8)])
+            self.assertEqual(sorted(doc['i'] for h, doc in calls), list(range(8)))
+            self.assertTrue(all(doc['r'] == rnd for h, doc in calls))
+        insts = instances_of(self.c, name)
+        self.assertEqual(len(insts), 1, insts)
+        self.assertEqual(insts[0]['Capacity'], 8)
+        self.assertEqual(insts[0]['CallsServed'], 25)
+        # One Runtime API connection per slot, all held by the one process.
+        fds = os.listdir('/proc/%d/fd' % insts[0]['Pid'])
+        socks = [f for f in fds if os.readlink('/proc/%d/fd/%s' % (insts[0]['Pid'], f)).startswith('socket:')]
+        self.assertEqual(len(socks), 8, socks)
 
 
 class AccountLimitTest(ServerTestCase):
