@@ -119,15 +119,21 @@ static void rt_connect(void)
     fatal("cannot connect to runtime API %s:%s: %s", rt.host, rt.port, strerror(err));
 }
 
-/* Send all of iov. Returns 0, or -1 if the connection is gone (the caller reconnects). */
-static int rt_sendv(struct iovec *iov, int n)
+/* Send all of iov on fd. Returns 0, or -1 if the connection is gone (the caller reconnects).
+ * A non-blocking socket whose buffer is full (concurrent mode) is waited on briefly. */
+static int sendv_fd(int fd, struct iovec *iov, int n)
 {
     while (n > 0) {
         struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-        ssize_t w = sendmsg(rt.fd, &mh, MSG_NOSIGNAL);
+        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == EAGAIN) {
+                struct timespec ts = { 0, 100000 };
+                nanosleep(&ts, NULL);
+                continue;
+            }
             return -1;
         }
         while (n > 0 && (size_t)w >= iov->iov_len) {
@@ -142,6 +148,8 @@ static int rt_sendv(struct iovec *iov, int n)
     }
     return 0;
 }
+
+static int rt_sendv(struct iovec *iov, int n) { return sendv_fd(rt.fd, iov, n); }
 
 /* Read more bytes into rt.buf. Returns bytes read, 0 on EOF, -1 on error. */
 static ssize_t rt_fill(void)
@@ -297,29 +305,8 @@ struct cconn {
 
 static void cc_sendall(int fd, struct iovec *iov, int n)
 {
-    while (n > 0) {
-        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {      /* a full socket buffer: wait until it drains */
-                struct timespec ts = { 0, 100000 };
-                nanosleep(&ts, NULL);
-                continue;
-            }
-            fatal("send to runtime API: %s", strerror(errno));
-        }
-        while (n > 0 && (size_t)w >= iov->iov_len) {
-            w -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + w;
-            iov->iov_len -= (size_t)w;
-        }
-    }
+    if (sendv_fd(fd, iov, n) < 0)
+        fatal("send to runtime API: %s", strerror(errno));
 }
 
 /* Every whole response buffered on c: a /response's 2xx is checked, an event is answered. */
