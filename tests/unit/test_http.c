@@ -796,6 +796,27 @@ static void on_done(void *arg)
     T.done_called++;
 }
 
+/* Shutting down, nothing is held back any longer: the lazy answer goes at
+ * once, its follower when answered, then the connection closes. */
+Test(http, lazy_answer_goes_out_at_shutdown, .fini = teardown)
+{
+    start(cfg0());
+    T.mode = MODE_HOLD;
+    cli_t *c = cli_open(T.port);
+    cli_send(c, "POST /1 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"
+                "GET /2 HTTP/1.1\r\nHost: t\r\n\r\n");
+    cr_assert(pump_until(&T.nheld, 2, 2000));
+    http_respond_lazy(T.held[0], 200, NULL, 0, "first", 5);
+    cli_expect_silence(c, 20);
+    http_server_shutdown(T.srv, on_done, NULL);
+    expect_ok(c, "first");
+    http_respond(T.held[1], 200, NULL, 0, "second", 6);
+    expect_ok(c, "second");
+    cr_assert_eq(cli_wait_eof(c, 2000), 0);
+    cli_close(c);
+    cr_assert(pump_until(&T.done_called, 1, 2000));
+}
+
 Test(http, graceful_shutdown_waits_for_pending, .fini = teardown)
 {
     start(cfg0());
