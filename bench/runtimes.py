@@ -201,9 +201,10 @@ def main():
                 base = '%s bare start %.1f ms, this run' % (fname, fl[0])
                 summary_row('%s cold start p50' % label, cp50, 'ms', base, '<= %g ms' % goal, cp50 <= goal)
                 summary_row('%s cold start p99' % label, cp99, 'ms', base, '<= %g ms' % (2 * goal), cp99 <= 2 * goal)
-        lines += ['', 'first cold start after a daemon start (%d restarts, the function deployed before):' % FIRST]
+        if FIRST > 0:
+            lines += ['', 'first cold start after a daemon start (%d restarts, the function deployed before):' % FIRST]
         for label, runtime, handler, files, floor in fns:
-            if floor in ('python', 'node') and label in ('python3.11', 'nodejs20.x'):
+            if FIRST > 0 and floor in ('python', 'node') and label in ('python3.11', 'nodejs20.x'):
                 med, mx, how = first_after_start(runtime, handler, files)
                 lines.append('  %-22s median %6.1f ms, max %6.1f ms (StartedFrom: %s)' % (label, med, mx, how))
         text = '\n'.join(lines)
