@@ -8,8 +8,9 @@
  * clients do. Raw sockets, no libcurl, no allocation on the steady path.
  *
  * With AWS_LAMBDA_MAX_CONCURRENCY=N > 1 (an instance with InstanceConcurrency N) it serves N calls
- * at once from one epoll loop over N connections, as an event-driven server would. It exists so the benchmark measures Nimbus, not the
- * runtime.
+ * at once from one epoll loop over N connections, as an event-driven server would.
+ *
+ * It exists so the benchmark measures Nimbus, not the runtime.
  *
  * With ECHO_HOLD_MS=N in its environment it holds each call N ms before answering, so a burst of
  * calls needs one instance per call (bench/burst.py's scale-out case).
@@ -290,6 +291,18 @@ static void rt_send_read(struct iovec *iov, int n, struct resp *r)
     }
 }
 
+/* The head of the /response echoing event r (len bytes) back, into buf; its length. */
+static size_t post_head(char *buf, size_t cap, const struct resp *r, const char *api, size_t len)
+{
+    int n = snprintf(buf, cap,
+                     "POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: %s\r\n"
+                     "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                     r->reqid, api, r->ctype[0] ? r->ctype : "application/json", len);
+    if (n < 0 || (size_t)n >= cap)
+        fatal("response head too long");
+    return (size_t)n;
+}
+
 /* ---- AWS_LAMBDA_MAX_CONCURRENCY=N > 1: one process, N calls at once ----
  *
  * N keep-alive connections, one per slot, all served by one epoll loop: on each event the
@@ -335,13 +348,8 @@ static void cc_process(struct cconn *c, const char *api, const char *next_req, s
             if (r.status != 200 || !r.reqid[0])
                 fatal("GET /runtime/invocation/next answered %d", r.status);
             char post[768];
-            int pl = snprintf(post, sizeof post,
-                              "POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: %s\r\n"
-                              "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-                              r.reqid, api, r.ctype[0] ? r.ctype : "application/json", r.body_len);
-            if (pl < 0 || (size_t)pl >= sizeof post)
-                fatal("response head too long");
-            struct iovec iov[3] = { { post, (size_t)pl }, { (char *)b + r.head_len, r.body_len },
+            size_t pl = post_head(post, sizeof post, &r, api, r.body_len);
+            struct iovec iov[3] = { { post, pl }, { (char *)b + r.head_len, r.body_len },
                                     { (char *)next_req, nl } };
             cc_sendall(c->fd, iov, 3);
             c->expect_post = 1;
@@ -468,15 +476,10 @@ int main(void)
             nanosleep(&ts, NULL);
         }
         char post[768];
-        int pl = snprintf(post, sizeof post,
-                          "POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: %s\r\n"
-                          "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-                          r.reqid, api, r.ctype[0] ? r.ctype : "application/json", elen);
-        if (pl < 0 || (size_t)pl >= sizeof post)
-            fatal("response head too long");
+        size_t pl = post_head(post, sizeof post, &r, api, elen);
         char reqid[REQID_MAX];
         memcpy(reqid, r.reqid, sizeof reqid);
-        struct iovec iov[3] = { { post, (size_t)pl }, { event, elen }, { next_req, (size_t)nl } };
+        struct iovec iov[3] = { { post, pl }, { event, elen }, { next_req, (size_t)nl } };
         int niov = 1 + (elen > 0);
         if (pipeline)
             iov[niov++] = next_iov;

@@ -115,6 +115,8 @@ wait_line() {
 field() { sed -n "s/.*\(^\| \)$1=\([^ ]*\).*/\2/p" "$2" 2>/dev/null | head -n 1; }
 # fieldd KEY FILE: the same, "-" if absent (for the table's whitespace-separated rows).
 fieldd() { v=$(field "$1" "$2"); printf '%s' "${v:--}"; }
+# ratio A B: A/B as "1.23x", "-" when either is missing or B is 0.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'; }
 
 # CPU time per request. Latency and rate move with whatever else the machine runs; the CPU a
 # request costs each side moves much less, so every run also says it: the user+system ticks of
@@ -265,7 +267,7 @@ report() {
         for c in $CONNS; do
             sp=$(fieldd p50_us "$TMP/serial-$c.out"); s9=$(fieldd p99_us "$TMP/serial-$c.out")
             sr=$(fieldd rps "$TMP/serial-$c.out"); nr=$(fieldd rps "$TMP/nimbus-$c.out")
-            x=$(awk -v a="$nr" -v b="$sr" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }')
+            x=$(ratio "$nr" "$sr")
             printf '%-11s | %13s | %13s | %12s | %s\n' "$c" "$sp" "$s9" "$sr" "$x"
         done
         # Not judged: one instance serving all the calls at once (InstanceConcurrency 64, the
@@ -278,7 +280,7 @@ report() {
         for c in $CONNS; do
             mp=$(fieldd p50_us "$TMP/multi-$c.out"); m9=$(fieldd p99_us "$TMP/multi-$c.out")
             mr=$(fieldd rps "$TMP/multi-$c.out"); gr=$(fieldd rps "$TMP/nginx-$c.out")
-            x=$(awk -v a="$mr" -v b="$gr" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }')
+            x=$(ratio "$mr" "$gr")
             printf '%-11s | %12s | %12s | %11s | %11s | %14s | %s\n' "$c" "$mp" "$m9" "$mr" "$x" \
                 "$(fieldd cpu_us "$TMP/multi-$c.out")" "$(fieldd cpu_sandbox_us "$TMP/multi-$c.out")"
         done

@@ -107,8 +107,11 @@ class RuntimeApiConnection:
                 elif len(body) < 65536:
                     self.sock.sendall(head + body + then)
                 else:
+                    # A big body is sent as it is, not copied to append `then`.
                     self.sock.sendall(head)
-                    self.sock.sendall(body + then)
+                    self.sock.sendall(body)
+                    if then:
+                        self.sock.sendall(then)
                 return self._read_response(method)
             except _ClosedEarly:
                 self.close()

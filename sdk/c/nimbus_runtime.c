@@ -384,6 +384,18 @@ static int conn_read_response(nr_conn *c, int *must_close)
     }
 }
 
+/* A request head: request line, Host, User-Agent, `headers` (extra
+ * "Name: value\r\n" text or NULL), Content-Length unless a GET, the blank
+ * line. Non-zero when out of memory. */
+static int add_request_head(nimbus_buf *out, const char *method, const char *path, const char *headers,
+                            size_t body_len)
+{
+    int bad = nimbus_buf_addf(out, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: nimbus-runtime-c/%s\r\n%s",
+                              method, path, g_cfg.host, NIMBUS_RUNTIME_VERSION, headers ? headers : "");
+    if (!bad && strcmp(method, "GET") != 0) bad = nimbus_buf_addf(out, "Content-Length: %zu\r\n", body_len);
+    return bad || nimbus_buf_add(out, "\r\n", 2) < 0;
+}
+
 /* One request/response. `headers` is extra "Name: value\r\n" text or NULL.
  * Retried once on a new connection when a reused one turns out to be
  * closed (server-side keep-alive timeout): nothing was answered, so nothing
@@ -401,15 +413,10 @@ static int conn_exchange(nr_conn *c, const char *method, const char *path, const
             fresh = 1;
         }
         c->out.len = 0;
-        int bad = nimbus_buf_addf(&c->out, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: nimbus-runtime-c/%s\r\n%s",
-                          method, path, g_cfg.host, NIMBUS_RUNTIME_VERSION, headers ? headers : "");
-        if (!bad && strcmp(method, "GET") != 0) bad = nimbus_buf_addf(&c->out, "Content-Length: %zu\r\n", body_len);
-        if (bad || nimbus_buf_add(&c->out, "\r\n", 2) < 0) return conn_fail(c, "request", ENOMEM);
+        int bad = add_request_head(&c->out, method, path, headers, body_len);
         size_t split = c->out.len;
-        if (then_next &&
-            nimbus_buf_addf(&c->out, "GET " API_PREFIX "/invocation/next HTTP/1.1\r\nHost: %s\r\n"
-                            "User-Agent: nimbus-runtime-c/%s\r\n\r\n", g_cfg.host, NIMBUS_RUNTIME_VERSION))
-            return conn_fail(c, "request", ENOMEM);
+        if (!bad && then_next) bad = add_request_head(&c->out, "GET", API_PREFIX "/invocation/next", NULL, 0);
+        if (bad) return conn_fail(c, "request", ENOMEM);
 
         /* A failed send may still leave an answer to read (a server that
          * refuses a too-large body answers, then closes). */

@@ -39,7 +39,6 @@
 #define LINGER_MS 1000u      /* how long to drain input after our last byte */
 #define IOV_BATCH 64
 
-
 /* ---- connection lifetime ---- */
 
 /* Free the connection now. Abort callbacks run last, when nothing of the

@@ -386,17 +386,27 @@ Test(http, pipelined_answered_out_of_order, .fini = teardown)
     cli_close(c);
 }
 
-/* http_respond_lazy: an answer whose client already sent its next request
- * waits for that one's answer and goes out with it... */
-Test(http, lazy_answer_rides_with_the_pipelined_next, .fini = teardown)
+/* http_respond_lazy's tests: a client sends POST /1 with `behind` right
+ * after it; once `held` requests are handed over, #1 is answered lazily
+ * with "first". */
+static cli_t *lazy_first(const char *behind, int held)
 {
     start(cfg0());
     T.mode = MODE_HOLD;
     cli_t *c = cli_open(T.port);
-    cli_send(c, "POST /1 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"
-                "GET /2 HTTP/1.1\r\nHost: t\r\n\r\n");
-    cr_assert(pump_until(&T.nheld, 2, 2000));
+    char req[512];
+    snprintf(req, sizeof req, "POST /1 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx%s", behind);
+    cli_send(c, req);
+    cr_assert(pump_until(&T.nheld, held, 2000));
     http_respond_lazy(T.held[0], 200, NULL, 0, "first", 5);
+    return c;
+}
+
+/* http_respond_lazy: an answer whose client already sent its next request
+ * waits for that one's answer and goes out with it... */
+Test(http, lazy_answer_rides_with_the_pipelined_next, .fini = teardown)
+{
+    cli_t *c = lazy_first("GET /2 HTTP/1.1\r\nHost: t\r\n\r\n", 2);
     cli_expect_silence(c, 30);   /* the client is waiting for #2, not #1 */
     http_respond(T.held[1], 200, NULL, 0, "second", 6);
     expect_ok(c, "first");
@@ -414,12 +424,7 @@ Test(http, lazy_answer_rides_with_the_pipelined_next, .fini = teardown)
  * for it before sending more never waits longer. */
 Test(http, lazy_answer_alone_goes_at_once, .fini = teardown)
 {
-    start(cfg0());
-    T.mode = MODE_HOLD;
-    cli_t *c = cli_open(T.port);
-    cli_send(c, "POST /1 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx");
-    cr_assert(pump_until(&T.nheld, 1, 2000));
-    http_respond_lazy(T.held[0], 200, NULL, 0, "first", 5);
+    cli_t *c = lazy_first("", 1);
     expect_ok(c, "first");
     cli_close(c);
 }
@@ -429,13 +434,7 @@ Test(http, lazy_answer_alone_goes_at_once, .fini = teardown)
  * hold the lazy answer back. */
 Test(http, lazy_answer_not_held_by_a_partial_next, .fini = teardown)
 {
-    start(cfg0());
-    T.mode = MODE_HOLD;
-    cli_t *c = cli_open(T.port);
-    cli_send(c, "POST /1 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"
-                "POST /2 HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
-    cr_assert(pump_until(&T.nheld, 1, 2000));
-    http_respond_lazy(T.held[0], 200, NULL, 0, "first", 5);
+    cli_t *c = lazy_first("POST /2 HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n", 1);
     expect_ok(c, "first");
     cli_send(c, "body");
     cr_assert(pump_until(&T.nheld, 2, 2000));
@@ -800,13 +799,7 @@ static void on_done(void *arg)
  * once, its follower when answered, then the connection closes. */
 Test(http, lazy_answer_goes_out_at_shutdown, .fini = teardown)
 {
-    start(cfg0());
-    T.mode = MODE_HOLD;
-    cli_t *c = cli_open(T.port);
-    cli_send(c, "POST /1 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"
-                "GET /2 HTTP/1.1\r\nHost: t\r\n\r\n");
-    cr_assert(pump_until(&T.nheld, 2, 2000));
-    http_respond_lazy(T.held[0], 200, NULL, 0, "first", 5);
+    cli_t *c = lazy_first("GET /2 HTTP/1.1\r\nHost: t\r\n\r\n", 2);
     cli_expect_silence(c, 20);
     http_server_shutdown(T.srv, on_done, NULL);
     expect_ok(c, "first");
