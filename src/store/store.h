@@ -199,8 +199,8 @@ typedef struct {
     int64_t file_before, file_after; /* the database file's size in bytes, and its WAL's */
 } store_log_retained_t;
 
-/* What a line counts against a byte budget besides its bytes: roughly the
- * rest of its row and its index entries. */
+/* What a line counts against a byte budget besides its bytes: roughly its
+ * share of its chunk's row and of the rows that find its call. */
 #define STORE_LOG_ROW_COST 64
 
 /* Apply `rules` (by age, then each function's budget), then `total_max`

@@ -14,6 +14,22 @@
 
 #include "store/store.h"
 
+/* Log chunks (store_logs.c): a chunk holds at most this many lines, and
+ * their ids lie within this many of its first (plain numbers: SQL spells
+ * them too). */
+#define STORE_LOG_CHUNK_LINES 64
+#define STORE_LOG_CHUNK_SPAN 4096
+
+/* What store_logs.c keeps on the store: its statements, prepared on first
+ * use (store_close finalizes them), and the next line id (0: not read
+ * yet). Only touched with the store's mutex held. */
+#define STORE_LOG_STMTS 12
+typedef struct {
+    sqlite3_stmt *st[STORE_LOG_STMTS];
+    int64_t next_id;
+} store_logs_state_t;
+store_logs_state_t *store_logs_state(store_t *s);
+
 /* The one connection, with the store's mutex held until store_unlock. */
 sqlite3 *store_lock(store_t *s);
 void store_unlock(store_t *s);

@@ -22,7 +22,6 @@
 #include "store/sqldb.h"
 #include "store/store_internal.h"
 
-#define DEFAULT_LOG_LIMIT 1000
 
 /* Migrations, in order (see sqldb.h). */
 static const char *const migrations[] = {
@@ -128,6 +127,35 @@ static const char *const migrations[] = {
     "DROP TABLE layer_versions;"
     "ALTER TABLE layer_versions_new RENAME TO layer_versions;"
     "CREATE INDEX layer_versions_code ON layer_versions(code_hex);",
+    /* 11: log lines in chunks (store_logs.c): a row holds up to
+     * STORE_LOG_CHUNK_LINES lines of one function, and a call is found by
+     * one small row per chunk it printed in, not by an index entry per
+     * line. Line ids keep counting from where the old table's did; each
+     * old row becomes a chunk of one line. */
+    "CREATE TABLE log_chunks ("
+    "  function TEXT NOT NULL,"
+    "  first_id INTEGER NOT NULL,"
+    "  last_id INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  ts_min INTEGER NOT NULL,"
+    "  ts_max INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL,"
+    "  lines BLOB NOT NULL,"
+    "  PRIMARY KEY(function, first_id)) WITHOUT ROWID;"
+    "CREATE INDEX log_chunks_id ON log_chunks(first_id);"
+    "CREATE TABLE log_requests ("
+    "  function TEXT NOT NULL,"
+    "  request_id TEXT NOT NULL,"
+    "  first_id INTEGER NOT NULL,"
+    "  PRIMARY KEY(function, request_id, first_id)) WITHOUT ROWID;"
+    "CREATE TABLE log_seq (one INTEGER PRIMARY KEY CHECK(one = 0), next INTEGER NOT NULL);"
+    "INSERT INTO log_seq SELECT 0, max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'logs'), 0),"
+    "  coalesce((SELECT max(id) FROM logs), 0)) + 1;"
+    "INSERT INTO log_chunks SELECT function, id, id, 1, ts_ms, ts_ms, length(CAST(line AS BLOB)),"
+    "  CAST(printf('0,0,%d,%d:', length(CAST(request_id AS BLOB)), length(CAST(line AS BLOB)))"
+    "  || request_id || line AS BLOB) FROM logs;"
+    "INSERT INTO log_requests SELECT function, request_id, id FROM logs WHERE request_id <> '';"
+    "DROP TABLE logs;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -137,11 +165,6 @@ enum {
     ST_FN_DELETE,
     ST_FN_EACH,
     ST_CODE_REF,
-    ST_LOG_INSERT,
-    ST_LOG_INSERT_MANY,
-    ST_LOG_QUERY,
-    ST_LOG_QUERY_REQ,
-    ST_LOG_DELETE,
     ST_VER_INSERT,
     ST_VER_UPDATE,
     ST_VER_DELETE,
@@ -177,9 +200,6 @@ enum {
     ST_COUNT
 };
 
-/* One row of ST_LOG_INSERT_MANY: its four parameters and its byte count. */
-#define LOG_ROW(a, b, c, d) "(?" #a ", ?" #b ", ?" #c ", ?" #d ", length(CAST(?" #d " AS BLOB)))"
-#define LOG_INSERT_ROWS 16
 
 static const char *const statements[ST_COUNT] = {
     [ST_FN_INSERT] = "INSERT INTO functions(name, config, code_hex, updated_ms) "
@@ -229,29 +249,6 @@ static const char *const statements[ST_COUNT] = {
     [ST_POLICY_GET] = "SELECT doc FROM policies WHERE function = ?1 AND qualifier = ?2",
     [ST_POLICY_DELETE] = "DELETE FROM policies WHERE function = ?1 AND qualifier = ?2",
     [ST_POLICY_DELETE_ALL] = "DELETE FROM policies WHERE function = ?1",
-    [ST_LOG_INSERT] = "INSERT INTO logs(function, request_id, ts_ms, line, bytes) "
-                      "VALUES(?1, ?2, ?3, ?4, length(CAST(?4 AS BLOB)))",
-    /* LOG_INSERT_ROWS lines in one statement: the table's AUTOINCREMENT
-     * counter (sqlite_sequence) is written once per statement, not per
-     * line, and the statement's own cost is paid once for them all. */
-    [ST_LOG_INSERT_MANY] = "INSERT INTO logs(function, request_id, ts_ms, line, bytes) VALUES "
-        LOG_ROW(1, 2, 3, 4) "," LOG_ROW(5, 6, 7, 8) ","
-        LOG_ROW(9, 10, 11, 12) "," LOG_ROW(13, 14, 15, 16) ","
-        LOG_ROW(17, 18, 19, 20) "," LOG_ROW(21, 22, 23, 24) ","
-        LOG_ROW(25, 26, 27, 28) "," LOG_ROW(29, 30, 31, 32) ","
-        LOG_ROW(33, 34, 35, 36) "," LOG_ROW(37, 38, 39, 40) ","
-        LOG_ROW(41, 42, 43, 44) "," LOG_ROW(45, 46, 47, 48) ","
-        LOG_ROW(49, 50, 51, 52) "," LOG_ROW(53, 54, 55, 56) ","
-        LOG_ROW(57, 58, 59, 60) "," LOG_ROW(61, 62, 63, 64),
-    /* Two query shapes so each can use its own index: "(?2 IS NULL OR
-     * request_id = ?2)" would hide the (function, request_id) index. */
-    [ST_LOG_QUERY] = "SELECT id, function, request_id, ts_ms, line FROM logs "
-                     "WHERE function = ?1 AND id > ?2 AND ts_ms >= ?3 AND (?4 = 0 OR ts_ms <= ?4) "
-                     "ORDER BY id LIMIT ?5",
-    [ST_LOG_QUERY_REQ] = "SELECT id, function, request_id, ts_ms, line FROM logs "
-                         "WHERE function = ?1 AND request_id = ?6 AND id > ?2 AND ts_ms >= ?3 "
-                         "AND (?4 = 0 OR ts_ms <= ?4) ORDER BY id LIMIT ?5",
-    [ST_LOG_DELETE] = "DELETE FROM logs WHERE function = ?1",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -261,7 +258,10 @@ struct store {
     sqlite3 *db;
     pthread_mutex_t mu;
     sqlite3_stmt *st[ST_COUNT];
+    store_logs_state_t logs;
 };
+
+store_logs_state_t *store_logs_state(store_t *s) { return &s->logs; }
 
 int store_schema_version(void)
 {
@@ -316,6 +316,7 @@ void store_close(store_t *s)
 {
     if (!s) return;
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
+    for (int i = 0; i < STORE_LOG_STMTS; i++) sqlite3_finalize(s->logs.st[i]);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -598,108 +599,6 @@ int store_code_referenced(store_t *s, const char *code_hex, err_t *err)
     int ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_error(s, err, "code lookup");
     pthread_mutex_unlock(&s->mu);
     return ret;
-}
-
-int store_logs_append(store_t *s, store_log_t *recs, size_t n, err_t *err)
-{
-    if (n == 0) return 0;
-    uint64_t t0 = loop_now_ns();
-    pthread_mutex_lock(&s->mu);
-    /* Log lines are not acknowledged to anyone: commit them without an
-     * fsync (WAL + NORMAL). The next FULL commit of a function write syncs
-     * the WAL, these frames included. Saves an fdatasync per batch. */
-    sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-    int ret = step_done(s, stmt(s, ST_BEGIN), err, "begin log append");
-    for (size_t i = 0; ret == 0 && i < n;) {
-        size_t k = n - i >= LOG_INSERT_ROWS ? LOG_INSERT_ROWS : 1;
-        sqlite3_stmt *st = stmt(s, k > 1 ? ST_LOG_INSERT_MANY : ST_LOG_INSERT);
-        for (size_t j = 0; j < k; j++) {
-            const store_log_t *r = &recs[i + j];
-            int p = (int)(4 * j);
-            sqlite3_bind_text(st, p + 1, r->function, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, p + 2, r->request_id, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, p + 3, r->ts_ms);
-            sqlite3_bind_text(st, p + 4, r->line ? r->line : "", -1, SQLITE_STATIC);
-        }
-        ret = step_done(s, st, err, "append log");
-        if (ret != 0) break;
-        /* One statement's rows take consecutive ids (AUTOINCREMENT, the
-         * mutex held, one transaction): the last one's, counted back. */
-        int64_t last = sqlite3_last_insert_rowid(s->db);
-        for (size_t j = 0; j < k; j++) recs[i + j].id = last - (int64_t)(k - 1 - j);
-        i += k;
-    }
-    if (ret == 0) ret = step_done(s, stmt(s, ST_COMMIT), err, "commit log append");
-    if (ret != 0 && !sqlite3_get_autocommit(s->db)) {
-        sqlite3_step(stmt(s, ST_ROLLBACK));
-        sqlite3_reset(s->st[ST_ROLLBACK]);
-    }
-    sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-    pthread_mutex_unlock(&s->mu);
-    store_write_observe(STORE_WRITE_LOGS, loop_now_ns() - t0);
-    return ret;
-}
-
-static void copy_col(char *dst, size_t n, sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    snprintf(dst, n, "%s", t ? (const char *)t : "");
-}
-
-int store_logs_query(store_t *s, const store_log_query_t *q, store_log_t **out, size_t *n,
-                     err_t *err)
-{
-    *out = NULL;
-    *n = 0;
-    if (!q->function) return err_set(err, ERR_INVALID, "log query needs a function");
-    size_t limit = q->limit ? q->limit : DEFAULT_LOG_LIMIT;
-    store_log_t *recs = NULL;
-    size_t cnt = 0, cap = 0;
-    int ret = 0;
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = stmt(s, q->request_id ? ST_LOG_QUERY_REQ : ST_LOG_QUERY);
-    sqlite3_bind_text(st, 1, q->function, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, q->after_id);
-    sqlite3_bind_int64(st, 3, q->since_ms);
-    sqlite3_bind_int64(st, 4, q->until_ms);
-    sqlite3_bind_int64(st, 5, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
-    if (q->request_id) sqlite3_bind_text(st, 6, q->request_id, -1, SQLITE_STATIC);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 64;
-            recs = realloc(recs, cap * sizeof *recs);
-            if (!recs) abort();
-        }
-        store_log_t *r = &recs[cnt++];
-        r->id = sqlite3_column_int64(st, 0);
-        copy_col(r->function, sizeof r->function, st, 1);
-        copy_col(r->request_id, sizeof r->request_id, st, 2);
-        r->ts_ms = sqlite3_column_int64(st, 3);
-        r->line = store_col_dup(st, 4);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        ret = db_error(s, err, "query logs");
-        store_logs_free(recs, cnt);
-        recs = NULL;
-        cnt = 0;
-    }
-    pthread_mutex_unlock(&s->mu);
-    *out = recs;
-    *n = cnt;
-    return ret;
-}
-
-void store_logs_free(store_log_t *recs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) free(recs[i].line);
-    free(recs);
-}
-
-int store_logs_delete_function(store_t *s, const char *function, err_t *err)
-{
-    return run_for_function(s, ST_LOG_DELETE, function, err, "delete logs");
 }
 
 /* ---- timer triggers ---- */

@@ -58,6 +58,21 @@ def call_lines(client, fn, rid):
         after = doc['lastId']
 
 
+def stored_ids(con, fn):
+    """The ids of a function's stored lines, in chunk order, read from the chunks' blobs: each line is
+    "<id - first_id>,<ts - ts_min>,<request id bytes>,<line bytes>:" then those bytes (docs/logs.md)."""
+    ids = []
+    for first, blob in con.execute('SELECT first_id, lines FROM log_chunks WHERE function = ? ORDER BY first_id',
+                                   (fn,)):
+        i = 0
+        while i < len(blob):
+            colon = blob.index(b':', i)
+            did, _dts, rlen, llen = (int(x) for x in blob[i:colon].split(b','))
+            ids.append(first + did)
+            i = colon + 1 + rlen + llen
+    return ids
+
+
 class SmallQuarantine:
     """AddressSanitizer keeps freed memory aside (256 MB by default) to catch use after free:
     RSS then measures the allocator's churn, not what the daemon holds. A small quarantine
@@ -172,7 +187,8 @@ class RetentionTest(abuse_lib.AbuseTestCase):
         """Make a call's stored lines `days` older, as if written then."""
         con = sqlite3.connect(self.db(), timeout=30)
         try:
-            con.execute('UPDATE logs SET ts_ms = ts_ms - ? WHERE request_id = ?', (days * 86400000, rid))
+            con.execute('UPDATE log_chunks SET ts_min = ts_min - ?1, ts_max = ts_max - ?1 WHERE (function, first_id) IN '
+                        '(SELECT function, first_id FROM log_requests WHERE request_id = ?2)', (days * 86400000, rid))
             con.commit()
         finally:
             con.close()
@@ -200,7 +216,7 @@ class RetentionTest(abuse_lib.AbuseTestCase):
         def stored():
             con = sqlite3.connect(self.db(), timeout=30)
             try:
-                return con.execute('SELECT coalesce(sum(bytes + 64), 0), min(id) FROM logs WHERE function = ?',
+                return con.execute('SELECT coalesce(sum(bytes + 64 * n), 0), min(first_id) FROM log_chunks WHERE function = ?',
                                    (fn,)).fetchone()
             finally:
                 con.close()
@@ -211,8 +227,9 @@ class RetentionTest(abuse_lib.AbuseTestCase):
         # What is left is the newest lines, with nothing missing between them.
         con = sqlite3.connect(self.db(), timeout=30)
         try:
-            ids = [r[0] for r in con.execute('SELECT id FROM logs WHERE function = ? ORDER BY id', (fn,))]
-            newest_other = con.execute('SELECT count(*) FROM logs WHERE function = ?', (other,)).fetchone()[0]
+            ids = stored_ids(con, fn)
+            newest_other = con.execute('SELECT coalesce(sum(n), 0) FROM log_chunks WHERE function = ?',
+                                       (other,)).fetchone()[0]
         finally:
             con.close()
         # The lines kept are the newest: every id above the first kept one is still there.
@@ -263,7 +280,7 @@ class TotalBudgetTest(abuse_lib.AbuseTestCase):
         def total():
             con = sqlite3.connect(db, timeout=30)
             try:
-                return con.execute('SELECT coalesce(sum(bytes + 64), 0) FROM logs').fetchone()[0]
+                return con.execute('SELECT coalesce(sum(bytes + 64 * n), 0) FROM log_chunks').fetchone()[0]
             finally:
                 con.close()
         lib.wait_for(lambda: any(m.startswith('REPORT') for m in call_lines(self.c, b, rid_b)), 10)

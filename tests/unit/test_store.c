@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "store/store.h"
 
 static char dir[64];
@@ -310,20 +311,23 @@ Test(store, logs_batch_ids_and_bytes_per_line)
         }
         store_logs_free(out, n);
     }
-    /* Each row's byte count is its line's, in bytes (the budgets use it). */
+    /* Each chunk's byte count is its lines' bytes, and n their number
+     * (the budgets use both): summed, every line of the batch and the one
+     * before it. */
     store_close(s);
+    int64_t bytes = (int64_t)strlen("a line before the batch");
+    for (int i = 0; i < N; i++) bytes += (int64_t)strlen(lines[i]);
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_stmt *st;
-    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM logs WHERE bytes != length(CAST(line AS BLOB))",
-                                    -1, &st, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(st, 0), 0);
-    sqlite3_finalize(st);
-    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT sum(bytes) FROM logs WHERE request_id = 'r6'", -1, &st, NULL),
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT sum(bytes), sum(n), count(*) FROM log_chunks", -1, &st, NULL),
                  SQLITE_OK);
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(st, 0), (int)strlen(lines[6]));
+    cr_assert_eq(sqlite3_column_int64(st, 0), bytes);
+    cr_assert_eq(sqlite3_column_int(st, 1), N + 1);
+    /* f's line before, then f's and g's lines of the batch: three chunks,
+     * not a row a line. */
+    cr_assert_eq(sqlite3_column_int(st, 2), 3);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
@@ -654,6 +658,15 @@ static void exec_ok(sqlite3 *db, const char *sql)
 
 /* A store of schema 9 (layers without accounts) opened by this one: its
  * layers become the daemon's own account's (""), numbering kept. */
+/* The log table of schemas 1 to 10, one row a line, in place of the
+ * chunks of schema 11: for a file made as an older build left it. */
+#define OLD_LOGS_TABLE                                                                                 \
+    "DROP TABLE log_chunks; DROP TABLE log_requests; DROP TABLE log_seq;"                              \
+    "CREATE TABLE logs (id INTEGER PRIMARY KEY AUTOINCREMENT, function TEXT NOT NULL,"                 \
+    "  request_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, line TEXT NOT NULL, bytes INTEGER NOT NULL DEFAULT 0);" \
+    "CREATE INDEX logs_function_id ON logs(function, id);"                                             \
+    "CREATE INDEX logs_function_request ON logs(function, request_id);"
+
 Test(store, layers_of_before_accounts_are_the_daemons)
 {
     store_t *s = open_ok();
@@ -665,6 +678,7 @@ Test(store, layers_of_before_accounts_are_the_daemons)
                 "CREATE TABLE layer_versions (layer TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL,"
                 "  code_hex TEXT NOT NULL, PRIMARY KEY(layer, version));"
                 "CREATE INDEX layer_versions_code ON layer_versions(code_hex);"
+                OLD_LOGS_TABLE
                 "INSERT INTO layers VALUES('old', 4);"
                 "INSERT INTO layer_versions VALUES('old', 4, '{\"o\":4}', "
                 "'4444444444444444444444444444444444444444444444444444444444444444');"
@@ -684,4 +698,183 @@ Test(store, layers_of_before_accounts_are_the_daemons)
     cr_assert_eq(v, 5);
     store_close(s);
     cr_assert_eq(pragma_int("PRAGMA user_version"), store_schema_version());
+}
+
+/* A file of schema 10 keeps its log lines when it becomes schema 11: each
+ * old row a one-line chunk with its id, time and call; queries by call
+ * find them; new lines take ids above the old table's counter, even above
+ * lines deleted from its end. */
+Test(store, old_log_rows_become_chunks)
+{
+    store_t *s = open_ok();
+    store_close(s);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    exec_ok(db, OLD_LOGS_TABLE
+                "INSERT INTO logs(function, request_id, ts_ms, line, bytes) VALUES"
+                "  ('f', 'r1', 1000, 'START r1', 8), ('f', 'r1', 1001, 'tab\there \xc3\xa9', 11),"
+                "  ('g', '', 1002, '', 0), ('f', 'r2', 1003, 'other call', 10), ('f', 'r3', 1004, 'gone', 4);"
+                "DELETE FROM logs WHERE id = 5;"
+                "PRAGMA user_version = 10;");
+    sqlite3_close(db);
+    s = open_ok();
+    err_t err = {0};
+    store_log_t *out;
+    size_t n;
+    store_log_query_t q = {.function = "f"};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(out[0].id, 1);
+    cr_assert_str_eq(out[0].line, "START r1");
+    cr_assert_str_eq(out[0].request_id, "r1");
+    cr_assert_eq(out[0].ts_ms, 1000);
+    cr_assert_str_eq(out[1].line, "tab\there \xc3\xa9");
+    cr_assert_eq(out[2].id, 4);
+    store_logs_free(out, n);
+    q = (store_log_query_t){.function = "f", .request_id = "r1"};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(out[1].id, 2);
+    store_logs_free(out, n);
+    q = (store_log_query_t){.function = "g"};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(out[0].line, "");
+    cr_assert_str_eq(out[0].request_id, "");
+    store_logs_free(out, n);
+    store_log_t r = {.function = "f", .request_id = "r9", .ts_ms = 2000, .line = "new"};
+    cr_assert_eq(store_logs_append(s, &r, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, 6);
+    store_close(s);
+}
+
+static int count_rows(const char *sql)
+{
+    return pragma_int(sql);
+}
+
+/* Lines of two functions interleaved, calls of several lines each: every
+ * line comes back once, in order, from any cursor; a call is found whole
+ * across the chunks it printed in; a chunk holds at most 64 lines, and a
+ * line bigger than a chunk's bytes is a chunk of its own. */
+Test(store, logs_chunks_split_and_cursors)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    enum { N = 400 };
+    static store_log_t recs[N];
+    static char lines[N][40];
+    char *big = malloc(40000);
+    memset(big, 'x', 39999);
+    big[39999] = '\0';
+    for (int i = 0; i < N; i++) {
+        snprintf(recs[i].function, sizeof recs[i].function, "%s", i % 4 == 3 ? "g" : "f");
+        snprintf(recs[i].request_id, sizeof recs[i].request_id, "call-%d", (i / 12) % 5);
+        recs[i].ts_ms = 5000 + i / 10;
+        snprintf(lines[i], sizeof lines[i], "line %d", i);
+        recs[i].line = i == 200 ? big : lines[i];
+    }
+    cr_assert_eq(store_logs_append(s, recs, N, &err), 0, "%s", err.msg);
+    store_log_t *out;
+    size_t n;
+    store_log_query_t q = {.function = "f", .limit = 10000};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 300);
+    for (size_t k = 0, i = 0; i < N; i++) {
+        if (i % 4 == 3) continue;
+        cr_assert_eq(out[k].id, recs[i].id);
+        cr_assert_str_eq(out[k].line, recs[i].line);
+        cr_assert_eq(out[k].ts_ms, recs[i].ts_ms);
+        cr_assert_str_eq(out[k].request_id, recs[i].request_id);
+        k++;
+    }
+    store_logs_free(out, n);
+    for (int i = 0; i < N; i += 37) {
+        q = (store_log_query_t){.function = "f", .after_id = recs[i].id, .limit = 5};
+        cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0, "%s", err.msg);
+        cr_assert_eq(n, 5);
+        int j = i + 1;
+        while (j % 4 == 3) j++;
+        cr_assert_eq(out[0].id, recs[j].id, "after line %d", i);
+        for (size_t k = 1; k < n; k++) cr_assert_gt(out[k].id, out[k - 1].id);
+        store_logs_free(out, n);
+    }
+    q = (store_log_query_t){.function = "g", .request_id = "call-2", .limit = 10000};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0, "%s", err.msg);
+    size_t want = 0;
+    for (int i = 0; i < N; i++) want += i % 4 == 3 && strcmp(recs[i].request_id, "call-2") == 0;
+    cr_assert_eq(n, want);
+    for (size_t k = 0; k < n; k++) cr_assert_str_eq(out[k].request_id, "call-2");
+    store_logs_free(out, n);
+    q = (store_log_query_t){.function = "f", .since_ms = 5010, .until_ms = 5019, .limit = 10000};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 75);
+    store_logs_free(out, n);
+    store_close(s);
+    cr_assert_eq(count_rows("SELECT max(n) FROM log_chunks"), 64);
+    cr_assert_eq(count_rows("SELECT n FROM log_chunks WHERE bytes = 39999"), 1);
+    cr_assert_eq(count_rows("SELECT count(*) FROM log_chunks WHERE last_id - first_id >= 4096"), 0);
+    free(big);
+}
+
+/* A chunk whose blob does not parse is an error with a message, never a
+ * read past its end. */
+Test(store, logs_corrupt_chunk_is_an_error)
+{
+    store_t *s = open_ok();
+    add_log(s, "f", "r1", 1, "fine");
+    store_close(s);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    exec_ok(db, "UPDATE log_chunks SET lines = CAST('0,0,2,99:r1short' AS BLOB)");
+    sqlite3_close(db);
+    s = open_ok();
+    err_t err = {0};
+    store_log_t *out;
+    size_t n;
+    store_log_query_t q = {.function = "f"};
+    cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), -1);
+    cr_assert_eq(n, 0);
+    cr_assert(strstr(err.msg, "does not parse"), "%s", err.msg);
+    store_close(s);
+}
+
+/* Retention deletes whole chunks, oldest first, and with them the rows
+ * that found their calls; what it keeps is still found by call. */
+Test(store, logs_retention_drops_chunks_and_their_calls)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    char rid[10][37];
+    uint64_t t0 = 1764000000000ULL;
+    for (int c = 0; c < 10; c++) {
+        util_uuid7(rid[c], t0 + (uint64_t)c * 1000);
+        store_log_t r[3];
+        for (int k = 0; k < 3; k++) {
+            r[k] = (store_log_t){.ts_ms = (int64_t)(t0 + (uint64_t)c * 1000) + k, .line = "a line of twenty b"};
+            snprintf(r[k].function, sizeof r[k].function, "f");
+            snprintf(r[k].request_id, sizeof r[k].request_id, "%s", rid[c]);
+        }
+        cr_assert_eq(store_logs_append(s, r, 3, &err), 0, "%s", err.msg);   /* a chunk a call */
+    }
+    /* By age: the first three calls are older than the cut. */
+    store_log_rule_t rule = {.function = "f", .min_ts_ms = (int64_t)(t0 + 2500)};
+    store_log_retained_t out;
+    cr_assert_eq(store_logs_retain(s, &rule, 1, 0, &out, &err), 0, "%s", err.msg);
+    cr_assert_eq(out.by_age, 9);
+    /* By size: 3 lines of 18 bytes + 64 each a call; room for two calls. */
+    rule = (store_log_rule_t){.function = "f", .max_bytes = 2 * 3 * (18 + 64)};
+    cr_assert_eq(store_logs_retain(s, &rule, 1, 0, &out, &err), 0, "%s", err.msg);
+    cr_assert_eq(out.by_function_size, 15);
+    cr_assert_eq(out.bytes, 2 * 3 * (18 + 64));
+    for (int c = 0; c < 10; c++) {
+        store_log_t *lines;
+        size_t n;
+        store_log_query_t q = {.function = "f", .request_id = rid[c]};
+        cr_assert_eq(store_logs_query(s, &q, &lines, &n, &err), 0, "%s", err.msg);
+        cr_assert_eq(n, c >= 8 ? 3u : 0u, "call %d", c);
+        store_logs_free(lines, n);
+    }
+    store_close(s);
+    cr_assert_eq(count_rows("SELECT count(*) FROM log_requests"), 2, "the deleted calls' rows went too");
 }
