@@ -1,6 +1,6 @@
 /* ephemeral.c — instances' /tmp file systems (ephemeral.h): the pool of
- * made-ahead mounts per size, the templates, and the jobs (forks of the
- * spawner) that make them.
+ * made-ahead mounts per size, the templates, and the workers (forks of the
+ * spawner) whose jobs make them.
  *
  * A job: an O_TMPFILE under <data>/ephemeral (never a name on disk), the
  * size's template copied into it (only its allocated blocks: a few hundred
@@ -8,21 +8,25 @@
  * a free loop device configured on it (direct I/O: no second copy of the
  * data in the host's page cache; autoclear: the device goes with its last
  * user); ext4 mounted from it detached (fsmount), its root made 1777 and
- * emptied; the mount fd sent back to the spawner. The job then exits.
+ * emptied; the mount fd sent back to the spawner.
  *
- * Jobs are forked by the forker (`nimbus-tmpfork`), one process forked
- * from the spawner at start for this alone: a fork copies the whole
- * address space (every library's mappings) on the forking process' time,
- * and the spawner's time is what a burst of cold starts waits for. The
- * spawner sends the forker a job's socket (and the template); the job
- * answers the spawner on that socket, as a job the spawner forked would.
- * Where the forker cannot take one (gone, or its queue full) the spawner
- * forks the job itself.
+ * Jobs are made by workers (`nimbus-tmp`, EPHEMERAL_WORKERS processes
+ * forked from the spawner at start for this alone), each taking one job
+ * after another from one queue socket: the spawner sends a job's socket
+ * (and the template) on it, whichever worker is free takes it and answers
+ * on that socket. A process forked per job (as before) cost a copy of the
+ * spawner's address space (every library the daemon links) and its
+ * teardown for every /tmp, on the same CPUs a burst's cold starts wait
+ * for. Where no worker is left (all gone) the spawner forks a job per
+ * /tmp itself, as it also does when the queue is full.
  *
  * Mount options: no journal and no barriers (nothing in /tmp outlives the
  * instance, so a flush to the host's disk buys nothing); minixdf, so
  * statfs counts the whole Size as the file system's size; noinit_itable,
- * since the file's unwritten blocks already read as zeros.
+ * since the file's unwritten blocks already read as zeros. No resize
+ * inode: nothing grows a /tmp, and its reserved descriptor blocks were
+ * two thirds of the template (128 KB of 384), copied and written back
+ * for every instance.
  *
  * Must never: block the spawner on a job, reuse a file system, or leave a
  * file or a device that no mount or fd of ours holds.
@@ -63,12 +67,12 @@ typedef struct {
 } kind_t;
 
 typedef struct {
-    pid_t pid;            /* 0: the forker's child (ends with the forker) */
+    pid_t pid;            /* 0: a worker's (ends with the worker) */
     int sock;
     uint32_t mb;
 } job_t;
 
-/* A job asked of the forker, with its socket (and the template, if any). */
+/* A job asked of the workers, with its socket (and the template, if any). */
 typedef struct {
     uint32_t mb;
     int32_t with_tmpl;
@@ -96,9 +100,10 @@ static struct {
     int njobs;
     uint32_t owed[256];   /* sizes taken while JOBS_MAX jobs ran: a job each, in order */
     int nowed;
-    pid_t forker;         /* the forker, 0 none */
-    int forker_sock;      /* non-blocking, -1 none: the spawner forks its jobs itself */
-} E = { .dirfd = -1, .forker_sock = -1 };
+    pid_t workers[EPHEMERAL_WORKERS];
+    int nworkers;
+    int queue_sock;       /* the workers' queue, non-blocking; -1 none: the spawner forks its jobs itself */
+} E = { .dirfd = -1, .queue_sock = -1 };
 
 bool ephemeral_enabled(void) { return E.enabled; }
 
@@ -141,7 +146,7 @@ static int run_mke2fs(int fd, uint32_t mb)
 {
     char blocks[32];
     snprintf(blocks, sizeof blocks, "%u", mb * 256u);
-    char *argv[] = { E.mke2fs, "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-O", "^has_journal",
+    char *argv[] = { E.mke2fs, "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-O", "^has_journal,^resize_inode",
                      "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=0:0",
                      "/proc/self/fd/3", blocks, NULL };
     char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
@@ -258,68 +263,82 @@ static int job_make(uint32_t mb, int tmpl, int *mnt, int *made_tmpl)
     return 0;
 }
 
+/* One job: make the file system and answer on `sock`. The caller closes
+ * `sock` and `tmpl`; every fd a failed stage left open is closed by the
+ * caller too (a job's process or a worker between jobs). */
+static void job_run(int sock, uint32_t mb, int tmpl)
+{
+    int mnt = -1, made = -1;
+    job_msg_t msg = { .mb = mb };
+    errno = 0;
+    msg.stage = job_make(mb, tmpl, &mnt, &made);
+    msg.err = msg.stage ? (errno ? errno : EIO) : 0;
+    int fds[2] = { mnt, made }, nf = msg.stage ? 0 : (made >= 0 ? 2 : 1);
+    sp_send(sock, &msg, sizeof msg, fds, nf);
+    if (mnt >= 0) close(mnt);
+    if (made >= 0) close(made);
+}
+
 __attribute__((noreturn)) static void job_main(int sock, uint32_t mb, int tmpl)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     prctl(PR_SET_NAME, "nimbus-tmp", 0, 0, 0);
     /* None of the spawner's other fds (instances', inits', the daemon's). */
     spawner_close_all_but(sock, tmpl >= 0 ? tmpl : sock, E.dirfd);
-    int mnt = -1, made = -1;
-    job_msg_t msg = { .mb = mb };
-    msg.stage = job_make(mb, tmpl, &mnt, &made);
-    msg.err = msg.stage ? (errno ? errno : EIO) : 0;
-    int fds[2] = { mnt, made }, nf = msg.stage ? 0 : (made >= 0 ? 2 : 1);
-    sp_send(sock, &msg, sizeof msg, fds, nf);
+    job_run(sock, mb, tmpl);
     _exit(0);
 }
 
-/* The forker: forks a job for each request until the spawner goes. Its
- * jobs are reaped by the kernel (SIGCHLD ignored); each job gets SIGCHLD
- * back for its own mke2fs. */
-__attribute__((noreturn)) static void forker_main(int sock)
+/* A worker: takes jobs from the spawner's queue socket (shared by every
+ * worker: each message, with its fds, goes to one of them) and makes them
+ * one after another until the spawner goes. A process per job cost its
+ * fork and its exit (copying and tearing down the address space the
+ * spawner has, with every library the daemon links: measured, a third
+ * of the CPU the /tmp file systems of a 100-instance burst took), and a
+ * burst's CPU is what its cold starts wait for. Between jobs it closes
+ * every fd but its queue and the directory: nothing of one job stays for
+ * the next. */
+__attribute__((noreturn)) static void worker_main(int sock)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    prctl(PR_SET_NAME, "nimbus-tmpfork", 0, 0, 0);
-    spawner_close_all_but(sock, E.dirfd, sock);
-    signal(SIGCHLD, SIG_IGN);
+    prctl(PR_SET_NAME, "nimbus-tmp", 0, 0, 0);
     for (;;) {
+        spawner_close_all_but(sock, E.dirfd, sock);
         fork_req_t q;
         int fds[FD_N], nf = 0;
         ssize_t r = sp_recv(sock, &q, sizeof q, fds, &nf);
         if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) _exit(0);
-        if (r != (ssize_t)sizeof q || nf < 1 + (q.with_tmpl != 0)) {
-            for (int i = 0; i < nf; i++) close(fds[i]);
-            continue;
-        }
-        int tmpl = q.with_tmpl ? fds[1] : -1;
-        /* A failed fork closes the job's socket unanswered: the spawner
-         * counts that job failed. */
-        if (fork() == 0) {
-            signal(SIGCHLD, SIG_DFL);
-            job_main(fds[0], q.mb, tmpl);
-        }
-        for (int i = 0; i < nf; i++) close(fds[i]);
+        /* A malformed request: its job socket closes unanswered (below),
+         * which the spawner counts as that job failed. */
+        if (r != (ssize_t)sizeof q || nf < 1 + (q.with_tmpl != 0)) continue;
+        job_run(fds[0], q.mb, q.with_tmpl ? fds[1] : -1);
     }
 }
 
-static void forker_start(void)
+/* The workers, forked now while the spawner has no instance: `n`, or fewer
+ * if a fork fails (none: the spawner forks its jobs itself). */
+static void workers_start(int n)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(sv[0]);
-        forker_main(sv[1]);
+    int started = 0;
+    for (int i = 0; i < n && i < EPHEMERAL_WORKERS; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(sv[0]);
+            worker_main(sv[1]);
+        }
+        if (pid > 0) E.workers[started++] = pid;
     }
     close(sv[1]);
     int fl = fcntl(sv[0], F_GETFL);
-    if (pid < 0 || fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0) {
-        if (pid > 0) kill(pid, SIGKILL);
+    if (!started || fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0) {
+        for (int i = 0; i < started; i++) kill(E.workers[i], SIGKILL);
         close(sv[0]);
         return;
     }
-    E.forker = pid;
-    E.forker_sock = sv[0];
+    E.nworkers = started;
+    E.queue_sock = sv[0];
 }
 
 /* ---- the spawner's side ---- */
@@ -364,15 +383,15 @@ static int job_start(uint32_t mb)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -1;
     pid_t pid = -1;
-    if (E.forker_sock >= 0) {
+    if (E.queue_sock >= 0) {
         fork_req_t q = { .mb = mb, .with_tmpl = k && k->tmpl >= 0 };
         int fds[2] = { sv[1], q.with_tmpl ? k->tmpl : -1 };
-        if (sp_send(E.forker_sock, &q, sizeof q, fds, q.with_tmpl ? 2 : 1) == 0) {
+        if (sp_send(E.queue_sock, &q, sizeof q, fds, q.with_tmpl ? 2 : 1) == 0) {
             pid = 0;
         } else if (errno != EAGAIN) {
-            /* The forker is gone: fork jobs here from now on. */
-            close(E.forker_sock);
-            E.forker_sock = -1;
+            /* Every worker is gone: fork jobs here from now on. */
+            close(E.queue_sock);
+            E.queue_sock = -1;
         }
     }
     if (pid < 0) {
@@ -497,11 +516,10 @@ void ephemeral_shutdown(void)
         close(E.jobs[i].sock);
     }
     E.njobs = 0;
-    /* Its jobs end with it (their parent-death signal). */
-    if (E.forker > 0) kill(E.forker, SIGKILL);
-    if (E.forker_sock >= 0) close(E.forker_sock);
-    E.forker = 0;
-    E.forker_sock = -1;
+    for (int i = 0; i < E.nworkers; i++) kill(E.workers[i], SIGKILL);
+    if (E.queue_sock >= 0) close(E.queue_sock);
+    E.nworkers = 0;
+    E.queue_sock = -1;
     for (int i = 0; i < KINDS; i++) kind_clear(&E.kinds[i]);
 }
 
@@ -563,6 +581,6 @@ bool ephemeral_setup(const char *data_dir, uint32_t default_mb, int ready, char 
     }
     E.enabled = true;
     pool_put(default_mb, mnt);
-    forker_start();   /* without it, the spawner forks its jobs itself */
+    workers_start(EPHEMERAL_WORKERS);   /* without them, the spawner forks its jobs itself */
     return true;
 }

@@ -12,9 +12,8 @@
  *
  * Making one takes milliseconds (loop device, ext4 mount), so the spawner
  * keeps a few made ahead per size ("the pool") and a cold start only takes
- * one. Each is made by a short-lived process (a job, forked by the
- * forker, a child of the spawner: ephemeral.c), so the spawner's loop
- * never waits for one; an init whose size has none ready
+ * one. Each is made by a worker process (a child of the spawner, one job
+ * at a time: ephemeral.c), so the spawner's loop never waits for one; an init whose size has none ready
  * waits for its job. Every file is unlinked as soon as its loop device
  * holds it: when the last mount of it goes (the instance's namespace ends,
  * or the spawner dies with its pool) the kernel frees the device and the
@@ -52,6 +51,8 @@ int ephemeral_take(uint32_t mb);
 /* Jobs at once: making one mostly waits (RCU grace periods, I/O), so
  * many overlap well even on few CPUs. */
 #define EPHEMERAL_JOBS_MAX 32
+/* The processes that make them, each one job at a time (ephemeral.c). */
+#define EPHEMERAL_WORKERS 8
 
 /* The jobs' sockets, for the spawner's poll: at most `max` in pf; how many. */
 int ephemeral_pollfds(struct pollfd *pf, int max);

@@ -150,24 +150,32 @@ class BurstTest(ServerTestCase):
         self.assertTrue(all(i['Busy'] == 0 for i in inst), inst)
 
 
-class TmpForkerTest(ServerTestCase):
-    """The /tmp file systems of a burst are made by jobs a forker process forks (nimbus-tmpfork, a
-    child of the spawner), so the spawner spends none of its time copying its address space for
-    them; without the forker the spawner forks them itself and every instance still gets a fresh
-    /tmp of its own."""
+class TmpWorkersTest(ServerTestCase):
+    """The /tmp file systems of a burst are made by worker processes (nimbus-tmp, children of the
+    spawner, forked at its start) one job after another, so neither the spawner nor the CPUs a
+    burst waits for spend time forking and tearing down a process per /tmp; a worker killed
+    leaves the others to go on, and without any the spawner forks the jobs itself. Every instance
+    still gets a fresh /tmp of its own."""
 
-    def spawner_and_forkers(self):
+    def spawner_and_workers(self):
         sp = [c for c in children(self.server.proc.pid) if comm(c) == 'nimbus-spawner']
         self.assertEqual(len(sp), 1, 'one spawner')
-        return sp[0], [c for c in children(sp[0]) if comm(c) == 'nimbus-tmpfork']
+        return sp[0], sorted(c for c in children(sp[0]) if comm(c) == 'nimbus-tmp')
 
-    def test_tmp_jobs_come_from_the_forker_and_go_on_without_it(self):
-        spawner, forkers = self.spawner_and_forkers()
-        self.assertEqual(len(forkers), 1, 'the spawner has one forker for its /tmp jobs')
-        name, _ = self.new_function(uniq('tmpf'), fn_files(HOLDER), timeout=60)
+    def burst(self, prefix):
+        name, _ = self.new_function(uniq(prefix), fn_files(HOLDER), timeout=60)
         tmp_by_instance(self, at_once(lambda i: self.c.invoke(name, b'{"hold": 3}', timeout=90), 20))
 
-        os.kill(forkers[0], signal.SIGKILL)
-        self.assertTrue(wait_for(lambda: not self.spawner_and_forkers()[1], timeout=10), 'the forker is gone')
-        name2, _ = self.new_function(uniq('tmpg'), fn_files(HOLDER), timeout=60)
-        tmp_by_instance(self, at_once(lambda i: self.c.invoke(name2, b'{"hold": 3}', timeout=90), 20))
+    def test_tmp_jobs_come_from_the_workers_and_go_on_without_them(self):
+        spawner, workers = self.spawner_and_workers()
+        self.assertEqual(len(workers), 8, 'the spawner has its /tmp workers from the start')
+        self.burst('tmpw')
+        self.assertEqual(self.spawner_and_workers()[1], workers, 'the same workers made them: no process per /tmp')
+
+        os.kill(workers[0], signal.SIGKILL)
+        self.assertTrue(wait_for(lambda: self.spawner_and_workers()[1] == workers[1:], timeout=10), 'one is gone')
+        self.burst('tmpx')
+        for w in workers[1:]:
+            os.kill(w, signal.SIGKILL)
+        self.assertTrue(wait_for(lambda: not self.spawner_and_workers()[1], timeout=10), 'every worker is gone')
+        self.burst('tmpg')
