@@ -137,9 +137,9 @@ static void invoke_async(api_t *d, http_exchange_t *ex, http_request_t *req, con
     if (!a) { api_respond_error(ex, 500, "ServiceException", "out of memory"); return; }
     a->ex = ex;
     a->legacy = legacy;
-    snprintf(a->name, sizeof a->name, "%s", name);
-    snprintf(a->qualifier, sizeof a->qualifier, "%s", qual);
-    snprintf(a->key, sizeof a->key, "%s", key ? key : "");
+    util_copy(a->name, sizeof a->name, name);
+    util_copy(a->qualifier, sizeof a->qualifier, qual);
+    util_copy(a->key, sizeof a->key, key ? key : "");
     http_exchange_on_abort(ex, accept_gone, a);
     /* Its strings live until the answer; the payload is copied by the queue. */
     async_event_t ev = { .function = a->name, .qualifier = a->qualifier,
@@ -167,7 +167,7 @@ int invoke_parse(api_t *d, http_exchange_t *ex, const char *path_name, const cha
                                  "The derived qualifier from the function name does not match the specified qualifier.");
             return -1;
         }
-        snprintf(r->qual, sizeof r->qual, "%s", qualifier);
+        util_copy(r->qual, sizeof r->qual, qualifier);
     }
     router_fn_t *latest = router_find(d->router, r->name);
     /* A version, or an alias's (weighted) pick of one. */
@@ -252,7 +252,7 @@ call_t *invoke_call(api_t *d, http_exchange_t *ex, invoke_req_t *r)
         api_respond_error(ex, 500, "ServiceException", "out of memory");
         return NULL;
     }
-    snprintf(c->qualifier, sizeof c->qualifier, "%s", r->qual);
+    util_copy(c->qualifier, sizeof c->qualifier, r->qual);
     c->client_context = r->client_context;
     r->client_context = NULL;
     const char *lt = http_request_header(req, "X-Amz-Log-Type");

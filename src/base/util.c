@@ -269,6 +269,54 @@ void buf_append(buf_t *b, const void *p, size_t n)
     b->data[b->len] = '\0';
 }
 
+void util_cat(char *buf, size_t cap, size_t *len, const char *s, size_t n)
+{
+    if (!cap) return;
+    if (*len >= cap - 1) {
+        buf[cap - 1] = '\0';
+        return;
+    }
+    if (n > cap - 1 - *len) n = cap - 1 - *len;
+    memcpy(buf + *len, s, n);
+    *len += n;
+    buf[*len] = '\0';
+}
+
+void util_cat_str(char *buf, size_t cap, size_t *len, const char *s) { util_cat(buf, cap, len, s, strlen(s)); }
+
+void util_cat_ms(char *buf, size_t cap, size_t *len, uint64_t ns)
+{
+    /* The exact hundredths rounded half up agree with printf's rounding of
+     * the double but at a tie (x.xx5 ms exactly), where the double decides. */
+    if (ns % 10000 == 5000) {
+        char ms[40];
+        snprintf(ms, sizeof ms, "%.2f", (double)ns / 1e6);
+        util_cat_str(buf, cap, len, ms);
+        return;
+    }
+    uint64_t h = (ns + 5000) / 10000;
+    char frac[3] = { '.', (char)('0' + h / 10 % 10), (char)('0' + h % 10) };
+    util_cat_u64(buf, cap, len, h / 100);
+    util_cat(buf, cap, len, frac, sizeof frac);
+}
+
+void util_copy(char *dst, size_t cap, const char *src)
+{
+    size_t len = 0;
+    util_cat_str(dst, cap, &len, src);
+}
+
+void util_cat_u64(char *buf, size_t cap, size_t *len, uint64_t v)
+{
+    char tmp[20];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    util_cat(buf, cap, len, tmp + i, sizeof tmp - i);
+}
+
 void buf_appendf(buf_t *b, const char *fmt, ...)
 {
     va_list ap;

@@ -26,21 +26,33 @@
 
 static loop_t *loop_of(const call_t *c) { return router_ctx(c->router)->loop; }
 
+/* Root=1-<8 hex epoch seconds>-<24 hex>;Parent=<16 hex>;Sampled=0, built
+ * by hand: one per call, and snprintf cost as much as the two UUIDs. */
 static void make_trace_id(char *out, size_t n)
 {
     char u[37], v[37];
     util_uuid4(u);
     util_uuid4(v);
-    /* Root=1-<8 hex epoch seconds>-<24 hex>;Parent=<16 hex>;Sampled=0 */
-    char r24[25], p16[17];
+    char r24[24], p16[16], secs[16];
     size_t k = 0;
-    for (size_t i = 0; u[i] && k < 24; i++) if (u[i] != '-') r24[k++] = u[i];
-    r24[k] = '\0';
+    for (size_t i = 0; u[i] && k < sizeof r24; i++) if (u[i] != '-') r24[k++] = u[i];
     k = 0;
-    for (size_t i = 0; v[i] && k < 16; i++) if (v[i] != '-') p16[k++] = v[i];
-    p16[k] = '\0';
-    snprintf(out, n, "Root=1-%08llx-%s;Parent=%s;Sampled=0",
-             (unsigned long long)(loop_wall_ms() / 1000), r24, p16);
+    for (size_t i = 0; v[i] && k < sizeof p16; i++) if (v[i] != '-') p16[k++] = v[i];
+    /* %08llx: at least 8 digits. */
+    uint64_t t = loop_wall_ms() / 1000;
+    size_t d = sizeof secs;
+    do {
+        secs[--d] = "0123456789abcdef"[t & 15];
+        t >>= 4;
+    } while (t || sizeof secs - d < 8);
+    size_t len = 0;
+    util_cat_lit(out, n, &len, "Root=1-");
+    util_cat(out, n, &len, secs + d, sizeof secs - d);
+    util_cat_lit(out, n, &len, "-");
+    util_cat(out, n, &len, r24, sizeof r24);
+    util_cat_lit(out, n, &len, ";Parent=");
+    util_cat(out, n, &len, p16, sizeof p16);
+    util_cat_lit(out, n, &len, ";Sampled=0");
 }
 
 call_t *call_new(router_t *r, router_fn_t *fn)
@@ -132,6 +144,18 @@ static void log_printf(call_t *c, const char *fmt, ...)
     record(c, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
+/* START, built by hand (every call writes it; so END and REPORT). */
+static void log_start(call_t *c)
+{
+    char line[512];
+    size_t n = 0;
+    util_cat_lit(line, sizeof line, &n, "START RequestId: ");
+    util_cat_str(line, sizeof line, &n, c->request_id);
+    util_cat_lit(line, sizeof line, &n, " Version: ");
+    util_cat_str(line, sizeof line, &n, c->fn->cfg.version);
+    record(c, line, n);
+}
+
 void call_started(call_t *c, instance_t *in)
 {
     const core_ctx_t *ctx = router_ctx(c->router);
@@ -143,7 +167,7 @@ void call_started(call_t *c, instance_t *in)
     router_call_started(c->router, c->fn);
     instance_output_window(in);
     ctx->sandbox->memory_reset(&in->proc);
-    log_printf(c, "START RequestId: %s Version: %s", c->request_id, c->fn->cfg.version);
+    log_start(c);
 }
 
 /* A call that fails before it reached an instance (its instance's init
@@ -153,7 +177,7 @@ void call_started(call_t *c, instance_t *in)
 static bool start_if_queued(call_t *c)
 {
     if (c->state != CALL_QUEUED) return false;
-    log_printf(c, "START RequestId: %s Version: %s", c->request_id, c->fn->cfg.version);
+    log_start(c);
     return true;
 }
 
@@ -165,29 +189,50 @@ static void write_report_at(call_t *c, const char *status, bool waited, uint64_t
     const core_ctx_t *ctx = router_ctx(c->router);
     instance_t *in = waited ? NULL : c->inst;
     /* Its output was read when it answered, timed out or exited. */
-    double ms = (double)(end_ns - (waited ? c->arrive_ns : c->start_ns)) / 1e6;
+    uint64_t ns = end_ns - (waited ? c->arrive_ns : c->start_ns);
+    double ms = (double)ns / 1e6;
     double init_ms = c->cold ? (double)c->init_ns / 1e6 : 0;
     /* Custom runtimes are billed for init too, rounded up to the ms. */
     long billed = (long)ceil(ms + init_ms);
     if (billed < 1) billed = 1;
     int64_t peak = in ? ctx->sandbox->memory_peak(&in->proc) : -1;
-    char mem[48] = "";
-    if (peak >= 0) snprintf(mem, sizeof mem, "\tMax Memory Used: %lld MB",
-                            (long long)((peak + 1048575) / 1048576));
-    char init[48] = "";
-    if (c->cold) snprintf(init, sizeof init, "\tInit Duration: %.2f ms", init_ms);
-    char st[48] = "";
-    if (status) snprintf(st, sizeof st, "\tStatus: %s", status);
-    /* Said in every report, not just at start-up: these numbers come from
-     * an instance with no isolation. */
-    if (!ctx->sandbox->enabled()) snprintf(st + strlen(st), sizeof st - strlen(st), "\t(unsandboxed)");
     if (c->log_dropped)
         log_printf(c, "[nimbus] RequestId: %s Log truncated: the function's output past %zu bytes was dropped "
                    "(%zu bytes in %zu lines; the per-call cap is --log-call-max-bytes)",
                    c->request_id, c->log_stored, c->log_dropped, c->log_dropped_lines);
-    log_printf(c, "END RequestId: %s", c->request_id);
-    log_printf(c, "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %ld ms\tMemory Size: %d MB%s%s%s",
-               c->request_id, ms, billed, c->fn->cfg.memory_mb, mem, init, st);
+    char line[512];
+    size_t n = 0;
+    util_cat_lit(line, sizeof line, &n, "END RequestId: ");
+    util_cat_str(line, sizeof line, &n, c->request_id);
+    record(c, line, n);
+    n = 0;
+    util_cat_lit(line, sizeof line, &n, "REPORT RequestId: ");
+    util_cat_str(line, sizeof line, &n, c->request_id);
+    util_cat_lit(line, sizeof line, &n, "\tDuration: ");
+    util_cat_ms(line, sizeof line, &n, ns);
+    util_cat_lit(line, sizeof line, &n, " ms\tBilled Duration: ");
+    util_cat_u64(line, sizeof line, &n, (uint64_t)billed);
+    util_cat_lit(line, sizeof line, &n, " ms\tMemory Size: ");
+    util_cat_u64(line, sizeof line, &n, (uint64_t)c->fn->cfg.memory_mb);
+    util_cat_lit(line, sizeof line, &n, " MB");
+    if (peak >= 0) {
+        util_cat_lit(line, sizeof line, &n, "\tMax Memory Used: ");
+        util_cat_u64(line, sizeof line, &n, (uint64_t)((peak + 1048575) / 1048576));
+        util_cat_lit(line, sizeof line, &n, " MB");
+    }
+    if (c->cold) {
+        char init[48];
+        snprintf(init, sizeof init, "\tInit Duration: %.2f ms", init_ms);
+        util_cat_str(line, sizeof line, &n, init);
+    }
+    if (status) {
+        util_cat_lit(line, sizeof line, &n, "\tStatus: ");
+        util_cat_str(line, sizeof line, &n, status);
+    }
+    /* Said in every report, not just at start-up: these numbers come from
+     * an instance with no isolation. */
+    if (!ctx->sandbox->enabled()) util_cat_lit(line, sizeof line, &n, "\t(unsandboxed)");
+    record(c, line, n);
 }
 
 static void write_report(call_t *c, const char *status, bool waited)

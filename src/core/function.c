@@ -305,8 +305,9 @@ int function_name_parse(const char *in, char *name, size_t nn, char *qual, size_
     if (fn && (strncmp(in, "arn:", 4) == 0 || (fn - in == 13 && in[12] == ':'))) p = fn + 9;
     const char *colon = strchr(p, ':');
     size_t len = colon ? (size_t)(colon - p) : strlen(p);
-    snprintf(name, nn, "%.*s", (int)len, p);
-    snprintf(qual, qn, "%s", colon ? colon + 1 : "");
+    size_t nl = 0;
+    util_cat(name, nn, &nl, p, len);
+    util_copy(qual, qn, colon ? colon + 1 : "");
     if (len == 0 || len >= nn) return -1;
     if (colon && (!colon[1] || strlen(colon + 1) >= qn)) return -1;
     return function_name_valid(name) ? 0 : -1;
@@ -324,10 +325,18 @@ void function_arn(const char *name, const char *qualifier, char *buf, size_t n)
 {
     char account[13];
     function_owner(name, account);
-    if (qualifier && *qualifier)
-        snprintf(buf, n, "arn:aws:lambda:%s:%s:function:%s:%s", NIMBUS_REGION, account, name, qualifier);
-    else
-        snprintf(buf, n, "arn:aws:lambda:%s:%s:function:%s", NIMBUS_REGION, account, name);
+    /* Built by hand: every call's event names its function's ARN. */
+    size_t len = 0;
+    util_cat_lit(buf, n, &len, "arn:aws:lambda:");
+    util_cat_str(buf, n, &len, NIMBUS_REGION);
+    util_cat_lit(buf, n, &len, ":");
+    util_cat_str(buf, n, &len, account);
+    util_cat_lit(buf, n, &len, ":function:");
+    util_cat_str(buf, n, &len, name);
+    if (qualifier && *qualifier) {
+        util_cat_lit(buf, n, &len, ":");
+        util_cat_str(buf, n, &len, qualifier);
+    }
 }
 
 /* The region and account `in` states: an ARN's fourth and fifth parts,

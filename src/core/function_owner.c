@@ -90,6 +90,6 @@ void function_owner(const char *name, char out[13])
     pthread_mutex_lock(&g_mu);
     bool found = false;
     size_t i = g_n ? lower(name, &found) : 0;
-    snprintf(out, 13, "%s", found ? g_owners[i].account : util_account());
+    util_copy(out, 13, found ? g_owners[i].account : util_account());
     pthread_mutex_unlock(&g_mu);
 }

@@ -17,11 +17,25 @@
 #include <string.h>
 #include <strings.h>
 
-static bool header_ok(const http_header_t *h)
+typedef enum { HEADER_SKIP, HEADER_CONNECTION, HEADER_WRITE } header_kind_t;
+
+/* What becomes of a caller's header: skipped (one that could split the
+ * response, or framing, which is ours), a Connection (honoured, not
+ * copied), or written with the lengths given. One pass over each string:
+ * three responses a call go through here, twice each. */
+static header_kind_t header_kind(const http_header_t *h, size_t *name_len, size_t *value_len)
 {
-    if (!h->name || !h->value || !h->name[0]) return false;
-    if (h->name[strcspn(h->name, "\r\n: \t")]) return false;
-    return h->value[strcspn(h->value, "\r\n")] == '\0';
+    if (!h->name || !h->value || !h->name[0]) return HEADER_SKIP;
+    size_t n = strcspn(h->name, "\r\n: \t");
+    if (h->name[n]) return HEADER_SKIP;
+    size_t v = strcspn(h->value, "\r\n");
+    if (h->value[v]) return HEADER_SKIP;
+    if ((n == 14 && !strcasecmp(h->name, "Content-Length")) || (n == 17 && !strcasecmp(h->name, "Transfer-Encoding")))
+        return HEADER_SKIP;
+    if (n == 10 && !strcasecmp(h->name, "Connection")) return HEADER_CONNECTION;
+    *name_len = n;
+    *value_len = v;
+    return HEADER_WRITE;
 }
 
 static char *put(char *o, const char *s, size_t n)
@@ -48,15 +62,14 @@ static size_t head_len(const http_header_t *headers, size_t nheaders, bool *clie
 {
     size_t hlen = 0;
     for (size_t i = 0; i < nheaders; i++) {
-        const http_header_t *h = &headers[i];
-        if (!header_ok(h)) continue;
-        if (!strcasecmp(h->name, "Content-Length") || !strcasecmp(h->name, "Transfer-Encoding"))
-            continue;
-        if (!strcasecmp(h->name, "Connection")) {
-            if (strcasestr(h->value, "close")) *client_close = true;
-            continue;
+        size_t nl, vl;
+        switch (header_kind(&headers[i], &nl, &vl)) {
+        case HEADER_SKIP: break;
+        case HEADER_CONNECTION:
+            if (strcasestr(headers[i].value, "close")) *client_close = true;
+            break;
+        case HEADER_WRITE: hlen += nl + 2 + vl + 2; break;
         }
-        hlen += strlen(h->name) + 2 + strlen(h->value) + 2;
     }
     return hlen;
 }
@@ -74,13 +87,11 @@ static char *put_head(char *o, int status, const char *reason, size_t rlen, cons
     o = put(o, reason, rlen);
     o = put(o, "\r\n", 2);
     for (size_t i = 0; i < nheaders; i++) {
-        const http_header_t *h = &headers[i];
-        if (!header_ok(h) || !strcasecmp(h->name, "Content-Length") ||
-            !strcasecmp(h->name, "Transfer-Encoding") || !strcasecmp(h->name, "Connection"))
-            continue;
-        o = put(o, h->name, strlen(h->name));
+        size_t nl, vl;
+        if (header_kind(&headers[i], &nl, &vl) != HEADER_WRITE) continue;
+        o = put(o, headers[i].name, nl);
         o = put(o, ": ", 2);
-        o = put(o, h->value, strlen(h->value));
+        o = put(o, headers[i].value, vl);
         o = put(o, "\r\n", 2);
     }
     return o;

@@ -73,7 +73,8 @@ static void send_event(rapi_inst_t *st, call_t *c, http_exchange_t *ex)
     instance_t *in = st->in;
     router_fn_t *fn = in->fn;
     char deadline[32], arn[200];
-    snprintf(deadline, sizeof deadline, "%llu", (unsigned long long)c->deadline_wall_ms);
+    size_t dl = 0;
+    util_cat_u64(deadline, sizeof deadline, &dl, c->deadline_wall_ms);
     function_arn(fn->cfg.name, c->qualifier[0] ? c->qualifier : NULL, arn, sizeof arn);
     http_header_t h[7];
     size_t n = 0;

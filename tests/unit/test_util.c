@@ -1,6 +1,7 @@
 /* test_util.c — util: uuid, base64, sha256, timestamps, buf_t, URL decoding. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/util.h"
@@ -210,6 +211,50 @@ Test(util, buf_grows_and_steals)
     cr_assert_str_eq(b.data, "abc");
     buf_free(&b);
     cr_assert_null(b.data);
+}
+
+/* The builders the hot log lines use write what snprintf would, cut where
+ * it would. */
+Test(util, cat_writes_and_cuts_as_snprintf)
+{
+    char b[12], want[12];
+    size_t n = 0;
+    util_cat_lit(b, sizeof b, &n, "ab");
+    util_cat_u64(b, sizeof b, &n, 0);
+    util_cat_str(b, sizeof b, &n, "cd");
+    cr_assert_str_eq(b, "ab0cd");
+    cr_assert_eq(n, 5);
+    util_cat_u64(b, sizeof b, &n, 18446744073709551615ull);
+    snprintf(want, sizeof want, "ab0cd%llu", 18446744073709551615ull);
+    cr_assert_str_eq(b, want);
+    cr_assert_eq(n, sizeof b - 1);
+    util_cat_lit(b, sizeof b, &n, "more");
+    cr_assert_str_eq(b, want);
+    util_copy(b, sizeof b, "0123456789abcdef");
+    cr_assert_str_eq(b, "0123456789a");
+    util_copy(b, sizeof b, "");
+    cr_assert_str_eq(b, "");
+}
+
+Test(util, cat_ms_is_printf_2f_of_ns_in_ms)
+{
+    static const uint64_t fixed[] = { 0, 1, 4999, 5000, 5001, 9999, 10000, 15000, 25000, 125000, 1005000,
+                                      2675000, 999995000, 900000000000ull, 123456785000ull, 86399999995000ull };
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] + 20000; i++) {
+        uint64_t ns;
+        if (i < sizeof fixed / sizeof fixed[0]) {
+            ns = fixed[i];
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            ns = i % 2 ? x % 100000000000ull : (x % 100000000ull) / 10000 * 10000 + 5000;  /* ties too */
+        }
+        char got[64], want[64];
+        size_t n = 0;
+        util_cat_ms(got, sizeof got, &n, ns);
+        snprintf(want, sizeof want, "%.2f", (double)ns / 1e6);
+        cr_assert_str_eq(got, want, "ns=%llu", (unsigned long long)ns);
+    }
 }
 
 Test(util, url_decode)
