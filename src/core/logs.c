@@ -206,11 +206,13 @@ void logs_emit(logs_t *l, const char *function, const char *request_id, const ch
     }
     store_log_t *r = &l->pending[l->npending++];
     memset(r, 0, sizeof *r);
-    snprintf(r->function, sizeof r->function, "%s", function);
-    snprintf(r->request_id, sizeof r->request_id, "%s", request_id);
+    util_copy(r->function, sizeof r->function, function);
+    util_copy(r->request_id, sizeof r->request_id, request_id);
     r->ts_ms = (int64_t)loop_wall_ms();
-    r->line = strndup(line, len);
+    r->line = malloc(len + 1);
     if (!r->line) abort();
+    memcpy(r->line, line, len);
+    r->line[len] = '\0';
     l->emitted_seq++;
     if (l->npending >= BATCH_MAX) flush(l);
     else if (!l->timer && !l->inflight) l->timer = loop_timer_add(l->loop, FLUSH_DELAY_MS, timer_cb, l);
