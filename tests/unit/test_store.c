@@ -656,6 +656,17 @@ static void exec_ok(sqlite3 *db, const char *sql)
     cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s: %s", sql, msg ? msg : "");
 }
 
+/* Close `s`, run `sql` on the file as another program would, open it again. */
+static store_t *edit_and_reopen(store_t *s, const char *sql)
+{
+    store_close(s);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    exec_ok(db, sql);
+    sqlite3_close(db);
+    return open_ok();
+}
+
 /* A store of schema 9 (layers without accounts) opened by this one: its
  * layers become the daemon's own account's (""), numbering kept. */
 /* The log table of schemas 1 to 10, one row a line, in place of the
@@ -706,18 +717,12 @@ Test(store, layers_of_before_accounts_are_the_daemons)
  * lines deleted from its end. */
 Test(store, old_log_rows_become_chunks)
 {
-    store_t *s = open_ok();
-    store_close(s);
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    exec_ok(db, OLD_LOGS_TABLE
-                "INSERT INTO logs(function, request_id, ts_ms, line, bytes) VALUES"
-                "  ('f', 'r1', 1000, 'START r1', 8), ('f', 'r1', 1001, 'tab\there \xc3\xa9', 11),"
-                "  ('g', '', 1002, '', 0), ('f', 'r2', 1003, 'other call', 10), ('f', 'r3', 1004, 'gone', 4);"
-                "DELETE FROM logs WHERE id = 5;"
-                "PRAGMA user_version = 10;");
-    sqlite3_close(db);
-    s = open_ok();
+    store_t *s = edit_and_reopen(open_ok(), OLD_LOGS_TABLE
+        "INSERT INTO logs(function, request_id, ts_ms, line, bytes) VALUES"
+        "  ('f', 'r1', 1000, 'START r1', 8), ('f', 'r1', 1001, 'tab\there \xc3\xa9', 11),"
+        "  ('g', '', 1002, '', 0), ('f', 'r2', 1003, 'other call', 10), ('f', 'r3', 1004, 'gone', 4);"
+        "DELETE FROM logs WHERE id = 5;"
+        "PRAGMA user_version = 10;");
     err_t err = {0};
     store_log_t *out;
     size_t n;
@@ -823,12 +828,7 @@ Test(store, logs_corrupt_chunk_is_an_error)
 {
     store_t *s = open_ok();
     add_log(s, "f", "r1", 1, "fine");
-    store_close(s);
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    exec_ok(db, "UPDATE log_chunks SET lines = CAST('0,0,2,99:r1short' AS BLOB)");
-    sqlite3_close(db);
-    s = open_ok();
+    s = edit_and_reopen(s, "UPDATE log_chunks SET lines = CAST('0,0,2,99:r1short' AS BLOB)");
     err_t err = {0};
     store_log_t *out;
     size_t n;
