@@ -97,26 +97,22 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st, err_t *err, const char *what
 
 /* ---- the blob ---- */
 
-/* Decimal digits of v at the end of `end`'s buffer; returns where they start. */
-static char *put_u64(char *end, uint64_t v)
-{
-    do *--end = (char)('0' + v % 10); while (v /= 10);
-    return end;
-}
-
+/* One line's header (four numbers of at most 20 digits: it fits), then
+ * its request id and text. */
 static void buf_line(buf_t *b, uint64_t did, uint64_t dts, const char *rid, size_t rlen, const char *line,
                      size_t llen)
 {
-    char tmp[96], *end = tmp + sizeof tmp, *p = end;
-    *--p = ':';
-    p = put_u64(p, llen);
-    *--p = ',';
-    p = put_u64(p, rlen);
-    *--p = ',';
-    p = put_u64(p, dts);
-    *--p = ',';
-    p = put_u64(p, did);
-    buf_append(b, p, (size_t)(end - p));
+    char head[96];
+    size_t n = 0;
+    util_cat_u64(head, sizeof head, &n, did);
+    util_cat_lit(head, sizeof head, &n, ",");
+    util_cat_u64(head, sizeof head, &n, dts);
+    util_cat_lit(head, sizeof head, &n, ",");
+    util_cat_u64(head, sizeof head, &n, rlen);
+    util_cat_lit(head, sizeof head, &n, ",");
+    util_cat_u64(head, sizeof head, &n, llen);
+    util_cat_lit(head, sizeof head, &n, ":");
+    buf_append(b, head, n);
     buf_append(b, rid, rlen);
     buf_append(b, line, llen);
 }
