@@ -306,7 +306,7 @@ void util_copy(char *dst, size_t cap, const char *src)
     util_cat_str(dst, cap, &len, src);
 }
 
-void util_cat_u64(char *buf, size_t cap, size_t *len, uint64_t v)
+char *util_put_u64(char *o, uint64_t v)
 {
     char tmp[20];
     size_t i = sizeof tmp;
@@ -314,7 +314,14 @@ void util_cat_u64(char *buf, size_t cap, size_t *len, uint64_t v)
         tmp[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    util_cat(buf, cap, len, tmp + i, sizeof tmp - i);
+    memcpy(o, tmp + i, sizeof tmp - i);
+    return o + (sizeof tmp - i);
+}
+
+void util_cat_u64(char *buf, size_t cap, size_t *len, uint64_t v)
+{
+    char tmp[20];
+    util_cat(buf, cap, len, tmp, (size_t)(util_put_u64(tmp, v) - tmp));
 }
 
 void buf_appendf(buf_t *b, const char *fmt, ...)

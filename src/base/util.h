@@ -76,6 +76,9 @@ void util_cat_u64(char *buf, size_t cap, size_t *len, uint64_t v);
 /* ns as milliseconds with two decimals: what "%.2f" writes for ns / 1e6
  * (exactly so for any duration under a day; a call lasts 15 minutes at most). */
 void util_cat_ms(char *buf, size_t cap, size_t *len, uint64_t ns);
+/* v's decimal digits written at o (room for 20 needed, no NUL); returns
+ * their end. */
+char *util_put_u64(char *o, uint64_t v);
 /* snprintf(dst, cap, "%s", src) without printf: src cut to fit. */
 void util_copy(char *dst, size_t cap, const char *src);
 #define util_cat_lit(buf, cap, len, lit) util_cat(buf, cap, len, "" lit, sizeof(lit) - 1)

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/util.h"
+
 typedef enum { HEADER_SKIP, HEADER_CONNECTION, HEADER_WRITE } header_kind_t;
 
 /* What becomes of a caller's header: skipped (one that could split the
@@ -42,17 +44,6 @@ static char *put(char *o, const char *s, size_t n)
 {
     memcpy(o, s, n);
     return o + n;
-}
-
-static char *put_u64(char *o, uint64_t v)
-{
-    char tmp[24];
-    size_t i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return put(o, tmp + i, sizeof tmp - i);
 }
 
 /* The bytes put_head writes for the caller's headers; *client_close when
@@ -128,7 +119,7 @@ int http_exchange_build_response(http_exchange_t *ex, int status, const http_hea
     char *o = put_head(out, status, reason, rlen, headers, nheaders);
     if (!bodyless) {
         o = put(o, "Content-Length: ", 16);
-        o = put_u64(o, len);
+        o = util_put_u64(o, len);
         o = put(o, "\r\n", 2);
     }
     if (will_close) o = put(o, "Connection: close\r\n", 19);

@@ -19,7 +19,7 @@ mkdir -p "$OBJ"
 # the project sources it needs, and what it links ("llhttp" = the bundled
 # parser, built below).
 TARGETS="
-http           | src/io/http.c src/io/http_server.c src/io/http_msg.c src/io/http_resp.c src/io/http_stream.c src/io/http_tls.c src/io/tls.c src/io/loop.c src/io/fdlimit.c src/base/err.c | llhttp -lssl -lcrypto -lpthread
+http           | src/io/http.c src/io/http_server.c src/io/http_msg.c src/io/http_resp.c src/io/http_stream.c src/io/http_tls.c src/io/tls.c src/io/loop.c src/io/fdlimit.c src/base/err.c src/base/util.c | llhttp -lssl -lcrypto -lpthread
 zip            | src/store/codestore.c src/base/util.c src/base/err.c               | -larchive -lcrypto -lpthread
 function_json  | src/core/function.c src/core/function_input.c src/core/function_owner.c src/core/runtime.c src/base/util.c src/base/err.c | -lcjson -lcrypto -lpthread -lm
 spawner_proto  | src/sandbox/spawner_proto.c                                        |
