@@ -39,7 +39,7 @@ import socket
 import struct
 import sys
 
-import _nimbus_runtime  # noqa: F401  (the point: imported once, shared by every fork)
+import _nimbus_runtime  # imported once, shared by every fork
 import json  # noqa: F401  (what a call imports on first need: a decode error, an exception)
 import traceback  # noqa: F401
 
@@ -124,6 +124,7 @@ class Zygote:
         _prctl(PR_SET_NAME, ctypes.addressof(name))
         # The middle children are reaped by the kernel.
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        _nimbus_runtime.prepare()
         # Everything imported now stays where it is: a fork's collector
         # must not touch (and so copy) the zygote's pages.
         gc.collect()
@@ -201,8 +202,8 @@ class Zygote:
         self.runtime(line, fds, None)
 
     def runtime(self, line, fds, _env):
-        """The grandchild, in the instance's pid namespace: wait for the go, confine,
-        then be the runtime."""
+        """The grandchild, in the instance's pid namespace: wait to enter its mount
+        namespace and confine itself there, then for the go, then be the runtime."""
         try:
             # Its parent has exited: wait until the kernel has made it the init's
             # child (its parent, pid 1, must see it before it reports).
@@ -225,14 +226,15 @@ class Zygote:
             _prctl(PR_SET_NAME, ctypes.addressof(name))
             # Ready: the init may take its time (a pre-started one waits for its request).
             line.send(REPLY.pack(0, os.getpid()))
-            msg, mnt, _flags, _addr = socket.recv_fds(line, 1 << 18, 1)
+            # Enter: the instance's mount namespace, its root entered (for a
+            # pre-started one, before the request, its code not mounted yet).
+            msg, mnt, _flags, _addr = socket.recv_fds(line, 16, 1)
             if not msg:
                 os._exit(0)   # the init let it go unused
-            if msg[:1] != b'G' or len(mnt) != 1:
-                raise OSError(22, 'malformed go')
+            if msg != b'M' or len(mnt) != 1:
+                raise OSError(22, 'malformed enter')
             _setns(mnt[0], CLONE_NEWNS)   # root and working directory: the instance's root
             os.close(mnt[0])
-            env = msg[1:]
             os.setgroups([self.gid])
             os.setresgid(self.gid, self.gid, self.gid)
             os.setresuid(self.uid, self.uid, self.uid)
@@ -242,6 +244,17 @@ class Zygote:
             # dumpable (its own /proc/self/fd is its user's to read).
             _prctl(PR_SET_DUMPABLE, 1)
             _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(self.fprog))
+            line.send(REPLY.pack(0, os.getpid()))
+            # The go: the function's code is mounted (in this namespace, so in
+            # view now) and its environment comes.
+            msg, extra, _flags, _addr = socket.recv_fds(line, 1 << 18, 1)
+            for f in extra:
+                os.close(f)
+            if not msg:
+                os._exit(0)
+            if msg[:1] != b'G' or extra:
+                raise OSError(22, 'malformed go')
+            env = msg[1:]
             os.chdir('/var/task')
             os.environ.clear()
             for kv in env.split(b'\0'):

@@ -5,7 +5,7 @@ compiled on every start, an imported module is loaded from its cached
 bytecode. Standard library only; see docs/runtimes.md for the contract.
 
 Started ahead of its call (_NIMBUS_PRESTART_FD set: the sandbox keeps one
-waiting), it imports everything first, then reads its real environment
+waiting), it imports everything and compiles once (prepare()) first, then reads its real environment
 from that fd (NUL-separated NAME=VALUE, until EOF) before it looks at any
 of it: the function's code is mounted at /var/task by then.
 
@@ -15,7 +15,7 @@ returns as an instance's runtime (_nimbus_zygote.py).
 import os
 import sys
 
-from _nimbus_runtime import main
+from _nimbus_runtime import main, prepare
 
 _fd = os.environ.get('_NIMBUS_PRESTART_FD')
 if os.environ.get('_NIMBUS_ZYGOTE_FD'):
@@ -24,6 +24,7 @@ if os.environ.get('_NIMBUS_ZYGOTE_FD'):
     from _nimbus_zygote import serve
     serve(int(os.environ['_NIMBUS_ZYGOTE_FD']), 4)
 elif _fd:
+    prepare()
     _chunks = []
     while True:
         _b = os.read(int(_fd), 65536)

@@ -720,6 +720,7 @@ static void add_instances(cJSON *arr, const router_fn_t *f, uint64_t now)
                 cJSON_AddNumberToObject(b, ph[k], in->proc.phase_us[k] / 1000.0);
             cJSON_AddBoolToObject(b, "Pooled", in->proc.pooled);
             cJSON_AddBoolToObject(b, "Prestarted", in->proc.prestarted);
+            cJSON_AddBoolToObject(b, "ForkedAhead", in->proc.forked_ahead);
         }
         /* How its runtime came to be: forked from the runtime's zygote,
          * a pre-started one, or exec'd for this instance. */

@@ -70,6 +70,7 @@ typedef struct {
     bool pooled;             /* a pre-made init took it (namespaces made ahead) */
     bool prestarted;         /* and its runtime was already started (pre-started or zygote) */
     bool zygote;             /* its runtime was forked from the runtime's zygote */
+    bool forked_ahead;       /* ... before the request (else at it: a burst beyond those made ahead) */
     bool zygote_down;        /* it could have been, but the zygote died or failed (being restarted) */
     /* The spawner's breakdown, microseconds, on the request's own path:
      * clone (0 when pooled), cgroup, waiting for the init, mounts,

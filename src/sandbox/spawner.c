@@ -47,6 +47,12 @@
 
 #define INIT_WAIT_MS 10000
 #define POOL_IDLE_MS 2
+/* A runtime just started is still in its own start when its answer goes
+ * (the handler's import, its first /next: 1-3 ms for Python here); a
+ * refill then takes a CPU from it on a 2-core host. The first refill
+ * after an answer waits this long (measured: /next reached the daemon
+ * 0.4-2 ms after the handler's import with 2, 0.3-0.5 ms with 8). */
+#define ANSWER_QUIET_MS 8
 
 /* An instance the daemon knows, by handle. */
 typedef struct {
@@ -72,6 +78,7 @@ static struct {
     size_t nbusy, cap_busy;
     char tmp_why[200];       /* why /tmp is a tmpfs (ephemeral storage unavailable) */
     pid_t daemon_pid;        /* the daemon that forked it: its groups carry this pid */
+    uint64_t t_answer;       /* when the last spawn was answered (ANSWER_QUIET_MS) */
 } S;
 
 /* ---- slots ---- */
@@ -154,6 +161,7 @@ static void spawn_finish(size_t i, int fail)
 {
     init_t *in = S.busy[i];
     busy_remove(i);
+    S.t_answer = loop_now_ns();
     slot_t *s = &S.slots[in->slot];
     sp_ready_t r = { .err = fail, .stage = 5 };
     int api = -1, nf = 0;
@@ -177,7 +185,8 @@ static void spawn_finish(size_t i, int fail)
     }
     sp_resp_t resp = { .type = SP_SPAWN, .tag = in->tag, .api_port = r.port, .limits = in->limits,
                        .memory_limit = in->memory_limit, .pooled = in->pooled,
-                       .prestarted = in->prestarted || r.zygote == 1, .zygote = r.zygote ? r.zygote : in->zy_note };
+                       .prestarted = in->prestarted || r.zygote == 1, .zygote = r.zygote ? r.zygote : in->zy_note,
+                       .forked_ahead = r.zygote == 1 && in->prestarted };
     /* The runtime's pid on the host (the init's only child): what
      * diagnostics and `nimbus exec` look at. Signals go to the init. */
     resp.pid = (int32_t)in->pid;
@@ -572,13 +581,16 @@ __attribute__((noreturn)) static void spawner_main(void)
          * daemon, which the scheduler may put on this CPU; a clone right
          * away would keep it waiting (measured: 1-2 ms per cold start). */
         bool tmp_wanted = ephemeral_refill_wanted();
-        if ((ahead_wanted(S.nbusy) || tmp_wanted) &&
-            (timeout < 0 || timeout > POOL_IDLE_MS))
-            timeout = POOL_IDLE_MS;
+        uint64_t quiet = S.t_answer + ANSWER_QUIET_MS * 1000000ull;
+        if (ahead_wanted(S.nbusy) || tmp_wanted) {
+            int idle = quiet > now ? (int)((quiet - now) / 1000000u) + 1 : POOL_IDLE_MS;
+            if (idle < POOL_IDLE_MS) idle = POOL_IDLE_MS;
+            if (timeout < 0 || timeout > idle) timeout = idle;
+        }
         int n = poll(pf, need, timeout);
         if (n < 0 && errno != EINTR) break;
         /* Nothing waiting: make an init ahead of time, else a /tmp. */
-        if (n == 0 && !ahead_refill(S.nbusy) && tmp_wanted) ephemeral_refill();
+        if (n == 0 && loop_now_ns() >= quiet && !ahead_refill(S.nbusy) && tmp_wanted) ephemeral_refill();
         if (n <= 0) { reap_and_collect(); now = loop_now_ns(); }
         if (pf[2].revents) {
             struct signalfd_siginfo si;

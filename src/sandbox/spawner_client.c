@@ -259,6 +259,7 @@ static int take_answer(const sp_resp_t *resp, const int *fds, int nf, bool trunc
     p->pooled = resp->pooled != 0;
     p->prestarted = resp->prestarted != 0;
     p->zygote = resp->zygote == 1;
+    p->forked_ahead = p->zygote && resp->forked_ahead;
     p->zygote_down = resp->zygote == 2;
     memcpy(p->phase_us, resp->phase_us, sizeof p->phase_us);
     p->cg = resp->cgdirs[0][0] ? cgroup_attach(resp->cgdirs) : NULL;

@@ -476,15 +476,21 @@ static char *const PRESTART_ENV[] = { "PATH=/usr/local/bin:/usr/bin:/bin:/opt/bi
                                       "LAMBDA_TASK_ROOT=/var/task", "LAMBDA_RUNTIME_DIR=/var/runtime",
                                       "_NIMBUS_PRESTART_FD=3", NULL };
 
-/* Pre-started: the root entered before the request, with the code store
- * in view at /.code, and the runtime started, waiting on `*cfg_w` (the
- * spawner's socket pair when it waits for the runtime's word, else a pipe). */
+/* Pre-started (by exec or by the zygote): the root entered before the
+ * request, with the code store in view at /.code until the request's code
+ * is mounted from it. */
+static int enter_ahead(const spawner_env_t *env)
+{
+    return bind_ro(env->code_root, ROOT_DIR "/.code", MS_NODEV) < 0 || enter_root() < 0 ? -1 : 0;
+}
+
+/* Pre-started by exec: the runtime started in the root entered ahead,
+ * waiting on `*cfg_w` (the spawner's socket pair when it waits for the
+ * runtime's word, else a pipe). */
 static pid_t prestart(const spawner_env_t *env, const spawner_prestart_t *pre, int out_w, int devnull, int *cfg_w)
 {
     int cfg[2] = { pre->warm[1], pre->warm[0] };
-    if (bind_ro(env->code_root, ROOT_DIR "/.code", MS_NODEV) < 0 || enter_root() < 0 ||
-        (cfg[0] < 0 && pipe2(cfg, O_CLOEXEC) < 0))
-        return -1;
+    if (cfg[0] < 0 && pipe2(cfg, O_CLOEXEC) < 0) return -1;
     exec_args_t ea = { .exe = pre->exe, .argv = pre->argv, .envp = PRESTART_ENV, .out_w = out_w,
                        .devnull = devnull, .cfg_r = cfg[0], .env = env };
     pid_t pid = start_runtime(&ea);
@@ -560,9 +566,9 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     prctl(PR_SET_NAME, "nimbus-init", 0, 0, 0);
     util_proctitle_set("nimbus-init");   /* and not the daemon's argv in /proc/1/cmdline */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    /* Pre-started by the zygote: its runtime is a fork of it, made now and
-     * waiting (in every namespace but the mount one, and the cgroup) until
-     * the request's mounts are done. */
+    /* Pre-started by the zygote: its runtime is a fork of it, made now, in
+     * the instance's cgroup and namespaces and confined, waiting until the
+     * request's mounts are done. */
     bool zpre = pre && pre->zline >= 0;
     int zline = zpre ? pre->zline : -1;
     close_all_but6(out_w, status_w, sync, zline, pre ? pre->warm[0] : -1, pre ? pre->warm[1] : -1);
@@ -598,13 +604,18 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     pid_t pid = -1;
     struct sigaction sa_term = { .sa_handler = forward_term };
     sigemptyset(&sa_term.sa_mask);
-    bool inside = pre && !zpre;   /* pre-started by exec: the root entered before the request */
+    bool inside = pre != NULL;       /* pre-started: the root entered before the request */
+    bool exec_pre = pre && !zpre;    /* ... and its runtime started by exec */
     if (pre) set_next_pid(runtime_pid);
-    if (inside && (pid = prestart(env, pre, out_w, devnull, &cfg_w)) < 0) init_fail(&st, ST_EXEC);
+    if (inside && enter_ahead(env) < 0) init_fail(&st, 8);
+    if (exec_pre && (pid = prestart(env, pre, out_w, devnull, &cfg_w)) < 0) init_fail(&st, ST_EXEC);
     if (zpre) {
+        /* Forked, then in this root and confined, as a runtime pre-started
+         * by exec is by now: the request's path keeps only the go. */
         if ((pid = zygote_fork(zline, out_w, devnull, cgprocs, ncg, ZYGOTE_WAIT_MS)) <= 0) init_fail(&st, ST_EXEC);
         sigaction(SIGTERM, &sa_term, NULL);
         g_runtime_pid = pid;
+        if (zygote_enter(zline) < 0 || zygote_wait(zline, ZYGOTE_WAIT_MS) != pid) init_fail(&st, ST_EXEC);
     }
     r->t_prepared = loop_now_ns();
 
@@ -665,15 +676,16 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     envp[ne + 3] = NULL;
     if (!pre) set_next_pid(runtime_pid);
     /* Forked by the zygote: made now if not before (joining the cgroup is
-     * the slow part), then told to go on (the mount namespace, now that it
-     * is complete, and the environment); it confines itself while this init
-     * gives up its own privileges. */
-    if (zline >= 0 && !zpre) {
+     * the slow part) and told to enter this root and confine itself, then
+     * told to go on (the environment); it does both while this init gives
+     * up its own privileges. */
+    bool late = zline >= 0 && !zpre;
+    if (late) {
         if ((pid = zygote_fork(zline, out_w, devnull, cgprocs, ncg, ZYGOTE_WAIT_MS)) > 0) g_runtime_pid = pid;
         else if (errno == ETIMEDOUT) init_fail(&st, ST_EXEC);   /* it may yet fork one: not a second */
         if (pid > 0) sigaction(SIGTERM, &sa_term, NULL);
     }
-    bool asked = zline >= 0 && pid > 0 && zygote_go(zline, envp) == 0;
+    bool asked = zline >= 0 && pid > 0 && (!late || zygote_enter(zline) == 0) && zygote_go(zline, envp) == 0;
     for (int i = 0; i < ncg; i++) close(cgprocs[i]);
 
     /* ---- privileges ---- */
@@ -685,7 +697,7 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     r->t_priv = loop_now_ns();
 
     /* ---- the runtime ---- */
-    if (inside) {
+    if (exec_pre) {
         /* It waits for its configuration: give it, and check it is still there. */
         int ws;
         if (send_env(cfg_w, envp) < 0 || waitpid(pid, &ws, WNOHANG) != 0) { errno = ESRCH; init_fail(&st, ST_EXEC); }
@@ -696,6 +708,7 @@ __attribute__((noreturn)) void spawner_init_main(const spawner_env_t *env, const
     } else {
         if (asked) {
             pid_t got = zygote_wait(zline, ZYGOTE_WAIT_MS);
+            if (late && got == pid) got = zygote_wait(zline, ZYGOTE_WAIT_MS);   /* entered, then gone on */
             if (got < 0 && errno == ETIMEDOUT) init_fail(&st, ST_EXEC);   /* it may yet go on: not a second */
             if (got != pid) pid = -1;   /* failed (it exits): exec one instead */
         } else {

@@ -107,6 +107,7 @@ typedef struct {
     uint32_t prestarted;     /* 1: and its runtime was already running (pre-started or forked) */
     uint32_t zygote;         /* 1: its runtime was forked from the zygote; 2: a zygote was wanted but
                                 is down (the daemon says so once) */
+    uint32_t forked_ahead;   /* 1: forked before the request (by a pre-started init), not at it */
     int64_t memory_limit;
     uint32_t phase_us[PH_N];
     char cgdirs[3][256];      /* its cgroup, for `nimbus exec` to join */
@@ -227,10 +228,15 @@ int zygote_line(zygote_t *z);
  * a runtime in this instance (its pid, cgroup, uts, ipc and net namespaces,
  * `out_w`, `devnull`, the cgroup.procs fds), which waits: its pid inside
  * (> 0), or -1 with errno (0: no answer, the zygote or the fork is gone).
- * Go: it enters this init's mount namespace (complete by then) and takes
- * `envp`, confines itself and is the runtime (0 sent, or -1); then wait
- * for its pid again (zygote_wait). */
+ * Enter: it enters this init's mount namespace (its root entered) and
+ * confines itself (the sandbox user, no_new_privs, the seccomp filter):
+ * 0 sent, or -1; then wait for its pid again (zygote_wait). A pre-started
+ * init has it enter before its request, as a runtime pre-started by exec
+ * has confined itself by then. Go: the code is mounted; it takes `envp`,
+ * moves into /var/task and is the runtime (0 sent, or -1); then wait for
+ * its pid once more. */
 pid_t zygote_fork(int line, int out_w, int devnull, const int *cgprocs, int ncg, int timeout_ms);
+int zygote_enter(int line);
 int zygote_go(int line, char *const *envp);
 pid_t zygote_wait(int line, int timeout_ms);
 

@@ -206,24 +206,28 @@ out:;
     return rc < 0 ? -1 : zygote_wait(line, timeout_ms);
 }
 
-int zygote_go(int line, char *const *envp)
+int zygote_enter(int line)
 {
     int mnt = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
     if (mnt < 0) return -1;
-    size_t len = 1;
-    for (size_t i = 0; envp[i]; i++) len += strlen(envp[i]) + 1;
-    char *msg = malloc(len);
-    int rc = -1;
-    if (msg) {
-        msg[0] = 'G';
-        char *q = msg + 1;
-        for (size_t i = 0; envp[i]; i++) q = stpcpy(q, envp[i]) + 1;
-        rc = send_fds(line, msg, len, &mnt, 1);
-        free(msg);
-    }
+    int rc = send_fds(line, "M", 1, &mnt, 1);
     int e = errno;
     close(mnt);
     errno = e;
+    return rc;
+}
+
+int zygote_go(int line, char *const *envp)
+{
+    size_t len = 1;
+    for (size_t i = 0; envp[i]; i++) len += strlen(envp[i]) + 1;
+    char *msg = malloc(len);
+    if (!msg) return -1;
+    msg[0] = 'G';
+    char *q = msg + 1;
+    for (size_t i = 0; envp[i]; i++) q = stpcpy(q, envp[i]) + 1;
+    int rc = send_fds(line, msg, len, NULL, 0);
+    free(msg);
     return rc;
 }
 

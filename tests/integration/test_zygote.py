@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import unittest
 import uuid
@@ -195,8 +196,9 @@ class NodeTakenInOrderTest(ServerTestCase):
 
 
 PROBE = '''
-import errno, os, socket
+import errno, os, socket, time
 def handler(event, context):
+    time.sleep(event.get('sleep', 0))
     if event.get('hog'):
         chunks = []
         while True:
@@ -226,6 +228,8 @@ def handler(event, context):
         'fds': fds, 'packet': packet, 'comm': open('/proc/self/comm').read().strip(),
         'status': {k: ' '.join(status[k].split()) for k in ('CapEff', 'CapPrm', 'CapBnd', 'CapAmb', 'NoNewPrivs', 'Seccomp')},
         'cgroup': open('/proc/self/cgroup').read(),
+        'store': sorted(os.listdir('/.code')) if os.path.isdir('/.code') else [],
+        'mounts': sorted(l.split()[4] for l in open('/proc/self/mountinfo')),
     }
 '''
 
@@ -266,11 +270,16 @@ class ZygoteInstanceTest(ServerTestCase):
                                     env={'MINE': 'given'}, extra={'EphemeralStorage': {'Size': 600}})
         doc, inst = self.zygote_born(name)
         self.assertTrue(inst['SandboxPhases']['Prestarted'], inst)
+        self.assertTrue(inst['SandboxPhases']['ForkedAhead'], inst)
         # its code, environment, working directory, /tmp (its own size, empty but for what it wrote)
         self.assertEqual((doc['env'], doc['fn'], doc['cwd'], doc['task']), ('given', name, '/var/task', ['app.py']))
         self.assertEqual(doc['api'].rsplit(':', 1)[0], '127.0.0.1')
         self.assertEqual(doc['tmp'], ['mine'])
         self.assertTrue(590 <= doc['tmp_mb'] <= 600, doc['tmp_mb'])
+        # its root as an exec'd runtime's: the code store, in view while it waited, is gone
+        self.assertEqual(doc['store'], [])
+        self.assertFalse([m for m in doc['mounts'] if m.startswith('/.code')], doc['mounts'])
+        self.assertIn('/var/task', doc['mounts'])
         # the sandbox user, no capabilities, no_new_privs, the seccomp filter
         self.assertEqual(doc['uid'], [993, 993, 993, 993])
         self.assertEqual(doc['groups'], [993])
@@ -296,6 +305,56 @@ class ZygoteInstanceTest(ServerTestCase):
         with open('/proc/%d/cgroup' % parent_of(host_pid)) as f:
             self.assertEqual(groups, f.read())
         self.assertIn('nimbus-', groups)
+
+    def burst(self, name, n, event):
+        """n calls sent at once on connections opened before (so they reach the daemon within a
+        millisecond or two, faster than the runtimes made ahead are refilled): their answers."""
+        host, port = self.server.url.split('//', 1)[1].rsplit(':', 1)
+        body = json.dumps(event).encode()
+        head = ('POST /2015-03-31/functions/%s/invocations HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n'
+                'Connection: close\r\n\r\n' % (name, host, len(body))).encode()
+        conns = [socket.create_connection((host, int(port)), timeout=60) for _ in range(n)]
+        for c in conns:
+            c.sendall(head + body)
+        docs = []
+        for c in conns:
+            raw = b''
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                raw += b
+            c.close()
+            status, _, rest = raw.partition(b'\r\n\r\n')
+            self.assertIn(b' 200 ', status.split(b'\r\n')[0], raw[:300])
+            self.assertNotIn(b'x-amz-function-error', status.lower(), raw[:300])
+            docs.append(json.loads(rest))
+        return docs
+
+    def test_forks_made_at_the_request_are_confined_as_those_made_ahead(self):
+        # A burst beyond the forks made ahead: the rest are forked at the request, after their
+        # instance's mounts, and enter and confine themselves then.
+        name, _ = self.new_function(uniq('zy-late'), {'app.py': PROBE}, runtime='python3.11', handler='app.handler',
+                                    env={'MINE': 'late'})
+        late = []
+        for _ in range(3):
+            wait_for(lambda: zygotes_of(self.server), timeout=10, interval=0.2)
+            docs = self.burst(name, 12, {'sleep': 1.5})
+            late = [i for i in instances_of(self.c, name)
+                    if i['StartedFrom'] == 'zygote' and not i['SandboxPhases']['ForkedAhead']]
+            if late:
+                break
+            self.retire(name)
+        self.assertTrue(late, [(i['StartedFrom'], i['SandboxPhases']) for i in instances_of(self.c, name)])
+        zero = '0000000000000000'
+        for doc in docs:
+            self.assertEqual((doc['env'], doc['fn'], doc['cwd'], doc['task']), ('late', name, '/var/task', ['app.py']))
+            self.assertEqual(doc['uid'], [993, 993, 993, 993])
+            self.assertEqual(doc['status'], {'CapEff': zero, 'CapPrm': zero, 'CapBnd': zero, 'CapAmb': zero,
+                                             'NoNewPrivs': '1', 'Seccomp': '2'})
+            self.assertEqual(doc['store'], [])
+            self.assertFalse([m for m in doc['mounts'] if m.startswith('/.code')], doc['mounts'])
+            self.assertEqual((doc['ppid'], doc['init']), (1, 'nimbus-init'))
 
     def test_memory_limit_is_enforced_on_a_forked_instance(self):
         name, _ = self.new_function(uniq('zy-oom'), {'app.py': PROBE}, runtime='python3.11', handler='app.handler',
