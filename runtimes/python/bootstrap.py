@@ -5,9 +5,10 @@ compiled on every start, an imported module is loaded from its cached
 bytecode. Standard library only; see docs/runtimes.md for the contract.
 
 Started ahead of its call (_NIMBUS_PRESTART_FD set: the sandbox keeps one
-waiting), it imports everything and compiles once (prepare()) first, then reads its real environment
-from that fd (NUL-separated NAME=VALUE, until EOF) before it looks at any
-of it: the function's code is mounted at /var/task by then.
+waiting), it imports everything and compiles once (prepare()) first, then
+reads its real environment from that fd (NUL-separated NAME=VALUE, until
+EOF) before it looks at any of it: the function's code is mounted at
+/var/task by then.
 
 Started as the zygote (_NIMBUS_ZYGOTE_FD set), it serves forks until one
 returns as an instance's runtime (_nimbus_zygote.py).
