@@ -1,7 +1,7 @@
 """bench/nimbus_bench.py — what the Python benchmarks share: a `nimbus serve` started on a fresh
 data dir and stopped (SIGTERM, then SIGKILL) with its temp dir removed, JSON calls to its API,
 function ZIPs built in memory, and a process's resident memory. Standard library only."""
-import base64, http.client, io, json, os, re, shutil, signal, subprocess, sys, tempfile, zipfile
+import base64, http.client, io, json, os, re, shutil, signal, subprocess, sys, tempfile, time, zipfile
 
 
 def rss_kb(pid):
@@ -73,6 +73,21 @@ def create_function(port, name, runtime, handler, files, memory=1769, env=None, 
     st, h, raw = call(port, 'POST', '/2015-03-31/functions', req)
     if st != 201:
         raise SystemExit('bench: deploy %s failed: %s %s' % (name, st, raw[:200]))
+    wait_ready(port, name, 'State', 'Active')
+
+
+def wait_ready(port, name, field, value, limit=30):
+    """Poll GetFunctionConfiguration until `field` is `value` (State Active after a creation,
+    LastUpdateStatus Successful after an update), as the SDK's waiters do, every 5 ms."""
+    end = time.monotonic() + limit
+    while True:
+        st, h, raw = call(port, 'GET', '/2015-03-31/functions/%s/configuration' % name)
+        got = json.loads(raw).get(field) if st == 200 else None
+        if got == value:
+            return
+        if time.monotonic() > end:
+            raise SystemExit('bench: %s of %s still %r after %d s' % (field, name, got, limit))
+        time.sleep(0.005)
 
 
 class Served:

@@ -6,7 +6,9 @@ For every runtime an echo function (1769 MB: one full CPU under the sandbox's
 quota, as on Lambda) is deployed on a fresh `nimbus serve`:
   warm  = loadgen, 1 connection, BENCH_DURATION s (default 3) after a warm-up call;
   cold  = BENCH_COLD samples (default 20): UpdateFunctionConfiguration (a new
-          Description retires the warm instance), then one timed invoke; the
+          Description retires the warm instance; the benchmark waits, as the
+          SDK's waiters do, for State Active after the deploy and for
+          LastUpdateStatus Successful after each update), then one timed invoke; the
           REPORT's Init Duration is collected from the log tail too;
   first = python and node only: the first call after a daemon start with the
           function already deployed (BENCH_FIRST restarts, default 5; 1 s after
@@ -21,7 +23,7 @@ cold sample on stderr (latency, StartedFrom, Init Duration and its sandbox/runti
 """
 import base64, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
-from nimbus_bench import Served, call, create_function, summary_row
+from nimbus_bench import Served, call, create_function, summary_row, wait_ready
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -158,6 +160,7 @@ def main():
             colds, inits, errors = [], [], 0
             for i in range(COLD):
                 api('PUT', '/2015-03-31/functions/%s/configuration' % name, {'Description': 'cold %d' % i})
+                wait_ready(port, name, 'LastUpdateStatus', 'Successful')
                 time.sleep(0.05)
                 t = time.perf_counter()
                 st, h, body = api('POST', inv, b'{"hello":"world"}', {'X-Amz-Log-Type': 'Tail'})

@@ -255,10 +255,12 @@ static void job_work(void *arg)
 
 /* ---- loop side ---- */
 
-static void respond_config(http_exchange_t *ex, int status, const function_config_t *c)
+/* `c` of `fn` (its $LATEST; NULL: a configuration not served, as a dry
+ * run's) as Lambda's document. */
+static void respond_config(api_t *d, http_exchange_t *ex, int status, const router_fn_t *fn,
+                           const function_config_t *c)
 {
-    cJSON *o = function_config_to_api_json(c);
-    api_respond_doc(ex, status, o);
+    api_respond_doc(ex, status, fn ? router_config_json(d->router, fn, c) : function_config_to_api_json(c));
 }
 
 static void respond_concurrency(http_exchange_t *ex, int status, int reserved)
@@ -308,7 +310,7 @@ static void job_done(loop_t *l, void *arg)
         j->tags = NULL;
         if (fn && j->ver.version[0] && j->rc == 0 && j->publish) router_add_version(d->router, fn, &j->ver);
         if (j->rc > 0 && j->ex) api_respond_err(j->ex, &j->err);
-        else if (j->ex) respond_config(j->ex, 201, j->publish ? &j->ver : &j->cfg);
+        else if (j->ex) respond_config(d, j->ex, 201, fn, j->publish ? &j->ver : &j->cfg);
     } else if (j->kind == JOB_CONCURRENCY) {
         if (fn) {
             fn->cfg.reserved_concurrency = j->reserved;
@@ -342,12 +344,12 @@ static void job_done(loop_t *l, void *arg)
         if (d->async) async_function_deleted(d->async, j->name);
         if (j->ex) api_respond_empty(j->ex, 204);
     } else if (j->dry_run) {
-        if (j->ex) respond_config(j->ex, 200, &j->cfg);
+        if (j->ex) respond_config(d, j->ex, 200, NULL, &j->cfg);
     } else {
         if (fn) router_update(d->router, fn, &j->cfg);
         if (fn && j->rc == 0 && j->publish) router_add_version(d->router, fn, &j->ver);
         if (j->rc > 0 && j->ex) api_respond_err(j->ex, &j->err);   /* saved, not published */
-        else if (j->ex) respond_config(j->ex, 200, j->publish ? &j->ver : &j->cfg);
+        else if (j->ex) respond_config(d, j->ex, 200, fn, j->publish ? &j->ver : &j->cfg);
     }
     if (j->old_hex[0]) control_collect_code(d, j->old_hex);
     if (j->old_opt[0]) control_collect_code(d, j->old_opt);
@@ -445,7 +447,7 @@ void control_collect_code(api_t *d, const char *hex)
 static void get_function(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *fn)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "Configuration", function_config_to_api_json(&fn->cfg));
+    cJSON_AddItemToObject(o, "Configuration", router_config_json(d->router, fn->latest ? fn->latest : fn, &fn->cfg));
     cJSON *code = cJSON_AddObjectToObject(o, "Code");
     cJSON_AddStringToObject(code, "RepositoryType", "S3");
     const char *host = http_request_header(req, "Host");
@@ -494,7 +496,7 @@ static void list_all_versions(api_t *d, http_exchange_t *ex, const auth_key_t *w
                 return;
             }
             const function_config_t *c = k == 0 ? &fn->cfg : &fn->versions[k - 1]->cfg;
-            cJSON_AddItemToArray(arr, function_config_to_api_json(c));
+            cJSON_AddItemToArray(arr, router_config_json(d->router, fn, c));
             n++;
         }
     }
@@ -543,10 +545,11 @@ static void list_functions(api_t *d, http_exchange_t *ex, http_request_t *req)
     long k = 0;
     size_t last = 0;
     for (; i < router_count(d->router); i++) {
-        const function_config_t *c = &router_at(d->router, i)->cfg;
+        const router_fn_t *fn = router_at(d->router, i);
+        const function_config_t *c = &fn->cfg;
         if (!auth_owns(who, c)) continue;
         if (k == maxi) break;
-        cJSON_AddItemToArray(arr, function_config_to_api_json(c));
+        cJSON_AddItemToArray(arr, router_config_json(d->router, fn, c));
         last = i;
         k++;
     }
@@ -596,7 +599,7 @@ void control_get(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t
 {
     router_fn_t *v = version_for_read(d, ex, fn, qual);
     if (!v) return;
-    if (config_only) respond_config(ex, 200, &v->cfg);
+    if (config_only) respond_config(d, ex, 200, v->latest ? v->latest : v, &v->cfg);
     else get_function(d, ex, req, v);
 }
 

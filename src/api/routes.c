@@ -230,7 +230,7 @@ static void h_versions(void *ctx, http_exchange_t *ex, http_request_t *req, cons
 {
     char qual[140];
     router_fn_t *fn = named(ctx, ex, req, p, qual);
-    if (fn) version_list(ex, req, fn);
+    if (fn) version_list(ctx, ex, req, fn);
 }
 
 static void h_versions_method(void *ctx, http_exchange_t *ex, http_request_t *req, const route_params_t *p)

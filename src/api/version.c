@@ -142,10 +142,10 @@ static void provisioned_list(http_exchange_t *ex, http_request_t *req, router_fn
     api_respond_doc(ex, 200, o);
 }
 
-static void config_answer(http_exchange_t *ex, int status, const function_config_t *c)
+static void config_answer(api_t *d, http_exchange_t *ex, int status, const router_fn_t *latest,
+                          const function_config_t *c)
 {
-    cJSON *o = function_config_to_api_json(c);
-    api_respond_doc(ex, status, o);
+    api_respond_doc(ex, status, router_config_json(d->router, latest, c));
 }
 
 static void vjob_done(loop_t *l, void *arg)
@@ -165,7 +165,7 @@ static void vjob_done(loop_t *l, void *arg)
             latest->cfg.last_version = j->latest.last_version;
             memcpy(latest->cfg.published_revision, j->latest.published_revision, sizeof latest->cfg.published_revision);
             router_add_version(d->router, latest, &j->cfg);
-            if (j->ex) config_answer(j->ex, 201, &j->cfg);
+            if (j->ex) config_answer(d, j->ex, 201, latest, &j->cfg);
             break;
         case V_DELETE: {
             router_fn_t *v = router_find_version(latest, j->key);
@@ -254,7 +254,7 @@ static void publish(api_t *d, http_exchange_t *ex, http_request_t *req, router_f
     /* Nothing changed since the last publish: Lambda answers with that
      * version instead of making an identical one. */
     if (latest->nversions && strcmp(latest->cfg.published_revision, latest->cfg.revision_id) == 0) {
-        config_answer(ex, 201, &latest->versions[latest->nversions - 1]->cfg);
+        config_answer(d, ex, 201, latest, &latest->versions[latest->nversions - 1]->cfg);
         cJSON_Delete(body);
         return;
     }
@@ -276,7 +276,7 @@ static void publish(api_t *d, http_exchange_t *ex, http_request_t *req, router_f
     vjob_submit(j, latest);
 }
 
-static void list_versions(http_exchange_t *ex, http_request_t *req, router_fn_t *latest)
+static void list_versions(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest)
 {
     char *marker = util_query_param(req->query, "Marker");
     char *max = util_query_param(req->query, "MaxItems");
@@ -288,7 +288,7 @@ static void list_versions(http_exchange_t *ex, http_request_t *req, router_fn_t 
     cJSON *arr = cJSON_AddArrayToObject(o, "Versions");
     for (long k = 0; i < total && k < maxi; i++, k++) {
         const function_config_t *c = i == 0 ? &latest->cfg : &latest->versions[i - 1]->cfg;
-        cJSON_AddItemToArray(arr, function_config_to_api_json(c));
+        cJSON_AddItemToArray(arr, router_config_json(d->router, latest, c));
     }
     if (i < total) {
         char next[32];
@@ -511,7 +511,10 @@ void version_publish(api_t *d, http_exchange_t *ex, http_request_t *req, router_
     if (!control_busy(ex, latest)) publish(d, ex, req, latest);
 }
 
-void version_list(http_exchange_t *ex, http_request_t *req, router_fn_t *latest) { list_versions(ex, req, latest); }
+void version_list(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest)
+{
+    list_versions(d, ex, req, latest);
+}
 
 void version_aliases(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest, const char *alias)
 {

@@ -16,7 +16,7 @@
 
 /* PublishVersion (one write at a time) and ListVersionsByFunction. */
 void version_publish(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest);
-void version_list(http_exchange_t *ex, http_request_t *req, router_fn_t *latest);
+void version_list(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest);
 /* .../aliases (alias NULL: ListAliases, CreateAlias) and .../aliases/A
  * (GetAlias, UpdateAlias, DeleteAlias); other methods 405. */
 void version_aliases(api_t *d, http_exchange_t *ex, http_request_t *req, router_fn_t *latest, const char *alias);

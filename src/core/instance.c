@@ -565,22 +565,41 @@ static bool opt_bootstrap(const router_fn_t *fn, const runtime_t *rt, bool sandb
     return true;
 }
 
-void instance_warm(router_t *r, const router_fn_t *fn)
+/* The spec of the runtime kind `fn` at `cfg` would be started from ahead
+ * (exe and argv in the caller's buffers); false when it has none. */
+static bool warm_spec(core_ctx_t *ctx, const router_fn_t *fn, const function_config_t *cfg, sandbox_spec_t *spec,
+                      char *exe, size_t exe_len, char **argv, char *argstore, size_t arg_len)
 {
-    core_ctx_t *ctx = router_ctx(r);
-    const runtime_t *rt = runtime_find(fn->cfg.runtime);
-    if (!rt || !rt->prestart || !ctx->sandbox->warm || !ctx->sandbox->enabled() ||
-        fn->cfg.network == FUNCTION_NETWORK_HOST)
-        return;
-    char exe[600], argstore[700];
-    char *argv[8];
+    const runtime_t *rt = runtime_find(cfg->runtime);
+    if (!rt || !rt->prestart || !ctx->sandbox->enabled() || cfg->network == FUNCTION_NETWORK_HOST) return false;
     err_t err;
     /* The command names nothing of the function (that is what prestart
      * means), so its code dir only has to exist for runtime_command. */
-    if (runtime_command(rt, fn->code_dir, true, exe, sizeof exe, argv, argstore, sizeof argstore, &err) < 0) return;
-    sandbox_spec_t spec = { .exe = exe, .argv = argv, .prestart = true, .zygote = rt->zygote,
-                            .net_egress = fn->cfg.network == FUNCTION_NETWORK_EGRESS };
-    ctx->sandbox->warm(&spec);
+    if (runtime_command(rt, fn->code_dir, true, exe, exe_len, argv, argstore, arg_len, &err) < 0) return false;
+    *spec = (sandbox_spec_t){ .exe = exe, .argv = argv, .prestart = true, .zygote = rt->zygote,
+                              .net_egress = cfg->network == FUNCTION_NETWORK_EGRESS };
+    return true;
+}
+
+void instance_warm(router_t *r, const router_fn_t *fn)
+{
+    core_ctx_t *ctx = router_ctx(r);
+    char exe[600], argstore[700];
+    char *argv[8];
+    sandbox_spec_t spec;
+    if (ctx->sandbox->warm && warm_spec(ctx, fn, &fn->cfg, &spec, exe, sizeof exe, argv, argstore, sizeof argstore))
+        ctx->sandbox->warm(&spec);
+}
+
+bool instance_warming(router_t *r, const router_fn_t *fn, const function_config_t *cfg)
+{
+    core_ctx_t *ctx = router_ctx(r);
+    char exe[600], argstore[700];
+    char *argv[8];
+    sandbox_spec_t spec;
+    return ctx->sandbox->warming &&
+           warm_spec(ctx, fn, cfg, &spec, exe, sizeof exe, argv, argstore, sizeof argstore) &&
+           ctx->sandbox->warming(&spec);
 }
 
 instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t *err)

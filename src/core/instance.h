@@ -89,6 +89,9 @@ instance_t *instance_start(router_t *r, router_fn_t *fn, bool provisioned, err_t
  * created), so it starts runtimes of it ahead of the first cold start.
  * Nothing for a runtime that may not start ahead, or Network host. */
 void instance_warm(router_t *r, const router_fn_t *fn);
+/* Is the first runtime of `cfg`'s kind (`fn` a function of it) still being
+ * started ahead (sandbox_warming)? */
+bool instance_warming(router_t *r, const router_fn_t *fn, const function_config_t *cfg);
 /* No longer one of its version's provisioned instances. */
 void instance_unprovision(instance_t *in);
 /* Give a call to an instance with a free slot (through its transport). */

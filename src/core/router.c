@@ -157,11 +157,30 @@ void router_update(router_t *r, router_fn_t *fn, const function_config_t *cfg)
     function_config_copy(&fn->cfg, cfg);
     set_code_dir(r, fn);
     fn->generation++;
+    fn->updated = true;
     instance_warm(r, fn);   /* its runtime may have changed */
     retire_idle(r, fn);
     /* Starting instances run the old code too; they retire on their first
      * /next. Calls waiting for them need new ones. */
     router_schedule(r, fn);
+}
+
+cJSON *router_config_json(router_t *r, const router_fn_t *fn, const function_config_t *c)
+{
+    cJSON *o = function_config_to_api_json(c);
+    if (!o || !instance_warming(r, fn, c)) return o;
+    /* Lambda's words for a function whose resources are being made. */
+    static const char why[] = "The function is being created.";
+    if (fn->updated && strcmp(c->version, "$LATEST") == 0) {
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "LastUpdateStatus", cJSON_CreateString("InProgress"));
+        cJSON_AddStringToObject(o, "LastUpdateStatusReason", why);
+        cJSON_AddStringToObject(o, "LastUpdateStatusReasonCode", "Creating");
+    } else {
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "State", cJSON_CreateString("Pending"));
+        cJSON_AddStringToObject(o, "StateReason", why);
+        cJSON_AddStringToObject(o, "StateReasonCode", "Creating");
+    }
+    return o;
 }
 
 void router_remove(router_t *r, router_fn_t *fn)

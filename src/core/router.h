@@ -66,6 +66,8 @@ typedef struct router_fn {
     unsigned refs;            /* instances + calls pointing here */
     bool deleted;             /* gone from the name table; freed at refs 0 */
     bool updating;            /* a write is in progress (Lambda answers 409) */
+    bool updated;             /* $LATEST: its runtime was last asked for by an update, not
+                                 its creation (what a runtime still warming reports) */
     metrics_fn_t metrics;     /* its counters (core/metrics.h) */
     router_account_t *account; /* its owner's (cfg.owner; "" the daemon's --account-id) */
 } router_fn_t;
@@ -87,6 +89,14 @@ void router_update(router_t *r, router_fn_t *fn, const function_config_t *cfg);
 /* Remove from the name table. Waiting calls are failed with 404, running
  * ones finish, instances are retired. */
 void router_remove(router_t *r, router_fn_t *fn);
+/* The Lambda configuration document of `c` (`fn`'s $LATEST or one of
+ * its versions, `fn` that function's $LATEST), with what its runtime's
+ * start says: while the sandbox still starts the first runtime of its
+ * kind, State "Pending" (reason code "Creating") after a creation or a
+ * daemon start, LastUpdateStatus "InProgress" after an update; calls are
+ * served meanwhile (they wait for that runtime, as they would without the
+ * state). */
+cJSON *router_config_json(router_t *r, const router_fn_t *fn, const function_config_t *c);
 /* A published version of `latest` by number string ("3"), or NULL. */
 router_fn_t *router_find_version(router_fn_t *latest, const char *version);
 /* Add a published version (copy of cfg, cfg.version = its number). */

@@ -127,6 +127,11 @@ void sandbox_warm(const sandbox_spec_t *spec)
     if (g_sandboxed) spawner_warm(spec);
 }
 
+bool sandbox_warming(const sandbox_spec_t *spec)
+{
+    return g_sandboxed && spawner_warming(spec);
+}
+
 typedef struct {
     bool finished;
     err_t err;
@@ -363,6 +368,7 @@ const sandbox_ops_t sandbox_ops = {
     .release = sandbox_release,
     .oom_killed = sandbox_oom_killed,
     .warm = sandbox_warm,
+    .warming = sandbox_warming,
 };
 
 /* ======================= nimbus exec ======================= */

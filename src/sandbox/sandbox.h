@@ -105,6 +105,13 @@ void sandbox_dispatch(void);
  * not looked at): called when a function is loaded or created, so its
  * first cold start takes one. Never waits; nothing unsandboxed. */
 void sandbox_warm(const sandbox_spec_t *spec);
+/* Is the first runtime of `spec`'s kind, asked for by sandbox_warm, still
+ * being started (a Node runtime that has not said it is warm, a Python
+ * kind whose zygote is not up)? False once one was, once the spawner
+ * gave up on starting it ahead, SANDBOX_WARMING_MAX_MS after the ask,
+ * and for a kind never asked for. What a function's State says. */
+bool sandbox_warming(const sandbox_spec_t *spec);
+#define SANDBOX_WARMING_MAX_MS 5000
 /* SIGKILL the whole tree (cgroup, else process group). Idempotent; does
  * not reap. */
 void sandbox_kill(sandbox_proc_t *p);
@@ -142,6 +149,7 @@ typedef struct sandbox_ops {
     void (*release)(sandbox_proc_t *p);
     bool (*oom_killed)(const sandbox_proc_t *p);
     void (*warm)(const sandbox_spec_t *spec);   /* may be NULL */
+    bool (*warming)(const sandbox_spec_t *spec);   /* may be NULL (never warming) */
 } sandbox_ops_t;
 /* This module's own implementation of the table. */
 extern const sandbox_ops_t sandbox_ops;

@@ -118,16 +118,20 @@ static void slot_free(slot_t *s)
 
 /* ---- pre-started runtimes (spawner_prestart.c) ---- */
 
+static void answer_err(uint32_t tag, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* A daemon's order to keep runtimes of this command ready (SP_WARM: a
- * function of it was loaded or created), before any request of it. */
+ * function of it was loaded or created), before any request of it;
+ * answered once the kind's first runtime is warm (or given up on). */
 static void do_warm(const sp_req_view_t *v)
 {
-    prekind_for(v, true);
+    prekind_t *pk = prekind_for(v, true);
+    if (pk) prestart_answer_when_settled(pk, v->hdr.tag, S.sock);
+    else answer_err(v->hdr.tag, ENOSPC, "runtimes of this command are not started ahead here");
 }
 
 /* ---- answers ---- */
 
-static void answer_err(uint32_t tag, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void answer_err(uint32_t tag, int e, const char *fmt, ...)
 {
     sp_resp_t resp = { .err = e ? e : EIO, .tag = tag };
@@ -534,7 +538,7 @@ static bool serve_socket(int fd, char *buf)
     }
     if (fd == S.sock && v.hdr.type == SP_SPAWN) do_spawn(&v, buf, (size_t)k);
     else if (fd == S.sock && v.hdr.type == SP_EXEC) do_exec(&v);
-    else if (fd == S.ctl && v.hdr.type == SP_WARM) do_warm(&v);
+    else if (fd == S.sock && v.hdr.type == SP_WARM) do_warm(&v);
     else if (fd == S.ctl) do_control(&v.hdr);
     return true;
 }
@@ -608,6 +612,7 @@ __attribute__((noreturn)) static void spawner_main(void)
         ephemeral_collect(pf + tmp0, ntmp, tmp_done);
         if ((pf[1].revents & (POLLIN | POLLHUP | POLLERR)) && !serve_socket(S.ctl, buf)) break;
         if ((pf[0].revents & (POLLIN | POLLHUP | POLLERR)) && !serve_socket(S.sock, buf)) break;
+        ahead_answer_warm(S.sock);
     }
     shutdown_all();
     spawner_unmount_root();

@@ -85,10 +85,14 @@ void spawner_dispatch(bool wait);
  * when the request could not be sent (then `done` is never called). */
 int spawner_exec(uint32_t handle, char *const *argv, char *const *env, const sandbox_exec_io_t *io,
                  sandbox_exec_t *x, spawner_done_fn done, void *arg, err_t *err);
-/* One-way: keep runtimes of this command (spec's exe, argv, prestart and
- * network; nothing of the function) started ahead from now on, before any
- * spawn names it. Nothing for a spec without prestart or with Network host. */
+/* Keep runtimes of this command (spec's exe, argv, prestart and network;
+ * nothing of the function) started ahead from now on, before any spawn
+ * names it. Nothing for a spec without prestart or with Network host.
+ * The first order for a kind is answered (through spawner_dispatch) once
+ * its first runtime is warm, or the spawner gave up on it; until then
+ * spawner_warming says so. Loop thread only, as spawns. */
 void spawner_warm(const sandbox_spec_t *spec);
+bool spawner_warming(const sandbox_spec_t *spec);
 /* One-way: signal the instance's first process (its pid namespace's init,
  * which forwards SIGTERM to the runtime; SIGKILL ends the namespace). */
 void spawner_signal(uint32_t handle, int sig);

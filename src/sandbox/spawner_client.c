@@ -31,6 +31,7 @@ typedef struct {
     void *arg;
     uint64_t t0;
     bool net_host;
+    bool warm;               /* a warm order (its answer only settles its kind) */
     char *msg;               /* the request while it waits to be sent (NULL once sent) */
     size_t len;
 } pending_t;
@@ -49,11 +50,25 @@ static size_t g_npending, g_cap;
 static uint32_t g_next_tag;
 static prom_hist_t g_spawn_latency;   /* loop thread only, like the rest */
 
+/* The runtime kinds warm orders were sent for: the spawner keeps at most
+ * 8 kinds, so a few more than that covers every answer it can give. */
+typedef struct {
+    char key[1024];
+    uint64_t t_asked;
+    bool settled;
+} warm_kind_t;
+static warm_kind_t g_kinds[16];
+static int g_nkinds;
+
 void spawner_metrics(unsigned *pending, unsigned *waiting, prom_hist_t *latency)
 {
-    unsigned w = 0;
-    for (size_t i = 0; i < g_npending; i++) w += g_pending[i].msg != NULL;
-    *pending = (unsigned)g_npending;
+    unsigned w = 0, n = 0;
+    for (size_t i = 0; i < g_npending; i++) {
+        if (g_pending[i].warm) continue;   /* not a spawn: it waits for a runtime's warm-up */
+        w += g_pending[i].msg != NULL;
+        n++;
+    }
+    *pending = n;
     *waiting = w;
     *latency = g_spawn_latency;
 }
@@ -320,6 +335,8 @@ void spawner_dispatch(bool wait)
             for (int j = 0; j < nf; j++) close(fds[j]);
             rc = err_set(&err, ERR_SYS, "%s", resp.msg);
             err.sys_errno = resp.err;   /* EMFILE there is an overload here too */
+        } else if (q.warm) {
+            for (int j = 0; j < nf; j++) close(fds[j]);
         } else if (q.x) {
             rc = take_exec_answer(&resp, fds, nf, q.x, &err);
         } else {
@@ -341,17 +358,57 @@ static void one_way(uint32_t type, uint32_t handle, int sig)
     sp_send(g_ctl, &req, sizeof req, NULL, 0);
 }
 
+/* The kind's name as the spawner tells kinds apart (network, command);
+ * false when it does not fit (the kind is then not tracked). */
+static bool kind_key(const sandbox_spec_t *spec, char *key, size_t n)
+{
+    size_t k = (size_t)snprintf(key, n, "%c%s", spec->net_egress ? 'e' : '-', spec->exe);
+    for (int i = 1; k < n && spec->argv[0] && spec->argv[i]; i++)
+        k += (size_t)snprintf(key + k, n - k, "\x1f%s", spec->argv[i]);
+    return k < n;
+}
+
+static warm_kind_t *kind_find(const char *key)
+{
+    for (int i = 0; i < g_nkinds; i++)
+        if (strcmp(g_kinds[i].key, key) == 0) return &g_kinds[i];
+    return NULL;
+}
+
+static void warm_answered(void *arg, int rc, const err_t *err)
+{
+    (void)rc;
+    (void)err;   /* given up on or not: either way nothing is left to wait for */
+    g_kinds[(intptr_t)arg].settled = true;
+}
+
 void spawner_warm(const sandbox_spec_t *spec)
 {
-    if (g_ctl < 0 || !spec->prestart || spec->net_host) return;
+    char key[sizeof g_kinds[0].key];
+    if (g_sock < 0 || !spec->prestart || spec->net_host || !kind_key(spec, key, sizeof key)) return;
+    if (kind_find(key) || g_nkinds == (int)(sizeof g_kinds / sizeof *g_kinds)) return;
     sp_req_t req = { .type = SP_WARM,
                      .flags = SPF_PRESTART | (spec->net_egress ? SPF_NET_EGRESS : 0) |
                               (spec->zygote ? SPF_ZYGOTE : 0) };
     size_t len;
     char *buf = sp_req_encode(&req, spec->exe, spec->argv, NULL, &len);
     if (!buf) return;   /* only an order ahead of need: the first start makes the kind instead */
-    sp_send(g_ctl, buf, len, NULL, 0);
-    free(buf);
+    warm_kind_t *wk = &g_kinds[g_nkinds];
+    snprintf(wk->key, sizeof wk->key, "%s", key);
+    wk->t_asked = loop_now_ns();
+    wk->settled = false;
+    err_t err;
+    if (enqueue(buf, len, (pending_t){ .warm = true, .done = warm_answered, .arg = (void *)(intptr_t)g_nkinds },
+                &err) == 0)
+        g_nkinds++;
+}
+
+bool spawner_warming(const sandbox_spec_t *spec)
+{
+    char key[sizeof g_kinds[0].key];
+    if (!spec->prestart || spec->net_host || !kind_key(spec, key, sizeof key)) return false;
+    const warm_kind_t *wk = kind_find(key);
+    return wk && !wk->settled && loop_now_ns() - wk->t_asked < (uint64_t)SANDBOX_WARMING_MAX_MS * 1000000u;
 }
 
 void spawner_signal(uint32_t handle, int sig) { one_way(SP_SIGNAL, handle, sig); }

@@ -492,6 +492,7 @@ void ahead_collect(const struct pollfd *pf)
             for (int b = 0; b < pk->nbooting; b++)
                 if (pk->booting[b] == pf[k].fd) {
                     booting_remove(pk, b);
+                    pk->settled = true;   /* the call that took it has its runtime */
                     break;
                 }
         }
@@ -501,6 +502,47 @@ void ahead_collect(const struct pollfd *pf)
         size_t k = zy0 + (size_t)i;
         if (pf[k].fd >= 0 && pf[k].revents && P.pre[i].zy.pid && P.pre[i].zy.ctl == pf[k].fd)
             zygote_event(&P.pre[i].zy);
+    }
+}
+
+/* ---- warm orders' answers ---- */
+
+/* A forkable kind is ready when its zygote is up (a fork is then a few
+ * ms away); another when one of its runtimes said it is warm, or one taken
+ * before it was did. Given up: no more starts ahead will be tried. */
+static bool kind_settled(prekind_t *pk)
+{
+    if (pk->settled) return true;
+    bool ready = pk->forkable && pk->zy.ready;
+    for (int d = 0; !ready && !pk->forkable && d < pk->nready; d++) ready = pk->ready[d]->warm;
+    bool gave_up = pk->failures >= 3 && (!pk->forkable || pk->zy.failures >= 5);
+    pk->settled = ready || gave_up;
+    return pk->settled;
+}
+
+static void answer_warm(uint32_t tag, int sock, bool ready)
+{
+    sp_resp_t resp = { .type = SP_WARM, .tag = tag, .err = ready ? 0 : ECHILD };
+    if (!ready) snprintf(resp.msg, sizeof resp.msg, "its runtime could not be started ahead");
+    sp_send(sock, &resp, sizeof resp, NULL, 0);
+}
+
+void prestart_answer_when_settled(prekind_t *pk, uint32_t tag, int sock)
+{
+    /* One order per kind is what a daemon sends; more than the list holds
+     * are answered at once rather than kept waiting without end. */
+    if (kind_settled(pk) || pk->nwaiting == (int)(sizeof pk->waiting / sizeof *pk->waiting))
+        answer_warm(tag, sock, true);
+    else pk->waiting[pk->nwaiting++] = tag;
+}
+
+void ahead_answer_warm(int sock)
+{
+    for (int i = 0; i < P.npre; i++) {
+        prekind_t *pk = &P.pre[i];
+        if (!pk->nwaiting || !kind_settled(pk)) continue;
+        bool ready = !(pk->failures >= 3 && (!pk->forkable || pk->zy.failures >= 5));
+        while (pk->nwaiting) answer_warm(pk->waiting[--pk->nwaiting], sock, ready);
     }
 }
 

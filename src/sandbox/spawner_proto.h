@@ -7,11 +7,12 @@
  * else includes it.
  *
  * Two sockets join the daemon and the spawner: the spawn socket carries
- * SP_SPAWN and SP_EXEC requests and their answers, tagged, answered in
- * whatever order they are ready (the daemon's loop reads them); the control
- * socket carries the few requests the daemon waits for (SP_NETSOCK) and
- * one-way orders (SP_SIGNAL, SP_RELEASE, SP_WARM) that any daemon thread
- * may send.
+ * SP_SPAWN, SP_EXEC and SP_WARM requests and their answers, tagged,
+ * answered in whatever order they are ready (the daemon's loop reads
+ * them; a warm order's answer comes when its kind's first runtime is warm);
+ * the control socket carries the few requests the daemon waits for
+ * (SP_NETSOCK) and one-way orders (SP_SIGNAL, SP_RELEASE) that any daemon
+ * thread may send.
  */
 #ifndef NIMBUS_SPAWNER_PROTO_H
 #define NIMBUS_SPAWNER_PROTO_H
@@ -32,7 +33,7 @@ enum { SP_SPAWN = 1, SP_SIGNAL, SP_RELEASE, SP_NETSOCK, SP_EXEC, SP_WARM };
 
 typedef struct {
     uint32_t type;
-    uint32_t tag;            /* SP_SPAWN, SP_EXEC: the daemon's name for the request, echoed in the answer */
+    uint32_t tag;            /* SP_SPAWN, SP_EXEC, SP_WARM: the daemon's name for the request, echoed in the answer */
     uint32_t handle;         /* the instance (all but SP_SPAWN) */
     int32_t sig;
     uint32_t memory_mb, tmp_mb, flags, nargv, nenv;
@@ -94,7 +95,7 @@ enum { FX_OUT, FX_STATUS, FX_KILL, FX_IN, FX_N };
 enum { PH_CLONE, PH_CGROUP, PH_INIT_WAIT, PH_MOUNTS, PH_PRIV, PH_EXEC, PH_TOTAL, PH_N };
 
 typedef struct {
-    uint32_t type;           /* the request's (SP_SPAWN, SP_EXEC, SP_NETSOCK) */
+    uint32_t type;           /* the request's (SP_SPAWN, SP_EXEC, SP_NETSOCK, SP_WARM) */
     int32_t err;             /* 0 or an errno */
     char msg[256];
     uint32_t tag;
@@ -296,6 +297,12 @@ typedef struct {
     int booting[PRE_SLOTS];
     uint64_t booting_until[PRE_SLOTS];
     int nbooting;
+    /* Warm orders (their tags) answered once the kind is settled: its
+     * first runtime was warm (a forkable kind's zygote up), or it was
+     * given up on. */
+    bool settled;
+    uint32_t waiting[8];
+    int nwaiting;
 } prekind_t;
 
 struct pollfd;
@@ -336,6 +343,10 @@ size_t ahead_nfds(void);
 int ahead_timeout_ms(void);
 size_t ahead_pollfds(struct pollfd *pf);
 void ahead_collect(const struct pollfd *pf);
+/* A warm order's answer (tag) when `pk` is settled, else later: by
+ * ahead_answer_warm, called after each turn of the spawner's loop, on `sock`. */
+void prestart_answer_when_settled(prekind_t *pk, uint32_t tag, int sock);
+void ahead_answer_warm(int sock);
 /* End every init made ahead and every zygote. */
 void ahead_shutdown(void);
 

@@ -82,7 +82,10 @@ class SdkConformanceTest(ServerTestCase):
         v = self.value('create')
         self.assertEqual(v['FunctionName'], self.fn)
         self.assertEqual(v['FunctionArn'], function_arn(self.fn))
-        self.assertEqual((v['Runtime'], v['State'], v['Version']), ('python3.11', 'Active', '$LATEST'))
+        # Pending while its runtime (the first Python one of this daemon) is started, as
+        # Lambda's CreateFunction answers; the waiter below waits for Active.
+        self.assertEqual((v['Runtime'], v['State'], v['Version']), ('python3.11', 'Pending', '$LATEST'))
+        self.assertEqual((v['StateReason'], v['StateReasonCode']), ('The function is being created.', 'Creating'))
         self.assertEqual(v['CodeSha256'], v['expectedSha'])
         self.assertEqual(v['CodeSize'], v['zipSize'])
         self.assertRegex(v['RevisionId'], UUID_RE)
@@ -103,6 +106,8 @@ class SdkConformanceTest(ServerTestCase):
         self.assertEqual((c['Handler'], c['MemorySize'], c['Timeout'], c['Description']),
                          ('app.handler', 128, 10, 'sdk'))
         self.assertEqual(c['LastUpdateStatus'], 'Successful')
+        # After the FunctionActiveV2 waiter: Active, with no reason left.
+        self.assertEqual((c['State'], c['StateReasonCode']), ('Active', None))
         self.refused('get_missing', 'ResourceNotFoundException', 404, 'Function not found')
 
     def test_list_functions_paginator(self):

@@ -117,7 +117,7 @@ async function main() {
     const c = await create(fn, { Tags: { team: 'core', stage: 'test' }, Description: 'sdk' });
     arn = c.FunctionArn;
     return { FunctionName: c.FunctionName, FunctionArn: c.FunctionArn, Runtime: c.Runtime, State: c.State,
-      CodeSha256: c.CodeSha256, expectedSha: sha(ECHO), CodeSize: c.CodeSize, zipSize: ECHO.length,
+      StateReason: c.StateReason, StateReasonCode: c.StateReasonCode, CodeSha256: c.CodeSha256, expectedSha: sha(ECHO), CodeSize: c.CodeSize, zipSize: ECHO.length,
       Version: c.Version, RevisionId: c.RevisionId };
   });
   await step('create_duplicate', () => refusal(() => create(fn)));
@@ -131,7 +131,8 @@ async function main() {
   await step('get_function_configuration', async () => {
     const g = await send(L.GetFunctionConfigurationCommand, { FunctionName: fn });
     return { FunctionName: g.FunctionName, Handler: g.Handler, MemorySize: g.MemorySize, Timeout: g.Timeout,
-      LastUpdateStatus: g.LastUpdateStatus, Description: g.Description };
+      LastUpdateStatus: g.LastUpdateStatus, Description: g.Description, State: g.State,
+      StateReasonCode: g.StateReasonCode ?? null };
   });
   await step('get_missing', () => refusal(() => send(L.GetFunctionCommand, { FunctionName: `${prefix}-nope` })));
   await step('list_functions_paginator', async () => {
