@@ -363,7 +363,7 @@ static void one_way(uint32_t type, uint32_t handle, int sig)
 static bool kind_key(const sandbox_spec_t *spec, char *key, size_t n)
 {
     size_t k = (size_t)snprintf(key, n, "%c%s", spec->net_egress ? 'e' : '-', spec->exe);
-    for (int i = 1; k < n && spec->argv[0] && spec->argv[i]; i++)
+    for (int i = 0; k < n && spec->argv[i]; i++)
         k += (size_t)snprintf(key + k, n - k, "\x1f%s", spec->argv[i]);
     return k < n;
 }
