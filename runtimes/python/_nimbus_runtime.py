@@ -305,6 +305,31 @@ def prepare():
     compile('pass', '<nimbus>', 'exec')
 
 
+def rehearse():
+    """In a runtime forked from the zygote ahead of its request, while it waits
+    for it: go once through what the request's path writes to, so that the
+    pages it touches are copied from the zygote now, not on that path (a first
+    write to a shared page is a copy-on-write fault, tens of microseconds
+    each in a VM). Leaves nothing behind: the variables it sets are gone,
+    the socket it makes is closed, nothing is connected or imported."""
+    env = os.environb
+    names = [b'_NIMBUS_REHEARSAL_%d' % i for i in range(24)]
+    for name in names:
+        env[name] = b'x' * 48
+    for name in names:
+        del env[name]
+    compile('pass', '<nimbus>', 'exec')
+    json_dumps(json_loads(b'{"rehearsal": [1, 2.5, "s", true, null, {"k": []}]}')).encode()
+    LambdaContext('rehearsal', 0, None, None, None, None).get_remaining_time_in_millis()
+    RuntimeApiConnection('127.0.0.1:9001')._head('POST', NEXT, b'{}', [('Content-Type', 'application/json')])
+    _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM).close()
+    try:
+        import importlib.machinery
+        importlib.machinery.PathFinder.find_spec('_nimbus_rehearsal', [RUNTIME_DIR])
+    except Exception:
+        pass
+
+
 # ---------------------------------------------------------------- context
 
 class CognitoIdentity:

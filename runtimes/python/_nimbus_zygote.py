@@ -245,6 +245,11 @@ class Zygote:
             _prctl(PR_SET_DUMPABLE, 1)
             _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(self.fprog))
             line.send(REPLY.pack(0, os.getpid()))
+            # Made ahead of its request, it has time to spare: the request's
+            # path rehearsed once, its pages copied now. Not when the go is
+            # already there (a fork made at the request).
+            if not select.select([line], [], [], 0)[0]:
+                _nimbus_runtime.rehearse()
             # The go: the function's code is mounted (in this namespace, so in
             # view now) and its environment comes.
             msg, extra, _flags, _addr = socket.recv_fds(line, 1 << 18, 1)

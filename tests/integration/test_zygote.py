@@ -196,7 +196,15 @@ class NodeTakenInOrderTest(ServerTestCase):
 
 
 PROBE = '''
-import errno, os, socket, time
+import ctypes, errno, os, socket, time
+def c_environ():
+    # the C library's environment (what a child process inherits), by name
+    env = ctypes.POINTER(ctypes.c_char_p).in_dll(ctypes.CDLL(None), 'environ')
+    names, i = [], 0
+    while env[i]:
+        names.append(env[i].split(b'=', 1)[0].decode())
+        i += 1
+    return sorted(names)
 def handler(event, context):
     time.sleep(event.get('sleep', 0))
     if event.get('hog'):
@@ -230,6 +238,7 @@ def handler(event, context):
         'cgroup': open('/proc/self/cgroup').read(),
         'store': sorted(os.listdir('/.code')) if os.path.isdir('/.code') else [],
         'mounts': sorted(l.split()[4] for l in open('/proc/self/mountinfo')),
+        'env_names': sorted(os.environ), 'c_env_names': c_environ(),
     }
 '''
 
@@ -274,6 +283,11 @@ class ZygoteInstanceTest(ServerTestCase):
         # its code, environment, working directory, /tmp (its own size, empty but for what it wrote)
         self.assertEqual((doc['env'], doc['fn'], doc['cwd'], doc['task']), ('given', name, '/var/task', ['app.py']))
         self.assertEqual(doc['api'].rsplit(':', 1)[0], '127.0.0.1')
+        # exactly the environment it was given: nothing left of the rehearsal of the request's
+        # path it ran while it waited (docs/zygote.md), in Python's view or the C library's
+        self.assertEqual(doc['env_names'], doc['c_env_names'])
+        self.assertFalse([n for n in doc['env_names'] if n.startswith('_NIMBUS')], doc['env_names'])
+        self.assertIn('MINE', doc['env_names'])
         self.assertEqual(doc['tmp'], ['mine'])
         self.assertTrue(590 <= doc['tmp_mb'] <= 600, doc['tmp_mb'])
         # its root as an exec'd runtime's: the code store, in view while it waited, is gone
@@ -349,6 +363,8 @@ class ZygoteInstanceTest(ServerTestCase):
         zero = '0000000000000000'
         for doc in docs:
             self.assertEqual((doc['env'], doc['fn'], doc['cwd'], doc['task']), ('late', name, '/var/task', ['app.py']))
+            self.assertEqual(doc['env_names'], doc['c_env_names'])
+            self.assertFalse([n for n in doc['env_names'] if n.startswith('_NIMBUS')], doc['env_names'])
             self.assertEqual(doc['uid'], [993, 993, 993, 993])
             self.assertEqual(doc['status'], {'CapEff': zero, 'CapPrm': zero, 'CapBnd': zero, 'CapAmb': zero,
                                              'NoNewPrivs': '1', 'Seccomp': '2'})
