@@ -249,7 +249,10 @@ class Zygote:
             # path rehearsed once, its pages copied now. Not when the go is
             # already there (a fork made at the request).
             if not select.select([line], [], [], 0)[0]:
-                _nimbus_runtime.rehearse()
+                try:
+                    _nimbus_runtime.rehearse()
+                except Exception:
+                    pass   # only ahead of need: the request's path works without it
             # The go: the function's code is mounted (in this namespace, so in
             # view now) and its environment comes.
             msg, extra, _flags, _addr = socket.recv_fds(line, 1 << 18, 1)
