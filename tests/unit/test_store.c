@@ -839,6 +839,61 @@ Test(store, logs_corrupt_chunk_is_an_error)
     store_close(s);
 }
 
+/* The rows that find a call are written in groups (of 64, of 8, then one
+ * by one): in a batch of 203 calls of two functions, two at a time and
+ * some across a chunk's end, each call is found whole, and has one row per
+ * chunk it printed in, none twice. */
+Test(store, logs_many_calls_in_one_batch_each_found)
+{
+    store_t *s = open_ok();
+    err_t err = {0};
+    enum { CALLS = 203, N = CALLS * 3 };
+    static store_log_t recs[N];
+    static char lines[N][48];
+    static char rid[CALLS][37];
+    uint64_t t0 = 1764000000000ULL;
+    for (int c = 0; c < CALLS; c++) util_uuid7(rid[c], t0 + (uint64_t)c);
+    /* Calls c and c+1 interleave: START c, START c+1, body c, body c+1, END c, END c+1. */
+    int i = 0;
+    for (int c = 0; c < CALLS; c += 2) {
+        int m = c + 1 < CALLS ? 2 : 1;
+        for (int k = 0; k < 3; k++)
+            for (int d = 0; d < m; d++, i++) {
+                int cc = c + d;
+                snprintf(recs[i].function, sizeof recs[i].function, "%s", cc % 3 ? "f" : "g");
+                snprintf(recs[i].request_id, sizeof recs[i].request_id, "%s", rid[cc]);
+                recs[i].ts_ms = (int64_t)t0 + cc;
+                snprintf(lines[i], sizeof lines[i], "%s %d", k == 0 ? "START" : k == 1 ? "body" : "END", cc);
+                recs[i].line = lines[i];
+            }
+    }
+    cr_assert_eq(i, N);
+    cr_assert_eq(store_logs_append(s, recs, N, &err), 0, "%s", err.msg);
+    for (int c = 0; c < CALLS; c++) {
+        store_log_t *out;
+        size_t n;
+        store_log_query_t q = {.function = c % 3 ? "f" : "g", .request_id = rid[c]};
+        cr_assert_eq(store_logs_query(s, &q, &out, &n, &err), 0, "%s", err.msg);
+        cr_assert_eq(n, 3u, "call %d", c);
+        char want[48];
+        for (int k = 0; k < 3; k++) {
+            snprintf(want, sizeof want, "%s %d", k == 0 ? "START" : k == 1 ? "body" : "END", c);
+            cr_assert_str_eq(out[k].line, want, "call %d", c);
+            cr_assert_str_eq(out[k].request_id, rid[c]);
+        }
+        cr_assert(out[0].id < out[1].id && out[1].id < out[2].id);
+        store_logs_free(out, n);
+    }
+    store_close(s);
+    /* Rows: for each call, the chunks its three lines are in, each once. */
+    int calls_rows = count_rows("SELECT count(*) FROM log_requests");
+    int pairs = count_rows("SELECT count(*) FROM (SELECT DISTINCT r.request_id, c.first_id FROM log_requests r "
+                           "JOIN log_chunks c ON c.function = r.function AND c.first_id = r.first_id)");
+    cr_assert_eq(calls_rows, pairs);
+    cr_assert_gt(calls_rows, CALLS, "some calls are in two chunks");
+    cr_assert_lt(calls_rows, 2 * CALLS);
+}
+
 /* Retention deletes whole chunks, oldest first, and with them the rows
  * that found their calls; what it keeps is still found by call. */
 Test(store, logs_retention_drops_chunks_and_their_calls)
