@@ -183,27 +183,29 @@ typedef struct {
     size_t n;
 } req_rows_t;
 
-/* Writes rows' first n (64, 8 or 1 of them) in one statement. */
-static int write_rows(sqlite3 *db, store_logs_state_t *ls, req_rows_t *rows, size_t n, err_t *err)
+/* Writes rows->v[k..k+n) (n is 64, 8 or 1) in one statement. */
+static int write_rows(sqlite3 *db, store_logs_state_t *ls, const req_rows_t *rows, size_t k, size_t n,
+                      err_t *err)
 {
-    sqlite3_stmt *st = ls_stmt(db, ls, n == REQ_GROUP ? LS_REQ_INSERT_64 : n == 8 ? LS_REQ_INSERT_8 : LS_REQ_INSERT, err);
+    int which = n == REQ_GROUP ? LS_REQ_INSERT_64 : n == 8 ? LS_REQ_INSERT_8 : LS_REQ_INSERT;
+    sqlite3_stmt *st = ls_stmt(db, ls, which, err);
     if (!st) return -1;
     for (size_t i = 0; i < n; i++) {
-        sqlite3_bind_text(st, (int)(3 * i + 1), rows->v[i].function, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, (int)(3 * i + 2), rows->v[i].rid, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, (int)(3 * i + 3), rows->v[i].first_id);
+        sqlite3_bind_text(st, (int)(3 * i + 1), rows->v[k + i].function, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, (int)(3 * i + 2), rows->v[k + i].rid, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, (int)(3 * i + 3), rows->v[k + i].first_id);
     }
-    if (step_done(db, st, err, "append log requests") < 0) return -1;
-    rows->n -= n;
-    memmove(rows->v, rows->v + n, rows->n * sizeof rows->v[0]);
-    return 0;
+    return step_done(db, st, err, "append log requests");
 }
 
 /* Every row left, in groups of 8, then one by one. */
 static int write_rows_left(sqlite3 *db, store_logs_state_t *ls, req_rows_t *rows, err_t *err)
 {
-    while (rows->n)
-        if (write_rows(db, ls, rows, rows->n >= 8 ? 8 : 1, err) < 0) return -1;
+    for (size_t k = 0, n; k < rows->n; k += n) {
+        n = rows->n - k >= 8 ? 8 : 1;
+        if (write_rows(db, ls, rows, k, n, err) < 0) return -1;
+    }
+    rows->n = 0;
     return 0;
 }
 
@@ -236,7 +238,10 @@ static int write_chunk(sqlite3 *db, store_logs_state_t *ls, store_log_t *recs, c
         bool seen = false;
         for (size_t j = k; j-- > 0 && !seen;) seen = strcmp(recs[c->idx[j]].request_id, rid) == 0;
         if (seen) continue;
-        if (rows->n == REQ_GROUP && write_rows(db, ls, rows, REQ_GROUP, err) < 0) return -1;
+        if (rows->n == REQ_GROUP) {
+            if (write_rows(db, ls, rows, 0, REQ_GROUP, err) < 0) return -1;
+            rows->n = 0;
+        }
         rows->v[rows->n].function = c->function;
         rows->v[rows->n].rid = rid;
         rows->v[rows->n++].first_id = first_id;
